@@ -1,0 +1,1 @@
+"""HTTP edge: the gateway ASGI app and one facade per AWS API."""

@@ -1,0 +1,47 @@
+"""Lamina's own routes under /_lamina/: health and code downloads. No SigV4 here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lamina import __version__
+from lamina.api.code_urls import CODE_PATH_PREFIX, CodeUrlSigner
+from lamina.protocol.http import HttpRequest, HttpResponse
+
+
+def _json(status: int, document: Any) -> HttpResponse:
+    return HttpResponse(status, [("Content-Type", "application/json")], json.dumps(document).encode())
+
+
+class InternalRoutes:
+    def __init__(
+        self,
+        health: Callable[[], dict[str, Any]],
+        code_urls: CodeUrlSigner,
+        load_code: Callable[[str], Awaitable[bytes]],
+    ) -> None:
+        self._health = health
+        self._code_urls = code_urls
+        self._load_code = load_code
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        path = request.raw_path
+        if path == "/_lamina/health" and request.method in ("GET", "HEAD"):
+            return _json(200, {"status": "ok", "version": __version__, **self._health()})
+        if path.startswith(CODE_PATH_PREFIX) and request.method == "GET":
+            return await self._code(path[len(CODE_PATH_PREFIX):], dict(request.query))
+        return _json(404, {"message": f"Not found: {path}"})
+
+    async def _code(self, name: str, query: dict[str, str]) -> HttpResponse:
+        sha256_hex = name.removesuffix(".zip")
+        if not self._code_urls.verify(sha256_hex, query.get("Expires", ""), query.get("Signature", "")):
+            return HttpResponse(403, [("Content-Type", "application/xml")],
+                                 b"<Error><Code>AccessDenied</Code><Message>Request has expired or the signature "
+                                 b"does not match</Message></Error>")
+        try:
+            data = await self._load_code(sha256_hex)
+        except KeyError:
+            return _json(404, {"message": "No such code package"})
+        return HttpResponse(200, [("Content-Type", "application/zip")], data)

@@ -1,0 +1,1 @@
+"""AWS API facades: decode (protocol layer) → call a service → encode."""

@@ -1,0 +1,86 @@
+"""Invoke (Invoke API reference): RequestResponse 200, Event 202, DryRun 204.
+
+`LogType=Tail` returns the last 4 KB of the invocation's log base64-encoded in X-Amz-Log-Result;
+function errors set X-Amz-Function-Error; payloads are limited to 6 MB (sync) and 1 MB (Event).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from lamina.api.context import OperationResult, RequestContext
+from lamina.domain.arns import parse_function_ref, resolve_qualifier
+from lamina.errors import AwsError, invalid_parameter, request_too_large
+from lamina.execution.invocation import InvocationInput, InvocationService
+from lamina.functions.manager import FunctionManager
+
+MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
+MAX_CLIENT_CONTEXT_BYTES = 3583
+
+
+def _invalid_content(message: str) -> AwsError:
+    return AwsError("InvalidRequestContentException", message, 400)
+
+
+def _check_json(payload: bytes) -> bytes:
+    if not payload:
+        return b"{}"
+    try:
+        json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _invalid_content(f"Could not parse request body into json: {exc}") from None
+    return payload
+
+
+def _client_context(encoded: str | None) -> str | None:
+    """X-Amz-Client-Context is base64 JSON; runtimes receive the decoded JSON text."""
+    if encoded is None:
+        return None
+    if len(encoded) > MAX_CLIENT_CONTEXT_BYTES:
+        raise invalid_parameter(f"Client context must be smaller than {MAX_CLIENT_CONTEXT_BYTES} bytes.")
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+        json.loads(decoded)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise invalid_parameter("Client context must be a valid Base64-encoded JSON object.") from None
+    return decoded
+
+
+class InvokeHandler:
+    def __init__(self, manager: FunctionManager, invocations: InvocationService) -> None:
+        self._manager = manager
+        self._invocations = invocations
+        self._placement = manager.placement
+
+    async def invoke(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        ref = parse_function_ref(params["FunctionName"], region=self._placement.region,
+                                 account_id=self._placement.account_id)
+        qualifier = resolve_qualifier(ref, params.get("Qualifier"))
+        config = self._manager.get(ref.name, qualifier)
+        invocation_type = params.get("InvocationType") or "RequestResponse"
+        payload: bytes = params.get("Payload") or b""
+        limit = MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else MAX_SYNC_PAYLOAD_BYTES
+        if len(payload) > limit:
+            raise request_too_large(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+        payload = _check_json(payload)
+        client_context = _client_context(params.get("ClientContext"))
+        if invocation_type == "DryRun":
+            return OperationResult({}, status=204)
+        invocation = InvocationInput(config, self._placement.arn(ref.name, qualifier), payload, client_context)
+        if invocation_type == "Event":
+            self._invocations.invoke_async(invocation)
+            return OperationResult({"StatusCode": 202}, status=202)
+        result = await self._invocations.invoke(invocation, context.request_id)
+        output: dict[str, Any] = {
+            "StatusCode": 200,
+            "ExecutedVersion": result.executed_version,
+            "FunctionError": result.function_error,
+            "Payload": result.payload,
+        }
+        if params.get("LogType") == "Tail":
+            output["LogResult"] = base64.b64encode(result.log_tail.encode()).decode()
+        return OperationResult(output)

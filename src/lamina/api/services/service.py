@@ -1,0 +1,36 @@
+"""A service facade: a table of operation name → handler, served through one wire protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from lamina.api.context import OperationResult, RequestContext
+from lamina.errors import AwsError
+from lamina.protocol.http import HttpRequest, HttpResponse, WireProtocol
+
+OperationHandler = Callable[[dict[str, Any], RequestContext], Awaitable[OperationResult]]
+
+
+class ServiceFacade:
+    def __init__(self, protocol: WireProtocol, operations: Mapping[str, OperationHandler]) -> None:
+        self.protocol = protocol
+        self._operations = dict(operations)
+
+    @property
+    def operation_names(self) -> frozenset[str]:
+        return frozenset(self._operations)
+
+    async def handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse:
+        """Raises AwsError for anything the caller got wrong; the gateway renders it."""
+        matched = self.protocol.match(request.method, request.raw_path, request.query)
+        if matched is None:
+            raise AwsError("UnknownOperationException", f"No operation matches {request.method} {request.raw_path}", 404)
+        operation, labels = matched
+        handler = self._operations.get(operation.name)
+        if handler is None:
+            raise AwsError("UnsupportedOperationException",
+                           f"Lamina does not implement {operation.name} yet.", 400)
+        params = self.protocol.parse(operation, labels, request)
+        result = await handler(params, context)
+        return self.protocol.serialize(operation, result.output, status=result.status, request_id=context.request_id)

@@ -1,0 +1,1 @@
+"""Who is calling: credentials and (later) IAM policy evaluation."""

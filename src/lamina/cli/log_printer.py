@@ -1,0 +1,37 @@
+"""`lamina logs`: read a function's log group from the data directory and print it."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from lamina.config import Settings
+from lamina.store.logs import FileLogStore
+
+
+def _format(timestamp_ms: int, message: str) -> str:
+    moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{timestamp_ms % 1000:03d}Z {message}"
+
+
+def print_logs(data_dir: Path, function_name: str, *, follow: bool, interval: float) -> None:
+    store = FileLogStore(Settings(data_dir=data_dir).logs_dir)
+    group = f"/aws/lambda/{function_name}"
+    seen: dict[str, int] = {}
+    try:
+        while True:
+            batch = []
+            for stream in store.list_streams(group):
+                events = store.read(group, stream, start_index=seen.get(stream, 0))
+                seen[stream] = seen.get(stream, 0) + len(events)
+                batch.extend(events)
+            for event in sorted(batch, key=lambda item: item.timestamp_ms):
+                typer.echo(_format(event.timestamp_ms, event.message))
+            if not follow:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return

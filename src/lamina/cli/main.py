@@ -1,0 +1,98 @@
+"""`lamina` commands: server, env, logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lamina.config import DEFAULT_ACCOUNT_ID, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Lamina: serverless functions, self-hosted.")
+
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Where all state lives.", envvar="LAMINA_DATA_DIR")]
+Host = Annotated[str, typer.Option("--host", help="Address to listen on.", envvar="LAMINA_HOST")]
+Port = Annotated[int, typer.Option("--port", help="Port for every API.", envvar="LAMINA_PORT")]
+Region = Annotated[str, typer.Option("--region", help="Region in ARNs.", envvar="LAMINA_REGION")]
+
+
+def _settings(data_dir: Path, host: str, port: int, region: str, account_id: str, **extra: object) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        region=region,
+        account_id=account_id,
+        root_access_key_id=os.environ.get("LAMINA_ROOT_ACCESS_KEY_ID") or None,
+        root_secret_access_key=os.environ.get("LAMINA_ROOT_SECRET_ACCESS_KEY") or None,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _parse_runtimes(values: list[str]) -> dict[str, str]:
+    runtimes: dict[str, str] = {}
+    for value in values:
+        name, separator, interpreter = value.partition("=")
+        if not separator or not name or not interpreter:
+            raise typer.BadParameter(f"expected NAME=INTERPRETER, got {value!r}")
+        runtimes[name] = interpreter
+    return runtimes
+
+
+@app.command()
+def server(
+    data_dir: DataDir = Path(".lamina"),
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
+    region: Region = DEFAULT_REGION,
+    account_id: Annotated[str, typer.Option("--account-id", envvar="LAMINA_ACCOUNT_ID")] = DEFAULT_ACCOUNT_ID,
+    keep_alive: Annotated[float, typer.Option("--keep-alive", help="Seconds an idle environment stays warm.")] = 600.0,
+    runtime: Annotated[list[str], typer.Option("--runtime", help="Extra runtime as NAME=INTERPRETER, e.g. python3.12=/usr/bin/python3.12.")] = [],  # noqa: B006
+    account_concurrency: Annotated[int, typer.Option("--account-concurrency")] = 1000,
+) -> None:
+    """Serve every API on one port until SIGTERM or Ctrl-C."""
+    from lamina.server import serve
+
+    if len(account_id) != 12 or not account_id.isdigit():
+        raise typer.BadParameter("--account-id must be 12 digits")
+    serve(_settings(data_dir, host, port, region, account_id, keep_alive_seconds=keep_alive,
+                    runtimes=_parse_runtimes(runtime), account_concurrency=account_concurrency))
+
+
+@app.command()
+def env(
+    data_dir: DataDir = Path(".lamina"),
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
+    region: Region = DEFAULT_REGION,
+) -> None:
+    """Print export lines so that `eval "$(lamina env)"` points boto3 and the aws CLI at Lamina."""
+    from lamina.auth.secrets_store import load_root_credentials
+
+    settings = _settings(data_dir, host, port, region, DEFAULT_ACCOUNT_ID)
+    credentials = load_root_credentials(
+        settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
+    )
+    typer.echo(f"export AWS_ENDPOINT_URL={settings.endpoint_url}")
+    typer.echo(f"export AWS_ACCESS_KEY_ID={credentials.access_key_id}")
+    typer.echo(f"export AWS_SECRET_ACCESS_KEY={credentials.secret_access_key}")
+    typer.echo(f"export AWS_DEFAULT_REGION={settings.region}")
+
+
+@app.command()
+def logs(
+    function_name: Annotated[str, typer.Argument(help="Function name.")],
+    data_dir: DataDir = Path(".lamina"),
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between polls with --follow.")] = 0.5,
+) -> None:
+    """Print a function's log events (all streams, oldest first)."""
+    from lamina.cli.log_printer import print_logs
+
+    print_logs(data_dir, function_name, follow=follow, interval=interval)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,59 @@
+"""Settings, loaded once by the CLI and passed down; nothing else reads the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5264
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "000000000000"
+DEFAULT_KEEP_ALIVE_SECONDS = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server needs to know at start; immutable for the server's lifetime."""
+
+    data_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    keep_alive_seconds: float = DEFAULT_KEEP_ALIVE_SECONDS
+    # Runtime identifier (e.g. "python3.11") -> interpreter path; empty means "discover".
+    runtimes: dict[str, str] = field(default_factory=dict)
+    account_concurrency: int = 1000
+    # Root credentials; None means "generate on first start and store in the data dir".
+    root_access_key_id: str | None = None
+    root_secret_access_key: str | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "lamina.db"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def code_cache_dir(self) -> Path:
+        return self.data_dir / "code"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def environments_dir(self) -> Path:
+        return self.data_dir / "environments"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"

@@ -1,0 +1,1 @@
+"""Pure Lambda domain logic: no I/O, no imports from edges or stores."""

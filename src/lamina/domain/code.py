@@ -1,0 +1,141 @@
+"""ZIP deployment packages: untrusted input, checked before anything is stored.
+
+Lambda quotas: 250 MB unzipped (including layers). A package is rejected whole when it is not a
+readable ZIP, when an entry would land outside the code root (absolute paths, `..`, drive letters,
+symlinks), or when it unpacks to more than the limit, so nothing is stored for a bad upload.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from lamina.errors import invalid_parameter
+
+MAX_UNZIPPED_BYTES = 262_144_000
+_CORRUPT_MESSAGE = "Could not unzip uploaded file. Please check your file, then try to upload again."
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class CodeDigest:
+    """Identity of a deployment package: the hex digest names blobs, the base64 one is CodeSha256."""
+
+    sha256_hex: str
+    sha256_base64: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PackageSummary:
+    digest: CodeDigest
+    unzipped_size: int
+    file_count: int
+
+
+def digest_code(data: bytes) -> CodeDigest:
+    raw = hashlib.sha256(data).digest()
+    return CodeDigest(raw.hex(), base64.b64encode(raw).decode(), len(data))
+
+
+def _safe_member_path(name: str) -> PurePosixPath:
+    """The entry's path relative to the root, or InvalidParameterValueException if it escapes."""
+    normalized = name.replace("\\", "/")
+    path = PurePosixPath(normalized)
+    if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
+        raise invalid_parameter(f"{_CORRUPT_MESSAGE} Entry has an absolute path: {name}")
+    if any(part == ".." for part in path.parts):
+        raise invalid_parameter(f"{_CORRUPT_MESSAGE} Entry escapes the package root: {name}")
+    return path
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    mode = info.external_attr >> 16
+    return info.create_system == 3 and stat.S_ISLNK(mode)
+
+
+def inspect_package(data: bytes, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> PackageSummary:
+    """Check the archive's directory without unpacking; extraction re-checks the real sizes."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise invalid_parameter(_CORRUPT_MESSAGE) from exc
+    with archive:
+        total = 0
+        files = 0
+        for info in archive.infolist():
+            _safe_member_path(info.filename)
+            if _is_symlink(info):
+                raise invalid_parameter(f"{_CORRUPT_MESSAGE} Symbolic links are not allowed: {info.filename}")
+            total += info.file_size
+            files += 0 if info.is_dir() else 1
+        if total > max_unzipped:
+            raise invalid_parameter(f"Unzipped size must be smaller than {max_unzipped} bytes")
+    return PackageSummary(digest_code(data), total, files)
+
+
+def extract_package(data: bytes, destination: Path, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> None:
+    """Unpack into `destination` (which must not exist) atomically and read-only, keeping exec bits.
+
+    Sizes in the ZIP directory can lie (zip bombs), so the bytes actually written are counted.
+    Blocking: call from a worker thread.
+    """
+    staging = destination.with_name(destination.name + f".tmp{os.getpid()}")
+    _remove_tree(staging)
+    staging.mkdir(parents=True)
+    written = 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                relative = _safe_member_path(info.filename)
+                if _is_symlink(info):
+                    raise invalid_parameter(f"{_CORRUPT_MESSAGE} Symbolic links are not allowed: {info.filename}")
+                target = staging.joinpath(*relative.parts) if relative.parts else staging
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as source, open(target, "wb") as sink:
+                    while chunk := source.read(_CHUNK):
+                        written += len(chunk)
+                        if written > max_unzipped:
+                            raise invalid_parameter(f"Unzipped size must be smaller than {max_unzipped} bytes")
+                        sink.write(chunk)
+                executable = (info.external_attr >> 16) & 0o111
+                os.chmod(target, 0o555 if executable else 0o444)
+        _make_directories_read_only(staging)
+        os.replace(staging, destination)
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError) as exc:
+        _remove_tree(staging)
+        if isinstance(exc, OSError) and destination.exists():
+            return  # another worker unpacked the same SHA first; identical content
+        raise invalid_parameter(_CORRUPT_MESSAGE) from exc
+    except BaseException:
+        _remove_tree(staging)
+        raise
+
+
+def _make_directories_read_only(root: Path) -> None:
+    for directory, _subdirs, _files in os.walk(root):
+        os.chmod(directory, 0o555)
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a tree even when it was made read-only."""
+    if not path.exists():
+        return
+    for directory, _subdirs, _files in os.walk(path):
+        os.chmod(directory, 0o755)
+    import shutil  # only on cleanup paths
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_tree(path: Path) -> None:
+    _remove_tree(path)

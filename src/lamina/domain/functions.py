@@ -1,0 +1,214 @@
+"""Function configuration records and the rules CreateFunction / UpdateFunctionConfiguration apply.
+
+Defaults and limits follow the Lambda API reference (CreateFunction): MemorySize 128–10240 (default
+128), Timeout 1–900 (default 3), environment variables at most 4 KB in total, EphemeralStorage
+512–10240 MB (default 512).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from lamina.domain.arns import function_arn
+from lamina.domain.code import CodeDigest
+from lamina.errors import invalid_parameter
+
+LATEST = "$LATEST"
+MIN_MEMORY_MB, MAX_MEMORY_MB, DEFAULT_MEMORY_MB = 128, 10240, 128
+MIN_TIMEOUT_S, MAX_TIMEOUT_S, DEFAULT_TIMEOUT_S = 1, 900, 3
+MAX_ENVIRONMENT_BYTES = 4096
+DEFAULT_EPHEMERAL_MB = 512
+_ENV_KEY = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])+$")
+# Lambda: "Lambda reserves a set of environment variable keys ... you can't set these".
+RESERVED_ENVIRONMENT_KEYS = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+
+
+def format_last_modified(moment: datetime) -> str:
+    """AWS's LastModified format: 2019-08-14T22:26:11.234+0000."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+def new_revision_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionConfig:
+    """One immutable configuration of a function version; a change produces a new record."""
+
+    name: str
+    runtime: str
+    handler: str
+    role: str
+    code: CodeDigest
+    memory_size: int = DEFAULT_MEMORY_MB
+    timeout: int = DEFAULT_TIMEOUT_S
+    environment: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    version: str = LATEST
+    revision_id: str = field(default_factory=new_revision_id)
+    last_modified: str = field(default_factory=lambda: format_last_modified(datetime.now(UTC)))
+    architectures: tuple[str, ...] = ("x86_64",)
+    ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_MB
+    log_format: str = "Text"
+    log_group: str | None = None
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+    tracing_mode: str = "PassThrough"
+
+    @property
+    def log_group_name(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
+
+    def to_record(self) -> dict[str, Any]:
+        """Storage form: plain JSON-able dict; `from_record` is its inverse."""
+        return {
+            "name": self.name,
+            "runtime": self.runtime,
+            "handler": self.handler,
+            "role": self.role,
+            "code": {"sha256_hex": self.code.sha256_hex, "sha256_base64": self.code.sha256_base64, "size": self.code.size},
+            "memory_size": self.memory_size,
+            "timeout": self.timeout,
+            "environment": self.environment,
+            "description": self.description,
+            "version": self.version,
+            "revision_id": self.revision_id,
+            "last_modified": self.last_modified,
+            "architectures": list(self.architectures),
+            "ephemeral_storage_mb": self.ephemeral_storage_mb,
+            "log_format": self.log_format,
+            "log_group": self.log_group,
+            "application_log_level": self.application_log_level,
+            "system_log_level": self.system_log_level,
+            "tracing_mode": self.tracing_mode,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> FunctionConfig:
+        values = dict(record)
+        values["code"] = CodeDigest(**values["code"])
+        values["architectures"] = tuple(values["architectures"])
+        return cls(**values)
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_record(), separators=(",", ":"))
+
+    def with_changes(self, **changes: Any) -> FunctionConfig:
+        """A new configuration revision: fresh RevisionId and LastModified."""
+        changes.setdefault("revision_id", new_revision_id())
+        changes.setdefault("last_modified", format_last_modified(datetime.now(UTC)))
+        return replace(self, **changes)
+
+    def to_api(self, region: str, account_id: str) -> dict[str, Any]:
+        """The FunctionConfiguration shape of botocore's Lambda model."""
+        qualifier = None if self.version == LATEST else self.version
+        logging_config: dict[str, Any] = {"LogFormat": self.log_format, "LogGroup": self.log_group_name}
+        if self.application_log_level:
+            logging_config["ApplicationLogLevel"] = self.application_log_level
+        if self.system_log_level:
+            logging_config["SystemLogLevel"] = self.system_log_level
+        return {
+            "FunctionName": self.name,
+            "FunctionArn": function_arn(region, account_id, self.name, qualifier),
+            "Runtime": self.runtime,
+            "Role": self.role,
+            "Handler": self.handler,
+            "CodeSize": self.code.size,
+            "Description": self.description,
+            "Timeout": self.timeout,
+            "MemorySize": self.memory_size,
+            "LastModified": self.last_modified,
+            "CodeSha256": self.code.sha256_base64,
+            "Version": self.version,
+            "Environment": {"Variables": dict(self.environment)} if self.environment else None,
+            "TracingConfig": {"Mode": self.tracing_mode},
+            "RevisionId": self.revision_id,
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+            "Architectures": list(self.architectures),
+            "EphemeralStorage": {"Size": self.ephemeral_storage_mb},
+            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            "RuntimeVersionConfig": {
+                "RuntimeVersionArn": f"arn:aws:lambda:{region}::runtime:lamina-{self.runtime}"
+            },
+            "LoggingConfig": logging_config,
+        }
+
+
+def validate_memory(memory_size: int) -> int:
+    if not MIN_MEMORY_MB <= memory_size <= MAX_MEMORY_MB:
+        raise invalid_parameter(
+            f"'{memory_size}' at 'memorySize' failed to satisfy constraint: "
+            f"Member must have value between {MIN_MEMORY_MB} and {MAX_MEMORY_MB}"
+        )
+    return memory_size
+
+
+def validate_timeout(timeout: int) -> int:
+    if not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:
+        raise invalid_parameter(
+            f"'{timeout}' at 'timeout' failed to satisfy constraint: "
+            f"Member must have value between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S}"
+        )
+    return timeout
+
+
+def validate_environment(variables: dict[str, str]) -> dict[str, str]:
+    """Lambda: keys start with a letter, at least two characters, 4 KB total, none reserved."""
+    for key in variables:
+        if not _ENV_KEY.match(key):
+            raise invalid_parameter(
+                f"Lambda was unable to configure your environment variables because the environment variables "
+                f"you have provided contains invalid keys: [{key}]"
+            )
+    reserved = sorted(key for key in variables if key in RESERVED_ENVIRONMENT_KEYS)
+    if reserved:
+        raise invalid_parameter(
+            "Lambda was unable to configure your environment variables because the environment variables "
+            f"you have provided contains reserved keys that are currently not supported for modification. "
+            f"Reserved keys used in this request: {', '.join(reserved)}"
+        )
+    size = len(json.dumps(variables, separators=(",", ":")).encode())
+    if size > MAX_ENVIRONMENT_BYTES:
+        raise invalid_parameter(
+            "Lambda was unable to configure your environment variables because the environment variables "
+            f"you have provided exceeded the 4KB limit. String measured: {json.dumps(variables)}"
+        )
+    return dict(variables)
+
+
+def validate_ephemeral_storage(size_mb: int) -> int:
+    if not 512 <= size_mb <= 10240:
+        raise invalid_parameter(
+            f"'{size_mb}' at 'ephemeralStorage.size' failed to satisfy constraint: "
+            "Member must have value between 512 and 10240"
+        )
+    return size_mb

@@ -1,0 +1,1 @@
+"""Running functions: invocation service, environment pool, backends, sandboxes and runtimes."""

@@ -1,0 +1,380 @@
+"""One execution environment: a sandboxed runtime process, its Runtime API endpoint and its logs.
+
+State machine: STARTING → (init) → IDLE ⇄ BUSY → STOPPED. Any failure that leaves the process in
+doubt (timeout, crash, out of memory, init error) ends in STOPPED; the pool never reuses it.
+Limits are enforced from outside: the deadline by the invoker, memory by a watchdog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.domain.functions import FunctionConfig
+from lamina.domain.reports import Report, end_line, log_stream_name, start_line, timeout_message
+from lamina.execution.log_capture import PipeLogCapture
+from lamina.execution.memory import read_memory_kb
+from lamina.execution.runtimes.catalog import RuntimeSpec
+from lamina.execution.sandbox.base import Sandbox, SandboxSpec
+from lamina.runtime_api.endpoint import RuntimeApiEndpoint
+from lamina.runtime_api.mailbox import Invocation, InvocationMailbox, RuntimeOutcome
+from lamina.store.ports import LogStore
+
+# Lambda: the init phase of an on-demand environment is limited to 10 seconds.
+INIT_TIMEOUT_SECONDS = 10.0
+_MEMORY_POLL_SECONDS = 0.02
+_TAIL_BYTES = 4096
+
+
+class EnvironmentState(enum.Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRequest:
+    request_id: str
+    payload: bytes
+    invoked_function_arn: str
+    trace_id: str
+    client_context: str | None = None
+    cognito_identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationResult:
+    payload: bytes
+    function_error: str | None  # "Unhandled" when the function failed, as X-Amz-Function-Error
+    error_type: str | None
+    executed_version: str
+    log_tail: str  # the invocation's log lines, joined with newlines
+    report: Report
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentContext:
+    """What every environment needs from the platform, built once by the composition root."""
+
+    sandbox: Sandbox
+    log_store: LogStore
+    region: str
+    account_id: str
+    sdk_library: Path | None
+    scratch_root: Path
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class ExecutionEnvironment:
+    def __init__(
+        self, config: FunctionConfig, runtime: RuntimeSpec, code_path: Path, context: EnvironmentContext
+    ) -> None:
+        self.id = secrets.token_hex(8)
+        self.config = config
+        self.state = EnvironmentState.STARTING
+        self.log_stream = log_stream_name(config.version)
+        self.last_used = time.monotonic()
+        self._runtime = runtime
+        self._code_path = code_path
+        self._context = context
+        self._mailbox = InvocationMailbox()
+        self._endpoint = RuntimeApiEndpoint(self._mailbox)
+        self._capture = PipeLogCapture(self._on_line)
+        self._pending_logs: list[tuple[int, str]] = []
+        self._collecting: list[str] | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._exited: asyncio.Task[int] | None = None
+        self._spawned_at = 0.0
+        self._initialized = False
+        self._scratch = context.scratch_root / self.id
+
+    # lifecycle -------------------------------------------------------------------------------
+    def _environment_variables(self, runtime_api: str) -> dict[str, str]:
+        """AWS's reserved variables plus the function's own; nothing from the server leaks in."""
+        config = self.config
+        variables = dict(config.environment)
+        variables.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": config.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": config.version,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
+                "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group_name,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_REGION": self._context.region,
+                "AWS_DEFAULT_REGION": self._context.region,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
+                "_HANDLER": config.handler,
+                "LAMBDA_TASK_ROOT": str(self._code_path),
+                "LAMBDA_RUNTIME_DIR": str(self._runtime.bootstrap.parent),
+                "AWS_LAMBDA_RUNTIME_API": runtime_api,
+                "TZ": ":UTC",
+                "LANG": "en_US.UTF-8",
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "HOME": str(self._scratch),
+                "TMPDIR": str(self._scratch),
+            }
+        )
+        if self._context.sdk_library is not None:
+            variables["LAMINA_RUNTIME_LIB"] = str(self._context.sdk_library)
+        return variables
+
+    async def start(self) -> None:
+        """Spawn the runtime process; init completes when it first polls for an invocation."""
+        address = await self._endpoint.start()
+        self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+        spec = SandboxSpec(
+            argv=self._runtime.command(),
+            environment=self._environment_variables(address),
+            working_directory=self._code_path,
+            output_fd=self._capture.write_fd,
+            memory_mb=self.config.memory_size,
+        )
+        self._spawned_at = time.perf_counter()
+        try:
+            self._process = await self._context.sandbox.spawn(spec)
+        except BaseException:
+            self._capture.close()
+            self._endpoint.close()
+            self.state = EnvironmentState.STOPPED
+            raise
+        self._capture.start()
+        self._exited = asyncio.get_running_loop().create_task(self._process.wait())
+        self._emit(f"INIT_START Runtime Version: lamina:{self.config.runtime}")
+
+    async def stop(self) -> None:
+        """Idempotent: kill the process group, close the endpoint, flush logs."""
+        if self.state is EnvironmentState.STOPPED and self._process is None:
+            return
+        self.state = EnvironmentState.STOPPED
+        self._endpoint.close()
+        process, self._process = self._process, None
+        if process is not None:
+            self._context.sandbox.kill(process)
+            if self._exited is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._exited), 5)
+                except TimeoutError:
+                    pass
+        self._capture.close()
+        self._flush_logs()
+        await asyncio.to_thread(_remove_scratch, self._scratch)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    # logs ------------------------------------------------------------------------------------
+    def _on_line(self, timestamp_ms: int, line: str) -> None:
+        self._pending_logs.append((timestamp_ms, line))
+        if self._collecting is not None:
+            self._collecting.append(line)
+
+    def _emit(self, line: str) -> None:
+        self._on_line(int(time.time() * 1000), line)
+
+    def _flush_logs(self) -> None:
+        if self._pending_logs:
+            events, self._pending_logs = self._pending_logs, []
+            self._context.log_store.append(self.config.log_group_name, self.log_stream, events)
+
+    # invocation ------------------------------------------------------------------------------
+    async def _await_init(self) -> RuntimeOutcome | str | None:
+        """None when init finished; an init-error outcome, or a reason string when it failed."""
+        assert self._exited is not None
+        polled = asyncio.ensure_future(self._mailbox.first_poll.wait())
+        init_failed = asyncio.ensure_future(self._mailbox.init_error_posted.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {polled, init_failed, self._exited}, timeout=INIT_TIMEOUT_SECONDS,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            polled.cancel()
+            init_failed.cancel()
+        if self._mailbox.first_poll.is_set():
+            return None
+        if self._mailbox.init_error is not None:
+            return self._mailbox.init_error
+        if self._exited in done:
+            return f"Runtime exited with error: {_exit_description(self._exited.result())}"
+        return "init timeout"
+
+    async def invoke(self, request: InvocationRequest) -> InvocationResult:
+        """Run one invocation. Never raises for function failures: they become the result."""
+        assert self._exited is not None, "start() first"
+        self.state = EnvironmentState.BUSY
+        lines: list[str] = []
+        self._collecting = lines
+        config = self.config
+        init_duration_ms: float | None = None
+        try:
+            if not self._initialized:
+                init_failure = await self._await_init()
+                init_duration_ms = (time.perf_counter() - self._spawned_at) * 1000
+                self._initialized = init_failure is None
+                if init_failure is not None:
+                    return await self._fail_init(request, init_failure, init_duration_ms, lines)
+            self._emit(start_line(request.request_id, config.version))
+            started = time.perf_counter()
+            deadline_ms = int(time.time() * 1000) + config.timeout * 1000
+            outcome_future = self._mailbox.submit(
+                Invocation(request.request_id, request.payload, deadline_ms, request.invoked_function_arn,
+                           request.trace_id, request.client_context, request.cognito_identity)
+            )
+            watchdog = asyncio.get_running_loop().create_task(self._watch_memory())
+            try:
+                done, _ = await asyncio.wait(
+                    {outcome_future, self._exited, watchdog}, timeout=config.timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                watchdog.cancel()
+            duration_ms = (time.perf_counter() - started) * 1000
+            self._capture.drain()
+            peak_mb = self._peak_memory_mb()
+            if outcome_future in done and peak_mb <= config.memory_size:
+                outcome = outcome_future.result()
+                return self._finish(request, outcome, duration_ms, init_duration_ms, lines, peak_mb)
+            # The environment can't be trusted any more: stop it before reporting.
+            out_of_memory = watchdog in done or peak_mb > config.memory_size
+            await self._kill_process()
+            if out_of_memory:
+                message = f"RequestId: {request.request_id} Error: Runtime exited with error: signal: killed"
+                return self._failure(request, "Runtime.OutOfMemory", message, duration_ms, init_duration_ms,
+                                     lines, config.memory_size, status="error")
+            if self._exited in done:
+                reason = _exit_description(self._exited.result())
+                message = f"RequestId: {request.request_id} Error: Runtime exited with error: {reason}"
+                return self._failure(request, "Runtime.ExitError", message, duration_ms, init_duration_ms,
+                                     lines, peak_mb, status="error")
+            message = timeout_message(request.request_id, config.timeout)
+            self._emit(f"{_utc_now_iso()} {request.request_id} Task timed out after {config.timeout:.2f} seconds")
+            return self._failure(request, "Sandbox.Timedout", message, duration_ms, init_duration_ms, lines,
+                                 peak_mb, status="timeout")
+        finally:
+            self._collecting = None
+            self._flush_logs()
+            self.last_used = time.monotonic()
+            if self.state is EnvironmentState.BUSY:
+                self.state = EnvironmentState.IDLE
+
+    async def _fail_init(
+        self, request: InvocationRequest, failure: RuntimeOutcome | str, init_ms: float, lines: list[str]
+    ) -> InvocationResult:
+        await self._kill_process()
+        self._capture.drain()
+        self._emit(start_line(request.request_id, self.config.version))
+        if isinstance(failure, RuntimeOutcome):
+            error_type = failure.error_type or "Runtime.Unknown"
+            payload = failure.payload
+        elif failure == "init timeout":
+            error_type = "Sandbox.Timedout"
+            payload = _error_payload(error_type, f"RequestId: {request.request_id} Error: Task timed out after "
+                                                 f"{INIT_TIMEOUT_SECONDS:.2f} seconds")
+        else:
+            error_type = "Runtime.ExitError"
+            payload = _error_payload(error_type, f"RequestId: {request.request_id} Error: {failure}")
+        self._emit(end_line(request.request_id))
+        report = Report(request.request_id, init_ms, self.config.memory_size, self._peak_memory_mb(),
+                        None, status="error", error_type=error_type)
+        self._emit(report.line())
+        return InvocationResult(payload, "Unhandled", error_type, self.config.version, _tail(lines), report)
+
+    def _finish(
+        self, request: InvocationRequest, outcome: RuntimeOutcome, duration_ms: float,
+        init_ms: float | None, lines: list[str], peak_mb: int,
+    ) -> InvocationResult:
+        failed = outcome.kind != "response"
+        error_type = outcome.error_type if failed else None
+        self._emit(end_line(request.request_id))
+        report = Report(request.request_id, duration_ms, self.config.memory_size, peak_mb, init_ms,
+                        status="error" if failed else None, error_type=error_type)
+        self._emit(report.line())
+        return InvocationResult(outcome.payload, "Unhandled" if failed else None, error_type,
+                                self.config.version, _tail(lines), report)
+
+    def _failure(
+        self, request: InvocationRequest, error_type: str, message: str, duration_ms: float,
+        init_ms: float | None, lines: list[str], peak_mb: int, *, status: str,
+    ) -> InvocationResult:
+        self._emit(end_line(request.request_id))
+        report = Report(request.request_id, duration_ms, self.config.memory_size, peak_mb, init_ms,
+                        status=status, error_type=error_type)
+        self._emit(report.line())
+        return InvocationResult(_error_payload(error_type, message), "Unhandled", error_type,
+                                self.config.version, _tail(lines), report)
+
+    async def _kill_process(self) -> None:
+        self.state = EnvironmentState.STOPPED
+        if self._process is not None:
+            self._context.sandbox.kill(self._process)
+            if self._exited is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._exited), 5)
+                except TimeoutError:
+                    pass
+        self._capture.drain()
+
+    async def _watch_memory(self) -> None:
+        """Returns (ending the wait) when the process's memory passes MemorySize."""
+        limit_kb = self.config.memory_size * 1024
+        pid = self.pid
+        if pid is None:
+            return
+        while True:
+            await asyncio.sleep(_MEMORY_POLL_SECONDS)
+            rss_kb, _ = read_memory_kb(pid)
+            if rss_kb > limit_kb:
+                return
+
+    def _peak_memory_mb(self) -> int:
+        pid = self.pid
+        if pid is None:
+            return 0
+        _, peak_kb = read_memory_kb(pid)
+        return -(-peak_kb // 1024)
+
+
+def _tail(lines: list[str]) -> str:
+    """Invoke API, LogType=Tail: the last 4 KB of the invocation's log."""
+    text = "\n".join(lines) + "\n"
+    encoded = text.encode()
+    if len(encoded) <= _TAIL_BYTES:
+        return text
+    return encoded[-_TAIL_BYTES:].decode("utf-8", "ignore")
+
+
+def _exit_description(returncode: int) -> str:
+    if returncode < 0:
+        import signal  # rare failure path only
+
+        try:
+            name = signal.Signals(-returncode).name.removeprefix("SIG").lower()
+        except ValueError:
+            name = str(-returncode)
+        return f"signal: {'killed' if name == 'kill' else name}"
+    return f"exit status {returncode}"
+
+
+def _utc_now_iso() -> str:
+    moment = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment * 1000) % 1000:03d}Z"
+
+
+def _remove_scratch(path: Path) -> None:
+    import shutil  # cleanup path only
+
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)

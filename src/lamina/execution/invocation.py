@@ -1,0 +1,111 @@
+"""The invocation service: concurrency, then a warm (or new) environment, then the result.
+
+Hot path: configuration comes from the in-memory registry and environments from the pool; no SQL,
+no file reads. Asynchronous (`Event`) invocations run in the background with AWS's retry policy
+(two retries on function errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lamina.domain.functions import FunctionConfig
+from lamina.errors import too_many_requests
+from lamina.execution.environment import InvocationRequest, InvocationResult
+from lamina.execution.pool import EnvironmentPool
+
+_log = logging.getLogger(__name__)
+ASYNC_RETRY_DELAYS_SECONDS = (60.0, 120.0)
+
+
+def new_trace_id() -> str:
+    """X-Ray trace header as Lambda passes it to runtimes."""
+    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationInput:
+    config: FunctionConfig
+    invoked_function_arn: str
+    payload: bytes
+    client_context: str | None = None
+    cognito_identity: str | None = None
+
+
+class InvocationService:
+    def __init__(
+        self,
+        pool: EnvironmentPool,
+        current_config: Callable[[FunctionConfig], FunctionConfig | None],
+        *,
+        account_concurrency: int,
+        async_retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS_SECONDS,
+    ) -> None:
+        self._pool = pool
+        self._current_config = current_config
+        self._account_concurrency = account_concurrency
+        self._async_retry_delays = async_retry_delays
+        self._in_flight = 0
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def invoke(self, invocation: InvocationInput, request_id: str | None = None) -> InvocationResult:
+        """Run synchronously; raises TooManyRequestsException when the account is at its limit."""
+        if self._in_flight >= self._account_concurrency:
+            raise too_many_requests("Rate Exceeded.", "ConcurrentInvocationLimitExceeded")
+        self._in_flight += 1
+        try:
+            environment = await self._pool.acquire(invocation.config)
+            try:
+                request = InvocationRequest(
+                    request_id or str(uuid.uuid4()),
+                    invocation.payload,
+                    invocation.invoked_function_arn,
+                    new_trace_id(),
+                    invocation.client_context,
+                    invocation.cognito_identity,
+                )
+                return await environment.invoke(request)
+            finally:
+                self._pool.release(environment, self._current_config(invocation.config))
+        finally:
+            self._in_flight -= 1
+
+    def invoke_async(self, invocation: InvocationInput) -> str:
+        """Accept an Event invocation; it runs in the background. Returns its request id."""
+        request_id = str(uuid.uuid4())
+        task = asyncio.get_running_loop().create_task(self._deliver(invocation, request_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return request_id
+
+    async def _deliver(self, invocation: InvocationInput, request_id: str) -> None:
+        attempts = 1 + len(self._async_retry_delays)
+        for attempt in range(attempts):
+            try:
+                result = await self.invoke(invocation, request_id)
+            except Exception as exc:  # throttled or platform failure: retried like a function error
+                _log.warning("async invocation %s attempt %d failed: %s", request_id, attempt + 1, exc)
+            else:
+                if result.function_error is None:
+                    return
+            if attempt < len(self._async_retry_delays):
+                await asyncio.sleep(self._async_retry_delays[attempt])
+        _log.warning("async invocation %s dropped after %d attempts", request_id, attempts)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,1 @@
+"""Language runtimes available to functions."""

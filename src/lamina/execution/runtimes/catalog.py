@@ -1,0 +1,84 @@
+"""Which `pythonX.Y` runtimes this host can offer, and the files each one needs.
+
+Discovery runs once at server start. pyenv-style shims are resolved to the real interpreter,
+because a shell shim adds tens of milliseconds to every cold start.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+BOOTSTRAP = Path(__file__).parent / "python" / "bootstrap.py"
+_MINOR_VERSIONS = range(8, 16)
+# The AWS Python runtimes include the SDK; these are boto3's own packages and what it imports.
+_SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSpec:
+    name: str  # e.g. "python3.11"
+    interpreter: str
+    bootstrap: Path
+
+    def command(self) -> list[str]:
+        # -B: no .pyc writes into read-only code; -E is not used because the runtime reads env vars.
+        return [self.interpreter, "-B", str(self.bootstrap)]
+
+
+def _real_interpreter(candidate: str) -> tuple[str, str] | None:
+    """(version "3.X", real executable) for an interpreter, or None when it does not run."""
+    try:
+        output = subprocess.run(
+            [candidate, "-I", "-S", "-c", "import sys;print('%d.%d' % sys.version_info[:2]);print(sys.executable)"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (output[0], output[1]) if len(output) >= 2 and output[1] else None
+
+
+def discover_runtimes(overrides: dict[str, str] | None = None) -> dict[str, RuntimeSpec]:
+    """Every python3.X on PATH plus the server's own interpreter; overrides win by name."""
+    found: dict[str, RuntimeSpec] = {}
+    own = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    found[own] = RuntimeSpec(own, sys.executable, BOOTSTRAP)
+    for minor in _MINOR_VERSIONS:
+        name = f"python3.{minor}"
+        if name in found:
+            continue
+        path = shutil.which(name)
+        if path is None:
+            continue
+        resolved = _real_interpreter(path)
+        if resolved is not None and resolved[0] == f"3.{minor}":
+            found[name] = RuntimeSpec(name, resolved[1], BOOTSTRAP)
+    for name, interpreter in (overrides or {}).items():
+        found[name] = RuntimeSpec(name, interpreter, BOOTSTRAP)
+    return dict(sorted(found.items()))
+
+
+def build_sdk_library(destination: Path) -> Path:
+    """A folder of links to the server's boto3 and friends, appended last to functions' sys.path.
+
+    The function's own packages come first on sys.path, so a bundled boto3 wins, as on AWS.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    for package in _SDK_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        link = destination / source.name
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() and os.readlink(link) == str(source):
+                continue
+            link.unlink()
+        link.symlink_to(source)
+    return destination

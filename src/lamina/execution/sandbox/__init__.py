@@ -1,0 +1,1 @@
+"""How one execution environment is confined."""

@@ -1,0 +1,246 @@
+"""Create, change and delete functions: validation, code storage, versions, pool retirement.
+
+Each operation validates everything first and stores code before metadata, so a rejected request
+changes nothing and an accepted one is durable when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.domain.code import PackageSummary, inspect_package
+from lamina.domain.functions import (
+    LATEST,
+    FunctionConfig,
+    validate_environment,
+    validate_ephemeral_storage,
+    validate_memory,
+    validate_timeout,
+)
+from lamina.domain.handler import validate_handler
+from lamina.errors import AwsError, conflict, invalid_parameter, not_found, precondition_failed
+from lamina.execution.code_cache import CodeCache
+from lamina.execution.pool import EnvironmentPool
+from lamina.functions.registry import FunctionRegistry
+from lamina.store.ports import BlobStore
+
+_REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where functions live: used for ARNs and messages."""
+
+    region: str
+    account_id: str
+
+    def arn(self, name: str, qualifier: str | None = None) -> str:
+        base = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        return f"{base}:{qualifier}" if qualifier else base
+
+
+class FunctionManager:
+    def __init__(
+        self,
+        registry: FunctionRegistry,
+        blobs: BlobStore,
+        code: CodeCache,
+        pool: EnvironmentPool,
+        runtimes: Mapping[str, object],
+        placement: Placement,
+    ) -> None:
+        self._registry = registry
+        self._blobs = blobs
+        self._code = code
+        self._pool = pool
+        self._runtimes = runtimes
+        self.placement = placement
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    # queries ---------------------------------------------------------------------------------
+    def get(self, name: str, qualifier: str | None = None) -> FunctionConfig:
+        config = self._registry.resolve(name, qualifier)
+        if config is None:
+            raise not_found(f"Function not found: {self.placement.arn(name, qualifier)}")
+        return config
+
+    def list(self, *, include_versions: bool) -> list[FunctionConfig]:
+        configs: list[FunctionConfig] = []
+        for name in self._registry.names():
+            latest = self._registry.latest(name)
+            if latest is not None:
+                configs.append(latest)
+            if include_versions:
+                configs.extend(self._registry.versions(name))
+        return configs
+
+    def total_code_size(self) -> int:
+        return sum(config.code.size for config in self._registry.all_configs())
+
+    def function_count(self) -> int:
+        return len(self._registry.names())
+
+    async def code_package(self, sha256_hex: str) -> bytes:
+        return await asyncio.to_thread(self._blobs.get, sha256_hex)
+
+    # validation helpers ----------------------------------------------------------------------
+    def _check_runtime(self, runtime: str) -> str:
+        if runtime not in self._runtimes:
+            available = ", ".join(sorted(self._runtimes))
+            raise invalid_parameter(
+                f"The runtime parameter of {runtime} is not supported by this Lamina server. "
+                f"Available runtimes: {available}"
+            )
+        return runtime
+
+    async def _store_package(self, zip_file: Any) -> PackageSummary:
+        data = _zip_bytes(zip_file)
+        summary = await asyncio.to_thread(inspect_package, data)
+        await asyncio.to_thread(self._blobs.put, summary.digest.sha256_hex, data)
+        await self._code.ensure(summary.digest.sha256_hex, data)
+        return summary
+
+    @staticmethod
+    def _check_revision(config: FunctionConfig, revision_id: str | None) -> None:
+        if revision_id is not None and revision_id != config.revision_id:
+            raise precondition_failed(_REVISION_MISMATCH)
+
+    # commands --------------------------------------------------------------------------------
+    async def create(self, params: dict[str, Any]) -> FunctionConfig:
+        name = params["FunctionName"]
+        if params.get("PackageType", "Zip") != "Zip":
+            raise invalid_parameter("Lamina supports PackageType Zip only.")
+        runtime = params.get("Runtime")
+        handler = params.get("Handler")
+        if runtime is None or handler is None:
+            raise invalid_parameter("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+        self._check_runtime(runtime)
+        validate_handler(handler)
+        code = params.get("Code") or {}
+        if "ZipFile" not in code:
+            raise invalid_parameter("Please provide a source for function code: Code.ZipFile.")
+        options = _configuration_options(params)
+        async with self._lock(name):
+            if self._registry.latest(name) is not None:
+                raise conflict(f"Function already exist: {name}")
+            summary = await self._store_package(code["ZipFile"])
+            if self._registry.latest(name) is not None:
+                raise conflict(f"Function already exist: {name}")
+            config = FunctionConfig(name=name, runtime=runtime, handler=handler, role=params["Role"],
+                                    code=summary.digest, **options)
+            await self._registry.put_latest(config)
+            if params.get("Publish"):
+                await self._publish(config)
+        return config
+
+    async def update_code(self, params: dict[str, Any]) -> FunctionConfig:
+        name = params["FunctionName"]
+        if "ZipFile" not in params:
+            raise invalid_parameter("Please provide a source for function code: ZipFile.")
+        async with self._lock(name):
+            current = self.get(name)
+            self._check_revision(current, params.get("RevisionId"))
+            summary = await self._store_package(params["ZipFile"])
+            if params.get("DryRun"):
+                return current.with_changes(code=summary.digest, revision_id=current.revision_id)
+            changes: dict[str, Any] = {"code": summary.digest}
+            if params.get("Architectures"):
+                changes["architectures"] = tuple(params["Architectures"])
+            updated = current.with_changes(**changes)
+            await self._registry.put_latest(updated)
+            self._pool.retire(name, keep=updated)
+            if params.get("Publish"):
+                await self._publish(updated)
+        return updated
+
+    async def update_configuration(self, params: dict[str, Any]) -> FunctionConfig:
+        name = params["FunctionName"]
+        changes = _configuration_options(params)
+        if "Runtime" in params:
+            changes["runtime"] = self._check_runtime(params["Runtime"])
+        if "Handler" in params:
+            changes["handler"] = validate_handler(params["Handler"])
+        if "Role" in params:
+            changes["role"] = params["Role"]
+        async with self._lock(name):
+            current = self.get(name)
+            self._check_revision(current, params.get("RevisionId"))
+            updated = current.with_changes(**changes)
+            await self._registry.put_latest(updated)
+            self._pool.retire(name, keep=updated)
+        return updated
+
+    async def delete(self, name: str, qualifier: str | None) -> None:
+        async with self._lock(name):
+            self.get(name)
+            if qualifier == LATEST:
+                raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
+            if qualifier is not None:
+                raise AwsError("InvalidParameterValueException",
+                               "Deleting a single published version is not supported yet.", 400)
+            await self._registry.delete(name)
+            self._pool.retire(name)
+        self._locks.pop(name, None)
+
+    async def _publish(self, latest: FunctionConfig) -> FunctionConfig:
+        existing = self._registry.versions(latest.name)
+        number = int(existing[-1].version) + 1 if existing else 1
+        version = latest.with_changes(version=str(number))
+        await self._registry.add_version(version)
+        return version
+
+
+def _zip_bytes(value: Any) -> bytes:
+    """The protocol layer decodes blobs to bytes; accept base64 text defensively."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise invalid_parameter("Could not unzip uploaded file. Please check your file, then try to upload again.") from exc
+    raise invalid_parameter("ZipFile must be a blob")
+
+
+def _configuration_options(params: dict[str, Any]) -> dict[str, Any]:
+    """Optional configuration members present in a request, validated, as FunctionConfig fields."""
+    options: dict[str, Any] = {}
+    if "MemorySize" in params:
+        options["memory_size"] = validate_memory(params["MemorySize"])
+    if "Timeout" in params:
+        options["timeout"] = validate_timeout(params["Timeout"])
+    if "Description" in params:
+        options["description"] = params["Description"]
+    if "Environment" in params:
+        options["environment"] = validate_environment((params["Environment"] or {}).get("Variables") or {})
+    if "Architectures" in params and params["Architectures"]:
+        architectures = tuple(params["Architectures"])
+        if len(architectures) != 1:
+            raise invalid_parameter("Architectures must contain exactly one value.")
+        options["architectures"] = architectures
+    if "EphemeralStorage" in params and params["EphemeralStorage"]:
+        options["ephemeral_storage_mb"] = validate_ephemeral_storage(params["EphemeralStorage"]["Size"])
+    if "TracingConfig" in params and params["TracingConfig"]:
+        options["tracing_mode"] = params["TracingConfig"].get("Mode", "PassThrough")
+    logging_config = params.get("LoggingConfig")
+    if logging_config:
+        if "LogFormat" in logging_config:
+            options["log_format"] = logging_config["LogFormat"]
+        if "LogGroup" in logging_config:
+            options["log_group"] = logging_config["LogGroup"]
+        if "ApplicationLogLevel" in logging_config:
+            options["application_log_level"] = logging_config["ApplicationLogLevel"]
+        if "SystemLogLevel" in logging_config:
+            options["system_log_level"] = logging_config["SystemLogLevel"]
+    return options

@@ -1,0 +1,88 @@
+"""Transport-neutral HTTP records and the contract every wire protocol implements.
+
+The HTTP server (ASGI app, lean hot-path server, test harness) converts its own request
+object into an `HttpRequest`, asks a `WireProtocol` to route, decode and encode, and
+writes the returned `HttpResponse` back. Nothing here knows about sockets or frameworks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from botocore.model import OperationModel
+
+    from lamina.errors import AwsError
+
+__all__ = ["HttpRequest", "HttpResponse", "WireProtocol"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One HTTP request as it came off the wire.
+
+    `raw_path` is still percent-encoded (SigV4 signs it that way, and label values may
+    contain an encoded "/"); `query` is decoded and keeps order and repeats; header names
+    are lower-cased.
+    """
+
+    method: str
+    raw_path: str
+    query: list[tuple[str, str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """One HTTP response to write back.
+
+    Headers may repeat. `Content-Length` is not included: the transport sets it (or
+    chunks) from `body`.
+    """
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class WireProtocol(Protocol):
+    """What the server needs from an AWS wire protocol (rest-json today; json, query and
+    rest-xml later).
+
+    All methods are pure CPU work on in-memory data: they never block on I/O and are safe
+    to call concurrently from one event loop.
+    """
+
+    def match(
+        self, method: str, raw_path: str, query: list[tuple[str, str]] | None = None
+    ) -> tuple[OperationModel, dict[str, str]] | None:
+        """Find the operation a request targets and its decoded URI labels; None if none."""
+        ...
+
+    def parse(
+        self, operation: OperationModel, labels: dict[str, str], request: HttpRequest
+    ) -> dict[str, Any]:
+        """Decode and validate the request into the operation's input params.
+
+        Raises `AwsError` (SerializationException / ValidationException) and nothing else.
+        """
+        ...
+
+    def serialize(
+        self,
+        operation: OperationModel,
+        output: Mapping[str, Any],
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> HttpResponse:
+        """Encode an operation's output (keyed by output-shape member names)."""
+        ...
+
+    def serialize_error(self, error: AwsError, request_id: str) -> HttpResponse:
+        """Encode an error so SDKs raise the modelled exception class for `error.code`."""
+        ...

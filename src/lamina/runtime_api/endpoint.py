@@ -1,0 +1,87 @@
+"""The Runtime API served to one execution environment on its own loopback port.
+
+One listener per environment means a runtime can only ever see its own invocations: the address
+in AWS_LAMBDA_RUNTIME_API is the capability. (Runtime clients such as awslambdaric take a bare
+host:port, so a per-environment path prefix is not an option.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from lamina.runtime_api.http11 import LeanHttpProtocol, LeanRequest, LeanResponse
+from lamina.runtime_api.mailbox import InvocationMailbox
+
+_PREFIX = "/2018-06-01/runtime/"
+_ACCEPTED = LeanResponse(202, b'{"status":"OK"}')
+_ERROR_TYPE_HEADER = "lambda-runtime-function-error-type"
+
+
+def _error(status: int, error_type: str, message: str) -> LeanResponse:
+    return LeanResponse(status, json.dumps({"errorMessage": message, "errorType": error_type}).encode())
+
+
+class RuntimeApiEndpoint:
+    def __init__(self, mailbox: InvocationMailbox) -> None:
+        self._mailbox = mailbox
+        self._server: asyncio.Server | None = None
+        self._connections: set[LeanHttpProtocol] = set()
+        self.address = ""
+
+    async def start(self, host: str = "127.0.0.1") -> str:
+        loop = asyncio.get_running_loop()
+
+        def build() -> LeanHttpProtocol:
+            protocol = LeanHttpProtocol(self._handle, self._connections.discard)
+            self._connections.add(protocol)
+            return protocol
+
+        self._server = await loop.create_server(build, host, 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.address = f"{host}:{port}"
+        return self.address
+
+    def close(self) -> None:
+        self._mailbox.close()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def _handle(self, request: LeanRequest) -> LeanResponse:
+        path = request.path
+        if not path.startswith(_PREFIX):
+            return _error(404, "InvalidRequest", f"Unknown path {path}")
+        route = path[len(_PREFIX):]
+        if route == "invocation/next":
+            if request.method != "GET":
+                return _error(405, "InvalidRequest", "Method not allowed")
+            invocation = await self._mailbox.next()
+            headers = [
+                ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
+                ("Lambda-Runtime-Deadline-Ms", str(invocation.deadline_ms)),
+                ("Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_function_arn),
+                ("Lambda-Runtime-Trace-Id", invocation.trace_id),
+            ]
+            if invocation.client_context is not None:
+                headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
+            if invocation.cognito_identity is not None:
+                headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
+            return LeanResponse(200, invocation.payload, headers=tuple(headers))
+        if request.method != "POST":
+            return _error(405, "InvalidRequest", "Method not allowed")
+        if route == "init/error":
+            self._mailbox.post_init_error(request.body, request.headers.get(_ERROR_TYPE_HEADER))
+            return _ACCEPTED
+        if route.startswith("invocation/"):
+            request_id, _, action = route[len("invocation/"):].partition("/")
+            if action == "response":
+                accepted = self._mailbox.post_response(request_id, request.body)
+            elif action == "error":
+                accepted = self._mailbox.post_error(request_id, request.body, request.headers.get(_ERROR_TYPE_HEADER))
+            else:
+                return _error(404, "InvalidRequest", f"Unknown path {path}")
+            if not accepted:
+                return _error(400, "InvalidRequestID", "Invalid request ID")
+            return _ACCEPTED
+        return _error(404, "InvalidRequest", f"Unknown path {path}")

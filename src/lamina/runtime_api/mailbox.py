@@ -1,0 +1,123 @@
+"""The hand-over point between an environment's invoker and its runtime.
+
+The invoker submits one invocation at a time and awaits its outcome; the runtime side (the HTTP
+endpoint, or a faster channel later) pulls with `next()` and posts results. Pure asyncio state,
+no I/O, so any transport can drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+# Invoke API: responses are limited to 6 MB (6291556 bytes as the error message states).
+MAX_RESPONSE_BYTES = 6_291_556
+
+OutcomeKind = Literal["response", "error", "init_error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    request_id: str
+    payload: bytes
+    deadline_ms: int
+    invoked_function_arn: str
+    trace_id: str
+    client_context: str | None = None
+    cognito_identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOutcome:
+    kind: OutcomeKind
+    payload: bytes
+    error_type: str | None = None
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+class InvocationMailbox:
+    """One in-flight invocation per environment; `first_poll` marks the end of init."""
+
+    def __init__(self) -> None:
+        self.first_poll = asyncio.Event()
+        self.init_error_posted = asyncio.Event()
+        self.init_error: RuntimeOutcome | None = None
+        self._pending: Invocation | None = None
+        self._in_flight: Invocation | None = None
+        self._next_waiter: asyncio.Future[Invocation] | None = None
+        self._outcome: asyncio.Future[RuntimeOutcome] | None = None
+        self._early_init_error: RuntimeOutcome | None = None
+
+    def submit(self, invocation: Invocation) -> asyncio.Future[RuntimeOutcome]:
+        if self._outcome is not None and not self._outcome.done():
+            raise RuntimeError("environment already has an invocation in flight")
+        self._outcome = asyncio.get_running_loop().create_future()
+        if self._early_init_error is not None:
+            self._outcome.set_result(self._early_init_error)
+            return self._outcome
+        if self._next_waiter is not None and not self._next_waiter.done():
+            self._in_flight = invocation
+            self._next_waiter.set_result(invocation)
+            self._next_waiter = None
+        else:
+            self._pending = invocation
+        return self._outcome
+
+    async def next(self) -> Invocation:
+        """Runtime side: wait for the next invocation (parks until one is submitted)."""
+        self.first_poll.set()
+        if self._pending is not None:
+            invocation, self._pending = self._pending, None
+            self._in_flight = invocation
+            return invocation
+        waiter: asyncio.Future[Invocation] = asyncio.get_running_loop().create_future()
+        self._next_waiter = waiter
+        try:
+            return await waiter
+        finally:
+            if self._next_waiter is waiter:
+                self._next_waiter = None
+
+    def _finish(self, request_id: str, outcome: RuntimeOutcome) -> bool:
+        if self._in_flight is None or self._in_flight.request_id != request_id:
+            return False
+        self._in_flight = None
+        if self._outcome is not None and not self._outcome.done():
+            self._outcome.set_result(outcome)
+        return True
+
+    def post_response(self, request_id: str, body: bytes) -> bool:
+        """False when the request id is not the one in flight."""
+        if len(body) > MAX_RESPONSE_BYTES:
+            message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+            return self._finish(
+                request_id,
+                RuntimeOutcome("error", _error_payload("Function.ResponseSizeTooLarge", message),
+                               "Function.ResponseSizeTooLarge"),
+            )
+        return self._finish(request_id, RuntimeOutcome("response", body))
+
+    def post_error(self, request_id: str, body: bytes, error_type: str | None) -> bool:
+        return self._finish(request_id, RuntimeOutcome("error", body or b"{}", error_type or "Unhandled"))
+
+    def post_init_error(self, body: bytes, error_type: str | None) -> None:
+        outcome = RuntimeOutcome("init_error", body or b"{}", error_type or "Runtime.Unknown")
+        self.init_error = outcome
+        self.init_error_posted.set()
+        target = self._outcome
+        if target is not None and not target.done():
+            self._pending = None
+            self._in_flight = None
+            target.set_result(outcome)
+        else:
+            self._early_init_error = outcome
+
+    def close(self) -> None:
+        """Release a parked runtime poll; the process is going away."""
+        if self._next_waiter is not None and not self._next_waiter.done():
+            self._next_waiter.cancel()

@@ -1,0 +1,157 @@
+"""Composition root: settings → stores → services → ASGI app → HTTP server.
+
+The only place that builds concrete objects; everything below receives what it needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from lamina import __version__
+from lamina.api.code_urls import CodeUrlSigner
+from lamina.api.gateway import Gateway
+from lamina.api.internal import InternalRoutes
+from lamina.api.services.lambda_ import build_lambda_facade
+from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
+from lamina.config import Settings
+from lamina.execution.backend import LocalBackend
+from lamina.execution.code_cache import CodeCache
+from lamina.execution.environment import EnvironmentContext
+from lamina.execution.invocation import InvocationService
+from lamina.execution.pool import EnvironmentPool
+from lamina.execution.runtimes.catalog import RuntimeSpec, build_sdk_library, discover_runtimes
+from lamina.execution.sandbox.process import ProcessSandbox
+from lamina.functions.manager import FunctionManager, Placement
+from lamina.functions.registry import FunctionRegistry
+from lamina.protocol.model import create_protocol, load_service_model
+from lamina.protocol.sigv4 import SigV4Verifier
+from lamina.store.blobs import FilesystemBlobStore
+from lamina.store.logs import FileLogStore
+from lamina.store.sqlite import SqliteMetadataStore
+
+_log = logging.getLogger("lamina")
+
+
+@dataclass(slots=True)
+class Platform:
+    """Everything one server process runs, wired together."""
+
+    settings: Settings
+    credentials: RootCredentials
+    runtimes: dict[str, RuntimeSpec]
+    sandbox_name: str
+    app: Gateway
+    metadata: SqliteMetadataStore
+    logs: FileLogStore
+    registry: FunctionRegistry
+    pool: EnvironmentPool
+    invocations: InvocationService
+
+    async def startup(self) -> None:
+        await self.metadata.open()
+        await self.registry.load()
+        self.pool.start()
+
+    async def shutdown(self) -> None:
+        await self.invocations.close()
+        await self.pool.close()
+        await self.metadata.close()
+        self.logs.close()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "sandbox": self.sandbox_name,
+            "runtimes": sorted(self.runtimes),
+            "region": self.settings.region,
+            "accountId": self.settings.account_id,
+            "environments": len(self.pool.environments),
+        }
+
+
+def build_platform(settings: Settings) -> Platform:
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    credentials = load_root_credentials(
+        settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
+    )
+    runtimes = discover_runtimes(settings.runtimes)
+    sandbox = ProcessSandbox()
+    blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))
+    logs = FileLogStore(settings.logs_dir)
+    metadata = SqliteMetadataStore(settings.database_path)
+    registry = FunctionRegistry(metadata)
+    code = CodeCache(settings.code_cache_dir, blobs)
+    context = EnvironmentContext(
+        sandbox=sandbox,
+        log_store=logs,
+        region=settings.region,
+        account_id=settings.account_id,
+        sdk_library=build_sdk_library(data_dir / "runtime" / "python-sdk"),
+        scratch_root=settings.environments_dir,
+    )
+    pool = EnvironmentPool(LocalBackend(runtimes, code, context), settings.keep_alive_seconds)
+    invocations = InvocationService(
+        pool,
+        lambda config: registry.resolve(config.name, config.version),
+        account_concurrency=settings.account_concurrency,
+    )
+    placement = Placement(settings.region, settings.account_id)
+    manager = FunctionManager(registry, blobs, code, pool, runtimes, placement)
+    code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
+    lambda_facade = build_lambda_facade(
+        create_protocol(load_service_model("lambda")), manager, invocations, code_urls, settings.account_concurrency
+    )
+    secrets = {credentials.access_key_id: credentials.secret_access_key}
+    verifier = SigV4Verifier(secrets.get)
+    platform: Platform
+    internal = InternalRoutes(lambda: platform.health(), code_urls, manager.code_package)
+    app = Gateway({"lambda": lambda_facade}, "lambda", verifier, internal,
+                  on_startup=lambda: platform.startup(), on_shutdown=lambda: platform.shutdown())
+    platform = Platform(settings, credentials, runtimes, sandbox.name, app, metadata, logs, registry, pool,
+                        invocations)
+    return platform
+
+
+def announce(platform: Platform) -> None:
+    settings = platform.settings
+    print(f"Lamina {__version__} listening on {settings.endpoint_url}", file=sys.stderr)
+    print(f"  data directory: {settings.data_dir.resolve()}", file=sys.stderr)
+    print(f"  sandbox: {platform.sandbox_name}; runtimes: {', '.join(sorted(platform.runtimes))}", file=sys.stderr)
+    if platform.credentials.generated:
+        print("  generated root credentials (shown once; `lamina env` prints them again):", file=sys.stderr)
+        print(f"    AWS_ACCESS_KEY_ID={platform.credentials.access_key_id}", file=sys.stderr)
+        print(f"    AWS_SECRET_ACCESS_KEY={platform.credentials.secret_access_key}", file=sys.stderr)
+    sys.stderr.flush()
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT; every execution environment is stopped before returning."""
+    import uvicorn  # the CLI's other commands need not pay for importing the server stack
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    platform = build_platform(settings)
+    config = uvicorn.Config(
+        platform.app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if _has_uvloop() else "asyncio",
+        http="httptools",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=3,
+        server_header=False,
+    )
+    announce(platform)
+    uvicorn.Server(config).run()
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True

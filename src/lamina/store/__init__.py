@@ -1,0 +1,1 @@
+"""Durable state behind narrow ports; adapters per backend (sqlite/, blobs/, logs)."""

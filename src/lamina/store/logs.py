@@ -1,0 +1,101 @@
+"""Log events on local disk: one JSON-lines file per stream, one folder per group.
+
+Writes go through an open append handle per stream and are flushed per batch, so a crash loses at
+most what the OS had not yet written; reads are for the CLI and the Logs API, not the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from collections import OrderedDict
+from collections.abc import Sequence
+from io import TextIOWrapper
+from pathlib import Path
+
+from lamina.store.ports import LogEvent
+
+_MAX_OPEN_STREAMS = 256
+
+
+def _encode(name: str) -> str:
+    """Group and stream names contain '/', '[' and '$': make them one safe file name each."""
+    return urllib.parse.quote(name, safe="") or "%00"
+
+
+def _decode(file_name: str) -> str:
+    return urllib.parse.unquote(file_name)
+
+
+class FileLogStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._handles: OrderedDict[tuple[str, str], TextIOWrapper] = OrderedDict()
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _stream_path(self, group: str, stream: str) -> Path:
+        return self._root / _encode(group) / f"{_encode(stream)}.jsonl"
+
+    def _handle(self, group: str, stream: str) -> TextIOWrapper:
+        key = (group, stream)
+        handle = self._handles.get(key)
+        if handle is not None:
+            self._handles.move_to_end(key)
+            return handle
+        path = self._stream_path(group, stream)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across appends, closed on eviction
+        self._handles[key] = handle
+        while len(self._handles) > _MAX_OPEN_STREAMS:
+            _, oldest = self._handles.popitem(last=False)
+            oldest.close()
+        return handle
+
+    def append(self, group: str, stream: str, events: Sequence[tuple[int, str]]) -> None:
+        if not events:
+            return
+        ingested = int(time.time() * 1000)
+        handle = self._handle(group, stream)
+        handle.write(
+            "".join(
+                json.dumps({"t": timestamp, "m": message, "i": ingested}, ensure_ascii=False) + "\n"
+                for timestamp, message in events
+            )
+        )
+        handle.flush()
+
+    def list_groups(self) -> list[str]:
+        if not self._root.exists():
+            return []
+        return sorted(_decode(path.name) for path in self._root.iterdir() if path.is_dir())
+
+    def list_streams(self, group: str) -> list[str]:
+        directory = self._root / _encode(group)
+        if not directory.exists():
+            return []
+        files = sorted(directory.glob("*.jsonl"), key=lambda path: path.stat().st_mtime)
+        return [_decode(path.name.removesuffix(".jsonl")) for path in files]
+
+    def read(self, group: str, stream: str, *, start_index: int = 0) -> list[LogEvent]:
+        path = self._stream_path(group, stream)
+        handle = self._handles.get((group, stream))
+        if handle is not None:
+            handle.flush()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        events = []
+        for line in lines[start_index:]:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line after a crash
+            events.append(LogEvent(record["t"], record["m"], record["i"]))
+        return events
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()

@@ -1,0 +1,64 @@
+"""Store interfaces. Every adapter honours these contracts; one conformance suite tests them all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from lamina.domain.functions import FunctionConfig
+
+
+class MetadataStore(Protocol):
+    """Function metadata. All methods are safe to call concurrently from the event loop.
+
+    Writes are durable when the awaited call returns. `put_function` and `delete_function` are
+    idempotent. Reads are not on the invocation hot path: callers cache what they need.
+    """
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def put_function(self, config: FunctionConfig) -> None:
+        """Insert or replace the $LATEST configuration."""
+    async def get_function(self, name: str) -> FunctionConfig | None: ...
+    async def list_functions(self) -> list[FunctionConfig]:
+        """$LATEST configurations ordered by name."""
+    async def delete_function(self, name: str) -> None:
+        """Delete the function with all its published versions."""
+    async def put_version(self, config: FunctionConfig) -> None:
+        """Store an immutable published version; the (name, version) pair must be new."""
+    async def list_versions(self, name: str) -> list[FunctionConfig]:
+        """Published versions ordered by version number."""
+
+
+class BlobStore(Protocol):
+    """Content-addressed code blobs, keyed by the hex SHA-256 of their plaintext.
+
+    `put` is idempotent. `get` verifies integrity and raises `BlobIntegrityError` on mismatch,
+    `KeyError` when absent. Methods block: call them from a worker thread.
+    """
+
+    def put(self, sha256_hex: str, data: bytes) -> None: ...
+    def get(self, sha256_hex: str) -> bytes: ...
+    def exists(self, sha256_hex: str) -> bool: ...
+    def delete(self, sha256_hex: str) -> None: ...
+
+
+class BlobIntegrityError(Exception):
+    """A stored blob no longer matches its digest (tampering or corruption)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    timestamp_ms: int
+    message: str
+    ingestion_time_ms: int
+
+
+class LogStore(Protocol):
+    """Log groups of streams of events, appended in order. `append` does not block for long."""
+
+    def append(self, group: str, stream: str, events: Sequence[tuple[int, str]]) -> None: ...
+    def list_streams(self, group: str) -> list[str]: ...
+    def read(self, group: str, stream: str, *, start_index: int = 0) -> list[LogEvent]: ...
+    def close(self) -> None: ...

@@ -1,0 +1,97 @@
+"""SQLite (WAL) implementation of MetadataStore.
+
+sqlite3 blocks, so every statement runs on one dedicated worker thread: that serialises access to
+the single connection without locks and keeps the event loop free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from lamina.domain.functions import FunctionConfig
+from lamina.store.sqlite.migrations import migrate
+
+T = TypeVar("T")
+
+
+class SqliteMetadataStore:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._connection: sqlite3.Connection | None = None
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            assert self._connection is not None, "store is not open"
+            with self._connection:
+                return work(self._connection)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            migrate(connection)
+            self._connection = connection
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+
+    async def close(self) -> None:
+        def disconnect() -> None:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
+        self._executor.shutdown(wait=True)
+
+    async def put_function(self, config: FunctionConfig) -> None:
+        document = config.dumps()
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO functions(name, config) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET config = excluded.config",
+                (config.name, document),
+            )
+        )
+
+    async def get_function(self, name: str) -> FunctionConfig | None:
+        row = await self._run(lambda db: db.execute("SELECT config FROM functions WHERE name = ?", (name,)).fetchone())
+        return FunctionConfig.from_record(json.loads(row[0])) if row else None
+
+    async def list_functions(self) -> list[FunctionConfig]:
+        rows = await self._run(lambda db: db.execute("SELECT config FROM functions ORDER BY name").fetchall())
+        return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]
+
+    async def delete_function(self, name: str) -> None:
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM function_versions WHERE name = ?", (name,))
+            db.execute("DELETE FROM functions WHERE name = ?", (name,))
+
+        await self._run(delete)
+
+    async def put_version(self, config: FunctionConfig) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO function_versions(name, version, config) VALUES (?, ?, ?)",
+                (config.name, int(config.version), config.dumps()),
+            )
+        )
+
+    async def list_versions(self, name: str) -> list[FunctionConfig]:
+        rows = await self._run(
+            lambda db: db.execute(
+                "SELECT config FROM function_versions WHERE name = ? ORDER BY version", (name,)
+            ).fetchall()
+        )
+        return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]

@@ -1,0 +1,26 @@
+"""Numbered schema migrations; `user_version` records how far a database has come."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE functions (
+        name TEXT PRIMARY KEY,
+        config TEXT NOT NULL
+    );
+    CREATE TABLE function_versions (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        config TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    """,
+)
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    current = connection.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        connection.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
