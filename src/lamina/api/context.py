@@ -27,3 +27,4 @@ class OperationResult:
 
     output: dict[str, Any]
     status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()

@@ -95,6 +95,8 @@ class ExecutionEnvironment:
         self._exited: asyncio.Task[int] | None = None
         self._spawned_at = 0.0
         self._initialized = False
+        self._spawn_error: str | None = None
+        self._stopped = False
         self._scratch = context.scratch_root / self.id
 
     # lifecycle -------------------------------------------------------------------------------
@@ -115,7 +117,7 @@ class ExecutionEnvironment:
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
                 "_HANDLER": config.handler,
                 "LAMBDA_TASK_ROOT": str(self._code_path),
-                "LAMBDA_RUNTIME_DIR": str(self._runtime.bootstrap.parent),
+                "LAMBDA_RUNTIME_DIR": str(self._runtime.runtime_dir or self._code_path),
                 "AWS_LAMBDA_RUNTIME_API": runtime_api,
                 "TZ": ":UTC",
                 "LANG": "en_US.UTF-8",
@@ -135,7 +137,7 @@ class ExecutionEnvironment:
         address = await self._endpoint.start()
         self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec = SandboxSpec(
-            argv=self._runtime.command(),
+            argv=self._runtime.command(self._code_path),
             environment=self._environment_variables(address),
             working_directory=self._code_path,
             output_fd=self._capture.write_fd,
@@ -144,6 +146,12 @@ class ExecutionEnvironment:
         self._spawned_at = time.perf_counter()
         try:
             self._process = await self._context.sandbox.spawn(spec)
+        except OSError as exc:
+            # Custom runtimes: a missing or non-executable `bootstrap` is the function's error.
+            self._spawn_error = f"fork/exec {spec.argv[0]}: {exc.strerror or exc}"
+            self._capture.close()
+            self._endpoint.close()
+            return
         except BaseException:
             self._capture.close()
             self._endpoint.close()
@@ -155,8 +163,9 @@ class ExecutionEnvironment:
 
     async def stop(self) -> None:
         """Idempotent: kill the process group, close the endpoint, flush logs."""
-        if self.state is EnvironmentState.STOPPED and self._process is None:
+        if self._stopped:
             return
+        self._stopped = True
         self.state = EnvironmentState.STOPPED
         self._endpoint.close()
         process, self._process = self._process, None
@@ -213,6 +222,10 @@ class ExecutionEnvironment:
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         """Run one invocation. Never raises for function failures: they become the result."""
+        if self._spawn_error is not None:
+            self.state = EnvironmentState.STOPPED
+            message = f"RequestId: {request.request_id} Error: {self._spawn_error}"
+            return self._failure(request, "Runtime.InvalidEntrypoint", message, 0.0, None, [], 0, status="error")
         assert self._exited is not None, "start() first"
         self.state = EnvironmentState.BUSY
         lines: list[str] = []

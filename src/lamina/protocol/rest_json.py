@@ -33,6 +33,7 @@ _BLOB_CONTENT_TYPE = "application/octet-stream"
 # Statuses that must not carry a body (RFC 9110 §15.3.5, §15.4.5).
 _BODYLESS_STATUSES = frozenset({204, 304})
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")
 _INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _LABEL = re.compile(r"\{([^}]+)\}")
 
@@ -116,6 +117,7 @@ class _Plan:
     header_maps: tuple[_Member, ...] = ()
     status: _Member | None = None
     payload: _Member | None = None
+    payload_required: bool = False
     body: tuple[_Member, ...] = ()
 
 
@@ -148,6 +150,7 @@ def _plan_for(shape: Shape | None, *, lower_headers: bool) -> _Plan:
         header_maps=tuple(groups["headers"]),
         status=status,
         payload=payload,
+        payload_required=payload_name in shape.required_members,
         body=tuple(groups["body"]),
     )
 
@@ -243,6 +246,14 @@ class RestJsonProtocol:
             plan = self._input_plans[operation.name] = _plan_for(operation.input_shape, lower_headers=True)
         if plan.shape is None:
             return {}
+        try:
+            params = self._decode(plan, labels, request)
+        except RecursionError:  # only reachable through recursive shapes
+            raise _serialization_error("Request body is nested too deeply") from None
+        validate(plan.shape, params)
+        return params
+
+    def _decode(self, plan: _Plan, labels: dict[str, str], request: HttpRequest) -> dict[str, Any]:
         params: dict[str, Any] = {}
         for member in plan.uri:
             if member.wire_name in labels:
@@ -261,15 +272,13 @@ class RestJsonProtocol:
                 value_shape = member.shape.value
                 params[member.name] = {k: _from_header(value_shape, v, prefix + k) for k, v in found.items()}
         if plan.payload is not None:
-            required = plan.payload.name in plan.shape.required_members
-            self._parse_payload(plan.payload, request.body, params, required=required)
+            self._parse_payload(plan.payload, request.body, params, required=plan.payload_required)
         elif plan.body:
             document = _load_json(request.body)
             for member in plan.body:
                 value = document.get(member.wire_name)
                 if value is not None:
                     params[member.name] = _from_json(member.shape, value, _path(member.name))
-        validate(plan.shape, params)
         return params
 
     @staticmethod
@@ -605,12 +614,10 @@ def _parse_timestamp(value: float | str, where: str) -> datetime.datetime:
     try:
         if isinstance(value, str):
             text = value.strip()
+            if _NUMBER_TEXT.fullmatch(text):
+                return datetime.datetime.fromtimestamp(float(text), datetime.UTC)
             try:
                 return _as_utc(datetime.datetime.fromisoformat(text))
-            except ValueError:
-                pass
-            try:
-                return datetime.datetime.fromtimestamp(float(text), datetime.UTC)
             except ValueError:
                 return _as_utc(email.utils.parsedate_to_datetime(text))
         return datetime.datetime.fromtimestamp(value, datetime.UTC)

@@ -70,6 +70,10 @@ class RuntimeApiEndpoint:
             return LeanResponse(200, invocation.payload, headers=tuple(headers))
         if request.method != "POST":
             return _error(405, "InvalidRequest", "Method not allowed")
+        if request.body_too_large:
+            request_id = route[len("invocation/"):].partition("/")[0] if route.startswith("invocation/") else ""
+            self._mailbox.post_oversized_response(request_id)
+            return _error(413, "RequestEntityTooLarge", "Payload too large")
         if route == "init/error":
             self._mailbox.post_init_error(request.body, request.headers.get(_ERROR_TYPE_HEADER))
             return _ACCEPTED

@@ -25,6 +25,7 @@ class LeanRequest:
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    body_too_large: bool = False  # the body passed MAX_REQUEST_BODY and was dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +103,8 @@ class LeanHttpProtocol(asyncio.Protocol):
         assert request is not None
         request.method = self._parser.get_method().decode("latin-1")
         request.path = httptools.parse_url(self._url).path.decode("latin-1")
-        if self._body_size > MAX_REQUEST_BODY:
-            self._respond_and_close(LeanResponse(413, b'{"errorMessage":"request body too large"}'))
-            return
-        request.body = b"".join(self._body)
+        request.body_too_large = self._body_size > MAX_REQUEST_BODY
+        request.body = b"" if request.body_too_large else b"".join(self._body)
         self._queue.append(request)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._serve_queue())

@@ -94,13 +94,13 @@ class InvocationMailbox:
     def post_response(self, request_id: str, body: bytes) -> bool:
         """False when the request id is not the one in flight."""
         if len(body) > MAX_RESPONSE_BYTES:
-            message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
-            return self._finish(
-                request_id,
-                RuntimeOutcome("error", _error_payload("Function.ResponseSizeTooLarge", message),
-                               "Function.ResponseSizeTooLarge"),
-            )
+            return self.post_oversized_response(request_id)
         return self._finish(request_id, RuntimeOutcome("response", body))
+
+    def post_oversized_response(self, request_id: str) -> bool:
+        message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+        error_type = "Function.ResponseSizeTooLarge"
+        return self._finish(request_id, RuntimeOutcome("error", _error_payload(error_type, message), error_type))
 
     def post_error(self, request_id: str, body: bytes, error_type: str | None) -> bool:
         return self._finish(request_id, RuntimeOutcome("error", body or b"{}", error_type or "Unhandled"))

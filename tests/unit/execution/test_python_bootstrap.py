@@ -118,7 +118,8 @@ class FakeRuntimeApi:
         self._closed = False
         self.posts: list[Post] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, and every run ends with a shutdown.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
         self._thread.start()
 
     @property
@@ -496,7 +497,9 @@ def test_decimals_keep_their_digits_and_bytes_pass_through(tmp_path: Path) -> No
     run = run_runtime(tmp_path, "app.handler", [Invocation("json"), Invocation("raw", b'"bytes"')])
 
     as_json, raw = run.posts
-    assert as_json.body == b'{"price": 1.10, "count": 3, "name": "caf\\u00e9"}'
+    # Without AWS_EXECUTION_ENV the interpreter's version decides whether non-ASCII is escaped.
+    name = "caf\\u00e9" if sys.version_info < (3, 12) else "café"
+    assert as_json.body == f'{{"price": 1.10, "count": 3, "name": "{name}"}}'.encode()
     assert (raw.body, raw.headers["Content-Type"]) == (b"\x00raw", "application/unknown")
 
 
@@ -568,7 +571,7 @@ def test_init_errors_are_posted_and_the_runtime_exits_1(
 
 
 def test_syntax_errors_are_user_code_syntax_errors(tmp_path: Path) -> None:
-    source = "def handler(event, context):\n    return 1\nthis is not python\n"
+    source = "def handler(event, context):\n    return 1\nx = = 3\n"
     write_files(tmp_path, {"app.py": source})
     error = _syntax_error(tmp_path / "app.py", source)
 
@@ -823,16 +826,25 @@ def test_decimals_are_encoded_with_their_exact_digits(
 
 
 @pytest.mark.parametrize(
-    ("execution_env", "expected"), [("AWS_Lambda_python3.11", "\\u00e9"), ("AWS_Lambda_python3.12", "é")]
+    ("execution_env", "escaped"),
+    [
+        ("AWS_Lambda_python3.11", True),
+        ("AWS_Lambda_python3.12", False),
+        ("AWS_Lambda_python3.13", False),
+        (None, sys.version_info < (3, 12)),
+    ],
 )
 def test_non_ascii_is_escaped_before_python_3_12(
-    bootstrap: ModuleType, monkeypatch: pytest.MonkeyPatch, execution_env: str, expected: str
+    bootstrap: ModuleType, monkeypatch: pytest.MonkeyPatch, execution_env: str | None, escaped: bool
 ) -> None:
-    monkeypatch.setenv("AWS_EXECUTION_ENV", execution_env)
+    if execution_env is None:
+        monkeypatch.delenv("AWS_EXECUTION_ENV", raising=False)
+    else:
+        monkeypatch.setenv("AWS_EXECUTION_ENV", execution_env)
 
     payload, _ = bootstrap._marshal_result("é")
 
-    assert payload.decode() == f'"{expected}"'
+    assert payload.decode() == ('"\\u00e9"' if escaped else '"é"')
 
 
 def test_import_path_order(bootstrap: ModuleType, tmp_path: Path) -> None:

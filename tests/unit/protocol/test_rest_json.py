@@ -9,6 +9,7 @@ parse it back into the dict we serialized.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import io
 import json
@@ -59,7 +60,9 @@ class Wire:
 
     def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         self.sent = request
-        return AWSResponse(request.url, self.reply.status, dict(self.reply.headers), _RawBody(self.reply.body))
+        return AWSResponse(
+            request.url, self.reply.status, dict(self.reply.headers), _RawBody(self.reply.body)
+        )
 
     def request(self, operation_name: str, params: dict[str, Any]) -> HttpRequest:
         """Have boto3 build the request for `operation_name` and return it as we'd receive it."""
@@ -277,7 +280,7 @@ def test_every_operation_routes_and_round_trips(wire: Wire, operation_name: str)
     input_shape = MODEL.operation_model(operation_name).input_shape
     params = _sample(input_shape) if input_shape is not None else {}
     parsed = roundtrip(wire, operation_name, params)
-    for name, member in (input_shape.members.items() if input_shape is not None else ()):
+    for name, member in input_shape.members.items() if input_shape is not None else ():
         if member.metadata.get("idempotencyToken") and name not in params:
             assert isinstance(parsed.pop(name), str)  # boto3 fills these in itself
     assert parsed == params
@@ -384,8 +387,9 @@ def test_invalid_json_is_a_serialization_exception() -> None:
     with pytest.raises(AwsError) as caught:
         _parse(_request(b"{not json"))
     assert (caught.value.code, caught.value.status) == ("SerializationException", 400)
-    with pytest.raises(AwsError, match="SerializationException|JSON object"):
+    with pytest.raises(AwsError, match="expected a JSON object") as caught:
         _parse(_request(b"[1, 2]"))
+    assert caught.value.code == "SerializationException"
 
 
 @pytest.mark.parametrize(
@@ -495,7 +499,9 @@ def test_invoke_event_answers_202_and_status_override() -> None:
         operation, {"Payload": b"{}"}, status=200, headers=[("content-type", "application/json")]
     )
     assert response.status == 200
-    assert [value for name, value in response.headers if name.lower() == "content-type"] == ["application/json"]
+    assert [value for name, value in response.headers if name.lower() == "content-type"] == [
+        "application/json"
+    ]
 
 
 def test_default_status_is_the_modelled_response_code() -> None:
@@ -534,7 +540,10 @@ def test_modelled_error_raises_the_modelled_exception(wire: Wire) -> None:
     with pytest.raises(wire.client.exceptions.ResourceNotFoundException) as caught:
         wire.client.get_function(FunctionName="f")
     response = caught.value.response
-    assert response["Error"] == {"Code": "ResourceNotFoundException", "Message": "Function not found: arn:...:f"}
+    assert response["Error"] == {
+        "Code": "ResourceNotFoundException",
+        "Message": "Function not found: arn:...:f",
+    }
     assert response["Type"] == "User"
     assert response["Message"] == "Function not found: arn:...:f"
     assert response["ResponseMetadata"]["RequestId"] == "req-404"
@@ -568,7 +577,9 @@ def test_throttling_carries_reason_and_retry_after(wire: Wire) -> None:
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 429
 
 
-@pytest.mark.parametrize(("code", "status"), [("ValidationException", 400), ("UnrecognizedClientException", 403)])
+@pytest.mark.parametrize(
+    ("code", "status"), [("ValidationException", 400), ("UnrecognizedClientException", 403)]
+)
 def test_unmodelled_error_is_a_client_error_with_the_code(wire: Wire, code: str, status: int) -> None:
     wire.reply = PROTOCOL.serialize_error(AwsError(code, "1 validation error detected: x", status), "r")
     with pytest.raises(botocore.exceptions.ClientError) as caught:
@@ -578,7 +589,9 @@ def test_unmodelled_error_is_a_client_error_with_the_code(wire: Wire, code: str,
 
 
 def test_service_error_round_trips(wire: Wire) -> None:
-    wire.reply = PROTOCOL.serialize_error(AwsError("ServiceException", "boom", 500, error_type="Service"), "r")
+    wire.reply = PROTOCOL.serialize_error(
+        AwsError("ServiceException", "boom", 500, error_type="Service"), "r"
+    )
     with pytest.raises(wire.client.exceptions.ServiceException) as caught:
         wire.client.list_functions()
     assert caught.value.response["Error"] == {"Code": "ServiceException", "Message": "boom"}
@@ -591,32 +604,55 @@ def test_create_protocol_builds_rest_json() -> None:
 
 # --------------------------------------------------------------------------- robustness
 
-_BODY_OPERATIONS = ["CreateFunction", "Invoke", "UpdateFunctionConfiguration", "PublishLayerVersion", "TagResource"]
+_BODY_OPERATIONS = [
+    "CreateFunction",
+    "Invoke",
+    "UpdateFunctionConfiguration",
+    "PublishLayerVersion",
+    "TagResource",
+]
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 _member_names = st.sampled_from(
-    ["FunctionName", "Role", "Code", "MemorySize", "Environment", "Tags", "Layers", "Content", "Publish", "ZipFile"]
+    [
+        "FunctionName",
+        "Role",
+        "Code",
+        "MemorySize",
+        "Environment",
+        "Tags",
+        "Layers",
+        "Content",
+        "Publish",
+        "ZipFile",
+    ]
 )
 
 
 def _parse_any(operation_name: str, request: HttpRequest) -> None:
-    try:
-        PROTOCOL.parse(MODEL.operation_model(operation_name), {"FunctionName": "f", "LayerName": "l"}, request)
-    except AwsError:
-        pass
+    # Anything but an AwsError escaping here fails the test.
+    with contextlib.suppress(AwsError):
+        PROTOCOL.parse(
+            MODEL.operation_model(operation_name), {"FunctionName": "f", "LayerName": "l"}, request
+        )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     operation_name=st.sampled_from(_BODY_OPERATIONS),
     body=st.binary(max_size=200)
     | st.dictionaries(_member_names, _json_values, max_size=6).map(lambda d: json.dumps(d).encode()),
-    query=st.lists(st.tuples(st.sampled_from(["Qualifier", "MaxItems", "x"]), st.text(max_size=8)), max_size=4),
+    query=st.lists(
+        st.tuples(st.sampled_from(["Qualifier", "MaxItems", "x"]), st.text(max_size=8)), max_size=4
+    ),
     headers=st.dictionaries(
-        st.sampled_from(["x-amz-invocation-type", "x-amz-log-type", "x-amz-client-context"]), st.text(max_size=8)
+        st.sampled_from(["x-amz-invocation-type", "x-amz-log-type", "x-amz-client-context"]),
+        st.text(max_size=8),
     ),
 )
 def test_garbage_requests_only_raise_aws_errors(
@@ -625,7 +661,7 @@ def test_garbage_requests_only_raise_aws_errors(
     _parse_any(operation_name, HttpRequest("POST", "/", query, headers, body))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD"]),
     path=st.lists(
@@ -754,7 +790,12 @@ def test_every_location_and_type_round_trips_through_botocore() -> None:
     assert json.loads(sent["body"])["wireName"] == "renamed"
     matched = protocol.match(sent["method"], sent["url_path"], query)
     assert matched is not None and matched[1] == {"Id": "a/b c", "Version": "7"}
-    assert protocol.parse(operation, matched[1], HttpRequest("PUT", sent["url_path"], query, headers, sent["body"])) == params
+    assert (
+        protocol.parse(
+            operation, matched[1], HttpRequest("PUT", sent["url_path"], query, headers, sent["body"])
+        )
+        == params
+    )
 
     output = {
         "Status": 202,

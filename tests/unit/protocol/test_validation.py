@@ -144,9 +144,14 @@ def test_blob_and_map_lengths_and_float_bounds() -> None:
     )
     text = message(shape, {"Labels": {"a": "long", "b": "x"}, "Ratio": 0.25, "Count": 11})
     assert text.startswith("4 validation errors detected: ")
-    assert "Value '{a=long, b=x}' at 'labels' failed to satisfy constraint: Member must have length less" in text
+    assert (
+        "Value '{a=long, b=x}' at 'labels' failed to satisfy constraint: Member must have length less" in text
+    )
     assert "Map value must satisfy constraint: [Member must have length less than or equal to 2]" in text
-    assert "Value '0.25' at 'ratio' failed to satisfy constraint: Member must have value greater than or equal to 0.5" in text
+    assert (
+        "Value '0.25' at 'ratio' failed to satisfy constraint: Member must have value greater than or equal to 0.5"
+        in text
+    )
     assert "Value '11' at 'count' failed" in text
 
 

@@ -33,4 +33,7 @@ class ServiceFacade:
                            f"Lamina does not implement {operation.name} yet.", 400)
         params = self.protocol.parse(operation, labels, request)
         result = await handler(params, context)
-        return self.protocol.serialize(operation, result.output, status=result.status, request_id=context.request_id)
+        return self.protocol.serialize(
+            operation, result.output, status=result.status, request_id=context.request_id,
+            headers=list(result.headers),
+        )

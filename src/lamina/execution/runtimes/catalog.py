@@ -20,14 +20,24 @@ _MINOR_VERSIONS = range(8, 16)
 _SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
 
+# OS-only runtimes: the function's ZIP brings an executable `bootstrap` that speaks the Runtime API.
+CUSTOM_RUNTIMES = ("provided.al2023", "provided.al2")
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeSpec:
-    name: str  # e.g. "python3.11"
-    interpreter: str
-    bootstrap: Path
+    name: str  # e.g. "python3.11" or "provided.al2023"
+    interpreter: str | None  # None for custom runtimes
+    bootstrap: Path | None  # Lamina's runtime script; None for custom runtimes
 
-    def command(self) -> list[str]:
-        # -B: no .pyc writes into read-only code; -E is not used because the runtime reads env vars.
+    @property
+    def runtime_dir(self) -> Path | None:
+        return self.bootstrap.parent if self.bootstrap is not None else None
+
+    def command(self, task_root: Path) -> list[str]:
+        if self.interpreter is None or self.bootstrap is None:
+            return [str(task_root / "bootstrap")]
+        # -B: no .pyc writes into read-only code.
         return [self.interpreter, "-B", str(self.bootstrap)]
 
 
@@ -58,6 +68,8 @@ def discover_runtimes(overrides: dict[str, str] | None = None) -> dict[str, Runt
         resolved = _real_interpreter(path)
         if resolved is not None and resolved[0] == f"3.{minor}":
             found[name] = RuntimeSpec(name, resolved[1], BOOTSTRAP)
+    for name in CUSTOM_RUNTIMES:
+        found[name] = RuntimeSpec(name, None, None)
     for name, interpreter in (overrides or {}).items():
         found[name] = RuntimeSpec(name, interpreter, BOOTSTRAP)
     return dict(sorted(found.items()))

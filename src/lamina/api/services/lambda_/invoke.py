@@ -83,4 +83,5 @@ class InvokeHandler:
         }
         if params.get("LogType") == "Tail":
             output["LogResult"] = base64.b64encode(result.log_tail.encode()).decode()
-        return OperationResult(output)
+        # AWS answers Invoke with Content-Type application/json whatever the payload holds.
+        return OperationResult(output, headers=(("Content-Type", "application/json"),))

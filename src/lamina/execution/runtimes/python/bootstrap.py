@@ -353,7 +353,11 @@ def _exception_body(error: BaseException, request_id: str) -> dict[str, Any]:
     # Plain tuples: from Python 3.11, formatting FrameSummary objects adds '^^^' position lines, which
     # AWS's stack traces do not have.
     entries = [(frame.filename, frame.lineno, frame.name, frame.line) for frame in frames[first_user_frame:]]
-    return _error_body(str(error), type(error).__name__, traceback.format_list(entries), request_id)
+    try:
+        message = str(error)
+    except Exception:
+        message = "<exception str() failed>"  # As the traceback module words it.
+    return _error_body(message, type(error).__name__, traceback.format_list(entries), request_id)
 
 
 def _error_log_line(error: Mapping[str, Any]) -> str:
@@ -387,21 +391,24 @@ def _line_buffer_standard_streams() -> None:
 
 
 def _flush_standard_streams() -> None:
-    """Push everything user code wrote into the pipe, so its log lines precede the result the server sees."""
+    """Push everything user code wrote into the pipe, so its log lines precede the result the server sees.
+
+    User code may have replaced or closed the streams, so no failure here stops the result being posted.
+    """
     for stream in {id(s): s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)}.values():
         try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):
-            pass
+            stream.flush()
+        except Exception:
+            continue
 
 
 def _write(stream: Any, text: str) -> None:
+    """Write and flush, ignoring failures: see _flush_standard_streams."""
     try:
         stream.write(text)
         stream.flush()
-    except (AttributeError, OSError, ValueError):
-        pass
+    except Exception:
+        return
 
 
 class _CurrentRequest:

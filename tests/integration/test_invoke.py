@@ -1,0 +1,250 @@
+"""Invoke through boto3 against a real server: types, payloads, errors, context, environment."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support.server import RunningServer
+
+CONTEXT_ECHO = """
+import os, sys, json
+def handler(event, context):
+    print("event", json.dumps(event))
+    return {
+        "event": event,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "invoked_function_arn": context.invoked_function_arn,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "aws_request_id": context.aws_request_id,
+        "log_group_name": context.log_group_name,
+        "log_stream_name": context.log_stream_name,
+        "remaining": context.get_remaining_time_in_millis(),
+        "client_context": context.client_context.custom if context.client_context else None,
+        "identity": context.identity.cognito_identity_id if context.identity else None,
+        "environ": dict(os.environ),
+        "cwd": os.getcwd(),
+    }
+"""
+
+
+def _invoke_json(client: Any, name: str, payload: Any = None, **options: Any) -> tuple[dict[str, Any], Any]:
+    body = json.dumps(payload).encode() if payload is not None else b""
+    response = client.invoke(FunctionName=name, Payload=body, **options)
+    return response, json.loads(response["Payload"].read())
+
+
+def test_request_response_passes_event_and_full_context(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": CONTEXT_ECHO}, MemorySize=256, Timeout=7,
+                  Environment={"Variables": {"GREETING": "hello"}})
+    client_context = base64.b64encode(json.dumps({"custom": {"tenant": "t1"}}).encode()).decode()
+    response, result = _invoke_json(lambda_client, name, {"key": [1, 2, 3]}, ClientContext=client_context)
+    assert response["StatusCode"] == 200
+    assert response["ExecutedVersion"] == "$LATEST"
+    assert "FunctionError" not in response
+    assert response["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/json"
+    assert result["event"] == {"key": [1, 2, 3]}
+    assert result["function_name"] == name
+    assert result["function_version"] == "$LATEST"
+    assert result["invoked_function_arn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
+    assert result["memory_limit_in_mb"] == 256
+    assert result["aws_request_id"] == response["ResponseMetadata"]["RequestId"]
+    assert result["log_group_name"] == f"/aws/lambda/{name}"
+    assert result["log_stream_name"].startswith(tuple(f"20{year}/" for year in range(20, 100)))
+    assert "[$LATEST]" in result["log_stream_name"]
+    assert 0 < result["remaining"] <= 7000
+    assert result["client_context"] == {"tenant": "t1"}
+    environ = result["environ"]
+    assert environ["GREETING"] == "hello"
+    expected = {
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": result["log_stream_name"],
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "_HANDLER": "app.handler",
+    }
+    assert {key: environ.get(key) for key in expected} == expected
+    for key in ("LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "AWS_LAMBDA_RUNTIME_API", "TZ"):
+        assert environ.get(key), key
+    assert result["cwd"] == environ["LAMBDA_TASK_ROOT"]
+
+
+def test_environment_does_not_inherit_server_secrets(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": CONTEXT_ECHO})
+    _, result = _invoke_json(lambda_client, name, {})
+    environ = result["environ"]
+    assert not any(key.startswith("LAMINA_ROOT") for key in environ)
+    assert "AWS_SECRET_ACCESS_KEY" not in environ or environ["AWS_SECRET_ACCESS_KEY"] != "test-secret-key-for-integration-tests-0000"
+    assert "PYTEST_CURRENT_TEST" not in environ
+
+
+def test_empty_payload_becomes_empty_object(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": "def handler(event, context):\n    return event\n"})
+    response = lambda_client.invoke(FunctionName=name)
+    assert json.loads(response["Payload"].read()) == {}
+
+
+def test_event_invocation_is_accepted_and_runs(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    marker = uuid.uuid4().hex
+    name = deploy({"app.py": f"def handler(event, context):\n    print('async-ran {marker}', event)\n"})
+    response = lambda_client.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"a": 1}')
+    assert response["StatusCode"] == 202
+    assert response["Payload"].read() == b""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        logs = subprocess.run([sys.executable, "-m", "lamina", "logs", name, "--data-dir", str(server.data_dir)],
+                              capture_output=True, text=True, check=True).stdout
+        if f"async-ran {marker} {{'a': 1}}" in logs:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the Event invocation never ran")
+
+
+def test_dry_run_returns_204_without_running(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": "def handler(event, context):\n    raise RuntimeError('must not run')\n"})
+    response = lambda_client.invoke(FunctionName=name, InvocationType="DryRun")
+    assert response["StatusCode"] == 204
+    assert response["Payload"].read() == b""
+
+
+def test_log_type_tail_returns_this_invocations_log(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": "def handler(event, context):\n    print('line one')\n    print('line two')\n    return 1\n"})
+    response = lambda_client.invoke(FunctionName=name, LogType="Tail")
+    log = base64.b64decode(response["LogResult"]).decode()
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert f"START RequestId: {request_id} Version: $LATEST" in log
+    assert "line one\nline two\n" in log
+    assert f"END RequestId: {request_id}" in log
+    report = next(line for line in log.splitlines() if line.startswith("REPORT"))
+    fields = report.split("\t")
+    assert fields[0] == f"REPORT RequestId: {request_id}"
+    assert fields[1].startswith("Duration: ") and fields[1].endswith(" ms")
+    assert fields[2].startswith("Billed Duration: ")
+    assert fields[3] == "Memory Size: 128 MB"
+    assert fields[4].startswith("Max Memory Used: ")
+    assert fields[5].startswith("Init Duration: ")  # the first call is a cold start
+    warm = lambda_client.invoke(FunctionName=name, LogType="Tail")
+    assert "Init Duration" not in base64.b64decode(warm["LogResult"]).decode()
+
+
+def test_tail_is_limited_to_last_4kb(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": "def handler(event, context):\n    for i in range(500):\n        print('x' * 50, i)\n"})
+    response = lambda_client.invoke(FunctionName=name, LogType="Tail")
+    log = base64.b64decode(response["LogResult"])
+    assert len(log) <= 4096
+    assert b"REPORT RequestId" in log
+
+
+def test_function_error_is_unhandled_with_aws_payload(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": "def handler(event, context):\n    raise ValueError('bad input')\n"})
+    response, payload = _invoke_json(lambda_client, name, {})
+    assert response["StatusCode"] == 200
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "ValueError"
+    assert payload["errorMessage"] == "bad input"
+    assert payload["requestId"] == response["ResponseMetadata"]["RequestId"]
+    assert any("raise ValueError" in frame for frame in payload["stackTrace"])
+
+
+@pytest.mark.parametrize(
+    ("files", "handler", "error_type"),
+    [
+        ({"app.py": "import not_a_module\ndef handler(e, c):\n    return 1\n"}, "app.handler", "Runtime.ImportModuleError"),
+        ({"app.py": "def handler(e, c)\n    return 1\n"}, "app.handler", "Runtime.UserCodeSyntaxError"),
+        ({"app.py": "def other(e, c):\n    return 1\n"}, "app.handler", "Runtime.HandlerNotFound"),
+        ({"app.py": "def handler(e, c):\n    return 1\n"}, "missing.handler", "Runtime.ImportModuleError"),
+    ],
+)
+def test_init_errors_are_reported_like_aws(
+    lambda_client: Any, deploy: Callable[..., str], files: dict[str, str], handler: str, error_type: str
+) -> None:
+    name = deploy(files, handler=handler)
+    for _ in range(2):  # the environment is discarded and the next call fails the same way
+        response, payload = _invoke_json(lambda_client, name, {})
+        assert response["FunctionError"] == "Unhandled"
+        assert payload["errorType"] == error_type
+
+
+def test_unserialisable_result_is_marshal_error(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": "def handler(event, context):\n    return object()\n"})
+    response, payload = _invoke_json(lambda_client, name, {})
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.MarshalError"
+
+
+def test_runtime_exit_is_reported_and_next_call_gets_fresh_environment(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy({"app.py": "import os\nSEEN = []\ndef handler(event, context):\n    SEEN.append(1)\n"
+                             "    if event.get('die'):\n        os._exit(3)\n    return {'pid': os.getpid(), 'calls': len(SEEN)}\n"})
+    _, first = _invoke_json(lambda_client, name, {})
+    response, payload = _invoke_json(lambda_client, name, {"die": True})
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in payload["errorMessage"]
+    _, after = _invoke_json(lambda_client, name, {})
+    assert after["pid"] != first["pid"] and after["calls"] == 1
+
+
+def test_boto3_is_provided_by_the_runtime_and_bundled_copy_wins(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    provided = deploy({"app.py": "import boto3\ndef handler(e, c):\n    return boto3.__file__\n"})
+    _, location = _invoke_json(lambda_client, provided, {})
+    assert location.endswith("boto3/__init__.py")
+    bundled = deploy({"app.py": "import boto3\ndef handler(e, c):\n    return boto3.MARK\n",
+                      "boto3/__init__.py": "MARK = 'bundled'\n"})
+    _, mark = _invoke_json(lambda_client, bundled, {})
+    assert mark == "bundled"
+
+
+def test_oversized_request_payload_is_413(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": "def handler(event, context):\n    return 1\n"})
+    big = b'"' + b"x" * (6 * 1024 * 1024) + b'"'
+    with pytest.raises(lambda_client.exceptions.RequestTooLargeException) as failure:
+        lambda_client.invoke(FunctionName=name, Payload=big)
+    assert failure.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    event_big = b'"' + b"x" * (1024 * 1024 + 10) + b'"'
+    with pytest.raises(lambda_client.exceptions.RequestTooLargeException):
+        lambda_client.invoke(FunctionName=name, Payload=event_big, InvocationType="Event")
+
+
+def test_oversized_response_is_function_error(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": "def handler(event, context):\n    return 'x' * (7 * 1024 * 1024)\n"})
+    response, payload = _invoke_json(lambda_client, name, {})
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Function.ResponseSizeTooLarge"
+    # The environment stays usable for normal responses afterwards.
+    assert response["StatusCode"] == 200
+
+
+def test_invalid_json_payload_is_rejected(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": "def handler(event, context):\n    return 1\n"})
+    with pytest.raises(lambda_client.exceptions.InvalidRequestContentException) as failure:
+        lambda_client.invoke(FunctionName=name, Payload=b"{not json")
+    assert failure.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_custom_runtime_without_bootstrap_is_invalid_entrypoint(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy({"app.py": "x = 1\n"}, Runtime="provided.al2023")
+    response, payload = _invoke_json(lambda_client, name, {})
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.InvalidEntrypoint"

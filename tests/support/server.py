@@ -1,0 +1,118 @@
+"""A real `lamina server` process for integration tests, driven like a user would."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACCESS_KEY = "LKIATESTROOTKEY00001"
+SECRET_KEY = "test-secret-key-for-integration-tests-0000"
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log_path: Path
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, service: str = "lambda", **config: Any) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=Config(retries={"max_attempts": 1}, read_timeout=120, **config),
+        )
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.endpoint}/_lamina/health", timeout=5) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+    def cli_env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env.update(
+            AWS_ENDPOINT_URL=self.endpoint,
+            AWS_ACCESS_KEY_ID=ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+            AWS_DEFAULT_REGION=REGION,
+            AWS_CONFIG_FILE="/dev/null",
+            AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        )
+        return env
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(5)
+
+
+def start_server(data_dir: Path, *args: str, credentials: bool = True) -> RunningServer:
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMINA_"))}
+    if credentials:
+        env["LAMINA_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
+        env["LAMINA_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
+    log_path = data_dir.parent / f"{data_dir.name}-server-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lamina", "server", "--data-dir", str(data_dir), "--port", str(port), *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    log.close()
+    server = RunningServer(process, port, data_dir, log_path, list(args))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.output()}")
+        with contextlib.suppress(OSError):
+            server.health()
+            return server
+        time.sleep(0.05)
+    server.stop(signal.SIGKILL)
+    raise RuntimeError(f"server did not become healthy:\n{server.output()}")
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, *args: str, credentials: bool = True) -> Iterator[RunningServer]:
+    server = start_server(data_dir, *args, credentials=credentials)
+    try:
+        yield server
+    finally:
+        server.stop()
