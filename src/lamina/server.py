@@ -102,16 +102,27 @@ def build_platform(settings: Settings) -> Platform:
     manager = FunctionManager(registry, blobs, code, pool, runtimes, placement)
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
     lambda_facade = build_lambda_facade(
-        create_protocol(load_service_model("lambda")), manager, invocations, code_urls, settings.account_concurrency
+        create_protocol(load_service_model("lambda")),
+        manager,
+        invocations,
+        code_urls,
+        settings.account_concurrency,
     )
     secrets = {credentials.access_key_id: credentials.secret_access_key}
     verifier = SigV4Verifier(secrets.get)
     platform: Platform
     internal = InternalRoutes(lambda: platform.health(), code_urls, manager.code_package)
-    app = Gateway({"lambda": lambda_facade}, "lambda", verifier, internal,
-                  on_startup=lambda: platform.startup(), on_shutdown=lambda: platform.shutdown())
-    platform = Platform(settings, credentials, runtimes, sandbox.name, app, metadata, logs, registry, pool,
-                        invocations)
+    app = Gateway(
+        {"lambda": lambda_facade},
+        "lambda",
+        verifier,
+        internal,
+        on_startup=lambda: platform.startup(),
+        on_shutdown=lambda: platform.shutdown(),
+    )
+    platform = Platform(
+        settings, credentials, runtimes, sandbox.name, app, metadata, logs, registry, pool, invocations
+    )
     return platform
 
 
@@ -119,7 +130,10 @@ def announce(platform: Platform) -> None:
     settings = platform.settings
     print(f"Lamina {__version__} listening on {settings.endpoint_url}", file=sys.stderr)
     print(f"  data directory: {settings.data_dir.resolve()}", file=sys.stderr)
-    print(f"  sandbox: {platform.sandbox_name}; runtimes: {', '.join(sorted(platform.runtimes))}", file=sys.stderr)
+    print(
+        f"  sandbox: {platform.sandbox_name}; runtimes: {', '.join(sorted(platform.runtimes))}",
+        file=sys.stderr,
+    )
     if platform.credentials.generated:
         print("  generated root credentials (shown once; `lamina env` prints them again):", file=sys.stderr)
         print(f"    AWS_ACCESS_KEY_ID={platform.credentials.access_key_id}", file=sys.stderr)

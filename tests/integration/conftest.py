@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,10 +48,8 @@ def deploy(lambda_client: Any) -> Iterator[Callable[..., str]]:
 
     yield create
     for name in created:
-        try:
+        with contextlib.suppress(lambda_client.exceptions.ResourceNotFoundException):
             lambda_client.delete_function(FunctionName=name)
-        except lambda_client.exceptions.ResourceNotFoundException:
-            pass
 
 
 @pytest.fixture

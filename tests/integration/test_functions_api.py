@@ -24,8 +24,12 @@ LAST_MODIFIED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$"
 
 def _create(client: Any, name: str, zip_bytes: bytes | None = None, **options: Any) -> dict[str, Any]:
     return client.create_function(  # type: ignore[no-any-return]
-        FunctionName=name, Runtime=options.pop("Runtime", "python3.11"), Role=ROLE,
-        Handler=options.pop("Handler", "app.handler"), Code={"ZipFile": zip_bytes or make_zip(HELLO)}, **options
+        FunctionName=name,
+        Runtime=options.pop("Runtime", "python3.11"),
+        Role=ROLE,
+        Handler=options.pop("Handler", "app.handler"),
+        Code={"ZipFile": zip_bytes or make_zip(HELLO)},
+        **options,
     )
 
 
@@ -36,7 +40,9 @@ def _name() -> str:
 def test_create_function_returns_aws_configuration_shape(lambda_client: Any) -> None:
     name = _name()
     package = make_zip(HELLO)
-    config = _create(lambda_client, name, package, Description="first", Environment={"Variables": {"ALPHA": "1"}})
+    config = _create(
+        lambda_client, name, package, Description="first", Environment={"Variables": {"ALPHA": "1"}}
+    )
     try:
         assert config["FunctionName"] == name
         assert config["FunctionArn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
@@ -57,7 +63,9 @@ def test_create_function_returns_aws_configuration_shape(lambda_client: Any) -> 
         assert fetched["Code"]["RepositoryType"] == "S3"
         with urllib.request.urlopen(fetched["Code"]["Location"], timeout=10) as response:
             assert response.read() == package
-        assert lambda_client.get_function_configuration(FunctionName=name)["CodeSha256"] == config["CodeSha256"]
+        assert (
+            lambda_client.get_function_configuration(FunctionName=name)["CodeSha256"] == config["CodeSha256"]
+        )
     finally:
         lambda_client.delete_function(FunctionName=name)
 
@@ -80,9 +88,12 @@ def test_function_name_forms_are_accepted(lambda_client: Any) -> None:
     name = _name()
     _create(lambda_client, name)
     try:
-        for reference in (name, f"000000000000:function:{name}",
-                          f"arn:aws:lambda:us-east-1:000000000000:function:{name}",
-                          f"arn:aws:lambda:us-east-1:000000000000:function:{name}:$LATEST"):
+        for reference in (
+            name,
+            f"000000000000:function:{name}",
+            f"arn:aws:lambda:us-east-1:000000000000:function:{name}",
+            f"arn:aws:lambda:us-east-1:000000000000:function:{name}:$LATEST",
+        ):
             assert lambda_client.get_function_configuration(FunctionName=reference)["FunctionName"] == name
     finally:
         lambda_client.delete_function(FunctionName=name)
@@ -101,11 +112,17 @@ def test_duplicate_create_conflicts(lambda_client: Any) -> None:
 
 
 def test_missing_function_is_resource_not_found(lambda_client: Any) -> None:
-    for call in (lambda_client.get_function, lambda_client.get_function_configuration, lambda_client.delete_function):
+    for call in (
+        lambda_client.get_function,
+        lambda_client.get_function_configuration,
+        lambda_client.delete_function,
+    ):
         with pytest.raises(lambda_client.exceptions.ResourceNotFoundException) as failure:
             call(FunctionName="does-not-exist")
         assert failure.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
-        assert "Function not found: arn:aws:lambda:us-east-1:000000000000:function:does-not-exist" in str(failure.value)
+        assert "Function not found: arn:aws:lambda:us-east-1:000000000000:function:does-not-exist" in str(
+            failure.value
+        )
     with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
         lambda_client.invoke(FunctionName="does-not-exist")
 
@@ -145,7 +162,7 @@ def _zip_with_entry(name: str, content: bytes = b"x", *, symlink: bool = False) 
         archive.writestr("app.py", HELLO["app.py"])
         info = zipfile.ZipInfo(name)
         info.create_system = 3
-        info.external_attr = ((0o120777 if symlink else 0o100644) << 16)
+        info.external_attr = (0o120777 if symlink else 0o100644) << 16
         archive.writestr(info, content)
     return buffer.getvalue()
 
@@ -190,15 +207,20 @@ def test_update_configuration_and_code(lambda_client: Any) -> None:
     created = _create(lambda_client, name)
     try:
         updated = lambda_client.update_function_configuration(
-            FunctionName=name, MemorySize=256, Timeout=10, Description="changed",
-            Environment={"Variables": {"GREETING": "hi"}}, RevisionId=created["RevisionId"],
+            FunctionName=name,
+            MemorySize=256,
+            Timeout=10,
+            Description="changed",
+            Environment={"Variables": {"GREETING": "hi"}},
+            RevisionId=created["RevisionId"],
         )
         assert (updated["MemorySize"], updated["Timeout"], updated["Description"]) == (256, 10, "changed")
         assert updated["RevisionId"] != created["RevisionId"]
         lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
         with pytest.raises(lambda_client.exceptions.PreconditionFailedException):
-            lambda_client.update_function_configuration(FunctionName=name, Timeout=5,
-                                                        RevisionId=created["RevisionId"])
+            lambda_client.update_function_configuration(
+                FunctionName=name, Timeout=5, RevisionId=created["RevisionId"]
+            )
         new_code = make_zip({"app.py": "def handler(event, context):\n    return 'v2'\n"})
         code_update = lambda_client.update_function_code(FunctionName=name, ZipFile=new_code)
         assert code_update["CodeSha256"] == base64.b64encode(hashlib.sha256(new_code).digest()).decode()
@@ -206,7 +228,10 @@ def test_update_configuration_and_code(lambda_client: Any) -> None:
         assert lambda_client.invoke(FunctionName=name)["Payload"].read() == b'"v2"'
         with pytest.raises(lambda_client.exceptions.InvalidParameterValueException):
             lambda_client.update_function_code(FunctionName=name, ZipFile=b"garbage")
-        assert lambda_client.get_function(FunctionName=name)["Configuration"]["CodeSha256"] == code_update["CodeSha256"]
+        assert (
+            lambda_client.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+            == code_update["CodeSha256"]
+        )
     finally:
         lambda_client.delete_function(FunctionName=name)
 
@@ -249,7 +274,9 @@ def test_list_functions_pages_with_marker(lambda_client: Any) -> None:
         assert [name for name in seen if name.startswith(prefix)] == names
         paginated = [
             function["FunctionName"]
-            for page in lambda_client.get_paginator("list_functions").paginate(PaginationConfig={"PageSize": 3})
+            for page in lambda_client.get_paginator("list_functions").paginate(
+                PaginationConfig={"PageSize": 3}
+            )
             for function in page["Functions"]
         ]
         assert [name for name in paginated if name.startswith(prefix)] == names

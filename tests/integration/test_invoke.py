@@ -43,9 +43,12 @@ def _invoke_json(client: Any, name: str, payload: Any = None, **options: Any) ->
     return response, json.loads(response["Payload"].read())
 
 
-def test_request_response_passes_event_and_full_context(lambda_client: Any, deploy: Callable[..., str]) -> None:
-    name = deploy({"app.py": CONTEXT_ECHO}, MemorySize=256, Timeout=7,
-                  Environment={"Variables": {"GREETING": "hello"}})
+def test_request_response_passes_event_and_full_context(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy(
+        {"app.py": CONTEXT_ECHO}, MemorySize=256, Timeout=7, Environment={"Variables": {"GREETING": "hello"}}
+    )
     client_context = base64.b64encode(json.dumps({"custom": {"tenant": "t1"}}).encode()).decode()
     response, result = _invoke_json(lambda_client, name, {"key": [1, 2, 3]}, ClientContext=client_context)
     assert response["StatusCode"] == 200
@@ -87,7 +90,10 @@ def test_environment_does_not_inherit_server_secrets(lambda_client: Any, deploy:
     _, result = _invoke_json(lambda_client, name, {})
     environ = result["environ"]
     assert not any(key.startswith("LAMINA_ROOT") for key in environ)
-    assert "AWS_SECRET_ACCESS_KEY" not in environ or environ["AWS_SECRET_ACCESS_KEY"] != "test-secret-key-for-integration-tests-0000"
+    assert (
+        "AWS_SECRET_ACCESS_KEY" not in environ
+        or environ["AWS_SECRET_ACCESS_KEY"] != "test-secret-key-for-integration-tests-0000"
+    )
     assert "PYTEST_CURRENT_TEST" not in environ
 
 
@@ -107,8 +113,12 @@ def test_event_invocation_is_accepted_and_runs(
     assert response["Payload"].read() == b""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        logs = subprocess.run([sys.executable, "-m", "lamina", "logs", name, "--data-dir", str(server.data_dir)],
-                              capture_output=True, text=True, check=True).stdout
+        logs = subprocess.run(
+            [sys.executable, "-m", "lamina", "logs", name, "--data-dir", str(server.data_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         if f"async-ran {marker} {{'a': 1}}" in logs:
             break
         time.sleep(0.2)
@@ -124,7 +134,11 @@ def test_dry_run_returns_204_without_running(lambda_client: Any, deploy: Callabl
 
 
 def test_log_type_tail_returns_this_invocations_log(lambda_client: Any, deploy: Callable[..., str]) -> None:
-    name = deploy({"app.py": "def handler(event, context):\n    print('line one')\n    print('line two')\n    return 1\n"})
+    name = deploy(
+        {
+            "app.py": "def handler(event, context):\n    print('line one')\n    print('line two')\n    return 1\n"
+        }
+    )
     response = lambda_client.invoke(FunctionName=name, LogType="Tail")
     log = base64.b64decode(response["LogResult"]).decode()
     request_id = response["ResponseMetadata"]["RequestId"]
@@ -144,7 +158,9 @@ def test_log_type_tail_returns_this_invocations_log(lambda_client: Any, deploy: 
 
 
 def test_tail_is_limited_to_last_4kb(lambda_client: Any, deploy: Callable[..., str]) -> None:
-    name = deploy({"app.py": "def handler(event, context):\n    for i in range(500):\n        print('x' * 50, i)\n"})
+    name = deploy(
+        {"app.py": "def handler(event, context):\n    for i in range(500):\n        print('x' * 50, i)\n"}
+    )
     response = lambda_client.invoke(FunctionName=name, LogType="Tail")
     log = base64.b64decode(response["LogResult"])
     assert len(log) <= 4096
@@ -165,7 +181,11 @@ def test_function_error_is_unhandled_with_aws_payload(lambda_client: Any, deploy
 @pytest.mark.parametrize(
     ("files", "handler", "error_type"),
     [
-        ({"app.py": "import not_a_module\ndef handler(e, c):\n    return 1\n"}, "app.handler", "Runtime.ImportModuleError"),
+        (
+            {"app.py": "import not_a_module\ndef handler(e, c):\n    return 1\n"},
+            "app.handler",
+            "Runtime.ImportModuleError",
+        ),
         ({"app.py": "def handler(e, c)\n    return 1\n"}, "app.handler", "Runtime.UserCodeSyntaxError"),
         ({"app.py": "def other(e, c):\n    return 1\n"}, "app.handler", "Runtime.HandlerNotFound"),
         ({"app.py": "def handler(e, c):\n    return 1\n"}, "missing.handler", "Runtime.ImportModuleError"),
@@ -191,8 +211,12 @@ def test_unserialisable_result_is_marshal_error(lambda_client: Any, deploy: Call
 def test_runtime_exit_is_reported_and_next_call_gets_fresh_environment(
     lambda_client: Any, deploy: Callable[..., str]
 ) -> None:
-    name = deploy({"app.py": "import os\nSEEN = []\ndef handler(event, context):\n    SEEN.append(1)\n"
-                             "    if event.get('die'):\n        os._exit(3)\n    return {'pid': os.getpid(), 'calls': len(SEEN)}\n"})
+    name = deploy(
+        {
+            "app.py": "import os\nSEEN = []\ndef handler(event, context):\n    SEEN.append(1)\n"
+            "    if event.get('die'):\n        os._exit(3)\n    return {'pid': os.getpid(), 'calls': len(SEEN)}\n"
+        }
+    )
     _, first = _invoke_json(lambda_client, name, {})
     response, payload = _invoke_json(lambda_client, name, {"die": True})
     assert response["FunctionError"] == "Unhandled"
@@ -208,8 +232,12 @@ def test_boto3_is_provided_by_the_runtime_and_bundled_copy_wins(
     provided = deploy({"app.py": "import boto3\ndef handler(e, c):\n    return boto3.__file__\n"})
     _, location = _invoke_json(lambda_client, provided, {})
     assert location.endswith("boto3/__init__.py")
-    bundled = deploy({"app.py": "import boto3\ndef handler(e, c):\n    return boto3.MARK\n",
-                      "boto3/__init__.py": "MARK = 'bundled'\n"})
+    bundled = deploy(
+        {
+            "app.py": "import boto3\ndef handler(e, c):\n    return boto3.MARK\n",
+            "boto3/__init__.py": "MARK = 'bundled'\n",
+        }
+    )
     _, mark = _invoke_json(lambda_client, bundled, {})
     assert mark == "bundled"
 

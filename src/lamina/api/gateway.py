@@ -104,7 +104,9 @@ class Gateway:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         raw_path = raw_path.split("?", 1)[0]
         query_string = scope.get("query_string", b"").decode("latin-1")
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+        }
         facade = self._default
         try:
             body = await _read_body(receive, MAX_REQUEST_BYTES)
@@ -116,18 +118,27 @@ class Gateway:
             credential = read_credential_scope(headers, query_string)
             if credential is not None and credential.service in self._services:
                 facade = self._services[credential.service]
-            verified = self._verifier.verify(SignedRequest(scope["method"], raw_path, query_string, headers, body))
+            verified = self._verifier.verify(
+                SignedRequest(scope["method"], raw_path, query_string, headers, body)
+            )
             context = RequestContext(request_id, request, verified.access_key_id)
             response = await facade.handle(request, context)
         except AwsError as error:
             response = facade.protocol.serialize_error(error, request_id)
         except BodyTooLarge:
-            error = AwsError("RequestEntityTooLargeException",
-                             f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the operation", 413)
-            response = facade.protocol.serialize_error(error, request_id)
+            too_large = AwsError(
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the operation",
+                413,
+            )
+            response = facade.protocol.serialize_error(too_large, request_id)
         except Exception:
             _log.exception("unhandled error serving %s %s", scope["method"], raw_path)
-            error = AwsError("ServiceException", "An internal error occurred; the request was not completed.",
-                             500, error_type="Service")
-            response = facade.protocol.serialize_error(error, request_id)
+            internal = AwsError(
+                "ServiceException",
+                "An internal error occurred; the request was not completed.",
+                500,
+                error_type="Service",
+            )
+            response = facade.protocol.serialize_error(internal, request_id)
         await send_response(send, response)

@@ -31,15 +31,18 @@ class InternalRoutes:
         if path == "/_lamina/health" and request.method in ("GET", "HEAD"):
             return _json(200, {"status": "ok", "version": __version__, **self._health()})
         if path.startswith(CODE_PATH_PREFIX) and request.method == "GET":
-            return await self._code(path[len(CODE_PATH_PREFIX):], dict(request.query))
+            return await self._code(path[len(CODE_PATH_PREFIX) :], dict(request.query))
         return _json(404, {"message": f"Not found: {path}"})
 
     async def _code(self, name: str, query: dict[str, str]) -> HttpResponse:
         sha256_hex = name.removesuffix(".zip")
         if not self._code_urls.verify(sha256_hex, query.get("Expires", ""), query.get("Signature", "")):
-            return HttpResponse(403, [("Content-Type", "application/xml")],
-                                 b"<Error><Code>AccessDenied</Code><Message>Request has expired or the signature "
-                                 b"does not match</Message></Error>")
+            return HttpResponse(
+                403,
+                [("Content-Type", "application/xml")],
+                b"<Error><Code>AccessDenied</Code><Message>Request has expired or the signature "
+                b"does not match</Message></Error>",
+            )
         try:
             data = await self._load_code(sha256_hex)
         except KeyError:

@@ -42,7 +42,9 @@ def generate_secret_access_key() -> str:
     return secrets.token_urlsafe(30)[:40]
 
 
-def load_root_credentials(secrets_dir: Path, access_key_id: str | None, secret: str | None) -> RootCredentials:
+def load_root_credentials(
+    secrets_dir: Path, access_key_id: str | None, secret: str | None
+) -> RootCredentials:
     """Configured credentials win; otherwise the stored pair, or a new pair stored now."""
     if access_key_id and secret:
         return RootCredentials(access_key_id, secret, generated=False)

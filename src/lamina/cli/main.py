@@ -10,7 +10,9 @@ import typer
 
 from lamina.config import DEFAULT_ACCOUNT_ID, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Lamina: serverless functions, self-hosted.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Lamina: serverless functions, self-hosted."
+)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where all state lives.", envvar="LAMINA_DATA_DIR")]
 Host = Annotated[str, typer.Option("--host", help="Address to listen on.", envvar="LAMINA_HOST")]
@@ -18,7 +20,9 @@ Port = Annotated[int, typer.Option("--port", help="Port for every API.", envvar=
 Region = Annotated[str, typer.Option("--region", help="Region in ARNs.", envvar="LAMINA_REGION")]
 
 
-def _settings(data_dir: Path, host: str, port: int, region: str, account_id: str, **extra: object) -> Settings:
+def _settings(
+    data_dir: Path, host: str, port: int, region: str, account_id: str, **extra: object
+) -> Settings:
     return Settings(
         data_dir=data_dir,
         host=host,
@@ -48,8 +52,15 @@ def server(
     port: Port = DEFAULT_PORT,
     region: Region = DEFAULT_REGION,
     account_id: Annotated[str, typer.Option("--account-id", envvar="LAMINA_ACCOUNT_ID")] = DEFAULT_ACCOUNT_ID,
-    keep_alive: Annotated[float, typer.Option("--keep-alive", help="Seconds an idle environment stays warm.")] = 600.0,
-    runtime: Annotated[list[str], typer.Option("--runtime", help="Extra runtime as NAME=INTERPRETER, e.g. python3.12=/usr/bin/python3.12.")] = [],  # noqa: B006
+    keep_alive: Annotated[
+        float, typer.Option("--keep-alive", help="Seconds an idle environment stays warm.")
+    ] = 600.0,
+    runtime: Annotated[
+        list[str],
+        typer.Option(
+            "--runtime", help="Extra runtime as NAME=INTERPRETER, e.g. python3.12=/usr/bin/python3.12."
+        ),
+    ] = [],  # noqa: B006
     account_concurrency: Annotated[int, typer.Option("--account-concurrency")] = 1000,
 ) -> None:
     """Serve every API on one port until SIGTERM or Ctrl-C."""
@@ -57,8 +68,18 @@ def server(
 
     if len(account_id) != 12 or not account_id.isdigit():
         raise typer.BadParameter("--account-id must be 12 digits")
-    serve(_settings(data_dir, host, port, region, account_id, keep_alive_seconds=keep_alive,
-                    runtimes=_parse_runtimes(runtime), account_concurrency=account_concurrency))
+    serve(
+        _settings(
+            data_dir,
+            host,
+            port,
+            region,
+            account_id,
+            keep_alive_seconds=keep_alive,
+            runtimes=_parse_runtimes(runtime),
+            account_concurrency=account_concurrency,
+        )
+    )
 
 
 @app.command()

@@ -41,7 +41,9 @@ def parse_function_ref(value: str, *, region: str, account_id: str) -> FunctionR
 def resolve_qualifier(ref: FunctionRef, qualifier: str | None) -> str | None:
     """Merge a qualifier from the name with one from the Qualifier parameter; they must agree."""
     if ref.qualifier is not None and qualifier is not None and ref.qualifier != qualifier:
-        raise invalid_parameter("The derived qualifier from the function name does not match the specified qualifier.")
+        raise invalid_parameter(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        )
     return ref.qualifier if ref.qualifier is not None else qualifier
 
 

@@ -95,7 +95,9 @@ def extract_package(data: bytes, destination: Path, *, max_unzipped: int = MAX_U
             for info in archive.infolist():
                 relative = _safe_member_path(info.filename)
                 if _is_symlink(info):
-                    raise invalid_parameter(f"{_CORRUPT_MESSAGE} Symbolic links are not allowed: {info.filename}")
+                    raise invalid_parameter(
+                        f"{_CORRUPT_MESSAGE} Symbolic links are not allowed: {info.filename}"
+                    )
                 target = staging.joinpath(*relative.parts) if relative.parts else staging
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,9 @@ def extract_package(data: bytes, destination: Path, *, max_unzipped: int = MAX_U
                     while chunk := source.read(_CHUNK):
                         written += len(chunk)
                         if written > max_unzipped:
-                            raise invalid_parameter(f"Unzipped size must be smaller than {max_unzipped} bytes")
+                            raise invalid_parameter(
+                                f"Unzipped size must be smaller than {max_unzipped} bytes"
+                            )
                         sink.write(chunk)
                 executable = (info.external_attr >> 16) & 0o111
                 os.chmod(target, 0o555 if executable else 0o444)

@@ -93,7 +93,11 @@ class FunctionConfig:
             "runtime": self.runtime,
             "handler": self.handler,
             "role": self.role,
-            "code": {"sha256_hex": self.code.sha256_hex, "sha256_base64": self.code.sha256_base64, "size": self.code.size},
+            "code": {
+                "sha256_hex": self.code.sha256_hex,
+                "sha256_base64": self.code.sha256_base64,
+                "size": self.code.size,
+            },
             "memory_size": self.memory_size,
             "timeout": self.timeout,
             "environment": self.environment,

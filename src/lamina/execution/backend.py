@@ -23,7 +23,9 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    def __init__(self, runtimes: dict[str, RuntimeSpec], code: CodeCache, context: EnvironmentContext) -> None:
+    def __init__(
+        self, runtimes: dict[str, RuntimeSpec], code: CodeCache, context: EnvironmentContext
+    ) -> None:
         self._runtimes = runtimes
         self._code = code
         self._context = context

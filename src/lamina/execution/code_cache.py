@@ -29,7 +29,9 @@ class CodeCache:
         async with lock:
             if sha256_hex not in self._ready:
                 if not await asyncio.to_thread(path.is_dir):
-                    package = data if data is not None else await asyncio.to_thread(self._blobs.get, sha256_hex)
+                    package = (
+                        data if data is not None else await asyncio.to_thread(self._blobs.get, sha256_hex)
+                    )
                     await asyncio.to_thread(extract_package, package, path)
                 self._ready.add(sha256_hex)
         return path

@@ -8,12 +8,14 @@ Limits are enforced from outside: the deadline by the invoker, memory by a watch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.reports import Report, end_line, log_stream_name, start_line, timeout_message
@@ -172,10 +174,8 @@ class ExecutionEnvironment:
         if process is not None:
             self._context.sandbox.kill(process)
             if self._exited is not None:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(self._exited), 5)
-                except TimeoutError:
-                    pass
         self._capture.close()
         self._flush_logs()
         await asyncio.to_thread(_remove_scratch, self._scratch)
@@ -206,7 +206,8 @@ class ExecutionEnvironment:
         init_failed = asyncio.ensure_future(self._mailbox.init_error_posted.wait())
         try:
             done, _ = await asyncio.wait(
-                {polled, init_failed, self._exited}, timeout=INIT_TIMEOUT_SECONDS,
+                {polled, init_failed, self._exited},
+                timeout=INIT_TIMEOUT_SECONDS,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
@@ -225,7 +226,9 @@ class ExecutionEnvironment:
         if self._spawn_error is not None:
             self.state = EnvironmentState.STOPPED
             message = f"RequestId: {request.request_id} Error: {self._spawn_error}"
-            return self._failure(request, "Runtime.InvalidEntrypoint", message, 0.0, None, [], 0, status="error")
+            return self._failure(
+                request, "Runtime.InvalidEntrypoint", message, 0.0, None, [], 0, status="error"
+            )
         assert self._exited is not None, "start() first"
         self.state = EnvironmentState.BUSY
         lines: list[str] = []
@@ -243,13 +246,22 @@ class ExecutionEnvironment:
             started = time.perf_counter()
             deadline_ms = int(time.time() * 1000) + config.timeout * 1000
             outcome_future = self._mailbox.submit(
-                Invocation(request.request_id, request.payload, deadline_ms, request.invoked_function_arn,
-                           request.trace_id, request.client_context, request.cognito_identity)
+                Invocation(
+                    request.request_id,
+                    request.payload,
+                    deadline_ms,
+                    request.invoked_function_arn,
+                    request.trace_id,
+                    request.client_context,
+                    request.cognito_identity,
+                )
             )
             watchdog = asyncio.get_running_loop().create_task(self._watch_memory())
+            waiters: set[asyncio.Future[Any]] = {outcome_future, self._exited, watchdog}
             try:
                 done, _ = await asyncio.wait(
-                    {outcome_future, self._exited, watchdog}, timeout=config.timeout,
+                    waiters,
+                    timeout=config.timeout,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
             finally:
@@ -265,17 +277,43 @@ class ExecutionEnvironment:
             await self._kill_process()
             if out_of_memory:
                 message = f"RequestId: {request.request_id} Error: Runtime exited with error: signal: killed"
-                return self._failure(request, "Runtime.OutOfMemory", message, duration_ms, init_duration_ms,
-                                     lines, config.memory_size, status="error")
+                return self._failure(
+                    request,
+                    "Runtime.OutOfMemory",
+                    message,
+                    duration_ms,
+                    init_duration_ms,
+                    lines,
+                    config.memory_size,
+                    status="error",
+                )
             if self._exited in done:
                 reason = _exit_description(self._exited.result())
                 message = f"RequestId: {request.request_id} Error: Runtime exited with error: {reason}"
-                return self._failure(request, "Runtime.ExitError", message, duration_ms, init_duration_ms,
-                                     lines, peak_mb, status="error")
+                return self._failure(
+                    request,
+                    "Runtime.ExitError",
+                    message,
+                    duration_ms,
+                    init_duration_ms,
+                    lines,
+                    peak_mb,
+                    status="error",
+                )
             message = timeout_message(request.request_id, config.timeout)
-            self._emit(f"{_utc_now_iso()} {request.request_id} Task timed out after {config.timeout:.2f} seconds")
-            return self._failure(request, "Sandbox.Timedout", message, duration_ms, init_duration_ms, lines,
-                                 peak_mb, status="timeout")
+            self._emit(
+                f"{_utc_now_iso()} {request.request_id} Task timed out after {config.timeout:.2f} seconds"
+            )
+            return self._failure(
+                request,
+                "Sandbox.Timedout",
+                message,
+                duration_ms,
+                init_duration_ms,
+                lines,
+                peak_mb,
+                status="timeout",
+            )
         finally:
             self._collecting = None
             self._flush_logs()
@@ -294,50 +332,97 @@ class ExecutionEnvironment:
             payload = failure.payload
         elif failure == "init timeout":
             error_type = "Sandbox.Timedout"
-            payload = _error_payload(error_type, f"RequestId: {request.request_id} Error: Task timed out after "
-                                                 f"{INIT_TIMEOUT_SECONDS:.2f} seconds")
+            payload = _error_payload(
+                error_type,
+                f"RequestId: {request.request_id} Error: Task timed out after "
+                f"{INIT_TIMEOUT_SECONDS:.2f} seconds",
+            )
         else:
             error_type = "Runtime.ExitError"
             payload = _error_payload(error_type, f"RequestId: {request.request_id} Error: {failure}")
         self._emit(end_line(request.request_id))
-        report = Report(request.request_id, init_ms, self.config.memory_size, self._peak_memory_mb(),
-                        None, status="error", error_type=error_type)
+        report = Report(
+            request.request_id,
+            init_ms,
+            self.config.memory_size,
+            self._peak_memory_mb(),
+            None,
+            status="error",
+            error_type=error_type,
+        )
         self._emit(report.line())
         return InvocationResult(payload, "Unhandled", error_type, self.config.version, _tail(lines), report)
 
     def _finish(
-        self, request: InvocationRequest, outcome: RuntimeOutcome, duration_ms: float,
-        init_ms: float | None, lines: list[str], peak_mb: int,
+        self,
+        request: InvocationRequest,
+        outcome: RuntimeOutcome,
+        duration_ms: float,
+        init_ms: float | None,
+        lines: list[str],
+        peak_mb: int,
     ) -> InvocationResult:
         failed = outcome.kind != "response"
         error_type = outcome.error_type if failed else None
         self._emit(end_line(request.request_id))
-        report = Report(request.request_id, duration_ms, self.config.memory_size, peak_mb, init_ms,
-                        status="error" if failed else None, error_type=error_type)
+        report = Report(
+            request.request_id,
+            duration_ms,
+            self.config.memory_size,
+            peak_mb,
+            init_ms,
+            status="error" if failed else None,
+            error_type=error_type,
+        )
         self._emit(report.line())
-        return InvocationResult(outcome.payload, "Unhandled" if failed else None, error_type,
-                                self.config.version, _tail(lines), report)
+        return InvocationResult(
+            outcome.payload,
+            "Unhandled" if failed else None,
+            error_type,
+            self.config.version,
+            _tail(lines),
+            report,
+        )
 
     def _failure(
-        self, request: InvocationRequest, error_type: str, message: str, duration_ms: float,
-        init_ms: float | None, lines: list[str], peak_mb: int, *, status: str,
+        self,
+        request: InvocationRequest,
+        error_type: str,
+        message: str,
+        duration_ms: float,
+        init_ms: float | None,
+        lines: list[str],
+        peak_mb: int,
+        *,
+        status: str,
     ) -> InvocationResult:
         self._emit(end_line(request.request_id))
-        report = Report(request.request_id, duration_ms, self.config.memory_size, peak_mb, init_ms,
-                        status=status, error_type=error_type)
+        report = Report(
+            request.request_id,
+            duration_ms,
+            self.config.memory_size,
+            peak_mb,
+            init_ms,
+            status=status,
+            error_type=error_type,
+        )
         self._emit(report.line())
-        return InvocationResult(_error_payload(error_type, message), "Unhandled", error_type,
-                                self.config.version, _tail(lines), report)
+        return InvocationResult(
+            _error_payload(error_type, message),
+            "Unhandled",
+            error_type,
+            self.config.version,
+            _tail(lines),
+            report,
+        )
 
     async def _kill_process(self) -> None:
         self.state = EnvironmentState.STOPPED
         if self._process is not None:
             self._context.sandbox.kill(self._process)
             if self._exited is not None:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(self._exited), 5)
-                except TimeoutError:
-                    pass
         self._capture.drain()
 
     async def _watch_memory(self) -> None:

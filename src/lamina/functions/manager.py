@@ -124,7 +124,9 @@ class FunctionManager:
         runtime = params.get("Runtime")
         handler = params.get("Handler")
         if runtime is None or handler is None:
-            raise invalid_parameter("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+            raise invalid_parameter(
+                "Runtime and Handler are mandatory parameters for functions created with deployment packages."
+            )
         self._check_runtime(runtime)
         validate_handler(handler)
         code = params.get("Code") or {}
@@ -137,8 +139,14 @@ class FunctionManager:
             summary = await self._store_package(code["ZipFile"])
             if self._registry.latest(name) is not None:
                 raise conflict(f"Function already exist: {name}")
-            config = FunctionConfig(name=name, runtime=runtime, handler=handler, role=params["Role"],
-                                    code=summary.digest, **options)
+            config = FunctionConfig(
+                name=name,
+                runtime=runtime,
+                handler=handler,
+                role=params["Role"],
+                code=summary.digest,
+                **options,
+            )
             await self._registry.put_latest(config)
             if params.get("Publish"):
                 await self._publish(config)
@@ -187,8 +195,11 @@ class FunctionManager:
             if qualifier == LATEST:
                 raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
             if qualifier is not None:
-                raise AwsError("InvalidParameterValueException",
-                               "Deleting a single published version is not supported yet.", 400)
+                raise AwsError(
+                    "InvalidParameterValueException",
+                    "Deleting a single published version is not supported yet.",
+                    400,
+                )
             await self._registry.delete(name)
             self._pool.retire(name)
         self._locks.pop(name, None)
@@ -209,7 +220,9 @@ def _zip_bytes(value: Any) -> bytes:
         try:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise invalid_parameter("Could not unzip uploaded file. Please check your file, then try to upload again.") from exc
+            raise invalid_parameter(
+                "Could not unzip uploaded file. Please check your file, then try to upload again."
+            ) from exc
     raise invalid_parameter("ZipFile must be a blob")
 
 
@@ -224,14 +237,14 @@ def _configuration_options(params: dict[str, Any]) -> dict[str, Any]:
         options["description"] = params["Description"]
     if "Environment" in params:
         options["environment"] = validate_environment((params["Environment"] or {}).get("Variables") or {})
-    if "Architectures" in params and params["Architectures"]:
+    if params.get("Architectures"):
         architectures = tuple(params["Architectures"])
         if len(architectures) != 1:
             raise invalid_parameter("Architectures must contain exactly one value.")
         options["architectures"] = architectures
-    if "EphemeralStorage" in params and params["EphemeralStorage"]:
+    if params.get("EphemeralStorage"):
         options["ephemeral_storage_mb"] = validate_ephemeral_storage(params["EphemeralStorage"]["Size"])
-    if "TracingConfig" in params and params["TracingConfig"]:
+    if params.get("TracingConfig"):
         options["tracing_mode"] = params["TracingConfig"].get("Mode", "PassThrough")
     logging_config = params.get("LoggingConfig")
     if logging_config:

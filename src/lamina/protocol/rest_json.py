@@ -215,6 +215,10 @@ class RestJsonProtocol:
                 return route.operation, {
                     name: unquote(value) for name, value in zip(route.labels, values, strict=True)
                 }
+        if len(raw_path) > 1 and raw_path.endswith("/"):
+            # Templates such as "/2015-03-31/functions/" are sent without the slash by the SDKs;
+            # AWS accepts both spellings.
+            return self.match(method, raw_path.rstrip("/"), pairs)
         return None
 
     @staticmethod

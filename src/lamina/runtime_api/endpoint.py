@@ -52,7 +52,7 @@ class RuntimeApiEndpoint:
         path = request.path
         if not path.startswith(_PREFIX):
             return _error(404, "InvalidRequest", f"Unknown path {path}")
-        route = path[len(_PREFIX):]
+        route = path[len(_PREFIX) :]
         if route == "invocation/next":
             if request.method != "GET":
                 return _error(405, "InvalidRequest", "Method not allowed")
@@ -71,18 +71,22 @@ class RuntimeApiEndpoint:
         if request.method != "POST":
             return _error(405, "InvalidRequest", "Method not allowed")
         if request.body_too_large:
-            request_id = route[len("invocation/"):].partition("/")[0] if route.startswith("invocation/") else ""
+            request_id = (
+                route[len("invocation/") :].partition("/")[0] if route.startswith("invocation/") else ""
+            )
             self._mailbox.post_oversized_response(request_id)
             return _error(413, "RequestEntityTooLarge", "Payload too large")
         if route == "init/error":
             self._mailbox.post_init_error(request.body, request.headers.get(_ERROR_TYPE_HEADER))
             return _ACCEPTED
         if route.startswith("invocation/"):
-            request_id, _, action = route[len("invocation/"):].partition("/")
+            request_id, _, action = route[len("invocation/") :].partition("/")
             if action == "response":
                 accepted = self._mailbox.post_response(request_id, request.body)
             elif action == "error":
-                accepted = self._mailbox.post_error(request_id, request.body, request.headers.get(_ERROR_TYPE_HEADER))
+                accepted = self._mailbox.post_error(
+                    request_id, request.body, request.headers.get(_ERROR_TYPE_HEADER)
+                )
             else:
                 return _error(404, "InvalidRequest", f"Unknown path {path}")
             if not accepted:

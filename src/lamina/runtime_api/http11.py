@@ -14,8 +14,17 @@ from typing import cast
 
 import httptools
 
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
-            405: "Method Not Allowed", 410: "Gone", 413: "Payload Too Large", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    410: "Gone",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+}
 MAX_REQUEST_BODY = 7 * 1024 * 1024
 
 
@@ -36,8 +45,11 @@ class LeanResponse:
     headers: tuple[tuple[str, str], ...] = ()
 
     def encode(self) -> bytes:
-        lines = [f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Unknown')}",
-                 f"Content-Type: {self.content_type}", f"Content-Length: {len(self.body)}"]
+        lines = [
+            f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Unknown')}",
+            f"Content-Type: {self.content_type}",
+            f"Content-Length: {len(self.body)}",
+        ]
         lines.extend(f"{name}: {value}" for name, value in self.headers)
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
 
@@ -48,7 +60,9 @@ Handler = Callable[[LeanRequest], Awaitable[LeanResponse]]
 class LeanHttpProtocol(asyncio.Protocol):
     """One connection. The handler may wait (a parked `/next`); reads pause meanwhile."""
 
-    def __init__(self, handler: Handler, on_connection_lost: Callable[[LeanHttpProtocol], None] | None = None) -> None:
+    def __init__(
+        self, handler: Handler, on_connection_lost: Callable[[LeanHttpProtocol], None] | None = None
+    ) -> None:
         self._handler = handler
         self._on_connection_lost = on_connection_lost
         self._parser = httptools.HttpRequestParser(self)

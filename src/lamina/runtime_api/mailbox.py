@@ -100,7 +100,9 @@ class InvocationMailbox:
     def post_oversized_response(self, request_id: str) -> bool:
         message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
         error_type = "Function.ResponseSizeTooLarge"
-        return self._finish(request_id, RuntimeOutcome("error", _error_payload(error_type, message), error_type))
+        return self._finish(
+            request_id, RuntimeOutcome("error", _error_payload(error_type, message), error_type)
+        )
 
     def post_error(self, request_id: str, body: bytes, error_type: str | None) -> bool:
         return self._finish(request_id, RuntimeOutcome("error", body or b"{}", error_type or "Unhandled"))

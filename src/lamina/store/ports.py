@@ -20,13 +20,17 @@ class MetadataStore(Protocol):
     async def close(self) -> None: ...
     async def put_function(self, config: FunctionConfig) -> None:
         """Insert or replace the $LATEST configuration."""
+
     async def get_function(self, name: str) -> FunctionConfig | None: ...
     async def list_functions(self) -> list[FunctionConfig]:
         """$LATEST configurations ordered by name."""
+
     async def delete_function(self, name: str) -> None:
         """Delete the function with all its published versions."""
+
     async def put_version(self, config: FunctionConfig) -> None:
         """Store an immutable published version; the (name, version) pair must be new."""
+
     async def list_versions(self, name: str) -> list[FunctionConfig]:
         """Published versions ordered by version number."""
 

@@ -25,15 +25,21 @@ class ServiceFacade:
         """Raises AwsError for anything the caller got wrong; the gateway renders it."""
         matched = self.protocol.match(request.method, request.raw_path, request.query)
         if matched is None:
-            raise AwsError("UnknownOperationException", f"No operation matches {request.method} {request.raw_path}", 404)
+            raise AwsError(
+                "UnknownOperationException", f"No operation matches {request.method} {request.raw_path}", 404
+            )
         operation, labels = matched
         handler = self._operations.get(operation.name)
         if handler is None:
-            raise AwsError("UnsupportedOperationException",
-                           f"Lamina does not implement {operation.name} yet.", 400)
+            raise AwsError(
+                "UnsupportedOperationException", f"Lamina does not implement {operation.name} yet.", 400
+            )
         params = self.protocol.parse(operation, labels, request)
         result = await handler(params, context)
         return self.protocol.serialize(
-            operation, result.output, status=result.status, request_id=context.request_id,
+            operation,
+            result.output,
+            status=result.status,
+            request_id=context.request_id,
             headers=list(result.headers),
         )

@@ -45,8 +45,17 @@ def _real_interpreter(candidate: str) -> tuple[str, str] | None:
     """(version "3.X", real executable) for an interpreter, or None when it does not run."""
     try:
         output = subprocess.run(
-            [candidate, "-I", "-S", "-c", "import sys;print('%d.%d' % sys.version_info[:2]);print(sys.executable)"],
-            capture_output=True, text=True, timeout=10, check=True,
+            [
+                candidate,
+                "-I",
+                "-S",
+                "-c",
+                "import sys;print('%d.%d' % sys.version_info[:2]);print(sys.executable)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.split("\n")
     except (OSError, subprocess.SubprocessError):
         return None

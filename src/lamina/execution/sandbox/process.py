@@ -6,6 +6,7 @@ Stronger tiers (namespaces + cgroups) plug in behind the same interface.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import os
 import resource
@@ -39,7 +40,7 @@ def _confine_child() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     for limit, value in _LIMITS:
         try:
-            soft, hard = resource.getrlimit(limit)
+            _soft, hard = resource.getrlimit(limit)
             ceiling = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(limit, (ceiling, ceiling))
         except (ValueError, OSError):
@@ -59,7 +60,7 @@ class ProcessSandbox:
             env=spec.environment,
             start_new_session=True,
             close_fds=True,
-            preexec_fn=_confine_child,  # noqa: PLW1509 - single fork, no locks taken in the hook
+            preexec_fn=_confine_child,
         )
 
     def kill(self, process: asyncio.subprocess.Process) -> None:
@@ -68,7 +69,5 @@ class ProcessSandbox:
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 process.kill()
-            except ProcessLookupError:
-                pass

@@ -7,6 +7,7 @@ on every load.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -63,7 +64,5 @@ class FilesystemBlobStore:
         return self._path(sha256_hex).exists()
 
     def delete(self, sha256_hex: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._path(sha256_hex).unlink()
-        except FileNotFoundError:
-            pass

@@ -66,7 +66,9 @@ class SqliteMetadataStore:
         )
 
     async def get_function(self, name: str) -> FunctionConfig | None:
-        row = await self._run(lambda db: db.execute("SELECT config FROM functions WHERE name = ?", (name,)).fetchone())
+        row = await self._run(
+            lambda db: db.execute("SELECT config FROM functions WHERE name = ?", (name,)).fetchone()
+        )
         return FunctionConfig.from_record(json.loads(row[0])) if row else None
 
     async def list_functions(self) -> list[FunctionConfig]:

@@ -57,20 +57,25 @@ class InvokeHandler:
         self._placement = manager.placement
 
     async def invoke(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        ref = parse_function_ref(params["FunctionName"], region=self._placement.region,
-                                 account_id=self._placement.account_id)
+        ref = parse_function_ref(
+            params["FunctionName"], region=self._placement.region, account_id=self._placement.account_id
+        )
         qualifier = resolve_qualifier(ref, params.get("Qualifier"))
         config = self._manager.get(ref.name, qualifier)
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload: bytes = params.get("Payload") or b""
         limit = MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else MAX_SYNC_PAYLOAD_BYTES
         if len(payload) > limit:
-            raise request_too_large(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+            raise request_too_large(
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+            )
         payload = _check_json(payload)
         client_context = _client_context(params.get("ClientContext"))
         if invocation_type == "DryRun":
             return OperationResult({}, status=204)
-        invocation = InvocationInput(config, self._placement.arn(ref.name, qualifier), payload, client_context)
+        invocation = InvocationInput(
+            config, self._placement.arn(ref.name, qualifier), payload, client_context
+        )
         if invocation_type == "Event":
             self._invocations.invoke_async(invocation)
             return OperationResult({"StatusCode": 202}, status=202)

@@ -31,8 +31,9 @@ class LambdaOperations:
         self._placement = manager.placement
 
     def _ref(self, params: dict[str, Any]) -> tuple[str, str | None]:
-        ref = parse_function_ref(params["FunctionName"], region=self._placement.region,
-                                 account_id=self._placement.account_id)
+        ref = parse_function_ref(
+            params["FunctionName"], region=self._placement.region, account_id=self._placement.account_id
+        )
         return ref.name, resolve_qualifier(ref, params.get("Qualifier"))
 
     def _unqualified(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -54,10 +55,15 @@ class LambdaOperations:
 
     async def get_function(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         config = self._manager.get(*self._ref(params))
-        code = {"RepositoryType": "S3", "Location": self._code_urls.url(context.base_url, config.code.sha256_hex)}
+        code = {
+            "RepositoryType": "S3",
+            "Location": self._code_urls.url(context.base_url, config.code.sha256_hex),
+        }
         return OperationResult({"Configuration": self._config(config), "Code": code})
 
-    async def get_function_configuration(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+    async def get_function_configuration(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
         return OperationResult(self._config(self._manager.get(*self._ref(params))))
 
     async def list_functions(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
@@ -75,7 +81,9 @@ class LambdaOperations:
         config = await self._manager.update_code(self._unqualified(params))
         return OperationResult(self._config(config))
 
-    async def update_function_configuration(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+    async def update_function_configuration(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
         config = await self._manager.update_configuration(self._unqualified(params))
         return OperationResult(self._config(config))
 

@@ -1,0 +1,152 @@
+"""Limits enforced from outside the environment, warm reuse and scale-out, against a real server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tests.integration.conftest import ROLE
+from tests.support.packaging import make_zip
+from tests.support.server import running_server
+
+PID_HANDLER = """
+import os, time
+CALLS = 0
+def handler(event, context):
+    global CALLS
+    CALLS += 1
+    time.sleep(event.get("sleep", 0))
+    return {"pid": os.getpid(), "calls": CALLS}
+"""
+
+
+def _invoke(client: Any, name: str, event: dict[str, Any], **options: Any) -> tuple[dict[str, Any], Any]:
+    response = client.invoke(FunctionName=name, Payload=json.dumps(event).encode(), **options)
+    return response, json.loads(response["Payload"].read())
+
+
+def test_timeout_kills_environment_and_reports_aws_message(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy({"app.py": PID_HANDLER}, Timeout=1)
+    _, first = _invoke(lambda_client, name, {})
+    started = time.monotonic()
+    response, payload = _invoke(lambda_client, name, {"sleep": 30}, LogType="Tail")
+    assert time.monotonic() - started < 15
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
+    log = base64.b64decode(response["LogResult"]).decode()
+    assert "Task timed out after 1.00 seconds" in log
+    assert "Status: timeout" in log
+    _, after = _invoke(lambda_client, name, {})
+    assert after["pid"] != first["pid"]
+    assert after["calls"] == 1
+
+
+def test_memory_above_limit_kills_environment(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    hog = (
+        "import os, time\n"
+        "def handler(event, context):\n"
+        "    if event.get('hog'):\n"
+        "        block = bytearray(300 * 1024 * 1024)\n"
+        "        for i in range(0, len(block), 4096):\n"
+        "            block[i] = 1\n"
+        "        time.sleep(2)\n"
+        "    return os.getpid()\n"
+    )
+    name = deploy({"app.py": hog}, MemorySize=128, Timeout=20)
+    _, first_pid = _invoke(lambda_client, name, {})
+    response, payload = _invoke(lambda_client, name, {"hog": True}, LogType="Tail")
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.OutOfMemory"
+    assert "Error Type: Runtime.OutOfMemory" in base64.b64decode(response["LogResult"]).decode()
+    _, next_pid = _invoke(lambda_client, name, {})
+    assert next_pid != first_pid
+
+
+def test_warm_environment_is_reused_and_keeps_globals(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": PID_HANDLER})
+    results = [_invoke(lambda_client, name, {})[1] for _ in range(5)]
+    assert len({result["pid"] for result in results}) == 1
+    assert [result["calls"] for result in results] == [1, 2, 3, 4, 5]
+
+
+def test_concurrent_invocations_scale_out(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": PID_HANDLER}, Timeout=30)
+    _invoke(lambda_client, name, {})  # one warm environment already exists
+    parallel = 6
+    started = time.monotonic()
+    with ThreadPoolExecutor(parallel) as executor:
+        results = list(executor.map(lambda _: _invoke(lambda_client, name, {"sleep": 1})[1], range(parallel)))
+    elapsed = time.monotonic() - started
+    assert len({result["pid"] for result in results}) == parallel  # one in-flight call per environment
+    assert elapsed < parallel * 0.6  # ran side by side, not one after another
+
+
+def test_code_update_never_reaches_old_warm_environment(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy({"app.py": "import os\ndef handler(e, c):\n    return ['v1', os.getpid()]\n"})
+    old_version, old_pid = _invoke(lambda_client, name, {})[1]
+    lambda_client.update_function_code(
+        FunctionName=name,
+        ZipFile=make_zip({"app.py": "import os\ndef handler(e, c):\n    return ['v2', os.getpid()]\n"}),
+    )
+    new_version, new_pid = _invoke(lambda_client, name, {})[1]
+    assert (old_version, new_version) == ("v1", "v2")
+    assert new_pid != old_pid
+    lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": {"MODE": "x"}})
+    assert _invoke(lambda_client, name, {})[1][1] != new_pid
+
+
+def test_idle_environments_stop_after_keep_alive(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", "--keep-alive", "1") as server:
+        client = server.client("lambda")
+        client.create_function(
+            FunctionName="idle",
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": PID_HANDLER})},
+        )
+        first = _invoke(client, "idle", {})[1]
+        assert server.health()["environments"] == 1
+        deadline = time.monotonic() + 15
+        while server.health()["environments"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert server.health()["environments"] == 0
+        second = _invoke(client, "idle", {})[1]
+        assert second["pid"] != first["pid"] and second["calls"] == 1
+
+
+def test_account_concurrency_limit_throttles(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", "--account-concurrency", "2") as server:
+        client = server.client("lambda")
+        client.create_function(
+            FunctionName="busy",
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": PID_HANDLER})},
+            Timeout=30,
+        )
+
+        def call(_: int) -> str:
+            try:
+                _invoke(client, "busy", {"sleep": 2})
+                return "ok"
+            except client.exceptions.TooManyRequestsException as error:
+                assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+                assert error.response["Reason"] == "ConcurrentInvocationLimitExceeded"
+                return "throttled"
+
+        with ThreadPoolExecutor(4) as executor:
+            outcomes = list(executor.map(call, range(4)))
+        assert outcomes.count("ok") == 2
+        assert outcomes.count("throttled") == 2
