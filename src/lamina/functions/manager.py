@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lamina.domain.arns import function_arn
 from lamina.domain.code import PackageSummary, inspect_package
 from lamina.domain.functions import (
     LATEST,
@@ -43,8 +44,7 @@ class Placement:
     account_id: str
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
-        base = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
-        return f"{base}:{qualifier}" if qualifier else base
+        return function_arn(self.region, self.account_id, name, qualifier)
 
 
 class FunctionManager:
