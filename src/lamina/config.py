@@ -25,6 +25,8 @@ class Settings:
     # Runtime identifier (e.g. "python3.11") -> interpreter path; empty means "discover".
     runtimes: dict[str, str] = field(default_factory=dict)
     account_concurrency: int = 1000
+    # "auto": kernel cgroups when the host allows them, else a watchdog; "watchdog": always poll.
+    memory_limits: str = "auto"
     # Root credentials; None means "generate on first start and store in the data dir".
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = None

@@ -23,6 +23,7 @@ from lamina.execution.environment import EnvironmentContext
 from lamina.execution.invocation import InvocationService
 from lamina.execution.pool import EnvironmentPool
 from lamina.execution.runtimes.catalog import RuntimeSpec, build_sdk_library, discover_runtimes
+from lamina.execution.sandbox.cgroups import CgroupMemoryController
 from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.functions.manager import FunctionManager, Placement
 from lamina.functions.registry import FunctionRegistry
@@ -42,7 +43,7 @@ class Platform:
     settings: Settings
     credentials: RootCredentials
     runtimes: dict[str, RuntimeSpec]
-    sandbox_name: str
+    sandbox: ProcessSandbox
     app: Gateway
     metadata: SqliteMetadataStore
     logs: FileLogStore
@@ -60,10 +61,12 @@ class Platform:
         await self.pool.close()
         await self.metadata.close()
         self.logs.close()
+        self.sandbox.close()
 
     def health(self) -> dict[str, Any]:
         return {
-            "sandbox": self.sandbox_name,
+            "sandbox": self.sandbox.name,
+            "memoryEnforcement": self.sandbox.memory_enforcement,
             "runtimes": sorted(self.runtimes),
             "region": self.settings.region,
             "accountId": self.settings.account_id,
@@ -78,7 +81,8 @@ def build_platform(settings: Settings) -> Platform:
         settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
     )
     runtimes = discover_runtimes(settings.runtimes)
-    sandbox = ProcessSandbox()
+    cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
+    sandbox = ProcessSandbox(cgroups)
     blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))
     logs = FileLogStore(settings.logs_dir)
     metadata = SqliteMetadataStore(settings.database_path)
@@ -121,7 +125,7 @@ def build_platform(settings: Settings) -> Platform:
         on_shutdown=lambda: platform.shutdown(),
     )
     platform = Platform(
-        settings, credentials, runtimes, sandbox.name, app, metadata, logs, registry, pool, invocations
+        settings, credentials, runtimes, sandbox, app, metadata, logs, registry, pool, invocations
     )
     return platform
 
@@ -131,7 +135,7 @@ def announce(platform: Platform) -> None:
     print(f"Lamina {__version__} listening on {settings.endpoint_url}", file=sys.stderr)
     print(f"  data directory: {settings.data_dir.resolve()}", file=sys.stderr)
     print(
-        f"  sandbox: {platform.sandbox_name}; runtimes: {', '.join(sorted(platform.runtimes))}",
+        f"  sandbox: {platform.sandbox.name} (memory limits: {platform.sandbox.memory_enforcement}); runtimes: {', '.join(sorted(platform.runtimes))}",
         file=sys.stderr,
     )
     if platform.credentials.generated:

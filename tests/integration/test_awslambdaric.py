@@ -191,6 +191,7 @@ def test_lamina_python_runtime_returns_the_same_result(
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="BUG: Lamina's python runtime makes context.memory_limit_in_mb an int; AWS's (awslambdaric) gives a str",
 )
 def test_lamina_python_runtime_context_types_match_awslambdaric(

@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.integration.conftest import ROLE
 from tests.support.packaging import make_zip
-from tests.support.server import running_server
+from tests.support.server import RunningServer, running_server
 
 PID_HANDLER = """
 import os, time
@@ -49,25 +49,52 @@ def test_timeout_kills_environment_and_reports_aws_message(
     assert after["calls"] == 1
 
 
-def test_memory_above_limit_kills_environment(lambda_client: Any, deploy: Callable[..., str]) -> None:
-    hog = (
-        "import os, time\n"
-        "def handler(event, context):\n"
-        "    if event.get('hog'):\n"
-        "        block = bytearray(300 * 1024 * 1024)\n"
-        "        for i in range(0, len(block), 4096):\n"
-        "            block[i] = 1\n"
-        "        time.sleep(2)\n"
-        "    return os.getpid()\n"
-    )
-    name = deploy({"app.py": hog}, MemorySize=128, Timeout=20)
-    _, first_pid = _invoke(lambda_client, name, {})
-    response, payload = _invoke(lambda_client, name, {"hog": True}, LogType="Tail")
+MEMORY_HOG = (
+    "import os, time\n"
+    "def handler(event, context):\n"
+    "    if event.get('hog'):\n"
+    "        block = bytearray(300 * 1024 * 1024)\n"
+    "        for i in range(0, len(block), 4096):\n"
+    "            block[i] = 1\n"
+    "        time.sleep(2)\n"
+    "    return os.getpid()\n"
+)
+
+
+def _assert_memory_limit_enforced(client: Any, name: str) -> None:
+    _, first_pid = _invoke(client, name, {})
+    response, payload = _invoke(client, name, {"hog": True}, LogType="Tail")
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Runtime.OutOfMemory"
-    assert "Error Type: Runtime.OutOfMemory" in base64.b64decode(response["LogResult"]).decode()
-    _, next_pid = _invoke(lambda_client, name, {})
+    log = base64.b64decode(response["LogResult"]).decode()
+    assert "Error Type: Runtime.OutOfMemory" in log
+    assert "Max Memory Used: " in log
+    _, next_pid = _invoke(client, name, {})
     assert next_pid != first_pid
+
+
+def test_memory_above_limit_kills_environment(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    """Default enforcement: a kernel cgroup where the host allows it (reported by health)."""
+    assert server.health()["memoryEnforcement"] in ("cgroup-v1", "cgroup-v2", "watchdog")
+    _assert_memory_limit_enforced(lambda_client, deploy({"app.py": MEMORY_HOG}, MemorySize=128, Timeout=20))
+
+
+def test_memory_watchdog_enforces_limit_without_cgroups(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", "--memory-limits", "watchdog") as server:
+        assert server.health()["memoryEnforcement"] == "watchdog"
+        client = server.client("lambda")
+        client.create_function(
+            FunctionName="hog",
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": MEMORY_HOG})},
+            MemorySize=128,
+            Timeout=20,
+        )
+        _assert_memory_limit_enforced(client, "hog")
 
 
 def test_warm_environment_is_reused_and_keeps_globals(lambda_client: Any, deploy: Callable[..., str]) -> None:

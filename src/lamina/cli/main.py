@@ -62,12 +62,17 @@ def server(
         ),
     ] = [],  # noqa: B006
     account_concurrency: Annotated[int, typer.Option("--account-concurrency")] = 1000,
+    memory_limits: Annotated[
+        str, typer.Option("--memory-limits", help="auto (cgroups when available) or watchdog.")
+    ] = "auto",
 ) -> None:
     """Serve every API on one port until SIGTERM or Ctrl-C."""
     from lamina.server import serve
 
     if len(account_id) != 12 or not account_id.isdigit():
         raise typer.BadParameter("--account-id must be 12 digits")
+    if memory_limits not in ("auto", "watchdog"):
+        raise typer.BadParameter("--memory-limits must be auto or watchdog")
     serve(
         _settings(
             data_dir,
@@ -78,6 +83,7 @@ def server(
             keep_alive_seconds=keep_alive,
             runtimes=_parse_runtimes(runtime),
             account_concurrency=account_concurrency,
+            memory_limits=memory_limits,
         )
     )
 

@@ -22,7 +22,8 @@ from lamina.domain.reports import Report, end_line, log_stream_name, start_line,
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
 from lamina.execution.runtimes.catalog import RuntimeSpec
-from lamina.execution.sandbox.base import Sandbox, SandboxSpec
+from lamina.execution.sandbox.base import Sandbox, SandboxedProcess, SandboxSpec
+from lamina.execution.sandbox.cgroups import MemoryCgroup
 from lamina.runtime_api.endpoint import RuntimeApiEndpoint
 from lamina.runtime_api.mailbox import Invocation, InvocationMailbox, RuntimeOutcome
 from lamina.store.ports import LogStore
@@ -93,7 +94,7 @@ class ExecutionEnvironment:
         self._capture = PipeLogCapture(self._on_line)
         self._pending_logs: list[tuple[int, str]] = []
         self._collecting: list[str] | None = None
-        self._process: asyncio.subprocess.Process | None = None
+        self._sandboxed: SandboxedProcess | None = None
         self._exited: asyncio.Task[int] | None = None
         self._spawned_at = 0.0
         self._initialized = False
@@ -139,6 +140,7 @@ class ExecutionEnvironment:
         address = await self._endpoint.start()
         self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec = SandboxSpec(
+            name=self.id,
             argv=self._runtime.command(self._code_path),
             environment=self._environment_variables(address),
             working_directory=self._code_path,
@@ -147,7 +149,7 @@ class ExecutionEnvironment:
         )
         self._spawned_at = time.perf_counter()
         try:
-            self._process = await self._context.sandbox.spawn(spec)
+            self._sandboxed = await self._context.sandbox.spawn(spec)
         except OSError as exc:
             # Custom runtimes: a missing or non-executable `bootstrap` is the function's error.
             self._spawn_error = f"fork/exec {spec.argv[0]}: {exc.strerror or exc}"
@@ -160,7 +162,7 @@ class ExecutionEnvironment:
             self.state = EnvironmentState.STOPPED
             raise
         self._capture.start()
-        self._exited = asyncio.get_running_loop().create_task(self._process.wait())
+        self._exited = asyncio.get_running_loop().create_task(self._sandboxed.process.wait())
         self._emit(f"INIT_START Runtime Version: lamina:{self.config.runtime}")
 
     async def stop(self) -> None:
@@ -170,19 +172,20 @@ class ExecutionEnvironment:
         self._stopped = True
         self.state = EnvironmentState.STOPPED
         self._endpoint.close()
-        process, self._process = self._process, None
-        if process is not None:
-            self._context.sandbox.kill(process)
+        sandboxed, self._sandboxed = self._sandboxed, None
+        if sandboxed is not None:
+            self._context.sandbox.kill(sandboxed)
             if self._exited is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(self._exited), 5)
+            self._context.sandbox.release(sandboxed)
         self._capture.close()
         self._flush_logs()
         await asyncio.to_thread(_remove_scratch, self._scratch)
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        return self._sandboxed.process.pid if self._sandboxed is not None else None
 
     # logs ------------------------------------------------------------------------------------
     def _on_line(self, timestamp_ms: int, line: str) -> None:
@@ -256,8 +259,11 @@ class ExecutionEnvironment:
                     request.cognito_identity,
                 )
             )
-            watchdog = asyncio.get_running_loop().create_task(self._watch_memory())
-            waiters: set[asyncio.Future[Any]] = {outcome_future, self._exited, watchdog}
+            waiters: set[asyncio.Future[Any]] = {outcome_future, self._exited}
+            watchdog = None
+            if self._memory_cgroup is None:  # no kernel enforcement: poll from outside
+                watchdog = asyncio.get_running_loop().create_task(self._watch_memory())
+                waiters.add(watchdog)
             try:
                 done, _ = await asyncio.wait(
                     waiters,
@@ -265,7 +271,8 @@ class ExecutionEnvironment:
                     return_when=asyncio.FIRST_COMPLETED,
                 )
             finally:
-                watchdog.cancel()
+                if watchdog is not None:
+                    watchdog.cancel()
             duration_ms = (time.perf_counter() - started) * 1000
             self._capture.drain()
             peak_mb = self._peak_memory_mb()
@@ -273,8 +280,12 @@ class ExecutionEnvironment:
                 outcome = outcome_future.result()
                 return self._finish(request, outcome, duration_ms, init_duration_ms, lines, peak_mb)
             # The environment can't be trusted any more: stop it before reporting.
-            out_of_memory = watchdog in done or peak_mb > config.memory_size
             await self._kill_process()
+            out_of_memory = (
+                (watchdog is not None and watchdog in done)
+                or peak_mb > config.memory_size
+                or (self._memory_cgroup is not None and self._memory_cgroup.oom_killed())
+            )
             if out_of_memory:
                 message = f"RequestId: {request.request_id} Error: Runtime exited with error: signal: killed"
                 return self._failure(
@@ -418,8 +429,8 @@ class ExecutionEnvironment:
 
     async def _kill_process(self) -> None:
         self.state = EnvironmentState.STOPPED
-        if self._process is not None:
-            self._context.sandbox.kill(self._process)
+        if self._sandboxed is not None:
+            self._context.sandbox.kill(self._sandboxed)
             if self._exited is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(self._exited), 5)
@@ -437,11 +448,18 @@ class ExecutionEnvironment:
             if rss_kb > limit_kb:
                 return
 
+    @property
+    def _memory_cgroup(self) -> MemoryCgroup | None:
+        return self._sandboxed.memory_cgroup if self._sandboxed is not None else None
+
     def _peak_memory_mb(self) -> int:
-        pid = self.pid
-        if pid is None:
-            return 0
-        _, peak_kb = read_memory_kb(pid)
+        """REPORT's Max Memory Used: the cgroup's peak, else the process's peak RSS."""
+        cgroup = self._memory_cgroup
+        if cgroup is not None:
+            peak_kb = cgroup.peak_kb()
+        else:
+            pid = self.pid
+            peak_kb = read_memory_kb(pid)[1] if pid is not None else 0
         return -(-peak_kb // 1024)
 
 

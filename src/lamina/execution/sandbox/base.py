@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from lamina.execution.sandbox.cgroups import MemoryCgroup
+
 
 @dataclass(frozen=True, slots=True)
 class SandboxSpec:
     """What to run and the limits to apply; the sandbox decides how to enforce them."""
 
+    name: str  # unique per environment; names its cgroup
     argv: list[str]
     environment: dict[str, str]
     working_directory: Path
@@ -19,12 +22,23 @@ class SandboxSpec:
     memory_mb: int
 
 
+@dataclass(frozen=True, slots=True)
+class SandboxedProcess:
+    process: asyncio.subprocess.Process
+    # Set when the kernel enforces MemorySize; None means the caller must watch memory itself.
+    memory_cgroup: MemoryCgroup | None = None
+
+
 class Sandbox(Protocol):
     """Contract: `spawn` returns a started process in its own process group; `kill` is idempotent
-    and kills the whole group; the process dies with the server even on SIGKILL of the server.
+    and kills the whole group; `release` frees what `spawn` created (call after the process died);
+    the process dies with the server even when the server is SIGKILLed.
     """
 
     name: str
+    memory_enforcement: str  # "cgroup-v1", "cgroup-v2" or "watchdog"
 
-    async def spawn(self, spec: SandboxSpec) -> asyncio.subprocess.Process: ...
-    def kill(self, process: asyncio.subprocess.Process) -> None: ...
+    async def spawn(self, spec: SandboxSpec) -> SandboxedProcess: ...
+    def kill(self, sandboxed: SandboxedProcess) -> None: ...
+    def release(self, sandboxed: SandboxedProcess) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,194 @@
+"""Memory limits through Linux cgroups (v1 or v2), when this host lets the server create them.
+
+Lambda enforces MemorySize with a cgroup: past it the kernel's OOM killer ends the runtime. Each
+environment gets its own cgroup below the server's, so usage and OOM kills are counted per
+environment. When no writable memory controller exists, the environment's watchdog enforces the
+limit instead (see execution/environment.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+_V1_ROOT = Path("/sys/fs/cgroup/memory")
+_V2_ROOT = Path("/sys/fs/cgroup")
+
+
+class MemoryCgroup(Protocol):
+    """One environment's cgroup. `procs_file` is written with "0" by the child before exec."""
+
+    path: Path
+
+    @property
+    def procs_file(self) -> str: ...
+    def oom_killed(self) -> bool: ...
+    def peak_kb(self) -> int: ...
+    def remove(self) -> None:
+        """Idempotent; call after the process is dead."""
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _read_counter(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+@dataclass(slots=True)
+class _V1Cgroup:
+    path: Path
+
+    @property
+    def procs_file(self) -> str:
+        return str(self.path / "cgroup.procs")
+
+    def oom_killed(self) -> bool:
+        return _read_counter(self.path / "memory.oom_control", "oom_kill") > 0
+
+    def peak_kb(self) -> int:
+        return _read_int(self.path / "memory.max_usage_in_bytes") // 1024
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
+
+
+@dataclass(slots=True)
+class _V2Cgroup:
+    path: Path
+
+    @property
+    def procs_file(self) -> str:
+        return str(self.path / "cgroup.procs")
+
+    def oom_killed(self) -> bool:
+        return _read_counter(self.path / "memory.events", "oom_kill") > 0
+
+    def peak_kb(self) -> int:
+        return _read_int(self.path / "memory.peak") // 1024
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
+
+
+def _own_cgroup(controller: str | None) -> str | None:
+    """This process's cgroup path for a v1 controller, or the v2 path when controller is None."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller is None and controllers == "":
+            return path
+        if controller is not None and controller in controllers.split(","):
+            return path
+    return None
+
+
+def _remove_stale(parent: Path) -> None:
+    """Folders left by servers that were killed: their environments died with them."""
+    for folder in parent.glob("lamina-*"):
+        pid = folder.name.removeprefix("lamina-")
+        if not pid.isdigit() or int(pid) == os.getpid() or Path(f"/proc/{pid}").exists():
+            continue
+        for child in folder.iterdir():
+            if child.is_dir():
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+class CgroupMemoryController:
+    """Creates per-environment memory cgroups under one folder owned by this server process."""
+
+    def __init__(self, version: str, base: Path) -> None:
+        self.version = version
+        self._base = base
+
+    @property
+    def name(self) -> str:
+        return f"cgroup-{self.version}"
+
+    @classmethod
+    def detect(cls) -> CgroupMemoryController | None:
+        """A working controller, or None (not Linux, not permitted, no memory controller)."""
+        for attempt in (cls._detect_v2, cls._detect_v1):
+            try:
+                controller = attempt()
+            except OSError:
+                controller = None
+            if controller is not None:
+                return controller
+        return None
+
+    @classmethod
+    def _detect_v1(cls) -> CgroupMemoryController | None:
+        own = _own_cgroup("memory")
+        if own is None or not (_V1_ROOT / "memory.limit_in_bytes").exists():
+            return None
+        parent = _V1_ROOT / own.lstrip("/")
+        _remove_stale(parent)
+        base = parent / f"lamina-{os.getpid()}"
+        base.mkdir(exist_ok=True)
+        return cls("v1", base)
+
+    @classmethod
+    def _detect_v2(cls) -> CgroupMemoryController | None:
+        own = _own_cgroup(None)
+        controllers = _V2_ROOT / "cgroup.controllers"
+        if own is None or not controllers.exists() or "memory" not in controllers.read_text().split():
+            return None
+        parent = _V2_ROOT / own.lstrip("/")
+        _remove_stale(parent)
+        base = parent / f"lamina-{os.getpid()}"
+        base.mkdir(exist_ok=True)
+        try:
+            # Children of `base` need the memory controller; `base` itself holds no processes.
+            (base / "cgroup.subtree_control").write_text("+memory")
+        except OSError:
+            base.rmdir()
+            return None
+        return cls("v2", base)
+
+    def create(self, name: str, memory_mb: int) -> MemoryCgroup:
+        path = self._base / name
+        path.mkdir()
+        limit = str(memory_mb * 1024 * 1024)
+        if self.version == "v1":
+            (path / "memory.limit_in_bytes").write_text(limit)
+            swap_limit = path / "memory.memsw.limit_in_bytes"
+            if swap_limit.exists():
+                with contextlib.suppress(OSError):
+                    swap_limit.write_text(limit)
+            return _V1Cgroup(path)
+        (path / "memory.max").write_text(limit)
+        with contextlib.suppress(OSError):
+            (path / "memory.swap.max").write_text("0")
+        return _V2Cgroup(path)
+
+    def close(self) -> None:
+        """Remove the server's folder once every environment cgroup is gone."""
+        with contextlib.suppress(OSError):
+            for child in self._base.iterdir():
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+            self._base.rmdir()
