@@ -335,8 +335,8 @@ class ExecutionEnvironment:
     async def _fail_init(
         self, request: InvocationRequest, failure: RuntimeOutcome | str, init_ms: float, lines: list[str]
     ) -> InvocationResult:
+        """Init failed (error posted, runtime exited, or 10 s passed): report it as this call's error."""
         await self._kill_process()
-        self._capture.drain()
         self._emit(start_line(request.request_id, self.config.version))
         if isinstance(failure, RuntimeOutcome):
             error_type = failure.error_type or "Runtime.Unknown"
@@ -345,24 +345,14 @@ class ExecutionEnvironment:
             error_type = "Sandbox.Timedout"
             payload = _error_payload(
                 error_type,
-                f"RequestId: {request.request_id} Error: Task timed out after "
-                f"{INIT_TIMEOUT_SECONDS:.2f} seconds",
+                f"RequestId: {request.request_id} Error: Task timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds",
             )
         else:
             error_type = "Runtime.ExitError"
             payload = _error_payload(error_type, f"RequestId: {request.request_id} Error: {failure}")
-        self._emit(end_line(request.request_id))
-        report = Report(
-            request.request_id,
-            init_ms,
-            self.config.memory_size,
-            self._peak_memory_mb(),
-            None,
-            status="error",
-            error_type=error_type,
+        return self._conclude(
+            request, payload, error_type, "error", init_ms, None, lines, self._peak_memory_mb()
         )
-        self._emit(report.line())
-        return InvocationResult(payload, "Unhandled", error_type, self.config.version, _tail(lines), report)
 
     def _finish(
         self,
@@ -373,26 +363,11 @@ class ExecutionEnvironment:
         lines: list[str],
         peak_mb: int,
     ) -> InvocationResult:
-        failed = outcome.kind != "response"
-        error_type = outcome.error_type if failed else None
-        self._emit(end_line(request.request_id))
-        report = Report(
-            request.request_id,
-            duration_ms,
-            self.config.memory_size,
-            peak_mb,
-            init_ms,
-            status="error" if failed else None,
-            error_type=error_type,
-        )
-        self._emit(report.line())
-        return InvocationResult(
-            outcome.payload,
-            "Unhandled" if failed else None,
-            error_type,
-            self.config.version,
-            _tail(lines),
-            report,
+        """The runtime answered: a response, or an error it reported."""
+        if outcome.kind == "response":
+            return self._conclude(request, outcome.payload, None, None, duration_ms, init_ms, lines, peak_mb)
+        return self._conclude(
+            request, outcome.payload, outcome.error_type, "error", duration_ms, init_ms, lines, peak_mb
         )
 
     def _failure(
@@ -407,6 +382,22 @@ class ExecutionEnvironment:
         *,
         status: str,
     ) -> InvocationResult:
+        """The platform ended the invocation (timeout, crash, memory): AWS's error payload."""
+        payload = _error_payload(error_type, message)
+        return self._conclude(request, payload, error_type, status, duration_ms, init_ms, lines, peak_mb)
+
+    def _conclude(
+        self,
+        request: InvocationRequest,
+        payload: bytes,
+        error_type: str | None,
+        status: str | None,
+        duration_ms: float,
+        init_ms: float | None,
+        lines: list[str],
+        peak_mb: int,
+    ) -> InvocationResult:
+        """Write END and REPORT, then build the result; every invocation ends here."""
         self._emit(end_line(request.request_id))
         report = Report(
             request.request_id,
@@ -418,13 +409,9 @@ class ExecutionEnvironment:
             error_type=error_type,
         )
         self._emit(report.line())
+        function_error = "Unhandled" if error_type is not None else None
         return InvocationResult(
-            _error_payload(error_type, message),
-            "Unhandled",
-            error_type,
-            self.config.version,
-            _tail(lines),
-            report,
+            payload, function_error, error_type, self.config.version, _tail(lines), report
         )
 
     async def _kill_process(self) -> None:
