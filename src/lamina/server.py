@@ -56,6 +56,11 @@ class Platform:
         await self.registry.load()
         self.pool.start()
 
+    async def stop_environments(self) -> None:
+        """First step of a shutdown: in-flight invocations end now, with an error their callers see."""
+        await self.invocations.close()
+        await self.pool.close()
+
     async def shutdown(self) -> None:
         await self.invocations.close()
         await self.pool.close()
@@ -149,6 +154,8 @@ def serve(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; every execution environment is stopped before returning."""
     import uvicorn  # the CLI's other commands need not pay for importing the server stack
 
+    from lamina.api.http_server import LaminaHttpServer
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     platform = build_platform(settings)
     config = uvicorn.Config(
@@ -160,11 +167,11 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=10,
         server_header=False,
     )
     announce(platform)
-    uvicorn.Server(config).run()
+    LaminaHttpServer(config, before_shutdown=platform.stop_environments).run()
 
 
 def _has_uvloop() -> bool:

@@ -8,6 +8,7 @@ versions treat the same way.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -66,7 +67,9 @@ def aws(server: RunningServer, *args: str) -> CliResult:
 
 def aws_ok(server: RunningServer, *args: str) -> Any:
     result = aws(server, *args)
-    assert result.returncode == 0, f"aws lambda {' '.join(args)} failed:\n{result.stderr}\n{server.output()[-3000:]}"
+    assert result.returncode == 0, (
+        f"aws lambda {' '.join(args)} failed:\n{result.stderr}\n{server.output()[-3000:]}"
+    )
     return result.json()
 
 
@@ -85,13 +88,13 @@ def cli_create(server: RunningServer, name: str, package: Path, *extra: str) -> 
     return aws_ok(
         server,
         "create-function",
-        "--function-name", name,
-        "--runtime", "python3.11",
-        "--role", ROLE,
-        "--handler", "app.handler",
-        "--zip-file", f"fileb://{package}",
+        f"--function-name={name}",
+        "--runtime=python3.11",
+        f"--role={ROLE}",
+        "--handler=app.handler",
+        f"--zip-file=fileb://{package}",
         *extra,
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +112,8 @@ def cli_function(server: RunningServer, tmp_path_factory: pytest.TempPathFactory
     created = cli_create(server, name, package, "--description", "made by the aws CLI")
     yield CliFunction(name, created, data)
     client = server.client("lambda")
-    try:
+    with contextlib.suppress(client.exceptions.ResourceNotFoundException):
         client.delete_function(FunctionName=name)
-    except client.exceptions.ResourceNotFoundException:
-        pass
 
 
 def invoke(server: RunningServer, name: str, outfile: Path, *extra: str) -> tuple[dict[str, Any], bytes]:
@@ -161,11 +162,17 @@ def test_invoke_writes_the_payload_to_the_outfile(
         server, cli_function.name, tmp_path / "out.json", "--payload", '{"name": "Bob", "marker": "inline"}'
     )
     assert printed == {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
-    assert json.loads(body) == {"echo": {"name": "Bob", "marker": "inline"}, "greeting": None, "version": "v1"}
+    assert json.loads(body) == {
+        "echo": {"name": "Bob", "marker": "inline"},
+        "greeting": None,
+        "version": "v1",
+    }
 
     event_file = tmp_path / "event.json"
     event_file.write_text(json.dumps({"items": [1, 2, 3], "text": "héllo"}))
-    printed, body = invoke(server, cli_function.name, tmp_path / "out2.json", "--payload", f"fileb://{event_file}")
+    printed, body = invoke(
+        server, cli_function.name, tmp_path / "out2.json", "--payload", f"fileb://{event_file}"
+    )
     assert printed["StatusCode"] == 200
     assert json.loads(body)["echo"] == {"items": [1, 2, 3], "text": "héllo"}
 
@@ -175,9 +182,12 @@ def test_invoke_log_type_tail_returns_the_invocation_log(
 ) -> None:
     marker = uuid.uuid4().hex
     printed, _ = invoke(
-        server, cli_function.name, tmp_path / "out.json",
-        "--log-type", "Tail", "--payload", json.dumps({"marker": marker}),
-    )  # fmt: skip
+        server,
+        cli_function.name,
+        tmp_path / "out.json",
+        "--log-type=Tail",
+        f"--payload={json.dumps({'marker': marker})}",
+    )
     assert printed["StatusCode"] == 200
     log = base64.b64decode(printed["LogResult"]).decode()
     lines = log.splitlines()
@@ -193,7 +203,9 @@ def test_invoke_log_type_tail_returns_the_invocation_log(
         report,
     ), report
     assert report.endswith("\t")
-    assert lines.index(start) < lines.index(f"marker: {marker}") < lines.index(f"END RequestId: {request_id[1]}")
+    assert (
+        lines.index(start) < lines.index(f"marker: {marker}") < lines.index(f"END RequestId: {request_id[1]}")
+    )
 
 
 def test_invoke_event_is_accepted_and_runs_later(
@@ -201,9 +213,12 @@ def test_invoke_event_is_accepted_and_runs_later(
 ) -> None:
     marker = f"event-{uuid.uuid4().hex}"
     printed, body = invoke(
-        server, cli_function.name, tmp_path / "out.json",
-        "--invocation-type", "Event", "--payload", json.dumps({"marker": marker}),
-    )  # fmt: skip
+        server,
+        cli_function.name,
+        tmp_path / "out.json",
+        "--invocation-type=Event",
+        f"--payload={json.dumps({'marker': marker})}",
+    )
     assert printed == {"StatusCode": 202}
     assert body == b""
     deadline = time.monotonic() + 20
@@ -211,8 +226,10 @@ def test_invoke_event_is_accepted_and_runs_later(
     while time.monotonic() < deadline:
         logs = subprocess.run(
             [sys.executable, "-m", "lamina", "logs", cli_function.name, "--data-dir", str(server.data_dir)],
-            capture_output=True, text=True, timeout=60,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
         if f"marker: {marker}" in logs:
             break
         time.sleep(0.2)
@@ -231,7 +248,9 @@ def test_function_error_is_reported_in_the_output_and_outfile(
     server: RunningServer, cli_function: CliFunction, tmp_path: Path
 ) -> None:
     # The CLI exits 0 for a function error: the call itself succeeded (HTTP 200).
-    printed, body = invoke(server, cli_function.name, tmp_path / "out.json", "--payload", '{"fail": "please"}')
+    printed, body = invoke(
+        server, cli_function.name, tmp_path / "out.json", "--payload", '{"fail": "please"}'
+    )
     assert printed == {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST"}
     error = json.loads(body)
     assert error["errorType"] == "ValueError"
@@ -257,9 +276,13 @@ def test_update_configuration_and_code(server: RunningServer, tmp_path: Path) ->
     created = cli_create(server, name, package)
     try:
         updated = aws_ok(
-            server, "update-function-configuration", "--function-name", name,
-            "--memory-size", "256", "--timeout", "10", "--environment", "Variables={GREETING=hello,OTHER=x}",
-        )  # fmt: skip
+            server,
+            "update-function-configuration",
+            f"--function-name={name}",
+            "--memory-size=256",
+            "--timeout=10",
+            "--environment=Variables={GREETING=hello,OTHER=x}",
+        )
         assert updated["MemorySize"] == 256
         assert updated["Timeout"] == 10
         assert updated["Environment"] == {"Variables": {"GREETING": "hello", "OTHER": "x"}}
@@ -273,8 +296,9 @@ def test_update_configuration_and_code(server: RunningServer, tmp_path: Path) ->
         assert json.loads(body)["greeting"] == "hello"
 
         new_package, new_data = write_zip(tmp_path, {"app.py": APP_V2})
-        updated_code = aws_ok(server, "update-function-code", "--function-name", name, "--zip-file",
-                              f"fileb://{new_package}")
+        updated_code = aws_ok(
+            server, "update-function-code", "--function-name", name, "--zip-file", f"fileb://{new_package}"
+        )
         assert updated_code["CodeSha256"] == code_sha256(new_data)
         assert updated_code["CodeSize"] == len(new_data)
         assert updated_code["MemorySize"] == 256  # configuration survives a code update

@@ -6,6 +6,7 @@ interpreter by absolute path; awslambdaric is installed in that interpreter's si
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -60,24 +61,29 @@ def create_function(lambda_client: Any) -> Iterator[CreateFunction]:
     created: list[str] = []
 
     def create(
-        files: dict[str, str | bytes], *, runtime: str = "provided.al2023", handler: str = "app.handler",
+        files: dict[str, str | bytes],
+        *,
+        runtime: str = "provided.al2023",
+        handler: str = "app.handler",
         **options: Any,
-    ) -> str:  # fmt: skip
+    ) -> str:
         name = f"ric-{uuid.uuid4().hex[:12]}"
         modes = {"bootstrap": 0o755} if "bootstrap" in files else {}
         lambda_client.create_function(
-            FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
-            Code={"ZipFile": make_zip(files, modes=modes)}, **options,
-        )  # fmt: skip
+            FunctionName=name,
+            Runtime=runtime,
+            Role=ROLE,
+            Handler=handler,
+            Code={"ZipFile": make_zip(files, modes=modes)},
+            **options,
+        )
         created.append(name)
         return name
 
     yield create
     for name in created:
-        try:
+        with contextlib.suppress(lambda_client.exceptions.ResourceNotFoundException):
             lambda_client.delete_function(FunctionName=name)
-        except lambda_client.exceptions.ResourceNotFoundException:
-            pass
 
 
 def invoke(lambda_client: Any, name: str, event: Any) -> tuple[dict[str, Any], Any]:
@@ -157,7 +163,9 @@ def test_missing_module_is_an_init_error(lambda_client: Any, create_function: Cr
     assert "Unable to import module 'nowhere'" in error["errorMessage"]
 
 
-def test_missing_bootstrap_is_an_invalid_entrypoint(lambda_client: Any, create_function: CreateFunction) -> None:
+def test_missing_bootstrap_is_an_invalid_entrypoint(
+    lambda_client: Any, create_function: CreateFunction
+) -> None:
     name = create_function({"app.py": APP})
     response, error = invoke(lambda_client, name, {})
     assert response["StatusCode"] == 200

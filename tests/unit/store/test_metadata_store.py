@@ -1,0 +1,220 @@
+"""MetadataStore conformance suite: every adapter must pass it (ports.MetadataStore's contract).
+
+Add an adapter by appending a factory to STORE_FACTORIES; the SQLite-only checks are at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from lamina.domain.code import CodeDigest
+from lamina.domain.functions import FunctionConfig
+from lamina.store.ports import MetadataStore
+from lamina.store.sqlite import SqliteMetadataStore
+from lamina.store.sqlite.migrations import MIGRATIONS
+
+T = TypeVar("T")
+StoreFactory = Callable[[Path], MetadataStore]
+"""Builds an unopened store whose data lives at `directory`; two calls share the same data."""
+
+
+def sqlite_store(directory: Path) -> MetadataStore:
+    return SqliteMetadataStore(directory / "metadata.db")
+
+
+STORE_FACTORIES = [pytest.param(sqlite_store, id="sqlite")]
+CODE = CodeDigest("cd" * 32, "zc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc0=", 99)
+
+
+def config(name: str, version: str = "$LATEST", **changes: object) -> FunctionConfig:
+    values: dict[str, object] = {
+        "name": name,
+        "runtime": "python3.12",
+        "handler": "app.handler",
+        "role": "arn:aws:iam::123456789012:role/r",
+        "code": CODE,
+        "version": version,
+    }
+    values.update(changes)
+    return FunctionConfig(**values)  # type: ignore[arg-type]
+
+
+def with_store(factory: StoreFactory, directory: Path, scenario: Callable[[MetadataStore], Awaitable[T]]) -> T:
+    async def main() -> T:
+        store = factory(directory)
+        await store.open()
+        try:
+            return await scenario(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(params=STORE_FACTORIES)
+def factory(request: pytest.FixtureRequest) -> StoreFactory:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_empty_store(factory: StoreFactory, tmp_path: Path) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        assert await store.get_function("missing") is None
+        assert await store.list_functions() == []
+        assert await store.list_versions("missing") == []
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_put_then_get_returns_an_equal_config(factory: StoreFactory, tmp_path: Path) -> None:
+    stored = config(
+        "my-function",
+        environment={"STAGE": "prod", "TEXT": "ünïcode ✓"},
+        memory_size=1024,
+        architectures=("arm64",),
+        log_group="/custom/g",
+    )
+
+    async def scenario(store: MetadataStore) -> None:
+        await store.put_function(stored)
+        assert await store.get_function("my-function") == stored
+        assert await store.get_function("my-functio") is None
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_put_replaces_the_latest_configuration(factory: StoreFactory, tmp_path: Path) -> None:
+    first = config("f", description="one")
+    second = first.with_changes(description="two")
+
+    async def scenario(store: MetadataStore) -> None:
+        await store.put_function(first)
+        await store.put_function(second)
+        await store.put_function(second)  # idempotent
+        assert await store.get_function("f") == second
+        assert await store.list_functions() == [second]
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_list_functions_is_ordered_by_name(factory: StoreFactory, tmp_path: Path) -> None:
+    stored = {name: config(name) for name in ["charlie", "alpha", "delta2", "bravo", "delta10"]}
+
+    async def scenario(store: MetadataStore) -> None:
+        for item in stored.values():
+            await store.put_function(item)
+        expected = ["alpha", "bravo", "charlie", "delta10", "delta2"]
+        assert await store.list_functions() == [stored[name] for name in expected]
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_delete_is_idempotent_and_removes_versions(factory: StoreFactory, tmp_path: Path) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        await store.delete_function("never-existed")
+        await store.put_function(config("gone"))
+        await store.put_version(config("gone", "1"))
+        await store.put_function(config("stays"))
+        await store.put_version(config("stays", "1"))
+        await store.delete_function("gone")
+        await store.delete_function("gone")
+        assert await store.get_function("gone") is None
+        assert await store.list_versions("gone") == []
+        assert [item.name for item in await store.list_functions()] == ["stays"]
+        assert [item.version for item in await store.list_versions("stays")] == ["1"]
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_versions_are_listed_in_numeric_order_per_function(factory: StoreFactory, tmp_path: Path) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        await store.put_function(config("f"))
+        for version in ["10", "2", "1", "9"]:
+            await store.put_version(config("f", version, description=f"v{version}"))
+        await store.put_version(config("other", "3"))
+        versions = await store.list_versions("f")
+        assert [item.version for item in versions] == ["1", "2", "9", "10"]
+        assert [item.description for item in versions] == ["v1", "v2", "v9", "v10"]
+        assert [item.version for item in await store.list_versions("other")] == ["3"]
+        # Published versions are not $LATEST configurations.
+        assert [item.name for item in await store.list_functions()] == ["f"]
+        assert (await store.get_function("f")) == (await store.list_functions())[0]
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_concurrent_writes_from_the_event_loop_all_land(factory: StoreFactory, tmp_path: Path) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        await asyncio.gather(*(store.put_function(config(f"fn{index:02d}")) for index in range(25)))
+        listed = await store.list_functions()
+        assert [item.name for item in listed] == [f"fn{index:02d}" for index in range(25)]
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_data_survives_close_and_reopen(factory: StoreFactory, tmp_path: Path) -> None:
+    latest = config("durable", environment={"K1": "v"})
+    version = config("durable", "1")
+
+    async def write(store: MetadataStore) -> None:
+        await store.put_function(latest)
+        await store.put_version(version)
+
+    async def read(store: MetadataStore) -> tuple[FunctionConfig | None, list[FunctionConfig]]:
+        return await store.get_function("durable"), await store.list_versions("durable")
+
+    with_store(factory, tmp_path, write)
+    assert with_store(factory, tmp_path, read) == (latest, [version])
+
+
+# SQLite specifics --------------------------------------------------------------------------
+
+
+def user_version(path: Path) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return int(connection.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def test_sqlite_migrations_are_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "metadata.db"
+
+    async def touch(store: MetadataStore) -> None:
+        await store.put_function(config("kept"))
+
+    async def names(store: MetadataStore) -> list[str]:
+        return [item.name for item in await store.list_functions()]
+
+    with_store(lambda _: SqliteMetadataStore(path), tmp_path, touch)
+    assert user_version(path) == len(MIGRATIONS) == 1
+    assert with_store(lambda _: SqliteMetadataStore(path), tmp_path, names) == ["kept"]
+    assert user_version(path) == len(MIGRATIONS)
+
+
+def test_sqlite_uses_wal_journal(tmp_path: Path) -> None:
+    path = tmp_path / "metadata.db"
+    with_store(lambda _: SqliteMetadataStore(path), tmp_path, lambda store: store.list_functions())
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        connection.close()
+
+
+def test_sqlite_rejects_a_republished_version_and_keeps_the_first(tmp_path: Path) -> None:
+    first = config("f", "1", description="first")
+
+    async def scenario(store: MetadataStore) -> list[FunctionConfig]:
+        await store.put_version(first)
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.put_version(config("f", "1", description="second"))
+        return await store.list_versions("f")
+
+    assert with_store(sqlite_store, tmp_path, scenario) == [first]
