@@ -58,8 +58,15 @@ class Connection:
         await self.send(request(method, path, body, headers))
         return await self.response()
 
-    async def closed_by_server(self) -> bool:
-        return await asyncio.wait_for(self.reader.read(), 2) == b""
+    async def closed_by_server(self, timeout: float = 2) -> bool:
+        return await asyncio.wait_for(self.reader.read(), timeout) == b""
+
+    async def nothing_received(self) -> bool:
+        try:
+            await asyncio.wait_for(self.reader.read(1), 0.05)
+        except TimeoutError:
+            return True
+        return False
 
 
 def request(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
@@ -127,8 +134,9 @@ def invocation(request_id: str = "req-1", **extra: str) -> Invocation:
     )
 
 
-async def deliver(harness: Harness, connection: Connection | None = None, request_id: str = "req-1") -> Response:
-    connection = connection or await harness.connect()
+async def deliver(harness: Harness) -> Response:
+    """The runtime's GET /invocation/next, on a connection of its own."""
+    connection = await harness.connect()
     return await connection.call("GET", f"{PREFIX}/invocation/next")
 
 
@@ -179,8 +187,7 @@ def test_a_parked_next_is_answered_when_an_invocation_arrives() -> None:
         connection = await harness.connect()
         await connection.send(request("GET", f"{PREFIX}/invocation/next"))
         await asyncio.wait_for(harness.mailbox.first_poll.wait(), 2)
-        await asyncio.sleep(0.02)
-        assert not connection.reader.at_eof() and len(connection.reader._buffer) == 0  # type: ignore[attr-defined]
+        assert await connection.nothing_received()  # parked until there is work
         harness.mailbox.submit(invocation())
         response = await connection.response()
         assert (response.status, response.body) == (200, b'{"hello":"world"}')
@@ -235,7 +242,6 @@ def test_an_unknown_request_id_is_rejected() -> None:
     [
         ("GET", "/"),
         ("GET", "/2018-06-01/ping"),
-        ("GET", "/2018-06-01/runtime/unknown"),
         ("POST", "/2018-06-01/runtime/invocation/req-1/unknown"),
         ("POST", "/2018-06-01/runtime/invocation/"),
         ("POST", "/2020-01-01/runtime/invocation/req-1/response"),
@@ -246,6 +252,20 @@ def test_unknown_paths_are_404(method: str, path: str) -> None:
         response = await harness.call(method, path, b"{}" if method == "POST" else b"")
         assert (response.status, response.reason) == (404, "Not Found")
         assert response.json() == {"errorMessage": f"Unknown path {path}", "errorType": "InvalidRequest"}
+
+    run(scenario)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the endpoint checks the method before the route, so GET on an unknown runtime route "
+    "answers 405 Method Not Allowed instead of 404",
+)
+def test_get_on_an_unknown_runtime_route_is_404() -> None:
+    async def scenario(harness: Harness) -> None:
+        response = await harness.call("GET", f"{PREFIX}/unknown")
+        assert (response.status, response.reason) == (404, "Not Found")
+        assert response.json() == {"errorMessage": f"Unknown path {PREFIX}/unknown", "errorType": "InvalidRequest"}
 
     run(scenario)
 
@@ -360,12 +380,17 @@ def test_a_body_split_across_packets_is_reassembled() -> None:
     run(scenario)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: http11 asks the parser should_keep_alive() after on_message_complete has returned, when "
+    "llhttp has reset its per-message flags, so an HTTP/1.1 `Connection: close` is ignored",
+)
 def test_connection_close_is_honoured() -> None:
     async def scenario(harness: Harness) -> None:
         connection = await harness.connect()
         response = await connection.call("POST", f"{PREFIX}/invocation/nobody/response", b"{}", {"Connection": "close"})
         assert response.status == 400
-        assert await connection.closed_by_server()
+        assert await connection.closed_by_server(timeout=0.5)
 
     run(scenario)
 
