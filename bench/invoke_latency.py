@@ -27,8 +27,8 @@ from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.packaging import make_zip  # noqa: E402
-from tests.support.server import ACCESS_KEY, SECRET_KEY, running_server  # noqa: E402
+from tests.support.packaging import make_zip
+from tests.support.server import ACCESS_KEY, SECRET_KEY, running_server
 
 HELLO = {"app.py": "def handler(event, context):\n    return {'hello': 'world'}\n"}
 ROLE = "arn:aws:iam::000000000000:role/bench"
@@ -55,8 +55,13 @@ class SignedClient:
     def create_function(self, name: str) -> None:
         import base64
 
-        document = {"FunctionName": name, "Runtime": "python3.11", "Role": ROLE, "Handler": "app.handler",
-                    "Code": {"ZipFile": base64.b64encode(make_zip(HELLO)).decode()}}
+        document = {
+            "FunctionName": name,
+            "Runtime": "python3.11",
+            "Role": ROLE,
+            "Handler": "app.handler",
+            "Code": {"ZipFile": base64.b64encode(make_zip(HELLO)).decode()},
+        }
         status, body = self.request("POST", "/2015-03-31/functions", json.dumps(document).encode())
         if status != 201:
             raise RuntimeError(f"create failed: {status} {body!r}")
@@ -115,7 +120,9 @@ def main() -> None:
         "echo_baseline": summarize(echo),
     }
     results["ratios"] = {
-        "cold_vs_spawn": round(results["cold_start"]["median_ms"] / results["spawn_python_baseline"]["median_ms"], 2),
+        "cold_vs_spawn": round(
+            results["cold_start"]["median_ms"] / results["spawn_python_baseline"]["median_ms"], 2
+        ),
         "warm_vs_echo": round(results["warm_invoke"]["median_ms"] / results["echo_baseline"]["median_ms"], 2),
     }
     print(json.dumps(results, indent=2))
@@ -124,7 +131,9 @@ def main() -> None:
     for key in ("cold_start", "spawn_python_baseline", "warm_invoke", "echo_baseline"):
         row = results[key]
         print(f"{key:<24}{row['median_ms']:>12.3f}{row['p99_ms']:>12.3f}{row['count']:>8}")
-    print(f"cold/spawn = {results['ratios']['cold_vs_spawn']}x, warm/echo = {results['ratios']['warm_vs_echo']}x")
+    print(
+        f"cold/spawn = {results['ratios']['cold_vs_spawn']}x, warm/echo = {results['ratios']['warm_vs_echo']}x"
+    )
 
 
 if __name__ == "__main__":
