@@ -1,0 +1,58 @@
+"""Layers point inward: each package may import only the layers listed for it (see docs/architecture.md).
+
+Checked statically from the source, so a forbidden import fails CI even if no test executes it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "lamina"
+SHARED = {"lamina", "lamina.errors", "lamina.config"}
+ALLOWED: dict[str, set[str]] = {
+    "domain": {"domain"},
+    "protocol": {"protocol"},
+    "store": {"store", "domain"},
+    "runtime_api": {"runtime_api"},
+    "auth": {"auth"},
+    "execution": {"execution", "domain", "store", "runtime_api"},
+    "functions": {"functions", "domain", "store", "execution"},
+    "api": {"api", "protocol", "domain", "functions", "execution", "auth"},
+    "cli": {"cli", "auth", "store", "server"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return {name for name in found if name == "lamina" or name.startswith("lamina.")}
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layer_imports_only_inner_layers(layer: str) -> None:
+    violations = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        for module in _imports(path):
+            if module in SHARED or _layer(module) in ALLOWED[layer]:
+                continue
+            violations.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    assert violations == []
+
+
+def test_python_runtime_bootstrap_is_standalone() -> None:
+    """It runs under interpreters that do not have Lamina installed."""
+    bootstrap = PACKAGE / "execution" / "runtimes" / "python" / "bootstrap.py"
+    assert _imports(bootstrap) == set()
