@@ -197,11 +197,6 @@ def test_lamina_python_runtime_returns_the_same_result(
         assert isinstance(from_native[key], int)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: Lamina's python runtime makes context.memory_limit_in_mb an int; AWS's (awslambdaric) gives a str",
-)
 def test_lamina_python_runtime_context_types_match_awslambdaric(
     lambda_client: Any, create_function: CreateFunction
 ) -> None:

@@ -59,7 +59,7 @@ def test_request_response_passes_event_and_full_context(
     assert result["function_name"] == name
     assert result["function_version"] == "$LATEST"
     assert result["invoked_function_arn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
-    assert result["memory_limit_in_mb"] == 256
+    assert result["memory_limit_in_mb"] == "256"  # a string, as AWS's Python runtime gives it
     assert result["aws_request_id"] == response["ResponseMetadata"]["RequestId"]
     assert result["log_group_name"] == f"/aws/lambda/{name}"
     assert result["log_stream_name"].startswith(tuple(f"20{year}/" for year in range(20, 100)))

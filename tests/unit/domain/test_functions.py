@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -43,8 +44,7 @@ def make_config(**overrides: object) -> FunctionConfig:
     return FunctionConfig(**values)  # type: ignore[arg-type]
 
 
-def invalid(call: object, *args: object) -> str:
-    assert callable(call)
+def invalid(call: Callable[..., object], *args: object) -> str:
     with pytest.raises(AwsError) as caught:
         call(*args)
     assert (caught.value.code, caught.value.status) == ("InvalidParameterValueException", 400)
@@ -64,7 +64,9 @@ def test_format_last_modified_converts_to_utc_and_truncates_milliseconds() -> No
     assert format_last_modified(datetime(2019, 8, 15, 0, 26, 11, 999999, tzinfo=plus_two)) == (
         "2019-08-14T22:26:11.999+0000"
     )
-    assert format_last_modified(datetime(2020, 1, 1, 0, 0, 0, 0, tzinfo=UTC)) == "2020-01-01T00:00:00.000+0000"
+    assert (
+        format_last_modified(datetime(2020, 1, 1, 0, 0, 0, 0, tzinfo=UTC)) == "2020-01-01T00:00:00.000+0000"
+    )
 
 
 def test_default_last_modified_is_now_in_aws_format() -> None:
@@ -219,7 +221,11 @@ def test_with_changes_gives_a_new_revision_and_keeps_the_rest() -> None:
     assert changed.revision_id != config.revision_id
     assert LAST_MODIFIED.match(changed.last_modified)
     assert changed.last_modified != config.last_modified
-    kept = {key: value for key, value in config.to_record().items() if key not in {"memory_size", "revision_id", "last_modified"}}
+    kept = {
+        key: value
+        for key, value in config.to_record().items()
+        if key not in {"memory_size", "revision_id", "last_modified"}
+    }
     assert {key: changed.to_record()[key] for key in kept} == kept
     assert config.memory_size == 128  # the original record is untouched
     assert config.revision_id == "rev-1"

@@ -20,7 +20,9 @@ def assert_rejected(handler: str) -> None:
     assert caught.value.message == f"Invalid handler: {handler!r}"
 
 
-@pytest.mark.parametrize("handler", ["", "app. handler", " app.handler", "a\tb.c", "app.\nhandler", "x" * 129])
+@pytest.mark.parametrize(
+    "handler", ["", "app. handler", " app.handler", "a\tb.c", "app.\nhandler", "x" * 129]
+)
 def test_validate_handler_rejects_whitespace_empty_and_overlong(handler: str) -> None:
     assert_rejected(handler)
 
@@ -50,6 +52,4 @@ def test_split_handler(handler: str, expected: tuple[str, str]) -> None:
 def test_split_handler_without_module_or_function_raises_value_error(handler: str) -> None:
     with pytest.raises(ValueError, match="not enough values to unpack") as caught:
         split_handler(handler)
-    assert str(caught.value) == (
-        f"Bad handler '{handler}': not enough values to unpack (expected 2, got 1)"
-    )
+    assert str(caught.value) == (f"Bad handler '{handler}': not enough values to unpack (expected 2, got 1)")

@@ -43,7 +43,9 @@ def test_report_line_of_a_cold_start_includes_init_duration_and_bills_it() -> No
 
 
 def test_report_line_of_a_failure_appends_status_and_error_type() -> None:
-    report = Report(REQUEST_ID, 3000.0, 128, 128, init_duration_ms=0.5, status="timeout", error_type="Sandbox.Timedout")
+    report = Report(
+        REQUEST_ID, 3000.0, 128, 128, init_duration_ms=0.5, status="timeout", error_type="Sandbox.Timedout"
+    )
     assert report.line() == (
         f"REPORT RequestId: {REQUEST_ID}\tDuration: 3000.00 ms\tBilled Duration: 3001 ms\t"
         "Memory Size: 128 MB\tMax Memory Used: 128 MB\tInit Duration: 0.50 ms\t"
@@ -82,7 +84,9 @@ def test_billed_duration_is_ceiling_of_duration_plus_init_at_least_one(
 def test_log_stream_name_format() -> None:
     name = log_stream_name("$LATEST", datetime(2024, 1, 31, 23, 59, 59, tzinfo=UTC))
     assert re.fullmatch(r"2024/01/31/\[\$LATEST\][0-9a-f]{32}", name)
-    assert re.fullmatch(r"2024/02/01/\[12\][0-9a-f]{32}", log_stream_name("12", datetime(2024, 2, 1, tzinfo=UTC)))
+    assert re.fullmatch(
+        r"2024/02/01/\[12\][0-9a-f]{32}", log_stream_name("12", datetime(2024, 2, 1, tzinfo=UTC))
+    )
 
 
 def test_log_stream_name_uses_the_utc_date() -> None:
@@ -98,6 +102,8 @@ def test_log_stream_names_are_unique_and_default_to_today() -> None:
 
 
 def test_timeout_message() -> None:
-    assert timeout_message(REQUEST_ID, 3) == f"RequestId: {REQUEST_ID} Error: Task timed out after 3.00 seconds"
+    assert (
+        timeout_message(REQUEST_ID, 3) == f"RequestId: {REQUEST_ID} Error: Task timed out after 3.00 seconds"
+    )
     assert timeout_message("r", 0.5) == "RequestId: r Error: Task timed out after 0.50 seconds"
     assert timeout_message("r", 900) == "RequestId: r Error: Task timed out after 900.00 seconds"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import calendar
 import importlib.util
 import json
 import os
@@ -38,6 +39,8 @@ FUNCTION_ENV = {
     "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/echo",
     "AWS_LAMBDA_LOG_STREAM_NAME": "2024/01/01/[$LATEST]0123456789abcdef",
 }
+# As the server launches the runtime (lamina.execution.runtimes.catalog).
+SERVER_FLAGS = ("-I", "-S", "-B")
 LOG_TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 NBSP = "\u00a0"
 
@@ -208,7 +211,7 @@ def run_runtime(
     invocations: Iterable[Invocation] = (),
     *,
     env: Mapping[str, str] | None = None,
-    python: Iterable[str] = (sys.executable,),
+    python: Iterable[str] = (sys.executable, *SERVER_FLAGS),
     unbuffered: bool = True,
     awaited_output: Iterable[str] = (),
     runtime_file: Path = BOOTSTRAP,
@@ -320,7 +323,7 @@ def test_context_carries_the_invocation_and_function_attributes(tmp_path: Path) 
         "function_name": "echo",
         "function_version": "$LATEST",
         "invoked_function_arn": FUNCTION_ARN,
-        "memory_limit_in_mb": 256,
+        "memory_limit_in_mb": "256",
         "aws_request_id": "req-1",
         "log_group_name": "/aws/lambda/echo",
         "log_stream_name": "2024/01/01/[$LATEST]0123456789abcdef",
@@ -369,8 +372,8 @@ def test_module_runs_once_and_globals_persist_across_invocations(tmp_path: Path)
     assert run.output == "init ran\n"
 
 
-@pytest.mark.parametrize("flags", [[], ["-I"]], ids=["plain", "isolated"])
-def test_output_is_in_the_pipe_before_the_result_is_posted(tmp_path: Path, flags: list[str]) -> None:
+@pytest.mark.parametrize("flags", [(), SERVER_FLAGS], ids=["plain", "isolated"])
+def test_output_is_in_the_pipe_before_the_result_is_posted(tmp_path: Path, flags: tuple[str, ...]) -> None:
     # No trailing newlines and no PYTHONUNBUFFERED: only an explicit flush gets these out before posting.
     write_files(
         tmp_path,
@@ -659,7 +662,8 @@ def test_task_root_shadows_the_runtime_library(tmp_path: Path) -> None:
     assert run.posts[0].json() == ["task-root", "runtime-lib", str(task_root), str(runtime_lib)]
 
 
-def test_runtime_directory_is_not_importable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flags", [(), SERVER_FLAGS], ids=["plain", "isolated"])
+def test_runtime_directory_is_not_importable(tmp_path: Path, flags: tuple[str, ...]) -> None:
     runtime_dir = tmp_path / "runtime"
     runtime_dir.mkdir()
     runtime_file = runtime_dir / "bootstrap.py"
@@ -678,7 +682,13 @@ def test_runtime_directory_is_not_importable(tmp_path: Path) -> None:
         },
     )
 
-    run = run_runtime(task_root, "app.handler", [Invocation("req-1")], runtime_file=runtime_file)
+    run = run_runtime(
+        task_root,
+        "app.handler",
+        [Invocation("req-1")],
+        python=[sys.executable, *flags],
+        runtime_file=runtime_file,
+    )
 
     assert run.posts[0].json() == [True, True]
 
@@ -740,7 +750,7 @@ def test_log_records_are_one_line_in_aws_format(tmp_path: Path) -> None:
         error,
     )
     assert end == ""
-    logged_at = time.mktime(time.strptime(warning.split("\t")[1][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    logged_at = calendar.timegm(time.strptime(warning.split("\t")[1][:19], "%Y-%m-%dT%H:%M:%S"))
     assert abs(logged_at - time.time()) < 60
 
 
@@ -787,7 +797,9 @@ def _oldest_python() -> str | None:
 def test_runs_on_python_3_8(tmp_path: Path) -> None:
     write_files(tmp_path, {"app.py": ECHO_CONTEXT})
 
-    run = run_runtime(tmp_path, "app.handler", [Invocation("req-1")], python=[str(_oldest_python())])
+    run = run_runtime(
+        tmp_path, "app.handler", [Invocation("req-1")], python=[str(_oldest_python()), *SERVER_FLAGS]
+    )
 
     assert run.returncode == 0, run.output
     assert run.posts[0].json()["aws_request_id"] == "req-1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -100,10 +101,8 @@ class Harness:
     async def close(self) -> None:
         for connection in self.connections:
             connection.writer.close()
-            try:
+            with contextlib.suppress(ConnectionError):
                 await connection.writer.wait_closed()
-            except ConnectionError:
-                pass
         self.endpoint.close()
         await asyncio.sleep(0.01)  # let the server side see the disconnects
 
@@ -151,7 +150,9 @@ def test_start_binds_a_loopback_port() -> None:
 def test_next_delivers_the_invocation_headers_and_body() -> None:
     async def scenario(harness: Harness) -> None:
         harness.mailbox.submit(
-            invocation(client_context='{"client":{"app_title":"t"}}', cognito_identity='{"cognitoIdentityId":"id"}')
+            invocation(
+                client_context='{"client":{"app_title":"t"}}', cognito_identity='{"cognitoIdentityId":"id"}'
+            )
         )
         response = await deliver(harness)
         assert (response.status, response.reason) == (200, "OK")
@@ -265,7 +266,10 @@ def test_get_on_an_unknown_runtime_route_is_404() -> None:
     async def scenario(harness: Harness) -> None:
         response = await harness.call("GET", f"{PREFIX}/unknown")
         assert (response.status, response.reason) == (404, "Not Found")
-        assert response.json() == {"errorMessage": f"Unknown path {PREFIX}/unknown", "errorType": "InvalidRequest"}
+        assert response.json() == {
+            "errorMessage": f"Unknown path {PREFIX}/unknown",
+            "errorType": "InvalidRequest",
+        }
 
     run(scenario)
 
@@ -294,7 +298,10 @@ def test_init_error_is_accepted_and_recorded() -> None:
     async def scenario(harness: Harness) -> None:
         body = b'{"errorMessage":"Unable to import module","errorType":"Runtime.ImportModuleError"}'
         response = await harness.call(
-            "POST", f"{PREFIX}/init/error", body, {"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"}
+            "POST",
+            f"{PREFIX}/init/error",
+            body,
+            {"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"},
         )
         assert (response.status, response.body) == (202, ACCEPTED)
         assert harness.mailbox.init_error == RuntimeOutcome("init_error", body, "Runtime.ImportModuleError")
@@ -311,7 +318,9 @@ def test_keep_alive_serves_a_whole_cycle_on_one_connection() -> None:
             outcome = harness.mailbox.submit(invocation(f"req-{number}"))
             delivered = await connection.call("GET", f"{PREFIX}/invocation/next")
             assert delivered.headers["Lambda-Runtime-Aws-Request-Id"] == f"req-{number}"
-            posted = await connection.call("POST", f"{PREFIX}/invocation/req-{number}/response", str(number).encode())
+            posted = await connection.call(
+                "POST", f"{PREFIX}/invocation/req-{number}/response", str(number).encode()
+            )
             assert posted.status == 202
             assert (await outcome).payload == str(number).encode()
         assert len(harness.connections) == 1
@@ -388,7 +397,9 @@ def test_a_body_split_across_packets_is_reassembled() -> None:
 def test_connection_close_is_honoured() -> None:
     async def scenario(harness: Harness) -> None:
         connection = await harness.connect()
-        response = await connection.call("POST", f"{PREFIX}/invocation/nobody/response", b"{}", {"Connection": "close"})
+        response = await connection.call(
+            "POST", f"{PREFIX}/invocation/nobody/response", b"{}", {"Connection": "close"}
+        )
         assert response.status == 400
         assert await connection.closed_by_server(timeout=0.5)
 
@@ -410,7 +421,9 @@ def test_a_body_over_the_request_limit_is_413_and_fails_the_invocation() -> None
     async def scenario(harness: Harness) -> None:
         outcome = harness.mailbox.submit(invocation())
         await deliver(harness)
-        response = await harness.call("POST", f"{PREFIX}/invocation/req-1/response", b"x" * (MAX_REQUEST_BODY + 1))
+        response = await harness.call(
+            "POST", f"{PREFIX}/invocation/req-1/response", b"x" * (MAX_REQUEST_BODY + 1)
+        )
         assert (response.status, response.reason) == (413, "Payload Too Large")
         assert response.json() == {"errorMessage": "Payload too large", "errorType": "RequestEntityTooLarge"}
         result = await outcome

@@ -248,7 +248,9 @@ def test_a_cancelled_poll_does_not_swallow_the_next_invocation() -> None:
 
 def test_client_context_and_identity_are_carried() -> None:
     async def scenario(mailbox: InvocationMailbox) -> None:
-        sent = Invocation("r", b"", 1, "arn", "trace", client_context='{"custom":{}}', cognito_identity='{"id":1}')
+        sent = Invocation(
+            "r", b"", 1, "arn", "trace", client_context='{"custom":{}}', cognito_identity='{"id":1}'
+        )
         mailbox.submit(sent)
         assert await mailbox.next() == sent
 

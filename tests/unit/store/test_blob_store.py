@@ -73,7 +73,9 @@ def test_the_same_plaintext_is_sealed_with_a_fresh_nonce(tmp_path: Path) -> None
     assert stored_files(tmp_path / "a")[0].read_bytes() != stored_files(tmp_path / "b")[0].read_bytes()
 
 
-def test_put_with_a_wrong_digest_is_refused_and_stores_nothing(store: FilesystemBlobStore, root: Path) -> None:
+def test_put_with_a_wrong_digest_is_refused_and_stores_nothing(
+    store: FilesystemBlobStore, root: Path
+) -> None:
     with pytest.raises(BlobIntegrityError):
         store.put(OTHER_DIGEST, DATA)
     assert not store.exists(OTHER_DIGEST)
@@ -89,7 +91,9 @@ def test_put_is_idempotent_and_leaves_no_staging(store: FilesystemBlobStore, roo
     assert store.get(DIGEST) == DATA
 
 
-@pytest.mark.parametrize("position", [0, 11, 12, len(DATA) // 2, -1], ids=["nonce", "nonce-end", "ciphertext", "middle", "tag"])
+@pytest.mark.parametrize(
+    "position", [0, 11, 12, len(DATA) // 2, -1], ids=["nonce", "nonce-end", "ciphertext", "middle", "tag"]
+)
 def test_a_flipped_byte_fails_integrity(store: FilesystemBlobStore, root: Path, position: int) -> None:
     store.put(DIGEST, DATA)
     path = blob_file(root, DIGEST)

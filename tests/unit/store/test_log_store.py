@@ -59,7 +59,7 @@ def test_start_index_skips_earlier_events(store: FileLogStore) -> None:
 
 
 def test_messages_keep_newlines_tabs_quotes_and_unicode(store: FileLogStore) -> None:
-    odd = ["multi\nline", "tab\there", 'quote " and \\ backslash', "ünïcødé ✓ 🎉", "", "{\"json\": true}"]
+    odd = ["multi\nline", "tab\there", 'quote " and \\ backslash', "ünïcødé ✓ 🎉", "", '{"json": true}']
     store.append(GROUP, STREAM, [(1, message) for message in odd])
     assert messages(store.read(GROUP, STREAM)) == odd
 
@@ -105,7 +105,9 @@ def test_names_with_slashes_brackets_and_dollars_are_listed_exactly(store: FileL
     for stream in streams:
         assert messages(store.read(GROUP, stream)) == [stream]
     # Every group is one folder directly under the root and every stream one file inside it.
-    assert sorted(path.name for path in root.iterdir()) == sorted(["%2Faws%2Flambda%2Fmy-function", "%2Faws%2Flambda%2Fother-fn"])
+    assert sorted(path.name for path in root.iterdir()) == sorted(
+        ["%2Faws%2Flambda%2Fmy-function", "%2Faws%2Flambda%2Fother-fn"]
+    )
     assert all(path.parent.parent == root for path in root.rglob("*.jsonl"))
 
 

@@ -45,7 +45,9 @@ def config(name: str, version: str = "$LATEST", **changes: object) -> FunctionCo
     return FunctionConfig(**values)  # type: ignore[arg-type]
 
 
-def with_store(factory: StoreFactory, directory: Path, scenario: Callable[[MetadataStore], Awaitable[T]]) -> T:
+def with_store(
+    factory: StoreFactory, directory: Path, scenario: Callable[[MetadataStore], Awaitable[T]]
+) -> T:
     async def main() -> T:
         store = factory(directory)
         await store.open()

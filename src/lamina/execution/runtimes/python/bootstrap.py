@@ -139,8 +139,8 @@ class _Function:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.name = environ.get("AWS_LAMBDA_FUNCTION_NAME")
         self.version = environ.get("AWS_LAMBDA_FUNCTION_VERSION")
-        memory = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-        self.memory_limit_in_mb = int(memory) if memory.isdigit() else None
+        # AWS's Python runtime passes the environment variable through: a string such as "128".
+        self.memory_limit_in_mb = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
         self.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
         self.log_stream_name = environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
 
