@@ -26,7 +26,7 @@ class FunctionRef:
 
 def parse_function_ref(value: str, *, region: str, account_id: str) -> FunctionRef:
     """Accept every form AWS accepts; reject ARNs for another account or region as AWS does."""
-    match = _FUNCTION_REF.match(value)
+    match = _FUNCTION_REF.fullmatch(value)
     if match is None:
         raise invalid_parameter(f"Invalid function name or ARN: {value}")
     account = match.group("account") or match.group("partial_account")

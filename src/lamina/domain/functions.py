@@ -188,7 +188,7 @@ def validate_timeout(timeout: int) -> int:
 def validate_environment(variables: dict[str, str]) -> dict[str, str]:
     """Lambda: keys start with a letter, at least two characters, 4 KB total, none reserved."""
     for key in variables:
-        if not _ENV_KEY.match(key):
+        if not _ENV_KEY.fullmatch(key):
             raise invalid_parameter(
                 f"Lambda was unable to configure your environment variables because the environment variables "
                 f"you have provided contains invalid keys: [{key}]"

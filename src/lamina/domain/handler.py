@@ -12,7 +12,7 @@ _HANDLER = re.compile(r"^[^\s]{1,128}$")
 
 def validate_handler(handler: str) -> str:
     """Reject handlers the API refuses; module/function resolution errors surface at init, as on AWS."""
-    if not _HANDLER.match(handler):
+    if not _HANDLER.fullmatch(handler):
         raise invalid_parameter(f"Invalid handler: {handler!r}")
     return handler
 

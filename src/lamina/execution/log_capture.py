@@ -18,6 +18,13 @@ _MAX_LINE = 256 * 1024  # CloudWatch Logs caps an event at 256 KB
 LineSink = Callable[[int, str], None]
 
 
+def _pieces(line: bytes) -> list[bytes]:
+    """A line longer than the event cap becomes several events; no byte is lost."""
+    if len(line) <= _MAX_LINE:
+        return [line]
+    return [line[start : start + _MAX_LINE] for start in range(0, len(line), _MAX_LINE)]
+
+
 class PipeLogCapture:
     def __init__(self, sink: LineSink) -> None:
         self._sink = sink
@@ -55,12 +62,14 @@ class PipeLogCapture:
     def _consume(self, chunk: bytes) -> None:
         data = self._partial + chunk
         *lines, self._partial = data.split(b"\n")
-        if len(self._partial) > _MAX_LINE:
-            lines.append(self._partial)
-            self._partial = b""
         now = int(time.time() * 1000)
         for line in lines:
-            self._sink(now, line[:_MAX_LINE].decode("utf-8", "replace").rstrip("\r"))
+            for piece in _pieces(line):
+                self._sink(now, piece.decode("utf-8", "replace").rstrip("\r"))
+        # A line still growing past the cap is emitted in full-size pieces as they complete.
+        while len(self._partial) > _MAX_LINE:
+            piece, self._partial = self._partial[:_MAX_LINE], self._partial[_MAX_LINE:]
+            self._sink(now, piece.decode("utf-8", "replace"))
 
     def _stop_reading(self) -> None:
         if self._loop is not None and not self._closed:

@@ -49,47 +49,52 @@ class RuntimeApiEndpoint:
             self._server = None
 
     async def _handle(self, request: LeanRequest) -> LeanResponse:
-        path = request.path
-        if not path.startswith(_PREFIX):
-            return _error(404, "InvalidRequest", f"Unknown path {path}")
-        route = path[len(_PREFIX) :]
-        if route == "invocation/next":
-            if request.method != "GET":
-                return _error(405, "InvalidRequest", "Method not allowed")
-            invocation = await self._mailbox.next()
-            headers = [
-                ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
-                ("Lambda-Runtime-Deadline-Ms", str(invocation.deadline_ms)),
-                ("Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_function_arn),
-                ("Lambda-Runtime-Trace-Id", invocation.trace_id),
-            ]
-            if invocation.client_context is not None:
-                headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
-            if invocation.cognito_identity is not None:
-                headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
-            return LeanResponse(200, invocation.payload, headers=tuple(headers))
-        if request.method != "POST":
+        route = _route(request.path)
+        if route is None:
+            return _error(404, "InvalidRequest", f"Unknown path {request.path}")
+        action, request_id = route
+        if request.method != ("GET" if action == "next" else "POST"):
             return _error(405, "InvalidRequest", "Method not allowed")
+        if action == "next":
+            return await self._next()
         if request.body_too_large:
-            request_id = (
-                route[len("invocation/") :].partition("/")[0] if route.startswith("invocation/") else ""
-            )
             self._mailbox.post_oversized_response(request_id)
             return _error(413, "RequestEntityTooLarge", "Payload too large")
-        if route == "init/error":
+        if action == "init/error":
             self._mailbox.post_init_error(request.body, request.headers.get(_ERROR_TYPE_HEADER))
             return _ACCEPTED
-        if route.startswith("invocation/"):
-            request_id, _, action = route[len("invocation/") :].partition("/")
-            if action == "response":
-                accepted = self._mailbox.post_response(request_id, request.body)
-            elif action == "error":
-                accepted = self._mailbox.post_error(
-                    request_id, request.body, request.headers.get(_ERROR_TYPE_HEADER)
-                )
-            else:
-                return _error(404, "InvalidRequest", f"Unknown path {path}")
-            if not accepted:
-                return _error(400, "InvalidRequestID", "Invalid request ID")
-            return _ACCEPTED
-        return _error(404, "InvalidRequest", f"Unknown path {path}")
+        if action == "response":
+            accepted = self._mailbox.post_response(request_id, request.body)
+        else:
+            accepted = self._mailbox.post_error(request_id, request.body, request.headers.get(_ERROR_TYPE_HEADER))
+        return _ACCEPTED if accepted else _error(400, "InvalidRequestID", "Invalid request ID")
+
+    async def _next(self) -> LeanResponse:
+        invocation = await self._mailbox.next()
+        headers = [
+            ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
+            ("Lambda-Runtime-Deadline-Ms", str(invocation.deadline_ms)),
+            ("Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_function_arn),
+            ("Lambda-Runtime-Trace-Id", invocation.trace_id),
+        ]
+        if invocation.client_context is not None:
+            headers.append(("Lambda-Runtime-Client-Context", invocation.client_context))
+        if invocation.cognito_identity is not None:
+            headers.append(("Lambda-Runtime-Cognito-Identity", invocation.cognito_identity))
+        return LeanResponse(200, invocation.payload, headers=tuple(headers))
+
+
+def _route(path: str) -> tuple[str, str] | None:
+    """(action, request id) for the Runtime API's routes; None for anything else."""
+    if not path.startswith(_PREFIX):
+        return None
+    route = path[len(_PREFIX) :]
+    if route == "invocation/next":
+        return "next", ""
+    if route == "init/error":
+        return "init/error", ""
+    if route.startswith("invocation/"):
+        request_id, _, action = route[len("invocation/") :].partition("/")
+        if request_id and action in ("response", "error"):
+            return action, request_id
+    return None

@@ -35,6 +35,7 @@ class LeanRequest:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     body_too_large: bool = False  # the body passed MAX_REQUEST_BODY and was dropped
+    keep_alive: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,8 @@ class LeanHttpProtocol(asyncio.Protocol):
         assert request is not None
         request.method = self._parser.get_method().decode("latin-1")
         request.path = httptools.parse_url(self._url).path.decode("latin-1")
+        # llhttp resets its per-message flags after this callback: read keep-alive now.
+        request.keep_alive = self._parser.should_keep_alive()
         request.body_too_large = self._body_size > MAX_REQUEST_BODY
         request.body = b"" if request.body_too_large else b"".join(self._body)
         self._queue.append(request)
@@ -135,7 +138,7 @@ class LeanHttpProtocol(asyncio.Protocol):
             if self._transport is None:
                 return
             self._transport.write(response.encode())
-            if not self._parser.should_keep_alive():
+            if not request.keep_alive:
                 self._transport.close()
                 return
 

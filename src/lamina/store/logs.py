@@ -20,12 +20,21 @@ _MAX_OPEN_STREAMS = 256
 
 
 def _encode(name: str) -> str:
-    """Group and stream names contain '/', '[' and '$': make them one safe file name each."""
-    return urllib.parse.quote(name, safe="") or "%00"
+    """Group and stream names contain '/', '[' and '$': make them one safe file name each.
+
+    Dots are encoded too, so that names such as `..` cannot address another folder.
+    """
+    return urllib.parse.quote(name, safe="").replace(".", "%2E") or "%00"
 
 
 def _decode(file_name: str) -> str:
     return urllib.parse.unquote(file_name)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as existing:
+        existing.seek(-1, 2)
+        return existing.read(1) == b"\n"
 
 
 class FileLogStore:
@@ -46,6 +55,8 @@ class FileLogStore:
         path = self._stream_path(group, stream)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across appends, closed on eviction
+        if handle.tell() > 0 and not _ends_with_newline(path):
+            handle.write("\n")  # a torn record from a crash must not swallow the next one
         self._handles[key] = handle
         while len(self._handles) > _MAX_OPEN_STREAMS:
             _, oldest = self._handles.popitem(last=False)
@@ -83,7 +94,8 @@ class FileLogStore:
         if handle is not None:
             handle.flush()
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            # Split on "\n" only: messages may hold U+2028 and friends, which splitlines() breaks on.
+            lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line]
         except FileNotFoundError:
             return []
         events = []

@@ -85,10 +85,6 @@ def test_garbage_is_rejected(value: str) -> None:
     assert rejection(value).message == f"Invalid function name or ARN: {value}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _FUNCTION_REF uses `$` with re.match, and `$` also matches before a final newline",
-)
 def test_trailing_newline_is_rejected() -> None:
     assert rejection("my-function\n").message == "Invalid function name or ARN: my-function\n"
 

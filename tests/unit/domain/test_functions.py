@@ -133,9 +133,6 @@ def test_invalid_keys_are_rejected(key: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: _ENV_KEY uses `$` with re.match, and `$` also matches before a final newline"
-)
 def test_key_with_trailing_newline_is_rejected() -> None:
     assert invalid(validate_environment, {"AB\n": "v"}) == f"{ENV_PREFIX}contains invalid keys: [AB\n]"
 

@@ -27,10 +27,6 @@ def test_validate_handler_rejects_whitespace_empty_and_overlong(handler: str) ->
     assert_rejected(handler)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _HANDLER uses `$` with re.match, and `$` also matches before a final newline",
-)
 def test_validate_handler_rejects_a_trailing_newline() -> None:
     assert_rejected("app.handler\n")
 

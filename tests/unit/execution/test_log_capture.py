@@ -146,12 +146,6 @@ def test_a_line_over_the_cap_is_never_emitted_longer_than_the_cap() -> None:
     run(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: once the held partial line passes 256 KB it is emitted cut to 256 KB and the bytes "
-    "beyond the cap in that read are dropped, while the rest of the line still follows as a new event: "
-    "a long line is neither split losslessly nor capped to one event",
-)
 def test_a_long_line_is_either_split_losslessly_or_capped_to_one_event() -> None:
     async def scenario(captured: Captured) -> None:
         line = bytes(ord("a") + index % 26 for index in range(400 * 1024))

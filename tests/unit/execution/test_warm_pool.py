@@ -301,11 +301,6 @@ def test_close_waits_for_stops_already_under_way() -> None:
     run(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: close() during a backend start leaks the environment: acquire() adds it to the "
-    "already-cleared pool after close() returned and nothing ever stops it",
-)
 def test_an_environment_started_during_close_is_stopped() -> None:
     async def scenario(pool: EnvironmentPool, backend: FakeBackend) -> None:
         backend.gate = asyncio.Event()

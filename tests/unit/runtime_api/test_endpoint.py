@@ -257,11 +257,6 @@ def test_unknown_paths_are_404(method: str, path: str) -> None:
     run(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the endpoint checks the method before the route, so GET on an unknown runtime route "
-    "answers 405 Method Not Allowed instead of 404",
-)
 def test_get_on_an_unknown_runtime_route_is_404() -> None:
     async def scenario(harness: Harness) -> None:
         response = await harness.call("GET", f"{PREFIX}/unknown")
@@ -389,11 +384,6 @@ def test_a_body_split_across_packets_is_reassembled() -> None:
     run(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: http11 asks the parser should_keep_alive() after on_message_complete has returned, when "
-    "llhttp has reset its per-message flags, so an HTTP/1.1 `Connection: close` is ignored",
-)
 def test_connection_close_is_honoured() -> None:
     async def scenario(harness: Harness) -> None:
         connection = await harness.connect()

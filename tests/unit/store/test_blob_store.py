@@ -122,10 +122,6 @@ def test_a_blob_copied_to_a_new_name_fails_integrity(store: FilesystemBlobStore,
         store.get(OTHER_DIGEST)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a blob file shorter than 8 bytes raises ValueError (AESGCM nonce length), not BlobIntegrityError",
-)
 def test_a_truncated_blob_fails_integrity(store: FilesystemBlobStore, root: Path) -> None:
     store.put(DIGEST, DATA)
     path = blob_file(root, DIGEST)

@@ -50,6 +50,9 @@ class EnvironmentPool:
         if self._closed:
             raise RuntimeError("pool is closed")
         environment = await self._backend.start_environment(config)
+        if self._closed:  # the pool closed while this one was starting: nobody would stop it
+            await environment.stop()
+            raise RuntimeError("pool is closed")
         self._all.add(environment)
         environment.state = EnvironmentState.BUSY
         return environment

@@ -52,6 +52,8 @@ class FilesystemBlobStore:
             sealed = self._path(sha256_hex).read_bytes()
         except FileNotFoundError:
             raise KeyError(sha256_hex) from None
+        if len(sealed) < _NONCE_BYTES + 16:  # nonce + GCM tag at least
+            raise BlobIntegrityError(f"blob {sha256_hex} is truncated")
         try:
             data = self._cipher.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], sha256_hex.encode())
         except InvalidTag as exc:
