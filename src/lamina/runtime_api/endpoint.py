@@ -66,7 +66,9 @@ class RuntimeApiEndpoint:
         if action == "response":
             accepted = self._mailbox.post_response(request_id, request.body)
         else:
-            accepted = self._mailbox.post_error(request_id, request.body, request.headers.get(_ERROR_TYPE_HEADER))
+            accepted = self._mailbox.post_error(
+                request_id, request.body, request.headers.get(_ERROR_TYPE_HEADER)
+            )
         return _ACCEPTED if accepted else _error(400, "InvalidRequestID", "Invalid request ID")
 
     async def _next(self) -> LeanResponse:
