@@ -43,10 +43,13 @@ class RuntimeApiEndpoint:
         return self.address
 
     def close(self) -> None:
+        """Stop listening and drop open connections, including a runtime parked on `next`."""
         self._mailbox.close()
         if self._server is not None:
             self._server.close()
             self._server = None
+        for connection in list(self._connections):
+            connection.close()
 
     async def _handle(self, request: LeanRequest) -> LeanResponse:
         route = _route(request.path)

@@ -142,6 +142,10 @@ class LeanHttpProtocol(asyncio.Protocol):
                 self._transport.close()
                 return
 
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
     def _respond_and_close(self, response: LeanResponse) -> None:
         if self._transport is not None:
             self._transport.write(response.encode())

@@ -316,3 +316,19 @@ def test_an_environment_started_during_close_is_stopped() -> None:
         assert pool.environments == frozenset()
 
     run(scenario)
+
+
+def test_updating_latest_keeps_warm_environments_of_published_versions() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend) -> None:
+        latest = function()
+        published = function(version="1")
+        latest_env = await pool.acquire(latest)
+        version_env = await pool.acquire(published)
+        pool.release(latest_env, latest)  # type: ignore[arg-type]
+        pool.release(version_env, published)  # type: ignore[arg-type]
+        pool.retire(latest.name, keep=latest.with_changes(memory_size=256))
+        await settle()
+        assert (latest_env.stop_calls, version_env.stop_calls) == (1, 0)
+        assert await pool.acquire(published) is version_env
+
+    run(scenario)

@@ -72,9 +72,15 @@ class EnvironmentPool:
             self._discard(environment)
 
     def retire(self, name: str, keep: FunctionConfig | None = None) -> None:
-        """Stop idle environments of `name` except those of configuration `keep`."""
+        """Stop idle environments of `name`: all of them without `keep`, else those of `keep`'s
+        version that run another configuration (published versions are immutable: theirs stay)."""
         keep_key = _key(keep) if keep is not None else None
-        for key in [key for key in self._idle if key[0] == name and key != keep_key]:
+        stale = [
+            key
+            for key in self._idle
+            if key[0] == name and (keep is None or (key[1] == keep.version and key != keep_key))
+        ]
+        for key in stale:
             for environment in self._idle.pop(key):
                 self._discard(environment)
 
