@@ -111,7 +111,7 @@ def build_platform(settings: Settings) -> Platform:
     manager = FunctionManager(registry, blobs, code, pool, runtimes, placement)
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
     lambda_facade = build_lambda_facade(
-        create_protocol(load_service_model("lambda")),
+        create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)}),
         manager,
         invocations,
         code_urls,

@@ -134,8 +134,13 @@ def test_missing_function_is_resource_not_found(lambda_client: Any) -> None:
         ({"MemorySize": 100}, "memorySize"),
         ({"Timeout": 901}, "timeout"),
         ({"Timeout": 0}, "timeout"),
-        ({"Runtime": "python2.7"}, "untime"),
-        ({"Runtime": "nodejs20.x"}, "Available runtimes"),
+        # Unknown or unavailable runtimes are refused with the list this server offers.
+        (
+            {"Runtime": "python2.7"},
+            "at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [provided.al2, provided.al2023, python3.",
+        ),
+        ({"Runtime": "nodejs20.x"}, "enum value set: [provided.al2, provided.al2023, python3."),
+        ({"Runtime": "python3.99"}, "enum value set: [provided.al2, provided.al2023, python3."),
         ({"Environment": {"Variables": {"BIG": "x" * 5000}}}, "4KB"),
         ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "reserved"),
         ({"EphemeralStorage": {"Size": 100}}, "ephemeralStorage"),

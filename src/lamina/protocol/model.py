@@ -9,6 +9,7 @@ never on the request path.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import botocore.loaders
@@ -39,14 +40,17 @@ def load_service_model(service_name: str, api_version: str | None = None) -> bot
     return botocore.model.ServiceModel(data, service_name=service_name)
 
 
-def create_protocol(service_model: botocore.model.ServiceModel) -> WireProtocol:
+def create_protocol(
+    service_model: botocore.model.ServiceModel, enum_overrides: Mapping[str, Sequence[str]] | None = None
+) -> WireProtocol:
     """Build the wire protocol implementation a service model declares.
 
-    Raises `NotImplementedError` for protocols Lamina does not speak yet.
+    `enum_overrides` replaces the model's allowed values for the named shapes. Raises
+    `NotImplementedError` for protocols Lamina does not speak yet.
     """
     protocol = service_model.protocol
     if protocol == "rest-json":
         from lamina.protocol.rest_json import RestJsonProtocol
 
-        return RestJsonProtocol(service_model)
+        return RestJsonProtocol(service_model, enum_overrides)
     raise NotImplementedError(f"wire protocol {protocol!r} of {service_model.service_name} is not supported")

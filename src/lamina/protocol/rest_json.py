@@ -15,7 +15,7 @@ import datetime
 import email.utils
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -162,7 +162,12 @@ class RestJsonProtocol:
     methods are synchronous, CPU-only and safe to call concurrently.
     """
 
-    def __init__(self, service_model: ServiceModel) -> None:
+    def __init__(
+        self, service_model: ServiceModel, enum_overrides: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        # enum_overrides: shape name -> allowed values where this server differs from AWS's list
+        # (e.g. Lambda's Runtime: the runtimes this host actually offers).
+        self._enum_overrides = dict(enum_overrides or {})
         self._service_model = service_model
         self._routes: dict[tuple[str, int, str | None], list[_Route]] = {}
         self._pattern_routes: dict[str, list[_Route]] = {}
@@ -254,7 +259,7 @@ class RestJsonProtocol:
             params = self._decode(plan, labels, request)
         except RecursionError:  # only reachable through recursive shapes
             raise _serialization_error("Request body is nested too deeply") from None
-        validate(plan.shape, params)
+        validate(plan.shape, params, self._enum_overrides)
         return params
 
     def _decode(self, plan: _Plan, labels: dict[str, str], request: HttpRequest) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.model import Shape
@@ -30,7 +30,9 @@ _NUMERIC_TYPES = frozenset({"integer", "long", "float", "double"})
 _SIZED_TYPES = frozenset({"string", "blob", "list", "map"})
 
 
-def validate(shape: Shape | None, params: Mapping[str, Any]) -> None:
+def validate(
+    shape: Shape | None, params: Mapping[str, Any], enum_overrides: Mapping[str, Sequence[str]] | None = None
+) -> None:
     """Check `params` (keyed by member names of structure `shape`) against the model.
 
     Raises `AwsError("ValidationException", ..., 400)` listing every violation; returns
@@ -40,7 +42,7 @@ def validate(shape: Shape | None, params: Mapping[str, Any]) -> None:
     if shape is None:
         return
     errors: list[str] = []
-    _check_structure(shape, params, "", errors)
+    _Validator(enum_overrides or {})._check_structure(shape, params, "", errors)
     if errors:
         noun = "error" if len(errors) == 1 else "errors"
         raise AwsError(
@@ -48,107 +50,114 @@ def validate(shape: Shape | None, params: Mapping[str, Any]) -> None:
         )
 
 
-def _check_structure(shape: Shape, value: Mapping[str, Any], path: str, errors: list[str]) -> None:
-    if shape.metadata.get("document"):
-        return
-    members = shape.members
-    for name in shape.required_members:
-        if value.get(name) is None and name in members:
-            errors.append(
-                f"Value null at '{_join(path, name)}' failed to satisfy constraint: Member must not be null"
+class _Validator:
+    """One validation pass; `enums` replaces the model's enum values for the named shapes."""
+
+    def __init__(self, enums: Mapping[str, Sequence[str]]) -> None:
+        self._enums = enums
+
+    def _check_structure(self, shape: Shape, value: Mapping[str, Any], path: str, errors: list[str]) -> None:
+        if shape.metadata.get("document"):
+            return
+        members = shape.members
+        for name in shape.required_members:
+            if value.get(name) is None and name in members:
+                errors.append(
+                    f"Value null at '{_join(path, name)}' failed to satisfy constraint: Member must not be null"
+                )
+        for name, item in value.items():
+            member_shape = members.get(name)
+            if member_shape is not None and item is not None:
+                self._check_value(member_shape, item, _join(path, name), errors)
+
+    def _check_value(self, shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+        failures = self._constraint_failures(shape, value)
+        if failures:
+            subject = "Value" if shape.metadata.get("sensitive") else f"Value {_render(value)}"
+            errors.extend(
+                f"{subject} at '{path}' failed to satisfy constraint: {failure}" for failure in failures
             )
-    for name, item in value.items():
-        member_shape = members.get(name)
-        if member_shape is not None and item is not None:
-            _check_value(member_shape, item, _join(path, name), errors)
+        type_name = shape.type_name
+        if type_name == "structure" and isinstance(value, Mapping):
+            self._check_structure(shape, value, path, errors)
+        elif type_name == "list" and isinstance(value, list):
+            element = shape.member
+            for index, item in enumerate(value, start=1):
+                if item is not None:
+                    self._check_value(element, item, f"{path}.{index}.member", errors)
+        elif type_name == "map" and isinstance(value, Mapping):
+            self._check_map_entries(shape, value, path, errors)
 
-
-def _check_value(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
-    failures = _constraint_failures(shape, value)
-    if failures:
+    def _check_map_entries(
+        self, shape: Shape, value: Mapping[Any, Any], path: str, errors: list[str]
+    ) -> None:
+        # AWS reports scalar key/value violations once for the whole map:
+        # "Map keys must satisfy constraint: [Member must have length ...]".
+        key_failures: list[str] = []
+        value_failures: list[str] = []
+        value_shape = shape.value
+        nested = value_shape.type_name in ("structure", "list", "map")
+        for key, item in value.items():
+            for failure in self._constraint_failures(shape.key, key):
+                if failure not in key_failures:
+                    key_failures.append(failure)
+            if item is None:
+                continue
+            if nested:
+                self._check_value(value_shape, item, f"{path}.{key}", errors)
+            else:
+                for failure in self._constraint_failures(value_shape, item):
+                    if failure not in value_failures:
+                        value_failures.append(failure)
         subject = "Value" if shape.metadata.get("sensitive") else f"Value {_render(value)}"
-        errors.extend(
-            f"{subject} at '{path}' failed to satisfy constraint: {failure}" for failure in failures
-        )
-    type_name = shape.type_name
-    if type_name == "structure" and isinstance(value, Mapping):
-        _check_structure(shape, value, path, errors)
-    elif type_name == "list" and isinstance(value, list):
-        element = shape.member
-        for index, item in enumerate(value, start=1):
-            if item is not None:
-                _check_value(element, item, f"{path}.{index}.member", errors)
-    elif type_name == "map" and isinstance(value, Mapping):
-        _check_map_entries(shape, value, path, errors)
+        if key_failures:
+            errors.append(
+                f"{subject} at '{path}' failed to satisfy constraint: "
+                f"Map keys must satisfy constraint: [{', '.join(key_failures)}]"
+            )
+        if value_failures:
+            errors.append(
+                f"{subject} at '{path}' failed to satisfy constraint: "
+                f"Map value must satisfy constraint: [{', '.join(value_failures)}]"
+            )
 
-
-def _check_map_entries(shape: Shape, value: Mapping[Any, Any], path: str, errors: list[str]) -> None:
-    # AWS reports scalar key/value violations once for the whole map:
-    # "Map keys must satisfy constraint: [Member must have length ...]".
-    key_failures: list[str] = []
-    value_failures: list[str] = []
-    value_shape = shape.value
-    nested = value_shape.type_name in ("structure", "list", "map")
-    for key, item in value.items():
-        for failure in _constraint_failures(shape.key, key):
-            if failure not in key_failures:
-                key_failures.append(failure)
-        if item is None:
-            continue
-        if nested:
-            _check_value(value_shape, item, f"{path}.{key}", errors)
-        else:
-            for failure in _constraint_failures(value_shape, item):
-                if failure not in value_failures:
-                    value_failures.append(failure)
-    subject = "Value" if shape.metadata.get("sensitive") else f"Value {_render(value)}"
-    if key_failures:
-        errors.append(
-            f"{subject} at '{path}' failed to satisfy constraint: "
-            f"Map keys must satisfy constraint: [{', '.join(key_failures)}]"
-        )
-    if value_failures:
-        errors.append(
-            f"{subject} at '{path}' failed to satisfy constraint: "
-            f"Map value must satisfy constraint: [{', '.join(value_failures)}]"
-        )
-
-
-def _constraint_failures(shape: Shape, value: Any) -> list[str]:
-    """The constraint messages `value` violates on `shape` itself (not its children)."""
-    metadata = shape.metadata
-    type_name = shape.type_name
-    failures: list[str] = []
-    if type_name in _NUMERIC_TYPES:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            minimum = metadata.get("min")
-            maximum = metadata.get("max")
-            if minimum is not None and value < minimum:
-                failures.append(f"Member must have value greater than or equal to {_render_bound(minimum)}")
-            if maximum is not None and value > maximum:
-                failures.append(f"Member must have value less than or equal to {_render_bound(maximum)}")
+    def _constraint_failures(self, shape: Shape, value: Any) -> list[str]:
+        """The constraint messages `value` violates on `shape` itself (not its children)."""
+        metadata = shape.metadata
+        type_name = shape.type_name
+        failures: list[str] = []
+        if type_name in _NUMERIC_TYPES:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                minimum = metadata.get("min")
+                maximum = metadata.get("max")
+                if minimum is not None and value < minimum:
+                    failures.append(
+                        f"Member must have value greater than or equal to {_render_bound(minimum)}"
+                    )
+                if maximum is not None and value > maximum:
+                    failures.append(f"Member must have value less than or equal to {_render_bound(maximum)}")
+            return failures
+        if type_name not in _SIZED_TYPES:
+            return failures
+        length = _length(type_name, value)
+        if length is None:
+            return failures
+        minimum = metadata.get("min")
+        maximum = metadata.get("max")
+        if minimum is not None and length < minimum:
+            failures.append(f"Member must have length greater than or equal to {_render_bound(minimum)}")
+        if maximum is not None and length > maximum:
+            failures.append(f"Member must have length less than or equal to {_render_bound(maximum)}")
+        if type_name == "string":
+            pattern = metadata.get("pattern")
+            if pattern is not None:
+                compiled = _compile(pattern)
+                if compiled is not None and compiled.fullmatch(value) is None:
+                    failures.append(f"Member must satisfy regular expression pattern: {pattern}")
+            enum = self._enums.get(shape.name) or metadata.get("enum")
+            if enum and value not in enum:
+                failures.append(f"Member must satisfy enum value set: [{', '.join(enum)}]")
         return failures
-    if type_name not in _SIZED_TYPES:
-        return failures
-    length = _length(type_name, value)
-    if length is None:
-        return failures
-    minimum = metadata.get("min")
-    maximum = metadata.get("max")
-    if minimum is not None and length < minimum:
-        failures.append(f"Member must have length greater than or equal to {_render_bound(minimum)}")
-    if maximum is not None and length > maximum:
-        failures.append(f"Member must have length less than or equal to {_render_bound(maximum)}")
-    if type_name == "string":
-        pattern = metadata.get("pattern")
-        if pattern is not None:
-            compiled = _compile(pattern)
-            if compiled is not None and compiled.fullmatch(value) is None:
-                failures.append(f"Member must satisfy regular expression pattern: {pattern}")
-        enum = metadata.get("enum")
-        if enum and value not in enum:
-            failures.append(f"Member must satisfy enum value set: [{', '.join(enum)}]")
-    return failures
 
 
 def _length(type_name: str, value: Any) -> int | None:
