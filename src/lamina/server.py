@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lamina import __version__
@@ -80,6 +80,9 @@ class Platform:
 
 
 def build_platform(settings: Settings) -> Platform:
+    if not settings.data_dir.is_absolute():
+        # Environments run with their code folder as working directory: every path must be absolute.
+        settings = replace(settings, data_dir=settings.data_dir.resolve())
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     credentials = load_root_credentials(

@@ -392,3 +392,13 @@ def test_logs_follow_prints_new_invocations(tmp_path: Path) -> None:
             reader.join(5)
             if follower.stdout is not None:
                 follower.stdout.close()
+
+
+def test_relative_data_dir_works(tmp_path: Path) -> None:
+    """`lamina server --data-dir .lamina` from the project folder, as the quick start runs it."""
+    with running_server(Path(".lamina"), cwd=tmp_path) as server:
+        client = server.client("lambda")
+        name = create(client)
+        response, result = invoke(client, name)
+        assert "FunctionError" not in response, result
+        assert (tmp_path / ".lamina" / "lamina.db").exists()

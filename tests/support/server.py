@@ -81,22 +81,27 @@ class RunningServer:
             return self.process.wait(5)
 
 
-def start_server(data_dir: Path, *args: str, credentials: bool = True) -> RunningServer:
+def start_server(
+    data_dir: Path, *args: str, credentials: bool = True, cwd: Path | None = None
+) -> RunningServer:
+    """`data_dir` may be relative to `cwd` (the folder the server is started in)."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMINA_"))}
     if credentials:
         env["LAMINA_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
         env["LAMINA_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
-    log_path = data_dir.parent / f"{data_dir.name}-server-{port}.log"
+    absolute_data_dir = (cwd / data_dir) if cwd is not None and not data_dir.is_absolute() else data_dir
+    log_path = absolute_data_dir.parent / f"{data_dir.name}-server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
     process = subprocess.Popen(
         [sys.executable, "-m", "lamina", "server", "--data-dir", str(data_dir), "--port", str(port), *args],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
+        cwd=cwd,
     )
     log.close()
-    server = RunningServer(process, port, data_dir, log_path, list(args))
+    server = RunningServer(process, port, absolute_data_dir, log_path, list(args))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -110,8 +115,10 @@ def start_server(data_dir: Path, *args: str, credentials: bool = True) -> Runnin
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, *args: str, credentials: bool = True) -> Iterator[RunningServer]:
-    server = start_server(data_dir, *args, credentials=credentials)
+def running_server(
+    data_dir: Path, *args: str, credentials: bool = True, cwd: Path | None = None
+) -> Iterator[RunningServer]:
+    server = start_server(data_dir, *args, credentials=credentials, cwd=cwd)
     try:
         yield server
     finally:

@@ -24,7 +24,8 @@ def _settings(
     data_dir: Path, host: str, port: int, region: str, account_id: str, **extra: object
 ) -> Settings:
     return Settings(
-        data_dir=data_dir,
+        # Absolute: environments run with their code folder as working directory.
+        data_dir=data_dir.resolve(),
         host=host,
         port=port,
         region=region,
