@@ -25,6 +25,18 @@ def handler(event, context):
 """
 
 
+def _create(client: Any, name: str, source: str, **options: Any) -> None:
+    """A python3.11 function on a test's own server (the shared `deploy` fixture serves the session one)."""
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": source})},
+        **options,
+    )
+
+
 def _invoke(client: Any, name: str, event: dict[str, Any], **options: Any) -> tuple[dict[str, Any], Any]:
     response = client.invoke(FunctionName=name, Payload=json.dumps(event).encode(), **options)
     return response, json.loads(response["Payload"].read())
@@ -85,15 +97,7 @@ def test_memory_watchdog_enforces_limit_without_cgroups(tmp_path: Path) -> None:
     with running_server(tmp_path / "data", "--memory-limits", "watchdog") as server:
         assert server.health()["memoryEnforcement"] == "watchdog"
         client = server.client("lambda")
-        client.create_function(
-            FunctionName="hog",
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": make_zip({"app.py": MEMORY_HOG})},
-            MemorySize=128,
-            Timeout=20,
-        )
+        _create(client, "hog", MEMORY_HOG, MemorySize=128, Timeout=20)
         _assert_memory_limit_enforced(client, "hog")
 
 
@@ -135,13 +139,7 @@ def test_code_update_never_reaches_old_warm_environment(
 def test_idle_environments_stop_after_keep_alive(tmp_path: Path) -> None:
     with running_server(tmp_path / "data", "--keep-alive", "1") as server:
         client = server.client("lambda")
-        client.create_function(
-            FunctionName="idle",
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": make_zip({"app.py": PID_HANDLER})},
-        )
+        _create(client, "idle", PID_HANDLER)
         first = _invoke(client, "idle", {})[1]
         assert server.health()["environments"] == 1
         deadline = time.monotonic() + 15
@@ -155,14 +153,7 @@ def test_idle_environments_stop_after_keep_alive(tmp_path: Path) -> None:
 def test_account_concurrency_limit_throttles(tmp_path: Path) -> None:
     with running_server(tmp_path / "data", "--account-concurrency", "2") as server:
         client = server.client("lambda")
-        client.create_function(
-            FunctionName="busy",
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": make_zip({"app.py": PID_HANDLER})},
-            Timeout=30,
-        )
+        _create(client, "busy", PID_HANDLER, Timeout=30)
 
         def call(_: int) -> str:
             try:

@@ -21,8 +21,8 @@ _V2_ROOT = Path("/sys/fs/cgroup")
 class MemoryCgroup(Protocol):
     """One environment's cgroup. `procs_file` is written with "0" by the child before exec."""
 
-    path: Path
-
+    @property
+    def path(self) -> Path: ...
     @property
     def procs_file(self) -> str: ...
     def oom_killed(self) -> bool: ...
@@ -49,38 +49,33 @@ def _read_counter(path: Path, key: str) -> int:
     return 0
 
 
-@dataclass(slots=True)
-class _V1Cgroup:
+@dataclass(frozen=True, slots=True)
+class _CgroupFiles:
+    """Where a cgroup version keeps the counters Lamina reads."""
+
+    peak: str
+    events: str
+    oom_kill_key: str = "oom_kill"
+
+
+_V1_FILES = _CgroupFiles(peak="memory.max_usage_in_bytes", events="memory.oom_control")
+_V2_FILES = _CgroupFiles(peak="memory.peak", events="memory.events")
+
+
+@dataclass(frozen=True, slots=True)
+class _Cgroup:
     path: Path
+    files: _CgroupFiles
 
     @property
     def procs_file(self) -> str:
         return str(self.path / "cgroup.procs")
 
     def oom_killed(self) -> bool:
-        return _read_counter(self.path / "memory.oom_control", "oom_kill") > 0
+        return _read_counter(self.path / self.files.events, self.files.oom_kill_key) > 0
 
     def peak_kb(self) -> int:
-        return _read_int(self.path / "memory.max_usage_in_bytes") // 1024
-
-    def remove(self) -> None:
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
-
-
-@dataclass(slots=True)
-class _V2Cgroup:
-    path: Path
-
-    @property
-    def procs_file(self) -> str:
-        return str(self.path / "cgroup.procs")
-
-    def oom_killed(self) -> bool:
-        return _read_counter(self.path / "memory.events", "oom_kill") > 0
-
-    def peak_kb(self) -> int:
-        return _read_int(self.path / "memory.peak") // 1024
+        return _read_int(self.path / self.files.peak) // 1024
 
     def remove(self) -> None:
         with contextlib.suppress(OSError):
@@ -178,11 +173,11 @@ class CgroupMemoryController:
             if swap_limit.exists():
                 with contextlib.suppress(OSError):
                     swap_limit.write_text(limit)
-            return _V1Cgroup(path)
+            return _Cgroup(path, _V1_FILES)
         (path / "memory.max").write_text(limit)
         with contextlib.suppress(OSError):
             (path / "memory.swap.max").write_text("0")
-        return _V2Cgroup(path)
+        return _Cgroup(path, _V2_FILES)
 
     def close(self) -> None:
         """Remove the server's folder once every environment cgroup is gone."""
