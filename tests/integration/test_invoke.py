@@ -276,3 +276,16 @@ def test_custom_runtime_without_bootstrap_is_invalid_entrypoint(
     response, payload = _invoke_json(lambda_client, name, {})
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Runtime.InvalidEntrypoint"
+
+
+def test_every_discovered_python_runtime_runs_functions(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    runtimes = [name for name in server.health()["runtimes"] if name.startswith("python3.")]
+    assert "python3.11" in runtimes
+    source = "import sys\ndef handler(event, context):\n    return '%d.%d' % sys.version_info[:2]\n"
+    for runtime in runtimes:
+        name = deploy({"app.py": source}, Runtime=runtime)
+        response, version = _invoke_json(lambda_client, name, {})
+        assert "FunctionError" not in response, (runtime, version)
+        assert f"python{version}" == runtime

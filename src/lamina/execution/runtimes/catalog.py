@@ -10,6 +10,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,20 +65,31 @@ def _real_interpreter(candidate: str) -> tuple[str, str] | None:
     return (output[0], output[1]) if len(output) >= 2 and output[1] else None
 
 
+def _candidate_interpreters(minor: int) -> list[str]:
+    """Places a python3.X may live: PATH, the usual prefixes, and pyenv's versions folder."""
+    name = f"python3.{minor}"
+    candidates = [found] if (found := shutil.which(name)) else []
+    folders = [Path("/usr/bin"), Path("/usr/local/bin")]
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    folders.extend(sorted((pyenv_root / "versions").glob(f"3.{minor}.*/bin"), reverse=True))
+    candidates.extend(str(folder / name) for folder in folders if (folder / name).is_file())
+    return list(dict.fromkeys(candidates))
+
+
 def discover_runtimes(overrides: dict[str, str] | None = None) -> dict[str, RuntimeSpec]:
-    """Every python3.X on PATH plus the server's own interpreter; overrides win by name."""
+    """Every python3.X found on this host plus the server's own interpreter; overrides win by name."""
     found: dict[str, RuntimeSpec] = {}
     own = f"python{sys.version_info.major}.{sys.version_info.minor}"
     found[own] = RuntimeSpec(own, sys.executable, BOOTSTRAP)
-    for minor in _MINOR_VERSIONS:
+    wanted = [minor for minor in _MINOR_VERSIONS if f"python3.{minor}" not in found]
+    candidates = [(minor, path) for minor in wanted for path in _candidate_interpreters(minor)]
+    # Probing starts an interpreter per candidate: do it in parallel to keep server start fast.
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        probes = list(executor.map(lambda item: _real_interpreter(item[1]), candidates))
+    for (minor, _), resolved in zip(candidates, probes, strict=True):
         name = f"python3.{minor}"
-        if name in found:
-            continue
-        path = shutil.which(name)
-        if path is None:
-            continue
-        resolved = _real_interpreter(path)
-        if resolved is not None and resolved[0] == f"3.{minor}":
+        # A pyenv shim without a selected version fails its probe and is passed over.
+        if name not in found and resolved is not None and resolved[0] == f"3.{minor}":
             found[name] = RuntimeSpec(name, resolved[1], BOOTSTRAP)
     for name in CUSTOM_RUNTIMES:
         found[name] = RuntimeSpec(name, None, None)
