@@ -27,6 +27,11 @@ class Settings:
     account_concurrency: int = 1000
     # "auto": kernel cgroups when the host allows them, else a watchdog; "watchdog": always poll.
     memory_limits: str = "auto"
+    # "zygote": fork Python environments from a warm fork server per interpreter; "spawn": always start
+    # a fresh interpreter.
+    start_method: str = "zygote"
+    # Extra modules the fork server imports ahead of time (comma-separated), besides Lamina's default list.
+    zygote_preload: str | None = None
     # Root credentials; None means "generate on first start and store in the data dir".
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = None

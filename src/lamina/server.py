@@ -25,6 +25,8 @@ from lamina.execution.pool import EnvironmentPool
 from lamina.execution.runtimes.catalog import RuntimeSpec, build_sdk_library, discover_runtimes
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
 from lamina.execution.sandbox.process import ProcessSandbox
+from lamina.execution.zygote import ZygoteSandbox
+from lamina.execution.zygote.process import DEFAULT_PRELOAD
 from lamina.functions.manager import FunctionManager, Placement
 from lamina.functions.registry import FunctionRegistry
 from lamina.protocol.model import create_protocol, load_service_model
@@ -43,7 +45,7 @@ class Platform:
     settings: Settings
     credentials: RootCredentials
     runtimes: dict[str, RuntimeSpec]
-    sandbox: ProcessSandbox
+    sandbox: ZygoteSandbox
     app: Gateway
     metadata: SqliteMetadataStore
     logs: FileLogStore
@@ -55,6 +57,11 @@ class Platform:
         await self.metadata.open()
         await self.registry.load()
         self.pool.start()
+        if self.settings.start_method == "zygote":
+            interpreters = [
+                spec.interpreter for spec in self.runtimes.values() if spec.interpreter is not None
+            ]
+            await self.sandbox.warm_up(interpreters)
 
     async def stop_environments(self) -> None:
         """First step of a shutdown: in-flight invocations end now, with an error their callers see."""
@@ -72,6 +79,7 @@ class Platform:
         return {
             "sandbox": self.sandbox.name,
             "memoryEnforcement": self.sandbox.memory_enforcement,
+            "startMethod": self.sandbox.start_method,
             "runtimes": sorted(self.runtimes),
             "region": self.settings.region,
             "accountId": self.settings.account_id,
@@ -90,7 +98,14 @@ def build_platform(settings: Settings) -> Platform:
     )
     runtimes = discover_runtimes(settings.runtimes)
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
-    sandbox = ProcessSandbox(cgroups)
+    sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
+    sandbox = ZygoteSandbox(
+        ProcessSandbox(cgroups),
+        cgroups,
+        enabled=settings.start_method == "zygote",
+        preload=",".join([DEFAULT_PRELOAD, settings.zygote_preload]) if settings.zygote_preload else None,
+        sdk_library=sdk_library,
+    )
     blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))
     logs = FileLogStore(settings.logs_dir)
     metadata = SqliteMetadataStore(settings.database_path)
@@ -101,7 +116,7 @@ def build_platform(settings: Settings) -> Platform:
         log_store=logs,
         region=settings.region,
         account_id=settings.account_id,
-        sdk_library=build_sdk_library(data_dir / "runtime" / "python-sdk"),
+        sdk_library=sdk_library,
         scratch_root=settings.environments_dir,
     )
     pool = EnvironmentPool(LocalBackend(runtimes, code, context), settings.keep_alive_seconds)

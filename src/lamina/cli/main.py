@@ -63,6 +63,15 @@ def server(
         ),
     ] = [],  # noqa: B006
     account_concurrency: Annotated[int, typer.Option("--account-concurrency")] = 1000,
+    start_method: Annotated[
+        str, typer.Option("--start-method", help="zygote (fork warm interpreters) or spawn.")
+    ] = "zygote",
+    preload: Annotated[
+        str | None,
+        typer.Option(
+            "--preload", help="Modules the fork server imports ahead, comma-separated (e.g. boto3)."
+        ),
+    ] = None,
     memory_limits: Annotated[
         str, typer.Option("--memory-limits", help="auto (cgroups when available) or watchdog.")
     ] = "auto",
@@ -72,6 +81,8 @@ def server(
 
     if len(account_id) != 12 or not account_id.isdigit():
         raise typer.BadParameter("--account-id must be 12 digits")
+    if start_method not in ("zygote", "spawn"):
+        raise typer.BadParameter("--start-method must be zygote or spawn")
     if memory_limits not in ("auto", "watchdog"):
         raise typer.BadParameter("--memory-limits must be auto or watchdog")
     serve(
@@ -85,6 +96,8 @@ def server(
             runtimes=_parse_runtimes(runtime),
             account_concurrency=account_concurrency,
             memory_limits=memory_limits,
+            start_method=start_method,
+            zygote_preload=preload,
         )
     )
 

@@ -12,6 +12,7 @@ import contextlib
 import enum
 import json
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from lamina.execution.memory import read_memory_kb
 from lamina.execution.runtimes.catalog import RuntimeSpec
 from lamina.execution.sandbox.base import Sandbox, SandboxedProcess, SandboxSpec
 from lamina.execution.sandbox.cgroups import MemoryCgroup
+from lamina.runtime_api.channel import FramedRuntimeChannel
 from lamina.runtime_api.endpoint import RuntimeApiEndpoint
 from lamina.runtime_api.mailbox import Invocation, InvocationMailbox, RuntimeOutcome
 from lamina.store.ports import LogStore
@@ -99,6 +101,7 @@ class ExecutionEnvironment:
         self._spawned_at = 0.0
         self._initialized = False
         self._spawn_error: str | None = None
+        self._channel: FramedRuntimeChannel | None = None
         self._stopped = False
         self._scratch = context.scratch_root / self.id
 
@@ -136,31 +139,45 @@ class ExecutionEnvironment:
         return variables
 
     async def start(self) -> None:
-        """Spawn the runtime process; init completes when it first polls for an invocation."""
+        """Spawn the runtime process; init completes when it first polls for an invocation.
+
+        Lamina's Python runtime gets a framed channel (a socket pair) besides the HTTP Runtime API;
+        custom runtimes use HTTP only.
+        """
         address = await self._endpoint.start()
+        self._spawned_at = time.perf_counter()
         self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+        environment = self._environment_variables(address)
+        child_end = None
+        if self._runtime.interpreter is not None:
+            server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._channel = FramedRuntimeChannel(server_end, self._mailbox)
+            await self._channel.start()
+            environment["LAMINA_RUNTIME_CHANNEL_FD"] = str(child_end.fileno())
         spec = SandboxSpec(
             name=self.id,
             argv=self._runtime.command(self._code_path),
-            environment=self._environment_variables(address),
+            environment=environment,
             working_directory=self._code_path,
             output_fd=self._capture.write_fd,
             memory_mb=self.config.memory_size,
+            pass_fds=(child_end.fileno(),) if child_end is not None else (),
+            python_interpreter=self._runtime.interpreter,
         )
-        self._spawned_at = time.perf_counter()
         try:
             self._sandboxed = await self._context.sandbox.spawn(spec)
         except OSError as exc:
             # Custom runtimes: a missing or non-executable `bootstrap` is the function's error.
             self._spawn_error = f"fork/exec {spec.argv[0]}: {exc.strerror or exc}"
-            self._capture.close()
-            self._endpoint.close()
+            self._close_transports()
             return
         except BaseException:
-            self._capture.close()
-            self._endpoint.close()
+            self._close_transports()
             self.state = EnvironmentState.STOPPED
             raise
+        finally:
+            if child_end is not None:
+                child_end.close()  # the runtime holds its own copy now
         self._capture.start()
         self._exited = asyncio.get_running_loop().create_task(self._sandboxed.process.wait())
         self._emit(f"INIT_START Runtime Version: lamina:{self.config.runtime}")
@@ -172,6 +189,8 @@ class ExecutionEnvironment:
         self._stopped = True
         self.state = EnvironmentState.STOPPED
         self._endpoint.close()
+        if self._channel is not None:
+            self._channel.close()
         sandboxed, self._sandboxed = self._sandboxed, None
         if sandboxed is not None:
             self._context.sandbox.kill(sandboxed)
@@ -182,6 +201,12 @@ class ExecutionEnvironment:
         self._capture.close()
         self._flush_logs()
         await asyncio.to_thread(_remove_scratch, self._scratch)
+
+    def _close_transports(self) -> None:
+        self._capture.close()
+        self._endpoint.close()
+        if self._channel is not None:
+            self._channel.close()
 
     @property
     def pid(self) -> int | None:

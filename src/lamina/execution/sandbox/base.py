@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,11 +19,24 @@ class SandboxSpec:
     working_directory: Path
     output_fd: int  # write end of the pipe that receives stdout and stderr, merged
     memory_mb: int
+    pass_fds: tuple[int, ...] = ()  # descriptors the process inherits at the same numbers
+    # Set when argv runs Lamina's own Python runtime with this interpreter: a fork server may start it.
+    python_interpreter: str | None = None
+
+
+class ProcessHandle(Protocol):
+    """What callers need of a started process: a child of the server or of a fork server."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    async def wait(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
 class SandboxedProcess:
-    process: asyncio.subprocess.Process
+    process: ProcessHandle
     # Set when the kernel enforces MemorySize; None means the caller must watch memory itself.
     memory_cgroup: MemoryCgroup | None = None
 

@@ -76,6 +76,7 @@ class ProcessSandbox:
                 env=spec.environment,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=spec.pass_fds,
                 preexec_fn=_child_setup(cgroup.procs_file if cgroup is not None else None),
             )
         except BaseException:
@@ -92,7 +93,7 @@ class ProcessSandbox:
             os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             with contextlib.suppress(ProcessLookupError):
-                process.kill()
+                os.kill(process.pid, signal.SIGKILL)
 
     def release(self, sandboxed: SandboxedProcess) -> None:
         if sandboxed.memory_cgroup is not None:

@@ -1,0 +1,584 @@
+"""The execution-engine benchmark (Lamina issue 3): one command, in-run baselines, JSON and a table.
+
+    python bench/engine.py            # a few minutes on 2 cores
+    python bench/engine.py --quick    # under a minute, small counts (the smoke test runs this)
+
+Starts real `lamina server` processes (one per section, so sections do not disturb each other) on
+127.0.0.1 and measures, with a lean SigV4-signed keep-alive client (`bench/support/`):
+- cold start: the first invocation of each new Python hello-world function, next to spawning
+  `python3 -I -S -c pass` with the server's own interpreter;
+- warm invocation: sequential invocations of one function, next to the round trip of the
+  unauthenticated echo endpoint (`GET /_lamina/health`) on the same server stack;
+- throughput: invocations per second from 1, 8 and 32 concurrent clients (each its own
+  connection), next to the echo endpoint at the same concurrency;
+- density: PSS of idle warm environments (the server's descendant processes), per environment
+  and per GiB;
+- burst: new environments per second per core when 8 clients invoke many new functions at once;
+- scaling: throughput from 8 clients spread round-robin over 1 to 1,000 functions.
+Every phase is bounded in time and in requests; the servers are stopped at the end. Prints one
+JSON document, then a table with ratios against the baselines and the issue's targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.packaging import make_zip
+from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer, running_server
+
+from bench.support import procfs
+from bench.support.client import (
+    HEALTH_PATH,
+    HELLO_MARKER,
+    HELLO_SOURCE,
+    SignedClient,
+    create_functions,
+    invoke_path,
+)
+from bench.support.load import CLIENT_MODES, ClientMode, ClientScript, LoadResult, run_load
+from bench.support.report import evaluate_targets, render_table
+from bench.support.stats import ratio, summarize, time_spawn
+
+CREDENTIALS = (ACCESS_KEY, SECRET_KEY)
+HELLO_ZIP = make_zip({"app.py": HELLO_SOURCE})
+GIB_KIB = 1024 * 1024
+# Requests per client per load run at most: with the time bound, keeps every run finite.
+MAX_REQUESTS_PER_CLIENT = 200_000
+# Seconds a single request may take before the client counts it as a hang.
+REQUEST_TIMEOUT_SECONDS = 30.0
+# Assumed PSS of one environment when the density section did not measure it (scaling's memory guard).
+FALLBACK_ENVIRONMENT_KIB = 16 * 1024
+# Idle environments stay warm for the whole run; the account limit is far above what the
+# benchmark's clients can have in flight, so a 429 means the engine refused, not the quota.
+SERVER_ARGUMENTS = ("--keep-alive", "3600", "--account-concurrency", "5000")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much each section does; every count and duration is an upper bound of its phase."""
+
+    cold_functions: int
+    warm_calls: int
+    load_seconds: float  # each measured load run
+    warmup_seconds: float  # each unmeasured load run that precedes a measured one
+    concurrencies: tuple[int, ...]
+    density_environments: int
+    burst_functions: int
+    burst_clients: int
+    scaling_functions: tuple[int, ...]
+    scaling_clients: int
+    setup_seconds: float  # creating or first-invoking a batch of functions
+
+
+DEFAULT_PLAN = Plan(
+    cold_functions=30,
+    warm_calls=1000,
+    load_seconds=3.0,
+    warmup_seconds=1.0,
+    concurrencies=(1, 8, 32),
+    density_environments=50,
+    burst_functions=200,
+    burst_clients=8,
+    scaling_functions=(1, 10, 100, 1000),
+    scaling_clients=8,
+    setup_seconds=180.0,
+)
+QUICK_PLAN = Plan(
+    cold_functions=8,
+    warm_calls=200,
+    load_seconds=1.0,
+    warmup_seconds=0.3,
+    concurrencies=(1, 8, 32),
+    density_environments=8,
+    burst_functions=24,
+    burst_clients=8,
+    scaling_functions=(1, 10, 40),
+    scaling_clients=8,
+    setup_seconds=20.0,
+)
+
+
+def log(message: str) -> None:
+    print(f"[engine] {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def bench_server(scratch: Path, section: str, extra_args: Sequence[str]) -> Iterator[RunningServer]:
+    """A fresh server for one section, its data directory under `scratch`."""
+    args = [*SERVER_ARGUMENTS, *extra_args]
+    (scratch / section).mkdir()
+    with running_server(scratch / section / "data", *args) as server:
+        try:
+            yield server
+        except BaseException:
+            log(f"{section}: failed; the server's last output:\n{server.output()[-4000:]}")
+            raise
+
+
+def server_cpu_seconds(server: RunningServer) -> float:
+    """CPU time of the server and every live process it started (environments, helpers)."""
+    return procfs.cpu_seconds([server.process.pid, *procfs.descendants(server.process.pid)])
+
+
+def measured_load(
+    server: RunningServer,
+    scripts: Sequence[ClientScript],
+    *,
+    duration: float,
+    mode: ClientMode,
+    timeout: float = REQUEST_TIMEOUT_SECONDS,
+) -> dict[str, Any]:
+    """A load run's summary plus the server's CPU time per completed request."""
+    cpu_before = server_cpu_seconds(server)
+    result = run_load(server.port, scripts, duration=duration, mode=mode, timeout=timeout)
+    summary = result.summary()
+    completed = result.succeeded + result.throttled + result.failed
+    summary["server_cpu_us_per_request"] = (
+        round((server_cpu_seconds(server) - cpu_before) * 1e6 / completed, 1) if completed else None
+    )
+    return summary
+
+
+def same_request_scripts(request: bytes, clients: int, expect: bytes) -> list[ClientScript]:
+    return [ClientScript((request,), MAX_REQUESTS_PER_CLIENT, expect) for _ in range(clients)]
+
+
+def round_robin_scripts(requests: Sequence[bytes], clients: int, expect: bytes) -> list[ClientScript]:
+    """Client i starts at its own offset and walks every request in turn, so that clients moving at
+    the same pace never ask for the same function at the same time."""
+    count = len(requests)
+    return [
+        ClientScript(
+            tuple(requests[(index * count // clients + step) % count] for step in range(count)),
+            MAX_REQUESTS_PER_CLIENT,
+            expect,
+        )
+        for index in range(clients)
+    ]
+
+
+def one_each_scripts(requests: Sequence[bytes], clients: int, expect: bytes) -> list[ClientScript]:
+    """Every request sent exactly once, dealt out to `clients` clients."""
+    return [
+        ClientScript(tuple(requests[index::clients]), len(requests[index::clients]), expect)
+        for index in range(min(clients, len(requests)))
+    ]
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+def latency_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
+    client = SignedClient(server.port, *CREDENTIALS)
+    names = [f"cold-{index}" for index in range(plan.cold_functions)]
+    create_functions(
+        server.port, CREDENTIALS, names, HELLO_ZIP, deadline=time.monotonic() + plan.setup_seconds
+    )
+    log(f"cold start: {len(names)} new functions, each next to a bare interpreter spawn")
+    cold: list[float] = []
+    spawn: list[float] = []
+    for name in names:  # interleaved, so that both see the same machine
+        time.sleep(0.02)  # let the previous step's background work settle
+        cold.append(client.timed_invoke(name))
+        time.sleep(0.02)
+        spawn.append(time_spawn())
+    log(f"warm invocation: {plan.warm_calls} sequential calls, and as many echo round trips")
+    for _ in range(100):
+        client.timed_invoke(names[0])
+        client.timed_echo()
+    warm: list[float] = []
+    echo: list[float] = []
+    block = 100
+    while len(warm) < plan.warm_calls:  # alternating blocks cancel slow drifts of the machine
+        size = min(block, plan.warm_calls - len(warm))
+        warm.extend(client.timed_invoke(names[0]) for _ in range(size))
+        echo.extend(client.timed_echo() for _ in range(size))
+    signing = []
+    for _ in range(200):
+        started = time.perf_counter()
+        client.signer.signed("POST", invoke_path(names[0]), b"{}")
+        signing.append((time.perf_counter() - started) * 1e6)
+    client.close()
+    cold_summary, spawn_summary = summarize(cold), summarize(spawn)
+    warm_summary, echo_summary = summarize(warm), summarize(echo)
+    return {
+        "cold_start": {
+            **cold_summary,
+            "spawn_baseline": spawn_summary,
+            "ratio_vs_spawn": ratio(cold_summary["median_ms"], spawn_summary["median_ms"]),
+        },
+        "warm_invoke": {
+            **warm_summary,
+            "echo_baseline": echo_summary,
+            "ratio_vs_echo": ratio(warm_summary["median_ms"], echo_summary["median_ms"]),
+            "client_sigv4_sign_median_us": round(statistics.median(signing), 1),
+        },
+    }
+
+
+def calibrate_clients(server: RunningServer, plan: Plan) -> dict[str, Any]:
+    """Echo throughput from 8 clients as threads and as processes: the echo endpoint is the
+    cheapest request the server answers, so the client side matters most there. The mode with
+    the higher rate takes the least CPU from the server and is used for every load run."""
+    client = SignedClient(server.port, *CREDENTIALS)
+    echo = client.signer.unsigned("GET", HEALTH_PATH)
+    client.close()
+    runs: dict[str, Any] = {}
+    for mode in CLIENT_MODES:
+        scripts = same_request_scripts(echo, 8, b"ok")
+        run_load(server.port, scripts, duration=plan.warmup_seconds, mode=mode)
+        runs[mode] = measured_load(server, scripts, duration=plan.load_seconds, mode=mode)
+        log(f"client calibration: echo, 8 clients as {mode}: {runs[mode]['per_second']:.0f}/s")
+    chosen = max(CLIENT_MODES, key=lambda mode: runs[mode]["per_second"])
+    return {"echo_8_clients": runs, "chosen": chosen}
+
+
+def throughput_section(server: RunningServer, plan: Plan, mode: ClientMode) -> dict[str, Any]:
+    client = SignedClient(server.port, *CREDENTIALS)
+    client.create_function("throughput", HELLO_ZIP)
+    invoke = client.signer.signed("POST", invoke_path("throughput"), b"{}")
+    echo = client.signer.unsigned("GET", HEALTH_PATH)
+    client.close()
+    section: dict[str, Any] = {}
+    for clients in plan.concurrencies:
+        invoke_scripts = same_request_scripts(invoke, clients, HELLO_MARKER)
+        # Unmeasured: starts the `clients` environments this concurrency needs.
+        run_load(server.port, invoke_scripts, duration=plan.warmup_seconds, mode=mode)
+        invocations = measured_load(server, invoke_scripts, duration=plan.load_seconds, mode=mode)
+        echo_scripts = same_request_scripts(echo, clients, b"ok")
+        run_load(server.port, echo_scripts, duration=plan.warmup_seconds, mode=mode)
+        echoes = measured_load(server, echo_scripts, duration=plan.load_seconds, mode=mode)
+        section[str(clients)] = {
+            "invoke": invocations,
+            "echo": echoes,
+            "ratio_vs_echo": ratio(invocations["per_second"], echoes["per_second"]),
+        }
+        log(
+            f"throughput, {clients} clients: {invocations['per_second']:.0f} invocations/s, "
+            f"{echoes['per_second']:.0f} echoes/s"
+        )
+    return section
+
+
+def density_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
+    """PSS of K idle warm environments, found as the server's new descendant process subtrees.
+
+    One function is started and invoked first, so that helpers started lazily with the first
+    environment (a fork server, say) exist before the "before" snapshot: what grows after it is
+    the cost of K more environments. That marginal cost, including the server's own growth,
+    gives environments per GiB; the median environment's PSS is the per-environment figure.
+    """
+    pid = server.process.pid
+    client = SignedClient(server.port, *CREDENTIALS)
+    client.create_function("density-first", HELLO_ZIP)
+    client.timed_invoke("density-first")
+    names = [f"density-{index}" for index in range(plan.density_environments)]
+    deadline = time.monotonic() + plan.setup_seconds
+    create_functions(server.port, CREDENTIALS, names, HELLO_ZIP, deadline=deadline)
+    time.sleep(1.0)
+    before_tree = procfs.descendants(pid)
+    before = procfs.total_memory([pid, *before_tree])
+    server_before = procfs.memory(pid) or procfs.NO_MEMORY
+    log(f"density: {len(names)} idle environments")
+    invoked = 0
+    for name in names:
+        if time.monotonic() > deadline:
+            break
+        client.timed_invoke(name)
+        invoked += 1
+    time.sleep(1.0)  # idle: no invocation in flight, runtimes parked on /next
+    health = client.health()
+    client.close()
+    after_tree = procfs.descendants(pid)
+    after = procfs.total_memory([pid, *after_tree])
+    groups = procfs.subtrees(after_tree, set(after_tree) - set(before_tree))
+    memories = [procfs.total_memory(group) for group in groups]
+    section: dict[str, Any] = {
+        "functions_invoked": invoked,
+        "environments_found": len(groups),
+        "processes_per_environment": round(sum(map(len, groups)) / len(groups), 2) if groups else None,
+        "server_reported_environments": health.get("environments"),
+    }
+    if not memories:
+        return {**section, "note": "no new descendant processes of the server were found"}
+    marginal_pss = (after.pss_kib - before.pss_kib) / len(memories)
+    section.update(
+        {
+            "pss_per_environment_median_kib": statistics.median(m.pss_kib for m in memories),
+            "uss_per_environment_median_kib": statistics.median(m.uss_kib for m in memories),
+            "rss_per_environment_median_kib": statistics.median(m.rss_kib for m in memories),
+            "environments_total_pss_kib": sum(m.pss_kib for m in memories),
+            "environments_total_rss_kib": sum(m.rss_kib for m in memories),
+            "server_pss_growth_kib": (procfs.memory(pid) or procfs.NO_MEMORY).pss_kib - server_before.pss_kib,
+            "marginal_pss_per_environment_kib": round(marginal_pss, 1),
+            "environments_per_gib": round(GIB_KIB / marginal_pss, 1) if marginal_pss > 0 else None,
+            "environments_per_gib_by_median_pss": round(
+                GIB_KIB / statistics.median(m.pss_kib for m in memories), 1
+            ),
+        }
+    )
+    return section
+
+
+def burst_section(server: RunningServer, plan: Plan, mode: ClientMode, cores: int) -> dict[str, Any]:
+    names = [f"burst-{index}" for index in range(plan.burst_functions)]
+    create_functions(
+        server.port, CREDENTIALS, names, HELLO_ZIP, deadline=time.monotonic() + plan.setup_seconds
+    )
+    client = SignedClient(server.port, *CREDENTIALS)
+    requests = [client.signer.signed("POST", invoke_path(name), b"{}") for name in names]
+    log(f"burst: {len(names)} new functions invoked once each by {plan.burst_clients} clients")
+    result = measured_load(
+        server,
+        one_each_scripts(requests, plan.burst_clients, HELLO_MARKER),
+        duration=plan.setup_seconds,
+        mode=mode,
+    )
+    health = client.health()
+    client.close()
+    per_second = result["per_second"]
+    return {
+        "functions": len(names),
+        **result,
+        "new_environments_per_second": per_second,
+        "new_environments_per_second_per_core": round(per_second / cores, 1),
+        "server_reported_environments": health.get("environments"),
+    }
+
+
+def scaling_section(
+    server: RunningServer, plan: Plan, mode: ClientMode, environment_kib: float
+) -> dict[str, Any]:
+    """Throughput from `scaling_clients` clients spread round-robin over more and more functions.
+
+    Each step creates the missing functions, invokes each new one once (cold starts, not
+    measured as throughput), warms up, then measures. Environments stay warm across steps. A
+    step is skipped when the environments it needs would not fit in the memory available.
+    """
+    client = SignedClient(server.port, *CREDENTIALS)
+    names: list[str] = []
+    requests: list[bytes] = []
+    steps: list[dict[str, Any]] = []
+    for count in plan.scaling_functions:
+        step: dict[str, Any] = {"functions": count}
+        steps.append(step)
+        if server.process.poll() is not None:
+            step["note"] = f"server exited with status {server.process.returncode}"
+            break
+        new_names = [f"scale-{index}" for index in range(len(names), count)]
+        needed_kib = len(new_names) * environment_kib
+        available_kib = _memory_available_kib()
+        if available_kib is not None and needed_kib > 0.8 * available_kib:
+            step["note"] = (
+                f"skipped: {len(new_names)} more environments need ~{needed_kib / 1024:.0f} MiB, "
+                f"{available_kib / 1024:.0f} MiB available"
+            )
+            break
+        try:
+            created = create_functions(
+                server.port,
+                CREDENTIALS,
+                new_names,
+                HELLO_ZIP,
+                deadline=time.monotonic() + plan.setup_seconds,
+            )
+        except Exception as error:
+            step["note"] = f"creating functions failed: {error}"
+            break
+        names.extend(created)
+        requests.extend(client.signer.signed("POST", invoke_path(name), b"{}") for name in created)
+        if len(created) < len(new_names):
+            step["note"] = f"only {len(names)} functions created within {plan.setup_seconds:.0f} s"
+        log(f"scaling: {len(names)} functions, first invocation of {len(created)} new ones")
+        if created:
+            first = run_load(
+                server.port,
+                one_each_scripts(requests[-len(created) :], plan.scaling_clients, HELLO_MARKER),
+                duration=plan.setup_seconds,
+                mode=mode,
+                timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+            step["first_invocations"] = _brief(first)
+        scripts = round_robin_scripts(requests, plan.scaling_clients, HELLO_MARKER)
+        run_load(server.port, scripts, duration=plan.warmup_seconds, mode=mode)
+        step["invoke"] = measured_load(server, scripts, duration=plan.load_seconds, mode=mode)
+        step["functions"] = len(names)
+        step["server_reported_environments"] = _environments(client)
+        step["server_and_environments_pss_kib"] = procfs.total_memory(
+            [server.process.pid, *procfs.descendants(server.process.pid)]
+        ).pss_kib
+        log(f"scaling: {len(names)} functions: {step['invoke']['per_second']:.0f} invocations/s")
+    client.close()
+    measured = [step for step in steps if "invoke" in step]
+    section: dict[str, Any] = {"clients": plan.scaling_clients, "steps": steps}
+    if measured:
+        first_rate = measured[0]["invoke"]["per_second"]
+        last = measured[-1]
+        section["largest_functions"] = last["functions"]
+        section["ratio_largest_vs_first"] = ratio(last["invoke"]["per_second"], first_rate)
+    return section
+
+
+def _brief(result: LoadResult) -> dict[str, Any]:
+    summary = result.summary()
+    keys = ("per_second", "succeeded", "throttled_429", "errors", "timeouts", "elapsed_s", "first_error")
+    return {key: summary[key] for key in keys}
+
+
+def _environments(client: SignedClient) -> int | None:
+    try:
+        return client.health().get("environments")
+    except Exception:
+        return None
+
+
+def _memory_available_kib() -> int | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    return None
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    model = None
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    memory_kib = None
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        memory_kib = int(Path("/proc/meminfo").read_text().splitlines()[0].split()[1])
+    return {
+        "cores": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model,
+        "memory_total_mib": memory_kib // 1024 if memory_kib else None,
+        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "platform": platform.platform(),
+    }
+
+
+def run(plan: Plan, client_mode: str, server_args: Sequence[str]) -> dict[str, Any]:
+    started = time.monotonic()
+    machine = machine_info()
+    results: dict[str, Any] = {
+        "benchmark": "lamina execution engine (issue 3)",
+        "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "plan": asdict(plan),
+        "machine": machine,
+    }
+    with tempfile.TemporaryDirectory(prefix="lamina-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        with bench_server(scratch, "latency", server_args) as server:
+            client = SignedClient(server.port, *CREDENTIALS)
+            results["server"] = {
+                "health": client.health(),
+                "arguments": [*SERVER_ARGUMENTS, *server_args],
+                "open_files_limit": procfs.open_files_limit(server.process.pid),
+            }
+            client.close()
+            results.update(latency_section(server, plan))
+            if client_mode == "auto":
+                calibration = calibrate_clients(server, plan)
+                mode: ClientMode = calibration["chosen"]
+            else:
+                calibration = {"chosen": client_mode, "note": "forced with --clients"}
+                mode = "threads" if client_mode == "threads" else "processes"
+            results["client"] = calibration
+            results["throughput"] = throughput_section(server, plan, mode)
+        with bench_server(scratch, "density", server_args) as server:
+            results["density"] = density_section(server, plan)
+        with bench_server(scratch, "burst", server_args) as server:
+            results["burst"] = burst_section(server, plan, mode, machine["cores"])
+        environment_kib = results["density"].get("marginal_pss_per_environment_kib")
+        with bench_server(scratch, "scaling", server_args) as server:
+            results["scaling"] = scaling_section(
+                server, plan, mode, environment_kib or FALLBACK_ENVIRONMENT_KIB
+            )
+    results["targets"] = evaluate_targets(results)
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Lamina's execution-engine benchmark: cold start, warm latency, throughput, "
+        "density, cold-start bursts and scaling, each next to a baseline measured in the same run.",
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts: under a minute (smoke test)")
+    parser.add_argument("--json-only", action="store_true", help="print the JSON document only")
+    parser.add_argument("--output", type=Path, help="also write the JSON document to this file")
+    parser.add_argument(
+        "--clients",
+        choices=("auto", *CLIENT_MODES),
+        default="auto",
+        help="run load clients as threads or processes; auto measures both on the echo endpoint",
+    )
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for `lamina server`, repeatable (e.g. --server-arg=--memory-limits=watchdog)",
+    )
+    parser.add_argument("--cold", type=int, help="new functions for the cold-start section")
+    parser.add_argument("--warm", type=int, help="sequential warm invocations")
+    parser.add_argument("--seconds", type=float, help="duration of each measured load run")
+    parser.add_argument("--density", type=int, help="idle environments for the density section")
+    parser.add_argument("--burst", type=int, help="new functions in the cold-start burst")
+    parser.add_argument(
+        "--scaling", help="comma-separated function counts for the scaling section, e.g. 1,10,100,1000"
+    )
+    return parser.parse_args(argv)
+
+
+def plan_from(options: argparse.Namespace) -> Plan:
+    plan = QUICK_PLAN if options.quick else DEFAULT_PLAN
+    overrides: dict[str, Any] = {
+        "cold_functions": options.cold,
+        "warm_calls": options.warm,
+        "load_seconds": options.seconds,
+        "density_environments": options.density,
+        "burst_functions": options.burst,
+    }
+    if options.scaling:
+        overrides["scaling_functions"] = tuple(int(value) for value in options.scaling.split(","))
+    return replace(plan, **{key: value for key, value in overrides.items() if value is not None})
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    options = parse_arguments(argv)
+    results = run(plan_from(options), options.clients, options.server_arg)
+    document = json.dumps(results, indent=2)
+    if options.output is not None:
+        options.output.write_text(document + "\n")
+    print(document)
+    if not options.json_only:
+        print()
+        print(render_table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The memory budget every execution environment draws from.
+
+An environment costs its function's MemorySize from the moment the pool decides to start it until
+it is stopped. The budget is pure bookkeeping with no awaits, so a reservation taken before the
+await that starts an environment can never be shared by two concurrent starts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_MEMORY_BUDGET_SHARE = 0.5
+
+
+class MemoryBudgetExhausted(Exception):
+    """No room for another environment: the budget is in use by busy (or starting) environments,
+    or the function needs more than the whole budget (`never_fits`)."""
+
+    def __init__(self, needed_mb: int, used_mb: int, total_mb: int) -> None:
+        self.needed_mb = needed_mb
+        self.used_mb = used_mb
+        self.total_mb = total_mb
+        if self.never_fits:
+            message = f"needs {needed_mb} MB, more than the whole memory budget ({total_mb} MB)"
+        else:
+            message = f"needs {needed_mb} MB; {used_mb} of {total_mb} MB are in use by busy environments"
+        super().__init__(message)
+
+    @property
+    def never_fits(self) -> bool:
+        return self.needed_mb > self.total_mb
+
+
+class MemoryBudget:
+    """Megabytes reserved against a fixed total. Not thread-safe: one event loop owns it."""
+
+    def __init__(self, total_mb: int) -> None:
+        if total_mb <= 0:
+            raise ValueError("the memory budget must be positive")
+        self.total_mb = total_mb
+        self.used_mb = 0
+
+    @property
+    def available_mb(self) -> int:
+        return self.total_mb - self.used_mb
+
+    def try_reserve(self, mb: int) -> bool:
+        """Reserve `mb` if it fits; False (and nothing reserved) otherwise."""
+        if mb > self.available_mb:
+            return False
+        self.used_mb += mb
+        return True
+
+    def release(self, mb: int) -> None:
+        """Give back a reservation; each reservation is released exactly once."""
+        if mb > self.used_mb:
+            raise RuntimeError(f"releasing {mb} MB but only {self.used_mb} MB are reserved")
+        self.used_mb -= mb
+
+
+def machine_memory_mb(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """MemTotal in MB (Linux), else physical pages × page size where the OS reports them."""
+    try:
+        with open(meminfo, "rb") as lines:
+            for line in lines:
+                if line.startswith(b"MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def default_memory_budget_mb(share: float = DEFAULT_MEMORY_BUDGET_SHARE, machine_mb: int | None = None) -> int:
+    """`share` of the machine's RAM; 1024 MB when the machine's RAM is unknown."""
+    total = machine_mb if machine_mb is not None else machine_memory_mb()
+    if total is None:
+        return 1024
+    return max(1, int(total * share))

@@ -1,0 +1,72 @@
+"""The pool's idle environments in two orders: per configuration most recently used first (warm
+reuse keeps few environments hot), and across every function least recently used first (eviction)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from lamina.domain.functions import FunctionConfig
+from lamina.execution.environment import ExecutionEnvironment
+
+PoolKey = tuple[str, str, str]  # (function name, version, revision id)
+
+
+def pool_key(config: FunctionConfig) -> PoolKey:
+    return (config.name, config.version, config.revision_id)
+
+
+class IdleEnvironments:
+    def __init__(self) -> None:
+        self._by_key: dict[PoolKey, list[ExecutionEnvironment]] = {}
+        self._by_age: dict[ExecutionEnvironment, PoolKey] = {}  # insertion order: oldest first
+        self.memory_mb = 0
+
+    def __len__(self) -> int:
+        return len(self._by_age)
+
+    def __iter__(self) -> Iterator[ExecutionEnvironment]:
+        return iter(list(self._by_age))
+
+    def __contains__(self, environment: object) -> bool:
+        return environment in self._by_age
+
+    def add(self, environment: ExecutionEnvironment) -> None:
+        key = pool_key(environment.config)
+        self._by_key.setdefault(key, []).append(environment)
+        self._by_age[environment] = key
+        self.memory_mb += environment.config.memory_size
+
+    def pop_newest(self, key: PoolKey) -> ExecutionEnvironment | None:
+        """The most recently parked environment of this configuration."""
+        environments = self._by_key.get(key)
+        if not environments:
+            return None
+        environment = environments[-1]
+        self.remove(environment)
+        return environment
+
+    def pop_oldest(self) -> ExecutionEnvironment | None:
+        """The least recently parked environment of any function."""
+        environment = next(iter(self._by_age), None)
+        if environment is not None:
+            self.remove(environment)
+        return environment
+
+    def remove(self, environment: ExecutionEnvironment) -> None:
+        key = self._by_age.pop(environment)
+        environments = self._by_key[key]
+        environments.remove(environment)
+        if not environments:
+            del self._by_key[key]
+        self.memory_mb -= environment.config.memory_size
+
+    def remove_where(self, predicate: Callable[[PoolKey], bool]) -> list[ExecutionEnvironment]:
+        removed = [environment for environment, key in self._by_age.items() if predicate(key)]
+        for environment in removed:
+            self.remove(environment)
+        return removed
+
+    def clear(self) -> None:
+        self._by_key.clear()
+        self._by_age.clear()
+        self.memory_mb = 0

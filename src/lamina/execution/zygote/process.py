@@ -1,0 +1,242 @@
+"""The server's side of one fork server (runtimes/python/zygote.py) and the processes it forks.
+
+Children of the zygote are not children of the server, so their exit statuses arrive as `exited`
+messages on the control socket. If the zygote dies, its children die with it (parent-death
+signal); the next spawn starts a new zygote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lamina.runtime_api.channel import FRAME_PREFIX, encode_frame
+
+# Keep in step with runtimes/python/zygote.py's own default (it cannot import this module).
+DEFAULT_PRELOAD = (
+    "base64,collections,dataclasses,datetime,decimal,enum,functools,hashlib,io,itertools,logging,math,"
+    "random,re,string,typing,urllib.parse,uuid"
+)
+ZYGOTE_SCRIPT = Path(__file__).resolve().parents[1] / "runtimes" / "python" / "zygote.py"
+_START_TIMEOUT_SECONDS = 30.0
+_log = logging.getLogger(__name__)
+
+
+class ZygoteUnavailable(Exception):
+    """The fork server could not be started or died; callers fall back to a plain spawn."""
+
+
+@dataclass(eq=False)
+class ForkedProcess:
+    """A ProcessHandle for an environment forked by a zygote."""
+
+    pid: int
+    returncode: int | None = None
+    _exited: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def set_exit(self, status: int) -> None:
+        if self.returncode is None:
+            self.returncode = status
+        if not self._exited.done():
+            self._exited.set_result(status)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnRequest:
+    environment: dict[str, str]
+    working_directory: str
+    output_fd: int
+    channel_fd: int
+    cgroup_procs: tuple[str, ...] = ()
+    rlimits: tuple[tuple[int, int, int], ...] = ()
+
+
+class ZygoteProcess:
+    def __init__(self, interpreter: str, *, preload: str | None, sdk_library: Path | None) -> None:
+        self.interpreter = interpreter
+        self._preload = preload
+        self._sdk_library = sdk_library
+        self._process: asyncio.subprocess.Process | None = None
+        self._control: socket.socket | None = None
+        self._buffer = b""
+        self._ready: asyncio.Future[dict[str, Any]] | None = None
+        self._pending: dict[int, asyncio.Future[int]] = {}
+        self._children: dict[int, ForkedProcess] = {}
+        self._next_id = 0
+        self._start_lock = asyncio.Lock()
+        self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def ensure_started(self) -> None:
+        async with self._start_lock:
+            if self.running and self._control is not None:
+                return
+            await self._start()
+
+    async def _start(self) -> None:
+        self._shutdown_transport()
+        server_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        environment = {"LAMINA_ZYGOTE_FD": str(zygote_end.fileno()), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+        if self._preload is not None:
+            environment["LAMINA_ZYGOTE_PRELOAD"] = self._preload
+        if self._sdk_library is not None:
+            environment["LAMINA_RUNTIME_LIB"] = str(self._sdk_library)
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                self.interpreter,
+                "-I",
+                "-S",
+                "-B",
+                str(ZYGOTE_SCRIPT),
+                stdin=asyncio.subprocess.DEVNULL,
+                env=environment,
+                pass_fds=(zygote_end.fileno(),),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            server_end.close()
+            raise ZygoteUnavailable(str(exc)) from exc
+        finally:
+            zygote_end.close()
+        server_end.setblocking(False)
+        self._control = server_end
+        loop.add_reader(server_end.fileno(), self._on_readable)
+        self._watcher = loop.create_task(self._watch(self._process))
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), _START_TIMEOUT_SECONDS)
+        except (TimeoutError, ZygoteUnavailable) as exc:
+            self.close()
+            raise ZygoteUnavailable(f"zygote for {self.interpreter} did not start: {exc}") from exc
+
+    async def _watch(self, process: asyncio.subprocess.Process) -> None:
+        await process.wait()
+        if process is self._process:
+            self._on_zygote_exit()
+
+    def _on_zygote_exit(self) -> None:
+        error = ZygoteUnavailable(f"zygote for {self.interpreter} exited")
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(error)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+        # Its children received SIGKILL through their parent-death signal.
+        for child in self._children.values():
+            child.set_exit(-9)
+        self._children.clear()
+        self._shutdown_transport()
+
+    def _on_readable(self) -> None:
+        assert self._control is not None
+        try:
+            data = self._control.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._on_zygote_exit()
+            return
+        self._buffer += data
+        while len(self._buffer) >= FRAME_PREFIX.size:
+            header_size, body_size = FRAME_PREFIX.unpack(self._buffer[: FRAME_PREFIX.size])
+            end = FRAME_PREFIX.size + header_size + body_size
+            if len(self._buffer) < end:
+                return
+            message = json.loads(self._buffer[FRAME_PREFIX.size : FRAME_PREFIX.size + header_size])
+            self._buffer = self._buffer[end:]
+            self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "ready" and self._ready is not None and not self._ready.done():
+            self._ready.set_result(message)
+        elif kind in ("spawned", "spawn_failed"):
+            future = self._pending.pop(int(message.get("id", -1)), None)
+            if future is not None and not future.done():
+                if kind == "spawned":
+                    future.set_result(int(message["pid"]))
+                else:
+                    future.set_exception(OSError(message.get("error", "spawn failed")))
+        elif kind == "exited":
+            child = self._children.pop(int(message["pid"]), None)
+            if child is not None:
+                child.set_exit(int(message["status"]))
+
+    async def spawn(self, request: SpawnRequest) -> ForkedProcess:
+        """Fork an environment; raises ZygoteUnavailable when the zygote is gone, OSError on fork failure."""
+        await self.ensure_started()
+        control = self._control
+        if control is None:
+            raise ZygoteUnavailable("zygote is not running")
+        self._next_id += 1
+        request_id = self._next_id
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        frame = encode_frame(
+            {
+                "type": "spawn",
+                "id": request_id,
+                "fds": 2,
+                "env": request.environment,
+                "cwd": request.working_directory,
+                "cgroupProcs": list(request.cgroup_procs),
+                "rlimits": [list(limit) for limit in request.rlimits],
+            }
+        )
+        await self._send(control, frame, [request.output_fd, request.channel_fd])
+        pid = await future
+        child = ForkedProcess(pid)
+        self._children[pid] = child
+        return child
+
+    async def _send(self, control: socket.socket, frame: bytes, fds: list[int]) -> None:
+        """Send one frame with descriptors attached to its first byte; the rest as plain data."""
+        loop = asyncio.get_running_loop()
+        sent = 0
+        while sent < len(frame):
+            try:
+                if sent == 0:
+                    sent = socket.send_fds(control, [frame], fds)
+                else:
+                    sent += control.send(frame[sent:])
+            except BlockingIOError:
+                writable = loop.create_future()
+                loop.add_writer(control.fileno(), writable.set_result, None)
+                try:
+                    await writable
+                finally:
+                    loop.remove_writer(control.fileno())
+            except OSError as exc:
+                raise ZygoteUnavailable(str(exc)) from exc
+
+    def _shutdown_transport(self) -> None:
+        if self._control is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._control.fileno())
+            self._control.close()
+            self._control = None
+        self._buffer = b""
+
+    def close(self) -> None:
+        """Stop the zygote; every environment it forked dies with it."""
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        self._shutdown_transport()
