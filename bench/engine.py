@@ -26,7 +26,6 @@ import contextlib
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -50,22 +49,25 @@ from bench.support.client import (
     create_functions,
     invoke_path,
 )
-from bench.support.load import CLIENT_MODES, ClientMode, ClientScript, LoadResult, run_load
+from bench.support.load import CLIENT_MODES, ClientMode, LoadResult, run_load
 from bench.support.report import evaluate_targets, render_table
 from bench.support.stats import ratio, summarize, time_spawn
+from bench.support.workloads import (
+    measured_load,
+    one_each_scripts,
+    round_robin_scripts,
+    same_request_scripts,
+)
 
 CREDENTIALS = (ACCESS_KEY, SECRET_KEY)
 HELLO_ZIP = make_zip({"app.py": HELLO_SOURCE})
 GIB_KIB = 1024 * 1024
-# Requests per client per load run at most: with the time bound, keeps every run finite.
-MAX_REQUESTS_PER_CLIENT = 200_000
-# Seconds a single request may take before the client counts it as a hang.
-REQUEST_TIMEOUT_SECONDS = 30.0
 # Assumed PSS of one environment when the density section did not measure it (scaling's memory guard).
 FALLBACK_ENVIRONMENT_KIB = 16 * 1024
 # Idle environments stay warm for the whole run; the account limit is far above what the
 # benchmark's clients can have in flight, so a 429 means the engine refused, not the quota.
 SERVER_ARGUMENTS = ("--keep-alive", "3600", "--account-concurrency", "5000")
+POOL_FIELDS = ("environments", "idleEnvironments", "busyEnvironments", "memoryUsedMb", "memoryBudgetMb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class Plan:
     scaling_functions: tuple[int, ...]
     scaling_clients: int
     setup_seconds: float  # creating or first-invoking a batch of functions
+    calibration_rounds: int  # echo runs per client mode when choosing threads or processes
 
 
 DEFAULT_PLAN = Plan(
@@ -97,19 +100,21 @@ DEFAULT_PLAN = Plan(
     scaling_functions=(1, 10, 100, 1000),
     scaling_clients=8,
     setup_seconds=180.0,
+    calibration_rounds=2,
 )
 QUICK_PLAN = Plan(
-    cold_functions=8,
+    cold_functions=5,
     warm_calls=200,
     load_seconds=1.0,
     warmup_seconds=0.3,
     concurrencies=(1, 8, 32),
-    density_environments=8,
-    burst_functions=24,
+    density_environments=6,
+    burst_functions=16,
     burst_clients=8,
-    scaling_functions=(1, 10, 40),
+    scaling_functions=(1, 10, 20),
     scaling_clients=8,
-    setup_seconds=20.0,
+    setup_seconds=15.0,
+    calibration_rounds=1,
 )
 
 
@@ -128,56 +133,6 @@ def bench_server(scratch: Path, section: str, extra_args: Sequence[str]) -> Iter
         except BaseException:
             log(f"{section}: failed; the server's last output:\n{server.output()[-4000:]}")
             raise
-
-
-def server_cpu_seconds(server: RunningServer) -> float:
-    """CPU time of the server and every live process it started (environments, helpers)."""
-    return procfs.cpu_seconds([server.process.pid, *procfs.descendants(server.process.pid)])
-
-
-def measured_load(
-    server: RunningServer,
-    scripts: Sequence[ClientScript],
-    *,
-    duration: float,
-    mode: ClientMode,
-    timeout: float = REQUEST_TIMEOUT_SECONDS,
-) -> dict[str, Any]:
-    """A load run's summary plus the server's CPU time per completed request."""
-    cpu_before = server_cpu_seconds(server)
-    result = run_load(server.port, scripts, duration=duration, mode=mode, timeout=timeout)
-    summary = result.summary()
-    completed = result.succeeded + result.throttled + result.failed
-    summary["server_cpu_us_per_request"] = (
-        round((server_cpu_seconds(server) - cpu_before) * 1e6 / completed, 1) if completed else None
-    )
-    return summary
-
-
-def same_request_scripts(request: bytes, clients: int, expect: bytes) -> list[ClientScript]:
-    return [ClientScript((request,), MAX_REQUESTS_PER_CLIENT, expect) for _ in range(clients)]
-
-
-def round_robin_scripts(requests: Sequence[bytes], clients: int, expect: bytes) -> list[ClientScript]:
-    """Client i starts at its own offset and walks every request in turn, so that clients moving at
-    the same pace never ask for the same function at the same time."""
-    count = len(requests)
-    return [
-        ClientScript(
-            tuple(requests[(index * count // clients + step) % count] for step in range(count)),
-            MAX_REQUESTS_PER_CLIENT,
-            expect,
-        )
-        for index in range(clients)
-    ]
-
-
-def one_each_scripts(requests: Sequence[bytes], clients: int, expect: bytes) -> list[ClientScript]:
-    """Every request sent exactly once, dealt out to `clients` clients."""
-    return [
-        ClientScript(tuple(requests[index::clients]), len(requests[index::clients]), expect)
-        for index in range(min(clients, len(requests)))
-    ]
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -232,20 +187,30 @@ def latency_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
 
 
 def calibrate_clients(server: RunningServer, plan: Plan) -> dict[str, Any]:
-    """Echo throughput from 8 clients as threads and as processes: the echo endpoint is the
-    cheapest request the server answers, so the client side matters most there. The mode with
-    the higher rate takes the least CPU from the server and is used for every load run."""
+    """Echo throughput from 8 clients as threads and as processes, in alternating rounds: the echo
+    endpoint is the cheapest request the server answers, so the client side weighs most there.
+    The mode with the higher best rate takes the least CPU from the server and is used for every
+    load run."""
     client = SignedClient(server.port, *CREDENTIALS)
     echo = client.signer.unsigned("GET", HEALTH_PATH)
     client.close()
-    runs: dict[str, Any] = {}
-    for mode in CLIENT_MODES:
-        scripts = same_request_scripts(echo, 8, b"ok")
-        run_load(server.port, scripts, duration=plan.warmup_seconds, mode=mode)
-        runs[mode] = measured_load(server, scripts, duration=plan.load_seconds, mode=mode)
-        log(f"client calibration: echo, 8 clients as {mode}: {runs[mode]['per_second']:.0f}/s")
-    chosen = max(CLIENT_MODES, key=lambda mode: runs[mode]["per_second"])
-    return {"echo_8_clients": runs, "chosen": chosen}
+    scripts = same_request_scripts(echo, 8, b"ok")
+    best: dict[str, dict[str, Any]] = {}
+    rates: dict[str, list[float]] = {mode: [] for mode in CLIENT_MODES}
+    for _ in range(plan.calibration_rounds):
+        for mode in CLIENT_MODES:
+            run_load(server.port, scripts, duration=plan.warmup_seconds, mode=mode)
+            summary = measured_load(server, scripts, duration=plan.load_seconds, mode=mode)
+            rates[mode].append(summary["per_second"])
+            if mode not in best or summary["per_second"] > best[mode]["per_second"]:
+                best[mode] = summary
+    chosen = max(CLIENT_MODES, key=lambda mode: best[mode]["per_second"])
+    log(
+        "client calibration, echo from 8 clients: "
+        + ", ".join(f"{mode} {max(rates[mode]):.0f}/s" for mode in CLIENT_MODES)
+        + f": using {chosen}"
+    )
+    return {"echo_8_clients": best, "echo_8_clients_rates": rates, "chosen": chosen}
 
 
 def throughput_section(server: RunningServer, plan: Plan, mode: ClientMode) -> dict[str, Any]:
@@ -290,7 +255,7 @@ def density_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
     names = [f"density-{index}" for index in range(plan.density_environments)]
     deadline = time.monotonic() + plan.setup_seconds
     create_functions(server.port, CREDENTIALS, names, HELLO_ZIP, deadline=deadline)
-    time.sleep(1.0)
+    time.sleep(0.5)
     before_tree = procfs.descendants(pid)
     before = procfs.total_memory([pid, *before_tree])
     server_before = procfs.memory(pid) or procfs.NO_MEMORY
@@ -301,7 +266,7 @@ def density_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
             break
         client.timed_invoke(name)
         invoked += 1
-    time.sleep(1.0)  # idle: no invocation in flight, runtimes parked on /next
+    time.sleep(0.5)  # idle: no invocation in flight, runtimes parked on /next
     health = client.health()
     client.close()
     after_tree = procfs.descendants(pid)
@@ -312,8 +277,18 @@ def density_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
         "functions_invoked": invoked,
         "environments_found": len(groups),
         "processes_per_environment": round(sum(map(len, groups)) / len(groups), 2) if groups else None,
-        "server_reported_environments": health.get("environments"),
+        # The cold-start baseline spawns sys.executable: the environments should run the same file.
+        "environment_executables": sorted(
+            {path for group in groups if (path := procfs.executable(group[0]))}
+        ),
+        "baseline_executable": os.path.realpath(sys.executable),
+        "server_pool": pool_state(health),
     }
+    if len(groups) < invoked:
+        section["note"] = (
+            f"{invoked} functions invoked but {len(groups)} environments found: the server stopped "
+            "some idle ones (see server_pool: a memory budget?)"
+        )
     if not memories:
         return {**section, "note": "no new descendant processes of the server were found"}
     marginal_pss = (after.pss_kib - before.pss_kib) / len(memories)
@@ -357,7 +332,7 @@ def burst_section(server: RunningServer, plan: Plan, mode: ClientMode, cores: in
         **result,
         "new_environments_per_second": per_second,
         "new_environments_per_second_per_core": round(per_second / cores, 1),
-        "server_reported_environments": health.get("environments"),
+        "server_pool": pool_state(health),
     }
 
 
@@ -366,72 +341,94 @@ def scaling_section(
 ) -> dict[str, Any]:
     """Throughput from `scaling_clients` clients spread round-robin over more and more functions.
 
-    Each step creates the missing functions, invokes each new one once (cold starts, not
-    measured as throughput), warms up, then measures. Environments stay warm across steps. A
-    step is skipped when the environments it needs would not fit in the memory available.
+    Each step creates the missing functions, invokes each new one once (cold starts, reported
+    but not counted as throughput), warms up, then measures. Environments stay warm across steps
+    unless the server stops them. A step is skipped when the environments it needs would not fit
+    in the memory available; a step that fails ends the section with a note, not the run.
     """
     client = SignedClient(server.port, *CREDENTIALS)
-    names: list[str] = []
-    requests: list[bytes] = []
+    functions = ScalingFunctions([], [])
     steps: list[dict[str, Any]] = []
     for count in plan.scaling_functions:
-        step: dict[str, Any] = {"functions": count}
+        step: dict[str, Any] = {"functions": count, "notes": []}
         steps.append(step)
         if server.process.poll() is not None:
-            step["note"] = f"server exited with status {server.process.returncode}"
+            step["notes"].append(f"server exited with status {server.process.returncode}")
             break
-        new_names = [f"scale-{index}" for index in range(len(names), count)]
-        needed_kib = len(new_names) * environment_kib
-        available_kib = _memory_available_kib()
+        needed_kib = (count - len(functions.names)) * environment_kib
+        available_kib = procfs.memory_available_kib()
         if available_kib is not None and needed_kib > 0.8 * available_kib:
-            step["note"] = (
-                f"skipped: {len(new_names)} more environments need ~{needed_kib / 1024:.0f} MiB, "
-                f"{available_kib / 1024:.0f} MiB available"
+            step["notes"].append(
+                f"skipped: {count - len(functions.names)} more environments need "
+                f"~{needed_kib / 1024:.0f} MiB, {available_kib / 1024:.0f} MiB available"
             )
             break
         try:
-            created = create_functions(
-                server.port,
-                CREDENTIALS,
-                new_names,
-                HELLO_ZIP,
-                deadline=time.monotonic() + plan.setup_seconds,
-            )
+            _scaling_step(server, plan, mode, client, functions, count, step)
         except Exception as error:
-            step["note"] = f"creating functions failed: {error}"
+            step["notes"].append(f"failed: {error!r}")
             break
-        names.extend(created)
-        requests.extend(client.signer.signed("POST", invoke_path(name), b"{}") for name in created)
-        if len(created) < len(new_names):
-            step["note"] = f"only {len(names)} functions created within {plan.setup_seconds:.0f} s"
-        log(f"scaling: {len(names)} functions, first invocation of {len(created)} new ones")
-        if created:
-            first = run_load(
-                server.port,
-                one_each_scripts(requests[-len(created) :], plan.scaling_clients, HELLO_MARKER),
-                duration=plan.setup_seconds,
-                mode=mode,
-                timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-            step["first_invocations"] = _brief(first)
-        scripts = round_robin_scripts(requests, plan.scaling_clients, HELLO_MARKER)
-        run_load(server.port, scripts, duration=plan.warmup_seconds, mode=mode)
-        step["invoke"] = measured_load(server, scripts, duration=plan.load_seconds, mode=mode)
-        step["functions"] = len(names)
-        step["server_reported_environments"] = _environments(client)
-        step["server_and_environments_pss_kib"] = procfs.total_memory(
-            [server.process.pid, *procfs.descendants(server.process.pid)]
-        ).pss_kib
-        log(f"scaling: {len(names)} functions: {step['invoke']['per_second']:.0f} invocations/s")
+        log(f"scaling: {len(functions.names)} functions: {step['invoke']['per_second']:.0f} invocations/s")
     client.close()
     measured = [step for step in steps if "invoke" in step]
     section: dict[str, Any] = {"clients": plan.scaling_clients, "steps": steps}
     if measured:
-        first_rate = measured[0]["invoke"]["per_second"]
-        last = measured[-1]
-        section["largest_functions"] = last["functions"]
-        section["ratio_largest_vs_first"] = ratio(last["invoke"]["per_second"], first_rate)
+        section["largest_functions"] = measured[-1]["functions"]
+        section["ratio_largest_vs_first"] = ratio(
+            measured[-1]["invoke"]["per_second"], measured[0]["invoke"]["per_second"]
+        )
     return section
+
+
+@dataclass(slots=True)
+class ScalingFunctions:
+    """The functions the scaling section has created so far, and their signed Invoke requests."""
+
+    names: list[str]
+    requests: list[bytes]
+
+
+def _scaling_step(
+    server: RunningServer,
+    plan: Plan,
+    mode: ClientMode,
+    client: SignedClient,
+    functions: ScalingFunctions,
+    count: int,
+    step: dict[str, Any],
+) -> None:
+    new_names = [f"scale-{index}" for index in range(len(functions.names), count)]
+    created = create_functions(
+        server.port, CREDENTIALS, new_names, HELLO_ZIP, deadline=time.monotonic() + plan.setup_seconds
+    )
+    functions.names.extend(created)
+    functions.requests.extend(client.signer.signed("POST", invoke_path(name), b"{}") for name in created)
+    step["functions"] = len(functions.names)
+    if len(created) < len(new_names):
+        step["notes"].append(f"only {len(created)} of {len(new_names)} new functions created in time")
+    if created:
+        log(f"scaling: {len(functions.names)} functions, first invocation of {len(created)} new ones")
+        first = run_load(
+            server.port,
+            one_each_scripts(functions.requests[-len(created) :], plan.scaling_clients, HELLO_MARKER),
+            duration=plan.setup_seconds,
+            mode=mode,
+        )
+        step["first_invocations"] = _brief(first)
+    scripts = round_robin_scripts(functions.requests, plan.scaling_clients, HELLO_MARKER)
+    run_load(server.port, scripts, duration=plan.warmup_seconds, mode=mode)
+    step["invoke"] = measured_load(server, scripts, duration=plan.load_seconds, mode=mode)
+    step["server_pool"] = pool = _pool_state(client)
+    environments = pool.get("environments")
+    if isinstance(environments, int) and plan.scaling_clients <= len(functions.names) > environments:
+        step["notes"].append(
+            f"{environments} environments for {len(functions.names)} functions: the server kept no "
+            f"more (memory budget: {pool.get('memoryUsedMb')} of {pool.get('memoryBudgetMb')} MB in "
+            "use), so calls to the others started new environments"
+        )
+    step["server_and_environments_pss_kib"] = procfs.total_memory(
+        [server.process.pid, *procfs.descendants(server.process.pid)]
+    ).pss_kib
 
 
 def _brief(result: LoadResult) -> dict[str, Any]:
@@ -440,58 +437,43 @@ def _brief(result: LoadResult) -> dict[str, Any]:
     return {key: summary[key] for key in keys}
 
 
-def _environments(client: SignedClient) -> int | None:
+def pool_state(health: dict[str, Any]) -> dict[str, Any]:
+    """The environment pool as the server's health document reports it (fields it has today)."""
+    return {key: health[key] for key in POOL_FIELDS if key in health}
+
+
+def _pool_state(client: SignedClient) -> dict[str, Any]:
     try:
-        return client.health().get("environments")
-    except Exception:
-        return None
-
-
-def _memory_available_kib() -> int | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1])
-    return None
+        return pool_state(client.health())
+    except Exception as error:
+        return {"error": repr(error)}
 
 
 # --- the run --------------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, Any]:
-    model = None
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    memory_kib = None
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        memory_kib = int(Path("/proc/meminfo").read_text().splitlines()[0].split()[1])
-    return {
-        "cores": len(os.sched_getaffinity(0)),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model,
-        "memory_total_mib": memory_kib // 1024 if memory_kib else None,
-        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
-        "python": platform.python_version(),
-        "python_executable": sys.executable,
-        "platform": platform.platform(),
-    }
-
-
 def run(plan: Plan, client_mode: str, server_args: Sequence[str]) -> dict[str, Any]:
     started = time.monotonic()
-    machine = machine_info()
+    machine = procfs.machine_info()
+    seconds: dict[str, float] = {}
     results: dict[str, Any] = {
         "benchmark": "lamina execution engine (issue 3)",
         "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "plan": asdict(plan),
         "machine": machine,
+        "section_seconds": seconds,
     }
+
+    @contextlib.contextmanager
+    def section(name: str) -> Iterator[RunningServer]:
+        began = time.monotonic()
+        with bench_server(scratch, name, server_args) as server:
+            yield server
+        seconds[name] = round(time.monotonic() - began, 1)
+
     with tempfile.TemporaryDirectory(prefix="lamina-bench-") as scratch_name:
         scratch = Path(scratch_name)
-        with bench_server(scratch, "latency", server_args) as server:
+        with section("latency") as server:
             client = SignedClient(server.port, *CREDENTIALS)
             results["server"] = {
                 "health": client.health(),
@@ -500,26 +482,46 @@ def run(plan: Plan, client_mode: str, server_args: Sequence[str]) -> dict[str, A
             }
             client.close()
             results.update(latency_section(server, plan))
+        with section("throughput") as server:
             if client_mode == "auto":
-                calibration = calibrate_clients(server, plan)
-                mode: ClientMode = calibration["chosen"]
+                results["client"] = calibrate_clients(server, plan)
             else:
-                calibration = {"chosen": client_mode, "note": "forced with --clients"}
-                mode = "threads" if client_mode == "threads" else "processes"
-            results["client"] = calibration
+                results["client"] = {"chosen": client_mode, "note": "forced with --clients"}
+            mode: ClientMode = results["client"]["chosen"]
             results["throughput"] = throughput_section(server, plan, mode)
-        with bench_server(scratch, "density", server_args) as server:
+        with section("density") as server:
             results["density"] = density_section(server, plan)
-        with bench_server(scratch, "burst", server_args) as server:
+        with section("burst") as server:
             results["burst"] = burst_section(server, plan, mode, machine["cores"])
         environment_kib = results["density"].get("marginal_pss_per_environment_kib")
-        with bench_server(scratch, "scaling", server_args) as server:
+        with section("scaling") as server:
             results["scaling"] = scaling_section(
                 server, plan, mode, environment_kib or FALLBACK_ENVIRONMENT_KIB
             )
     results["targets"] = evaluate_targets(results)
     results["duration_s"] = round(time.monotonic() - started, 1)
     return results
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(sorted({_positive_int(part) for part in text.split(",")}))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected counts like 1,10,100, got {text}") from error
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -537,19 +539,26 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="run load clients as threads or processes; auto measures both on the echo endpoint",
     )
     parser.add_argument(
+        "--sandbox",
+        default="auto",
+        help="the servers' --sandbox (default auto: the strongest tier this host allows, as `lamina server`)",
+    )
+    parser.add_argument(
         "--server-arg",
         action="append",
         default=[],
         metavar="ARG",
         help="extra argument for `lamina server`, repeatable (e.g. --server-arg=--memory-limits=watchdog)",
     )
-    parser.add_argument("--cold", type=int, help="new functions for the cold-start section")
-    parser.add_argument("--warm", type=int, help="sequential warm invocations")
-    parser.add_argument("--seconds", type=float, help="duration of each measured load run")
-    parser.add_argument("--density", type=int, help="idle environments for the density section")
-    parser.add_argument("--burst", type=int, help="new functions in the cold-start burst")
+    parser.add_argument("--cold", type=_positive_int, help="new functions for the cold-start section")
+    parser.add_argument("--warm", type=_positive_int, help="sequential warm invocations")
+    parser.add_argument("--seconds", type=_positive_float, help="duration of each measured load run")
+    parser.add_argument("--density", type=_positive_int, help="idle environments for the density section")
+    parser.add_argument("--burst", type=_positive_int, help="new functions in the cold-start burst")
     parser.add_argument(
-        "--scaling", help="comma-separated function counts for the scaling section, e.g. 1,10,100,1000"
+        "--scaling",
+        type=_counts,
+        help="comma-separated function counts for the scaling section, e.g. 1,10,100,1000",
     )
     return parser.parse_args(argv)
 
@@ -564,13 +573,16 @@ def plan_from(options: argparse.Namespace) -> Plan:
         "burst_functions": options.burst,
     }
     if options.scaling:
-        overrides["scaling_functions"] = tuple(int(value) for value in options.scaling.split(","))
+        overrides["scaling_functions"] = options.scaling
     return replace(plan, **{key: value for key, value in overrides.items() if value is not None})
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     options = parse_arguments(argv)
-    results = run(plan_from(options), options.clients, options.server_arg)
+    # The test helper that starts servers picks the `process` sandbox unless told otherwise; the
+    # benchmark measures what `lamina server` does by default unless --sandbox says otherwise.
+    server_args = ["--sandbox", options.sandbox, *options.server_arg]
+    results = run(plan_from(options), options.clients, server_args)
     document = json.dumps(results, indent=2)
     if options.output is not None:
         options.output.write_text(document + "\n")

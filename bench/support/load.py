@@ -6,11 +6,11 @@ for the same cores and either can be the bottleneck:
 - `threads`: N threads in this process doing blocking socket calls. The GIL is released while a
   thread waits on its socket, and the Python work per request is a few microseconds with the lean
   `Connection`, so threads cost one process's worth of scheduling;
-- `processes`: N processes (started from a fork server, so the start costs no imports), no GIL,
-  but N more processes for the kernel to schedule next to the server.
+- `processes`: N forked processes, no GIL, but N more processes for the kernel to schedule next
+  to the server.
 `bench/engine.py` measures both against the echo endpoint and uses the faster one.
 
-Standard library only: worker processes import this module and `connection.py`, nothing else.
+Standard library only (with `connection.py`), so that it stays cheap to use anywhere.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.synchronize
 import queue
-import socket
 import statistics
 import threading
 import time
@@ -227,8 +226,9 @@ def _run_threads(port: int, scripts: Sequence[ClientScript], duration: float, ti
         raise RuntimeError("load clients did not start") from error
     # The main thread only waits from here on: this process's CPU time is the clients' CPU time.
     cpu_started = time.process_time()
+    give_up = time.monotonic() + duration + timeout + 10
     for thread in threads:
-        thread.join(duration + timeout + 10)
+        thread.join(max(0.0, give_up - time.monotonic()))
     cpu_seconds = time.process_time() - cpu_started
     finished = [tally for tally in tallies if tally is not None]
     if len(finished) != len(scripts):
@@ -237,8 +237,10 @@ def _run_threads(port: int, scripts: Sequence[ClientScript], duration: float, ti
 
 
 def _run_processes(port: int, scripts: Sequence[ClientScript], duration: float, timeout: float) -> LoadResult:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["bench.support.load"])
+    # fork: a child starts as a copy of this process, scripts included, without re-importing the
+    # main module (spawn and forkserver children re-run it: botocore and all, per client). The load
+    # runner is called with no other threads running, which is what makes forking safe.
+    context = multiprocessing.get_context("fork")
     barrier = context.Barrier(len(scripts) + 1)
     results = context.Queue()
     processes = [
@@ -274,12 +276,3 @@ def _run_processes(port: int, scripts: Sequence[ClientScript], duration: float, 
                 process.join()
         results.close()
     return _combine("processes", tallies)
-
-
-def connection_refused(port: int) -> bool:
-    """True when nothing listens on 127.0.0.1:`port` any more (the server is gone)."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return True
-    return False

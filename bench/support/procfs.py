@@ -1,14 +1,19 @@
-"""What /proc says about a server and the processes it started: the process tree, memory, CPU time.
+"""What /proc says about a server and the processes it started (the process tree, memory, CPU
+time) and about the machine.
 
 Linux only. Processes come and go while we read; a process that vanished is simply left out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import platform
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _PROC = Path("/proc")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -116,6 +121,14 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return ticks / _CLOCK_TICKS
 
 
+def executable(pid: int) -> str | None:
+    """The program file `pid` runs (/proc/<pid>/exe)."""
+    try:
+        return os.readlink(_PROC / str(pid) / "exe")
+    except OSError:
+        return None
+
+
 def open_files_limit(pid: int) -> int | None:
     """The soft RLIMIT_NOFILE of `pid`, from /proc/<pid>/limits."""
     try:
@@ -127,3 +140,35 @@ def open_files_limit(pid: int) -> int | None:
             soft = line.split()[3]
             return int(soft) if soft.isdigit() else None
     return None
+
+
+def memory_available_kib() -> int | None:
+    """MemAvailable from /proc/meminfo: what can be allocated without swapping."""
+    with contextlib.suppress(OSError):
+        for line in (_PROC / "meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    return None
+
+
+def machine_info() -> dict[str, Any]:
+    """Cores this process may run on, the CPU model, memory, load and the Python running us."""
+    model = None
+    with contextlib.suppress(OSError):
+        for line in (_PROC / "cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    memory_kib = None
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        memory_kib = int((_PROC / "meminfo").read_text().splitlines()[0].split()[1])
+    return {
+        "cores": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model,
+        "memory_total_mib": memory_kib // 1024 if memory_kib else None,
+        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "platform": platform.platform(),
+    }

@@ -16,6 +16,7 @@ class Target:
     at_most: bool  # True: the measure must be <= limit; False: >= limit
     limit: float
     measure: Callable[[dict[str, Any]], float | None]
+    digits: int = 2  # decimals shown in the table
 
     def evaluate(self, results: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -29,6 +30,7 @@ class Target:
             "unit": self.unit,
             "target": f"{'≤' if self.at_most else '≥'} {self.limit:g}{self.unit}",
             "pass": passed,
+            "digits": self.digits,
         }
 
 
@@ -52,7 +54,7 @@ def _scaling_ratio(results: dict[str, Any]) -> float | None:
     measured = [step for step in steps if "invoke" in step]
     if not measured or measured[-1]["functions"] < planned:
         return None
-    return results["scaling"]["ratio_largest_vs_first"]  # type: ignore[no-any-return]
+    return results["scaling"]["ratio_largest_vs_first"]
 
 
 def targets(results: dict[str, Any]) -> list[Target]:
@@ -62,7 +64,14 @@ def targets(results: dict[str, Any]) -> list[Target]:
         Target("cold start / interpreter spawn", "×", True, 1.0, lambda r: r["cold_start"]["ratio_vs_spawn"]),
         Target("warm invoke, median", " ms", True, 1, lambda r: r["warm_invoke"]["median_ms"]),
         Target("warm invoke / echo round trip", "×", True, 3, lambda r: r["warm_invoke"]["ratio_vs_echo"]),
-        Target("throughput, 8 clients", "/s", False, 2500, lambda r: _throughput(r, "invoke")["per_second"]),
+        Target(
+            "throughput, 8 clients",
+            "/s",
+            False,
+            2500,
+            lambda r: _throughput(r, "invoke")["per_second"],
+            digits=0,
+        ),
         Target("throughput / echo, 8 clients", "×", False, 0.35, lambda r: _throughput(r, "ratio_vs_echo")),
         Target("PSS per idle environment, median", " MiB", True, 3, _pss_mib),
         Target(
@@ -71,6 +80,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
             False,
             300,
             lambda r: r["density"]["environments_per_gib"],
+            digits=0,
         ),
         Target(
             "new environments/s per core (burst)",
@@ -78,8 +88,9 @@ def targets(results: dict[str, Any]) -> list[Target]:
             False,
             50,
             lambda r: r["burst"]["new_environments_per_second_per_core"],
+            digits=1,
         ),
-        Target("burst: errors + 429s + hangs", "", True, 0, _burst_problems),
+        Target("burst: errors + 429s + hangs", "", True, 0, _burst_problems, digits=0),
         Target(f"throughput {largest} functions / 1 function", "×", False, 0.5, _scaling_ratio),
     ]
 
@@ -192,13 +203,22 @@ def _measurements(results: dict[str, Any]) -> list[list[str]]:
         problems = step["invoke"]["errors"] + step["invoke"]["throttled_429"] + step["invoke"]["timeouts"]
         rows.append(
             [
-                f"invocations/s, {step['functions']} functions",
+                f"invocations/s, {step['functions']} function{'s' if step['functions'] != 1 else ''}",
                 _number(rate, 0),
-                f"envs {_number(step.get('server_reported_environments'))}, failed {problems}",
+                f"envs {_number(step.get('server_pool', {}).get('environments'))}, failed {problems}",
                 _times(rate / first_rate if first_rate else None),
             ]
         )
     return rows
+
+
+def _notes(results: dict[str, Any]) -> list[str]:
+    notes = []
+    if results["density"].get("note"):
+        notes.append(f"density: {results['density']['note']}")
+    for step in results["scaling"]["steps"]:
+        notes.extend(f"scaling, {step['functions']} functions: {note}" for note in step.get("notes", ()))
+    return notes
 
 
 def render_table(results: dict[str, Any]) -> str:
@@ -211,6 +231,13 @@ def render_table(results: dict[str, Any]) -> str:
         f"{results['duration_s']} s",
         "",
     ]
+    calibration = results["client"].get("echo_8_clients_rates")
+    if calibration:
+        lines[-1:-1] = [
+            "load clients, echo from 8 clients: "
+            + ", ".join(f"{mode} {max(rates):,.0f}/s" for mode, rates in calibration.items())
+            + "; the faster is used throughout"
+        ]
     rows = _measurements(results)
     widths = [40, 20, 30, 9]
     lines.extend(_row(row, widths) for row in rows)
@@ -219,7 +246,7 @@ def render_table(results: dict[str, Any]) -> str:
     lines.append(_row(["issue 3 target", "measured", "target", "result"], target_widths))
     for target in results["targets"]:
         value = target["value"]
-        shown = "n/a" if value is None else f"{_number(value, 2)}{target['unit']}"
+        shown = "n/a" if value is None else f"{value:,.{target['digits']}f}{target['unit']}"
         lines.append(
             _row(
                 [target["name"], shown, target["target"], "PASS" if target["pass"] else "FAIL"],
@@ -228,4 +255,8 @@ def render_table(results: dict[str, Any]) -> str:
         )
     passed = sum(1 for target in results["targets"] if target["pass"])
     lines.append(f"{passed} of {len(results['targets'])} targets met")
+    notes = _notes(results)
+    if notes:
+        lines.append("")
+        lines.extend(f"note: {note}" for note in notes)
     return "\n".join(lines)

@@ -10,6 +10,7 @@ DEFAULT_PORT = 5264
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "000000000000"
 DEFAULT_KEEP_ALIVE_SECONDS = 600.0
+DEFAULT_MEMORY_BUDGET_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,13 @@ class Settings:
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
     keep_alive_seconds: float = DEFAULT_KEEP_ALIVE_SECONDS
+    # "fixed": every idle environment stays `keep_alive_seconds`; "adaptive": the hybrid histogram
+    # policy learns each function's idle times (falling back to `keep_alive_seconds`).
+    keep_alive_policy: str = "fixed"
+    # MB all environments may use together (each costs its MemorySize); None means
+    # `memory_budget_share` of the machine's RAM.
+    memory_budget_mb: int | None = None
+    memory_budget_share: float = DEFAULT_MEMORY_BUDGET_SHARE
     # Runtime identifier (e.g. "python3.11") -> interpreter path; empty means "discover".
     runtimes: dict[str, str] = field(default_factory=dict)
     account_concurrency: int = 1000
@@ -32,6 +40,11 @@ class Settings:
     start_method: str = "zygote"
     # Extra modules the fork server imports ahead of time (comma-separated), besides Lamina's default list.
     zygote_preload: str | None = None
+    # How environments are confined: "auto" (the strongest tier that works here), "process" or
+    # "namespaces" (see docs/architecture.md, "Execution environments").
+    sandbox: str = "auto"
+    # (first, count): the unprivileged uids environments run as when the server is root.
+    sandbox_uids: tuple[int, int] = (100_000, 65_536)
     # Root credentials; None means "generate on first start and store in the data dir".
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = None

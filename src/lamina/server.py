@@ -5,9 +5,11 @@ The only place that builds concrete objects; everything below receives what it n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from lamina import __version__
@@ -21,10 +23,14 @@ from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.environment import EnvironmentContext
 from lamina.execution.invocation import InvocationService
-from lamina.execution.pool import EnvironmentPool
-from lamina.execution.runtimes.catalog import RuntimeSpec, build_sdk_library, discover_runtimes
+from lamina.execution.pool import EnvironmentPool, MemoryBudget
+from lamina.execution.pool.budget import default_memory_budget_mb
+from lamina.execution.pool.keep_alive import build_keep_alive_policy
+from lamina.execution.runtimes.catalog import BOOTSTRAP, RuntimeSpec, build_sdk_library, discover_runtimes
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
+from lamina.execution.sandbox.detect import SandboxPaths, SandboxUnavailable, build_sandbox
 from lamina.execution.sandbox.process import ProcessSandbox
+from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
 from lamina.execution.zygote.process import DEFAULT_PRELOAD
 from lamina.functions.manager import FunctionManager, Placement
@@ -36,6 +42,8 @@ from lamina.store.logs import FileLogStore
 from lamina.store.sqlite import SqliteMetadataStore
 
 _log = logging.getLogger("lamina")
+# Log events reach the disk within this many seconds (the log store buffers between flushes).
+LOG_FLUSH_SECONDS = 0.2
 
 
 @dataclass(slots=True)
@@ -52,11 +60,13 @@ class Platform:
     registry: FunctionRegistry
     pool: EnvironmentPool
     invocations: InvocationService
+    _log_flusher: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         await self.metadata.open()
         await self.registry.load()
         self.pool.start()
+        self._log_flusher = asyncio.get_running_loop().create_task(self._flush_logs_forever())
         if self.settings.start_method == "zygote":
             interpreters = [
                 spec.interpreter for spec in self.runtimes.values() if spec.interpreter is not None
@@ -68,7 +78,14 @@ class Platform:
         await self.invocations.close()
         await self.pool.close()
 
+    async def _flush_logs_forever(self) -> None:
+        while True:
+            await asyncio.sleep(LOG_FLUSH_SECONDS)
+            self.logs.flush()
+
     async def shutdown(self) -> None:
+        if self._log_flusher is not None:
+            self._log_flusher.cancel()
         await self.invocations.close()
         await self.pool.close()
         await self.metadata.close()
@@ -76,6 +93,7 @@ class Platform:
         self.sandbox.close()
 
     def health(self) -> dict[str, Any]:
+        usage = self.pool.usage()
         return {
             "sandbox": self.sandbox.name,
             "memoryEnforcement": self.sandbox.memory_enforcement,
@@ -84,6 +102,12 @@ class Platform:
             "region": self.settings.region,
             "accountId": self.settings.account_id,
             "environments": len(self.pool.environments),
+            # The pool's memory budget: used counts starting environments too; busy includes them.
+            "idleEnvironments": usage.idle,
+            "busyEnvironments": usage.busy + usage.starting,
+            "memoryUsedMb": usage.used_mb,
+            "memoryBudgetMb": usage.budget_mb,
+            "keepAlivePolicy": self.pool.policy.name,
         }
 
 
@@ -99,8 +123,9 @@ def build_platform(settings: Settings) -> Platform:
     runtimes = discover_runtimes(settings.runtimes)
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
     sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
+    tier = _build_sandbox(settings, runtimes, cgroups)
     sandbox = ZygoteSandbox(
-        ProcessSandbox(cgroups),
+        tier,
         cgroups,
         enabled=settings.start_method == "zygote",
         preload=",".join([DEFAULT_PRELOAD, settings.zygote_preload]) if settings.zygote_preload else None,
@@ -119,7 +144,13 @@ def build_platform(settings: Settings) -> Platform:
         sdk_library=sdk_library,
         scratch_root=settings.environments_dir,
     )
-    pool = EnvironmentPool(LocalBackend(runtimes, code, context), settings.keep_alive_seconds)
+    budget_mb = settings.memory_budget_mb or default_memory_budget_mb(settings.memory_budget_share)
+    pool = EnvironmentPool(
+        LocalBackend(runtimes, code, context),
+        build_keep_alive_policy(settings.keep_alive_policy, settings.keep_alive_seconds),
+        MemoryBudget(budget_mb),
+        tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
+    )
     invocations = InvocationService(
         pool,
         lambda config: registry.resolve(config.name, config.version),
@@ -153,12 +184,46 @@ def build_platform(settings: Settings) -> Platform:
     return platform
 
 
+def _build_sandbox(
+    settings: Settings, runtimes: dict[str, RuntimeSpec], cgroups: CgroupMemoryController | None
+) -> ProcessSandbox:
+    interpreters = sorted({spec.interpreter for spec in runtimes.values() if spec.interpreter is not None})
+    data_dir = settings.data_dir
+    paths = SandboxPaths(
+        data_dir=data_dir,
+        shared=(
+            settings.code_cache_dir,
+            settings.environments_dir,
+            data_dir / "runtime",
+            data_dir / "runtime" / "python-sdk",
+        ),
+        private=(settings.database_path, settings.secrets_dir, settings.blobs_dir, settings.logs_dir),
+        root=data_dir / "sandbox" / "root",
+        runtime_files=(*map(Path, interpreters), BOOTSTRAP.parent),
+    )
+    try:
+        tier, notes = build_sandbox(
+            settings.sandbox, paths, interpreters, memory=cgroups, uids=UidRange(*settings.sandbox_uids)
+        )
+    except SandboxUnavailable as error:
+        raise SystemExit(f"lamina: {error}") from None
+    for note in notes:
+        _log.warning("sandbox: %s", note)
+    _log.info("sandbox: %s", tier.describe())
+    return tier
+
+
 def announce(platform: Platform) -> None:
     settings = platform.settings
     print(f"Lamina {__version__} listening on {settings.endpoint_url}", file=sys.stderr)
     print(f"  data directory: {settings.data_dir.resolve()}", file=sys.stderr)
     print(
         f"  sandbox: {platform.sandbox.name} (memory limits: {platform.sandbox.memory_enforcement}); runtimes: {', '.join(sorted(platform.runtimes))}",
+        file=sys.stderr,
+    )
+    print(
+        f"  memory budget: {platform.pool.usage().budget_mb} MB; keep-alive: "
+        f"{platform.pool.policy.name} ({settings.keep_alive_seconds:g} s)",
         file=sys.stderr,
     )
     if platform.credentials.generated:

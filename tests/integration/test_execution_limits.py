@@ -14,14 +14,17 @@ from tests.integration.conftest import ROLE
 from tests.support.packaging import make_zip
 from tests.support.server import RunningServer, running_server
 
+# "pid" identifies the environment's process: a token drawn at import, because os.getpid() is 1 in
+# every environment of the namespaces sandbox (each has its own PID namespace).
 PID_HANDLER = """
 import os, time
 CALLS = 0
+PID = os.urandom(8).hex()
 def handler(event, context):
     global CALLS
     CALLS += 1
     time.sleep(event.get("sleep", 0))
-    return {"pid": os.getpid(), "calls": CALLS}
+    return {"pid": PID, "calls": CALLS}
 """
 
 
@@ -63,13 +66,14 @@ def test_timeout_kills_environment_and_reports_aws_message(
 
 MEMORY_HOG = (
     "import os, time\n"
+    "PID = os.urandom(8).hex()\n"
     "def handler(event, context):\n"
     "    if event.get('hog'):\n"
     "        block = bytearray(300 * 1024 * 1024)\n"
     "        for i in range(0, len(block), 4096):\n"
     "            block[i] = 1\n"
     "        time.sleep(2)\n"
-    "    return os.getpid()\n"
+    "    return PID\n"
 )
 
 
@@ -123,11 +127,15 @@ def test_concurrent_invocations_scale_out(lambda_client: Any, deploy: Callable[.
 def test_code_update_never_reaches_old_warm_environment(
     lambda_client: Any, deploy: Callable[..., str]
 ) -> None:
-    name = deploy({"app.py": "import os\ndef handler(e, c):\n    return ['v1', os.getpid()]\n"})
+    name = deploy(
+        {"app.py": "import os\nPID = os.urandom(8).hex()\ndef handler(e, c):\n    return ['v1', PID]\n"}
+    )
     old_version, old_pid = _invoke(lambda_client, name, {})[1]
     lambda_client.update_function_code(
         FunctionName=name,
-        ZipFile=make_zip({"app.py": "import os\ndef handler(e, c):\n    return ['v2', os.getpid()]\n"}),
+        ZipFile=make_zip(
+            {"app.py": "import os\nPID = os.urandom(8).hex()\ndef handler(e, c):\n    return ['v2', PID]\n"}
+        ),
     )
     new_version, new_pid = _invoke(lambda_client, name, {})[1]
     assert (old_version, new_version) == ("v1", "v2")

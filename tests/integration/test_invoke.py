@@ -213,8 +213,10 @@ def test_runtime_exit_is_reported_and_next_call_gets_fresh_environment(
 ) -> None:
     name = deploy(
         {
-            "app.py": "import os\nSEEN = []\ndef handler(event, context):\n    SEEN.append(1)\n"
-            "    if event.get('die'):\n        os._exit(3)\n    return {'pid': os.getpid(), 'calls': len(SEEN)}\n"
+            # A token per environment process: os.getpid() is 1 in every namespaces-tier environment.
+            "app.py": "import os\nSEEN = []\nPID = os.urandom(8).hex()\ndef handler(event, context):\n"
+            "    SEEN.append(1)\n"
+            "    if event.get('die'):\n        os._exit(3)\n    return {'pid': PID, 'calls': len(SEEN)}\n"
         }
     )
     _, first = _invoke_json(lambda_client, name, {})

@@ -84,8 +84,15 @@ class RunningServer:
 def start_server(
     data_dir: Path, *args: str, credentials: bool = True, cwd: Path | None = None
 ) -> RunningServer:
-    """`data_dir` may be relative to `cwd` (the folder the server is started in)."""
+    """`data_dir` may be relative to `cwd` (the folder the server is started in).
+
+    Test servers use the `process` sandbox unless the test picks one (several tests hand files to
+    their functions through the host's file system, which the `namespaces` tier hides);
+    LAMINA_TEST_SANDBOX=namespaces|process|auto changes that default for a whole run.
+    """
     port = free_port()
+    if "--sandbox" not in args:
+        args = (*args, "--sandbox", os.environ.get("LAMINA_TEST_SANDBOX", "process"))
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMINA_"))}
     if credentials:
         env["LAMINA_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY

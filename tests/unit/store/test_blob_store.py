@@ -188,3 +188,13 @@ def test_delete_is_idempotent(store: FilesystemBlobStore, root: Path) -> None:
     assert store.get(OTHER_DIGEST) == OTHER
     store.put(DIGEST, DATA)  # can be stored again
     assert store.get(DIGEST) == DATA
+
+
+def test_concurrent_puts_of_the_same_new_blob_all_succeed(store: FilesystemBlobStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = b"shared package" * 50_000
+    digest = hashlib.sha256(data).hexdigest()
+    with ThreadPoolExecutor(8) as executor:
+        list(executor.map(lambda _: store.put(digest, data), range(32)))
+    assert store.get(digest) == data

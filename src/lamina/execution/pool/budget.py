@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DEFAULT_MEMORY_BUDGET_SHARE = 0.5
-
 
 class MemoryBudgetExhausted(Exception):
     """No room for another environment: the budget is in use by busy (or starting) environments,
@@ -74,7 +72,7 @@ def machine_memory_mb(meminfo: Path = Path("/proc/meminfo")) -> int | None:
         return None
 
 
-def default_memory_budget_mb(share: float = DEFAULT_MEMORY_BUDGET_SHARE, machine_mb: int | None = None) -> int:
+def default_memory_budget_mb(share: float, machine_mb: int | None = None) -> int:
     """`share` of the machine's RAM; 1024 MB when the machine's RAM is unknown."""
     total = machine_mb if machine_mb is not None else machine_memory_mb()
     if total is None:

@@ -103,11 +103,12 @@ class HistogramSettings:
 class _IdleTimes:
     """One function's idle times: a range-limited histogram plus the most recent raw values."""
 
-    __slots__ = ("bins", "in_range", "last_end", "out_of_bounds", "recent", "running")
+    __slots__ = ("bins", "in_range", "last_end", "out_of_bounds", "recent", "running", "square_sum")
 
     def __init__(self, bin_count: int, recent: int) -> None:
         self.bins = [0] * bin_count
         self.in_range = 0
+        self.square_sum = 0  # of the bin counts: the coefficient of variation in O(1)
         self.out_of_bounds = 0
         self.recent: collections.deque[float] = collections.deque(maxlen=recent)
         self.running = 0
@@ -117,12 +118,18 @@ class _IdleTimes:
     def samples(self) -> int:
         return self.in_range + self.out_of_bounds
 
+    def add(self, index: int) -> None:
+        self.square_sum += 2 * self.bins[index] + 1
+        self.bins[index] += 1
+        self.in_range += 1
+
     def coefficient_of_variation(self) -> float:
+        """Of the bin counts (sample standard deviation over mean)."""
         count = len(self.bins)
         mean = self.in_range / count
         if mean == 0 or count < 2:
             return 0.0
-        variance = sum((value - mean) ** 2 for value in self.bins) / (count - 1)
+        variance = max(0.0, (self.square_sum - count * mean * mean) / (count - 1))
         return math.sqrt(variance) / mean
 
     def percentile_bin(self, percentile: float) -> int:
@@ -160,7 +167,7 @@ class HybridHistogramKeepAlive(KeepAlivePolicy):
         self._settings = settings or HistogramSettings()
         self._bin_count = max(1, round(self._settings.range_seconds / self._settings.bin_seconds))
         self._functions: dict[FunctionKey, _IdleTimes] = {}
-        self._windows: dict[FunctionKey, KeepAliveWindows] = {}
+        self._decisions: dict[FunctionKey, tuple[str, KeepAliveWindows]] = {}  # until the next record
 
     def _idle_times(self, function: FunctionKey) -> _IdleTimes:
         idle_times = self._functions.get(function)
@@ -186,36 +193,42 @@ class HybridHistogramKeepAlive(KeepAlivePolicy):
         idle_times = self._idle_times(function)
         index = int(seconds // self._settings.bin_seconds)
         if index < self._bin_count:
-            idle_times.bins[index] += 1
-            idle_times.in_range += 1
+            idle_times.add(index)
         else:
             idle_times.out_of_bounds += 1
         idle_times.recent.append(seconds)
-        self._windows.pop(function, None)
+        self._decisions.pop(function, None)
 
     def windows(self, function: FunctionKey) -> KeepAliveWindows:
-        windows = self._windows.get(function)
-        if windows is None:
-            windows = self._compute(self._functions.get(function))
-            self._windows[function] = windows
-        return windows
+        return self._decide(function)[1]
 
-    def _compute(self, idle_times: _IdleTimes | None) -> KeepAliveWindows:
+    def pattern(self, function: FunctionKey) -> str:
+        """Which rule decides the windows: "fallback" (too few idle times), "forecast" (mostly
+        past the histogram's range), "no-pattern" (not representative) or "histogram"."""
+        return self._decide(function)[0]
+
+    def _decide(self, function: FunctionKey) -> tuple[str, KeepAliveWindows]:
+        decision = self._decisions.get(function)
+        if decision is None:
+            decision = self._compute(self._functions.get(function))
+            self._decisions[function] = decision
+        return decision
+
+    def _compute(self, idle_times: _IdleTimes | None) -> tuple[str, KeepAliveWindows]:
         settings = self._settings
         if idle_times is None or idle_times.samples < max(1, settings.min_samples):
-            return self._fallback
+            return "fallback", self._fallback
         if idle_times.out_of_bounds >= settings.out_of_bounds_threshold * idle_times.samples:
             forecast = sum(idle_times.recent) / len(idle_times.recent)
-            return KeepAliveWindows(
-                forecast * (1 - settings.forecast_margin), forecast * settings.forecast_margin * 2
-            )
+            margin = settings.forecast_margin
+            return "forecast", KeepAliveWindows(forecast * (1 - margin), forecast * margin * 2)
         if idle_times.coefficient_of_variation() < settings.cv_threshold:
-            return KeepAliveWindows(0.0, settings.range_seconds)
+            return "no-pattern", KeepAliveWindows(0.0, settings.range_seconds)
         head = idle_times.percentile_bin(settings.head_percentile) * settings.bin_seconds
         tail = (idle_times.percentile_bin(settings.tail_percentile) + 1) * settings.bin_seconds
         prewarm = head * (1 - settings.histogram_margin)
         unload_after = tail * (1 + settings.histogram_margin)
-        return KeepAliveWindows(prewarm, unload_after - prewarm)
+        return "histogram", KeepAliveWindows(prewarm, unload_after - prewarm)
 
 
 def build_keep_alive_policy(name: str, keep_alive_seconds: float) -> KeepAlivePolicy:

@@ -22,6 +22,15 @@ class SandboxSpec:
     pass_fds: tuple[int, ...] = ()  # descriptors the process inherits at the same numbers
     # Set when argv runs Lamina's own Python runtime with this interpreter: a fork server may start it.
     python_interpreter: str | None = None
+    # Host paths the runtime uses. argv, working_directory and the variables LAMBDA_TASK_ROOT,
+    # LAMBDA_RUNTIME_DIR, LAMINA_RUNTIME_LIB, HOME and TMPDIR name them as host paths; a sandbox
+    # that shows them elsewhere (namespaces: /var/task, /var/runtime, /tmp) rewrites those.
+    task_root: Path | None = None  # None: working_directory
+    runtime_dir: Path | None = None
+    runtime_library: Path | None = None
+    scratch_directory: Path | None = None  # the environment's writable folder (HOME, TMPDIR)
+    ephemeral_storage_mb: int = 512  # EphemeralStorage: the size of /tmp
+    network: bool = True  # False: no network but loopback (namespaces tier only)
 
 
 class ProcessHandle(Protocol):
@@ -34,11 +43,22 @@ class ProcessHandle(Protocol):
     async def wait(self) -> int: ...
 
 
+class SandboxResources(Protocol):
+    """What a sandbox holds for one live environment besides its process (limits, a uid, watchers)."""
+
+    def kill_all(self) -> None:
+        """Kill every process of the environment, also those that left its process group."""
+
+    def release(self) -> None:
+        """Free everything; idempotent; call once the processes are dead."""
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxedProcess:
     process: ProcessHandle
     # Set when the kernel enforces MemorySize; None means the caller must watch memory itself.
     memory_cgroup: MemoryCgroup | None = None
+    resources: SandboxResources | None = None  # the sandbox's own bookkeeping; opaque to callers
 
 
 class Sandbox(Protocol):

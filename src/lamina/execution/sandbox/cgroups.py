@@ -62,10 +62,11 @@ _V1_FILES = _CgroupFiles(peak="memory.max_usage_in_bytes", events="memory.oom_co
 _V2_FILES = _CgroupFiles(peak="memory.peak", events="memory.events")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Cgroup:
     path: Path
     files: _CgroupFiles
+    _peak_fd: int = -1  # kept open: REPORT reads the peak after every invocation
 
     @property
     def procs_file(self) -> str:
@@ -75,9 +76,17 @@ class _Cgroup:
         return _read_counter(self.path / self.files.events, self.files.oom_kill_key) > 0
 
     def peak_kb(self) -> int:
-        return _read_int(self.path / self.files.peak) // 1024
+        try:
+            if self._peak_fd < 0:
+                self._peak_fd = os.open(self.path / self.files.peak, os.O_RDONLY)
+            return int(os.pread(self._peak_fd, 64, 0).split()[0]) // 1024
+        except (OSError, ValueError, IndexError):
+            return 0
 
     def remove(self) -> None:
+        if self._peak_fd >= 0:
+            os.close(self._peak_fd)
+            self._peak_fd = -1
         with contextlib.suppress(OSError):
             self.path.rmdir()
 

@@ -1,104 +1,328 @@
-"""The `process` sandbox: a plain child process with its own session, rlimits and a clean env,
-plus a memory cgroup per environment where the host allows one.
+"""The `process` tier: a plain child process, confined by `confine.py` between fork and exec.
 
-Stronger tiers (namespaces) plug in behind the same interface.
+Own session and process group, parent-death signal, rlimits (processes/threads, open files, file
+size, no core dumps), no inherited descriptors but stdio and `pass_fds`, cgroups for memory, process
+count and CPU where the host allows them, and, when the server runs as root and the environment's
+files are reachable by other users, a uid of its own per live environment. `/tmp` is the
+environment's scratch folder (HOME and TMPDIR): RLIMIT_FSIZE caps each file at EphemeralStorage and
+a watcher kills the environment once the folder as a whole grows past it (see `_watch_scratch`).
+
+`prepare()` turns a spec into a `Launch` (argv, environment, confinement plan, resources); the
+namespaces tier (namespaces.py) changes only what `_layout()` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
+import functools
 import os
-import resource
 import signal
-import sys
+import subprocess
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from lamina.execution.sandbox.base import SandboxedProcess, SandboxSpec
-from lamina.execution.sandbox.cgroups import CgroupMemoryController
+from lamina.execution.sandbox.base import ProcessHandle, SandboxedProcess, SandboxSpec
+from lamina.execution.sandbox.cgroups import CgroupMemoryController, MemoryCgroup
+from lamina.execution.sandbox.confine import ConfinementPlan, confine
+from lamina.execution.sandbox.limits import CgroupLimits, EnvironmentLimits
+from lamina.execution.sandbox.uids import UidPool
 
-_PR_SET_PDEATHSIG = 1
-_LIMITS = (
-    (resource.RLIMIT_NPROC, 1024),
-    (resource.RLIMIT_NOFILE, 1024),
-)
+MAX_PROCESSES = 1024  # processes and threads per environment (Lambda: 1,024)
+MAX_OPEN_FILES = 1024  # Lambda: 1,024 file descriptors
+_SCRATCH_CHECK_SECONDS = 0.5
 
 
-def _load_libc() -> ctypes.CDLL | None:
-    if not sys.platform.startswith("linux"):
-        return None
+class SandboxError(Exception):
+    """The sandbox could not confine a new environment (a platform failure, not the function's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where an environment sees things, and how the tier confines it beyond the common steps."""
+
+    argv: list[str]
+    environment: dict[str, str]
+    plan: ConfinementPlan
+
+
+@dataclass(slots=True)
+class _Resources:
+    """One environment's cgroups, uid and scratch watcher; implements base.SandboxResources."""
+
+    limits: EnvironmentLimits | None = None
+    memory_cgroup: MemoryCgroup | None = None
+    uid: int | None = None
+    uids: UidPool | None = None
+    watcher: asyncio.Task[None] | None = None
+    kill_uid: Callable[[int], None] | None = None
+    released: bool = False
+
+    def kill_all(self) -> None:
+        if self.limits is not None and self.limits.folders:
+            self.limits.kill_all()
+        elif self.uid is not None and self.kill_uid is not None:
+            self.kill_uid(self.uid)
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        if self.watcher is not None:
+            self.watcher.cancel()
+        self.kill_all()  # nothing of the environment may outlive it, nor keep its uid
+        if self.memory_cgroup is not None:
+            self.memory_cgroup.remove()
+        if self.limits is not None:
+            self.limits.remove()
+        if self.uid is not None and self.uids is not None:
+            self.uids.release(self.uid)
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """A spec made concrete: exec `argv` with `environment` in a child that runs `confine(plan)`.
+
+    A fork server that cannot exec uses the same plan: see confine.py. The caller owns `resources`
+    and must `release()` them once the environment's processes are dead (also when the start failed).
+    """
+
+    argv: list[str]
+    environment: dict[str, str]
+    plan: ConfinementPlan
+    resources: _Resources = field(repr=False)
+
+
+def kill_processes_of_uid(uid: int) -> None:
+    """SIGKILL every process running as `uid`: kill(-1) from a helper that has become that uid."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the helper only makes system calls
+        pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _only_child(pid: int) -> int:
+    """The single child of `pid` (the runtime under confine()'s waiter); `pid` itself if none."""
     try:
-        return ctypes.CDLL(None, use_errno=True)
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
-        return None
+        children = []
+    return int(children[0]) if len(children) == 1 else pid
 
 
-_LIBC = _load_libc()
+class ChildProcess:
+    """A base.ProcessHandle for a subprocess.Popen child; its exit is noticed through a pidfd."""
 
+    def __init__(self, popen: subprocess.Popen[bytes], *, waits_outside: bool = False) -> None:
+        """`waits_outside`: the child is confine()'s waiter outside a PID namespace; `pid` is then the
+        runtime's (PID 1 inside, seen from here), so memory readings from /proc are the runtime's."""
+        self._popen = popen
+        self.process_group = popen.pid  # kill(): the group holds the waiter and the runtime
+        self.pid = _only_child(popen.pid) if waits_outside else popen.pid
+        loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[int] = loop.create_future()
+        try:
+            self._pidfd = os.pidfd_open(popen.pid)
+        except (AttributeError, OSError):  # Linux < 5.3: a thread waits instead
+            self._pidfd = -1
+            self._waiter = loop.create_task(self._wait_in_thread())
+        else:
+            loop.add_reader(self._pidfd, self._on_exit)
 
-def _child_setup(procs_file: str | None) -> Callable[[], None]:
-    """Runs in the child between fork and exec: join the cgroup, die with the server, rlimits."""
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.returncode
 
-    def confine() -> None:
-        if procs_file is not None:
-            with open(procs_file, "w") as procs:
-                procs.write("0")
-        if _LIBC is not None:
-            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        for limit, value in _LIMITS:
-            try:
-                _, hard = resource.getrlimit(limit)
-                ceiling = value if hard == resource.RLIM_INFINITY else min(value, hard)
-                resource.setrlimit(limit, (ceiling, ceiling))
-            except (ValueError, OSError):
-                pass
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
 
-    return confine
+    def _on_exit(self) -> None:
+        returncode = self._popen.poll()
+        if returncode is None:
+            return
+        asyncio.get_running_loop().remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        if not self._exited.done():
+            self._exited.set_result(returncode)
+
+    async def _wait_in_thread(self) -> None:
+        returncode = await asyncio.to_thread(self._popen.wait)
+        if not self._exited.done():
+            self._exited.set_result(returncode)
 
 
 class ProcessSandbox:
-    name = "process"
+    """Contract as base.Sandbox; `prepare()` is also what a fork server calls for its children."""
 
-    def __init__(self, cgroups: CgroupMemoryController | None) -> None:
-        self._cgroups = cgroups
-        self.memory_enforcement = cgroups.name if cgroups is not None else "watchdog"
+    name = "process"
+    _watches_scratch = True  # the namespaces tier's /tmp is a sized tmpfs instead
+
+    def __init__(
+        self,
+        memory: CgroupMemoryController | None,
+        *,
+        limits: CgroupLimits | None = None,
+        uids: UidPool | None = None,
+    ) -> None:
+        self._memory = memory
+        self._limits = limits
+        self._uids = uids
+        self.memory_enforcement = memory.name if memory is not None else "watchdog"
+
+    @property
+    def user(self) -> str:
+        """Who environments run as: "per-environment uid" or "server uid"."""
+        return "per-environment uid" if self._uids is not None else "server uid"
+
+    def describe(self) -> str:
+        limits = ", ".join(self._limits.kinds) if self._limits is not None else "none"
+        return f"{self.name} (runs as: {self.user}; cgroup limits: {limits})"
+
+    # launching -------------------------------------------------------------------------------
+    def prepare(self, spec: SandboxSpec) -> Launch:
+        """Create the environment's cgroups, lease its uid and build its plan. Blocking but quick."""
+        resources = _Resources(uids=self._uids, kill_uid=kill_processes_of_uid)
+        try:
+            if self._memory is not None:
+                resources.memory_cgroup = self._memory.create(spec.name, spec.memory_mb)
+            if self._limits is not None:
+                resources.limits = self._limits.create(
+                    spec.name, max_processes=MAX_PROCESSES, memory_mb=spec.memory_mb
+                )
+            if self._uids is not None:
+                resources.uid = self._uids.lease()
+            layout = self._layout(spec, resources.uid)
+        except BaseException:
+            resources.release()
+            raise
+        plan = layout.plan
+        plan.cgroup_procs = [
+            *([resources.memory_cgroup.procs_file] if resources.memory_cgroup is not None else []),
+            *(resources.limits.procs_files if resources.limits is not None else []),
+        ]
+        plan.rlimits = {
+            "NPROC": MAX_PROCESSES,
+            "NOFILE": MAX_OPEN_FILES,
+            "FSIZE": spec.ephemeral_storage_mb * 1024 * 1024,
+            "CORE": 0,
+        }
+        plan.uid = plan.gid = resources.uid
+        plan.keep_fds = [0, 1, 2, *spec.pass_fds]
+        return Launch(layout.argv, layout.environment, plan, resources)
+
+    def _layout(self, spec: SandboxSpec, uid: int | None) -> Layout:
+        """Process tier: the host's paths, with the scratch folder made the environment's own."""
+        scratch = spec.scratch_directory
+        if scratch is not None and uid is not None:
+            os.chown(scratch, uid, uid)
+            os.chmod(scratch, 0o700)
+        task_root = spec.task_root or spec.working_directory
+        plan = ConfinementPlan(
+            working_directory=str(spec.working_directory),
+            inside_task_root=str(task_root),
+            inside_runtime_dir=str(spec.runtime_dir or ""),
+            inside_runtime_library=str(spec.runtime_library or ""),
+            inside_tmp=str(scratch or ""),
+        )
+        return Layout(list(spec.argv), dict(spec.environment), plan)
 
     async def spawn(self, spec: SandboxSpec) -> SandboxedProcess:
-        cgroup = self._cgroups.create(spec.name, spec.memory_mb) if self._cgroups is not None else None
+        launch = self.prepare(spec)
         try:
-            process = await asyncio.create_subprocess_exec(
-                *spec.argv,
-                stdin=asyncio.subprocess.DEVNULL,
+            # subprocess.Popen, not the event loop's subprocess support: uvloop runs preexec_fn in a
+            # fork handler that confine()'s own fork would trigger again. A thread keeps the loop free
+            # while the child builds its root and execs.
+            popen = await asyncio.to_thread(
+                subprocess.Popen,
+                launch.argv,
+                stdin=subprocess.DEVNULL,
                 stdout=spec.output_fd,
                 stderr=spec.output_fd,
-                cwd=spec.working_directory,
-                env=spec.environment,
+                env=launch.environment,
                 start_new_session=True,
                 close_fds=True,
                 pass_fds=spec.pass_fds,
-                preexec_fn=_child_setup(cgroup.procs_file if cgroup is not None else None),
+                preexec_fn=functools.partial(confine, launch.plan, exec_follows=True),
             )
+        except subprocess.SubprocessError as error:
+            launch.resources.release()
+            raise SandboxError(f"could not confine environment {spec.name}: {error}") from error
         except BaseException:
-            if cgroup is not None:
-                cgroup.remove()
+            launch.resources.release()
             raise
-        return SandboxedProcess(process, cgroup)
+        handle = ChildProcess(popen, waits_outside="pid" in launch.plan.namespaces)
+        return self.started(spec, launch, handle)
 
+    def started(self, spec: SandboxSpec, launch: Launch, process: ProcessHandle) -> SandboxedProcess:
+        """Bookkeeping once `launch` runs as `process` (spawned here or forked by a fork server)."""
+        sandboxed = SandboxedProcess(process, launch.resources.memory_cgroup, launch.resources)
+        if self._watches_scratch and spec.scratch_directory is not None:
+            launch.resources.watcher = asyncio.get_running_loop().create_task(
+                _watch_scratch(
+                    spec.scratch_directory, spec.ephemeral_storage_mb, lambda: self.kill(sandboxed)
+                )
+            )
+        return sandboxed
+
+    # ending ----------------------------------------------------------------------------------
     def kill(self, sandboxed: SandboxedProcess) -> None:
+        """Idempotent: SIGKILL the process group, then anything left in the environment's cgroups."""
         process = sandboxed.process
-        if process.returncode is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
+        if process.returncode is None:
+            try:
+                os.killpg(getattr(process, "process_group", process.pid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+        if sandboxed.resources is not None:
+            sandboxed.resources.kill_all()
 
     def release(self, sandboxed: SandboxedProcess) -> None:
-        if sandboxed.memory_cgroup is not None:
+        if sandboxed.resources is not None:
+            sandboxed.resources.release()
+        elif sandboxed.memory_cgroup is not None:
             sandboxed.memory_cgroup.remove()
 
     def close(self) -> None:
-        if self._cgroups is not None:
-            self._cgroups.close()
+        if self._memory is not None:
+            self._memory.close()
+        if self._limits is not None:
+            self._limits.close()
+
+
+def _tree_size(folder: Path) -> int:
+    """Bytes allocated below `folder` (blocks, so sparse files count for what they really use)."""
+    total = 0
+    pending = [str(folder)]
+    while pending:
+        with contextlib.suppress(OSError), os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    else:
+                        total += entry.stat(follow_symlinks=False).st_blocks * 512
+    return total
+
+
+async def _watch_scratch(folder: Path, limit_mb: int, kill: Callable[[], None]) -> None:
+    """Process tier: end the environment once its scratch folder holds more than EphemeralStorage.
+
+    RLIMIT_FSIZE already stops any single file at the limit; this catches many smaller files, within
+    one check interval. (The namespaces tier needs no watcher: its /tmp is a tmpfs of that size.)
+    """
+    limit = limit_mb * 1024 * 1024
+    while True:
+        await asyncio.sleep(_SCRATCH_CHECK_SECONDS)
+        if await asyncio.to_thread(_tree_size, folder) > limit:
+            kill()
+            return

@@ -24,6 +24,7 @@ DEFAULT_PRELOAD = (
     "random,re,string,typing,urllib.parse,uuid"
 )
 ZYGOTE_SCRIPT = Path(__file__).resolve().parents[1] / "runtimes" / "python" / "zygote.py"
+CONFINE_SCRIPT = Path(__file__).resolve().parents[1] / "sandbox" / "confine.py"
 _START_TIMEOUT_SECONDS = 30.0
 _log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class ForkedProcess:
 
     pid: int
     returncode: int | None = None
+    # The forked child is a session leader: its group holds it and (with a PID namespace) the
+    # runtime below confine()'s waiter.
+    process_group: int = 0
     _exited: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def set_exit(self, status: int) -> None:
@@ -53,11 +57,9 @@ class ForkedProcess:
 @dataclass(frozen=True, slots=True)
 class SpawnRequest:
     environment: dict[str, str]
-    working_directory: str
     output_fd: int
     channel_fd: int
-    cgroup_procs: tuple[str, ...] = ()
-    rlimits: tuple[tuple[int, int, int], ...] = ()
+    plan_json: str  # the sandbox's ConfinementPlan; the child applies it before any function code
 
 
 class ZygoteProcess:
@@ -88,7 +90,11 @@ class ZygoteProcess:
     async def _start(self) -> None:
         self._shutdown_transport()
         server_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        environment = {"LAMINA_ZYGOTE_FD": str(zygote_end.fileno()), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+        environment = {
+            "LAMINA_ZYGOTE_FD": str(zygote_end.fileno()),
+            "LAMINA_CONFINE_PATH": str(CONFINE_SCRIPT),
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+        }
         if self._preload is not None:
             environment["LAMINA_ZYGOTE_PRELOAD"] = self._preload
         if self._sdk_library is not None:
@@ -194,14 +200,12 @@ class ZygoteProcess:
                 "id": request_id,
                 "fds": 2,
                 "env": request.environment,
-                "cwd": request.working_directory,
-                "cgroupProcs": list(request.cgroup_procs),
-                "rlimits": [list(limit) for limit in request.rlimits],
+                "plan": request.plan_json,
             }
         )
         await self._send(control, frame, [request.output_fd, request.channel_fd])
         pid = await future
-        child = ForkedProcess(pid)
+        child = ForkedProcess(pid, process_group=pid)
         self._children[pid] = child
         return child
 

@@ -1,27 +1,29 @@
 """A Sandbox that starts Lamina's Python runtime by forking a warm zygote, else delegates.
 
-Custom runtimes, and Python runtimes whose zygote cannot start, go through the inner sandbox
-(a fresh process). Confinement for forked environments is applied inside the child by the zygote.
+The tier (process or namespaces) still decides everything about confinement: `prepare()` gives the
+same cgroups, uid, paths and ConfinementPlan a spawned environment gets, and the zygote's child
+applies that plan (sandbox/confine.py) before it runs function code. Custom runtimes, and Python
+runtimes whose zygote cannot start, are spawned by the tier itself.
 """
 
 from __future__ import annotations
 
 import logging
-import resource
 from pathlib import Path
 
-from lamina.execution.sandbox.base import Sandbox, SandboxedProcess, SandboxSpec
+from lamina.execution.sandbox.base import SandboxedProcess, SandboxSpec
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
+from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.zygote.process import SpawnRequest, ZygoteProcess, ZygoteUnavailable
 
 _log = logging.getLogger(__name__)
-_RLIMITS = ((resource.RLIMIT_NPROC, 1024, 1024), (resource.RLIMIT_NOFILE, 1024, 1024))
+_CHANNEL_FD = 3  # where runtimes/python/zygote.py puts the runtime channel in the child
 
 
 class ZygoteSandbox:
     def __init__(
         self,
-        inner: Sandbox,
+        inner: ProcessSandbox,
         cgroups: CgroupMemoryController | None,
         *,
         enabled: bool = True,
@@ -43,8 +45,13 @@ class ZygoteSandbox:
         """ "zygote" while fork servers work, "spawn" when disabled or once one has failed to start."""
         return "zygote" if self._enabled and not self._broken else "spawn"
 
+    def describe(self) -> str:
+        return self._inner.describe()
+
     async def warm_up(self, interpreters: list[str]) -> None:
         """Start zygotes ahead of the first invocation (server start)."""
+        if not self._enabled:
+            return
         for interpreter in interpreters:
             try:
                 await self._zygote(interpreter).ensure_started()
@@ -64,28 +71,24 @@ class ZygoteSandbox:
         interpreter = spec.python_interpreter
         if not self._enabled or interpreter is None or interpreter in self._broken or len(spec.pass_fds) != 1:
             return await self._inner.spawn(spec)
-        cgroup = self._cgroups.create(spec.name, spec.memory_mb) if self._cgroups is not None else None
+        launch = self._inner.prepare(spec)
         request = SpawnRequest(
-            environment=spec.environment,
-            working_directory=str(spec.working_directory),
+            environment=launch.environment,
             output_fd=spec.output_fd,
             channel_fd=spec.pass_fds[0],
-            cgroup_procs=(cgroup.procs_file,) if cgroup is not None else (),
-            rlimits=_RLIMITS,
+            plan_json=launch.plan.to_json(),
         )
         try:
             process = await self._zygote(interpreter).spawn(request)
         except ZygoteUnavailable as exc:
-            if cgroup is not None:
-                cgroup.remove()
+            launch.resources.release()
             _log.warning("fork server failed, spawning instead: %s", exc)
             self._broken.add(interpreter)
             return await self._inner.spawn(spec)
         except BaseException:
-            if cgroup is not None:
-                cgroup.remove()
+            launch.resources.release()
             raise
-        return SandboxedProcess(process, cgroup)
+        return self._inner.started(spec, launch, process)
 
     def kill(self, sandboxed: SandboxedProcess) -> None:
         self._inner.kill(sandboxed)

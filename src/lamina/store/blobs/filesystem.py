@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -40,7 +41,8 @@ class FilesystemBlobStore:
         path.parent.mkdir(exist_ok=True, mode=0o700)
         nonce = os.urandom(_NONCE_BYTES)
         sealed = nonce + self._cipher.encrypt(nonce, data, sha256_hex.encode())
-        staging = path.with_suffix(f".tmp{os.getpid()}")
+        # Unique per writer: two requests may store the same new blob at the same time.
+        staging = path.with_suffix(f".tmp{secrets.token_hex(8)}")
         with open(staging, "wb") as sink:
             sink.write(sealed)
             sink.flush()

@@ -10,9 +10,11 @@ interpreter needs tens of milliseconds, and its pages stay shared copy-on-write 
 Like bootstrap.py this file is standalone: standard library only, Python 3.8 syntax.
 
 Control protocol (frames as in bootstrap.py: struct ">II" header/body lengths, JSON header, body):
-- server → zygote: {"type": "spawn", "id", "env", "cwd", "cgroupProcs": [...], "rlimits": [[resource,
-  soft, hard]...]} with two descriptors attached (SCM_RIGHTS): the output pipe (becomes stdout and
-  stderr) and the child's end of its framed Runtime API channel.
+- server → zygote: {"type": "spawn", "id", "env", "cwd", "plan"} with two descriptors attached
+  (SCM_RIGHTS): the output pipe (becomes stdout and stderr) and the child's end of its framed Runtime
+  API channel. `plan` is the sandbox's confinement plan (Lamina's sandbox/confine.py, loaded from
+  LAMINA_CONFINE_PATH): the child applies it exactly as a freshly spawned environment would (cgroups,
+  rlimits, namespaces and its own root, its own uid) before it runs any function code.
 - zygote → server: {"type": "ready", "pid"} once initialised; {"type": "spawned", "id", "pid"} or
   {"type": "spawn_failed", "id", "error"}; {"type": "exited", "pid", "status"} when a child ends
   (status < 0 means killed by signal -status, as asyncio reports it).
@@ -21,7 +23,6 @@ Control protocol (frames as in bootstrap.py: struct ">II" header/body lengths, J
 from __future__ import annotations
 
 import array
-import contextlib
 import importlib.util
 import json
 import os
@@ -117,31 +118,33 @@ class _Control:
                 return None
 
 
+def _load_confinement() -> object | None:
+    """Lamina's sandbox/confine.py, when the server named it (stdlib only, like this file)."""
+    path = os.environ.get("LAMINA_CONFINE_PATH")
+    if not path:
+        return None
+    spec = importlib.util.spec_from_file_location("_lamina_confine", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_lamina_confine"] = module  # dataclasses looks the module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
 def _become_environment(
     request: dict,
     fds: list[int],
     control: _Control,
     wakeup: int,
-    libc: object | None,
+    confinement: object | None,
     runtime: object,
     sdk_modules: list[str],
 ) -> None:
-    """In the forked child: detach, confine, wire descriptors and environment, then run the runtime."""
+    """In the forked child: wire descriptors and environment, confine, then run the runtime."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     control.socket.close()
     os.close(wakeup)
-    os.setsid()
-    if libc is not None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # type: ignore[attr-defined]
-    for procs in request.get("cgroupProcs", []):
-        with open(procs, "w") as target:
-            target.write("0")
-    import resource
-
-    for limit, soft, hard in request.get("rlimits", []):
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(limit, (soft, hard))
     output, channel = fds
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -152,8 +155,14 @@ def _become_environment(
     os.environ.clear()
     os.environ.update(request["env"])
     os.environ["LAMINA_RUNTIME_CHANNEL_FD"] = str(_CHANNEL_FD)
-    os.chdir(request["cwd"])
-    _forget_shadowed_sdk(sdk_modules, request["env"].get("LAMBDA_TASK_ROOT", request["cwd"]))
+    if confinement is None or not request.get("plan"):
+        raise RuntimeError("no confinement plan: refusing to run unconfined")
+    plan = confinement.ConfinementPlan.from_json(request["plan"])  # type: ignore[attr-defined]
+    plan.keep_fds = [0, 1, 2, _CHANNEL_FD]
+    # Joins cgroups, applies rlimits, enters namespaces and the environment's root, drops to its uid.
+    # With a PID namespace this process stays outside as the waiter and never returns from here.
+    confinement.confine(plan, exec_follows=False)  # type: ignore[attr-defined]
+    _forget_shadowed_sdk(sdk_modules, os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
     status = runtime.main()  # type: ignore[attr-defined]
     sys.stdout.flush()
     sys.stderr.flush()
@@ -185,12 +194,11 @@ def main() -> int:
     libc = _libc()
     if libc is not None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # type: ignore[attr-defined]
+    confinement = _load_confinement()
     runtime = _load_runtime()
     sdk_modules = _preload(
         os.environ.get("LAMINA_ZYGOTE_PRELOAD", _DEFAULT_PRELOAD), os.environ.get("LAMINA_RUNTIME_LIB")
     )
-    import resource  # noqa: F401 - children use it; import once here
-
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
@@ -222,7 +230,7 @@ def main() -> int:
             continue
         if pid == 0:
             try:
-                _become_environment(request, fds, control, wakeup_read, libc, runtime, sdk_modules)
+                _become_environment(request, fds, control, wakeup_read, confinement, runtime, sdk_modules)
             finally:
                 os._exit(127)
         for fd in fds:

@@ -1,0 +1,472 @@
+"""Confining one execution environment from the inside: everything between fork and the runtime.
+
+Standalone on purpose: standard library only, Python 3.8 syntax, no `lamina` imports (load it by
+path with importlib and put it in sys.modules before exec_module: dataclasses looks it up). Two callers
+run it in a freshly forked child: the server's spawn path (as `preexec_fn`, before exec) and a fork
+server ("zygote") that has no `lamina` package (before importing the runtime and user code). The
+server builds a `ConfinementPlan` (plain data, JSON round-trip) and the child calls `confine(plan)`.
+
+What `confine(plan)` does, in this order (each step only when the plan asks for it):
+  1. parent-death signal (the child dies with its parent), new session;
+  2. join cgroups (write "0" to each `cgroup.procs`), set rlimits;
+  3. unshare the namespaces; with a new PID namespace, fork once more: the calling process stays
+     outside as a waiter (see `_wait_for_namespace_init`) and never returns; its child, PID 1 of the
+     new namespace, carries on;
+  4. build a minimal root from `plan.mounts` on a tmpfs at `plan.root`, pivot into it and detach the
+     old root; set the hostname; bring up loopback in a new network namespace;
+  5. chdir to `plan.working_directory`;
+  6. close inherited file descriptors except `plan.keep_fds` (or mark them close-on-exec);
+  7. drop privileges: setgroups([]), setresgid, setresuid, then no_new_privs, and set the
+     parent-death signal again (a uid change clears it).
+Any failure raises `ConfinementError` (or OSError) before user code could run; callers must treat
+that as a failed start and never run the runtime unconfined.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# <sched.h> / <sys/mount.h> / <sys/prctl.h> constants (Linux, every architecture Lamina runs on).
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+NAMESPACE_FLAGS = {
+    "mount": CLONE_NEWNS,
+    "uts": CLONE_NEWUTS,
+    "ipc": CLONE_NEWIPC,
+    "pid": CLONE_NEWPID,
+    "net": CLONE_NEWNET,
+}
+_MS_RDONLY = 0x1
+_MS_NOSUID = 0x2
+_MS_NODEV = 0x4
+_MS_NOEXEC = 0x8
+_MS_REMOUNT = 0x20
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
+_MS_PRIVATE = 0x40000
+_MS_RELATIME = 0x200000
+# statvfs f_flag bits (ST_NODEV and ST_NOEXEC equal their MS_ twins)
+_ST_NOATIME = 0x400
+_ST_NODIRATIME = 0x800
+_ST_RELATIME = 0x1000
+_MNT_DETACH = 0x2
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_SET_NO_NEW_PRIVS = 38
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+# Signals the outside waiter passes on to PID 1 of the namespace. PID 1 only receives the ones it
+# handles (pid_namespaces(7)); SIGKILL needs no forwarding: the waiter's death kills PID 1.
+_FORWARDED_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+MOUNT_KINDS = ("bind", "tmpfs", "proc", "symlink", "dir")
+
+
+# True while confine() forks into a new PID namespace. uvloop runs `preexec_fn` from a
+# pthread_atfork child handler that stays armed in the spawned child, so that fork would call
+# confine() again in the grandchild (and so on, until the kernel's nesting limit): such re-entrant
+# calls return at once. (Lamina itself spawns with subprocess.Popen, which has no such handler.)
+_forking = False
+
+
+class ConfinementError(Exception):
+    """A confinement step failed; the process must not go on to run user code."""
+
+
+@dataclass
+class Mount:
+    """One entry of the new root, applied in plan order. `target` is a path inside the new root.
+
+    kind "bind": `source` (a host file or directory) appears at `target`, read-only unless
+    `writable`; "tmpfs": a fresh tmpfs with mount data `options` (e.g. "size=512m,mode=1777");
+    "proc": a procfs of the new PID namespace; "symlink": a link to `source`; "dir": an empty
+    directory (mode in `options`, octal, default 755). `optional` skips a missing bind source.
+    """
+
+    target: str
+    kind: str
+    source: str = ""
+    writable: bool = False
+    options: str = ""
+    optional: bool = False
+
+
+@dataclass
+class ConfinementPlan:
+    """Everything one environment's process must do to itself; JSON-serialisable.
+
+    Paths in `cgroup_procs`, `root` and mount sources are host paths; `working_directory` and the
+    `inside_*` paths are what the process sees once confined (equal to host paths without a mount
+    namespace). The `inside_*` values are for the caller's environment variables, not for confine().
+    """
+
+    cgroup_procs: list[str] = field(default_factory=list)
+    # resource name without "RLIMIT_" -> soft = hard limit, e.g. {"NOFILE": 1024}
+    rlimits: dict[str, int] = field(default_factory=dict)
+    uid: int | None = None  # None: keep the caller's credentials
+    gid: int | None = None
+    namespaces: list[str] = field(default_factory=list)  # subset of NAMESPACE_FLAGS
+    root: str | None = None  # host directory to mount the new root on (needs "mount")
+    mounts: list[Mount] = field(default_factory=list)
+    hostname: str | None = None  # needs "uts"
+    working_directory: str = "/"
+    keep_fds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    new_session: bool = True
+    parent_death_signal: int = int(signal.SIGKILL)
+    inside_task_root: str = ""
+    inside_runtime_dir: str = ""
+    inside_runtime_library: str = ""
+    inside_tmp: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ConfinementPlan:
+        data = json.loads(text)
+        data["mounts"] = [Mount(**entry) for entry in data.get("mounts", [])]
+        return cls(**data)
+
+    def validate(self) -> None:
+        """Raises ConfinementError for a plan confine() cannot carry out as written."""
+        unknown = [name for name in self.namespaces if name not in NAMESPACE_FLAGS]
+        if unknown:
+            raise ConfinementError(f"unknown namespaces: {', '.join(unknown)}")
+        if (self.root is not None or self.mounts) and "mount" not in self.namespaces:
+            raise ConfinementError("a new root needs the mount namespace")
+        if self.mounts and self.root is None:
+            raise ConfinementError("mounts need a root")
+        if self.hostname is not None and "uts" not in self.namespaces:
+            raise ConfinementError("a hostname needs the uts namespace")
+        for mount in self.mounts:
+            if mount.kind not in MOUNT_KINDS:
+                raise ConfinementError(f"unknown mount kind {mount.kind!r}")
+            if not mount.target.startswith("/") or ".." in mount.target.split("/"):
+                raise ConfinementError(f"mount target must be absolute and normal: {mount.target!r}")
+        for name in self.rlimits:
+            if not hasattr(resource, "RLIMIT_" + name):
+                raise ConfinementError(f"unknown rlimit {name}")
+        if (self.uid is None) != (self.gid is None):
+            raise ConfinementError("uid and gid go together")
+
+
+# libc -------------------------------------------------------------------------------------------
+_libc = None
+
+
+def _load_libc() -> Any:
+    global _libc
+    if _libc is None:
+        if not sys.platform.startswith("linux"):
+            raise ConfinementError("namespaces and prctl need Linux")
+        # dlopen(NULL): the C library is already loaded; find_library() would spawn processes.
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.mount.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_ulong,
+            ctypes.c_char_p,
+        ]
+        _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        _libc.unshare.argtypes = [ctypes.c_int]
+        _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return _libc
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def _encode(path: str | None) -> bytes | None:
+    return None if path is None else os.fsencode(path)
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    result = _load_libc().mount(_encode(source), _encode(target), _encode(fstype), flags, _encode(data))
+    _check(result, f"mount {source or fstype or ''} on {target}")
+
+
+def _prctl(option: int, value: int) -> None:
+    _check(_load_libc().prctl(option, value, 0, 0, 0), f"prctl({option})")
+
+
+def _syscall_pivot_root(new_root: str, put_old: str) -> None:
+    # glibc has no pivot_root wrapper; the syscall number differs per architecture.
+    numbers = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217, "i686": 217}
+    machine = os.uname().machine
+    if machine not in numbers:
+        raise ConfinementError(f"pivot_root: unknown architecture {machine}")
+    libc = _load_libc()
+    libc.syscall.restype = ctypes.c_long
+    result = libc.syscall(ctypes.c_long(numbers[machine]), _encode(new_root), _encode(put_old))
+    _check(int(result), "pivot_root")
+
+
+# steps ------------------------------------------------------------------------------------------
+def _set_parent_death_signal(sig: int, parent: int) -> None:
+    """Die with the parent; if it is already gone (we raced it), die now."""
+    _prctl(_PR_SET_PDEATHSIG, sig)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _join_cgroups(procs_files: list[str]) -> None:
+    for procs_file in procs_files:
+        with open(procs_file, "w") as procs:
+            procs.write("0")
+
+
+def _apply_rlimits(limits: dict[str, int]) -> None:
+    for name, value in sorted(limits.items()):
+        limit = getattr(resource, "RLIMIT_" + name)
+        _, hard = resource.getrlimit(limit)
+        ceiling = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(limit, (ceiling, ceiling))
+
+
+def _open_fds() -> list[int]:
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        # No procfs: fall back to the descriptor limit (slow only when that limit is huge).
+        return list(range(resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
+    return sorted(int(name) for name in names)
+
+
+def _close_inherited_fds(keep: list[int], exec_follows: bool) -> None:
+    """Close every descriptor not in `keep`; before an exec, marking them close-on-exec is enough
+    and keeps the spawner's own error pipe (already close-on-exec) working until the exec."""
+    kept = set(keep)
+    for fd in _open_fds():
+        if fd in kept:
+            continue
+        try:
+            if exec_follows:
+                os.set_inheritable(fd, False)
+            else:
+                os.close(fd)
+        except OSError:
+            pass  # the directory listing's own descriptor, already closed
+
+
+def _wait_for_namespace_init(child: int, alive_fd: int) -> None:
+    """The process outside a new PID namespace: wait for PID 1 inside, then end the same way.
+
+    It holds `alive_fd` (the write end of a pipe) so the child can tell it is alive, closes every
+    other descriptor (a spawner waiting for its error pipe must see EOF once the child execs),
+    forwards termination signals, and exits with the child's status: killed by signal N -> killed
+    by signal N, exit code N -> exit code N. Never returns.
+    """
+    try:
+        for fd in _open_fds():
+            if fd != alive_fd:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+        def forward(signum: int, frame: Any) -> None:
+            with contextlib.suppress(OSError):
+                os.kill(child, signum)
+
+        for name in _FORWARDED_SIGNALS:
+            # Outside the main thread signal() fails: forwarding is a courtesy, not a guarantee.
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(getattr(signal, name), forward)
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except ChildProcessError:
+                os._exit(1)
+        if os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            with contextlib.suppress(ValueError, OSError):  # SIGKILL and SIGSTOP: default anyway
+                signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            os._exit(128 + signum)
+        os._exit(os.WEXITSTATUS(status))
+    finally:
+        os._exit(1)
+
+
+def _enter_pid_namespace() -> int:
+    """Fork into the PID namespace unshared before; returns (in the child) the liveness pipe."""
+    global _forking
+    read_end, write_end = os.pipe()
+    _forking = True
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about fork() in a process that had threads; this child has one.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child = os.fork()
+    finally:
+        _forking = False
+    if child != 0:
+        os.close(read_end)
+        _wait_for_namespace_init(child, write_end)
+    os.close(write_end)
+    return read_end
+
+
+def _parent_still_alive(alive_fd: int) -> bool:
+    os.set_blocking(alive_fd, False)
+    try:
+        return os.read(alive_fd, 1) != b""
+    except BlockingIOError:
+        return True
+
+
+def _remount_read_only(target: str) -> None:
+    """Read-only for a bind mount and every mount below it (e.g. Docker's /etc/resolv.conf),
+    keeping each mount's nodev/noexec/atime flags (a remount replaces them all)."""
+    targets = [target]
+    prefix = target.rstrip("/") + "/"
+    try:
+        with open("/proc/self/mountinfo") as mountinfo:
+            for line in mountinfo:
+                point = line.split()[4].replace("\\040", " ")
+                if point.startswith(prefix):
+                    targets.append(point)
+    except OSError:
+        pass
+    for point in targets:
+        kept = os.statvfs(point).f_flag
+        flags = _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID
+        flags |= kept & (_MS_NODEV | _MS_NOEXEC | _ST_NOATIME | _ST_NODIRATIME)
+        if kept & _ST_RELATIME:
+            flags |= _MS_RELATIME
+        _mount(None, point, None, flags, None)
+
+
+def _apply_mount(root: str, mount: Mount) -> None:
+    path = root + mount.target
+    if mount.kind == "symlink":
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        os.symlink(mount.source, path)
+        return
+    if mount.kind == "dir":
+        os.makedirs(path, mode=int(mount.options or "755", 8), exist_ok=True)
+        return
+    if mount.kind == "bind":
+        if not os.path.exists(mount.source):
+            if mount.optional:
+                return
+            raise ConfinementError(f"bind source missing: {mount.source}")
+        if os.path.isdir(mount.source):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            if not os.path.exists(path):
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+        _mount(mount.source, path, None, _MS_BIND | _MS_REC, None)
+        if not mount.writable:
+            _remount_read_only(path)
+        return
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    if mount.kind == "tmpfs":
+        _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, mount.options or None)
+    else:  # proc: counts only the processes of the new PID namespace
+        _mount("proc", path, "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+
+
+def _build_root(root: str, mounts: list[Mount]) -> None:
+    """A tmpfs root holding only `mounts`, pivoted into; the old root is detached."""
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing below propagates to the host
+    _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
+    for mount in mounts:
+        _apply_mount(root, mount)
+    os.chdir(root)
+    _syscall_pivot_root(".", ".")  # the old root now sits on top of the new one, at "/"
+    _check(_load_libc().umount2(b".", _MNT_DETACH), "detach old root")
+    os.chdir("/")
+    _mount(None, "/", None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
+
+
+def _bring_up_loopback() -> None:
+    import fcntl  # only a network namespace needs it
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        request = struct.pack("16sh", b"lo", 0).ljust(40, b"\0")
+        flags = struct.unpack("16sh", fcntl.ioctl(probe, _SIOCGIFFLAGS, request)[:18])[1]
+        fcntl.ioctl(probe, _SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | _IFF_UP).ljust(40, b"\0"))
+
+
+def _drop_privileges(uid: int, gid: int) -> None:
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getuid() != uid or os.geteuid() != uid or os.getgid() != gid:
+        raise ConfinementError("credentials did not change")
+
+
+def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
+    """Confine the calling process (a fresh fork) as `plan` says. See the module docstring.
+
+    `exec_follows`: True when the caller execs right after (the server's preexec_fn): inherited
+    descriptors are then marked close-on-exec instead of closed. With a PID namespace the process
+    that called confine() stays outside as a waiter and never returns; the caller holds its PID,
+    and killing that PID (or its process group) with SIGKILL ends the whole environment.
+    """
+    if _forking:
+        return
+    plan.validate()
+    parent = os.getppid()
+    if plan.parent_death_signal:
+        _set_parent_death_signal(plan.parent_death_signal, parent)
+    if plan.new_session:
+        # Fails when already a process-group leader (start_new_session=True did it).
+        with contextlib.suppress(PermissionError):
+            os.setsid()
+    _join_cgroups(plan.cgroup_procs)
+    _apply_rlimits(plan.rlimits)
+    flags = 0
+    for name in plan.namespaces:
+        flags |= NAMESPACE_FLAGS[name]
+    alive_fd = None
+    if flags:
+        _check(_load_libc().unshare(flags), "unshare")
+    if "pid" in plan.namespaces:
+        alive_fd = _enter_pid_namespace()
+        if plan.parent_death_signal:
+            _prctl(_PR_SET_PDEATHSIG, plan.parent_death_signal)  # fork cleared it
+    if plan.root is not None:
+        _build_root(plan.root, plan.mounts)
+    if plan.hostname is not None:
+        socket.sethostname(plan.hostname)
+    if "net" in plan.namespaces:
+        _bring_up_loopback()
+    os.chdir(plan.working_directory)
+    keep = list(plan.keep_fds) + ([alive_fd] if alive_fd is not None else [])
+    _close_inherited_fds(keep, exec_follows)
+    if plan.uid is not None and plan.gid is not None:
+        _drop_privileges(plan.uid, plan.gid)
+        # A credential change clears the parent-death signal; ptrace and /proc/self need dumpable.
+        if plan.parent_death_signal:
+            _prctl(_PR_SET_PDEATHSIG, plan.parent_death_signal)
+        _prctl(_PR_SET_DUMPABLE, 1)
+    if sys.platform.startswith("linux"):
+        _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    if alive_fd is not None:
+        if not _parent_still_alive(alive_fd):
+            os._exit(1)
+        os.close(alive_fd)
+    elif plan.parent_death_signal and os.getppid() != parent:
+        os._exit(1)

@@ -1,0 +1,160 @@
+"""Process-count and CPU limits per environment through cgroups (v1 `pids`/`cpu` or v2).
+
+Lambda gives a function CPU in proportion to its memory: 1,769 MB is one vCPU (AWS docs, "Configuring
+Lambda function memory"). Each environment gets a CPU *share* (v1 cpu.shares, v2 cpu.weight) in that
+proportion: under contention environments split the CPUs by memory, but an idle host is not left unused
+(a hard quota made a 128 MB cold start that imports boto3 take seconds). It also gets a cap on its
+processes and threads, so a fork bomb stops at the cap instead of exhausting the host. Either limit is
+skipped when the host gives no writable controller for it; memory has its own module (cgroups.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lamina.execution.sandbox.cgroups import _own_cgroup, _remove_stale
+
+MB_PER_CPU = 1769
+_V1_SHARES_PER_CPU = 1024  # the kernel's default weight of one cgroup
+_V2_WEIGHT_PER_CPU = 100
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cpu_shares(memory_mb: int) -> int:
+    """cgroup v1 cpu.shares for MemorySize: one CPU's default weight per 1,769 MB (minimum 2)."""
+    return max(2, _V1_SHARES_PER_CPU * memory_mb // MB_PER_CPU)
+
+
+def cpu_weight(memory_mb: int) -> int:
+    """cgroup v2 cpu.weight for MemorySize (range 1-10000)."""
+    return min(10_000, max(1, _V2_WEIGHT_PER_CPU * memory_mb // MB_PER_CPU))
+
+
+@dataclass(slots=True)
+class EnvironmentLimits:
+    """One environment's limit cgroups: join them with "0" > each procs file before exec."""
+
+    folders: list[Path] = field(default_factory=list)
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(folder / "cgroup.procs") for folder in self.folders]
+
+    def kill_all(self) -> None:
+        """SIGKILL every process still in the cgroups, including those that left the process group."""
+        for folder in self.folders:
+            with contextlib.suppress(OSError, ValueError):
+                for line in (folder / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(int(line), signal.SIGKILL)
+
+    def remove(self) -> None:
+        """Idempotent; call after the processes are dead."""
+        for folder in self.folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+@dataclass(frozen=True, slots=True)
+class _Controller:
+    kind: str  # "pids" or "cpu"
+    version: str  # "v1" or "v2"
+    base: Path  # this server's folder; environments get subfolders
+
+
+class CgroupLimits:
+    """Creates per-environment pids and cpu cgroups below folders owned by this server process."""
+
+    def __init__(self, controllers: list[_Controller]) -> None:
+        self._controllers = controllers
+
+    @property
+    def kinds(self) -> list[str]:
+        return [controller.kind for controller in self._controllers]
+
+    @classmethod
+    def detect(cls, root: Path = _CGROUP_ROOT) -> CgroupLimits | None:
+        """The limits this host lets the server set, or None when it allows neither."""
+        controllers = []
+        for kind in ("pids", "cpu"):
+            with contextlib.suppress(OSError):
+                controller = _detect_v2(root, kind) or _detect_v1(root, kind)
+                if controller is not None:
+                    controllers.append(controller)
+        return cls(controllers) if controllers else None
+
+    def create(self, name: str, *, max_processes: int, memory_mb: int) -> EnvironmentLimits:
+        limits = EnvironmentLimits()
+        try:
+            for controller in self._controllers:
+                folder = controller.base / name
+                folder.mkdir(exist_ok=True)  # v2: may be the memory cgroup's folder too
+                limits.folders.append(folder)
+                _write_limit(controller, folder, max_processes, memory_mb)
+        except OSError:
+            limits.remove()
+            raise
+        return limits
+
+    def close(self) -> None:
+        for controller in self._controllers:
+            with contextlib.suppress(OSError):
+                for child in controller.base.iterdir():
+                    if child.is_dir():
+                        with contextlib.suppress(OSError):
+                            child.rmdir()
+                controller.base.rmdir()
+
+
+def _write_limit(controller: _Controller, folder: Path, max_processes: int, memory_mb: int) -> None:
+    if controller.kind == "pids":
+        (folder / "pids.max").write_text(str(max_processes))
+    elif controller.version == "v1":
+        (folder / "cpu.shares").write_text(str(cpu_shares(memory_mb)))
+    else:
+        (folder / "cpu.weight").write_text(str(cpu_weight(memory_mb)))
+
+
+def _detect_v1(root: Path, kind: str) -> _Controller | None:
+    hierarchy = root / kind
+    limit_file = "pids.max" if kind == "pids" else "cpu.shares"
+    own = _own_cgroup(kind)
+    if own is None or not hierarchy.is_dir() or (root / "cgroup.controllers").exists():
+        return None
+    parent = hierarchy / own.lstrip("/")
+    _remove_stale(parent)
+    base = parent / f"lamina-{os.getpid()}"
+    base.mkdir(exist_ok=True)
+    probe = base / "probe"
+    try:
+        probe.mkdir(exist_ok=True)
+        writable = (probe / limit_file).exists()
+    finally:
+        with contextlib.suppress(OSError):
+            probe.rmdir()
+    if not writable:
+        with contextlib.suppress(OSError):
+            base.rmdir()
+        return None
+    return _Controller(kind, "v1", base)
+
+
+def _detect_v2(root: Path, kind: str) -> _Controller | None:
+    own = _own_cgroup(None)
+    controllers = root / "cgroup.controllers"
+    if own is None or not controllers.exists() or kind not in controllers.read_text().split():
+        return None
+    parent = root / own.lstrip("/")
+    base = parent / f"lamina-{os.getpid()}"  # shared with the v2 memory controller, if any
+    base.mkdir(exist_ok=True)
+    try:
+        (base / "cgroup.subtree_control").write_text(f"+{kind}")
+    except OSError:
+        with contextlib.suppress(OSError):
+            base.rmdir()
+        return None
+    return _Controller(kind, "v2", base)

@@ -1,0 +1,153 @@
+"""The `namespaces` tier: the process tier plus new PID, mount, IPC and UTS namespaces (and network,
+when the function's network is off) and a minimal root of its own.
+
+What an environment sees (everything read-only but /tmp):
+  /usr, /etc, /bin, /sbin, /lib*   the host's, as on a Lambda image
+  <interpreter prefixes>            every runtime's Python installation, at its host path (custom
+                                    runtimes' `bootstrap` scripts exec them by absolute path)
+  /var/task                         the function's code
+  /var/runtime                      Lamina's runtime files and the SDK (boto3...), as on AWS
+  /dev                              null, zero, full, random, urandom, tty, fd, std{in,out,err}
+  /proc                             its own PID namespace only (the runtime is PID 1)
+  /tmp                              a tmpfs of EphemeralStorage's size (HOME and TMPDIR)
+The data directory, other functions' code and other environments do not exist in there.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from lamina.execution.sandbox.base import SandboxSpec
+from lamina.execution.sandbox.cgroups import CgroupMemoryController
+from lamina.execution.sandbox.confine import ConfinementPlan, Mount
+from lamina.execution.sandbox.limits import CgroupLimits
+from lamina.execution.sandbox.process import Layout, ProcessSandbox
+from lamina.execution.sandbox.uids import UidPool
+
+TASK_ROOT = "/var/task"
+RUNTIME_DIR = "/var/runtime"
+TMP = "/tmp"
+HOSTNAME = "localhost"
+_SYSTEM_DIRECTORIES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+_DEVICE_LINKS = (
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+)
+# Reserved variables that name host paths (SandboxSpec's contract) and are rewritten here.
+_PATH_VARIABLES = ("LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "LAMINA_RUNTIME_LIB", "HOME", "TMPDIR")
+
+
+def _system_mounts() -> list[Mount]:
+    """The host's system folders; merged-/usr hosts have /bin, /lib... as links into /usr."""
+    mounts = []
+    for folder in _SYSTEM_DIRECTORIES:
+        if os.path.islink(folder):
+            mounts.append(Mount(folder, "symlink", os.readlink(folder)))
+        elif os.path.isdir(folder):
+            mounts.append(Mount(folder, "bind", folder))
+    mounts.append(Mount("/etc", "bind", "/etc"))
+    return mounts
+
+
+def _device_mounts() -> list[Mount]:
+    mounts = [Mount("/dev", "tmpfs", options="size=64k,mode=755")]
+    mounts += [
+        Mount(f"/dev/{name}", "bind", f"/dev/{name}", writable=True, optional=True) for name in _DEVICES
+    ]
+    mounts += [Mount(f"/dev/{name}", "symlink", target) for name, target in _DEVICE_LINKS]
+    return mounts
+
+
+@functools.lru_cache(maxsize=16)
+def _folder_entries(folder: str, resolve: bool) -> tuple[tuple[str, str], ...]:
+    """(name, host path) of a folder's entries, once per folder: runtime and SDK files don't change
+    while the server runs. SDK entries are links into site-packages: bind what they point to."""
+    entries = []
+    for entry in sorted(os.scandir(folder), key=lambda item: item.name):
+        if entry.name == "__pycache__":
+            continue
+        entries.append((entry.name, os.path.realpath(entry.path) if resolve else entry.path))
+    return tuple(entries)
+
+
+def _interpreter_prefix(interpreter: str) -> str | None:
+    """The installation folder of `.../bin/python3.X`; None when /usr (already visible) holds it."""
+    real = Path(interpreter).resolve()
+    prefix = real.parent.parent if real.parent.name == "bin" else real.parent
+    if prefix == Path("/") or any(prefix.is_relative_to(folder) for folder in _SYSTEM_DIRECTORIES):
+        return None
+    return str(prefix)
+
+
+def _translate(value: str, moves: list[tuple[str, str]]) -> str:
+    for host, inside in moves:
+        if value == host or value.startswith(host + "/"):
+            return inside + value[len(host) :]
+    return value
+
+
+class NamespaceSandbox(ProcessSandbox):
+    name = "namespaces"
+    _watches_scratch = False
+
+    def __init__(
+        self,
+        memory: CgroupMemoryController | None,
+        *,
+        limits: CgroupLimits | None = None,
+        uids: UidPool | None = None,
+        root: Path,
+        interpreters: list[str],
+    ) -> None:
+        """`root`: an empty host folder this tier mounts each new root on (inside the environment's
+        own mount namespace, so environments never see each other's). `interpreters`: every
+        runtime's Python, shown to every environment read-only."""
+        super().__init__(memory, limits=limits, uids=uids)
+        self._root = root
+        prefixes = {_interpreter_prefix(interpreter) for interpreter in interpreters}
+        self._prefixes = sorted(prefix for prefix in prefixes if prefix is not None)
+
+    def _layout(self, spec: SandboxSpec, uid: int | None) -> Layout:
+        task_root = str(spec.task_root or spec.working_directory)
+        mounts = _system_mounts()
+        mounts += [Mount(prefix, "bind", prefix) for prefix in self._prefixes]
+        mounts.append(Mount(TASK_ROOT, "bind", task_root))
+        mounts.append(Mount(RUNTIME_DIR, "dir"))
+        moves = [(task_root, TASK_ROOT)]
+        seen: set[str] = set()
+        for folder, resolve in ((spec.runtime_dir, False), (spec.runtime_library, True)):
+            if folder is None:
+                continue
+            moves.append((str(folder), RUNTIME_DIR))
+            for name, source in _folder_entries(str(folder), resolve):
+                if name not in seen:  # Lamina's runtime files win over an SDK name
+                    seen.add(name)
+                    mounts.append(Mount(f"{RUNTIME_DIR}/{name}", "bind", source))
+        mounts += _device_mounts()
+        mounts.append(Mount("/proc", "proc"))
+        mounts.append(Mount(TMP, "tmpfs", options=f"size={spec.ephemeral_storage_mb}m,mode=1777"))
+        if spec.scratch_directory is not None:
+            moves.append((str(spec.scratch_directory), TMP))
+        namespaces = ["mount", "pid", "ipc", "uts"] + ([] if spec.network else ["net"])
+        plan = ConfinementPlan(
+            namespaces=namespaces,
+            root=str(self._root),
+            mounts=mounts,
+            hostname=HOSTNAME,
+            working_directory=_translate(str(spec.working_directory), moves),
+            inside_task_root=TASK_ROOT,
+            inside_runtime_dir=RUNTIME_DIR if spec.runtime_dir is not None else "",
+            inside_runtime_library=RUNTIME_DIR if spec.runtime_library is not None else "",
+            inside_tmp=TMP,
+        )
+        environment = dict(spec.environment)
+        for key in _PATH_VARIABLES:
+            if key in environment:
+                environment[key] = _translate(environment[key], moves)
+        argv = [_translate(argument, moves) for argument in spec.argv]
+        return Layout(argv, environment, plan)

@@ -1,0 +1,68 @@
+"""`bench/engine.py --quick` runs end to end and reports every section with real numbers.
+
+Slow (about half a minute, several servers): not in the default run; `pytest -m slow` runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGETS = 11
+
+
+def _positive(document: dict[str, Any], *path: str | int) -> None:
+    value: Any = document
+    for key in path:
+        value = value[key]
+    assert isinstance(value, int | float) and value > 0, f"{'.'.join(map(str, path))} = {value!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_quick_engine_benchmark_reports_every_section() -> None:
+    completed = subprocess.run(
+        [sys.executable, "bench/engine.py", "--quick", "--json-only"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    results = json.loads(completed.stdout)  # --json-only: the document and nothing else
+
+    assert results["machine"]["cores"] >= 1
+    assert results["server"]["health"]["status"] == "ok"
+    assert results["client"]["chosen"] in ("threads", "processes")
+    for section, baseline in (("cold_start", "spawn_baseline"), ("warm_invoke", "echo_baseline")):
+        for key in ("median_ms", "p99_ms"):
+            _positive(results, section, key)
+            _positive(results, section, baseline, key)
+    _positive(results, "cold_start", "ratio_vs_spawn")
+    _positive(results, "warm_invoke", "ratio_vs_echo")
+    assert set(results["throughput"]) == {"1", "8", "32"}
+    for clients in results["throughput"]:
+        _positive(results, "throughput", clients, "invoke", "per_second")
+        _positive(results, "throughput", clients, "echo", "per_second")
+        _positive(results, "throughput", clients, "ratio_vs_echo")
+    for key in (
+        "environments_found",
+        "pss_per_environment_median_kib",
+        "rss_per_environment_median_kib",
+        "environments_per_gib",
+    ):
+        _positive(results, "density", key)
+    _positive(results, "burst", "new_environments_per_second")
+    _positive(results, "burst", "new_environments_per_second_per_core")
+    steps = results["scaling"]["steps"]
+    assert [step["functions"] for step in steps] == results["plan"]["scaling_functions"]
+    for index in range(len(steps)):
+        _positive(results, "scaling", "steps", index, "invoke", "per_second")
+    assert len(results["targets"]) == TARGETS
+    assert all(isinstance(target["pass"], bool) for target in results["targets"])

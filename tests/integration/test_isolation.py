@@ -1,0 +1,280 @@
+"""Hostile functions against a real server in each sandbox tier: every attempt fails or ends only
+the attacker's environment, with a clear error, and the server keeps serving others.
+
+The process-tier server gets what its uid isolation needs (see sandbox/detect.py): a data directory
+other users can reach and a python3.11 outside /root (Debian's), so functions run as their own uids.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import ROLE
+from tests.support.packaging import make_zip
+from tests.support.server import RunningServer, running_server
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.geteuid() != 0, reason="sandbox tiers need Linux and root"
+)
+DEBIAN_PYTHON = "/usr/bin/python3.11"
+
+ATTACKER = r"""
+import json, os, signal, subprocess, time
+
+def _attempt(action):
+    try:
+        return {"ok": True, "value": action()}
+    except OSError as error:
+        return {"ok": False, "error": type(error).__name__, "errno": error.errno}
+
+def read(event, context):
+    return {path: _attempt(lambda path=path: open(path, "rb").read(64).hex()) for path in event["paths"]}
+
+def write(event, context):
+    def put(path):
+        with open(path, "w") as target:
+            target.write("owned")
+        return path
+    return {path: _attempt(lambda path=path: put(path)) for path in event["paths"]}
+
+def fill_tmp(event, context):
+    folder = os.environ.get("TMPDIR", "/tmp")
+    chunk = b"x" * (8 * 1024 * 1024)
+    written = 0
+    try:
+        with open(os.path.join(folder, "fill"), "wb") as target:
+            while written < event["megabytes"] * 1024 * 1024:
+                target.write(chunk)
+                target.flush()
+                written += len(chunk)
+    except OSError as error:
+        return {"written_mb": written // (1024 * 1024), "error": type(error).__name__, "errno": error.errno}
+    finally:
+        os.unlink(os.path.join(folder, "fill"))
+    return {"written_mb": written // (1024 * 1024), "error": None}
+
+def signal_pid(event, context):
+    return {name: _attempt(lambda sig=sig: os.kill(event["pid"], sig)) for name, sig in
+            (("probe", 0), ("term", signal.SIGTERM), ("kill", signal.SIGKILL))}
+
+def fork_bomb(event, context):
+    children, failure = [], None
+    try:
+        for _ in range(event["count"]):
+            children.append(subprocess.Popen(["sleep", "60"]))
+    except OSError as error:
+        failure = type(error).__name__
+    for child in children:
+        child.kill()
+    for child in children:
+        child.wait()
+    return {"started": len(children), "failure": failure}
+
+def hog(event, context):
+    blocks = []
+    while True:
+        blocks.append(bytearray(64 * 1024 * 1024))
+        for index in range(0, len(blocks[-1]), 4096):
+            blocks[-1][index] = 1
+"""
+
+VICTIM = """
+import os
+TOKEN = os.urandom(8).hex()
+def handler(event, context):
+    return {"pid": os.getpid(), "token": TOKEN}
+"""
+
+
+@pytest.fixture(scope="module", params=["process", "namespaces"])
+def tier_server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    tier: str = request.param
+    args = ["--sandbox", tier, "--keep-alive", "60"]
+    if tier == "process":
+        if not os.path.exists(DEBIAN_PYTHON):
+            pytest.skip(f"the process tier's uid isolation test needs {DEBIAN_PYTHON}")
+        args += ["--runtime", f"python3.11={DEBIAN_PYTHON}"]
+    # Under /tmp itself (pytest's folders are private to root): the process tier's environments must
+    # be able to reach their own code in the data directory.
+    parent = Path(tempfile.mkdtemp(prefix="lamina-isolation-", dir="/tmp"))
+    parent.chmod(0o755)
+    try:
+        with running_server(parent / "data", *args) as server:
+            if tier == "process":
+                assert "per-environment uid" in server.output(), server.output()
+            assert server.health()["sandbox"] == tier
+            yield server
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def _create(client: Any, files: dict[str, str], handler: str, **options: Any) -> str:
+    name = f"iso-{uuid.uuid4().hex[:10]}"
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler=handler,
+        Code={"ZipFile": make_zip(files)},
+        **options,
+    )
+    return name
+
+
+def _invoke(client: Any, name: str, event: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    response = client.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
+    return response, json.loads(response["Payload"].read())
+
+
+def _attacker(server: RunningServer, handler: str, **options: Any) -> str:
+    options.setdefault("Timeout", 30)
+    return _create(server.client("lambda"), {"app.py": ATTACKER}, f"app.{handler}", **options)
+
+
+def _still_serving(server: RunningServer) -> None:
+    client = server.client("lambda")
+    name = _create(client, {"app.py": VICTIM}, "app.handler")
+    response, result = _invoke(client, name, {})
+    assert "FunctionError" not in response, result
+    assert server.health()["status"] == "ok"
+
+
+def _code_path(server: RunningServer, name: str) -> Path:
+    sha_base64 = server.client("lambda").get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+    return server.data_dir / "code" / base64.b64decode(sha_base64).hex()
+
+
+def test_data_directory_and_other_functions_code_are_unreadable(tier_server: RunningServer) -> None:
+    client = tier_server.client("lambda")
+    secret_code = _create(client, {"app.py": VICTIM + "\nSECRET = 'other function'\n"}, "app.handler")
+    other_code = _code_path(tier_server, secret_code) / "app.py"
+    data = tier_server.data_dir
+    assert other_code.exists() and (data / "lamina.db").exists()
+    targets = [
+        str(data / "lamina.db"),
+        str(data / "secrets" / "root-credentials.json"),
+        str(data / "secrets" / "code.key"),
+    ]
+    # The process tier shares the code cache read-only by name: a function that knows another's
+    # SHA-256 can read that code there (docs/architecture.md). Only namespaces hide it.
+    if tier_server.health()["sandbox"] == "namespaces":
+        targets.append(str(other_code))
+    name = _attacker(tier_server, "read")
+    response, result = _invoke(client, name, {"paths": targets})
+    assert "FunctionError" not in response, result
+    for path in targets:
+        assert result[path]["ok"] is False, (path, result[path])
+        assert result[path]["error"] in ("PermissionError", "FileNotFoundError")
+    _still_serving(tier_server)
+
+
+def test_writes_outside_tmp_fail(tier_server: RunningServer) -> None:
+    client = tier_server.client("lambda")
+    name = _attacker(tier_server, "write")
+    own_code = _code_path(tier_server, name)
+    inside = "/var/task" if tier_server.health()["sandbox"] == "namespaces" else str(own_code)
+    targets = [f"{inside}/app.py", f"{inside}/planted.py", "/etc/planted", "/usr/planted"]
+    response, result = _invoke(client, name, {"paths": targets})
+    assert "FunctionError" not in response, result
+    for path in targets:
+        assert result[path]["ok"] is False, (path, result[path])
+    assert (own_code / "app.py").read_text() == ATTACKER
+    assert not (own_code / "planted.py").exists()
+
+
+def test_tmp_stops_at_ephemeral_storage(tier_server: RunningServer) -> None:
+    client = tier_server.client("lambda")
+    name = _attacker(tier_server, "fill_tmp", MemorySize=1024, EphemeralStorage={"Size": 512})
+    response, result = _invoke(client, name, {"megabytes": 600})
+    assert "FunctionError" not in response, result
+    # tmpfs: "No space left on device"; process tier: RLIMIT_FSIZE's "File too large".
+    assert result["error"] == "OSError" and result["errno"] in (28, 27), result
+    assert result["written_mb"] <= 512
+    _still_serving(tier_server)
+
+
+def test_server_cannot_be_signalled(tier_server: RunningServer) -> None:
+    client = tier_server.client("lambda")
+    name = _attacker(tier_server, "signal_pid")
+    response, result = _invoke(client, name, {"pid": tier_server.process.pid})
+    assert "FunctionError" not in response, result
+    for attempt in result.values():
+        # Another uid (EPERM), or not even visible from the environment's PID namespace (ESRCH).
+        assert attempt["ok"] is False and attempt["error"] in ("PermissionError", "ProcessLookupError")
+    assert tier_server.process.poll() is None
+    _still_serving(tier_server)
+
+
+def test_other_environments_cannot_be_signalled(tier_server: RunningServer) -> None:
+    client = tier_server.client("lambda")
+    victim = _create(client, {"app.py": VICTIM}, "app.handler")
+    _, before = _invoke(client, victim, {})
+    name = _attacker(tier_server, "signal_pid")
+    response, result = _invoke(client, name, {"pid": before["pid"]})
+    assert "FunctionError" not in response, result
+    if tier_server.health()["sandbox"] == "process":
+        assert all(attempt["error"] == "PermissionError" for attempt in result.values()), result
+    _, after = _invoke(client, victim, {})
+    assert after["token"] == before["token"]  # the victim's warm environment survived
+
+
+def test_fork_bomb_stops_at_the_process_limit(tier_server: RunningServer) -> None:
+    client = tier_server.client("lambda")
+    name = _attacker(tier_server, "fork_bomb", MemorySize=1024)
+    response, result = _invoke(client, name, {"count": 5000})
+    assert "FunctionError" not in response, result
+    assert result["failure"] in ("BlockingIOError", "OSError"), result
+    assert result["started"] < 1024
+    _still_serving(tier_server)
+
+
+def test_memory_past_memory_size_ends_only_that_environment(tier_server: RunningServer) -> None:
+    client = tier_server.client("lambda")
+    name = _attacker(tier_server, "hog", MemorySize=128)
+    response, result = _invoke(client, name, {})
+    assert response["FunctionError"] == "Unhandled"
+    assert result["errorType"] == "Runtime.OutOfMemory", result
+    _still_serving(tier_server)
+
+
+def test_killing_the_environment_from_outside_reports_an_exit(tier_server: RunningServer) -> None:
+    """The PID the server holds (the waiter outside a PID namespace) stands for the environment."""
+    client = tier_server.client("lambda")
+    name = _create(
+        client, {"app.py": "import time\ndef handler(e, c):\n    time.sleep(e['sleep'])\n"}, "app.handler"
+    )
+    _invoke(client, name, {"sleep": 0})
+    before = {pid for pid in _children(tier_server.process.pid)}
+    assert before
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    response, result = _invoke(client, name, {"sleep": 0})
+    # The dead environment is noticed when it is next used, or replaced: either way the call works
+    # or fails as a runtime exit, never with a server error.
+    assert "FunctionError" not in response or result["errorType"] == "Runtime.ExitError", result
+    _still_serving(tier_server)
+
+
+def _children(parent: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
+                children.append(int(entry))
+    return children
