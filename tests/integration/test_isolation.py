@@ -82,6 +82,31 @@ def fork_bomb(event, context):
         child.wait()
     return {"started": len(children), "failure": failure}
 
+def steal_invocations(event, context):
+    # Connect to every listening loopback port and ask it for the next invocation.
+    import socket
+    ports = set()
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for row in table:
+            fields = row.split()
+            if fields[3] == "0A" and fields[1].startswith("0100007F:"):  # LISTEN on 127.0.0.1
+                ports.add(int(fields[1].split(":")[1], 16))
+    own = int(os.environ.get("AWS_LAMBDA_RUNTIME_API", ":0").rsplit(":", 1)[1])
+    answers = {}
+    for port in sorted(ports - {own}):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+                connection.settimeout(1)
+                connection.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+                answers[port] = connection.recv(64).decode("latin-1").split("\r\n")[0]
+        except socket.timeout:
+            answers[port] = "parked"  # the endpoint would hand this caller the next invocation
+        except OSError as error:
+            answers[port] = type(error).__name__
+    answers["own"] = own
+    return answers
+
 def hog(event, context):
     blocks = []
     while True:
@@ -278,3 +303,20 @@ def _children(parent: int) -> list[int]:
             if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
                 children.append(int(entry))
     return children
+
+
+def test_runtime_api_of_another_environment_refuses_the_caller(tier_server: RunningServer) -> None:
+    """Each environment's Runtime API port is reachable on loopback; only its own uid is served."""
+    client = tier_server.client("lambda")
+    victim = _create(client, {"app.py": VICTIM}, "app.handler")
+    _, before = _invoke(client, victim, {})  # a warm victim environment, its HTTP endpoint listening
+    name = _attacker(tier_server, "steal_invocations")
+    response, answers = _invoke(client, name, {})
+    assert "FunctionError" not in response, answers
+    answers.pop("own")  # the attacker skips its own port
+    assert answers, "the attacker found no listening ports at all"
+    assert "parked" not in answers.values(), answers
+    assert not any(answer.startswith("HTTP/1.1 200") for answer in answers.values()), answers
+    assert any(answer.startswith("HTTP/1.1 403") for answer in answers.values()), answers
+    _, after = _invoke(client, victim, {})
+    assert after["token"] == before["token"]

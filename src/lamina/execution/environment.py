@@ -183,6 +183,10 @@ class ExecutionEnvironment:
         finally:
             if child_end is not None:
                 child_end.close()  # the runtime holds its own copy now
+        if self._sandboxed.uid is not None:
+            self._endpoint.restrict_to(self._sandboxed.uid)
+        else:
+            self._endpoint.allow_any()
         self._capture.start()
         self._exited = asyncio.get_running_loop().create_task(self._sandboxed.process.wait())
         self._emit(f"INIT_START Runtime Version: lamina:{self.config.runtime}")

@@ -12,6 +12,7 @@ import json
 
 from lamina.runtime_api.http11 import LeanHttpProtocol, LeanRequest, LeanResponse
 from lamina.runtime_api.mailbox import InvocationMailbox
+from lamina.runtime_api.peers import socket_owner_uid
 
 _PREFIX = "/2018-06-01/runtime/"
 _ACCEPTED = LeanResponse(202, b'{"status":"OK"}')
@@ -28,6 +29,33 @@ class RuntimeApiEndpoint:
         self._server: asyncio.Server | None = None
         self._connections: set[LeanHttpProtocol] = set()
         self.address = ""
+        # Who may call: decided once the environment's process exists (restrict_to/allow_any).
+        self._owner_known = asyncio.Event()
+        self._owner_uid: int | None = None
+        self._verdicts: dict[tuple[str, int], bool] = {}
+
+    def restrict_to(self, uid: int) -> None:
+        """Serve only connections from sockets owned by `uid` (the environment runs as its own uid)."""
+        self._owner_uid = uid
+        self._owner_known.set()
+
+    def allow_any(self) -> None:
+        """Environments share the server's uid: the port cannot be told apart from other local callers."""
+        self._owner_uid = None
+        self._owner_known.set()
+
+    async def _caller_allowed(self, request: LeanRequest) -> bool:
+        await self._owner_known.wait()
+        if self._owner_uid is None:
+            return True
+        if request.peer is None or request.local is None:
+            return False
+        verdict = self._verdicts.get(request.peer)
+        if verdict is None:
+            verdict = self._verdicts[request.peer] = (
+                socket_owner_uid(request.peer, request.local) == self._owner_uid
+            )
+        return verdict
 
     async def start(self, host: str = "127.0.0.1") -> str:
         loop = asyncio.get_running_loop()
@@ -52,6 +80,8 @@ class RuntimeApiEndpoint:
             connection.close()
 
     async def _handle(self, request: LeanRequest) -> LeanResponse:
+        if not await self._caller_allowed(request):
+            return _error(403, "AccessDenied", "This Runtime API belongs to another execution environment")
         route = _route(request.path)
         if route is None:
             return _error(404, "InvalidRequest", f"Unknown path {request.path}")

@@ -35,6 +35,8 @@ class LeanRequest:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     body_too_large: bool = False  # the body passed MAX_REQUEST_BODY and was dropped
+    peer: tuple[str, int] | None = None  # the client's (host, port)
+    local: tuple[str, int] | None = None  # our (host, port) on this connection
     keep_alive: bool = True
 
 
@@ -75,11 +77,17 @@ class LeanHttpProtocol(asyncio.Protocol):
         self._url = b""
         self._queue: list[LeanRequest] = []
         self._task: asyncio.Task[None] | None = None
+        self._peer: tuple[str, int] | None = None
+        self._local: tuple[str, int] | None = None
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses but implement its interface.
         self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        self._peer = (peer[0], peer[1]) if isinstance(peer, tuple) else None
+        self._local = (local[0], local[1]) if isinstance(local, tuple) else None
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -96,7 +104,7 @@ class LeanHttpProtocol(asyncio.Protocol):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
-        self._current = LeanRequest("", "")
+        self._current = LeanRequest("", "", peer=self._peer, local=self._local)
         self._body = []
         self._body_size = 0
         self._url = b""

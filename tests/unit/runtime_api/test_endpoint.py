@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -107,10 +108,14 @@ class Harness:
         await asyncio.sleep(0.01)  # let the server side see the disconnects
 
 
-def run(scenario: Callable[[Harness], Awaitable[T]]) -> T:
+def run(scenario: Callable[[Harness], Awaitable[T]], owner_uid: int | None = None) -> T:
     async def main() -> T:
         mailbox = InvocationMailbox()
         endpoint = RuntimeApiEndpoint(mailbox)
+        if owner_uid is None:
+            endpoint.allow_any()
+        else:
+            endpoint.restrict_to(owner_uid)
         address = await endpoint.start()
         host, _, port = address.rpartition(":")
         harness = Harness(mailbox, endpoint, host, int(port))
@@ -435,3 +440,43 @@ def test_close_releases_a_parked_next_and_refuses_new_connections() -> None:
         assert (await harness.mailbox.next()).request_id == "req-1"
 
     run(scenario)
+
+
+def test_a_caller_of_another_uid_is_refused_when_the_environment_has_its_own() -> None:
+    """One function must not take another's invocations by connecting to its port."""
+
+    async def scenario(harness: Harness) -> None:
+        response = await harness.call("GET", f"{PREFIX}/invocation/next")
+        assert response.status == 403
+
+    run(scenario, owner_uid=os.getuid() + 4242)
+
+
+def test_the_environments_own_uid_is_served() -> None:
+    async def scenario(harness: Harness) -> None:
+        harness.mailbox.submit(invocation())
+        response = await harness.call("GET", f"{PREFIX}/invocation/next")
+        assert response.status == 200
+
+    run(scenario, owner_uid=os.getuid())
+
+
+def test_requests_wait_until_the_owner_is_known() -> None:
+    async def scenario() -> None:
+        mailbox = InvocationMailbox()
+        endpoint = RuntimeApiEndpoint(mailbox)
+        host, _, port = (await endpoint.start()).rpartition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        assert not mailbox.init_error_posted.is_set()  # parked: the owner is not known yet
+        endpoint.restrict_to(os.getuid())
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+        assert b" 202 " in status_line
+        writer.close()
+        endpoint.close()
+
+    asyncio.run(scenario())

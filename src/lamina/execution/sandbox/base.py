@@ -59,6 +59,7 @@ class SandboxedProcess:
     # Set when the kernel enforces MemorySize; None means the caller must watch memory itself.
     memory_cgroup: MemoryCgroup | None = None
     resources: SandboxResources | None = None  # the sandbox's own bookkeeping; opaque to callers
+    uid: int | None = None  # the environment's own uid, when the sandbox gave it one
 
 
 class Sandbox(Protocol):

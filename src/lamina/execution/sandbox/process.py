@@ -264,7 +264,9 @@ class ProcessSandbox:
 
     def started(self, spec: SandboxSpec, launch: Launch, process: ProcessHandle) -> SandboxedProcess:
         """Bookkeeping once `launch` runs as `process` (spawned here or forked by a fork server)."""
-        sandboxed = SandboxedProcess(process, launch.resources.memory_cgroup, launch.resources)
+        sandboxed = SandboxedProcess(
+            process, launch.resources.memory_cgroup, launch.resources, uid=launch.resources.uid
+        )
         if self._watches_scratch and spec.scratch_directory is not None:
             launch.resources.watcher = asyncio.get_running_loop().create_task(
                 _watch_scratch(
