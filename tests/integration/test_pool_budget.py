@@ -25,6 +25,10 @@ from tests.support.server import RunningServer, running_server
 GATED_HANDLER = """
 import os, time
 ENVIRONMENT_ID = os.urandom(8).hex()
+# Held for the environment's life, so an idle environment's footprint (what the budget charges it)
+# is about this much.
+HELD = bytearray(int(os.environ.get("HOLD_MB", "0")) * 1024 * 1024)
+HELD[::4096] = b"x" * len(HELD[::4096])
 def handler(event, context):
     gate = event.get("gate")
     while gate and not os.path.exists(gate):
@@ -36,7 +40,7 @@ def handler(event, context):
 DEADLINE_SECONDS = 60
 
 
-def _create(client: Any, name: str) -> None:
+def _create(client: Any, name: str, hold_mb: int = 0) -> None:
     client.create_function(
         FunctionName=name,
         Runtime="python3.11",
@@ -45,6 +49,7 @@ def _create(client: Any, name: str) -> None:
         Code={"ZipFile": make_zip({"app.py": GATED_HANDLER})},
         MemorySize=128,
         Timeout=120,
+        Environment={"Variables": {"HOLD_MB": str(hold_mb)}},
     )
 
 
@@ -88,19 +93,22 @@ def test_a_new_function_evicts_the_least_recently_used_idle_environment(tmp_path
         ) as server,
         _clients(server, 1) as [client],
     ):
+        # Idle environments are charged their real footprint: each holds 80 MB, so two idle ones
+        # (about 160 MB) leave too little of the 256 MB for a third function's 128 MB.
         for name in ("first", "second", "third"):
-            _create(client, name)
+            _create(client, name, hold_mb=80)
         first = _environment(client, "first")
         second = _environment(client, "second")
         health = server.health()
-        assert (health["memoryBudgetMb"], health["memoryUsedMb"]) == (256, 256)
+        assert health["memoryBudgetMb"] == 256
+        assert 160 <= health["memoryUsedMb"] < 256  # footprints, not 2 x MemorySize
         assert (health["idleEnvironments"], health["busyEnvironments"]) == (2, 0)
         assert health["keepAlivePolicy"] == "adaptive"
         assert _environment(client, "first") == first  # warm, and now more recently used than "second"
 
         _environment(client, "third")  # does not fit: evicts "second"
         health = server.health()
-        assert (health["memoryUsedMb"], health["idleEnvironments"], health["environments"]) == (256, 2, 2)
+        assert (health["idleEnvironments"], health["environments"]) == (2, 2)
         assert _environment(client, "first") == first  # still warm
         assert _environment(client, "second") != second  # cold: it had been evicted
 
@@ -154,3 +162,19 @@ def test_memory_budget_option_is_validated(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "expected megabytes" in result.stderr
+
+
+def test_idle_environments_cost_their_footprint_so_many_stay_warm(tmp_path: Path) -> None:
+    """Forked environments share their zygote's pages: far more than budget / MemorySize stay warm."""
+    with (
+        running_server(tmp_path / "data", "--memory-budget", "256") as server,
+        _clients(server, 1) as [client],
+    ):
+        names = [f"small-{index}" for index in range(6)]  # 6 x 128 MB of MemorySize in a 256 MB budget
+        for name in names:
+            _create(client, name)
+        first_round = {name: _environment(client, name) for name in names}
+        health = server.health()
+        assert (health["idleEnvironments"], health["environments"]) == (6, 6)
+        assert health["memoryUsedMb"] < 256
+        assert {name: _environment(client, name) for name in names} == first_round  # all still warm

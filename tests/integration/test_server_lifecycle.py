@@ -321,8 +321,14 @@ def test_logs_command_prints_function_output_and_platform_lines(tmp_path: Path) 
         response, _ = invoke(client, name, {"marker": marker})
         request_id = response["ResponseMetadata"]["RequestId"]
 
-        printed = run_lamina("logs", name, "--data-dir", str(data_dir))
-        assert printed.returncode == 0, printed.stderr
+        # The server writes log events out a few times a second (like CloudWatch, not synchronously).
+        deadline = time.monotonic() + 10
+        while True:
+            printed = run_lamina("logs", name, "--data-dir", str(data_dir))
+            assert printed.returncode == 0, printed.stderr
+            if f"END RequestId: {request_id}" in printed.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         lines = printed.stdout.splitlines()
         messages = []
         for line in lines:

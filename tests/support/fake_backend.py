@@ -36,6 +36,11 @@ class FakeEnvironment:
         report = Report(request.request_id, 1.0, self.config.memory_size, 1)
         return InvocationResult(request.payload, None, None, self.config.version, "", report)
 
+    resident_mb: int | None = None  # what resident_memory_mb() reports; None: the whole MemorySize
+
+    def resident_memory_mb(self) -> int:
+        return self.config.memory_size if self.resident_mb is None else self.resident_mb
+
     async def stop(self) -> None:
         self.stop_calls += 1
         self.state = EnvironmentState.STOPPED
@@ -54,6 +59,7 @@ class FakeBackend:
         self.fail: Exception | None = None
         self.waiting = 0  # starts held at the gate right now
         self.hold: asyncio.Event | None = None  # handed to new environments: holds their invocations
+        self.resident_mb: int | None = None  # handed to new environments: their measured footprint
 
     async def start_environment(self, config: FunctionConfig) -> FakeEnvironment:
         if self.gate is not None:
@@ -64,7 +70,9 @@ class FakeBackend:
                 self.waiting -= 1
         if self.fail is not None:
             raise self.fail
-        environment = FakeEnvironment(config, label=f"{config.name}#{len(self.started)}", hold=self.hold)
+        environment = FakeEnvironment(
+            config, label=f"{config.name}#{len(self.started)}", hold=self.hold, resident_mb=self.resident_mb
+        )
         self.started.append(environment)
         return environment
 

@@ -473,6 +473,18 @@ class ExecutionEnvironment:
     def _memory_cgroup(self) -> MemoryCgroup | None:
         return self._sandboxed.memory_cgroup if self._sandboxed is not None else None
 
+    def resident_memory_mb(self) -> int:
+        """Memory the environment holds right now (its cgroup's usage, else the process's RSS): what an
+        idle environment costs the pool's budget. Forked environments share their zygote's pages, so
+        this is far below MemorySize."""
+        cgroup = self._memory_cgroup
+        if cgroup is not None:
+            kb = cgroup.current_kb()
+        else:
+            pid = self.pid
+            kb = read_memory_kb(pid)[0] if pid is not None else 0
+        return -(-kb // 1024)
+
     def _peak_memory_mb(self) -> int:
         """REPORT's Max Memory Used: the cgroup's peak, else the process's peak RSS."""
         cgroup = self._memory_cgroup

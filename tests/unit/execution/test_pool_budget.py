@@ -283,3 +283,70 @@ def test_an_idle_environment_that_died_gives_its_memory_back() -> None:
         assert pool.environments == frozenset()
 
     run(scenario, budget_mb=128)
+
+
+# idle environments cost their footprint ---------------------------------------------------------
+def test_an_idle_environment_is_charged_its_footprint_not_its_memory_size() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend) -> None:
+        backend.resident_mb = 5
+        config = function("a")
+        idle_one = await pool.acquire(config)
+        pool.release(idle_one, config)
+        assert pool.usage().used_mb == 5
+        busy = [await pool.acquire(function(name)) for name in ("b", "c")]
+        assert pool.usage().used_mb == 261  # two busy at MemorySize, one idle at its footprint
+        assert idle_one.stop_calls == 0  # it fit next to them: nothing was evicted
+        await pool.acquire(function("d"))  # 123 MB free: the idle one goes, LRU as before
+        await settle()
+        assert idle_one.stop_calls == 1
+        assert pool.usage().used_mb == 384
+        assert all(environment.stop_calls == 0 for environment in busy)
+
+    run(scenario)
+
+
+def test_reusing_an_idle_environment_charges_its_memory_size_again() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend) -> None:
+        backend.resident_mb = 5
+        config = function("a")
+        first = await pool.acquire(config)
+        pool.release(first, config)
+        await pool.acquire(function("b"))
+        assert pool.usage().used_mb == 133
+        again = await pool.acquire(config)
+        assert again is first and len(backend.started) == 2  # warm reuse, no new start
+        assert pool.usage().used_mb == 256
+
+    run(scenario, budget_mb=256)
+
+
+def test_reuse_evicts_other_idle_environments_when_it_needs_room() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend) -> None:
+        backend.resident_mb = 5
+        a, b = function("a"), function("b")
+        env_a = await pool.acquire(a)
+        env_b = await pool.acquire(b)
+        pool.release(env_b, b)
+        pool.release(env_a, a)
+        await pool.acquire(function("c"))  # 128 busy + 5 + 5 idle
+        assert await pool.acquire(a) is env_a  # needs 123 more: only evicting b makes that room
+        await settle()
+        assert env_b.stop_calls == 1
+        assert pool.usage().used_mb == 256
+
+    run(scenario, budget_mb=256)
+
+
+def test_reuse_that_cannot_fit_refuses_and_keeps_the_environment_warm() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend) -> None:
+        backend.resident_mb = 5
+        a = function("a")
+        env_a = await pool.acquire(a)
+        pool.release(env_a, a)
+        await pool.acquire(function("b", memory_size=200))  # 205 of 256 used, nothing else idle
+        with pytest.raises(MemoryBudgetExhausted):
+            await pool.acquire(a)
+        assert env_a.stop_calls == 0 and pool.usage().idle == 1
+        assert pool.usage().used_mb == 205
+
+    run(scenario, budget_mb=256)

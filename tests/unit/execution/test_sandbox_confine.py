@@ -120,7 +120,8 @@ def test_module_is_standalone_and_python38_compatible() -> None:
 
 def _run_confined(plan: ConfinementPlan, code: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code, *args],
+        # The real interpreter: a virtual environment's bin/python link is not inside the private root.
+        [os.path.realpath(sys.executable), "-I", "-S", "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=30,

@@ -19,7 +19,8 @@ class IdleEnvironments:
     def __init__(self) -> None:
         self._by_key: dict[PoolKey, list[ExecutionEnvironment]] = {}
         self._by_age: dict[ExecutionEnvironment, PoolKey] = {}  # insertion order: oldest first
-        self.memory_mb = 0
+        self._charges: dict[ExecutionEnvironment, int] = {}
+        self.memory_mb = 0  # what the idle environments are charged to the budget, together
 
     def __len__(self) -> int:
         return len(self._by_age)
@@ -30,11 +31,12 @@ class IdleEnvironments:
     def __contains__(self, environment: object) -> bool:
         return environment in self._by_age
 
-    def add(self, environment: ExecutionEnvironment) -> None:
+    def add(self, environment: ExecutionEnvironment, charge_mb: int) -> None:
         key = pool_key(environment.config)
         self._by_key.setdefault(key, []).append(environment)
         self._by_age[environment] = key
-        self.memory_mb += environment.config.memory_size
+        self._charges[environment] = charge_mb
+        self.memory_mb += charge_mb
 
     def pop_newest(self, key: PoolKey) -> ExecutionEnvironment | None:
         """The most recently parked environment of this configuration."""
@@ -58,7 +60,7 @@ class IdleEnvironments:
         environments.remove(environment)
         if not environments:
             del self._by_key[key]
-        self.memory_mb -= environment.config.memory_size
+        self.memory_mb -= self._charges.pop(environment)
 
     def remove_where(self, predicate: Callable[[PoolKey], bool]) -> list[ExecutionEnvironment]:
         removed = [environment for environment, key in self._by_age.items() if predicate(key)]
@@ -69,4 +71,5 @@ class IdleEnvironments:
     def clear(self) -> None:
         self._by_key.clear()
         self._by_age.clear()
+        self._charges.clear()
         self.memory_mb = 0

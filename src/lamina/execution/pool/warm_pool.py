@@ -75,6 +75,10 @@ class EnvironmentPool:
         self._clock = clock
         self._idle = IdleEnvironments()
         self._all: set[ExecutionEnvironment] = set()
+        # What each live environment is charged to the budget: its MemorySize while starting or busy
+        # (it may use that much), its measured footprint while idle (forked environments share most
+        # pages with their zygote, so idle ones cost a few MB, not MemorySize).
+        self._charges: dict[ExecutionEnvironment, int] = {}
         self._starting: collections.Counter[FunctionKey] = collections.Counter()
         self._deadlines: dict[ExecutionEnvironment, float] = {}  # pre-warmed, not used yet
         self._prewarms: dict[FunctionKey, _Prewarm] = {}
@@ -118,7 +122,13 @@ class EnvironmentPool:
                 raise RuntimeError("pool is closed")
             environment = self._take_idle(config)
             if environment is not None:
-                return self._hand_out(environment, arrived)
+                evicted = self._make_room(config.memory_size - self._charges[environment])
+                if evicted is not None:
+                    if evicted:
+                        await asyncio.wait(evicted)
+                    self._charges[environment] = config.memory_size
+                    return self._hand_out(environment, arrived)
+                self._idle.add(environment, self._charges[environment])  # it stays warm; no room yet
             evicted = self._make_room(config.memory_size)
             if evicted is not None:
                 break
@@ -128,6 +138,7 @@ class EnvironmentPool:
             await self._capacity_changed()
         environment = await self._start(config, evicted)
         self._all.add(environment)
+        self._charges[environment] = config.memory_size
         return self._hand_out(environment, arrived)
 
     def release(self, environment: ExecutionEnvironment, current: FunctionConfig | None) -> None:
@@ -144,7 +155,7 @@ class EnvironmentPool:
         )
         if usable:
             environment.state = EnvironmentState.IDLE
-            self._idle.add(environment)
+            self._park(environment)
             self._notify_capacity()  # evictable now
         else:
             self._discard(environment)
@@ -220,12 +231,21 @@ class EnvironmentPool:
         given back now, once, if the pool still counted it."""
         if environment in self._all:
             self._all.discard(environment)
-            self._give_back(environment.config.memory_size)
+            self._give_back(self._charges.pop(environment, environment.config.memory_size))
         self._deadlines.pop(environment, None)
         task = asyncio.get_running_loop().create_task(environment.stop())
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
         return task
+
+    def _park(self, environment: ExecutionEnvironment) -> None:
+        """Make an environment idle, charging it its measured footprint instead of MemorySize."""
+        charged = self._charges.get(environment, environment.config.memory_size)
+        footprint = min(charged, max(1, environment.resident_memory_mb()))
+        if footprint < charged:
+            self._budget.release(charged - footprint)
+        self._charges[environment] = footprint
+        self._idle.add(environment, footprint)
 
     def _give_back(self, mb: int) -> None:
         self._budget.release(mb)
@@ -296,9 +316,10 @@ class EnvironmentPool:
             _log.warning("pre-warming %s failed: %s", prewarm.config.name, exc)
             return
         self._all.add(environment)
+        self._charges[environment] = prewarm.config.memory_size
         environment.state = EnvironmentState.IDLE
         self._deadlines[environment] = prewarm.until
-        self._idle.add(environment)
+        self._park(environment)
         self._notify_capacity()
 
     # shutdown --------------------------------------------------------------------------------
@@ -312,6 +333,7 @@ class EnvironmentPool:
                 await self._ticker
         environments = list(self._all)
         self._all.clear()
+        self._charges.clear()
         self._idle.clear()
         self._deadlines.clear()
         self._prewarms.clear()

@@ -80,7 +80,9 @@ def discover_runtimes(overrides: dict[str, str] | None = None) -> dict[str, Runt
     """Every python3.X found on this host plus the server's own interpreter; overrides win by name."""
     found: dict[str, RuntimeSpec] = {}
     own = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    found[own] = RuntimeSpec(own, sys.executable, BOOTSTRAP)
+    # The real interpreter, not a virtual environment's link to it: the runtime runs with -I -S (no
+    # site-packages anyway), and a sandbox's private root shows the interpreter's own prefix only.
+    found[own] = RuntimeSpec(own, os.path.realpath(sys.executable), BOOTSTRAP)
     wanted = [minor for minor in _MINOR_VERSIONS if f"python3.{minor}" not in found]
     candidates = [(minor, path) for minor in wanted for path in _candidate_interpreters(minor)]
     # Probing starts an interpreter per candidate: do it in parallel to keep server start fast.

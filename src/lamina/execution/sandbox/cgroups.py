@@ -27,6 +27,7 @@ class MemoryCgroup(Protocol):
     def procs_file(self) -> str: ...
     def oom_killed(self) -> bool: ...
     def peak_kb(self) -> int: ...
+    def current_kb(self) -> int: ...
     def remove(self) -> None:
         """Idempotent; call after the process is dead."""
 
@@ -54,12 +55,15 @@ class _CgroupFiles:
     """Where a cgroup version keeps the counters Lamina reads."""
 
     peak: str
+    current: str
     events: str
     oom_kill_key: str = "oom_kill"
 
 
-_V1_FILES = _CgroupFiles(peak="memory.max_usage_in_bytes", events="memory.oom_control")
-_V2_FILES = _CgroupFiles(peak="memory.peak", events="memory.events")
+_V1_FILES = _CgroupFiles(
+    peak="memory.max_usage_in_bytes", current="memory.usage_in_bytes", events="memory.oom_control"
+)
+_V2_FILES = _CgroupFiles(peak="memory.peak", current="memory.current", events="memory.events")
 
 
 @dataclass(slots=True)
@@ -82,6 +86,9 @@ class _Cgroup:
             return int(os.pread(self._peak_fd, 64, 0).split()[0]) // 1024
         except (OSError, ValueError, IndexError):
             return 0
+
+    def current_kb(self) -> int:
+        return _read_int(self.path / self.files.current) // 1024
 
     def remove(self) -> None:
         if self._peak_fd >= 0:
