@@ -18,6 +18,7 @@ from pathlib import Path
 from lamina.store.ports import LogEvent
 
 _MAX_OPEN_STREAMS = 256
+_encode_string = json.encoder.encode_basestring
 
 
 def _encode(name: str) -> str:
@@ -70,9 +71,11 @@ class FileLogStore:
             return
         ingested = int(time.time() * 1000)
         handle = self._handle(group, stream)
+        # The same JSON as json.dumps({"t", "m", "i"}), built with the C string encoder: this runs for
+        # every line of every invocation.
         handle.write(
             "".join(
-                json.dumps({"t": timestamp, "m": message, "i": ingested}, ensure_ascii=False) + "\n"
+                f'{{"t": {int(timestamp)}, "m": {_encode_string(message)}, "i": {ingested}}}\n'
                 for timestamp, message in events
             )
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -70,7 +70,8 @@ _V2_FILES = _CgroupFiles(peak="memory.peak", current="memory.current", events="m
 class _Cgroup:
     path: Path
     files: _CgroupFiles
-    _peak_fd: int = -1  # kept open: REPORT reads the peak after every invocation
+    # Counter files kept open: the pool and REPORT read them around every invocation.
+    _descriptors: dict[str, int] = field(default_factory=dict)
 
     @property
     def procs_file(self) -> str:
@@ -79,21 +80,25 @@ class _Cgroup:
     def oom_killed(self) -> bool:
         return _read_counter(self.path / self.files.events, self.files.oom_kill_key) > 0
 
-    def peak_kb(self) -> int:
+    def _read_kb(self, name: str) -> int:
         try:
-            if self._peak_fd < 0:
-                self._peak_fd = os.open(self.path / self.files.peak, os.O_RDONLY)
-            return int(os.pread(self._peak_fd, 64, 0).split()[0]) // 1024
+            descriptor = self._descriptors.get(name)
+            if descriptor is None:
+                descriptor = self._descriptors[name] = os.open(self.path / name, os.O_RDONLY)
+            return int(os.pread(descriptor, 64, 0).split()[0]) // 1024
         except (OSError, ValueError, IndexError):
             return 0
 
+    def peak_kb(self) -> int:
+        return self._read_kb(self.files.peak)
+
     def current_kb(self) -> int:
-        return _read_int(self.path / self.files.current) // 1024
+        return self._read_kb(self.files.current)
 
     def remove(self) -> None:
-        if self._peak_fd >= 0:
-            os.close(self._peak_fd)
-            self._peak_fd = -1
+        for descriptor in self._descriptors.values():
+            os.close(descriptor)
+        self._descriptors.clear()
         with contextlib.suppress(OSError):
             self.path.rmdir()
 
