@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -34,8 +34,14 @@ def _memory_throttle(exhausted: MemoryBudgetExhausted) -> AwsError:
 
 
 def new_trace_id() -> str:
-    """X-Ray trace header as Lambda passes it to runtimes."""
-    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
+    """X-Ray trace header as Lambda passes it to runtimes.
+
+    Trace ids identify, they protect nothing: a fast PRNG instead of two urandom system calls.
+    """
+    return (
+        f"Root=1-{int(time.time()):08x}-{random.getrandbits(96):024x};"
+        f"Parent={random.getrandbits(64):016x};Sampled=0"
+    )
 
 
 @dataclass(frozen=True, slots=True)

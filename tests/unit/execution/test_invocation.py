@@ -99,3 +99,14 @@ def test_an_event_invocation_too_large_for_the_budget_is_not_run() -> None:
         assert pool.usage().used_mb == 0
 
     run(scenario)
+
+
+def test_trace_ids_have_the_x_ray_header_shape_and_differ() -> None:
+    import re
+
+    from lamina.execution.invocation import new_trace_id
+
+    shape = re.compile(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0")
+    ids = {new_trace_id() for _ in range(100)}
+    assert len(ids) == 100
+    assert all(shape.fullmatch(trace_id) for trace_id in ids)
