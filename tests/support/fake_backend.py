@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lamina.domain.code import CodeDigest
@@ -91,3 +92,12 @@ async def settle() -> None:
 
 def stopped(environments: list[FakeEnvironment]) -> list[str]:
     return [environment.label for environment in environments if environment.stop_calls]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Yield to the event loop until `condition` holds (no clocks: a bounded number of turns)."""
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")

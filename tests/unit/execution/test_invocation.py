@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
-from tests.support.fake_backend import FakeBackend, function, settle
+from tests.support.fake_backend import FakeBackend, function, settle, until
 
 from lamina.domain.functions import FunctionConfig
 from lamina.errors import AwsError
@@ -41,14 +41,6 @@ def run(
 
 def call(config: FunctionConfig, payload: bytes = b"{}") -> InvocationInput:
     return InvocationInput(config, f"arn:aws:lambda:us-east-1:000000000000:function:{config.name}", payload)
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(200):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
 
 
 def test_a_sync_call_is_throttled_when_every_environment_is_busy() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from tests.support.fake_backend import FakeBackend, FakeEnvironment, function, settle, stopped
+from tests.support.fake_backend import FakeBackend, FakeEnvironment, function, settle, stopped, until
 
 from lamina.execution.environment import EnvironmentState
 from lamina.execution.pool import EnvironmentPool, FixedKeepAlive, MemoryBudget, MemoryBudgetExhausted
@@ -28,15 +28,6 @@ def run(scenario: Callable[[EnvironmentPool, FakeBackend], Awaitable[T]], budget
             await pool.close()
 
     return asyncio.run(main())
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Yield to the event loop until `condition` holds (no clocks: a bounded number of turns)."""
-    for _ in range(200):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
 
 
 # the budget itself ----------------------------------------------------------------------------
