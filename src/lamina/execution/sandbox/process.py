@@ -110,7 +110,7 @@ def kill_processes_of_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def _only_child(pid: int) -> int:
+def only_child(pid: int) -> int:
     """The single child of `pid` (the runtime under confine()'s waiter); `pid` itself if none."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -127,7 +127,7 @@ class ChildProcess:
         runtime's (PID 1 inside, seen from here), so memory readings from /proc are the runtime's."""
         self._popen = popen
         self.process_group = popen.pid  # kill(): the group holds the waiter and the runtime
-        self.pid = _only_child(popen.pid) if waits_outside else popen.pid
+        self.pid = only_child(popen.pid) if waits_outside else popen.pid
         loop = asyncio.get_running_loop()
         self._exited: asyncio.Future[int] = loop.create_future()
         try:

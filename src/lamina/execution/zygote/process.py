@@ -12,10 +12,11 @@ import contextlib
 import json
 import logging
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lamina.execution.sandbox.process import only_child
 from lamina.runtime_api.channel import FRAME_PREFIX, encode_frame
 
 # Keep in step with runtimes/python/zygote.py's own default (it cannot import this module).
@@ -33,16 +34,29 @@ class ZygoteUnavailable(Exception):
     """The fork server could not be started or died; callers fall back to a plain spawn."""
 
 
-@dataclass(eq=False)
 class ForkedProcess:
-    """A ProcessHandle for an environment forked by a zygote."""
+    """A ProcessHandle for an environment forked by a zygote.
 
-    pid: int
-    returncode: int | None = None
-    # The forked child is a session leader: its group holds it and (with a PID namespace) the
-    # runtime below confine()'s waiter.
-    process_group: int = 0
-    _exited: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    With a PID namespace the forked child stays outside as confine()'s waiter and the runtime is its
+    only child, created moments later: `pid` names the runtime once it exists (memory readings are
+    the runtime's), `process_group` the forked child's group, which holds both (kills use it).
+    """
+
+    def __init__(self, pid: int, *, waits_outside: bool = False) -> None:
+        self.process_group = pid
+        self.returncode: int | None = None
+        self._forked = pid
+        self._runtime: int | None = None if waits_outside else pid
+        self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    @property
+    def pid(self) -> int:
+        if self._runtime is None:
+            child = only_child(self._forked)
+            if child == self._forked:
+                return self._forked  # not created yet
+            self._runtime = child
+        return self._runtime
 
     def set_exit(self, status: int) -> None:
         if self.returncode is None:
@@ -60,6 +74,7 @@ class SpawnRequest:
     output_fd: int
     channel_fd: int
     plan_json: str  # the sandbox's ConfinementPlan; the child applies it before any function code
+    waits_outside: bool = False  # the plan has a PID namespace: the runtime is the child's child
 
 
 class ZygoteProcess:
@@ -205,7 +220,7 @@ class ZygoteProcess:
         )
         await self._send(control, frame, [request.output_fd, request.channel_fd])
         pid = await future
-        child = ForkedProcess(pid, process_group=pid)
+        child = ForkedProcess(pid, waits_outside=request.waits_outside)
         self._children[pid] = child
         return child
 

@@ -77,6 +77,7 @@ class ZygoteSandbox:
             output_fd=spec.output_fd,
             channel_fd=spec.pass_fds[0],
             plan_json=launch.plan.to_json(),
+            waits_outside="pid" in launch.plan.namespaces,
         )
         try:
             process = await self._zygote(interpreter).spawn(request)
