@@ -6,6 +6,7 @@ because a shell shim adds tens of milliseconds to every cold start.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -71,8 +72,13 @@ def _candidate_interpreters(minor: int) -> list[str]:
     candidates = [found] if (found := shutil.which(name)) else []
     folders = [Path("/usr/bin"), Path("/usr/local/bin")]
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    folders.extend(sorted((pyenv_root / "versions").glob(f"3.{minor}.*/bin"), reverse=True))
-    candidates.extend(str(folder / name) for folder in folders if (folder / name).is_file())
+    # Folders this user may not read (another user's pyenv) are simply not candidates.
+    with contextlib.suppress(OSError):
+        folders.extend(sorted((pyenv_root / "versions").glob(f"3.{minor}.*/bin"), reverse=True))
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            if (folder / name).is_file():
+                candidates.append(str(folder / name))
     return list(dict.fromkeys(candidates))
 
 
