@@ -1,13 +1,16 @@
 """AWS's own runtime client (awslambdaric) as a custom runtime: the Runtime API must satisfy it.
 
-The function process starts with a clean environment, so `bootstrap` names the test run's
-interpreter by absolute path; awslambdaric is installed in that interpreter's site-packages.
+Deployed the way a user would: awslambdaric and its dependencies inside the ZIP, and a `bootstrap`
+that starts it with an interpreter by absolute path (the function's environment is clean).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.metadata
 import json
+import os
 import re
 import sys
 import uuid
@@ -48,7 +51,29 @@ def fail(event, context):
     raise ValueError("bad value: " + str(event.get("value")))
 """
 
-BOOTSTRAP = f'#!/bin/sh\nexec {sys.executable} -m awslambdaric "$_HANDLER"\n'
+# As a user deploys it: awslambdaric and its dependencies inside the ZIP, started by `bootstrap` with
+# an interpreter every sandbox tier shows (a discovered runtime's real path, not a venv's link).
+BOOTSTRAP = (
+    "#!/bin/sh\n"
+    'export PYTHONPATH="$LAMBDA_TASK_ROOT"\n'
+    f'exec {os.path.realpath(sys.executable)} -m awslambdaric "$_HANDLER"\n'
+)
+_CLIENT_DISTRIBUTIONS = ("awslambdaric", "simplejson", "snapshot-restore-py")
+
+
+@functools.cache
+def _runtime_client_files() -> dict[str, bytes]:
+    """The installed runtime interface client and what it imports, as ZIP entries."""
+    files: dict[str, bytes] = {}
+    for distribution in _CLIENT_DISTRIBUTIONS:
+        for entry in importlib.metadata.files(distribution) or []:
+            name = str(entry)
+            if ".dist-info/" in name or "__pycache__" in name or name.startswith(".."):
+                continue
+            files[name] = entry.locate().read_bytes()
+    return files
+
+
 ARN_PREFIX = "arn:aws:lambda:us-east-1:000000000000:function:"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -69,6 +94,8 @@ def create_function(lambda_client: Any) -> Iterator[CreateFunction]:
     ) -> str:
         name = f"ric-{uuid.uuid4().hex[:12]}"
         modes = {"bootstrap": 0o755} if "bootstrap" in files else {}
+        if "bootstrap" in files:
+            files = {**_runtime_client_files(), **files}
         lambda_client.create_function(
             FunctionName=name,
             Runtime=runtime,
