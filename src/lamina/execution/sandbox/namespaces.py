@@ -75,6 +75,7 @@ def _folder_entries(folder: str, resolve: bool) -> tuple[tuple[str, str], ...]:
     return tuple(entries)
 
 
+@functools.cache
 def _interpreter_prefix(interpreter: str) -> str | None:
     """The installation folder of `.../bin/python3.X`; None when /usr (already visible) holds it."""
     real = Path(interpreter).resolve()
@@ -115,7 +116,14 @@ class NamespaceSandbox(ProcessSandbox):
     def _layout(self, spec: SandboxSpec, uid: int | None) -> Layout:
         task_root = str(spec.task_root or spec.working_directory)
         mounts = _system_mounts()
-        mounts += [Mount(prefix, "bind", prefix) for prefix in self._prefixes]
+        # Lamina's Python runtime needs its own interpreter only (each bind costs mount system calls
+        # on every cold start); a custom runtime's bootstrap may start any of them.
+        if spec.python_interpreter is not None:
+            own = _interpreter_prefix(spec.python_interpreter)
+            prefixes = [own] if own is not None else []
+        else:
+            prefixes = self._prefixes
+        mounts += [Mount(prefix, "bind", prefix) for prefix in prefixes]
         mounts.append(Mount(TASK_ROOT, "bind", task_root))
         mounts.append(Mount(RUNTIME_DIR, "dir"))
         moves = [(task_root, TASK_ROOT)]
