@@ -35,7 +35,7 @@ class FakeEnvironment:
             await self.hold.wait()
         self.last_used = time.monotonic()
         report = Report(request.request_id, 1.0, self.config.memory_size, 1)
-        return InvocationResult(request.payload, None, None, self.config.version, "", report)
+        return InvocationResult(request.payload, None, None, self.config.version, [], report)
 
     resident_mb: int | None = None  # what resident_memory_mb() reports; None: the whole MemorySize
 

@@ -59,8 +59,13 @@ class InvocationResult:
     function_error: str | None  # "Unhandled" when the function failed, as X-Amz-Function-Error
     error_type: str | None
     executed_version: str
-    log_tail: str  # the invocation's log lines, joined with newlines
+    log_lines: list[str]  # the invocation's log lines
     report: Report
+
+    @property
+    def log_tail(self) -> str:
+        """Invoke API, LogType=Tail: the last 4 KB of the invocation's log (built only when asked)."""
+        return _tail(self.log_lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,9 +449,7 @@ class ExecutionEnvironment:
         )
         self._emit(report.line())
         function_error = "Unhandled" if error_type is not None else None
-        return InvocationResult(
-            payload, function_error, error_type, self.config.version, _tail(lines), report
-        )
+        return InvocationResult(payload, function_error, error_type, self.config.version, lines, report)
 
     async def _kill_process(self) -> None:
         self.state = EnvironmentState.STOPPED
