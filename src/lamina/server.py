@@ -126,9 +126,8 @@ def build_platform(settings: Settings) -> Platform:
     tier = _build_sandbox(settings, runtimes, cgroups)
     sandbox = ZygoteSandbox(
         tier,
-        cgroups,
         enabled=settings.start_method == "zygote",
-        preload=",".join([DEFAULT_PRELOAD, settings.zygote_preload]) if settings.zygote_preload else None,
+        preload=",".join(filter(None, [DEFAULT_PRELOAD, settings.zygote_preload])),
         sdk_library=sdk_library,
     )
     blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))

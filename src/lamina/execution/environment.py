@@ -480,23 +480,20 @@ class ExecutionEnvironment:
         """Memory the environment holds right now (its cgroup's usage, else the process's RSS): what an
         idle environment costs the pool's budget. Forked environments share their zygote's pages, so
         this is far below MemorySize."""
-        cgroup = self._memory_cgroup
-        if cgroup is not None:
-            kb = cgroup.current_kb()
-        else:
-            pid = self.pid
-            kb = read_memory_kb(pid)[0] if pid is not None else 0
-        return -(-kb // 1024)
+        return self._memory_mb(peak=False)
 
     def _peak_memory_mb(self) -> int:
         """REPORT's Max Memory Used: the cgroup's peak, else the process's peak RSS."""
+        return self._memory_mb(peak=True)
+
+    def _memory_mb(self, *, peak: bool) -> int:
         cgroup = self._memory_cgroup
         if cgroup is not None:
-            peak_kb = cgroup.peak_kb()
+            kb = cgroup.peak_kb() if peak else cgroup.current_kb()
         else:
             pid = self.pid
-            peak_kb = read_memory_kb(pid)[1] if pid is not None else 0
-        return -(-peak_kb // 1024)
+            kb = read_memory_kb(pid)[1 if peak else 0] if pid is not None else 0
+        return -(-kb // 1024)
 
 
 def _tail(lines: list[str]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from lamina.execution.sandbox.process import only_child
 from lamina.runtime_api.channel import FRAME_PREFIX, encode_frame
 
-# Keep in step with runtimes/python/zygote.py's own default (it cannot import this module).
+# Modules handlers commonly import; the zygote loads them once so no environment pays for them again.
 DEFAULT_PRELOAD = (
     "base64,collections,dataclasses,datetime,decimal,enum,functools,hashlib,io,itertools,logging,math,"
     "random,re,string,typing,urllib.parse,uuid"
@@ -78,7 +78,7 @@ class SpawnRequest:
 
 
 class ZygoteProcess:
-    def __init__(self, interpreter: str, *, preload: str | None, sdk_library: Path | None) -> None:
+    def __init__(self, interpreter: str, *, preload: str, sdk_library: Path | None) -> None:
         self.interpreter = interpreter
         self._preload = preload
         self._sdk_library = sdk_library
@@ -110,8 +110,7 @@ class ZygoteProcess:
             "LAMINA_CONFINE_PATH": str(CONFINE_SCRIPT),
             "PATH": "/usr/local/bin:/usr/bin:/bin",
         }
-        if self._preload is not None:
-            environment["LAMINA_ZYGOTE_PRELOAD"] = self._preload
+        environment["LAMINA_ZYGOTE_PRELOAD"] = self._preload
         if self._sdk_library is not None:
             environment["LAMINA_RUNTIME_LIB"] = str(self._sdk_library)
         loop = asyncio.get_running_loop()

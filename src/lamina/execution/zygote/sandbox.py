@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 
 from lamina.execution.sandbox.base import SandboxedProcess, SandboxSpec
-from lamina.execution.sandbox.cgroups import CgroupMemoryController
 from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.zygote.process import SpawnRequest, ZygoteProcess, ZygoteUnavailable
 
@@ -24,15 +23,13 @@ class ZygoteSandbox:
     def __init__(
         self,
         inner: ProcessSandbox,
-        cgroups: CgroupMemoryController | None,
         *,
         enabled: bool = True,
-        preload: str | None,
+        preload: str,
         sdk_library: Path | None,
     ) -> None:
         self._enabled = enabled
         self._inner = inner
-        self._cgroups = cgroups
         self._preload = preload
         self._sdk_library = sdk_library
         self._zygotes: dict[str, ZygoteProcess] = {}

@@ -36,11 +36,6 @@ _FRAME_PREFIX = struct.Struct(">II")
 _CHANNEL_FD = 3  # where the child finds its Runtime API channel
 _PR_SET_PDEATHSIG = 1
 _HERE = os.path.dirname(os.path.abspath(__file__))
-# Modules handlers commonly import; loading them here means no child pays for them again.
-_DEFAULT_PRELOAD = (
-    "base64,collections,dataclasses,datetime,decimal,enum,functools,hashlib,io,itertools,logging,math,"
-    "random,re,string,typing,urllib.parse,uuid"
-)
 
 
 def _load_runtime() -> object:
@@ -196,9 +191,7 @@ def main() -> int:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # type: ignore[attr-defined]
     confinement = _load_confinement()
     runtime = _load_runtime()
-    sdk_modules = _preload(
-        os.environ.get("LAMINA_ZYGOTE_PRELOAD", _DEFAULT_PRELOAD), os.environ.get("LAMINA_RUNTIME_LIB")
-    )
+    sdk_modules = _preload(os.environ.get("LAMINA_ZYGOTE_PRELOAD", ""), os.environ.get("LAMINA_RUNTIME_LIB"))
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
