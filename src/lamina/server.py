@@ -1,4 +1,4 @@
-"""Composition root: settings → stores → services → ASGI app → HTTP server.
+"""Composition root: settings → stores → services → gateway → HTTP server.
 
 The only place that builds concrete objects; everything below receives what it needs.
 """
@@ -169,14 +169,7 @@ def build_platform(settings: Settings) -> Platform:
     verifier = SigV4Verifier(secrets.get)
     platform: Platform
     internal = InternalRoutes(lambda: platform.health(), code_urls, manager.code_package)
-    app = Gateway(
-        {"lambda": lambda_facade},
-        "lambda",
-        verifier,
-        internal,
-        on_startup=lambda: platform.startup(),
-        on_shutdown=lambda: platform.shutdown(),
-    )
+    app = Gateway({"lambda": lambda_facade}, "lambda", verifier, internal)
     platform = Platform(
         settings, credentials, runtimes, sandbox, app, metadata, logs, registry, pool, invocations
     )
@@ -234,31 +227,22 @@ def announce(platform: Platform) -> None:
 
 def serve(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; every execution environment is stopped before returning."""
-    import uvicorn  # the CLI's other commands need not pay for importing the server stack
-
-    from lamina.api.http_server import LaminaHttpServer
+    from lamina.api.gateway import MAX_REQUEST_BYTES
+    from lamina.api.http_server import PublicHttpServer, ServerStartError, run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     platform = build_platform(settings)
-    config = uvicorn.Config(
-        platform.app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop" if _has_uvloop() else "asyncio",
-        http="httptools",
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        server_header=False,
+    server = PublicHttpServer(
+        platform.app.handle,
+        settings.host,
+        settings.port,
+        max_body=MAX_REQUEST_BYTES,
+        on_startup=platform.startup,
+        before_shutdown=platform.stop_environments,
+        on_shutdown=platform.shutdown,
+        on_listening=lambda: announce(platform),
     )
-    announce(platform)
-    LaminaHttpServer(config, before_shutdown=platform.stop_environments).run()
-
-
-def _has_uvloop() -> bool:
     try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        run_server(server)
+    except ServerStartError as error:
+        raise SystemExit(f"lamina: {error}") from None

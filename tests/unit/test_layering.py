@@ -16,11 +16,12 @@ ALLOWED: dict[str, set[str]] = {
     "domain": {"domain"},
     "protocol": {"protocol"},
     "store": {"store", "domain"},
-    "runtime_api": {"runtime_api"},
+    "runtime_api": {"runtime_api", "transport"},
+    "transport": {"transport"},
     "auth": {"auth"},
     "execution": {"execution", "domain", "store", "runtime_api"},
     "functions": {"functions", "domain", "store", "execution"},
-    "api": {"api", "protocol", "domain", "functions", "execution", "auth"},
+    "api": {"api", "protocol", "domain", "functions", "execution", "auth", "transport"},
     "cli": {"cli", "auth", "store", "server"},
 }
 

@@ -1,40 +1,114 @@
-"""uvicorn, adjusted for a server that owns child processes.
+"""The public port: Lamina's lean HTTP/1.1 server, with a shutdown that suits a server owning processes.
 
-Two differences from stock uvicorn: on SIGTERM/SIGINT the execution environments are stopped
-*before* connections drain (so in-flight invocations answer with an error instead of being cut
-off), and a signal-initiated clean stop exits with status 0 instead of re-raising the signal.
+Every API is served on the lean transport (`transport/http11.py`) rather than a general ASGI
+server: an invocation is a few hundred microseconds of work, and a framework's per-request cost
+would be a large share of it. On SIGTERM/SIGINT the execution environments are stopped *before*
+connections drain (so in-flight invocations answer with an error instead of being cut off), requests
+in progress get `GRACE_SECONDS` to finish, and the process exits with status 0. A second signal
+skips the wait.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import logging
 import signal
-import socket
-import threading
-from collections.abc import Awaitable, Callable, Generator
+import time
+from collections.abc import Awaitable, Callable
 
-import uvicorn
+from lamina.transport.http11 import Handler, LeanHttpProtocol
 
+_log = logging.getLogger(__name__)
+GRACE_SECONDS = 10.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_POLL_SECONDS = 0.02
+
+Hook = Callable[[], Awaitable[None]]
 
 
-class LaminaHttpServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, before_shutdown: Callable[[], Awaitable[None]]) -> None:
-        super().__init__(config)
+class ServerStartError(Exception):
+    """The port could not be bound or the platform could not start; the message says why."""
+
+
+class PublicHttpServer:
+    def __init__(
+        self,
+        handler: Handler,
+        host: str,
+        port: int,
+        *,
+        max_body: int,
+        on_startup: Hook,
+        before_shutdown: Hook,
+        on_shutdown: Hook,
+        on_listening: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._handler = handler
+        self._host = host
+        self._port = port
+        self._max_body = max_body
+        self._on_startup = on_startup
         self._before_shutdown = before_shutdown
+        self._on_shutdown = on_shutdown
+        self._on_listening = on_listening
+        self._connections: set[LeanHttpProtocol] = set()
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        originals = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+    def _connection(self) -> LeanHttpProtocol:
+        protocol = LeanHttpProtocol(self._handler, self._connections.discard, max_body=self._max_body)
+        self._connections.add(protocol)
+        return protocol
+
+    async def run(self) -> None:
+        """Serve until a stop signal; raises ServerStartError if serving never began."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        hurry = asyncio.Event()
+
+        def on_signal() -> None:
+            (hurry if stop.is_set() else stop).set()
+
+        for sig in _STOP_SIGNALS:
+            loop.add_signal_handler(sig, on_signal)
         try:
-            yield
+            try:
+                await self._on_startup()
+            except Exception as error:
+                _log.exception("startup failed")
+                raise ServerStartError(f"startup failed: {error}") from error
+            try:
+                server = await loop.create_server(
+                    self._connection, self._host, self._port, reuse_address=True, backlog=2048
+                )
+            except OSError as error:
+                await self._on_shutdown()
+                raise ServerStartError(f"cannot listen on {self._host}:{self._port}: {error}") from error
+            self._on_listening()
+            await stop.wait()
+            server.close()
+            await self._before_shutdown()
+            await self._drain(hurry)
+            for connection in list(self._connections):
+                connection.close()
+            await self._on_shutdown()
         finally:
-            for sig, handler in originals.items():
-                signal.signal(sig, handler)
+            for sig in _STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
 
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        await self._before_shutdown()
-        await super().shutdown(sockets)
+    async def _drain(self, hurry: asyncio.Event) -> None:
+        """Let requests in progress finish, for at most GRACE_SECONDS or until a second signal."""
+        deadline = time.monotonic() + GRACE_SECONDS
+        while not hurry.is_set() and time.monotonic() < deadline:
+            if not any(connection.busy for connection in self._connections):
+                return
+            await asyncio.sleep(_POLL_SECONDS)
+
+
+def run_server(server: PublicHttpServer) -> None:
+    """Run on uvloop when it is installed (a faster event loop for the same code), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(server.run())
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(server.run())

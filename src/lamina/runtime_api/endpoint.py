@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from lamina.runtime_api.http11 import LeanHttpProtocol, LeanRequest, LeanResponse
 from lamina.runtime_api.mailbox import InvocationMailbox
 from lamina.runtime_api.peers import socket_owner_uid
+from lamina.transport.http11 import LeanHttpProtocol, LeanRequest, LeanResponse
 
 _PREFIX = "/2018-06-01/runtime/"
 _ACCEPTED = LeanResponse(202, b'{"status":"OK"}')

@@ -1,8 +1,9 @@
-"""A lean HTTP/1.1 server on httptools for the Runtime API hot path.
+"""A lean HTTP/1.1 server on httptools, for every port Lamina serves.
 
-A general framework costs ~150 µs per request and every invocation crosses this API twice
-(`/next`, `/response`), so it speaks just enough HTTP/1.1: keep-alive, Content-Length and chunked
-request bodies, one request at a time per connection (the Runtime API never pipelines).
+A general framework costs ~150 µs per request, and an invocation crosses HTTP three times (Invoke,
+then `/next` and `/response` for HTTP runtimes), so this speaks just enough HTTP/1.1: keep-alive,
+Content-Length and chunked request bodies, `Expect: 100-continue`, pipelined requests answered in
+order, and reads paused while a connection has a backlog.
 """
 
 from __future__ import annotations
@@ -10,31 +11,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import cast
 
 import httptools
 
-_REASONS = {
-    200: "OK",
-    202: "Accepted",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    410: "Gone",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-}
-MAX_REQUEST_BODY = 7 * 1024 * 1024
+# The Runtime API's bodies are at most 6 MB of response plus framing.
+DEFAULT_MAX_BODY = 7 * 1024 * 1024
+# Pipelined requests beyond this many wait in the socket buffer instead of in memory.
+_MAX_QUEUED = 8
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 @dataclass(slots=True)
 class LeanRequest:
     method: str
-    path: str
-    headers: dict[str, str] = field(default_factory=dict)
+    path: str  # as sent: still percent-encoded, without the query
+    query_string: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased; a repeat keeps the last
     body: bytes = b""
-    body_too_large: bool = False  # the body passed MAX_REQUEST_BODY and was dropped
+    body_too_large: bool = False  # the body passed the server's limit and was dropped
     peer: tuple[str, int] | None = None  # the client's (host, port)
     local: tuple[str, int] | None = None  # our (host, port) on this connection
     keep_alive: bool = True
@@ -44,41 +43,51 @@ class LeanRequest:
 class LeanResponse:
     status: int
     body: bytes = b""
-    content_type: str = "application/json"
+    content_type: str | None = "application/json"  # None: `headers` carries it, or there is none
     headers: tuple[tuple[str, str], ...] = ()
 
     def encode(self) -> bytes:
-        lines = [
-            f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Unknown')}",
-            f"Content-Type: {self.content_type}",
-            f"Content-Length: {len(self.body)}",
-        ]
-        lines.extend(f"{name}: {value}" for name, value in self.headers)
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+        reason = _REASONS.get(self.status, "Unknown")
+        head = f"HTTP/1.1 {self.status} {reason}\r\n"
+        if self.content_type is not None:
+            head += f"Content-Type: {self.content_type}\r\n"
+        head += f"Content-Length: {len(self.body)}\r\n"
+        for name, value in self.headers:
+            head += f"{name}: {value}\r\n"
+        return (head + "\r\n").encode("latin-1") + self.body
 
 
 Handler = Callable[[LeanRequest], Awaitable[LeanResponse]]
 
 
 class LeanHttpProtocol(asyncio.Protocol):
-    """One connection. The handler may wait (a parked `/next`); reads pause meanwhile."""
+    """One connection. The handler may wait (a parked `/next`, an invocation); requests queue meanwhile."""
 
     def __init__(
-        self, handler: Handler, on_connection_lost: Callable[[LeanHttpProtocol], None] | None = None
+        self,
+        handler: Handler,
+        on_connection_lost: Callable[[LeanHttpProtocol], None] | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self._handler = handler
         self._on_connection_lost = on_connection_lost
+        self._max_body = max_body
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._current: LeanRequest | None = None
         self._body: list[bytes] = []
         self._body_size = 0
-        self._header_name = b""
         self._url = b""
         self._queue: list[LeanRequest] = []
         self._task: asyncio.Task[None] | None = None
+        self._paused = False
         self._peer: tuple[str, int] | None = None
         self._local: tuple[str, int] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """A request is being handled or waits its turn (shutdown lets these finish)."""
+        return bool(self._queue) or (self._task is not None and not self._task.done())
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -92,11 +101,16 @@ class LeanHttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._respond_and_close(
+                LeanResponse(400, b'{"errorMessage":"protocol upgrades are not supported"}')
+            )
         except httptools.HttpParserError:
             self._respond_and_close(LeanResponse(400, b'{"errorMessage":"bad request"}'))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._queue.clear()
         if self._task is not None and not self._task.done():
             self._task.cancel()
         if self._on_connection_lost is not None:
@@ -116,21 +130,38 @@ class LeanHttpProtocol(asyncio.Protocol):
         assert self._current is not None
         self._current.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
+    def on_headers_complete(self) -> None:
+        assert self._current is not None
+        if self._current.headers.get("expect", "").lower() == "100-continue" and self._transport is not None:
+            self._transport.write(_CONTINUE)
+
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
-        if self._body_size <= MAX_REQUEST_BODY:
+        if self._body_size <= self._max_body:
             self._body.append(body)
+        else:
+            self._body = []
 
     def on_message_complete(self) -> None:
         request = self._current
         assert request is not None
         request.method = self._parser.get_method().decode("latin-1")
-        request.path = httptools.parse_url(self._url).path.decode("latin-1")
+        url = self._url
+        question = url.find(b"?")
+        if question >= 0:
+            request.path = url[:question].decode("latin-1")
+            request.query_string = url[question + 1 :].split(b"#", 1)[0].decode("latin-1")
+        else:
+            request.path = url.split(b"#", 1)[0].decode("latin-1")
         # llhttp resets its per-message flags after this callback: read keep-alive now.
         request.keep_alive = self._parser.should_keep_alive()
-        request.body_too_large = self._body_size > MAX_REQUEST_BODY
+        request.body_too_large = self._body_size > self._max_body
         request.body = b"" if request.body_too_large else b"".join(self._body)
+        self._body = []
         self._queue.append(request)
+        if len(self._queue) >= _MAX_QUEUED and self._transport is not None and not self._paused:
+            self._transport.pause_reading()
+            self._paused = True
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._serve_queue())
 
@@ -149,6 +180,9 @@ class LeanHttpProtocol(asyncio.Protocol):
             if not request.keep_alive:
                 self._transport.close()
                 return
+            if self._paused and len(self._queue) < _MAX_QUEUED:
+                self._paused = False
+                self._transport.resume_reading()
 
     def close(self) -> None:
         if self._transport is not None:
@@ -158,3 +192,4 @@ class LeanHttpProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.write(response.encode())
             self._transport.close()
+            self._transport = None
