@@ -38,6 +38,7 @@ class FakeEnvironment:
         return InvocationResult(request.payload, None, None, self.config.version, [], report)
 
     resident_mb: int | None = None  # what resident_memory_mb() reports; None: the whole MemorySize
+    last_peak_mb: int = 0  # REPORT's peak at the last invocation; 0: never invoked
 
     def resident_memory_mb(self) -> int:
         return self.config.memory_size if self.resident_mb is None else self.resident_mb

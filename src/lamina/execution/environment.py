@@ -16,7 +16,6 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.reports import Report, end_line, log_stream_name, start_line, timeout_message
@@ -34,6 +33,15 @@ from lamina.store.ports import LogStore
 INIT_TIMEOUT_SECONDS = 10.0
 _MEMORY_POLL_SECONDS = 0.02
 _TAIL_BYTES = 4096
+
+
+class _Ending(enum.Enum):
+    """What ended the wait for an invocation."""
+
+    ANSWERED = "answered"
+    EXITED = "exited"
+    TIMED_OUT = "timed out"
+    OUT_OF_MEMORY = "out of memory"
 
 
 class EnvironmentState(enum.Enum):
@@ -93,6 +101,9 @@ class ExecutionEnvironment:
         self.state = EnvironmentState.STARTING
         self.log_stream = log_stream_name(config.version)
         self.last_used = time.monotonic()
+        # Max Memory Used at the last invocation (MB), 0 before the first: what the pool charges an
+        # idle environment, without measuring again.
+        self.last_peak_mb = 0
         self._runtime = runtime
         self._code_path = code_path
         self._context = context
@@ -298,30 +309,17 @@ class ExecutionEnvironment:
                     request.cognito_identity,
                 )
             )
-            waiters: set[asyncio.Future[Any]] = {outcome_future, self._exited}
-            watchdog = None
-            if self._memory_cgroup is None:  # no kernel enforcement: poll from outside
-                watchdog = asyncio.get_running_loop().create_task(self._watch_memory())
-                waiters.add(watchdog)
-            try:
-                done, _ = await asyncio.wait(
-                    waiters,
-                    timeout=config.timeout,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-            finally:
-                if watchdog is not None:
-                    watchdog.cancel()
+            ending = await self._first_ending(outcome_future, config.timeout)
             duration_ms = (time.perf_counter() - started) * 1000
             self._capture.drain()
-            peak_mb = self._peak_memory_mb()
-            if outcome_future in done and peak_mb <= config.memory_size:
+            peak_mb = self.last_peak_mb = self._peak_memory_mb()
+            if ending is _Ending.ANSWERED and peak_mb <= config.memory_size:
                 outcome = outcome_future.result()
                 return self._finish(request, outcome, duration_ms, init_duration_ms, lines, peak_mb)
             # The environment can't be trusted any more: stop it before reporting.
             await self._kill_process()
             out_of_memory = (
-                (watchdog is not None and watchdog in done)
+                ending is _Ending.OUT_OF_MEMORY
                 or peak_mb > config.memory_size
                 or (self._memory_cgroup is not None and self._memory_cgroup.oom_killed())
             )
@@ -337,7 +335,8 @@ class ExecutionEnvironment:
                     config.memory_size,
                     status="error",
                 )
-            if self._exited in done:
+            if ending is _Ending.EXITED:
+                assert self._exited is not None
                 reason = _exit_description(self._exited.result())
                 message = f"RequestId: {request.request_id} Error: Runtime exited with error: {reason}"
                 return self._failure(
@@ -450,6 +449,45 @@ class ExecutionEnvironment:
         self._emit(report.line())
         function_error = "Unhandled" if error_type is not None else None
         return InvocationResult(payload, function_error, error_type, self.config.version, lines, report)
+
+    async def _first_ending(self, outcome: asyncio.Future[RuntimeOutcome], timeout: float) -> _Ending:
+        """Wait for whichever comes first: the runtime's answer, the process's exit, the timeout or
+        (without a memory cgroup) the watchdog. One future and plain callbacks: this runs per
+        invocation, and asyncio.wait's sets and per-call waiters cost more than the rest of it."""
+        assert self._exited is not None
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[_Ending] = loop.create_future()
+
+        def end(reason: _Ending) -> None:
+            if not ended.done():
+                ended.set_result(reason)
+
+        def on_answer(_: object) -> None:
+            end(_Ending.ANSWERED)
+
+        def on_exit(_: object) -> None:
+            end(_Ending.EXITED)
+
+        outcome.add_done_callback(on_answer)
+        self._exited.add_done_callback(on_exit)
+        timer = loop.call_later(timeout, end, _Ending.TIMED_OUT)
+        watchdog = None
+        if self._memory_cgroup is None:  # no kernel enforcement: poll from outside
+            watchdog = loop.create_task(self._watch_memory())
+
+            def on_memory(task: asyncio.Task[None]) -> None:
+                if not task.cancelled():
+                    end(_Ending.OUT_OF_MEMORY)
+
+            watchdog.add_done_callback(on_memory)
+        try:
+            return await ended
+        finally:
+            timer.cancel()
+            outcome.remove_done_callback(on_answer)
+            self._exited.remove_done_callback(on_exit)
+            if watchdog is not None:
+                watchdog.cancel()
 
     async def _kill_process(self) -> None:
         self.state = EnvironmentState.STOPPED

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,7 +50,8 @@ class InvocationMailbox:
         self.init_error: RuntimeOutcome | None = None
         self._pending: Invocation | None = None
         self._in_flight: Invocation | None = None
-        self._next_waiter: asyncio.Future[Invocation] | None = None
+        self._taker: Callable[[Invocation], None] | None = None
+        self._next_waiter: asyncio.Future[Invocation] | None = None  # a parked `next()`
         self._outcome: asyncio.Future[RuntimeOutcome] | None = None
         self._early_init_error: RuntimeOutcome | None = None
 
@@ -60,28 +62,48 @@ class InvocationMailbox:
         if self._early_init_error is not None:
             self._outcome.set_result(self._early_init_error)
             return self._outcome
-        if self._next_waiter is not None and not self._next_waiter.done():
+        taker = self._taker
+        if taker is not None:
+            self._taker = None
             self._in_flight = invocation
-            self._next_waiter.set_result(invocation)
-            self._next_waiter = None
+            taker(invocation)
         else:
             self._pending = invocation
         return self._outcome
 
-    async def next(self) -> Invocation:
-        """Runtime side: wait for the next invocation (parks until one is submitted)."""
+    def take_next(self, taker: Callable[[Invocation], None]) -> None:
+        """Runtime side without a coroutine: `taker` gets the next invocation, now or when it is
+        submitted (the framed channel answers from its protocol callback, with no task per poll)."""
         self.first_poll.set()
         if self._pending is not None:
             invocation, self._pending = self._pending, None
             self._in_flight = invocation
-            return invocation
+            taker(invocation)
+        else:
+            self._taker = taker
+
+    def cancel_take(self) -> None:
+        self._taker = None
+
+    async def next(self) -> Invocation:
+        """Runtime side: wait for the next invocation (parks until one is submitted)."""
         waiter: asyncio.Future[Invocation] = asyncio.get_running_loop().create_future()
+
+        def hand_over(invocation: Invocation) -> None:
+            if waiter.done():  # the poll was cancelled: keep the invocation for the next one
+                self._in_flight = None
+                self._pending = invocation
+            else:
+                waiter.set_result(invocation)
+
+        self.take_next(hand_over)
         self._next_waiter = waiter
         try:
             return await waiter
         finally:
-            if self._next_waiter is waiter:
-                self._next_waiter = None
+            self._next_waiter = None
+            if self._taker is hand_over:
+                self._taker = None
 
     def _finish(self, request_id: str, outcome: RuntimeOutcome) -> bool:
         if self._in_flight is None or self._in_flight.request_id != request_id:
@@ -121,5 +143,6 @@ class InvocationMailbox:
 
     def close(self) -> None:
         """Release a parked runtime poll; the process is going away."""
+        self._taker = None
         if self._next_waiter is not None and not self._next_waiter.done():
             self._next_waiter.cancel()

@@ -239,9 +239,11 @@ class EnvironmentPool:
         return task
 
     def _park(self, environment: ExecutionEnvironment) -> None:
-        """Make an environment idle, charging it its measured footprint instead of MemorySize."""
+        """Make an environment idle, charging it its measured footprint instead of MemorySize: the peak
+        REPORT just read (an upper bound of what it holds now), else what it holds."""
         charged = self._charges.get(environment, environment.config.memory_size)
-        footprint = min(charged, max(1, environment.resident_memory_mb()))
+        measured = environment.last_peak_mb or environment.resident_memory_mb()
+        footprint = min(charged, max(1, measured))
         if footprint < charged:
             self._budget.release(charged - footprint)
         self._charges[environment] = footprint

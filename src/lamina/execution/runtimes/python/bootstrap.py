@@ -138,7 +138,7 @@ class ClientContext:
 class _Function:
     """The function's static description, read once from the environment at startup."""
 
-    __slots__ = ("log_group_name", "log_stream_name", "memory_limit_in_mb", "name", "version")
+    __slots__ = ("ensure_ascii", "log_group_name", "log_stream_name", "memory_limit_in_mb", "name", "version")
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.name = environ.get("AWS_LAMBDA_FUNCTION_NAME")
@@ -147,6 +147,7 @@ class _Function:
         self.memory_limit_in_mb = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
         self.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
         self.log_stream_name = environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.ensure_ascii = _ensure_ascii()
 
 
 class LambdaContext:
@@ -325,15 +326,20 @@ class _ResultEncoder(json.JSONEncoder):
         return pattern.sub(lambda match: self._decimals[int(match.group(1))], text)
 
 
-def _marshal_result(result: Any) -> tuple[bytes, str]:
+def _marshal_result(result: Any, ensure_ascii: bool | None = None) -> tuple[bytes, str]:
     """Return (payload, content type). Bytes pass through untouched, as in the AWS Python runtime."""
     if isinstance(result, bytes):
         return result, "application/unknown"
+    if ensure_ascii is None:
+        ensure_ascii = _ensure_ascii()
     try:
-        payload = _ResultEncoder(ensure_ascii=_ensure_ascii()).encode(result).encode("utf-8")
+        try:
+            text = json.dumps(result, ensure_ascii=ensure_ascii, allow_nan=True)
+        except TypeError:  # a Decimal, or something no encoder takes: the full encoder decides
+            text = _ResultEncoder(ensure_ascii=ensure_ascii).encode(result)
     except Exception as error:
         raise _Fault(_MARSHAL_ERROR, f"Unable to marshal response: {error}") from None
-    return payload, "application/json"
+    return text.encode("utf-8"), "application/json"
 
 
 # --- Errors --------------------------------------------------------------------------------------------
@@ -597,34 +603,50 @@ _FRAME_PREFIX = struct.Struct(">II")
 
 
 class _FramedRuntimeApi:
-    """Runtime API client over an inherited Unix socket: one frame out per call, no acknowledgements."""
+    """Runtime API client over an inherited Unix socket: one frame out per call, no acknowledgements.
+
+    A result is held back and written together with the following `next`, and reads take whatever
+    the socket has: one write and usually one read per invocation.
+    """
 
     def __init__(self, descriptor: int) -> None:
         # Plain os.read/os.write on the descriptor: the socket module would cost ~4 ms to import.
         self._descriptor = descriptor
+        self._unsent = b""
+        self._received = bytearray()
         os.set_blocking(descriptor, True)
 
-    def _send(self, header: Mapping[str, Any], body: bytes = b"") -> None:
+    @staticmethod
+    def _frame(header: Mapping[str, Any], body: bytes = b"") -> bytes:
         encoded = json.dumps(header).encode("utf-8")
-        data = memoryview(_FRAME_PREFIX.pack(len(encoded), len(body)) + encoded + body)
+        return _FRAME_PREFIX.pack(len(encoded), len(body)) + encoded + body
+
+    def _send(self, header: Mapping[str, Any], body: bytes = b"") -> None:
+        data = memoryview(self._unsent + self._frame(header, body))
+        self._unsent = b""
         try:
             while data:
                 data = data[os.write(self._descriptor, data) :]
         except OSError:
             raise _ApiGone from None
 
+    def _hold(self, header: Mapping[str, Any], body: bytes = b"") -> None:
+        """Queue a frame for the next write (the loop's `next` follows at once)."""
+        self._unsent += self._frame(header, body)
+
     def _receive_exactly(self, size: int) -> bytes:
-        chunks = []
-        while size:
+        received = self._received
+        while len(received) < size:
             try:
-                chunk = os.read(self._descriptor, min(size, 1 << 20))
+                chunk = os.read(self._descriptor, max(size - len(received), 1 << 16))
             except OSError:
                 chunk = b""
             if not chunk:
                 raise _ApiGone
-            chunks.append(chunk)
-            size -= len(chunk)
-        return b"".join(chunks)
+            received += chunk
+        data = bytes(received[:size])
+        del received[:size]
+        return data
 
     def next_invocation(self) -> _Invocation:
         self._send({"type": "next"})
@@ -646,11 +668,11 @@ class _FramedRuntimeApi:
         return _Invocation(headers, body)
 
     def post_response(self, request_id: str, payload: bytes, content_type: str) -> None:
-        self._send({"type": "response", "requestId": request_id, "contentType": content_type}, payload)
+        self._hold({"type": "response", "requestId": request_id, "contentType": content_type}, payload)
 
     def post_error(self, request_id: str, error: Mapping[str, Any]) -> None:
         body, headers = _error_request(error)
-        self._send({"type": "error", "requestId": request_id, "errorType": headers[_ERROR_TYPE_HEADER]}, body)
+        self._hold({"type": "error", "requestId": request_id, "errorType": headers[_ERROR_TYPE_HEADER]}, body)
 
     def post_init_error(self, error: Mapping[str, Any]) -> None:
         body, headers = _error_request(error)
@@ -682,7 +704,7 @@ def _serve(
     try:
         context = _build_context(invocation, function)
         event = _decode_event(invocation.body)
-        payload, content_type = _marshal_result(handler(event, context))
+        payload, content_type = _marshal_result(handler(event, context), function.ensure_ascii)
     except _Fault as fault:
         error = fault.body(invocation.request_id)
     except Exception as exception:
