@@ -59,6 +59,10 @@ def precondition_failed(message: str) -> AwsError:
     return AwsError("PreconditionFailedException", message, 412)
 
 
+def provisioned_concurrency_config_not_found(message: str) -> AwsError:
+    return AwsError("ProvisionedConcurrencyConfigNotFoundException", message, 404)
+
+
 def too_many_requests(message: str, reason: str) -> AwsError:
     return AwsError("TooManyRequestsException", message, 429, extra={"Reason": reason})
 

@@ -34,6 +34,7 @@ from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
 from lamina.execution.zygote.process import DEFAULT_PRELOAD
 from lamina.functions.manager import FunctionManager, Placement
+from lamina.functions.provisioned import ProvisionedConcurrency
 from lamina.functions.registry import FunctionRegistry
 from lamina.protocol.model import create_protocol, load_service_model
 from lamina.protocol.sigv4 import SigV4Verifier
@@ -60,6 +61,7 @@ class Platform:
     registry: FunctionRegistry
     pool: EnvironmentPool
     invocations: InvocationService
+    provisioned: ProvisionedConcurrency
     _log_flusher: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
@@ -72,6 +74,8 @@ class Platform:
                 spec.interpreter for spec in self.runtimes.values() if spec.interpreter is not None
             ]
             await self.sandbox.warm_up(interpreters)
+        # After the warm-up, so that restored environments fork from a ready zygote.
+        await self.provisioned.restore()
 
     async def stop_environments(self) -> None:
         """First step of a shutdown: in-flight invocations end now, with an error their callers see."""
@@ -105,6 +109,7 @@ class Platform:
             # The pool's memory budget: used counts starting environments too; busy includes them.
             "idleEnvironments": usage.idle,
             "busyEnvironments": usage.busy + usage.starting,
+            "provisionedEnvironments": usage.provisioned,
             "memoryUsedMb": usage.used_mb,
             "memoryBudgetMb": usage.budget_mb,
             "keepAlivePolicy": self.pool.policy.name,
@@ -157,10 +162,12 @@ def build_platform(settings: Settings) -> Platform:
     )
     placement = Placement(settings.region, settings.account_id)
     manager = FunctionManager(registry, blobs, code, pool, runtimes, placement)
+    provisioned = ProvisionedConcurrency(manager, metadata, pool)
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
     lambda_facade = build_lambda_facade(
         create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)}),
         manager,
+        provisioned,
         invocations,
         code_urls,
         settings.account_concurrency,
@@ -171,7 +178,17 @@ def build_platform(settings: Settings) -> Platform:
     internal = InternalRoutes(lambda: platform.health(), code_urls, manager.code_package)
     app = Gateway({"lambda": lambda_facade}, "lambda", verifier, internal)
     platform = Platform(
-        settings, credentials, runtimes, sandbox, app, metadata, logs, registry, pool, invocations
+        settings,
+        credentials,
+        runtimes,
+        sandbox,
+        app,
+        metadata,
+        logs,
+        registry,
+        pool,
+        invocations,
+        provisioned,
     )
     return platform
 

@@ -40,8 +40,19 @@ class FakeEnvironment:
     resident_mb: int | None = None  # what resident_memory_mb() reports; None: the whole MemorySize
     last_peak_mb: int = 0  # REPORT's peak at the last invocation; 0: never invoked
 
+    init_failure: str | None = None  # what initialize() reports
+    initialized: bool = False
+
     def resident_memory_mb(self) -> int:
         return self.config.memory_size if self.resident_mb is None else self.resident_mb
+
+    async def initialize(self) -> str | None:
+        await asyncio.sleep(0)
+        if self.init_failure is not None:
+            self.state = EnvironmentState.STOPPED
+            return self.init_failure
+        self.initialized = True
+        return None
 
     async def stop(self) -> None:
         self.stop_calls += 1
@@ -62,6 +73,7 @@ class FakeBackend:
         self.waiting = 0  # starts held at the gate right now
         self.hold: asyncio.Event | None = None  # handed to new environments: holds their invocations
         self.resident_mb: int | None = None  # handed to new environments: their measured footprint
+        self.init_failure: str | None = None  # handed to new environments: initialize() fails with it
 
     async def start_environment(self, config: FunctionConfig) -> FakeEnvironment:
         if self.gate is not None:
@@ -73,7 +85,11 @@ class FakeBackend:
         if self.fail is not None:
             raise self.fail
         environment = FakeEnvironment(
-            config, label=f"{config.name}#{len(self.started)}", hold=self.hold, resident_mb=self.resident_mb
+            config,
+            label=f"{config.name}#{len(self.started)}",
+            hold=self.hold,
+            resident_mb=self.resident_mb,
+            init_failure=self.init_failure,
         )
         self.started.append(environment)
         return environment

@@ -8,13 +8,13 @@ crash the server: unexpected failures become a 500 ServiceException and are logg
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from lamina.api.context import RequestContext
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.service import ServiceFacade
+from lamina.domain.ids import new_request_id
 from lamina.errors import AwsError
 from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.sigv4 import SignedRequest, SigV4Verifier, read_credential_scope
@@ -44,7 +44,7 @@ class Gateway:
 
     async def handle(self, lean: LeanRequest) -> LeanResponse:
         """The public port's handler: never raises."""
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         raw_path = lean.path
         query_string = lean.query_string
         headers = lean.headers
@@ -60,12 +60,17 @@ class Gateway:
             request = HttpRequest(lean.method, raw_path, query, headers, lean.body)
             if raw_path.startswith("/_lamina/"):
                 return to_lean_response(await self._internal.handle(request))
-            credential = read_credential_scope(headers, query_string)
-            if credential is not None and credential.service in self._services:
-                facade = self._services[credential.service]
-            verified = self._verifier.verify(
-                SignedRequest(lean.method, raw_path, query_string, headers, lean.body)
-            )
+            try:
+                verified = self._verifier.verify(
+                    SignedRequest(lean.method, raw_path, query_string, headers, lean.body)
+                )
+            except AwsError:
+                # Answer in the protocol of the service the caller meant, as far as it can be told.
+                credential = read_credential_scope(headers, query_string)
+                if credential is not None:
+                    facade = self._services.get(credential.service, facade)
+                raise
+            facade = self._services.get(verified.service, facade)
             context = RequestContext(request_id, request, verified.access_key_id)
             response = await facade.handle(request, context)
         except AwsError as error:

@@ -83,6 +83,10 @@ class FunctionConfig:
     tracing_mode: str = "PassThrough"
 
     @property
+    def network_enabled(self) -> bool:
+        return network_enabled(self.environment)
+
+    @property
     def log_group_name(self) -> str:
         return self.log_group or f"/aws/lambda/{self.name}"
 
@@ -183,6 +187,31 @@ def validate_timeout(timeout: int) -> int:
             f"Member must have value between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S}"
         )
     return timeout
+
+
+# Lamina's per-function network switch, an environment variable so that every deployment tool
+# (CLI, SAM, Terraform, boto3) can set it: "off" leaves the function loopback only (namespaces tier).
+NETWORK_VARIABLE = "LAMINA_NETWORK"
+NETWORK_SETTINGS = ("on", "off")
+
+
+def network_enabled(variables: dict[str, str]) -> bool:
+    return variables.get(NETWORK_VARIABLE, "on") != "off"
+
+
+def validate_network_setting(variables: dict[str, str], runtime: str) -> None:
+    """LAMINA_NETWORK must be on or off; off needs Lamina's own Python runtime, whose Runtime API
+    channel is a socket pair (custom runtimes reach theirs over TCP on the host's loopback)."""
+    value = variables.get(NETWORK_VARIABLE)
+    if value is None:
+        return
+    if value not in NETWORK_SETTINGS:
+        raise invalid_parameter(f"{NETWORK_VARIABLE} must be 'on' or 'off', not '{value}'.")
+    if value == "off" and not runtime.startswith("python"):
+        raise invalid_parameter(
+            f"{NETWORK_VARIABLE}=off is supported for the python runtimes only; {runtime} functions "
+            "reach the Runtime API over the host's network."
+        )
 
 
 def validate_environment(variables: dict[str, str]) -> dict[str, str]:

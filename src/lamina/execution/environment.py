@@ -22,7 +22,7 @@ from lamina.domain.reports import Report, end_line, log_stream_name, start_line,
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
 from lamina.execution.runtimes.catalog import RuntimeSpec
-from lamina.execution.sandbox.base import Sandbox, SandboxedProcess, SandboxSpec
+from lamina.execution.sandbox.base import IsolationUnavailable, Sandbox, SandboxedProcess, SandboxSpec
 from lamina.execution.sandbox.cgroups import MemoryCgroup
 from lamina.runtime_api.channel import FramedRuntimeChannel
 from lamina.runtime_api.endpoint import RuntimeApiEndpoint
@@ -117,6 +117,7 @@ class ExecutionEnvironment:
         self._spawned_at = 0.0
         self._initialized = False
         self._spawn_error: str | None = None
+        self._spawn_error_type = "Runtime.InvalidEntrypoint"
         self._channel: FramedRuntimeChannel | None = None
         self._stopped = False
         self._scratch = context.scratch_root / self.id
@@ -184,9 +185,14 @@ class ExecutionEnvironment:
             runtime_library=self._context.sdk_library,
             scratch_directory=self._scratch,
             ephemeral_storage_mb=self.config.ephemeral_storage_mb,
+            network=self.config.network_enabled,
         )
         try:
             self._sandboxed = await self._context.sandbox.spawn(spec)
+        except IsolationUnavailable as exc:
+            self._spawn_error, self._spawn_error_type = str(exc), "Sandbox.IsolationUnavailable"
+            self._close_transports()
+            return
         except OSError as exc:
             # Custom runtimes: a missing or non-executable `bootstrap` is the function's error.
             self._spawn_error = f"fork/exec {spec.argv[0]}: {exc.strerror or exc}"
@@ -274,14 +280,35 @@ class ExecutionEnvironment:
             return f"Runtime exited with error: {_exit_description(self._exited.result())}"
         return "init timeout"
 
+    async def initialize(self) -> str | None:
+        """Finish init ahead of any invocation (provisioned concurrency), so that the first one
+        reports no Init Duration. None when ready; otherwise why init failed, and the process is
+        stopped."""
+        if self._spawn_error is not None:
+            return self._spawn_error
+        if self._initialized:
+            return None
+        failure = await self._await_init()
+        self._capture.drain()
+        self._flush_logs()  # what init printed, in this environment's stream
+        if failure is None:
+            self._initialized = True
+            return None
+        await self._kill_process()
+        if isinstance(failure, RuntimeOutcome):
+            try:
+                message = json.loads(failure.payload).get("errorMessage", "")
+            except (ValueError, AttributeError):
+                message = ""
+            return f"{failure.error_type}: {message}" if message else str(failure.error_type)
+        return "Init timed out" if failure == "init timeout" else failure
+
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         """Run one invocation. Never raises for function failures: they become the result."""
         if self._spawn_error is not None:
             self.state = EnvironmentState.STOPPED
             message = f"RequestId: {request.request_id} Error: {self._spawn_error}"
-            return self._failure(
-                request, "Runtime.InvalidEntrypoint", message, 0.0, None, [], 0, status="error"
-            )
+            return self._failure(request, self._spawn_error_type, message, 0.0, None, [], 0, status="error")
         assert self._exited is not None, "start() first"
         self.state = EnvironmentState.BUSY
         lines: list[str] = []

@@ -13,11 +13,11 @@ import contextlib
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from lamina.domain.functions import FunctionConfig
+from lamina.domain.ids import new_request_id
 from lamina.errors import AwsError, too_many_requests
 from lamina.execution.environment import ExecutionEnvironment, InvocationRequest, InvocationResult
 from lamina.execution.pool import EnvironmentPool, MemoryBudgetExhausted
@@ -110,7 +110,7 @@ class InvocationService:
     ) -> InvocationResult:
         try:
             request = InvocationRequest(
-                request_id or str(uuid.uuid4()),
+                request_id or new_request_id(),
                 invocation.payload,
                 invocation.invoked_function_arn,
                 new_trace_id(),
@@ -123,7 +123,7 @@ class InvocationService:
 
     def invoke_async(self, invocation: InvocationInput) -> str:
         """Accept an Event invocation; it runs in the background. Returns its request id."""
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         task = asyncio.get_running_loop().create_task(self._deliver(invocation, request_id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)

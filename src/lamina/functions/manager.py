@@ -21,6 +21,7 @@ from lamina.domain.functions import (
     validate_environment,
     validate_ephemeral_storage,
     validate_memory,
+    validate_network_setting,
     validate_timeout,
 )
 from lamina.domain.handler import validate_handler
@@ -34,6 +35,10 @@ _REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
 )
+# What a published version copies from $LATEST and PublishVersion compares with the newest version
+# ("Lambda doesn't publish a version if the function's configuration and code haven't changed
+# since the last version"). The description is left out: PublishVersion may set its own.
+_NOT_SNAPSHOTTED = frozenset({"version", "revision_id", "last_modified", "description"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +70,10 @@ class FunctionManager:
         self.placement = placement
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def _lock(self, name: str) -> asyncio.Lock:
+    def lock(self, name: str) -> asyncio.Lock:
+        """Serialises changes to one function. Services that store something belonging to a
+        function hold it while they check the function and write, so DeleteFunction cannot
+        interleave."""
         return self._locks.setdefault(name, asyncio.Lock())
 
     # queries ---------------------------------------------------------------------------------
@@ -74,6 +82,10 @@ class FunctionManager:
         if config is None:
             raise not_found(f"Function not found: {self.placement.arn(name, qualifier)}")
         return config
+
+    def list_versions(self, name: str) -> list[FunctionConfig]:
+        """$LATEST, then the published versions in ascending order (ListVersionsByFunction)."""
+        return [self.get(name), *self._registry.versions(name)]
 
     def list(self, *, include_versions: bool) -> list[FunctionConfig]:
         configs: list[FunctionConfig] = []
@@ -133,7 +145,8 @@ class FunctionManager:
         if "ZipFile" not in code:
             raise invalid_parameter("Please provide a source for function code: Code.ZipFile.")
         options = _configuration_options(params)
-        async with self._lock(name):
+        validate_network_setting(options.get("environment", {}), runtime)
+        async with self.lock(name):
             if self._registry.latest(name) is not None:
                 raise conflict(f"Function already exist: {name}")
             summary = await self._store_package(code["ZipFile"])
@@ -156,7 +169,7 @@ class FunctionManager:
         name = params["FunctionName"]
         if "ZipFile" not in params:
             raise invalid_parameter("Please provide a source for function code: ZipFile.")
-        async with self._lock(name):
+        async with self.lock(name):
             current = self.get(name)
             self._check_revision(current, params.get("RevisionId"))
             summary = await self._store_package(params["ZipFile"])
@@ -181,16 +194,17 @@ class FunctionManager:
             changes["handler"] = validate_handler(params["Handler"])
         if "Role" in params:
             changes["role"] = params["Role"]
-        async with self._lock(name):
+        async with self.lock(name):
             current = self.get(name)
             self._check_revision(current, params.get("RevisionId"))
             updated = current.with_changes(**changes)
+            validate_network_setting(updated.environment, updated.runtime)
             await self._registry.put_latest(updated)
             self._pool.retire(name, keep=updated)
         return updated
 
     async def delete(self, name: str, qualifier: str | None) -> None:
-        async with self._lock(name):
+        async with self.lock(name):
             self.get(name)
             if qualifier == LATEST:
                 raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
@@ -200,16 +214,47 @@ class FunctionManager:
                     "Deleting a single published version is not supported yet.",
                     400,
                 )
-            await self._registry.delete(name)
+            await self._registry.delete(name)  # the store drops provisioned concurrency configs too
             self._pool.retire(name)
+            self._pool.unprovision(name)
         self._locks.pop(name, None)
 
-    async def _publish(self, latest: FunctionConfig) -> FunctionConfig:
+    async def publish_version(
+        self,
+        name: str,
+        code_sha256: str | None = None,
+        description: str | None = None,
+        revision_id: str | None = None,
+    ) -> FunctionConfig:
+        """PublishVersion: a new version from $LATEST, or the newest one when nothing changed."""
+        async with self.lock(name):
+            latest = self.get(name)
+            self._check_revision(latest, revision_id)
+            current = latest.code.sha256_base64
+            if code_sha256 and code_sha256 != current:
+                raise invalid_parameter(
+                    f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
+                    f"({current}). Please try again with the CodeSHA256 in $LATEST."
+                )
+            versions = self._registry.versions(name)
+            if versions and _snapshot(versions[-1]) == _snapshot(latest):
+                return versions[-1]
+            return await self._publish(latest, description)
+
+    async def _publish(self, latest: FunctionConfig, description: str | None = None) -> FunctionConfig:
         existing = self._registry.versions(latest.name)
         number = int(existing[-1].version) + 1 if existing else 1
-        version = latest.with_changes(version=str(number))
+        changes: dict[str, Any] = {"version": str(number)}
+        if description is not None:
+            changes["description"] = description
+        version = latest.with_changes(**changes)
         await self._registry.add_version(version)
         return version
+
+
+def _snapshot(config: FunctionConfig) -> dict[str, Any]:
+    """The code and configuration a published version freezes."""
+    return {key: value for key, value in config.to_record().items() if key not in _NOT_SNAPSHOTTED}
 
 
 def _zip_bytes(value: Any) -> bytes:

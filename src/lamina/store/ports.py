@@ -9,11 +9,22 @@ from typing import Protocol
 from lamina.domain.functions import FunctionConfig
 
 
+@dataclass(frozen=True, slots=True)
+class ProvisionedConcurrencyConfig:
+    """What PutProvisionedConcurrencyConfig asked for one qualifier (a published version today)."""
+
+    function_name: str
+    qualifier: str
+    requested: int
+    last_modified: str  # AWS's LastModified text (ISO 8601)
+
+
 class MetadataStore(Protocol):
     """Function metadata. All methods are safe to call concurrently from the event loop.
 
-    Writes are durable when the awaited call returns. `put_function` and `delete_function` are
-    idempotent. Reads are not on the invocation hot path: callers cache what they need.
+    Writes are durable when the awaited call returns. `put_function`, `delete_function`,
+    `put_provisioned_concurrency` and `delete_provisioned_concurrency` are idempotent. Reads are
+    not on the invocation hot path: callers cache what they need.
     """
 
     async def open(self) -> None: ...
@@ -26,13 +37,25 @@ class MetadataStore(Protocol):
         """$LATEST configurations ordered by name."""
 
     async def delete_function(self, name: str) -> None:
-        """Delete the function with all its published versions."""
+        """Delete the function with all its published versions and provisioned concurrency configs."""
 
     async def put_version(self, config: FunctionConfig) -> None:
         """Store an immutable published version; the (name, version) pair must be new."""
 
     async def list_versions(self, name: str) -> list[FunctionConfig]:
         """Published versions ordered by version number."""
+
+    async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
+        """Insert or replace the config of (function_name, qualifier)."""
+
+    async def delete_provisioned_concurrency(self, function_name: str, qualifier: str) -> None:
+        """Delete one config; nothing happens when there is none."""
+
+    async def list_provisioned_concurrency(
+        self, function_name: str | None = None
+    ) -> list[ProvisionedConcurrencyConfig]:
+        """The configs of one function (of every function when None), ordered by function name,
+        then numeric qualifiers (versions) in numeric order before the others."""
 
 
 class BlobStore(Protocol):

@@ -15,7 +15,7 @@ import pytest
 
 from lamina.domain.code import CodeDigest
 from lamina.domain.functions import FunctionConfig
-from lamina.store.ports import MetadataStore
+from lamina.store.ports import MetadataStore, ProvisionedConcurrencyConfig
 from lamina.store.sqlite import SqliteMetadataStore
 from lamina.store.sqlite.migrations import MIGRATIONS
 
@@ -174,6 +174,75 @@ def test_data_survives_close_and_reopen(factory: StoreFactory, tmp_path: Path) -
     assert with_store(factory, tmp_path, read) == (latest, [version])
 
 
+def provisioned(name: str, qualifier: str, requested: int = 1) -> ProvisionedConcurrencyConfig:
+    return ProvisionedConcurrencyConfig(name, qualifier, requested, "2024-01-02T03:04:05.678+0000")
+
+
+def test_provisioned_concurrency_put_replaces_and_lists_in_order(
+    factory: StoreFactory, tmp_path: Path
+) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        assert await store.list_provisioned_concurrency() == []
+        for item in [
+            provisioned("f", "10"),
+            provisioned("f", "2"),
+            provisioned("a", "1"),
+            provisioned("f", "9"),
+        ]:
+            await store.put_provisioned_concurrency(item)
+        replaced = ProvisionedConcurrencyConfig("f", "2", 5, "2024-02-02T00:00:00.000+0000")
+        await store.put_provisioned_concurrency(replaced)
+        await store.put_provisioned_concurrency(replaced)  # idempotent
+        assert await store.list_provisioned_concurrency("f") == [
+            replaced,
+            provisioned("f", "9"),
+            provisioned("f", "10"),
+        ]
+        everything = await store.list_provisioned_concurrency()
+        assert [(item.function_name, item.qualifier) for item in everything] == [
+            ("a", "1"),
+            ("f", "2"),
+            ("f", "9"),
+            ("f", "10"),
+        ]
+        assert await store.list_provisioned_concurrency("missing") == []
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_provisioned_concurrency_delete_is_idempotent(factory: StoreFactory, tmp_path: Path) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        await store.delete_provisioned_concurrency("never", "1")
+        await store.put_provisioned_concurrency(provisioned("f", "1"))
+        await store.put_provisioned_concurrency(provisioned("f", "2"))
+        await store.delete_provisioned_concurrency("f", "1")
+        await store.delete_provisioned_concurrency("f", "1")
+        assert await store.list_provisioned_concurrency("f") == [provisioned("f", "2")]
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_delete_function_removes_its_provisioned_concurrency(factory: StoreFactory, tmp_path: Path) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        for name in ["gone", "stays"]:
+            await store.put_function(config(name))
+            await store.put_version(config(name, "1"))
+            await store.put_provisioned_concurrency(provisioned(name, "1"))
+        await store.delete_function("gone")
+        assert await store.list_provisioned_concurrency() == [provisioned("stays", "1")]
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_provisioned_concurrency_survives_close_and_reopen(factory: StoreFactory, tmp_path: Path) -> None:
+    async def write(store: MetadataStore) -> None:
+        await store.put_provisioned_concurrency(provisioned("durable", "3", 7))
+
+    with_store(factory, tmp_path, write)
+    stored = with_store(factory, tmp_path, lambda store: store.list_provisioned_concurrency())
+    assert stored == [provisioned("durable", "3", 7)]
+
+
 # SQLite specifics --------------------------------------------------------------------------
 
 
@@ -195,7 +264,7 @@ def test_sqlite_migrations_are_idempotent(tmp_path: Path) -> None:
         return [item.name for item in await store.list_functions()]
 
     with_store(lambda _: SqliteMetadataStore(path), tmp_path, touch)
-    assert user_version(path) == len(MIGRATIONS) == 1
+    assert user_version(path) == len(MIGRATIONS) == 2
     assert with_store(lambda _: SqliteMetadataStore(path), tmp_path, names) == ["kept"]
     assert user_version(path) == len(MIGRATIONS)
 

@@ -7,7 +7,7 @@ from lamina.execution.pool.keep_alive import (
     KeepAlivePolicy,
     KeepAliveWindows,
 )
-from lamina.execution.pool.warm_pool import EnvironmentPool, PoolUsage
+from lamina.execution.pool.warm_pool import EnvironmentPool, PoolUsage, ProvisionedState
 
 __all__ = [
     "EnvironmentPool",
@@ -18,4 +18,5 @@ __all__ = [
     "MemoryBudget",
     "MemoryBudgetExhausted",
     "PoolUsage",
+    "ProvisionedState",
 ]

@@ -13,6 +13,11 @@ environment is released or stopped.
 Keep-alive: the policy says when an idle environment stops and when to pre-warm one; a tick every
 `tick_seconds` stops expired environments and starts due pre-warms. Pre-warms use the latest
 configuration the pool saw for that function version and only free memory: they never evict.
+
+Provisioned concurrency: `provision(config, n)` keeps n environments of a published version
+started *and initialised* ahead of invocations. They are charged their full MemorySize (reserved
+capacity, as AWS bills it), live outside the idle set (never evicted, never expired), are handed
+out before any other environment of that version, and are replaced when one dies.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lamina.domain.functions import FunctionConfig
 from lamina.execution.backend import Backend
@@ -48,6 +53,35 @@ class PoolUsage:
     idle: int
     busy: int
     starting: int
+    provisioned: int = 0  # environments kept for provisioned concurrency (counted in idle/busy too)
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedState:
+    """Provisioned concurrency of one published version, as the Lambda API reports it."""
+
+    requested: int
+    allocated: int  # environments initialised and kept for this version (idle or busy)
+    status: str  # IN_PROGRESS | READY | FAILED
+    reason: str | None  # StatusReason when FAILED
+
+
+@dataclass(eq=False, slots=True)
+class _Provision:
+    config: FunctionConfig
+    requested: int
+    environments: set[ExecutionEnvironment] = field(default_factory=set)  # initialised, pinned
+    idle: list[ExecutionEnvironment] = field(default_factory=list)  # pinned and idle, newest last
+    failure: str | None = None
+    filler: asyncio.Task[None] | None = None
+
+    def state(self) -> ProvisionedState:
+        allocated = len(self.environments)
+        if self.failure is not None:
+            status = "FAILED"
+        else:
+            status = "READY" if allocated >= self.requested else "IN_PROGRESS"
+        return ProvisionedState(self.requested, allocated, status, self.failure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +120,8 @@ class EnvironmentPool:
         self._ticker: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[None]] = set()
         self._prewarming: set[asyncio.Task[None]] = set()
+        self._provisions: dict[FunctionKey, _Provision] = {}
+        self._pinned: dict[ExecutionEnvironment, _Provision] = {}
         self._closed = False
 
     def start(self) -> None:
@@ -100,12 +136,14 @@ class EnvironmentPool:
         return frozenset(self._all)
 
     def usage(self) -> PoolUsage:
+        idle = len(self._idle) + sum(len(provision.idle) for provision in self._provisions.values())
         return PoolUsage(
             budget_mb=self._budget.total_mb,
             used_mb=self._budget.used_mb,
-            idle=len(self._idle),
-            busy=len(self._all) - len(self._idle),
+            idle=idle,
+            busy=len(self._all) - idle,
             starting=sum(self._starting.values()),
+            provisioned=len(self._pinned),
         )
 
     # handing environments out and taking them back -------------------------------------------
@@ -117,6 +155,9 @@ class EnvironmentPool:
         """
         arrived = self._clock()
         self._prewarms.pop(function_key(config), None)  # the next one is decided when this call ends
+        provisioned = self._take_provisioned(config)
+        if provisioned is not None:
+            return self._hand_out(provisioned, arrived)
         while True:
             if self._closed:
                 raise RuntimeError("pool is closed")
@@ -146,6 +187,10 @@ class EnvironmentPool:
         now = self._clock()
         key = function_key(environment.config)
         self._policy.record_completion(key, now)
+        provision = self._pinned.get(environment)
+        if provision is not None:
+            self._release_pinned(environment, provision)
+            return
         usable = (
             not self._closed
             and environment in self._all
@@ -164,6 +209,8 @@ class EnvironmentPool:
     def retire(self, name: str, keep: FunctionConfig | None = None) -> None:
         """Stop idle environments of `name`: all of them without `keep`, else those of `keep`'s
         version that run another configuration (published versions are immutable: theirs stay)."""
+        if keep is None:
+            self.unprovision(name)
         keep_key = pool_key(keep) if keep is not None else None
         stale = self._idle.remove_where(
             lambda key: key[0] == name and (keep is None or (key[1] == keep.version and key != keep_key))
@@ -264,6 +311,119 @@ class EnvironmentPool:
             if not waiter.done():
                 waiter.set_result(None)
 
+    # provisioned concurrency -----------------------------------------------------------------
+    def provision(self, config: FunctionConfig, count: int) -> None:
+        """Keep `count` initialised environments of this published version (replacing any earlier
+        count); returns at once, the environments start in the background."""
+        key = function_key(config)
+        if count <= 0:
+            self.unprovision(config.name, config.version)
+            return
+        provision = self._provisions.get(key)
+        if provision is None:
+            provision = self._provisions[key] = _Provision(config, count)
+        provision.config, provision.requested, provision.failure = config, count, None
+        while len(provision.environments) > count and provision.idle:
+            self._unpin(provision.idle.pop(0), stop=True)
+        for environment in list(provision.environments)[: max(0, len(provision.environments) - count)]:
+            self._unpin(environment, stop=False)  # busy: it joins the ordinary pool when released
+        self._fill(provision)
+
+    def unprovision(self, name: str, version: str | None = None) -> None:
+        """Drop the provisioned environments of one version, or of every version of `name`."""
+        for key in [key for key in self._provisions if key[0] == name and version in (None, key[1])]:
+            provision = self._provisions.pop(key)
+            if provision.filler is not None:
+                provision.filler.cancel()
+            for environment in list(provision.environments):
+                self._unpin(environment, stop=environment in provision.idle)
+
+    def provisioned_state(self, name: str, version: str) -> ProvisionedState | None:
+        provision = self._provisions.get((name, version))
+        return None if provision is None else provision.state()
+
+    def _take_provisioned(self, config: FunctionConfig) -> ExecutionEnvironment | None:
+        provision = self._provisions.get(function_key(config))
+        if provision is None or pool_key(provision.config) != pool_key(config):
+            return None
+        while provision.idle:
+            environment = provision.idle.pop()
+            if environment.state is EnvironmentState.IDLE:
+                return environment
+            self._unpin(environment, stop=True)  # it died while idle
+            self._fill(provision)
+        return None
+
+    def _release_pinned(self, environment: ExecutionEnvironment, provision: _Provision) -> None:
+        if self._closed or environment.state is EnvironmentState.STOPPED:
+            self._unpin(environment, stop=True)
+            self._fill(provision)  # replace it
+            return
+        environment.state = EnvironmentState.IDLE
+        provision.idle.append(environment)
+
+    def _unpin(self, environment: ExecutionEnvironment, *, stop: bool) -> None:
+        provision = self._pinned.pop(environment, None)
+        if provision is not None:
+            provision.environments.discard(environment)
+            if environment in provision.idle:
+                provision.idle.remove(environment)
+        if stop:
+            self._discard(environment)
+
+    def _fill(self, provision: _Provision) -> None:
+        if self._closed or (provision.filler is not None and not provision.filler.done()):
+            return
+        provision.filler = asyncio.get_running_loop().create_task(self._fill_until_ready(provision))
+
+    async def _fill_until_ready(self, provision: _Provision) -> None:
+        """Start and initialise environments one at a time until the provision has its count."""
+        while (
+            not self._closed
+            and self._provisions.get(function_key(provision.config)) is provision
+            and len(provision.environments) < provision.requested
+        ):
+            config = provision.config
+            evicted = self._make_room(config.memory_size)
+            if evicted is None:
+                provision.failure = (
+                    f"The memory budget cannot hold {provision.requested} environments of "
+                    f"{config.memory_size} MB ({self._budget.used_mb} of {self._budget.total_mb} MB in use)"
+                )
+                return
+            try:
+                environment = await self._start(config, evicted)
+            except Exception as exc:
+                provision.failure = f"Environment failed to start: {exc}"
+                return
+            self._all.add(environment)
+            self._charges[environment] = config.memory_size
+            try:
+                failure = await environment.initialize()
+            except BaseException:  # unprovisioned or closed meanwhile
+                self._discard(environment)
+                raise
+            if failure is not None:
+                self._discard(environment)
+                provision.failure = f"Function failed to initialize: {failure}"
+                return
+            if self._closed or self._provisions.get(function_key(config)) is not provision:
+                self._discard(environment)
+                return
+            environment.state = EnvironmentState.IDLE
+            self._pinned[environment] = provision
+            provision.environments.add(environment)
+            provision.idle.append(environment)
+
+    def _check_provisioned(self) -> None:
+        """Replace provisioned environments that died while idle."""
+        for provision in list(self._provisions.values()):
+            dead = [env for env in provision.idle if env.state is not EnvironmentState.IDLE]
+            for environment in dead:
+                self._unpin(environment, stop=True)
+            if dead or (len(provision.environments) < provision.requested and provision.failure is None):
+                self._fill(provision)
+
     # keep-alive and pre-warming --------------------------------------------------------------
     async def _tick_forever(self) -> None:
         while True:
@@ -271,6 +431,7 @@ class EnvironmentPool:
             now = self._clock()
             self.reap_idle(now)
             self.start_due_prewarms(now)
+            self._check_provisioned()
 
     def _deadline(self, environment: ExecutionEnvironment) -> float:
         deadline = self._deadlines.get(environment)
@@ -329,6 +490,11 @@ class EnvironmentPool:
         """Stop every environment, busy ones included; used on server shutdown."""
         self._closed = True
         self._notify_capacity()  # waiters see the pool closed
+        fillers = [p.filler for p in self._provisions.values() if p.filler is not None]
+        for filler in fillers:
+            filler.cancel()
+        self._provisions.clear()
+        self._pinned.clear()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

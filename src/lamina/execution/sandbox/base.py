@@ -9,6 +9,11 @@ from typing import Protocol
 from lamina.execution.sandbox.cgroups import MemoryCgroup
 
 
+class IsolationUnavailable(Exception):
+    """The spec asks for isolation this tier cannot give (e.g. no network in the process tier):
+    the environment fails closed, with this message, rather than running less isolated."""
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxSpec:
     """What to run and the limits to apply; the sandbox decides how to enforce them."""

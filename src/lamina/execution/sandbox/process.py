@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lamina.execution.sandbox.base import ProcessHandle, SandboxedProcess, SandboxSpec
+from lamina.execution.sandbox.base import IsolationUnavailable, ProcessHandle, SandboxedProcess, SandboxSpec
 from lamina.execution.sandbox.cgroups import CgroupMemoryController, MemoryCgroup
 from lamina.execution.sandbox.confine import ConfinementPlan, confine
 from lamina.execution.sandbox.limits import CgroupLimits, EnvironmentLimits
@@ -221,6 +221,10 @@ class ProcessSandbox:
 
     def _layout(self, spec: SandboxSpec, uid: int | None) -> Layout:
         """Process tier: the host's paths, with the scratch folder made the environment's own."""
+        if not spec.network:
+            raise IsolationUnavailable(
+                "LAMINA_NETWORK=off needs the namespaces sandbox tier; this server runs the process tier"
+            )
         scratch = spec.scratch_directory
         if scratch is not None and uid is not None:
             os.chown(scratch, uid, uid)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from lamina.domain.functions import FunctionConfig
+from lamina.store.ports import ProvisionedConcurrencyConfig
 from lamina.store.sqlite.migrations import migrate
 
 T = TypeVar("T")
@@ -77,6 +78,7 @@ class SqliteMetadataStore:
 
     async def delete_function(self, name: str) -> None:
         def delete(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM provisioned_concurrency WHERE name = ?", (name,))
             db.execute("DELETE FROM function_versions WHERE name = ?", (name,))
             db.execute("DELETE FROM functions WHERE name = ?", (name,))
 
@@ -97,3 +99,35 @@ class SqliteMetadataStore:
             ).fetchall()
         )
         return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]
+
+    async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO provisioned_concurrency(name, qualifier, requested, last_modified) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(name, qualifier) DO UPDATE SET "
+                "requested = excluded.requested, last_modified = excluded.last_modified",
+                (config.function_name, config.qualifier, config.requested, config.last_modified),
+            )
+        )
+
+    async def delete_provisioned_concurrency(self, function_name: str, qualifier: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?",
+                (function_name, qualifier),
+            )
+        )
+
+    async def list_provisioned_concurrency(
+        self, function_name: str | None = None
+    ) -> list[ProvisionedConcurrencyConfig]:
+        # Versions (all digits) first in numeric order, then the other qualifiers by text.
+        order = "ORDER BY name, qualifier GLOB '*[^0-9]*', CAST(qualifier AS INTEGER), qualifier"
+        columns = "SELECT name, qualifier, requested, last_modified FROM provisioned_concurrency"
+        if function_name is None:
+            rows = await self._run(lambda db: db.execute(f"{columns} {order}").fetchall())
+        else:
+            rows = await self._run(
+                lambda db: db.execute(f"{columns} WHERE name = ? {order}", (function_name,)).fetchall()
+            )
+        return [ProvisionedConcurrencyConfig(*row) for row in rows]

@@ -17,6 +17,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (name, version)
     );
     """,
+    """
+    CREATE TABLE provisioned_concurrency (
+        name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        requested INTEGER NOT NULL,
+        last_modified TEXT NOT NULL,
+        PRIMARY KEY (name, qualifier)
+    );
+    """,
 )
 
 

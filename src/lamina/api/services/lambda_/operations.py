@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, TypeVar
 
 from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.context import OperationResult, RequestContext
@@ -11,21 +11,31 @@ from lamina.api.services.lambda_.invoke import InvokeHandler
 from lamina.api.services.service import OperationHandler, ServiceFacade
 from lamina.domain.arns import parse_function_ref, resolve_qualifier
 from lamina.domain.code import MAX_UNZIPPED_BYTES
-from lamina.domain.functions import FunctionConfig
+from lamina.domain.functions import LATEST, FunctionConfig
 from lamina.errors import invalid_parameter
 from lamina.execution.invocation import InvocationService
 from lamina.functions.manager import FunctionManager
+from lamina.functions.provisioned import ProvisionedConcurrency
 from lamina.protocol.http import WireProtocol
 
+# ListFunctions, ListVersionsByFunction and ListProvisionedConcurrencyConfigs: up to 50 per call.
 _DEFAULT_PAGE_SIZE = 50
+T = TypeVar("T")
 # Lambda quotas (GetAccountSettings on a fresh AWS account).
 _TOTAL_CODE_SIZE = 80_530_636_800
 _ZIPPED_CODE_SIZE = 52_428_800
 
 
 class LambdaOperations:
-    def __init__(self, manager: FunctionManager, code_urls: CodeUrlSigner, account_concurrency: int) -> None:
+    def __init__(
+        self,
+        manager: FunctionManager,
+        provisioned: ProvisionedConcurrency,
+        code_urls: CodeUrlSigner,
+        account_concurrency: int,
+    ) -> None:
         self._manager = manager
+        self._provisioned = provisioned
         self._code_urls = code_urls
         self._account_concurrency = account_concurrency
         self._placement = manager.placement
@@ -69,13 +79,8 @@ class LambdaOperations:
     async def list_functions(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         include_versions = params.get("FunctionVersion") == "ALL"
         configs = self._manager.list(include_versions=include_versions)
-        start = _decode_marker(params.get("Marker"), len(configs))
-        size = params.get("MaxItems") or _DEFAULT_PAGE_SIZE
-        page = configs[start : start + size]
-        output: dict[str, Any] = {"Functions": [self._config(config) for config in page]}
-        if start + size < len(configs):
-            output["NextMarker"] = _encode_marker(start + size)
-        return OperationResult(output)
+        page, output = _page(configs, params)
+        return OperationResult({"Functions": [self._config(config) for config in page], **output})
 
     async def update_function_code(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         config = await self._manager.update_code(self._unqualified(params))
@@ -90,6 +95,64 @@ class LambdaOperations:
     async def delete_function(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         await self._manager.delete(*self._ref(params))
         return OperationResult({})
+
+    # versions --------------------------------------------------------------------------------
+    async def publish_version(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        name = self._unqualified(params)["FunctionName"]
+        version = await self._manager.publish_version(
+            name, params.get("CodeSha256"), params.get("Description"), params.get("RevisionId")
+        )
+        return OperationResult(self._config(version))
+
+    async def list_versions_by_function(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
+        name = self._unqualified(params)["FunctionName"]
+        page, output = _page(self._manager.list_versions(name), params)
+        versions = []
+        for config in page:
+            item = self._config(config)
+            if config.version == LATEST:  # listed with a qualified ARN, unlike GetFunction's
+                item["FunctionArn"] = self._placement.arn(name, LATEST)
+            versions.append(item)
+        return OperationResult({"Versions": versions, **output})
+
+    # provisioned concurrency -----------------------------------------------------------------
+    def _qualified(self, params: dict[str, Any]) -> tuple[str, str]:
+        name, qualifier = self._ref(params)
+        assert qualifier is not None, "Qualifier is a required member"
+        return name, qualifier
+
+    async def put_provisioned_concurrency_config(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
+        status = await self._provisioned.put(
+            *self._qualified(params), params["ProvisionedConcurrentExecutions"]
+        )
+        return OperationResult(status.to_api())
+
+    async def get_provisioned_concurrency_config(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
+        status = await self._provisioned.get(*self._qualified(params))
+        return OperationResult(status.to_api())
+
+    async def delete_provisioned_concurrency_config(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
+        await self._provisioned.delete(*self._qualified(params))
+        return OperationResult({})
+
+    async def list_provisioned_concurrency_configs(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
+        name = self._unqualified(params)["FunctionName"]
+        page, output = _page(await self._provisioned.list(name), params)
+        items = [
+            {"FunctionArn": self._placement.arn(name, status.config.qualifier), **status.to_api()}
+            for status in page
+        ]
+        return OperationResult({"ProvisionedConcurrencyConfigs": items, **output})
 
     async def get_account_settings(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         return OperationResult(
@@ -107,6 +170,14 @@ class LambdaOperations:
                 },
             }
         )
+
+
+def _page(items: list[T], params: dict[str, Any]) -> tuple[list[T], dict[str, Any]]:
+    """One page of `items` per the request's Marker and MaxItems, and the NextMarker output."""
+    start = _decode_marker(params.get("Marker"), len(items))
+    size = params.get("MaxItems") or _DEFAULT_PAGE_SIZE
+    output = {"NextMarker": _encode_marker(start + size)} if start + size < len(items) else {}
+    return items[start : start + size], output
 
 
 def _encode_marker(index: int) -> str:
@@ -129,11 +200,12 @@ def _decode_marker(marker: str | None, total: int) -> int:
 def build_lambda_facade(
     protocol: WireProtocol,
     manager: FunctionManager,
+    provisioned: ProvisionedConcurrency,
     invocations: InvocationService,
     code_urls: CodeUrlSigner,
     account_concurrency: int,
 ) -> ServiceFacade:
-    operations = LambdaOperations(manager, code_urls, account_concurrency)
+    operations = LambdaOperations(manager, provisioned, code_urls, account_concurrency)
     invoke = InvokeHandler(manager, invocations)
     table: dict[str, OperationHandler] = {
         "CreateFunction": operations.create_function,
@@ -143,6 +215,12 @@ def build_lambda_facade(
         "UpdateFunctionCode": operations.update_function_code,
         "UpdateFunctionConfiguration": operations.update_function_configuration,
         "DeleteFunction": operations.delete_function,
+        "PublishVersion": operations.publish_version,
+        "ListVersionsByFunction": operations.list_versions_by_function,
+        "PutProvisionedConcurrencyConfig": operations.put_provisioned_concurrency_config,
+        "GetProvisionedConcurrencyConfig": operations.get_provisioned_concurrency_config,
+        "DeleteProvisionedConcurrencyConfig": operations.delete_provisioned_concurrency_config,
+        "ListProvisionedConcurrencyConfigs": operations.list_provisioned_concurrency_configs,
         "GetAccountSettings": operations.get_account_settings,
         "Invoke": invoke.invoke,
     }
