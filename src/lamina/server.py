@@ -102,6 +102,7 @@ class Platform:
             "sandbox": self.sandbox.name,
             "memoryEnforcement": self.sandbox.memory_enforcement,
             "startMethod": self.sandbox.start_method,
+            "standbyEnvironments": self.sandbox.standby_count,
             "runtimes": sorted(self.runtimes),
             "region": self.settings.region,
             "accountId": self.settings.account_id,

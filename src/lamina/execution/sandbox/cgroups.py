@@ -28,6 +28,7 @@ class MemoryCgroup(Protocol):
     def oom_killed(self) -> bool: ...
     def peak_kb(self) -> int: ...
     def current_kb(self) -> int: ...
+    def set_limit(self, memory_mb: int) -> None: ...
     def remove(self) -> None:
         """Idempotent; call after the process is dead."""
 
@@ -95,6 +96,10 @@ class _Cgroup:
     def current_kb(self) -> int:
         return self._read_kb(self.files.current)
 
+    def set_limit(self, memory_mb: int) -> None:
+        """Lower or raise the limit (a fork server's standby cgroup, narrowed when it is assigned)."""
+        _write_memory_limit(self.path, self.files is _V1_FILES, memory_mb)
+
     def remove(self) -> None:
         for descriptor in self._descriptors.values():
             os.close(descriptor)
@@ -130,6 +135,25 @@ def _remove_stale(parent: Path) -> None:
                     child.rmdir()
         with contextlib.suppress(OSError):
             folder.rmdir()
+
+
+def _write_memory_limit(path: Path, v1: bool, memory_mb: int) -> None:
+    """The limit, with swap kept out. v1 wants memory+swap >= memory at every step: when lowering,
+    memory goes first; when raising, memory+swap does."""
+    limit = str(memory_mb * 1024 * 1024)
+    if not v1:
+        (path / "memory.max").write_text(limit)
+        with contextlib.suppress(OSError):
+            (path / "memory.swap.max").write_text("0")
+        return
+    memory, swap = path / "memory.limit_in_bytes", path / "memory.memsw.limit_in_bytes"
+    order = [memory, swap] if memory_mb * 1024 * 1024 <= _read_int(memory) else [swap, memory]
+    for file in order:
+        if file is memory:
+            memory.write_text(limit)
+        elif swap.exists():
+            with contextlib.suppress(OSError):
+                swap.write_text(limit)
 
 
 class CgroupMemoryController:
@@ -187,18 +211,8 @@ class CgroupMemoryController:
     def create(self, name: str, memory_mb: int) -> MemoryCgroup:
         path = self._base / name
         path.mkdir()
-        limit = str(memory_mb * 1024 * 1024)
-        if self.version == "v1":
-            (path / "memory.limit_in_bytes").write_text(limit)
-            swap_limit = path / "memory.memsw.limit_in_bytes"
-            if swap_limit.exists():
-                with contextlib.suppress(OSError):
-                    swap_limit.write_text(limit)
-            return _Cgroup(path, _V1_FILES)
-        (path / "memory.max").write_text(limit)
-        with contextlib.suppress(OSError):
-            (path / "memory.swap.max").write_text("0")
-        return _Cgroup(path, _V2_FILES)
+        _write_memory_limit(path, self.version == "v1", memory_mb)
+        return _Cgroup(path, _V1_FILES if self.version == "v1" else _V2_FILES)
 
     def close(self) -> None:
         """Remove the server's folder once every environment cgroup is gone."""

@@ -39,6 +39,13 @@ class EnvironmentLimits:
     """One environment's limit cgroups: join them with "0" > each procs file before exec."""
 
     folders: list[Path] = field(default_factory=list)
+    controllers: list[_Controller] = field(default_factory=list)  # one per folder
+
+    def set_cpu_share(self, memory_mb: int) -> None:
+        """Re-derive the CPU share from MemorySize (a fork server's standby, narrowed when assigned)."""
+        for controller, folder in zip(self.controllers, self.folders, strict=True):
+            if controller.kind == "cpu":
+                _write_limit(controller, folder, 0, memory_mb)
 
     @property
     def procs_files(self) -> list[str]:
@@ -94,6 +101,7 @@ class CgroupLimits:
                 folder = controller.base / name
                 folder.mkdir(exist_ok=True)  # v2: may be the memory cgroup's folder too
                 limits.folders.append(folder)
+                limits.controllers.append(controller)
                 _write_limit(controller, folder, max_processes, memory_mb)
         except OSError:
             limits.remove()

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import secrets
 import signal
 import subprocess
 import warnings
@@ -32,6 +33,7 @@ from lamina.execution.sandbox.uids import UidPool
 
 MAX_PROCESSES = 1024  # processes and threads per environment (Lambda: 1,024)
 MAX_OPEN_FILES = 1024  # Lambda: 1,024 file descriptors
+STANDBY_MEMORY_MB = 10240  # the largest MemorySize: a standby's limit until it becomes an environment
 _SCRATCH_CHECK_SECONDS = 0.5
 
 
@@ -93,6 +95,24 @@ class Launch:
     environment: dict[str, str]
     plan: ConfinementPlan
     resources: _Resources = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StandbyResources:
+    """Cgroups and a uid made before the environment is known; `cgroup_procs` are theirs to join."""
+
+    resources: _Resources = field(repr=False)
+    cgroup_procs: list[str]
+
+    def release(self) -> None:
+        self.resources.release()
+
+
+def _procs_files(resources: _Resources) -> list[str]:
+    return [
+        *([resources.memory_cgroup.procs_file] if resources.memory_cgroup is not None else []),
+        *(resources.limits.procs_files if resources.limits is not None else []),
+    ]
 
 
 def kill_processes_of_uid(uid: int) -> None:
@@ -188,27 +208,30 @@ class ProcessSandbox:
         return f"{self.name} (runs as: {self.user}; cgroup limits: {limits})"
 
     # launching -------------------------------------------------------------------------------
-    def prepare(self, spec: SandboxSpec) -> Launch:
-        """Create the environment's cgroups, lease its uid and build its plan. Blocking but quick."""
-        resources = _Resources(uids=self._uids, kill_uid=kill_processes_of_uid)
+    def prepare(self, spec: SandboxSpec, ahead: StandbyResources | None = None) -> Launch:
+        """Create the environment's cgroups, lease its uid and build its plan. Blocking but quick.
+
+        `ahead`: resources from `prepare_standby()` whose cgroups the process has joined already;
+        they are narrowed to this spec, and the plan then joins no cgroups."""
+        if ahead is None:
+            resources = self._resources(spec.name, spec.memory_mb)
+        else:
+            resources = ahead.resources
+            try:
+                if resources.memory_cgroup is not None:
+                    resources.memory_cgroup.set_limit(spec.memory_mb)
+                if resources.limits is not None:
+                    resources.limits.set_cpu_share(spec.memory_mb)
+            except BaseException:
+                resources.release()
+                raise
         try:
-            if self._memory is not None:
-                resources.memory_cgroup = self._memory.create(spec.name, spec.memory_mb)
-            if self._limits is not None:
-                resources.limits = self._limits.create(
-                    spec.name, max_processes=MAX_PROCESSES, memory_mb=spec.memory_mb
-                )
-            if self._uids is not None:
-                resources.uid = self._uids.lease()
             layout = self._layout(spec, resources.uid)
         except BaseException:
             resources.release()
             raise
         plan = layout.plan
-        plan.cgroup_procs = [
-            *([resources.memory_cgroup.procs_file] if resources.memory_cgroup is not None else []),
-            *(resources.limits.procs_files if resources.limits is not None else []),
-        ]
+        plan.cgroup_procs = [] if ahead is not None else _procs_files(resources)
         plan.rlimits = {
             "NPROC": MAX_PROCESSES,
             "NOFILE": MAX_OPEN_FILES,
@@ -218,6 +241,26 @@ class ProcessSandbox:
         plan.uid = plan.gid = resources.uid
         plan.keep_fds = [0, 1, 2, *spec.pass_fds]
         return Launch(layout.argv, layout.environment, plan, resources)
+
+    def prepare_standby(self) -> StandbyResources:
+        """Cgroups (at the largest MemorySize until assigned) and a uid for an environment that is not
+        known yet: a fork server's standby child joins the cgroups ahead of time (see confine.py)."""
+        resources = self._resources(f"standby-{secrets.token_hex(6)}", STANDBY_MEMORY_MB)
+        return StandbyResources(resources, _procs_files(resources))
+
+    def _resources(self, name: str, memory_mb: int) -> _Resources:
+        resources = _Resources(uids=self._uids, kill_uid=kill_processes_of_uid)
+        try:
+            if self._memory is not None:
+                resources.memory_cgroup = self._memory.create(name, memory_mb)
+            if self._limits is not None:
+                resources.limits = self._limits.create(name, max_processes=MAX_PROCESSES, memory_mb=memory_mb)
+            if self._uids is not None:
+                resources.uid = self._uids.lease()
+        except BaseException:
+            resources.release()
+            raise
+        return resources
 
     def _layout(self, spec: SandboxSpec, uid: int | None) -> Layout:
         """Process tier: the host's paths, with the scratch folder made the environment's own."""

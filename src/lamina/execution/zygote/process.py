@@ -49,6 +49,10 @@ class ForkedProcess:
         self._runtime: int | None = None if waits_outside else pid
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
+    def expect_runtime_below(self) -> None:
+        """A standby became an environment with a PID namespace: the runtime will be its child."""
+        self._runtime = None
+
     @property
     def pid(self) -> int:
         if self._runtime is None:
@@ -222,6 +226,44 @@ class ZygoteProcess:
         child = ForkedProcess(pid, waits_outside=request.waits_outside)
         self._children[pid] = child
         return child
+
+    async def stand_by(self, cgroup_procs: list[str]) -> tuple[ForkedProcess, socket.socket]:
+        """Fork a child that joins `cgroup_procs` now and waits for `assign()` on the returned socket."""
+        await self.ensure_started()
+        control = self._control
+        if control is None:
+            raise ZygoteUnavailable("zygote is not running")
+        self._next_id += 1
+        request_id = self._next_id
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            frame = encode_frame({"type": "standby", "id": request_id, "fds": 1, "cgroups": cgroup_procs})
+            await self._send(control, frame, [theirs.fileno()])
+            theirs.close()
+            pid = await future
+        except BaseException:
+            ours.close()
+            theirs.close()
+            raise
+        ours.setblocking(False)
+        child = ForkedProcess(pid)
+        self._children[pid] = child
+        return child, ours
+
+    async def assign(self, standby: socket.socket, child: ForkedProcess, request: SpawnRequest) -> None:
+        """Make a standby child the environment `request` describes (it confines itself as a spawned
+        one would, minus the cgroups it has joined). Raises ZygoteUnavailable if it is gone."""
+        if request.waits_outside:
+            child.expect_runtime_below()
+        frame = encode_frame(
+            {"type": "spawn", "id": 0, "fds": 2, "env": request.environment, "plan": request.plan_json}
+        )
+        try:
+            await self._send(standby, frame, [request.output_fd, request.channel_fd])
+        finally:
+            standby.close()
 
     async def _send(self, control: socket.socket, frame: bytes, fds: list[int]) -> None:
         """Send one frame with descriptors attached to its first byte; the rest as plain data."""

@@ -8,15 +8,33 @@ runtimes whose zygote cannot start, are spawned by the tier itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.execution.sandbox.base import SandboxedProcess, SandboxSpec
-from lamina.execution.sandbox.process import ProcessSandbox
-from lamina.execution.zygote.process import SpawnRequest, ZygoteProcess, ZygoteUnavailable
+from lamina.execution.sandbox.process import Launch, ProcessSandbox, StandbyResources
+from lamina.execution.zygote.process import ForkedProcess, SpawnRequest, ZygoteProcess, ZygoteUnavailable
 
 _log = logging.getLogger(__name__)
 _CHANNEL_FD = 3  # where runtimes/python/zygote.py puts the runtime channel in the child
+# Standby children kept per Python runtime that has started an environment: the next start of that
+# runtime skips the cgroup migration (see confine.enter_cgroups_ahead). Each costs an idle fork
+# (~1 MB private) and its cgroups.
+STANDBY_PER_RUNTIME = 1
+
+
+@dataclass(slots=True)
+class _Standby:
+    process: ForkedProcess
+    socket: socket.socket
+    resources: StandbyResources
+
+    def discard(self) -> None:
+        self.socket.close()
+        self.resources.release()  # kills the child: it is in those cgroups
 
 
 class ZygoteSandbox:
@@ -34,6 +52,8 @@ class ZygoteSandbox:
         self._sdk_library = sdk_library
         self._zygotes: dict[str, ZygoteProcess] = {}
         self._broken: set[str] = set()
+        self._standbys: dict[str, list[_Standby]] = {}
+        self._refills: dict[str, asyncio.Task[None]] = {}
         self.name = inner.name
         self.memory_enforcement = inner.memory_enforcement
 
@@ -44,6 +64,11 @@ class ZygoteSandbox:
 
     def describe(self) -> str:
         return self._inner.describe()
+
+    @property
+    def standby_count(self) -> int:
+        """Forked children waiting, cgroups joined, to become the next environment of their runtime."""
+        return sum(len(waiting) for waiting in self._standbys.values())
 
     async def warm_up(self, interpreters: list[str]) -> None:
         """Start zygotes ahead of the first invocation (server start)."""
@@ -68,25 +93,88 @@ class ZygoteSandbox:
         interpreter = spec.python_interpreter
         if not self._enabled or interpreter is None or interpreter in self._broken or len(spec.pass_fds) != 1:
             return await self._inner.spawn(spec)
-        launch = self._inner.prepare(spec)
-        request = SpawnRequest(
+        try:
+            sandboxed = await self._from_standby(interpreter, spec)
+            if sandboxed is not None:
+                return sandboxed
+            launch = self._inner.prepare(spec)
+            try:
+                process = await self._zygote(interpreter).spawn(self._request(spec, launch))
+            except BaseException:
+                launch.resources.release()
+                raise
+        except ZygoteUnavailable as exc:
+            _log.warning("fork server failed, spawning instead: %s", exc)
+            self._broken.add(interpreter)
+            self._drop_standbys(interpreter)
+            return await self._inner.spawn(spec)
+        finally:
+            self._refill(interpreter)
+        return self._inner.started(spec, launch, process)
+
+    @staticmethod
+    def _request(spec: SandboxSpec, launch: Launch) -> SpawnRequest:
+        return SpawnRequest(
             environment=launch.environment,
             output_fd=spec.output_fd,
             channel_fd=spec.pass_fds[0],
             plan_json=launch.plan.to_json(),
             waits_outside="pid" in launch.plan.namespaces,
         )
-        try:
-            process = await self._zygote(interpreter).spawn(request)
-        except ZygoteUnavailable as exc:
-            launch.resources.release()
-            _log.warning("fork server failed, spawning instead: %s", exc)
-            self._broken.add(interpreter)
-            return await self._inner.spawn(spec)
-        except BaseException:
-            launch.resources.release()
-            raise
-        return self._inner.started(spec, launch, process)
+
+    async def _from_standby(self, interpreter: str, spec: SandboxSpec) -> SandboxedProcess | None:
+        """Hand the spec to a standby child, if one is waiting and alive; None otherwise."""
+        waiting = self._standbys.get(interpreter, [])
+        while waiting:
+            standby = waiting.pop(0)
+            if standby.process.returncode is not None:
+                standby.discard()
+                continue
+            launch = self._inner.prepare(spec, ahead=standby.resources)  # releases them if it fails
+            try:
+                await self._zygote(interpreter).assign(
+                    standby.socket, standby.process, self._request(spec, launch)
+                )
+            except ZygoteUnavailable:  # this standby died meanwhile; the zygote may be fine
+                launch.resources.release()
+                continue
+            except BaseException:
+                launch.resources.release()
+                raise
+            return self._inner.started(spec, launch, standby.process)
+        return None
+
+    def _refill(self, interpreter: str) -> None:
+        running = self._refills.get(interpreter)
+        if interpreter in self._broken or (running is not None and not running.done()):
+            return
+        if len(self._standbys.get(interpreter, [])) >= STANDBY_PER_RUNTIME:
+            return
+        self._refills[interpreter] = asyncio.get_running_loop().create_task(self._stand_by(interpreter))
+
+    async def _stand_by(self, interpreter: str) -> None:
+        while len(self._standbys.setdefault(interpreter, [])) < STANDBY_PER_RUNTIME:
+            try:
+                resources = self._inner.prepare_standby()
+            except Exception as exc:  # no cgroups or uids to spare right now: start the normal way
+                _log.debug("no standby for %s: %s", interpreter, exc)
+                return
+            try:
+                process, private = await self._zygote(interpreter).stand_by(resources.cgroup_procs)
+            except asyncio.CancelledError:
+                resources.release()
+                raise
+            except Exception:  # the zygote is gone: the next spawn notices and falls back
+                resources.release()
+                return
+            if interpreter in self._broken:
+                _Standby(process, private, resources).discard()
+                return
+            self._standbys[interpreter].append(_Standby(process, private, resources))
+
+    def _drop_standbys(self, interpreter: str) -> None:
+        for standby in self._standbys.pop(interpreter, []):
+            standby.discard()
 
     def kill(self, sandboxed: SandboxedProcess) -> None:
         self._inner.kill(sandboxed)
@@ -95,6 +183,10 @@ class ZygoteSandbox:
         self._inner.release(sandboxed)
 
     def close(self) -> None:
+        for task in self._refills.values():
+            task.cancel()
+        for interpreter in list(self._standbys):
+            self._drop_standbys(interpreter)
         for zygote in self._zygotes.values():
             zygote.close()
         self._zygotes.clear()

@@ -15,6 +15,9 @@ Control protocol (frames as in bootstrap.py: struct ">II" header/body lengths, J
   API channel. `plan` is the sandbox's confinement plan (Lamina's sandbox/confine.py, loaded from
   LAMINA_CONFINE_PATH): the child applies it exactly as a freshly spawned environment would (cgroups,
   rlimits, namespaces and its own root, its own uid) before it runs any function code.
+- server → zygote: {"type": "standby", "id", "cgroups"} with one descriptor, a private socket: the
+  child joins those cgroups at once (the slow step of a start) and then waits on the socket for the
+  `spawn` frame, with its two descriptors, that makes it a given environment.
 - zygote → server: {"type": "ready", "pid"} once initialised; {"type": "spawned", "id", "pid"} or
   {"type": "spawn_failed", "id", "error"}; {"type": "exited", "pid", "status"} when a child ends
   (status < 0 means killed by signal -status, as asyncio reports it).
@@ -126,20 +129,22 @@ def _load_confinement() -> object | None:
     return module
 
 
+def _leave_zygote(control: _Control, wakeup: int) -> None:
+    """In a forked child: drop what belongs to the zygote's loop."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    control.socket.close()
+    os.close(wakeup)
+
+
 def _become_environment(
     request: dict,
     fds: list[int],
-    control: _Control,
-    wakeup: int,
     confinement: object | None,
     runtime: object,
     sdk_modules: list[str],
 ) -> None:
     """In the forked child: wire descriptors and environment, confine, then run the runtime."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.set_wakeup_fd(-1)
-    control.socket.close()
-    os.close(wakeup)
     output, channel = fds
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -162,6 +167,22 @@ def _become_environment(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def _stand_by(
+    request: dict, fds: list[int], confinement: object | None, runtime: object, sdk_modules: list[str]
+) -> None:
+    """In the forked child: join the environment's cgroups now, then wait on a private socket for the
+    spawn request that says which environment to become (see confine.enter_cgroups_ahead)."""
+    if confinement is None or len(fds) != 1:
+        raise RuntimeError("a standby needs the confinement module and its private socket")
+    private = _Control(fds[0])
+    confinement.enter_cgroups_ahead(request.get("cgroups") or [])  # type: ignore[attr-defined]
+    received = private.receive()
+    if received is None or received[0].get("type") != "spawn" or len(received[1]) != 2:
+        os._exit(0)  # the server dropped this standby
+    private.socket.close()
+    _become_environment(received[0], received[1], confinement, runtime, sdk_modules)
 
 
 def _forget_shadowed_sdk(names: list[str], task_root: str) -> None:
@@ -208,7 +229,8 @@ def main() -> int:
         if received is None:
             return 0  # the server closed the channel
         request, fds = received
-        if request.get("type") != "spawn" or len(fds) != 2:
+        kind = request.get("type")
+        if (kind, len(fds)) not in (("spawn", 2), ("standby", 1)):
             for fd in fds:
                 os.close(fd)
             continue
@@ -223,7 +245,11 @@ def main() -> int:
             continue
         if pid == 0:
             try:
-                _become_environment(request, fds, control, wakeup_read, confinement, runtime, sdk_modules)
+                _leave_zygote(control, wakeup_read)
+                if kind == "standby":
+                    _stand_by(request, fds, confinement, runtime, sdk_modules)
+                else:
+                    _become_environment(request, fds, confinement, runtime, sdk_modules)
             finally:
                 os._exit(127)
         for fd in fds:

@@ -1,0 +1,52 @@
+"""Fork-server standbys: a child that joined its cgroups ahead becomes the next environment, with
+the function's own limits (never the standby's provisional ones)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support.server import RunningServer
+
+CGROUP_PROBE = """
+def handler(event, context):
+    paths = dict(line.split(":", 2)[1:] for line in open("/proc/self/cgroup").read().splitlines())
+    path = paths.get("memory")
+    limit = open(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes").read().strip() if path else None
+    return {"path": path, "limit": limit}
+"""
+
+
+def wait_for_standby(server: RunningServer, timeout: float = 10) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        count = int(server.health()["standbyEnvironments"])
+        if count or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
+def test_a_standby_becomes_the_next_environment_with_the_functions_limits(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    health = server.health()
+    if health["sandbox"] != "process" or health["startMethod"] != "zygote":
+        pytest.skip("needs the process tier (reads its cgroup from /sys) and the fork server")
+    if health["memoryEnforcement"] != "cgroup-v1":
+        pytest.skip("the probe reads cgroup v1 files")
+    first = deploy({"app.py": CGROUP_PROBE}, Runtime="python3.11")
+    lambda_client.invoke(FunctionName=first, Payload=b"{}")  # a python3.11 start: a standby follows
+    assert wait_for_standby(server) >= 1
+
+    second = deploy({"app.py": CGROUP_PROBE}, Runtime="python3.11", MemorySize=256)
+    response = lambda_client.invoke(FunctionName=second, Payload=b"{}")
+    probe = json.loads(response["Payload"].read())
+
+    assert response.get("FunctionError") is None, probe
+    assert probe["path"].rsplit("/", 1)[-1].startswith("standby-")
+    assert int(probe["limit"]) == 256 * 1024 * 1024  # narrowed from the standby's 10,240 MB
+    assert wait_for_standby(server) >= 1  # and another one waits for the next start
