@@ -79,6 +79,10 @@ def test_default_plan_is_valid_and_keeps_stdio() -> None:
         (lambda plan: plan.mounts.append(Mount("/var/../etc", "dir")), "absolute"),
         (lambda plan: plan.rlimits.update(BOGUS=1), "unknown rlimit"),
         (lambda plan: setattr(plan, "gid", None), "uid and gid"),
+        (
+            lambda plan: plan.mounts.extend([Mount("/srv", "bind", "/usr"), Mount("/srv/x", "dir")]),
+            "inside an earlier bind mount",
+        ),
     ],
 )
 def test_invalid_plans_are_refused_before_anything_happens(

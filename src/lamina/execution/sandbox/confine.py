@@ -159,6 +159,14 @@ class ConfinementPlan:
                 raise ConfinementError(f"unknown mount kind {mount.kind!r}")
             if not mount.target.startswith("/") or ".." in mount.target.split("/"):
                 raise ConfinementError(f"mount target must be absolute and normal: {mount.target!r}")
+        binds: list[str] = []
+        for mount in self.mounts:
+            # Bind mounts turn read-only only once all are made: nothing may be created inside one
+            # meanwhile, or it would be created in the host's folder.
+            if any(mount.target.startswith(bound.rstrip("/") + "/") for bound in binds):
+                raise ConfinementError(f"mount target inside an earlier bind mount: {mount.target!r}")
+            if mount.kind == "bind":
+                binds.append(mount.target)
         for name in self.rlimits:
             if not hasattr(resource, "RLIMIT_" + name):
                 raise ConfinementError(f"unknown rlimit {name}")
@@ -334,20 +342,22 @@ def _parent_still_alive(alive_fd: int) -> bool:
         return True
 
 
-def _remount_read_only(target: str) -> None:
-    """Read-only for a bind mount and every mount below it (e.g. Docker's /etc/resolv.conf),
-    keeping each mount's nodev/noexec/atime flags (a remount replaces them all)."""
-    targets = [target]
-    prefix = target.rstrip("/") + "/"
-    try:
-        with open("/proc/self/mountinfo") as mountinfo:
-            for line in mountinfo:
-                point = line.split()[4].replace("\\040", " ")
-                if point.startswith(prefix):
-                    targets.append(point)
-    except OSError:
-        pass
-    for point in targets:
+def _remount_read_only(targets: list[str]) -> None:
+    """Read-only for bind mounts and every mount below them (e.g. Docker's /etc/resolv.conf),
+    keeping each mount's nodev/noexec/atime flags (a remount replaces them all). One pass over
+    mountinfo for all of them: a start makes dozens of read-only binds."""
+    points = list(targets)
+    prefixes = tuple(target.rstrip("/") + "/" for target in targets)
+    if prefixes:
+        try:
+            with open("/proc/self/mountinfo") as mountinfo:
+                for line in mountinfo:
+                    point = line.split()[4].replace("\\040", " ")
+                    if point.startswith(prefixes):
+                        points.append(point)
+        except OSError:
+            pass
+    for point in points:
         kept = os.statvfs(point).f_flag
         flags = _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID
         flags |= kept & (_MS_NODEV | _MS_NOEXEC | _ST_NOATIME | _ST_NODIRATIME)
@@ -356,19 +366,20 @@ def _remount_read_only(target: str) -> None:
         _mount(None, point, None, flags, None)
 
 
-def _apply_mount(root: str, mount: Mount) -> None:
+def _apply_mount(root: str, mount: Mount) -> bool:
+    """Returns True for a bind mount still to be made read-only (see _build_root)."""
     path = root + mount.target
     if mount.kind == "symlink":
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         os.symlink(mount.source, path)
-        return
+        return False
     if mount.kind == "dir":
         os.makedirs(path, mode=int(mount.options or "755", 8), exist_ok=True)
-        return
+        return False
     if mount.kind == "bind":
         if not os.path.exists(mount.source):
             if mount.optional:
-                return
+                return False
             raise ConfinementError(f"bind source missing: {mount.source}")
         if os.path.isdir(mount.source):
             os.makedirs(path, mode=0o755, exist_ok=True)
@@ -377,22 +388,21 @@ def _apply_mount(root: str, mount: Mount) -> None:
             if not os.path.exists(path):
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
         _mount(mount.source, path, None, _MS_BIND | _MS_REC, None)
-        if not mount.writable:
-            _remount_read_only(path)
-        return
+        return not mount.writable
     os.makedirs(path, mode=0o755, exist_ok=True)
     if mount.kind == "tmpfs":
         _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, mount.options or None)
     else:  # proc: counts only the processes of the new PID namespace
         _mount("proc", path, "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+    return False
 
 
 def _build_root(root: str, mounts: list[Mount]) -> None:
     """A tmpfs root holding only `mounts`, pivoted into; the old root is detached."""
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing below propagates to the host
     _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
-    for mount in mounts:
-        _apply_mount(root, mount)
+    read_only = [root + mount.target for mount in mounts if _apply_mount(root, mount)]
+    _remount_read_only(read_only)  # after every mount point exists: the binds become read-only
     os.chdir(root)
     _syscall_pivot_root(".", ".")  # the old root now sits on top of the new one, at "/"
     _check(_load_libc().umount2(b".", _MNT_DETACH), "detach old root")
