@@ -10,8 +10,9 @@ What `confine(plan)` does, in this order (each step only when the plan asks for 
   1. parent-death signal (the child dies with its parent), new session;
   2. join cgroups (write "0" to each `cgroup.procs`), set rlimits;
   3. unshare the namespaces; with a new PID namespace, fork once more: the calling process stays
-     outside as a waiter (see `_wait_for_namespace_init`) and never returns; its child, PID 1 of the
-     new namespace, carries on;
+     outside as a waiter (see `_wait_for_namespace_init`) and never returns, or, for a fork server
+     that adopts orphans (a child subreaper), hands PID 1's pid over and exits; its child, PID 1 of
+     the new namespace, carries on;
   4. build a minimal root from `plan.mounts` on a tmpfs at `plan.root`, pivot into it and detach the
      old root; set the hostname; bring up loopback in a new network namespace;
   5. chdir to `plan.working_directory`;
@@ -129,6 +130,10 @@ class ConfinementPlan:
     keep_fds: list[int] = field(default_factory=lambda: [0, 1, 2])
     new_session: bool = True
     parent_death_signal: int = int(signal.SIGKILL)
+    # With a PID namespace: a descriptor to write PID 1's pid to, after which the calling process exits
+    # instead of waiting outside (a fork server that is a child subreaper adopts PID 1). -1: wait.
+    namespace_init_handover_fd: int = -1
+    namespace_init_adopter: int = 0  # the pid of that fork server
     inside_task_root: str = ""
     inside_runtime_dir: str = ""
     inside_runtime_library: str = ""
@@ -315,10 +320,14 @@ def _wait_for_namespace_init(child: int, alive_fd: int) -> None:
         os._exit(1)
 
 
-def _enter_pid_namespace() -> int:
-    """Fork into the PID namespace unshared before; returns (in the child) the liveness pipe."""
+def _enter_pid_namespace(handover_fd: int) -> int | None:
+    """Fork into the PID namespace unshared before. The calling process either stays outside as
+    the waiter, and the child gets the liveness pipe; or (`handover_fd` >= 0) writes the child's pid
+    there and exits, and the child returns None once it has (its new parent is then the subreaper
+    that adopted it, and a parent-death signal set after this refers to that one)."""
     global _forking
     read_end, write_end = os.pipe()
+    forker = os.getpid()  # this process is outside the new namespace: a host pid
     _forking = True
     try:
         with warnings.catch_warnings():
@@ -329,9 +338,39 @@ def _enter_pid_namespace() -> int:
         _forking = False
     if child != 0:
         os.close(read_end)
+        if handover_fd >= 0:
+            try:
+                os.write(handover_fd, str(child).encode())
+            finally:
+                os._exit(0)
         _wait_for_namespace_init(child, write_end)
     os.close(write_end)
-    return read_end
+    if handover_fd < 0:
+        return read_end
+    os.set_blocking(read_end, True)
+    while os.read(read_end, 1):  # end of file: the process that forked this one is exiting
+        pass
+    os.close(read_end)
+    # Its descriptors close before it is gone: wait until this process has really been adopted, or a
+    # parent-death signal set now would fire at the adoption itself.
+    for _ in range(_ADOPTION_SPINS):
+        if _host_parent_pid() != forker:
+            return None
+        os.sched_yield()
+    os._exit(1)  # never adopted: nothing sane to carry on with
+
+
+_ADOPTION_SPINS = 1_000_000  # microseconds in practice; the bound only stops a runaway loop
+
+
+def _host_parent_pid() -> int:
+    """The parent's pid as the host sees it (getppid() is 0 for a parent outside our PID namespace;
+    /proc is still the host's here)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _parent_still_alive(alive_fd: int) -> bool:
@@ -465,9 +504,11 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     if flags:
         _check(_load_libc().unshare(flags), "unshare")
     if "pid" in plan.namespaces:
-        alive_fd = _enter_pid_namespace()
+        alive_fd = _enter_pid_namespace(plan.namespace_init_handover_fd)
         if plan.parent_death_signal:
             _prctl(_PR_SET_PDEATHSIG, plan.parent_death_signal)  # fork cleared it
+        if alive_fd is None and _host_parent_pid() != plan.namespace_init_adopter:
+            os._exit(1)  # adopted by someone else: the fork server is gone
     if plan.root is not None:
         _build_root(plan.root, plan.mounts)
     if plan.hostname is not None:
@@ -489,5 +530,5 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
         if not _parent_still_alive(alive_fd):
             os._exit(1)
         os.close(alive_fd)
-    elif plan.parent_death_signal and os.getppid() != parent:
+    elif plan.parent_death_signal and "pid" not in plan.namespaces and os.getppid() != parent:
         os._exit(1)

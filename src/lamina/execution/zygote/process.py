@@ -49,6 +49,11 @@ class ForkedProcess:
         self._runtime: int | None = None if waits_outside else pid
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
+    def moved_to(self, pid: int) -> None:
+        """The forked child handed its PID namespace's init over to the zygote and exited: `pid` is
+        the environment's process now (its exit is the one the zygote reports)."""
+        self._runtime = pid
+
     def expect_runtime_below(self) -> None:
         """A standby became an environment with a PID namespace: the runtime will be its child."""
         self._runtime = None
@@ -197,6 +202,11 @@ class ZygoteProcess:
                     future.set_result(int(message["pid"]))
                 else:
                     future.set_exception(OSError(message.get("error", "spawn failed")))
+        elif kind == "moved":
+            child = self._children.pop(int(message["pid"]), None)
+            if child is not None:
+                child.moved_to(int(message["to"]))
+                self._children[int(message["to"])] = child
         elif kind == "exited":
             child = self._children.pop(int(message["pid"]), None)
             if child is not None:

@@ -37,6 +37,8 @@ import sys
 
 _FRAME_PREFIX = struct.Struct(">II")
 _CHANNEL_FD = 3  # where the child finds its Runtime API channel
+_HANDOVER_FD = _CHANNEL_FD + 1  # where a child finds the pipe for PID 1's pid (see confine.py)
+_PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_PDEATHSIG = 1
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -137,21 +139,30 @@ def _leave_zygote(control: _Control, wakeup: int) -> None:
     os.close(wakeup)
 
 
+def _above(fd: int, floor: int) -> int:
+    while fd < floor:
+        fd = os.dup(fd)  # the lower copies are closed with everything else below
+    return fd
+
+
 def _become_environment(
     request: dict,
     fds: list[int],
+    handover: int,
     confinement: object | None,
     runtime: object,
     sdk_modules: list[str],
 ) -> None:
     """In the forked child: wire descriptors and environment, confine, then run the runtime."""
-    output, channel = fds
+    # Lift every descriptor above the numbers they are about to take, so no dup2 clobbers another.
+    output, channel, handover = (_above(fd, _HANDOVER_FD + 1) for fd in (*fds, handover))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.dup2(channel, _CHANNEL_FD)
-    os.closerange(_CHANNEL_FD + 1, 65536)
+    os.dup2(handover, _HANDOVER_FD)
+    os.closerange(_HANDOVER_FD + 1, 65536)
     os.environ.clear()
     os.environ.update(request["env"])
     os.environ["LAMINA_RUNTIME_CHANNEL_FD"] = str(_CHANNEL_FD)
@@ -159,6 +170,11 @@ def _become_environment(
         raise RuntimeError("no confinement plan: refusing to run unconfined")
     plan = confinement.ConfinementPlan.from_json(request["plan"])  # type: ignore[attr-defined]
     plan.keep_fds = [0, 1, 2, _CHANNEL_FD]
+    if "pid" in plan.namespaces:
+        plan.namespace_init_handover_fd = _HANDOVER_FD  # this zygote adopts PID 1: no waiter process
+        plan.namespace_init_adopter = os.getppid()
+    else:
+        os.close(_HANDOVER_FD)
     # Joins cgroups, applies rlimits, enters namespaces and the environment's root, drops to its uid.
     # With a PID namespace this process stays outside as the waiter and never returns from here.
     confinement.confine(plan, exec_follows=False)  # type: ignore[attr-defined]
@@ -170,7 +186,12 @@ def _become_environment(
 
 
 def _stand_by(
-    request: dict, fds: list[int], confinement: object | None, runtime: object, sdk_modules: list[str]
+    request: dict,
+    fds: list[int],
+    handover: int,
+    confinement: object | None,
+    runtime: object,
+    sdk_modules: list[str],
 ) -> None:
     """In the forked child: join the environment's cgroups now, then wait on a private socket for the
     spawn request that says which environment to become (see confine.enter_cgroups_ahead)."""
@@ -182,7 +203,7 @@ def _stand_by(
     if received is None or received[0].get("type") != "spawn" or len(received[1]) != 2:
         os._exit(0)  # the server dropped this standby
     private.socket.close()
-    _become_environment(received[0], received[1], confinement, runtime, sdk_modules)
+    _become_environment(received[0], received[1], handover, confinement, runtime, sdk_modules)
 
 
 def _forget_shadowed_sdk(names: list[str], task_root: str) -> None:
@@ -193,7 +214,23 @@ def _forget_shadowed_sdk(names: list[str], task_root: str) -> None:
                 del sys.modules[loaded]
 
 
-def _reap(control: _Control) -> None:
+def _read_handovers(control: _Control, handovers: dict, adopted: set) -> None:
+    """Children that made a PID namespace write PID 1's pid to their pipe, then exit: tell the server
+    which process is the environment now, before any exit of it could be reported."""
+    for fd, forked in list(handovers.items()):
+        try:
+            data = os.read(fd, 32)
+        except BlockingIOError:
+            continue
+        del handovers[fd]
+        os.close(fd)
+        if data:
+            adopted.add(forked)
+            control.send({"type": "moved", "pid": forked, "to": int(data)})
+
+
+def _reap(control: _Control, handovers: dict, adopted: set) -> None:
+    _read_handovers(control, handovers, adopted)
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -201,6 +238,9 @@ def _reap(control: _Control) -> None:
             return
         if pid == 0:
             return
+        if pid in adopted:  # it handed its environment over; that one's exit is what counts
+            adopted.discard(pid)
+            continue
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         control.send({"type": "exited", "pid": pid, "status": code})
 
@@ -210,6 +250,9 @@ def main() -> int:
     libc = _libc()
     if libc is not None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # type: ignore[attr-defined]
+        # Orphans below this process become its children: PID 1 of an environment's PID namespace
+        # is adopted here when the process that forked it exits (see confine.py's hand-over).
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # type: ignore[attr-defined]
     confinement = _load_confinement()
     runtime = _load_runtime()
     sdk_modules = _preload(os.environ.get("LAMINA_ZYGOTE_PRELOAD", ""), os.environ.get("LAMINA_RUNTIME_LIB"))
@@ -218,11 +261,14 @@ def main() -> int:
     signal.set_wakeup_fd(wakeup_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     control.send({"type": "ready", "pid": os.getpid(), "preloadedSdk": sdk_modules})
+    handovers: dict = {}  # read end of a child's hand-over pipe -> that child's pid
+    adopted: set = set()  # children that handed their environment over to the process they forked
     while True:
-        readable, _, _ = select.select([control.socket, wakeup_read], [], [])
-        if wakeup_read in readable:
-            os.read(wakeup_read, 4096)
-            _reap(control)
+        readable, _, _ = select.select([control.socket, wakeup_read, *handovers], [], [])
+        if wakeup_read in readable or any(fd in handovers for fd in readable):
+            if wakeup_read in readable:
+                os.read(wakeup_read, 4096)
+            _reap(control, handovers, adopted)
         if control.socket not in readable:
             continue
         received = control.receive()
@@ -236,24 +282,30 @@ def main() -> int:
             continue
         sys.stdout.flush()
         sys.stderr.flush()
+        handover_read, handover_write = os.pipe()
         try:
             pid = os.fork()
         except OSError as error:
             control.send({"type": "spawn_failed", "id": request.get("id"), "error": str(error)})
-            for fd in fds:
+            for fd in [*fds, handover_read, handover_write]:
                 os.close(fd)
             continue
         if pid == 0:
             try:
                 _leave_zygote(control, wakeup_read)
+                os.close(handover_read)
+                for fd in handovers:
+                    os.close(fd)
                 if kind == "standby":
-                    _stand_by(request, fds, confinement, runtime, sdk_modules)
+                    _stand_by(request, fds, handover_write, confinement, runtime, sdk_modules)
                 else:
-                    _become_environment(request, fds, confinement, runtime, sdk_modules)
+                    _become_environment(request, fds, handover_write, confinement, runtime, sdk_modules)
             finally:
                 os._exit(127)
-        for fd in fds:
+        for fd in [*fds, handover_write]:
             os.close(fd)
+        os.set_blocking(handover_read, False)
+        handovers[handover_read] = pid
         control.send({"type": "spawned", "id": request.get("id"), "pid": pid})
 
 

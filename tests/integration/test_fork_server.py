@@ -1,11 +1,13 @@
-"""Fork-server standbys: a child that joined its cgroups ahead becomes the next environment, with
-the function's own limits (never the standby's provisional ones)."""
+"""The fork server: standbys (a child that joined its cgroups ahead becomes the next environment,
+with the function's own limits, never the standby's provisional ones), and namespace environments
+adopted by the zygote instead of waited for by a process of their own."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,3 +52,43 @@ def test_a_standby_becomes_the_next_environment_with_the_functions_limits(
     assert probe["path"].rsplit("/", 1)[-1].startswith("standby-")
     assert int(probe["limit"]) == 256 * 1024 * 1024  # narrowed from the standby's 10,240 MB
     assert wait_for_standby(server) >= 1  # and another one waits for the next start
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _descendants(pid: int) -> list[int]:
+    found, pending = [], [pid]
+    while pending:
+        for child in _children(pending.pop()):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def test_namespace_environments_are_adopted_by_the_fork_server_without_a_waiter(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    health = server.health()
+    if health["sandbox"] != "namespaces" or health["startMethod"] != "zygote":
+        pytest.skip("needs the namespaces tier and the fork server")
+    name = deploy({"app.py": "import os\ndef handler(event, context):\n    return os.getpid()\n"})
+    response = lambda_client.invoke(FunctionName=name, Payload=b"{}")
+    assert json.loads(response["Payload"].read()) == 1  # PID 1 of its own namespace
+    zygotes = [pid for pid in _children(server.process.pid) if b"zygote.py" in _cmdline(pid)]
+    environments = [pid for zygote in zygotes for pid in _children(zygote)]
+    assert environments, "the fork servers have children"
+    # Each child of a fork server is an environment (or a standby) itself: none waits for another.
+    assert [pid for pid in environments if _children(pid)] == []
+    assert all(pid in _descendants(server.process.pid) for pid in environments)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
