@@ -29,6 +29,7 @@ from lamina.protocol.validation import validate
 __all__ = ["RestJsonProtocol"]
 
 _JSON_CONTENT_TYPE = "application/json"
+_MATCH_CACHE_SIZE = 4096  # distinct (method, path, query) requests remembered by match()
 _BLOB_CONTENT_TYPE = "application/octet-stream"
 # Statuses that must not carry a body (RFC 9110 §15.3.5, §15.4.5).
 _BODYLESS_STATUSES = frozenset({204, 304})
@@ -171,6 +172,9 @@ class RestJsonProtocol:
         self._service_model = service_model
         self._routes: dict[tuple[str, int, str | None], list[_Route]] = {}
         self._pattern_routes: dict[str, list[_Route]] = {}
+        self._matches: dict[
+            tuple[str, str, tuple[tuple[str, str], ...]], tuple[OperationModel, dict[str, str]]
+        ] = {}
         for name in service_model.operation_names:
             route = _compile_route(service_model.operation_model(name))
             method = route.operation.http.get("method", "POST").upper()
@@ -204,6 +208,21 @@ class RestJsonProtocol:
                 query = parse_qsl(query_text, keep_blank_values=True)
         pairs = query or []
         method = method.upper()
+        # Callers repeat the same requests (one function invoked again and again): remember matches.
+        key = (method, raw_path, tuple(pairs))
+        cached = self._matches.get(key)
+        if cached is not None:
+            return cached[0], dict(cached[1])
+        found = self._match(method, raw_path, pairs)
+        if found is not None:
+            if len(self._matches) >= _MATCH_CACHE_SIZE:
+                self._matches.clear()
+            self._matches[key] = (found[0], dict(found[1]))
+        return found
+
+    def _match(
+        self, method: str, raw_path: str, pairs: list[tuple[str, str]]
+    ) -> tuple[OperationModel, dict[str, str]] | None:
         parts = raw_path[1:].split("/") if raw_path.startswith("/") else raw_path.split("/")
         # Routes whose first segment is literal are indexed by it; those starting with a
         # label (S3-style "/{Bucket}") sit under None.
@@ -223,7 +242,7 @@ class RestJsonProtocol:
         if len(raw_path) > 1 and raw_path.endswith("/"):
             # Templates such as "/2015-03-31/functions/" are sent without the slash by the SDKs;
             # AWS accepts both spellings.
-            return self.match(method, raw_path.rstrip("/"), pairs)
+            return self._match(method, raw_path.rstrip("/"), pairs)
         return None
 
     @staticmethod

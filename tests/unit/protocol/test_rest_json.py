@@ -858,3 +858,20 @@ def test_header_lists_and_malformed_jsonvalue_headers() -> None:
         protocol.parse(operation, labels, HttpRequest("PUT", "/", [], {"x-enabled": "yes"}, b""))
     with pytest.raises(AwsError, match="not a timestamp"):
         protocol.parse(operation, labels, HttpRequest("PUT", "/", [("since", "soon")], {}, b""))
+
+
+def test_repeated_requests_match_the_same_way_and_labels_are_the_callers_own() -> None:
+    protocol = RestJsonProtocol(MODEL)
+    first = protocol.match("POST", "/2015-03-31/functions/my%3Afn/invocations", [("Qualifier", "1")])
+    assert first is not None
+    first[1]["FunctionName"] = "changed by the caller"
+    again = protocol.match("POST", "/2015-03-31/functions/my%3Afn/invocations", [("Qualifier", "1")])
+    assert again is not None
+    assert (again[0].name, again[1]) == ("Invoke", {"FunctionName": "my:fn"})
+    listed = protocol.match("GET", "/2019-09-30/functions/f/provisioned-concurrency", [("List", "ALL")])
+    single = protocol.match("GET", "/2019-09-30/functions/f/provisioned-concurrency", [("Qualifier", "1")])
+    assert listed is not None and single is not None
+    assert (listed[0].name, single[0].name) == (
+        "ListProvisionedConcurrencyConfigs",
+        "GetProvisionedConcurrencyConfig",
+    )
