@@ -199,19 +199,10 @@ def network_enabled(variables: dict[str, str]) -> bool:
     return variables.get(NETWORK_VARIABLE, "on") != "off"
 
 
-def validate_network_setting(variables: dict[str, str], runtime: str) -> None:
-    """LAMINA_NETWORK must be on or off; off needs Lamina's own Python runtime, whose Runtime API
-    channel is a socket pair (custom runtimes reach theirs over TCP on the host's loopback)."""
+def validate_network_setting(variables: dict[str, str]) -> None:
     value = variables.get(NETWORK_VARIABLE)
-    if value is None:
-        return
-    if value not in NETWORK_SETTINGS:
+    if value is not None and value not in NETWORK_SETTINGS:
         raise invalid_parameter(f"{NETWORK_VARIABLE} must be 'on' or 'off', not '{value}'.")
-    if value == "off" and not runtime.startswith("python"):
-        raise invalid_parameter(
-            f"{NETWORK_VARIABLE}=off is supported for the python runtimes only; {runtime} functions "
-            "reach the Runtime API over the host's network."
-        )
 
 
 def validate_environment(variables: dict[str, str]) -> dict[str, str]:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import enum
 import json
+import os
 import secrets
 import socket
 import time
@@ -33,6 +34,8 @@ from lamina.store.ports import LogStore
 INIT_TIMEOUT_SECONDS = 10.0
 _MEMORY_POLL_SECONDS = 0.02
 _TAIL_BYTES = 4096
+# Where a custom runtime without network finds its Runtime API (AWS's own runtimes use this port too).
+INSIDE_RUNTIME_API_PORT = 9001
 
 
 class _Ending(enum.Enum):
@@ -161,7 +164,14 @@ class ExecutionEnvironment:
         Lamina's Python runtime gets a framed channel (a socket pair) besides the HTTP Runtime API;
         custom runtimes use HTTP only.
         """
-        address = await self._endpoint.start()
+        # A custom runtime without network reaches its Runtime API inside its own network namespace:
+        # the sandbox makes the listener there and hands it back over `listener_ours`.
+        listener_ours = listener_theirs = None
+        if self._runtime.interpreter is None and not self.config.network_enabled:
+            listener_ours, listener_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            address = f"127.0.0.1:{INSIDE_RUNTIME_API_PORT}"
+        else:
+            address = await self._endpoint.start()
         self._spawned_at = time.perf_counter()
         self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
         environment = self._environment_variables(address)
@@ -171,6 +181,7 @@ class ExecutionEnvironment:
             self._channel = FramedRuntimeChannel(server_end, self._mailbox)
             await self._channel.start()
             environment["LAMINA_RUNTIME_CHANNEL_FD"] = str(child_end.fileno())
+        passed = child_end if child_end is not None else listener_theirs
         spec = SandboxSpec(
             name=self.id,
             argv=self._runtime.command(self._code_path),
@@ -178,7 +189,7 @@ class ExecutionEnvironment:
             working_directory=self._code_path,
             output_fd=self._capture.write_fd,
             memory_mb=self.config.memory_size,
-            pass_fds=(child_end.fileno(),) if child_end is not None else (),
+            pass_fds=(passed.fileno(),) if passed is not None else (),
             python_interpreter=self._runtime.interpreter,
             task_root=self._code_path,
             runtime_dir=self._runtime.runtime_dir,
@@ -186,6 +197,7 @@ class ExecutionEnvironment:
             scratch_directory=self._scratch,
             ephemeral_storage_mb=self.config.ephemeral_storage_mb,
             network=self.config.network_enabled,
+            runtime_api_listener_fd=listener_theirs.fileno() if listener_theirs is not None else None,
         )
         try:
             self._sandboxed = await self._context.sandbox.spawn(spec)
@@ -203,9 +215,15 @@ class ExecutionEnvironment:
             self.state = EnvironmentState.STOPPED
             raise
         finally:
-            if child_end is not None:
-                child_end.close()  # the runtime holds its own copy now
-        if self._sandboxed.uid is not None:
+            if passed is not None:
+                passed.close()  # the runtime holds its own copy now
+            if self._sandboxed is None and listener_ours is not None:
+                listener_ours.close()
+        if listener_ours is not None:
+            listener = await _receive_listener(listener_ours)
+            if listener is not None:  # else the runtime died first: its exit says why
+                await self._endpoint.adopt(listener, address)
+        elif self._sandboxed.uid is not None:
             self._endpoint.restrict_to(self._sandboxed.uid)
         else:
             self._endpoint.allow_any()
@@ -559,6 +577,39 @@ class ExecutionEnvironment:
             pid = self.pid
             kb = read_memory_kb(pid)[1 if peak else 0] if pid is not None else 0
         return -(-kb // 1024)
+
+
+async def _receive_listener(channel: socket.socket) -> socket.socket | None:
+    """The listening socket the sandbox made inside the environment's network namespace; None if
+    the process ended (or took too long) without sending it. Closes `channel`."""
+    loop = asyncio.get_running_loop()
+    received: asyncio.Future[list[int]] = loop.create_future()
+    channel.setblocking(False)
+
+    def on_readable() -> None:
+        try:
+            _, descriptors, _, _ = socket.recv_fds(channel, 1, 1)
+        except BlockingIOError:
+            return
+        except OSError:
+            descriptors = []
+        loop.remove_reader(channel.fileno())
+        if not received.done():
+            received.set_result(descriptors)
+
+    loop.add_reader(channel.fileno(), on_readable)
+    try:
+        descriptors = await asyncio.wait_for(received, INIT_TIMEOUT_SECONDS)
+    except TimeoutError:
+        loop.remove_reader(channel.fileno())
+        descriptors = []
+    finally:
+        channel.close()
+    if not descriptors:
+        return None
+    for extra in descriptors[1:]:
+        os.close(extra)
+    return socket.socket(fileno=descriptors[0])
 
 
 def _tail(lines: list[str]) -> str:

@@ -145,7 +145,7 @@ class FunctionManager:
         if "ZipFile" not in code:
             raise invalid_parameter("Please provide a source for function code: Code.ZipFile.")
         options = _configuration_options(params)
-        validate_network_setting(options.get("environment", {}), runtime)
+        validate_network_setting(options.get("environment", {}))
         async with self.lock(name):
             if self._registry.latest(name) is not None:
                 raise conflict(f"Function already exist: {name}")
@@ -198,7 +198,7 @@ class FunctionManager:
             current = self.get(name)
             self._check_revision(current, params.get("RevisionId"))
             updated = current.with_changes(**changes)
-            validate_network_setting(updated.environment, updated.runtime)
+            validate_network_setting(updated.environment)
             await self._registry.put_latest(updated)
             self._pool.retire(name, keep=updated)
         return updated

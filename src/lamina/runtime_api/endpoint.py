@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 from lamina.runtime_api.mailbox import InvocationMailbox
 from lamina.runtime_api.peers import socket_owner_uid
@@ -57,18 +58,23 @@ class RuntimeApiEndpoint:
             )
         return verdict
 
+    def _connection(self) -> LeanHttpProtocol:
+        protocol = LeanHttpProtocol(self._handle, self._connections.discard)
+        self._connections.add(protocol)
+        return protocol
+
     async def start(self, host: str = "127.0.0.1") -> str:
-        loop = asyncio.get_running_loop()
-
-        def build() -> LeanHttpProtocol:
-            protocol = LeanHttpProtocol(self._handle, self._connections.discard)
-            self._connections.add(protocol)
-            return protocol
-
-        self._server = await loop.create_server(build, host, 0)
+        self._server = await asyncio.get_running_loop().create_server(self._connection, host, 0)
         port = self._server.sockets[0].getsockname()[1]
         self.address = f"{host}:{port}"
         return self.address
+
+    async def adopt(self, listener: socket.socket, address: str) -> None:
+        """Serve on a listening socket made elsewhere: inside an environment's own network namespace,
+        where only that environment can connect (so any caller is allowed)."""
+        self._server = await asyncio.get_running_loop().create_server(self._connection, sock=listener)
+        self.address = address
+        self.allow_any()
 
     def close(self) -> None:
         """Stop listening and drop open connections, including a runtime parked on `next`."""

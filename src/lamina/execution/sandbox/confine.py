@@ -134,6 +134,10 @@ class ConfinementPlan:
     # instead of waiting outside (a fork server that is a child subreaper adopts PID 1). -1: wait.
     namespace_init_handover_fd: int = -1
     namespace_init_adopter: int = 0  # the pid of that fork server
+    # With a network namespace: a Unix socket to send a listening socket on 127.0.0.1:<port> back
+    # through, made inside the namespace, so the server can serve the HTTP Runtime API there. -1: none.
+    runtime_api_listener_fd: int = -1
+    runtime_api_listener_port: int = 9001
     inside_task_root: str = ""
     inside_runtime_dir: str = ""
     inside_runtime_library: str = ""
@@ -177,6 +181,8 @@ class ConfinementPlan:
                 raise ConfinementError(f"unknown rlimit {name}")
         if (self.uid is None) != (self.gid is None):
             raise ConfinementError("uid and gid go together")
+        if self.runtime_api_listener_fd >= 0 and "net" not in self.namespaces:
+            raise ConfinementError("a Runtime API listener is made inside a network namespace")
 
 
 # libc -------------------------------------------------------------------------------------------
@@ -458,6 +464,26 @@ def _bring_up_loopback() -> None:
         fcntl.ioctl(probe, _SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | _IFF_UP).ljust(40, b"\0"))
 
 
+def _send_runtime_api_listener(channel_fd: int, port: int) -> None:
+    """Listen on this namespace's loopback and hand the socket to the server, which accepts on it
+    (a socket keeps the namespace it was made in); connections queue until it does."""
+    import array  # only this step needs it
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+        channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=channel_fd)
+        try:
+            descriptors = array.array("i", [listener.fileno()])
+            channel.sendmsg([b"L"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, descriptors.tobytes())])
+        finally:
+            channel.close()
+    finally:
+        listener.close()
+
+
 def _drop_privileges(uid: int, gid: int) -> None:
     os.setgroups([])
     os.setresgid(gid, gid, gid)
@@ -515,8 +541,11 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
         socket.sethostname(plan.hostname)
     if "net" in plan.namespaces:
         _bring_up_loopback()
-    os.chdir(plan.working_directory)
     keep = list(plan.keep_fds) + ([alive_fd] if alive_fd is not None else [])
+    if plan.runtime_api_listener_fd >= 0:
+        _send_runtime_api_listener(plan.runtime_api_listener_fd, plan.runtime_api_listener_port)
+        keep = [fd for fd in keep if fd != plan.runtime_api_listener_fd]  # closed: sent and gone
+    os.chdir(plan.working_directory)
     _close_inherited_fds(keep, exec_follows)
     if plan.uid is not None and plan.gid is not None:
         _drop_privileges(plan.uid, plan.gid)

@@ -153,6 +153,8 @@ class NamespaceSandbox(ProcessSandbox):
             inside_runtime_library=RUNTIME_DIR if spec.runtime_library is not None else "",
             inside_tmp=TMP,
         )
+        if spec.runtime_api_listener_fd is not None and not spec.network:
+            plan.runtime_api_listener_fd = spec.runtime_api_listener_fd
         environment = dict(spec.environment)
         for key in _PATH_VARIABLES:
             if key in environment:
