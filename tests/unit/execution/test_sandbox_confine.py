@@ -83,7 +83,13 @@ def test_default_plan_is_valid_and_keeps_stdio() -> None:
             lambda plan: plan.mounts.extend([Mount("/srv", "bind", "/usr"), Mount("/srv/x", "dir")]),
             "inside an earlier bind mount",
         ),
-        (lambda plan: setattr(plan, "runtime_api_listener_fd", 9), "inside a network namespace"),
+        (
+            lambda plan: (
+                setattr(plan, "runtime_api_listener_fd", 9),
+                setattr(plan, "namespaces", [name for name in plan.namespaces if name != "net"]),
+            ),
+            "inside a network namespace",
+        ),
     ],
 )
 def test_invalid_plans_are_refused_before_anything_happens(
