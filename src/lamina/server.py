@@ -6,7 +6,9 @@ The only place that builds concrete objects; everything below receives what it n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import resource
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -223,6 +225,15 @@ def _build_sandbox(
     return tier
 
 
+def _raise_open_file_limit() -> None:
+    """Each warm environment holds a few descriptors here (pipes, sockets): a thousand of them pass
+    the common soft limit of 1,024. Environments get their own limit of 1,024 (confine.py)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def announce(platform: Platform) -> None:
     settings = platform.settings
     print(f"Lamina {__version__} listening on {settings.endpoint_url}", file=sys.stderr)
@@ -249,6 +260,7 @@ def serve(settings: Settings) -> None:
     from lamina.api.http_server import PublicHttpServer, ServerStartError, run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _raise_open_file_limit()
     platform = build_platform(settings)
     server = PublicHttpServer(
         platform.app.handle,

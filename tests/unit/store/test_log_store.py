@@ -180,3 +180,17 @@ def test_list_groups_is_sorted(store: FileLogStore) -> None:
     for group in ["/aws/lambda/zeta", "/aws/lambda/alpha", "custom-group", "/aws/lambda/Mid"]:
         store.append(group, "s", [(1, "x")])
     assert store.list_groups() == ["/aws/lambda/Mid", "/aws/lambda/alpha", "/aws/lambda/zeta", "custom-group"]
+
+
+def test_appends_wait_in_memory_until_flush_and_survive_more_streams_than_open_files(root: Path) -> None:
+    store = FileLogStore(root)
+    streams = [f"2026/11/29/[$LATEST]{index:04d}" for index in range(600)]  # more than the open-file cap
+    for round_number in range(2):
+        for stream in streams:
+            store.append("/aws/lambda/many", stream, [(round_number, f"line {round_number}")])
+    assert not any(root.rglob("*.jsonl"))  # nothing written yet: appends are memory only
+    store.flush()
+    assert len(list(root.rglob("*.jsonl"))) == len(streams)
+    for stream in streams[::97]:
+        assert [event.message for event in store.read("/aws/lambda/many", stream)] == ["line 0", "line 1"]
+    store.close()
