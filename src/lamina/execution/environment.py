@@ -329,6 +329,8 @@ class ExecutionEnvironment:
             return self._failure(request, self._spawn_error_type, message, 0.0, None, [], 0, status="error")
         assert self._exited is not None, "start() first"
         self.state = EnvironmentState.BUSY
+        if self._sandboxed is not None:
+            self._sandboxed.busy = True
         lines: list[str] = []
         self._collecting = lines
         config = self.config
@@ -409,6 +411,8 @@ class ExecutionEnvironment:
                 status="timeout",
             )
         finally:
+            if self._sandboxed is not None:
+                self._sandboxed.busy = False
             self._collecting = None
             self._flush_logs()
             self.last_used = time.monotonic()

@@ -61,13 +61,14 @@ class SandboxResources(Protocol):
         """Free everything; idempotent; call once the processes are dead."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False, slots=True)
 class SandboxedProcess:
     process: ProcessHandle
     # Set when the kernel enforces MemorySize; None means the caller must watch memory itself.
     memory_cgroup: MemoryCgroup | None = None
     resources: SandboxResources | None = None  # the sandbox's own bookkeeping; opaque to callers
     uid: int | None = None  # the environment's own uid, when the sandbox gave it one
+    busy: bool = False  # set by the environment while an invocation runs (checks run more often)
 
 
 class Sandbox(Protocol):

@@ -35,6 +35,7 @@ MAX_PROCESSES = 1024  # processes and threads per environment (Lambda: 1,024)
 MAX_OPEN_FILES = 1024  # Lambda: 1,024 file descriptors
 STANDBY_MEMORY_MB = 10240  # the largest MemorySize: a standby's limit until it becomes an environment
 _SCRATCH_CHECK_SECONDS = 0.5
+_IDLE_SCRATCH_CHECK_SECONDS = 5.0
 
 
 class SandboxError(Exception):
@@ -317,7 +318,10 @@ class ProcessSandbox:
         if self._watches_scratch and spec.scratch_directory is not None:
             launch.resources.watcher = asyncio.get_running_loop().create_task(
                 _watch_scratch(
-                    spec.scratch_directory, spec.ephemeral_storage_mb, lambda: self.kill(sandboxed)
+                    spec.scratch_directory,
+                    spec.ephemeral_storage_mb,
+                    lambda: self.kill(sandboxed),
+                    lambda: sandboxed.busy,
                 )
             )
         return sandboxed
@@ -363,15 +367,19 @@ def _tree_size(folder: Path) -> int:
     return total
 
 
-async def _watch_scratch(folder: Path, limit_mb: int, kill: Callable[[], None]) -> None:
+async def _watch_scratch(
+    folder: Path, limit_mb: int, kill: Callable[[], None], busy: Callable[[], bool]
+) -> None:
     """Process tier: end the environment once its scratch folder holds more than EphemeralStorage.
 
     RLIMIT_FSIZE already stops any single file at the limit; this catches many smaller files, within
-    one check interval. (The namespaces tier needs no watcher: its /tmp is a tmpfs of that size.)
+    one check interval: short while an invocation runs, longer while idle (only background work
+    writes then, and a thousand idle environments would otherwise cost thousands of walks a
+    second). (The namespaces tier needs no watcher: its /tmp is a tmpfs of that size.)
     """
     limit = limit_mb * 1024 * 1024
     while True:
-        await asyncio.sleep(_SCRATCH_CHECK_SECONDS)
+        await asyncio.sleep(_SCRATCH_CHECK_SECONDS if busy() else _IDLE_SCRATCH_CHECK_SECONDS)
         if await asyncio.to_thread(_tree_size, folder) > limit:
             kill()
             return
