@@ -137,6 +137,7 @@ def build_platform(settings: Settings) -> Platform:
         enabled=settings.start_method == "zygote",
         preload=",".join(filter(None, [DEFAULT_PRELOAD, settings.zygote_preload])),
         sdk_library=sdk_library,
+        runtime_dir=BOOTSTRAP.parent,
     )
     blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))
     logs = FileLogStore(settings.logs_dir)

@@ -5,6 +5,7 @@ adopted by the zygote instead of waited for by a process of their own."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,3 +93,17 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_the_namespaces_fork_server_builds_the_shared_root_in_a_mount_namespace_of_its_own(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    health = server.health()
+    if health["sandbox"] != "namespaces" or health["startMethod"] != "zygote":
+        pytest.skip("needs the namespaces tier and the fork server")
+    name = deploy({"app.py": "import os\ndef handler(event, context):\n    return sorted(os.listdir('/'))\n"})
+    listing = json.loads(lambda_client.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+    assert {"var", "tmp", "proc", "usr", "etc", "dev"} <= set(listing)
+    server_namespace = os.readlink(f"/proc/{server.process.pid}/ns/mnt")
+    zygotes = [pid for pid in _children(server.process.pid) if b"zygote.py" in _cmdline(pid)]
+    assert zygotes and all(os.readlink(f"/proc/{pid}/ns/mnt") != server_namespace for pid in zygotes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -20,7 +22,7 @@ from lamina.execution.sandbox.detect import (
     reachable_by_others,
 )
 from lamina.execution.sandbox.limits import cpu_shares, cpu_weight
-from lamina.execution.sandbox.namespaces import NamespaceSandbox
+from lamina.execution.sandbox.namespaces import NamespaceSandbox, split_for_template
 from lamina.execution.sandbox.process import ProcessSandbox, _tree_size
 from lamina.execution.sandbox.uids import UidPool, UidRange, UidsExhausted
 
@@ -225,3 +227,37 @@ def test_process_layout_keeps_host_paths(tmp_path: Path) -> None:
     assert launch.plan.working_directory == str(code) and launch.plan.inside_tmp == str(tmp_path)
     assert launch.plan.rlimits["NPROC"] == 1024 and launch.plan.rlimits["CORE"] == 0
     launch.resources.release()
+
+
+def test_the_namespaces_template_is_the_shared_part_of_every_python_layout(tmp_path: Path) -> None:
+    runtime_dir = tmp_path / "runtime"
+    runtime_dir.mkdir()
+    (runtime_dir / "bootstrap.py").write_text("")
+    sandbox = NamespaceSandbox(None, root=tmp_path / "root", interpreters=[sys.executable])
+    template = json.loads(sandbox.template_for(sys.executable, runtime_dir, None))
+    assert template["root"] == str(tmp_path / "root")
+    assert template["mountPoints"] == ["/proc", "/tmp", "/var/task"]
+    shared_targets = {entry["target"] for entry in template["mounts"]}
+    assert "/var/runtime/bootstrap.py" in shared_targets and "/usr" in shared_targets
+    assert not shared_targets & {"/proc", "/tmp", "/var/task"}
+
+    code = tmp_path / "code"
+    code.mkdir()
+    spec = SandboxSpec(
+        name="env",
+        argv=[sys.executable],
+        environment={},
+        working_directory=code,
+        output_fd=1,
+        memory_mb=256,
+        python_interpreter=sys.executable,
+        task_root=code,
+        runtime_dir=runtime_dir,
+        ephemeral_storage_mb=2048,
+    )
+    shared, own = split_for_template(sandbox.prepare(spec).plan)
+    # Any environment of this interpreter finds its shared mounts in the template, so a fork server
+    # built it once; what it mounts itself is only its code, /tmp and /proc.
+    assert [dataclasses.asdict(mount) for mount in shared] == template["mounts"]
+    assert {mount.target for mount in own} == {"/proc", "/tmp", "/var/task"}
+    assert ProcessSandbox(None).template_for(sys.executable, runtime_dir, None) is None

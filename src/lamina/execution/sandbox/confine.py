@@ -124,6 +124,9 @@ class ConfinementPlan:
     gid: int | None = None
     namespaces: list[str] = field(default_factory=list)  # subset of NAMESPACE_FLAGS
     root: str | None = None  # host directory to mount the new root on (needs "mount")
+    # A root a fork server built once (build_template) in the mount namespace it shares with its
+    # children: `mounts` then holds only this environment's own, mounted on top of it.
+    template_root: str | None = None
     mounts: list[Mount] = field(default_factory=list)
     hostname: str | None = None  # needs "uts"
     working_directory: str = "/"
@@ -157,9 +160,9 @@ class ConfinementPlan:
         unknown = [name for name in self.namespaces if name not in NAMESPACE_FLAGS]
         if unknown:
             raise ConfinementError(f"unknown namespaces: {', '.join(unknown)}")
-        if (self.root is not None or self.mounts) and "mount" not in self.namespaces:
+        if (self.root is not None or self.mounts or self.template_root) and "mount" not in self.namespaces:
             raise ConfinementError("a new root needs the mount namespace")
-        if self.mounts and self.root is None:
+        if self.mounts and self.root is None and self.template_root is None:
             raise ConfinementError("mounts need a root")
         if self.hostname is not None and "uts" not in self.namespaces:
             raise ConfinementError("a hostname needs the uts namespace")
@@ -326,11 +329,42 @@ def _wait_for_namespace_init(child: int, alive_fd: int) -> None:
         os._exit(1)
 
 
-def _enter_pid_namespace(handover_fd: int) -> int | None:
+@dataclass
+class _Adoption:
+    """PID 1 after a hand-over: its forker is exiting and a fork server will adopt it. `status` is
+    this process's /proc status file, opened while the host's /proc was still mounted (PPid there
+    is a host pid; in the namespace's own /proc the parent shows as 0)."""
+
+    forker: int
+    exited: int  # read end of a pipe: end of file once the forker is exiting
+    status: int
+
+    def wait(self, adopter: int) -> None:
+        """Wait until adopted (or exit): only then may a parent-death signal be set, or it would
+        fire at the adoption itself. By the end of confine() the forker is usually long gone."""
+        os.set_blocking(self.exited, True)
+        while os.read(self.exited, 1):
+            pass
+        parent = self.forker
+        for _ in range(_ADOPTION_SPINS):
+            parent = _parent_pid(self.status)
+            if parent != self.forker:
+                break
+            os.sched_yield()
+        os.close(self.exited)
+        os.close(self.status)
+        if parent != adopter:
+            os._exit(1)  # never adopted, or by someone else: the fork server is gone
+
+    @property
+    def descriptors(self) -> list[int]:
+        return [self.exited, self.status]
+
+
+def _enter_pid_namespace(handover_fd: int) -> tuple[int | None, _Adoption | None]:
     """Fork into the PID namespace unshared before. The calling process either stays outside as
     the waiter, and the child gets the liveness pipe; or (`handover_fd` >= 0) writes the child's pid
-    there and exits, and the child returns None once it has (its new parent is then the subreaper
-    that adopted it, and a parent-death signal set after this refers to that one)."""
+    there and exits, and the child gets what it needs to wait for its adoption (_Adoption)."""
     global _forking
     read_end, write_end = os.pipe()
     forker = os.getpid()  # this process is outside the new namespace: a host pid
@@ -352,30 +386,17 @@ def _enter_pid_namespace(handover_fd: int) -> int | None:
         _wait_for_namespace_init(child, write_end)
     os.close(write_end)
     if handover_fd < 0:
-        return read_end
-    os.set_blocking(read_end, True)
-    while os.read(read_end, 1):  # end of file: the process that forked this one is exiting
-        pass
-    os.close(read_end)
-    # Its descriptors close before it is gone: wait until this process has really been adopted, or a
-    # parent-death signal set now would fire at the adoption itself.
-    for _ in range(_ADOPTION_SPINS):
-        if _host_parent_pid() != forker:
-            return None
-        os.sched_yield()
-    os._exit(1)  # never adopted: nothing sane to carry on with
+        return read_end, None
+    return None, _Adoption(forker, read_end, os.open("/proc/self/status", os.O_RDONLY))
 
 
 _ADOPTION_SPINS = 1_000_000  # microseconds in practice; the bound only stops a runaway loop
 
 
-def _host_parent_pid() -> int:
-    """The parent's pid as the host sees it (getppid() is 0 for a parent outside our PID namespace;
-    /proc is still the host's here)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("PPid:"):
-                return int(line.split()[1])
+def _parent_pid(status_fd: int) -> int:
+    for line in os.pread(status_fd, 4096, 0).decode().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
     return 0
 
 
@@ -446,6 +467,16 @@ def _build_root(root: str, mounts: list[Mount]) -> None:
     """A tmpfs root holding only `mounts`, pivoted into; the old root is detached."""
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing below propagates to the host
     _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
+    _mount_and_pivot(root, mounts)
+
+
+def _enter_template(root: str, mounts: list[Mount]) -> None:
+    """The fork server's prepared root, with this environment's own mounts on top, pivoted into."""
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
+    _mount_and_pivot(root, mounts)
+
+
+def _mount_and_pivot(root: str, mounts: list[Mount]) -> None:
     read_only = [root + mount.target for mount in mounts if _apply_mount(root, mount)]
     _remount_read_only(read_only)  # after every mount point exists: the binds become read-only
     os.chdir(root)
@@ -453,6 +484,22 @@ def _build_root(root: str, mounts: list[Mount]) -> None:
     _check(_load_libc().umount2(b".", _MNT_DETACH), "detach old root")
     os.chdir("/")
     _mount(None, "/", None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
+
+
+def build_template(root: str, mounts: list[Mount], mount_points: list[str]) -> None:
+    """For a fork server, once: a private mount namespace of its own and, at `root`, the mounts
+    every environment shares, read-only, with empty `mount_points` for each environment's own
+    (code, /tmp, /proc). Its children's mount namespaces are copies of this one; each pivots into
+    the template after mounting its own (confine with `template_root`), instead of building ~35
+    mounts per start."""
+    _check(_load_libc().unshare(NAMESPACE_FLAGS["mount"]), "unshare")
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
+    _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
+    read_only = [root + mount.target for mount in mounts if _apply_mount(root, mount)]
+    for point in mount_points:
+        os.makedirs(root + point, mode=0o755, exist_ok=True)
+    _remount_read_only(read_only)
+    _mount(None, root, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
 
 
 def _bring_up_loopback() -> None:
@@ -527,21 +574,23 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     for name in plan.namespaces:
         flags |= NAMESPACE_FLAGS[name]
     alive_fd = None
+    adoption = None
     if flags:
         _check(_load_libc().unshare(flags), "unshare")
     if "pid" in plan.namespaces:
-        alive_fd = _enter_pid_namespace(plan.namespace_init_handover_fd)
-        if plan.parent_death_signal:
+        alive_fd, adoption = _enter_pid_namespace(plan.namespace_init_handover_fd)
+        if plan.parent_death_signal and adoption is None:
             _prctl(_PR_SET_PDEATHSIG, plan.parent_death_signal)  # fork cleared it
-        if alive_fd is None and _host_parent_pid() != plan.namespace_init_adopter:
-            os._exit(1)  # adopted by someone else: the fork server is gone
-    if plan.root is not None:
+    if plan.template_root is not None:
+        _enter_template(plan.template_root, plan.mounts)
+    elif plan.root is not None:
         _build_root(plan.root, plan.mounts)
     if plan.hostname is not None:
         socket.sethostname(plan.hostname)
     if "net" in plan.namespaces:
         _bring_up_loopback()
     keep = list(plan.keep_fds) + ([alive_fd] if alive_fd is not None else [])
+    keep += adoption.descriptors if adoption is not None else []
     if plan.runtime_api_listener_fd >= 0:
         _send_runtime_api_listener(plan.runtime_api_listener_fd, plan.runtime_api_listener_port)
         keep = [fd for fd in keep if fd != plan.runtime_api_listener_fd]  # closed: sent and gone
@@ -549,10 +598,12 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     _close_inherited_fds(keep, exec_follows)
     if plan.uid is not None and plan.gid is not None:
         _drop_privileges(plan.uid, plan.gid)
-        # A credential change clears the parent-death signal; ptrace and /proc/self need dumpable.
-        if plan.parent_death_signal:
-            _prctl(_PR_SET_PDEATHSIG, plan.parent_death_signal)
-        _prctl(_PR_SET_DUMPABLE, 1)
+        _prctl(_PR_SET_DUMPABLE, 1)  # ptrace and /proc/self need it after a credential change
+    if adoption is not None:
+        adoption.wait(plan.namespace_init_adopter)
+    if plan.parent_death_signal:
+        # Again: a credential change clears it, and an adopted process has a new parent.
+        _prctl(_PR_SET_PDEATHSIG, plan.parent_death_signal)
     if sys.platform.startswith("linux"):
         _prctl(_PR_SET_NO_NEW_PRIVS, 1)
     if alive_fd is not None:

@@ -15,7 +15,9 @@ The data directory, other functions' code and other environments do not exist in
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -38,6 +40,9 @@ _DEVICE_LINKS = (
     ("stdout", "/proc/self/fd/1"),
     ("stderr", "/proc/self/fd/2"),
 )
+# Mounts each environment makes for itself; the rest are the same for every Python environment of an
+# interpreter, so a fork server mounts them once (`template_for`, confine.build_template).
+PER_ENVIRONMENT_TARGETS = frozenset({TASK_ROOT, TMP, "/proc"})
 # Reserved variables that name host paths (SandboxSpec's contract) and are rewritten here.
 _PATH_VARIABLES = ("LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "LAMINA_RUNTIME_LIB", "HOME", "TMPDIR")
 
@@ -161,3 +166,34 @@ class NamespaceSandbox(ProcessSandbox):
                 environment[key] = _translate(environment[key], moves)
         argv = [_translate(argument, moves) for argument in spec.argv]
         return Layout(argv, environment, plan)
+
+    def template_for(self, interpreter: str, runtime_dir: Path | None, runtime_library: Path | None) -> str:
+        """What a fork server for `interpreter` mounts once for all its environments (JSON for
+        its LAMINA_ZYGOTE_TEMPLATE): the shared part of the layout `_layout` gives its specs."""
+        spec = SandboxSpec(
+            name="template",
+            argv=[],
+            environment={},
+            working_directory=Path(TASK_ROOT),
+            output_fd=-1,
+            memory_mb=0,
+            python_interpreter=interpreter,
+            task_root=Path(TASK_ROOT),
+            runtime_dir=runtime_dir,
+            runtime_library=runtime_library,
+        )
+        shared, _ = split_for_template(self._layout(spec, None).plan)
+        return json.dumps(
+            {
+                "root": str(self._root),
+                "mounts": [dataclasses.asdict(mount) for mount in shared],
+                "mountPoints": sorted(PER_ENVIRONMENT_TARGETS),
+            }
+        )
+
+
+def split_for_template(plan: ConfinementPlan) -> tuple[list[Mount], list[Mount]]:
+    """(shared mounts, this environment's own) of a namespaces plan."""
+    shared = [mount for mount in plan.mounts if mount.target not in PER_ENVIRONMENT_TARGETS]
+    own = [mount for mount in plan.mounts if mount.target in PER_ENVIRONMENT_TARGETS]
+    return shared, own

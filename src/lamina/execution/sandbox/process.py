@@ -243,6 +243,12 @@ class ProcessSandbox:
         plan.keep_fds = [0, 1, 2, *spec.pass_fds]
         return Launch(layout.argv, layout.environment, plan, resources)
 
+    def template_for(
+        self, interpreter: str, runtime_dir: Path | None, runtime_library: Path | None
+    ) -> str | None:
+        """A root a fork server could build once for its environments: none in this tier."""
+        return None
+
     def prepare_standby(self) -> StandbyResources:
         """Cgroups (at the largest MemorySize until assigned) and a uid for an environment that is not
         known yet: a fork server's standby child joins the cgroups ahead of time (see confine.py)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lamina.execution.sandbox.confine import Mount
 from lamina.execution.sandbox.process import only_child
 from lamina.runtime_api.channel import FRAME_PREFIX, encode_frame
 
@@ -87,10 +88,18 @@ class SpawnRequest:
 
 
 class ZygoteProcess:
-    def __init__(self, interpreter: str, *, preload: str, sdk_library: Path | None) -> None:
+    def __init__(
+        self, interpreter: str, *, preload: str, sdk_library: Path | None, template: str | None = None
+    ) -> None:
+        """`template`: a shared root for the zygote to build once (NamespaceSandbox.template_for)."""
         self.interpreter = interpreter
         self._preload = preload
         self._sdk_library = sdk_library
+        self._template = template
+        self.template_mounts = (
+            [Mount(**entry) for entry in json.loads(template)["mounts"]] if template is not None else []
+        )
+        self.template_root: str | None = None  # set once the zygote reports it built the template
         self._process: asyncio.subprocess.Process | None = None
         self._control: socket.socket | None = None
         self._buffer = b""
@@ -122,6 +131,9 @@ class ZygoteProcess:
         environment["LAMINA_ZYGOTE_PRELOAD"] = self._preload
         if self._sdk_library is not None:
             environment["LAMINA_RUNTIME_LIB"] = str(self._sdk_library)
+        if self._template is not None:
+            environment["LAMINA_ZYGOTE_TEMPLATE"] = self._template
+        self.template_root = None
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         try:
@@ -194,6 +206,7 @@ class ZygoteProcess:
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "ready" and self._ready is not None and not self._ready.done():
+            self.template_root = message.get("template")
             self._ready.set_result(message)
         elif kind in ("spawned", "spawn_failed"):
             future = self._pending.pop(int(message.get("id", -1)), None)

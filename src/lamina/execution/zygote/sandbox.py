@@ -9,12 +9,14 @@ runtimes whose zygote cannot start, are spawned by the tier itself.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.execution.sandbox.base import SandboxedProcess, SandboxSpec
+from lamina.execution.sandbox.namespaces import split_for_template
 from lamina.execution.sandbox.process import Launch, ProcessSandbox, StandbyResources
 from lamina.execution.zygote.process import ForkedProcess, SpawnRequest, ZygoteProcess, ZygoteUnavailable
 
@@ -45,11 +47,14 @@ class ZygoteSandbox:
         enabled: bool = True,
         preload: str,
         sdk_library: Path | None,
+        runtime_dir: Path | None = None,
     ) -> None:
+        """`runtime_dir`: Lamina's Python runtime files, for the shared root of the namespaces tier."""
         self._enabled = enabled
         self._inner = inner
         self._preload = preload
         self._sdk_library = sdk_library
+        self._runtime_dir = runtime_dir
         self._zygotes: dict[str, ZygoteProcess] = {}
         self._broken: set[str] = set()
         self._standbys: dict[str, list[_Standby]] = {}
@@ -85,7 +90,10 @@ class ZygoteSandbox:
         zygote = self._zygotes.get(interpreter)
         if zygote is None:
             zygote = self._zygotes[interpreter] = ZygoteProcess(
-                interpreter, preload=self._preload, sdk_library=self._sdk_library
+                interpreter,
+                preload=self._preload,
+                sdk_library=self._sdk_library,
+                template=self._inner.template_for(interpreter, self._runtime_dir, self._sdk_library),
             )
         return zygote
 
@@ -99,7 +107,8 @@ class ZygoteSandbox:
                 return sandboxed
             launch = self._inner.prepare(spec)
             try:
-                process = await self._zygote(interpreter).spawn(self._request(spec, launch))
+                zygote = self._zygote(interpreter)
+                process = await zygote.spawn(self._request(spec, launch, zygote))
             except BaseException:
                 launch.resources.release()
                 raise
@@ -113,13 +122,18 @@ class ZygoteSandbox:
         return self._inner.started(spec, launch, process)
 
     @staticmethod
-    def _request(spec: SandboxSpec, launch: Launch) -> SpawnRequest:
+    def _request(spec: SandboxSpec, launch: Launch, zygote: ZygoteProcess) -> SpawnRequest:
+        plan = launch.plan
+        if zygote.template_root is not None and plan.root == zygote.template_root:
+            shared, own = split_for_template(plan)
+            if shared == zygote.template_mounts:
+                plan = dataclasses.replace(plan, template_root=plan.root, mounts=own)
         return SpawnRequest(
             environment=launch.environment,
             output_fd=spec.output_fd,
             channel_fd=spec.pass_fds[0],
-            plan_json=launch.plan.to_json(),
-            waits_outside="pid" in launch.plan.namespaces,
+            plan_json=plan.to_json(),
+            waits_outside="pid" in plan.namespaces,
         )
 
     async def _from_standby(self, interpreter: str, spec: SandboxSpec) -> SandboxedProcess | None:
@@ -132,9 +146,8 @@ class ZygoteSandbox:
                 continue
             launch = self._inner.prepare(spec, ahead=standby.resources)  # releases them if it fails
             try:
-                await self._zygote(interpreter).assign(
-                    standby.socket, standby.process, self._request(spec, launch)
-                )
+                zygote = self._zygote(interpreter)
+                await zygote.assign(standby.socket, standby.process, self._request(spec, launch, zygote))
             except ZygoteUnavailable:  # this standby died meanwhile; the zygote may be fine
                 launch.resources.release()
                 continue

@@ -131,6 +131,30 @@ def _load_confinement() -> object | None:
     return module
 
 
+def _build_template(confinement: object | None, request: str | None) -> str | None:
+    """The namespaces tier's shared root, built once in this process's own mount namespace (see
+    confine.build_template); returns its path, or None when there is none (the children then
+    build their whole root, as spawned environments do)."""
+    if confinement is None or not request:
+        return None
+    try:
+        spec = json.loads(request)
+        mounts = [confinement.Mount(**entry) for entry in spec["mounts"]]  # type: ignore[attr-defined]
+        confinement.build_template(spec["root"], mounts, spec["mountPoints"])  # type: ignore[attr-defined]
+    except Exception as error:  # e.g. no privilege to unshare: the slower way still works
+        _write_stderr(f"lamina zygote: no shared root ({error}); environments build their own\n")
+        return None
+    return str(spec["root"])
+
+
+def _write_stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
 def _leave_zygote(control: _Control, wakeup: int) -> None:
     """In a forked child: drop what belongs to the zygote's loop."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -254,13 +278,14 @@ def main() -> int:
         # is adopted here when the process that forked it exits (see confine.py's hand-over).
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # type: ignore[attr-defined]
     confinement = _load_confinement()
+    template = _build_template(confinement, os.environ.get("LAMINA_ZYGOTE_TEMPLATE"))
     runtime = _load_runtime()
     sdk_modules = _preload(os.environ.get("LAMINA_ZYGOTE_PRELOAD", ""), os.environ.get("LAMINA_RUNTIME_LIB"))
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    control.send({"type": "ready", "pid": os.getpid(), "preloadedSdk": sdk_modules})
+    control.send({"type": "ready", "pid": os.getpid(), "preloadedSdk": sdk_modules, "template": template})
     handovers: dict = {}  # read end of a child's hand-over pipe -> that child's pid
     adopted: set = set()  # children that handed their environment over to the process they forked
     while True:
