@@ -890,3 +890,12 @@ def test_multi_line_messages_stay_on_one_log_line(bootstrap: ModuleType) -> None
     line = bootstrap._error_log_line({"errorMessage": "a\nb", "errorType": "ValueError", "stackTrace": []})
 
     assert line == "[ERROR] ValueError: a\rb\rTraceback (most recent call last):\n"
+
+
+def test_warm_up_runs_the_invocation_loop_in_memory_and_leaves_nothing_behind(bootstrap: ModuleType) -> None:
+    """A fork server calls it before forking: it must not touch the process's environment, leave
+    descriptors open, or fail."""
+    before = set(os.listdir("/proc/self/fd"))
+    bootstrap.warm_up(rounds=5)
+    assert "_X_AMZN_TRACE_ID" not in os.environ
+    assert set(os.listdir("/proc/self/fd")) == before

@@ -719,6 +719,37 @@ def _serve(
         api.post_response(invocation.request_id, payload, content_type)
 
 
+def warm_up(rounds: int = 32) -> None:
+    """Run the invocation loop `rounds` times over an in-memory channel, in a fork server before it
+    forks any environment. Python 3.11+ specialises bytecode in place as it runs (and counts down to
+    it on every execution before), so code first run in an environment is written to: copy-on-write
+    pages, private to each environment. Run here first, those writes happen once, in the shared
+    pages, and environments start with the invocation path already specialised."""
+    import socket  # a fork server has it loaded already
+
+    ours, theirs = socket.socketpair()
+    try:
+        header = json.dumps(
+            {
+                "type": "invoke",
+                "requestId": "warm-up",
+                "deadlineMs": 0,
+                "functionArn": "",
+                "traceId": "Root=1",
+            }
+        ).encode()
+        body = b'{"warm": "up"}'
+        ours.sendall((_FRAME_PREFIX.pack(len(header), len(body)) + header + body) * rounds)
+        api = _FramedRuntimeApi(theirs.fileno())
+        function, current = _Function({}), _CurrentRequest()
+        for _ in range(rounds):
+            _serve(api, lambda event, context: {"warm": event["warm"]}, function, current)
+    finally:
+        ours.close()
+        theirs.close()
+        os.environ.pop(_TRACE_ID_VARIABLE, None)
+
+
 def main() -> int:
     """Initialise, then serve invocations until the server goes away. Returns the exit status."""
     _line_buffer_standard_streams()

@@ -281,6 +281,10 @@ def main() -> int:
     template = _build_template(confinement, os.environ.get("LAMINA_ZYGOTE_TEMPLATE"))
     runtime = _load_runtime()
     sdk_modules = _preload(os.environ.get("LAMINA_ZYGOTE_PRELOAD", ""), os.environ.get("LAMINA_RUNTIME_LIB"))
+    try:
+        runtime.warm_up()  # type: ignore[attr-defined]
+    except Exception as error:  # only an optimisation
+        _write_stderr(f"lamina zygote: runtime warm-up failed: {error}\n")
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
