@@ -600,6 +600,8 @@ class _RuntimeApi:
 # "errorType"}, {"type": "init_error", "errorType"}; server → runtime: {"type": "invoke", "requestId",
 # "deadlineMs", "functionArn", "traceId", "clientContext"?, "cognitoIdentity"?} with the event as body.
 _FRAME_PREFIX = struct.Struct(">II")
+_NEXT_FRAME = _FRAME_PREFIX.pack(16, 0) + b'{"type": "next"}'
+_json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 class _FramedRuntimeApi:
@@ -622,7 +624,11 @@ class _FramedRuntimeApi:
         return _FRAME_PREFIX.pack(len(encoded), len(body)) + encoded + body
 
     def _send(self, header: Mapping[str, Any], body: bytes = b"") -> None:
-        data = memoryview(self._unsent + self._frame(header, body))
+        self._unsent += self._frame(header, body)
+        self._send_next_or_flush(with_next=False)
+
+    def _send_next_or_flush(self, *, with_next: bool) -> None:
+        data = memoryview(self._unsent + (_NEXT_FRAME if with_next else b""))
         self._unsent = b""
         try:
             while data:
@@ -649,9 +655,9 @@ class _FramedRuntimeApi:
         return data
 
     def next_invocation(self) -> _Invocation:
-        self._send({"type": "next"})
+        self._send_next_or_flush(with_next=True)
         header_size, body_size = _FRAME_PREFIX.unpack(self._receive_exactly(_FRAME_PREFIX.size))
-        header = json.loads(self._receive_exactly(header_size))
+        header = json.loads(self._receive_exactly(header_size).decode("utf-8"))
         body = self._receive_exactly(body_size) if body_size else b""
         headers = {
             _REQUEST_ID_HEADER: header.get("requestId", ""),
@@ -668,7 +674,12 @@ class _FramedRuntimeApi:
         return _Invocation(headers, body)
 
     def post_response(self, request_id: str, payload: bytes, content_type: str) -> None:
-        self._hold({"type": "response", "requestId": request_id, "contentType": content_type}, payload)
+        # Formatted rather than json.dumps'd: this runs once per invocation (the same JSON).
+        encoded = (
+            f'{{"type": "response", "requestId": {_json_string(request_id)}, '
+            f'"contentType": {_json_string(content_type)}}}'
+        ).encode()
+        self._unsent += _FRAME_PREFIX.pack(len(encoded), len(payload)) + encoded + payload
 
     def post_error(self, request_id: str, error: Mapping[str, Any]) -> None:
         body, headers = _error_request(error)
