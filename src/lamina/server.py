@@ -87,7 +87,10 @@ class Platform:
     async def _flush_logs_forever(self) -> None:
         while True:
             await asyncio.sleep(LOG_FLUSH_SECONDS)
-            self.logs.flush()
+            try:
+                self.logs.flush()
+            except Exception:  # a full disk must not stop later flushes
+                _log.exception("writing log events failed")
 
     async def shutdown(self) -> None:
         if self._log_flusher is not None:

@@ -137,7 +137,9 @@ def test_code_update_never_reaches_old_warm_environment(
             {"app.py": "import os\nPID = os.urandom(8).hex()\ndef handler(e, c):\n    return ['v2', PID]\n"}
         ),
     )
-    new_version, new_pid = _invoke(lambda_client, name, {})[1]
+    updated = _invoke(lambda_client, name, {})[1]
+    assert isinstance(updated, list), updated
+    new_version, new_pid = updated
     assert (old_version, new_version) == ("v1", "v2")
     assert new_pid != old_pid
     lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": {"MODE": "x"}})

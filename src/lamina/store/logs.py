@@ -87,10 +87,17 @@ class FileLogStore:
     def flush(self) -> None:
         """Write buffered events to the OS; a crash loses at most what came since the last call."""
         pending, self._pending = self._pending, {}
+        failed: OSError | None = None
         for (group, stream), chunks in pending.items():
-            handle = self._handle(group, stream)
-            handle.write("".join(chunks))
-            handle.flush()
+            try:
+                handle = self._handle(group, stream)
+                handle.write("".join(chunks))
+                handle.flush()
+            except OSError as error:  # kept for the next flush; the other streams still go out
+                self._pending.setdefault((group, stream), []).extend(chunks)
+                failed = error
+        if failed is not None:
+            raise failed
 
     def _flush_stream(self, group: str, stream: str) -> None:
         chunks = self._pending.pop((group, stream), None)

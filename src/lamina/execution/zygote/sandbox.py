@@ -33,6 +33,20 @@ class _Standby:
     process: ForkedProcess
     socket: socket.socket
     resources: StandbyResources
+    ready: bool = False  # it has joined its cgroups and said so
+
+    def check_ready(self) -> bool | None:
+        """True once the child has reported ready, False if not yet, None if it is gone."""
+        if not self.ready and self.process.returncode is None:
+            try:
+                self.ready = self.socket.recv(1, socket.MSG_DONTWAIT) == b"R"
+            except BlockingIOError:
+                return False
+            except OSError:
+                return None
+            if not self.ready:
+                return None  # end of file: it died
+        return self.ready if self.process.returncode is None else None
 
     def discard(self) -> None:
         self.socket.close()
@@ -73,7 +87,7 @@ class ZygoteSandbox:
     @property
     def standby_count(self) -> int:
         """Forked children waiting, cgroups joined, to become the next environment of their runtime."""
-        return sum(len(waiting) for waiting in self._standbys.values())
+        return sum(1 for waiting in self._standbys.values() for standby in waiting if standby.check_ready())
 
     async def warm_up(self, interpreters: list[str]) -> None:
         """Start zygotes ahead of the first invocation (server start)."""
@@ -137,24 +151,27 @@ class ZygoteSandbox:
         )
 
     async def _from_standby(self, interpreter: str, spec: SandboxSpec) -> SandboxedProcess | None:
-        """Hand the spec to a standby child, if one is waiting and alive; None otherwise."""
+        """Hand the spec to a standby child that is alive and ready; None when there is none (one
+        still joining its cgroups waits for the next start: it is not on this one's clock)."""
         waiting = self._standbys.get(interpreter, [])
-        while waiting:
-            standby = waiting.pop(0)
-            if standby.process.returncode is not None:
+        for standby in list(waiting):
+            ready = standby.check_ready()
+            if ready is None:
+                waiting.remove(standby)
                 standby.discard()
-                continue
-            launch = self._inner.prepare(spec, ahead=standby.resources)  # releases them if it fails
-            try:
-                zygote = self._zygote(interpreter)
-                await zygote.assign(standby.socket, standby.process, self._request(spec, launch, zygote))
-            except ZygoteUnavailable:  # this standby died meanwhile; the zygote may be fine
-                launch.resources.release()
-                continue
-            except BaseException:
-                launch.resources.release()
-                raise
-            return self._inner.started(spec, launch, standby.process)
+            elif ready:
+                waiting.remove(standby)
+                launch = self._inner.prepare(spec, ahead=standby.resources)  # releases them if it fails
+                try:
+                    zygote = self._zygote(interpreter)
+                    await zygote.assign(standby.socket, standby.process, self._request(spec, launch, zygote))
+                except ZygoteUnavailable:  # this standby died meanwhile; the zygote may be fine
+                    launch.resources.release()
+                    continue
+                except BaseException:
+                    launch.resources.release()
+                    raise
+                return self._inner.started(spec, launch, standby.process)
         return None
 
     def _refill(self, interpreter: str) -> None:

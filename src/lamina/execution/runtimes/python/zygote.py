@@ -223,6 +223,7 @@ def _stand_by(
         raise RuntimeError("a standby needs the confinement module and its private socket")
     private = _Control(fds[0])
     confinement.enter_cgroups_ahead(request.get("cgroups") or [])  # type: ignore[attr-defined]
+    private.socket.sendall(b"R")  # ready: the server hands out only standbys that have said so
     received = private.receive()
     if received is None or received[0].get("type") != "spawn" or len(received[1]) != 2:
         os._exit(0)  # the server dropped this standby
