@@ -45,6 +45,7 @@ from bench.support.client import (
     HEALTH_PATH,
     HELLO_MARKER,
     HELLO_SOURCE,
+    OWN_RUNTIME,
     SignedClient,
     create_functions,
     invoke_path,
@@ -72,7 +73,8 @@ POOL_FIELDS = ("environments", "idleEnvironments", "busyEnvironments", "memoryUs
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How much each section does; every count and duration is an upper bound of its phase."""
+    """How much each section does, and on which Python runtime; every count and duration is an
+    upper bound of its phase."""
 
     cold_functions: int
     warm_calls: int
@@ -86,6 +88,8 @@ class Plan:
     scaling_clients: int
     setup_seconds: float  # creating or first-invoking a batch of functions
     calibration_rounds: int  # echo runs per client mode when choosing threads or processes
+    runtime: str = OWN_RUNTIME  # the hello-world functions' Runtime
+    interpreter: str = os.path.realpath(sys.executable)  # that runtime's python: the spawn baseline
 
 
 DEFAULT_PLAN = Plan(
@@ -142,7 +146,12 @@ def latency_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
     client = SignedClient(server.port, *CREDENTIALS)
     names = [f"cold-{index}" for index in range(plan.cold_functions)]
     create_functions(
-        server.port, CREDENTIALS, names, HELLO_ZIP, deadline=time.monotonic() + plan.setup_seconds
+        server.port,
+        CREDENTIALS,
+        names,
+        HELLO_ZIP,
+        deadline=time.monotonic() + plan.setup_seconds,
+        runtime=plan.runtime,
     )
     log(f"cold start: {len(names)} new functions, each next to a bare interpreter spawn")
     cold: list[float] = []
@@ -151,7 +160,7 @@ def latency_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
         time.sleep(0.02)  # let the previous step's background work settle
         cold.append(client.timed_invoke(name))
         time.sleep(0.02)
-        spawn.append(time_spawn())
+        spawn.append(time_spawn(plan.interpreter))
     log(f"warm invocation: {plan.warm_calls} sequential calls, and as many echo round trips")
     for _ in range(100):
         client.timed_invoke(names[0])
@@ -215,7 +224,7 @@ def calibrate_clients(server: RunningServer, plan: Plan) -> dict[str, Any]:
 
 def throughput_section(server: RunningServer, plan: Plan, mode: ClientMode) -> dict[str, Any]:
     client = SignedClient(server.port, *CREDENTIALS)
-    client.create_function("throughput", HELLO_ZIP)
+    client.create_function("throughput", HELLO_ZIP, runtime=plan.runtime)
     invoke = client.signer.signed("POST", invoke_path("throughput"), b"{}")
     echo = client.signer.unsigned("GET", HEALTH_PATH)
     client.close()
@@ -250,11 +259,11 @@ def density_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
     """
     pid = server.process.pid
     client = SignedClient(server.port, *CREDENTIALS)
-    client.create_function("density-first", HELLO_ZIP)
+    client.create_function("density-first", HELLO_ZIP, runtime=plan.runtime)
     client.timed_invoke("density-first")
     names = [f"density-{index}" for index in range(plan.density_environments)]
     deadline = time.monotonic() + plan.setup_seconds
-    create_functions(server.port, CREDENTIALS, names, HELLO_ZIP, deadline=deadline)
+    create_functions(server.port, CREDENTIALS, names, HELLO_ZIP, deadline=deadline, runtime=plan.runtime)
     time.sleep(0.5)
     before_tree = procfs.descendants(pid)
     before = procfs.total_memory([pid, *before_tree])
@@ -277,11 +286,11 @@ def density_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
         "functions_invoked": invoked,
         "environments_found": len(groups),
         "processes_per_environment": round(sum(map(len, groups)) / len(groups), 2) if groups else None,
-        # The cold-start baseline spawns sys.executable: the environments should run the same file.
+        # The cold-start baseline spawns the runtime's interpreter: the environments run the same file.
         "environment_executables": sorted(
             {path for group in groups if (path := procfs.executable(group[0]))}
         ),
-        "baseline_executable": os.path.realpath(sys.executable),
+        "baseline_executable": plan.interpreter,
         "server_pool": pool_state(health),
     }
     if len(groups) < invoked:
@@ -313,7 +322,12 @@ def density_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
 def burst_section(server: RunningServer, plan: Plan, mode: ClientMode, cores: int) -> dict[str, Any]:
     names = [f"burst-{index}" for index in range(plan.burst_functions)]
     create_functions(
-        server.port, CREDENTIALS, names, HELLO_ZIP, deadline=time.monotonic() + plan.setup_seconds
+        server.port,
+        CREDENTIALS,
+        names,
+        HELLO_ZIP,
+        deadline=time.monotonic() + plan.setup_seconds,
+        runtime=plan.runtime,
     )
     client = SignedClient(server.port, *CREDENTIALS)
     requests = [client.signer.signed("POST", invoke_path(name), b"{}") for name in names]
@@ -399,7 +413,12 @@ def _scaling_step(
 ) -> None:
     new_names = [f"scale-{index}" for index in range(len(functions.names), count)]
     created = create_functions(
-        server.port, CREDENTIALS, new_names, HELLO_ZIP, deadline=time.monotonic() + plan.setup_seconds
+        server.port,
+        CREDENTIALS,
+        new_names,
+        HELLO_ZIP,
+        deadline=time.monotonic() + plan.setup_seconds,
+        runtime=plan.runtime,
     )
     functions.names.extend(created)
     functions.requests.extend(client.signer.signed("POST", invoke_path(name), b"{}") for name in created)
@@ -554,6 +573,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warm", type=_positive_int, help="sequential warm invocations")
     parser.add_argument("--seconds", type=_positive_float, help="duration of each measured load run")
     parser.add_argument("--density", type=_positive_int, help="idle environments for the density section")
+    parser.add_argument(
+        "--runtime",
+        default=OWN_RUNTIME,
+        help="the hello-world functions' python3.X runtime; the spawn baseline uses its interpreter "
+        f"(default {OWN_RUNTIME}, this interpreter's)",
+    )
     parser.add_argument("--burst", type=_positive_int, help="new functions in the cold-start burst")
     parser.add_argument(
         "--scaling",
@@ -574,7 +599,20 @@ def plan_from(options: argparse.Namespace) -> Plan:
     }
     if options.scaling:
         overrides["scaling_functions"] = options.scaling
+    if options.runtime != OWN_RUNTIME:
+        overrides["runtime"] = options.runtime
+        overrides["interpreter"] = _interpreter_of(options.runtime)
     return replace(plan, **{key: value for key, value in overrides.items() if value is not None})
+
+
+def _interpreter_of(runtime: str) -> str:
+    """The interpreter `lamina server` finds for `runtime`, by the server's own discovery."""
+    from lamina.execution.runtimes.catalog import discover_runtimes
+
+    spec = discover_runtimes().get(runtime)
+    if spec is None or spec.interpreter is None:
+        raise SystemExit(f"bench: no {runtime} interpreter on this host")
+    return spec.interpreter
 
 
 def main(argv: Sequence[str] | None = None) -> None:

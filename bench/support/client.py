@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/bench"
 HEALTH_PATH = "/_lamina/health"
+# The runtime of the server's own interpreter: what the cold-start baseline spawns.
+OWN_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 HELLO_SOURCE = "def handler(event, context):\n    return {'hello': 'world'}\n"
 # A successful hello-world invocation's body contains this; an error document does not.
 HELLO_MARKER = b'"hello"'
@@ -71,10 +74,12 @@ class SignedClient:
     def close(self) -> None:
         self.connection.close()
 
-    def create_function(self, name: str, zip_file: bytes, memory_mb: int = 128) -> None:
+    def create_function(
+        self, name: str, zip_file: bytes, memory_mb: int = 128, runtime: str = OWN_RUNTIME
+    ) -> None:
         document = {
             "FunctionName": name,
-            "Runtime": "python3.11",
+            "Runtime": runtime,
             "Role": ROLE,
             "Handler": "app.handler",
             "MemorySize": memory_mb,
@@ -120,6 +125,7 @@ def create_functions(
     *,
     workers: int = 4,
     deadline: float,
+    runtime: str = OWN_RUNTIME,
 ) -> list[str]:
     """Create `names` with `workers` parallel connections until `time.monotonic()` passes `deadline`.
 
@@ -133,7 +139,7 @@ def create_functions(
     # creations with the same ZIP find the blob and skip the write.
     first = SignedClient(port, *credentials)
     try:
-        first.create_function(names[0], zip_file)
+        first.create_function(names[0], zip_file, runtime=runtime)
     finally:
         first.close()
     pending = list(reversed(names[1:]))
@@ -149,7 +155,7 @@ def create_functions(
                     if not pending or failures:
                         return
                     name = pending.pop()
-                client.create_function(name, zip_file)
+                client.create_function(name, zip_file, runtime=runtime)
                 with lock:
                     created.append(name)
         except BaseException as error:

@@ -31,9 +31,9 @@ def ratio(numerator: float | None, denominator: float | None, digits: int = 2) -
     return round(numerator / denominator, digits)
 
 
-def time_spawn() -> float:
-    """Milliseconds to start and reap the bare interpreter the server's own python3.X runtime uses
-    (`sys.executable`, isolated, no site): the floor for a cold start that execs a new process."""
+def time_spawn(interpreter: str = sys.executable) -> float:
+    """Milliseconds to start and reap the bare interpreter the functions' python3.X runtime uses
+    (isolated, no site): the floor for a cold start that execs a new process."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
+    subprocess.run([interpreter, "-I", "-S", "-c", "pass"], check=True)
     return (time.perf_counter() - started) * 1000
