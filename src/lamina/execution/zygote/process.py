@@ -227,31 +227,26 @@ class ZygoteProcess:
 
     async def spawn(self, request: SpawnRequest) -> ForkedProcess:
         """Fork an environment; raises ZygoteUnavailable when the zygote is gone, OSError on fork failure."""
-        await self.ensure_started()
-        control = self._control
-        if control is None:
-            raise ZygoteUnavailable("zygote is not running")
-        self._next_id += 1
-        request_id = self._next_id
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        frame = encode_frame(
-            {
-                "type": "spawn",
-                "id": request_id,
-                "fds": 2,
-                "env": request.environment,
-                "plan": request.plan_json,
-            }
-        )
-        await self._send(control, frame, [request.output_fd, request.channel_fd])
-        pid = await future
-        child = ForkedProcess(pid, waits_outside=request.waits_outside)
-        self._children[pid] = child
-        return child
+        header = {"type": "spawn", "env": request.environment, "plan": request.plan_json}
+        return await self._fork(header, [request.output_fd, request.channel_fd], request.waits_outside)
 
     async def stand_by(self, cgroup_procs: list[str]) -> tuple[ForkedProcess, socket.socket]:
         """Fork a child that joins `cgroup_procs` now and waits for `assign()` on the returned socket."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            child = await self._fork({"type": "standby", "cgroups": cgroup_procs}, [theirs.fileno()])
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()  # the child holds its own copy
+        ours.setblocking(False)
+        return child, ours
+
+    async def _fork(
+        self, header: dict[str, Any], fds: list[int], waits_outside: bool = False
+    ) -> ForkedProcess:
+        """Send one fork request with its descriptors; the child, once the zygote reports its pid."""
         await self.ensure_started()
         control = self._control
         if control is None:
@@ -260,20 +255,11 @@ class ZygoteProcess:
         request_id = self._next_id
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            frame = encode_frame({"type": "standby", "id": request_id, "fds": 1, "cgroups": cgroup_procs})
-            await self._send(control, frame, [theirs.fileno()])
-            theirs.close()
-            pid = await future
-        except BaseException:
-            ours.close()
-            theirs.close()
-            raise
-        ours.setblocking(False)
-        child = ForkedProcess(pid)
+        await self._send(control, encode_frame({**header, "id": request_id, "fds": len(fds)}), fds)
+        pid = await future
+        child = ForkedProcess(pid, waits_outside=waits_outside)
         self._children[pid] = child
-        return child, ours
+        return child
 
     async def assign(self, standby: socket.socket, child: ForkedProcess, request: SpawnRequest) -> None:
         """Make a standby child the environment `request` describes (it confines itself as a spawned
