@@ -16,8 +16,9 @@ from tests.integration.conftest import ROLE
 from tests.support.packaging import make_zip
 from tests.support.server import RunningServer
 
-PROBE = """
-import json, os, socket
+# What a function sees of the network: "connected", or the error's class name.
+CONNECT = """
+import socket
 
 def connect(host, port):
     try:
@@ -25,7 +26,11 @@ def connect(host, port):
         return "connected"
     except OSError as error:
         return type(error).__name__
+"""
 
+PROBE = (
+    CONNECT
+    + """
 def handler(event, context):
     return {
         "server": connect("127.0.0.1", event["port"]),
@@ -33,6 +38,7 @@ def handler(event, context):
         "interfaces": sorted(name for _, name in socket.if_nameindex()),
     }
 """
+)
 
 
 def probe(lambda_client: Any, name: str, server: RunningServer) -> dict[str, Any]:
@@ -86,31 +92,28 @@ def test_invalid_network_settings_are_refused(lambda_client: Any, deploy: Callab
 
 
 # A custom runtime in plain Python: the Runtime API over HTTP (urllib), as any custom runtime does.
-CUSTOM_BOOTSTRAP = f"""#!{os.path.realpath(sys.executable)} -I
-import json, os, socket, urllib.request
+CUSTOM_BOOTSTRAP = (
+    f"#!{os.path.realpath(sys.executable)} -I\n"
+    + CONNECT
+    + """
+import json, os, urllib.request
 
 API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
-
-def connect(host, port):
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-        return "connected"
-    except OSError as error:
-        return type(error).__name__
 
 while True:
     with urllib.request.urlopen(API + "next") as response:
         request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
         event = json.loads(response.read())
-    result = {{
+    result = {
         "runtimeApi": os.environ["AWS_LAMBDA_RUNTIME_API"],
         "server": connect("127.0.0.1", event["port"]),
         "interfaces": sorted(name for _, name in socket.if_nameindex()),
-    }}
+    }
     urllib.request.urlopen(urllib.request.Request(
         API + request_id + "/response", data=json.dumps(result).encode(), method="POST"
     )).close()
 """
+)
 
 
 def test_a_custom_runtime_without_network_reaches_its_runtime_api_inside(
