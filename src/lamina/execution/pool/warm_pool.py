@@ -178,8 +178,6 @@ class EnvironmentPool:
                 raise exhausted
             await self._capacity_changed()
         environment = await self._start(config, evicted)
-        self._all.add(environment)
-        self._charges[environment] = config.memory_size
         return self._hand_out(environment, arrived)
 
     def release(self, environment: ExecutionEnvironment, current: FunctionConfig | None) -> None:
@@ -253,7 +251,8 @@ class EnvironmentPool:
         return evicted
 
     async def _start(self, config: FunctionConfig, evicted: list[asyncio.Task[None]]) -> ExecutionEnvironment:
-        """Start an environment whose memory is already reserved; gives it back on failure."""
+        """Start an environment whose memory is already reserved, and count it as the pool's,
+        charged its MemorySize; gives the memory back on failure."""
         key = function_key(config)
         self._starting[key] += 1
         try:
@@ -271,6 +270,8 @@ class EnvironmentPool:
             await environment.stop()
             self._give_back(config.memory_size)
             raise RuntimeError("pool is closed")
+        self._all.add(environment)
+        self._charges[environment] = config.memory_size
         return environment
 
     def _discard(self, environment: ExecutionEnvironment) -> asyncio.Task[None]:
@@ -396,8 +397,6 @@ class EnvironmentPool:
             except Exception as exc:
                 provision.failure = f"Environment failed to start: {exc}"
                 return
-            self._all.add(environment)
-            self._charges[environment] = config.memory_size
             try:
                 failure = await environment.initialize()
             except BaseException:  # unprovisioned or closed meanwhile
@@ -478,8 +477,6 @@ class EnvironmentPool:
         except Exception as exc:
             _log.warning("pre-warming %s failed: %s", prewarm.config.name, exc)
             return
-        self._all.add(environment)
-        self._charges[environment] = prewarm.config.memory_size
         environment.state = EnvironmentState.IDLE
         self._deadlines[environment] = prewarm.until
         self._park(environment)
