@@ -465,20 +465,29 @@ def _apply_mount(root: str, mount: Mount) -> bool:
 
 def _build_root(root: str, mounts: list[Mount]) -> None:
     """A tmpfs root holding only `mounts`, pivoted into; the old root is detached."""
+    _fresh_root(root)
+    _apply_mounts(root, mounts)
+    _pivot(root)
+
+
+def _fresh_root(root: str) -> None:
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing below propagates to the host
     _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
-    _mount_and_pivot(root, mounts)
 
 
 def _enter_template(root: str, mounts: list[Mount]) -> None:
     """The fork server's prepared root, with this environment's own mounts on top, pivoted into."""
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
-    _mount_and_pivot(root, mounts)
+    _apply_mounts(root, mounts)
+    _pivot(root)
 
 
-def _mount_and_pivot(root: str, mounts: list[Mount]) -> None:
+def _apply_mounts(root: str, mounts: list[Mount]) -> None:
     read_only = [root + mount.target for mount in mounts if _apply_mount(root, mount)]
     _remount_read_only(read_only)  # after every mount point exists: the binds become read-only
+
+
+def _pivot(root: str) -> None:
     os.chdir(root)
     _syscall_pivot_root(".", ".")  # the old root now sits on top of the new one, at "/"
     _check(_load_libc().umount2(b".", _MNT_DETACH), "detach old root")
@@ -493,12 +502,10 @@ def build_template(root: str, mounts: list[Mount], mount_points: list[str]) -> N
     the template after mounting its own (confine with `template_root`), instead of building ~35
     mounts per start."""
     _check(_load_libc().unshare(NAMESPACE_FLAGS["mount"]), "unshare")
-    _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
-    _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
-    read_only = [root + mount.target for mount in mounts if _apply_mount(root, mount)]
-    for point in mount_points:
+    _fresh_root(root)
+    for point in mount_points:  # before the binds: none of them may lie inside one
         os.makedirs(root + point, mode=0o755, exist_ok=True)
-    _remount_read_only(read_only)
+    _apply_mounts(root, mounts)
     _mount(None, root, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
 
 
