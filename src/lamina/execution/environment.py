@@ -23,7 +23,13 @@ from lamina.domain.reports import Report, end_line, log_stream_name, start_line,
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
 from lamina.execution.runtimes.catalog import RuntimeSpec
-from lamina.execution.sandbox.base import IsolationUnavailable, Sandbox, SandboxedProcess, SandboxSpec
+from lamina.execution.sandbox.base import (
+    INSIDE_RUNTIME_API_PORT,
+    IsolationUnavailable,
+    Sandbox,
+    SandboxedProcess,
+    SandboxSpec,
+)
 from lamina.execution.sandbox.cgroups import MemoryCgroup
 from lamina.runtime_api.channel import FramedRuntimeChannel
 from lamina.runtime_api.endpoint import RuntimeApiEndpoint
@@ -34,8 +40,6 @@ from lamina.store.ports import LogStore
 INIT_TIMEOUT_SECONDS = 10.0
 _MEMORY_POLL_SECONDS = 0.02
 _TAIL_BYTES = 4096
-# Where a custom runtime without network finds its Runtime API (AWS's own runtimes use this port too).
-INSIDE_RUNTIME_API_PORT = 9001
 
 
 class _Ending(enum.Enum):

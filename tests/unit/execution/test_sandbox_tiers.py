@@ -255,9 +255,14 @@ def test_the_namespaces_template_is_the_shared_part_of_every_python_layout(tmp_p
         runtime_dir=runtime_dir,
         ephemeral_storage_mb=2048,
     )
-    shared, own = split_for_template(sandbox.prepare(spec).plan)
+    plan = sandbox.prepare(spec).plan
+    shared, own = split_for_template(plan)
     # Any environment of this interpreter finds its shared mounts in the template, so a fork server
     # built it once; what it mounts itself is only its code, /tmp and /proc.
     assert [dataclasses.asdict(mount) for mount in shared] == template["mounts"]
     assert {mount.target for mount in own} == {"/proc", "/tmp", "/var/task"}
+    on_template = sandbox.plan_on_template(plan, sandbox.template_for(sys.executable, runtime_dir, None))
+    assert (on_template.template_root, on_template.mounts) == (str(tmp_path / "root"), own)
+    other = json.dumps({**template, "mounts": template["mounts"][1:]})
+    assert sandbox.plan_on_template(plan, other) is plan  # not what the template holds: a full root
     assert ProcessSandbox(None).template_for(sys.executable, runtime_dir, None) is None

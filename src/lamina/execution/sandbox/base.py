@@ -8,6 +8,10 @@ from typing import Protocol
 
 from lamina.execution.sandbox.cgroups import MemoryCgroup
 
+# Where a runtime without network finds the HTTP Runtime API, inside its own network namespace
+# (AWS's runtimes use this port too).
+INSIDE_RUNTIME_API_PORT = 9001
+
 
 class IsolationUnavailable(Exception):
     """The spec asks for isolation this tier cannot give (e.g. no network in the process tier):

@@ -21,7 +21,7 @@ import json
 import os
 from pathlib import Path
 
-from lamina.execution.sandbox.base import SandboxSpec
+from lamina.execution.sandbox.base import INSIDE_RUNTIME_API_PORT, SandboxSpec
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
 from lamina.execution.sandbox.confine import ConfinementPlan, Mount
 from lamina.execution.sandbox.limits import CgroupLimits
@@ -160,6 +160,7 @@ class NamespaceSandbox(ProcessSandbox):
         )
         if spec.runtime_api_listener_fd is not None and not spec.network:
             plan.runtime_api_listener_fd = spec.runtime_api_listener_fd
+            plan.runtime_api_listener_port = INSIDE_RUNTIME_API_PORT
         environment = dict(spec.environment)
         for key in _PATH_VARIABLES:
             if key in environment:
@@ -190,6 +191,21 @@ class NamespaceSandbox(ProcessSandbox):
                 "mountPoints": sorted(PER_ENVIRONMENT_TARGETS),
             }
         )
+
+    def plan_on_template(self, plan: ConfinementPlan, template: str) -> ConfinementPlan:
+        """`plan` for a fork server that built `template` (`template_for`): its own mounts only, on
+        top of the template's root, when the rest is exactly what the template holds."""
+        root, shared_mounts = _parse_template(template)
+        shared, own = split_for_template(plan)
+        if plan.root != root or shared != shared_mounts:
+            return plan
+        return dataclasses.replace(plan, template_root=root, mounts=own)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_template(template: str) -> tuple[str, list[Mount]]:
+    document = json.loads(template)
+    return document["root"], [Mount(**entry) for entry in document["mounts"]]
 
 
 def split_for_template(plan: ConfinementPlan) -> tuple[list[Mount], list[Mount]]:

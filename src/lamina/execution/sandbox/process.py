@@ -249,6 +249,10 @@ class ProcessSandbox:
         """A root a fork server could build once for its environments: none in this tier."""
         return None
 
+    def plan_on_template(self, plan: ConfinementPlan, template: str) -> ConfinementPlan:
+        """`plan` for a fork server that built `template`: unchanged here (no templates)."""
+        return plan
+
     def prepare_standby(self) -> StandbyResources:
         """Cgroups (at the largest MemorySize until assigned) and a uid for an environment that is not
         known yet: a fork server's standby child joins the cgroups ahead of time (see confine.py)."""

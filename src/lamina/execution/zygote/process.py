@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lamina.execution.sandbox.confine import Mount
 from lamina.execution.sandbox.process import only_child
 from lamina.runtime_api.channel import FRAME_PREFIX, encode_frame
 
@@ -95,11 +94,8 @@ class ZygoteProcess:
         self.interpreter = interpreter
         self._preload = preload
         self._sdk_library = sdk_library
-        self._template = template
-        self.template_mounts = (
-            [Mount(**entry) for entry in json.loads(template)["mounts"]] if template is not None else []
-        )
-        self.template_root: str | None = None  # set once the zygote reports it built the template
+        self.template = template
+        self.template_built = False  # the zygote reported it built the template
         self._process: asyncio.subprocess.Process | None = None
         self._control: socket.socket | None = None
         self._buffer = b""
@@ -131,9 +127,9 @@ class ZygoteProcess:
         environment["LAMINA_ZYGOTE_PRELOAD"] = self._preload
         if self._sdk_library is not None:
             environment["LAMINA_RUNTIME_LIB"] = str(self._sdk_library)
-        if self._template is not None:
-            environment["LAMINA_ZYGOTE_TEMPLATE"] = self._template
-        self.template_root = None
+        if self.template is not None:
+            environment["LAMINA_ZYGOTE_TEMPLATE"] = self.template
+        self.template_built = False
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         try:
@@ -206,7 +202,7 @@ class ZygoteProcess:
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "ready" and self._ready is not None and not self._ready.done():
-            self.template_root = message.get("template")
+            self.template_built = message.get("template") is not None
             self._ready.set_result(message)
         elif kind in ("spawned", "spawn_failed"):
             future = self._pending.pop(int(message.get("id", -1)), None)

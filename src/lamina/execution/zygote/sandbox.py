@@ -9,14 +9,12 @@ runtimes whose zygote cannot start, are spawned by the tier itself.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.execution.sandbox.base import SandboxedProcess, SandboxSpec
-from lamina.execution.sandbox.namespaces import split_for_template
 from lamina.execution.sandbox.process import Launch, ProcessSandbox, StandbyResources
 from lamina.execution.zygote.process import ForkedProcess, SpawnRequest, ZygoteProcess, ZygoteUnavailable
 
@@ -135,13 +133,10 @@ class ZygoteSandbox:
             self._refill(interpreter)
         return self._inner.started(spec, launch, process)
 
-    @staticmethod
-    def _request(spec: SandboxSpec, launch: Launch, zygote: ZygoteProcess) -> SpawnRequest:
+    def _request(self, spec: SandboxSpec, launch: Launch, zygote: ZygoteProcess) -> SpawnRequest:
         plan = launch.plan
-        if zygote.template_root is not None and plan.root == zygote.template_root:
-            shared, own = split_for_template(plan)
-            if shared == zygote.template_mounts:
-                plan = dataclasses.replace(plan, template_root=plan.root, mounts=own)
+        if zygote.template_built and zygote.template is not None:
+            plan = self._inner.plan_on_template(plan, zygote.template)
         return SpawnRequest(
             environment=launch.environment,
             output_fd=spec.output_fd,

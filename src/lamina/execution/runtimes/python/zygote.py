@@ -200,7 +200,7 @@ def _become_environment(
     else:
         os.close(_HANDOVER_FD)
     # Joins cgroups, applies rlimits, enters namespaces and the environment's root, drops to its uid.
-    # With a PID namespace this process stays outside as the waiter and never returns from here.
+    # With a PID namespace this process hands PID 1 over to the zygote and exits; PID 1 returns here.
     confinement.confine(plan, exec_follows=False)  # type: ignore[attr-defined]
     _forget_shadowed_sdk(sdk_modules, os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
     status = runtime.main()  # type: ignore[attr-defined]
