@@ -1,1 +1,1 @@
-"""HTTP edge: the gateway ASGI app and one facade per AWS API."""
+"""HTTP edge: the public port, the gateway and one facade per AWS API."""

@@ -1,6 +1,6 @@
 """Transport-neutral HTTP records and the contract every wire protocol implements.
 
-The HTTP server (ASGI app, lean hot-path server, test harness) converts its own request
+The HTTP server (the lean transport, a test harness) converts its own request
 object into an `HttpRequest`, asks a `WireProtocol` to route, decode and encode, and
 writes the returned `HttpResponse` back. Nothing here knows about sockets or frameworks.
 """

@@ -7,7 +7,7 @@ AWS JSON services return, so botocore raises the same modelled exceptions as aga
 
 Transport contract for callers: `raw_path` and `query_string` are the request target exactly as
 received (percent-encoded, normally pure ASCII; any non-ASCII character is taken as its UTF-8
-bytes). Header names are lower-cased; values are as received (ASGI's latin-1 decoding is right:
+bytes). Header names are lower-cased; values are as received (latin-1 decoding, as the transport does, is right:
 botocore hashes header values as the `str` it sent). Repeated headers must be joined with ",".
 """
 
