@@ -31,7 +31,7 @@ class LeanRequest:
     method: str
     path: str  # as sent: still percent-encoded, without the query
     query_string: str = ""
-    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased; a repeat keeps the last
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased; repeats joined with ","
     body: bytes = b""
     body_too_large: bool = False  # the body passed the server's limit and was dropped
     peer: tuple[str, int] | None = None  # the client's (host, port)
@@ -128,7 +128,10 @@ class LeanHttpProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self._current is not None
-        self._current.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        headers = self._current.headers
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        # A repeated header is one value, joined with "," (RFC 9110; SigV4 signs it that way).
+        headers[key] = f"{headers[key]},{text}" if key in headers else text
 
     def on_headers_complete(self) -> None:
         assert self._current is not None
