@@ -35,6 +35,7 @@ from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
 from lamina.execution.zygote.process import DEFAULT_PRELOAD
+from lamina.functions.aliases import AliasService
 from lamina.functions.manager import FunctionManager, Placement
 from lamina.functions.provisioned import ProvisionedConcurrency
 from lamina.functions.registry import FunctionRegistry
@@ -164,16 +165,18 @@ def build_platform(settings: Settings) -> Platform:
     )
     invocations = InvocationService(
         pool,
-        lambda config: registry.resolve(config.name, config.version),
+        lambda config: registry.version(config.name, config.version),
         account_concurrency=settings.account_concurrency,
     )
     placement = Placement(settings.region, settings.account_id)
     manager = FunctionManager(registry, blobs, code, pool, runtimes, placement)
-    provisioned = ProvisionedConcurrency(manager, metadata, pool)
+    aliases = AliasService(manager, registry)
+    provisioned = ProvisionedConcurrency(manager, aliases, metadata, pool)
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
     lambda_facade = build_lambda_facade(
         create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)}),
         manager,
+        aliases,
         provisioned,
         invocations,
         code_urls,

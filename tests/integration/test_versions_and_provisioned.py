@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import signal
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -14,36 +12,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import ROLE
+from tests.support.lambda_calls import create_function, error_of, report_line, wait_provisioned
 from tests.support.packaging import make_zip
 from tests.support.server import running_server
 
 HELLO = {"app.py": "def handler(event, context):\n    return 'hello'\n"}
 ARN = "arn:aws:lambda:us-east-1:000000000000:function"
-
-
-def _error(failure: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    response = failure.value.response
-    return (
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-    )
-
-
-def _wait_ready(client: Any, name: str, qualifier: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        config: dict[str, Any] = client.get_provisioned_concurrency_config(
-            FunctionName=name, Qualifier=qualifier
-        )
-        if config["Status"] != "IN_PROGRESS" or time.monotonic() > deadline:
-            return config
-        time.sleep(0.1)
-
-
-def _report(response: dict[str, Any]) -> str:
-    log = base64.b64decode(response["LogResult"]).decode()
-    return next(line for line in log.splitlines() if line.startswith("REPORT"))
 
 
 # versions ------------------------------------------------------------------------------------
@@ -96,7 +70,7 @@ def test_publish_version_preconditions(lambda_client: Any, deploy: Callable[...,
     latest = lambda_client.get_function_configuration(FunctionName=name)
     with pytest.raises(ClientError) as stale:
         lambda_client.publish_version(FunctionName=name, RevisionId=str(uuid.uuid4()))
-    assert _error(stale) == (
+    assert error_of(stale) == (
         "PreconditionFailedException",
         "The Revision Id provided does not match the latest Revision Id. "
         "Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
@@ -104,7 +78,7 @@ def test_publish_version_preconditions(lambda_client: Any, deploy: Callable[...,
     )
     with pytest.raises(lambda_client.exceptions.InvalidParameterValueException) as mismatch:
         lambda_client.publish_version(FunctionName=name, CodeSha256="bm90LXRoZS1jb2Rl")
-    assert _error(mismatch)[1] == (
+    assert error_of(mismatch)[1] == (
         f"CodeSHA256 (bm90LXRoZS1jb2Rl) is different from current CodeSHA256 in $LATEST "
         f"({latest['CodeSha256']}). Please try again with the CodeSHA256 in $LATEST."
     )
@@ -122,7 +96,7 @@ def test_versions_of_a_missing_function(lambda_client: Any) -> None:
     for call in (lambda_client.publish_version, lambda_client.list_versions_by_function):
         with pytest.raises(lambda_client.exceptions.ResourceNotFoundException) as missing:
             call(FunctionName=name)
-        assert _error(missing) == ("ResourceNotFoundException", f"Function not found: {ARN}:{name}", 404)
+        assert error_of(missing) == ("ResourceNotFoundException", f"Function not found: {ARN}:{name}", 404)
 
 
 # provisioned concurrency ---------------------------------------------------------------------
@@ -134,7 +108,7 @@ def test_provisioned_concurrency_errors(lambda_client: Any, deploy: Callable[...
         lambda_client.put_provisioned_concurrency_config(
             FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1
         )
-    assert _error(latest) == (
+    assert error_of(latest) == (
         "InvalidParameterValueException",
         "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
         400,
@@ -143,7 +117,7 @@ def test_provisioned_concurrency_errors(lambda_client: Any, deploy: Callable[...
         lambda_client.put_provisioned_concurrency_config(
             FunctionName=name, Qualifier="9", ProvisionedConcurrentExecutions=1
         )
-    assert _error(unknown_version) == (
+    assert error_of(unknown_version) == (
         "ResourceNotFoundException",
         f"Function not found: {ARN}:{name}:9",
         404,
@@ -152,17 +126,19 @@ def test_provisioned_concurrency_errors(lambda_client: Any, deploy: Callable[...
         lambda_client.put_provisioned_concurrency_config(
             FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
         )
-    assert _error(alias)[1] == f"Cannot find alias arn: {ARN}:{name}:live"
+    assert error_of(alias)[1] == f"Cannot find alias arn: {ARN}:{name}:live"
     with pytest.raises(lambda_client.exceptions.ProvisionedConcurrencyConfigNotFoundException) as none:
         lambda_client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
-    assert _error(none) == (
+    assert error_of(none) == (
         "ProvisionedConcurrencyConfigNotFoundException",
         "No Provisioned Concurrency Config found for this function",
         404,
     )
     with pytest.raises(lambda_client.exceptions.InvalidParameterValueException) as get_latest:
         lambda_client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="$LATEST")
-    assert _error(get_latest)[1] == "The function resource provided must be an alias or a published version."
+    assert (
+        error_of(get_latest)[1] == "The function resource provided must be an alias or a published version."
+    )
     with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
         lambda_client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="2")
     with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
@@ -221,7 +197,7 @@ def test_provisioned_version_answers_without_init(lambda_client: Any, deploy: Ca
     lambda_client.put_provisioned_concurrency_config(
         FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=2
     )
-    ready = _wait_ready(lambda_client, name, "1")
+    ready = wait_provisioned(lambda_client, name, "1")
     assert ready["Status"] == "READY", ready
     assert (
         ready["AllocatedProvisionedConcurrentExecutions"]
@@ -230,9 +206,9 @@ def test_provisioned_version_answers_without_init(lambda_client: Any, deploy: Ca
     )
     provisioned = lambda_client.invoke(FunctionName=f"{name}:1", LogType="Tail")
     assert provisioned["ExecutedVersion"] == "1"
-    assert "Init Duration" not in _report(provisioned)
+    assert "Init Duration" not in report_line(provisioned)
     on_demand = lambda_client.invoke(FunctionName=name, LogType="Tail")
-    assert "Init Duration" in _report(on_demand)  # $LATEST's first call is a cold start
+    assert "Init Duration" in report_line(on_demand)  # $LATEST's first call is a cold start
 
 
 def test_provisioned_concurrency_survives_a_restart(tmp_path: Path) -> None:
@@ -240,18 +216,11 @@ def test_provisioned_concurrency_survives_a_restart(tmp_path: Path) -> None:
     name = f"pc-{uuid.uuid4().hex[:8]}"
     with running_server(data_dir) as first:
         client = first.client("lambda")
-        client.create_function(
-            FunctionName=name,
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": make_zip(HELLO)},
-            Publish=True,
-        )
+        create_function(client, name, HELLO, Publish=True)
         put = client.put_provisioned_concurrency_config(
             FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1
         )
-        assert _wait_ready(client, name, "1")["Status"] == "READY"
+        assert wait_provisioned(client, name, "1")["Status"] == "READY"
         first.stop(signal.SIGTERM)
 
     with running_server(data_dir) as second:
@@ -261,9 +230,11 @@ def test_provisioned_concurrency_survives_a_restart(tmp_path: Path) -> None:
             1,
             put["LastModified"],
         )
-        ready = _wait_ready(client, name, "1")
+        ready = wait_provisioned(client, name, "1")
         assert (ready["Status"], ready["AllocatedProvisionedConcurrentExecutions"]) == ("READY", 1)
-        assert "Init Duration" not in _report(client.invoke(FunctionName=name, Qualifier="1", LogType="Tail"))
+        assert "Init Duration" not in report_line(
+            client.invoke(FunctionName=name, Qualifier="1", LogType="Tail")
+        )
 
 
 def test_a_version_that_cannot_initialise_reports_failed(
@@ -273,7 +244,7 @@ def test_a_version_that_cannot_initialise_reports_failed(
     lambda_client.put_provisioned_concurrency_config(
         FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1
     )
-    failed = _wait_ready(lambda_client, name, "1")
+    failed = wait_provisioned(lambda_client, name, "1")
     assert failed["Status"] == "FAILED", failed
     assert failed["AllocatedProvisionedConcurrentExecutions"] == 0
     assert "no database" in failed["StatusReason"]

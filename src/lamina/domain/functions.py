@@ -81,6 +81,9 @@ class FunctionConfig:
     application_log_level: str | None = None
     system_log_level: str | None = None
     tracing_mode: str = "PassThrough"
+    # $LATEST only: the highest version number ever published, so that a deleted version's number
+    # is never given again.
+    last_published: int = 0
 
     @property
     def network_enabled(self) -> bool:
@@ -116,6 +119,7 @@ class FunctionConfig:
             "application_log_level": self.application_log_level,
             "system_log_level": self.system_log_level,
             "tracing_mode": self.tracing_mode,
+            "last_published": self.last_published,
         }
 
     @classmethod

@@ -10,7 +10,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lamina.domain.arns import function_arn
@@ -25,20 +25,20 @@ from lamina.domain.functions import (
     validate_timeout,
 )
 from lamina.domain.handler import validate_handler
-from lamina.errors import AwsError, conflict, invalid_parameter, not_found, precondition_failed
+from lamina.errors import conflict, invalid_parameter, not_found, precondition_failed
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.pool import EnvironmentPool
 from lamina.functions.registry import FunctionRegistry
 from lamina.store.ports import BlobStore
 
-_REVISION_MISMATCH = (
+REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
 )
 # What a published version copies from $LATEST and PublishVersion compares with the newest version
 # ("Lambda doesn't publish a version if the function's configuration and code haven't changed
 # since the last version"). The description is left out: PublishVersion may set its own.
-_NOT_SNAPSHOTTED = frozenset({"version", "revision_id", "last_modified", "description"})
+_NOT_SNAPSHOTTED = frozenset({"version", "revision_id", "last_modified", "description", "last_published"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +77,10 @@ class FunctionManager:
         return self._locks.setdefault(name, asyncio.Lock())
 
     # queries ---------------------------------------------------------------------------------
-    def get(self, name: str, qualifier: str | None = None) -> FunctionConfig:
-        config = self._registry.resolve(name, qualifier)
+    def get(self, name: str, qualifier: str | None = None, *, route: bool = False) -> FunctionConfig:
+        """The configuration `qualifier` names; for a weighted alias, with `route`, the version one
+        invocation runs (drawn by weight), else the alias's own version."""
+        config = self._registry.resolve(name, qualifier, route=route)
         if config is None:
             raise not_found(f"Function not found: {self.placement.arn(name, qualifier)}")
         return config
@@ -126,7 +128,7 @@ class FunctionManager:
     @staticmethod
     def _check_revision(config: FunctionConfig, revision_id: str | None) -> None:
         if revision_id is not None and revision_id != config.revision_id:
-            raise precondition_failed(_REVISION_MISMATCH)
+            raise precondition_failed(REVISION_MISMATCH)
 
     # commands --------------------------------------------------------------------------------
     async def create(self, params: dict[str, Any]) -> FunctionConfig:
@@ -209,15 +211,29 @@ class FunctionManager:
             if qualifier == LATEST:
                 raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
             if qualifier is not None:
-                raise AwsError(
-                    "InvalidParameterValueException",
-                    "Deleting a single published version is not supported yet.",
-                    400,
-                )
+                await self._delete_version(name, qualifier)
+                return
             await self._registry.delete(name)  # the store drops provisioned concurrency configs too
             self._pool.retire(name)
             self._pool.unprovision(name)
         self._locks.pop(name, None)
+
+    async def _delete_version(self, name: str, version: str) -> None:
+        """DeleteFunction with a Qualifier: one published version, unless an alias runs it."""
+        if self._registry.version(name, version) is None:
+            if self._registry.alias(name, version) is not None:
+                raise invalid_parameter(
+                    "Qualifier must name a published version: delete an alias with DeleteAlias."
+                )
+            raise not_found(f"Function not found: {self.placement.arn(name, version)}")
+        referring = [alias.name for alias in self._registry.aliases(name) if version in alias.versions()]
+        if referring:
+            raise conflict(
+                "Unable to delete version because the following aliases reference it: "
+                f"[{', '.join(referring)}]"
+            )
+        await self._registry.delete_version(name, version)  # drops its provisioned concurrency config
+        self._pool.retire_version(name, version)
 
     async def publish_version(
         self,
@@ -243,12 +259,14 @@ class FunctionManager:
 
     async def _publish(self, latest: FunctionConfig, description: str | None = None) -> FunctionConfig:
         existing = self._registry.versions(latest.name)
-        number = int(existing[-1].version) + 1 if existing else 1
-        changes: dict[str, Any] = {"version": str(number)}
+        number = max(latest.last_published, int(existing[-1].version) if existing else 0) + 1
+        changes: dict[str, Any] = {"version": str(number), "last_published": 0}
         if description is not None:
             changes["description"] = description
         version = latest.with_changes(**changes)
         await self._registry.add_version(version)
+        # Same revision: remembering the number is not a change of $LATEST's configuration.
+        await self._registry.put_latest(replace(latest, last_published=number))
         return version
 
 

@@ -4,8 +4,13 @@ Lambda API reference (PutProvisionedConcurrencyConfig): a configuration belongs 
 published version, never to $LATEST; the call returns at once with Status IN_PROGRESS and the
 environments are initialised in the background until Status is READY (or FAILED with a
 StatusReason). Here the store holds the requested count (durable, restored at start-up) and the
-pool holds the environments and reports how many are allocated. Aliases do not exist yet, so a
-qualifier always names a version.
+pool holds the environments and reports how many are allocated.
+
+The pool keeps environments per version. A configuration on an alias becomes environments of the
+version(s) it runs, divided by the alias's routing weights (AllocatedProvisionedConcurrentExecutions
+"fluctuates depending on the amount of concurrency that is provisioned for the function versions"
+when a weighted alias is used); when the alias moves, its environments move with it. A version
+with configurations of its own and through aliases gets their sum.
 
 Error messages follow LocalStack's Lambda provider, whose tests are recorded against AWS.
 """
@@ -19,15 +24,15 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from lamina.domain.functions import LATEST, FunctionConfig, format_last_modified
-from lamina.errors import AwsError, invalid_parameter, not_found, provisioned_concurrency_config_not_found
+from lamina.errors import AwsError, invalid_parameter, provisioned_concurrency_config_not_found
 from lamina.execution.pool import ProvisionedState
+from lamina.functions.aliases import AliasService
 from lamina.functions.manager import FunctionManager
 from lamina.store.ports import MetadataStore, ProvisionedConcurrencyConfig
 
 _log = logging.getLogger(__name__)
 
 _VERSION = re.compile(r"[0-9]+")
-_ALIAS = re.compile(r"[a-zA-Z0-9_-]+")  # and not all digits (CreateAlias: Name pattern)
 _UNPUBLISHED = "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
 _NOT_A_VERSION = "The function resource provided must be an alias or a published version."
 _NO_CONFIG = "No Provisioned Concurrency Config found for this function"
@@ -72,25 +77,60 @@ class ProvisionedConcurrencyStatus:
 
 
 class ProvisionedConcurrency:
-    def __init__(self, manager: FunctionManager, store: MetadataStore, pool: ProvisioningPool) -> None:
+    def __init__(
+        self, manager: FunctionManager, aliases: AliasService, store: MetadataStore, pool: ProvisioningPool
+    ) -> None:
         self._manager = manager
+        self._aliases = aliases
         self._store = store
         self._pool = pool
+        self._applied: dict[str, set[str]] = {}  # function -> versions handed to the pool
+        aliases.on_change(self.apply)
 
-    def _version(self, name: str, qualifier: str) -> FunctionConfig:
-        """The published version `qualifier` names, or the error AWS gives for it."""
+    def _targets(self, name: str, qualifier: str, requested: int) -> dict[str, int]:
+        """How many environments of which published versions `requested` on `qualifier` means,
+        or the error AWS gives when the qualifier names no alias or published version."""
         if _VERSION.fullmatch(qualifier):
-            return self._manager.get(name, qualifier)
-        arn = self._manager.placement.arn(name, qualifier)
-        if _ALIAS.fullmatch(qualifier):
-            raise not_found(f"Cannot find alias arn: {arn}")
-        raise not_found(f"Function not found: {arn}")
+            self._manager.get(name, qualifier)
+            return {qualifier: requested}
+        alias = self._aliases.get(name, qualifier)
+        if alias.function_version == LATEST:
+            raise invalid_parameter(_UNPUBLISHED)
+        return alias.shares(requested)
+
+    async def apply(self, name: str) -> None:
+        """Hand the pool the environments every configuration of `name` asks for, per version."""
+        totals: dict[str, int] = {}
+        for config in await self._store.list_provisioned_concurrency(name):
+            try:
+                targets = self._targets(name, config.qualifier, config.requested)
+            except AwsError:
+                continue  # its alias moved to $LATEST: nothing to keep warm until it moves back
+            for version, count in targets.items():
+                totals[version] = totals.get(version, 0) + count
+        for version in self._applied.get(name, set()) - set(totals):
+            self._pool.unprovision(name, version)
+        for version, count in totals.items():
+            self._pool.provision(self._manager.get(name, version), count)
+        self._applied[name] = set(totals)
 
     def _status(self, config: ProvisionedConcurrencyConfig) -> ProvisionedConcurrencyStatus:
-        state = self._pool.provisioned_state(config.function_name, config.qualifier)
-        if state is None:  # not handed to the pool yet
-            return ProvisionedConcurrencyStatus(config, 0, "IN_PROGRESS", None)
-        return ProvisionedConcurrencyStatus(config, state.allocated, state.status, state.reason)
+        try:
+            targets = self._targets(config.function_name, config.qualifier, config.requested)
+        except AwsError as error:
+            return ProvisionedConcurrencyStatus(config, 0, "FAILED", error.message)
+        allocated, statuses, reasons = 0, set(), []
+        for version, share in targets.items():
+            state = self._pool.provisioned_state(config.function_name, version)
+            if state is None:  # not handed to the pool yet
+                statuses.add("IN_PROGRESS")
+                continue
+            allocated += min(share, state.allocated)
+            statuses.add(state.status)
+            if state.reason:
+                reasons.append(state.reason)
+        status = "FAILED" if "FAILED" in statuses else "IN_PROGRESS" if "IN_PROGRESS" in statuses else "READY"
+        return ProvisionedConcurrencyStatus(config, allocated, status, "; ".join(reasons) or None)
 
     async def put(self, name: str, qualifier: str, count: int) -> ProvisionedConcurrencyStatus:
         """Store the configuration and hand it to the pool; Status is IN_PROGRESS until the pool
@@ -98,18 +138,18 @@ class ProvisionedConcurrency:
         if qualifier == LATEST:
             raise invalid_parameter(_UNPUBLISHED)
         async with self._manager.lock(name):
-            version = self._version(name, qualifier)
+            self._targets(name, qualifier, count)
             config = ProvisionedConcurrencyConfig(
                 name, qualifier, count, format_last_modified(datetime.now(UTC))
             )
             await self._store.put_provisioned_concurrency(config)
-            self._pool.provision(version, count)
+            await self.apply(name)
         return self._status(config)
 
     async def get(self, name: str, qualifier: str) -> ProvisionedConcurrencyStatus:
         if qualifier == LATEST:
             raise invalid_parameter(_NOT_A_VERSION)
-        self._version(name, qualifier)
+        self._targets(name, qualifier, 0)
         for config in await self._store.list_provisioned_concurrency(name):
             if config.qualifier == qualifier:
                 return self._status(config)
@@ -117,34 +157,43 @@ class ProvisionedConcurrency:
 
     async def delete(self, name: str, qualifier: str) -> None:
         """Idempotent, like AWS: deleting a configuration that does not exist succeeds (the
-        function and version must exist)."""
+        function and its version or alias must exist)."""
         if qualifier == LATEST:
             raise invalid_parameter(_NOT_A_VERSION)
         async with self._manager.lock(name):
-            self._version(name, qualifier)
+            if _VERSION.fullmatch(qualifier):
+                self._manager.get(name, qualifier)
+            else:
+                self._aliases.get(name, qualifier)
             await self._store.delete_provisioned_concurrency(name, qualifier)
-            self._pool.unprovision(name, qualifier)
+            await self.apply(name)
 
     async def list(self, name: str) -> list[ProvisionedConcurrencyStatus]:
-        """Every configuration of the function, versions in ascending order."""
+        """Every configuration of the function: versions in ascending order, then aliases."""
         self._manager.get(name)
         return [self._status(config) for config in await self._store.list_provisioned_concurrency(name)]
 
     async def restore(self) -> int:
-        """At start-up: hand every stored configuration to the pool again. One whose version no
-        longer exists is deleted. Returns how many were restored."""
-        restored = 0
+        """At start-up: hand every stored configuration to the pool again. One whose version or
+        alias no longer exists is deleted. Returns how many were restored."""
+        restored, names = 0, set()
         for config in await self._store.list_provisioned_concurrency():
             try:
-                version = self._version(config.function_name, config.qualifier)
+                self._manager.get(config.function_name)
+                if _VERSION.fullmatch(config.qualifier):
+                    self._manager.get(config.function_name, config.qualifier)
+                else:
+                    self._aliases.get(config.function_name, config.qualifier)
             except AwsError:
                 _log.warning(
-                    "dropping provisioned concurrency of %s:%s: the version no longer exists",
+                    "dropping provisioned concurrency of %s:%s: it no longer exists",
                     config.function_name,
                     config.qualifier,
                 )
                 await self._store.delete_provisioned_concurrency(config.function_name, config.qualifier)
                 continue
-            self._pool.provision(version, config.requested)
+            names.add(config.function_name)
             restored += 1
+        for name in sorted(names):
+            await self.apply(name)
         return restored

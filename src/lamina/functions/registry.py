@@ -1,4 +1,5 @@
-"""Functions and their versions, kept in memory so the invocation path never touches the database.
+"""Functions, their versions and aliases, kept in memory so the invocation path never touches the
+database.
 
 Only this class writes function metadata, so its cache is always current: every change is written
 to the store first, then applied to the cache.
@@ -6,6 +7,7 @@ to the store first, then applied to the cache.
 
 from __future__ import annotations
 
+from lamina.domain.aliases import Alias
 from lamina.domain.functions import LATEST, FunctionConfig
 from lamina.store.ports import MetadataStore
 
@@ -15,27 +17,54 @@ class FunctionRegistry:
         self._store = store
         self._latest: dict[str, FunctionConfig] = {}
         self._versions: dict[str, dict[str, FunctionConfig]] = {}
+        self._aliases: dict[str, dict[str, Alias]] = {}
 
     async def load(self) -> None:
         for config in await self._store.list_functions():
             self._latest[config.name] = config
             self._versions[config.name] = {v.version: v for v in await self._store.list_versions(config.name)}
+            self._aliases[config.name] = {a.name: a for a in await self._store.list_aliases(config.name)}
 
     def latest(self, name: str) -> FunctionConfig | None:
         return self._latest.get(name)
 
-    def resolve(self, name: str, qualifier: str | None) -> FunctionConfig | None:
-        """The configuration a qualifier names ($LATEST when absent); None if there is none."""
+    def resolve(self, name: str, qualifier: str | None, *, route: bool = False) -> FunctionConfig | None:
+        """The configuration a qualifier names ($LATEST when absent); None if there is none.
+
+        An alias names its version; with `route` a weighted alias draws the version one invocation
+        runs, without it the alias's own version is returned (GetFunction and the like).
+        """
         if qualifier is None or qualifier == LATEST:
             return self._latest.get(name)
         versions = self._versions.get(name)
-        return versions.get(qualifier) if versions else None
+        if not versions and name not in self._latest:
+            return None
+        config = versions.get(qualifier) if versions else None
+        if config is not None:
+            return config
+        alias = self.alias(name, qualifier)
+        if alias is None:
+            return None
+        version = alias.pick_version() if route else alias.function_version
+        return self._latest.get(name) if version == LATEST else (versions or {}).get(version)
 
     def names(self) -> list[str]:
         return sorted(self._latest)
 
     def versions(self, name: str) -> list[FunctionConfig]:
         return sorted(self._versions.get(name, {}).values(), key=lambda config: int(config.version))
+
+    def version(self, name: str, version: str) -> FunctionConfig | None:
+        """$LATEST or one published version; aliases are not looked at."""
+        if version == LATEST:
+            return self._latest.get(name)
+        return self._versions.get(name, {}).get(version)
+
+    def alias(self, name: str, alias: str) -> Alias | None:
+        return self._aliases.get(name, {}).get(alias)
+
+    def aliases(self, name: str) -> list[Alias]:
+        return sorted(self._aliases.get(name, {}).values(), key=lambda alias: alias.name)
 
     def all_configs(self) -> list[FunctionConfig]:
         configs = list(self._latest.values())
@@ -47,12 +76,26 @@ class FunctionRegistry:
         await self._store.put_function(config)
         self._latest[config.name] = config
         self._versions.setdefault(config.name, {})
+        self._aliases.setdefault(config.name, {})
 
     async def add_version(self, config: FunctionConfig) -> None:
         await self._store.put_version(config)
         self._versions.setdefault(config.name, {})[config.version] = config
 
+    async def delete_version(self, name: str, version: str) -> None:
+        await self._store.delete_version(name, version)
+        self._versions.get(name, {}).pop(version, None)
+
+    async def put_alias(self, alias: Alias) -> None:
+        await self._store.put_alias(alias)
+        self._aliases.setdefault(alias.function_name, {})[alias.name] = alias
+
+    async def delete_alias(self, name: str, alias: str) -> None:
+        await self._store.delete_alias(name, alias)
+        self._aliases.get(name, {}).pop(alias, None)
+
     async def delete(self, name: str) -> None:
         await self._store.delete_function(name)
         self._latest.pop(name, None)
         self._versions.pop(name, None)
+        self._aliases.pop(name, None)

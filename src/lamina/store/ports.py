@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from lamina.domain.aliases import Alias
 from lamina.domain.functions import FunctionConfig
 
 
@@ -22,9 +23,8 @@ class ProvisionedConcurrencyConfig:
 class MetadataStore(Protocol):
     """Function metadata. All methods are safe to call concurrently from the event loop.
 
-    Writes are durable when the awaited call returns. `put_function`, `delete_function`,
-    `put_provisioned_concurrency` and `delete_provisioned_concurrency` are idempotent. Reads are
-    not on the invocation hot path: callers cache what they need.
+    Writes are durable when the awaited call returns. Every put and delete except `put_version` is
+    idempotent. Reads are not on the invocation hot path: callers cache what they need.
     """
 
     async def open(self) -> None: ...
@@ -37,13 +37,27 @@ class MetadataStore(Protocol):
         """$LATEST configurations ordered by name."""
 
     async def delete_function(self, name: str) -> None:
-        """Delete the function with all its published versions and provisioned concurrency configs."""
+        """Delete the function with all its published versions, aliases and provisioned
+        concurrency configs."""
 
     async def put_version(self, config: FunctionConfig) -> None:
         """Store an immutable published version; the (name, version) pair must be new."""
 
     async def list_versions(self, name: str) -> list[FunctionConfig]:
         """Published versions ordered by version number."""
+
+    async def delete_version(self, name: str, version: str) -> None:
+        """Delete one published version and the provisioned concurrency config of it."""
+
+    async def put_alias(self, alias: Alias) -> None:
+        """Insert or replace the alias (function_name, name)."""
+
+    async def delete_alias(self, function_name: str, name: str) -> None:
+        """Delete the alias and the provisioned concurrency config of it."""
+
+    async def list_aliases(self, function_name: str | None = None) -> list[Alias]:
+        """The aliases of one function (of every function when None), ordered by function name,
+        then alias name."""
 
     async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
         """Insert or replace the config of (function_name, qualifier)."""

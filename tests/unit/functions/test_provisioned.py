@@ -15,6 +15,7 @@ from lamina.domain.code import CodeDigest
 from lamina.domain.functions import FunctionConfig
 from lamina.errors import AwsError
 from lamina.execution.pool import ProvisionedState
+from lamina.functions.aliases import AliasService
 from lamina.functions.manager import FunctionManager, Placement
 from lamina.functions.provisioned import ProvisionedConcurrency
 from lamina.functions.registry import FunctionRegistry
@@ -58,6 +59,7 @@ class World:
     registry: FunctionRegistry
     manager: FunctionManager
     pool: FakePool
+    aliases: AliasService
     service: ProvisionedConcurrency
 
     async def function(self, name: str, versions: int = 1) -> None:
@@ -78,9 +80,17 @@ def run(tmp_path: Path, scenario: Callable[[World], Awaitable[T]], pool: FakePoo
         fake = pool or FakePool()
         placement = Placement("us-east-1", "000000000000")
         manager = FunctionManager(registry, None, None, fake, {}, placement)  # type: ignore[arg-type]
+        aliases = AliasService(manager, registry)
         try:
             return await scenario(
-                World(store, registry, manager, fake, ProvisionedConcurrency(manager, store, fake))
+                World(
+                    store,
+                    registry,
+                    manager,
+                    fake,
+                    aliases,
+                    ProvisionedConcurrency(manager, aliases, store, fake),
+                )
             )
         finally:
             await store.close()
@@ -214,7 +224,7 @@ def test_delete_removes_the_config_and_is_idempotent(tmp_path: Path) -> None:
         await world.service.put("f", "2", 1)
         await world.service.delete("f", "1")
         await world.service.delete("f", "1")
-        assert world.pool.unprovisioned == [("f", "1"), ("f", "1")]
+        assert world.pool.unprovisioned == [("f", "1")]  # the second delete finds nothing to drop
         assert [config.qualifier for config in await world.store.list_provisioned_concurrency("f")] == ["2"]
         assert (await failure(world.service.get("f", "1")))[
             0
@@ -295,3 +305,81 @@ def test_restore_provisions_stored_configs_again_and_drops_orphans(tmp_path: Pat
     pool = FakePool()
     assert run(tmp_path, after_restart, pool) == (2, ["f", "f"])
     assert pool.provisioned == [("f", "1", 2), ("f", "2", 1)]
+
+
+# aliases -------------------------------------------------------------------------------------
+
+
+def test_a_config_on_an_alias_keeps_environments_of_the_version_it_points_to(tmp_path: Path) -> None:
+    async def scenario(world: World) -> None:
+        await world.function("f", versions=2)
+        service = world.service
+        alias_service = world.aliases
+        await alias_service.create("f", {"Name": "live", "FunctionVersion": "1"})
+        status = await service.put("f", "live", 4)
+        assert status.config.qualifier == "live"
+        assert world.pool.provisioned[-1] == ("f", "1", 4)
+        # The alias moves: its environments move with it.
+        await alias_service.update("f", "live", {"FunctionVersion": "2"})
+        assert world.pool.unprovisioned[-1] == ("f", "1")
+        assert world.pool.provisioned[-1] == ("f", "2", 4)
+        # A weighted alias divides them by weight.
+        await alias_service.update("f", "live", {"RoutingConfig": {"AdditionalVersionWeights": {"1": 0.25}}})
+        assert set(world.pool.provisioned[-2:]) == {("f", "2", 3), ("f", "1", 1)}
+        world.pool.states[("f", "1")] = ProvisionedState(1, 1, "READY", None)
+        world.pool.states[("f", "2")] = ProvisionedState(3, 3, "READY", None)
+        got = (await service.get("f", "live")).to_api()
+        assert (got["AllocatedProvisionedConcurrentExecutions"], got["Status"]) == (4, "READY")
+        # Deleting the alias deletes its configuration and releases the environments.
+        await alias_service.delete("f", "live")
+        assert {("f", "1"), ("f", "2")} <= set(world.pool.unprovisioned[-2:])
+        assert await world.store.list_provisioned_concurrency("f") == []
+
+    run(tmp_path, scenario)
+
+
+def test_a_version_gets_the_sum_of_its_own_config_and_its_aliases(tmp_path: Path) -> None:
+    async def scenario(world: World) -> None:
+        await world.function("f", versions=1)
+        await world.aliases.create("f", {"Name": "live", "FunctionVersion": "1"})
+        await world.service.put("f", "1", 2)
+        await world.service.put("f", "live", 3)
+        assert world.pool.provisioned[-1] == ("f", "1", 5)
+        await world.service.delete("f", "1")
+        assert world.pool.provisioned[-1] == ("f", "1", 3)
+
+    run(tmp_path, scenario)
+
+
+def test_configs_on_aliases_of_latest_or_missing_aliases_are_refused(tmp_path: Path) -> None:
+    async def scenario(world: World) -> None:
+        await world.function("f", versions=1)
+        await world.aliases.create("f", {"Name": "edge", "FunctionVersion": "$LATEST"})
+        assert await failure(world.service.put("f", "edge", 1)) == (
+            "InvalidParameterValueException",
+            "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+            400,
+        )
+        assert await failure(world.service.put("f", "nope", 1)) == (
+            "ResourceNotFoundException",
+            f"Cannot find alias arn: {ARN}:f:nope",
+            404,
+        )
+
+    run(tmp_path, scenario)
+
+
+def test_restore_applies_alias_configs_to_their_versions(tmp_path: Path) -> None:
+    async def setup(world: World) -> None:
+        await world.function("f", versions=2)
+        await world.aliases.create("f", {"Name": "live", "FunctionVersion": "2"})
+        await world.service.put("f", "live", 2)
+
+    run(tmp_path, setup)
+    pool = FakePool()
+
+    async def restart(world: World) -> None:
+        assert await world.service.restore() == 1
+        assert pool.provisioned == [("f", "2", 2)]
+
+    run(tmp_path, restart, pool)

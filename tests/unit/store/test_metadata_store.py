@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import pytest
 
+from lamina.domain.aliases import Alias
 from lamina.domain.code import CodeDigest
 from lamina.domain.functions import FunctionConfig
 from lamina.store.ports import MetadataStore, ProvisionedConcurrencyConfig
@@ -243,6 +244,61 @@ def test_provisioned_concurrency_survives_close_and_reopen(factory: StoreFactory
     assert stored == [provisioned("durable", "3", 7)]
 
 
+def test_aliases_put_replaces_and_list_in_order(factory: StoreFactory, tmp_path: Path) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        await store.put_function(config("f"))
+        await store.put_function(config("g"))
+        await store.put_alias(Alias("g", "b", "1"))
+        await store.put_alias(Alias("f", "live", "1"))
+        beta = Alias("f", "beta", "$LATEST", "d")
+        await store.put_alias(beta)
+        moved = Alias("f", "live", "2", weights={"3": 0.5})
+        await store.put_alias(moved)
+        assert [(a.function_name, a.name) for a in await store.list_aliases()] == [
+            ("f", "beta"),
+            ("f", "live"),
+            ("g", "b"),
+        ]
+        assert await store.list_aliases("f") == [beta, moved]
+        await store.delete_alias("f", "beta")
+        await store.delete_alias("f", "beta")
+        assert await store.list_aliases("f") == [moved]
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_deleting_an_alias_or_a_version_drops_its_provisioned_concurrency(
+    factory: StoreFactory, tmp_path: Path
+) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        await store.put_function(config("f"))
+        for number in ["1", "2"]:
+            await store.put_version(config("f", number))
+            await store.put_provisioned_concurrency(provisioned("f", number))
+        await store.put_alias(Alias("f", "live", "2"))
+        await store.put_provisioned_concurrency(provisioned("f", "live"))
+        await store.delete_alias("f", "live")
+        await store.delete_version("f", "1")
+        assert [v.version for v in await store.list_versions("f")] == ["2"]
+        assert await store.list_provisioned_concurrency("f") == [provisioned("f", "2")]
+
+    with_store(factory, tmp_path, scenario)
+
+
+def test_delete_function_removes_its_aliases_and_aliases_survive_reopen(
+    factory: StoreFactory, tmp_path: Path
+) -> None:
+    async def write(store: MetadataStore) -> None:
+        for name in ["gone", "stays"]:
+            await store.put_function(config(name))
+            await store.put_alias(Alias(name, "live", "$LATEST", revision_id="r"))
+        await store.delete_function("gone")
+
+    with_store(factory, tmp_path, write)
+    stored = with_store(factory, tmp_path, lambda store: store.list_aliases())
+    assert stored == [Alias("stays", "live", "$LATEST", revision_id="r")]
+
+
 # SQLite specifics --------------------------------------------------------------------------
 
 
@@ -264,7 +320,7 @@ def test_sqlite_migrations_are_idempotent(tmp_path: Path) -> None:
         return [item.name for item in await store.list_functions()]
 
     with_store(lambda _: SqliteMetadataStore(path), tmp_path, touch)
-    assert user_version(path) == len(MIGRATIONS) == 2
+    assert user_version(path) == len(MIGRATIONS) == 3
     assert with_store(lambda _: SqliteMetadataStore(path), tmp_path, names) == ["kept"]
     assert user_version(path) == len(MIGRATIONS)
 

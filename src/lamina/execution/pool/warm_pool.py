@@ -223,6 +223,14 @@ class EnvironmentPool:
             elif key[1] == keep.version:
                 self._prewarms[key] = _Prewarm(prewarm.at, prewarm.until, keep)
 
+    def retire_version(self, name: str, version: str) -> None:
+        """Stop the idle and provisioned environments of one deleted version."""
+        self.unprovision(name, version)
+        for environment in self._idle.remove_where(lambda key: key[0] == name and key[1] == version):
+            self._discard(environment)
+        for key in [key for key in self._prewarms if key[0] == name and key[1] == version]:
+            del self._prewarms[key]
+
     def _take_idle(self, config: FunctionConfig) -> ExecutionEnvironment | None:
         key = pool_key(config)
         while (environment := self._idle.pop_newest(key)) is not None:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from lamina.domain.aliases import Alias
 from lamina.domain.functions import FunctionConfig
 from lamina.store.ports import ProvisionedConcurrencyConfig
 from lamina.store.sqlite.migrations import migrate
@@ -79,6 +80,7 @@ class SqliteMetadataStore:
     async def delete_function(self, name: str) -> None:
         def delete(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM provisioned_concurrency WHERE name = ?", (name,))
+            db.execute("DELETE FROM aliases WHERE name = ?", (name,))
             db.execute("DELETE FROM function_versions WHERE name = ?", (name,))
             db.execute("DELETE FROM functions WHERE name = ?", (name,))
 
@@ -99,6 +101,46 @@ class SqliteMetadataStore:
             ).fetchall()
         )
         return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]
+
+    async def delete_version(self, name: str, version: str) -> None:
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute(
+                "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?", (name, version)
+            )
+            db.execute("DELETE FROM function_versions WHERE name = ? AND version = ?", (name, int(version)))
+
+        await self._run(delete)
+
+    async def put_alias(self, alias: Alias) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO aliases(name, alias, record) VALUES (?, ?, ?) "
+                "ON CONFLICT(name, alias) DO UPDATE SET record = excluded.record",
+                (alias.function_name, alias.name, alias.dumps()),
+            )
+        )
+
+    async def delete_alias(self, function_name: str, name: str) -> None:
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute(
+                "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?", (function_name, name)
+            )
+            db.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (function_name, name))
+
+        await self._run(delete)
+
+    async def list_aliases(self, function_name: str | None = None) -> list[Alias]:
+        if function_name is None:
+            rows = await self._run(
+                lambda db: db.execute("SELECT record FROM aliases ORDER BY name, alias").fetchall()
+            )
+        else:
+            rows = await self._run(
+                lambda db: db.execute(
+                    "SELECT record FROM aliases WHERE name = ? ORDER BY alias", (function_name,)
+                ).fetchall()
+            )
+        return [Alias.from_record(json.loads(row[0])) for row in rows]
 
     async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
         await self._run(

@@ -26,6 +26,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (name, qualifier)
     );
     """,
+    """
+    CREATE TABLE aliases (
+        name TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (name, alias)
+    );
+    """,
 )
 
 

@@ -61,7 +61,7 @@ class InvokeHandler:
             params["FunctionName"], region=self._placement.region, account_id=self._placement.account_id
         )
         qualifier = resolve_qualifier(ref, params.get("Qualifier"))
-        config = self._manager.get(ref.name, qualifier)
+        config = self._manager.get(ref.name, qualifier, route=True)
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload: bytes = params.get("Payload") or b""
         limit = MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else MAX_SYNC_PAYLOAD_BYTES

@@ -9,16 +9,19 @@ from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.context import OperationResult, RequestContext
 from lamina.api.services.lambda_.invoke import InvokeHandler
 from lamina.api.services.service import OperationHandler, ServiceFacade
+from lamina.domain.aliases import Alias
 from lamina.domain.arns import parse_function_ref, resolve_qualifier
 from lamina.domain.code import MAX_UNZIPPED_BYTES
 from lamina.domain.functions import LATEST, FunctionConfig
 from lamina.errors import invalid_parameter
 from lamina.execution.invocation import InvocationService
+from lamina.functions.aliases import AliasService
 from lamina.functions.manager import FunctionManager
 from lamina.functions.provisioned import ProvisionedConcurrency
 from lamina.protocol.http import WireProtocol
 
-# ListFunctions, ListVersionsByFunction and ListProvisionedConcurrencyConfigs: up to 50 per call.
+# ListFunctions, ListVersionsByFunction, ListAliases and ListProvisionedConcurrencyConfigs: up to
+# 50 per call.
 _DEFAULT_PAGE_SIZE = 50
 T = TypeVar("T")
 # Lambda quotas (GetAccountSettings on a fresh AWS account).
@@ -30,11 +33,13 @@ class LambdaOperations:
     def __init__(
         self,
         manager: FunctionManager,
+        aliases: AliasService,
         provisioned: ProvisionedConcurrency,
         code_urls: CodeUrlSigner,
         account_concurrency: int,
     ) -> None:
         self._manager = manager
+        self._aliases = aliases
         self._provisioned = provisioned
         self._code_urls = code_urls
         self._account_concurrency = account_concurrency
@@ -53,8 +58,12 @@ class LambdaOperations:
             raise invalid_parameter("Qualifier is not supported for this operation.")
         return {**params, "FunctionName": name}
 
-    def _config(self, config: FunctionConfig) -> dict[str, Any]:
-        return config.to_api(self._placement.region, self._placement.account_id)
+    def _config(self, config: FunctionConfig, qualifier: str | None = None) -> dict[str, Any]:
+        """FunctionConfiguration; asked for through an alias, its ARN is the alias's."""
+        output = config.to_api(self._placement.region, self._placement.account_id)
+        if qualifier is not None and qualifier not in (config.version, LATEST):
+            output["FunctionArn"] = self._placement.arn(config.name, qualifier)
+        return output
 
     async def create_function(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         name, qualifier = self._ref(params)
@@ -64,17 +73,19 @@ class LambdaOperations:
         return OperationResult(self._config(config))
 
     async def get_function(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        config = self._manager.get(*self._ref(params))
+        name, qualifier = self._ref(params)
+        config = self._manager.get(name, qualifier)
         code = {
             "RepositoryType": "S3",
             "Location": self._code_urls.url(context.base_url, config.code.sha256_hex),
         }
-        return OperationResult({"Configuration": self._config(config), "Code": code})
+        return OperationResult({"Configuration": self._config(config, qualifier), "Code": code})
 
     async def get_function_configuration(
         self, params: dict[str, Any], context: RequestContext
     ) -> OperationResult:
-        return OperationResult(self._config(self._manager.get(*self._ref(params))))
+        name, qualifier = self._ref(params)
+        return OperationResult(self._config(self._manager.get(name, qualifier), qualifier))
 
     async def list_functions(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         include_versions = params.get("FunctionVersion") == "ALL"
@@ -116,6 +127,32 @@ class LambdaOperations:
                 item["FunctionArn"] = self._placement.arn(name, LATEST)
             versions.append(item)
         return OperationResult({"Versions": versions, **output})
+
+    # aliases ---------------------------------------------------------------------------------
+    def _alias(self, alias: Alias) -> dict[str, Any]:
+        return alias.to_api(self._aliases.arn(alias))
+
+    async def create_alias(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        name = self._unqualified(params)["FunctionName"]
+        return OperationResult(self._alias(await self._aliases.create(name, params)))
+
+    async def get_alias(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        name = self._unqualified(params)["FunctionName"]
+        return OperationResult(self._alias(self._aliases.get(name, params["Name"])))
+
+    async def update_alias(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        name = self._unqualified(params)["FunctionName"]
+        return OperationResult(self._alias(await self._aliases.update(name, params["Name"], params)))
+
+    async def delete_alias(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        name = self._unqualified(params)["FunctionName"]
+        await self._aliases.delete(name, params["Name"])
+        return OperationResult({})
+
+    async def list_aliases(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        name = self._unqualified(params)["FunctionName"]
+        page, output = _page(self._aliases.list(name, params.get("FunctionVersion")), params)
+        return OperationResult({"Aliases": [self._alias(alias) for alias in page], **output})
 
     # provisioned concurrency -----------------------------------------------------------------
     def _qualified(self, params: dict[str, Any]) -> tuple[str, str]:
@@ -200,12 +237,13 @@ def _decode_marker(marker: str | None, total: int) -> int:
 def build_lambda_facade(
     protocol: WireProtocol,
     manager: FunctionManager,
+    aliases: AliasService,
     provisioned: ProvisionedConcurrency,
     invocations: InvocationService,
     code_urls: CodeUrlSigner,
     account_concurrency: int,
 ) -> ServiceFacade:
-    operations = LambdaOperations(manager, provisioned, code_urls, account_concurrency)
+    operations = LambdaOperations(manager, aliases, provisioned, code_urls, account_concurrency)
     invoke = InvokeHandler(manager, invocations)
     table: dict[str, OperationHandler] = {
         "CreateFunction": operations.create_function,
@@ -217,6 +255,11 @@ def build_lambda_facade(
         "DeleteFunction": operations.delete_function,
         "PublishVersion": operations.publish_version,
         "ListVersionsByFunction": operations.list_versions_by_function,
+        "CreateAlias": operations.create_alias,
+        "GetAlias": operations.get_alias,
+        "UpdateAlias": operations.update_alias,
+        "DeleteAlias": operations.delete_alias,
+        "ListAliases": operations.list_aliases,
         "PutProvisionedConcurrencyConfig": operations.put_provisioned_concurrency_config,
         "GetProvisionedConcurrencyConfig": operations.get_provisioned_concurrency_config,
         "DeleteProvisionedConcurrencyConfig": operations.delete_provisioned_concurrency_config,
