@@ -33,6 +33,8 @@ class Settings:
     # Runtime identifier (e.g. "python3.11") -> interpreter path; empty means "discover".
     runtimes: dict[str, str] = field(default_factory=dict)
     account_concurrency: int = 1000
+    # Reservations (PutFunctionConcurrency) must leave this much of the account limit unreserved.
+    min_unreserved_concurrency: int = 100
     # "auto": kernel cgroups when the host allows them, else a watchdog; "watchdog": always poll.
     memory_limits: str = "auto"
     # "zygote": fork Python environments from a warm fork server per interpreter; "spawn": always start

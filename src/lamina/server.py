@@ -23,6 +23,7 @@ from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_
 from lamina.config import Settings
 from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
+from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.environment import EnvironmentContext
 from lamina.execution.invocation import InvocationService
 from lamina.execution.pool import EnvironmentPool, MemoryBudget
@@ -36,9 +37,12 @@ from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
 from lamina.execution.zygote.process import DEFAULT_PRELOAD
 from lamina.functions.aliases import AliasService
+from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.manager import FunctionManager, Placement
+from lamina.functions.permissions import PermissionService
 from lamina.functions.provisioned import ProvisionedConcurrency
 from lamina.functions.registry import FunctionRegistry
+from lamina.functions.tags import TagService
 from lamina.protocol.model import create_protocol, load_service_model
 from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.store.blobs import FilesystemBlobStore
@@ -65,11 +69,13 @@ class Platform:
     pool: EnvironmentPool
     invocations: InvocationService
     provisioned: ProvisionedConcurrency
+    concurrency: FunctionConcurrency
     _log_flusher: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         await self.metadata.open()
         await self.registry.load()
+        await self.concurrency.restore()
         self.pool.start()
         self._log_flusher = asyncio.get_running_loop().create_task(self._flush_logs_forever())
         if self.settings.start_method == "zygote":
@@ -163,14 +169,14 @@ def build_platform(settings: Settings) -> Platform:
         MemoryBudget(budget_mb),
         tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
     )
+    limiter = ConcurrencyLimiter(settings.account_concurrency)
     invocations = InvocationService(
-        pool,
-        lambda config: registry.version(config.name, config.version),
-        account_concurrency=settings.account_concurrency,
+        pool, lambda config: registry.version(config.name, config.version), limiter=limiter
     )
     placement = Placement(settings.region, settings.account_id)
     manager = FunctionManager(registry, blobs, code, pool, runtimes, placement)
     aliases = AliasService(manager, registry)
+    concurrency = FunctionConcurrency(manager, metadata, limiter, settings.min_unreserved_concurrency)
     provisioned = ProvisionedConcurrency(manager, aliases, metadata, pool)
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
     lambda_facade = build_lambda_facade(
@@ -178,9 +184,11 @@ def build_platform(settings: Settings) -> Platform:
         manager,
         aliases,
         provisioned,
+        concurrency,
+        PermissionService(manager, metadata),
+        TagService(manager, metadata),
         invocations,
         code_urls,
-        settings.account_concurrency,
     )
     secrets = {credentials.access_key_id: credentials.secret_access_key}
     verifier = SigV4Verifier(secrets.get)
@@ -199,6 +207,7 @@ def build_platform(settings: Settings) -> Platform:
         pool,
         invocations,
         provisioned,
+        concurrency,
     )
     return platform
 

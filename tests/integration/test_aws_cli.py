@@ -329,3 +329,32 @@ def test_waiters_and_delete(server: RunningServer, tmp_path: Path) -> None:
     waited = aws(server, "wait", "function-active-v2", "--function-name", name)
     assert waited.returncode != 0
     assert "ResourceNotFoundException" in waited.stderr
+
+
+def test_versions_aliases_permissions_and_concurrency(server: RunningServer, tmp_path: Path) -> None:
+    """The AWS CLI's own examples for publish-version, create-alias, add-permission (another
+    account may invoke) and put-function-concurrency."""
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    package, _ = write_zip(tmp_path, {"app.py": APP})
+    cli_create(server, name, package)
+    assert aws_ok(server, "publish-version", f"--function-name={name}")["Version"] == "1"
+    alias = aws_ok(server, "create-alias", f"--function-name={name}", "--name=LIVE", "--function-version=1")
+    assert alias["AliasArn"].endswith(f":function:{name}:LIVE")
+    statement = aws_ok(
+        server,
+        "add-permission",
+        f"--function-name={name}",
+        "--statement-id=xaccount",
+        "--action=lambda:InvokeFunction",
+        "--principal=123456789012",
+    )["Statement"]
+    assert json.loads(statement)["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    policy = json.loads(aws_ok(server, "get-policy", f"--function-name={name}")["Policy"])
+    assert [item["Sid"] for item in policy["Statement"]] == ["xaccount"]
+    reserved = aws_ok(
+        server, "put-function-concurrency", f"--function-name={name}", "--reserved-concurrent-executions=5"
+    )
+    assert reserved == {"ReservedConcurrentExecutions": 5}
+    invoked = aws_ok(server, "invoke", f"--function-name={name}:LIVE", str(tmp_path / "out.json"))
+    assert invoked["ExecutedVersion"] == "1"
+    aws_ok(server, "delete-function", f"--function-name={name}")

@@ -110,7 +110,16 @@ def server(
             "--runtime", help="Extra runtime as NAME=INTERPRETER, e.g. python3.12=/usr/bin/python3.12."
         ),
     ] = [],  # noqa: B006
-    account_concurrency: Annotated[int, typer.Option("--account-concurrency")] = 1000,
+    account_concurrency: Annotated[
+        int, typer.Option("--account-concurrency", help="Invocations the account may run at once.")
+    ] = 1000,
+    min_unreserved_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--min-unreserved-concurrency",
+            help="Concurrency PutFunctionConcurrency must leave unreserved (AWS: 100).",
+        ),
+    ] = 100,
     start_method: Annotated[
         str, typer.Option("--start-method", help="zygote (fork warm interpreters) or spawn.")
     ] = "zygote",
@@ -161,6 +170,7 @@ def server(
             **_parse_memory_budget(memory_budget),
             runtimes=_parse_runtimes(runtime),
             account_concurrency=account_concurrency,
+            min_unreserved_concurrency=min_unreserved_concurrency,
             memory_limits=memory_limits,
             start_method=start_method,
             zygote_preload=preload,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.ids import new_request_id
 from lamina.errors import AwsError, too_many_requests
+from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.environment import ExecutionEnvironment, InvocationRequest, InvocationResult
 from lamina.execution.pool import EnvironmentPool, MemoryBudgetExhausted
 
@@ -59,24 +60,24 @@ class InvocationService:
         pool: EnvironmentPool,
         current_config: Callable[[FunctionConfig], FunctionConfig | None],
         *,
-        account_concurrency: int,
+        limiter: ConcurrencyLimiter,
         async_retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS_SECONDS,
     ) -> None:
         self._pool = pool
         self._current_config = current_config
-        self._account_concurrency = account_concurrency
+        self._limiter = limiter
         self._async_retry_delays = async_retry_delays
-        self._in_flight = 0
         self._background: set[asyncio.Task[None]] = set()
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return self._limiter.in_flight
 
     async def invoke(self, invocation: InvocationInput, request_id: str | None = None) -> InvocationResult:
-        """Run synchronously. Raises TooManyRequestsException when the account is at its
-        concurrency limit or the memory budget has no room (every environment busy)."""
-        self._enter()
+        """Run synchronously. Raises TooManyRequestsException when the function or the account is
+        at its concurrency limit or the memory budget has no room (every environment busy)."""
+        name = invocation.config.name
+        reserved = self._limiter.enter(name)
         try:
             try:
                 environment = await self._pool.acquire(invocation.config)
@@ -84,26 +85,22 @@ class InvocationService:
                 raise _memory_throttle(exhausted) from None
             return await self._run(environment, invocation, request_id)
         finally:
-            self._in_flight -= 1
+            self._limiter.leave(name, reserved)
 
     async def _invoke_queued(self, invocation: InvocationInput, request_id: str) -> InvocationResult:
         """An Event invocation waits for memory rather than failing, holding no concurrency slot
         while it waits; only a function larger than the whole budget fails (and is retried)."""
         environment = await self._pool.acquire(invocation.config, wait=True)
+        name = invocation.config.name
         try:
-            self._enter()
+            reserved = self._limiter.enter(name)
         except AwsError:
             self._pool.release(environment, self._current_config(invocation.config))
             raise
         try:
             return await self._run(environment, invocation, request_id)
         finally:
-            self._in_flight -= 1
-
-    def _enter(self) -> None:
-        if self._in_flight >= self._account_concurrency:
-            raise too_many_requests("Rate Exceeded.", "ConcurrentInvocationLimitExceeded")
-        self._in_flight += 1
+            self._limiter.leave(name, reserved)
 
     async def _run(
         self, environment: ExecutionEnvironment, invocation: InvocationInput, request_id: str | None

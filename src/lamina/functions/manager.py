@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,6 +69,12 @@ class FunctionManager:
         self._runtimes = runtimes
         self.placement = placement
         self._locks: dict[str, asyncio.Lock] = {}
+        self._deletion_listeners: list[Callable[[str], None]] = []
+
+    def on_delete(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(name)` once a function is deleted, so services that keep something about
+        it in memory can forget it."""
+        self._deletion_listeners.append(listener)
 
     def lock(self, name: str) -> asyncio.Lock:
         """Serialises changes to one function. Services that store something belonging to a
@@ -213,9 +219,11 @@ class FunctionManager:
             if qualifier is not None:
                 await self._delete_version(name, qualifier)
                 return
-            await self._registry.delete(name)  # the store drops provisioned concurrency configs too
+            await self._registry.delete(name)  # the store drops everything that belongs to it
             self._pool.retire(name)
             self._pool.unprovision(name)
+            for listener in self._deletion_listeners:
+                listener(name)
         self._locks.pop(name, None)
 
     async def _delete_version(self, name: str, version: str) -> None:

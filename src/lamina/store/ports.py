@@ -37,8 +37,8 @@ class MetadataStore(Protocol):
         """$LATEST configurations ordered by name."""
 
     async def delete_function(self, name: str) -> None:
-        """Delete the function with all its published versions, aliases and provisioned
-        concurrency configs."""
+        """Delete the function with everything that belongs to it: published versions, aliases,
+        reserved and provisioned concurrency, resource policies and tags."""
 
     async def put_version(self, config: FunctionConfig) -> None:
         """Store an immutable published version; the (name, version) pair must be new."""
@@ -47,18 +47,33 @@ class MetadataStore(Protocol):
         """Published versions ordered by version number."""
 
     async def delete_version(self, name: str, version: str) -> None:
-        """Delete one published version and the provisioned concurrency config of it."""
+        """Delete one published version with its provisioned concurrency config and policy."""
 
     async def put_alias(self, alias: Alias) -> None:
         """Insert or replace the alias (function_name, name)."""
 
     async def delete_alias(self, function_name: str, name: str) -> None:
-        """Delete the alias and the provisioned concurrency config of it."""
+        """Delete the alias with its provisioned concurrency config and policy."""
 
     async def list_aliases(self, function_name: str | None = None) -> list[Alias]:
         """The aliases of one function (of every function when None), ordered by function name,
         then alias name."""
 
+    async def put_reserved_concurrency(self, function_name: str, reserved: int | None) -> None:
+        """Set (None: remove) the function's reserved concurrency."""
+
+    async def list_reserved_concurrency(self) -> dict[str, int]:
+        """Function name -> reserved concurrency, for every function that has one."""
+
+    async def put_policy(self, function_name: str, qualifier: str, document: str | None) -> None:
+        """Set (None: remove) the resource-based policy of the function ("" as qualifier), of
+        one of its versions or of one of its aliases; `document` is the policy as JSON text."""
+
+    async def get_policy(self, function_name: str, qualifier: str) -> str | None: ...
+    async def put_tags(self, function_name: str, tags: dict[str, str]) -> None:
+        """Replace the function's tags (an empty dict removes them)."""
+
+    async def get_tags(self, function_name: str) -> dict[str, str]: ...
     async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
         """Insert or replace the config of (function_name, qualifier)."""
 

@@ -12,6 +12,7 @@ from tests.support.fake_backend import FakeBackend, function, settle, until
 
 from lamina.domain.functions import FunctionConfig
 from lamina.errors import AwsError
+from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.invocation import InvocationInput, InvocationService
 from lamina.execution.pool import EnvironmentPool, FixedKeepAlive, MemoryBudget
 
@@ -28,7 +29,10 @@ def run(
         backend.hold = asyncio.Event()
         pool = EnvironmentPool(backend, FixedKeepAlive(600), MemoryBudget(budget_mb))  # type: ignore[arg-type]
         service = InvocationService(
-            pool, lambda config: config, account_concurrency=account_concurrency, async_retry_delays=()
+            pool,
+            lambda config: config,
+            limiter=ConcurrencyLimiter(account_concurrency),
+            async_retry_delays=(),
         )
         try:
             return await scenario(service, pool, backend)

@@ -81,6 +81,9 @@ class SqliteMetadataStore:
         def delete(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM provisioned_concurrency WHERE name = ?", (name,))
             db.execute("DELETE FROM aliases WHERE name = ?", (name,))
+            db.execute("DELETE FROM reserved_concurrency WHERE name = ?", (name,))
+            db.execute("DELETE FROM resource_policies WHERE name = ?", (name,))
+            db.execute("DELETE FROM function_tags WHERE name = ?", (name,))
             db.execute("DELETE FROM function_versions WHERE name = ?", (name,))
             db.execute("DELETE FROM functions WHERE name = ?", (name,))
 
@@ -125,6 +128,9 @@ class SqliteMetadataStore:
             db.execute(
                 "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?", (function_name, name)
             )
+            db.execute(
+                "DELETE FROM resource_policies WHERE name = ? AND qualifier = ?", (function_name, name)
+            )
             db.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (function_name, name))
 
         await self._run(delete)
@@ -141,6 +147,75 @@ class SqliteMetadataStore:
                 ).fetchall()
             )
         return [Alias.from_record(json.loads(row[0])) for row in rows]
+
+    async def put_reserved_concurrency(self, function_name: str, reserved: int | None) -> None:
+        if reserved is None:
+            await self._run(
+                lambda db: db.execute("DELETE FROM reserved_concurrency WHERE name = ?", (function_name,))
+            )
+            return
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO reserved_concurrency(name, reserved) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET reserved = excluded.reserved",
+                (function_name, reserved),
+            )
+        )
+
+    async def list_reserved_concurrency(self) -> dict[str, int]:
+        rows = await self._run(
+            lambda db: db.execute("SELECT name, reserved FROM reserved_concurrency").fetchall()
+        )
+        return {name: reserved for name, reserved in rows}
+
+    async def put_policy(self, function_name: str, qualifier: str, document: str | None) -> None:
+        if document is None:
+            await self._run(
+                lambda db: db.execute(
+                    "DELETE FROM resource_policies WHERE name = ? AND qualifier = ?",
+                    (function_name, qualifier),
+                )
+            )
+            return
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO resource_policies(name, qualifier, document) VALUES (?, ?, ?) "
+                "ON CONFLICT(name, qualifier) DO UPDATE SET document = excluded.document",
+                (function_name, qualifier, document),
+            )
+        )
+
+    async def get_policy(self, function_name: str, qualifier: str) -> str | None:
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT document FROM resource_policies WHERE name = ? AND qualifier = ?",
+                (function_name, qualifier),
+            ).fetchone()
+        )
+        return str(row[0]) if row else None
+
+    async def put_tags(self, function_name: str, tags: dict[str, str]) -> None:
+        if not tags:
+            await self._run(
+                lambda db: db.execute("DELETE FROM function_tags WHERE name = ?", (function_name,))
+            )
+            return
+        document = json.dumps(tags, separators=(",", ":"), sort_keys=True)
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO function_tags(name, tags) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET tags = excluded.tags",
+                (function_name, document),
+            )
+        )
+
+    async def get_tags(self, function_name: str) -> dict[str, str]:
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT tags FROM function_tags WHERE name = ?", (function_name,)
+            ).fetchone()
+        )
+        return dict(json.loads(row[0])) if row else {}
 
     async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
         await self._run(

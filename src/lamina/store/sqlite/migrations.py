@@ -34,6 +34,22 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (name, alias)
     );
     """,
+    """
+    CREATE TABLE reserved_concurrency (
+        name TEXT PRIMARY KEY,
+        reserved INTEGER NOT NULL
+    );
+    CREATE TABLE resource_policies (
+        name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (name, qualifier)
+    );
+    CREATE TABLE function_tags (
+        name TEXT PRIMARY KEY,
+        tags TEXT NOT NULL
+    );
+    """,
 )
 
 

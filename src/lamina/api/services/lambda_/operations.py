@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any, TypeVar
 
 from lamina.api.code_urls import CodeUrlSigner
@@ -16,8 +17,11 @@ from lamina.domain.functions import LATEST, FunctionConfig
 from lamina.errors import invalid_parameter
 from lamina.execution.invocation import InvocationService
 from lamina.functions.aliases import AliasService
+from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.manager import FunctionManager
+from lamina.functions.permissions import PermissionService
 from lamina.functions.provisioned import ProvisionedConcurrency
+from lamina.functions.tags import TagService, check_tags
 from lamina.protocol.http import WireProtocol
 
 # ListFunctions, ListVersionsByFunction, ListAliases and ListProvisionedConcurrencyConfigs: up to
@@ -35,14 +39,18 @@ class LambdaOperations:
         manager: FunctionManager,
         aliases: AliasService,
         provisioned: ProvisionedConcurrency,
+        concurrency: FunctionConcurrency,
+        permissions: PermissionService,
+        tags: TagService,
         code_urls: CodeUrlSigner,
-        account_concurrency: int,
     ) -> None:
         self._manager = manager
         self._aliases = aliases
         self._provisioned = provisioned
+        self._concurrency = concurrency
+        self._permissions = permissions
+        self._tags = tags
         self._code_urls = code_urls
-        self._account_concurrency = account_concurrency
         self._placement = manager.placement
 
     def _ref(self, params: dict[str, Any]) -> tuple[str, str | None]:
@@ -69,7 +77,11 @@ class LambdaOperations:
         name, qualifier = self._ref(params)
         if qualifier is not None:
             raise invalid_parameter("A function name with a qualifier can't be used to create a function.")
+        tags = params.get("Tags") or {}
+        check_tags(tags)
         config = await self._manager.create({**params, "FunctionName": name})
+        if tags:
+            await self._tags.tag(name, tags)
         return OperationResult(self._config(config))
 
     async def get_function(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
@@ -79,7 +91,14 @@ class LambdaOperations:
             "RepositoryType": "S3",
             "Location": self._code_urls.url(context.base_url, config.code.sha256_hex),
         }
-        return OperationResult({"Configuration": self._config(config, qualifier), "Code": code})
+        output: dict[str, Any] = {"Configuration": self._config(config, qualifier), "Code": code}
+        reserved = self._concurrency.get(name)
+        if reserved is not None:
+            output["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
+        tags = await self._tags.tags_of(name)
+        if tags:
+            output["Tags"] = tags
+        return OperationResult(output)
 
     async def get_function_configuration(
         self, params: dict[str, Any], context: RequestContext
@@ -191,6 +210,52 @@ class LambdaOperations:
         ]
         return OperationResult({"ProvisionedConcurrencyConfigs": items, **output})
 
+    # resource-based policies -----------------------------------------------------------------
+    async def add_permission(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        statement = await self._permissions.add(*self._ref(params), params)
+        return OperationResult({"Statement": json.dumps(statement, separators=(",", ":"))})
+
+    async def get_policy(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        policy = await self._permissions.get(*self._ref(params))
+        return OperationResult({"Policy": policy.document(), "RevisionId": policy.revision_id})
+
+    async def remove_permission(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        name, qualifier = self._ref(params)
+        await self._permissions.remove(name, qualifier, params["StatementId"], params.get("RevisionId"))
+        return OperationResult({})
+
+    # tags ------------------------------------------------------------------------------------
+    async def tag_resource(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        await self._tags.tag(self._tags.function_of(params["Resource"]), params["Tags"])
+        return OperationResult({})
+
+    async def untag_resource(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        await self._tags.untag(self._tags.function_of(params["Resource"]), params["TagKeys"])
+        return OperationResult({})
+
+    async def list_tags(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        return OperationResult({"Tags": await self._tags.tags_of(self._tags.function_of(params["Resource"]))})
+
+    # reserved concurrency --------------------------------------------------------------------
+    async def put_function_concurrency(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
+        name = self._unqualified(params)["FunctionName"]
+        reserved = await self._concurrency.put(name, params["ReservedConcurrentExecutions"])
+        return OperationResult({"ReservedConcurrentExecutions": reserved})
+
+    async def get_function_concurrency(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
+        reserved = self._concurrency.get(self._unqualified(params)["FunctionName"])
+        return OperationResult({} if reserved is None else {"ReservedConcurrentExecutions": reserved})
+
+    async def delete_function_concurrency(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
+        await self._concurrency.delete(self._unqualified(params)["FunctionName"])
+        return OperationResult({})
+
     async def get_account_settings(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         return OperationResult(
             {
@@ -198,8 +263,8 @@ class LambdaOperations:
                     "TotalCodeSize": _TOTAL_CODE_SIZE,
                     "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
                     "CodeSizeZipped": _ZIPPED_CODE_SIZE,
-                    "ConcurrentExecutions": self._account_concurrency,
-                    "UnreservedConcurrentExecutions": self._account_concurrency,
+                    "ConcurrentExecutions": self._concurrency.account_limit,
+                    "UnreservedConcurrentExecutions": self._concurrency.unreserved_limit,
                 },
                 "AccountUsage": {
                     "TotalCodeSize": self._manager.total_code_size(),
@@ -239,11 +304,13 @@ def build_lambda_facade(
     manager: FunctionManager,
     aliases: AliasService,
     provisioned: ProvisionedConcurrency,
+    concurrency: FunctionConcurrency,
+    permissions: PermissionService,
+    tags: TagService,
     invocations: InvocationService,
     code_urls: CodeUrlSigner,
-    account_concurrency: int,
 ) -> ServiceFacade:
-    operations = LambdaOperations(manager, aliases, provisioned, code_urls, account_concurrency)
+    operations = LambdaOperations(manager, aliases, provisioned, concurrency, permissions, tags, code_urls)
     invoke = InvokeHandler(manager, invocations)
     table: dict[str, OperationHandler] = {
         "CreateFunction": operations.create_function,
@@ -264,6 +331,15 @@ def build_lambda_facade(
         "GetProvisionedConcurrencyConfig": operations.get_provisioned_concurrency_config,
         "DeleteProvisionedConcurrencyConfig": operations.delete_provisioned_concurrency_config,
         "ListProvisionedConcurrencyConfigs": operations.list_provisioned_concurrency_configs,
+        "AddPermission": operations.add_permission,
+        "GetPolicy": operations.get_policy,
+        "RemovePermission": operations.remove_permission,
+        "TagResource": operations.tag_resource,
+        "UntagResource": operations.untag_resource,
+        "ListTags": operations.list_tags,
+        "PutFunctionConcurrency": operations.put_function_concurrency,
+        "GetFunctionConcurrency": operations.get_function_concurrency,
+        "DeleteFunctionConcurrency": operations.delete_function_concurrency,
         "GetAccountSettings": operations.get_account_settings,
         "Invoke": invoke.invoke,
     }

@@ -1,0 +1,65 @@
+"""PutFunctionConcurrency, GetFunctionConcurrency and DeleteFunctionConcurrency.
+
+Reserved concurrency is stored (durable, restored at start-up) and handed to the limiter the
+invocation path consults. AWS keeps a floor of unreserved concurrency for the functions without a
+reservation (100 on AWS; configurable here, since a small machine has a small account limit).
+"""
+
+from __future__ import annotations
+
+from lamina.errors import invalid_parameter
+from lamina.execution.concurrency import ConcurrencyLimiter
+from lamina.functions.manager import FunctionManager
+from lamina.store.ports import MetadataStore
+
+DEFAULT_MIN_UNRESERVED = 100
+
+
+class FunctionConcurrency:
+    def __init__(
+        self,
+        manager: FunctionManager,
+        store: MetadataStore,
+        limiter: ConcurrencyLimiter,
+        min_unreserved: int = DEFAULT_MIN_UNRESERVED,
+    ) -> None:
+        self._manager = manager
+        self._store = store
+        self._limiter = limiter
+        self.min_unreserved = min_unreserved
+        manager.on_delete(lambda name: limiter.set_reserved(name, None))
+
+    @property
+    def account_limit(self) -> int:
+        return self._limiter.account_limit
+
+    @property
+    def unreserved_limit(self) -> int:
+        return self._limiter.unreserved_limit
+
+    def get(self, name: str) -> int | None:
+        self._manager.get(name)
+        return self._limiter.reserved(name)
+
+    async def put(self, name: str, reserved: int) -> int:
+        async with self._manager.lock(name):
+            self._manager.get(name)
+            unreserved_after = self._limiter.unreserved_limit + (self._limiter.reserved(name) or 0) - reserved
+            if unreserved_after < self.min_unreserved:
+                raise invalid_parameter(
+                    "Specified ReservedConcurrentExecutions for function decreases account's "
+                    f"UnreservedConcurrentExecution below its minimum value of [{self.min_unreserved}]."
+                )
+            await self._store.put_reserved_concurrency(name, reserved)
+            self._limiter.set_reserved(name, reserved)
+        return reserved
+
+    async def delete(self, name: str) -> None:
+        async with self._manager.lock(name):
+            self._manager.get(name)
+            await self._store.put_reserved_concurrency(name, None)
+            self._limiter.set_reserved(name, None)
+
+    async def restore(self) -> None:
+        for name, reserved in (await self._store.list_reserved_concurrency()).items():
+            self._limiter.set_reserved(name, reserved)
