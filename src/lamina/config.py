@@ -35,6 +35,9 @@ class Settings:
     account_concurrency: int = 1000
     # Reservations (PutFunctionConcurrency) must leave this much of the account limit unreserved.
     min_unreserved_concurrency: int = 100
+    # Seconds before the first and the second retry of an Event invocation whose function failed
+    # (AWS: one minute, then two).
+    async_retry_delays: tuple[float, ...] = (60.0, 120.0)
     # "auto": kernel cgroups when the host allows them, else a watchdog; "watchdog": always poll.
     memory_limits: str = "auto"
     # "zygote": fork Python environments from a warm fork server per interpreter; "spawn": always start
@@ -59,6 +62,11 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "lamina.db"
+
+    @property
+    def queue_path(self) -> Path:
+        """Accepted asynchronous invocations not yet settled."""
+        return self.data_dir / "queue.db"
 
     @property
     def blobs_dir(self) -> Path:

@@ -18,9 +18,10 @@ from lamina import __version__
 from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.gateway import Gateway
 from lamina.api.internal import InternalRoutes
-from lamina.api.services.lambda_ import build_lambda_facade
+from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
 from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
 from lamina.config import Settings
+from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy
 from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.concurrency import ConcurrencyLimiter
@@ -38,9 +39,11 @@ from lamina.execution.zygote import ZygoteSandbox
 from lamina.execution.zygote.process import DEFAULT_PRELOAD
 from lamina.functions.aliases import AliasService
 from lamina.functions.concurrency import FunctionConcurrency
+from lamina.functions.event_invoke_configs import EventInvokeConfigService
 from lamina.functions.manager import FunctionManager, Placement
 from lamina.functions.permissions import PermissionService
 from lamina.functions.provisioned import ProvisionedConcurrency
+from lamina.functions.recursion import RecursionConfigService
 from lamina.functions.registry import FunctionRegistry
 from lamina.functions.tags import TagService
 from lamina.protocol.model import create_protocol, load_service_model
@@ -48,6 +51,7 @@ from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.store.blobs import FilesystemBlobStore
 from lamina.store.logs import FileLogStore
 from lamina.store.sqlite import SqliteMetadataStore
+from lamina.store.sqlite.event_queue import SqliteEventQueue
 
 _log = logging.getLogger("lamina")
 # Log events reach the disk within this many seconds (the log store buffers between flushes).
@@ -64,18 +68,20 @@ class Platform:
     sandbox: ZygoteSandbox
     app: Gateway
     metadata: SqliteMetadataStore
+    queue: SqliteEventQueue
     logs: FileLogStore
     registry: FunctionRegistry
     pool: EnvironmentPool
-    invocations: InvocationService
-    provisioned: ProvisionedConcurrency
-    concurrency: FunctionConcurrency
+    backends: LambdaBackends
     _log_flusher: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         await self.metadata.open()
+        await self.queue.open()
         await self.registry.load()
-        await self.concurrency.restore()
+        await self.backends.concurrency.restore()
+        await self.backends.event_invoke_configs.restore()
+        await self.backends.recursion.restore()
         self.pool.start()
         self._log_flusher = asyncio.get_running_loop().create_task(self._flush_logs_forever())
         if self.settings.start_method == "zygote":
@@ -84,11 +90,15 @@ class Platform:
             ]
             await self.sandbox.warm_up(interpreters)
         # After the warm-up, so that restored environments fork from a ready zygote.
-        await self.provisioned.restore()
+        await self.backends.provisioned.restore()
+        restored = await self.backends.delivery.start()
+        if restored:
+            _log.info("%d asynchronous invocations left by the last run are queued again", restored)
 
     async def stop_environments(self) -> None:
-        """First step of a shutdown: in-flight invocations end now, with an error their callers see."""
-        await self.invocations.close()
+        """First step of a shutdown: in-flight invocations end now, with an error their callers see.
+        Asynchronous invocations not yet settled stay queued for the next start."""
+        await self.backends.delivery.close()
         await self.pool.close()
 
     async def _flush_logs_forever(self) -> None:
@@ -102,8 +112,9 @@ class Platform:
     async def shutdown(self) -> None:
         if self._log_flusher is not None:
             self._log_flusher.cancel()
-        await self.invocations.close()
+        await self.backends.delivery.close()
         await self.pool.close()
+        await self.queue.close()
         await self.metadata.close()
         self.logs.close()
         self.sandbox.close()
@@ -126,6 +137,7 @@ class Platform:
             "memoryUsedMb": usage.used_mb,
             "memoryBudgetMb": usage.budget_mb,
             "keepAlivePolicy": self.pool.policy.name,
+            "asyncBacklog": self.backends.delivery.backlog,
         }
 
 
@@ -176,19 +188,33 @@ def build_platform(settings: Settings) -> Platform:
     placement = Placement(settings.region, settings.account_id)
     manager = FunctionManager(registry, blobs, code, pool, runtimes, placement)
     aliases = AliasService(manager, registry)
-    concurrency = FunctionConcurrency(manager, metadata, limiter, settings.min_unreserved_concurrency)
-    provisioned = ProvisionedConcurrency(manager, aliases, metadata, pool)
+    queue = SqliteEventQueue(settings.queue_path)
+    event_invoke_configs = EventInvokeConfigService(manager, aliases, metadata)
+    delivery = AsyncDelivery(
+        queue,
+        invocations,
+        lambda name, qualifier: registry.resolve(name, qualifier, route=True),
+        event_invoke_configs.config_for,
+        placement.arn,
+        region=settings.region,
+        account_id=settings.account_id,
+        policy=DeliveryPolicy(retry_delays=settings.async_retry_delays),
+    )
+    backends = LambdaBackends(
+        manager=manager,
+        aliases=aliases,
+        provisioned=ProvisionedConcurrency(manager, aliases, metadata, pool),
+        concurrency=FunctionConcurrency(manager, metadata, limiter, settings.min_unreserved_concurrency),
+        permissions=PermissionService(manager, metadata),
+        tags=TagService(manager, metadata),
+        event_invoke_configs=event_invoke_configs,
+        recursion=RecursionConfigService(manager, metadata),
+        invocations=invocations,
+        delivery=delivery,
+    )
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
     lambda_facade = build_lambda_facade(
-        create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)}),
-        manager,
-        aliases,
-        provisioned,
-        concurrency,
-        PermissionService(manager, metadata),
-        TagService(manager, metadata),
-        invocations,
-        code_urls,
+        create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)}), backends, code_urls
     )
     secrets = {credentials.access_key_id: credentials.secret_access_key}
     verifier = SigV4Verifier(secrets.get)
@@ -196,18 +222,7 @@ def build_platform(settings: Settings) -> Platform:
     internal = InternalRoutes(lambda: platform.health(), code_urls, manager.code_package)
     app = Gateway({"lambda": lambda_facade}, "lambda", verifier, internal)
     platform = Platform(
-        settings,
-        credentials,
-        runtimes,
-        sandbox,
-        app,
-        metadata,
-        logs,
-        registry,
-        pool,
-        invocations,
-        provisioned,
-        concurrency,
+        settings, credentials, runtimes, sandbox, app, metadata, queue, logs, registry, pool, backends
     )
     return platform
 

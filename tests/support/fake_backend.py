@@ -27,6 +27,7 @@ class FakeEnvironment:
     stop_calls: int = 0
     hold: asyncio.Event | None = None  # invocations wait for it when set
     payloads: list[bytes] = field(default_factory=list)
+    fails: bool = False  # invocations end with a function error (payload echoed as the error)
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         """Echo the payload back, once `hold` (if any) opens."""
@@ -35,7 +36,10 @@ class FakeEnvironment:
             await self.hold.wait()
         self.last_used = time.monotonic()
         report = Report(request.request_id, 1.0, self.config.memory_size, 1)
-        return InvocationResult(request.payload, None, None, self.config.version, [], report)
+        error = "Unhandled" if self.fails else None
+        return InvocationResult(
+            request.payload, error, "Error" if self.fails else None, self.config.version, [], report
+        )
 
     resident_mb: int | None = None  # what resident_memory_mb() reports; None: the whole MemorySize
     last_peak_mb: int = 0  # REPORT's peak at the last invocation; 0: never invoked
@@ -74,6 +78,7 @@ class FakeBackend:
         self.hold: asyncio.Event | None = None  # handed to new environments: holds their invocations
         self.resident_mb: int | None = None  # handed to new environments: their measured footprint
         self.init_failure: str | None = None  # handed to new environments: initialize() fails with it
+        self.failing: set[str] = set()  # functions whose invocations end with a function error
 
     async def start_environment(self, config: FunctionConfig) -> FakeEnvironment:
         if self.gate is not None:
@@ -90,6 +95,7 @@ class FakeBackend:
             hold=self.hold,
             resident_mb=self.resident_mb,
             init_failure=self.init_failure,
+            fails=config.name in self.failing,
         )
         self.started.append(environment)
         return environment

@@ -68,6 +68,17 @@ def _parse_uid_range(value: str) -> tuple[int, int]:
     return low, high - low + 1
 
 
+def _parse_delays(value: str) -> tuple[float, ...]:
+    """Comma-separated seconds, e.g. "60,120"."""
+    try:
+        delays = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        delays = (-1.0,)
+    if not delays or any(delay < 0 for delay in delays):
+        raise typer.BadParameter(f"expected comma-separated seconds like 60,120, got {value!r}")
+    return delays
+
+
 def _parse_runtimes(values: list[str]) -> dict[str, str]:
     runtimes: dict[str, str] = {}
     for value in values:
@@ -120,6 +131,13 @@ def server(
             help="Concurrency PutFunctionConcurrency must leave unreserved (AWS: 100).",
         ),
     ] = 100,
+    async_retry_delays: Annotated[
+        str,
+        typer.Option(
+            "--async-retry-delays",
+            help="Seconds before the retries of a failed Event invocation, comma-separated (AWS: 60,120).",
+        ),
+    ] = "60,120",
     start_method: Annotated[
         str, typer.Option("--start-method", help="zygote (fork warm interpreters) or spawn.")
     ] = "zygote",
@@ -171,6 +189,7 @@ def server(
             runtimes=_parse_runtimes(runtime),
             account_concurrency=account_concurrency,
             min_unreserved_concurrency=min_unreserved_concurrency,
+            async_retry_delays=_parse_delays(async_retry_delays),
             memory_limits=memory_limits,
             start_method=start_method,
             zygote_preload=preload,

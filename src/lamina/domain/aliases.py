@@ -3,7 +3,7 @@
 Rules from the Lambda developer guide ("Lambda function aliases", "weighted alias"): an alias
 points to $LATEST or a published version; a weighted alias routes a share (0.0–1.0) of its
 invocations to exactly one additional version, and then both versions must be published and use
-the same execution role. Routing is a plain probabilistic draw per invocation, as AWS describes it.
+the same execution role and dead-letter queue. Routing is a plain probabilistic draw per invocation, as AWS describes it.
 """
 
 from __future__ import annotations
@@ -119,6 +119,11 @@ def check_routing(
             raise invalid_parameter(
                 f"Invalid function version {version}. Function version {version} is already included "
                 "in routing configuration."
+            )
+        if config.dead_letter_target != primary.dead_letter_target:
+            raise invalid_parameter(
+                f"Function versions {primary.version} and {version} of an alias with routing "
+                "configuration must have the same dead-letter queue configuration."
             )
         if config.role != primary.role:
             raise invalid_parameter(

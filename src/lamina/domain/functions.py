@@ -81,6 +81,7 @@ class FunctionConfig:
     application_log_level: str | None = None
     system_log_level: str | None = None
     tracing_mode: str = "PassThrough"
+    dead_letter_target: str | None = None  # DeadLetterConfig.TargetArn: an SQS queue or SNS topic
     # $LATEST only: the highest version number ever published, so that a deleted version's number
     # is never given again.
     last_published: int = 0
@@ -119,6 +120,7 @@ class FunctionConfig:
             "application_log_level": self.application_log_level,
             "system_log_level": self.system_log_level,
             "tracing_mode": self.tracing_mode,
+            "dead_letter_target": self.dead_letter_target,
             "last_published": self.last_published,
         }
 
@@ -172,6 +174,11 @@ class FunctionConfig:
                 "RuntimeVersionArn": f"arn:aws:lambda:{region}::runtime:lamina-{self.runtime}"
             },
             "LoggingConfig": logging_config,
+            **(
+                {"DeadLetterConfig": {"TargetArn": self.dead_letter_target}}
+                if self.dead_letter_target
+                else {}
+            ),
         }
 
 
@@ -231,6 +238,20 @@ def validate_environment(variables: dict[str, str]) -> dict[str, str]:
             f"you have provided exceeded the 4KB limit. String measured: {json.dumps(variables)}"
         )
     return dict(variables)
+
+
+_DEAD_LETTER_TARGET = re.compile(r"^arn:aws[a-zA-Z-]*:(sqs|sns):[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$")
+
+
+def validate_dead_letter_target(target: str | None) -> str | None:
+    """DeadLetterConfig.TargetArn: an SQS queue or SNS topic ARN (empty removes it)."""
+    if not target:
+        return None
+    if not _DEAD_LETTER_TARGET.match(target):
+        raise invalid_parameter(
+            f"The provided target arn is invalid: {target}. A dead-letter queue must be an SQS queue or SNS topic."
+        )
+    return target
 
 
 def validate_ephemeral_storage(size_mb: int) -> int:

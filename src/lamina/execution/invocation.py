@@ -8,8 +8,6 @@ throttled (429) while Event invocations wait for room.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -24,7 +22,6 @@ from lamina.execution.environment import ExecutionEnvironment, InvocationRequest
 from lamina.execution.pool import EnvironmentPool, MemoryBudgetExhausted
 
 _log = logging.getLogger(__name__)
-ASYNC_RETRY_DELAYS_SECONDS = (60.0, 120.0)
 
 
 def _memory_throttle(exhausted: MemoryBudgetExhausted) -> AwsError:
@@ -52,6 +49,7 @@ class InvocationInput:
     payload: bytes
     client_context: str | None = None
     cognito_identity: str | None = None
+    trace_id: str | None = None  # None: a new one
 
 
 class InvocationService:
@@ -61,13 +59,10 @@ class InvocationService:
         current_config: Callable[[FunctionConfig], FunctionConfig | None],
         *,
         limiter: ConcurrencyLimiter,
-        async_retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS_SECONDS,
     ) -> None:
         self._pool = pool
         self._current_config = current_config
         self._limiter = limiter
-        self._async_retry_delays = async_retry_delays
-        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def in_flight(self) -> int:
@@ -87,9 +82,10 @@ class InvocationService:
         finally:
             self._limiter.leave(name, reserved)
 
-    async def _invoke_queued(self, invocation: InvocationInput, request_id: str) -> InvocationResult:
+    async def invoke_queued(self, invocation: InvocationInput, request_id: str) -> InvocationResult:
         """An Event invocation waits for memory rather than failing, holding no concurrency slot
-        while it waits; only a function larger than the whole budget fails (and is retried)."""
+        while it waits; only a function larger than the whole budget fails. Raises
+        TooManyRequestsException when the function or the account is at its concurrency limit."""
         environment = await self._pool.acquire(invocation.config, wait=True)
         name = invocation.config.name
         try:
@@ -110,39 +106,10 @@ class InvocationService:
                 request_id or new_request_id(),
                 invocation.payload,
                 invocation.invoked_function_arn,
-                new_trace_id(),
+                invocation.trace_id or new_trace_id(),
                 invocation.client_context,
                 invocation.cognito_identity,
             )
             return await environment.invoke(request)
         finally:
             self._pool.release(environment, self._current_config(invocation.config))
-
-    def invoke_async(self, invocation: InvocationInput) -> str:
-        """Accept an Event invocation; it runs in the background. Returns its request id."""
-        request_id = new_request_id()
-        task = asyncio.get_running_loop().create_task(self._deliver(invocation, request_id))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return request_id
-
-    async def _deliver(self, invocation: InvocationInput, request_id: str) -> None:
-        attempts = 1 + len(self._async_retry_delays)
-        for attempt in range(attempts):
-            try:
-                result = await self._invoke_queued(invocation, request_id)
-            except Exception as exc:  # throttled or platform failure: retried like a function error
-                _log.warning("async invocation %s attempt %d failed: %s", request_id, attempt + 1, exc)
-            else:
-                if result.function_error is None:
-                    return
-            if attempt < len(self._async_retry_delays):
-                await asyncio.sleep(self._async_retry_delays[attempt])
-        _log.warning("async invocation %s dropped after %d attempts", request_id, attempts)
-
-    async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        for task in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -27,7 +27,11 @@ class FunctionConcurrency:
         self._store = store
         self._limiter = limiter
         self.min_unreserved = min_unreserved
-        manager.on_delete(lambda name: limiter.set_reserved(name, None))
+        manager.on_delete(self._forget)
+
+    def _forget(self, name: str, version: str | None) -> None:
+        if version is None:
+            self._limiter.set_reserved(name, None)
 
     @property
     def account_limit(self) -> int:

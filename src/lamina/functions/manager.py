@@ -18,6 +18,7 @@ from lamina.domain.code import PackageSummary, inspect_package
 from lamina.domain.functions import (
     LATEST,
     FunctionConfig,
+    validate_dead_letter_target,
     validate_environment,
     validate_ephemeral_storage,
     validate_memory,
@@ -69,11 +70,12 @@ class FunctionManager:
         self._runtimes = runtimes
         self.placement = placement
         self._locks: dict[str, asyncio.Lock] = {}
-        self._deletion_listeners: list[Callable[[str], None]] = []
+        self._deletion_listeners: list[Callable[[str, str | None], None]] = []
 
-    def on_delete(self, listener: Callable[[str], None]) -> None:
-        """Call `listener(name)` once a function is deleted, so services that keep something about
-        it in memory can forget it."""
+    def on_delete(self, listener: Callable[[str, str | None], None]) -> None:
+        """Call `listener(name, None)` once a function is deleted and `listener(name, version)`
+        once one of its versions is, so services that keep something about it in memory can
+        forget it."""
         self._deletion_listeners.append(listener)
 
     def lock(self, name: str) -> asyncio.Lock:
@@ -223,7 +225,7 @@ class FunctionManager:
             self._pool.retire(name)
             self._pool.unprovision(name)
             for listener in self._deletion_listeners:
-                listener(name)
+                listener(name, None)
         self._locks.pop(name, None)
 
     async def _delete_version(self, name: str, version: str) -> None:
@@ -240,8 +242,10 @@ class FunctionManager:
                 "Unable to delete version because the following aliases reference it: "
                 f"[{', '.join(referring)}]"
             )
-        await self._registry.delete_version(name, version)  # drops its provisioned concurrency config
+        await self._registry.delete_version(name, version)  # the store drops what belongs to it
         self._pool.retire_version(name, version)
+        for listener in self._deletion_listeners:
+            listener(name, version)
 
     async def publish_version(
         self,
@@ -315,6 +319,10 @@ def _configuration_options(params: dict[str, Any]) -> dict[str, Any]:
         options["architectures"] = architectures
     if params.get("EphemeralStorage"):
         options["ephemeral_storage_mb"] = validate_ephemeral_storage(params["EphemeralStorage"]["Size"])
+    if "DeadLetterConfig" in params:
+        options["dead_letter_target"] = validate_dead_letter_target(
+            (params["DeadLetterConfig"] or {}).get("TargetArn")
+        )
     if params.get("TracingConfig"):
         options["tracing_mode"] = params["TracingConfig"].get("Mode", "PassThrough")
     logging_config = params.get("LoggingConfig")

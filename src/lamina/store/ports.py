@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lamina.domain.aliases import Alias
+from lamina.domain.async_events import EventInvokeConfig, QueuedEvent
 from lamina.domain.functions import FunctionConfig
 
 
@@ -38,7 +39,8 @@ class MetadataStore(Protocol):
 
     async def delete_function(self, name: str) -> None:
         """Delete the function with everything that belongs to it: published versions, aliases,
-        reserved and provisioned concurrency, resource policies and tags."""
+        reserved and provisioned concurrency, resource policies, tags, event invoke and recursion
+        configs."""
 
     async def put_version(self, config: FunctionConfig) -> None:
         """Store an immutable published version; the (name, version) pair must be new."""
@@ -47,13 +49,14 @@ class MetadataStore(Protocol):
         """Published versions ordered by version number."""
 
     async def delete_version(self, name: str, version: str) -> None:
-        """Delete one published version with its provisioned concurrency config and policy."""
+        """Delete one published version with its provisioned concurrency, event invoke config and
+        policy."""
 
     async def put_alias(self, alias: Alias) -> None:
         """Insert or replace the alias (function_name, name)."""
 
     async def delete_alias(self, function_name: str, name: str) -> None:
-        """Delete the alias with its provisioned concurrency config and policy."""
+        """Delete the alias with its provisioned concurrency, event invoke config and policy."""
 
     async def list_aliases(self, function_name: str | None = None) -> list[Alias]:
         """The aliases of one function (of every function when None), ordered by function name,
@@ -74,6 +77,17 @@ class MetadataStore(Protocol):
         """Replace the function's tags (an empty dict removes them)."""
 
     async def get_tags(self, function_name: str) -> dict[str, str]: ...
+    async def put_event_invoke_config(self, config: EventInvokeConfig) -> None:
+        """Insert or replace the config of (function_name, qualifier)."""
+
+    async def delete_event_invoke_config(self, function_name: str, qualifier: str) -> None: ...
+    async def list_event_invoke_configs(self, function_name: str | None = None) -> list[EventInvokeConfig]:
+        """The configs of one function (of every function when None), by function then qualifier."""
+
+    async def put_recursion_config(self, function_name: str, recursive_loop: str) -> None: ...
+    async def list_recursion_configs(self) -> dict[str, str]:
+        """Function name -> RecursiveLoop, for every function that set one."""
+
     async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
         """Insert or replace the config of (function_name, qualifier)."""
 
@@ -85,6 +99,22 @@ class MetadataStore(Protocol):
     ) -> list[ProvisionedConcurrencyConfig]:
         """The configs of one function (of every function when None), ordered by function name,
         then numeric qualifiers (versions) in numeric order before the others."""
+
+
+class EventQueue(Protocol):
+    """Accepted asynchronous invocations not yet settled. Writes are durable when the awaited call
+    returns, so an event accepted before a crash is found by `pending` after it."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def put(self, event: QueuedEvent) -> None:
+        """Insert or replace the event (by event_id)."""
+
+    async def remove(self, event_id: str) -> None:
+        """Forget a settled event; nothing happens when it is not there."""
+
+    async def pending(self) -> list[QueuedEvent]:
+        """Every event not yet removed, oldest first."""
 
 
 class BlobStore(Protocol):

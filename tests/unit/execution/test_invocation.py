@@ -1,5 +1,5 @@
 """InvocationService over a pool with a small memory budget: synchronous calls are throttled when
-every environment is busy, Event invocations wait for memory and then run once."""
+every environment is busy (Event invocations: test_async_delivery.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
-from tests.support.fake_backend import FakeBackend, function, settle, until
+from tests.support.fake_backend import FakeBackend, function, until
 
 from lamina.domain.functions import FunctionConfig
 from lamina.errors import AwsError
@@ -32,12 +32,10 @@ def run(
             pool,
             lambda config: config,
             limiter=ConcurrencyLimiter(account_concurrency),
-            async_retry_delays=(),
         )
         try:
             return await scenario(service, pool, backend)
         finally:
-            await service.close()
             await pool.close()
 
     return asyncio.run(main())
@@ -62,37 +60,6 @@ def test_a_sync_call_is_throttled_when_every_environment_is_busy() -> None:
         backend.hold.set()
         assert (await running).payload == b"{}"
         assert (await service.invoke(call(function("other")))).payload == b"{}"  # room again
-
-    run(scenario)
-
-
-def test_an_event_invocation_waits_for_memory_then_runs_once() -> None:
-    async def scenario(service: InvocationService, pool: EnvironmentPool, backend: FakeBackend) -> None:
-        assert backend.hold is not None
-        running = asyncio.create_task(service.invoke(call(function("busy"))))
-        await until(lambda: pool.usage().busy == 1)
-        service.invoke_async(call(function("queued"), b'{"n": 1}'))
-        await settle()
-        assert [environment.config.name for environment in backend.started] == ["busy"]
-        assert service.in_flight == 1  # waiting for memory holds no concurrency slot
-        backend.hold.set()
-        await running
-        await until(lambda: len(backend.started) == 2 and bool(backend.started[1].payloads))
-        queued = backend.started[1]
-        assert queued.config.name == "queued"
-        await settle()
-        assert queued.payloads == [b'{"n": 1}']
-        assert backend.started[0].stop_calls == 1  # evicted to make room
-
-    run(scenario)
-
-
-def test_an_event_invocation_too_large_for_the_budget_is_not_run() -> None:
-    async def scenario(service: InvocationService, pool: EnvironmentPool, backend: FakeBackend) -> None:
-        service.invoke_async(call(function("huge", memory_size=256)))
-        await settle()
-        assert backend.started == []
-        assert pool.usage().used_mb == 0
 
     run(scenario)
 

@@ -14,6 +14,7 @@ from typing import TypeVar
 import pytest
 
 from lamina.domain.aliases import Alias
+from lamina.domain.async_events import EventInvokeConfig
 from lamina.domain.code import CodeDigest
 from lamina.domain.functions import FunctionConfig
 from lamina.store.ports import MetadataStore, ProvisionedConcurrencyConfig
@@ -299,6 +300,49 @@ def test_delete_function_removes_its_aliases_and_aliases_survive_reopen(
     assert stored == [Alias("stays", "live", "$LATEST", revision_id="r")]
 
 
+def test_function_settings_are_kept_and_deleted_with_the_function(
+    factory: StoreFactory, tmp_path: Path
+) -> None:
+    async def write(store: MetadataStore) -> None:
+        for name in ["gone", "stays"]:
+            await store.put_function(config(name))
+            await store.put_version(config(name, "1"))
+            await store.put_reserved_concurrency(name, 5)
+            await store.put_policy(name, "", '{"p": 1}')
+            await store.put_policy(name, "1", '{"p": 2}')
+            await store.put_tags(name, {"team": name})
+            await store.put_event_invoke_config(EventInvokeConfig(name, "$LATEST", 1, 60, last_modified=1.5))
+            await store.put_event_invoke_config(EventInvokeConfig(name, "1", 0, 60, last_modified=1.5))
+            await store.put_recursion_config(name, "Allow")
+        await store.delete_function("gone")
+        await store.delete_version("stays", "1")
+        await store.put_reserved_concurrency("stays", 7)
+
+    with_store(factory, tmp_path, write)
+
+    async def read(store: MetadataStore) -> None:
+        assert await store.list_reserved_concurrency() == {"stays": 7}
+        assert await store.get_policy("stays", "") == '{"p": 1}'
+        assert await store.get_policy("stays", "1") is None  # went with the version
+        assert await store.get_policy("gone", "") is None
+        assert await store.get_tags("stays") == {"team": "stays"}
+        assert await store.get_tags("gone") == {}
+        assert await store.list_event_invoke_configs() == [
+            EventInvokeConfig("stays", "$LATEST", 1, 60, last_modified=1.5)
+        ]
+        assert await store.list_recursion_configs() == {"stays": "Allow"}
+        await store.put_reserved_concurrency("stays", None)
+        await store.put_tags("stays", {})
+        await store.put_policy("stays", "", None)
+        await store.delete_event_invoke_config("stays", "$LATEST")
+        assert await store.list_reserved_concurrency() == {}
+        assert await store.get_tags("stays") == {}
+        assert await store.get_policy("stays", "") is None
+        assert await store.list_event_invoke_configs("stays") == []
+
+    with_store(factory, tmp_path, read)
+
+
 # SQLite specifics --------------------------------------------------------------------------
 
 
@@ -320,7 +364,7 @@ def test_sqlite_migrations_are_idempotent(tmp_path: Path) -> None:
         return [item.name for item in await store.list_functions()]
 
     with_store(lambda _: SqliteMetadataStore(path), tmp_path, touch)
-    assert user_version(path) == len(MIGRATIONS) == 4
+    assert user_version(path) == len(MIGRATIONS) == 5
     assert with_store(lambda _: SqliteMetadataStore(path), tmp_path, names) == ["kept"]
     assert user_version(path) == len(MIGRATIONS)
 

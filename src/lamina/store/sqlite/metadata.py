@@ -1,61 +1,43 @@
-"""SQLite (WAL) implementation of MetadataStore.
-
-sqlite3 blocks, so every statement runs on one dedicated worker thread: that serialises access to
-the single connection without locks and keeps the event loop free.
-"""
+"""SQLite (WAL) implementation of MetadataStore (see database.py for threading and durability)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 from lamina.domain.aliases import Alias
+from lamina.domain.async_events import EventInvokeConfig
 from lamina.domain.functions import FunctionConfig
 from lamina.store.ports import ProvisionedConcurrencyConfig
-from lamina.store.sqlite.migrations import migrate
+from lamina.store.sqlite.database import SqliteDatabase
+from lamina.store.sqlite.migrations import MIGRATIONS
 
-T = TypeVar("T")
+# Settings kept per version or alias: they go when their version or alias goes.
+_PER_QUALIFIER_TABLES = ("provisioned_concurrency", "resource_policies", "event_invoke_configs")
+
+
+# Everything that belongs to a function besides its own row (every table keys it as `name`).
+_FUNCTION_TABLES = (
+    *_PER_QUALIFIER_TABLES,
+    "aliases",
+    "reserved_concurrency",
+    "function_tags",
+    "recursion_configs",
+    "function_versions",
+)
 
 
 class SqliteMetadataStore:
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        self._connection: sqlite3.Connection | None = None
-
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            assert self._connection is not None, "store is not open"
-            with self._connection:
-                return work(self._connection)
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._database = SqliteDatabase(path, MIGRATIONS, "sqlite")
+        self._run = self._database.run
 
     async def open(self) -> None:
-        def connect() -> None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            migrate(connection)
-            self._connection = connection
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        await self._database.open()
 
     async def close(self) -> None:
-        def disconnect() -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
-        self._executor.shutdown(wait=True)
+        await self._database.close()
 
     async def put_function(self, config: FunctionConfig) -> None:
         document = config.dumps()
@@ -79,12 +61,8 @@ class SqliteMetadataStore:
 
     async def delete_function(self, name: str) -> None:
         def delete(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM provisioned_concurrency WHERE name = ?", (name,))
-            db.execute("DELETE FROM aliases WHERE name = ?", (name,))
-            db.execute("DELETE FROM reserved_concurrency WHERE name = ?", (name,))
-            db.execute("DELETE FROM resource_policies WHERE name = ?", (name,))
-            db.execute("DELETE FROM function_tags WHERE name = ?", (name,))
-            db.execute("DELETE FROM function_versions WHERE name = ?", (name,))
+            for table in _FUNCTION_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
             db.execute("DELETE FROM functions WHERE name = ?", (name,))
 
         await self._run(delete)
@@ -107,9 +85,8 @@ class SqliteMetadataStore:
 
     async def delete_version(self, name: str, version: str) -> None:
         def delete(db: sqlite3.Connection) -> None:
-            db.execute(
-                "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?", (name, version)
-            )
+            for table in _PER_QUALIFIER_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE name = ? AND qualifier = ?", (name, version))
             db.execute("DELETE FROM function_versions WHERE name = ? AND version = ?", (name, int(version)))
 
         await self._run(delete)
@@ -125,12 +102,8 @@ class SqliteMetadataStore:
 
     async def delete_alias(self, function_name: str, name: str) -> None:
         def delete(db: sqlite3.Connection) -> None:
-            db.execute(
-                "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?", (function_name, name)
-            )
-            db.execute(
-                "DELETE FROM resource_policies WHERE name = ? AND qualifier = ?", (function_name, name)
-            )
+            for table in _PER_QUALIFIER_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE name = ? AND qualifier = ?", (function_name, name))
             db.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (function_name, name))
 
         await self._run(delete)
@@ -216,6 +189,51 @@ class SqliteMetadataStore:
             ).fetchone()
         )
         return dict(json.loads(row[0])) if row else {}
+
+    async def put_event_invoke_config(self, config: EventInvokeConfig) -> None:
+        document = json.dumps(config.to_record(), separators=(",", ":"))
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO event_invoke_configs(name, qualifier, record) VALUES (?, ?, ?) "
+                "ON CONFLICT(name, qualifier) DO UPDATE SET record = excluded.record",
+                (config.function_name, config.qualifier, document),
+            )
+        )
+
+    async def delete_event_invoke_config(self, function_name: str, qualifier: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "DELETE FROM event_invoke_configs WHERE name = ? AND qualifier = ?",
+                (function_name, qualifier),
+            )
+        )
+
+    async def list_event_invoke_configs(self, function_name: str | None = None) -> list[EventInvokeConfig]:
+        select = "SELECT record FROM event_invoke_configs"
+        if function_name is None:
+            rows = await self._run(lambda db: db.execute(f"{select} ORDER BY name, qualifier").fetchall())
+        else:
+            rows = await self._run(
+                lambda db: db.execute(
+                    f"{select} WHERE name = ? ORDER BY qualifier", (function_name,)
+                ).fetchall()
+            )
+        return [EventInvokeConfig.from_record(json.loads(row[0])) for row in rows]
+
+    async def put_recursion_config(self, function_name: str, recursive_loop: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO recursion_configs(name, recursive_loop) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET recursive_loop = excluded.recursive_loop",
+                (function_name, recursive_loop),
+            )
+        )
+
+    async def list_recursion_configs(self) -> dict[str, str]:
+        rows = await self._run(
+            lambda db: db.execute("SELECT name, recursive_loop FROM recursion_configs").fetchall()
+        )
+        return {name: loop for name, loop in rows}
 
     async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
         await self._run(

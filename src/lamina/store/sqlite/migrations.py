@@ -1,8 +1,6 @@
-"""Numbered schema migrations; `user_version` records how far a database has come."""
+"""The metadata database's numbered schema migrations (run by database.migrate)."""
 
 from __future__ import annotations
-
-import sqlite3
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -50,10 +48,16 @@ MIGRATIONS: tuple[str, ...] = (
         tags TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE event_invoke_configs (
+        name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (name, qualifier)
+    );
+    CREATE TABLE recursion_configs (
+        name TEXT PRIMARY KEY,
+        recursive_loop TEXT NOT NULL
+    );
+    """,
 )
-
-
-def migrate(connection: sqlite3.Connection) -> None:
-    current = connection.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-        connection.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")

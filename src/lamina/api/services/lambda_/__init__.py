@@ -1,5 +1,6 @@
 """The AWS Lambda API (2015-03-31) facade."""
 
-from lamina.api.services.lambda_.operations import build_lambda_facade
+from lamina.api.services.lambda_.backends import LambdaBackends
+from lamina.api.services.lambda_.facade import build_lambda_facade
 
-__all__ = ["build_lambda_facade"]
+__all__ = ["LambdaBackends", "build_lambda_facade"]

@@ -1,4 +1,6 @@
-"""Invoke (Invoke API reference): RequestResponse 200, Event 202, DryRun 204.
+"""Invoke (Invoke API reference): RequestResponse 200, Event 202 once the event is queued
+durably, DryRun 204. A call made from inside a chain more than 16 invocations deep is stopped
+when the function's RecursiveLoop is Terminate (see domain/recursion.py).
 
 `LogType=Tail` returns the last 4 KB of the invocation's log base64-encoded in X-Amz-Log-Result;
 function errors set X-Amz-Function-Error; payloads are limited to 6 MB (sync) and 1 MB (Event).
@@ -13,13 +15,21 @@ from typing import Any
 
 from lamina.api.context import OperationResult, RequestContext
 from lamina.domain.arns import parse_function_ref, resolve_qualifier
+from lamina.domain.recursion import is_recursive_loop, trace_for_invocation
 from lamina.errors import AwsError, invalid_parameter, request_too_large
+from lamina.execution.async_delivery import AsyncDelivery
 from lamina.execution.invocation import InvocationInput, InvocationService
 from lamina.functions.manager import FunctionManager
+from lamina.functions.recursion import RecursionConfigService
 
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
 MAX_CLIENT_CONTEXT_BYTES = 3583
+# The RecursiveInvocationException description in botocore's Lambda model.
+_RECURSIVE_LOOP_MESSAGE = (
+    "Lambda has detected your function being invoked in a recursive loop with other AWS resources "
+    "and stopped your function's invocation."
+)
 
 
 def _invalid_content(message: str) -> AwsError:
@@ -51,9 +61,17 @@ def _client_context(encoded: str | None) -> str | None:
 
 
 class InvokeHandler:
-    def __init__(self, manager: FunctionManager, invocations: InvocationService) -> None:
+    def __init__(
+        self,
+        manager: FunctionManager,
+        invocations: InvocationService,
+        delivery: AsyncDelivery,
+        recursion: RecursionConfigService,
+    ) -> None:
         self._manager = manager
         self._invocations = invocations
+        self._delivery = delivery
+        self._recursion = recursion
         self._placement = manager.placement
 
     async def invoke(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
@@ -73,12 +91,25 @@ class InvokeHandler:
         client_context = _client_context(params.get("ClientContext"))
         if invocation_type == "DryRun":
             return OperationResult({}, status=204)
-        invocation = InvocationInput(
-            config, self._placement.arn(ref.name, qualifier), payload, client_context
-        )
+        trace_id, depth = trace_for_invocation(context.request.headers.get("x-amzn-trace-id"))
+        if is_recursive_loop(depth, self._recursion.loop(ref.name)):
+            if invocation_type == "Event":
+                await self._delivery.reject_recursive(ref.name, qualifier, payload)
+                return OperationResult({"StatusCode": 202}, status=202)
+            raise AwsError("RecursiveInvocationException", _RECURSIVE_LOOP_MESSAGE, 400)
         if invocation_type == "Event":
-            self._invocations.invoke_async(invocation)
+            await self._delivery.accept(
+                ref.name,
+                qualifier,
+                payload,
+                client_context=client_context,
+                trace_id=trace_id,
+                event_id=context.request_id,
+            )
             return OperationResult({"StatusCode": 202}, status=202)
+        invocation = InvocationInput(
+            config, self._placement.arn(ref.name, qualifier), payload, client_context, trace_id=trace_id
+        )
         result = await self._invocations.invoke(invocation, context.request_id)
         output: dict[str, Any] = {
             "StatusCode": 200,

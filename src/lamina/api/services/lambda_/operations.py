@@ -2,69 +2,40 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from typing import Any, TypeVar
+from typing import Any
 
 from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.context import OperationResult, RequestContext
-from lamina.api.services.lambda_.invoke import InvokeHandler
-from lamina.api.services.service import OperationHandler, ServiceFacade
+from lamina.api.services.lambda_.backends import LambdaBackends
+from lamina.api.services.lambda_.params import function_ref, page_of, unqualified_name
 from lamina.domain.aliases import Alias
-from lamina.domain.arns import parse_function_ref, resolve_qualifier
 from lamina.domain.code import MAX_UNZIPPED_BYTES
 from lamina.domain.functions import LATEST, FunctionConfig
 from lamina.errors import invalid_parameter
-from lamina.execution.invocation import InvocationService
-from lamina.functions.aliases import AliasService
-from lamina.functions.concurrency import FunctionConcurrency
-from lamina.functions.manager import FunctionManager
-from lamina.functions.permissions import PermissionService
-from lamina.functions.provisioned import ProvisionedConcurrency
-from lamina.functions.tags import TagService, check_tags
-from lamina.protocol.http import WireProtocol
+from lamina.functions.tags import check_tags
 
-# ListFunctions, ListVersionsByFunction, ListAliases and ListProvisionedConcurrencyConfigs: up to
-# 50 per call.
-_DEFAULT_PAGE_SIZE = 50
-T = TypeVar("T")
 # Lambda quotas (GetAccountSettings on a fresh AWS account).
 _TOTAL_CODE_SIZE = 80_530_636_800
 _ZIPPED_CODE_SIZE = 52_428_800
 
 
 class LambdaOperations:
-    def __init__(
-        self,
-        manager: FunctionManager,
-        aliases: AliasService,
-        provisioned: ProvisionedConcurrency,
-        concurrency: FunctionConcurrency,
-        permissions: PermissionService,
-        tags: TagService,
-        code_urls: CodeUrlSigner,
-    ) -> None:
-        self._manager = manager
-        self._aliases = aliases
-        self._provisioned = provisioned
-        self._concurrency = concurrency
-        self._permissions = permissions
-        self._tags = tags
+    def __init__(self, backends: LambdaBackends, code_urls: CodeUrlSigner) -> None:
+        self._manager = backends.manager
+        self._aliases = backends.aliases
+        self._provisioned = backends.provisioned
+        self._concurrency = backends.concurrency
+        self._permissions = backends.permissions
+        self._tags = backends.tags
         self._code_urls = code_urls
-        self._placement = manager.placement
+        self._placement = backends.manager.placement
 
     def _ref(self, params: dict[str, Any]) -> tuple[str, str | None]:
-        ref = parse_function_ref(
-            params["FunctionName"], region=self._placement.region, account_id=self._placement.account_id
-        )
-        return ref.name, resolve_qualifier(ref, params.get("Qualifier"))
+        return function_ref(params, self._placement)
 
     def _unqualified(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Operations on $LATEST only: the name may be an ARN but must not carry a qualifier."""
-        name, qualifier = self._ref(params)
-        if qualifier is not None:
-            raise invalid_parameter("Qualifier is not supported for this operation.")
-        return {**params, "FunctionName": name}
+        return {**params, "FunctionName": unqualified_name(params, self._placement)}
 
     def _config(self, config: FunctionConfig, qualifier: str | None = None) -> dict[str, Any]:
         """FunctionConfiguration; asked for through an alias, its ARN is the alias's."""
@@ -109,7 +80,7 @@ class LambdaOperations:
     async def list_functions(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         include_versions = params.get("FunctionVersion") == "ALL"
         configs = self._manager.list(include_versions=include_versions)
-        page, output = _page(configs, params)
+        page, output = page_of(configs, params)
         return OperationResult({"Functions": [self._config(config) for config in page], **output})
 
     async def update_function_code(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
@@ -138,7 +109,7 @@ class LambdaOperations:
         self, params: dict[str, Any], context: RequestContext
     ) -> OperationResult:
         name = self._unqualified(params)["FunctionName"]
-        page, output = _page(self._manager.list_versions(name), params)
+        page, output = page_of(self._manager.list_versions(name), params)
         versions = []
         for config in page:
             item = self._config(config)
@@ -170,7 +141,7 @@ class LambdaOperations:
 
     async def list_aliases(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         name = self._unqualified(params)["FunctionName"]
-        page, output = _page(self._aliases.list(name, params.get("FunctionVersion")), params)
+        page, output = page_of(self._aliases.list(name, params.get("FunctionVersion")), params)
         return OperationResult({"Aliases": [self._alias(alias) for alias in page], **output})
 
     # provisioned concurrency -----------------------------------------------------------------
@@ -203,7 +174,7 @@ class LambdaOperations:
         self, params: dict[str, Any], context: RequestContext
     ) -> OperationResult:
         name = self._unqualified(params)["FunctionName"]
-        page, output = _page(await self._provisioned.list(name), params)
+        page, output = page_of(await self._provisioned.list(name), params)
         items = [
             {"FunctionArn": self._placement.arn(name, status.config.qualifier), **status.to_api()}
             for status in page
@@ -272,75 +243,3 @@ class LambdaOperations:
                 },
             }
         )
-
-
-def _page(items: list[T], params: dict[str, Any]) -> tuple[list[T], dict[str, Any]]:
-    """One page of `items` per the request's Marker and MaxItems, and the NextMarker output."""
-    start = _decode_marker(params.get("Marker"), len(items))
-    size = params.get("MaxItems") or _DEFAULT_PAGE_SIZE
-    output = {"NextMarker": _encode_marker(start + size)} if start + size < len(items) else {}
-    return items[start : start + size], output
-
-
-def _encode_marker(index: int) -> str:
-    return base64.urlsafe_b64encode(f"lamina:{index}".encode()).decode()
-
-
-def _decode_marker(marker: str | None, total: int) -> int:
-    if not marker:
-        return 0
-    try:
-        prefix, _, index = base64.urlsafe_b64decode(marker.encode()).decode().partition(":")
-        value = int(index)
-    except (ValueError, UnicodeDecodeError):
-        raise invalid_parameter("Invalid marker.") from None
-    if prefix != "lamina" or not 0 <= value <= total:
-        raise invalid_parameter("Invalid marker.")
-    return value
-
-
-def build_lambda_facade(
-    protocol: WireProtocol,
-    manager: FunctionManager,
-    aliases: AliasService,
-    provisioned: ProvisionedConcurrency,
-    concurrency: FunctionConcurrency,
-    permissions: PermissionService,
-    tags: TagService,
-    invocations: InvocationService,
-    code_urls: CodeUrlSigner,
-) -> ServiceFacade:
-    operations = LambdaOperations(manager, aliases, provisioned, concurrency, permissions, tags, code_urls)
-    invoke = InvokeHandler(manager, invocations)
-    table: dict[str, OperationHandler] = {
-        "CreateFunction": operations.create_function,
-        "GetFunction": operations.get_function,
-        "GetFunctionConfiguration": operations.get_function_configuration,
-        "ListFunctions": operations.list_functions,
-        "UpdateFunctionCode": operations.update_function_code,
-        "UpdateFunctionConfiguration": operations.update_function_configuration,
-        "DeleteFunction": operations.delete_function,
-        "PublishVersion": operations.publish_version,
-        "ListVersionsByFunction": operations.list_versions_by_function,
-        "CreateAlias": operations.create_alias,
-        "GetAlias": operations.get_alias,
-        "UpdateAlias": operations.update_alias,
-        "DeleteAlias": operations.delete_alias,
-        "ListAliases": operations.list_aliases,
-        "PutProvisionedConcurrencyConfig": operations.put_provisioned_concurrency_config,
-        "GetProvisionedConcurrencyConfig": operations.get_provisioned_concurrency_config,
-        "DeleteProvisionedConcurrencyConfig": operations.delete_provisioned_concurrency_config,
-        "ListProvisionedConcurrencyConfigs": operations.list_provisioned_concurrency_configs,
-        "AddPermission": operations.add_permission,
-        "GetPolicy": operations.get_policy,
-        "RemovePermission": operations.remove_permission,
-        "TagResource": operations.tag_resource,
-        "UntagResource": operations.untag_resource,
-        "ListTags": operations.list_tags,
-        "PutFunctionConcurrency": operations.put_function_concurrency,
-        "GetFunctionConcurrency": operations.get_function_concurrency,
-        "DeleteFunctionConcurrency": operations.delete_function_concurrency,
-        "GetAccountSettings": operations.get_account_settings,
-        "Invoke": invoke.invoke,
-    }
-    return ServiceFacade(protocol, table)

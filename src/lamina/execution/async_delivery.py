@@ -1,0 +1,250 @@
+"""Durable delivery of asynchronous (`Event`) invocations.
+
+An event is written to the queue before the caller gets its 202 and removed only once it is
+settled: run successfully, or handed to its failure destination after its retries or its maximum
+age ran out. A server that dies in between finds the event in the queue at its next start and runs
+it again, so every accepted event is delivered at least once. Retry rules are in
+domain/async_events.py; each event is one task that sleeps until its next attempt is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lamina.domain.arns import parse_function_ref
+from lamina.domain.async_events import (
+    EVENT_AGE_EXCEEDED,
+    FUNCTION_ERROR_RETRY_DELAYS_SECONDS,
+    RECURSIVE_LOOP,
+    RETRIES_EXHAUSTED,
+    SUCCESS,
+    THROTTLE_BACKOFF_FIRST_SECONDS,
+    THROTTLE_BACKOFF_MAX_SECONDS,
+    EventInvokeConfig,
+    QueuedEvent,
+    destination_record,
+)
+from lamina.domain.functions import FunctionConfig
+from lamina.domain.ids import new_request_id
+from lamina.errors import AwsError
+from lamina.execution.environment import InvocationResult
+from lamina.execution.invocation import InvocationInput, InvocationService
+from lamina.store.ports import EventQueue
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """Delays between attempts; AWS's by default, shorter ones for tests and impatient users."""
+
+    retry_delays: tuple[float, ...] = FUNCTION_ERROR_RETRY_DELAYS_SECONDS
+    first_backoff: float = THROTTLE_BACKOFF_FIRST_SECONDS
+    max_backoff: float = THROTTLE_BACKOFF_MAX_SECONDS
+
+
+class AsyncDelivery:
+    def __init__(
+        self,
+        queue: EventQueue,
+        invocations: InvocationService,
+        resolve: Callable[[str, str | None], FunctionConfig | None],
+        invoke_config: Callable[[str, str | None], EventInvokeConfig],
+        function_arn: Callable[[str, str | None], str],
+        *,
+        region: str,
+        account_id: str,
+        policy: DeliveryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`resolve(name, qualifier)` gives the configuration one attempt runs (None when the
+        function or qualifier is gone); `invoke_config(name, qualifier)` its retry settings."""
+        self._queue = queue
+        self._invocations = invocations
+        self._resolve = resolve
+        self._invoke_config = invoke_config
+        self._function_arn = function_arn
+        self._region = region
+        self._account_id = account_id
+        self._policy = policy or DeliveryPolicy()
+        self._clock = clock
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._closed = False
+
+    @property
+    def backlog(self) -> int:
+        """Events accepted and not yet settled."""
+        return len(self._tasks)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def start(self) -> int:
+        """Schedule every event a previous run left in the queue. Returns how many."""
+        pending = await self._queue.pending()
+        for event in pending:
+            self._schedule(event)
+        return len(pending)
+
+    async def accept(
+        self,
+        function_name: str,
+        qualifier: str | None,
+        payload: bytes,
+        *,
+        client_context: str | None = None,
+        trace_id: str | None = None,
+        event_id: str | None = None,
+    ) -> str:
+        """Store the event durably, then schedule it. Returns its request id."""
+        now = self._now_ms()
+        event = QueuedEvent(
+            event_id or new_request_id(),
+            function_name,
+            qualifier,
+            payload,
+            now,
+            client_context=client_context,
+            trace_id=trace_id,
+            next_attempt_at_ms=now,
+        )
+        await self._queue.put(event)
+        self._schedule(event)
+        return event.event_id
+
+    async def reject_recursive(self, function_name: str, qualifier: str | None, payload: bytes) -> str:
+        """An Event invocation stopped as a recursive loop: it never runs; its failure
+        destination gets the record."""
+        event = QueuedEvent(new_request_id(), function_name, qualifier, payload, self._now_ms())
+        await self._settle(event, RECURSIVE_LOOP, None, self._invoke_config(function_name, qualifier))
+        return event.event_id
+
+    def _schedule(self, event: QueuedEvent) -> None:
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._deliver(event))
+        self._tasks[event.event_id] = task
+        task.add_done_callback(lambda done: self._forget(event.event_id, done))
+
+    def _forget(self, event_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(event_id) is task:
+            del self._tasks[event_id]
+
+    async def _deliver(self, event: QueuedEvent) -> None:
+        while True:
+            delay = (event.next_attempt_at_ms - self._now_ms()) / 1000
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                following = await self._attempt(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the queue keeps the event: the next start runs it again
+                _log.exception("async delivery of %s failed; it stays queued", event.event_id)
+                return
+            if following is None:
+                return
+            event = following
+
+    async def _attempt(self, event: QueuedEvent) -> QueuedEvent | None:
+        """Run the event once. Returns the event's next state when it must be tried again."""
+        config = self._invoke_config(event.function_name, event.qualifier)
+        if self._now_ms() - event.enqueued_at_ms > config.max_event_age_seconds * 1000:
+            await self._settle(event, EVENT_AGE_EXCEEDED, None, config)
+            return None
+        function = self._resolve(event.function_name, event.qualifier)
+        if function is None:
+            _log.warning(
+                "dropping async invocation %s: %s no longer exists",
+                event.event_id,
+                self._function_arn(event.function_name, event.qualifier),
+            )
+            await self._queue.remove(event.event_id)
+            return None
+        invocation = InvocationInput(
+            function,
+            self._function_arn(event.function_name, event.qualifier),
+            event.payload,
+            event.client_context,
+            trace_id=event.trace_id,
+        )
+        try:
+            result = await self._invocations.invoke_queued(invocation, event.event_id)
+        except AwsError as error:  # throttled, or a platform failure: back off, keep the event
+            _log.info("async invocation %s postponed: %s", event.event_id, error.message)
+            return await self._requeue(
+                event.postponed(self._now_ms(), self._policy.first_backoff, self._policy.max_backoff)
+            )
+        ran = event.after_run(self._now_ms(), self._policy.retry_delays)
+        if result.function_error is None:
+            await self._settle(ran, SUCCESS, result, config)
+            return None
+        if ran.runs > config.max_retry_attempts:
+            await self._settle(ran, RETRIES_EXHAUSTED, result, config)
+            return None
+        return await self._requeue(ran)
+
+    async def _requeue(self, event: QueuedEvent) -> QueuedEvent:
+        await self._queue.put(event)
+        return event
+
+    async def _settle(
+        self, event: QueuedEvent, condition: str, result: InvocationResult | None, config: EventInvokeConfig
+    ) -> None:
+        """Send the record to the destination the outcome calls for, then forget the event."""
+        destination = config.on_success if condition == SUCCESS else config.on_failure
+        if condition != SUCCESS:
+            _log.warning(
+                "async invocation %s of %s failed: %s",
+                event.event_id,
+                self._function_arn(event.function_name, event.qualifier),
+                condition,
+            )
+        if condition != SUCCESS:
+            function = self._resolve(event.function_name, event.qualifier)
+            if function is not None and function.dead_letter_target:
+                _log.warning(
+                    "dead-letter queue %s of %s not written: Lamina has no SQS or SNS yet",
+                    function.dead_letter_target,
+                    event.event_id,
+                )
+        if destination:
+            record = destination_record(
+                event,
+                self._function_arn(event.function_name, event.qualifier or "$LATEST"),
+                condition,
+                status_code=200 if result is not None else None,
+                executed_version=result.executed_version if result is not None else None,
+                function_error=result.function_error if result is not None else None,
+                response_payload=result.payload if result is not None else None,
+            )
+            await self._send_to_destination(destination, record, event)
+        await self._queue.remove(event.event_id)
+
+    async def _send_to_destination(self, destination: str, record: bytes, event: QueuedEvent) -> None:
+        try:
+            ref = parse_function_ref(destination, region=self._region, account_id=self._account_id)
+        except AwsError:
+            _log.warning(
+                "destination %s of %s is not a Lambda function: record dropped", destination, event.event_id
+            )
+            return
+        if self._resolve(ref.name, ref.qualifier) is None:
+            _log.warning("destination %s of %s does not exist: record dropped", destination, event.event_id)
+            return
+        await self.accept(ref.name, ref.qualifier, record, trace_id=event.trace_id)
+
+    async def close(self) -> None:
+        """Stop delivering; what was not settled stays queued for the next start."""
+        self._closed = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
