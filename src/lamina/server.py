@@ -16,6 +16,7 @@ from typing import Any
 
 from lamina import __version__
 from lamina.api.code_urls import CodeUrlSigner
+from lamina.api.function_urls import FunctionUrlHandler
 from lamina.api.gateway import Gateway
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
@@ -40,6 +41,7 @@ from lamina.execution.zygote.process import DEFAULT_PRELOAD
 from lamina.functions.aliases import AliasService
 from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.event_invoke_configs import EventInvokeConfigService
+from lamina.functions.function_urls import FunctionUrlService
 from lamina.functions.manager import FunctionManager, Placement
 from lamina.functions.permissions import PermissionService
 from lamina.functions.provisioned import ProvisionedConcurrency
@@ -82,6 +84,7 @@ class Platform:
         await self.backends.concurrency.restore()
         await self.backends.event_invoke_configs.restore()
         await self.backends.recursion.restore()
+        await self.backends.function_urls.restore()
         self.pool.start()
         self._log_flusher = asyncio.get_running_loop().create_task(self._flush_logs_forever())
         if self.settings.start_method == "zygote":
@@ -208,6 +211,12 @@ def build_platform(settings: Settings) -> Platform:
         permissions=PermissionService(manager, metadata),
         tags=TagService(manager, metadata),
         event_invoke_configs=event_invoke_configs,
+        function_urls=FunctionUrlService(
+            manager,
+            aliases,
+            metadata,
+            lambda url_id: f"http://{url_id}.lambda-url.{settings.region}.localhost:{settings.port}/",
+        ),
         recursion=RecursionConfigService(manager, metadata),
         invocations=invocations,
         delivery=delivery,
@@ -220,7 +229,8 @@ def build_platform(settings: Settings) -> Platform:
     verifier = SigV4Verifier(secrets.get)
     platform: Platform
     internal = InternalRoutes(lambda: platform.health(), code_urls, manager.code_package)
-    app = Gateway({"lambda": lambda_facade}, "lambda", verifier, internal)
+    function_url_handler = FunctionUrlHandler(backends.function_urls, manager, invocations, verifier)
+    app = Gateway({"lambda": lambda_facade}, "lambda", verifier, internal, function_url_handler)
     platform = Platform(
         settings, credentials, runtimes, sandbox, app, metadata, queue, logs, registry, pool, backends
     )

@@ -1,4 +1,5 @@
-"""The single-port request handler: internal routes, SigV4 authentication, routing by service.
+"""The single-port request handler: function URLs, internal routes, SigV4 authentication, routing
+by service.
 
 AWS clients name the service in the SigV4 credential scope (`…/lambda/aws4_request`), so one port
 can serve every API. Every request must be signed by a known key. Nothing a caller sends can
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from lamina.api.context import RequestContext
+from lamina.api.function_urls import FunctionUrlHandler, url_target
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.service import ServiceFacade
 from lamina.domain.ids import new_request_id
@@ -36,14 +38,19 @@ class Gateway:
         default_service: str,
         verifier: SigV4Verifier,
         internal: InternalRoutes,
+        function_urls: FunctionUrlHandler,
     ) -> None:
         self._services = dict(services)
         self._default = self._services[default_service]
         self._verifier = verifier
         self._internal = internal
+        self._function_urls = function_urls
 
     async def handle(self, lean: LeanRequest) -> LeanResponse:
         """The public port's handler: never raises."""
+        target = url_target(lean)
+        if target is not None:
+            return await self._serve_function_url(lean, *target)
         request_id = new_request_id()
         raw_path = lean.path
         query_string = lean.query_string
@@ -85,3 +92,10 @@ class Gateway:
             )
             response = facade.protocol.serialize_error(internal, request_id)
         return to_lean_response(response)
+
+    async def _serve_function_url(self, lean: LeanRequest, url_id: str, path: str) -> LeanResponse:
+        try:
+            return await self._function_urls.handle(lean, url_id, path)
+        except Exception:
+            _log.exception("unhandled error serving function URL %s", url_id)
+            return LeanResponse(500, b'{"Message":"Internal Server Error"}')

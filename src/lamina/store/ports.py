@@ -8,6 +8,7 @@ from typing import Protocol
 
 from lamina.domain.aliases import Alias
 from lamina.domain.async_events import EventInvokeConfig, QueuedEvent
+from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
 
 
@@ -40,7 +41,7 @@ class MetadataStore(Protocol):
     async def delete_function(self, name: str) -> None:
         """Delete the function with everything that belongs to it: published versions, aliases,
         reserved and provisioned concurrency, resource policies, tags, event invoke and recursion
-        configs."""
+        configs, function URLs."""
 
     async def put_version(self, config: FunctionConfig) -> None:
         """Store an immutable published version; the (name, version) pair must be new."""
@@ -56,7 +57,7 @@ class MetadataStore(Protocol):
         """Insert or replace the alias (function_name, name)."""
 
     async def delete_alias(self, function_name: str, name: str) -> None:
-        """Delete the alias with its provisioned concurrency, event invoke config and policy."""
+        """Delete the alias with its provisioned concurrency, event invoke config, policy and URL."""
 
     async def list_aliases(self, function_name: str | None = None) -> list[Alias]:
         """The aliases of one function (of every function when None), ordered by function name,
@@ -88,6 +89,11 @@ class MetadataStore(Protocol):
     async def list_recursion_configs(self) -> dict[str, str]:
         """Function name -> RecursiveLoop, for every function that set one."""
 
+    async def put_function_url(self, config: FunctionUrlConfig) -> None:
+        """Insert or replace (by url_id) a function URL; one per function and per alias."""
+
+    async def delete_function_url(self, url_id: str) -> None: ...
+    async def list_function_urls(self, function_name: str | None = None) -> list[FunctionUrlConfig]: ...
     async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
         """Insert or replace the config of (function_name, qualifier)."""
 

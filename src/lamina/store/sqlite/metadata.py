@@ -8,13 +8,19 @@ from pathlib import Path
 
 from lamina.domain.aliases import Alias
 from lamina.domain.async_events import EventInvokeConfig
+from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
 from lamina.store.ports import ProvisionedConcurrencyConfig
 from lamina.store.sqlite.database import SqliteDatabase
 from lamina.store.sqlite.migrations import MIGRATIONS
 
 # Settings kept per version or alias: they go when their version or alias goes.
-_PER_QUALIFIER_TABLES = ("provisioned_concurrency", "resource_policies", "event_invoke_configs")
+_PER_QUALIFIER_TABLES = (
+    "provisioned_concurrency",
+    "resource_policies",
+    "event_invoke_configs",
+    "function_urls",
+)
 
 
 # Everything that belongs to a function besides its own row (every table keys it as `name`).
@@ -234,6 +240,31 @@ class SqliteMetadataStore:
             lambda db: db.execute("SELECT name, recursive_loop FROM recursion_configs").fetchall()
         )
         return {name: loop for name, loop in rows}
+
+    async def put_function_url(self, config: FunctionUrlConfig) -> None:
+        document = json.dumps(config.to_record(), separators=(",", ":"))
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO function_urls(url_id, name, qualifier, record) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(url_id) DO UPDATE SET record = excluded.record",
+                (config.url_id, config.function_name, config.qualifier or "", document),
+            )
+        )
+
+    async def delete_function_url(self, url_id: str) -> None:
+        await self._run(lambda db: db.execute("DELETE FROM function_urls WHERE url_id = ?", (url_id,)))
+
+    async def list_function_urls(self, function_name: str | None = None) -> list[FunctionUrlConfig]:
+        select = "SELECT record FROM function_urls"
+        if function_name is None:
+            rows = await self._run(lambda db: db.execute(f"{select} ORDER BY name, qualifier").fetchall())
+        else:
+            rows = await self._run(
+                lambda db: db.execute(
+                    f"{select} WHERE name = ? ORDER BY qualifier", (function_name,)
+                ).fetchall()
+            )
+        return [FunctionUrlConfig.from_record(json.loads(row[0])) for row in rows]
 
     async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
         await self._run(

@@ -60,4 +60,13 @@ MIGRATIONS: tuple[str, ...] = (
         recursive_loop TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE function_urls (
+        url_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (name, qualifier)
+    );
+    """,
 )

@@ -9,6 +9,7 @@ from lamina.execution.invocation import InvocationService
 from lamina.functions.aliases import AliasService
 from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.event_invoke_configs import EventInvokeConfigService
+from lamina.functions.function_urls import FunctionUrlService
 from lamina.functions.manager import FunctionManager
 from lamina.functions.permissions import PermissionService
 from lamina.functions.provisioned import ProvisionedConcurrency
@@ -25,6 +26,7 @@ class LambdaBackends:
     permissions: PermissionService
     tags: TagService
     event_invoke_configs: EventInvokeConfigService
+    function_urls: FunctionUrlService
     recursion: RecursionConfigService
     invocations: InvocationService
     delivery: AsyncDelivery

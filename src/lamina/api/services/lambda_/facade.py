@@ -14,6 +14,7 @@ from lamina.api.services.lambda_.async_settings import AsyncSettingsOperations
 from lamina.api.services.lambda_.backends import LambdaBackends
 from lamina.api.services.lambda_.invoke import InvokeHandler
 from lamina.api.services.lambda_.operations import LambdaOperations
+from lamina.api.services.lambda_.url_configs import UrlConfigOperations
 from lamina.api.services.service import OperationHandler, ServiceFacade
 from lamina.protocol.http import WireProtocol
 
@@ -57,6 +58,13 @@ _SERVED_BY: dict[str, tuple[str, ...]] = {
         "PutFunctionRecursionConfig",
         "GetFunctionRecursionConfig",
     ),
+    "url_configs": (
+        "CreateFunctionUrlConfig",
+        "GetFunctionUrlConfig",
+        "UpdateFunctionUrlConfig",
+        "DeleteFunctionUrlConfig",
+        "ListFunctionUrlConfigs",
+    ),
     "invoke": ("Invoke",),
 }
 IMPLEMENTED_OPERATIONS = frozenset(name for names in _SERVED_BY.values() for name in names)
@@ -74,6 +82,7 @@ def build_lambda_facade(
         "async_settings": AsyncSettingsOperations(
             backends.event_invoke_configs, backends.recursion, backends.manager.placement
         ),
+        "url_configs": UrlConfigOperations(backends.function_urls, backends.manager.placement),
         "invoke": InvokeHandler(
             backends.manager, backends.invocations, backends.delivery, backends.recursion
         ),

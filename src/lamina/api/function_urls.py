@@ -1,0 +1,125 @@
+"""Requests to function URLs: `http://<url-id>.lambda-url.<region>.localhost:<port>/…` (by Host
+header) or `/_lamina/urls/<url-id>/…` on Lamina's port.
+
+An AWS_IAM URL needs a SigV4-signed request (service `lambda`); a NONE URL is open. The request
+becomes a payload format 2.0 event, the function runs synchronously, and its result becomes the
+HTTP response (domain/function_urls.py). Errors answer as function URLs do: 403 Forbidden, 429,
+502 Internal Server Error, with a {"Message": …} body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from lamina.domain.function_urls import (
+    UrlRequest,
+    UrlResponse,
+    error_response,
+    is_preflight,
+    map_result,
+    preflight_response,
+    request_event,
+    with_cors,
+)
+from lamina.domain.ids import new_request_id
+from lamina.errors import AwsError
+from lamina.execution.invocation import InvocationInput, InvocationService
+from lamina.functions.function_urls import FunctionUrlService
+from lamina.functions.manager import FunctionManager
+from lamina.protocol.sigv4 import SignedRequest, SigV4Verifier
+from lamina.transport.http11 import LeanRequest, LeanResponse
+
+_log = logging.getLogger(__name__)
+PATH_PREFIX = "/_lamina/urls/"
+HOST_MARKER = ".lambda-url."
+
+
+def url_target(lean: LeanRequest) -> tuple[str, str] | None:
+    """(url-id, the path the function sees) when the request is for a function URL."""
+    host = lean.headers.get("host", "")
+    if HOST_MARKER in host:
+        return host.split(".", 1)[0], lean.path or "/"
+    if lean.path.startswith(PATH_PREFIX):
+        url_id, _, rest = lean.path[len(PATH_PREFIX) :].partition("/")
+        return url_id, "/" + rest
+    return None
+
+
+class FunctionUrlHandler:
+    def __init__(
+        self,
+        urls: FunctionUrlService,
+        manager: FunctionManager,
+        invocations: InvocationService,
+        verifier: SigV4Verifier,
+    ) -> None:
+        self._urls = urls
+        self._manager = manager
+        self._invocations = invocations
+        self._verifier = verifier
+        self._placement = manager.placement
+
+    async def handle(self, lean: LeanRequest, url_id: str, path: str) -> LeanResponse:
+        request_id = new_request_id()
+        response = await self._serve(lean, url_id, path, request_id)
+        headers = (*response.headers, ("x-amzn-RequestId", request_id))
+        return LeanResponse(response.status, response.body, content_type=None, headers=headers)
+
+    async def _serve(self, lean: LeanRequest, url_id: str, path: str, request_id: str) -> UrlResponse:
+        config = self._urls.lookup(url_id)
+        if config is None:
+            return error_response(404, "Not Found")
+        request = UrlRequest(
+            lean.method, path, lean.query_string, lean.headers, lean.body, lean.peer[0] if lean.peer else ""
+        )
+        if config.cors and is_preflight(request):
+            return preflight_response(config.cors, request)
+        caller = None
+        if config.auth_type == "AWS_IAM":
+            try:
+                verified = self._verifier.verify(
+                    SignedRequest(lean.method, lean.path, lean.query_string, lean.headers, lean.body)
+                )
+            except AwsError:
+                return error_response(403, "Forbidden")
+            if verified.service != "lambda":
+                return error_response(403, "Forbidden")
+            account = self._placement.account_id
+            caller = {
+                "accessKey": verified.access_key_id,
+                "accountId": account,
+                "callerId": account,
+                "cognitoIdentity": None,
+                "principalOrgId": None,
+                "userArn": f"arn:aws:iam::{account}:root",
+                "userId": account,
+            }
+        try:
+            function = self._manager.get(config.function_name, config.qualifier, route=True)
+        except AwsError:
+            return error_response(404, "Not Found")
+        domain = f"{url_id}.lambda-url.{self._placement.region}.on.aws"
+        event = request_event(
+            request,
+            config,
+            domain=domain,
+            account_id=self._placement.account_id,
+            request_id=request_id,
+            caller=caller,
+        )
+        invocation = InvocationInput(
+            function, self._urls.arn(config), json.dumps(event, separators=(",", ":")).encode()
+        )
+        try:
+            result = await self._invocations.invoke(invocation, request_id)
+        except AwsError as error:
+            if error.status == 429:
+                return error_response(429, "Rate Exceeded.")
+            _log.warning("function URL %s: %s", url_id, error.message)
+            return error_response(502, "Internal Server Error")
+        if result.function_error is not None:
+            response = error_response(502, "Internal Server Error")
+        else:
+            response = map_result(result.payload)
+        return with_cors(response, config.cors, request.headers.get("origin"))

@@ -1,0 +1,257 @@
+"""Function URLs: their configuration, the HTTP request as a payload format 2.0 event, the function's
+result as an HTTP response, and CORS.
+
+Rules from the Lambda developer guide ("Invoking Lambda function URLs", "Cross-origin resource
+sharing"): the event follows API Gateway's payload format 2.0 (cookies split out of the headers,
+repeated headers and query parameters joined with commas, a binary body base64-encoded); a result
+that is an object with `statusCode` is a response (statusCode, headers, cookies as Set-Cookie,
+body, isBase64Encoded), any other valid JSON is the body of a 200 application/json response. With
+CORS configured, Lambda answers preflight requests itself and sets the Access-Control headers of
+every response, whatever the function returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import string
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+_URL_ID_ALPHABET = string.ascii_lowercase + string.digits
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "+json", "+xml")
+_FORM = "application/x-www-form-urlencoded"
+_CORS_PREFIX = "access-control-"
+
+
+def new_url_id() -> str:
+    """32 lower-case letters and digits, as AWS's url-ids; unguessable, since an AuthType NONE URL
+    is reachable by anyone who knows it."""
+    return "".join(secrets.choice(_URL_ID_ALPHABET) for _ in range(32))
+
+
+def _now_iso() -> str:
+    moment = datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionUrlConfig:
+    url_id: str
+    function_name: str
+    qualifier: str | None  # an alias, or None for the function itself
+    auth_type: str  # NONE | AWS_IAM
+    cors: dict[str, Any] = field(default_factory=dict)
+    invoke_mode: str = "BUFFERED"
+    creation_time: str = field(default_factory=_now_iso)
+    last_modified_time: str = ""
+
+    def changed(self, **changes: Any) -> FunctionUrlConfig:
+        return replace(self, last_modified_time=_now_iso(), **changes)
+
+    def to_api(self, url: str, function_arn: str) -> dict[str, Any]:
+        output: dict[str, Any] = {
+            "FunctionUrl": url,
+            "FunctionArn": function_arn,
+            "AuthType": self.auth_type,
+            "CreationTime": self.creation_time,
+            "LastModifiedTime": self.last_modified_time or self.creation_time,
+            "InvokeMode": self.invoke_mode,
+        }
+        if self.cors:
+            output["Cors"] = dict(self.cors)
+        return output
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "url_id": self.url_id,
+            "function_name": self.function_name,
+            "qualifier": self.qualifier,
+            "auth_type": self.auth_type,
+            "cors": self.cors,
+            "invoke_mode": self.invoke_mode,
+            "creation_time": self.creation_time,
+            "last_modified_time": self.last_modified_time,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> FunctionUrlConfig:
+        return cls(**record)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlRequest:
+    """One HTTP request to a function URL, as the server received it."""
+
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: dict[str, str]  # lower-case names, repeats joined with ","
+    body: bytes
+    source_ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class UrlResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def _is_text(content_type: str) -> bool:
+    kind = content_type.split(";")[0].strip().lower()
+    return kind == _FORM or any(marker in kind for marker in _TEXT_TYPES)
+
+
+def _query_parameters(raw_query: str) -> dict[str, str] | None:
+    joined: dict[str, list[str]] = {}
+    for key, value in parse_qsl(raw_query, keep_blank_values=True):
+        joined.setdefault(key, []).append(value)
+    return {key: ",".join(values) for key, values in joined.items()} or None
+
+
+def request_event(
+    request: UrlRequest,
+    config: FunctionUrlConfig,
+    *,
+    domain: str,
+    account_id: str,
+    request_id: str,
+    caller: dict[str, Any] | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The payload format 2.0 event a function URL request becomes. `caller` is the IAM identity
+    of a signed request (AWS_IAM URLs), else None."""
+    moment = now or datetime.now(UTC)
+    headers = {name: value for name, value in request.headers.items() if name != "cookie"}
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": request.raw_path,
+        "rawQueryString": request.raw_query,
+        "headers": headers,
+    }
+    cookie_header = request.headers.get("cookie")
+    if cookie_header:
+        event["cookies"] = [
+            part.strip() for part in cookie_header.replace(",", ";").split(";") if part.strip()
+        ]
+    query = _query_parameters(request.raw_query)
+    if query is not None:
+        event["queryStringParameters"] = query
+    event["requestContext"] = {
+        "accountId": account_id,
+        "apiId": config.url_id,
+        "authorizer": {"iam": caller} if caller is not None else None,
+        "domainName": domain,
+        "domainPrefix": config.url_id,
+        "http": {
+            "method": request.method,
+            "path": request.raw_path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": request.source_ip,
+            "userAgent": request.headers.get("user-agent", ""),
+        },
+        "requestId": request_id,
+        "routeKey": "$default",
+        "stage": "$default",
+        "time": moment.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": int(moment.timestamp() * 1000),
+    }
+    if request.body:
+        if _is_text(request.headers.get("content-type", "")):
+            try:
+                event["body"] = request.body.decode()
+                event["isBase64Encoded"] = False
+            except UnicodeDecodeError:
+                event["body"] = base64.b64encode(request.body).decode()
+                event["isBase64Encoded"] = True
+        else:
+            event["body"] = base64.b64encode(request.body).decode()
+            event["isBase64Encoded"] = True
+    else:
+        event["isBase64Encoded"] = False
+    return event
+
+
+def map_result(payload: bytes) -> UrlResponse:
+    """The HTTP response a function's result becomes."""
+    try:
+        result = json.loads(payload) if payload else None
+    except (ValueError, UnicodeDecodeError):
+        return error_response(502, "Internal Server Error")
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return UrlResponse(200, [("content-type", "application/json")], payload)
+    try:
+        status = int(result["statusCode"])
+    except (TypeError, ValueError):
+        return error_response(502, "Internal Server Error")
+    headers = [(str(name).lower(), str(value)) for name, value in (result.get("headers") or {}).items()]
+    headers += [("set-cookie", str(cookie)) for cookie in result.get("cookies") or []]
+    body = result.get("body")
+    if body is None:
+        data = b""
+    elif isinstance(body, str):
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    else:
+        data = json.dumps(body).encode()
+    if not any(name == "content-type" for name, _ in headers) and data:
+        headers.append(("content-type", "application/json"))
+    return UrlResponse(status, headers, data)
+
+
+def error_response(status: int, message: str) -> UrlResponse:
+    return UrlResponse(
+        status, [("content-type", "application/json")], json.dumps({"Message": message}).encode()
+    )
+
+
+def _origin_allowed(cors: dict[str, Any], origin: str | None) -> str | None:
+    """The Access-Control-Allow-Origin value for `origin`, or None when it is not allowed."""
+    origins = cors.get("AllowOrigins") or []
+    if "*" in origins:
+        return "*" if not cors.get("AllowCredentials") else origin
+    return origin if origin is not None and origin in origins else None
+
+
+def is_preflight(request: UrlRequest) -> bool:
+    return (
+        request.method == "OPTIONS"
+        and "origin" in request.headers
+        and "access-control-request-method" in request.headers
+    )
+
+
+def preflight_response(cors: dict[str, Any], request: UrlRequest) -> UrlResponse:
+    """Lambda's own answer to a CORS preflight request."""
+    headers: list[tuple[str, str]] = []
+    allowed = _origin_allowed(cors, request.headers.get("origin"))
+    if allowed is not None:
+        headers.append(("access-control-allow-origin", allowed))
+        if cors.get("AllowMethods"):
+            headers.append(("access-control-allow-methods", ",".join(cors["AllowMethods"])))
+        if cors.get("AllowHeaders"):
+            headers.append(("access-control-allow-headers", ",".join(cors["AllowHeaders"])))
+        if cors.get("AllowCredentials"):
+            headers.append(("access-control-allow-credentials", "true"))
+        if cors.get("MaxAge") is not None:
+            headers.append(("access-control-max-age", str(cors["MaxAge"])))
+    return UrlResponse(200, headers, b"")
+
+
+def with_cors(response: UrlResponse, cors: dict[str, Any], origin: str | None) -> UrlResponse:
+    """The function's response with the configured Access-Control headers in place of its own."""
+    if not cors:
+        return response
+    headers = [(name, value) for name, value in response.headers if not name.startswith(_CORS_PREFIX)]
+    allowed = _origin_allowed(cors, origin)
+    if allowed is not None:
+        headers.append(("access-control-allow-origin", allowed))
+        if cors.get("ExposeHeaders"):
+            headers.append(("access-control-expose-headers", ",".join(cors["ExposeHeaders"])))
+        if cors.get("AllowCredentials"):
+            headers.append(("access-control-allow-credentials", "true"))
+    return UrlResponse(response.status, headers, response.body)

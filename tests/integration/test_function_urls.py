@@ -1,0 +1,230 @@
+"""Function URLs against a real server: the config API through boto3, and plain HTTP requests to the
+URLs (by path and by Host header), signed ones for AWS_IAM, CORS, and the response mapping."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.support.lambda_calls import error_of
+from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer
+
+ARN = "arn:aws:lambda:us-east-1:000000000000:function"
+
+ECHO = """\
+import base64, json
+
+def handler(event, context):
+    kind = (event.get("queryStringParameters") or {}).get("kind")
+    if kind == "fail":
+        raise ValueError("boom")
+    if kind == "string":
+        return "Hello, world!"
+    if kind == "custom":
+        return {
+            "statusCode": 201,
+            "headers": {"Content-Type": "text/plain", "X-Custom": "yes"},
+            "cookies": ["a=1; Max-Age=60", "b=2"],
+            "body": "created",
+        }
+    if kind == "binary":
+        return {"statusCode": 200, "headers": {"Content-Type": "image/png"},
+                "body": base64.b64encode(b"\\x89PNG").decode(), "isBase64Encoded": True}
+    return {"event": event, "arn": context.invoked_function_arn}
+"""
+
+
+def request(
+    server: RunningServer,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], list[str], bytes]:
+    """(status, headers with lower-case names, Set-Cookie values, body) of one plain HTTP request."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        data = response.read()
+        return (
+            response.status,
+            {name.lower(): value for name, value in response.getheaders()},
+            response.headers.get_all("Set-Cookie") or [],
+            data,
+        )
+    finally:
+        connection.close()
+
+
+def url_path(url: str) -> str:
+    """/_lamina/urls/<url-id>/ for a FunctionUrl."""
+    return "/_lamina/urls/" + urlsplit(url).hostname.split(".")[0] + "/"  # type: ignore[union-attr]
+
+
+def test_function_url_config_api(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy({"app.py": ECHO}, Publish=True)
+    created = lambda_client.create_function_url_config(FunctionName=name, AuthType="NONE")
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    url = created["FunctionUrl"]
+    assert url.startswith("http://") and ".lambda-url.us-east-1.localhost:" in url
+    assert (created["FunctionArn"], created["AuthType"], created["InvokeMode"]) == (
+        f"{ARN}:{name}",
+        "NONE",
+        "BUFFERED",
+    )
+    got = lambda_client.get_function_url_config(FunctionName=name)
+    assert got["FunctionUrl"] == url and got["LastModifiedTime"]
+    with pytest.raises(lambda_client.exceptions.ResourceConflictException):
+        lambda_client.create_function_url_config(FunctionName=name, AuthType="NONE")
+
+    cors = {"AllowOrigins": ["https://example.com"], "AllowMethods": ["GET"], "MaxAge": 60}
+    updated = lambda_client.update_function_url_config(FunctionName=name, AuthType="AWS_IAM", Cors=cors)
+    assert (updated["AuthType"], updated["Cors"], updated["FunctionUrl"]) == ("AWS_IAM", cors, url)
+
+    lambda_client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    aliased = lambda_client.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")
+    assert aliased["FunctionArn"] == f"{ARN}:{name}:live" and aliased["FunctionUrl"] != url
+    listed = lambda_client.list_function_url_configs(FunctionName=name)["FunctionUrlConfigs"]
+    assert sorted(item["FunctionArn"] for item in listed) == [f"{ARN}:{name}", f"{ARN}:{name}:live"]
+
+    deleted = lambda_client.delete_function_url_config(FunctionName=name)
+    assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException) as gone:
+        lambda_client.get_function_url_config(FunctionName=name)
+    assert error_of(gone) == ("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
+        lambda_client.create_function_url_config(FunctionName=name, Qualifier="nope", AuthType="NONE")
+
+
+def test_requests_become_events_and_results_become_responses(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy({"app.py": ECHO})
+    url = lambda_client.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    base = url_path(url)
+
+    status, headers, _, body = request(
+        server,
+        "POST",
+        base + "orders/7?x=1&x=2",
+        b'{"item": "book"}',
+        {"Content-Type": "application/json", "Cookie": "session=abc; theme=dark", "X-Trace": "t1"},
+    )
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert headers["x-amzn-requestid"]
+    reply = json.loads(body)
+    event = reply["event"]
+    assert (event["version"], event["rawPath"], event["rawQueryString"]) == ("2.0", "/orders/7", "x=1&x=2")
+    assert event["queryStringParameters"] == {"x": "1,2"}
+    assert event["cookies"] == ["session=abc", "theme=dark"]
+    assert event["headers"]["x-trace"] == "t1"
+    assert (event["body"], event["isBase64Encoded"]) == ('{"item": "book"}', False)
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["requestContext"]["requestId"] == headers["x-amzn-requestid"]
+    assert reply["arn"] == f"{ARN}:{name}"
+
+    # The same URL by its host name: the Host header names the url-id.
+    host = urlsplit(url).netloc
+    status, _, _, body = request(server, "GET", "/by/host?kind=plain", headers={"Host": host})
+    assert status == 200 and json.loads(body)["event"]["rawPath"] == "/by/host"
+
+    status, headers, _, body = request(server, "GET", base + "?kind=string")
+    assert (status, headers["content-type"], body) == (200, "application/json", b'"Hello, world!"')
+    status, headers, cookies, body = request(server, "GET", base + "?kind=custom")
+    assert (status, headers["content-type"], headers["x-custom"], body) == (
+        201,
+        "text/plain",
+        "yes",
+        b"created",
+    )
+    assert cookies == ["a=1; Max-Age=60", "b=2"]
+    status, headers, _, body = request(server, "GET", base + "?kind=binary")
+    assert (status, headers["content-type"], body) == (200, "image/png", b"\x89PNG")
+    status, _, _, body = request(server, "GET", base + "?kind=fail")
+    assert (status, json.loads(body)) == (502, {"Message": "Internal Server Error"})
+    status, _, _, _ = request(server, "GET", "/_lamina/urls/" + "z" * 32 + "/")
+    assert status == 404
+
+
+def test_aws_iam_urls_need_a_signed_request(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy({"app.py": ECHO})
+    url = lambda_client.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
+    path = url_path(url) + "secure?kind=plain"
+    status, _, _, body = request(server, "GET", path)
+    assert (status, json.loads(body)) == (403, {"Message": "Forbidden"})
+
+    signed = AWSRequest(method="GET", url=f"{server.endpoint}{path}")
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "lambda", "us-east-1").add_auth(signed)
+    status, _, _, body = request(server, "GET", path, headers=dict(signed.headers.items()))
+    assert status == 200
+    authorizer = json.loads(body)["event"]["requestContext"]["authorizer"]
+    assert authorizer["iam"]["accessKey"] == ACCESS_KEY
+
+    forged = dict(signed.headers.items())
+    forged["Authorization"] = forged["Authorization"][:-4] + "0000"
+    assert request(server, "GET", path, headers=forged)[0] == 403
+
+
+def test_cors_preflight_and_response_headers(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy({"app.py": ECHO})
+    cors = {
+        "AllowOrigins": ["https://app.example"],
+        "AllowMethods": ["GET", "POST"],
+        "AllowHeaders": ["content-type"],
+        "ExposeHeaders": ["x-custom"],
+        "MaxAge": 600,
+    }
+    url = lambda_client.create_function_url_config(FunctionName=name, AuthType="NONE", Cors=cors)[
+        "FunctionUrl"
+    ]
+    base = url_path(url)
+    status, headers, _, body = request(
+        server,
+        "OPTIONS",
+        base,
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert (status, body) == (200, b"")
+    assert headers["access-control-allow-origin"] == "https://app.example"
+    assert headers["access-control-allow-methods"] == "GET,POST"
+    assert headers["access-control-max-age"] == "600"
+    _, headers, _, _ = request(
+        server, "GET", base + "?kind=custom", headers={"Origin": "https://app.example"}
+    )
+    assert headers["access-control-allow-origin"] == "https://app.example"
+    assert headers["access-control-expose-headers"] == "x-custom"
+    _, headers, _, _ = request(server, "GET", base + "?kind=custom", headers={"Origin": "https://evil.test"})
+    assert "access-control-allow-origin" not in headers
+
+
+def test_an_alias_url_runs_the_alias_and_goes_with_the_function(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy({"app.py": ECHO}, Publish=True)
+    lambda_client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    url = lambda_client.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")[
+        "FunctionUrl"
+    ]
+    status, _, _, body = request(server, "GET", url_path(url))
+    assert status == 200 and json.loads(body)["arn"] == f"{ARN}:{name}:live"
+    lambda_client.delete_alias(FunctionName=name, Name="live")
+    assert request(server, "GET", url_path(url))[0] == 404
+    other = f"url-{uuid.uuid4().hex[:8]}"
+    deploy({"app.py": ECHO}, FunctionName=other)
+    kept = lambda_client.create_function_url_config(FunctionName=other, AuthType="NONE")["FunctionUrl"]
+    lambda_client.delete_function(FunctionName=other)
+    assert request(server, "GET", url_path(kept))[0] == 404
