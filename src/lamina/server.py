@@ -42,6 +42,7 @@ from lamina.functions.aliases import AliasService
 from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.event_invoke_configs import EventInvokeConfigService
 from lamina.functions.function_urls import FunctionUrlService
+from lamina.functions.layers import LayerService
 from lamina.functions.manager import FunctionManager, Placement
 from lamina.functions.permissions import PermissionService
 from lamina.functions.provisioned import ProvisionedConcurrency
@@ -218,6 +219,7 @@ def build_platform(settings: Settings) -> Platform:
             lambda url_id: f"http://{url_id}.lambda-url.{settings.region}.localhost:{settings.port}/",
         ),
         recursion=RecursionConfigService(manager, metadata),
+        layers=LayerService(metadata, blobs, code, placement),
         invocations=invocations,
         delivery=delivery,
     )

@@ -16,6 +16,7 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from lamina.errors import invalid_parameter
 
@@ -31,6 +32,9 @@ class CodeDigest:
     sha256_hex: str
     sha256_base64: str
     size: int
+
+    def to_record(self) -> dict[str, Any]:
+        return {"sha256_hex": self.sha256_hex, "sha256_base64": self.sha256_base64, "size": self.size}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +148,8 @@ def _remove_tree(path: Path) -> None:
 
 def remove_tree(path: Path) -> None:
     _remove_tree(path)
+
+
+def make_read_only(root: Path) -> None:
+    """Every folder of `root` read-only (files are made so when written)."""
+    _make_directories_read_only(root)

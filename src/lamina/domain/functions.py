@@ -59,6 +59,30 @@ def new_revision_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class FunctionLayer:
+    """A layer version as a function configuration keeps it: enough to run it after the version
+    itself is deleted."""
+
+    arn: str
+    content: CodeDigest
+    unzipped_size: int
+
+    def to_api(self) -> dict[str, Any]:
+        return {"Arn": self.arn, "CodeSize": self.content.size}
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "arn": self.arn,
+            "content": self.content.to_record(),
+            "unzipped_size": self.unzipped_size,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> FunctionLayer:
+        return cls(record["arn"], CodeDigest(**record["content"]), record["unzipped_size"])
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionConfig:
     """One immutable configuration of a function version; a change produces a new record."""
 
@@ -82,6 +106,8 @@ class FunctionConfig:
     system_log_level: str | None = None
     tracing_mode: str = "PassThrough"
     dead_letter_target: str | None = None  # DeadLetterConfig.TargetArn: an SQS queue or SNS topic
+    layers: tuple[FunctionLayer, ...] = ()
+    code_unzipped_size: int = 0  # the package's unzipped size: with the layers', at most 250 MB
     # $LATEST only: the highest version number ever published, so that a deleted version's number
     # is never given again.
     last_published: int = 0
@@ -101,11 +127,7 @@ class FunctionConfig:
             "runtime": self.runtime,
             "handler": self.handler,
             "role": self.role,
-            "code": {
-                "sha256_hex": self.code.sha256_hex,
-                "sha256_base64": self.code.sha256_base64,
-                "size": self.code.size,
-            },
+            "code": self.code.to_record(),
             "memory_size": self.memory_size,
             "timeout": self.timeout,
             "environment": self.environment,
@@ -121,6 +143,8 @@ class FunctionConfig:
             "system_log_level": self.system_log_level,
             "tracing_mode": self.tracing_mode,
             "dead_letter_target": self.dead_letter_target,
+            "layers": [layer.to_record() for layer in self.layers],
+            "code_unzipped_size": self.code_unzipped_size,
             "last_published": self.last_published,
         }
 
@@ -129,6 +153,7 @@ class FunctionConfig:
         values = dict(record)
         values["code"] = CodeDigest(**values["code"])
         values["architectures"] = tuple(values["architectures"])
+        values["layers"] = tuple(FunctionLayer.from_record(layer) for layer in values.get("layers", ()))
         return cls(**values)
 
     def dumps(self) -> str:
@@ -179,6 +204,7 @@ class FunctionConfig:
                 if self.dead_letter_target
                 else {}
             ),
+            **({"Layers": [layer.to_api() for layer in self.layers]} if self.layers else {}),
         }
 
 

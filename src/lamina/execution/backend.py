@@ -35,6 +35,7 @@ class LocalBackend:
         if runtime is None:
             raise service_error(f"Runtime {config.runtime} is no longer available on this host")
         code_path = await self._code.ensure(config.code.sha256_hex)
-        environment = ExecutionEnvironment(config, runtime, code_path, self._context)
+        layers_path = await self._code.layers([layer.content.sha256_hex for layer in config.layers])
+        environment = ExecutionEnvironment(config, runtime, code_path, self._context, layers_path)
         await environment.start()
         return environment

@@ -1,11 +1,15 @@
-"""Unpacked code, once per code SHA, read-only, shared by every environment running it."""
+"""Unpacked code, once per code SHA, read-only, shared by every environment running it; and each
+list of layers a function uses, merged once into one folder that environments see as /opt."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from lamina.domain.code import extract_package, remove_tree
+from lamina.domain.code import extract_package, make_read_only, remove_tree
 from lamina.store.ports import BlobStore
 
 
@@ -36,6 +40,45 @@ class CodeCache:
                 self._ready.add(sha256_hex)
         return path
 
+    async def layers(self, sha256_hexes: Sequence[str]) -> Path | None:
+        """One folder holding the layers in order (a later layer's files replace an earlier one's),
+        as AWS extracts them into /opt; None without layers. Merged from hard links, once per list."""
+        if not sha256_hexes:
+            return None
+        parts = [await self.ensure(sha256_hex) for sha256_hex in sha256_hexes]
+        if len(parts) == 1:
+            return parts[0]
+        key = "layers-" + hashlib.sha256(":".join(sha256_hexes).encode()).hexdigest()
+        path = self._root / key
+        if key in self._ready:
+            return path
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if key not in self._ready:
+                if not await asyncio.to_thread(path.is_dir):
+                    await asyncio.to_thread(_merge, parts, path)
+                self._ready.add(key)
+        return path
+
     async def discard(self, sha256_hex: str) -> None:
         self._ready.discard(sha256_hex)
         await asyncio.to_thread(remove_tree, self.path_for(sha256_hex))
+
+
+def _merge(parts: list[Path], destination: Path) -> None:
+    """Hard-link every file of `parts` into `destination`, later parts winning; atomic."""
+    staging = destination.with_name(destination.name + ".tmp")
+    remove_tree(staging)
+    staging.mkdir(parents=True)
+    for part in parts:
+        for folder, _, files in os.walk(part):
+            target_folder = staging / os.path.relpath(folder, part)
+            target_folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(target_folder, 0o755)
+            for name in files:
+                target = target_folder / name
+                if target.exists() or target.is_symlink():
+                    target.unlink()
+                os.link(Path(folder) / name, target)
+    make_read_only(staging)
+    os.replace(staging, destination)

@@ -101,8 +101,15 @@ def _error_payload(error_type: str, message: str) -> bytes:
 
 class ExecutionEnvironment:
     def __init__(
-        self, config: FunctionConfig, runtime: RuntimeSpec, code_path: Path, context: EnvironmentContext
+        self,
+        config: FunctionConfig,
+        runtime: RuntimeSpec,
+        code_path: Path,
+        context: EnvironmentContext,
+        layers_path: Path | None = None,
     ) -> None:
+        """`layers_path`: the function's layers merged into one folder, which the runtime sees as
+        /opt where the sandbox can mount it there."""
         self.id = secrets.token_hex(8)
         self.config = config
         self.state = EnvironmentState.STARTING
@@ -113,6 +120,7 @@ class ExecutionEnvironment:
         self.last_peak_mb = 0
         self._runtime = runtime
         self._code_path = code_path
+        self._layers_path = layers_path
         self._context = context
         self._mailbox = InvocationMailbox()
         self._endpoint = RuntimeApiEndpoint(self._mailbox)
@@ -160,6 +168,8 @@ class ExecutionEnvironment:
         )
         if self._context.sdk_library is not None:
             variables["LAMINA_RUNTIME_LIB"] = str(self._context.sdk_library)
+        if self._layers_path is not None:
+            variables["LAMINA_LAYER_ROOT"] = str(self._layers_path)
         return variables
 
     async def start(self) -> None:
@@ -196,6 +206,7 @@ class ExecutionEnvironment:
             pass_fds=(passed.fileno(),) if passed is not None else (),
             python_interpreter=self._runtime.interpreter,
             task_root=self._code_path,
+            layers_root=self._layers_path,
             runtime_dir=self._runtime.runtime_dir,
             runtime_library=self._context.sdk_library,
             scratch_directory=self._scratch,

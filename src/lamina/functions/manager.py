@@ -26,6 +26,7 @@ from lamina.domain.functions import (
     validate_timeout,
 )
 from lamina.domain.handler import validate_handler
+from lamina.domain.layers import check_function_layers
 from lamina.errors import conflict, invalid_parameter, not_found, precondition_failed
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.pool import EnvironmentPool
@@ -127,7 +128,7 @@ class FunctionManager:
         return runtime
 
     async def _store_package(self, zip_file: Any) -> PackageSummary:
-        data = _zip_bytes(zip_file)
+        data = zip_bytes(zip_file)
         summary = await asyncio.to_thread(inspect_package, data)
         await asyncio.to_thread(self._blobs.put, summary.digest.sha256_hex, data)
         await self._code.ensure(summary.digest.sha256_hex, data)
@@ -162,12 +163,14 @@ class FunctionManager:
             summary = await self._store_package(code["ZipFile"])
             if self._registry.latest(name) is not None:
                 raise conflict(f"Function already exist: {name}")
+            check_function_layers(list(options.get("layers", ())), summary.unzipped_size)
             config = FunctionConfig(
                 name=name,
                 runtime=runtime,
                 handler=handler,
                 role=params["Role"],
                 code=summary.digest,
+                code_unzipped_size=summary.unzipped_size,
                 **options,
             )
             await self._registry.put_latest(config)
@@ -183,9 +186,10 @@ class FunctionManager:
             current = self.get(name)
             self._check_revision(current, params.get("RevisionId"))
             summary = await self._store_package(params["ZipFile"])
+            check_function_layers(list(current.layers), summary.unzipped_size)
             if params.get("DryRun"):
                 return current.with_changes(code=summary.digest, revision_id=current.revision_id)
-            changes: dict[str, Any] = {"code": summary.digest}
+            changes: dict[str, Any] = {"code": summary.digest, "code_unzipped_size": summary.unzipped_size}
             if params.get("Architectures"):
                 changes["architectures"] = tuple(params["Architectures"])
             updated = current.with_changes(**changes)
@@ -209,6 +213,8 @@ class FunctionManager:
             self._check_revision(current, params.get("RevisionId"))
             updated = current.with_changes(**changes)
             validate_network_setting(updated.environment)
+            if "layers" in changes:
+                check_function_layers(list(updated.layers), updated.code_unzipped_size)
             await self._registry.put_latest(updated)
             self._pool.retire(name, keep=updated)
         return updated
@@ -287,7 +293,7 @@ def _snapshot(config: FunctionConfig) -> dict[str, Any]:
     return {key: value for key, value in config.to_record().items() if key not in _NOT_SNAPSHOTTED}
 
 
-def _zip_bytes(value: Any) -> bytes:
+def zip_bytes(value: Any) -> bytes:
     """The protocol layer decodes blobs to bytes; accept base64 text defensively."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
@@ -319,6 +325,8 @@ def _configuration_options(params: dict[str, Any]) -> dict[str, Any]:
         options["architectures"] = architectures
     if params.get("EphemeralStorage"):
         options["ephemeral_storage_mb"] = validate_ephemeral_storage(params["EphemeralStorage"]["Size"])
+    if "Layers" in params:  # resolved to FunctionLayer records by the caller
+        options["layers"] = tuple(params["Layers"])
     if "DeadLetterConfig" in params:
         options["dead_letter_target"] = validate_dead_letter_target(
             (params["DeadLetterConfig"] or {}).get("TargetArn")

@@ -10,6 +10,7 @@ from lamina.domain.aliases import Alias
 from lamina.domain.async_events import EventInvokeConfig, QueuedEvent
 from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
+from lamina.domain.layers import LayerVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,21 @@ class MetadataStore(Protocol):
 
     async def delete_function_url(self, url_id: str) -> None: ...
     async def list_function_urls(self, function_name: str | None = None) -> list[FunctionUrlConfig]: ...
+    async def next_layer_version(self, name: str) -> int:
+        """Reserve the layer's next version number: one more than any it ever had."""
+
+    async def put_layer_version(self, layer: LayerVersion) -> None: ...
+    async def get_layer_version(self, name: str, version: int) -> LayerVersion | None: ...
+    async def list_layer_versions(self, name: str | None = None) -> list[LayerVersion]:
+        """By layer name, then version, newest version last."""
+
+    async def delete_layer_version(self, name: str, version: int) -> None:
+        """Delete one version with its policy; nothing happens when it is not there."""
+
+    async def put_layer_policy(self, name: str, version: int, document: str | None) -> None:
+        """Set (None: remove) the version's policy; the version must exist."""
+
+    async def get_layer_policy(self, name: str, version: int) -> str | None: ...
     async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
         """Insert or replace the config of (function_name, qualifier)."""
 

@@ -236,7 +236,7 @@ def test_the_namespaces_template_is_the_shared_part_of_every_python_layout(tmp_p
     sandbox = NamespaceSandbox(None, root=tmp_path / "root", interpreters=[sys.executable])
     template = json.loads(sandbox.template_for(sys.executable, runtime_dir, None))
     assert template["root"] == str(tmp_path / "root")
-    assert template["mountPoints"] == ["/proc", "/tmp", "/var/task"]
+    assert template["mountPoints"] == ["/opt", "/proc", "/tmp", "/var/task"]
     shared_targets = {entry["target"] for entry in template["mounts"]}
     assert "/var/runtime/bootstrap.py" in shared_targets and "/usr" in shared_targets
     assert not shared_targets & {"/proc", "/tmp", "/var/task"}

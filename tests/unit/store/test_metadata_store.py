@@ -17,6 +17,7 @@ from lamina.domain.aliases import Alias
 from lamina.domain.async_events import EventInvokeConfig
 from lamina.domain.code import CodeDigest
 from lamina.domain.functions import FunctionConfig
+from lamina.domain.layers import LayerVersion
 from lamina.store.ports import MetadataStore, ProvisionedConcurrencyConfig
 from lamina.store.sqlite import SqliteMetadataStore
 from lamina.store.sqlite.migrations import MIGRATIONS
@@ -343,6 +344,32 @@ def test_function_settings_are_kept_and_deleted_with_the_function(
     with_store(factory, tmp_path, read)
 
 
+def test_layer_versions_numbers_and_policies(factory: StoreFactory, tmp_path: Path) -> None:
+    async def scenario(store: MetadataStore) -> None:
+        assert [await store.next_layer_version("a") for _ in range(3)] == [1, 2, 3]
+        assert await store.next_layer_version("b") == 1
+        first = LayerVersion("a", 1, CODE, 10, created_date="t")
+        third = LayerVersion("a", 3, CODE, 30, created_date="t")
+        await store.put_layer_version(third)
+        await store.put_layer_version(first)
+        await store.put_layer_version(LayerVersion("b", 1, CODE, 5, created_date="t"))
+        assert await store.list_layer_versions("a") == [first, third]
+        assert [(v.name, v.version) for v in await store.list_layer_versions()] == [
+            ("a", 1),
+            ("a", 3),
+            ("b", 1),
+        ]
+        assert await store.get_layer_version("a", 3) == third
+        await store.put_layer_policy("a", 3, '{"p": 1}')
+        assert await store.get_layer_policy("a", 3) == '{"p": 1}'
+        await store.delete_layer_version("a", 3)
+        await store.delete_layer_version("a", 3)
+        assert await store.get_layer_version("a", 3) is None and await store.get_layer_policy("a", 3) is None
+        assert await store.next_layer_version("a") == 4  # numbers are never given again
+
+    with_store(factory, tmp_path, scenario)
+
+
 # SQLite specifics --------------------------------------------------------------------------
 
 
@@ -364,7 +391,7 @@ def test_sqlite_migrations_are_idempotent(tmp_path: Path) -> None:
         return [item.name for item in await store.list_functions()]
 
     with_store(lambda _: SqliteMetadataStore(path), tmp_path, touch)
-    assert user_version(path) == len(MIGRATIONS) == 6
+    assert user_version(path) == len(MIGRATIONS) == 7
     assert with_store(lambda _: SqliteMetadataStore(path), tmp_path, names) == ["kept"]
     assert user_version(path) == len(MIGRATIONS)
 

@@ -32,9 +32,11 @@ class SandboxSpec:
     # Set when argv runs Lamina's own Python runtime with this interpreter: a fork server may start it.
     python_interpreter: str | None = None
     # Host paths the runtime uses. argv, working_directory and the variables LAMBDA_TASK_ROOT,
-    # LAMBDA_RUNTIME_DIR, LAMINA_RUNTIME_LIB, HOME and TMPDIR name them as host paths; a sandbox
-    # that shows them elsewhere (namespaces: /var/task, /var/runtime, /tmp) rewrites those.
+    # LAMBDA_RUNTIME_DIR, LAMINA_RUNTIME_LIB, LAMINA_LAYER_ROOT, HOME and TMPDIR name them as host
+    # paths; a sandbox that shows them elsewhere (namespaces: /var/task, /var/runtime, /opt, /tmp)
+    # rewrites those.
     task_root: Path | None = None  # None: working_directory
+    layers_root: Path | None = None  # the function's layers (LAMINA_LAYER_ROOT), shown as /opt if possible
     runtime_dir: Path | None = None
     runtime_library: Path | None = None
     scratch_directory: Path | None = None  # the environment's writable folder (HOME, TMPDIR)

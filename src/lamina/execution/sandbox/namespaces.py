@@ -6,6 +6,7 @@ What an environment sees (everything read-only but /tmp):
   <interpreter prefixes>            every runtime's Python installation, at its host path (custom
                                     runtimes' `bootstrap` scripts exec them by absolute path)
   /var/task                         the function's code
+  /opt                              the function's layers, merged in order (empty without layers)
   /var/runtime                      Lamina's runtime files and the SDK (boto3...), as on AWS
   /dev                              null, zero, full, random, urandom, tty, fd, std{in,out,err}
   /proc                             its own PID namespace only (the runtime is PID 1)
@@ -42,9 +43,17 @@ _DEVICE_LINKS = (
 )
 # Mounts each environment makes for itself; the rest are the same for every Python environment of an
 # interpreter, so a fork server mounts them once (`template_for`, confine.build_template).
-PER_ENVIRONMENT_TARGETS = frozenset({TASK_ROOT, TMP, "/proc"})
+LAYERS = "/opt"
+PER_ENVIRONMENT_TARGETS = frozenset({TASK_ROOT, LAYERS, TMP, "/proc"})
 # Reserved variables that name host paths (SandboxSpec's contract) and are rewritten here.
-_PATH_VARIABLES = ("LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "LAMINA_RUNTIME_LIB", "HOME", "TMPDIR")
+_PATH_VARIABLES = (
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "LAMINA_RUNTIME_LIB",
+    "LAMINA_LAYER_ROOT",
+    "HOME",
+    "TMPDIR",
+)
 
 
 def _system_mounts() -> list[Mount]:
@@ -130,8 +139,11 @@ class NamespaceSandbox(ProcessSandbox):
             prefixes = self._prefixes
         mounts += [Mount(prefix, "bind", prefix) for prefix in prefixes]
         mounts.append(Mount(TASK_ROOT, "bind", task_root))
-        mounts.append(Mount(RUNTIME_DIR, "dir"))
         moves = [(task_root, TASK_ROOT)]
+        if spec.layers_root is not None:
+            mounts.append(Mount(LAYERS, "bind", str(spec.layers_root)))
+            moves.append((str(spec.layers_root), LAYERS))
+        mounts.append(Mount(RUNTIME_DIR, "dir"))
         seen: set[str] = set()
         for folder, resolve in ((spec.runtime_dir, False), (spec.runtime_library, True)):
             if folder is None:

@@ -10,6 +10,7 @@ from lamina.domain.aliases import Alias
 from lamina.domain.async_events import EventInvokeConfig
 from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
+from lamina.domain.layers import LayerVersion
 from lamina.store.ports import ProvisionedConcurrencyConfig
 from lamina.store.sqlite.database import SqliteDatabase
 from lamina.store.sqlite.migrations import MIGRATIONS
@@ -265,6 +266,69 @@ class SqliteMetadataStore:
                 ).fetchall()
             )
         return [FunctionUrlConfig.from_record(json.loads(row[0])) for row in rows]
+
+    async def next_layer_version(self, name: str) -> int:
+        def reserve(db: sqlite3.Connection) -> int:
+            db.execute(
+                "INSERT INTO layer_names(name, last_version) VALUES (?, 1) "
+                "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1",
+                (name,),
+            )
+            return int(
+                db.execute("SELECT last_version FROM layer_names WHERE name = ?", (name,)).fetchone()[0]
+            )
+
+        return await self._run(reserve)
+
+    async def put_layer_version(self, layer: LayerVersion) -> None:
+        document = json.dumps(layer.to_record(), separators=(",", ":"))
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO layer_versions(name, version, record) VALUES (?, ?, ?)",
+                (layer.name, layer.version, document),
+            )
+        )
+
+    async def get_layer_version(self, name: str, version: int) -> LayerVersion | None:
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT record FROM layer_versions WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+        )
+        return LayerVersion.from_record(json.loads(row[0])) if row else None
+
+    async def list_layer_versions(self, name: str | None = None) -> list[LayerVersion]:
+        select = "SELECT record FROM layer_versions"
+        if name is None:
+            rows = await self._run(lambda db: db.execute(f"{select} ORDER BY name, version").fetchall())
+        else:
+            rows = await self._run(
+                lambda db: db.execute(f"{select} WHERE name = ? ORDER BY version", (name,)).fetchall()
+            )
+        return [LayerVersion.from_record(json.loads(row[0])) for row in rows]
+
+    async def delete_layer_version(self, name: str, version: int) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "DELETE FROM layer_versions WHERE name = ? AND version = ?", (name, version)
+            )
+        )
+
+    async def put_layer_policy(self, name: str, version: int, document: str | None) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE layer_versions SET policy = ? WHERE name = ? AND version = ?",
+                (document, name, version),
+            )
+        )
+
+    async def get_layer_policy(self, name: str, version: int) -> str | None:
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT policy FROM layer_versions WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+        )
+        return str(row[0]) if row and row[0] is not None else None
 
     async def put_provisioned_concurrency(self, config: ProvisionedConcurrencyConfig) -> None:
         await self._run(

@@ -69,4 +69,17 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (name, qualifier)
     );
     """,
+    """
+    CREATE TABLE layer_names (
+        name TEXT PRIMARY KEY,
+        last_version INTEGER NOT NULL
+    );
+    CREATE TABLE layer_versions (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        policy TEXT,
+        PRIMARY KEY (name, version)
+    );
+    """,
 )

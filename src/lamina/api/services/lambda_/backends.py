@@ -10,6 +10,7 @@ from lamina.functions.aliases import AliasService
 from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.event_invoke_configs import EventInvokeConfigService
 from lamina.functions.function_urls import FunctionUrlService
+from lamina.functions.layers import LayerService
 from lamina.functions.manager import FunctionManager
 from lamina.functions.permissions import PermissionService
 from lamina.functions.provisioned import ProvisionedConcurrency
@@ -27,6 +28,7 @@ class LambdaBackends:
     tags: TagService
     event_invoke_configs: EventInvokeConfigService
     function_urls: FunctionUrlService
+    layers: LayerService
     recursion: RecursionConfigService
     invocations: InvocationService
     delivery: AsyncDelivery

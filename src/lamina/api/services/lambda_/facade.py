@@ -13,6 +13,7 @@ from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.services.lambda_.async_settings import AsyncSettingsOperations
 from lamina.api.services.lambda_.backends import LambdaBackends
 from lamina.api.services.lambda_.invoke import InvokeHandler
+from lamina.api.services.lambda_.layers import LayerOperations
 from lamina.api.services.lambda_.operations import LambdaOperations
 from lamina.api.services.lambda_.url_configs import UrlConfigOperations
 from lamina.api.services.service import OperationHandler, ServiceFacade
@@ -65,6 +66,17 @@ _SERVED_BY: dict[str, tuple[str, ...]] = {
         "DeleteFunctionUrlConfig",
         "ListFunctionUrlConfigs",
     ),
+    "layers": (
+        "PublishLayerVersion",
+        "GetLayerVersion",
+        "GetLayerVersionByArn",
+        "ListLayers",
+        "ListLayerVersions",
+        "DeleteLayerVersion",
+        "AddLayerVersionPermission",
+        "GetLayerVersionPolicy",
+        "RemoveLayerVersionPermission",
+    ),
     "invoke": ("Invoke",),
 }
 IMPLEMENTED_OPERATIONS = frozenset(name for names in _SERVED_BY.values() for name in names)
@@ -83,6 +95,7 @@ def build_lambda_facade(
             backends.event_invoke_configs, backends.recursion, backends.manager.placement
         ),
         "url_configs": UrlConfigOperations(backends.function_urls, backends.manager.placement),
+        "layers": LayerOperations(backends.layers, code_urls),
         "invoke": InvokeHandler(
             backends.manager, backends.invocations, backends.delivery, backends.recursion
         ),

@@ -28,6 +28,7 @@ class LambdaOperations:
         self._concurrency = backends.concurrency
         self._permissions = backends.permissions
         self._tags = backends.tags
+        self._layers = backends.layers
         self._code_urls = code_urls
         self._placement = backends.manager.placement
 
@@ -36,6 +37,12 @@ class LambdaOperations:
 
     def _unqualified(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "FunctionName": unqualified_name(params, self._placement)}
+
+    async def _with_layers(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The Layers parameter (version ARNs) resolved to what the function keeps of each version."""
+        if "Layers" not in params:
+            return params
+        return {**params, "Layers": await self._layers.for_function(params["Layers"] or [])}
 
     def _config(self, config: FunctionConfig, qualifier: str | None = None) -> dict[str, Any]:
         """FunctionConfiguration; asked for through an alias, its ARN is the alias's."""
@@ -50,7 +57,7 @@ class LambdaOperations:
             raise invalid_parameter("A function name with a qualifier can't be used to create a function.")
         tags = params.get("Tags") or {}
         check_tags(tags)
-        config = await self._manager.create({**params, "FunctionName": name})
+        config = await self._manager.create(await self._with_layers({**params, "FunctionName": name}))
         if tags:
             await self._tags.tag(name, tags)
         return OperationResult(self._config(config))
@@ -90,7 +97,7 @@ class LambdaOperations:
     async def update_function_configuration(
         self, params: dict[str, Any], context: RequestContext
     ) -> OperationResult:
-        config = await self._manager.update_configuration(self._unqualified(params))
+        config = await self._manager.update_configuration(await self._with_layers(self._unqualified(params)))
         return OperationResult(self._config(config))
 
     async def delete_function(self, params: dict[str, Any], context: RequestContext) -> OperationResult:

@@ -776,7 +776,10 @@ def main() -> int:
         return 1
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     runtime_dir = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = _import_path(sys.path, task_root, os.environ.get("LAMINA_RUNTIME_LIB"), runtime_dir)
+    layer_root = os.environ.pop("LAMINA_LAYER_ROOT", None) or _LAYER_ROOT
+    sys.path[:] = _import_path(
+        sys.path, task_root, os.environ.get("LAMINA_RUNTIME_LIB"), runtime_dir, layer_root
+    )
     current = _CurrentRequest()
     _configure_logging(current)
 

@@ -1,0 +1,146 @@
+"""PublishLayerVersion, GetLayerVersion(ByArn), ListLayers, ListLayerVersions, DeleteLayerVersion,
+and the layer version permissions (Add/Remove LayerVersionPermission, GetLayerVersionPolicy).
+
+Layer content is a code blob like a function's (content-addressed, encrypted at rest); a version's
+record is metadata. Functions keep what they need of a version (ARN, digest, sizes) in their own
+configuration, so deleting a version does not break them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from lamina.domain.code import inspect_package
+from lamina.domain.functions import FunctionLayer
+from lamina.domain.layers import (
+    LayerVersion,
+    created_now,
+    layer_arn,
+    layer_permission_statement,
+    parse_layer_version_arn,
+)
+from lamina.domain.policies import ResourcePolicy
+from lamina.errors import AwsError, conflict, invalid_parameter, not_found, precondition_failed
+from lamina.execution.code_cache import CodeCache
+from lamina.functions.manager import Placement, zip_bytes
+from lamina.store.ports import BlobStore, MetadataStore
+
+_NO_RESOURCE = "The resource you requested does not exist."
+
+
+class LayerService:
+    def __init__(self, store: MetadataStore, blobs: BlobStore, code: CodeCache, placement: Placement) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._code = code
+        self.placement = placement
+
+    def arn(self, name: str, version: int | None = None) -> str:
+        return layer_arn(self.placement.region, self.placement.account_id, name, version)
+
+    async def publish(self, name: str, params: dict[str, Any]) -> LayerVersion:
+        content = params.get("Content") or {}
+        if "ZipFile" not in content:
+            raise invalid_parameter("Lamina accepts layer content as Content.ZipFile only.")
+        data = zip_bytes(content["ZipFile"])
+        summary = await asyncio.to_thread(inspect_package, data)
+        await asyncio.to_thread(self._blobs.put, summary.digest.sha256_hex, data)
+        await self._code.ensure(summary.digest.sha256_hex, data)
+        layer = LayerVersion(
+            name,
+            await self._store.next_layer_version(name),
+            summary.digest,
+            summary.unzipped_size,
+            params.get("Description") or "",
+            tuple(params.get("CompatibleRuntimes") or ()),
+            tuple(params.get("CompatibleArchitectures") or ()),
+            params.get("LicenseInfo"),
+            created_now(),
+        )
+        await self._store.put_layer_version(layer)
+        return layer
+
+    async def get(self, name: str, version: int) -> LayerVersion:
+        layer = await self._store.get_layer_version(name, version)
+        if layer is None:
+            raise not_found(_NO_RESOURCE)
+        return layer
+
+    async def get_by_arn(self, arn: str) -> LayerVersion:
+        region, account, name, version = parse_layer_version_arn(arn)
+        if (region, account) != (self.placement.region, self.placement.account_id):
+            raise not_found(_NO_RESOURCE)
+        return await self.get(name, version)
+
+    async def latest_per_layer(self, runtime: str | None, architecture: str | None) -> list[LayerVersion]:
+        """ListLayers: each layer's newest version that matches the filters."""
+        newest: dict[str, LayerVersion] = {}
+        for layer in await self._store.list_layer_versions():
+            if layer.matches(runtime, architecture):
+                newest[layer.name] = layer
+        return [newest[name] for name in sorted(newest)]
+
+    async def versions(self, name: str, runtime: str | None, architecture: str | None) -> list[LayerVersion]:
+        """ListLayerVersions: newest first."""
+        layers = await self._store.list_layer_versions(name)
+        return [layer for layer in reversed(layers) if layer.matches(runtime, architecture)]
+
+    async def delete(self, name: str, version: int) -> None:
+        """Idempotent; functions that use the version keep it (its content stays stored)."""
+        await self._store.delete_layer_version(name, version)
+
+    async def for_function(self, arns: Sequence[str]) -> list[FunctionLayer]:
+        """The Layers parameter of CreateFunction / UpdateFunctionConfiguration, resolved."""
+        layers = []
+        for arn in arns:
+            try:
+                layer = await self.get_by_arn(arn)
+            except AwsError:
+                raise invalid_parameter(f"Layer version {arn} does not exist.") from None
+            layers.append(FunctionLayer(arn, layer.content, layer.unzipped_size))
+        return layers
+
+    # permissions -----------------------------------------------------------------------------
+    async def _policy(self, name: str, version: int) -> ResourcePolicy | None:
+        await self.get(name, version)
+        text = await self._store.get_layer_policy(name, version)
+        return ResourcePolicy.loads(text) if text is not None else None
+
+    async def add_permission(
+        self, name: str, version: int, params: dict[str, Any]
+    ) -> tuple[dict[str, Any], str]:
+        policy = await self._policy(name, version) or ResourcePolicy()
+        if params.get("RevisionId") is not None and params["RevisionId"] != policy.revision_id:
+            raise precondition_failed(
+                "The Revision Id provided does not match the latest Revision Id. "
+                "Call the GetLayerPolicy API to retrieve the latest Revision Id"
+            )
+        if policy.statement(params["StatementId"]) is not None:
+            raise conflict(
+                f"The statement id ({params['StatementId']}) provided already exists. Please provide a "
+                "new statement id, or remove the existing statement."
+            )
+        statement = layer_permission_statement(params, self.arn(name, version))
+        updated = policy.with_statement(statement)
+        await self._store.put_layer_policy(name, version, updated.dumps())
+        return statement, updated.revision_id
+
+    async def get_policy(self, name: str, version: int) -> ResourcePolicy:
+        policy = await self._policy(name, version)
+        if policy is None:
+            raise not_found("No policy is associated with the given resource.")
+        return policy
+
+    async def remove_permission(self, name: str, version: int, sid: str, revision_id: str | None) -> None:
+        policy = await self._policy(name, version)
+        if policy is None or policy.statement(sid) is None:
+            raise not_found(f"Statement {sid} is not found in resource policy.")
+        if revision_id is not None and revision_id != policy.revision_id:
+            raise precondition_failed(
+                "The Revision Id provided does not match the latest Revision Id. "
+                "Call the GetLayerPolicy API to retrieve the latest Revision Id"
+            )
+        remaining = policy.without(sid)
+        await self._store.put_layer_policy(name, version, remaining.dumps() if remaining.statements else None)
