@@ -401,6 +401,7 @@ class ExecutionEnvironment:
                 assert self._exited is not None
                 reason = _exit_description(self._exited.result())
                 message = f"RequestId: {request.request_id} Error: Runtime exited with error: {reason}"
+                self._emit_exit(message)
                 return self._failure(
                     request,
                     "Runtime.ExitError",
@@ -434,6 +435,11 @@ class ExecutionEnvironment:
             if self.state is EnvironmentState.BUSY:
                 self.state = EnvironmentState.IDLE
 
+    def _emit_exit(self, message: str) -> None:
+        """The two lines Lambda logs when a runtime process exits: what happened, then the type."""
+        self._emit(message)
+        self._emit("Runtime.ExitError")
+
     async def _fail_init(
         self, request: InvocationRequest, failure: RuntimeOutcome | str, init_ms: float, lines: list[str]
     ) -> InvocationResult:
@@ -451,7 +457,9 @@ class ExecutionEnvironment:
             )
         else:
             error_type = "Runtime.ExitError"
-            payload = _error_payload(error_type, f"RequestId: {request.request_id} Error: {failure}")
+            message = f"RequestId: {request.request_id} Error: {failure}"
+            self._emit_exit(message)
+            payload = _error_payload(error_type, message)
         return self._conclude(
             request, payload, error_type, "error", init_ms, None, lines, self._peak_memory_mb()
         )

@@ -239,10 +239,13 @@ def _forget_shadowed_sdk(names: list[str], task_root: str) -> None:
                 del sys.modules[loaded]
 
 
-def _read_handovers(control: _Control, handovers: dict, adopted: set) -> None:
+def _read_handovers(control: _Control, handovers: dict, adopted: set, only: int | None = None) -> None:
     """Children that made a PID namespace write PID 1's pid to their pipe, then exit: tell the server
-    which process is the environment now, before any exit of it could be reported."""
+    which process is the environment now, before any exit of it could be reported. `only`: just
+    that child's pipe."""
     for fd, forked in list(handovers.items()):
+        if only is not None and forked != only:
+            continue
         try:
             data = os.read(fd, 32)
         except BlockingIOError:
@@ -263,6 +266,9 @@ def _reap(control: _Control, handovers: dict, adopted: set) -> None:
             return
         if pid == 0:
             return
+        # It may have written its hand-over and exited after the pipes were read above: the write
+        # came first, so its pipe holds it now.
+        _read_handovers(control, handovers, adopted, only=pid)
         if pid in adopted:  # it handed its environment over; that one's exit is what counts
             adopted.discard(pid)
             continue
