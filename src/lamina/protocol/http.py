@@ -49,7 +49,7 @@ class HttpResponse:
 
 
 class WireProtocol(Protocol):
-    """What the server needs from an AWS wire protocol (rest-json today; json, query and
+    """What the server needs from an AWS wire protocol (rest-json and query today; json and
     rest-xml later).
 
     All methods are pure CPU work on in-memory data: they never block on I/O and are safe
@@ -60,6 +60,10 @@ class WireProtocol(Protocol):
         self, method: str, raw_path: str, query: list[tuple[str, str]] | None = None
     ) -> tuple[OperationModel, dict[str, str]] | None:
         """Find the operation a request targets and its decoded URI labels; None if none."""
+        ...
+
+    def match_request(self, request: HttpRequest) -> tuple[OperationModel, dict[str, str]] | None:
+        """`match` for a whole request (the query protocol names its operation in the body)."""
         ...
 
     def parse(

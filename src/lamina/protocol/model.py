@@ -53,4 +53,8 @@ def create_protocol(
         from lamina.protocol.rest_json import RestJsonProtocol
 
         return RestJsonProtocol(service_model, enum_overrides)
+    if protocol == "query":
+        from lamina.protocol.query import QueryProtocol
+
+        return QueryProtocol(service_model)
     raise NotImplementedError(f"wire protocol {protocol!r} of {service_model.service_name} is not supported")

@@ -260,6 +260,9 @@ class RestJsonProtocol:
 
     # ----------------------------------------------------------------------- requests
 
+    def match_request(self, request: HttpRequest) -> tuple[OperationModel, dict[str, str]] | None:
+        return self.match(request.method, request.raw_path, request.query)
+
     def parse(
         self, operation: OperationModel, labels: dict[str, str], request: HttpRequest
     ) -> dict[str, Any]:

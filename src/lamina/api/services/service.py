@@ -23,7 +23,7 @@ class ServiceFacade:
 
     async def handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse:
         """Raises AwsError for anything the caller got wrong; the gateway renders it."""
-        matched = self.protocol.match(request.method, request.raw_path, request.query)
+        matched = self.protocol.match_request(request)
         if matched is None:
             raise AwsError(
                 "UnknownOperationException", f"No operation matches {request.method} {request.raw_path}", 404
