@@ -64,6 +64,11 @@ class Settings:
         return self.data_dir / "lamina.db"
 
     @property
+    def identity_path(self) -> Path:
+        """IAM users, keys, roles, policies and sessions (secrets encrypted)."""
+        return self.data_dir / "identity.db"
+
+    @property
     def queue_path(self) -> Path:
         """Accepted asynchronous invocations not yet settled."""
         return self.data_dir / "queue.db"

@@ -19,6 +19,7 @@ from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.function_urls import FunctionUrlHandler
 from lamina.api.gateway import Gateway
 from lamina.api.internal import InternalRoutes
+from lamina.api.services.identity import build_iam_facade, build_sts_facade
 from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
 from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
 from lamina.config import Settings
@@ -49,12 +50,16 @@ from lamina.functions.provisioned import ProvisionedConcurrency
 from lamina.functions.recursion import RecursionConfigService
 from lamina.functions.registry import FunctionRegistry
 from lamina.functions.tags import TagService
+from lamina.identity.directory import IdentityDirectory
+from lamina.identity.iam import IamService
+from lamina.identity.sts import StsService
 from lamina.protocol.model import create_protocol, load_service_model
 from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.store.blobs import FilesystemBlobStore
 from lamina.store.logs import FileLogStore
 from lamina.store.sqlite import SqliteMetadataStore
 from lamina.store.sqlite.event_queue import SqliteEventQueue
+from lamina.store.sqlite.identity import SqliteIdentityStore
 
 _log = logging.getLogger("lamina")
 # Log events reach the disk within this many seconds (the log store buffers between flushes).
@@ -72,6 +77,8 @@ class Platform:
     app: Gateway
     metadata: SqliteMetadataStore
     queue: SqliteEventQueue
+    identity_store: SqliteIdentityStore
+    directory: IdentityDirectory
     logs: FileLogStore
     registry: FunctionRegistry
     pool: EnvironmentPool
@@ -81,6 +88,8 @@ class Platform:
     async def startup(self) -> None:
         await self.metadata.open()
         await self.queue.open()
+        await self.identity_store.open()
+        await self.directory.load()
         await self.registry.load()
         await self.backends.concurrency.restore()
         await self.backends.event_invoke_configs.restore()
@@ -119,6 +128,7 @@ class Platform:
         await self.backends.delivery.close()
         await self.pool.close()
         await self.queue.close()
+        await self.identity_store.close()
         await self.metadata.close()
         self.logs.close()
         self.sandbox.close()
@@ -227,14 +237,39 @@ def build_platform(settings: Settings) -> Platform:
     lambda_facade = build_lambda_facade(
         create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)}), backends, code_urls
     )
-    secrets = {credentials.access_key_id: credentials.secret_access_key}
-    verifier = SigV4Verifier(secrets.get)
+    identity_store = SqliteIdentityStore(
+        settings.identity_path, load_or_create_key(settings.secrets_dir, "credentials")
+    )
+    directory = IdentityDirectory(
+        identity_store, {settings.account_id: (credentials.access_key_id, credentials.secret_access_key)}
+    )
+    sts = StsService(directory)
+    services = {
+        "lambda": lambda_facade,
+        "iam": build_iam_facade(create_protocol(load_service_model("iam")), IamService(directory)),
+        "sts": build_sts_facade(create_protocol(load_service_model("sts")), sts),
+    }
+    verifier = SigV4Verifier(
+        lambda key: credential.secret if (credential := directory.credential(key)) else None
+    )
     platform: Platform
     internal = InternalRoutes(lambda: platform.health(), code_urls, manager.code_package)
     function_url_handler = FunctionUrlHandler(backends.function_urls, manager, invocations, verifier)
-    app = Gateway({"lambda": lambda_facade}, "lambda", verifier, internal, function_url_handler)
+    app = Gateway(services, "lambda", verifier, internal, function_url_handler, directory.credential)
     platform = Platform(
-        settings, credentials, runtimes, sandbox, app, metadata, queue, logs, registry, pool, backends
+        settings,
+        credentials,
+        runtimes,
+        sandbox,
+        app,
+        metadata,
+        queue,
+        identity_store,
+        directory,
+        logs,
+        registry,
+        pool,
+        backends,
     )
     return platform
 

@@ -21,7 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "auth": {"auth"},
     "execution": {"execution", "domain", "store", "runtime_api"},
     "functions": {"functions", "domain", "store", "execution"},
-    "api": {"api", "protocol", "domain", "functions", "execution", "auth", "transport"},
+    "identity": {"identity", "domain", "store", "auth"},
+    "api": {"api", "protocol", "domain", "functions", "execution", "identity", "auth", "transport"},
     "cli": {"cli", "auth", "store", "server"},
 }
 

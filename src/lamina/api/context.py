@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lamina.domain.iam.principals import Principal
 from lamina.protocol.http import HttpRequest
 
 
@@ -13,6 +14,7 @@ class RequestContext:
     request_id: str
     request: HttpRequest
     access_key_id: str
+    principal: Principal  # who signed the request
 
     @property
     def base_url(self) -> str:

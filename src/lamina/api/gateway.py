@@ -9,20 +9,35 @@ crash the server: unexpected failures become a 500 ServiceException and are logg
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl
 
 from lamina.api.context import RequestContext
 from lamina.api.function_urls import FunctionUrlHandler, url_target
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.service import ServiceFacade
+from lamina.domain.iam.principals import Principal
 from lamina.domain.ids import new_request_id
 from lamina.errors import AwsError
+from lamina.identity.directory import Credential
 from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.sigv4 import SignedRequest, SigV4Verifier, read_credential_scope
 from lamina.transport.http11 import LeanRequest, LeanResponse
 
 _log = logging.getLogger(__name__)
+# Services on the query protocol name their credential errors differently.
+_QUERY_SERVICES = frozenset({"iam", "sts"})
+
+
+def _invalid_token(query_style: bool) -> AwsError:
+    return AwsError(
+        "InvalidClientTokenId" if query_style else "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+        403,
+    )
+
+
 # Lambda quotas: a CreateFunction request with a base64 ZIP may be up to 70167211 bytes.
 MAX_REQUEST_BYTES = 70_167_211
 
@@ -39,12 +54,16 @@ class Gateway:
         verifier: SigV4Verifier,
         internal: InternalRoutes,
         function_urls: FunctionUrlHandler,
+        credentials: Callable[[str], Credential | None],
     ) -> None:
+        """`credentials(access_key_id)`: who a verified key belongs to (the verifier looked up its
+        secret the same way)."""
         self._services = dict(services)
         self._default = self._services[default_service]
         self._verifier = verifier
         self._internal = internal
         self._function_urls = function_urls
+        self._credentials = credentials
 
     async def handle(self, lean: LeanRequest) -> LeanResponse:
         """The public port's handler: never raises."""
@@ -78,7 +97,8 @@ class Gateway:
                     facade = self._services.get(credential.service, facade)
                 raise
             facade = self._services.get(verified.service, facade)
-            context = RequestContext(request_id, request, verified.access_key_id)
+            principal = self._principal(verified.access_key_id, verified.service, headers, query)
+            context = RequestContext(request_id, request, verified.access_key_id, principal)
             response = await facade.handle(request, context)
         except AwsError as error:
             response = facade.protocol.serialize_error(error, request_id)
@@ -92,6 +112,27 @@ class Gateway:
             )
             response = facade.protocol.serialize_error(internal, request_id)
         return to_lean_response(response)
+
+    def _principal(
+        self, access_key_id: str, service: str, headers: Mapping[str, str], query: list[tuple[str, str]]
+    ) -> Principal:
+        """The principal behind a verified key; temporary credentials must come with their
+        current session token."""
+        credential = self._credentials(access_key_id)
+        query_style = service in _QUERY_SERVICES
+        if credential is None:
+            raise _invalid_token(query_style)
+        if credential.session_token is not None:
+            token = headers.get("x-amz-security-token") or dict(query).get("X-Amz-Security-Token")
+            if token != credential.session_token:
+                raise _invalid_token(query_style)
+            if credential.expires is not None and credential.expires < time.time():
+                raise AwsError(
+                    "ExpiredToken" if query_style else "ExpiredTokenException",
+                    "The security token included in the request is expired",
+                    403,
+                )
+        return credential.principal
 
     async def _serve_function_url(self, lean: LeanRequest, url_id: str, path: str) -> LeanResponse:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from lamina.domain.aliases import Alias
 from lamina.domain.async_events import EventInvokeConfig, QueuedEvent
@@ -121,6 +121,34 @@ class MetadataStore(Protocol):
     ) -> list[ProvisionedConcurrencyConfig]:
         """The configs of one function (of every function when None), ordered by function name,
         then numeric qualifiers (versions) in numeric order before the others."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRecord:
+    """One IAM entity as stored: what kind it is, its account and name, its record, and the secret
+    that goes with it (access keys and sessions), decrypted."""
+
+    kind: str
+    account: str
+    name: str
+    record: dict[str, Any]
+    secret: str | None = None
+
+
+class IdentityStore(Protocol):
+    """IAM entities (users, access keys, roles, policies, attachments, sessions). Writes are
+    durable when the awaited call returns; secrets are encrypted at rest."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def put(
+        self, kind: str, account: str, name: str, record: dict[str, Any], secret: str | None = None
+    ) -> None:
+        """Insert or replace; a None secret keeps the stored one."""
+
+    async def delete(self, kind: str, account: str, name: str) -> None: ...
+    async def load(self) -> list[IdentityRecord]:
+        """Every entity, in the order they were first written."""
 
 
 class EventQueue(Protocol):

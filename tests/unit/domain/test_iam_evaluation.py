@@ -170,12 +170,27 @@ RESOURCE_CASES = [
         request(),
         ALLOW,
     ),
-    ("same account: account principal", [], resource(allow(Principal={"AWS": A})), request(), ALLOW),
+    # Naming the account delegates to its identity policies (the account's root ARN does the same).
+    ("same account: account principal alone", [], resource(allow(Principal={"AWS": A})), request(), IMPLICIT),
+    (
+        "same account: account principal and identity",
+        [identity(allow("lambda:*"))],
+        resource(allow(Principal={"AWS": A})),
+        request(),
+        ALLOW,
+    ),
     (
         "same account: root ARN names the account",
         [],
         resource(allow(Principal={"AWS": f"arn:aws:iam::{A}:root"})),
         request(),
+        IMPLICIT,
+    ),
+    (
+        "same account: root ARN covers the root",
+        [],
+        resource(allow(Principal={"AWS": A})),
+        request(root_of(A)),
         ALLOW,
     ),
     (

@@ -16,7 +16,7 @@ from enum import Enum
 from lamina.domain.iam.conditions import ContextValue, condition_holds
 from lamina.domain.iam.matching import MissingVariable, substitute, wildcard_match
 from lamina.domain.iam.policy import Policy, Statement
-from lamina.domain.iam.principals import SERVICE, Principal, names_principal
+from lamina.domain.iam.principals import BY_ACCOUNT, BY_NAME, SERVICE, Principal, names_principal
 
 
 class Decision(Enum):
@@ -54,7 +54,10 @@ _PRINCIPAL_TYPES = {"root": "Account", "user": "User", "assumed-role": "AssumedR
 
 def _statement_applies(
     statement: Statement, request: AccessRequest, context: Mapping[str, ContextValue]
-) -> bool:
+) -> str | None:
+    """None when the statement does not apply; else BY_NAME, or BY_ACCOUNT for a resource policy
+    statement that covers the caller only through its account."""
+
     def variable(name: str) -> str | None:
         value = context.get(name.lower())
         return value if isinstance(value, str) else None
@@ -63,7 +66,7 @@ def _statement_applies(
         wildcard_match(pattern, request.action, ignore_case=True) for pattern in statement.actions
     )
     if action_match == statement.actions_negated:
-        return False
+        return None
     if statement.resources is not None:
         resource_match = False
         for pattern in statement.resources:
@@ -74,26 +77,37 @@ def _statement_applies(
             except MissingVariable:
                 continue
         if resource_match == statement.resources_negated:
-            return False
+            return None
+    how = BY_NAME
     if statement.principals is not None:
-        principal_match = names_principal(statement.principals, request.principal)
-        if principal_match == statement.principals_negated:
-            return False
-    return not statement.condition or condition_holds(statement.condition, context, variable)
+        named = names_principal(statement.principals, request.principal)
+        if statement.principals_negated:
+            if named is not None:
+                return None
+        elif named is None:
+            return None
+        else:
+            how = named
+    if statement.condition and not condition_holds(statement.condition, context, variable):
+        return None
+    return how
 
 
 def _effects(
     policies: Sequence[Policy], request: AccessRequest, context: Mapping[str, ContextValue]
-) -> tuple[bool, bool]:
-    """(some statement allows, some statement denies)."""
-    allowed = denied = False
+) -> tuple[str | None, bool]:
+    """(how the strongest Allow covers the caller, or None; whether some statement denies)."""
+    allowed: str | None = None
+    denied = False
     for policy in policies:
         for statement in policy.statements:
-            if _statement_applies(statement, request, context):
-                if statement.effect == "Deny":
-                    denied = True
-                else:
-                    allowed = True
+            how = _statement_applies(statement, request, context)
+            if how is None:
+                continue
+            if statement.effect == "Deny":
+                denied = True
+            elif allowed != BY_NAME:
+                allowed = how
     return allowed, denied
 
 
@@ -103,17 +117,20 @@ def evaluate(
     resource_policy: Policy | None = None,
 ) -> Decision:
     context = request_context(request)
-    identity_allows, identity_denies = _effects(identity_policies, request, context)
-    resource_allows, resource_denies = _effects(
+    identity_allowed, identity_denies = _effects(identity_policies, request, context)
+    resource_allowed, resource_denies = _effects(
         [resource_policy] if resource_policy else [], request, context
     )
     if identity_denies or resource_denies:
         return Decision.EXPLICIT_DENY
     principal = request.principal
-    if principal.is_root:
-        identity_allows = True  # the root user may do anything in its own account
+    # The root user may do anything in its own account; an account-wide grant in a resource policy
+    # hands the decision to the caller's identity policies.
+    identity_allows = identity_allowed is not None or principal.is_root
     if principal.kind == SERVICE:
-        return Decision.ALLOW if resource_allows else Decision.IMPLICIT_DENY
+        return Decision.ALLOW if resource_allowed is not None else Decision.IMPLICIT_DENY
+    if resource_allowed == BY_ACCOUNT:
+        return Decision.ALLOW if identity_allows else Decision.IMPLICIT_DENY
     if principal.account == request.resource_account:
-        return Decision.ALLOW if identity_allows or resource_allows else Decision.IMPLICIT_DENY
-    return Decision.ALLOW if identity_allows and resource_allows else Decision.IMPLICIT_DENY
+        return Decision.ALLOW if identity_allows or resource_allowed is not None else Decision.IMPLICIT_DENY
+    return Decision.ALLOW if identity_allows and resource_allowed is not None else Decision.IMPLICIT_DENY

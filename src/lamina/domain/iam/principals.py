@@ -42,29 +42,45 @@ def _listed(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(item) for item in value]
 
 
-def _names_aws(entry: str, principal: Principal) -> bool:
+# How a Principal element covers a principal: by name, or through its account (which delegates the
+# decision to the account's own identity policies, as the account's root ARN does on AWS).
+BY_NAME, BY_ACCOUNT = "name", "account"
+
+
+def _names_aws(entry: str, principal: Principal) -> str | None:
     if entry == "*":
-        return principal.kind != SERVICE
+        return BY_NAME if principal.kind != SERVICE else None
     account = entry if entry.isdigit() and len(entry) == 12 else None
     if entry.startswith("arn:") and entry.endswith(":root"):
         account = entry.split(":")[4]
     if account is not None:
-        return principal.account == account and principal.kind != SERVICE
-    if entry == principal.arn:
-        return True
-    return principal.kind == ASSUMED_ROLE and entry == principal.role_arn
+        if principal.account != account or principal.kind == SERVICE:
+            return None
+        return BY_NAME if principal.kind == ROOT else BY_ACCOUNT
+    if entry == principal.arn or (principal.kind == ASSUMED_ROLE and entry == principal.role_arn):
+        return BY_NAME
+    return None
 
 
-def names_principal(element: Any, principal: Principal) -> bool:
-    """Whether a Principal element (as written in the policy) covers `principal`."""
+def names_principal(element: Any, principal: Principal) -> str | None:
+    """How a Principal element (as written in the policy) covers `principal`: BY_NAME, BY_ACCOUNT,
+    or None when it does not."""
     if element == "*":
-        return True
+        return BY_NAME
     if not isinstance(element, Mapping):
-        return False
+        return None
+    found = None
     for kind, value in element.items():
-        entries = _listed(value)
-        if kind == "AWS" and any(_names_aws(entry, principal) for entry in entries):
-            return True
-        if kind == "Service" and principal.kind == SERVICE and principal.arn in entries:
-            return True
-    return False
+        for entry in _listed(value):
+            if kind == "AWS":
+                match = _names_aws(entry, principal)
+            else:
+                match = (
+                    BY_NAME
+                    if kind == "Service" and principal.kind == SERVICE and principal.arn == entry
+                    else None
+                )
+            if match == BY_NAME:
+                return BY_NAME
+            found = found or match
+    return found

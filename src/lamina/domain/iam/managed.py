@@ -1,0 +1,62 @@
+"""AWS managed policies Lamina provides, with AWS's names and ARNs and equivalent permissions."""
+
+from __future__ import annotations
+
+import json
+
+from lamina.domain.iam.entities import ManagedPolicy
+
+_BASIC_EXECUTION = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "*",
+        }
+    ],
+}
+_LAMBDA_FULL_ACCESS = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["lambda:*", "logs:*", "cloudwatch:*", "iam:GetRole", "iam:ListRoles", "iam:PassRole"],
+            "Resource": "*",
+        }
+    ],
+}
+_LAMBDA_READ_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["lambda:Get*", "lambda:List*"], "Resource": "*"}],
+}
+
+AWS_MANAGED_POLICIES = (
+    ManagedPolicy(
+        "aws",
+        "AWSLambdaBasicExecutionRole",
+        "ANPAJNCQGXC42545SKXIK",
+        json.dumps(_BASIC_EXECUTION),
+        "/service-role/",
+        "Provides write permissions to CloudWatch Logs.",
+        0.0,
+    ),
+    ManagedPolicy(
+        "aws",
+        "AWSLambda_FullAccess",
+        "ANPAZKAPJZG4KQIBT3RKA",
+        json.dumps(_LAMBDA_FULL_ACCESS),
+        "/",
+        "Grants full access to AWS Lambda service and related resources.",
+        0.0,
+    ),
+    ManagedPolicy(
+        "aws",
+        "AWSLambda_ReadOnlyAccess",
+        "ANPAZKAPJZG4JXGLPNNIF",
+        json.dumps(_LAMBDA_READ_ONLY),
+        "/",
+        "Grants read-only access to AWS Lambda service.",
+        0.0,
+    ),
+)

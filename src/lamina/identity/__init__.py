@@ -1,0 +1,1 @@
+"""Identities: IAM users, roles, policies and sessions, and who may do what."""

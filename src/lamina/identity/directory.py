@@ -1,0 +1,269 @@
+"""Every IAM entity of every account, in memory, written through to the identity store.
+
+Authentication and authorisation consult it on every request, so it answers from memory: the secret
+of an access key (SigV4), the principal behind it, and the parsed policies that apply to a principal.
+Only this class writes IAM state, so its view is always current.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lamina.domain.iam.entities import AccessKey, ManagedPolicy, Role, Session, User, record_of
+from lamina.domain.iam.managed import AWS_MANAGED_POLICIES
+from lamina.domain.iam.policy import Policy, parse_policy
+from lamina.domain.iam.principals import ASSUMED_ROLE, USER, Principal, root_of
+from lamina.store.ports import IdentityStore
+
+USER_KIND, KEY_KIND, ROLE_KIND, POLICY_KIND = "user", "access-key", "role", "policy"
+USER_POLICY_KIND, ROLE_POLICY_KIND = "user-policy", "role-policy"
+USER_ATTACHMENT_KIND, ROLE_ATTACHMENT_KIND, SESSION_KIND = "user-attachment", "role-attachment", "session"
+_SEPARATOR = "\n"  # between the parts of a compound name (user and policy name)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What an access key id resolves to."""
+
+    secret: str
+    principal: Principal
+    session_token: str | None = None
+    expires: float | None = None
+
+
+@dataclass
+class _Account:
+    users: dict[str, User] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+    policies: dict[str, ManagedPolicy] = field(default_factory=dict)  # by ARN
+    user_policies: dict[tuple[str, str], str] = field(default_factory=dict)  # (user, name) -> document
+    role_policies: dict[tuple[str, str], str] = field(default_factory=dict)
+    user_attachments: dict[str, list[str]] = field(default_factory=dict)  # user -> policy ARNs
+    role_attachments: dict[str, list[str]] = field(default_factory=dict)
+
+
+class IdentityDirectory:
+    def __init__(self, store: IdentityStore, roots: dict[str, tuple[str, str]]) -> None:
+        """`roots`: account id -> (access key id, secret) of its root user."""
+        self._store = store
+        self._accounts: dict[str, _Account] = {}
+        self._keys: dict[str, AccessKey] = {}
+        self._secrets: dict[str, str] = {}
+        self._sessions: dict[str, Session] = {}
+        self._roots = dict(roots)
+        self._aws_policies = {policy.arn: policy for policy in AWS_MANAGED_POLICIES}
+        self._parsed: dict[str, Policy] = {}
+
+    def account(self, account_id: str) -> _Account:
+        return self._accounts.setdefault(account_id, _Account())
+
+    @property
+    def account_ids(self) -> list[str]:
+        return sorted(set(self._roots) | set(self._accounts))
+
+    async def load(self) -> None:
+        for item in await self._store.load():
+            account = self.account(item.account)
+            record = item.record
+            if item.kind == USER_KIND:
+                account.users[item.name] = User(**{**record, "tags": tuple(map(tuple, record["tags"]))})
+            elif item.kind == ROLE_KIND:
+                account.roles[item.name] = Role(**{**record, "tags": tuple(map(tuple, record["tags"]))})
+            elif item.kind == POLICY_KIND:
+                account.policies[item.name] = ManagedPolicy(**record)
+            elif item.kind == KEY_KIND:
+                self._keys[item.name] = AccessKey(**record)
+                if item.secret is not None:
+                    self._secrets[item.name] = item.secret
+            elif item.kind == SESSION_KIND:
+                self._sessions[item.name] = Session(**record)
+                if item.secret is not None:
+                    self._secrets[item.name] = item.secret
+            elif item.kind in (USER_POLICY_KIND, ROLE_POLICY_KIND):
+                owner, _, name = item.name.partition(_SEPARATOR)
+                target = account.user_policies if item.kind == USER_POLICY_KIND else account.role_policies
+                target[(owner, name)] = record["document"]
+            elif item.kind in (USER_ATTACHMENT_KIND, ROLE_ATTACHMENT_KIND):
+                owner, _, arn = item.name.partition(_SEPARATOR)
+                attached = (
+                    account.user_attachments
+                    if item.kind == USER_ATTACHMENT_KIND
+                    else account.role_attachments
+                )
+                attached.setdefault(owner, []).append(arn)
+        self.expire_sessions()
+
+    # authentication --------------------------------------------------------------------------
+    def credential(self, access_key_id: str) -> Credential | None:
+        """The secret and principal of an access key id; None when unknown, inactive or expired."""
+        for account_id, (root_key, root_secret) in self._roots.items():
+            if access_key_id == root_key:
+                return Credential(root_secret, root_of(account_id))
+        key = self._keys.get(access_key_id)
+        if key is not None:
+            secret = self._secrets.get(access_key_id)
+            if key.status != "Active" or secret is None:
+                return None
+            if key.user_name is None:
+                return Credential(secret, root_of(key.account))
+            user = self.account(key.account).users.get(key.user_name)
+            if user is None:
+                return None
+            return Credential(secret, user_principal(user))
+        session = self._sessions.get(access_key_id)
+        if session is not None and access_key_id in self._secrets:
+            role = self.account(session.account).roles.get(session.role_name)
+            if role is None:
+                return None
+            principal = Principal(
+                ASSUMED_ROLE,
+                session.account,
+                session.arn,
+                f"{role.role_id}:{session.session_name}",
+                session.session_name,
+                role.arn,
+            )
+            return Credential(self._secrets[access_key_id], principal, session.token, session.expires)
+        return None
+
+    # authorisation ---------------------------------------------------------------------------
+    def parsed(self, document: str) -> Policy:
+        policy = self._parsed.get(document)
+        if policy is None:
+            policy = self._parsed[document] = parse_policy(document)
+        return policy
+
+    def identity_policies(self, principal: Principal) -> list[Policy]:
+        """The inline and attached policies of a user, or of the role behind a session."""
+        account = self._accounts.get(principal.account)
+        if account is None:
+            return []
+        if principal.kind == USER:
+            documents = [doc for (owner, _), doc in account.user_policies.items() if owner == principal.name]
+            arns = account.user_attachments.get(principal.name, [])
+        elif principal.kind == ASSUMED_ROLE:
+            role_name = principal.role_arn.rsplit("/", 1)[-1]
+            documents = [doc for (owner, _), doc in account.role_policies.items() if owner == role_name]
+            arns = account.role_attachments.get(role_name, [])
+        else:
+            return []
+        documents += [policy.document for arn in arns if (policy := self.managed_policy(arn)) is not None]
+        return [self.parsed(document) for document in documents]
+
+    def managed_policy(self, arn: str) -> ManagedPolicy | None:
+        if arn in self._aws_policies:
+            return self._aws_policies[arn]
+        account_id = arn.split(":")[4] if arn.count(":") >= 5 else ""
+        account = self._accounts.get(account_id)
+        return account.policies.get(arn) if account is not None else None
+
+    def aws_policies(self) -> Iterable[ManagedPolicy]:
+        return self._aws_policies.values()
+
+    # writes ----------------------------------------------------------------------------------
+    async def save_user(self, user: User) -> None:
+        await self._store.put(USER_KIND, user.account, user.name, record_of(user))
+        self.account(user.account).users[user.name] = user
+
+    async def drop_user(self, account_id: str, name: str) -> None:
+        await self._store.delete(USER_KIND, account_id, name)
+        self.account(account_id).users.pop(name, None)
+
+    async def save_key(self, key: AccessKey, secret: str | None = None) -> None:
+        await self._store.put(KEY_KIND, key.account, key.access_key_id, record_of(key), secret)
+        self._keys[key.access_key_id] = key
+        if secret is not None:
+            self._secrets[key.access_key_id] = secret
+
+    async def drop_key(self, key: AccessKey) -> None:
+        await self._store.delete(KEY_KIND, key.account, key.access_key_id)
+        self._keys.pop(key.access_key_id, None)
+        self._secrets.pop(key.access_key_id, None)
+
+    def keys_of(self, account_id: str, user_name: str | None) -> list[AccessKey]:
+        return [
+            key for key in self._keys.values() if key.account == account_id and key.user_name == user_name
+        ]
+
+    def key(self, access_key_id: str) -> AccessKey | None:
+        return self._keys.get(access_key_id)
+
+    async def save_role(self, role: Role) -> None:
+        await self._store.put(ROLE_KIND, role.account, role.name, record_of(role))
+        self.account(role.account).roles[role.name] = role
+
+    async def drop_role(self, account_id: str, name: str) -> None:
+        await self._store.delete(ROLE_KIND, account_id, name)
+        self.account(account_id).roles.pop(name, None)
+
+    async def save_policy(self, policy: ManagedPolicy) -> None:
+        await self._store.put(POLICY_KIND, policy.account, policy.arn, record_of(policy))
+        self.account(policy.account).policies[policy.arn] = policy
+
+    async def drop_policy(self, policy: ManagedPolicy) -> None:
+        await self._store.delete(POLICY_KIND, policy.account, policy.arn)
+        self.account(policy.account).policies.pop(policy.arn, None)
+
+    async def put_inline(
+        self, account_id: str, owner_kind: str, owner: str, name: str, document: str | None
+    ) -> None:
+        """Set (None: delete) an inline policy of a user (`owner_kind` "user") or a role."""
+        kind = USER_POLICY_KIND if owner_kind == "user" else ROLE_POLICY_KIND
+        account = self.account(account_id)
+        target = account.user_policies if owner_kind == "user" else account.role_policies
+        if document is None:
+            await self._store.delete(kind, account_id, owner + _SEPARATOR + name)
+            target.pop((owner, name), None)
+        else:
+            await self._store.put(kind, account_id, owner + _SEPARATOR + name, {"document": document})
+            target[(owner, name)] = document
+
+    def inline(self, account_id: str, owner_kind: str, owner: str) -> dict[str, str]:
+        account = self.account(account_id)
+        target = account.user_policies if owner_kind == "user" else account.role_policies
+        return {name: doc for (who, name), doc in target.items() if who == owner}
+
+    async def attach(self, account_id: str, owner_kind: str, owner: str, arn: str, attached: bool) -> None:
+        kind = USER_ATTACHMENT_KIND if owner_kind == "user" else ROLE_ATTACHMENT_KIND
+        account = self.account(account_id)
+        target = account.user_attachments if owner_kind == "user" else account.role_attachments
+        current = target.setdefault(owner, [])
+        if attached and arn not in current:
+            await self._store.put(kind, account_id, owner + _SEPARATOR + arn, {})
+            current.append(arn)
+        elif not attached and arn in current:
+            await self._store.delete(kind, account_id, owner + _SEPARATOR + arn)
+            current.remove(arn)
+
+    def attached(self, account_id: str, owner_kind: str, owner: str) -> list[str]:
+        account = self.account(account_id)
+        target = account.user_attachments if owner_kind == "user" else account.role_attachments
+        return list(target.get(owner, []))
+
+    def attachment_count(self, arn: str) -> int:
+        return sum(
+            arns.count(arn)
+            for account in self._accounts.values()
+            for arns in (*account.user_attachments.values(), *account.role_attachments.values())
+        )
+
+    async def save_session(self, session: Session, secret: str) -> None:
+        await self._store.put(
+            SESSION_KIND, session.account, session.access_key_id, record_of(session), secret
+        )
+        self._sessions[session.access_key_id] = session
+        self._secrets[session.access_key_id] = secret
+
+    def expire_sessions(self, now: float | None = None) -> None:
+        """Forget sessions past their expiry (their records go at the next start's load)."""
+        moment = time.time() if now is None else now
+        for key, session in list(self._sessions.items()):
+            if session.expires < moment - 3600:  # kept an hour for ExpiredToken answers
+                del self._sessions[key]
+                self._secrets.pop(key, None)
+
+
+def user_principal(user: User) -> Principal:
+    return Principal(USER, user.account, user.arn, user.user_id, user.name)

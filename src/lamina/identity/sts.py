@@ -1,0 +1,95 @@
+"""STS: GetCallerIdentity, and AssumeRole's temporary credentials.
+
+AssumeRole checks the role's trust policy as IAM does for a resource policy (the caller needs its
+own permission too when the trust policy names only its account), and gives a session of
+DurationSeconds (900 up to the role's MaxSessionDuration, default 3600).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from lamina.auth.secrets_store import generate_secret_access_key
+from lamina.domain.iam.entities import Role, Session, new_id
+from lamina.domain.iam.evaluation import AccessRequest, Decision, evaluate
+from lamina.domain.iam.policy import MalformedPolicy, parse_policy
+from lamina.domain.iam.principals import Principal
+from lamina.errors import AwsError
+from lamina.identity.directory import IdentityDirectory
+
+ASSUME_ROLE = "sts:AssumeRole"
+MIN_SESSION_SECONDS = 900
+
+
+def access_denied(principal: Principal, action: str, resource: str) -> AwsError:
+    return AwsError(
+        "AccessDenied",
+        f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource}",
+        403,
+    )
+
+
+class StsService:
+    def __init__(self, directory: IdentityDirectory) -> None:
+        self._directory = directory
+
+    async def get_caller_identity(self, params: dict[str, Any], caller: Principal) -> dict[str, Any]:
+        return {"UserId": caller.user_id or caller.account, "Account": caller.account, "Arn": caller.arn}
+
+    def trusts(self, role: Role, principal: Principal) -> bool:
+        """Whether `principal` may assume `role`: its trust policy, and, when that names only the
+        caller's account, the caller's own policies."""
+        try:
+            trust = parse_policy(role.assume_role_policy, resource_policy=True)
+        except MalformedPolicy:
+            return False
+        request = AccessRequest(principal, ASSUME_ROLE, role.arn, role.account)
+        return evaluate(request, self._directory.identity_policies(principal), trust) is Decision.ALLOW
+
+    def role_by_arn(self, arn: str) -> Role | None:
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or not parts[5].startswith("role/"):
+            return None
+        return self._directory.account(parts[4]).roles.get(parts[5].rsplit("/", 1)[-1])
+
+    async def assume_role(self, params: dict[str, Any], caller: Principal) -> dict[str, Any]:
+        arn = params["RoleArn"]
+        role = self.role_by_arn(arn)
+        if role is None or not self.trusts(role, caller):
+            raise access_denied(caller, ASSUME_ROLE, arn)
+        duration = params.get("DurationSeconds") or 3600
+        if not MIN_SESSION_SECONDS <= duration <= role.max_session_duration:
+            raise AwsError(
+                "ValidationError",
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+                400,
+            )
+        session, secret = await self.new_session(role, params["RoleSessionName"], duration)
+        return {
+            "Credentials": {
+                "AccessKeyId": session.access_key_id,
+                "SecretAccessKey": secret,
+                "SessionToken": session.token,
+                "Expiration": session.expires,
+            },
+            "AssumedRoleUser": {
+                "AssumedRoleId": f"{role.role_id}:{session.session_name}",
+                "Arn": session.arn,
+            },
+        }
+
+    async def new_session(self, role: Role, session_name: str, duration: int) -> tuple[Session, str]:
+        """Temporary credentials for `role` (AssumeRole, and execution environments)."""
+        session = Session(
+            role.account,
+            new_id("ASIA", 20),
+            role.name,
+            session_name,
+            secrets.token_urlsafe(96),
+            time.time() + duration,
+        )
+        secret = generate_secret_access_key()
+        await self._directory.save_session(session, secret)
+        return session, secret
