@@ -21,6 +21,7 @@ from lamina.api.gateway import Gateway
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.identity import build_iam_facade, build_sts_facade
 from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
+from lamina.api.services.lambda_.authorization import LambdaAuthorization
 from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
 from lamina.config import Settings
 from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy
@@ -50,6 +51,7 @@ from lamina.functions.provisioned import ProvisionedConcurrency
 from lamina.functions.recursion import RecursionConfigService
 from lamina.functions.registry import FunctionRegistry
 from lamina.functions.tags import TagService
+from lamina.identity.authorizer import Authorizer
 from lamina.identity.directory import IdentityDirectory
 from lamina.identity.iam import IamService
 from lamina.identity.sts import StsService
@@ -234,19 +236,26 @@ def build_platform(settings: Settings) -> Platform:
         delivery=delivery,
     )
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
-    lambda_facade = build_lambda_facade(
-        create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)}), backends, code_urls
-    )
     identity_store = SqliteIdentityStore(
         settings.identity_path, load_or_create_key(settings.secrets_dir, "credentials")
     )
     directory = IdentityDirectory(
         identity_store, {settings.account_id: (credentials.access_key_id, credentials.secret_access_key)}
     )
+    authorizer = Authorizer(directory)
+    aliases.on_change(backends.permissions.forget_function)
+    lambda_facade = build_lambda_facade(
+        create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)}),
+        backends,
+        code_urls,
+        LambdaAuthorization(authorizer, backends.permissions, placement).authorize,
+    )
     sts = StsService(directory)
     services = {
         "lambda": lambda_facade,
-        "iam": build_iam_facade(create_protocol(load_service_model("iam")), IamService(directory)),
+        "iam": build_iam_facade(
+            create_protocol(load_service_model("iam")), IamService(directory), authorizer
+        ),
         "sts": build_sts_facade(create_protocol(load_service_model("sts")), sts),
     }
     verifier = SigV4Verifier(

@@ -70,8 +70,23 @@ def test_users_and_access_keys(server: RunningServer, iam: Any, user: str) -> No
     assert "SecretAccessKey" not in listed[0]  # never returned after creation
     sts = client_for(server, "sts", **credentials)
     assert sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/{user}"
-    # GetUser without a name answers for the caller.
-    assert client_for(server, "iam", **credentials).get_user()["User"]["UserName"] == user
+    # GetUser without a name answers for the caller, once a policy lets users read themselves.
+    as_user = client_for(server, "iam", **credentials)
+    with pytest.raises(as_user.exceptions.ClientError) as denied:
+        as_user.get_user()
+    assert error_of(denied)[:2] == (
+        "AccessDenied",
+        f"User: arn:aws:iam::{ACCOUNT}:user/{user} is not authorized to perform: iam:GetUser on resource: "
+        f"arn:aws:iam::{ACCOUNT}:user/{user} because no identity-based policy allows the iam:GetUser action",
+    )
+    read_self = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "arn:aws:iam::*:user/${aws:username}"}],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="self", PolicyDocument=json.dumps(read_self))
+    assert as_user.get_user()["User"]["UserName"] == user
+    with pytest.raises(as_user.exceptions.ClientError):
+        as_user.get_user(UserName="someone-else")
     # Secret keys are stored encrypted: the identity database never holds one in clear.
     database = (server.data_dir / "identity.db").read_bytes() + _wal(server)
     assert credentials["aws_secret_access_key"].encode() not in database

@@ -15,6 +15,7 @@ class RequestContext:
     request: HttpRequest
     access_key_id: str
     principal: Principal  # who signed the request
+    source_ip: str = ""  # the client's address (aws:SourceIp)
 
     @property
     def base_url(self) -> str:

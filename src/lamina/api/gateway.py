@@ -98,7 +98,8 @@ class Gateway:
                 raise
             facade = self._services.get(verified.service, facade)
             principal = self._principal(verified.access_key_id, verified.service, headers, query)
-            context = RequestContext(request_id, request, verified.access_key_id, principal)
+            source_ip = lean.peer[0] if lean.peer else ""
+            context = RequestContext(request_id, request, verified.access_key_id, principal, source_ip)
             response = await facade.handle(request, context)
         except AwsError as error:
             response = facade.protocol.serialize_error(error, request_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lamina.domain.functions import LATEST
+from lamina.domain.iam.policy import Policy, parse_policy
 from lamina.domain.policies import MAX_POLICY_BYTES, ResourcePolicy, permission_statement
 from lamina.errors import AwsError, conflict, invalid_parameter, not_found, precondition_failed
 from lamina.functions.manager import FunctionManager
@@ -22,6 +23,29 @@ class PermissionService:
     def __init__(self, manager: FunctionManager, store: MetadataStore) -> None:
         self._manager = manager
         self._store = store
+        # Parsed policies for authorisation, loaded on first use and dropped on every change.
+        self._enforced: dict[tuple[str, str], Policy | None] = {}
+        manager.on_delete(self._forget)
+
+    async def enforced_policy(self, name: str, qualifier: str | None) -> Policy | None:
+        """The policy that governs calls on `name:qualifier` (the function's own for $LATEST)."""
+        key = (name, "" if qualifier in (None, LATEST) else str(qualifier))
+        if key not in self._enforced:
+            stored = await self._load(*key)
+            self._enforced[key] = (
+                parse_policy(stored.document(), resource_policy=True)
+                if stored is not None and stored.statements
+                else None
+            )
+        return self._enforced[key]
+
+    def _forget(self, name: str, version: str | None = None) -> None:
+        for key in [key for key in self._enforced if key[0] == name and version in (None, key[1])]:
+            del self._enforced[key]
+
+    async def forget_function(self, name: str) -> None:
+        """An alias of `name` changed or went (its policy may have gone with it)."""
+        self._forget(name)
 
     def _check_target(self, name: str, qualifier: str | None) -> str:
         """The storage key of the policy `qualifier` names ("" for the function's own)."""
@@ -55,6 +79,7 @@ class PermissionService:
                     400,
                 )
             await self._store.put_policy(name, key, updated.dumps())
+            self._enforced.pop((name, key), None)
         return statement
 
     async def get(self, name: str, qualifier: str | None) -> ResourcePolicy:
@@ -74,6 +99,7 @@ class PermissionService:
             _check_revision(policy, revision_id)
             remaining = policy.without(sid)
             await self._store.put_policy(name, key, remaining.dumps() if remaining.statements else None)
+            self._enforced.pop((name, key), None)
 
 
 def _check_revision(policy: ResourcePolicy, revision_id: str | None) -> None:

@@ -10,12 +10,20 @@ from lamina.errors import AwsError
 from lamina.protocol.http import HttpRequest, HttpResponse, WireProtocol
 
 OperationHandler = Callable[[dict[str, Any], RequestContext], Awaitable[OperationResult]]
+# Checks that the caller may run an operation with these params; raises AwsError when not.
+Authorize = Callable[[str, dict[str, Any], RequestContext], Awaitable[None]]
 
 
 class ServiceFacade:
-    def __init__(self, protocol: WireProtocol, operations: Mapping[str, OperationHandler]) -> None:
+    def __init__(
+        self,
+        protocol: WireProtocol,
+        operations: Mapping[str, OperationHandler],
+        authorize: Authorize | None = None,
+    ) -> None:
         self.protocol = protocol
         self._operations = dict(operations)
+        self._authorize = authorize
 
     @property
     def operation_names(self) -> frozenset[str]:
@@ -35,6 +43,8 @@ class ServiceFacade:
                 "UnsupportedOperationException", f"Lamina does not implement {operation.name} yet.", 400
             )
         params = self.protocol.parse(operation, labels, request)
+        if self._authorize is not None:
+            await self._authorize(operation.name, params, context)
         result = await handler(params, context)
         return self.protocol.serialize(
             operation,

@@ -16,7 +16,7 @@ from lamina.api.services.lambda_.invoke import InvokeHandler
 from lamina.api.services.lambda_.layers import LayerOperations
 from lamina.api.services.lambda_.operations import LambdaOperations
 from lamina.api.services.lambda_.url_configs import UrlConfigOperations
-from lamina.api.services.service import OperationHandler, ServiceFacade
+from lamina.api.services.service import Authorize, OperationHandler, ServiceFacade
 from lamina.protocol.http import WireProtocol
 
 _SERVED_BY: dict[str, tuple[str, ...]] = {
@@ -87,7 +87,10 @@ def handler_name(operation: str) -> str:
 
 
 def build_lambda_facade(
-    protocol: WireProtocol, backends: LambdaBackends, code_urls: CodeUrlSigner
+    protocol: WireProtocol,
+    backends: LambdaBackends,
+    code_urls: CodeUrlSigner,
+    authorize: Authorize | None = None,
 ) -> ServiceFacade:
     handlers: dict[str, object] = {
         "operations": LambdaOperations(backends, code_urls),
@@ -105,4 +108,4 @@ def build_lambda_facade(
         for owner, operations in _SERVED_BY.items()
         for operation in operations
     }
-    return ServiceFacade(protocol, table)
+    return ServiceFacade(protocol, table, authorize)
