@@ -20,12 +20,13 @@ from typing import Any
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from tests.support.server import EXECUTION_ROLE
 
 from bench.support.connection import Connection
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
-ROLE = "arn:aws:iam::000000000000:role/bench"
+ROLE = EXECUTION_ROLE  # the test harness creates it in every server it starts
 HEALTH_PATH = "/_lamina/health"
 # The runtime of the server's own interpreter: what the cold-start baseline spawns.
 OWN_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"

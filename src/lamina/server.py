@@ -24,6 +24,7 @@ from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
 from lamina.api.services.lambda_.authorization import LambdaAuthorization
 from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
 from lamina.config import Settings
+from lamina.domain.functions import FunctionConfig
 from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy
 from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
@@ -182,6 +183,10 @@ def build_platform(settings: Settings) -> Platform:
     metadata = SqliteMetadataStore(settings.database_path)
     registry = FunctionRegistry(metadata)
     code = CodeCache(settings.code_cache_dir, blobs)
+
+    async def environment_credentials(config: FunctionConfig) -> dict[str, str]:
+        return await sts.environment_variables(config.role, config.name, settings.endpoint_url)
+
     context = EnvironmentContext(
         sandbox=sandbox,
         log_store=logs,
@@ -189,6 +194,7 @@ def build_platform(settings: Settings) -> Platform:
         account_id=settings.account_id,
         sdk_library=sdk_library,
         scratch_root=settings.environments_dir,
+        credentials=environment_credentials,
     )
     budget_mb = settings.memory_budget_mb or default_memory_budget_mb(settings.memory_budget_share)
     pool = EnvironmentPool(
@@ -202,7 +208,23 @@ def build_platform(settings: Settings) -> Platform:
         pool, lambda config: registry.version(config.name, config.version), limiter=limiter
     )
     placement = Placement(settings.region, settings.account_id)
-    manager = FunctionManager(registry, blobs, code, pool, runtimes, placement)
+    identity_store = SqliteIdentityStore(
+        settings.identity_path, load_or_create_key(settings.secrets_dir, "credentials")
+    )
+    directory = IdentityDirectory(
+        identity_store, {settings.account_id: (credentials.access_key_id, credentials.secret_access_key)}
+    )
+    authorizer = Authorizer(directory)
+    sts = StsService(directory)
+    manager = FunctionManager(
+        registry,
+        blobs,
+        code,
+        pool,
+        runtimes,
+        placement,
+        lambda role: sts.lambda_may_assume(role, settings.account_id),
+    )
     aliases = AliasService(manager, registry)
     queue = SqliteEventQueue(settings.queue_path)
     event_invoke_configs = EventInvokeConfigService(manager, aliases, metadata)
@@ -236,13 +258,6 @@ def build_platform(settings: Settings) -> Platform:
         delivery=delivery,
     )
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
-    identity_store = SqliteIdentityStore(
-        settings.identity_path, load_or_create_key(settings.secrets_dir, "credentials")
-    )
-    directory = IdentityDirectory(
-        identity_store, {settings.account_id: (credentials.access_key_id, credentials.secret_access_key)}
-    )
-    authorizer = Authorizer(directory)
     aliases.on_change(backends.permissions.forget_function)
     lambda_facade = build_lambda_facade(
         create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)}),
@@ -250,7 +265,6 @@ def build_platform(settings: Settings) -> Platform:
         code_urls,
         LambdaAuthorization(authorizer, backends.permissions, placement).authorize,
     )
-    sts = StsService(directory)
     services = {
         "lambda": lambda_facade,
         "iam": build_iam_facade(

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from tests.support.packaging import make_zip
-from tests.support.server import RunningServer, running_server
+from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
 
-ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+ROLE = EXECUTION_ROLE
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,7 @@ def deploy(lambda_client: Any) -> Iterator[Callable[..., str]]:
         lambda_client.create_function(
             FunctionName=name,
             Runtime=options.pop("Runtime", "python3.11"),
-            Role=ROLE,
+            Role=options.pop("Role", ROLE),
             Handler=handler,
             Code={"ZipFile": make_zip(files)},
             **options,

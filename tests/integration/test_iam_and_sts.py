@@ -81,7 +81,9 @@ def test_users_and_access_keys(server: RunningServer, iam: Any, user: str) -> No
     )
     read_self = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "arn:aws:iam::*:user/${aws:username}"}],
+        "Statement": [
+            {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "arn:aws:iam::*:user/${aws:username}"}
+        ],
     }
     iam.put_user_policy(UserName=user, PolicyName="self", PolicyDocument=json.dumps(read_self))
     assert as_user.get_user()["User"]["UserName"] == user

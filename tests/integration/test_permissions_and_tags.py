@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.lambda_calls import error_of
+from tests.support.server import EXECUTION_ROLE
 
 HELLO = {"app.py": "def handler(event, context):\n    return 'hello'\n"}
 ARN = "arn:aws:lambda:us-east-1:000000000000:function"
@@ -159,7 +160,7 @@ def test_tags(lambda_client: Any, deploy: Callable[..., str]) -> None:
         lambda_client.create_function(
             FunctionName=f"fn-{uuid.uuid4().hex[:8]}",
             Runtime="python3.11",
-            Role="arn:aws:iam::000000000000:role/lambda-role",
+            Role=EXECUTION_ROLE,
             Handler="app.handler",
             Code={"ZipFile": b"x"},
             Tags={"aws:reserved": "x"},

@@ -30,7 +30,14 @@ from botocore.config import Config
 import lamina
 from tests.integration.conftest import ROLE
 from tests.support.packaging import make_zip
-from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer, running_server, start_server
+from tests.support.server import (
+    ACCESS_KEY,
+    LAMBDA_TRUST_POLICY,
+    SECRET_KEY,
+    RunningServer,
+    running_server,
+    start_server,
+)
 
 APP = """\
 import os
@@ -49,12 +56,12 @@ def handler(event, context):
 ISO_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (.*)")
 
 
-def create(client: Any, name: str | None = None, **options: Any) -> str:
+def create(client: Any, name: str | None = None, role: str = ROLE, **options: Any) -> str:
     name = name or f"life-{uuid.uuid4().hex[:10]}"
     client.create_function(
         FunctionName=name,
         Runtime="python3.11",
-        Role=ROLE,
+        Role=role,
         Handler="app.handler",
         Code={"ZipFile": make_zip({"app.py": APP})},
         **options,
@@ -188,7 +195,7 @@ def test_health_reports_status_and_live_environments(tmp_path: Path) -> None:
 def test_region_and_account_id_flags_shape_arns(tmp_path: Path) -> None:
     with running_server(tmp_path / "data", "--region", "eu-west-1", "--account-id", "123456789012") as server:
         client = client_for(server, "eu-west-1")
-        name = create(client)
+        name = create(client, role="arn:aws:iam::123456789012:role/lambda-role")
         arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{name}"
         assert client.get_function(FunctionName=name)["Configuration"]["FunctionArn"] == arn
         _, result = invoke(client, name)
@@ -230,6 +237,14 @@ def test_generated_credentials_are_printed_once_and_by_lamina_env(tmp_path: Path
             aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
             config=Config(retries={"max_attempts": 1}),
         )
+        iam = boto3.client(
+            "iam",
+            endpoint_url=exports["AWS_ENDPOINT_URL"],
+            region_name=exports["AWS_DEFAULT_REGION"],
+            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+        )
+        iam.create_role(RoleName="lambda-role", AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)
         name = create(from_exports)
         assert [f["FunctionName"] for f in from_exports.list_functions()["Functions"]] == [name]
 

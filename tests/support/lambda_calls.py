@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.packaging import make_zip
+from tests.support.server import EXECUTION_ROLE
 
 
 def error_of(failure: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
@@ -48,7 +49,7 @@ def create_function(client: Any, name: str, files: dict[str, str | bytes], **opt
     return client.create_function(  # type: ignore[no-any-return]
         FunctionName=name,
         Runtime=options.pop("Runtime", "python3.11"),
-        Role="arn:aws:iam::000000000000:role/lambda-role",
+        Role=EXECUTION_ROLE,
         Handler=options.pop("Handler", "app.handler"),
         Code={"ZipFile": make_zip(files)},
         **options,

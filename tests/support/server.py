@@ -19,6 +19,17 @@ from typing import Any
 ACCESS_KEY = "LKIATESTROOTKEY00001"
 SECRET_KEY = "test-secret-key-for-integration-tests-0000"
 REGION = "us-east-1"
+# The execution role every test server has (created through the IAM API, as a user would).
+EXECUTION_ROLE_NAME = "lambda-role"
+EXECUTION_ROLE = f"arn:aws:iam::000000000000:role/{EXECUTION_ROLE_NAME}"
+LAMBDA_TRUST_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 def free_port() -> int:
@@ -115,10 +126,18 @@ def start_server(
             raise RuntimeError(f"server exited early:\n{server.output()}")
         with contextlib.suppress(OSError):
             server.health()
+            if credentials:
+                _ensure_execution_role(server)
             return server
         time.sleep(0.05)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"server did not become healthy:\n{server.output()}")
+
+
+def _ensure_execution_role(server: RunningServer) -> None:
+    iam = server.client("iam")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=EXECUTION_ROLE_NAME, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,9 @@ class EnvironmentContext:
     account_id: str
     sdk_library: Path | None
     scratch_root: Path
+    # The variables that give a function its execution role's temporary credentials and the
+    # endpoint to use them with (AWS_ACCESS_KEY_ID, ..., AWS_ENDPOINT_URL); None: none.
+    credentials: Callable[[FunctionConfig], Awaitable[dict[str, str]]] | None = None
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -189,6 +193,8 @@ class ExecutionEnvironment:
         self._spawned_at = time.perf_counter()
         self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
         environment = self._environment_variables(address)
+        if self._context.credentials is not None:
+            environment.update(await self._context.credentials(self.config))
         child_end = None
         if self._runtime.interpreter is not None:
             server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -63,13 +63,16 @@ class FunctionManager:
         pool: EnvironmentPool,
         runtimes: Mapping[str, object],
         placement: Placement,
+        role_assumable: Callable[[str], bool] = lambda role: True,
     ) -> None:
+        """`role_assumable(role_arn)`: whether the role exists and trusts lambda.amazonaws.com."""
         self._registry = registry
         self._blobs = blobs
         self._code = code
         self._pool = pool
         self._runtimes = runtimes
         self.placement = placement
+        self._role_assumable = role_assumable
         self._locks: dict[str, asyncio.Lock] = {}
         self._deletion_listeners: list[Callable[[str, str | None], None]] = []
 
@@ -134,6 +137,11 @@ class FunctionManager:
         await self._code.ensure(summary.digest.sha256_hex, data)
         return summary
 
+    def _check_role(self, role: str) -> str:
+        if not self._role_assumable(role):
+            raise invalid_parameter("The role defined for the function cannot be assumed by Lambda.")
+        return role
+
     @staticmethod
     def _check_revision(config: FunctionConfig, revision_id: str | None) -> None:
         if revision_id is not None and revision_id != config.revision_id:
@@ -152,6 +160,7 @@ class FunctionManager:
             )
         self._check_runtime(runtime)
         validate_handler(handler)
+        self._check_role(params["Role"])
         code = params.get("Code") or {}
         if "ZipFile" not in code:
             raise invalid_parameter("Please provide a source for function code: Code.ZipFile.")
@@ -207,7 +216,7 @@ class FunctionManager:
         if "Handler" in params:
             changes["handler"] = validate_handler(params["Handler"])
         if "Role" in params:
-            changes["role"] = params["Role"]
+            changes["role"] = self._check_role(params["Role"])
         async with self.lock(name):
             current = self.get(name)
             self._check_revision(current, params.get("RevisionId"))

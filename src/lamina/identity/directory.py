@@ -249,10 +249,13 @@ class IdentityDirectory:
             for arns in (*account.user_attachments.values(), *account.role_attachments.values())
         )
 
-    async def save_session(self, session: Session, secret: str) -> None:
-        await self._store.put(
-            SESSION_KIND, session.account, session.access_key_id, record_of(session), secret
-        )
+    async def save_session(self, session: Session, secret: str, *, persist: bool = True) -> None:
+        """`persist` False: an execution environment's session, useless after a restart (the
+        environments go with the server), so never written."""
+        if persist:
+            await self._store.put(
+                SESSION_KIND, session.account, session.access_key_id, record_of(session), secret
+            )
         self._sessions[session.access_key_id] = session
         self._secrets[session.access_key_id] = secret
 

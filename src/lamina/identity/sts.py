@@ -15,12 +15,17 @@ from lamina.auth.secrets_store import generate_secret_access_key
 from lamina.domain.iam.entities import Role, Session, new_id
 from lamina.domain.iam.evaluation import AccessRequest, Decision, evaluate
 from lamina.domain.iam.policy import MalformedPolicy, parse_policy
-from lamina.domain.iam.principals import Principal
+from lamina.domain.iam.principals import Principal, service_principal
 from lamina.errors import AwsError
 from lamina.identity.directory import IdentityDirectory
 
 ASSUME_ROLE = "sts:AssumeRole"
+LAMBDA_SERVICE = service_principal("lambda.amazonaws.com")
 MIN_SESSION_SECONDS = 900
+# Execution environments' sessions: 12 hours, a new one once less than 1 hour is left (an
+# environment stops long before: keep-alive and the pool's credential check see to it).
+ENVIRONMENT_SESSION_SECONDS = 12 * 3600
+ENVIRONMENT_REFRESH_SECONDS = 3600
 
 
 def access_denied(principal: Principal, action: str, resource: str) -> AwsError:
@@ -34,6 +39,7 @@ def access_denied(principal: Principal, action: str, resource: str) -> AwsError:
 class StsService:
     def __init__(self, directory: IdentityDirectory) -> None:
         self._directory = directory
+        self._environment_sessions: dict[tuple[str, str], tuple[Session, str]] = {}
 
     async def get_caller_identity(self, params: dict[str, Any], caller: Principal) -> dict[str, Any]:
         return {"UserId": caller.user_id or caller.account, "Account": caller.account, "Arn": caller.arn}
@@ -47,6 +53,11 @@ class StsService:
             return False
         request = AccessRequest(principal, ASSUME_ROLE, role.arn, role.account)
         return evaluate(request, self._directory.identity_policies(principal), trust) is Decision.ALLOW
+
+    def lambda_may_assume(self, role_arn: str, account_id: str) -> bool:
+        """CreateFunction's check: the role exists in the function's account and trusts Lambda."""
+        role = self.role_by_arn(role_arn)
+        return role is not None and role.account == account_id and self.trusts(role, LAMBDA_SERVICE)
 
     def role_by_arn(self, arn: str) -> Role | None:
         parts = arn.split(":", 5)
@@ -80,7 +91,30 @@ class StsService:
             },
         }
 
-    async def new_session(self, role: Role, session_name: str, duration: int) -> tuple[Session, str]:
+    async def environment_variables(self, role_arn: str, function_name: str, endpoint: str) -> dict[str, str]:
+        """What an execution environment of `function_name` gets: temporary credentials for its
+        role, as Lambda sets them, and the endpoint to use them with. A session is shared by the
+        function's environments while it has more than a refresh margin left."""
+        key = (role_arn, function_name)
+        cached = self._environment_sessions.get(key)
+        if cached is None or cached[0].expires - time.time() < ENVIRONMENT_REFRESH_SECONDS:
+            role = self.role_by_arn(role_arn)
+            if role is None:
+                return {"AWS_ENDPOINT_URL": endpoint}  # the role went: the function's calls are refused
+            cached = self._environment_sessions[key] = await self.new_session(
+                role, function_name[:64], ENVIRONMENT_SESSION_SECONDS, persist=False
+            )
+        session, secret = cached
+        return {
+            "AWS_ACCESS_KEY_ID": session.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_SESSION_TOKEN": session.token,
+            "AWS_ENDPOINT_URL": endpoint,
+        }
+
+    async def new_session(
+        self, role: Role, session_name: str, duration: int, *, persist: bool = True
+    ) -> tuple[Session, str]:
         """Temporary credentials for `role` (AssumeRole, and execution environments)."""
         session = Session(
             role.account,
@@ -91,5 +125,5 @@ class StsService:
             time.time() + duration,
         )
         secret = generate_secret_access_key()
-        await self._directory.save_session(session, secret)
+        await self._directory.save_session(session, secret, persist=persist)
         return session, secret
