@@ -184,7 +184,7 @@ def build_platform(settings: Settings) -> Platform:
     registry = FunctionRegistry(metadata)
     code = CodeCache(settings.code_cache_dir, blobs)
 
-    async def environment_credentials(config: FunctionConfig) -> dict[str, str]:
+    async def environment_credentials(config: FunctionConfig) -> tuple[dict[str, str], float | None]:
         return await sts.environment_variables(config.role, config.name, settings.endpoint_url)
 
     context = EnvironmentContext(
@@ -277,7 +277,15 @@ def build_platform(settings: Settings) -> Platform:
     )
     platform: Platform
     internal = InternalRoutes(lambda: platform.health(), code_urls, manager.code_package)
-    function_url_handler = FunctionUrlHandler(backends.function_urls, manager, invocations, verifier)
+    function_url_handler = FunctionUrlHandler(
+        backends.function_urls,
+        manager,
+        invocations,
+        verifier,
+        directory.credential,
+        authorizer,
+        backends.permissions,
+    )
     app = Gateway(services, "lambda", verifier, internal, function_url_handler, directory.credential)
     platform = Platform(
         settings,

@@ -4,6 +4,7 @@ tampering."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,7 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from tests.support.lambda_calls import create_function, error_of
 from tests.support.server import RunningServer, running_server
@@ -48,6 +52,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "wildcard-name": [allow(["lambda:InvokeFunction", "lambda:GetFunction"], fn_arn("o*"))],
         }
         clients: dict[str, Callable[[str], Any]] = {}
+        keys: dict[str, tuple[str, str]] = {}
         for user, statements in policies.items():
             iam.create_user(UserName=user)
             if statements:
@@ -55,10 +60,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(document))
             key = iam.create_access_key(UserName=user)["AccessKey"]
             clients[user] = _client_factory(server, key["AccessKeyId"], key["SecretAccessKey"])
+            keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
         iam.attach_user_policy(
             UserName="reader", PolicyArn="arn:aws:iam::aws:policy/AWSLambda_ReadOnlyAccess"
         )
-        yield {"server": server, "root": root, "iam": iam, "clients": clients}
+        yield {"server": server, "root": root, "iam": iam, "clients": clients, "keys": keys}
 
 
 def _client_factory(
@@ -223,3 +229,27 @@ def test_tampered_signatures_are_refused(world: dict[str, Any]) -> None:
     with pytest.raises(unknown.exceptions.ClientError) as stranger:
         unknown.list_functions()
     assert error_of(stranger)[2] == 403
+
+
+def test_an_aws_iam_function_url_needs_a_caller_allowed_to_invoke_it(world: dict[str, Any]) -> None:
+    root, server = world["root"], world["server"]
+    url = root.create_function_url_config(FunctionName="open", AuthType="AWS_IAM")["FunctionUrl"]
+    path = "/_lamina/urls/" + url.split("//", 1)[1].split(".", 1)[0] + "/"
+
+    def status_as(user: str) -> int:
+        key, secret = world["keys"][user]
+        signed = AWSRequest(method="GET", url=f"{server.endpoint}{path}")
+        SigV4Auth(Credentials(key, secret), "lambda", "us-east-1").add_auth(signed)
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            connection.request("GET", path, headers=dict(signed.headers.items()))
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    try:
+        assert status_as("admin-no-delete") == 200  # lambda:* covers lambda:InvokeFunctionUrl
+        assert status_as("nobody") == 403
+        assert status_as("invoker") == 403  # lambda:InvokeFunction is not lambda:InvokeFunctionUrl
+    finally:
+        root.delete_function_url_config(FunctionName="open")

@@ -66,6 +66,29 @@ def request(
         connection.close()
 
 
+def allow_everyone(client: Any, name: str, qualifier: str | None = None) -> None:
+    """The statement AWS requires before anyone may call a NONE URL."""
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    client.add_permission(
+        FunctionName=name,
+        StatementId="public-url",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        FunctionUrlAuthType="NONE",
+        **extra,
+    )
+
+
+def public_url(client: Any, name: str, qualifier: str | None = None, **options: Any) -> str:
+    """A NONE URL that everyone may call."""
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    url: str = client.create_function_url_config(FunctionName=name, AuthType="NONE", **extra, **options)[
+        "FunctionUrl"
+    ]
+    allow_everyone(client, name, qualifier)
+    return url
+
+
 def url_path(url: str) -> str:
     """/_lamina/urls/<url-id>/ for a FunctionUrl."""
     return "/_lamina/urls/" + urlsplit(url).hostname.split(".")[0] + "/"  # type: ignore[union-attr]
@@ -112,6 +135,9 @@ def test_requests_become_events_and_results_become_responses(
     name = deploy({"app.py": ECHO})
     url = lambda_client.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
     base = url_path(url)
+    # A NONE URL needs a statement that lets everyone in, as on AWS.
+    assert request(server, "GET", base)[0] == 403
+    allow_everyone(lambda_client, name)
 
     status, headers, _, body = request(
         server,
@@ -188,9 +214,7 @@ def test_cors_preflight_and_response_headers(
         "ExposeHeaders": ["x-custom"],
         "MaxAge": 600,
     }
-    url = lambda_client.create_function_url_config(FunctionName=name, AuthType="NONE", Cors=cors)[
-        "FunctionUrl"
-    ]
+    url = public_url(lambda_client, name, Cors=cors)
     base = url_path(url)
     status, headers, _, body = request(
         server,
@@ -216,15 +240,13 @@ def test_an_alias_url_runs_the_alias_and_goes_with_the_function(
 ) -> None:
     name = deploy({"app.py": ECHO}, Publish=True)
     lambda_client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
-    url = lambda_client.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")[
-        "FunctionUrl"
-    ]
+    url = public_url(lambda_client, name, "live")
     status, _, _, body = request(server, "GET", url_path(url))
     assert status == 200 and json.loads(body)["arn"] == f"{ARN}:{name}:live"
     lambda_client.delete_alias(FunctionName=name, Name="live")
     assert request(server, "GET", url_path(url))[0] == 404
     other = f"url-{uuid.uuid4().hex[:8]}"
     deploy({"app.py": ECHO}, FunctionName=other)
-    kept = lambda_client.create_function_url_config(FunctionName=other, AuthType="NONE")["FunctionUrl"]
+    kept = public_url(lambda_client, other)
     lambda_client.delete_function(FunctionName=other)
     assert request(server, "GET", url_path(kept))[0] == 404

@@ -28,6 +28,7 @@ class FakeEnvironment:
     hold: asyncio.Event | None = None  # invocations wait for it when set
     payloads: list[bytes] = field(default_factory=list)
     fails: bool = False  # invocations end with a function error (payload echoed as the error)
+    credentials_expire_at: float | None = None  # wall clock; the pool replaces it before then
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         """Echo the payload back, once `hold` (if any) opens."""

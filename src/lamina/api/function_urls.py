@@ -1,7 +1,10 @@
 """Requests to function URLs: `http://<url-id>.lambda-url.<region>.localhost:<port>/…` (by Host
 header) or `/_lamina/urls/<url-id>/…` on Lamina's port.
 
-An AWS_IAM URL needs a SigV4-signed request (service `lambda`); a NONE URL is open. The request
+Calls are authorised as lambda:InvokeFunctionUrl: an AWS_IAM URL needs a SigV4-signed request
+(service `lambda`) whose signer may call it, by its own policies or the function's; a NONE URL
+needs a statement in the function's policy that lets everyone in (AddPermission with Principal
+"*" and FunctionUrlAuthType NONE, as AWS requires). The request
 becomes a payload format 2.0 event, the function runs synchronously, and its result becomes the
 HTTP response (domain/function_urls.py). Errors answer as function URLs do: 403 Forbidden, 429,
 502 Internal Server Error, with a {"Message": …} body.
@@ -11,8 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from urllib.parse import parse_qsl
 
+from lamina.api.callers import caller_of
 from lamina.domain.function_urls import (
+    FunctionUrlConfig,
     UrlRequest,
     UrlResponse,
     error_response,
@@ -22,16 +29,22 @@ from lamina.domain.function_urls import (
     request_event,
     with_cors,
 )
+from lamina.domain.iam.evaluation import Decision
+from lamina.domain.iam.principals import ANONYMOUS_PRINCIPAL, Principal
 from lamina.domain.ids import new_request_id
 from lamina.errors import AwsError
 from lamina.execution.invocation import InvocationInput, InvocationService
 from lamina.functions.function_urls import FunctionUrlService
 from lamina.functions.manager import FunctionManager
+from lamina.functions.permissions import PermissionService
+from lamina.identity.authorizer import Authorizer
+from lamina.identity.directory import Credential
 from lamina.protocol.sigv4 import SignedRequest, SigV4Verifier
 from lamina.transport.http11 import LeanRequest, LeanResponse
 
 _log = logging.getLogger(__name__)
 PATH_PREFIX = "/_lamina/urls/"
+INVOKE_URL = "lambda:InvokeFunctionUrl"
 HOST_MARKER = ".lambda-url."
 
 
@@ -53,12 +66,32 @@ class FunctionUrlHandler:
         manager: FunctionManager,
         invocations: InvocationService,
         verifier: SigV4Verifier,
+        credentials: Callable[[str], Credential | None],
+        authorizer: Authorizer,
+        permissions: PermissionService,
     ) -> None:
         self._urls = urls
         self._manager = manager
         self._invocations = invocations
         self._verifier = verifier
+        self._credentials = credentials
+        self._authorizer = authorizer
+        self._permissions = permissions
         self._placement = manager.placement
+
+    async def _allowed(self, principal: Principal, config: FunctionUrlConfig) -> bool:
+        """lambda:InvokeFunctionUrl on the function, as its resource policy and (for AWS_IAM) the
+        caller's policies allow; a NONE URL needs a statement for everyone, as on AWS."""
+        policy = await self._permissions.enforced_policy(config.function_name, config.qualifier)
+        decision = self._authorizer.decide(
+            principal,
+            INVOKE_URL,
+            self._urls.arn(config),
+            self._placement.account_id,
+            policy,
+            {"lambda:FunctionUrlAuthType": config.auth_type},
+        )
+        return decision is Decision.ALLOW
 
     async def handle(self, lean: LeanRequest, url_id: str, path: str) -> LeanResponse:
         request_id = new_request_id()
@@ -76,25 +109,31 @@ class FunctionUrlHandler:
         if config.cors and is_preflight(request):
             return preflight_response(config.cors, request)
         caller = None
+        principal = ANONYMOUS_PRINCIPAL
         if config.auth_type == "AWS_IAM":
             try:
                 verified = self._verifier.verify(
                     SignedRequest(lean.method, lean.path, lean.query_string, lean.headers, lean.body)
                 )
+                if verified.service != "lambda":
+                    return error_response(403, "Forbidden")
+                query = parse_qsl(lean.query_string, keep_blank_values=True)
+                principal = caller_of(
+                    self._credentials, verified.access_key_id, "lambda", lean.headers, query
+                )
             except AwsError:
                 return error_response(403, "Forbidden")
-            if verified.service != "lambda":
-                return error_response(403, "Forbidden")
-            account = self._placement.account_id
             caller = {
                 "accessKey": verified.access_key_id,
-                "accountId": account,
-                "callerId": account,
+                "accountId": principal.account,
+                "callerId": principal.user_id,
                 "cognitoIdentity": None,
                 "principalOrgId": None,
-                "userArn": f"arn:aws:iam::{account}:root",
-                "userId": account,
+                "userArn": principal.arn,
+                "userId": principal.user_id,
             }
+        if not await self._allowed(principal, config):
+            return error_response(403, "Forbidden")
         try:
             function = self._manager.get(config.function_name, config.qualifier, route=True)
         except AwsError:

@@ -9,15 +9,14 @@ crash the server: unexpected failures become a 500 ServiceException and are logg
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl
 
+from lamina.api.callers import caller_of
 from lamina.api.context import RequestContext
 from lamina.api.function_urls import FunctionUrlHandler, url_target
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.service import ServiceFacade
-from lamina.domain.iam.principals import Principal
 from lamina.domain.ids import new_request_id
 from lamina.errors import AwsError
 from lamina.identity.directory import Credential
@@ -26,16 +25,6 @@ from lamina.protocol.sigv4 import SignedRequest, SigV4Verifier, read_credential_
 from lamina.transport.http11 import LeanRequest, LeanResponse
 
 _log = logging.getLogger(__name__)
-# Services on the query protocol name their credential errors differently.
-_QUERY_SERVICES = frozenset({"iam", "sts"})
-
-
-def _invalid_token(query_style: bool) -> AwsError:
-    return AwsError(
-        "InvalidClientTokenId" if query_style else "UnrecognizedClientException",
-        "The security token included in the request is invalid.",
-        403,
-    )
 
 
 # Lambda quotas: a CreateFunction request with a base64 ZIP may be up to 70167211 bytes.
@@ -97,7 +86,7 @@ class Gateway:
                     facade = self._services.get(credential.service, facade)
                 raise
             facade = self._services.get(verified.service, facade)
-            principal = self._principal(verified.access_key_id, verified.service, headers, query)
+            principal = caller_of(self._credentials, verified.access_key_id, verified.service, headers, query)
             source_ip = lean.peer[0] if lean.peer else ""
             context = RequestContext(request_id, request, verified.access_key_id, principal, source_ip)
             response = await facade.handle(request, context)
@@ -113,27 +102,6 @@ class Gateway:
             )
             response = facade.protocol.serialize_error(internal, request_id)
         return to_lean_response(response)
-
-    def _principal(
-        self, access_key_id: str, service: str, headers: Mapping[str, str], query: list[tuple[str, str]]
-    ) -> Principal:
-        """The principal behind a verified key; temporary credentials must come with their
-        current session token."""
-        credential = self._credentials(access_key_id)
-        query_style = service in _QUERY_SERVICES
-        if credential is None:
-            raise _invalid_token(query_style)
-        if credential.session_token is not None:
-            token = headers.get("x-amz-security-token") or dict(query).get("X-Amz-Security-Token")
-            if token != credential.session_token:
-                raise _invalid_token(query_style)
-            if credential.expires is not None and credential.expires < time.time():
-                raise AwsError(
-                    "ExpiredToken" if query_style else "ExpiredTokenException",
-                    "The security token included in the request is expired",
-                    403,
-                )
-        return credential.principal
 
     async def _serve_function_url(self, lean: LeanRequest, url_id: str, path: str) -> LeanResponse:
         try:

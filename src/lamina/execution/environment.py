@@ -95,8 +95,9 @@ class EnvironmentContext:
     sdk_library: Path | None
     scratch_root: Path
     # The variables that give a function its execution role's temporary credentials and the
-    # endpoint to use them with (AWS_ACCESS_KEY_ID, ..., AWS_ENDPOINT_URL); None: none.
-    credentials: Callable[[FunctionConfig], Awaitable[dict[str, str]]] | None = None
+    # endpoint to use them with (AWS_ACCESS_KEY_ID, ..., AWS_ENDPOINT_URL), and when those
+    # credentials expire (wall-clock seconds; None: never); None: no credentials at all.
+    credentials: Callable[[FunctionConfig], Awaitable[tuple[dict[str, str], float | None]]] | None = None
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -122,6 +123,8 @@ class ExecutionEnvironment:
         # Max Memory Used at the last invocation (MB), 0 before the first: what the pool charges an
         # idle environment, without measuring again.
         self.last_peak_mb = 0
+        # When the role credentials it was given expire (wall clock): the pool replaces it before.
+        self.credentials_expire_at: float | None = None
         self._runtime = runtime
         self._code_path = code_path
         self._layers_path = layers_path
@@ -194,7 +197,8 @@ class ExecutionEnvironment:
         self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
         environment = self._environment_variables(address)
         if self._context.credentials is not None:
-            environment.update(await self._context.credentials(self.config))
+            variables, self.credentials_expire_at = await self._context.credentials(self.config)
+            environment.update(variables)
         child_end = None
         if self._runtime.interpreter is not None:
             server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

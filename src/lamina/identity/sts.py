@@ -91,7 +91,9 @@ class StsService:
             },
         }
 
-    async def environment_variables(self, role_arn: str, function_name: str, endpoint: str) -> dict[str, str]:
+    async def environment_variables(
+        self, role_arn: str, function_name: str, endpoint: str
+    ) -> tuple[dict[str, str], float | None]:
         """What an execution environment of `function_name` gets: temporary credentials for its
         role, as Lambda sets them, and the endpoint to use them with. A session is shared by the
         function's environments while it has more than a refresh margin left."""
@@ -100,17 +102,18 @@ class StsService:
         if cached is None or cached[0].expires - time.time() < ENVIRONMENT_REFRESH_SECONDS:
             role = self.role_by_arn(role_arn)
             if role is None:
-                return {"AWS_ENDPOINT_URL": endpoint}  # the role went: the function's calls are refused
+                return {"AWS_ENDPOINT_URL": endpoint}, None  # the role went: its calls are refused
             cached = self._environment_sessions[key] = await self.new_session(
                 role, function_name[:64], ENVIRONMENT_SESSION_SECONDS, persist=False
             )
         session, secret = cached
-        return {
+        variables = {
             "AWS_ACCESS_KEY_ID": session.access_key_id,
             "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_SESSION_TOKEN": session.token,
             "AWS_ENDPOINT_URL": endpoint,
         }
+        return variables, session.expires
 
     async def new_session(
         self, role: Role, session_name: str, duration: int, *, persist: bool = True

@@ -186,6 +186,23 @@ def test_retire_without_keep_stops_every_idle_environment_of_the_function() -> N
     run(scenario)
 
 
+def test_idle_environments_are_replaced_before_their_credentials_expire() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend) -> None:
+        config = function()
+        expiring, fresh, unknown = [await pool.acquire(config) for _ in range(3)]
+        expiring.credentials_expire_at = time.time() + 60  # within the refresh margin
+        fresh.credentials_expire_at = time.time() + 3 * 3600
+        for environment in (expiring, fresh, unknown):
+            environment.last_used = 1000.0
+            pool.release(environment, config)
+        pool.reap_idle(1000.0)  # nobody's keep-alive has passed
+        await settle()
+        assert stopped(backend.started) == [expiring.label]
+        assert pool.environments == frozenset({fresh, unknown})
+
+    run(scenario)
+
+
 def test_reap_idle_stops_only_environments_idle_past_the_keep_alive() -> None:
     async def scenario(pool: EnvironmentPool, backend: FakeBackend) -> None:
         config = function()

@@ -4,7 +4,8 @@ From the IAM User Guide ("Policy evaluation logic", "Cross-account policy evalua
 explicit Deny in any applicable policy wins; otherwise, within one account, an Allow in the
 principal's identity policies or in the resource's policy suffices; across accounts both sides
 must allow. The root user of an account needs no identity policy for anything in its account;
-service principals have no identity policies, so only a resource policy can let them in.
+service principals and anonymous callers (function URLs with AuthType NONE) have no identity
+policies, so only a resource policy can let them in.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from enum import Enum
 from lamina.domain.iam.conditions import ContextValue, condition_holds
 from lamina.domain.iam.matching import MissingVariable, substitute, wildcard_match
 from lamina.domain.iam.policy import Policy, Statement
-from lamina.domain.iam.principals import BY_ACCOUNT, BY_NAME, SERVICE, Principal, names_principal
+from lamina.domain.iam.principals import ANONYMOUS, BY_ACCOUNT, BY_NAME, SERVICE, Principal, names_principal
 
 
 class Decision(Enum):
@@ -127,7 +128,7 @@ def evaluate(
     # The root user may do anything in its own account; an account-wide grant in a resource policy
     # hands the decision to the caller's identity policies.
     identity_allows = identity_allowed is not None or principal.is_root
-    if principal.kind == SERVICE:
+    if principal.kind in (SERVICE, ANONYMOUS):  # no identity policies: only a resource policy lets them in
         return Decision.ALLOW if resource_allowed is not None else Decision.IMPLICIT_DENY
     if resource_allowed == BY_ACCOUNT:
         return Decision.ALLOW if identity_allows else Decision.IMPLICIT_DENY

@@ -36,6 +36,9 @@ def service_principal(service: str) -> Principal:
     return Principal(SERVICE, "", service, service, service)
 
 
+ANONYMOUS_PRINCIPAL = Principal(ANONYMOUS, "", "anonymous")
+
+
 def _listed(value: Any) -> list[str]:
     if value is None:
         return []

@@ -423,9 +423,13 @@ class EnvironmentPool:
             provision.idle.append(environment)
 
     def _check_provisioned(self) -> None:
-        """Replace provisioned environments that died while idle."""
+        """Replace provisioned environments that died while idle, or whose credentials expire soon."""
         for provision in list(self._provisions.values()):
-            dead = [env for env in provision.idle if env.state is not EnvironmentState.IDLE]
+            dead = [
+                env
+                for env in provision.idle
+                if env.state is not EnvironmentState.IDLE or _credentials_expiring(env)
+            ]
             for environment in dead:
                 self._unpin(environment, stop=True)
             if dead or (len(provision.environments) < provision.requested and provision.failure is None):
@@ -447,9 +451,14 @@ class EnvironmentPool:
         return self._policy.keep_alive_until(function_key(environment.config), environment.last_used)
 
     def reap_idle(self, now: float) -> None:
-        """Stop idle environments whose keep-alive has passed (at `now >= deadline`) or that died."""
+        """Stop idle environments whose keep-alive has passed (at `now >= deadline`), that died, or
+        whose role credentials are about to expire (the next start gets fresh ones)."""
         for environment in self._idle:
-            if environment.state is not EnvironmentState.IDLE or now >= self._deadline(environment):
+            if (
+                environment.state is not EnvironmentState.IDLE
+                or now >= self._deadline(environment)
+                or _credentials_expiring(environment)
+            ):
                 self._idle.remove(environment)
                 self._discard(environment)
 
@@ -516,3 +525,12 @@ class EnvironmentPool:
             *self._prewarming,
             return_exceptions=True,
         )
+
+
+# Environments are replaced this long before their role credentials expire.
+CREDENTIAL_REFRESH_MARGIN_SECONDS = 900.0
+
+
+def _credentials_expiring(environment: ExecutionEnvironment) -> bool:
+    expires = environment.credentials_expire_at
+    return expires is not None and expires - time.time() < CREDENTIAL_REFRESH_MARGIN_SECONDS
