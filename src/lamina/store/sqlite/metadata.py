@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from lamina.domain.aliases import Alias
 from lamina.domain.async_events import EventInvokeConfig
@@ -45,6 +46,20 @@ class SqliteMetadataStore:
 
     async def close(self) -> None:
         await self._database.close()
+
+    async def _records(self, table: str, order: str, name: str | None) -> list[dict[str, Any]]:
+        """The JSON `record` column of `table`: every row by name then `order`, or one name's rows."""
+        if name is None:
+            rows = await self._run(
+                lambda db: db.execute(f"SELECT record FROM {table} ORDER BY name, {order}").fetchall()
+            )
+        else:
+            rows = await self._run(
+                lambda db: db.execute(
+                    f"SELECT record FROM {table} WHERE name = ? ORDER BY {order}", (name,)
+                ).fetchall()
+            )
+        return [json.loads(row[0]) for row in rows]
 
     async def put_function(self, config: FunctionConfig) -> None:
         document = config.dumps()
@@ -116,17 +131,9 @@ class SqliteMetadataStore:
         await self._run(delete)
 
     async def list_aliases(self, function_name: str | None = None) -> list[Alias]:
-        if function_name is None:
-            rows = await self._run(
-                lambda db: db.execute("SELECT record FROM aliases ORDER BY name, alias").fetchall()
-            )
-        else:
-            rows = await self._run(
-                lambda db: db.execute(
-                    "SELECT record FROM aliases WHERE name = ? ORDER BY alias", (function_name,)
-                ).fetchall()
-            )
-        return [Alias.from_record(json.loads(row[0])) for row in rows]
+        return [
+            Alias.from_record(record) for record in await self._records("aliases", "alias", function_name)
+        ]
 
     async def put_reserved_concurrency(self, function_name: str, reserved: int | None) -> None:
         if reserved is None:
@@ -216,16 +223,8 @@ class SqliteMetadataStore:
         )
 
     async def list_event_invoke_configs(self, function_name: str | None = None) -> list[EventInvokeConfig]:
-        select = "SELECT record FROM event_invoke_configs"
-        if function_name is None:
-            rows = await self._run(lambda db: db.execute(f"{select} ORDER BY name, qualifier").fetchall())
-        else:
-            rows = await self._run(
-                lambda db: db.execute(
-                    f"{select} WHERE name = ? ORDER BY qualifier", (function_name,)
-                ).fetchall()
-            )
-        return [EventInvokeConfig.from_record(json.loads(row[0])) for row in rows]
+        records = await self._records("event_invoke_configs", "qualifier", function_name)
+        return [EventInvokeConfig.from_record(record) for record in records]
 
     async def put_recursion_config(self, function_name: str, recursive_loop: str) -> None:
         await self._run(
@@ -256,16 +255,8 @@ class SqliteMetadataStore:
         await self._run(lambda db: db.execute("DELETE FROM function_urls WHERE url_id = ?", (url_id,)))
 
     async def list_function_urls(self, function_name: str | None = None) -> list[FunctionUrlConfig]:
-        select = "SELECT record FROM function_urls"
-        if function_name is None:
-            rows = await self._run(lambda db: db.execute(f"{select} ORDER BY name, qualifier").fetchall())
-        else:
-            rows = await self._run(
-                lambda db: db.execute(
-                    f"{select} WHERE name = ? ORDER BY qualifier", (function_name,)
-                ).fetchall()
-            )
-        return [FunctionUrlConfig.from_record(json.loads(row[0])) for row in rows]
+        records = await self._records("function_urls", "qualifier", function_name)
+        return [FunctionUrlConfig.from_record(record) for record in records]
 
     async def next_layer_version(self, name: str) -> int:
         def reserve(db: sqlite3.Connection) -> int:
@@ -298,14 +289,10 @@ class SqliteMetadataStore:
         return LayerVersion.from_record(json.loads(row[0])) if row else None
 
     async def list_layer_versions(self, name: str | None = None) -> list[LayerVersion]:
-        select = "SELECT record FROM layer_versions"
-        if name is None:
-            rows = await self._run(lambda db: db.execute(f"{select} ORDER BY name, version").fetchall())
-        else:
-            rows = await self._run(
-                lambda db: db.execute(f"{select} WHERE name = ? ORDER BY version", (name,)).fetchall()
-            )
-        return [LayerVersion.from_record(json.loads(row[0])) for row in rows]
+        return [
+            LayerVersion.from_record(record)
+            for record in await self._records("layer_versions", "version", name)
+        ]
 
     async def delete_layer_version(self, name: str, version: int) -> None:
         await self._run(
