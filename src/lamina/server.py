@@ -25,6 +25,7 @@ from lamina.api.services.lambda_.authorization import LambdaAuthorization
 from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
+from lamina.domain.iam.evaluation import Decision
 from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy
 from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
@@ -226,6 +227,15 @@ def build_platform(settings: Settings) -> Platform:
         lambda role: sts.lambda_may_assume(role, settings.account_id),
     )
     aliases = AliasService(manager, registry)
+
+    def destination_allowed(source: FunctionConfig, destination: str) -> bool:
+        principal = sts.role_session_principal(source.role, source.name)
+        return (
+            principal is not None
+            and authorizer.decide(principal, "lambda:InvokeFunction", destination, settings.account_id)
+            is Decision.ALLOW
+        )
+
     queue = SqliteEventQueue(settings.queue_path)
     event_invoke_configs = EventInvokeConfigService(manager, aliases, metadata)
     delivery = AsyncDelivery(
@@ -237,6 +247,7 @@ def build_platform(settings: Settings) -> Platform:
         region=settings.region,
         account_id=settings.account_id,
         policy=DeliveryPolicy(retry_delays=settings.async_retry_delays),
+        may_send=destination_allowed,
     )
     backends = LambdaBackends(
         manager=manager,

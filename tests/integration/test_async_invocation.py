@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.lambda_calls import create_function, error_of
-from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer, running_server
+from tests.support.server import ACCESS_KEY, LAMBDA_TRUST_POLICY, SECRET_KEY, RunningServer, running_server
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function"
 # Retries after 0.2 s instead of AWS's one and two minutes; the `process` sandbox, whatever the
@@ -58,14 +58,32 @@ def fast_server(tmp_path: Path) -> Iterator[RunningServer]:
         yield server
 
 
-def recorder(client: Any, tmp_path: Path, *, fail: bool = False, sleep: float = 0.0) -> tuple[str, Path]:
+def recorder(
+    client: Any, tmp_path: Path, *, fail: bool = False, sleep: float = 0.0, role: str | None = None
+) -> tuple[str, Path]:
     name = f"rec-{uuid.uuid4().hex[:8]}"
     out = tmp_path / f"{name}.jsonl"
     variables = {"OUT": str(out), "SLEEP": str(sleep)}
     if fail:
         variables["FAIL"] = "1"
-    create_function(client, name, {"app.py": RECORDER}, Environment={"Variables": variables}, Timeout=30)
+    options = {"Role": role} if role else {}
+    create_function(
+        client, name, {"app.py": RECORDER}, Environment={"Variables": variables}, Timeout=30, **options
+    )
     return name, out
+
+
+def sender_role(server: RunningServer) -> str:
+    """An execution role that may invoke other functions: what Lambda destinations require."""
+    iam = server.client("iam")
+    name = f"sender-{uuid.uuid4().hex[:8]}"
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="destinations", PolicyDocument=json.dumps(document))
+    return f"arn:aws:iam::000000000000:role/{name}"
 
 
 def test_every_accepted_event_is_delivered_after_a_sigkill(tmp_path: Path) -> None:
@@ -92,7 +110,7 @@ def test_failures_are_retried_then_sent_to_the_failure_destination(
     fast_server: RunningServer, tmp_path: Path
 ) -> None:
     client = fast_server.client("lambda")
-    failing, failing_out = recorder(client, tmp_path, fail=True)
+    failing, failing_out = recorder(client, tmp_path, fail=True, role=sender_role(fast_server))
     collector, collected = recorder(client, tmp_path)
     put = client.put_function_event_invoke_config(
         FunctionName=failing,
@@ -117,7 +135,7 @@ def test_failures_are_retried_then_sent_to_the_failure_destination(
 
 def test_successes_go_to_the_success_destination(fast_server: RunningServer, tmp_path: Path) -> None:
     client = fast_server.client("lambda")
-    name, _ = recorder(client, tmp_path)
+    name, _ = recorder(client, tmp_path, role=sender_role(fast_server))
     collector, collected = recorder(client, tmp_path)
     client.put_function_event_invoke_config(
         FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": f"{ARN}:{collector}"}}
@@ -128,6 +146,20 @@ def test_successes_go_to_the_success_destination(fast_server: RunningServer, tmp
     assert record["requestContext"]["condition"] == "Success"
     assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
     assert record["responsePayload"] == {"seen": {"hello": "async"}}
+
+
+def test_a_destination_needs_the_source_roles_permission(fast_server: RunningServer, tmp_path: Path) -> None:
+    client = fast_server.client("lambda")
+    name, out = recorder(client, tmp_path)  # the default role may not invoke anything
+    collector, collected = recorder(client, tmp_path)
+    client.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": f"{ARN}:{collector}"}}
+    )
+    client.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"dropped": true}')
+    wait_for(lambda: len(recorded(out)) == 1)
+    time.sleep(1.0)  # time enough for a destination record, if one were sent
+    assert recorded(collected) == []
+    assert "may not invoke destination" in fast_server.output()
 
 
 def test_event_invoke_config_api(lambda_client: Any, deploy: Callable[..., str]) -> None:

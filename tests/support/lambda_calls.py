@@ -49,7 +49,7 @@ def create_function(client: Any, name: str, files: dict[str, str | bytes], **opt
     return client.create_function(  # type: ignore[no-any-return]
         FunctionName=name,
         Runtime=options.pop("Runtime", "python3.11"),
-        Role=EXECUTION_ROLE,
+        Role=options.pop("Role", EXECUTION_ROLE),
         Handler=options.pop("Handler", "app.handler"),
         Code={"ZipFile": make_zip(files)},
         **options,

@@ -61,13 +61,17 @@ class AsyncDelivery:
         account_id: str,
         policy: DeliveryPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        may_send: Callable[[FunctionConfig, str], bool] = lambda source, destination: True,
     ) -> None:
         """`resolve(name, qualifier)` gives the configuration one attempt runs (None when the
-        function or qualifier is gone); `invoke_config(name, qualifier)` its retry settings."""
+        function or qualifier is gone); `invoke_config(name, qualifier)` its retry settings;
+        `may_send(source, destination_arn)` whether the source function's execution role may
+        invoke the destination (Lambda requires lambda:InvokeFunction on it)."""
         self._queue = queue
         self._invocations = invocations
         self._resolve = resolve
         self._invoke_config = invoke_config
+        self._may_send = may_send
         self._function_arn = function_arn
         self._region = region
         self._account_id = account_id
@@ -236,6 +240,15 @@ class AsyncDelivery:
             return
         if self._resolve(ref.name, ref.qualifier) is None:
             _log.warning("destination %s of %s does not exist: record dropped", destination, event.event_id)
+            return
+        source = self._resolve(event.function_name, event.qualifier)
+        if source is None or not self._may_send(source, destination):
+            _log.warning(
+                "the execution role of %s may not invoke destination %s: record of %s dropped",
+                event.function_name,
+                destination,
+                event.event_id,
+            )
             return
         await self.accept(ref.name, ref.qualifier, record, trace_id=event.trace_id)
 

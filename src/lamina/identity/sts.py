@@ -15,7 +15,7 @@ from lamina.auth.secrets_store import generate_secret_access_key
 from lamina.domain.iam.entities import Role, Session, new_id
 from lamina.domain.iam.evaluation import AccessRequest, Decision, evaluate
 from lamina.domain.iam.policy import MalformedPolicy, parse_policy
-from lamina.domain.iam.principals import Principal, service_principal
+from lamina.domain.iam.principals import ASSUMED_ROLE, Principal, service_principal
 from lamina.errors import AwsError
 from lamina.identity.directory import IdentityDirectory
 
@@ -58,6 +58,16 @@ class StsService:
         """CreateFunction's check: the role exists in the function's account and trusts Lambda."""
         role = self.role_by_arn(role_arn)
         return role is not None and role.account == account_id and self.trusts(role, LAMBDA_SERVICE)
+
+    def role_session_principal(self, role_arn: str, session_name: str) -> Principal | None:
+        """The principal a function's calls run as: a session of its execution role."""
+        role = self.role_by_arn(role_arn)
+        if role is None:
+            return None
+        arn = f"arn:aws:sts::{role.account}:assumed-role/{role.name}/{session_name}"
+        return Principal(
+            ASSUMED_ROLE, role.account, arn, f"{role.role_id}:{session_name}", session_name, role.arn
+        )
 
     def role_by_arn(self, arn: str) -> Role | None:
         parts = arn.split(":", 5)
