@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,7 +15,7 @@ import pytest
 from botocore.config import Config
 
 from tests.support.lambda_calls import error_of
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, running_server
 
 ACCOUNT = "000000000000"
 
@@ -217,3 +218,27 @@ def name_of_other(iam: Any) -> str:
 def test_root_caller_identity(server: RunningServer) -> None:
     identity = server.client("sts").get_caller_identity()
     assert (identity["Account"], identity["Arn"]) == (ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root")
+
+
+def test_identities_survive_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "lambda:ListFunctions", "Resource": "*"}],
+    }
+    with running_server(data_dir) as first:
+        iam = first.client("iam")
+        iam.create_user(UserName="kept")
+        iam.put_user_policy(UserName="kept", PolicyName="list", PolicyDocument=json.dumps(policy))
+        iam.attach_user_policy(UserName="kept", PolicyArn="arn:aws:iam::aws:policy/AWSLambda_ReadOnlyAccess")
+        key = iam.create_access_key(UserName="kept")["AccessKey"]
+        first.stop()
+    credentials = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    with running_server(data_dir) as second:
+        assert client_for(second, "lambda", **credentials).list_functions()["Functions"] == []
+        iam = second.client("iam")
+        assert iam.list_user_policies(UserName="kept")["PolicyNames"] == ["list"]
+        assert [
+            p["PolicyName"] for p in iam.list_attached_user_policies(UserName="kept")["AttachedPolicies"]
+        ] == ["AWSLambda_ReadOnlyAccess"]
+        assert iam.list_roles()["Roles"][0]["RoleName"] == "lambda-role"

@@ -38,8 +38,8 @@ class _Account:
     users: dict[str, User] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
     policies: dict[str, ManagedPolicy] = field(default_factory=dict)  # by ARN
-    user_policies: dict[tuple[str, str], str] = field(default_factory=dict)  # (user, name) -> document
-    role_policies: dict[tuple[str, str], str] = field(default_factory=dict)
+    user_policies: dict[str, dict[str, str]] = field(default_factory=dict)  # user -> name -> document
+    role_policies: dict[str, dict[str, str]] = field(default_factory=dict)
     user_attachments: dict[str, list[str]] = field(default_factory=dict)  # user -> policy ARNs
     role_attachments: dict[str, list[str]] = field(default_factory=dict)
 
@@ -84,7 +84,7 @@ class IdentityDirectory:
             elif item.kind in (USER_POLICY_KIND, ROLE_POLICY_KIND):
                 owner, _, name = item.name.partition(_SEPARATOR)
                 target = account.user_policies if item.kind == USER_POLICY_KIND else account.role_policies
-                target[(owner, name)] = record["document"]
+                target.setdefault(owner, {})[name] = record["document"]
             elif item.kind in (USER_ATTACHMENT_KIND, ROLE_ATTACHMENT_KIND):
                 owner, _, arn = item.name.partition(_SEPARATOR)
                 attached = (
@@ -141,11 +141,11 @@ class IdentityDirectory:
         if account is None:
             return []
         if principal.kind == USER:
-            documents = [doc for (owner, _), doc in account.user_policies.items() if owner == principal.name]
+            documents = list(account.user_policies.get(principal.name, {}).values())
             arns = account.user_attachments.get(principal.name, [])
         elif principal.kind == ASSUMED_ROLE:
             role_name = principal.role_arn.rsplit("/", 1)[-1]
-            documents = [doc for (owner, _), doc in account.role_policies.items() if owner == role_name]
+            documents = list(account.role_policies.get(role_name, {}).values())
             arns = account.role_attachments.get(role_name, [])
         else:
             return []
@@ -215,15 +215,15 @@ class IdentityDirectory:
         target = account.user_policies if owner_kind == "user" else account.role_policies
         if document is None:
             await self._store.delete(kind, account_id, owner + _SEPARATOR + name)
-            target.pop((owner, name), None)
+            target.get(owner, {}).pop(name, None)
         else:
             await self._store.put(kind, account_id, owner + _SEPARATOR + name, {"document": document})
-            target[(owner, name)] = document
+            target.setdefault(owner, {})[name] = document
 
     def inline(self, account_id: str, owner_kind: str, owner: str) -> dict[str, str]:
         account = self.account(account_id)
         target = account.user_policies if owner_kind == "user" else account.role_policies
-        return {name: doc for (who, name), doc in target.items() if who == owner}
+        return dict(target.get(owner, {}))
 
     async def attach(self, account_id: str, owner_kind: str, owner: str, arn: str, attached: bool) -> None:
         kind = USER_ATTACHMENT_KIND if owner_kind == "user" else ROLE_ATTACHMENT_KIND
