@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina import __version__
+from lamina.api.admin import AdminRoutes
 from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.function_urls import FunctionUrlHandler
 from lamina.api.gateway import Gateway
@@ -53,6 +54,7 @@ from lamina.functions.provisioned import ProvisionedConcurrency
 from lamina.functions.recursion import RecursionConfigService
 from lamina.functions.registry import FunctionRegistry
 from lamina.functions.tags import TagService
+from lamina.identity.accounts import AccountService
 from lamina.identity.authorizer import Authorizer
 from lamina.identity.directory import IdentityDirectory
 from lamina.identity.iam import IamService
@@ -297,7 +299,8 @@ def build_platform(settings: Settings) -> Platform:
         authorizer,
         backends.permissions,
     )
-    app = Gateway(services, "lambda", verifier, internal, function_url_handler, directory.credential)
+    admin = AdminRoutes(verifier, directory.credential, AccountService(directory), settings.account_id)
+    app = Gateway(services, "lambda", verifier, internal, function_url_handler, directory.credential, admin)
     platform = Platform(
         settings,
         credentials,

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl
 
+from lamina.api.admin import PREFIX as ADMIN_PREFIX
+from lamina.api.admin import AdminRoutes
 from lamina.api.callers import caller_of
 from lamina.api.context import RequestContext
 from lamina.api.function_urls import FunctionUrlHandler, url_target
@@ -44,6 +46,7 @@ class Gateway:
         internal: InternalRoutes,
         function_urls: FunctionUrlHandler,
         credentials: Callable[[str], Credential | None],
+        admin: AdminRoutes | None = None,
     ) -> None:
         """`credentials(access_key_id)`: who a verified key belongs to (the verifier looked up its
         secret the same way)."""
@@ -53,12 +56,15 @@ class Gateway:
         self._internal = internal
         self._function_urls = function_urls
         self._credentials = credentials
+        self._admin = admin
 
     async def handle(self, lean: LeanRequest) -> LeanResponse:
         """The public port's handler: never raises."""
         target = url_target(lean)
         if target is not None:
             return await self._serve_function_url(lean, *target)
+        if lean.path.startswith(ADMIN_PREFIX) and self._admin is not None:
+            return await self._admin.handle(lean)
         request_id = new_request_id()
         raw_path = lean.path
         query_string = lean.query_string

@@ -1,4 +1,4 @@
-"""`lamina` commands: server, env, logs."""
+"""`lamina` commands: server, env, logs, admin."""
 
 from __future__ import annotations
 
@@ -216,6 +216,32 @@ def env(
     typer.echo(f"export AWS_ENDPOINT_URL={settings.endpoint_url}")
     typer.echo(f"export AWS_ACCESS_KEY_ID={credentials.access_key_id}")
     typer.echo(f"export AWS_SECRET_ACCESS_KEY={credentials.secret_access_key}")
+    typer.echo(f"export AWS_DEFAULT_REGION={settings.region}")
+
+
+admin_app = typer.Typer(no_args_is_help=True, help="Administer a running server (first account's root only).")
+app.add_typer(admin_app, name="admin")
+
+
+@admin_app.command("create-account")
+def create_account(
+    account_id: Annotated[
+        str | None, typer.Option("--account-id", help="12 digits; default: a new random id.")
+    ] = None,
+    data_dir: DataDir = Path(".lamina"),
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
+    region: Region = DEFAULT_REGION,
+) -> None:
+    """Create an account with its own root credentials, printed once as export lines."""
+    from lamina.cli.admin import create_account as create
+
+    settings = _settings(data_dir, host, port, region, DEFAULT_ACCOUNT_ID)
+    created = create(settings, account_id)
+    typer.echo(f"# account {created['AccountId']}: its root credentials (shown this once)")
+    typer.echo(f"export AWS_ENDPOINT_URL={settings.endpoint_url}")
+    typer.echo(f"export AWS_ACCESS_KEY_ID={created['AccessKeyId']}")
+    typer.echo(f"export AWS_SECRET_ACCESS_KEY={created['SecretAccessKey']}")
     typer.echo(f"export AWS_DEFAULT_REGION={settings.region}")
 
 

@@ -20,6 +20,7 @@ from lamina.store.ports import IdentityStore
 USER_KIND, KEY_KIND, ROLE_KIND, POLICY_KIND = "user", "access-key", "role", "policy"
 USER_POLICY_KIND, ROLE_POLICY_KIND = "user-policy", "role-policy"
 USER_ATTACHMENT_KIND, ROLE_ATTACHMENT_KIND, SESSION_KIND = "user-attachment", "role-attachment", "session"
+ACCOUNT_KIND = "account"
 _SEPARATOR = "\n"  # between the parts of a compound name (user and policy name)
 
 
@@ -77,6 +78,8 @@ class IdentityDirectory:
                 self._keys[item.name] = AccessKey(**record)
                 if item.secret is not None:
                     self._secrets[item.name] = item.secret
+            elif item.kind == ACCOUNT_KIND and item.secret is not None:
+                self._roots.setdefault(item.name, (item.record["access_key_id"], item.secret))
             elif item.kind == SESSION_KIND:
                 self._sessions[item.name] = Session(**record)
                 if item.secret is not None:
@@ -94,6 +97,14 @@ class IdentityDirectory:
                 )
                 attached.setdefault(owner, []).append(arn)
         self.expire_sessions()
+
+    def has_account(self, account_id: str) -> bool:
+        return account_id in self._roots
+
+    async def add_account(self, account_id: str, access_key_id: str, secret: str) -> None:
+        """A new account and its root user's key pair (the secret stored encrypted)."""
+        await self._store.put(ACCOUNT_KIND, account_id, account_id, {"access_key_id": access_key_id}, secret)
+        self._roots[account_id] = (access_key_id, secret)
 
     # authentication --------------------------------------------------------------------------
     def credential(self, access_key_id: str) -> Credential | None:

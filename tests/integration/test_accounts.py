@@ -1,0 +1,156 @@
+"""Accounts against a real server: `lamina admin create-account`, isolation of IAM between
+accounts, and cross-account Invoke through AddPermission with an account principal (the AWS CLI's
+own example)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.support.lambda_calls import create_function, error_of
+from tests.support.server import RunningServer, running_server
+
+PRIMARY = "000000000000"
+HELLO = {"app.py": "def handler(event, context):\n    return context.invoked_function_arn\n"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with running_server(tmp_path_factory.mktemp("accounts") / "data") as running:
+        yield running
+
+
+def lamina_admin(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lamina",
+            "admin",
+            "create-account",
+            "--data-dir",
+            str(server.data_dir),
+            "--port",
+            str(server.port),
+            *args,
+        ],
+        env=server.cli_env()
+        | {
+            "LAMINA_ROOT_ACCESS_KEY_ID": server.cli_env()["AWS_ACCESS_KEY_ID"],
+            "LAMINA_ROOT_SECRET_ACCESS_KEY": server.cli_env()["AWS_SECRET_ACCESS_KEY"],
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def client_from(exports: dict[str, str], service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=exports["AWS_ENDPOINT_URL"],
+        region_name=exports["AWS_DEFAULT_REGION"],
+        aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+@pytest.fixture(scope="module")
+def second(server: RunningServer) -> dict[str, str]:
+    created = lamina_admin(server, "--account-id", "210987654321")
+    assert created.returncode == 0, created.stderr
+    exports = dict(re.findall(r"^export (AWS_[A-Z_]+)=(.*)$", created.stdout, re.MULTILINE))
+    assert exports["AWS_ACCESS_KEY_ID"] and exports["AWS_SECRET_ACCESS_KEY"]
+    return exports
+
+
+def test_a_new_account_has_its_own_root_and_iam(server: RunningServer, second: dict[str, str]) -> None:
+    identity = client_from(second, "sts").get_caller_identity()
+    assert (identity["Account"], identity["Arn"]) == ("210987654321", "arn:aws:iam::210987654321:root")
+    server.client("iam").create_user(UserName="only-in-primary")
+    theirs = client_from(second, "iam")
+    theirs.create_user(UserName="only-in-second")
+    assert [user["UserName"] for user in theirs.list_users()["Users"]] == ["only-in-second"]
+    assert "only-in-second" not in [user["UserName"] for user in server.client("iam").list_users()["Users"]]
+    with pytest.raises(theirs.exceptions.NoSuchEntityException):
+        theirs.get_user(UserName="only-in-primary")
+    again = lamina_admin(server, "--account-id", "210987654321")
+    assert again.returncode != 0 and "already exists" in again.stderr
+
+
+def test_only_the_first_accounts_root_may_create_accounts(
+    server: RunningServer, second: dict[str, str]
+) -> None:
+    exports = {**server.cli_env(), **{k: v for k, v in second.items() if k.startswith("AWS_")}}
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lamina",
+            "admin",
+            "create-account",
+            "--data-dir",
+            str(server.data_dir / "elsewhere"),
+            "--port",
+            str(server.port),
+        ],
+        env=exports
+        | {
+            "LAMINA_ROOT_ACCESS_KEY_ID": second["AWS_ACCESS_KEY_ID"],
+            "LAMINA_ROOT_SECRET_ACCESS_KEY": second["AWS_SECRET_ACCESS_KEY"],
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and "may not use Lamina's admin API" in refused.stderr
+
+
+def test_cross_account_invoke_needs_a_grant_to_the_account(
+    server: RunningServer, second: dict[str, str]
+) -> None:
+    primary = server.client("lambda")
+    create_function(primary, "shared", HELLO)
+    arn = f"arn:aws:lambda:us-east-1:{PRIMARY}:function:shared"
+    theirs = client_from(second, "lambda")
+    with pytest.raises(theirs.exceptions.ClientError) as denied:
+        theirs.invoke(FunctionName=arn)
+    assert error_of(denied)[0] == "AccessDeniedException"
+    # The AWS CLI example: aws lambda add-permission --principal 210987654321 ...
+    primary.add_permission(
+        FunctionName="shared",
+        StatementId="xaccount",
+        Action="lambda:InvokeFunction",
+        Principal="210987654321",
+    )
+    response = theirs.invoke(FunctionName=arn)
+    assert response["StatusCode"] == 200 and response["Payload"].read() == f'"{arn}"'.encode()
+    with pytest.raises(theirs.exceptions.ClientError) as other_action:
+        theirs.get_function(FunctionName=arn)  # only the granted action
+    assert error_of(other_action)[0] == "AccessDeniedException"
+    # The first account's functions stay invisible to the other account's own listing.
+    with pytest.raises(theirs.exceptions.ClientError) as listing:
+        theirs.list_functions()
+    assert error_of(listing)[0] == "UnsupportedOperationException"
+    assert "shared" in [f["FunctionName"] for f in primary.list_functions()["Functions"]]
+
+
+def test_accounts_survive_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with running_server(data_dir) as first:
+        created = lamina_admin(first, "--account-id", "111122223333")
+        assert created.returncode == 0, created.stderr
+        exports = dict(re.findall(r"^export (AWS_[A-Z_]+)=(.*)$", created.stdout, re.MULTILINE))
+        first.stop()
+    with running_server(data_dir) as restarted:
+        exports["AWS_ENDPOINT_URL"] = restarted.endpoint
+        assert client_from(exports, "sts").get_caller_identity()["Account"] == "111122223333"
