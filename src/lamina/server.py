@@ -10,6 +10,7 @@ import contextlib
 import logging
 import resource
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,14 @@ from typing import Any
 from lamina import __version__
 from lamina.api.admin import AdminRoutes
 from lamina.api.code_urls import CodeUrlSigner
-from lamina.api.function_urls import FunctionUrlHandler
+from lamina.api.function_urls import FunctionUrlHandler, FunctionUrlRouter
 from lamina.api.gateway import Gateway
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.identity import build_iam_facade, build_sts_facade
 from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
 from lamina.api.services.lambda_.authorization import LambdaAuthorization
+from lamina.api.services.lambda_.router import LambdaRouter
+from lamina.api.services.service import Service, ServiceFacade
 from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
@@ -59,6 +62,7 @@ from lamina.identity.authorizer import Authorizer
 from lamina.identity.directory import IdentityDirectory
 from lamina.identity.iam import IamService
 from lamina.identity.sts import StsService
+from lamina.protocol.http import WireProtocol
 from lamina.protocol.model import create_protocol, load_service_model
 from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.store.blobs import FilesystemBlobStore
@@ -73,6 +77,53 @@ LOG_FLUSH_SECONDS = 0.2
 
 
 @dataclass(slots=True)
+class LambdaAccount:
+    """One account's Lambda: its functions and their stores, limits, pool and async queue. Accounts
+    share the sandbox, the code cache and the memory budget."""
+
+    account_id: str
+    metadata: SqliteMetadataStore
+    queue: SqliteEventQueue
+    logs: FileLogStore
+    registry: FunctionRegistry
+    pool: EnvironmentPool
+    backends: LambdaBackends
+    facade: ServiceFacade
+    function_urls: FunctionUrlHandler
+
+    async def open(self) -> None:
+        await self.metadata.open()
+        await self.queue.open()
+        await self.registry.load()
+        await self.backends.concurrency.restore()
+        await self.backends.event_invoke_configs.restore()
+        await self.backends.recursion.restore()
+        await self.backends.function_urls.restore()
+        self.pool.start()
+
+    async def start_delivering(self) -> None:
+        """After the fork servers are warm: provisioned environments and queued events."""
+        await self.backends.provisioned.restore()
+        restored = await self.backends.delivery.start()
+        if restored:
+            _log.info(
+                "%d asynchronous invocations of account %s left by the last run are queued again",
+                restored,
+                self.account_id,
+            )
+
+    async def stop_environments(self) -> None:
+        await self.backends.delivery.close()
+        await self.pool.close()
+
+    async def close(self) -> None:
+        await self.stop_environments()
+        await self.queue.close()
+        await self.metadata.close()
+        self.logs.close()
+
+
+@dataclass(slots=True)
 class Platform:
     """Everything one server process runs, wired together."""
 
@@ -81,27 +132,25 @@ class Platform:
     runtimes: dict[str, RuntimeSpec]
     sandbox: ZygoteSandbox
     app: Gateway
-    metadata: SqliteMetadataStore
-    queue: SqliteEventQueue
     identity_store: SqliteIdentityStore
     directory: IdentityDirectory
-    logs: FileLogStore
-    registry: FunctionRegistry
-    pool: EnvironmentPool
-    backends: LambdaBackends
+    accounts: dict[str, LambdaAccount]
+    build_account: Callable[[str], LambdaAccount]
     _log_flusher: asyncio.Task[None] | None = None
+    _started: bool = False
+
+    @property
+    def primary(self) -> LambdaAccount:
+        return self.accounts[self.settings.account_id]
 
     async def startup(self) -> None:
-        await self.metadata.open()
-        await self.queue.open()
         await self.identity_store.open()
         await self.directory.load()
-        await self.registry.load()
-        await self.backends.concurrency.restore()
-        await self.backends.event_invoke_configs.restore()
-        await self.backends.recursion.restore()
-        await self.backends.function_urls.restore()
-        self.pool.start()
+        for account_id in self.directory.account_ids:
+            if account_id not in self.accounts:
+                self.accounts[account_id] = self.build_account(account_id)
+        for account in list(self.accounts.values()):
+            await account.open()
         self._log_flusher = asyncio.get_running_loop().create_task(self._flush_logs_forever())
         if self.settings.start_method == "zygote":
             interpreters = [
@@ -109,38 +158,44 @@ class Platform:
             ]
             await self.sandbox.warm_up(interpreters)
         # After the warm-up, so that restored environments fork from a ready zygote.
-        await self.backends.provisioned.restore()
-        restored = await self.backends.delivery.start()
-        if restored:
-            _log.info("%d asynchronous invocations left by the last run are queued again", restored)
+        for account in list(self.accounts.values()):
+            await account.start_delivering()
+        self._started = True
+
+    async def add_account(self, account_id: str) -> None:
+        """A new account (admin API): its Lambda state, started at once."""
+        account = self.accounts[account_id] = self.build_account(account_id)
+        await account.open()
+        if self._started:
+            await account.start_delivering()
 
     async def stop_environments(self) -> None:
         """First step of a shutdown: in-flight invocations end now, with an error their callers see.
         Asynchronous invocations not yet settled stay queued for the next start."""
-        await self.backends.delivery.close()
-        await self.pool.close()
+        for account in list(self.accounts.values()):
+            await account.stop_environments()
 
     async def _flush_logs_forever(self) -> None:
         while True:
             await asyncio.sleep(LOG_FLUSH_SECONDS)
-            try:
-                self.logs.flush()
-            except Exception:  # a full disk must not stop later flushes
-                _log.exception("writing log events failed")
+            for account in list(self.accounts.values()):
+                try:
+                    account.logs.flush()
+                except Exception:  # a full disk must not stop later flushes
+                    _log.exception("writing log events failed")
 
     async def shutdown(self) -> None:
         if self._log_flusher is not None:
             self._log_flusher.cancel()
-        await self.backends.delivery.close()
-        await self.pool.close()
-        await self.queue.close()
+        for account in list(self.accounts.values()):
+            await account.close()
         await self.identity_store.close()
-        await self.metadata.close()
-        self.logs.close()
         self.sandbox.close()
 
     def health(self) -> dict[str, Any]:
-        usage = self.pool.usage()
+        pools = [account.pool for account in self.accounts.values()]
+        usages = [pool.usage() for pool in pools]
+        primary = self.primary.pool.usage()
         return {
             "sandbox": self.sandbox.name,
             "memoryEnforcement": self.sandbox.memory_enforcement,
@@ -149,16 +204,145 @@ class Platform:
             "runtimes": sorted(self.runtimes),
             "region": self.settings.region,
             "accountId": self.settings.account_id,
-            "environments": len(self.pool.environments),
-            # The pool's memory budget: used counts starting environments too; busy includes them.
-            "idleEnvironments": usage.idle,
-            "busyEnvironments": usage.busy + usage.starting,
-            "provisionedEnvironments": usage.provisioned,
-            "memoryUsedMb": usage.used_mb,
-            "memoryBudgetMb": usage.budget_mb,
-            "keepAlivePolicy": self.pool.policy.name,
-            "asyncBacklog": self.backends.delivery.backlog,
+            "accounts": len(self.accounts),
+            "environments": sum(len(pool.environments) for pool in pools),
+            # The memory budget all accounts share: used counts starting environments too.
+            "idleEnvironments": sum(usage.idle for usage in usages),
+            "busyEnvironments": sum(usage.busy + usage.starting for usage in usages),
+            "provisionedEnvironments": sum(usage.provisioned for usage in usages),
+            "memoryUsedMb": primary.used_mb,
+            "memoryBudgetMb": primary.budget_mb,
+            "keepAlivePolicy": self.primary.pool.policy.name,
+            "asyncBacklog": sum(account.backends.delivery.backlog for account in self.accounts.values()),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """What every account's Lambda stack is built from."""
+
+    settings: Settings
+    runtimes: dict[str, RuntimeSpec]
+    sandbox: ZygoteSandbox
+    sdk_library: Path | None
+    blobs: FilesystemBlobStore
+    code: CodeCache
+    budget: MemoryBudget
+    directory: IdentityDirectory
+    authorizer: Authorizer
+    sts: StsService
+    code_urls: CodeUrlSigner
+    protocol: WireProtocol
+    verifier: SigV4Verifier
+
+
+def _account_paths(settings: Settings, account_id: str) -> tuple[Path, Path, Path]:
+    """(metadata database, event queue, logs folder): the first account's at the top of the data
+    directory, as always; others' under accounts/<id>/."""
+    if account_id == settings.account_id:
+        return settings.database_path, settings.queue_path, settings.logs_dir
+    root = settings.data_dir / "accounts" / account_id
+    return root / "lamina.db", root / "queue.db", root / "logs"
+
+
+def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
+    settings, sts, authorizer = shared.settings, shared.sts, shared.authorizer
+    database_path, queue_path, logs_dir = _account_paths(settings, account_id)
+    logs = FileLogStore(logs_dir)
+    metadata = SqliteMetadataStore(database_path)
+    registry = FunctionRegistry(metadata)
+
+    async def environment_credentials(config: FunctionConfig) -> tuple[dict[str, str], float | None]:
+        return await sts.environment_variables(config.role, config.name, settings.endpoint_url)
+
+    context = EnvironmentContext(
+        sandbox=shared.sandbox,
+        log_store=logs,
+        region=settings.region,
+        account_id=account_id,
+        sdk_library=shared.sdk_library,
+        scratch_root=settings.environments_dir,
+        credentials=environment_credentials,
+    )
+    pool = EnvironmentPool(
+        LocalBackend(shared.runtimes, shared.code, context),
+        build_keep_alive_policy(settings.keep_alive_policy, settings.keep_alive_seconds),
+        shared.budget,
+        tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
+    )
+    limiter = ConcurrencyLimiter(settings.account_concurrency)
+    invocations = InvocationService(
+        pool, lambda config: registry.version(config.name, config.version), limiter=limiter
+    )
+    placement = Placement(settings.region, account_id)
+    manager = FunctionManager(
+        registry,
+        shared.blobs,
+        shared.code,
+        pool,
+        shared.runtimes,
+        placement,
+        lambda role: sts.lambda_may_assume(role, account_id),
+    )
+    aliases = AliasService(manager, registry)
+
+    def destination_allowed(source: FunctionConfig, destination: str) -> bool:
+        principal = sts.role_session_principal(source.role, source.name)
+        return (
+            principal is not None
+            and authorizer.decide(principal, "lambda:InvokeFunction", destination, account_id)
+            is Decision.ALLOW
+        )
+
+    queue = SqliteEventQueue(queue_path)
+    event_invoke_configs = EventInvokeConfigService(manager, aliases, metadata)
+    delivery = AsyncDelivery(
+        queue,
+        invocations,
+        lambda name, qualifier: registry.resolve(name, qualifier, route=True),
+        event_invoke_configs.config_for,
+        placement.arn,
+        region=settings.region,
+        account_id=account_id,
+        policy=DeliveryPolicy(retry_delays=settings.async_retry_delays),
+        may_send=destination_allowed,
+    )
+    backends = LambdaBackends(
+        manager=manager,
+        aliases=aliases,
+        provisioned=ProvisionedConcurrency(manager, aliases, metadata, pool),
+        concurrency=FunctionConcurrency(manager, metadata, limiter, settings.min_unreserved_concurrency),
+        permissions=PermissionService(manager, metadata),
+        tags=TagService(manager, metadata),
+        event_invoke_configs=event_invoke_configs,
+        function_urls=FunctionUrlService(
+            manager,
+            aliases,
+            metadata,
+            lambda url_id: f"http://{url_id}.lambda-url.{settings.region}.localhost:{settings.port}/",
+        ),
+        recursion=RecursionConfigService(manager, metadata),
+        layers=LayerService(metadata, shared.blobs, shared.code, placement),
+        invocations=invocations,
+        delivery=delivery,
+    )
+    aliases.on_change(backends.permissions.forget_function)
+    facade = build_lambda_facade(
+        shared.protocol,
+        backends,
+        shared.code_urls,
+        LambdaAuthorization(authorizer, backends.permissions, placement).authorize,
+    )
+    function_urls = FunctionUrlHandler(
+        backends.function_urls,
+        manager,
+        invocations,
+        shared.verifier,
+        shared.directory.credential,
+        authorizer,
+        backends.permissions,
+    )
+    return LambdaAccount(account_id, metadata, queue, logs, registry, pool, backends, facade, function_urls)
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -182,35 +366,8 @@ def build_platform(settings: Settings) -> Platform:
         runtime_dir=BOOTSTRAP.parent,
     )
     blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))
-    logs = FileLogStore(settings.logs_dir)
-    metadata = SqliteMetadataStore(settings.database_path)
-    registry = FunctionRegistry(metadata)
     code = CodeCache(settings.code_cache_dir, blobs)
-
-    async def environment_credentials(config: FunctionConfig) -> tuple[dict[str, str], float | None]:
-        return await sts.environment_variables(config.role, config.name, settings.endpoint_url)
-
-    context = EnvironmentContext(
-        sandbox=sandbox,
-        log_store=logs,
-        region=settings.region,
-        account_id=settings.account_id,
-        sdk_library=sdk_library,
-        scratch_root=settings.environments_dir,
-        credentials=environment_credentials,
-    )
     budget_mb = settings.memory_budget_mb or default_memory_budget_mb(settings.memory_budget_share)
-    pool = EnvironmentPool(
-        LocalBackend(runtimes, code, context),
-        build_keep_alive_policy(settings.keep_alive_policy, settings.keep_alive_seconds),
-        MemoryBudget(budget_mb),
-        tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
-    )
-    limiter = ConcurrencyLimiter(settings.account_concurrency)
-    invocations = InvocationService(
-        pool, lambda config: registry.version(config.name, config.version), limiter=limiter
-    )
-    placement = Placement(settings.region, settings.account_id)
     identity_store = SqliteIdentityStore(
         settings.identity_path, load_or_create_key(settings.secrets_dir, "credentials")
     )
@@ -219,102 +376,62 @@ def build_platform(settings: Settings) -> Platform:
     )
     authorizer = Authorizer(directory)
     sts = StsService(directory)
-    manager = FunctionManager(
-        registry,
-        blobs,
-        code,
-        pool,
-        runtimes,
-        placement,
-        lambda role: sts.lambda_may_assume(role, settings.account_id),
-    )
-    aliases = AliasService(manager, registry)
-
-    def destination_allowed(source: FunctionConfig, destination: str) -> bool:
-        principal = sts.role_session_principal(source.role, source.name)
-        return (
-            principal is not None
-            and authorizer.decide(principal, "lambda:InvokeFunction", destination, settings.account_id)
-            is Decision.ALLOW
-        )
-
-    queue = SqliteEventQueue(settings.queue_path)
-    event_invoke_configs = EventInvokeConfigService(manager, aliases, metadata)
-    delivery = AsyncDelivery(
-        queue,
-        invocations,
-        lambda name, qualifier: registry.resolve(name, qualifier, route=True),
-        event_invoke_configs.config_for,
-        placement.arn,
-        region=settings.region,
-        account_id=settings.account_id,
-        policy=DeliveryPolicy(retry_delays=settings.async_retry_delays),
-        may_send=destination_allowed,
-    )
-    backends = LambdaBackends(
-        manager=manager,
-        aliases=aliases,
-        provisioned=ProvisionedConcurrency(manager, aliases, metadata, pool),
-        concurrency=FunctionConcurrency(manager, metadata, limiter, settings.min_unreserved_concurrency),
-        permissions=PermissionService(manager, metadata),
-        tags=TagService(manager, metadata),
-        event_invoke_configs=event_invoke_configs,
-        function_urls=FunctionUrlService(
-            manager,
-            aliases,
-            metadata,
-            lambda url_id: f"http://{url_id}.lambda-url.{settings.region}.localhost:{settings.port}/",
-        ),
-        recursion=RecursionConfigService(manager, metadata),
-        layers=LayerService(metadata, blobs, code, placement),
-        invocations=invocations,
-        delivery=delivery,
+    verifier = SigV4Verifier(
+        lambda key: credential.secret if (credential := directory.credential(key)) else None
     )
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
-    aliases.on_change(backends.permissions.forget_function)
-    lambda_facade = build_lambda_facade(
-        create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)}),
-        backends,
+    lambda_protocol = create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)})
+    shared = _Shared(
+        settings,
+        runtimes,
+        sandbox,
+        sdk_library,
+        blobs,
+        code,
+        MemoryBudget(budget_mb),
+        directory,
+        authorizer,
+        sts,
         code_urls,
-        LambdaAuthorization(authorizer, backends.permissions, placement).authorize,
+        lambda_protocol,
+        verifier,
     )
-    services = {
-        "lambda": lambda_facade,
+    accounts = {settings.account_id: _build_account(shared, settings.account_id)}
+
+    def facade_of(account_id: str) -> ServiceFacade | None:
+        account = accounts.get(account_id)
+        return account.facade if account is not None else None
+
+    services: dict[str, Service] = {
+        "lambda": LambdaRouter(lambda_protocol, facade_of),
         "iam": build_iam_facade(
             create_protocol(load_service_model("iam")), IamService(directory), authorizer
         ),
         "sts": build_sts_facade(create_protocol(load_service_model("sts")), sts),
     }
-    verifier = SigV4Verifier(
-        lambda key: credential.secret if (credential := directory.credential(key)) else None
-    )
     platform: Platform
-    internal = InternalRoutes(lambda: platform.health(), code_urls, manager.code_package)
-    function_url_handler = FunctionUrlHandler(
-        backends.function_urls,
-        manager,
-        invocations,
-        verifier,
-        directory.credential,
-        authorizer,
-        backends.permissions,
+    internal = InternalRoutes(
+        lambda: platform.health(), code_urls, accounts[settings.account_id].backends.manager.code_package
     )
-    admin = AdminRoutes(verifier, directory.credential, AccountService(directory), settings.account_id)
-    app = Gateway(services, "lambda", verifier, internal, function_url_handler, directory.credential, admin)
+    url_router = FunctionUrlRouter(lambda: [account.function_urls for account in accounts.values()])
+
+    async def account_created(account_id: str) -> None:
+        await platform.add_account(account_id)
+
+    admin = AdminRoutes(
+        verifier, directory.credential, AccountService(directory, account_created), settings.account_id
+    )
+    app = Gateway(services, "lambda", verifier, internal, url_router, directory.credential, admin)
     platform = Platform(
         settings,
         credentials,
         runtimes,
         sandbox,
         app,
-        metadata,
-        queue,
         identity_store,
         directory,
-        logs,
-        registry,
-        pool,
-        backends,
+        accounts,
+        lambda account_id: _build_account(shared, account_id),
     )
     return platform
 
@@ -366,8 +483,8 @@ def announce(platform: Platform) -> None:
         file=sys.stderr,
     )
     print(
-        f"  memory budget: {platform.pool.usage().budget_mb} MB; keep-alive: "
-        f"{platform.pool.policy.name} ({settings.keep_alive_seconds:g} s)",
+        f"  memory budget: {platform.primary.pool.usage().budget_mb} MB; keep-alive: "
+        f"{platform.primary.pool.policy.name} ({settings.keep_alive_seconds:g} s)",
         file=sys.stderr,
     )
     if platform.credentials.generated:

@@ -1,6 +1,6 @@
-"""Accounts against a real server: `lamina admin create-account`, isolation of IAM between
-accounts, and cross-account Invoke through AddPermission with an account principal (the AWS CLI's
-own example)."""
+"""Accounts against a real server: `lamina admin create-account`, isolation of IAM and of
+functions between accounts, and cross-account Invoke through AddPermission with an account
+principal (the AWS CLI's own example)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from botocore.config import Config
 
 from tests.support.lambda_calls import create_function, error_of
-from tests.support.server import RunningServer, running_server
+from tests.support.server import LAMBDA_TRUST_POLICY, RunningServer, running_server
 
 PRIMARY = "000000000000"
 HELLO = {"app.py": "def handler(event, context):\n    return context.invoked_function_arn\n"}
@@ -137,11 +137,33 @@ def test_cross_account_invoke_needs_a_grant_to_the_account(
     with pytest.raises(theirs.exceptions.ClientError) as other_action:
         theirs.get_function(FunctionName=arn)  # only the granted action
     assert error_of(other_action)[0] == "AccessDeniedException"
-    # The first account's functions stay invisible to the other account's own listing.
-    with pytest.raises(theirs.exceptions.ClientError) as listing:
-        theirs.list_functions()
-    assert error_of(listing)[0] == "UnsupportedOperationException"
     assert "shared" in [f["FunctionName"] for f in primary.list_functions()["Functions"]]
+
+
+def test_each_account_has_its_own_functions(server: RunningServer, second: dict[str, str]) -> None:
+    primary, theirs = server.client("lambda"), client_from(second, "lambda")
+    role = "arn:aws:iam::210987654321:role/their-role"
+    client_from(second, "iam").create_role(
+        RoleName="their-role", AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY
+    )
+    # The same name in both accounts: two functions that know nothing of each other.
+    create_function(primary, "same-name", HELLO)
+    create_function(theirs, "same-name", HELLO, Role=role)
+    assert theirs.invoke(FunctionName="same-name")["Payload"].read() == (
+        b'"arn:aws:lambda:us-east-1:210987654321:function:same-name"'
+    )
+    assert primary.invoke(FunctionName="same-name")["Payload"].read() == (
+        b'"arn:aws:lambda:us-east-1:000000000000:function:same-name"'
+    )
+    assert [f["FunctionName"] for f in theirs.list_functions()["Functions"]] == ["same-name"]
+    assert "shared" not in [f["FunctionName"] for f in theirs.list_functions()["Functions"]]
+    # A role of another account cannot be an execution role here.
+    with pytest.raises(theirs.exceptions.InvalidParameterValueException):
+        create_function(theirs, "borrowed-role", HELLO)  # the first account's lambda-role
+    # Without a grant, the first account cannot reach the second's function either.
+    with pytest.raises(primary.exceptions.ClientError) as denied:
+        primary.get_function(FunctionName="arn:aws:lambda:us-east-1:210987654321:function:same-name")
+    assert error_of(denied)[0] == "AccessDeniedException"
 
 
 def test_accounts_survive_a_restart(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
 from lamina.api.callers import caller_of
@@ -93,6 +93,9 @@ class FunctionUrlHandler:
         )
         return decision is Decision.ALLOW
 
+    def owns(self, url_id: str) -> bool:
+        return self._urls.lookup(url_id) is not None
+
     async def handle(self, lean: LeanRequest, url_id: str, path: str) -> LeanResponse:
         request_id = new_request_id()
         response = await self._serve(lean, url_id, path, request_id)
@@ -162,3 +165,16 @@ class FunctionUrlHandler:
         else:
             response = map_result(result.payload)
         return with_cors(response, config.cors, request.headers.get("origin"))
+
+
+class FunctionUrlRouter:
+    """Function URLs of every account: a url-id belongs to exactly one account's function."""
+
+    def __init__(self, handlers: Callable[[], Iterable[FunctionUrlHandler]]) -> None:
+        self._handlers = handlers
+
+    async def handle(self, lean: LeanRequest, url_id: str, path: str) -> LeanResponse:
+        for handler in self._handlers():
+            if handler.owns(url_id):
+                return await handler.handle(lean, url_id, path)
+        return LeanResponse(404, b'{"Message":"Not Found"}')

@@ -16,9 +16,9 @@ from lamina.api.admin import PREFIX as ADMIN_PREFIX
 from lamina.api.admin import AdminRoutes
 from lamina.api.callers import caller_of
 from lamina.api.context import RequestContext
-from lamina.api.function_urls import FunctionUrlHandler, url_target
+from lamina.api.function_urls import FunctionUrlRouter, url_target
 from lamina.api.internal import InternalRoutes
-from lamina.api.services.service import ServiceFacade
+from lamina.api.services.service import Service
 from lamina.domain.ids import new_request_id
 from lamina.errors import AwsError
 from lamina.identity.directory import Credential
@@ -40,11 +40,11 @@ def to_lean_response(response: HttpResponse) -> LeanResponse:
 class Gateway:
     def __init__(
         self,
-        services: Mapping[str, ServiceFacade],
+        services: Mapping[str, Service],
         default_service: str,
         verifier: SigV4Verifier,
         internal: InternalRoutes,
-        function_urls: FunctionUrlHandler,
+        function_urls: FunctionUrlRouter,
         credentials: Callable[[str], Credential | None],
         admin: AdminRoutes | None = None,
     ) -> None:

@@ -1,10 +1,11 @@
 """Accounts: created by the first account's root user (`lamina admin create-account`), each with
-its own root key pair. IAM and STS work per account at once; a new account's callers reach the
-first account's functions only through policies (cross-account calls by ARN)."""
+its own root key pair, IAM, and Lambda functions; one account reaches another's functions only
+as their policies allow (cross-account calls by ARN)."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 
 from lamina.auth.secrets_store import generate_access_key_id, generate_secret_access_key
 from lamina.errors import AwsError
@@ -12,8 +13,12 @@ from lamina.identity.directory import IdentityDirectory
 
 
 class AccountService:
-    def __init__(self, directory: IdentityDirectory) -> None:
+    def __init__(
+        self, directory: IdentityDirectory, created: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
+        """`created(account_id)`: called once a new account exists (the server builds its Lambda)."""
         self._directory = directory
+        self._created = created
 
     async def create(self, account_id: str | None = None) -> tuple[str, str, str]:
         """(account id, root access key id, root secret): the secret is shown this once."""
@@ -27,4 +32,6 @@ class AccountService:
             raise AwsError("EntityAlreadyExists", f"Account {account_id} already exists.", 409)
         key, secret = generate_access_key_id(), generate_secret_access_key()
         await self._directory.add_account(account_id, key, secret)
+        if self._created is not None:
+            await self._created(account_id)
         return account_id, key, secret

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from lamina.api.context import OperationResult, RequestContext
 from lamina.errors import AwsError
@@ -12,6 +12,14 @@ from lamina.protocol.http import HttpRequest, HttpResponse, WireProtocol
 OperationHandler = Callable[[dict[str, Any], RequestContext], Awaitable[OperationResult]]
 # Checks that the caller may run an operation with these params; raises AwsError when not.
 Authorize = Callable[[str, dict[str, Any], RequestContext], Awaitable[None]]
+
+
+class Service(Protocol):
+    """What the gateway serves a signed request with: a facade, or a router over facades."""
+
+    protocol: WireProtocol
+
+    async def handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse: ...
 
 
 class ServiceFacade:

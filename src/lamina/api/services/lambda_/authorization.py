@@ -9,20 +9,15 @@ policy, so AddPermission can let other principals in.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from lamina.api.context import RequestContext
 from lamina.api.services.lambda_.params import function_ref
-from lamina.domain.iam.principals import Principal
 from lamina.domain.layers import layer_arn, layer_name
-from lamina.errors import AwsError
 from lamina.functions.manager import Placement
 from lamina.functions.permissions import PermissionService
 from lamina.identity.authorizer import Authorizer
 
-# A FunctionName that is a full or partial ARN names its account.
-_ACCOUNT_IN_NAME = re.compile(r"^(?:arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:)?(\d{12}):function:")
 _ACTIONS = {"Invoke": "lambda:InvokeFunction", "GetLayerVersionByArn": "lambda:GetLayerVersion"}
 DENIED = "AccessDeniedException"
 
@@ -55,30 +50,10 @@ class LambdaAuthorization:
             )
         return action, "*", None
 
-    def _target_account(self, params: dict[str, Any], principal: Principal) -> str:
-        """The account a call is about: the one its function, layer or resource ARN names, else
-        the caller's own."""
-        match = _ACCOUNT_IN_NAME.match(str(params.get("FunctionName", "")))
-        if match is not None:
-            return match.group(1)
-        for key in ("Resource", "Arn", "LayerName"):
-            value = str(params.get(key, ""))
-            if value.startswith("arn:") and value.count(":") >= 5:
-                return value.split(":")[4]
-        return principal.account
-
     async def authorize(self, operation: str, params: dict[str, Any], context: RequestContext) -> None:
         principal = context.principal
-        primary = self._placement.account_id
-        if principal.is_root and principal.account == primary:
+        if principal.is_root and principal.account == self._placement.account_id:
             return  # the account's root may do anything in it: nothing to evaluate, nothing to load
-        if principal.account != primary and self._target_account(params, principal) != primary:
-            raise AwsError(
-                "UnsupportedOperationException",
-                f"Lamina keeps Lambda functions in account {primary} only for now: other accounts call "
-                "its functions by ARN, as their resource policies allow.",
-                400,
-            )
         action, resource, function = self.target(operation, params)
         policy = await self._permissions.enforced_policy(*function) if function is not None else None
         self._authorizer.check(
