@@ -73,6 +73,14 @@ class Settings:
         """Accepted asynchronous invocations not yet settled."""
         return self.data_dir / "queue.db"
 
+    def account_paths(self, account_id: str) -> tuple[Path, Path, Path]:
+        """(metadata database, event queue, logs folder) of an account's Lambda: the first
+        account's at the top of the data directory, others' under accounts/<id>/."""
+        if account_id == self.account_id:
+            return self.database_path, self.queue_path, self.logs_dir
+        root = self.data_dir / "accounts" / account_id
+        return root / "lamina.db", root / "queue.db", root / "logs"
+
     @property
     def blobs_dir(self) -> Path:
         return self.data_dir / "blobs"

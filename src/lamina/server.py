@@ -236,18 +236,9 @@ class _Shared:
     verifier: SigV4Verifier
 
 
-def _account_paths(settings: Settings, account_id: str) -> tuple[Path, Path, Path]:
-    """(metadata database, event queue, logs folder): the first account's at the top of the data
-    directory, as always; others' under accounts/<id>/."""
-    if account_id == settings.account_id:
-        return settings.database_path, settings.queue_path, settings.logs_dir
-    root = settings.data_dir / "accounts" / account_id
-    return root / "lamina.db", root / "queue.db", root / "logs"
-
-
 def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     settings, sts, authorizer = shared.settings, shared.sts, shared.authorizer
-    database_path, queue_path, logs_dir = _account_paths(settings, account_id)
+    database_path, queue_path, logs_dir = settings.account_paths(account_id)
     logs = FileLogStore(logs_dir)
     metadata = SqliteMetadataStore(database_path)
     registry = FunctionRegistry(metadata)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,20 @@ def lamina_admin(server: RunningServer, *args: str) -> subprocess.CompletedProce
         text=True,
         timeout=60,
     )
+
+
+def lamina_logs(server: RunningServer, *args: str) -> str:
+    deadline = time.monotonic() + 10
+    while True:  # log events reach the disk within the server's flush interval
+        shown = subprocess.run(
+            [sys.executable, "-m", "lamina", "logs", *args, "--data-dir", str(server.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        if "REPORT" in shown or time.monotonic() > deadline:
+            return shown
+        time.sleep(0.1)
 
 
 def client_from(exports: dict[str, str], service: str) -> Any:
@@ -157,6 +172,13 @@ def test_each_account_has_its_own_functions(server: RunningServer, second: dict[
     )
     assert [f["FunctionName"] for f in theirs.list_functions()["Functions"]] == ["same-name"]
     assert "shared" not in [f["FunctionName"] for f in theirs.list_functions()["Functions"]]
+    # Each account's logs are its own: `lamina logs --account-id` reads the second account's.
+    printer = {"app.py": "def handler(event, context):\n    print('from-second')\n    return 1\n"}
+    create_function(theirs, "printer", printer, Role=role)
+    theirs.invoke(FunctionName="printer")
+    shown = lamina_logs(server, "printer", "--account-id", "210987654321")
+    assert "from-second" in shown and "START RequestId" in shown
+    assert "from-second" not in lamina_logs(server, "printer")
     # A role of another account cannot be an execution role here.
     with pytest.raises(theirs.exceptions.InvalidParameterValueException):
         create_function(theirs, "borrowed-role", HELLO)  # the first account's lambda-role

@@ -17,8 +17,12 @@ def _format(timestamp_ms: int, message: str) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{timestamp_ms % 1000:03d}Z {message}"
 
 
-def print_logs(data_dir: Path, function_name: str, *, follow: bool, interval: float) -> None:
-    store = FileLogStore(Settings(data_dir=data_dir).logs_dir)
+def print_logs(
+    data_dir: Path, function_name: str, *, follow: bool, interval: float, account_id: str | None = None
+) -> None:
+    """`account_id`: a function of an account created with `lamina admin create-account`."""
+    settings = Settings(data_dir=data_dir)
+    store = FileLogStore(settings.account_paths(account_id)[2] if account_id else settings.logs_dir)
     group = f"/aws/lambda/{function_name}"
     seen: dict[str, int] = {}
     try:

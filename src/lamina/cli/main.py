@@ -251,11 +251,14 @@ def logs(
     data_dir: DataDir = Path(".lamina"),
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between polls with --follow.")] = 0.5,
+    account_id: Annotated[
+        str | None, typer.Option("--account-id", help="An account made with `lamina admin create-account`.")
+    ] = None,
 ) -> None:
     """Print a function's log events (all streams, oldest first)."""
     from lamina.cli.log_printer import print_logs
 
-    print_logs(data_dir, function_name, follow=follow, interval=interval)
+    print_logs(data_dir, function_name, follow=follow, interval=interval, account_id=account_id)
 
 
 def main() -> None:
