@@ -41,11 +41,15 @@ def load_service_model(service_name: str, api_version: str | None = None) -> bot
 
 
 def create_protocol(
-    service_model: botocore.model.ServiceModel, enum_overrides: Mapping[str, Sequence[str]] | None = None
+    service_model: botocore.model.ServiceModel,
+    enum_overrides: Mapping[str, Sequence[str]] | None = None,
+    *,
+    json_options: Mapping[str, str] | None = None,
 ) -> WireProtocol:
     """Build the wire protocol implementation a service model declares.
 
-    `enum_overrides` replaces the model's allowed values for the named shapes. Raises
+    `enum_overrides` replaces the model's allowed values for the named shapes; `json_options` are
+    keyword options of the json protocol (e.g. validation_error_code). Raises
     `NotImplementedError` for protocols Lamina does not speak yet.
     """
     protocol = service_model.protocol
@@ -57,4 +61,8 @@ def create_protocol(
         from lamina.protocol.query import QueryProtocol
 
         return QueryProtocol(service_model)
+    if protocol == "json":
+        from lamina.protocol.json_rpc import JsonRpcProtocol
+
+        return JsonRpcProtocol(service_model, **(json_options or {}))
     raise NotImplementedError(f"wire protocol {protocol!r} of {service_model.service_name} is not supported")

@@ -9,10 +9,6 @@ aws CLI see exactly what AWS would send.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime
-import email.utils
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +20,18 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from lamina.errors import AwsError
 from lamina.protocol.http import HttpRequest, HttpResponse
+from lamina.protocol.json_values import (
+    dump_json,
+    from_header,
+    from_json,
+    from_text,
+    load_json,
+    member_path,
+    raw_bytes,
+    serialization_error,
+    to_header,
+    to_json,
+)
 from lamina.protocol.validation import validate
 
 __all__ = ["RestJsonProtocol"]
@@ -33,9 +41,6 @@ _MATCH_CACHE_SIZE = 4096  # distinct (method, path, query) requests remembered b
 _BLOB_CONTENT_TYPE = "application/octet-stream"
 # Statuses that must not carry a body (RFC 9110 §15.3.5, §15.4.5).
 _BODYLESS_STATUSES = frozenset({204, 304})
-_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
-_NUMBER_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")
-_INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _LABEL = re.compile(r"\{([^}]+)\}")
 
 
@@ -280,7 +285,7 @@ class RestJsonProtocol:
         try:
             params = self._decode(plan, labels, request)
         except RecursionError:  # only reachable through recursive shapes
-            raise _serialization_error("Request body is nested too deeply") from None
+            raise serialization_error("Request body is nested too deeply") from None
         validate(plan.shape, params, self._enum_overrides)
         return params
 
@@ -288,28 +293,28 @@ class RestJsonProtocol:
         params: dict[str, Any] = {}
         for member in plan.uri:
             if member.wire_name in labels:
-                params[member.name] = _from_text(member.shape, labels[member.wire_name], member.wire_name)
+                params[member.name] = from_text(member.shape, labels[member.wire_name], member.wire_name)
         if plan.query or plan.query_map:
             self._parse_query(plan, request.query, params)
         headers = request.headers
         for member in plan.header:
             text = headers.get(member.wire_name)
             if text is not None:
-                params[member.name] = _from_header(member.shape, text, member.wire_name)
+                params[member.name] = from_header(member.shape, text, member.wire_name)
         for member in plan.header_maps:
             prefix = member.wire_name
             found = {k[len(prefix) :]: v for k, v in headers.items() if k.startswith(prefix)}
             if found:
                 value_shape = member.shape.value
-                params[member.name] = {k: _from_header(value_shape, v, prefix + k) for k, v in found.items()}
+                params[member.name] = {k: from_header(value_shape, v, prefix + k) for k, v in found.items()}
         if plan.payload is not None:
             self._parse_payload(plan.payload, request.body, params, required=plan.payload_required)
         elif plan.body:
-            document = _load_json(request.body)
+            document = load_json(request.body)
             for member in plan.body:
                 value = document.get(member.wire_name)
                 if value is not None:
-                    params[member.name] = _from_json(member.shape, value, _path(member.name))
+                    params[member.name] = from_json(member.shape, value, member_path(member.name))
         return params
 
     @staticmethod
@@ -322,9 +327,9 @@ class RestJsonProtocol:
                 continue
             if member.shape.type_name == "list":
                 element = member.shape.member
-                params[member.name] = [_from_text(element, value, member.wire_name) for value in values]
+                params[member.name] = [from_text(element, value, member.wire_name) for value in values]
             else:
-                params[member.name] = _from_text(member.shape, values[0], member.wire_name)
+                params[member.name] = from_text(member.shape, values[0], member.wire_name)
         if plan.query_map is not None:
             # A map-typed querystring member collects every parameter no other member
             # claims (AWS rest-json: "query params" map).
@@ -335,9 +340,9 @@ class RestJsonProtocol:
                 if key in bound:
                     continue
                 if multi:
-                    collected.setdefault(key, []).append(_from_text(map_shape.value.member, value, key))
+                    collected.setdefault(key, []).append(from_text(map_shape.value.member, value, key))
                 elif key not in collected:
-                    collected[key] = _from_text(map_shape.value, value, key)
+                    collected[key] = from_text(map_shape.value, value, key)
             if collected:
                 params[plan.query_map.name] = collected
 
@@ -352,9 +357,9 @@ class RestJsonProtocol:
             try:
                 params[member.name] = body.decode("utf-8")
             except UnicodeDecodeError:
-                raise _serialization_error("Request body is not valid UTF-8") from None
+                raise serialization_error("Request body is not valid UTF-8") from None
         else:
-            value = _from_json(member.shape, _load_json(body), _path(member.name))
+            value = from_json(member.shape, load_json(body), member_path(member.name))
             # botocore sends "{}" for an omitted structure payload, so an empty object
             # only counts as a value where the model requires one.
             if value or required:
@@ -391,25 +396,25 @@ class RestJsonProtocol:
         for member in plan.header:
             value = output.get(member.name)
             if value is not None:
-                response_headers.append((member.wire_name, _to_header(member.shape, value)))
+                response_headers.append((member.wire_name, to_header(member.shape, value)))
         for member in plan.header_maps:
             for key, value in (output.get(member.name) or {}).items():
                 if value is not None:
-                    response_headers.append((member.wire_name + key, _to_header(member.shape.value, value)))
+                    response_headers.append((member.wire_name + key, to_header(member.shape.value, value)))
         if plan.payload is not None:
             value = output.get(plan.payload.name)
             if plan.payload.shape.type_name in ("blob", "string"):
                 if value is not None:
-                    body, content_type = _raw_bytes(value), _BLOB_CONTENT_TYPE
+                    body, content_type = raw_bytes(value), _BLOB_CONTENT_TYPE
             elif value is not None and not plan.payload.shape.serialization.get("eventstream"):
-                body, content_type = _dump_json(_to_json(plan.payload.shape, value)), _JSON_CONTENT_TYPE
+                body, content_type = dump_json(to_json(plan.payload.shape, value)), _JSON_CONTENT_TYPE
         elif plan.shape is not None:
             document = {}
             for member in plan.body:
                 value = output.get(member.name)
                 if value is not None:
-                    document[member.wire_name] = _to_json(member.shape, value)
-            body, content_type = _dump_json(document), _JSON_CONTENT_TYPE
+                    document[member.wire_name] = to_json(member.shape, value)
+            body, content_type = dump_json(document), _JSON_CONTENT_TYPE
         if status is None:
             status = int(operation.http.get("responseCode", 200))
         return _response(status, content_type, body, response_headers, request_id, headers or [])
@@ -441,9 +446,9 @@ class RestJsonProtocol:
                 wire_name = member_shape.serialization.get("name", name)
                 try:
                     if location == "header":
-                        response_headers.append((wire_name, _to_header(member_shape, value)))
+                        response_headers.append((wire_name, to_header(member_shape, value)))
                     elif location is None:
-                        document[wire_name] = _to_json(member_shape, value)
+                        document[wire_name] = to_json(member_shape, value)
                 except (AwsError, TypeError, ValueError, OverflowError):
                     continue  # a malformed extra must not turn an error response into a crash
             body = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=str).encode()
@@ -472,271 +477,3 @@ def _response(
         result = [(name, value) for name, value in result if name.lower() not in replaced]
         result.extend(overrides)
     return HttpResponse(status, result, body)
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-def _serialization_error(message: str) -> AwsError:
-    return AwsError("SerializationException", message, 400)
-
-
-def _path(member_name: str, parent: str = "") -> str:
-    name = member_name[:1].lower() + member_name[1:]
-    return f"{parent}.{name}" if parent else name
-
-
-def _load_json(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise _serialization_error("Could not parse request body into json: malformed JSON") from None
-    if not isinstance(document, dict):
-        raise _serialization_error("Could not parse request body into json: expected a JSON object")
-    return document
-
-
-_JSON_KINDS = {
-    dict: "an object",
-    list: "an array",
-    str: "a string",
-    bool: "a boolean",
-    int: "a number",
-    float: "a number",
-}
-
-
-def _mismatch(path: str, expected: str, value: Any) -> AwsError:
-    found = _JSON_KINDS.get(type(value), type(value).__name__)
-    return _serialization_error(f"Cannot deserialize '{path}': expected {expected}, found {found}")
-
-
-def _from_json(shape: Shape, value: Any, path: str) -> Any:
-    """Convert a decoded JSON value to the Python value for `shape` (bytes, datetime, ...)."""
-    type_name = shape.type_name
-    if type_name == "structure":
-        if shape.metadata.get("document"):
-            return value
-        if not isinstance(value, dict):
-            raise _mismatch(path, "an object", value)
-        result = {}
-        for name, member_shape in shape.members.items():
-            item = value.get(member_shape.serialization.get("name", name))
-            if item is not None:
-                result[name] = _from_json(member_shape, item, _path(name, path))
-        return result
-    if type_name == "list":
-        if not isinstance(value, list):
-            raise _mismatch(path, "an array", value)
-        element = shape.member
-        return [None if item is None else _from_json(element, item, f"{path}.member") for item in value]
-    if type_name == "map":
-        if not isinstance(value, dict):
-            raise _mismatch(path, "an object", value)
-        value_shape = shape.value
-        return {k: _from_json(value_shape, v, f"{path}.{k}") for k, v in value.items() if v is not None}
-    if type_name == "string":
-        if not isinstance(value, str):
-            raise _mismatch(path, "a string", value)
-        return value
-    if type_name == "boolean":
-        if not isinstance(value, bool):
-            raise _mismatch(path, "a boolean", value)
-        return value
-    if type_name in _INT_RANGES:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _mismatch(path, "an integer", value)
-        return _in_range(type_name, value, path)
-    if type_name in ("float", "double"):
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise _mismatch(path, "a number", value)
-        return float(value)
-    if type_name == "blob":
-        if not isinstance(value, str):
-            raise _mismatch(path, "a base64-encoded string", value)
-        return _b64decode(value, path)
-    if type_name == "timestamp":
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise _mismatch(path, "a timestamp", value)
-        return _parse_timestamp(value, path)
-    return value
-
-
-def _from_text(shape: Shape, text: str, where: str) -> Any:
-    """Convert a URI label, query parameter or header value to the Python value for `shape`."""
-    type_name = shape.type_name
-    if type_name == "string":
-        return text
-    if type_name in _INT_RANGES:
-        if _INTEGER_TEXT.fullmatch(text) is None:
-            raise _serialization_error(f"Cannot deserialize '{where}': {text!r} is not an integer")
-        return _in_range(type_name, int(text), where)
-    if type_name == "boolean":
-        lowered = text.lower()
-        if lowered not in ("true", "false"):
-            raise _serialization_error(f"Cannot deserialize '{where}': {text!r} is not a boolean")
-        return lowered == "true"
-    if type_name in ("float", "double"):
-        try:
-            return float(text)
-        except ValueError:
-            raise _serialization_error(f"Cannot deserialize '{where}': {text!r} is not a number") from None
-    if type_name == "timestamp":
-        return _parse_timestamp(text, where)
-    if type_name == "blob":
-        return _b64decode(text, where)
-    return text
-
-
-def _from_header(shape: Shape, text: str, name: str) -> Any:
-    if shape.serialization.get("jsonvalue"):
-        # jsonvalue headers carry base64-encoded JSON (botocore: is_json_value_header).
-        try:
-            return json.loads(base64.b64decode(text, validate=True))
-        except (ValueError, RecursionError):
-            raise _serialization_error(f"Header '{name}' is not base64-encoded JSON") from None
-    if shape.type_name == "list":
-        return [_from_text(shape.member, item, name) for item in _split_header_list(text)]
-    return _from_text(shape, text.strip(), name)
-
-
-def _split_header_list(text: str) -> list[str]:
-    # RFC 9110 §5.6.1 lists; botocore quotes items containing '"' or ','.
-    items: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif quoted and char == "\\":
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
-            items.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    items.append("".join(current).strip())
-    return [item for item in items if item]
-
-
-def _in_range(type_name: str, value: int, where: str) -> int:
-    low, high = _INT_RANGES[type_name]
-    if not low <= value <= high:
-        raise _serialization_error(f"Cannot deserialize '{where}': {value} is out of range for {type_name}")
-    return value
-
-
-def _b64decode(text: str, where: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise _serialization_error(f"Cannot deserialize '{where}': not valid base64") from None
-
-
-def _parse_timestamp(value: float | str, where: str) -> datetime.datetime:
-    """Accept epoch seconds, ISO 8601 or RFC 822 (the three formats AWS models use)."""
-    try:
-        if isinstance(value, str):
-            text = value.strip()
-            if _NUMBER_TEXT.fullmatch(text):
-                return datetime.datetime.fromtimestamp(float(text), datetime.UTC)
-            try:
-                return _as_utc(datetime.datetime.fromisoformat(text))
-            except ValueError:
-                return _as_utc(email.utils.parsedate_to_datetime(text))
-        return datetime.datetime.fromtimestamp(value, datetime.UTC)
-    except (ValueError, TypeError, OverflowError, OSError):
-        raise _serialization_error(f"Cannot deserialize '{where}': {value!r} is not a timestamp") from None
-
-
-def _as_utc(moment: datetime.datetime) -> datetime.datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=datetime.UTC)
-    return moment.astimezone(datetime.UTC)
-
-
-# --------------------------------------------------------------------------- encoding
-
-
-def _dump_json(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _raw_bytes(value: Any) -> bytes:
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    return bytes(value)
-
-
-def _to_json(shape: Shape, value: Any) -> Any:
-    """Convert a Python value for `shape` to its JSON form (blobs base64, timestamps epoch)."""
-    type_name = shape.type_name
-    if type_name == "structure":
-        if shape.metadata.get("document") or not isinstance(value, Mapping):
-            return value
-        result = {}
-        for name, member_shape in shape.members.items():
-            item = value.get(name)
-            if item is not None:
-                result[member_shape.serialization.get("name", name)] = _to_json(member_shape, item)
-        return result
-    if type_name == "list":
-        element = shape.member
-        return [None if item is None else _to_json(element, item) for item in value]
-    if type_name == "map":
-        value_shape = shape.value
-        return {str(k): _to_json(value_shape, v) for k, v in value.items() if v is not None}
-    if type_name == "blob":
-        return base64.b64encode(_raw_bytes(value)).decode("ascii")
-    if type_name == "timestamp":
-        return _format_timestamp(value, shape.serialization.get("timestampFormat", "unixTimestamp"))
-    return value
-
-
-def _to_header(shape: Shape, value: Any) -> str:
-    if shape.serialization.get("jsonvalue"):
-        text = base64.b64encode(_dump_json(value)).decode("ascii")
-    elif shape.type_name == "timestamp":
-        text = str(_format_timestamp(value, shape.serialization.get("timestampFormat", "rfc822")))
-    elif shape.type_name == "boolean":
-        text = "true" if value else "false"
-    elif shape.type_name == "blob":
-        text = base64.b64encode(_raw_bytes(value)).decode("ascii")
-    elif shape.type_name == "list":
-        text = ",".join(
-            _quote_header_item(_to_header(shape.member, item)) for item in value if item is not None
-        )
-    else:
-        text = str(value)
-    # Never let a value split the header block.
-    return text.replace("\r", " ").replace("\n", " ")
-
-
-def _quote_header_item(text: str) -> str:
-    if '"' in text or "," in text:
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return text
-
-
-def _format_timestamp(value: Any, timestamp_format: str) -> float | str:
-    if isinstance(value, datetime.datetime):
-        moment = _as_utc(value)
-    elif isinstance(value, int | float | str) and not isinstance(value, bool):
-        moment = _parse_timestamp(value, "timestamp")
-    else:
-        raise TypeError(f"cannot encode {type(value).__name__} as a timestamp")
-    if timestamp_format == "iso8601":
-        text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-        if moment.microsecond:
-            text += f".{moment.microsecond // 1000:03d}"
-        return text + "Z"
-    if timestamp_format == "rfc822":
-        return email.utils.format_datetime(moment, usegmt=True)
-    return round(moment.timestamp(), 3)

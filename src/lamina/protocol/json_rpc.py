@@ -1,0 +1,92 @@
+"""AWS's `json` protocol (CloudWatch Logs, CloudWatch metrics for newer SDKs): every call is a POST
+to `/` naming its operation in `X-Amz-Target: <targetPrefix>.<Operation>`, with the input members as
+one JSON object and the output the same way.
+
+Errors are `{"__type": "<code>", "message": "…"}` with a 4xx/5xx status; botocore's JSONParser
+takes the code from `__type` (after any `#`), so boto3 raises the modelled exception class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.model import OperationModel, ServiceModel
+
+from lamina.errors import AwsError
+from lamina.protocol.http import HttpRequest, HttpResponse
+from lamina.protocol.json_values import dump_json, from_json, load_json, serialization_error, to_json
+from lamina.protocol.validation import validate
+
+
+class JsonRpcProtocol:
+    def __init__(
+        self, service_model: ServiceModel, *, validation_error_code: str = "ValidationException"
+    ) -> None:
+        """`validation_error_code`: the code model-constraint failures are reported with (CloudWatch
+        Logs answers them as InvalidParameterException)."""
+        self._validation_error_code = validation_error_code
+        metadata = service_model.metadata
+        self._content_type = f"application/x-amz-json-{metadata.get('jsonVersion', '1.0')}"
+        prefix = metadata["targetPrefix"]
+        self._operations = {
+            f"{prefix}.{name}": service_model.operation_model(name) for name in service_model.operation_names
+        }
+
+    # routing -------------------------------------------------------------------------------
+    def match(
+        self, method: str, raw_path: str, query: list[tuple[str, str]] | None = None
+    ) -> tuple[OperationModel, dict[str, str]] | None:
+        return None  # the operation is named in a header, not in the method and path
+
+    def match_request(self, request: HttpRequest) -> tuple[OperationModel, dict[str, str]] | None:
+        if request.method != "POST":
+            return None
+        operation = self._operations.get(request.headers.get("x-amz-target", ""))
+        return (operation, {}) if operation is not None else None
+
+    # decoding ------------------------------------------------------------------------------
+    def parse(
+        self, operation: OperationModel, labels: dict[str, str], request: HttpRequest
+    ) -> dict[str, Any]:
+        shape = operation.input_shape
+        if shape is None:
+            return {}
+        try:
+            params = from_json(shape, load_json(request.body), "")
+        except RecursionError:
+            raise serialization_error("Request body is nested too deeply") from None
+        try:
+            validate(shape, params)
+        except AwsError as error:
+            if self._validation_error_code == error.code:
+                raise
+            raise AwsError(self._validation_error_code, error.message, error.status) from None
+        return dict(params)
+
+    # encoding ------------------------------------------------------------------------------
+    def serialize(
+        self,
+        operation: OperationModel,
+        output: Mapping[str, Any],
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> HttpResponse:
+        shape = operation.output_shape
+        document = to_json(shape, output) if shape is not None else {}
+        return self._response(status or 200, dump_json(document), request_id, headers or [])
+
+    def serialize_error(self, error: AwsError, request_id: str) -> HttpResponse:
+        document: dict[str, Any] = {"__type": error.code, "message": error.message, **error.extra}
+        return self._response(error.status, dump_json(document), request_id, list(error.headers.items()))
+
+    def _response(
+        self, status: int, body: bytes, request_id: str | None, extra: list[tuple[str, str]]
+    ) -> HttpResponse:
+        headers = [("Content-Type", self._content_type)]
+        if request_id is not None:
+            headers.append(("x-amzn-RequestId", request_id))
+        headers.extend(extra)
+        return HttpResponse(status, headers, body)
