@@ -10,6 +10,7 @@ import contextlib
 import logging
 import resource
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,10 +22,12 @@ from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.function_urls import FunctionUrlHandler, FunctionUrlRouter
 from lamina.api.gateway import Gateway
 from lamina.api.internal import InternalRoutes
+from lamina.api.services.account_router import AccountRouter
 from lamina.api.services.identity import build_iam_facade, build_sts_facade
 from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
 from lamina.api.services.lambda_.authorization import LambdaAuthorization
-from lamina.api.services.lambda_.router import LambdaRouter
+from lamina.api.services.lambda_.router import lambda_account
+from lamina.api.services.logs import build_logs_facade
 from lamina.api.services.service import Service, ServiceFacade
 from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
 from lamina.config import Settings
@@ -62,6 +65,8 @@ from lamina.identity.authorizer import Authorizer
 from lamina.identity.directory import IdentityDirectory
 from lamina.identity.iam import IamService
 from lamina.identity.sts import StsService
+from lamina.observability.logs.service import LogsService
+from lamina.observability.logs.subscriptions import SubscriptionFilters
 from lamina.protocol.http import WireProtocol
 from lamina.protocol.model import create_protocol, load_service_model
 from lamina.protocol.sigv4 import SigV4Verifier
@@ -70,10 +75,13 @@ from lamina.store.logs import FileLogStore
 from lamina.store.sqlite import SqliteMetadataStore
 from lamina.store.sqlite.event_queue import SqliteEventQueue
 from lamina.store.sqlite.identity import SqliteIdentityStore
+from lamina.triggers.service_invoker import ServiceInvoker
 
 _log = logging.getLogger("lamina")
 # Log events reach the disk within this many seconds (the log store buffers between flushes).
 LOG_FLUSH_SECONDS = 0.2
+# Events past their group's retention are hidden at once and deleted this often.
+LOG_EXPIRY_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -90,6 +98,9 @@ class LambdaAccount:
     backends: LambdaBackends
     facade: ServiceFacade
     function_urls: FunctionUrlHandler
+    logs_api: LogsService
+    subscriptions: SubscriptionFilters
+    logs_facade: ServiceFacade
 
     async def open(self) -> None:
         await self.metadata.open()
@@ -99,6 +110,7 @@ class LambdaAccount:
         await self.backends.event_invoke_configs.restore()
         await self.backends.recursion.restore()
         await self.backends.function_urls.restore()
+        self.subscriptions.restore()
         self.pool.start()
 
     async def start_delivering(self) -> None:
@@ -176,11 +188,19 @@ class Platform:
             await account.stop_environments()
 
     async def _flush_logs_forever(self) -> None:
+        """Log events reach the disk and subscription filters; expired events are deleted."""
+        last_expiry = 0.0
         while True:
             await asyncio.sleep(LOG_FLUSH_SECONDS)
+            expire = time.monotonic() - last_expiry >= LOG_EXPIRY_SECONDS
+            if expire:
+                last_expiry = time.monotonic()
             for account in list(self.accounts.values()):
                 try:
                     account.logs.flush()
+                    await account.subscriptions.deliver()
+                    if expire:
+                        account.logs_api.expire()
                 except Exception:  # a full disk must not stop later flushes
                     _log.exception("writing log events failed")
 
@@ -233,6 +253,7 @@ class _Shared:
     sts: StsService
     code_urls: CodeUrlSigner
     protocol: WireProtocol
+    logs_protocol: WireProtocol
     verifier: SigV4Verifier
 
 
@@ -333,7 +354,29 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         authorizer,
         backends.permissions,
     )
-    return LambdaAccount(account_id, metadata, queue, logs, registry, pool, backends, facade, function_urls)
+    logs_api = LogsService(logs, settings.region, account_id, _wall_clock_ms)
+    subscriptions = SubscriptionFilters(
+        logs_api, ServiceInvoker(manager, backends.permissions, delivery, authorizer)
+    )
+    logs_facade = build_logs_facade(shared.logs_protocol, logs_api, subscriptions, authorizer)
+    return LambdaAccount(
+        account_id,
+        metadata,
+        queue,
+        logs,
+        registry,
+        pool,
+        backends,
+        facade,
+        function_urls,
+        logs_api,
+        subscriptions,
+        logs_facade,
+    )
+
+
+def _wall_clock_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -385,6 +428,9 @@ def build_platform(settings: Settings) -> Platform:
         sts,
         code_urls,
         lambda_protocol,
+        create_protocol(
+            load_service_model("logs"), json_options={"validation_error_code": "InvalidParameterException"}
+        ),
         verifier,
     )
     accounts = {settings.account_id: _build_account(shared, settings.account_id)}
@@ -393,12 +439,17 @@ def build_platform(settings: Settings) -> Platform:
         account = accounts.get(account_id)
         return account.facade if account is not None else None
 
+    def logs_facade_of(account_id: str) -> ServiceFacade | None:
+        account = accounts.get(account_id)
+        return account.logs_facade if account is not None else None
+
     services: dict[str, Service] = {
-        "lambda": LambdaRouter(lambda_protocol, facade_of),
+        "lambda": AccountRouter(lambda_protocol, facade_of, lambda_account),
         "iam": build_iam_facade(
             create_protocol(load_service_model("iam")), IamService(directory), authorizer
         ),
         "sts": build_sts_facade(create_protocol(load_service_model("sts")), sts),
+        "logs": AccountRouter(shared.logs_protocol, logs_facade_of),
     }
     platform: Platform
     internal = InternalRoutes(

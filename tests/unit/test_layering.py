@@ -22,7 +22,20 @@ ALLOWED: dict[str, set[str]] = {
     "execution": {"execution", "domain", "store", "runtime_api"},
     "functions": {"functions", "domain", "store", "execution"},
     "identity": {"identity", "domain", "store", "auth"},
-    "api": {"api", "protocol", "domain", "functions", "execution", "identity", "auth", "transport"},
+    "triggers": {"triggers", "domain", "store", "execution", "functions", "identity"},
+    "observability": {"observability", "domain", "store", "triggers"},
+    "api": {
+        "api",
+        "protocol",
+        "domain",
+        "functions",
+        "execution",
+        "identity",
+        "auth",
+        "transport",
+        "observability",
+        "triggers",
+    },
     "cli": {"cli", "auth", "store", "server"},
 }
 

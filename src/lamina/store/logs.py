@@ -5,21 +5,30 @@ shutdown) writes each stream's buffer through an open append handle, so a crash 
 last fraction of a second, and a server with more busy streams than open handles (1,000 warm
 environments, one stream each) opens files once per flush, not once per invocation. Reads are for
 the CLI and the Logs API, not the hot path.
+
+A group folder holds `.group.json` (creation time, retention, tags); a stream file starts with a
+`{"c": created}` record. Searches read a stream's bytes and decode only the lines holding the terms
+every match must contain, which keeps a selective search over a million events well under a second.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from io import TextIOWrapper
 from pathlib import Path
+from typing import Any
 
 from lamina.store.ports import LogEvent
 
 _MAX_OPEN_STREAMS = 256
+_GROUP_FILE = ".group.json"
 _encode_string = json.encoder.encode_basestring
 
 
@@ -41,16 +50,211 @@ def _ends_with_newline(path: Path) -> bool:
         return existing.read(1) == b"\n"
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True)
+class GroupInfo:
+    created_ms: int
+    retention_days: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    subscription_filters: dict[str, dict[str, Any]] = field(default_factory=dict)  # by filter name
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "created": self.created_ms,
+                "retention": self.retention_days,
+                "tags": self.tags,
+                "subscriptions": self.subscription_filters,
+            }
+        )
+
+    @classmethod
+    def loads(cls, text: str) -> GroupInfo:
+        record = json.loads(text)
+        return cls(
+            int(record["created"]),
+            record.get("retention"),
+            dict(record.get("tags") or {}),
+            dict(record.get("subscriptions") or {}),
+        )
+
+
+@dataclass(slots=True)
+class StreamStats:
+    created_ms: int
+    first_event_ms: int | None = None
+    last_event_ms: int | None = None
+    last_ingestion_ms: int | None = None
+    stored_bytes: int = 0
+
+    def add(self, timestamp_ms: int, ingested_ms: int, size: int) -> None:
+        if self.first_event_ms is None or timestamp_ms < self.first_event_ms:
+            self.first_event_ms = timestamp_ms
+        if self.last_event_ms is None or timestamp_ms > self.last_event_ms:
+            self.last_event_ms = timestamp_ms
+        self.last_ingestion_ms = ingested_ms
+        self.stored_bytes += size
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event found by a search: where it is (its byte offset orders it within the stream)."""
+
+    stream: str
+    offset: int
+    event: LogEvent
+
+
+def _record_line(timestamp: int, message: str, ingested: int) -> str:
+    # The same JSON as json.dumps({"t", "m", "i"}), built with the C string encoder: this runs for
+    # every line of every invocation.
+    return f'{{"t": {int(timestamp)}, "m": {_encode_string(message)}, "i": {ingested}}}\n'
+
+
+def _parse_line(line: bytes | str) -> LogEvent | None:
+    try:
+        record = json.loads(line)
+        return LogEvent(record["t"], record["m"], record["i"])
+    except (ValueError, KeyError, TypeError):
+        return None  # a stream's creation record, or a torn last line after a crash
+
+
+def needle_of(term: str) -> bytes:
+    """How `term` appears inside a stored message (JSON string escaping is applied character by
+    character, so a message containing `term` contains this)."""
+    return _encode_string(term)[1:-1].encode()
+
+
 class FileLogStore:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._handles: OrderedDict[tuple[str, str], TextIOWrapper] = OrderedDict()
         self._pending: dict[tuple[str, str], list[str]] = {}  # formatted, not yet written
+        self._stats: dict[tuple[str, str], StreamStats] = {}  # loaded on first describe
+        self._tapped_groups: frozenset[str] = frozenset()
+        self._tapped: list[tuple[str, str, list[tuple[int, str]]]] = []
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def _stream_path(self, group: str, stream: str) -> Path:
-        return self._root / _encode(group) / f"{_encode(stream)}.jsonl"
+    # paths ---------------------------------------------------------------------------------
+    def _group_dir(self, group: str) -> Path:
+        return self._root / _encode(group)
 
+    def _stream_path(self, group: str, stream: str) -> Path:
+        return self._group_dir(group) / f"{_encode(stream)}.jsonl"
+
+    # groups --------------------------------------------------------------------------------
+    def create_group(self, group: str, tags: dict[str, str] | None = None) -> bool:
+        """False when it exists already."""
+        directory = self._group_dir(group)
+        if directory.exists():
+            return False
+        directory.mkdir(parents=True, exist_ok=True)
+        self._write_group_info(group, GroupInfo(_now_ms(), None, dict(tags or {})))
+        return True
+
+    def _write_group_info(self, group: str, info: GroupInfo) -> None:
+        path = self._group_dir(group) / _GROUP_FILE
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(info.dumps())
+        os.replace(temporary, path)
+
+    def group_info(self, group: str) -> GroupInfo | None:
+        directory = self._group_dir(group)
+        if not directory.is_dir():
+            if any(key[0] == group for key in self._pending):
+                self.flush()
+            if not directory.is_dir():
+                return None
+        try:
+            return GroupInfo.loads((directory / _GROUP_FILE).read_text())
+        except (FileNotFoundError, ValueError, KeyError):
+            # Made by an environment's first write (or before groups had records).
+            info = GroupInfo(int(directory.stat().st_mtime * 1000))
+            self._write_group_info(group, info)
+            return info
+
+    def update_group(self, group: str, info: GroupInfo) -> None:
+        self._write_group_info(group, info)
+
+    def delete_group(self, group: str) -> bool:
+        directory = self._group_dir(group)
+        for key in [key for key in (*self._pending, *self._handles, *self._stats) if key[0] == group]:
+            self._pending.pop(key, None)
+            self._stats.pop(key, None)
+            handle = self._handles.pop(key, None)
+            if handle is not None:
+                handle.close()
+        if not directory.is_dir():
+            return False
+        shutil.rmtree(directory)
+        return True
+
+    def list_groups(self) -> list[str]:
+        self.flush()  # a group exists on disk from its first write
+        if not self._root.exists():
+            return []
+        return sorted(_decode(path.name) for path in self._root.iterdir() if path.is_dir())
+
+    # streams -------------------------------------------------------------------------------
+    def create_stream(self, group: str, stream: str) -> bool:
+        """False when it exists already."""
+        path = self._stream_path(group, stream)
+        if path.exists() or (group, stream) in self._pending:
+            return False
+        self._handle(group, stream)
+        return True
+
+    def has_stream(self, group: str, stream: str) -> bool:
+        return (group, stream) in self._pending or self._stream_path(group, stream).exists()
+
+    def delete_stream(self, group: str, stream: str) -> bool:
+        key = (group, stream)
+        existed = self.has_stream(group, stream)
+        self._pending.pop(key, None)
+        self._stats.pop(key, None)
+        handle = self._handles.pop(key, None)
+        if handle is not None:
+            handle.close()
+        self._stream_path(group, stream).unlink(missing_ok=True)
+        return existed
+
+    def list_streams(self, group: str) -> list[str]:
+        """Oldest written first."""
+        self.flush()
+        directory = self._group_dir(group)
+        if not directory.exists():
+            return []
+        files = sorted(directory.glob("*.jsonl"), key=lambda path: path.stat().st_mtime)
+        return [_decode(path.name.removesuffix(".jsonl")) for path in files]
+
+    def stream_stats(self, group: str, stream: str) -> StreamStats | None:
+        key = (group, stream)
+        self._flush_stream(group, stream)
+        stats = self._stats.get(key)
+        if stats is not None:
+            return stats
+        path = self._stream_path(group, stream)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        stats = StreamStats(int(path.stat().st_mtime * 1000))
+        for index, line in enumerate(data.split(b"\n")):
+            if not line:
+                continue
+            event = _parse_line(line)
+            if event is None:
+                if index == 0:
+                    stats.created_ms = _created_of(line, stats.created_ms)
+                continue
+            stats.add(event.timestamp_ms, event.ingestion_time_ms, len(event.message.encode()))
+        self._stats[key] = stats
+        return stats
+
+    # writing -------------------------------------------------------------------------------
     def _handle(self, group: str, stream: str) -> TextIOWrapper:
         key = (group, stream)
         handle = self._handles.get(key)
@@ -58,9 +262,14 @@ class FileLogStore:
             self._handles.move_to_end(key)
             return handle
         path = self._stream_path(group, stream)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._write_group_info(group, GroupInfo(_now_ms()))
         handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across appends, closed on eviction
-        if handle.tell() > 0 and not _ends_with_newline(path):
+        if handle.tell() == 0:
+            handle.write(f'{{"c": {_now_ms()}}}\n')
+            handle.flush()
+        elif not _ends_with_newline(path):
             handle.write("\n")  # a torn record from a crash must not swallow the next one
         self._handles[key] = handle
         while len(self._handles) > _MAX_OPEN_STREAMS:
@@ -68,21 +277,23 @@ class FileLogStore:
             oldest.close()
         return handle
 
-    def append(self, group: str, stream: str, events: Sequence[tuple[int, str]]) -> None:
+    def append(self, group: str, stream: str, events: Sequence[tuple[int, str]], ingested: int = 0) -> None:
         if not events:
             return
-        ingested = int(time.time() * 1000)
-        # The same JSON as json.dumps({"t", "m", "i"}), built with the C string encoder: this runs for
-        # every line of every invocation.
-        text = "".join(
-            f'{{"t": {int(timestamp)}, "m": {_encode_string(message)}, "i": {ingested}}}\n'
-            for timestamp, message in events
-        )
-        pending = self._pending.get((group, stream))
+        ingested = ingested or _now_ms()
+        text = "".join(_record_line(timestamp, message, ingested) for timestamp, message in events)
+        key = (group, stream)
+        pending = self._pending.get(key)
         if pending is None:
-            self._pending[(group, stream)] = [text]
+            self._pending[key] = [text]
         else:
             pending.append(text)
+        stats = self._stats.get(key)
+        if stats is not None:
+            for timestamp, message in events:
+                stats.add(int(timestamp), ingested, len(message.encode()))
+        if group in self._tapped_groups:
+            self._tapped.append((group, stream, list(events)))
 
     def flush(self) -> None:
         """Write buffered events to the OS; a crash loses at most what came since the last call."""
@@ -106,39 +317,98 @@ class FileLogStore:
             handle.write("".join(chunks))
             handle.flush()
 
-    def list_groups(self) -> list[str]:
-        self.flush()  # a stream exists on disk from its first write
-        if not self._root.exists():
-            return []
-        return sorted(_decode(path.name) for path in self._root.iterdir() if path.is_dir())
+    # subscriptions -------------------------------------------------------------------------
+    def tap(self, groups: frozenset[str]) -> None:
+        """Keep a copy of what is appended to `groups` until `drain_tapped` (subscription filters)."""
+        self._tapped_groups = groups
+        self._tapped = [entry for entry in self._tapped if entry[0] in groups]
 
-    def list_streams(self, group: str) -> list[str]:
-        self.flush()
-        directory = self._root / _encode(group)
-        if not directory.exists():
-            return []
-        files = sorted(directory.glob("*.jsonl"), key=lambda path: path.stat().st_mtime)
-        return [_decode(path.name.removesuffix(".jsonl")) for path in files]
+    def drain_tapped(self) -> list[tuple[str, str, list[tuple[int, str]]]]:
+        tapped, self._tapped = self._tapped, []
+        return tapped
 
+    # reading -------------------------------------------------------------------------------
     def read(self, group: str, stream: str, *, start_index: int = 0) -> list[LogEvent]:
+        """A stream's events in the order written; `start_index` skips that many."""
         path = self._stream_path(group, stream)
         self._flush_stream(group, stream)
         try:
             # Split on "\n" only: messages may hold U+2028 and friends, which splitlines() breaks on.
-            lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line]
+            lines = path.read_text(encoding="utf-8").split("\n")
         except FileNotFoundError:
             return []
-        events = []
-        for line in lines[start_index:]:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line after a crash
-            events.append(LogEvent(record["t"], record["m"], record["i"]))
-        return events
+        events = [event for line in lines if line and (event := _parse_line(line)) is not None]
+        return events[start_index:]
+
+    def scan(self, group: str, stream: str, needles: Sequence[bytes] = ()) -> Iterator[StoredEvent]:
+        """A stream's events in the order written, skipping (without decoding) lines that lack any
+        of `needles` (see `needle_of`)."""
+        self._flush_stream(group, stream)
+        try:
+            data = self._stream_path(group, stream).read_bytes()
+        except FileNotFoundError:
+            return
+        for offset, line in _candidate_lines(data, needles):
+            event = _parse_line(line)
+            if event is not None:
+                yield StoredEvent(stream, offset, event)
+
+    def expire(self, group: str, before_ms: int) -> int:
+        """Delete the group's events older than `before_ms` (retention); returns how many."""
+        removed = 0
+        for stream in self.list_streams(group):
+            path = self._stream_path(group, stream)
+            lines = path.read_bytes().split(b"\n")
+            kept: list[bytes] = []
+            for line in lines:
+                event = _parse_line(line) if line else None
+                if event is not None and event.timestamp_ms < before_ms:
+                    removed += 1
+                elif line:
+                    kept.append(line)
+            if len(kept) == len([line for line in lines if line]):
+                continue
+            handle = self._handles.pop((group, stream), None)
+            if handle is not None:
+                handle.close()
+            self._stats.pop((group, stream), None)
+            temporary = path.with_suffix(".tmp")
+            temporary.write_bytes(b"".join(line + b"\n" for line in kept))
+            os.replace(temporary, path)
+        return removed
 
     def close(self) -> None:
         self.flush()
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+
+def _created_of(line: bytes, default: int) -> int:
+    try:
+        record: Any = json.loads(line)
+        return int(record["c"])
+    except (ValueError, KeyError, TypeError):
+        return default
+
+
+def _candidate_lines(data: bytes, needles: Sequence[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) of each line of `data` that contains every needle."""
+    if not needles:
+        offset = 0
+        for line in data.split(b"\n"):
+            if line:
+                yield offset, line
+            offset += len(line) + 1
+        return
+    first, rest = needles[0], needles[1:]
+    position = data.find(first)
+    while position != -1:
+        start = data.rfind(b"\n", 0, position) + 1
+        end = data.find(b"\n", position)
+        if end == -1:
+            end = len(data)
+        line = data[start:end]
+        if all(needle in line for needle in rest):
+            yield start, line
+        position = data.find(first, end)

@@ -194,3 +194,68 @@ def test_appends_wait_in_memory_until_flush_and_survive_more_streams_than_open_f
     for stream in streams[::97]:
         assert [event.message for event in store.read("/aws/lambda/many", stream)] == ["line 0", "line 1"]
     store.close()
+
+
+def test_groups_carry_their_creation_retention_and_tags(store: FileLogStore) -> None:
+    assert store.create_group("g", {"team": "a"}) is True
+    assert store.create_group("g") is False
+    info = store.group_info("g")
+    assert info is not None and info.tags == {"team": "a"} and info.retention_days is None
+    info.retention_days = 7
+    store.update_group("g", info)
+    reloaded = FileLogStore(store._root).group_info("g")
+    assert reloaded is not None and reloaded.retention_days == 7 and reloaded.created_ms == info.created_ms
+    assert store.delete_group("g") is True
+    assert store.group_info("g") is None
+    assert store.delete_group("g") is False
+
+
+def test_a_group_written_by_an_environment_exists_with_a_creation_time(store: FileLogStore) -> None:
+    store.append(GROUP, STREAM, [(1, "hello")])
+    info = store.group_info(GROUP)
+    assert info is not None and info.created_ms > 0
+    assert store.list_groups() == [GROUP]
+
+
+def test_stream_stats_follow_appends(store: FileLogStore) -> None:
+    assert store.create_stream(GROUP, "s") is True
+    assert store.create_stream(GROUP, "s") is False
+    empty = store.stream_stats(GROUP, "s")
+    assert empty is not None and empty.first_event_ms is None and empty.created_ms > 0
+    store.append(GROUP, "s", [(50, "b"), (10, "a")], ingested=99)
+    stats = store.stream_stats(GROUP, "s")
+    assert stats is not None
+    assert (stats.first_event_ms, stats.last_event_ms, stats.last_ingestion_ms) == (10, 50, 99)
+    fresh = FileLogStore(store._root).stream_stats(GROUP, "s")
+    assert fresh is not None and (fresh.first_event_ms, fresh.last_event_ms) == (10, 50)
+    assert store.read(GROUP, "s")[0].message == "b"  # the creation record is not an event
+
+
+def test_scans_skip_lines_without_the_needles_and_never_miss_escaped_text(store: FileLogStore) -> None:
+    from lamina.store.logs import needle_of
+
+    messages_in = ['say "hi"', "tab\there", "plain", "ünï ✓", "nothing"]
+    store.append(GROUP, STREAM, [(index, message) for index, message in enumerate(messages_in)])
+    for term, expected in [('"hi"', ['say "hi"']), ("\t", ["tab\there"]), ("ï ✓", ["ünï ✓"]), ("zzz", [])]:
+        found = [item.event.message for item in store.scan(GROUP, STREAM, [needle_of(term)])]
+        assert found == expected
+    assert len(list(store.scan(GROUP, STREAM))) == len(messages_in)
+    offsets = [item.offset for item in store.scan(GROUP, STREAM)]
+    assert offsets == sorted(set(offsets))
+
+
+def test_expire_deletes_only_older_events(store: FileLogStore) -> None:
+    store.append(GROUP, STREAM, [(100, "old"), (200, "keep"), (300, "keep too")])
+    assert store.expire(GROUP, 150) == 1
+    assert messages(store.read(GROUP, STREAM)) == ["keep", "keep too"]
+    store.append(GROUP, STREAM, [(400, "after")])
+    assert messages(store.read(GROUP, STREAM)) == ["keep", "keep too", "after"]
+
+
+def test_tapped_groups_keep_a_copy_of_appends(store: FileLogStore) -> None:
+    store.append(GROUP, STREAM, [(1, "before the tap")])
+    store.tap(frozenset({GROUP}))
+    store.append(GROUP, STREAM, [(2, "seen")])
+    store.append("/other", STREAM, [(3, "not tapped")])
+    assert store.drain_tapped() == [(GROUP, STREAM, [(2, "seen")])]
+    assert store.drain_tapped() == []

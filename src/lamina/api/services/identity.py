@@ -6,12 +6,10 @@ and the caller's policies itself."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Any
 
-from lamina.api.context import OperationResult, RequestContext
-from lamina.api.services.service import OperationHandler, ServiceFacade
+from lamina.api.context import RequestContext
+from lamina.api.services.service import ServiceFacade, method_table
 from lamina.domain.iam.principals import Principal
 from lamina.identity.authorizer import Authorizer
 from lamina.identity.iam import IAM_OPERATIONS, IamService
@@ -21,20 +19,8 @@ from lamina.protocol.http import WireProtocol
 STS_OPERATIONS = ("GetCallerIdentity", "AssumeRole")
 
 
-def _snake(operation: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
-
-
-def _table(service: Any, operations: Iterable[str]) -> dict[str, OperationHandler]:
-    def handler_for(name: str) -> OperationHandler:
-        method = getattr(service, _snake(name))
-
-        async def handle(params: dict[str, Any], context: RequestContext) -> OperationResult:
-            return OperationResult(await method(params, context.principal))
-
-        return handle
-
-    return {operation: handler_for(operation) for operation in operations}
+def _principal(context: RequestContext) -> Principal:
+    return context.principal
 
 
 def iam_resource(params: dict[str, Any], caller: Principal) -> str:
@@ -62,8 +48,8 @@ def build_iam_facade(protocol: WireProtocol, iam: IamService, authorizer: Author
             caller, f"iam:{operation}", iam_resource(params, caller), caller.account, code="AccessDenied"
         )
 
-    return ServiceFacade(protocol, _table(iam, IAM_OPERATIONS), authorize)
+    return ServiceFacade(protocol, method_table(iam, IAM_OPERATIONS, _principal), authorize)
 
 
 def build_sts_facade(protocol: WireProtocol, sts: StsService) -> ServiceFacade:
-    return ServiceFacade(protocol, _table(sts, STS_OPERATIONS))
+    return ServiceFacade(protocol, method_table(sts, STS_OPERATIONS, _principal))

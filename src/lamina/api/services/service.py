@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from lamina.api.context import OperationResult, RequestContext
@@ -61,3 +62,26 @@ class ServiceFacade:
             request_id=context.request_id,
             headers=list(result.headers),
         )
+
+
+def _snake(operation: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
+def method_table(
+    target: Any,
+    operations: Iterable[str],
+    argument: Callable[[RequestContext], Any] = lambda context: context,
+) -> dict[str, OperationHandler]:
+    """Handlers for `operations` from `target`'s methods of the same names in snake case (CreateUser:
+    create_user), each called with the params and `argument(context)` and returning the output."""
+
+    def handler_for(name: str) -> OperationHandler:
+        method = getattr(target, _snake(name))
+
+        async def handle(params: dict[str, Any], context: RequestContext) -> OperationResult:
+            return OperationResult(await method(params, argument(context)))
+
+        return handle
+
+    return {operation: handler_for(operation) for operation in operations}

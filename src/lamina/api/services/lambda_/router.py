@@ -1,17 +1,13 @@
 """Lambda calls go to the account whose Lambda state they are about: the account a function,
-layer or resource ARN in the request names, else the caller's own. Each account has its own
-facade (its functions, stores and limits); the wire protocol is shared."""
+layer or resource ARN in the request names, else the caller's own (see AccountRouter)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from urllib.parse import unquote
 
 from lamina.api.context import RequestContext
-from lamina.api.services.service import ServiceFacade
-from lamina.errors import AwsError
-from lamina.protocol.http import HttpRequest, HttpResponse, WireProtocol
+from lamina.protocol.http import HttpRequest
 
 # An ARN in the path (FunctionName, Resource, layer ARN) or the query (GetLayerVersionByArn).
 _ARN_ACCOUNT = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]*:(\d{12}):")
@@ -33,15 +29,5 @@ def target_account(request: HttpRequest, caller_account: str) -> str:
     return caller_account
 
 
-class LambdaRouter:
-    def __init__(self, protocol: WireProtocol, facades: Callable[[str], ServiceFacade | None]) -> None:
-        """`facades(account_id)`: the account's Lambda facade, None for an unknown account."""
-        self.protocol = protocol
-        self._facades = facades
-
-    async def handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse:
-        account = target_account(request, context.principal.account)
-        facade = self._facades(account)
-        if facade is None:
-            raise AwsError("ResourceNotFoundException", f"Account {account} does not exist.", 404)
-        return await facade.handle(request, context)
+def lambda_account(request: HttpRequest, context: RequestContext) -> str:
+    return target_account(request, context.principal.account)

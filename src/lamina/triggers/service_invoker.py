@@ -1,0 +1,76 @@
+"""The one door every trigger invokes a function through: as its AWS service principal (such as
+`logs.amazonaws.com`), allowed only when the function's resource policy has a statement for that
+service whose SourceArn / SourceAccount conditions hold for this source, as AddPermission writes
+them (Lambda developer guide, "Granting function access to AWS services").
+
+Service principals have no identity policies: the resource policy alone decides, so a function
+without such a statement is never run by a trigger.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from lamina.domain.arns import parse_function_ref
+from lamina.domain.iam.evaluation import Decision
+from lamina.domain.iam.principals import service_principal
+from lamina.errors import AwsError
+from lamina.execution.async_delivery import AsyncDelivery
+from lamina.functions.manager import FunctionManager
+from lamina.functions.permissions import PermissionService
+from lamina.identity.authorizer import Authorizer
+
+_log = logging.getLogger(__name__)
+INVOKE = "lambda:InvokeFunction"
+
+
+class ServiceInvoker:
+    def __init__(
+        self,
+        manager: FunctionManager,
+        permissions: PermissionService,
+        delivery: AsyncDelivery,
+        authorizer: Authorizer,
+    ) -> None:
+        self._manager = manager
+        self._permissions = permissions
+        self._delivery = delivery
+        self._authorizer = authorizer
+        self._placement = manager.placement
+
+    async def allowed(self, service: str, function: str, source_arn: str, source_account: str) -> bool:
+        """Whether `service`, acting for `source_arn`, may invoke `function` (a name or ARN, with or
+        without qualifier) now. False also when the function does not exist."""
+        placement = self._placement
+        try:
+            ref = parse_function_ref(function, region=placement.region, account_id=placement.account_id)
+            self._manager.get(ref.name, ref.qualifier)
+        except AwsError:
+            return False
+        policy = await self._permissions.enforced_policy(ref.name, ref.qualifier)
+        decision = self._authorizer.decide(
+            service_principal(service),
+            INVOKE,
+            placement.arn(ref.name, ref.qualifier),
+            placement.account_id,
+            resource_policy=policy,
+            context={"aws:SourceArn": source_arn, "aws:SourceAccount": source_account},
+        )
+        return decision is Decision.ALLOW
+
+    async def invoke_event(
+        self, service: str, function: str, payload: bytes, source_arn: str, source_account: str
+    ) -> str | None:
+        """Queue an asynchronous invocation (durably, with the function's retries and destinations)
+        when allowed; returns its request id, or None when the policy does not let `service` in."""
+        if not await self.allowed(service, function, source_arn, source_account):
+            _log.warning(
+                "%s may not invoke %s for %s: no resource policy statement allows it",
+                service,
+                function,
+                source_arn,
+            )
+            return None
+        placement = self._placement
+        ref = parse_function_ref(function, region=placement.region, account_id=placement.account_id)
+        return await self._delivery.accept(ref.name, ref.qualifier, payload)
