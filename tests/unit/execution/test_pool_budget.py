@@ -341,3 +341,47 @@ def test_reuse_that_cannot_fit_refuses_and_keeps_the_environment_warm() -> None:
         assert pool.usage().used_mb == 205
 
     run(scenario, budget_mb=256)
+
+
+# pools of several accounts sharing one budget ---------------------------------------------------
+def test_a_pool_short_of_room_evicts_idle_environments_of_other_accounts_pools() -> None:
+    async def main() -> None:
+        budget = MemoryBudget(256)
+        backend_a, backend_b = FakeBackend(), FakeBackend()
+        pool_a = EnvironmentPool(backend_a, FixedKeepAlive(600), budget)  # type: ignore[arg-type]
+        pool_b = EnvironmentPool(backend_b, FixedKeepAlive(600), budget)  # type: ignore[arg-type]
+        try:
+            idle_b = [await pool_b.acquire(function(name)) for name in ("b1", "b2")]
+            for environment in idle_b:
+                pool_b.release(environment, environment.config)
+            assert budget.available_mb == 0
+            own = await pool_a.acquire(function("a1"))  # only account B's idle environments can make room
+            await settle()
+            assert stopped(backend_b.started) == [idle_b[0].label]
+            assert own.config.name == "a1"
+            assert (pool_a.usage().busy, pool_b.usage().idle) == (1, 1)
+        finally:
+            await pool_a.close()
+            await pool_b.close()
+
+    asyncio.run(main())
+
+
+def test_a_pool_waiting_for_room_wakes_when_another_accounts_pool_frees_memory() -> None:
+    async def main() -> None:
+        budget = MemoryBudget(128)
+        pool_a = EnvironmentPool(FakeBackend(), FixedKeepAlive(600), budget)  # type: ignore[arg-type]
+        pool_b = EnvironmentPool(FakeBackend(), FixedKeepAlive(600), budget)  # type: ignore[arg-type]
+        try:
+            busy_b = await pool_b.acquire(function("b"))
+            waiting = asyncio.create_task(pool_a.acquire(function("a"), wait=True))
+            await settle()
+            assert not waiting.done()
+            pool_b.release(busy_b, None)  # deleted: stopped, its memory given back
+            environment = await asyncio.wait_for(waiting, 5)
+            assert environment.config.name == "a"
+        finally:
+            await pool_a.close()
+            await pool_b.close()
+
+    asyncio.run(main())

@@ -7,8 +7,10 @@ await that starts an environment can never be shared by two concurrent starts.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
+from typing import Protocol
 
 
 class MemoryBudgetExhausted(Exception):
@@ -30,14 +32,52 @@ class MemoryBudgetExhausted(Exception):
         return self.needed_mb > self.total_mb
 
 
+class IdleHolder(Protocol):
+    """A pool drawing from the budget (one per account): others may evict its idle environments."""
+
+    @property
+    def idle_memory_mb(self) -> int: ...
+
+    def evict_oldest_idle(self) -> asyncio.Task[None] | None:
+        """Stop its least recently used idle environment (its memory is free at once)."""
+
+    def capacity_freed(self) -> None:
+        """Memory was given back elsewhere: wake whoever waits for room."""
+
+
 class MemoryBudget:
-    """Megabytes reserved against a fixed total. Not thread-safe: one event loop owns it."""
+    """Megabytes reserved against a fixed total, shared by the pools of every account: a pool short
+    of room evicts its own idle environments first, then other pools'. Not thread-safe: one event
+    loop owns it."""
 
     def __init__(self, total_mb: int) -> None:
         if total_mb <= 0:
             raise ValueError("the memory budget must be positive")
         self.total_mb = total_mb
         self.used_mb = 0
+        self._holders: list[IdleHolder] = []
+
+    def join(self, holder: IdleHolder) -> None:
+        self._holders.append(holder)
+
+    def leave(self, holder: IdleHolder) -> None:
+        if holder in self._holders:
+            self._holders.remove(holder)
+
+    def idle_elsewhere_mb(self, holder: IdleHolder) -> int:
+        return sum(other.idle_memory_mb for other in self._holders if other is not holder)
+
+    def evict_elsewhere(self, holder: IdleHolder) -> asyncio.Task[None] | None:
+        """Evict one idle environment of the other pool holding the most idle memory."""
+        others = [other for other in self._holders if other is not holder and other.idle_memory_mb > 0]
+        if not others:
+            return None
+        return max(others, key=lambda other: other.idle_memory_mb).evict_oldest_idle()
+
+    def announce_freed(self, holder: IdleHolder) -> None:
+        for other in list(self._holders):
+            if other is not holder:
+                other.capacity_freed()
 
     @property
     def available_mb(self) -> int:

@@ -105,6 +105,7 @@ class EnvironmentPool:
         self._backend = backend
         self._policy = policy
         self._budget = budget
+        budget.join(self)
         self._tick_seconds = tick_seconds
         self._clock = clock
         self._idle = IdleEnvironments()
@@ -247,16 +248,31 @@ class EnvironmentPool:
 
     # memory ----------------------------------------------------------------------------------
     def _make_room(self, needed_mb: int) -> list[asyncio.Task[None]] | None:
-        """Reserve `needed_mb`, evicting idle environments least recently used first; returns their
-        stop tasks, or None (nothing evicted, nothing reserved) when even evicting all won't do."""
-        if needed_mb > self._budget.available_mb + self._idle.memory_mb:
+        """Reserve `needed_mb`, evicting idle environments least recently used first (this pool's,
+        then other accounts' pools'); returns their stop tasks, or None (nothing evicted, nothing
+        reserved) when even evicting all won't do."""
+        budget = self._budget
+        if needed_mb > budget.available_mb + self._idle.memory_mb + budget.idle_elsewhere_mb(self):
             return None
         evicted: list[asyncio.Task[None]] = []
-        while not self._budget.try_reserve(needed_mb):
+        while not budget.try_reserve(needed_mb):
             victim = self._idle.pop_oldest()
-            assert victim is not None, "idle memory covers the shortfall"
-            evicted.append(self._discard(victim))
+            task = self._discard(victim) if victim is not None else budget.evict_elsewhere(self)
+            assert task is not None, "idle memory covers the shortfall"
+            evicted.append(task)
         return evicted
+
+    # what other pools sharing the budget see (IdleHolder)
+    @property
+    def idle_memory_mb(self) -> int:
+        return self._idle.memory_mb
+
+    def evict_oldest_idle(self) -> asyncio.Task[None] | None:
+        victim = self._idle.pop_oldest()
+        return self._discard(victim) if victim is not None else None
+
+    def capacity_freed(self) -> None:
+        self._notify_capacity()
 
     async def _start(self, config: FunctionConfig, evicted: list[asyncio.Task[None]]) -> ExecutionEnvironment:
         """Start an environment whose memory is already reserved, and count it as the pool's,
@@ -308,6 +324,7 @@ class EnvironmentPool:
     def _give_back(self, mb: int) -> None:
         self._budget.release(mb)
         self._notify_capacity()
+        self._budget.announce_freed(self)
 
     async def _capacity_changed(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
@@ -503,6 +520,7 @@ class EnvironmentPool:
     async def close(self) -> None:
         """Stop every environment, busy ones included; used on server shutdown."""
         self._closed = True
+        self._budget.leave(self)
         self._notify_capacity()  # waiters see the pool closed
         fillers = [p.filler for p in self._provisions.values() if p.filler is not None]
         for filler in fillers:
