@@ -8,6 +8,7 @@ so Billed Duration = ceil(duration + init duration) in 1 ms steps.
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from dataclasses import dataclass
@@ -66,3 +67,63 @@ class Report:
 def timeout_message(request_id: str, timeout_s: float) -> str:
     """AWS: `RequestId: … Error: Task timed out after 3.00 seconds` (errorType Sandbox.Timedout)."""
     return f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+
+
+# --- JSON log format (LoggingConfig LogFormat=JSON) ---------------------------------------------------
+# Lambda developer guide, "Configuring JSON and plain text log formats": with JSON, the platform's
+# lines become `{"time", "type": "platform.…", "record"}` objects, all at INFO level, so a
+# SystemLogLevel of WARN leaves them out.
+_SYSTEM_LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30}
+
+
+def system_info_logged(system_log_level: str | None) -> bool:
+    return _SYSTEM_LEVELS.get(system_log_level or "INFO", 20) <= _SYSTEM_LEVELS["INFO"]
+
+
+def iso_time(moment: datetime | None = None) -> str:
+    at = (moment or datetime.now(UTC)).astimezone(UTC)
+    return f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z"
+
+
+def platform_event(kind: str, record: dict[str, object]) -> str:
+    return json.dumps(
+        {"time": iso_time(), "type": f"platform.{kind}", "record": record}, separators=(",", ":")
+    )
+
+
+def init_start_record(runtime: str) -> dict[str, object]:
+    return {"initializationType": "on-demand", "phase": "init", "runtimeVersion": f"lamina:{runtime}"}
+
+
+def start_record(request_id: str, version: str) -> dict[str, object]:
+    return {"requestId": request_id, "version": version}
+
+
+def runtime_done_record(report: Report) -> dict[str, object]:
+    record: dict[str, object] = {
+        "requestId": report.request_id,
+        "status": report.status or "success",
+        "metrics": {"durationMs": round(report.duration_ms, 3)},
+    }
+    if report.error_type is not None:
+        record["errorType"] = report.error_type
+    return record
+
+
+def report_record(report: Report) -> dict[str, object]:
+    metrics: dict[str, object] = {
+        "durationMs": round(report.duration_ms, 3),
+        "billedDurationMs": report.billed_duration_ms,
+        "memorySizeMB": report.memory_size_mb,
+        "maxMemoryUsedMB": report.max_memory_used_mb,
+    }
+    if report.init_duration_ms is not None:
+        metrics["initDurationMs"] = round(report.init_duration_ms, 3)
+    record: dict[str, object] = {
+        "requestId": report.request_id,
+        "metrics": metrics,
+        "status": report.status or "success",
+    }
+    if report.error_type is not None:
+        record["errorType"] = report.error_type
+    return record

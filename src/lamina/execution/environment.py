@@ -20,7 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.domain.functions import FunctionConfig
-from lamina.domain.reports import Report, end_line, log_stream_name, start_line, timeout_message
+from lamina.domain.reports import (
+    Report,
+    end_line,
+    init_start_record,
+    log_stream_name,
+    platform_event,
+    report_record,
+    runtime_done_record,
+    start_line,
+    start_record,
+    system_info_logged,
+    timeout_message,
+)
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
 from lamina.execution.runtimes.catalog import RuntimeSpec
@@ -173,6 +185,9 @@ class ExecutionEnvironment:
                 "TMPDIR": str(self._scratch),
             }
         )
+        if config.log_format == "JSON":  # runtimes format their logging as JSON and filter by level
+            variables["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+            variables["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level or "INFO"
         if self._context.sdk_library is not None:
             variables["LAMINA_RUNTIME_LIB"] = str(self._context.sdk_library)
         if self._layers_path is not None:
@@ -254,7 +269,10 @@ class ExecutionEnvironment:
             self._endpoint.allow_any()
         self._capture.start()
         self._exited = asyncio.get_running_loop().create_task(self._sandboxed.process.wait())
-        self._emit(f"INIT_START Runtime Version: lamina:{self.config.runtime}")
+        runtime = self.config.runtime
+        self._platform(
+            f"INIT_START Runtime Version: lamina:{runtime}", "initStart", init_start_record(runtime)
+        )
 
     async def stop(self) -> None:
         """Idempotent: kill the process group, close the endpoint, flush logs."""
@@ -294,6 +312,15 @@ class ExecutionEnvironment:
 
     def _emit(self, line: str) -> None:
         self._on_line(int(time.time() * 1000), line)
+
+    def _platform(self, text: str, kind: str, record: dict[str, object]) -> None:
+        """A platform line: as text, or with LogFormat JSON as a `platform.<kind>` object, which a
+        SystemLogLevel above INFO leaves out."""
+        config = self.config
+        if config.log_format != "JSON":
+            self._emit(text)
+        elif system_info_logged(config.system_log_level):
+            self._emit(platform_event(kind, record))
 
     def _flush_logs(self) -> None:
         if self._pending_logs:
@@ -367,7 +394,11 @@ class ExecutionEnvironment:
                 self._initialized = init_failure is None
                 if init_failure is not None:
                     return await self._fail_init(request, init_failure, init_duration_ms, lines)
-            self._emit(start_line(request.request_id, config.version))
+            self._platform(
+                start_line(request.request_id, config.version),
+                "start",
+                start_record(request.request_id, config.version),
+            )
             started = time.perf_counter()
             deadline_ms = int(time.time() * 1000) + config.timeout * 1000
             outcome_future = self._mailbox.submit(
@@ -455,7 +486,10 @@ class ExecutionEnvironment:
     ) -> InvocationResult:
         """Init failed (error posted, runtime exited, or 10 s passed): report it as this call's error."""
         await self._kill_process()
-        self._emit(start_line(request.request_id, self.config.version))
+        version = self.config.version
+        self._platform(
+            start_line(request.request_id, version), "start", start_record(request.request_id, version)
+        )
         if isinstance(failure, RuntimeOutcome):
             error_type = failure.error_type or "Runtime.Unknown"
             payload = failure.payload
@@ -518,7 +552,6 @@ class ExecutionEnvironment:
         peak_mb: int,
     ) -> InvocationResult:
         """Write END and REPORT, then build the result; every invocation ends here."""
-        self._emit(end_line(request.request_id))
         report = Report(
             request.request_id,
             duration_ms,
@@ -528,7 +561,8 @@ class ExecutionEnvironment:
             status=status,
             error_type=error_type,
         )
-        self._emit(report.line())
+        self._platform(end_line(request.request_id), "runtimeDone", runtime_done_record(report))
+        self._platform(report.line(), "report", report_record(report))
         function_error = "Unhandled" if error_type is not None else None
         return InvocationResult(payload, function_error, error_type, self.config.version, lines, report)
 

@@ -221,6 +221,8 @@ class FunctionManager:
             current = self.get(name)
             self._check_revision(current, params.get("RevisionId"))
             updated = current.with_changes(**changes)
+            if updated.log_format == "Text" and (updated.application_log_level or updated.system_log_level):
+                raise invalid_parameter(_TEXT_LOG_LEVELS)
             validate_network_setting(updated.environment)
             if "layers" in changes:
                 check_function_layers(list(updated.layers), updated.code_unzipped_size)
@@ -344,12 +346,36 @@ def _configuration_options(params: dict[str, Any]) -> dict[str, Any]:
         options["tracing_mode"] = params["TracingConfig"].get("Mode", "PassThrough")
     logging_config = params.get("LoggingConfig")
     if logging_config:
-        if "LogFormat" in logging_config:
-            options["log_format"] = logging_config["LogFormat"]
-        if "LogGroup" in logging_config:
-            options["log_group"] = logging_config["LogGroup"]
-        if "ApplicationLogLevel" in logging_config:
-            options["application_log_level"] = logging_config["ApplicationLogLevel"]
-        if "SystemLogLevel" in logging_config:
-            options["system_log_level"] = logging_config["SystemLogLevel"]
+        options.update(_logging_options(logging_config))
+    return options
+
+
+_TEXT_LOG_LEVELS = (
+    'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from your request or '
+    'change the LogFormat to "Json" and try again.'
+)
+
+
+def _logging_options(logging_config: dict[str, Any]) -> dict[str, Any]:
+    """LoggingConfig: log levels need the JSON format, which defaults both levels to INFO; switching
+    to Text drops them."""
+    options: dict[str, Any] = {}
+    log_format = logging_config.get("LogFormat")
+    levels = {
+        option: logging_config[member]
+        for member, option in (
+            ("ApplicationLogLevel", "application_log_level"),
+            ("SystemLogLevel", "system_log_level"),
+        )
+        if member in logging_config
+    }
+    if log_format == "Text":
+        if levels:
+            raise invalid_parameter(_TEXT_LOG_LEVELS)
+        options.update(log_format="Text", application_log_level=None, system_log_level=None)
+    elif log_format == "JSON":
+        options.update(log_format="JSON", application_log_level="INFO", system_log_level="INFO")
+    options.update(levels)
+    if "LogGroup" in logging_config:
+        options["log_group"] = logging_config["LogGroup"]
     return options

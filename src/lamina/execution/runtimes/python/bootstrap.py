@@ -455,13 +455,33 @@ def _configure_logging(current: _CurrentRequest) -> None:
             except Exception:
                 self.handleError(record)
 
+    class JsonFormatter(logging.Formatter):
+        """LogFormat JSON: one object per record with timestamp, level, message, logger and requestId
+        (plus errorType, errorMessage and stackTrace when it carries an exception)."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            message = record.msg if isinstance(record.msg, dict) and not record.args else record.getMessage()
+            document = {
+                "timestamp": f"{self.formatTime(record, _LOG_DATE_FORMAT)}.{int(record.msecs):03d}Z",
+                "level": record.levelname,
+                "message": message,
+                "logger": record.name,
+                "requestId": getattr(record, "aws_request_id", ""),
+            }
+            if record.exc_info and record.exc_info[0] is not None:
+                document["errorType"] = record.exc_info[0].__name__
+                document["errorMessage"] = str(record.exc_info[1])
+                document["stackTrace"] = traceback.format_tb(record.exc_info[2])
+            return json.dumps(document, default=str)
+
     logging.Formatter.converter = time.gmtime
     handler = OneLineHandler()
-    handler.setFormatter(logging.Formatter(_LOG_FORMAT, _LOG_DATE_FORMAT))
+    json_format = os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+    handler.setFormatter(JsonFormatter() if json_format else logging.Formatter(_LOG_FORMAT, _LOG_DATE_FORMAT))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.addHandler(handler)
-    level_name = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    level_name = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO" if json_format else "").upper()
     if level_name == "TRACE":
         level_name = "DEBUG"
     level = logging.getLevelName(level_name) if level_name else None
