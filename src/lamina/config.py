@@ -50,6 +50,8 @@ class Settings:
     sandbox: str = "auto"
     # (first, count): the unprivileged uids environments run as when the server is root.
     sandbox_uids: tuple[int, int] = (100_000, 65_536)
+    # Tests: metric periods, alarms and the billing month follow a clock moved by POST /_lamina/clock.
+    fake_clock: bool = False
     # Root credentials; None means "generate on first start and store in the data dir".
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = None
@@ -72,6 +74,16 @@ class Settings:
     def queue_path(self) -> Path:
         """Accepted asynchronous invocations not yet settled."""
         return self.data_dir / "queue.db"
+
+    def metrics_path(self, account_id: str) -> Path:
+        """An account's metric datapoints."""
+        return self._account_root(account_id) / "metrics.db"
+
+    def alarms_path(self, account_id: str) -> Path:
+        return self._account_root(account_id) / "alarms.db"
+
+    def _account_root(self, account_id: str) -> Path:
+        return self.data_dir if account_id == self.account_id else self.data_dir / "accounts" / account_id
 
     def account_paths(self, account_id: str) -> tuple[Path, Path, Path]:
         """(metadata database, event queue, logs folder) of an account's Lambda: the first

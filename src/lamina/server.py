@@ -23,13 +23,16 @@ from lamina.api.function_urls import FunctionUrlHandler, FunctionUrlRouter
 from lamina.api.gateway import Gateway
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.account_router import AccountRouter
+from lamina.api.services.cloudwatch import build_cloudwatch_facades
 from lamina.api.services.identity import build_iam_facade, build_sts_facade
 from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
 from lamina.api.services.lambda_.authorization import LambdaAuthorization
 from lamina.api.services.lambda_.router import lambda_account
 from lamina.api.services.logs import build_logs_facade
-from lamina.api.services.service import Service, ServiceFacade
+from lamina.api.services.protocol_switch import ProtocolSwitch
+from lamina.api.services.service import Service, ServiceFacade, method_table
 from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
+from lamina.clock import Clock, ManualClock, SystemClock
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
@@ -39,6 +42,7 @@ from lamina.execution.code_cache import CodeCache
 from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.environment import EnvironmentContext
 from lamina.execution.invocation import InvocationService
+from lamina.execution.observer import Observers
 from lamina.execution.pool import EnvironmentPool, MemoryBudget
 from lamina.execution.pool.budget import default_memory_budget_mb
 from lamina.execution.pool.keep_alive import build_keep_alive_policy
@@ -67,14 +71,24 @@ from lamina.identity.iam import IamService
 from lamina.identity.sts import StsService
 from lamina.observability.logs.service import LogsService
 from lamina.observability.logs.subscriptions import SubscriptionFilters
+from lamina.observability.metrics.alarms import ALARM_OPERATIONS, AlarmService
+from lamina.observability.metrics.embedded import MARKER as EMBEDDED_METRIC_MARKER
+from lamina.observability.metrics.embedded import record_embedded
+from lamina.observability.metrics.lambda_metrics import LambdaMetrics
+from lamina.observability.metrics.recorder import MetricRecorder
+from lamina.observability.metrics.service import METRIC_OPERATIONS, MetricsService
 from lamina.protocol.http import WireProtocol
+from lamina.protocol.json_rpc import JsonRpcProtocol
 from lamina.protocol.model import create_protocol, load_service_model
+from lamina.protocol.query import QueryProtocol
 from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.store.blobs import FilesystemBlobStore
 from lamina.store.logs import FileLogStore
 from lamina.store.sqlite import SqliteMetadataStore
+from lamina.store.sqlite.alarms import SqliteAlarmStore
 from lamina.store.sqlite.event_queue import SqliteEventQueue
 from lamina.store.sqlite.identity import SqliteIdentityStore
+from lamina.store.sqlite.metrics import SqliteMetricStore
 from lamina.triggers.service_invoker import ServiceInvoker
 
 _log = logging.getLogger("lamina")
@@ -82,6 +96,10 @@ _log = logging.getLogger("lamina")
 LOG_FLUSH_SECONDS = 0.2
 # Events past their group's retention are hidden at once and deleted this often.
 LOG_EXPIRY_SECONDS = 60.0
+# Metric datapoints are aggregated in memory and written this often.
+METRIC_FLUSH_SECONDS = 5.0
+# Alarms are evaluated this often (and at once when a fake clock moves).
+ALARM_EVALUATION_SECONDS = 10.0
 
 
 @dataclass(slots=True)
@@ -101,10 +119,18 @@ class LambdaAccount:
     logs_api: LogsService
     subscriptions: SubscriptionFilters
     logs_facade: ServiceFacade
+    metric_store: SqliteMetricStore
+    recorder: MetricRecorder
+    alarm_store: SqliteAlarmStore
+    alarms: AlarmService
+    cloudwatch: tuple[ServiceFacade, ServiceFacade]  # query, json
 
     async def open(self) -> None:
         await self.metadata.open()
         await self.queue.open()
+        await self.metric_store.open()
+        await self.alarm_store.open()
+        await self.alarms.restore()
         await self.registry.load()
         await self.backends.concurrency.restore()
         await self.backends.event_invoke_configs.restore()
@@ -133,6 +159,14 @@ class LambdaAccount:
         await self.queue.close()
         await self.metadata.close()
         self.logs.close()
+        await self.record_embedded_metrics()
+        await self.recorder.flush()
+        await self.metric_store.close()
+        await self.alarm_store.close()
+
+    async def record_embedded_metrics(self) -> None:
+        for timestamp_ms, message in self.logs.drain_marked():
+            record_embedded(self.recorder, message, timestamp_ms)
 
 
 @dataclass(slots=True)
@@ -149,6 +183,7 @@ class Platform:
     accounts: dict[str, LambdaAccount]
     build_account: Callable[[str], LambdaAccount]
     _log_flusher: asyncio.Task[None] | None = None
+    _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
 
     @property
@@ -164,6 +199,7 @@ class Platform:
         for account in list(self.accounts.values()):
             await account.open()
         self._log_flusher = asyncio.get_running_loop().create_task(self._flush_logs_forever())
+        self._alarm_evaluator = asyncio.get_running_loop().create_task(self._evaluate_alarms_forever())
         if self.settings.start_method == "zygote":
             interpreters = [
                 spec.interpreter for spec in self.runtimes.values() if spec.interpreter is not None
@@ -173,6 +209,18 @@ class Platform:
         for account in list(self.accounts.values()):
             await account.start_delivering()
         self._started = True
+
+    async def evaluate_alarms(self) -> None:
+        for account in list(self.accounts.values()):
+            await account.alarms.evaluate_all()
+
+    async def _evaluate_alarms_forever(self) -> None:
+        while True:
+            await asyncio.sleep(ALARM_EVALUATION_SECONDS)
+            try:
+                await self.evaluate_alarms()
+            except Exception:
+                _log.exception("evaluating alarms failed")
 
     async def add_account(self, account_id: str) -> None:
         """A new account (admin API): its Lambda state, started at once."""
@@ -188,25 +236,35 @@ class Platform:
             await account.stop_environments()
 
     async def _flush_logs_forever(self) -> None:
-        """Log events reach the disk and subscription filters; expired events are deleted."""
-        last_expiry = 0.0
+        """Log events reach the disk, subscription filters and embedded metrics; metrics reach their
+        store; expired events and datapoints are deleted."""
+        last_expiry = last_metrics = 0.0
         while True:
             await asyncio.sleep(LOG_FLUSH_SECONDS)
-            expire = time.monotonic() - last_expiry >= LOG_EXPIRY_SECONDS
+            now = time.monotonic()
+            expire = now - last_expiry >= LOG_EXPIRY_SECONDS
+            write_metrics = now - last_metrics >= METRIC_FLUSH_SECONDS
             if expire:
-                last_expiry = time.monotonic()
+                last_expiry = now
+            if write_metrics:
+                last_metrics = now
             for account in list(self.accounts.values()):
                 try:
                     account.logs.flush()
                     await account.subscriptions.deliver()
+                    await account.record_embedded_metrics()
+                    if write_metrics:
+                        await account.recorder.flush()
                     if expire:
                         account.logs_api.expire()
+                        await account.recorder.prune()
                 except Exception:  # a full disk must not stop later flushes
-                    _log.exception("writing log events failed")
+                    _log.exception("writing log events or metrics failed")
 
     async def shutdown(self) -> None:
-        if self._log_flusher is not None:
-            self._log_flusher.cancel()
+        for task in (self._log_flusher, self._alarm_evaluator):
+            if task is not None:
+                task.cancel()
         for account in list(self.accounts.values()):
             await account.close()
         await self.identity_store.close()
@@ -255,6 +313,8 @@ class _Shared:
     protocol: WireProtocol
     logs_protocol: WireProtocol
     verifier: SigV4Verifier
+    clock: Clock
+    cloudwatch_protocols: tuple[WireProtocol, WireProtocol]
 
 
 def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
@@ -283,8 +343,14 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
     )
     limiter = ConcurrencyLimiter(settings.account_concurrency)
+    metric_store = SqliteMetricStore(settings.metrics_path(account_id))
+    recorder = MetricRecorder(metric_store, shared.clock)
+    logs.watch_for(EMBEDDED_METRIC_MARKER)
     invocations = InvocationService(
-        pool, lambda config: registry.version(config.name, config.version), limiter=limiter
+        pool,
+        lambda config: registry.version(config.name, config.version),
+        limiter=limiter,
+        observer=Observers(LambdaMetrics(recorder)),
     )
     placement = Placement(settings.region, account_id)
     manager = FunctionManager(
@@ -355,10 +421,19 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         backends.permissions,
     )
     logs_api = LogsService(logs, settings.region, account_id, _wall_clock_ms)
-    subscriptions = SubscriptionFilters(
-        logs_api, ServiceInvoker(manager, backends.permissions, delivery, authorizer)
-    )
+    invoker = ServiceInvoker(manager, backends.permissions, delivery, authorizer)
+    subscriptions = SubscriptionFilters(logs_api, invoker)
+    metrics_service = MetricsService(recorder)
+    alarm_store = SqliteAlarmStore(settings.alarms_path(account_id))
+    alarms = AlarmService(alarm_store, metrics_service, invoker, settings.region, account_id)
     logs_facade = build_logs_facade(shared.logs_protocol, logs_api, subscriptions, authorizer)
+    cloudwatch = build_cloudwatch_facades(
+        shared.cloudwatch_protocols,
+        {**method_table(metrics_service, METRIC_OPERATIONS), **method_table(alarms, ALARM_OPERATIONS)},
+        authorizer,
+        settings.region,
+        account_id,
+    )
     return LambdaAccount(
         account_id,
         metadata,
@@ -372,6 +447,11 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         logs_api,
         subscriptions,
         logs_facade,
+        metric_store,
+        recorder,
+        alarm_store,
+        alarms,
+        cloudwatch,
     )
 
 
@@ -415,6 +495,7 @@ def build_platform(settings: Settings) -> Platform:
     )
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
     lambda_protocol = create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)})
+    clock: Clock = ManualClock() if settings.fake_clock else SystemClock()
     shared = _Shared(
         settings,
         runtimes,
@@ -432,6 +513,11 @@ def build_platform(settings: Settings) -> Platform:
             load_service_model("logs"), json_options={"validation_error_code": "InvalidParameterException"}
         ),
         verifier,
+        clock,
+        (
+            QueryProtocol(load_service_model("cloudwatch")),
+            JsonRpcProtocol(load_service_model("cloudwatch"), validation_error_code="ValidationError"),
+        ),
     )
     accounts = {settings.account_id: _build_account(shared, settings.account_id)}
 
@@ -443,6 +529,13 @@ def build_platform(settings: Settings) -> Platform:
         account = accounts.get(account_id)
         return account.logs_facade if account is not None else None
 
+    def cloudwatch_of(protocol_index: int) -> Callable[[str], ServiceFacade | None]:
+        def facade(account_id: str) -> ServiceFacade | None:
+            account = accounts.get(account_id)
+            return account.cloudwatch[protocol_index] if account is not None else None
+
+        return facade
+
     services: dict[str, Service] = {
         "lambda": AccountRouter(lambda_protocol, facade_of, lambda_account),
         "iam": build_iam_facade(
@@ -450,10 +543,18 @@ def build_platform(settings: Settings) -> Platform:
         ),
         "sts": build_sts_facade(create_protocol(load_service_model("sts")), sts),
         "logs": AccountRouter(shared.logs_protocol, logs_facade_of),
+        "monitoring": ProtocolSwitch(
+            AccountRouter(shared.cloudwatch_protocols[0], cloudwatch_of(0)),
+            AccountRouter(shared.cloudwatch_protocols[1], cloudwatch_of(1)),
+        ),
     }
     platform: Platform
     internal = InternalRoutes(
-        lambda: platform.health(), code_urls, accounts[settings.account_id].backends.manager.code_package
+        lambda: platform.health(),
+        code_urls,
+        accounts[settings.account_id].backends.manager.code_package,
+        clock if isinstance(clock, ManualClock) else None,
+        lambda: platform.evaluate_alarms(),
     )
     url_router = FunctionUrlRouter(lambda: [account.function_urls for account in accounts.values()])
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "lamina"
-SHARED = {"lamina", "lamina.errors", "lamina.config"}
+SHARED = {"lamina", "lamina.errors", "lamina.config", "lamina.clock"}
 ALLOWED: dict[str, set[str]] = {
     "domain": {"domain"},
     "protocol": {"protocol"},
@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "functions": {"functions", "domain", "store", "execution"},
     "identity": {"identity", "domain", "store", "auth"},
     "triggers": {"triggers", "domain", "store", "execution", "functions", "identity"},
-    "observability": {"observability", "domain", "store", "triggers"},
+    "observability": {"observability", "domain", "store", "triggers", "execution"},
     "api": {
         "api",
         "protocol",

@@ -8,6 +8,7 @@ from typing import Any
 
 from lamina import __version__
 from lamina.api.code_urls import CODE_PATH_PREFIX, CodeUrlSigner
+from lamina.clock import ManualClock
 from lamina.protocol.http import HttpRequest, HttpResponse
 
 
@@ -21,7 +22,13 @@ class InternalRoutes:
         health: Callable[[], dict[str, Any]],
         code_urls: CodeUrlSigner,
         load_code: Callable[[str], Awaitable[bytes]],
+        clock: ManualClock | None = None,
+        clock_moved: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`clock`: the fake clock `POST /_lamina/clock {"advanceSeconds": N}` moves (tests only);
+        `clock_moved()` runs before that call answers (alarms are evaluated at the new time)."""
+        self._clock = clock
+        self._clock_moved = clock_moved
         self._health = health
         self._code_urls = code_urls
         self._load_code = load_code
@@ -30,9 +37,24 @@ class InternalRoutes:
         path = request.raw_path
         if path == "/_lamina/health" and request.method in ("GET", "HEAD"):
             return _json(200, {"status": "ok", "version": __version__, **self._health()})
+        if path == "/_lamina/clock" and self._clock is not None:
+            response = self._move_clock(request)
+            if request.method == "POST" and response.status == 200 and self._clock_moved is not None:
+                await self._clock_moved()
+            return response
         if path.startswith(CODE_PATH_PREFIX) and request.method == "GET":
             return await self._code(path[len(CODE_PATH_PREFIX) :], dict(request.query))
         return _json(404, {"message": f"Not found: {path}"})
+
+    def _move_clock(self, request: HttpRequest) -> HttpResponse:
+        assert self._clock is not None
+        if request.method == "POST":
+            try:
+                seconds = float(json.loads(request.body or b"{}").get("advanceSeconds", 0))
+                self._clock.advance(seconds)
+            except (ValueError, TypeError, AttributeError) as error:
+                return _json(400, {"message": f"Bad clock request: {error}"})
+        return _json(200, {"now": self._clock.now()})
 
     async def _code(self, name: str, query: dict[str, str]) -> HttpResponse:
         sha256_hex = name.removesuffix(".zip")

@@ -162,6 +162,13 @@ def server(
         str,
         typer.Option("--sandbox-uids", help="FIRST-LAST: uids environments run as when the server is root."),
     ] = "100000-165535",
+    fake_clock: Annotated[
+        bool,
+        typer.Option(
+            "--fake-clock",
+            help="For tests: metrics, alarms and billing read a clock that only POST /_lamina/clock moves.",
+        ),
+    ] = False,
 ) -> None:
     """Serve every API on one port until SIGTERM or Ctrl-C."""
     from lamina.server import serve
@@ -195,6 +202,7 @@ def server(
             zygote_preload=preload,
             sandbox=sandbox,
             sandbox_uids=_parse_uid_range(sandbox_uids),
+            fake_clock=fake_clock,
         )
     )
 

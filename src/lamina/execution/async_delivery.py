@@ -34,6 +34,15 @@ from lamina.domain.ids import new_request_id
 from lamina.errors import AwsError
 from lamina.execution.environment import InvocationResult
 from lamina.execution.invocation import InvocationInput, InvocationService
+from lamina.execution.observer import (
+    ASYNC_EVENT_AGE,
+    ASYNC_EVENTS_DROPPED,
+    ASYNC_EVENTS_RECEIVED,
+    DEAD_LETTER_ERRORS,
+    DESTINATION_DELIVERY_FAILURES,
+    RECURSIVE_INVOCATIONS_DROPPED,
+    InvocationObserver,
+)
 from lamina.store.ports import EventQueue
 
 _log = logging.getLogger(__name__)
@@ -119,12 +128,14 @@ class AsyncDelivery:
         )
         await self._queue.put(event)
         self._schedule(event)
+        self._observer().async_event(ASYNC_EVENTS_RECEIVED, function_name, qualifier)
         return event.event_id
 
     async def reject_recursive(self, function_name: str, qualifier: str | None, payload: bytes) -> str:
         """An Event invocation stopped as a recursive loop: it never runs; its failure
         destination gets the record."""
         event = QueuedEvent(new_request_id(), function_name, qualifier, payload, self._now_ms())
+        self._observer().async_event(RECURSIVE_INVOCATIONS_DROPPED, function_name, qualifier)
         await self._settle(event, RECURSIVE_LOOP, None, self._invoke_config(function_name, qualifier))
         return event.event_id
 
@@ -177,6 +188,12 @@ class AsyncDelivery:
             event.client_context,
             trace_id=event.trace_id,
         )
+        self._observer().async_event(
+            ASYNC_EVENT_AGE,
+            event.function_name,
+            event.qualifier,
+            float(self._now_ms() - event.enqueued_at_ms),
+        )
         try:
             result = await self._invocations.invoke_queued(invocation, event.event_id)
         except AwsError as error:  # throttled, or a platform failure: back off, keep the event
@@ -210,8 +227,11 @@ class AsyncDelivery:
                 condition,
             )
         if condition != SUCCESS:
+            if not destination:
+                self._observer().async_event(ASYNC_EVENTS_DROPPED, event.function_name, event.qualifier)
             function = self._resolve(event.function_name, event.qualifier)
             if function is not None and function.dead_letter_target:
+                self._observer().async_event(DEAD_LETTER_ERRORS, event.function_name, event.qualifier)
                 _log.warning(
                     "dead-letter queue %s of %s not written: Lamina has no SQS or SNS yet",
                     function.dead_letter_target,
@@ -230,17 +250,24 @@ class AsyncDelivery:
             await self._send_to_destination(destination, record, event)
         await self._queue.remove(event.event_id)
 
+    def _observer(self) -> InvocationObserver:
+        return self._invocations.observer
+
     async def _send_to_destination(self, destination: str, record: bytes, event: QueuedEvent) -> None:
+        if not await self._delivered_to_destination(destination, record, event):
+            self._observer().async_event(DESTINATION_DELIVERY_FAILURES, event.function_name, event.qualifier)
+
+    async def _delivered_to_destination(self, destination: str, record: bytes, event: QueuedEvent) -> bool:
         try:
             ref = parse_function_ref(destination, region=self._region, account_id=self._account_id)
         except AwsError:
             _log.warning(
                 "destination %s of %s is not a Lambda function: record dropped", destination, event.event_id
             )
-            return
+            return False
         if self._resolve(ref.name, ref.qualifier) is None:
             _log.warning("destination %s of %s does not exist: record dropped", destination, event.event_id)
-            return
+            return False
         source = self._resolve(event.function_name, event.qualifier)
         if source is None or not self._may_send(source, destination):
             _log.warning(
@@ -249,8 +276,9 @@ class AsyncDelivery:
                 destination,
                 event.event_id,
             )
-            return
+            return False
         await self.accept(ref.name, ref.qualifier, record, trace_id=event.trace_id)
+        return True
 
     async def close(self) -> None:
         """Stop delivering; what was not settled stays queued for the next start."""

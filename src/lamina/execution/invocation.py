@@ -19,6 +19,7 @@ from lamina.domain.ids import new_request_id
 from lamina.errors import AwsError, too_many_requests
 from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.environment import ExecutionEnvironment, InvocationRequest, InvocationResult
+from lamina.execution.observer import InvocationObserver, NoObserver
 from lamina.execution.pool import EnvironmentPool, MemoryBudgetExhausted
 
 _log = logging.getLogger(__name__)
@@ -59,10 +60,12 @@ class InvocationService:
         current_config: Callable[[FunctionConfig], FunctionConfig | None],
         *,
         limiter: ConcurrencyLimiter,
+        observer: InvocationObserver | None = None,
     ) -> None:
         self._pool = pool
         self._current_config = current_config
         self._limiter = limiter
+        self.observer: InvocationObserver = observer or NoObserver()
 
     @property
     def in_flight(self) -> int:
@@ -72,11 +75,16 @@ class InvocationService:
         """Run synchronously. Raises TooManyRequestsException when the function or the account is
         at its concurrency limit or the memory budget has no room (every environment busy)."""
         name = invocation.config.name
-        reserved = self._limiter.enter(name)
+        try:
+            reserved = self._limiter.enter(name)
+        except AwsError:
+            self.observer.throttled(invocation)
+            raise
         try:
             try:
                 environment = await self._pool.acquire(invocation.config)
             except MemoryBudgetExhausted as exhausted:
+                self.observer.throttled(invocation)
                 raise _memory_throttle(exhausted) from None
             return await self._run(environment, invocation, request_id)
         finally:
@@ -92,6 +100,7 @@ class InvocationService:
             reserved = self._limiter.enter(name)
         except AwsError:
             self._pool.release(environment, self._current_config(invocation.config))
+            self.observer.throttled(invocation)
             raise
         try:
             return await self._run(environment, invocation, request_id)
@@ -110,6 +119,8 @@ class InvocationService:
                 invocation.client_context,
                 invocation.cognito_identity,
             )
-            return await environment.invoke(request)
+            result = await environment.invoke(request)
+            self.observer.invoked(invocation, result, self._limiter.in_flight)
+            return result
         finally:
             self._pool.release(environment, self._current_config(invocation.config))

@@ -27,6 +27,9 @@ class JsonRpcProtocol:
         Logs answers them as InvalidParameterException)."""
         self._validation_error_code = validation_error_code
         metadata = service_model.metadata
+        # Services that moved from the query protocol (CloudWatch) keep their query error codes:
+        # botocore reads them from x-amzn-query-error.
+        self._query_compatible = "awsQueryCompatible" in metadata
         self._content_type = f"application/x-amz-json-{metadata.get('jsonVersion', '1.0')}"
         prefix = metadata["targetPrefix"]
         self._operations = {
@@ -80,7 +83,12 @@ class JsonRpcProtocol:
 
     def serialize_error(self, error: AwsError, request_id: str) -> HttpResponse:
         document: dict[str, Any] = {"__type": error.code, "message": error.message, **error.extra}
-        return self._response(error.status, dump_json(document), request_id, list(error.headers.items()))
+        headers = list(error.headers.items())
+        if self._query_compatible:
+            headers.append(
+                ("x-amzn-query-error", f"{error.code};{'Sender' if error.status < 500 else 'Receiver'}")
+            )
+        return self._response(error.status, dump_json(document), request_id, headers)
 
     def _response(
         self, status: int, body: bytes, request_id: str | None, extra: list[tuple[str, str]]

@@ -57,7 +57,10 @@ class QueryProtocol:
         fields = dict(_fields(request))
         shape = operation.input_shape
         params = _decode_structure(shape, fields, "") if shape is not None else {}
-        validate(shape, params)
+        try:
+            validate(shape, params)
+        except AwsError as error:  # query services (IAM, STS, CloudWatch) call it ValidationError
+            raise AwsError("ValidationError", error.message, error.status) from None
         return params
 
     # encoding ------------------------------------------------------------------------------

@@ -136,6 +136,8 @@ class FileLogStore:
         self._stats: dict[tuple[str, str], StreamStats] = {}  # loaded on first describe
         self._tapped_groups: frozenset[str] = frozenset()
         self._tapped: list[tuple[str, str, list[tuple[int, str]]]] = []
+        self._mark: str | None = None
+        self._marked: list[tuple[int, str]] = []
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     # paths ---------------------------------------------------------------------------------
@@ -294,6 +296,9 @@ class FileLogStore:
                 stats.add(int(timestamp), ingested, len(message.encode()))
         if group in self._tapped_groups:
             self._tapped.append((group, stream, list(events)))
+        mark = self._mark
+        if mark is not None:
+            self._marked.extend(event for event in events if mark in event[1])
 
     def flush(self) -> None:
         """Write buffered events to the OS; a crash loses at most what came since the last call."""
@@ -326,6 +331,15 @@ class FileLogStore:
     def drain_tapped(self) -> list[tuple[str, str, list[tuple[int, str]]]]:
         tapped, self._tapped = self._tapped, []
         return tapped
+
+    def watch_for(self, mark: str) -> None:
+        """Keep a copy of every appended event whose message contains `mark` until `drain_marked`
+        (the Embedded Metric Format's `"_aws"`)."""
+        self._mark = mark
+
+    def drain_marked(self) -> list[tuple[int, str]]:
+        marked, self._marked = self._marked, []
+        return marked
 
     # reading -------------------------------------------------------------------------------
     def read(self, group: str, stream: str, *, start_index: int = 0) -> list[LogEvent]:

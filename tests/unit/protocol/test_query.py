@@ -125,4 +125,4 @@ def test_unknown_actions_and_bad_values() -> None:
     assert matched is not None
     with pytest.raises(AwsError) as validation:
         PROTOCOL.parse(matched[0], matched[1], missing)
-    assert validation.value.code == "ValidationException"
+    assert validation.value.code == "ValidationError"

@@ -19,6 +19,7 @@ from lamina.domain.recursion import is_recursive_loop, trace_for_invocation
 from lamina.errors import AwsError, invalid_parameter, request_too_large
 from lamina.execution.async_delivery import AsyncDelivery
 from lamina.execution.invocation import InvocationInput, InvocationService
+from lamina.execution.observer import RECURSIVE_INVOCATIONS_DROPPED
 from lamina.functions.manager import FunctionManager
 from lamina.functions.recursion import RecursionConfigService
 
@@ -96,6 +97,7 @@ class InvokeHandler:
             if invocation_type == "Event":
                 await self._delivery.reject_recursive(ref.name, qualifier, payload)
                 return OperationResult({"StatusCode": 202}, status=202)
+            self._invocations.observer.async_event(RECURSIVE_INVOCATIONS_DROPPED, ref.name, qualifier)
             raise AwsError("RecursiveInvocationException", _RECURSIVE_LOOP_MESSAGE, 400)
         if invocation_type == "Event":
             await self._delivery.accept(
