@@ -69,6 +69,7 @@ from lamina.identity.authorizer import Authorizer
 from lamina.identity.directory import IdentityDirectory
 from lamina.identity.iam import IamService
 from lamina.identity.sts import StsService
+from lamina.observability.logs.metric_filters import MetricFilters
 from lamina.observability.logs.service import LogsService
 from lamina.observability.logs.subscriptions import SubscriptionFilters
 from lamina.observability.metrics.alarms import ALARM_OPERATIONS, AlarmService
@@ -118,6 +119,7 @@ class LambdaAccount:
     function_urls: FunctionUrlHandler
     logs_api: LogsService
     subscriptions: SubscriptionFilters
+    metric_filters: MetricFilters
     logs_facade: ServiceFacade
     metric_store: SqliteMetricStore
     recorder: MetricRecorder
@@ -137,6 +139,7 @@ class LambdaAccount:
         await self.backends.recursion.restore()
         await self.backends.function_urls.restore()
         self.subscriptions.restore()
+        self.metric_filters.restore()
         self.pool.start()
 
     async def start_delivering(self) -> None:
@@ -251,7 +254,9 @@ class Platform:
             for account in list(self.accounts.values()):
                 try:
                     account.logs.flush()
-                    await account.subscriptions.deliver()
+                    appended = account.logs.drain_tapped()
+                    await account.subscriptions.deliver(appended)
+                    account.metric_filters.apply(appended)
                     await account.record_embedded_metrics()
                     if write_metrics:
                         await account.recorder.flush()
@@ -420,13 +425,14 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         authorizer,
         backends.permissions,
     )
-    logs_api = LogsService(logs, settings.region, account_id, _wall_clock_ms)
+    logs_api = LogsService(logs, settings.region, account_id, lambda: int(shared.clock.now() * 1000))
     invoker = ServiceInvoker(manager, backends.permissions, delivery, authorizer)
     subscriptions = SubscriptionFilters(logs_api, invoker)
     metrics_service = MetricsService(recorder)
     alarm_store = SqliteAlarmStore(settings.alarms_path(account_id))
     alarms = AlarmService(alarm_store, metrics_service, invoker, settings.region, account_id)
-    logs_facade = build_logs_facade(shared.logs_protocol, logs_api, subscriptions, authorizer)
+    metric_filters = MetricFilters(logs_api, recorder)
+    logs_facade = build_logs_facade(shared.logs_protocol, logs_api, subscriptions, metric_filters, authorizer)
     cloudwatch = build_cloudwatch_facades(
         shared.cloudwatch_protocols,
         {**method_table(metrics_service, METRIC_OPERATIONS), **method_table(alarms, ALARM_OPERATIONS)},
@@ -446,6 +452,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         function_urls,
         logs_api,
         subscriptions,
+        metric_filters,
         logs_facade,
         metric_store,
         recorder,
@@ -453,10 +460,6 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         alarms,
         cloudwatch,
     )
-
-
-def _wall_clock_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def build_platform(settings: Settings) -> Platform:

@@ -444,3 +444,108 @@ def test_alarm_actions_need_the_functions_resource_policy(server: RunningServer)
     assert cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"] == []
     with pytest.raises(cloudwatch.exceptions.ResourceNotFound):
         cloudwatch.delete_alarms(AlarmNames=[alarm])
+
+
+CHATTY = {
+    "app.py": (
+        "import json\n\n"
+        "def handler(event, context):\n"
+        "    if event.get('bad'):\n"
+        "        print('error: invalid input ' + event['bad'])\n"
+        "    print(json.dumps({'route': event.get('route', '/'), 'latency': event.get('latency', 1)}))\n"
+    )
+}
+
+
+def test_metric_filters_turn_matching_log_lines_into_metrics(server: RunningServer) -> None:
+    lambda_client, cloudwatch, logs = (
+        server.client("lambda"),
+        server.client("cloudwatch"),
+        server.client("logs"),
+    )
+    name = f"chatty-{uuid.uuid4().hex[:6]}"
+    create_function(lambda_client, name, CHATTY)
+    lambda_client.invoke(FunctionName=name, Payload=b"{}")  # the log group exists from the first write
+    group = f"/aws/lambda/{name}"
+    namespace = f"logs-{uuid.uuid4().hex[:6]}"
+    deadline = time.monotonic() + 10
+    while not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    logs.put_metric_filter(
+        logGroupName=group,
+        filterName="invalid-input",
+        filterPattern='"error: invalid"',
+        metricTransformations=[
+            {"metricName": "InvalidInputs", "metricNamespace": namespace, "metricValue": "1"}
+        ],
+    )
+    logs.put_metric_filter(
+        logGroupName=group,
+        filterName="latency",
+        filterPattern="{ $.latency > 0 }",
+        metricTransformations=[
+            {
+                "metricName": "Latency",
+                "metricNamespace": namespace,
+                "metricValue": "$.latency",
+                "dimensions": {"Route": "$.route"},
+                "unit": "Milliseconds",
+            }
+        ],
+    )
+    with pytest.raises(ClientError) as both:
+        logs.put_metric_filter(
+            logGroupName=group,
+            filterName="bad",
+            filterPattern="x",
+            metricTransformations=[
+                {
+                    "metricName": "m",
+                    "metricNamespace": namespace,
+                    "metricValue": "1",
+                    "defaultValue": 0,
+                    "dimensions": {"a": "$.a"},
+                }
+            ],
+        )
+    assert error_of(both)[0] == "InvalidParameterException"
+    filters = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
+    assert [item["filterName"] for item in filters] == ["invalid-input", "latency"]
+    assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["metricFilterCount"] == 2
+    by_metric = logs.describe_metric_filters(metricName="Latency", metricNamespace=namespace)["metricFilters"]
+    assert [item["filterName"] for item in by_metric] == ["latency"]
+
+    for payload in (
+        {"bad": "a", "route": "/cart", "latency": 30},
+        {"route": "/cart", "latency": 50},
+        {"bad": "b", "route": "/pay", "latency": 200},
+    ):
+        lambda_client.invoke(FunctionName=name, Payload=json.dumps(payload))
+
+    def statistic(metric: str, dimensions: list[dict[str, str]], stat: str) -> float | None:
+        points = cloudwatch.get_metric_statistics(
+            Namespace=namespace,
+            MetricName=metric,
+            Dimensions=dimensions,
+            StartTime=at(time.time() - 3600),
+            EndTime=at(time.time() + 3600),
+            Period=3600,
+            Statistics=[stat],
+        )["Datapoints"]
+        return points[0][stat] if points else None
+
+    deadline = time.monotonic() + 10
+    while statistic("InvalidInputs", [], "Sum") != 2.0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert statistic("InvalidInputs", [], "Sum") == 2.0
+    assert statistic("Latency", [{"Name": "Route", "Value": "/cart"}], "Average") == 40.0
+    assert statistic("Latency", [{"Name": "Route", "Value": "/pay"}], "Maximum") == 200.0
+
+    tested = logs.test_metric_filter(
+        filterPattern='"error: invalid"', logEventMessages=["ok", "error: invalid x"]
+    )
+    assert [match["eventNumber"] for match in tested["matches"]] == [2]
+    logs.delete_metric_filter(logGroupName=group, filterName="latency")
+    assert [
+        item["filterName"] for item in logs.describe_metric_filters(logGroupName=group)["metricFilters"]
+    ] == ["invalid-input"]

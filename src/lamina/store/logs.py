@@ -60,6 +60,7 @@ class GroupInfo:
     retention_days: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     subscription_filters: dict[str, dict[str, Any]] = field(default_factory=dict)  # by filter name
+    metric_filters: dict[str, dict[str, Any]] = field(default_factory=dict)  # by filter name
 
     def dumps(self) -> str:
         return json.dumps(
@@ -68,6 +69,7 @@ class GroupInfo:
                 "retention": self.retention_days,
                 "tags": self.tags,
                 "subscriptions": self.subscription_filters,
+                "metric_filters": self.metric_filters,
             }
         )
 
@@ -79,6 +81,7 @@ class GroupInfo:
             record.get("retention"),
             dict(record.get("tags") or {}),
             dict(record.get("subscriptions") or {}),
+            dict(record.get("metric_filters") or {}),
         )
 
 

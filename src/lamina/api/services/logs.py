@@ -14,6 +14,7 @@ from lamina.api.context import RequestContext
 from lamina.api.services.service import ServiceFacade, method_table
 from lamina.errors import AwsError
 from lamina.identity.authorizer import Authorizer
+from lamina.observability.logs.metric_filters import METRIC_FILTER_OPERATIONS, MetricFilters
 from lamina.observability.logs.names import group_arn, group_of, stream_arn
 from lamina.observability.logs.service import LOGS_OPERATIONS, LogsService
 from lamina.observability.logs.subscriptions import SUBSCRIPTION_OPERATIONS, SubscriptionFilters
@@ -34,7 +35,11 @@ def logs_resource(operation: str, params: dict[str, Any], region: str, account_i
 
 
 def build_logs_facade(
-    protocol: WireProtocol, logs: LogsService, subscriptions: SubscriptionFilters, authorizer: Authorizer
+    protocol: WireProtocol,
+    logs: LogsService,
+    subscriptions: SubscriptionFilters,
+    metric_filters: MetricFilters,
+    authorizer: Authorizer,
 ) -> ServiceFacade:
     async def authorize(operation: str, params: dict[str, Any], context: RequestContext) -> None:
         caller = context.principal
@@ -46,5 +51,6 @@ def build_logs_facade(
     operations = {
         **method_table(logs, LOGS_OPERATIONS),
         **method_table(subscriptions, SUBSCRIPTION_OPERATIONS),
+        **method_table(metric_filters, METRIC_FILTER_OPERATIONS),
     }
     return ServiceFacade(protocol, operations, authorize)

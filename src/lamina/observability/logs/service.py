@@ -74,6 +74,12 @@ class LogsService:
         self.account_id = account_id
         self._now_ms = now_ms
         self._deleted_listeners: list[Callable[[str], None]] = []
+        self._taps: dict[str, frozenset[str]] = {}
+
+    def set_tap(self, owner: str, groups: frozenset[str]) -> None:
+        """`owner` (subscription filters, metric filters) wants what is appended to `groups`."""
+        self._taps[owner] = groups
+        self.store.tap(frozenset().union(*self._taps.values()))
 
     def now_ms(self) -> int:
         return self._now_ms()
@@ -139,7 +145,7 @@ class LogsService:
                     "logGroupName": name,
                     "creationTime": info.created_ms,
                     "retentionInDays": info.retention_days,
-                    "metricFilterCount": 0,
+                    "metricFilterCount": len(info.metric_filters),
                     "arn": arn,
                     "logGroupArn": arn.removesuffix(":*"),
                     "storedBytes": 0,

@@ -67,7 +67,9 @@ class SubscriptionFilters:
         self._retap()
 
     def _retap(self) -> None:
-        self._logs.store.tap(frozenset(group for group, filters in self._filters.items() if filters))
+        self._logs.set_tap(
+            "subscriptions", frozenset(group for group, filters in self._filters.items() if filters)
+        )
 
     def _forget_group(self, group: str) -> None:
         if self._filters.pop(group, None) is not None:
@@ -142,11 +144,11 @@ class SubscriptionFilters:
         return {}
 
     # delivery ------------------------------------------------------------------------------
-    async def deliver(self) -> int:
-        """Send what was appended to subscribed groups since the last call; returns how many
-        invocations were queued."""
+    async def deliver(self, appended: list[tuple[str, str, list[tuple[int, str]]]]) -> int:
+        """Send what was appended to subscribed groups (the store's tapped events since the last
+        call); returns how many invocations were queued."""
         queued = 0
-        for group, stream, events in self._logs.store.drain_tapped():
+        for group, stream, events in appended:
             for log_filter in list(self._filters.get(group, {}).values()):
                 matching = [
                     (timestamp, message)
