@@ -82,6 +82,10 @@ class Settings:
     def alarms_path(self, account_id: str) -> Path:
         return self._account_root(account_id) / "alarms.db"
 
+    def billing_path(self, account_id: str) -> Path:
+        """An account's billed usage (`lamina cost` reads it)."""
+        return self._account_root(account_id) / "billing.db"
+
     def _account_root(self, account_id: str) -> Path:
         return self.data_dir if account_id == self.account_id else self.data_dir / "accounts" / account_id
 

@@ -69,6 +69,7 @@ from lamina.identity.authorizer import Authorizer
 from lamina.identity.directory import IdentityDirectory
 from lamina.identity.iam import IamService
 from lamina.identity.sts import StsService
+from lamina.observability.billing import BillingMeter
 from lamina.observability.logs.metric_filters import MetricFilters
 from lamina.observability.logs.service import LogsService
 from lamina.observability.logs.subscriptions import SubscriptionFilters
@@ -78,6 +79,8 @@ from lamina.observability.metrics.embedded import record_embedded
 from lamina.observability.metrics.lambda_metrics import LambdaMetrics
 from lamina.observability.metrics.recorder import MetricRecorder
 from lamina.observability.metrics.service import METRIC_OPERATIONS, MetricsService
+from lamina.observability.platform_metrics import Gauges, PlatformCounters
+from lamina.observability.platform_metrics import render as render_prometheus
 from lamina.protocol.http import WireProtocol
 from lamina.protocol.json_rpc import JsonRpcProtocol
 from lamina.protocol.model import create_protocol, load_service_model
@@ -87,6 +90,7 @@ from lamina.store.blobs import FilesystemBlobStore
 from lamina.store.logs import FileLogStore
 from lamina.store.sqlite import SqliteMetadataStore
 from lamina.store.sqlite.alarms import SqliteAlarmStore
+from lamina.store.sqlite.billing import SqliteBillingStore
 from lamina.store.sqlite.event_queue import SqliteEventQueue
 from lamina.store.sqlite.identity import SqliteIdentityStore
 from lamina.store.sqlite.metrics import SqliteMetricStore
@@ -125,6 +129,8 @@ class LambdaAccount:
     recorder: MetricRecorder
     alarm_store: SqliteAlarmStore
     alarms: AlarmService
+    billing_store: SqliteBillingStore
+    billing: BillingMeter
     cloudwatch: tuple[ServiceFacade, ServiceFacade]  # query, json
 
     async def open(self) -> None:
@@ -133,6 +139,7 @@ class LambdaAccount:
         await self.metric_store.open()
         await self.alarm_store.open()
         await self.alarms.restore()
+        await self.billing_store.open()
         await self.registry.load()
         await self.backends.concurrency.restore()
         await self.backends.event_invoke_configs.restore()
@@ -166,6 +173,8 @@ class LambdaAccount:
         await self.recorder.flush()
         await self.metric_store.close()
         await self.alarm_store.close()
+        await self.billing.flush()
+        await self.billing_store.close()
 
     async def record_embedded_metrics(self) -> None:
         for timestamp_ms, message in self.logs.drain_marked():
@@ -185,6 +194,7 @@ class Platform:
     directory: IdentityDirectory
     accounts: dict[str, LambdaAccount]
     build_account: Callable[[str], LambdaAccount]
+    counters: PlatformCounters
     _log_flusher: asyncio.Task[None] | None = None
     _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
@@ -259,7 +269,10 @@ class Platform:
                     account.metric_filters.apply(appended)
                     await account.record_embedded_metrics()
                     if write_metrics:
+                        began = time.perf_counter()
                         await account.recorder.flush()
+                        await account.billing.flush()
+                        self.counters.store_flushed(time.perf_counter() - began)
                     if expire:
                         account.logs_api.expire()
                         await account.recorder.prune()
@@ -274,6 +287,24 @@ class Platform:
             await account.close()
         await self.identity_store.close()
         self.sandbox.close()
+
+    def prometheus(self) -> str:
+        environments: dict[str, int] = {"idle": 0, "busy": 0, "starting": 0, "provisioned": 0}
+        for account in self.accounts.values():
+            usage = account.pool.usage()
+            environments["idle"] += usage.idle
+            environments["busy"] += usage.busy
+            environments["starting"] += usage.starting
+            environments["provisioned"] += usage.provisioned
+        budget = self.primary.pool.usage()
+        gauges = Gauges(
+            environments,
+            sum(account.backends.delivery.backlog for account in self.accounts.values()),
+            budget.used_mb,
+            budget.budget_mb,
+            len(self.accounts),
+        )
+        return render_prometheus(self.counters, gauges)
 
     def health(self) -> dict[str, Any]:
         pools = [account.pool for account in self.accounts.values()]
@@ -320,6 +351,7 @@ class _Shared:
     verifier: SigV4Verifier
     clock: Clock
     cloudwatch_protocols: tuple[WireProtocol, WireProtocol]
+    counters: PlatformCounters
 
 
 def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
@@ -351,11 +383,13 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     metric_store = SqliteMetricStore(settings.metrics_path(account_id))
     recorder = MetricRecorder(metric_store, shared.clock)
     logs.watch_for(EMBEDDED_METRIC_MARKER)
+    billing_store = SqliteBillingStore(settings.billing_path(account_id))
+    billing = BillingMeter(billing_store, shared.clock)
     invocations = InvocationService(
         pool,
         lambda config: registry.version(config.name, config.version),
         limiter=limiter,
-        observer=Observers(LambdaMetrics(recorder)),
+        observer=Observers(LambdaMetrics(recorder), billing, shared.counters),
     )
     placement = Placement(settings.region, account_id)
     manager = FunctionManager(
@@ -458,6 +492,8 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         recorder,
         alarm_store,
         alarms,
+        billing_store,
+        billing,
         cloudwatch,
     )
 
@@ -521,6 +557,7 @@ def build_platform(settings: Settings) -> Platform:
             QueryProtocol(load_service_model("cloudwatch")),
             JsonRpcProtocol(load_service_model("cloudwatch"), validation_error_code="ValidationError"),
         ),
+        PlatformCounters(),
     )
     accounts = {settings.account_id: _build_account(shared, settings.account_id)}
 
@@ -558,6 +595,7 @@ def build_platform(settings: Settings) -> Platform:
         accounts[settings.account_id].backends.manager.code_package,
         clock if isinstance(clock, ManualClock) else None,
         lambda: platform.evaluate_alarms(),
+        lambda: platform.prometheus(),
     )
     url_router = FunctionUrlRouter(lambda: [account.function_urls for account in accounts.values()])
 
@@ -578,6 +616,7 @@ def build_platform(settings: Settings) -> Platform:
         directory,
         accounts,
         lambda account_id: _build_account(shared, account_id),
+        shared.counters,
     )
     return platform
 

@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
         "observability",
         "triggers",
     },
-    "cli": {"cli", "auth", "store", "server"},
+    "cli": {"cli", "auth", "store", "server", "domain"},
 }
 
 

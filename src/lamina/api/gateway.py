@@ -79,7 +79,9 @@ class Gateway:
                 )
             query = parse_qsl(query_string, keep_blank_values=True) if query_string else []
             request = HttpRequest(lean.method, raw_path, query, headers, lean.body)
-            if raw_path.startswith("/_lamina/"):
+            if raw_path.startswith("/_lamina/") or (
+                raw_path == "/metrics" and "authorization" not in headers
+            ):
                 return to_lean_response(await self._internal.handle(request))
             try:
                 verified = self._verifier.verify(

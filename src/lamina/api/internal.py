@@ -1,4 +1,5 @@
-"""Lamina's own routes under /_lamina/: health and code downloads. No SigV4 here."""
+"""Lamina's own routes: /_lamina/health, code downloads, the fake clock, and Prometheus's /metrics.
+No SigV4 here."""
 
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ class InternalRoutes:
         load_code: Callable[[str], Awaitable[bytes]],
         clock: ManualClock | None = None,
         clock_moved: Callable[[], Awaitable[None]] | None = None,
+        prometheus: Callable[[], str] | None = None,
     ) -> None:
         """`clock`: the fake clock `POST /_lamina/clock {"advanceSeconds": N}` moves (tests only);
         `clock_moved()` runs before that call answers (alarms are evaluated at the new time)."""
         self._clock = clock
         self._clock_moved = clock_moved
+        self._prometheus = prometheus
         self._health = health
         self._code_urls = code_urls
         self._load_code = load_code
@@ -37,6 +40,9 @@ class InternalRoutes:
         path = request.raw_path
         if path == "/_lamina/health" and request.method in ("GET", "HEAD"):
             return _json(200, {"status": "ok", "version": __version__, **self._health()})
+        if path == "/metrics" and request.method == "GET" and self._prometheus is not None:
+            text = self._prometheus().encode()
+            return HttpResponse(200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], text)
         if path == "/_lamina/clock" and self._clock is not None:
             response = self._move_clock(request)
             if request.method == "POST" and response.status == 200 and self._clock_moved is not None:

@@ -1,4 +1,4 @@
-"""`lamina` commands: server, env, logs, admin."""
+"""`lamina` commands: server, env, logs, admin, cost, tune."""
 
 from __future__ import annotations
 
@@ -267,6 +267,17 @@ def logs(
     from lamina.cli.log_printer import print_logs
 
     print_logs(data_dir, function_name, follow=follow, interval=interval, account_id=account_id)
+
+
+def _register_optional_commands() -> None:
+    from lamina.cli.cost import cost_app
+    from lamina.cli.tune import tune
+
+    app.add_typer(cost_app, name="cost")
+    app.command()(tune)
+
+
+_register_optional_commands()
 
 
 def main() -> None:

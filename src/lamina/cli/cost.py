@@ -1,0 +1,170 @@
+"""`lamina cost`: what the metered usage costs, and `lamina cost estimate`, the pricing calculator."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lamina.config import Settings
+from lamina.domain.pricing import AWS_PRICES, Prices, affordable_invocations, cost, gb_seconds
+from lamina.store.sqlite.billing import read_usage
+
+cost_app = typer.Typer(
+    help="What the functions cost, as AWS Lambda would bill them.", invoke_without_command=True
+)
+
+PerMillion = Annotated[float, typer.Option("--price-per-million-requests", help="USD; AWS: 0.20.")]
+PerGbSecond = Annotated[float, typer.Option("--price-per-gb-second", help="USD; AWS: 0.0000166667.")]
+FreeRequests = Annotated[int, typer.Option("--free-requests", help="Free requests a month; AWS: 1,000,000.")]
+FreeGbSeconds = Annotated[
+    float, typer.Option("--free-gb-seconds", help="Free GB-seconds a month; AWS: 400,000.")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _money(value: float) -> str:
+    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+
+
+def _costs(requests: int, used: float, prices: Prices) -> dict[str, float]:
+    return {
+        "cost": round(cost(requests, used, prices, free_tier=False).total, 10),
+        "cost_with_free_tier": round(cost(requests, used, prices, free_tier=True).total, 10),
+        "aws_lambda_cost": round(cost(requests, used, AWS_PRICES, free_tier=False).total, 10),
+        "aws_lambda_cost_with_free_tier": round(cost(requests, used, AWS_PRICES, free_tier=True).total, 10),
+    }
+
+
+@cost_app.callback()
+def report(
+    context: typer.Context,
+    data_dir: Annotated[Path, typer.Option("--data-dir", envvar="LAMINA_DATA_DIR")] = Path(".lamina"),
+    month: Annotated[str | None, typer.Option("--month", help="YYYY-MM; default: this month.")] = None,
+    function: Annotated[str | None, typer.Option("--function", help="One function only.")] = None,
+    account_id: Annotated[str | None, typer.Option("--account-id", help="Another account's usage.")] = None,
+    per_million: PerMillion = AWS_PRICES.per_million_requests,
+    per_gb_second: PerGbSecond = AWS_PRICES.per_gb_second,
+    free_requests: FreeRequests = AWS_PRICES.free_requests,
+    free_gb_seconds: FreeGbSeconds = AWS_PRICES.free_gb_seconds,
+    as_json: AsJson = False,
+) -> None:
+    """Requests, GB-seconds and cost per function for a month, with and without the free tier, next
+    to what AWS Lambda would charge for the same usage."""
+    if context.invoked_subcommand is not None:
+        return
+    month = month or datetime.datetime.now(datetime.UTC).strftime("%Y-%m")
+    try:
+        datetime.datetime.strptime(month, "%Y-%m")
+    except ValueError:
+        raise typer.BadParameter(f"--month must be YYYY-MM, got {month!r}") from None
+    settings = Settings(data_dir=data_dir.resolve())
+    prices = Prices(per_million, per_gb_second, free_requests, free_gb_seconds)
+    usage = read_usage(settings.billing_path(account_id or settings.account_id), month, function)
+    rows: list[dict[str, Any]] = []
+    for item in usage:
+        used = gb_seconds(item.mb_ms, 1)
+        rows.append(
+            {
+                "function": item.function,
+                "requests": item.requests,
+                "gb_seconds": round(used, 10),
+                **_costs(item.requests, used, prices),
+            }
+        )
+    total_requests = sum(row["requests"] for row in rows)
+    total_used = sum(gb_seconds(item.mb_ms, 1) for item in usage)
+    document: dict[str, Any] = {
+        "month": month,
+        "functions": rows,
+        "total": {
+            "requests": total_requests,
+            "gb_seconds": round(total_used, 10),
+            **_costs(total_requests, total_used, prices),
+        },
+        "prices": {
+            "per_million_requests": per_million,
+            "per_gb_second": per_gb_second,
+            "free_requests": free_requests,
+            "free_gb_seconds": free_gb_seconds,
+        },
+    }
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+        return
+    typer.echo(f"Lambda usage in {month}")
+    typer.echo(f"{'function':<32}{'requests':>12}{'GB-seconds':>14}{'cost':>12}{'on AWS':>12}")
+    for row in rows:
+        typer.echo(
+            f"{row['function']:<32}{row['requests']:>12,}{row['gb_seconds']:>14,.3f}"
+            f"{_money(row['cost']):>12}{_money(row['aws_lambda_cost']):>12}"
+        )
+    total = document["total"]
+    typer.echo(
+        f"{'total':<32}{total['requests']:>12,}{total['gb_seconds']:>14,.3f}{_money(total['cost']):>12}{_money(total['aws_lambda_cost']):>12}"
+    )
+    typer.echo(
+        f"with the monthly free tier: {_money(total['cost_with_free_tier'])} "
+        f"(on AWS Lambda: {_money(total['aws_lambda_cost_with_free_tier'])})"
+    )
+
+
+@cost_app.command()
+def estimate(
+    memory: Annotated[int, typer.Option("--memory", help="MB of memory.", min=128, max=10240)],
+    duration: Annotated[float, typer.Option("--duration", help="Average duration in ms.", min=0)],
+    invocations: Annotated[
+        int | None, typer.Option("--invocations", help="Invocations a month.", min=0)
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="USD a month: how many invocations it buys.", min=0)
+    ] = None,
+    per_million: PerMillion = AWS_PRICES.per_million_requests,
+    per_gb_second: PerGbSecond = AWS_PRICES.per_gb_second,
+    free_requests: FreeRequests = AWS_PRICES.free_requests,
+    free_gb_seconds: FreeGbSeconds = AWS_PRICES.free_gb_seconds,
+    as_json: AsJson = False,
+) -> None:
+    """The monthly cost of `--invocations` of this size, or how many `--budget` dollars pay for."""
+    if (invocations is None) == (budget is None):
+        raise typer.BadParameter("give exactly one of --invocations and --budget")
+    prices = Prices(per_million, per_gb_second, free_requests, free_gb_seconds)
+    billed = max(1, -(-duration // 1))  # 1 ms steps
+    document: dict[str, Any] = {"memory_mb": memory, "duration_ms": duration, "billed_duration_ms": billed}
+    if invocations is not None:
+        used = invocations * gb_seconds(billed, memory)
+        without = cost(invocations, used, prices, free_tier=False)
+        with_free = cost(invocations, used, prices, free_tier=True)
+        document.update(
+            invocations=invocations,
+            gb_seconds=round(used, 3),
+            request_cost=round(without.requests, 10),
+            compute_cost=round(without.compute, 10),
+            cost=round(without.total, 10),
+            cost_with_free_tier=round(with_free.total, 10),
+        )
+    else:
+        assert budget is not None
+        document.update(
+            budget=budget,
+            invocations=affordable_invocations(budget, memory, duration, prices, free_tier=False),
+            invocations_with_free_tier=affordable_invocations(
+                budget, memory, duration, prices, free_tier=True
+            ),
+        )
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+        return
+    typer.echo(f"{memory} MB × {duration:g} ms (billed {billed:g} ms)")
+    if invocations is not None:
+        typer.echo(f"{invocations:,} invocations a month: {document['gb_seconds']:,.1f} GB-seconds")
+        typer.echo(
+            f"  requests {_money(document['request_cost'])} + compute {_money(document['compute_cost'])} = {_money(document['cost'])}"
+        )
+        typer.echo(f"  with the free tier: {_money(document['cost_with_free_tier'])}")
+    else:
+        typer.echo(f"${budget:g} a month pays for {document['invocations']:,} invocations")
+        typer.echo(f"  ({document['invocations_with_free_tier']:,} with the free tier)")

@@ -1,0 +1,55 @@
+"""The billing meter: every invocation's billed duration (1 ms steps, init included, as AWS bills
+since August 2025) times its function's configured memory, and one request, per function and
+month. Buffered in memory on the invocation path, added to the billing store with the metrics."""
+
+from __future__ import annotations
+
+import datetime
+
+from lamina.clock import Clock
+from lamina.execution.environment import InvocationResult
+from lamina.execution.invocation import InvocationInput
+from lamina.store.sqlite.billing import SqliteBillingStore
+
+
+def month_of(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m")
+
+
+class BillingMeter:
+    """An InvocationObserver."""
+
+    def __init__(self, store: SqliteBillingStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._pending: dict[tuple[str, str], list[int]] = {}
+
+    def invoked(self, invocation: InvocationInput, result: InvocationResult, concurrency: int) -> None:
+        report = result.report
+        if report is None:
+            return
+        key = (month_of(self._clock.now()), invocation.config.name)
+        usage = self._pending.get(key)
+        if usage is None:
+            usage = self._pending[key] = [0, 0]
+        usage[0] += 1
+        usage[1] += report.billed_duration_ms * invocation.config.memory_size
+
+    def throttled(self, invocation: InvocationInput) -> None:
+        return None  # throttled requests are not billed
+
+    def async_event(self, kind: str, function_name: str, qualifier: str | None, value: float = 1.0) -> None:
+        return None
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        try:
+            await self._store.add({key: (usage[0], usage[1]) for key, usage in pending.items()})
+        except BaseException:
+            for key, usage in pending.items():
+                mine = self._pending.setdefault(key, [0, 0])
+                mine[0] += usage[0]
+                mine[1] += usage[1]
+            raise

@@ -1,0 +1,102 @@
+"""`GET /metrics`: the platform's own state in Prometheus's text format (version 0.0.4), for
+operators rather than function owners: environments by state, cold starts, invocations and
+throttles, async queue depth, memory budget, and how long metric and billing writes take."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lamina.execution.environment import InvocationResult
+from lamina.execution.invocation import InvocationInput
+
+
+class PlatformCounters:
+    """An InvocationObserver counting what the platform did (all accounts together)."""
+
+    def __init__(self) -> None:
+        self.invocations = {"success": 0, "error": 0}
+        self.cold_starts = 0
+        self.throttles = 0
+        self.flush_seconds_sum = 0.0
+        self.flush_count = 0
+
+    def invoked(self, invocation: InvocationInput, result: InvocationResult, concurrency: int) -> None:
+        self.invocations["error" if result.function_error else "success"] += 1
+        if result.report.init_duration_ms is not None:
+            self.cold_starts += 1
+
+    def throttled(self, invocation: InvocationInput) -> None:
+        self.throttles += 1
+
+    def async_event(self, kind: str, function_name: str, qualifier: str | None, value: float = 1.0) -> None:
+        return None
+
+    def store_flushed(self, seconds: float) -> None:
+        self.flush_seconds_sum += seconds
+        self.flush_count += 1
+
+
+@dataclass(slots=True)
+class Gauges:
+    """What the pools and queues hold now."""
+
+    environments: dict[str, int] = field(default_factory=dict)  # by state
+    async_backlog: int = 0
+    memory_used_mb: int = 0
+    memory_budget_mb: int = 0
+    accounts: int = 0
+
+
+def _metric(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]) -> list[str]:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+    lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+    return lines
+
+
+def render(counters: PlatformCounters, gauges: Gauges) -> str:
+    lines: list[str] = []
+    lines += _metric(
+        "lamina_environments",
+        "gauge",
+        "Execution environments by state.",
+        ((f'{{state="{state}"}}', count) for state, count in sorted(gauges.environments.items())),
+    )
+    lines += _metric(
+        "lamina_invocations_total",
+        "counter",
+        "Finished invocations by outcome.",
+        ((f'{{outcome="{outcome}"}}', count) for outcome, count in sorted(counters.invocations.items())),
+    )
+    lines += _metric(
+        "lamina_cold_starts_total",
+        "counter",
+        "Invocations that started an environment.",
+        [("", counters.cold_starts)],
+    )
+    lines += _metric(
+        "lamina_throttles_total", "counter", "Invocations refused with 429.", [("", counters.throttles)]
+    )
+    lines += _metric(
+        "lamina_async_queue_depth",
+        "gauge",
+        "Accepted Event invocations not yet settled.",
+        [("", gauges.async_backlog)],
+    )
+    lines += _metric(
+        "lamina_memory_budget_used_megabytes",
+        "gauge",
+        "Memory charged to environments.",
+        [("", gauges.memory_used_mb)],
+    )
+    lines += _metric(
+        "lamina_memory_budget_megabytes", "gauge", "The memory budget.", [("", gauges.memory_budget_mb)]
+    )
+    lines += _metric("lamina_accounts", "gauge", "Accounts served.", [("", gauges.accounts)])
+    lines += _metric(
+        "lamina_store_flush_seconds",
+        "summary",
+        "Time to write buffered metrics and billing to their stores.",
+        [("_sum", counters.flush_seconds_sum), ("_count", counters.flush_count)],
+    )
+    return "\n".join(lines) + "\n"  # summary samples come out as name_sum / name_count
