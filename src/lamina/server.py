@@ -70,6 +70,7 @@ from lamina.identity.directory import IdentityDirectory
 from lamina.identity.iam import IamService
 from lamina.identity.sts import StsService
 from lamina.observability.billing import BillingMeter
+from lamina.observability.logs.live_tail import LiveTail
 from lamina.observability.logs.metric_filters import MetricFilters
 from lamina.observability.logs.service import LogsService
 from lamina.observability.logs.subscriptions import SubscriptionFilters
@@ -124,6 +125,7 @@ class LambdaAccount:
     logs_api: LogsService
     subscriptions: SubscriptionFilters
     metric_filters: MetricFilters
+    live_tail: LiveTail
     logs_facade: ServiceFacade
     metric_store: SqliteMetricStore
     recorder: MetricRecorder
@@ -161,6 +163,7 @@ class LambdaAccount:
             )
 
     async def stop_environments(self) -> None:
+        self.live_tail.close()
         await self.backends.delivery.close()
         await self.pool.close()
 
@@ -267,6 +270,7 @@ class Platform:
                     appended = account.logs.drain_tapped()
                     await account.subscriptions.deliver(appended)
                     account.metric_filters.apply(appended)
+                    account.live_tail.publish(appended, int(time.time() * 1000))
                     await account.record_embedded_metrics()
                     if write_metrics:
                         began = time.perf_counter()
@@ -466,7 +470,10 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     alarm_store = SqliteAlarmStore(settings.alarms_path(account_id))
     alarms = AlarmService(alarm_store, metrics_service, invoker, settings.region, account_id)
     metric_filters = MetricFilters(logs_api, recorder)
-    logs_facade = build_logs_facade(shared.logs_protocol, logs_api, subscriptions, metric_filters, authorizer)
+    live_tail = LiveTail(logs_api)
+    logs_facade = build_logs_facade(
+        shared.logs_protocol, logs_api, subscriptions, metric_filters, live_tail, authorizer
+    )
     cloudwatch = build_cloudwatch_facades(
         shared.cloudwatch_protocols,
         {**method_table(metrics_service, METRIC_OPERATIONS), **method_table(alarms, ALARM_OPERATIONS)},
@@ -487,6 +494,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         logs_api,
         subscriptions,
         metric_filters,
+        live_tail,
         logs_facade,
         metric_store,
         recorder,

@@ -429,3 +429,60 @@ def test_subscription_filters_deliver_only_with_a_matching_resource_policy(
     assert logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"] == []
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
         logs.delete_subscription_filter(logGroupName=group, filterName="errors")
+
+
+def test_start_live_tail_streams_new_events_to_boto3(logs: Any, group: str) -> None:
+    logs.create_log_stream(logGroupName=group, logStreamName="live")
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{group}"
+    response = logs.start_live_tail(logGroupIdentifiers=[arn], logEventFilterPattern="ERROR")
+    stream = response["responseStream"]
+    events = iter(stream)
+    first = next(events)
+    assert first["sessionStart"]["logGroupIdentifiers"] == [arn]
+    put(logs, group, "live", ["INFO skipped", "ERROR shown"])
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        update = next(events)["sessionUpdate"]
+        assert update["sessionMetadata"] == {"sampled": False}
+        seen += update["sessionResults"]
+    stream.close()
+    assert [(event["message"], event["logStreamName"], event["logGroupIdentifier"]) for event in seen] == [
+        ("ERROR shown", "live", arn)
+    ]
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.start_live_tail(logGroupIdentifiers=["arn:aws:logs:us-east-1:000000000000:log-group:/nope"])
+
+
+def test_aws_cli_start_live_tail_follows_a_functions_logs(
+    server: RunningServer, logs: Any, deploy: Callable[..., str], lambda_client: Any
+) -> None:
+    name = deploy({"app.py": "def handler(event, context):\n    print('hello', event['n'])\n"})
+    lambda_client.invoke(FunctionName=name, Payload=json.dumps({"n": 0}))
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:/aws/lambda/{name}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "awscli", "logs", "start-live-tail", "--log-group-identifiers", arn],
+        env=server.cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # the session is open before the invocations
+        for number in (1, 2):
+            lambda_client.invoke(FunctionName=name, Payload=json.dumps({"n": number}))
+        lines: list[str] = []
+        deadline = time.monotonic() + 20
+        assert process.stdout is not None
+        while time.monotonic() < deadline and not any("hello 2" in line for line in lines):
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+    finally:
+        process.terminate()
+        rest, errors = process.communicate(timeout=10)  # also closes the pipes
+    printed = "".join(lines) + rest
+    assert "hello 1" in printed and "hello 2" in printed, errors
+    assert "hello 0" not in printed  # only what came after the session started
+    assert "START RequestId" in printed

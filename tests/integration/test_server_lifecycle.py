@@ -228,6 +228,7 @@ def test_generated_credentials_are_printed_once_and_by_lamina_env(tmp_path: Path
             "AWS_ACCESS_KEY_ID": key[1],
             "AWS_SECRET_ACCESS_KEY": secret[1],
             "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         }
         from_exports = boto3.client(
             "lambda",

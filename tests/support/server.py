@@ -60,7 +60,7 @@ class RunningServer:
             region_name=REGION,
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
-            config=Config(retries={"max_attempts": 1}, read_timeout=120, **config),
+            config=Config(retries={"max_attempts": 1}, read_timeout=120, inject_host_prefix=False, **config),
         )
 
     def health(self) -> dict[str, Any]:
@@ -74,6 +74,7 @@ class RunningServer:
             AWS_ACCESS_KEY_ID=ACCESS_KEY,
             AWS_SECRET_ACCESS_KEY=SECRET_KEY,
             AWS_DEFAULT_REGION=REGION,
+            AWS_DISABLE_HOST_PREFIX_INJECTION="true",
             AWS_CONFIG_FILE="/dev/null",
             AWS_SHARED_CREDENTIALS_FILE="/dev/null",
         )

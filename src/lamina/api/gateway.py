@@ -34,7 +34,13 @@ MAX_REQUEST_BYTES = 70_167_211
 
 
 def to_lean_response(response: HttpResponse) -> LeanResponse:
-    return LeanResponse(response.status, response.body, content_type=None, headers=tuple(response.headers))
+    return LeanResponse(
+        response.status,
+        response.body,
+        content_type=None,
+        headers=tuple(response.headers),
+        stream=response.stream,
+    )
 
 
 class Gateway:

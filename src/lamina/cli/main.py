@@ -221,10 +221,17 @@ def env(
     credentials = load_root_credentials(
         settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
     )
+    _print_exports(settings, credentials.access_key_id, credentials.secret_access_key)
+
+
+def _print_exports(settings: Settings, access_key_id: str, secret_access_key: str) -> None:
+    """AWS_DISABLE_HOST_PREFIX_INJECTION: some operations (StartLiveTail) would otherwise be sent to
+    `stream-<host>`, a name that does not resolve for a local endpoint."""
     typer.echo(f"export AWS_ENDPOINT_URL={settings.endpoint_url}")
-    typer.echo(f"export AWS_ACCESS_KEY_ID={credentials.access_key_id}")
-    typer.echo(f"export AWS_SECRET_ACCESS_KEY={credentials.secret_access_key}")
+    typer.echo(f"export AWS_ACCESS_KEY_ID={access_key_id}")
+    typer.echo(f"export AWS_SECRET_ACCESS_KEY={secret_access_key}")
     typer.echo(f"export AWS_DEFAULT_REGION={settings.region}")
+    typer.echo("export AWS_DISABLE_HOST_PREFIX_INJECTION=true")
 
 
 admin_app = typer.Typer(no_args_is_help=True, help="Administer a running server (first account's root only).")
@@ -247,10 +254,7 @@ def create_account(
     settings = _settings(data_dir, host, port, region, DEFAULT_ACCOUNT_ID)
     created = create(settings, account_id)
     typer.echo(f"# account {created['AccountId']}: its root credentials (shown this once)")
-    typer.echo(f"export AWS_ENDPOINT_URL={settings.endpoint_url}")
-    typer.echo(f"export AWS_ACCESS_KEY_ID={created['AccessKeyId']}")
-    typer.echo(f"export AWS_SECRET_ACCESS_KEY={created['SecretAccessKey']}")
-    typer.echo(f"export AWS_DEFAULT_REGION={settings.region}")
+    _print_exports(settings, created["AccessKeyId"], created["SecretAccessKey"])
 
 
 @app.command()

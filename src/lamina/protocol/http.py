@@ -7,7 +7,7 @@ writes the returned `HttpResponse` back. Nothing here knows about sockets or fra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -46,6 +46,8 @@ class HttpResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    # A body sent as it is produced (event streams), chunk by chunk; `body` is then empty.
+    stream: AsyncIterator[bytes] | None = None
 
 
 class WireProtocol(Protocol):

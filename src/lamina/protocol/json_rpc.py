@@ -8,12 +8,13 @@ takes the code from `__type` (after any `#`), so boto3 raises the modelled excep
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from botocore.model import OperationModel, ServiceModel
+from botocore.model import OperationModel, ServiceModel, Shape
 
 from lamina.errors import AwsError
+from lamina.protocol import event_stream
 from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.json_values import dump_json, from_json, load_json, serialization_error, to_json
 from lamina.protocol.validation import validate
@@ -78,8 +79,46 @@ class JsonRpcProtocol:
         headers: list[tuple[str, str]] | None = None,
     ) -> HttpResponse:
         shape = operation.output_shape
+        stream_member = _event_stream_member(shape)
+        if shape is not None and stream_member is not None:
+            return self._stream_response(shape, stream_member, output, request_id, headers or [])
         document = to_json(shape, output) if shape is not None else {}
         return self._response(status or 200, dump_json(document), request_id, headers or [])
+
+    def _stream_response(
+        self,
+        shape: Shape,
+        member: str,
+        output: Mapping[str, Any],
+        request_id: str | None,
+        headers: list[tuple[str, str]],
+    ) -> HttpResponse:
+        """An event-stream output: `output[member]` yields (event type, event members); the other
+        members go in the initial-response event botocore reads first."""
+        events: AsyncIterator[tuple[str, Mapping[str, Any]]] = output[member]
+        union = shape.members[member]
+        initial = {name: value for name, value in output.items() if name != member}
+        initial_document = to_json(shape, initial)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield event_stream.event("initial-response", dump_json(initial_document))
+            try:
+                async for event_type, members in events:
+                    event_shape = union.members[event_type]
+                    if event_shape.metadata.get("exception"):
+                        yield event_stream.exception(event_type, dump_json(to_json(event_shape, members)))
+                    else:
+                        yield event_stream.event(event_type, dump_json(to_json(event_shape, members)))
+            finally:
+                close = getattr(events, "aclose", None)
+                if close is not None:
+                    await close()
+
+        response_headers = [("Content-Type", event_stream.CONTENT_TYPE)]
+        if request_id is not None:
+            response_headers.append(("x-amzn-RequestId", request_id))
+        response_headers.extend(headers)
+        return HttpResponse(200, response_headers, b"", body())
 
     def serialize_error(self, error: AwsError, request_id: str) -> HttpResponse:
         document: dict[str, Any] = {"__type": error.code, "message": error.message, **error.extra}
@@ -98,3 +137,12 @@ class JsonRpcProtocol:
             headers.append(("x-amzn-RequestId", request_id))
         headers.extend(extra)
         return HttpResponse(status, headers, body)
+
+
+def _event_stream_member(shape: Shape | None) -> str | None:
+    if shape is None:
+        return None
+    for name, member in shape.members.items():
+        if member.serialization.get("eventstream"):
+            return name
+    return None

@@ -9,7 +9,7 @@ order, and reads paused while a connection has a backlog.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import cast
@@ -45,13 +45,19 @@ class LeanResponse:
     body: bytes = b""
     content_type: str | None = "application/json"  # None: `headers` carries it, or there is none
     headers: tuple[tuple[str, str], ...] = ()
+    # Sent chunked as it is produced (event streams) instead of `body`.
+    stream: AsyncIterator[bytes] | None = None
 
     def encode(self) -> bytes:
+        """The whole response, or only its head when it streams."""
         reason = _REASONS.get(self.status, "Unknown")
         head = f"HTTP/1.1 {self.status} {reason}\r\n"
         if self.content_type is not None:
             head += f"Content-Type: {self.content_type}\r\n"
-        head += f"Content-Length: {len(self.body)}\r\n"
+        if self.stream is not None:
+            head += "Transfer-Encoding: chunked\r\n"
+        else:
+            head += f"Content-Length: {len(self.body)}\r\n"
         for name, value in self.headers:
             head += f"{name}: {value}\r\n"
         return (head + "\r\n").encode("latin-1") + self.body
@@ -180,12 +186,31 @@ class LeanHttpProtocol(asyncio.Protocol):
             if self._transport is None:
                 return
             self._transport.write(response.encode())
+            if response.stream is not None and not await self._write_stream(response.stream):
+                return
             if not request.keep_alive:
                 self._transport.close()
                 return
             if self._paused and len(self._queue) < _MAX_QUEUED:
                 self._paused = False
                 self._transport.resume_reading()
+
+    async def _write_stream(self, stream: AsyncIterator[bytes]) -> bool:
+        """Send a streamed body as chunks until it ends or the client goes; False if it went."""
+        try:
+            async for chunk in stream:
+                if self._transport is None or self._transport.is_closing():
+                    return False
+                if chunk:
+                    self._transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            if self._transport is None:
+                return False
+            self._transport.write(b"0\r\n\r\n")
+            return True
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
 
     def close(self) -> None:
         if self._transport is not None:

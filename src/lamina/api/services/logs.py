@@ -14,6 +14,7 @@ from lamina.api.context import RequestContext
 from lamina.api.services.service import ServiceFacade, method_table
 from lamina.errors import AwsError
 from lamina.identity.authorizer import Authorizer
+from lamina.observability.logs.live_tail import LIVE_TAIL_OPERATIONS, LiveTail
 from lamina.observability.logs.metric_filters import METRIC_FILTER_OPERATIONS, MetricFilters
 from lamina.observability.logs.names import group_arn, group_of, stream_arn
 from lamina.observability.logs.service import LOGS_OPERATIONS, LogsService
@@ -39,6 +40,7 @@ def build_logs_facade(
     logs: LogsService,
     subscriptions: SubscriptionFilters,
     metric_filters: MetricFilters,
+    live_tail: LiveTail,
     authorizer: Authorizer,
 ) -> ServiceFacade:
     async def authorize(operation: str, params: dict[str, Any], context: RequestContext) -> None:
@@ -52,5 +54,6 @@ def build_logs_facade(
         **method_table(logs, LOGS_OPERATIONS),
         **method_table(subscriptions, SUBSCRIPTION_OPERATIONS),
         **method_table(metric_filters, METRIC_FILTER_OPERATIONS),
+        **method_table(live_tail, LIVE_TAIL_OPERATIONS),
     }
     return ServiceFacade(protocol, operations, authorize)
