@@ -549,3 +549,83 @@ def test_metric_filters_turn_matching_log_lines_into_metrics(server: RunningServ
     assert [
         item["filterName"] for item in logs.describe_metric_filters(logGroupName=group)["metricFilters"]
     ] == ["invalid-input"]
+
+
+def test_throttles_and_async_invocation_metrics(server: RunningServer) -> None:
+    lambda_client, cloudwatch = server.client("lambda"), server.client("cloudwatch")
+    name = f"async-{uuid.uuid4().hex[:6]}"
+    create_function(lambda_client, name, FAILING)
+    lambda_client.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    now = server_now(server)
+    lambda_client.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+    dimensions = [{"Name": "FunctionName", "Value": name}]
+
+    def total(metric: str, stat: str = "Sum") -> float | None:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName=metric,
+            Dimensions=dimensions,
+            StartTime=at(now - 600),
+            EndTime=at(now + 600),
+            Period=600,
+            Statistics=[stat],
+        )["Datapoints"]
+        return points[0][stat] if points else None
+
+    deadline = time.monotonic() + 15
+    while total("AsyncEventsDropped") is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    import boto3
+    from botocore.config import Config
+
+    once = boto3.client(  # one attempt: a retried throttle would count twice, as on AWS
+        "lambda",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    with pytest.raises(once.exceptions.TooManyRequestsException):
+        once.invoke(FunctionName=name, Payload=b"{}")
+    assert total("Throttles") == 1.0
+    assert total("AsyncEventsReceived") == 1.0
+    assert total("AsyncEventsDropped") == 1.0  # one failed run, no retries, no destination
+    age = total("AsyncEventAge", "Maximum")
+    assert age is not None and age >= 0
+    assert total("Errors") == 1.0
+
+
+def test_cloudwatch_calls_are_authorised_with_iam(server: RunningServer) -> None:
+    iam = server.client("iam")
+    user = f"viewer-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "cloudwatch:ListMetrics", "Resource": "*"}],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    import boto3
+    from botocore.config import Config
+
+    viewer = boto3.client(
+        "cloudwatch",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+    viewer.list_metrics(Namespace="nothing")
+    with pytest.raises(ClientError) as denied:
+        viewer.put_metric_data(Namespace="app", MetricData=[{"MetricName": "x", "Value": 1.0}])
+    code, message, status = error_of(denied)
+    assert (code, status) == ("AccessDenied", 403)
+    assert f"user/{user} is not authorized to perform: cloudwatch:PutMetricData" in message
