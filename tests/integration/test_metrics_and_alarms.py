@@ -629,3 +629,71 @@ def test_cloudwatch_calls_are_authorised_with_iam(server: RunningServer) -> None
     code, message, status = error_of(denied)
     assert (code, status) == ("AccessDenied", 403)
     assert f"user/{user} is not authorized to perform: cloudwatch:PutMetricData" in message
+
+
+def test_an_alarm_on_a_metric_filter_fires_when_the_log_says_error_invalid(server: RunningServer) -> None:
+    """The classic: a metric filter counts `error: invalid` lines, an alarm on it notifies a function."""
+    lambda_client, cloudwatch, logs = (
+        server.client("lambda"),
+        server.client("cloudwatch"),
+        server.client("logs"),
+    )
+    notifier = f"pager-{uuid.uuid4().hex[:6]}"
+    create_function(lambda_client, notifier, NOTIFIER)
+    group, namespace = f"/app/{uuid.uuid4().hex[:6]}", f"logs-{uuid.uuid4().hex[:6]}"
+    alarm = f"invalid-{notifier}"
+    lambda_client.add_permission(
+        FunctionName=notifier,
+        StatementId="alarms",
+        Action="lambda:InvokeFunction",
+        Principal="lambda.alarms.cloudwatch.amazonaws.com",
+        SourceArn=f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{alarm}",
+    )
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="app")
+    logs.put_metric_filter(
+        logGroupName=group,
+        filterName="invalid",
+        filterPattern='"error: invalid"',
+        metricTransformations=[
+            {"metricName": "InvalidErrors", "metricNamespace": namespace, "metricValue": "1"}
+        ],
+    )
+    advance(server, 60 - server_now(server) % 60 + 1)
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace=namespace,
+        MetricName="InvalidErrors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        AlarmActions=[f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{notifier}"],
+    )
+    now_ms = int(server_now(server) * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="app",
+        logEvents=[
+            {"timestamp": now_ms, "message": "request ok"},
+            {"timestamp": now_ms + 1, "message": "error: invalid input from 10.0.0.7"},
+        ],
+    )
+    time.sleep(0.6)  # the flush loop hands the appended events to the metric filter
+    advance(server, 60)
+    assert cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    deadline = time.monotonic() + 15
+    found: list[dict[str, Any]] = []
+    while not found and time.monotonic() < deadline:
+        try:
+            found = logs.filter_log_events(
+                logGroupName=f"/aws/lambda/{notifier}", filterPattern="ALARM-EVENT"
+            )["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            pass
+        time.sleep(0.2)
+    assert (
+        found
+        and json.loads(found[0]["message"].split("ALARM-EVENT ", 1)[1])["alarmData"]["alarmName"] == alarm
+    )
