@@ -5,6 +5,7 @@ instead of sleeping."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import time
@@ -686,12 +687,10 @@ def test_an_alarm_on_a_metric_filter_fires_when_the_log_says_error_invalid(serve
     deadline = time.monotonic() + 15
     found: list[dict[str, Any]] = []
     while not found and time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(logs.exceptions.ResourceNotFoundException):
             found = logs.filter_log_events(
                 logGroupName=f"/aws/lambda/{notifier}", filterPattern="ALARM-EVENT"
             )["events"]
-        except logs.exceptions.ResourceNotFoundException:
-            pass
         time.sleep(0.2)
     assert (
         found
