@@ -18,6 +18,7 @@ against every event.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ class FilterPattern:
     test: Callable[[str], bool]
     required: tuple[str, ...] = ()  # substrings every matching message contains (a cheap pre-check)
     value_of: Callable[[str, str], Any] = lambda message, selector: None
+    json_only: bool = False  # matches only messages that are JSON objects (another cheap pre-check)
 
     def matches(self, message: str) -> bool:
         return self.test(message)
@@ -321,6 +323,7 @@ def _wildcard(text: str) -> Callable[[str], bool]:
 _SELECTOR_PART = re.compile(r"\.([^.\[\]]+)|\[(\d+|\*)\]")
 
 
+@functools.lru_cache(maxsize=1024)  # the same few selectors, once per event of a search
 def _selector_path(selector: str) -> tuple[str | int, ...]:
     if not selector.startswith("$"):
         raise PatternError(f"JSON selectors start with $: {selector}")
@@ -351,7 +354,7 @@ def _json_lookup(document: Any, selector: str) -> Any:
 
 
 def _parse_document(message: str) -> Any:
-    text = message.strip()
+    text = message.strip(" \t\n\r")  # JSON's whitespace (the search pre-check relies on this)
     if not text.startswith("{"):
         return None
     try:
@@ -377,7 +380,7 @@ def _compile_json(source: str) -> FilterPattern:
         value = _json_lookup(document, selector)
         return None if value is _MISSING else value
 
-    return FilterPattern(source, test, (), value_of)
+    return FilterPattern(source, test, (), value_of, json_only=True)
 
 
 # --------------------------------------------------------------------------- space-delimited

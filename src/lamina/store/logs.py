@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 import urllib.parse
@@ -119,7 +120,7 @@ def _record_line(timestamp: int, message: str, ingested: int) -> str:
 
 def _parse_line(line: bytes | str) -> LogEvent | None:
     try:
-        record = json.loads(line)
+        record = json.loads(line.decode() if isinstance(line, bytes) else line)
         return LogEvent(record["t"], record["m"], record["i"])
     except (ValueError, KeyError, TypeError):
         return None  # a stream's creation record, or a torn last line after a crash
@@ -357,15 +358,19 @@ class FileLogStore:
         events = [event for line in lines if line and (event := _parse_line(line)) is not None]
         return events[start_index:]
 
-    def scan(self, group: str, stream: str, needles: Sequence[bytes] = ()) -> Iterator[StoredEvent]:
+    def scan(
+        self, group: str, stream: str, needles: Sequence[bytes] = (), *, json_messages: bool = False
+    ) -> Iterator[StoredEvent]:
         """A stream's events in the order written, skipping (without decoding) lines that lack any
-        of `needles` (see `needle_of`)."""
+        of `needles` (see `needle_of`), and with `json_messages` those whose message does not start
+        like a JSON object."""
         self._flush_stream(group, stream)
         try:
             data = self._stream_path(group, stream).read_bytes()
         except FileNotFoundError:
             return
-        for offset, line in _candidate_lines(data, needles):
+        lines = _json_message_lines(data, needles) if json_messages else _candidate_lines(data, needles)
+        for offset, line in lines:
             event = _parse_line(line)
             if event is not None:
                 yield StoredEvent(stream, offset, event)
@@ -407,6 +412,21 @@ def _created_of(line: bytes, default: int) -> int:
         return int(record["c"])
     except (ValueError, KeyError, TypeError):
         return default
+
+
+# A record's message that, after optional (escaped) whitespace, opens a JSON object. `"m": "` with
+# bare quotes only occurs as the record's key (quotes inside messages are escaped), and a literal
+# start lets the regex engine skip ahead fast.
+_JSON_MESSAGE_RECORD = re.compile(rb'"m": "(?:[ \t]|\\[ntr])*\{')
+
+
+def _json_message_lines(data: bytes, needles: Sequence[bytes]) -> Iterator[tuple[int, bytes]]:
+    for found in _JSON_MESSAGE_RECORD.finditer(data):
+        start = data.rfind(b"\n", 0, found.start()) + 1
+        end = data.find(b"\n", found.end())
+        line = data[start : end if end != -1 else len(data)]
+        if all(needle in line for needle in needles):
+            yield start, line
 
 
 def _candidate_lines(data: bytes, needles: Sequence[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -259,3 +259,10 @@ def test_tapped_groups_keep_a_copy_of_appends(store: FileLogStore) -> None:
     store.append("/other", STREAM, [(3, "not tapped")])
     assert store.drain_tapped() == [(GROUP, STREAM, [(2, "seen")])]
     assert store.drain_tapped() == []
+
+
+def test_json_message_scans_keep_every_json_object_message(store: FileLogStore) -> None:
+    messages_in = ['{"a": 1}', '  {"a": 2}', '\n\t{"a": 3}', "plain {", "x{}", "[1, 2]", ""]
+    store.append(GROUP, STREAM, [(index, message) for index, message in enumerate(messages_in)])
+    found = [item.event.message for item in store.scan(GROUP, STREAM, json_messages=True)]
+    assert found == ['{"a": 1}', '  {"a": 2}', '\n\t{"a": 3}']

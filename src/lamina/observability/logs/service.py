@@ -354,7 +354,7 @@ class LogsService:
         needles = tuple(needle_of(term) for term in pattern.required)
 
         def matches(stream: str) -> Iterator[tuple[tuple[int, str, int], StoredEvent]]:
-            for found in self.store.scan(group, stream, needles):
+            for found in self.store.scan(group, stream, needles, json_messages=pattern.json_only):
                 event = found.event
                 if event.timestamp_ms < start_time or (
                     end_time is not None and event.timestamp_ms > end_time
