@@ -75,6 +75,24 @@ class Settings:
         """Accepted asynchronous invocations not yet settled."""
         return self.data_dir / "queue.db"
 
+    @property
+    def private_paths(self) -> tuple[Path, ...]:
+        """Everything in the data directory no environment may read, even by name: every database,
+        the secrets, code blobs, logs, and the other accounts' data."""
+        account = self.account_id
+        return (
+            self.database_path,
+            self.queue_path,
+            self.identity_path,
+            self.metrics_path(account),
+            self.alarms_path(account),
+            self.billing_path(account),
+            self.secrets_dir,
+            self.blobs_dir,
+            self.logs_dir,
+            self.data_dir / "accounts",
+        )
+
     def metrics_path(self, account_id: str) -> Path:
         """An account's metric datapoints."""
         return self._account_root(account_id) / "metrics.db"

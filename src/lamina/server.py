@@ -642,7 +642,7 @@ def _build_sandbox(
             data_dir / "runtime",
             data_dir / "runtime" / "python-sdk",
         ),
-        private=(settings.database_path, settings.secrets_dir, settings.blobs_dir, settings.logs_dir),
+        private=settings.private_paths,
         root=data_dir / "sandbox" / "root",
         runtime_files=(*map(Path, interpreters), BOOTSTRAP.parent),
     )

@@ -193,6 +193,8 @@ def test_data_directory_and_other_functions_code_are_unreadable(tier_server: Run
         str(data / "lamina.db"),
         str(data / "secrets" / "root-credentials.json"),
         str(data / "secrets" / "code.key"),
+        # Other functions' queued events, identities, metrics, alarms and bills.
+        *(str(data / name) for name in ("queue.db", "identity.db", "metrics.db", "alarms.db", "billing.db")),
     ]
     # The process tier shares the code cache read-only by name: a function that knows another's
     # SHA-256 can read that code there (docs/architecture.md). Only namespaces hide it.

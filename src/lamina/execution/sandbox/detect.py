@@ -122,6 +122,8 @@ def _open_data_directory(paths: SandboxPaths) -> None:
     for private in paths.private:
         if private.name.endswith(".db") and not private.exists():
             os.close(os.open(private, os.O_CREAT | os.O_WRONLY, 0o600))  # SQLite keeps the mode
+        elif not private.suffix and not private.exists():
+            private.mkdir(parents=True, mode=0o700)  # made now, so that nothing inside is ever open
         for candidate in (private, *private.parent.glob(private.name + "-*")):
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(candidate, 0o700 if candidate.is_dir() else 0o600)
