@@ -124,9 +124,24 @@ def _negate(check: Callable[[str], bool]) -> Callable[[str], bool]:
     return lambda message: not check(message)
 
 
+# A quantified group that itself contains a quantifier, such as (a+)+ or (x*)*: the shape of
+# expressions that backtrack exponentially, refused as CloudWatch refuses most regex constructs.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d)")
+MAX_REGEX_LENGTH = 256
+
+
 def _regex(text: str) -> re.Pattern[str]:
+    source = text.replace("\\%", "%")
+    if len(source) > MAX_REGEX_LENGTH:
+        raise PatternError(
+            f"Regular expressions in filter patterns are limited to {MAX_REGEX_LENGTH} characters"
+        )
+    if _NESTED_QUANTIFIER.search(source) or re.search(r"\\[1-9]|\(\?<?[=!]", source):
+        raise PatternError(
+            "Nested quantifiers, backreferences and lookarounds are not supported in filter patterns"
+        )
     try:
-        return re.compile(text.replace("\\%", "%"))
+        return re.compile(source)
     except re.error as error:
         raise PatternError(f"Invalid regular expression in filter pattern: {error}") from None
 

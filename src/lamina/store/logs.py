@@ -359,12 +359,20 @@ class FileLogStore:
         return events[start_index:]
 
     def scan(
-        self, group: str, stream: str, needles: Sequence[bytes] = (), *, json_messages: bool = False
+        self,
+        group: str,
+        stream: str,
+        needles: Sequence[bytes] = (),
+        *,
+        json_messages: bool = False,
+        flush: bool = True,
     ) -> Iterator[StoredEvent]:
         """A stream's events in the order written, skipping (without decoding) lines that lack any
         of `needles` (see `needle_of`), and with `json_messages` those whose message does not start
-        like a JSON object."""
-        self._flush_stream(group, stream)
+        like a JSON object. With `flush` False it only reads files, so another thread may run it
+        (the caller flushed first)."""
+        if flush:
+            self._flush_stream(group, stream)
         try:
             data = self._stream_path(group, stream).read_bytes()
         except FileNotFoundError:

@@ -134,6 +134,11 @@ def test_metric_values_come_from_json_selectors_and_named_fields() -> None:
         "[a, b",
         'bad"quote',
         "%[unclosed%",
+        "%(a+)+$%",  # exponential backtracking would stall the server
+        "%(x*)*y%",
+        "%(\\d+)\\1%",
+        "%foo(?=bar)%",
+        "%" + "a" * 300 + "%",
     ],
 )
 def test_invalid_patterns_are_refused(pattern: str) -> None:

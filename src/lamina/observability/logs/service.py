@@ -7,6 +7,7 @@ read at once and by deleting expired events in the background. All time comes fr
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 from collections.abc import Callable, Iterator
@@ -354,7 +355,9 @@ class LogsService:
         needles = tuple(needle_of(term) for term in pattern.required)
 
         def matches(stream: str) -> Iterator[tuple[tuple[int, str, int], StoredEvent]]:
-            for found in self.store.scan(group, stream, needles, json_messages=pattern.json_only):
+            for found in self.store.scan(
+                group, stream, needles, json_messages=pattern.json_only, flush=False
+            ):
                 event = found.event
                 if event.timestamp_ms < start_time or (
                     end_time is not None and event.timestamp_ms > end_time
@@ -366,11 +369,17 @@ class LogsService:
                 if pattern.matches(event.message):
                     yield key, found
 
-        # Each stream is written in time order, so its first `limit + 1` matches are all it can add.
-        merged = heapq.merge(
-            *(itertools.islice(matches(stream), limit + 1) for stream in streams), key=lambda item: item[0]
-        )
-        found = list(itertools.islice(merged, limit + 1))
+        def search() -> list[tuple[tuple[int, str, int], StoredEvent]]:
+            # Each stream is written in time order, so its first `limit + 1` matches are all it adds.
+            merged = heapq.merge(
+                *(itertools.islice(matches(stream), limit + 1) for stream in streams),
+                key=lambda item: item[0],
+            )
+            return list(itertools.islice(merged, limit + 1))
+
+        # list_streams() wrote every buffered event; the files are read off the event loop, so a long
+        # search does not stall invocations for its whole length.
+        found = await asyncio.to_thread(search)
         page = found[:limit]
         stream_numbers = {stream: number for number, stream in enumerate(streams)}
         output: dict[str, Any] = {
