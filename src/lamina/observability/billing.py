@@ -16,6 +16,18 @@ def month_of(moment: float) -> str:
     return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m")
 
 
+def month_bounds(moment: float) -> tuple[float, float]:
+    """[start, end) of the UTC month holding `moment`, in epoch seconds."""
+    day = datetime.datetime.fromtimestamp(moment, datetime.UTC)
+    start = day.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start.timestamp(), end.timestamp()
+
+
 class BillingMeter:
     """An InvocationObserver."""
 
@@ -23,12 +35,20 @@ class BillingMeter:
         self._store = store
         self._clock = clock
         self._pending: dict[tuple[str, str], list[int]] = {}
+        # The current month's name and bounds: formatting a date per invocation would cost more
+        # than all the rest of the meter.
+        self._month = ""
+        self._month_start = self._month_end = 0.0
 
     def invoked(self, invocation: InvocationInput, result: InvocationResult, concurrency: int) -> None:
         report = result.report
         if report is None:
             return
-        key = (month_of(self._clock.now()), invocation.config.name)
+        now = self._clock.now()
+        if not self._month_start <= now < self._month_end:
+            self._month = month_of(now)
+            self._month_start, self._month_end = month_bounds(now)
+        key = (self._month, invocation.config.name)
         usage = self._pending.get(key)
         if usage is None:
             usage = self._pending[key] = [0, 0]
