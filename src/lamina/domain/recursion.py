@@ -36,6 +36,12 @@ def trace_for_invocation(trace_header: str | None) -> tuple[str, int]:
 
     Trace ids identify, they protect nothing: a fast PRNG rather than system calls.
     """
+    if not trace_header:  # the common case: a first call, nothing to parse
+        return (
+            f"Root=1-{int(time.time()):08x}-{random.getrandbits(96):024x};Parent={random.getrandbits(64):016x};"
+            f"Sampled=0;Lineage={random.getrandbits(32):08x}:1",
+            1,
+        )
     chain, depth = chain_depth(trace_header)
     root_match = _ROOT.search(trace_header or "")
     root = (

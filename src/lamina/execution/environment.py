@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.reports import (
@@ -271,7 +272,7 @@ class ExecutionEnvironment:
         self._exited = asyncio.get_running_loop().create_task(self._sandboxed.process.wait())
         runtime = self.config.runtime
         self._platform(
-            f"INIT_START Runtime Version: lamina:{runtime}", "initStart", init_start_record(runtime)
+            f"INIT_START Runtime Version: lamina:{runtime}", "initStart", init_start_record, runtime
         )
 
     async def stop(self) -> None:
@@ -313,14 +314,14 @@ class ExecutionEnvironment:
     def _emit(self, line: str) -> None:
         self._on_line(int(time.time() * 1000), line)
 
-    def _platform(self, text: str, kind: str, record: dict[str, object]) -> None:
-        """A platform line: as text, or with LogFormat JSON as a `platform.<kind>` object, which a
-        SystemLogLevel above INFO leaves out."""
+    def _platform(self, text: str, kind: str, record: Callable[..., dict[str, object]], *args: Any) -> None:
+        """A platform line: as text, or with LogFormat JSON as a `platform.<kind>` object built by
+        `record(*args)` (only then), which a SystemLogLevel above INFO leaves out."""
         config = self.config
         if config.log_format != "JSON":
             self._emit(text)
         elif system_info_logged(config.system_log_level):
-            self._emit(platform_event(kind, record))
+            self._emit(platform_event(kind, record(*args)))
 
     def _flush_logs(self) -> None:
         if self._pending_logs:
@@ -397,7 +398,9 @@ class ExecutionEnvironment:
             self._platform(
                 start_line(request.request_id, config.version),
                 "start",
-                start_record(request.request_id, config.version),
+                start_record,
+                request.request_id,
+                config.version,
             )
             started = time.perf_counter()
             deadline_ms = int(time.time() * 1000) + config.timeout * 1000
@@ -488,7 +491,7 @@ class ExecutionEnvironment:
         await self._kill_process()
         version = self.config.version
         self._platform(
-            start_line(request.request_id, version), "start", start_record(request.request_id, version)
+            start_line(request.request_id, version), "start", start_record, request.request_id, version
         )
         if isinstance(failure, RuntimeOutcome):
             error_type = failure.error_type or "Runtime.Unknown"
@@ -561,8 +564,8 @@ class ExecutionEnvironment:
             status=status,
             error_type=error_type,
         )
-        self._platform(end_line(request.request_id), "runtimeDone", runtime_done_record(report))
-        self._platform(report.line(), "report", report_record(report))
+        self._platform(end_line(request.request_id), "runtimeDone", runtime_done_record, report)
+        self._platform(report.line(), "report", report_record, report)
         function_error = "Unhandled" if error_type is not None else None
         return InvocationResult(payload, function_error, error_type, self.config.version, lines, report)
 
