@@ -16,7 +16,7 @@ from typing import Any
 from lamina.domain.log_patterns import FilterPattern
 from lamina.domain.metrics.series import MetricKey
 from lamina.errors import AwsError
-from lamina.observability.logs.names import decode_token, encode_token, invalid
+from lamina.observability.logs.names import encode_token, invalid, token_offset
 from lamina.observability.logs.service import DEFAULT_DESCRIBE_LIMIT, LogsService, compile_filter, not_found
 from lamina.observability.metrics.recorder import MetricRecorder
 
@@ -148,7 +148,7 @@ class MetricFilters:
                         "logGroupName": group,
                     }
                 )
-        start = int(decode_token(params.get("nextToken")) or 0)
+        start = token_offset(params.get("nextToken"))
         limit = params.get("limit") or DEFAULT_DESCRIBE_LIMIT
         output: dict[str, Any] = {"metricFilters": rows[start : start + limit]}
         if start + limit < len(rows):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 
 from lamina.errors import AwsError
@@ -49,10 +50,48 @@ def encode_token(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
 
 
-def decode_token(token: str | None) -> Any:
+def bad_token() -> AwsError:
+    return invalid("The specified nextToken is invalid.")
+
+
+def decode_token(token: str | None, error: Callable[[], AwsError] = bad_token) -> Any:
     if token is None:
         return None
     try:
         return json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, binascii.Error):
-        raise invalid("The specified nextToken is invalid.") from None
+        raise error() from None
+
+
+def token_offset(token: str | None, error: Callable[[], AwsError] = bad_token) -> int:
+    """A page token that holds a position (0 without a token)."""
+    value = decode_token(token, error)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise error()
+    return value
+
+
+def token_name(token: str | None, error: Callable[[], AwsError] = bad_token) -> str | None:
+    """A page token that holds the last name returned."""
+    value = decode_token(token, error)
+    if value is not None and not isinstance(value, str):
+        raise error()
+    return value
+
+
+def token_event_key(token: str | None) -> tuple[int, str, int] | None:
+    """FilterLogEvents' token: the (timestamp, stream, offset) of the last event returned."""
+    value = decode_token(token)
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not isinstance(value[0], int)
+        or not isinstance(value[1], str)
+        or not isinstance(value[2], int)
+    ):
+        raise bad_token()
+    return value[0], value[1], value[2]

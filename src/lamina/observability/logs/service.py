@@ -16,12 +16,14 @@ from typing import Any
 from lamina.domain.log_patterns import FilterPattern, PatternError, compile_pattern
 from lamina.errors import AwsError
 from lamina.observability.logs.names import (
-    decode_token,
     encode_token,
     group_arn,
     group_of,
     invalid,
     stream_arn,
+    token_event_key,
+    token_name,
+    token_offset,
 )
 from lamina.store.logs import FileLogStore, GroupInfo, StoredEvent, needle_of
 
@@ -121,7 +123,7 @@ class LogsService:
         pattern = params.get("logGroupNamePattern")
         if prefix is not None and pattern is not None:
             raise invalid("LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.")
-        after = decode_token(params.get("nextToken"))
+        after = token_name(params.get("nextToken"))
         names = [
             name
             for name in self.store.list_groups()
@@ -238,7 +240,7 @@ class LogsService:
             rows.sort(key=lambda row: row[0])
         if params.get("descending"):
             rows.reverse()
-        start = int(decode_token(params.get("nextToken")) or 0)
+        start = token_offset(params.get("nextToken"))
         limit = params.get("limit") or DEFAULT_DESCRIBE_LIMIT
         page = rows[start : start + limit]
         streams = [
@@ -350,8 +352,7 @@ class LogsService:
         start_time = max(params.get("startTime") or 0, self.retention_cutoff(info))
         end_time = params.get("endTime")
         limit = params.get("limit") or DEFAULT_EVENTS_LIMIT
-        after = decode_token(params.get("nextToken"))
-        after_key = tuple(after) if after is not None else None
+        after_key = token_event_key(params.get("nextToken"))
         needles = tuple(needle_of(term) for term in pattern.required)
 
         def matches(stream: str) -> Iterator[tuple[tuple[int, str, int], StoredEvent]]:

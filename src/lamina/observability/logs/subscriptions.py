@@ -22,7 +22,7 @@ from typing import Any
 
 from lamina.domain.log_patterns import FilterPattern
 from lamina.errors import AwsError
-from lamina.observability.logs.names import decode_token, encode_token, invalid
+from lamina.observability.logs.names import encode_token, invalid, token_name
 from lamina.observability.logs.service import DEFAULT_DESCRIBE_LIMIT, LogsService, compile_filter, not_found
 from lamina.triggers.service_invoker import ServiceInvoker
 
@@ -109,7 +109,7 @@ class SubscriptionFilters:
         group = params["logGroupName"]
         info = self._logs.group_info(group)
         prefix = params.get("filterNamePrefix") or ""
-        after = decode_token(params.get("nextToken"))
+        after = token_name(params.get("nextToken"))
         names = sorted(name for name in info.subscription_filters if name.startswith(prefix))
         names = [name for name in names if after is None or name > after]
         limit = params.get("limit") or DEFAULT_DESCRIBE_LIMIT

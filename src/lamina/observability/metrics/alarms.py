@@ -26,8 +26,8 @@ from lamina.domain.metrics.alarms import (
 )
 from lamina.domain.metrics.series import MetricKey, dimensions_of
 from lamina.errors import AwsError
-from lamina.observability.logs.names import decode_token, encode_token
-from lamina.observability.metrics.service import MetricsService, check_period, epoch
+from lamina.observability.logs.names import encode_token, token_name, token_offset
+from lamina.observability.metrics.service import MetricsService, check_period, epoch, invalid_next_token
 from lamina.store.sqlite.alarms import SqliteAlarmStore
 from lamina.triggers.service_invoker import ServiceInvoker
 
@@ -189,7 +189,7 @@ class AlarmService:
         if names and prefix:
             raise validation("AlarmNames and AlarmNamePrefix are mutually exclusive.")
         state, action_prefix = params.get("StateValue"), params.get("ActionPrefix")
-        after = decode_token(params.get("NextToken"))
+        after = token_name(params.get("NextToken"), invalid_next_token)
         selected = [
             record
             for name, record in sorted(self._alarms.items())
@@ -243,7 +243,7 @@ class AlarmService:
             items = [item for item in items if item["HistoryItemType"] == kind]
         if params.get("ScanBy") == "TimestampAscending":
             items.reverse()
-        offset = int(decode_token(params.get("NextToken")) or 0)
+        offset = token_offset(params.get("NextToken"), invalid_next_token)
         limit = params.get("MaxRecords") or MAX_RECORDS
         page = items[offset : offset + limit]
         output: dict[str, Any] = {

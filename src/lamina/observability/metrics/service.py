@@ -12,7 +12,7 @@ from lamina.domain.metrics.aggregate import BASIC_STATISTICS, percentile_of
 from lamina.domain.metrics.expressions import ExpressionError, evaluate
 from lamina.domain.metrics.series import MetricKey, dimensions_of
 from lamina.errors import AwsError
-from lamina.observability.logs.names import decode_token, encode_token
+from lamina.observability.logs.names import encode_token, token_offset
 from lamina.observability.metrics.recorder import MetricRecorder
 
 MAX_DATAPOINTS = 1440
@@ -27,6 +27,12 @@ METRIC_OPERATIONS = ("PutMetricData", "GetMetricStatistics", "GetMetricData", "L
 
 def invalid_value(message: str) -> AwsError:
     return AwsError("InvalidParameterValue", message, 400)
+
+
+def invalid_next_token() -> AwsError:
+    return AwsError(
+        "InvalidNextToken", "The service couldn't process your request because the NextToken is invalid.", 400
+    )
 
 
 def invalid_combination(message: str) -> AwsError:
@@ -242,7 +248,7 @@ class MetricsService:
             ),
             key=lambda key: (key.namespace, key.name, key.dimensions),
         )
-        start = int(decode_token(params.get("NextToken")) or 0)
+        start = token_offset(params.get("NextToken"), invalid_next_token)
         page = keys[start : start + LIST_PAGE]
         output: dict[str, Any] = {
             "Metrics": [
