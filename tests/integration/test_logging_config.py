@@ -142,3 +142,20 @@ def test_a_custom_log_group_receives_the_functions_logs(
         time.sleep(0.2)
     assert len(reports) == 1
     assert logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"] == []
+
+
+def test_an_unhandled_error_is_a_json_record_in_json_format(
+    deploy: Callable[..., str], lambda_client: Any
+) -> None:
+    name = deploy(
+        {"app.py": "def handler(event, context):\n    raise KeyError('missing sku')\n"},
+        LoggingConfig={"LogFormat": "JSON"},
+    )
+    response = lambda_client.invoke(FunctionName=name, LogType="Tail")
+    assert response["FunctionError"] == "Unhandled"
+    errors = [document for document in _json_lines(log_lines(response)) if document.get("level") == "ERROR"]
+    assert len(errors) == 1
+    assert errors[0]["errorType"] == "KeyError" and "missing sku" in errors[0]["errorMessage"]
+    assert errors[0]["requestId"] == response["ResponseMetadata"]["RequestId"]
+    assert any("raise KeyError" in frame for frame in errors[0]["stackTrace"])
+    assert not any(line.startswith("[ERROR]") for line in log_lines(response))

@@ -371,7 +371,22 @@ def _exception_body(error: BaseException, request_id: str) -> dict[str, Any]:
 
 
 def _error_log_line(error: Mapping[str, Any]) -> str:
-    """The one log line AWS writes for an error: `[ERROR] Type: message\\rTraceback ...\\r  File ...`."""
+    """The one log line AWS writes for an error: `[ERROR] Type: message\\rTraceback ...\\r  File ...`,
+    or with LogFormat JSON an ERROR record like the logging module's (read at call time: the fork
+    server loads this module before any function's variables exist)."""
+    if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
+        moment = time.time()
+        document = {
+            "timestamp": f"{time.strftime(_LOG_DATE_FORMAT, time.gmtime(moment))}.{int(moment * 1000) % 1000:03d}Z",
+            "level": "ERROR",
+            "message": error["errorMessage"],
+            "logger": "root",
+            "requestId": error.get("requestId", ""),
+            "errorType": error["errorType"],
+            "errorMessage": error["errorMessage"],
+            "stackTrace": list(error["stackTrace"]),
+        }
+        return json.dumps(document, default=str) + "\n"
     description = "[ERROR]"
     if error["errorType"]:
         description += " " + error["errorType"]
