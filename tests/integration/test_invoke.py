@@ -291,3 +291,40 @@ def test_every_discovered_python_runtime_runs_functions(
         response, version = _invoke_json(lambda_client, name, {})
         assert "FunctionError" not in response, (runtime, version)
         assert f"python{version}" == runtime
+
+
+def test_invoke_with_response_stream_sends_chunks_then_completion(deploy: Any, lambda_client: Any) -> None:
+    name = deploy(
+        {
+            "app.py": (
+                "def handler(event, context):\n"
+                "    if event.get('fail'):\n"
+                "        raise ValueError('streamed failure')\n"
+                "    print('streaming')\n"
+                "    return 'x' * event['size']\n"
+            )
+        }
+    )
+    response = lambda_client.invoke_with_response_stream(
+        FunctionName=name, Payload=json.dumps({"size": 150_000}), LogType="Tail"
+    )
+    assert response["StatusCode"] == 200
+    assert response["ExecutedVersion"] == "$LATEST"
+    events = list(response["EventStream"])
+    chunks = [event["PayloadChunk"]["Payload"] for event in events if "PayloadChunk" in event]
+    assert len(chunks) >= 3  # 150 KB in 64 KB chunks
+    assert json.loads(b"".join(chunks)) == "x" * 150_000
+    complete = events[-1]["InvokeComplete"]
+    assert "ErrorCode" not in complete
+    assert "streaming" in base64.b64decode(complete["LogResult"]).decode()
+
+    failed = list(
+        lambda_client.invoke_with_response_stream(FunctionName=name, Payload=json.dumps({"fail": True}))[
+            "EventStream"
+        ]
+    )
+    complete = failed[-1]["InvokeComplete"]
+    assert complete["ErrorCode"] == "Unhandled"
+    assert json.loads(complete["ErrorDetails"])["errorMessage"] == "streamed failure"
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
+        lambda_client.invoke_with_response_stream(FunctionName="no-such-function", Payload=b"{}")

@@ -15,6 +15,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from lamina.errors import AwsError
 from lamina.protocol import event_stream
+from lamina.protocol.event_encoding import encode_events
 from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.json_values import dump_json, from_json, load_json, serialization_error, to_json
 from lamina.protocol.validation import validate
@@ -100,25 +101,14 @@ class JsonRpcProtocol:
         initial = {name: value for name, value in output.items() if name != member}
         initial_document = to_json(shape, initial)
 
-        async def body() -> AsyncIterator[bytes]:
-            yield event_stream.event("initial-response", dump_json(initial_document))
-            try:
-                async for event_type, members in events:
-                    event_shape = union.members[event_type]
-                    if event_shape.metadata.get("exception"):
-                        yield event_stream.exception(event_type, dump_json(to_json(event_shape, members)))
-                    else:
-                        yield event_stream.event(event_type, dump_json(to_json(event_shape, members)))
-            finally:
-                close = getattr(events, "aclose", None)
-                if close is not None:
-                    await close()
-
+        body = encode_events(
+            union, events, event_stream.event("initial-response", dump_json(initial_document))
+        )
         response_headers = [("Content-Type", event_stream.CONTENT_TYPE)]
         if request_id is not None:
             response_headers.append(("x-amzn-RequestId", request_id))
         response_headers.extend(headers)
-        return HttpResponse(200, response_headers, b"", body())
+        return HttpResponse(200, response_headers, b"", body)
 
     def serialize_error(self, error: AwsError, request_id: str) -> HttpResponse:
         document: dict[str, Any] = {"__type": error.code, "message": error.message, **error.extra}

@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, unquote
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from lamina.errors import AwsError
+from lamina.protocol import event_stream
+from lamina.protocol.event_encoding import encode_events
 from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.json_values import (
     dump_json,
@@ -401,12 +403,17 @@ class RestJsonProtocol:
             for key, value in (output.get(member.name) or {}).items():
                 if value is not None:
                     response_headers.append((member.wire_name + key, to_header(member.shape.value, value)))
+        stream = None
         if plan.payload is not None:
             value = output.get(plan.payload.name)
-            if plan.payload.shape.type_name in ("blob", "string"):
+            if plan.payload.shape.serialization.get("eventstream"):
+                if value is not None:  # an async iterator of (event type, members): sent as it comes
+                    stream = encode_events(plan.payload.shape, value)
+                    content_type = event_stream.CONTENT_TYPE
+            elif plan.payload.shape.type_name in ("blob", "string"):
                 if value is not None:
                     body, content_type = raw_bytes(value), _BLOB_CONTENT_TYPE
-            elif value is not None and not plan.payload.shape.serialization.get("eventstream"):
+            elif value is not None:
                 body, content_type = dump_json(to_json(plan.payload.shape, value)), _JSON_CONTENT_TYPE
         elif plan.shape is not None:
             document = {}
@@ -417,7 +424,10 @@ class RestJsonProtocol:
             body, content_type = dump_json(document), _JSON_CONTENT_TYPE
         if status is None:
             status = int(operation.http.get("responseCode", 200))
-        return _response(status, content_type, body, response_headers, request_id, headers or [])
+        response = _response(status, content_type, body, response_headers, request_id, headers or [])
+        if stream is not None:
+            response = HttpResponse(response.status, response.headers, b"", stream)
+        return response
 
     def serialize_error(self, error: AwsError, request_id: str) -> HttpResponse:
         """Encode `error` so botocore raises the modelled exception class.

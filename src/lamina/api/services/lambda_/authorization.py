@@ -18,7 +18,11 @@ from lamina.functions.manager import Placement
 from lamina.functions.permissions import PermissionService
 from lamina.identity.authorizer import Authorizer
 
-_ACTIONS = {"Invoke": "lambda:InvokeFunction", "GetLayerVersionByArn": "lambda:GetLayerVersion"}
+_ACTIONS = {
+    "Invoke": "lambda:InvokeFunction",
+    "InvokeWithResponseStream": "lambda:InvokeFunction",
+    "GetLayerVersionByArn": "lambda:GetLayerVersion",
+}
 DENIED = "AccessDeniedException"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from lamina.api.context import OperationResult, RequestContext
@@ -18,6 +19,7 @@ from lamina.domain.arns import parse_function_ref, resolve_qualifier
 from lamina.domain.recursion import is_recursive_loop, trace_for_invocation
 from lamina.errors import AwsError, invalid_parameter, request_too_large
 from lamina.execution.async_delivery import AsyncDelivery
+from lamina.execution.environment import InvocationResult
 from lamina.execution.invocation import InvocationInput, InvocationService
 from lamina.execution.observer import RECURSIVE_INVOCATIONS_DROPPED
 from lamina.functions.manager import FunctionManager
@@ -75,7 +77,17 @@ class InvokeHandler:
         self._recursion = recursion
         self._placement = manager.placement
 
-    async def invoke(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+    async def invoke_with_response_stream(
+        self, params: dict[str, Any], context: RequestContext
+    ) -> OperationResult:
+        """InvokeWithResponseStream: the result as an event stream (PayloadChunk events, then
+        InvokeComplete). Lamina's runtimes answer whole, so the payload comes in chunks once the
+        function returns, as AWS streams functions that do not stream themselves."""
+        return await self.invoke(params, context, streamed=True)
+
+    async def invoke(
+        self, params: dict[str, Any], context: RequestContext, *, streamed: bool = False
+    ) -> OperationResult:
         ref = parse_function_ref(
             params["FunctionName"], region=self._placement.region, account_id=self._placement.account_id
         )
@@ -113,6 +125,14 @@ class InvokeHandler:
             config, self._placement.arn(ref.name, qualifier), payload, client_context, trace_id=trace_id
         )
         result = await self._invocations.invoke(invocation, context.request_id)
+        if streamed:
+            return OperationResult(
+                {
+                    "StatusCode": 200,
+                    "ExecutedVersion": result.executed_version,
+                    "EventStream": _stream_events(result, params.get("LogType") == "Tail"),
+                }
+            )
         output: dict[str, Any] = {
             "StatusCode": 200,
             "ExecutedVersion": result.executed_version,
@@ -123,3 +143,19 @@ class InvokeHandler:
             output["LogResult"] = base64.b64encode(result.log_tail.encode()).decode()
         # AWS answers Invoke with Content-Type application/json whatever the payload holds.
         return OperationResult(output, headers=(("Content-Type", "application/json"),))
+
+
+STREAM_CHUNK_BYTES = 65_536
+
+
+async def _stream_events(result: InvocationResult, tail: bool) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    payload = result.payload
+    for start in range(0, len(payload), STREAM_CHUNK_BYTES):
+        yield "PayloadChunk", {"Payload": payload[start : start + STREAM_CHUNK_BYTES]}
+    complete: dict[str, Any] = {}
+    if result.function_error is not None:
+        complete["ErrorCode"] = result.function_error
+        complete["ErrorDetails"] = payload.decode(errors="replace")
+    if tail:
+        complete["LogResult"] = base64.b64encode(result.log_tail.encode()).decode()
+    yield "InvokeComplete", complete
