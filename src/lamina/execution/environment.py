@@ -2,7 +2,8 @@
 
 State machine: STARTING → (init) → IDLE ⇄ BUSY → STOPPED. Any failure that leaves the process in
 doubt (timeout, crash, out of memory, init error) ends in STOPPED; the pool never reuses it.
-Limits are enforced from outside: the deadline by the invoker, memory by a watchdog.
+Limits are enforced from outside: the deadline by the invoker, memory by the environment's cgroup
+(the kernel's OOM killer) where the host allows one, else by a watchdog polling its RSS.
 """
 
 from __future__ import annotations
