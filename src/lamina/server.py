@@ -54,6 +54,7 @@ from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
 from lamina.execution.zygote.process import DEFAULT_PRELOAD
 from lamina.functions.aliases import AliasService
+from lamina.functions.code_collector import CodeCollector, running_code, stored_code
 from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.event_invoke_configs import EventInvokeConfigService
 from lamina.functions.function_urls import FunctionUrlService
@@ -198,6 +199,7 @@ class Platform:
     accounts: dict[str, LambdaAccount]
     build_account: Callable[[str], LambdaAccount]
     counters: PlatformCounters
+    code_collector: CodeCollector
     _log_flusher: asyncio.Task[None] | None = None
     _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
@@ -214,6 +216,8 @@ class Platform:
                 self.accounts[account_id] = self.build_account(account_id)
         for account in list(self.accounts.values()):
             await account.open()
+        # Every account's references are loaded: remove code that a crash or an older version left.
+        await self.code_collector.collect_quietly()
         self._log_flusher = asyncio.get_running_loop().create_task(self._flush_logs_forever())
         self._alarm_evaluator = asyncio.get_running_loop().create_task(self._evaluate_alarms_forever())
         if self.settings.start_method == "zygote":
@@ -287,6 +291,7 @@ class Platform:
         for task in (self._log_flusher, self._alarm_evaluator):
             if task is not None:
                 task.cancel()
+        await self.code_collector.close()
         for account in list(self.accounts.values()):
             await account.close()
         await self.identity_store.close()
@@ -345,6 +350,7 @@ class _Shared:
     sdk_library: Path | None
     blobs: FilesystemBlobStore
     code: CodeCache
+    code_collector: CodeCollector
     budget: MemoryBudget
     directory: IdentityDirectory
     authorizer: Authorizer
@@ -404,6 +410,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         shared.runtimes,
         placement,
         lambda role: sts.lambda_may_assume(role, account_id),
+        collector=shared.code_collector,
     )
     aliases = AliasService(manager, registry)
 
@@ -443,7 +450,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
             lambda url_id: f"http://{url_id}.lambda-url.{settings.region}.localhost:{settings.port}/",
         ),
         recursion=RecursionConfigService(manager, metadata),
-        layers=LayerService(metadata, shared.blobs, shared.code, placement),
+        layers=LayerService(metadata, shared.code_collector, placement),
         invocations=invocations,
         delivery=delivery,
     )
@@ -528,6 +535,14 @@ def build_platform(settings: Settings) -> Platform:
     )
     blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))
     code = CodeCache(settings.code_cache_dir, blobs)
+    accounts: dict[str, LambdaAccount] = {}
+    # Blobs and folders are shared by every account: collection marks from all of them.
+    code_collector = CodeCollector(
+        blobs,
+        code,
+        stored=lambda: stored_code([(account.registry, account.metadata) for account in accounts.values()]),
+        running=lambda: running_code([account.pool for account in accounts.values()]),
+    )
     budget_mb = settings.memory_budget_mb or default_memory_budget_mb(settings.memory_budget_share)
     identity_store = SqliteIdentityStore(
         settings.identity_path, load_or_create_key(settings.secrets_dir, "credentials")
@@ -550,6 +565,7 @@ def build_platform(settings: Settings) -> Platform:
         sdk_library,
         blobs,
         code,
+        code_collector,
         MemoryBudget(budget_mb),
         directory,
         authorizer,
@@ -567,7 +583,7 @@ def build_platform(settings: Settings) -> Platform:
         ),
         PlatformCounters(),
     )
-    accounts = {settings.account_id: _build_account(shared, settings.account_id)}
+    accounts[settings.account_id] = _build_account(shared, settings.account_id)
 
     def facade_of(account_id: str) -> ServiceFacade | None:
         account = accounts.get(account_id)
@@ -625,6 +641,7 @@ def build_platform(settings: Settings) -> Platform:
         accounts,
         lambda account_id: _build_account(shared, account_id),
         shared.counters,
+        code_collector,
     )
     return platform
 

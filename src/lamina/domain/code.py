@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lamina.errors import invalid_parameter
+from lamina.errors import AwsError, invalid_parameter
 
 MAX_UNZIPPED_BYTES = 262_144_000
 _CORRUPT_MESSAGE = "Could not unzip uploaded file. Please check your file, then try to upload again."
@@ -68,21 +68,32 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
 def inspect_package(data: bytes, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> PackageSummary:
     """Check the archive's directory without unpacking; extraction re-checks the real sizes."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise invalid_parameter(_CORRUPT_MESSAGE) from exc
-    with archive:
-        total = 0
-        files = 0
-        for info in archive.infolist():
-            _safe_member_path(info.filename)
-            if _is_symlink(info):
-                raise invalid_parameter(f"{_CORRUPT_MESSAGE} Symbolic links are not allowed: {info.filename}")
-            total += info.file_size
-            files += 0 if info.is_dir() else 1
-        if total > max_unzipped:
-            raise invalid_parameter(f"Unzipped size must be smaller than {max_unzipped} bytes")
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = 0
+            files = 0
+            for info in archive.infolist():
+                _safe_member_path(info.filename)
+                if _is_symlink(info):
+                    raise invalid_parameter(
+                        f"{_CORRUPT_MESSAGE} Symbolic links are not allowed: {info.filename}"
+                    )
+                total += info.file_size
+                files += 0 if info.is_dir() else 1
+    except AwsError:
+        raise
+    except Exception as exc:  # any reading failure: see _unreadable
+        raise _unreadable() from exc
+    if total > max_unzipped:
+        raise invalid_parameter(f"Unzipped size must be smaller than {max_unzipped} bytes")
     return PackageSummary(digest_code(data), total, files)
+
+
+def _unreadable() -> AwsError:
+    """Any failure to read an uploaded archive is the upload's fault: a flipped byte can surface as
+    zlib.error, struct.error, NotImplementedError (unknown method), UnicodeDecodeError, ValueError
+    or OverflowError as well as BadZipFile, and every one of them must be a 400, not a 500 that
+    makes the SDK retry the upload."""
+    return invalid_parameter(_CORRUPT_MESSAGE)
 
 
 def extract_package(data: bytes, destination: Path, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> None:
@@ -120,11 +131,14 @@ def extract_package(data: bytes, destination: Path, *, max_unzipped: int = MAX_U
                 os.chmod(target, 0o555 if executable else 0o444)
         _make_directories_read_only(staging)
         os.replace(staging, destination)
-    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError) as exc:
+    except AwsError:
+        _remove_tree(staging)
+        raise
+    except Exception as exc:  # any reading failure: see _unreadable
         _remove_tree(staging)
         if isinstance(exc, OSError) and destination.exists():
             return  # another worker unpacked the same SHA first; identical content
-        raise invalid_parameter(_CORRUPT_MESSAGE) from exc
+        raise _unreadable() from exc
     except BaseException:
         _remove_tree(staging)
         raise

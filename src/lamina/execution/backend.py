@@ -34,8 +34,11 @@ class LocalBackend:
         runtime = self._runtimes.get(config.runtime)
         if runtime is None:
             raise service_error(f"Runtime {config.runtime} is no longer available on this host")
-        code_path = await self._code.ensure(config.code.sha256_hex)
-        layers_path = await self._code.layers([layer.content.sha256_hex for layer in config.layers])
-        environment = ExecutionEnvironment(config, runtime, code_path, self._context, layers_path)
-        await environment.start()
+        layers = [layer.content.sha256_hex for layer in config.layers]
+        # Held until the pool counts the environment (no await between our return and that).
+        with self._code.holding(config.code.sha256_hex, layers):
+            code_path = await self._code.ensure(config.code.sha256_hex)
+            layers_path = await self._code.layers(layers)
+            environment = ExecutionEnvironment(config, runtime, code_path, self._context, layers_path)
+            await environment.start()
         return environment

@@ -1,16 +1,38 @@
 """Unpacked code, once per code SHA, read-only, shared by every environment running it; and each
-list of layers a function uses, merged once into one folder that environments see as /opt."""
+list of layers a function uses, merged once into one folder that environments see as /opt.
+
+Folders are removed by the code collector (functions/code_collector.py) once nothing uses them;
+`holding` marks the folders an environment being started needs, so they are not removed under it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lamina.domain.code import extract_package, make_read_only, remove_tree
 from lamina.store.ports import BlobStore
+
+_FOLDER_NAME = re.compile(r"(layers-)?[0-9a-f]{64}")
+
+
+def layers_folder(sha256_hexes: Sequence[str]) -> str:
+    """The name of the merged folder of a list of two or more layers."""
+    return "layers-" + hashlib.sha256(":".join(sha256_hexes).encode()).hexdigest()
+
+
+def folders_of(code_sha256_hex: str, layer_sha256_hexes: Sequence[str]) -> set[str]:
+    """Every folder a function's environments read: its code, each layer, and the merged layers."""
+    folders = {code_sha256_hex, *layer_sha256_hexes}
+    if len(layer_sha256_hexes) > 1:
+        folders.add(layers_folder(layer_sha256_hexes))
+    return folders
 
 
 class CodeCache:
@@ -19,7 +41,32 @@ class CodeCache:
         self._blobs = blobs
         self._ready: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._held: collections.Counter[str] = collections.Counter()
         root.mkdir(parents=True, exist_ok=True, mode=0o711)
+
+    @contextlib.contextmanager
+    def holding(self, code_sha256_hex: str, layer_sha256_hexes: Sequence[str]) -> Iterator[None]:
+        """Keep a function's folders while an environment of it starts; once started, the pool
+        knows the environment and the collector keeps its folders for as long as it lives."""
+        folders = folders_of(code_sha256_hex, layer_sha256_hexes)
+        self._held.update(folders)
+        try:
+            yield
+        finally:
+            self._held.subtract(folders)
+            for folder in folders:
+                if self._held[folder] <= 0:
+                    del self._held[folder]
+
+    def held(self) -> set[str]:
+        return set(self._held)
+
+    def folders(self) -> set[str]:
+        """Every unpacked or merged folder (staging folders of unpacking in progress are not).
+        Blocking: call from a worker thread."""
+        with contextlib.suppress(FileNotFoundError):
+            return {path.name for path in self._root.iterdir() if _FOLDER_NAME.fullmatch(path.name)}
+        return set()
 
     def path_for(self, sha256_hex: str) -> Path:
         return self._root / sha256_hex
@@ -48,7 +95,7 @@ class CodeCache:
         parts = [await self.ensure(sha256_hex) for sha256_hex in sha256_hexes]
         if len(parts) == 1:
             return parts[0]
-        key = "layers-" + hashlib.sha256(":".join(sha256_hexes).encode()).hexdigest()
+        key = layers_folder(sha256_hexes)
         path = self._root / key
         if key in self._ready:
             return path
@@ -60,9 +107,16 @@ class CodeCache:
                 self._ready.add(key)
         return path
 
-    async def discard(self, sha256_hex: str) -> None:
-        self._ready.discard(sha256_hex)
-        await asyncio.to_thread(remove_tree, self.path_for(sha256_hex))
+    async def discard(self, folder: str) -> bool:
+        """Remove an unpacked or merged folder unless an environment being started holds it;
+        whether it was removed. An `ensure` that comes later unpacks it again (from the blob)."""
+        lock = self._locks.setdefault(folder, asyncio.Lock())
+        async with lock:
+            if folder in self._held:
+                return False
+            self._ready.discard(folder)
+            await asyncio.to_thread(remove_tree, self._root / folder)
+        return True
 
 
 def _merge(parts: list[Path], destination: Path) -> None:

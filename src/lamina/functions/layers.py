@@ -3,16 +3,15 @@ and the layer version permissions (Add/Remove LayerVersionPermission, GetLayerVe
 
 Layer content is a code blob like a function's (content-addressed, encrypted at rest); a version's
 record is metadata. Functions keep what they need of a version (ARN, digest, sizes) in their own
-configuration, so deleting a version does not break them.
+configuration, so deleting a version does not break them: its content is collected only once no
+function uses it either.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from lamina.domain.code import inspect_package
 from lamina.domain.functions import FunctionLayer
 from lamina.domain.layers import (
     LayerVersion,
@@ -23,18 +22,17 @@ from lamina.domain.layers import (
 )
 from lamina.domain.policies import ResourcePolicy
 from lamina.errors import AwsError, conflict, invalid_parameter, not_found, precondition_failed
-from lamina.execution.code_cache import CodeCache
+from lamina.functions.code_collector import CodeCollector
 from lamina.functions.manager import Placement, zip_bytes
-from lamina.store.ports import BlobStore, MetadataStore
+from lamina.store.ports import MetadataStore
 
 _NO_RESOURCE = "The resource you requested does not exist."
 
 
 class LayerService:
-    def __init__(self, store: MetadataStore, blobs: BlobStore, code: CodeCache, placement: Placement) -> None:
+    def __init__(self, store: MetadataStore, collector: CodeCollector, placement: Placement) -> None:
         self._store = store
-        self._blobs = blobs
-        self._code = code
+        self._collector = collector
         self.placement = placement
 
     def arn(self, name: str, version: int | None = None) -> str:
@@ -44,22 +42,19 @@ class LayerService:
         content = params.get("Content") or {}
         if "ZipFile" not in content:
             raise invalid_parameter("Lamina accepts layer content as Content.ZipFile only.")
-        data = zip_bytes(content["ZipFile"])
-        summary = await asyncio.to_thread(inspect_package, data)
-        await asyncio.to_thread(self._blobs.put, summary.digest.sha256_hex, data)
-        await self._code.ensure(summary.digest.sha256_hex, data)
-        layer = LayerVersion(
-            name,
-            await self._store.next_layer_version(name),
-            summary.digest,
-            summary.unzipped_size,
-            params.get("Description") or "",
-            tuple(params.get("CompatibleRuntimes") or ()),
-            tuple(params.get("CompatibleArchitectures") or ()),
-            params.get("LicenseInfo"),
-            created_now(),
-        )
-        await self._store.put_layer_version(layer)
+        async with self._collector.store_package(zip_bytes(content["ZipFile"])) as summary:
+            layer = LayerVersion(
+                name,
+                await self._store.next_layer_version(name),
+                summary.digest,
+                summary.unzipped_size,
+                params.get("Description") or "",
+                tuple(params.get("CompatibleRuntimes") or ()),
+                tuple(params.get("CompatibleArchitectures") or ()),
+                params.get("LicenseInfo"),
+                created_now(),
+            )
+            await self._store.put_layer_version(layer)
         return layer
 
     async def get(self, name: str, version: int) -> LayerVersion:
@@ -90,6 +85,7 @@ class LayerService:
     async def delete(self, name: str, version: int) -> None:
         """Idempotent; functions that use the version keep it (its content stays stored)."""
         await self._store.delete_layer_version(name, version)
+        await self._collector.collect_quietly()
 
     async def for_function(self, arns: Sequence[str]) -> list[FunctionLayer]:
         """The Layers parameter of CreateFunction / UpdateFunctionConfiguration, resolved."""

@@ -10,11 +10,12 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
 from lamina.domain.arns import function_arn
-from lamina.domain.code import PackageSummary, inspect_package
+from lamina.domain.code import PackageSummary
 from lamina.domain.functions import (
     LATEST,
     FunctionConfig,
@@ -30,6 +31,7 @@ from lamina.domain.layers import check_function_layers
 from lamina.errors import conflict, invalid_parameter, not_found, precondition_failed
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.pool import EnvironmentPool
+from lamina.functions.code_collector import CodeCollector
 from lamina.functions.registry import FunctionRegistry
 from lamina.store.ports import BlobStore
 
@@ -64,8 +66,12 @@ class FunctionManager:
         runtimes: Mapping[str, object],
         placement: Placement,
         role_assumable: Callable[[str], bool] = lambda role: True,
+        *,
+        collector: CodeCollector | None = None,
     ) -> None:
-        """`role_assumable(role_arn)`: whether the role exists and trusts lambda.amazonaws.com."""
+        """`role_assumable(role_arn)`: whether the role exists and trusts lambda.amazonaws.com.
+        `collector`: stores packages and removes code nothing uses any more; a manager without
+        one cannot take code (unit tests of the other operations)."""
         self._registry = registry
         self._blobs = blobs
         self._code = code
@@ -75,6 +81,7 @@ class FunctionManager:
         self._role_assumable = role_assumable
         self._locks: dict[str, asyncio.Lock] = {}
         self._deletion_listeners: list[Callable[[str, str | None], None]] = []
+        self._collector = collector
 
     def on_delete(self, listener: Callable[[str, str | None], None]) -> None:
         """Call `listener(name, None)` once a function is deleted and `listener(name, version)`
@@ -130,12 +137,16 @@ class FunctionManager:
             )
         return runtime
 
-    async def _store_package(self, zip_file: Any) -> PackageSummary:
-        data = zip_bytes(zip_file)
-        summary = await asyncio.to_thread(inspect_package, data)
-        await asyncio.to_thread(self._blobs.put, summary.digest.sha256_hex, data)
-        await self._code.ensure(summary.digest.sha256_hex, data)
-        return summary
+    def _store_package(self, zip_file: Any) -> AbstractAsyncContextManager[PackageSummary]:
+        """Stored and held until the block that writes the metadata ends; collected if it fails."""
+        if self._collector is None:
+            raise RuntimeError("this FunctionManager was built without a code collector")
+        return self._collector.store_package(zip_bytes(zip_file))
+
+    async def _collect(self) -> None:
+        """After a change that may leave code unused (replaced, deleted, a dry run's package)."""
+        if self._collector is not None:
+            await self._collector.collect_quietly()
 
     def _check_role(self, role: str) -> str:
         if not self._role_assumable(role):
@@ -169,44 +180,50 @@ class FunctionManager:
         async with self.lock(name):
             if self._registry.latest(name) is not None:
                 raise conflict(f"Function already exist: {name}")
-            summary = await self._store_package(code["ZipFile"])
-            if self._registry.latest(name) is not None:
-                raise conflict(f"Function already exist: {name}")
-            check_function_layers(list(options.get("layers", ())), summary.unzipped_size)
-            config = FunctionConfig(
-                name=name,
-                runtime=runtime,
-                handler=handler,
-                role=params["Role"],
-                code=summary.digest,
-                code_unzipped_size=summary.unzipped_size,
-                **options,
-            )
-            await self._registry.put_latest(config)
-            if params.get("Publish"):
-                await self._publish(config)
+            async with self._store_package(code["ZipFile"]) as summary:
+                if self._registry.latest(name) is not None:
+                    raise conflict(f"Function already exist: {name}")
+                check_function_layers(list(options.get("layers", ())), summary.unzipped_size)
+                config = FunctionConfig(
+                    name=name,
+                    runtime=runtime,
+                    handler=handler,
+                    role=params["Role"],
+                    code=summary.digest,
+                    code_unzipped_size=summary.unzipped_size,
+                    **options,
+                )
+                await self._registry.put_latest(config)
+                if params.get("Publish"):
+                    await self._publish(config)
         return config
 
     async def update_code(self, params: dict[str, Any]) -> FunctionConfig:
         name = params["FunctionName"]
         if "ZipFile" not in params:
             raise invalid_parameter("Please provide a source for function code: ZipFile.")
-        async with self.lock(name):
-            current = self.get(name)
-            self._check_revision(current, params.get("RevisionId"))
-            summary = await self._store_package(params["ZipFile"])
-            check_function_layers(list(current.layers), summary.unzipped_size)
-            if params.get("DryRun"):
-                return current.with_changes(code=summary.digest, revision_id=current.revision_id)
-            changes: dict[str, Any] = {"code": summary.digest, "code_unzipped_size": summary.unzipped_size}
-            if params.get("Architectures"):
-                changes["architectures"] = tuple(params["Architectures"])
-            updated = current.with_changes(**changes)
-            await self._registry.put_latest(updated)
-            self._pool.retire(name, keep=updated)
-            if params.get("Publish"):
-                await self._publish(updated)
-        return updated
+        try:
+            async with self.lock(name):
+                current = self.get(name)
+                self._check_revision(current, params.get("RevisionId"))
+                async with self._store_package(params["ZipFile"]) as summary:
+                    check_function_layers(list(current.layers), summary.unzipped_size)
+                    if params.get("DryRun"):
+                        return current.with_changes(code=summary.digest, revision_id=current.revision_id)
+                    changes: dict[str, Any] = {
+                        "code": summary.digest,
+                        "code_unzipped_size": summary.unzipped_size,
+                    }
+                    if params.get("Architectures"):
+                        changes["architectures"] = tuple(params["Architectures"])
+                    updated = current.with_changes(**changes)
+                    await self._registry.put_latest(updated)
+                    self._pool.retire(name, keep=updated)
+                    if params.get("Publish"):
+                        await self._publish(updated)
+            return updated
+        finally:
+            await self._collect()  # the code it replaced, or a dry run's package
 
     async def update_configuration(self, params: dict[str, Any]) -> FunctionConfig:
         name = params["FunctionName"]
@@ -237,13 +254,15 @@ class FunctionManager:
                 raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
             if qualifier is not None:
                 await self._delete_version(name, qualifier)
-                return
-            await self._registry.delete(name)  # the store drops everything that belongs to it
-            self._pool.retire(name)
-            self._pool.unprovision(name)
-            for listener in self._deletion_listeners:
-                listener(name, None)
-        self._locks.pop(name, None)
+            else:
+                await self._registry.delete(name)  # the store drops everything that belongs to it
+                self._pool.retire(name)
+                self._pool.unprovision(name)
+                for listener in self._deletion_listeners:
+                    listener(name, None)
+        if qualifier is None:
+            self._locks.pop(name, None)
+        await self._collect()
 
     async def _delete_version(self, name: str, version: str) -> None:
         """DeleteFunction with a Qualifier: one published version, unless an alias runs it."""

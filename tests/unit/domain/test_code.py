@@ -137,6 +137,32 @@ def test_corrupt_entry_data_is_rejected_at_extraction(parent: Path) -> None:
     assert_nothing_left(parent)
 
 
+@pytest.mark.parametrize("flip", [0x01, 0x80, 0xFF])
+def test_every_single_byte_corruption_is_accepted_or_rejected_as_bad_input(flip: int, parent: Path) -> None:
+    """A flipped byte anywhere (headers, deflate stream, central directory) either still reads as
+    a valid archive or is InvalidParameterValueException; never another exception (a 500)."""
+    original = build_zip(
+        ("app.py", b"def handler(event, context):\n    return event\n" * 4),
+        ("lib/util.py", b"VALUE = 1\n" * 20),
+    )
+    rejected = 0
+    for offset in range(len(original)):
+        data = bytearray(original)
+        data[offset] ^= flip
+        destination = parent / f"code{offset}"
+        try:
+            inspect_package(bytes(data))
+            extract_package(bytes(data), destination)
+        except AwsError as error:
+            assert (error.code, error.status) == ("InvalidParameterValueException", 400), offset
+            assert not destination.exists(), offset
+            rejected += 1
+        else:
+            remove_tree(destination)
+    assert rejected > len(original) // 4  # the test does corrupt: most flips are caught
+    assert_nothing_left(parent)
+
+
 # entries that would land outside the code root ------------------------------------------------
 
 

@@ -198,3 +198,15 @@ def test_concurrent_puts_of_the_same_new_blob_all_succeed(store: FilesystemBlobS
     with ThreadPoolExecutor(8) as executor:
         list(executor.map(lambda _: store.put(digest, data), range(32)))
     assert store.get(digest) == data
+
+
+def test_digests_lists_stored_blobs_only(store: FilesystemBlobStore, root: Path) -> None:
+    """What the code collector sweeps: stored blobs, not another writer's staging file."""
+    assert store.digests() == set()
+    store.put(DIGEST, DATA)
+    store.put(OTHER_DIGEST, OTHER)
+    (root / DIGEST[:2] / f"{DIGEST}.tmp0123456789abcdef").write_bytes(b"half written")
+    (root / "stray.txt").write_bytes(b"not a blob")
+    assert store.digests() == {DIGEST, OTHER_DIGEST}
+    store.delete(DIGEST)
+    assert store.digests() == {OTHER_DIGEST}

@@ -70,3 +70,16 @@ class FilesystemBlobStore:
     def delete(self, sha256_hex: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(sha256_hex).unlink()
+
+    def digests(self) -> set[str]:
+        """Every stored blob's digest; staging files of writes in progress are not blobs yet."""
+        found: set[str] = set()
+        with contextlib.suppress(FileNotFoundError):
+            for folder in self._root.iterdir():
+                if len(folder.name) != 2 or not folder.is_dir():
+                    continue
+                for path in folder.iterdir():
+                    name = path.name
+                    if name.endswith(".blob") and name.startswith(folder.name) and len(name) == 69:
+                        found.add(name[:64])
+        return found
