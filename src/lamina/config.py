@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamina.transport.limits import HttpLimits
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5264
 DEFAULT_REGION = "us-east-1"
@@ -55,6 +57,8 @@ class Settings:
     # Root credentials; None means "generate on first start and store in the data dir".
     root_access_key_id: str | None = None
     root_secret_access_key: str | None = None
+    # The public port's request size, time and connection limits (transport/limits.py).
+    http_limits: HttpLimits = field(default_factory=HttpLimits)
 
     @property
     def endpoint_url(self) -> str:

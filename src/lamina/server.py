@@ -706,7 +706,6 @@ def announce(platform: Platform) -> None:
 
 def serve(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; every execution environment is stopped before returning."""
-    from lamina.api.gateway import MAX_REQUEST_BYTES
     from lamina.api.http_server import PublicHttpServer, ServerStartError, run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -716,7 +715,7 @@ def serve(settings: Settings) -> None:
         platform.app.handle,
         settings.host,
         settings.port,
-        max_body=MAX_REQUEST_BYTES,
+        limits=settings.http_limits,
         on_startup=platform.startup,
         before_shutdown=platform.stop_environments,
         on_shutdown=platform.shutdown,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,16 @@ def handler(event, context):
             "cookies": ["a=1; Max-Age=60", "b=2"],
             "body": "created",
         }
+    if kind == "inject":
+        return {"statusCode": 200, "headers": {"X-A": "1\\r\\nX-Injected: yes", "Content-Length": "0"},
+                "body": "hi"}
+    if kind == "framing":
+        return {"statusCode": 200, "headers": {"Content-Length": "0", "Transfer-Encoding": "chunked",
+                "Connection": "close", "X-Kept": "yes"}, "body": "hello"}
+    if kind == "snowman":
+        return {"statusCode": 200, "headers": {"X-A": "\u2603"}, "body": "hi"}
+    if kind == "status":
+        return {"statusCode": 700, "body": "hi"}
     if kind == "binary":
         return {"statusCode": 200, "headers": {"Content-Type": "image/png"},
                 "body": base64.b64encode(b"\\x89PNG").decode(), "isBase64Encoded": True}
@@ -64,6 +75,16 @@ def request(
         )
     finally:
         connection.close()
+
+
+def raw_request(server: RunningServer, path: str, extra: bytes = b"") -> bytes:
+    """Everything the server sends for one GET (with Connection: close), as bytes off the wire."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n".encode() + extra + b"\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
 
 
 def allow_everyone(client: Any, name: str, qualifier: str | None = None) -> None:
@@ -250,3 +271,38 @@ def test_an_alias_url_runs_the_alias_and_goes_with_the_function(
     kept = public_url(lambda_client, other)
     lambda_client.delete_function(FunctionName=other)
     assert request(server, "GET", url_path(kept))[0] == 404
+
+
+def test_responses_that_would_break_the_wire_are_refused(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    """The issue's response splitting, a header outside Latin-1 (which used to hang the client)
+    and a status outside 100-599 all become AWS's 502; the function's framing headers give way
+    to the server's own."""
+    name = deploy({"app.py": ECHO})
+    base = url_path(public_url(lambda_client, name))
+    for kind in ("inject", "snowman", "status"):
+        wire = raw_request(server, base + f"?kind={kind}")
+        head, _, body = wire.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 502 "), (kind, wire[:300])
+        assert b"X-Injected" not in wire and head.lower().count(b"content-length") == 1
+        assert json.loads(body) == {"Message": "Internal Server Error"}
+    wire = raw_request(server, base + "?kind=framing")
+    head, _, body = wire.partition(b"\r\n\r\n")
+    lines = [line.lower() for line in head.split(b"\r\n")]
+    assert lines[0].startswith(b"http/1.1 200") and body == b"hello"
+    assert b"content-length: 5" in lines and b"x-kept: yes" in lines
+    assert not any(line.startswith((b"transfer-encoding", b"connection: close")) for line in lines[1:])
+
+
+def test_a_huge_header_is_refused_with_431(server: RunningServer) -> None:
+    """The issue's 32 MiB header: refused after the first 64 KiB or so, not accepted and served."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(b"GET /_lamina/health HTTP/1.1\r\nHost: h\r\nX-Big: ")
+        try:
+            for _ in range(512):  # 32 MiB
+                sock.sendall(b"v" * 65536)
+        except OSError:
+            pass  # refused and closed while we were still sending
+        received = sock.recv(65536)
+    assert received.startswith(b"HTTP/1.1 431 ")

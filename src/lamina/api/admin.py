@@ -51,6 +51,8 @@ class AdminRoutes:
                 return _json(403, {"message": f"{principal.arn} may not use Lamina's admin API"})
             if lean.method == "POST" and lean.path == PREFIX + "accounts":
                 body = json.loads(lean.body or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError("not an object")
                 account_id, key, secret = await self._accounts.create(body.get("AccountId"))
                 return _json(201, {"AccountId": account_id, "AccessKeyId": key, "SecretAccessKey": secret})
             return _json(404, {"message": f"Not found: {lean.method} {lean.path}"})

@@ -20,12 +20,13 @@ from urllib.parse import parse_qsl
 from lamina.api.callers import caller_of
 from lamina.domain.function_urls import (
     FunctionUrlConfig,
+    InvalidResult,
     UrlRequest,
     UrlResponse,
     error_response,
     is_preflight,
-    map_result,
     preflight_response,
+    read_result,
     request_event,
     with_cors,
 )
@@ -163,7 +164,19 @@ class FunctionUrlHandler:
         if result.function_error is not None:
             response = error_response(502, "Internal Server Error")
         else:
-            response = map_result(result.payload)
+            try:
+                response = read_result(result.payload)
+            except InvalidResult as error:
+                # AWS writes this to the function's log; ours is written by the environment and
+                # closed with the invocation's REPORT line, so the server's log says it instead.
+                _log.warning(
+                    "function URL %s: the response of %s (request %s) cannot be sent: %s",
+                    url_id,
+                    config.function_name,
+                    request_id,
+                    error,
+                )
+                response = error_response(502, "Internal Server Error")
         return with_cors(response, config.cors, request.headers.get("origin"))
 
 

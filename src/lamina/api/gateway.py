@@ -24,7 +24,7 @@ from lamina.errors import AwsError
 from lamina.identity.directory import Credential
 from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.sigv4 import SignedRequest, SigV4Verifier, read_credential_scope
-from lamina.transport.http11 import LeanRequest, LeanResponse
+from lamina.transport.http11 import INTERNAL_ERROR, LeanRequest, LeanResponse
 
 _log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Gateway:
         if target is not None:
             return await self._serve_function_url(lean, *target)
         if lean.path.startswith(ADMIN_PREFIX) and self._admin is not None:
-            return await self._admin.handle(lean)
+            return await self._serve_admin(lean)
         request_id = new_request_id()
         raw_path = lean.path
         query_string = lean.query_string
@@ -123,3 +123,11 @@ class Gateway:
         except Exception:
             _log.exception("unhandled error serving function URL %s", url_id)
             return LeanResponse(500, b'{"Message":"Internal Server Error"}')
+
+    async def _serve_admin(self, lean: LeanRequest) -> LeanResponse:
+        assert self._admin is not None
+        try:
+            return await self._admin.handle(lean)
+        except Exception:
+            _log.exception("unhandled error serving %s %s", lean.method, lean.path)
+            return INTERNAL_ERROR

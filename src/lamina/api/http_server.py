@@ -16,7 +16,9 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 
-from lamina.transport.http11 import Handler, LeanHttpProtocol
+from lamina.transport.http11 import Handler
+from lamina.transport.limits import HttpLimits
+from lamina.transport.listener import HttpListener
 
 _log = logging.getLogger(__name__)
 GRACE_SECONDS = 10.0
@@ -37,7 +39,7 @@ class PublicHttpServer:
         host: str,
         port: int,
         *,
-        max_body: int,
+        limits: HttpLimits,
         on_startup: Hook,
         before_shutdown: Hook,
         on_shutdown: Hook,
@@ -46,17 +48,11 @@ class PublicHttpServer:
         self._handler = handler
         self._host = host
         self._port = port
-        self._max_body = max_body
         self._on_startup = on_startup
         self._before_shutdown = before_shutdown
         self._on_shutdown = on_shutdown
         self._on_listening = on_listening
-        self._connections: set[LeanHttpProtocol] = set()
-
-    def _connection(self) -> LeanHttpProtocol:
-        protocol = LeanHttpProtocol(self._handler, self._connections.discard, max_body=self._max_body)
-        self._connections.add(protocol)
-        return protocol
+        self._listener = HttpListener(handler, limits)
 
     async def run(self) -> None:
         """Serve until a stop signal; raises ServerStartError if serving never began."""
@@ -76,19 +72,16 @@ class PublicHttpServer:
                 _log.exception("startup failed")
                 raise ServerStartError(f"startup failed: {error}") from error
             try:
-                server = await loop.create_server(
-                    self._connection, self._host, self._port, reuse_address=True, backlog=2048
-                )
+                await self._listener.bind(self._host, self._port, backlog=2048)
             except OSError as error:
                 await self._on_shutdown()
                 raise ServerStartError(f"cannot listen on {self._host}:{self._port}: {error}") from error
             self._on_listening()
             await stop.wait()
-            server.close()
+            self._listener.close()
             await self._before_shutdown()
             await self._drain(hurry)
-            for connection in list(self._connections):
-                connection.close()
+            self._listener.close_connections()
             await self._on_shutdown()
         finally:
             for sig in _STOP_SIGNALS:
@@ -98,7 +91,7 @@ class PublicHttpServer:
         """Let requests in progress finish, for at most GRACE_SECONDS or until a second signal."""
         deadline = time.monotonic() + GRACE_SECONDS
         while not hurry.is_set() and time.monotonic() < deadline:
-            if not any(connection.busy for connection in self._connections):
+            if not any(connection.busy for connection in self._listener.connections):
                 return
             await asyncio.sleep(_POLL_SECONDS)
 

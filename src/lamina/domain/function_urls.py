@@ -13,7 +13,9 @@ every response, whatever the function returned.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
 import secrets
 import string
 from dataclasses import dataclass, field, replace
@@ -25,6 +27,13 @@ _URL_ID_ALPHABET = string.ascii_lowercase + string.digits
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "+json", "+xml")
 _FORM = "application/x-www-form-urlencoded"
 _CORS_PREFIX = "access-control-"
+# How the response is framed is the server's business (RFC 9110 §7.6.1 hop-by-hop headers, and
+# Content-Length): a function's own would contradict the body the server actually sends.
+_FRAMING_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "upgrade"}
+)
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
+_LINE_BREAKING = re.compile(r"[\r\n\x00]")
 
 
 def new_url_id() -> str:
@@ -177,30 +186,83 @@ def request_event(
     return event
 
 
-def map_result(payload: bytes) -> UrlResponse:
-    """The HTTP response a function's result becomes."""
+class InvalidResult(ValueError):
+    """A function's result that cannot become an HTTP response; the message says why (for the
+    function's log: the caller only sees 502 Internal Server Error, as on AWS)."""
+
+
+def _header_value(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (str, int, float)):
+        text = str(value)
+    else:
+        raise InvalidResult(f"the value of header {name!r} is not a string or a number")
+    if _LINE_BREAKING.search(text):
+        raise InvalidResult(f"the value of header {name!r} contains CR, LF or NUL")
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidResult(f"the value of header {name!r} is not ISO-8859-1 text") from None
+    return text
+
+
+def _response_headers(result: dict[str, Any]) -> list[tuple[str, str]]:
+    raw = result.get("headers") or {}
+    cookies = result.get("cookies") or []
+    if not isinstance(raw, dict):
+        raise InvalidResult("headers is not an object")
+    if not isinstance(cookies, list):
+        raise InvalidResult("cookies is not a list")
+    headers: list[tuple[str, str]] = []
+    for name, value in raw.items():
+        if not _TOKEN.fullmatch(name):
+            raise InvalidResult(f"{name!r} is not a valid header name")
+        lowered = name.lower()
+        text = _header_value(name, value)
+        if lowered not in _FRAMING_HEADERS:
+            headers.append((lowered, text))
+    headers += [("set-cookie", _header_value("Set-Cookie", cookie)) for cookie in cookies]
+    return headers
+
+
+def read_result(payload: bytes) -> UrlResponse:
+    """The HTTP response a function's result becomes; raises InvalidResult for one that cannot
+    be sent (as API Gateway's payload format 2.0 rules and HTTP's grammar decide)."""
     try:
         result = json.loads(payload) if payload else None
     except (ValueError, UnicodeDecodeError):
-        return error_response(502, "Internal Server Error")
+        raise InvalidResult("the result is not JSON") from None
     if not isinstance(result, dict) or "statusCode" not in result:
         return UrlResponse(200, [("content-type", "application/json")], payload)
-    try:
-        status = int(result["statusCode"])
-    except (TypeError, ValueError):
-        return error_response(502, "Internal Server Error")
-    headers = [(str(name).lower(), str(value)) for name, value in (result.get("headers") or {}).items()]
-    headers += [("set-cookie", str(cookie)) for cookie in result.get("cookies") or []]
+    status = result["statusCode"]
+    numeric_text = isinstance(status, str) and status.isascii() and status.isdigit()
+    if numeric_text or (isinstance(status, float) and status.is_integer()):
+        status = int(status)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise InvalidResult(f"statusCode {status!r} is not an HTTP status (100-599)")
+    headers = _response_headers(result)
     body = result.get("body")
     if body is None:
         data = b""
     elif isinstance(body, str):
-        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        try:
+            data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        except (binascii.Error, UnicodeEncodeError):
+            raise InvalidResult("the body is not valid base64 or text") from None
     else:
         data = json.dumps(body).encode()
     if not any(name == "content-type" for name, _ in headers) and data:
         headers.append(("content-type", "application/json"))
     return UrlResponse(status, headers, data)
+
+
+def map_result(payload: bytes) -> UrlResponse:
+    """The HTTP response a function's result becomes: 502 for one that cannot be sent."""
+    try:
+        return read_result(payload)
+    except InvalidResult:
+        return error_response(502, "Internal Server Error")
 
 
 def error_response(status: int, message: str) -> UrlResponse:

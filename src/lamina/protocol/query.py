@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import base64
 import datetime
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
-from xml.sax.saxutils import escape
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
@@ -23,6 +23,17 @@ from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.validation import validate
 
 _XML_CONTENT_TYPE = "text/xml"
+# Characters XML 1.0 does not allow at all, not even as a reference (§2.2 Char), and lone
+# surrogates, which cannot be encoded. AWS writes some as `&#x1;`, which botocore's parser rejects;
+# Lamina sends U+FFFD instead so the response stays readable (docs/compatibility.md).
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# A raw CR would reach the client as LF (XML end-of-line normalisation); a reference keeps it.
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+
+
+def escape(text: str) -> str:
+    """`text` as XML character data that any XML 1.0 parser accepts."""
+    return _XML_FORBIDDEN.sub("\ufffd", text).translate(_XML_ESCAPES)
 
 
 def _invalid(message: str) -> AwsError:

@@ -13,7 +13,9 @@ import socket
 
 from lamina.runtime_api.mailbox import InvocationMailbox
 from lamina.runtime_api.peers import socket_owner_uid
-from lamina.transport.http11 import LeanHttpProtocol, LeanRequest, LeanResponse
+from lamina.transport.http11 import LeanRequest, LeanResponse
+from lamina.transport.limits import RUNTIME_API_LIMITS
+from lamina.transport.listener import HttpListener
 
 _PREFIX = "/2018-06-01/runtime/"
 _ACCEPTED = LeanResponse(202, b'{"status":"OK"}')
@@ -27,8 +29,7 @@ def _error(status: int, error_type: str, message: str) -> LeanResponse:
 class RuntimeApiEndpoint:
     def __init__(self, mailbox: InvocationMailbox) -> None:
         self._mailbox = mailbox
-        self._server: asyncio.Server | None = None
-        self._connections: set[LeanHttpProtocol] = set()
+        self._listener: HttpListener | None = None
         self.address = ""
         # Who may call: decided once the environment's process exists (restrict_to/allow_any).
         self._owner_known = asyncio.Event()
@@ -58,32 +59,28 @@ class RuntimeApiEndpoint:
             )
         return verdict
 
-    def _connection(self) -> LeanHttpProtocol:
-        protocol = LeanHttpProtocol(self._handle, self._connections.discard)
-        self._connections.add(protocol)
-        return protocol
-
     async def start(self, host: str = "127.0.0.1") -> str:
-        self._server = await asyncio.get_running_loop().create_server(self._connection, host, 0)
-        port = self._server.sockets[0].getsockname()[1]
+        self._listener = HttpListener(self._handle, RUNTIME_API_LIMITS)
+        await self._listener.bind(host, 0)
+        port = self._listener.addresses[0][1]
         self.address = f"{host}:{port}"
         return self.address
 
     async def adopt(self, listener: socket.socket, address: str) -> None:
         """Serve on a listening socket made elsewhere: inside an environment's own network namespace,
         where only that environment can connect (so any caller is allowed)."""
-        self._server = await asyncio.get_running_loop().create_server(self._connection, sock=listener)
+        self._listener = HttpListener(self._handle, RUNTIME_API_LIMITS)
+        self._listener.adopt([listener])
         self.address = address
         self.allow_any()
 
     def close(self) -> None:
         """Stop listening and drop open connections, including a runtime parked on `next`."""
         self._mailbox.close()
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for connection in list(self._connections):
-            connection.close()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener.close_connections()
+            self._listener = None
 
     async def _handle(self, request: LeanRequest) -> LeanResponse:
         if not await self._caller_allowed(request):

@@ -4,91 +4,129 @@ A general framework costs ~150 µs per request, and an invocation crosses HTTP t
 then `/next` and `/response` for HTTP runtimes), so this speaks just enough HTTP/1.1: keep-alive,
 Content-Length and chunked request bodies, `Expect: 100-continue`, pipelined requests answered in
 order, and reads paused while a connection has a backlog.
+
+It is also the edge facing untrusted clients, so each connection is bounded (`limits.py`): the
+request target, header block and body by size, the head and body by time, an idle keep-alive
+connection by time, and what waits in the send buffer by the write high-water mark (a slow reader
+makes the response wait instead of the server buffering it). One watchdog timer per connection
+enforces every timeout: it is re-armed only when it fires, at most every `shortest_timeout`
+seconds, so the hot path only notes a time (`loop.time()`) where a phase begins.
+
+Nothing a handler does passes silently: an exception, or a response that cannot be encoded
+safely, is logged with its traceback and answered 500 with an AWS-shaped body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import cast
 
 import httptools
 
-# The Runtime API's bodies are at most 6 MB of response plus framing.
-DEFAULT_MAX_BODY = 7 * 1024 * 1024
+from lamina.transport.limits import RUNTIME_API_MAX_BODY, HttpLimits
+from lamina.transport.messages import InvalidResponse, LeanRequest, LeanResponse
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "INTERNAL_ERROR",
+    "Handler",
+    "InvalidResponse",
+    "LeanHttpProtocol",
+    "LeanRequest",
+    "LeanResponse",
+]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY = RUNTIME_API_MAX_BODY
 # Pipelined requests beyond this many wait in the socket buffer instead of in memory.
 _MAX_QUEUED = 8
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CLOSE = (("Connection", "close"),)
+# After a refusal, input is read and dropped this long before the connection closes.
+_LINGER_SECONDS = 2.0
 
 
-_REASONS = {status.value: status.phrase for status in HTTPStatus}
+def _refusal(status: int, message: str) -> LeanResponse:
+    """Refused before any handler saw the request: the same small body on every port."""
+    return LeanResponse(status, b'{"errorMessage":"%s"}' % message.encode(), headers=_CLOSE)
 
 
-@dataclass(slots=True)
-class LeanRequest:
-    method: str
-    path: str  # as sent: still percent-encoded, without the query
-    query_string: str = ""
-    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased; repeats joined with ","
-    body: bytes = b""
-    body_too_large: bool = False  # the body passed the server's limit and was dropped
-    peer: tuple[str, int] | None = None  # the client's (host, port)
-    local: tuple[str, int] | None = None  # our (host, port) on this connection
-    keep_alive: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class LeanResponse:
-    status: int
-    body: bytes = b""
-    content_type: str | None = "application/json"  # None: `headers` carries it, or there is none
-    headers: tuple[tuple[str, str], ...] = ()
-    # Sent chunked as it is produced (event streams) instead of `body`.
-    stream: AsyncIterator[bytes] | None = None
-
-    def encode(self) -> bytes:
-        """The whole response, or only its head when it streams."""
-        reason = _REASONS.get(self.status, "Unknown")
-        head = f"HTTP/1.1 {self.status} {reason}\r\n"
-        if self.content_type is not None:
-            head += f"Content-Type: {self.content_type}\r\n"
-        if self.stream is not None:
-            head += "Transfer-Encoding: chunked\r\n"
-        else:
-            head += f"Content-Length: {len(self.body)}\r\n"
-        for name, value in self.headers:
-            head += f"{name}: {value}\r\n"
-        return (head + "\r\n").encode("latin-1") + self.body
-
+_BAD_REQUEST = _refusal(400, "bad request")
+_NO_UPGRADE = _refusal(400, "protocol upgrades are not supported")
+_TIMED_OUT = _refusal(408, "the request was not received in time")
+_URL_TOO_LONG = _refusal(414, "the request target is too long")
+_HEADERS_TOO_LARGE = _refusal(431, "the request headers are too large")
+INTERNAL_ERROR = LeanResponse(
+    500,
+    b'{"__type":"ServiceException","message":"An internal error occurred; the request was not completed."}',
+    headers=(("X-Amzn-ErrorType", "ServiceException"),),
+)
 
 Handler = Callable[[LeanRequest], Awaitable[LeanResponse]]
 
 
+class _Refused(Exception):
+    """Raised inside an httptools callback to stop parsing; httptools re-raises it wrapped."""
+
+    def __init__(self, response: LeanResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
 class LeanHttpProtocol(asyncio.Protocol):
-    """One connection. The handler may wait (a parked `/next`, an invocation); requests queue meanwhile."""
+    """One connection. The handler may wait (a parked `/next`, an invocation); requests queue meanwhile.
+
+    A request in flight is never timed out here: the handler decides how long it takes. Timeouts
+    apply to the client: sending a request (`header_timeout`, `body_timeout`), reading a response
+    (`send_timeout`), and keeping an unused connection (`idle_timeout`).
+    """
 
     def __init__(
         self,
         handler: Handler,
         on_connection_lost: Callable[[LeanHttpProtocol], None] | None = None,
-        max_body: int = DEFAULT_MAX_BODY,
+        max_body: int | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
+        limits = limits or HttpLimits(max_body_bytes=DEFAULT_MAX_BODY)
         self._handler = handler
         self._on_connection_lost = on_connection_lost
-        self._max_body = max_body
+        self._limits = limits
+        self._max_body = limits.max_body_bytes if max_body is None else max_body
+        # A header block streamed over several reads may not grow past this before we refuse it
+        # (httptools buffers a header's value until it ends; this bounds that buffer).
+        self._max_head = limits.max_url_bytes + limits.max_header_bytes + 1024
+        self._tick = limits.shortest_timeout
         self._parser = httptools.HttpRequestParser(self)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._current: LeanRequest | None = None
         self._body: list[bytes] = []
         self._body_size = 0
         self._url = b""
+        self._header_count = 0
+        self._header_bytes = 0
+        self._head_streamed = 0
         self._queue: list[LeanRequest] = []
         self._task: asyncio.Task[None] | None = None
         self._paused = False
         self._peer: tuple[str, int] | None = None
         self._local: tuple[str, int] | None = None
+        # Where the connection is: receiving a request (its head, then its body), or not.
+        self._receiving = False
+        self._head_done = False
+        self._started = 0.0  # the current request's first byte
+        self._last_read = 0.0  # its latest body byte
+        self._idle_since = 0.0  # the end of the latest response
+        self._write_paused = False
+        self._drain: asyncio.Future[None] | None = None
+        self._drain_since = 0.0
+        self._eof = False  # the client will send nothing more
+        self._lingering: asyncio.Transport | None = None  # refused, closing soon
 
     @property
     def busy(self) -> bool:
@@ -99,52 +137,111 @@ class LeanHttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses but implement its interface.
         self._transport = cast(asyncio.Transport, transport)
+        self._transport.set_write_buffer_limits(high=self._limits.write_buffer_bytes)
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
         self._peer = (peer[0], peer[1]) if isinstance(peer, tuple) else None
         self._local = (local[0], local[1]) if isinstance(local, tuple) else None
+        self._loop = loop = asyncio.get_running_loop()
+        self._idle_since = loop.time()
+        if self._tick is not None:
+            self._timer = loop.call_at(self._idle_since + self._tick, self._watch)
 
     def data_received(self, data: bytes) -> None:
+        if self._transport is None:
+            return  # refused: lingering until the close
+        in_head = self._receiving and not self._head_done
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as error:
+            cause = error.__context__
+            if isinstance(cause, _Refused):
+                self._respond_and_close(cause.response)
+            else:
+                _log.error("unexpected error while reading a request", exc_info=cause)
+                self._respond_and_close(INTERNAL_ERROR)
+            return
         except httptools.HttpParserUpgrade:
-            self._respond_and_close(
-                LeanResponse(400, b'{"errorMessage":"protocol upgrades are not supported"}')
-            )
+            self._respond_and_close(_NO_UPGRADE)
+            return
         except httptools.HttpParserError:
-            self._respond_and_close(LeanResponse(400, b'{"errorMessage":"bad request"}'))
+            self._respond_and_close(_BAD_REQUEST)
+            return
+        if in_head and self._receiving and not self._head_done:
+            # This whole read belonged to a head that is still not complete.
+            self._head_streamed += len(data)
+            if self._head_streamed > self._max_head:
+                self._respond_and_close(_HEADERS_TOO_LARGE)
+
+    def eof_received(self) -> bool | None:
+        # A client that half-closes after its requests still gets the answers; then we close.
+        if not self.busy:
+            return None
+        self._eof = True
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
+        self._transport = self._lingering = None
         self._queue.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
         if self._task is not None and not self._task.done():
             self._task.cancel()
         if self._on_connection_lost is not None:
             self._on_connection_lost(self)
 
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
     # httptools callbacks
     def on_message_begin(self) -> None:
+        assert self._loop is not None
         self._current = LeanRequest("", "", peer=self._peer, local=self._local)
+        self._receiving = True
+        self._head_done = False
+        self._started = self._loop.time()
         self._body = []
         self._body_size = 0
         self._url = b""
+        self._header_count = 0
+        self._header_bytes = 0
+        self._head_streamed = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > self._limits.max_url_bytes:
+            raise _Refused(_URL_TOO_LONG)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self._current is not None
+        self._header_count += 1
+        self._header_bytes += len(name) + len(value)
+        limits = self._limits
+        if self._header_count > limits.max_header_count or self._header_bytes > limits.max_header_bytes:
+            raise _Refused(_HEADERS_TOO_LARGE)
         headers = self._current.headers
         key, text = name.decode("latin-1").lower(), value.decode("latin-1")
         # A repeated header is one value, joined with "," (RFC 9110; SigV4 signs it that way).
         headers[key] = f"{headers[key]},{text}" if key in headers else text
 
     def on_headers_complete(self) -> None:
-        assert self._current is not None
+        assert self._current is not None and self._loop is not None
+        self._head_done = True
+        self._last_read = self._loop.time()
         if self._current.headers.get("expect", "").lower() == "100-continue" and self._transport is not None:
             self._transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
+        assert self._loop is not None
+        self._last_read = self._loop.time()
         self._body_size += len(body)
         if self._body_size <= self._max_body:
             self._body.append(body)
@@ -154,6 +251,7 @@ class LeanHttpProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         request = self._current
         assert request is not None
+        self._receiving = False
         request.method = self._parser.get_method().decode("latin-1")
         url = self._url
         question = url.find(b"?")
@@ -174,50 +272,146 @@ class LeanHttpProtocol(asyncio.Protocol):
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._serve_queue())
 
+    # serving
     async def _serve_queue(self) -> None:
         while self._queue and self._transport is not None:
             request = self._queue.pop(0)
-            try:
-                response = await self._handler(request)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                response = LeanResponse(500, b'{"errorMessage":"internal error"}')
+            response = await self._respond_to(request)
             if self._transport is None:
+                await _close_stream(response.stream)
                 return
-            self._transport.write(response.encode())
+            try:
+                head = response.encode()
+            except InvalidResponse as error:
+                _log.error("refused to send the response to %s %s: %s", request.method, request.path, error)
+                await _close_stream(response.stream)
+                response, head = INTERNAL_ERROR, INTERNAL_ERROR.encode()
+            self._transport.write(head)
             if response.stream is not None and not await self._write_stream(response.stream):
                 return
             if not request.keep_alive:
                 self._transport.close()
                 return
+            if self._write_paused and not await self._drained():
+                return
             if self._paused and len(self._queue) < _MAX_QUEUED:
                 self._paused = False
+                assert self._loop is not None
+                # The time a request spent unread in the socket buffer was ours, not the client's.
+                self._started = self._last_read = self._loop.time()
                 self._transport.resume_reading()
+        if self._eof and self._transport is not None:
+            self._transport.close()
+        elif self._loop is not None:
+            self._idle_since = self._loop.time()
+
+    async def _respond_to(self, request: LeanRequest) -> LeanResponse:
+        try:
+            return await self._handler(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("unhandled error serving %s %s", request.method, request.path)
+            return INTERNAL_ERROR
 
     async def _write_stream(self, stream: AsyncIterator[bytes]) -> bool:
-        """Send a streamed body as chunks until it ends or the client goes; False if it went."""
+        """Send a streamed body as chunks until it ends or the client goes; False if it went.
+
+        Each chunk waits until the client has read enough of the previous ones (the transport's
+        buffer under the high-water mark), so a slow reader slows the producer, not our memory."""
         try:
             async for chunk in stream:
                 if self._transport is None or self._transport.is_closing():
                     return False
                 if chunk:
                     self._transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                    if self._write_paused and not await self._drained():
+                        return False
             if self._transport is None:
                 return False
             self._transport.write(b"0\r\n\r\n")
             return True
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The head is out: the only way left to tell the client is an unterminated body.
+            _log.exception("a streamed response failed midway")
+            if self._transport is not None:
+                self._transport.close()
+            return False
         finally:
-            close = getattr(stream, "aclose", None)
-            if close is not None:
-                await close()
+            await _close_stream(stream)
+
+    async def _drained(self) -> bool:
+        """Wait until the client has read the send buffer down; False if the connection went."""
+        assert self._loop is not None
+        self._drain = self._loop.create_future()
+        self._drain_since = self._loop.time()
+        try:
+            await self._drain
+        finally:
+            self._drain = None
+        return self._transport is not None
+
+    # timeouts
+    def _watch(self) -> None:
+        """The connection's one timer: enforce whichever timeout applies now, then re-arm."""
+        self._timer = None
+        transport, loop, tick = self._transport, self._loop, self._tick
+        if transport is None or loop is None or tick is None:
+            return
+        limits = self._limits
+        now = loop.time()
+        deadline: float | None = None
+        if self._drain is not None:
+            if limits.send_timeout is not None:
+                deadline = self._drain_since + limits.send_timeout
+                if now >= deadline:
+                    transport.abort()  # what is buffered will never be read
+                    return
+        elif self._receiving and not self._paused:
+            timeout = limits.body_timeout if self._head_done else limits.header_timeout
+            if timeout is not None:
+                deadline = (self._last_read if self._head_done else self._started) + timeout
+                if now >= deadline:
+                    self._respond_and_close(_TIMED_OUT)
+                    return
+        elif not self.busy and not self._receiving and limits.idle_timeout is not None:
+            deadline = self._idle_since + limits.idle_timeout
+            if now >= deadline:
+                transport.close()
+                return
+        # Waking at least every `tick` means a deadline set later is never earlier than this timer.
+        wake = now + tick if deadline is None else min(deadline, now + tick)
+        self._timer = loop.call_at(wake, self._watch)
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        for transport in (self._transport, self._lingering):
+            if transport is not None:
+                transport.close()
 
     def _respond_and_close(self, response: LeanResponse) -> None:
-        if self._transport is not None:
-            self._transport.write(response.encode())
-            self._transport.close()
-            self._transport = None
+        """Refuse the request being received, and close.
+
+        With earlier requests still being answered, a response now would overtake theirs, so the
+        connection just closes. Otherwise the refusal is sent, our side is shut, and what the
+        client still sends is read and dropped for a moment before closing: closing with unread
+        input makes the kernel send a reset, which can destroy the refusal before it is read."""
+        transport = self._transport
+        if transport is None:
+            return
+        self._transport = None
+        self._receiving = False
+        if self.busy or not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write(response.encode())
+        transport.write_eof()
+        self._lingering = transport
+        asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.close)
+
+
+async def _close_stream(stream: AsyncIterator[bytes] | None) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()

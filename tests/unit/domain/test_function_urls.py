@@ -10,11 +10,13 @@ import pytest
 
 from lamina.domain.function_urls import (
     FunctionUrlConfig,
+    InvalidResult,
     UrlRequest,
     is_preflight,
     map_result,
     new_url_id,
     preflight_response,
+    read_result,
     request_event,
     with_cors,
 )
@@ -137,6 +139,59 @@ def test_results_become_responses(
 ) -> None:
     response = map_result(payload)
     assert (response.status, response.headers, response.body) == (status, headers, body)
+
+
+def result(**fields: object) -> bytes:
+    return json.dumps({"statusCode": 200, "body": "ok", **fields}).encode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (result(headers={"X-A": "1\r\nX-Injected: yes", "Content-Length": "0"}), "CR, LF or NUL"),
+        (result(headers={"X-A": "1\nX-Injected: yes"}), "CR, LF or NUL"),
+        (result(headers={"X-A": "nul\u0000"}), "CR, LF or NUL"),
+        (result(headers={"X-A\r\nX-Injected": "yes"}), "not a valid header name"),
+        (result(headers={"X A": "yes"}), "not a valid header name"),
+        (result(headers={"": "yes"}), "not a valid header name"),
+        (result(headers={"X-A": "snow \u2603"}), "ISO-8859-1"),
+        (result(headers={"X-A": {"nested": 1}}), "not a string or a number"),
+        (result(cookies=["a=1\r\nX-Injected: yes"]), "CR, LF or NUL"),
+        (result(headers=["X-A"]), "not an object"),
+        (result(statusCode=700), "not an HTTP status"),
+        (result(statusCode=99), "not an HTTP status"),
+        (result(statusCode=True), "not an HTTP status"),
+        (result(statusCode="abc"), "not an HTTP status"),
+        (b"not json", "not JSON"),
+    ],
+)
+def test_results_that_cannot_be_sent_are_refused_with_a_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(InvalidResult, match=reason):
+        read_result(payload)
+    response = map_result(payload)
+    assert (response.status, response.body) == (502, b'{"Message": "Internal Server Error"}')
+
+
+def test_framing_headers_from_the_function_are_dropped() -> None:
+    response = read_result(
+        result(
+            headers={
+                "Content-Length": "0",
+                "Transfer-Encoding": "chunked",
+                "Connection": "close",
+                "Keep-Alive": "timeout=1",
+                "X-Kept": "yes",
+            },
+            statusCode="201",
+        )
+    )
+    assert response.status == 201 and response.body == b"ok"
+    assert response.headers == [("x-kept", "yes"), ("content-type", "application/json")]
+
+
+def test_latin_1_and_numeric_header_values_are_sent() -> None:
+    response = read_result(result(headers={"X-Name": "caf\u00e9", "X-Count": 3, "X-Flag": True}))
+    assert response.headers[:3] == [("x-name", "caf\u00e9"), ("x-count", "3"), ("x-flag", "true")]
 
 
 def test_preflight_is_answered_from_the_cors_config() -> None:

@@ -1,0 +1,68 @@
+"""The request and response records the lean HTTP server hands to and takes from its handlers.
+
+A response is encoded here and nowhere else, so this is where the wire is kept safe: whatever a
+handler (or a function behind it) put in a header, the head that leaves the server has exactly one
+line per header, no NUL, only Latin-1 text, and a status a client can parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+class InvalidResponse(ValueError):
+    """A response that cannot be sent as it is: a header with CR, LF or NUL (it would split the
+    response), text outside Latin-1, or a status outside 100–599."""
+
+
+@dataclass(slots=True)
+class LeanRequest:
+    method: str
+    path: str  # as sent: still percent-encoded, without the query
+    query_string: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased; repeats joined with ","
+    body: bytes = b""
+    body_too_large: bool = False  # the body passed the server's limit and was dropped
+    peer: tuple[str, int] | None = None  # the client's (host, port)
+    local: tuple[str, int] | None = None  # our (host, port) on this connection
+    keep_alive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LeanResponse:
+    status: int
+    body: bytes = b""
+    content_type: str | None = "application/json"  # None: `headers` carries it, or there is none
+    headers: tuple[tuple[str, str], ...] = ()
+    # Sent chunked as it is produced (event streams) instead of `body`.
+    stream: AsyncIterator[bytes] | None = None
+
+    def encode(self) -> bytes:
+        """The whole response, or only its head when it streams; raises InvalidResponse rather
+        than write a head a client would read differently from what the handler meant."""
+        status = self.status
+        if not 100 <= status <= 599:
+            raise InvalidResponse(f"status {status} is outside 100-599")
+        head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
+        lines = 3 + len(self.headers)  # status line, framing, headers, the blank line
+        if self.content_type is not None:
+            head += f"Content-Type: {self.content_type}\r\n"
+            lines += 1
+        if self.stream is not None:
+            head += "Transfer-Encoding: chunked\r\n"
+        else:
+            head += f"Content-Length: {len(self.body)}\r\n"
+        for name, value in self.headers:
+            head += f"{name}: {value}\r\n"
+        head += "\r\n"
+        # Three scans of a few hundred bytes in C: cheaper than checking every header on its own.
+        if head.count("\n") != lines or head.count("\r") != lines or "\0" in head:
+            raise InvalidResponse("a header contains CR, LF or NUL")
+        try:
+            return head.encode("latin-1") + self.body
+        except UnicodeEncodeError:
+            raise InvalidResponse("a header is not Latin-1 text") from None
