@@ -9,24 +9,34 @@ the CLI and the Logs API, not the hot path.
 A group folder holds `.group.json` (creation time, retention, tags); a stream file starts with a
 `{"c": created}` record. Searches read a stream's bytes and decode only the lines holding the terms
 every match must contain, which keeps a selective search over a million events well under a second.
+
+The Logs API reads through `read_streams`, `stats_of`, `groups`, `stream_names` and the other async
+methods: files are read, listed and removed in threads, and nothing is flushed to be read (events
+still buffered are read from memory); see log_reader for paged reads and log_retention for expiry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import shutil
 import time
 import urllib.parse
+import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from io import TextIOWrapper
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from lamina.store.log_reader import StreamBytes, line_chunks, summarize
+from lamina.store.log_retention import MIN_CUT_FRACTION, ExpiryPlan, finish_expiry, plan_expiry
 from lamina.store.ports import LogEvent
+
+_Result = TypeVar("_Result")
 
 _MAX_OPEN_STREAMS = 256
 _GROUP_FILE = ".group.json"
@@ -138,6 +148,8 @@ class FileLogStore:
         self._handles: OrderedDict[tuple[str, str], TextIOWrapper] = OrderedDict()
         self._pending: dict[tuple[str, str], list[str]] = {}  # formatted, not yet written
         self._stats: dict[tuple[str, str], StreamStats] = {}  # loaded on first describe
+        self._group_texts: dict[str, str] = {}  # each group's `.group.json`, once read or written
+        self._removals: set[asyncio.Task[None]] = set()  # deleted groups' folders being removed
         self._tapped_groups: frozenset[str] = frozenset()
         self._tapped: list[tuple[str, str, list[tuple[int, str]]]] = []
         self._mark: str | None = None
@@ -164,10 +176,16 @@ class FileLogStore:
     def _write_group_info(self, group: str, info: GroupInfo) -> None:
         path = self._group_dir(group) / _GROUP_FILE
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(info.dumps())
+        text = info.dumps()
+        temporary.write_text(text)
         os.replace(temporary, path)
+        self._group_texts[group] = text
 
     def group_info(self, group: str) -> GroupInfo | None:
+        """Read from disk once, then from memory (the Logs API asks on every request)."""
+        text = self._group_texts.get(group)
+        if text is not None:
+            return GroupInfo.loads(text)
         directory = self._group_dir(group)
         if not directory.is_dir():
             if any(key[0] == group for key in self._pending):
@@ -175,7 +193,10 @@ class FileLogStore:
             if not directory.is_dir():
                 return None
         try:
-            return GroupInfo.loads((directory / _GROUP_FILE).read_text())
+            text = (directory / _GROUP_FILE).read_text()
+            info = GroupInfo.loads(text)
+            self._group_texts[group] = text
+            return info
         except (FileNotFoundError, ValueError, KeyError):
             # Made by an environment's first write (or before groups had records).
             info = GroupInfo(int(directory.stat().st_mtime * 1000))
@@ -187,22 +208,58 @@ class FileLogStore:
 
     def delete_group(self, group: str) -> bool:
         directory = self._group_dir(group)
+        self._forget_group(group)
+        if not directory.is_dir():
+            return False
+        shutil.rmtree(directory)
+        return True
+
+    def _forget_group(self, group: str) -> None:
+        """Drop what memory holds of a group being deleted: buffered events, handles, stats."""
+        self._group_texts.pop(group, None)
         for key in [key for key in (*self._pending, *self._handles, *self._stats) if key[0] == group]:
             self._pending.pop(key, None)
             self._stats.pop(key, None)
             handle = self._handles.pop(key, None)
             if handle is not None:
                 handle.close()
-        if not directory.is_dir():
-            return False
-        shutil.rmtree(directory)
-        return True
+
+    async def remove_group(self, group: str) -> bool:
+        """DeleteLogGroup off the event loop: the folder is renamed away in a thread, so the name is
+        free at once, and removed in the background (a large group's files take a while). False
+        when there was no such group, on disk or in buffered appends."""
+        buffered = any(key[0] == group for key in self._pending)
+        self._forget_group(group)
+        doomed = self._root / f".deleted-{uuid.uuid4().hex}"
+        moved = await asyncio.to_thread(_rename_folder, self._group_dir(group), doomed)
+        if moved:
+            removal = asyncio.get_running_loop().create_task(asyncio.to_thread(shutil.rmtree, doomed, True))
+            self._removals.add(removal)
+            removal.add_done_callback(self._removals.discard)
+        return moved or buffered
+
+    def sweep_removed(self) -> None:
+        """Blocking: remove deleted groups' folders that a stopped server left behind."""
+        for entry in os.scandir(self._root):
+            if entry.name.startswith(".deleted-"):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
     def list_groups(self) -> list[str]:
-        self.flush()  # a group exists on disk from its first write
-        if not self._root.exists():
+        """Groups on disk and those so far only in buffered appends; nothing is flushed."""
+        return sorted(set(self._group_names_on_disk()) | {group for group, _ in self._pending})
+
+    async def groups(self) -> list[str]:
+        """`list_groups`, with the folder listed in a thread."""
+        on_disk = await asyncio.to_thread(self._group_names_on_disk)
+        return sorted(set(on_disk) | {group for group, _ in self._pending})
+
+    def _group_names_on_disk(self) -> list[str]:
+        try:
+            entries = list(os.scandir(self._root))
+        except FileNotFoundError:
             return []
-        return sorted(_decode(path.name) for path in self._root.iterdir() if path.is_dir())
+        # Encoded names never start with "." (dots are escaped): those are folders being removed.
+        return [_decode(entry.name) for entry in entries if entry.is_dir() and not entry.name.startswith(".")]
 
     # streams -------------------------------------------------------------------------------
     def create_stream(self, group: str, stream: str) -> bool:
@@ -227,38 +284,66 @@ class FileLogStore:
         self._stream_path(group, stream).unlink(missing_ok=True)
         return existed
 
+    async def remove_stream(self, group: str, stream: str) -> bool:
+        """DeleteLogStream with the file unlinked in a thread."""
+        key = (group, stream)
+        existed = (group, stream) in self._pending
+        self._pending.pop(key, None)
+        self._stats.pop(key, None)
+        handle = self._handles.pop(key, None)
+        if handle is not None:
+            handle.close()
+        return await asyncio.to_thread(_unlink, self._stream_path(group, stream)) or existed
+
     def list_streams(self, group: str) -> list[str]:
-        """Oldest written first."""
-        self.flush()
+        """Oldest written first; streams so far only in buffered appends last (nothing is flushed)."""
         directory = self._group_dir(group)
-        if not directory.exists():
-            return []
         files = sorted(directory.glob("*.jsonl"), key=lambda path: path.stat().st_mtime)
-        return [_decode(path.name.removesuffix(".jsonl")) for path in files]
+        on_disk = [_decode(path.name.removesuffix(".jsonl")) for path in files]
+        known = set(on_disk)
+        return on_disk + [name for key, name in self._pending if key == group and name not in known]
+
+    async def stream_names(self, group: str) -> list[str]:
+        """The group's streams by name, the folder listed in a thread (names only, no file read or
+        stat), with those so far only in buffered appends."""
+        on_disk = await asyncio.to_thread(_stream_names_in, self._group_dir(group))
+        return sorted(set(on_disk) | {name for key, name in self._pending if key == group})
 
     def stream_stats(self, group: str, stream: str) -> StreamStats | None:
+        """Blocking: writes the stream's buffered events and reads its file on first call (the Logs
+        API uses `stats_of`)."""
         key = (group, stream)
         self._flush_stream(group, stream)
         stats = self._stats.get(key)
-        if stats is not None:
-            return stats
-        path = self._stream_path(group, stream)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        stats = StreamStats(int(path.stat().st_mtime * 1000))
-        for index, line in enumerate(data.split(b"\n")):
-            if not line:
-                continue
-            event = _parse_line(line)
-            if event is None:
-                if index == 0:
-                    stats.created_ms = _created_of(line, stats.created_ms)
-                continue
-            stats.add(event.timestamp_ms, event.ingestion_time_ms, len(event.message.encode()))
-        self._stats[key] = stats
+        if stats is None:
+            stats = _load_stats(self._stream_path(group, stream))
+            if stats is not None:
+                self._stats[key] = stats
         return stats
+
+    async def stats_of(self, group: str, streams: Sequence[str]) -> dict[str, StreamStats]:
+        """Stats of those of `streams` that exist. A stream's file is read once (its first and last
+        blocks, in a thread) and its stats then follow appends in memory; nothing is flushed, events
+        still buffered are counted from memory. Like AWS's, they may lag a moment behind."""
+        missing = [stream for stream in streams if (group, stream) not in self._stats]
+        if missing:
+            paths = [self._stream_path(group, stream) for stream in missing]
+            loaded = await asyncio.to_thread(lambda: [_load_stats(path) for path in paths])
+            for stream, stats in zip(missing, loaded, strict=True):
+                key = (group, stream)
+                chunks = self._pending.get(key)
+                if key in self._stats or (stats is None and chunks is None):
+                    continue
+                stats = stats or StreamStats(_now_ms())
+                for chunk in chunks or ():
+                    for line in chunk.split("\n"):
+                        event = _parse_line(line) if line else None
+                        if event is not None:
+                            stats.add(
+                                event.timestamp_ms, event.ingestion_time_ms, len(event.message.encode())
+                            )
+                self._stats[key] = stats
+        return {stream: self._stats[(group, stream)] for stream in streams if (group, stream) in self._stats}
 
     # writing -------------------------------------------------------------------------------
     def _handle(self, group: str, stream: str) -> TextIOWrapper:
@@ -346,6 +431,34 @@ class FileLogStore:
         return marked
 
     # reading -------------------------------------------------------------------------------
+    async def read_streams(
+        self, group: str, streams: Sequence[str], use: Callable[[Callable[[str], StreamBytes]], _Result]
+    ) -> _Result:
+        """Run `use` in a thread. It opens the streams it reads through the function it is given
+        (closing each): a stream is its file as it is when opened, followed by the events that were
+        still buffered when this was called, captured here on the event loop. A flush in between
+        would put those events in both places, so `use` then runs again (rarely: flushes replace the
+        buffer, never empty it in place, which is what this checks)."""
+        while True:
+            captured: dict[str, tuple[list[str] | None, bytes]] = {}
+            for stream in streams:
+                chunks = self._pending.get((group, stream))
+                captured[stream] = (chunks, "".join(chunks).encode() if chunks else b"")
+            buffered = {stream: data for stream, (_, data) in captured.items()}
+            result = await asyncio.to_thread(use, self._stream_opener(group, buffered))
+            if all(
+                self._pending.get((group, stream)) is chunks
+                for stream, (chunks, _) in captured.items()
+                if chunks is not None
+            ):
+                return result
+
+    def _stream_opener(self, group: str, buffered: dict[str, bytes]) -> Callable[[str], StreamBytes]:
+        def open_stream(stream: str) -> StreamBytes:
+            return StreamBytes.current(self._stream_path(group, stream), buffered.get(stream, b""))
+
+        return open_stream
+
     def read(self, group: str, stream: str, *, start_index: int = 0) -> list[LogEvent]:
         """A stream's events in the order written; `start_index` skips that many."""
         path = self._stream_path(group, stream)
@@ -373,39 +486,47 @@ class FileLogStore:
         (the caller flushed first)."""
         if flush:
             self._flush_stream(group, stream)
-        try:
-            data = self._stream_path(group, stream).read_bytes()
-        except FileNotFoundError:
-            return
-        lines = _json_message_lines(data, needles) if json_messages else _candidate_lines(data, needles)
-        for offset, line in lines:
-            event = _parse_line(line)
-            if event is not None:
-                yield StoredEvent(stream, offset, event)
+        with StreamBytes.current(self._stream_path(group, stream)) as source:
+            yield from scan_source(source, stream, needles, json_messages=json_messages)
 
     def expire(self, group: str, before_ms: int) -> int:
-        """Delete the group's events older than `before_ms` (retention); returns how many."""
+        """Blocking: delete the events older than `before_ms` at the front of each of the group's
+        streams (retention; see log_retention); returns how many. The server sweeps with
+        `expire_group`."""
         removed = 0
         for stream in self.list_streams(group):
-            path = self._stream_path(group, stream)
-            lines = path.read_bytes().split(b"\n")
-            kept: list[bytes] = []
-            for line in lines:
-                event = _parse_line(line) if line else None
-                if event is not None and event.timestamp_ms < before_ms:
-                    removed += 1
-                elif line:
-                    kept.append(line)
-            if len(kept) == len([line for line in lines if line]):
-                continue
-            handle = self._handles.pop((group, stream), None)
-            if handle is not None:
-                handle.close()
-            self._stats.pop((group, stream), None)
-            temporary = path.with_suffix(".tmp")
-            temporary.write_bytes(b"".join(line + b"\n" for line in kept))
-            os.replace(temporary, path)
+            self._flush_stream(group, stream)
+            plan = plan_expiry(self._stream_path(group, stream), before_ms, min_fraction=0.0)
+            if plan is not None:
+                removed += self.commit_expiry(group, stream, plan)
         return removed
+
+    async def expire_group(self, group: str, before_ms: int, min_fraction: float = MIN_CUT_FRACTION) -> int:
+        """The retention sweep for one group: each stream is read, and rewritten only when at least
+        `min_fraction` of it has expired, in a thread; the rewrite is swapped in on the loop."""
+        removed = 0
+        for stream in await self.stream_names(group):
+            stats = self._stats.get((group, stream))
+            if stats is not None and stats.first_event_ms is not None and stats.first_event_ms >= before_ms:
+                continue
+            path = self._stream_path(group, stream)
+            plan = await asyncio.to_thread(plan_expiry, path, before_ms, min_fraction)
+            if plan is not None:
+                removed += self.commit_expiry(group, stream, plan)
+        return removed
+
+    def commit_expiry(self, group: str, stream: str, plan: ExpiryPlan) -> int:
+        """On the event loop, where no append can land meanwhile: the writer's handle is closed (the
+        next flush opens the new file) and what was appended since the plan is carried over, a copy
+        as small as what the last flushes wrote. Returns how many events went."""
+        key = (group, stream)
+        handle = self._handles.pop(key, None)
+        if handle is not None:
+            handle.close()
+        if not finish_expiry(self._stream_path(group, stream), plan):
+            return 0
+        self._stats.pop(key, None)
+        return plan.removed
 
     def close(self) -> None:
         self.flush()
@@ -414,12 +535,59 @@ class FileLogStore:
         self._handles.clear()
 
 
-def _created_of(line: bytes, default: int) -> int:
+def _rename_folder(directory: Path, target: Path) -> bool:
     try:
-        record: Any = json.loads(line)
-        return int(record["c"])
-    except (ValueError, KeyError, TypeError):
-        return default
+        os.rename(directory, target)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _stream_names_in(directory: Path) -> list[str]:
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    return [_decode(entry.name.removesuffix(".jsonl")) for entry in entries if entry.name.endswith(".jsonl")]
+
+
+def _load_stats(path: Path) -> StreamStats | None:
+    """Blocking: a stream's stats from its creation record and first and last blocks."""
+    try:
+        modified_ms = int(os.stat(path).st_mtime * 1000)
+    except FileNotFoundError:
+        return None
+    with StreamBytes.current(path) as source:
+        summary = summarize(source)
+        size = source.size
+    return StreamStats(
+        summary.created_ms if summary.created_ms is not None else modified_ms,
+        summary.first_event_ms,
+        summary.last_event_ms,
+        summary.last_ingestion_ms,
+        size,
+    )
+
+
+def scan_source(
+    source: StreamBytes, stream: str, needles: Sequence[bytes] = (), *, json_messages: bool = False
+) -> Iterator[StoredEvent]:
+    """Blocking: `scan` over a stream's bytes, a chunk of lines at a time (a large stream is never in
+    memory whole, and a search that stops early reads no further)."""
+    for base, data in line_chunks(source):
+        lines = _json_message_lines(data, needles) if json_messages else _candidate_lines(data, needles)
+        for offset, line in lines:
+            event = _parse_line(line)
+            if event is not None:
+                yield StoredEvent(stream, base + offset, event)
 
 
 # A record's message that, after optional (escaped) whitespace, opens a JSON object. `"m": "` with

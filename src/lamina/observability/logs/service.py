@@ -3,6 +3,11 @@
 Functions' log groups (`/aws/lambda/NAME`) appear here as soon as an environment writes to them;
 users and tools can create their own groups and write with PutLogEvents. Retention is enforced on
 read at once and by deleting expired events in the background. All time comes from `now_ms`.
+
+Reads share the event loop with invocations, so every file the API reads, lists or removes is
+touched in a thread, and a read touches only what it returns: GetLogEvents pages by byte offsets
+(its tokens carry them), DescribeLogStreams keeps stream stats in memory, and nothing is flushed to
+be read (events still buffered are read from memory).
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Generator
 from typing import Any
 
 from lamina.domain.log_patterns import FilterPattern, PatternError, compile_pattern
@@ -25,7 +31,10 @@ from lamina.observability.logs.names import (
     token_name,
     token_offset,
 )
-from lamina.store.logs import FileLogStore, GroupInfo, StoredEvent, needle_of
+from lamina.store.log_reader import Page, StreamBytes, TimeWindow, read_backward, read_forward
+from lamina.store.logs import FileLogStore, GroupInfo, StoredEvent, needle_of, scan_source
+
+_log = logging.getLogger(__name__)
 
 # PutRetentionPolicy's allowed values (the Days shape's documentation).
 RETENTION_DAYS = frozenset(
@@ -78,6 +87,7 @@ class LogsService:
         self._now_ms = now_ms
         self._deleted_listeners: list[Callable[[str], None]] = []
         self._taps: dict[str, frozenset[str]] = {}
+        self._sweep: asyncio.Task[int] | None = None
 
     def set_tap(self, owner: str, groups: frozenset[str]) -> None:
         """`owner` (subscription filters, metric filters) wants what is appended to `groups`."""
@@ -112,7 +122,7 @@ class LogsService:
         return {}
 
     async def delete_log_group(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
-        if not self.store.delete_group(params["logGroupName"]):
+        if not await self.store.remove_group(params["logGroupName"]):
             raise not_found(_GROUP_MISSING)
         for listener in self._deleted_listeners:
             listener(params["logGroupName"])
@@ -126,7 +136,7 @@ class LogsService:
         after = token_name(params.get("nextToken"))
         names = [
             name
-            for name in self.store.list_groups()
+            for name in await self.store.groups()
             if (prefix is None or name.startswith(prefix))
             and (not pattern or pattern.lower() in name.lower())
             and (after is None or name > after)
@@ -180,13 +190,21 @@ class LogsService:
         self.store.update_group(params["logGroupName"], info)
         return {}
 
-    def expire(self) -> int:
-        """Delete every expired event (the background retention sweep); returns how many."""
+    def expire(self) -> None:
+        """Start the retention sweep in the background unless one is still running (the server
+        calls this every minute; a sweep over large groups may take longer than that)."""
+        if self._sweep is None or self._sweep.done():
+            self._sweep = asyncio.get_running_loop().create_task(self.expire_now())
+            self._sweep.add_done_callback(_report_failure)
+
+    async def expire_now(self) -> int:
+        """Delete expired events (see FileLogStore.expire_group); returns how many."""
+        await asyncio.to_thread(self.store.sweep_removed)
         removed = 0
-        for group in self.store.list_groups():
+        for group in await self.store.groups():
             info = self.store.group_info(group)
             if info is not None and info.retention_days:
-                removed += self.store.expire(group, self.retention_cutoff(info))
+                removed += await self.store.expire_group(group, self.retention_cutoff(info))
         return removed
 
     async def list_tags_log_group(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
@@ -216,7 +234,7 @@ class LogsService:
     async def delete_log_stream(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
         group = params["logGroupName"]
         self.group_info(group)
-        if not self.store.delete_stream(group, params["logStreamName"]):
+        if not await self.store.remove_stream(group, params["logStreamName"]):
             raise not_found(_STREAM_MISSING)
         return {}
 
@@ -227,22 +245,28 @@ class LogsService:
         by_time = params.get("orderBy") == "LastEventTime"
         if by_time and prefix is not None:
             raise invalid("Cannot order by LastEventTime with a logStreamNamePrefix.")
-        rows = []
-        for name in self.store.list_streams(group):
-            if prefix is not None and not name.startswith(prefix):
-                continue
-            stats = self.store.stream_stats(group, name)
-            if stats is not None:
-                rows.append((name, stats))
-        if by_time:
-            rows.sort(key=lambda row: (row[1].last_event_ms or 0, row[0]))
-        else:
-            rows.sort(key=lambda row: row[0])
-        if params.get("descending"):
-            rows.reverse()
         start = token_offset(params.get("nextToken"))
         limit = params.get("limit") or DEFAULT_DESCRIBE_LIMIT
-        page = rows[start : start + limit]
+        names = [
+            name for name in await self.store.stream_names(group) if prefix is None or name.startswith(prefix)
+        ]
+        if by_time:
+            # Every stream's last event time decides the order: stats are read once per stream and
+            # then kept in memory, so only the first call for a group reads files.
+            stats = await self.store.stats_of(group, names)
+            rows = sorted(stats.items(), key=lambda row: (row[1].last_event_ms or 0, row[0]))
+            if params.get("descending"):
+                rows.reverse()
+            total = len(rows)
+            page = rows[start : start + limit]
+        else:
+            # By name, only the page's streams need stats.
+            if params.get("descending"):
+                names.reverse()
+            total = len(names)
+            wanted = names[start : start + limit]
+            stats = await self.store.stats_of(group, wanted)
+            page = [(name, stats[name]) for name in wanted if name in stats]
         streams = [
             {
                 "logStreamName": name,
@@ -257,7 +281,7 @@ class LogsService:
             for name, stats in page
         ]
         output: dict[str, Any] = {"logStreams": streams}
-        if start + limit < len(rows):
+        if start + limit < total:
             output["nextToken"] = encode_token(start + limit)
         return output
 
@@ -297,41 +321,51 @@ class LogsService:
         group = group_of(params, self.account_id)
         stream = params["logStreamName"]
         info = self.group_info(group)
-        if not self.store.has_stream(group, stream):
-            raise not_found(_STREAM_MISSING)
-        start_time = max(params.get("startTime") or 0, self.retention_cutoff(info))
-        end_time = params.get("endTime")
-        events = sorted(
-            (
-                event
-                for event in self.store.read(group, stream)
-                if event.timestamp_ms >= start_time and (end_time is None or event.timestamp_ms < end_time)
-            ),
-            key=lambda event: event.timestamp_ms,
+        window = TimeWindow(
+            max(params.get("startTime") or 0, self.retention_cutoff(info)), params.get("endTime")
         )
         limit = params.get("limit") or DEFAULT_EVENTS_LIMIT
         token = params.get("nextToken")
+        position: int | None
         if token is not None:
             direction, position = _position_token(token)
         else:
-            direction, position = ("f", 0) if params.get("startFromHead") else ("b", len(events))
+            direction, position = ("f", 0) if params.get("startFromHead") else ("b", None)
+
+        def read(open_stream: Callable[[str], StreamBytes]) -> tuple[Page, int] | None:
+            """The page, and the offset it was read from; None when there is no such stream (a
+            stream's file holds its creation record from the start)."""
+            with open_stream(stream) as source:
+                if source.size == 0:
+                    return None
+                origin = source.size if position is None else min(position, source.size)
+                if not source.starts_line(origin):
+                    raise invalid("The specified nextToken is invalid.")
+                if direction == "f":
+                    return read_forward(source, origin, limit, window), origin
+                return read_backward(source, origin, limit, window), origin
+
+        found = await self.store.read_streams(group, [stream], read)
+        if found is None:
+            raise not_found(_STREAM_MISSING)
+        page, origin = found
+        events = page.events
+        # A token pointing past the last event comes back unchanged, as on AWS: that is how a
+        # reader knows it has reached the end.
         if direction == "f":
-            begin = min(position, len(events))
-            end = min(begin + limit, len(events))
+            forward = token if (token is not None and not events) else f"f/{page.resume:056d}"
+            backward = f"b/{events[0].offset if events else origin:056d}"
         else:
-            end = min(position, len(events))
-            begin = max(end - limit, 0)
-        page = events[begin:end]
-        forward = token if (token is not None and direction == "f" and not page) else f"f/{end:056d}"
-        backward = token if (token is not None and direction == "b" and not page) else f"b/{begin:056d}"
+            backward = token if (token is not None and not events) else f"b/{page.resume:056d}"
+            forward = f"f/{events[-1].end if events else origin:056d}"
         return {
             "events": [
                 {
-                    "timestamp": event.timestamp_ms,
-                    "message": event.message,
-                    "ingestionTime": event.ingestion_time_ms,
+                    "timestamp": item.event.timestamp_ms,
+                    "message": item.event.message,
+                    "ingestionTime": item.event.ingestion_time_ms,
                 }
-                for event in page
+                for item in events
             ],
             "nextForwardToken": forward,
             "nextBackwardToken": backward,
@@ -346,7 +380,7 @@ class LogsService:
         pattern = compile_filter(params.get("filterPattern"))
         streams = [
             stream
-            for stream in self.store.list_streams(group)
+            for stream in await self.store.stream_names(group)
             if (names is None or stream in names) and (prefix is None or stream.startswith(prefix))
         ]
         start_time = max(params.get("startTime") or 0, self.retention_cutoff(info))
@@ -355,32 +389,37 @@ class LogsService:
         after_key = token_event_key(params.get("nextToken"))
         needles = tuple(needle_of(term) for term in pattern.required)
 
-        def matches(stream: str) -> Iterator[tuple[tuple[int, str, int], StoredEvent]]:
-            for found in self.store.scan(
-                group, stream, needles, json_messages=pattern.json_only, flush=False
-            ):
-                event = found.event
-                if event.timestamp_ms < start_time or (
-                    end_time is not None and event.timestamp_ms > end_time
-                ):
-                    continue
-                key = (event.timestamp_ms, stream, found.offset)
-                if after_key is not None and key <= after_key:
-                    continue
-                if pattern.matches(event.message):
-                    yield key, found
+        def matches(source: StreamBytes, stream: str) -> Generator[tuple[tuple[int, str, int], StoredEvent]]:
+            with source:
+                for found in scan_source(source, stream, needles, json_messages=pattern.json_only):
+                    event = found.event
+                    if event.timestamp_ms < start_time or (
+                        end_time is not None and event.timestamp_ms > end_time
+                    ):
+                        continue
+                    key = (event.timestamp_ms, stream, found.offset)
+                    if after_key is not None and key <= after_key:
+                        continue
+                    if pattern.matches(event.message):
+                        yield key, found
 
-        def search() -> list[tuple[tuple[int, str, int], StoredEvent]]:
+        def search(
+            open_stream: Callable[[str], StreamBytes],
+        ) -> list[tuple[tuple[int, str, int], StoredEvent]]:
             # Each stream is written in time order, so its first `limit + 1` matches are all it adds.
-            merged = heapq.merge(
-                *(itertools.islice(matches(stream), limit + 1) for stream in streams),
-                key=lambda item: item[0],
-            )
-            return list(itertools.islice(merged, limit + 1))
+            searches = [matches(open_stream(stream), stream) for stream in streams]
+            try:
+                merged = heapq.merge(
+                    *(itertools.islice(each, limit + 1) for each in searches), key=lambda item: item[0]
+                )
+                return list(itertools.islice(merged, limit + 1))
+            finally:
+                for each in searches:
+                    each.close()
 
-        # list_streams() wrote every buffered event; the files are read off the event loop, so a long
-        # search does not stall invocations for its whole length.
-        found = await asyncio.to_thread(search)
+        # The files are read off the event loop, so a long search does not stall invocations for its
+        # whole length; events not yet flushed are searched in memory.
+        found = await self.store.read_streams(group, streams, search)
         page = found[:limit]
         stream_numbers = {stream: number for number, stream in enumerate(streams)}
         output: dict[str, Any] = {
@@ -401,6 +440,11 @@ class LogsService:
         if len(found) > limit:
             output["nextToken"] = encode_token(list(page[-1][0]))
         return output
+
+
+def _report_failure(task: asyncio.Task[int]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("the log retention sweep failed", exc_info=task.exception())
 
 
 def compile_filter(text: str | None) -> FilterPattern:

@@ -1,0 +1,87 @@
+"""Retention for one stream file: cut its expired events off the front, in a thread.
+
+The sweep runs every minute; rewriting whole stream files each time to drop their few oldest events
+cost a stream's size per minute. A cut is made only when it drops a meaningful share of the file (a
+quarter), so each kept byte is rewritten a bounded number of times over its life. Events are appended
+in (nearly) time order, so the expired ones are at the front: the cut stops at the first event still
+within retention, and an older event after it stays on disk until a later cut. Reads hide every
+expired event whatever the disk holds (the Logs API applies the cutoff to each read).
+
+`plan_expiry` only reads the stream and writes a new file beside it; the store swaps it in on the
+event loop (`FileLogStore.commit_expiry`), where it closes the writer's handle and copies whatever
+was appended meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.store.log_reader import BLOCK_BYTES, StreamBytes, lines_forward, parse_line
+
+MIN_CUT_FRACTION = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryPlan:
+    """A rewritten stream waiting at `temporary`: it holds the old file's bytes up to `copied_up_to`
+    less the `removed` expired events at its front."""
+
+    temporary: Path
+    copied_up_to: int
+    removed: int
+
+
+def temporary_path(path: Path) -> Path:
+    return path.with_suffix(".expiring")
+
+
+def plan_expiry(path: Path, before_ms: int, min_fraction: float = MIN_CUT_FRACTION) -> ExpiryPlan | None:
+    """Blocking. None when nothing at the front has expired, or too little to be worth a rewrite."""
+    with StreamBytes.current(path) as source:
+        header: bytes | None = None
+        body_start = cut = 0
+        removed = 0
+        for offset, line in lines_forward(source, 0):
+            if offset == 0 and parse_line(line) is None and line.startswith(b'{"c"'):
+                header, body_start, cut = line, len(line) + 1, len(line) + 1
+                continue
+            event = parse_line(line)
+            if event is not None and event.timestamp_ms >= before_ms:
+                break
+            removed += event is not None
+            cut = offset + len(line) + 1
+        size = source.size
+        if removed == 0 or (cut - body_start) < min_fraction * (size - body_start):
+            return None
+        temporary = temporary_path(path)
+        with open(temporary, "wb") as rewritten:
+            if header is not None:
+                rewritten.write(header + b"\n")
+            position = cut
+            while position < size:
+                block = source.read(position, position + BLOCK_BYTES * 16)
+                rewritten.write(block)
+                position += len(block)
+    return ExpiryPlan(temporary, size, removed)
+
+
+def finish_expiry(path: Path, plan: ExpiryPlan) -> bool:
+    """Swap the rewritten file in, first copying what was appended to the old one since the plan
+    (the caller holds the writer off: no append lands in between). False when the stream went away
+    or was rewritten meanwhile."""
+    try:
+        current = os.stat(path).st_size
+    except FileNotFoundError:
+        plan.temporary.unlink(missing_ok=True)
+        return False
+    if current < plan.copied_up_to:
+        plan.temporary.unlink(missing_ok=True)
+        return False
+    if current > plan.copied_up_to:
+        with open(path, "rb") as old, open(plan.temporary, "ab") as rewritten:
+            old.seek(plan.copied_up_to)
+            rewritten.write(old.read(current - plan.copied_up_to))
+    os.replace(plan.temporary, path)
+    return True
