@@ -324,7 +324,7 @@ class Platform:
             "memoryEnforcement": self.sandbox.memory_enforcement,
             "startMethod": self.sandbox.start_method,
             "standbyEnvironments": self.sandbox.standby_count,
-            "runtimes": sorted(self.runtimes),
+            "runtimes": list(self.runtimes),  # in version order
             "region": self.settings.region,
             "accountId": self.settings.account_id,
             "accounts": len(self.accounts),
@@ -556,7 +556,7 @@ def build_platform(settings: Settings) -> Platform:
         lambda key: credential.secret if (credential := directory.credential(key)) else None
     )
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
-    lambda_protocol = create_protocol(load_service_model("lambda"), {"Runtime": sorted(runtimes)})
+    lambda_protocol = create_protocol(load_service_model("lambda"), {"Runtime": list(runtimes)})
     clock: Clock = ManualClock() if settings.fake_clock else SystemClock()
     shared = _Shared(
         settings,
@@ -689,7 +689,7 @@ def announce(platform: Platform) -> None:
     print(f"Lamina {__version__} listening on {settings.endpoint_url}", file=sys.stderr)
     print(f"  data directory: {settings.data_dir.resolve()}", file=sys.stderr)
     print(
-        f"  sandbox: {platform.sandbox.name} (memory limits: {platform.sandbox.memory_enforcement}); runtimes: {', '.join(sorted(platform.runtimes))}",
+        f"  sandbox: {platform.sandbox.name} (memory limits: {platform.sandbox.memory_enforcement}); runtimes: {', '.join(platform.runtimes)}",
         file=sys.stderr,
     )
     print(

@@ -72,6 +72,9 @@ def test_cost_reports_metered_usage_per_function(tmp_path: Path) -> None:
     assert lamina("cost", "--data-dir", str(data_dir), "--json", "--month", "2001-01")["functions"] == []
     table = lamina("cost", "--data-dir", str(data_dir))
     assert "small" in table and "with the monthly free tier" in table
+    # Which column the --price-* options price is labelled; rich draws the table.
+    header = next(line for line in table.splitlines() if "requests" in line)
+    assert "cost (your prices)" in header and "cost (AWS prices)" in header
 
 
 def test_the_pricing_calculator_reproduces_awss_example() -> None:

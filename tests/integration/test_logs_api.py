@@ -4,9 +4,13 @@ own log groups, and who may read what."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -467,22 +471,39 @@ def test_aws_cli_start_live_tail_follows_a_functions_logs(
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Lines arrive through a thread, so that waiting for one never outlasts the deadline.
+    arrived: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [arrived.put(line) for line in process.stdout or ()], daemon=True).start()
+    lines: list[str] = []
+
+    def numbers_seen() -> set[int]:
+        return {int(found) for line in lines for found in re.findall(r"hello (\d+)", line)}
+
+    def wait_for(number: int | None, until: float) -> bool:
+        """Until `until`, collect lines until `number` (any number if None) has been printed."""
+        while time.monotonic() < until and process.poll() is None:
+            with contextlib.suppress(queue.Empty):
+                lines.append(arrived.get(timeout=max(0.01, min(0.2, until - time.monotonic()))))
+            seen = numbers_seen()
+            if (number in seen) if number is not None else bool(seen):
+                return True
+        return False
+
+    deadline = time.monotonic() + 60
     try:
-        time.sleep(1.5)  # the session is open before the invocations
-        for number in (1, 2):
+        # The session opens some time after the CLI starts (later on a loaded machine), and the CLI
+        # prints nothing until an event comes: invoke until one shows it is open.
+        number = 0
+        while not wait_for(None, min(deadline, time.monotonic() + 1.0)) and time.monotonic() < deadline:
+            number += 1
             lambda_client.invoke(FunctionName=name, Payload=json.dumps({"n": number}))
-        lines: list[str] = []
-        deadline = time.monotonic() + 20
-        assert process.stdout is not None
-        while time.monotonic() < deadline and not any("hello 2" in line for line in lines):
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
+        last = number + 1
+        lambda_client.invoke(FunctionName=name, Payload=json.dumps({"n": last}))
+        followed = wait_for(last, deadline)
     finally:
         process.terminate()
-        rest, errors = process.communicate(timeout=10)  # also closes the pipes
-    printed = "".join(lines) + rest
-    assert "hello 1" in printed and "hello 2" in printed, errors
-    assert "hello 0" not in printed  # only what came after the session started
+        _, errors = process.communicate(timeout=10)  # also closes the pipes
+    printed = "".join(lines)
+    assert followed, (printed, errors)
+    assert 0 not in numbers_seen()  # only what came after the session started
     assert "START RequestId" in printed

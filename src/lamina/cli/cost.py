@@ -1,4 +1,7 @@
-"""`lamina cost`: what the metered usage costs, and `lamina cost estimate`, the pricing calculator."""
+"""`lamina cost`: what the metered usage costs, and `lamina cost estimate`, the pricing calculator.
+
+Tables are drawn with rich, imported when one is printed (`--json` and `-h` do without it).
+"""
 
 from __future__ import annotations
 
@@ -11,17 +14,33 @@ import typer
 
 from lamina.config import Settings
 from lamina.domain.pricing import AWS_PRICES, Prices, affordable_invocations, cost, gb_seconds
-from lamina.store.sqlite.billing import read_usage
 
 cost_app = typer.Typer(
-    help="What the functions cost, as AWS Lambda would bill them.", invoke_without_command=True
+    help="What the functions cost, as AWS Lambda would bill them.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
 )
 
-PerMillion = Annotated[float, typer.Option("--price-per-million-requests", help="USD; AWS: 0.20.")]
-PerGbSecond = Annotated[float, typer.Option("--price-per-gb-second", help="USD; AWS: 0.0000166667.")]
-FreeRequests = Annotated[int, typer.Option("--free-requests", help="Free requests a month; AWS: 1,000,000.")]
+# Defaults are AWS's prices, written in the help as AWS writes them (not as 1.66667e-05).
+PerMillion = Annotated[
+    float,
+    typer.Option("--price-per-million-requests", help="USD [default: AWS's 0.20].", show_default=False),
+]
+PerGbSecond = Annotated[
+    float,
+    typer.Option("--price-per-gb-second", help="USD [default: AWS's 0.0000166667].", show_default=False),
+]
+FreeRequests = Annotated[
+    int,
+    typer.Option(
+        "--free-requests", help="Free requests a month [default: AWS's 1,000,000].", show_default=False
+    ),
+]
 FreeGbSeconds = Annotated[
-    float, typer.Option("--free-gb-seconds", help="Free GB-seconds a month; AWS: 400,000.")
+    float,
+    typer.Option(
+        "--free-gb-seconds", help="Free GB-seconds a month [default: AWS's 400,000].", show_default=False
+    ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -56,12 +75,15 @@ def report(
     to what AWS Lambda would charge for the same usage."""
     if context.invoked_subcommand is not None:
         return
+    from lamina.cli.data_dir import existing_data_dir
+    from lamina.store.sqlite.billing import read_usage
+
     month = month or datetime.datetime.now(datetime.UTC).strftime("%Y-%m")
     try:
         datetime.datetime.strptime(month, "%Y-%m")
     except ValueError:
         raise typer.BadParameter(f"--month must be YYYY-MM, got {month!r}") from None
-    settings = Settings(data_dir=data_dir.resolve())
+    settings = Settings(data_dir=existing_data_dir(data_dir))
     prices = Prices(per_million, per_gb_second, free_requests, free_gb_seconds)
     usage = read_usage(settings.billing_path(account_id or settings.account_id), month, function)
     rows: list[dict[str, Any]] = []
@@ -95,20 +117,33 @@ def report(
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return
-    typer.echo(f"Lambda usage in {month}")
-    typer.echo(f"{'function':<32}{'requests':>12}{'GB-seconds':>14}{'cost':>12}{'on AWS':>12}")
-    for row in rows:
-        typer.echo(
-            f"{row['function']:<32}{row['requests']:>12,}{row['gb_seconds']:>14,.3f}"
-            f"{_money(row['cost']):>12}{_money(row['aws_lambda_cost']):>12}"
-        )
+    from lamina.cli.tables import print_table
+
     total = document["total"]
-    typer.echo(
-        f"{'total':<32}{total['requests']:>12,}{total['gb_seconds']:>14,.3f}{_money(total['cost']):>12}{_money(total['aws_lambda_cost']):>12}"
+    # "your prices" is what the --price-* and --free-* options set (AWS's by default).
+    print_table(
+        f"Lambda usage in {month}",
+        [
+            ("function", "left"),
+            ("requests", "right"),
+            ("GB-seconds", "right"),
+            ("cost (your prices)", "right"),
+            ("cost (AWS prices)", "right"),
+        ],
+        [
+            [
+                item["function"],
+                f"{item['requests']:,}",
+                f"{item['gb_seconds']:,.3f}",
+                _money(item["cost"]),
+                _money(item["aws_lambda_cost"]),
+            ]
+            for item in [*rows, {"function": "total", **total}]
+        ],
     )
     typer.echo(
-        f"with the monthly free tier: {_money(total['cost_with_free_tier'])} "
-        f"(on AWS Lambda: {_money(total['aws_lambda_cost_with_free_tier'])})"
+        f"with the monthly free tier: {_money(total['cost_with_free_tier'])} at your prices, "
+        f"{_money(total['aws_lambda_cost_with_free_tier'])} at AWS prices"
     )
 
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
+from lamina.cli.errors import CliError
 from lamina.config import Settings
 from lamina.store.logs import FileLogStore
 
 
 def _format(timestamp_ms: int, message: str) -> str:
+    """One record; the lines of a multi-line record are separated by \r in the log (as the Lambda
+    runtimes write them, so one record stays one event), printed raw a terminal would write each
+    line over the one before: they are printed as line breaks."""
     moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{timestamp_ms % 1000:03d}Z {message}"
+    text = message.replace("\r\n", "\n").replace("\r", "\n")
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{timestamp_ms % 1000:03d}Z {text}"
 
 
 def print_logs(
@@ -22,8 +28,20 @@ def print_logs(
 ) -> None:
     """`account_id`: a function of an account created with `lamina admin create-account`."""
     settings = Settings(data_dir=data_dir)
-    store = FileLogStore(settings.account_paths(account_id)[2] if account_id else settings.logs_dir)
+    logs_dir = settings.account_paths(account_id)[2] if account_id else settings.logs_dir
+    if account_id and not logs_dir.parent.is_dir():
+        raise CliError(
+            f"no account {account_id} in {data_dir}", "create it with `lamina admin create-account`"
+        )
+    store = FileLogStore(logs_dir)
     group = f"/aws/lambda/{function_name}"
+    if group not in store.list_groups():
+        if not follow:
+            raise CliError(
+                f"no log group {group}: the function {function_name} does not exist or has not run yet",
+                "check the name (and --account-id); with --follow, lamina logs waits for it",
+            )
+        print(f"lamina: waiting for {group} (the function has not run yet)", file=sys.stderr)
     seen: dict[str, int] = {}
     try:
         while True:

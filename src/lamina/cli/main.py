@@ -1,4 +1,8 @@
-"""`lamina` commands: server, env, logs, admin, cost, tune."""
+"""`lamina` commands: server, env, logs, admin, cost, tune.
+
+Imports stay lazy (each command imports what it needs when it runs): `lamina env` and `lamina -h`
+should answer at once, and boto3 alone costs about a second.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,52 @@ import typer
 from lamina.config import DEFAULT_ACCOUNT_ID, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, Settings
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Lamina: serverless functions, self-hosted."
+    add_completion=False,
+    no_args_is_help=True,
+    help="Lamina: serverless functions, self-hosted.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain help: the rich layout labels flags <bool> and hides nothing worth its import time.
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where all state lives.", envvar="LAMINA_DATA_DIR")]
 Host = Annotated[str, typer.Option("--host", help="Address to listen on.", envvar="LAMINA_HOST")]
 Port = Annotated[int, typer.Option("--port", help="Port for every API.", envvar="LAMINA_PORT")]
 Region = Annotated[str, typer.Option("--region", help="Region in ARNs.", envvar="LAMINA_REGION")]
+# The same options for commands that talk to a running server rather than being one.
+ServerHost = Annotated[
+    str, typer.Option("--host", help="Address of the running server.", envvar="LAMINA_HOST")
+]
+ServerPort = Annotated[int, typer.Option("--port", help="Port of the running server.", envvar="LAMINA_PORT")]
+ServerRegion = Annotated[
+    str, typer.Option("--region", help="Region the exported variables name.", envvar="LAMINA_REGION")
+]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from lamina import __version__
+
+        typer.echo(f"lamina {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_show_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Lamina: serverless functions, self-hosted."""
+
+
+def _has_root_credentials() -> bool:
+    """LAMINA_ROOT_*: the server's credentials are given, not read from the data directory."""
+    return bool(
+        os.environ.get("LAMINA_ROOT_ACCESS_KEY_ID") and os.environ.get("LAMINA_ROOT_SECRET_ACCESS_KEY")
+    )
 
 
 def _settings(
@@ -95,7 +138,14 @@ def server(
     host: Host = DEFAULT_HOST,
     port: Port = DEFAULT_PORT,
     region: Region = DEFAULT_REGION,
-    account_id: Annotated[str, typer.Option("--account-id", envvar="LAMINA_ACCOUNT_ID")] = DEFAULT_ACCOUNT_ID,
+    account_id: Annotated[
+        str,
+        typer.Option(
+            "--account-id",
+            envvar="LAMINA_ACCOUNT_ID",
+            help="12 digits: the first account's id, in ARNs and as the root's account.",
+        ),
+    ] = DEFAULT_ACCOUNT_ID,
     keep_alive: Annotated[
         float, typer.Option("--keep-alive", help="Seconds an idle environment stays warm.")
     ] = 600.0,
@@ -171,6 +221,7 @@ def server(
     ] = False,
 ) -> None:
     """Serve every API on one port until SIGTERM or Ctrl-C."""
+    from lamina.cli.data_dir import lock_data_dir
     from lamina.server import serve
 
     if len(account_id) != 12 or not account_id.isdigit():
@@ -183,6 +234,7 @@ def server(
         raise typer.BadParameter("--keep-alive-policy must be fixed or adaptive")
     if sandbox not in ("auto", "process", "namespaces"):
         raise typer.BadParameter("--sandbox must be auto, process or namespaces")
+    lock = lock_data_dir(data_dir)  # held until this process exits
     serve(
         _settings(
             data_dir,
@@ -205,18 +257,22 @@ def server(
             fake_clock=fake_clock,
         )
     )
+    lock.release()
 
 
 @app.command()
 def env(
     data_dir: DataDir = Path(".lamina"),
-    host: Host = DEFAULT_HOST,
-    port: Port = DEFAULT_PORT,
-    region: Region = DEFAULT_REGION,
+    host: ServerHost = DEFAULT_HOST,
+    port: ServerPort = DEFAULT_PORT,
+    region: ServerRegion = DEFAULT_REGION,
 ) -> None:
     """Print export lines so that `eval "$(lamina env)"` points boto3 and the aws CLI at Lamina."""
     from lamina.auth.secrets_store import load_root_credentials
+    from lamina.cli.data_dir import existing_data_dir
 
+    if not _has_root_credentials():
+        data_dir = existing_data_dir(data_dir)
     settings = _settings(data_dir, host, port, region, DEFAULT_ACCOUNT_ID)
     credentials = load_root_credentials(
         settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
@@ -234,7 +290,11 @@ def _print_exports(settings: Settings, access_key_id: str, secret_access_key: st
     typer.echo("export AWS_DISABLE_HOST_PREFIX_INJECTION=true")
 
 
-admin_app = typer.Typer(no_args_is_help=True, help="Administer a running server (first account's root only).")
+admin_app = typer.Typer(
+    no_args_is_help=True,
+    help="Administer a running server (first account's root only).",
+    rich_markup_mode=None,
+)
 app.add_typer(admin_app, name="admin")
 
 
@@ -244,13 +304,16 @@ def create_account(
         str | None, typer.Option("--account-id", help="12 digits; default: a new random id.")
     ] = None,
     data_dir: DataDir = Path(".lamina"),
-    host: Host = DEFAULT_HOST,
-    port: Port = DEFAULT_PORT,
-    region: Region = DEFAULT_REGION,
+    host: ServerHost = DEFAULT_HOST,
+    port: ServerPort = DEFAULT_PORT,
+    region: ServerRegion = DEFAULT_REGION,
 ) -> None:
     """Create an account with its own root credentials, printed once as export lines."""
     from lamina.cli.admin import create_account as create
+    from lamina.cli.data_dir import existing_data_dir
 
+    if not _has_root_credentials():
+        data_dir = existing_data_dir(data_dir)
     settings = _settings(data_dir, host, port, region, DEFAULT_ACCOUNT_ID)
     created = create(settings, account_id)
     typer.echo(f"# account {created['AccountId']}: its root credentials (shown this once)")
@@ -259,7 +322,7 @@ def create_account(
 
 @app.command()
 def logs(
-    function_name: Annotated[str, typer.Argument(help="Function name.")],
+    function_name: Annotated[str, typer.Argument(help="Function name.", metavar="FUNCTION")],
     data_dir: DataDir = Path(".lamina"),
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between polls with --follow.")] = 0.5,
@@ -268,9 +331,12 @@ def logs(
     ] = None,
 ) -> None:
     """Print a function's log events (all streams, oldest first)."""
+    from lamina.cli.data_dir import existing_data_dir
     from lamina.cli.log_printer import print_logs
 
-    print_logs(data_dir, function_name, follow=follow, interval=interval, account_id=account_id)
+    print_logs(
+        existing_data_dir(data_dir), function_name, follow=follow, interval=interval, account_id=account_id
+    )
 
 
 def _register_optional_commands() -> None:
@@ -285,4 +351,6 @@ _register_optional_commands()
 
 
 def main() -> None:
-    app()
+    from lamina.cli.errors import run
+
+    run(app)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from lamina.cli.errors import CliError
 from lamina.config import DEFAULT_PORT
 from lamina.domain.pricing import invocation_cost
 
@@ -65,9 +66,14 @@ def tune(
         sizes = [int(part) for part in memory.split(",")]
     except ValueError:
         raise typer.BadParameter(f"--memory must be comma-separated MB, got {memory!r}") from None
-    payload = event.read_bytes()
+    try:
+        payload = event.read_bytes()
+    except OSError as error:
+        raise CliError(
+            f"cannot read the event file {event}: {error.strerror}", "give a JSON file with --event"
+        ) from None
     client = _client(endpoint_url)
-    original = client.get_function_configuration(FunctionName=name)["MemorySize"]
+    original = _memory_size(client, name, endpoint_url)
     results = []
     try:
         for size in sizes:
@@ -77,8 +83,9 @@ def tune(
             for _ in range(invocations):
                 response = client.invoke(FunctionName=name, Payload=payload, LogType="Tail")
                 if response.get("FunctionError"):
-                    raise typer.BadParameter(
-                        f"{name} failed at {size} MB: {response['Payload'].read()[:500]!r}"
+                    raise CliError(
+                        f"{name} failed at {size} MB: {response['Payload'].read()[:300].decode(errors='replace')}",
+                        "fix the function or the --event, then tune again",
                     )
                 found = report_durations(
                     base64.b64decode(response.get("LogResult", "")).decode(errors="replace")
@@ -109,10 +116,36 @@ def tune(
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return
-    typer.echo(f"{'memory MB':>10}{'duration ms':>14}{'billed ms':>11}{'USD per invocation':>21}")
-    for row in results:
-        duration = f"{row['duration_ms']:.2f}" if row["duration_ms"] is not None else "-"
-        typer.echo(
-            f"{row['memory_mb']:>10}{duration:>14}{row['billed_ms']:>11g}{row['cost_per_invocation']:>21.10f}"
-        )
+    from lamina.cli.tables import print_table
+
+    print_table(
+        f"{name}: median of {invocations} warm invocations per size",
+        [
+            ("memory MB", "right"),
+            ("duration ms", "right"),
+            ("billed ms", "right"),
+            ("USD per invocation", "right"),
+        ],
+        [
+            [
+                str(row["memory_mb"]),
+                f"{row['duration_ms']:.2f}" if row["duration_ms"] is not None else "-",
+                f"{row['billed_ms']:g}",
+                f"{row['cost_per_invocation']:.10f}",
+            ]
+            for row in results
+        ],
+    )
     typer.echo(f"cheapest: {document['cheapest_mb']} MB; fastest: {document['fastest_mb']} MB")
+
+
+def _memory_size(client: Any, name: str, endpoint_url: str) -> int:
+    """The function's MemorySize now (set back after tuning); CliError when there is no such
+    function (the usual mistakes: the name, or the region or endpoint it lives in)."""
+    try:
+        return int(client.get_function_configuration(FunctionName=name)["MemorySize"])
+    except client.exceptions.ResourceNotFoundException:
+        raise CliError(
+            f"no function {name} at {endpoint_url} in {client.meta.region_name}",
+            "check the name, AWS_DEFAULT_REGION and --endpoint-url (AWS_ENDPOINT_URL)",
+        ) from None

@@ -31,6 +31,7 @@ from lamina.domain.layers import check_function_layers
 from lamina.errors import conflict, invalid_parameter, not_found, precondition_failed
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.pool import EnvironmentPool
+from lamina.execution.runtimes.catalog import runtime_sort_key
 from lamina.functions.code_collector import CodeCollector
 from lamina.functions.registry import FunctionRegistry
 from lamina.store.ports import BlobStore
@@ -130,7 +131,7 @@ class FunctionManager:
     # validation helpers ----------------------------------------------------------------------
     def _check_runtime(self, runtime: str) -> str:
         if runtime not in self._runtimes:
-            available = ", ".join(sorted(self._runtimes))
+            available = ", ".join(sorted(self._runtimes, key=runtime_sort_key))
             raise invalid_parameter(
                 f"The runtime parameter of {runtime} is not supported by this Lamina server. "
                 f"Available runtimes: {available}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,13 @@ class RuntimeSpec:
         # SDK comes from LAMINA_RUNTIME_LIB, as AWS's runtime provides it); it also saves the ~30 ms
         # that site initialisation costs. -B: no .pyc writes into read-only code.
         return [self.interpreter, "-I", "-S", "-B", str(self.bootstrap)]
+
+
+def runtime_sort_key(name: str) -> tuple[str | int, ...]:
+    """Orders runtime names by their version numbers, not as strings: python3.8 before
+    python3.10, provided.al2 before provided.al2023."""
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(parts))
 
 
 def _real_interpreter(candidate: str) -> tuple[str, str] | None:
@@ -83,7 +91,8 @@ def _candidate_interpreters(minor: int) -> list[str]:
 
 
 def discover_runtimes(overrides: dict[str, str] | None = None) -> dict[str, RuntimeSpec]:
-    """Every python3.X found on this host plus the server's own interpreter; overrides win by name."""
+    """Every python3.X found on this host plus the server's own interpreter; overrides win by name.
+    In version order (`runtime_sort_key`): banners and error messages list them as they come."""
     found: dict[str, RuntimeSpec] = {}
     own = f"python{sys.version_info.major}.{sys.version_info.minor}"
     # The real interpreter, not a virtual environment's link to it: the runtime runs with -I -S (no
@@ -103,7 +112,7 @@ def discover_runtimes(overrides: dict[str, str] | None = None) -> dict[str, Runt
         found[name] = RuntimeSpec(name, None, None)
     for name, interpreter in (overrides or {}).items():
         found[name] = RuntimeSpec(name, interpreter, BOOTSTRAP)
-    return dict(sorted(found.items()))
+    return dict(sorted(found.items(), key=lambda item: runtime_sort_key(item[0])))
 
 
 def build_sdk_library(destination: Path) -> Path:
