@@ -436,22 +436,36 @@ class FileLogStore:
     ) -> _Result:
         """Run `use` in a thread. It opens the streams it reads through the function it is given
         (closing each): a stream is its file as it is when opened, followed by the events that were
-        still buffered when this was called, captured here on the event loop. A flush in between
-        would put those events in both places, so `use` then runs again (rarely: flushes replace the
-        buffer, never empty it in place, which is what this checks)."""
-        while True:
-            captured: dict[str, tuple[list[str] | None, bytes]] = {}
-            for stream in streams:
-                chunks = self._pending.get((group, stream))
-                captured[stream] = (chunks, "".join(chunks).encode() if chunks else b"")
-            buffered = {stream: data for stream, (_, data) in captured.items()}
-            result = await asyncio.to_thread(use, self._stream_opener(group, buffered))
-            if all(
-                self._pending.get((group, stream)) is chunks
-                for stream, (chunks, _) in captured.items()
-                if chunks is not None
-            ):
-                return result
+        still buffered when this was called, captured here on the event loop.
+
+        A flush of those events while `use` runs would put them in both places (flushes replace a
+        stream's buffer, never empty it in place, which is what is checked). Then `use` runs once
+        more after these streams' buffers are written out, so that it reads files alone: a busy
+        server flushes often, and a long search must not be overtaken again and again."""
+        result, settled = await self._read_once(group, streams, use)
+        if settled:
+            return result
+        for stream in streams:
+            self._flush_stream(group, stream)
+        result, _ = await self._read_once(group, streams, use)
+        return result
+
+    async def _read_once(
+        self, group: str, streams: Sequence[str], use: Callable[[Callable[[str], StreamBytes]], _Result]
+    ) -> tuple[_Result, bool]:
+        """`use`'s result, and whether no captured buffer was flushed while it ran."""
+        captured: dict[str, tuple[list[str] | None, bytes]] = {}
+        for stream in streams:
+            chunks = self._pending.get((group, stream))
+            captured[stream] = (chunks, "".join(chunks).encode() if chunks else b"")
+        buffered = {stream: data for stream, (_, data) in captured.items()}
+        result = await asyncio.to_thread(use, self._stream_opener(group, buffered))
+        settled = all(
+            self._pending.get((group, stream)) is chunks
+            for stream, (chunks, _) in captured.items()
+            if chunks is not None
+        )
+        return result, settled
 
     def _stream_opener(self, group: str, buffered: dict[str, bytes]) -> Callable[[str], StreamBytes]:
         def open_stream(stream: str) -> StreamBytes:

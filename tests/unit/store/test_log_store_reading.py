@@ -4,7 +4,8 @@ memory, deleted groups free their name at once, and retention cuts files only wh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,28 @@ def test_events_flushed_while_a_cut_is_planned_are_kept(store: FileLogStore) -> 
         *(f"event {index}" for index in range(5, 10)),
         "written meanwhile",
     ]
+
+
+def test_a_flush_while_a_read_runs_neither_duplicates_nor_loses_events(store: FileLogStore) -> None:
+    store.append(GROUP, "s", [(1, "flushed before")])
+    store.flush()
+    store.append(GROUP, "s", [(2, "buffered")])
+    may_open = threading.Event()
+    runs: list[int] = []
+
+    def read_all(open_stream: Callable[[str], StreamBytes]) -> list[str]:
+        runs.append(len(runs))
+        may_open.wait(10)
+        with open_stream("s") as source:
+            return [item.event.message for item in read_forward(source, 0, 10, TimeWindow()).events]
+
+    async def flush_while_reading() -> list[str]:
+        reading = asyncio.create_task(store.read_streams(GROUP, ["s"], read_all))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the read has captured the buffer and waits in its thread
+        store.flush()  # the buffered event reaches the file before the read opens it
+        may_open.set()
+        return await reading
+
+    assert asyncio.run(flush_while_reading()) == ["flushed before", "buffered"]
+    assert len(runs) == 2  # the first result held the event twice and was read again
