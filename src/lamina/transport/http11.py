@@ -286,6 +286,9 @@ class LeanHttpProtocol(asyncio.Protocol):
                 _log.error("refused to send the response to %s %s: %s", request.method, request.path, error)
                 await _close_stream(response.stream)
                 response, head = INTERNAL_ERROR, INTERNAL_ERROR.encode()
+            if not request.keep_alive:
+                # Tell the client this connection ends here (RFC 9112 §9.6), after the status line.
+                head = head.replace(b"\r\n", b"\r\nConnection: close\r\n", 1)
             self._transport.write(head)
             if response.stream is not None and not await self._write_stream(response.stream):
                 return

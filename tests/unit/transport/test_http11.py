@@ -99,3 +99,15 @@ def test_a_body_over_the_limit_is_dropped_and_flagged() -> None:
 
     request = with_server(scenario, max_body=1024)
     assert request.body_too_large and request.body == b""
+
+
+def test_a_request_that_asks_to_close_is_answered_with_connection_close_and_closed() -> None:
+    async def scenario(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[LeanRequest]
+    ) -> tuple[bytes, bytes]:
+        writer.write(b"GET /bye HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        return head, await reader.read()  # the body, then the end of the connection
+
+    head, rest = with_server(scenario)
+    assert b"\r\nConnection: close\r\n" in head and rest == b"/bye"
