@@ -44,7 +44,34 @@ def load_json(body: bytes) -> dict[str, Any]:
         raise serialization_error("Could not parse request body into json: malformed JSON") from None
     if not isinstance(document, dict):
         raise serialization_error("Could not parse request body into json: expected a JSON object")
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(document):
+        raise serialization_error(
+            "Could not parse request body into json: invalid Unicode (a lone surrogate)"
+        )
     return document
+
+
+# A \uD800-\uDFFF escape: the only way a UTF-8 body can carry a surrogate. Paired ones decode to
+# one character; a lone one decodes to a str that no later step can encode (UTF-8, UTF-16 lengths,
+# the stores), so the request is refused here rather than failing deep inside a service.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    pending = [document]  # iterative: the document may nest as deep as the parser allowed
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 _JSON_KINDS = {

@@ -165,7 +165,9 @@ def _length(type_name: str, value: Any) -> int | None:
         if not isinstance(value, str):
             return None
         # Java counts UTF-16 code units; characters outside the BMP count twice.
-        return len(value) if value.isascii() else len(value.encode("utf-16-le")) // 2
+        # surrogatepass: a lone surrogate (which the protocols refuse earlier) counts as one unit
+        # rather than failing the request with a 500.
+        return len(value) if value.isascii() else len(value.encode("utf-16-le", "surrogatepass")) // 2
     if type_name == "blob":
         return len(value) if isinstance(value, bytes | bytearray | memoryview) else None
     if type_name == "list":

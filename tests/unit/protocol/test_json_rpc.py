@@ -83,6 +83,38 @@ def test_a_body_that_is_not_json_is_a_serialization_error() -> None:
     assert raised.value.code == "SerializationException"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"logGroupName": "\\ud800"}',  # a lone high surrogate
+        b'{"logGroupName": "g", "tags": {"\\udc00x": "v"}}',  # a lone low one, in a key
+        b'{"logGroupName": "g", "tags": {"k": "a\\uDBFF"}}',
+    ],
+)
+def test_a_lone_surrogate_escape_is_a_serialization_error(body: bytes) -> None:
+    request = wire_request("CreateLogGroup", {"logGroupName": "g"})
+    broken = HttpRequest(request.method, request.raw_path, [], dict(request.headers), body)
+    operation, labels = PROTOCOL.match_request(broken) or (None, None)
+    assert operation is not None and labels is not None
+    with pytest.raises(AwsError) as raised:
+        PROTOCOL.parse(operation, labels, broken)
+    assert (raised.value.code, raised.value.status) == ("SerializationException", 400)
+
+
+def test_a_surrogate_pair_escape_is_one_character_and_accepted() -> None:
+    request = wire_request("CreateLogGroup", {"logGroupName": "g"})
+    paired = HttpRequest(
+        request.method,
+        request.raw_path,
+        [],
+        dict(request.headers),
+        b'{"logGroupName": "g", "tags": {"k": "\\ud83d\\ude00"}}',
+    )
+    operation, labels = PROTOCOL.match_request(paired) or (None, None)
+    assert operation is not None and labels is not None
+    assert PROTOCOL.parse(operation, labels, paired) == {"logGroupName": "g", "tags": {"k": "\U0001f600"}}
+
+
 def test_outputs_read_back_through_botocore() -> None:
     output = {
         "events": [{"timestamp": 1, "message": "m", "ingestionTime": 2}],

@@ -166,6 +166,12 @@ def test_string_length_counts_utf16_code_units() -> None:
     assert "Member must have length less than or equal to 2" in message(shape, {"Name": "😀"[0] * 2})
 
 
+def test_a_lone_surrogate_counts_as_one_code_unit_instead_of_failing() -> None:
+    shape = _shape({"Name": {"type": "string", "max": 2}})
+    validate(shape, {"Name": "é\ud800"})
+    assert "Member must have length less than or equal to 2" in message(shape, {"Name": "é\ud800\ud800"})
+
+
 def test_nested_required_members_and_structures_in_lists() -> None:
     shape = _shape(
         {"Items": {"type": "list", "member": {"shape": "Item"}}},
