@@ -46,6 +46,8 @@ def _check_json(payload: bytes) -> bytes:
         json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _invalid_content(f"Could not parse request body into json: {exc}") from None
+    except RecursionError:  # nested deeper than the parser goes; a runtime could not load it either
+        raise _invalid_content("Could not parse request body into json: nested too deeply") from None
     return payload
 
 
@@ -58,7 +60,7 @@ def _client_context(encoded: str | None) -> str | None:
     try:
         decoded = base64.b64decode(encoded, validate=True).decode()
         json.loads(decoded)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise invalid_parameter("Client context must be a valid Base64-encoded JSON object.") from None
     return decoded
 
