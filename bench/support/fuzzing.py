@@ -14,6 +14,7 @@ The server must answer all of it with a response below 500: any 5xx is a bug.
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import random
 import urllib.parse
@@ -44,6 +45,7 @@ CONTENT_VARIANTS: dict[str, int] = {  # name -> weight among the random picks
     "bad_json": 3,
     "bad_encoding": 2,
     "wrong_content_type": 2,
+    "extreme_value": 3,
 }
 AUTH_VARIANTS: dict[str, int] = {
     "signed": 12,
@@ -53,6 +55,26 @@ AUTH_VARIANTS: dict[str, int] = {
     "malformed_authorization": 1,
     "stale_date": 1,
 }
+# Values of the right type at the edges: NUL, a lone surrogate (valid JSON, not encodable as UTF-8),
+# path tricks, integers beyond 64 bits, dates at the ends of the calendar, very long lists.
+_EXTREME_STRINGS = (
+    "\x00",
+    "\ud800",
+    "a\r\nb",
+    "../../etc/passwd",
+    "%s%n%x",
+    "\U0001f642" * 40,
+    " ",
+    "*",
+    "$LATEST:1",
+)
+_EXTREME_INTEGERS = (2**63, -(2**63) - 1, 10**30, -1, 0, 2**31)
+_EXTREME_TIMESTAMPS = (
+    datetime.datetime(1, 1, 1, tzinfo=datetime.UTC),
+    datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC),
+    datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC),
+)
+_LONG_LIST = 5000
 _WRONG_VALUES: tuple[Any, ...] = (123, -1, 2**70, 1.5, "text", "", True, None, [1, "a"], {"a": 1}, [])
 
 
@@ -168,7 +190,7 @@ class CaseBuilder:
         operation_model = model.operation_model(operation)
         params = self._params(operation_model)
         wire = None
-        if variant in ("missing_required", "wrong_type", "huge_string", "bad_enum"):
+        if variant in ("missing_required", "wrong_type", "huge_string", "bad_enum", "extreme_value"):
             wire = self._broken_params(target, operation_model, copy.deepcopy(params), variant)
         if wire is None:
             variant = variant if variant not in ("missing_required", "huge_string", "bad_enum") else "valid"
@@ -181,6 +203,8 @@ class CaseBuilder:
                 self._bad_encoding(target, wire)
             elif variant == "wrong_content_type":
                 self._wrong_content_type(target, wire)
+            elif variant == "extreme_value":
+                self._extreme_on_wire(wire)
         return Case(target, operation, variant, auth, self._finish(target, wire, auth))
 
     def _params(self, operation_model: OperationModel) -> dict[str, Any]:
@@ -226,6 +250,9 @@ class CaseBuilder:
             path = self._rng.choice(strings)
             located = _location(shape, path) is not None
             _set(params, path, "x" * (HUGE_LOCATED_STRING_CHARACTERS if located else HUGE_STRING_CHARACTERS))
+        elif variant == "extreme_value":
+            if not paths or not self._extreme(params, self._rng.choice(paths)):
+                return None
         else:  # wrong_type: any member, any other type; botocore writes most of them as given
             if not paths:
                 return None
@@ -234,6 +261,36 @@ class CaseBuilder:
             return self._serialize(target, operation_model, params)
         except Exception:  # botocore cannot write this breakage (e.g. a list in a URI label)
             return None
+
+    def _extreme(self, params: dict[str, Any], chosen: tuple[tuple[Any, ...], Shape]) -> bool:
+        """Put an extreme value of the member's own type at `chosen`; False for other types."""
+        path, shape = chosen
+        kind = shape.type_name
+        if kind == "string" and not getattr(shape, "enum", None):
+            _set(params, path, self._rng.choice(_EXTREME_STRINGS))
+        elif kind in ("integer", "long"):
+            _set(params, path, self._rng.choice(_EXTREME_INTEGERS))
+        elif kind == "timestamp":
+            _set(params, path, self._rng.choice(_EXTREME_TIMESTAMPS))
+        elif kind == "list":
+            container: Any = params
+            for key in path:
+                container = container[key]
+            if not container:
+                return False
+            _set(params, path, [container[0]] * _LONG_LIST)
+        else:
+            return False
+        return True
+
+    def _extreme_on_wire(self, wire: _Wire) -> None:
+        """An extreme value for a random leaf of a JSON body (when botocore could not write one)."""
+        document = self._json_body(wire)
+        if not isinstance(document, dict) or not document:
+            return
+        key = self._rng.choice(sorted(document))
+        document[key] = self._rng.choice([*_EXTREME_INTEGERS, *_EXTREME_STRINGS, 1e308, -0.0])
+        wire.body = json.dumps(document).encode()
 
     def _json_body(self, wire: _Wire) -> Any:
         try:
@@ -337,7 +394,12 @@ class CaseBuilder:
 
     def _finish(self, target: Target, wire: _Wire, auth: str) -> bytes:
         """Sign (or not, or badly) and serialise to HTTP/1.1 bytes."""
-        headers = dict(wire.headers)
+        # Header values go out as the UTF-8 bytes of the text (lone surrogates too), spelled as
+        # latin-1 characters: botocore's signer cannot take a value with a surrogate in it.
+        headers = {
+            name: value.encode("utf-8", "surrogatepass").decode("latin-1") if not value.isascii() else value
+            for name, value in ((name, str(value)) for name, value in wire.headers.items())
+        }
         if auth != "unsigned":
             access_key, secret_key = self._credentials
             if auth == "unknown_key":
