@@ -287,6 +287,8 @@ def test_responses_that_would_break_the_wire_are_refused(
         assert head.startswith(b"HTTP/1.1 502 "), (kind, wire[:300])
         assert b"X-Injected" not in wire and head.lower().count(b"content-length") == 1
         assert json.loads(body) == {"Message": "Internal Server Error"}
+    log = server.output()
+    assert f"the response of {name}" in log and "contains CR, LF or NUL" in log and "ISO-8859-1" in log
     wire = raw_request(server, base + "?kind=framing")
     head, _, body = wire.partition(b"\r\n\r\n")
     lines = [line.lower() for line in head.split(b"\r\n")]

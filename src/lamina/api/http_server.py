@@ -2,7 +2,8 @@
 
 Every API is served on the lean transport (`transport/http11.py`) rather than a general ASGI
 server: an invocation is a few hundred microseconds of work, and a framework's per-request cost
-would be a large share of it. On SIGTERM/SIGINT the execution environments are stopped *before*
+would be a large share of it. The port's size, time and connection limits are `Settings.http_limits`
+(`transport/limits.py`). On SIGTERM/SIGINT the execution environments are stopped *before*
 connections drain (so in-flight invocations answer with an error instead of being cut off), requests
 in progress get `GRACE_SECONDS` to finish, and the process exits with status 0. A second signal
 skips the wait.

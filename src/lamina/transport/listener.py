@@ -53,13 +53,18 @@ class HttpListener:
         sockets: list[socket.socket] = []
         try:
             for family, kind, proto, _, address in dict.fromkeys(infos):
-                sock = socket.socket(family, kind, proto)
+                try:
+                    sock = socket.socket(family, kind, proto)
+                except OSError:
+                    continue  # a family this host lacks (IPv6, say), as create_server skips it
                 sockets.append(sock)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind(address)
                 sock.listen(backlog)
+            if not sockets:
+                raise OSError(f"no address of {host!r} can be listened on")
         except OSError:
             for sock in sockets:
                 sock.close()

@@ -171,3 +171,45 @@ def test_a_client_that_never_reads_is_dropped_after_the_send_timeout() -> None:
             return True
 
     assert run(scenario)
+
+
+def test_pipelined_responses_wait_for_a_slow_reader() -> None:
+    """Responses to pipelined requests are not piled up in memory for a client that reads none."""
+    handled = 0
+
+    async def large(request: LeanRequest) -> LeanResponse:
+        nonlocal handled
+        handled += 1
+        return LeanResponse(200, b"x" * (1024 * 1024), content_type="text/plain")
+
+    async def scenario() -> int:
+        async with serving(large, replace(SMALL, write_buffer_bytes=65536, idle_timeout=None)) as listener:
+            _, writer = await connect(listener)
+            reading(writer).pause_reading()
+            writer.write(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n" * 50)
+            last = -1
+            while handled != last:  # until the server stops handling
+                last = handled
+                await asyncio.sleep(0.2)
+            writer.close()
+            return handled
+
+    assert run(scenario) < 50
+
+
+def test_a_client_that_half_closes_still_gets_its_answer() -> None:
+    async def slow(request: LeanRequest) -> LeanResponse:
+        await asyncio.sleep(0.1)
+        return LeanResponse(200, b"late", content_type="text/plain")
+
+    async def scenario() -> tuple[int, bytes, bytes]:
+        async with serving(slow) as listener:
+            reader, writer = await connect(listener)
+            writer.write(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            writer.write_eof()
+            response = await read_response(reader)
+            rest = await reader.read()  # the server closes once it has answered
+            writer.close()
+            return response.status, response.body, rest
+
+    assert run(scenario) == (200, b"late", b"")
