@@ -8,7 +8,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +17,17 @@ from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
 
 GROUP = "/scale/big"
 EVENTS = 320_000  # ~100 bytes each: a 32 MB stream
+MIXED_EVENTS = 160_000
 HOUR_MS = 3_600_000
 
 
 @pytest.fixture(scope="module")
 def big_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, int]]:
     """A server whose data directory starts with a 32 MB stream (written before it starts, as a
-    server restarted over a month of logs would find it), and a function to invoke."""
+    server restarted over a month of logs would find it), and a function to invoke.
+
+    Also a 16 MB stream out of time order (every other event an hour older: two writers' clocks),
+    where a read for a time range that holds nothing cannot skip anything: the slow read."""
     from lamina.store.logs import FileLogStore
 
     data_dir = tmp_path_factory.mktemp("scale") / "data"
@@ -37,6 +40,14 @@ def big_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runni
             for index in range(batch_start, batch_start + 20_000)
         ]
         store.append(GROUP, "big", batch)
+        store.flush()
+    for batch_start in range(0, MIXED_EVENTS, 20_000):
+        indexes = range(batch_start, batch_start + 20_000)
+        store.append(
+            GROUP,
+            "mixed",
+            [(first_ms + (index if index % 2 else index - HOUR_MS), _message(index)) for index in indexes],
+        )
         store.flush()
     store.close()
     with running_server(data_dir, "--keep-alive", "60") as server:
@@ -56,9 +67,10 @@ def _read_nothing_slowly(
     try:
         empty = logs.get_log_events(
             logGroupName=GROUP,
-            logStreamName="big",
+            logStreamName="mixed",
             startFromHead=True,
-            startTime=first_ms + EVENTS * 10 + HOUR_MS,  # after every event
+            startTime=first_ms - HOUR_MS // 2,  # between the older and the newer events
+            endTime=first_ms - HOUR_MS // 4,
         )
         assert empty["events"] == []
     except BaseException as error:  # reported by the test's thread
@@ -82,20 +94,44 @@ def test_tail_listing_and_search_of_a_large_stream(big_server: tuple[RunningServ
         logGroupName=GROUP, logStreamName="big", limit=100, nextToken=tail["nextBackwardToken"]
     )
     assert earlier["events"][-1]["timestamp"] == first_ms + (EVENTS - 101) * 10
-    [stream] = logs.describe_log_streams(logGroupName=GROUP, orderBy="LastEventTime")["logStreams"]
+    streams = logs.describe_log_streams(logGroupName=GROUP, orderBy="LastEventTime")["logStreams"]
+    assert [item["logStreamName"] for item in streams] == ["mixed", "big"]
+    stream = streams[1]
     assert (stream["firstEventTimestamp"], stream["lastEventTimestamp"]) == (
         first_ms,
         first_ms + (EVENTS - 1) * 10,
     )
     found = logs.filter_log_events(logGroupName=GROUP, filterPattern='"RARE needle"')["events"]
     assert [event["timestamp"] for event in found] == [first_ms + EVENTS // 2 * 10]
+    # Bounded by time: the stream's time index finds the range without reading the rest.
+    middle = first_ms + EVENTS // 2 * 10
+    window = logs.get_log_events(
+        logGroupName=GROUP,
+        logStreamName="big",
+        startFromHead=True,
+        startTime=middle - 20,
+        endTime=middle + 30,
+    )
+    assert [event["timestamp"] for event in window["events"]] == [
+        middle + offset for offset in range(-20, 30, 10)
+    ]
+    assert window["events"][2]["message"] == "RARE needle"
+    in_window = logs.filter_log_events(
+        logGroupName=GROUP,
+        logStreamNames=["big"],
+        filterPattern="RARE",
+        startTime=middle - 10,
+        endTime=middle,
+    )
+    assert [event["message"] for event in in_window["events"]] == ["RARE needle"]
 
 
 def test_invocations_complete_while_a_slow_log_read_is_in_progress(
     big_server: tuple[RunningServer, int],
 ) -> None:
-    """A GetLogEvents whose time window holds nothing reads the whole 32 MB stream; it must not hold
-    the event loop: sequential invocations started after it keep completing before it returns."""
+    """A GetLogEvents whose time window holds nothing reads the whole out-of-order stream; it must
+    not hold the event loop: sequential invocations started after it keep completing before it
+    returns."""
     server, first_ms = big_server
     logs, functions = server.client("logs"), server.client("lambda")
     functions.invoke(FunctionName="echo", Payload=b"{}")  # warm: the measure is the event loop
@@ -122,5 +158,5 @@ def test_invocations_complete_while_a_slow_log_read_is_in_progress(
 
 def test_the_data_directory_holds_the_large_stream(big_server: tuple[RunningServer, int]) -> None:
     server, _ = big_server
-    [path] = Path(server.data_dir / "logs" / "%2Fscale%2Fbig").glob("*.jsonl")
+    path = server.data_dir / "logs" / "%2Fscale%2Fbig" / "big.jsonl"
     assert path.stat().st_size > 30_000_000

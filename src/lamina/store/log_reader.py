@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -205,14 +205,37 @@ def _fits(used: int, event: LogEvent, page_bytes: int) -> tuple[bool, int]:
     return size <= page_bytes, size
 
 
+def _lines_forward_in(source: StreamBytes, ranges: Sequence[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
+    for begin, end in ranges:
+        for offset, line in lines_forward(source, begin):
+            if offset >= end:
+                break
+            yield offset, line
+
+
+def _lines_backward_in(source: StreamBytes, ranges: Sequence[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
+    for begin, end in reversed(ranges):
+        for offset, line in lines_backward(source, end):
+            if offset < begin:
+                break
+            yield offset, line
+
+
 def read_forward(
-    source: StreamBytes, start: int, limit: int, window: TimeWindow, page_bytes: int = PAGE_BYTES
+    source: StreamBytes,
+    start: int,
+    limit: int,
+    window: TimeWindow,
+    page_bytes: int = PAGE_BYTES,
+    ranges: Sequence[tuple[int, int]] | None = None,
 ) -> Page:
     """Up to `limit` events in `window` from offset `start`. `resume` is just past the last event
-    returned, or past the last complete line when the stream ran out first."""
+    returned, or past the last complete line when the stream ran out first. `ranges` (from a time
+    index, starting at `start`) limits the lines read to those that may hold events in `window`."""
     events: list[PagedEvent] = []
     used, resume = 0, start
-    for offset, line in lines_forward(source, start):
+    lines = lines_forward(source, start) if ranges is None else _lines_forward_in(source, ranges)
+    for offset, line in lines:
         event = parse_line(line)
         end = offset + len(line) + 1
         if event is not None and window.holds(event.timestamp_ms):
@@ -230,13 +253,20 @@ def read_forward(
 
 
 def read_backward(
-    source: StreamBytes, end: int, limit: int, window: TimeWindow, page_bytes: int = PAGE_BYTES
+    source: StreamBytes,
+    end: int,
+    limit: int,
+    window: TimeWindow,
+    page_bytes: int = PAGE_BYTES,
+    ranges: Sequence[tuple[int, int]] | None = None,
 ) -> Page:
     """Up to `limit` events in `window` that end before offset `end`, the latest of them, in stream
-    order. `resume` is the offset of the first event returned, or 0 when the stream ran out first."""
+    order. `resume` is the offset of the first event returned, or of the first line read when the
+    stream ran out first. `ranges` (from a time index, ending at `end`) as for `read_forward`."""
     found: list[PagedEvent] = []
     used, resume = 0, min(end, source.size)
-    for offset, line in lines_backward(source, end):
+    lines = lines_backward(source, end) if ranges is None else _lines_backward_in(source, ranges)
+    for offset, line in lines:
         event = parse_line(line)
         if event is not None and window.holds(event.timestamp_ms):
             fits, total = _fits(used, event, page_bytes)
@@ -254,19 +284,21 @@ def read_backward(
 
 
 def line_chunks(
-    source: StreamBytes, start: int = 0, chunk_bytes: int = 1_048_576
+    source: StreamBytes, start: int = 0, chunk_bytes: int = 1_048_576, end: int | None = None
 ) -> Iterator[tuple[int, bytes]]:
-    """(offset, bytes) of consecutive runs of whole lines from `start`, each about `chunk_bytes`:
-    searches run over a chunk at a time, so a large stream never sits in memory whole. A last line
-    without a newline comes with the final chunk."""
+    """(offset, bytes) of consecutive runs of whole lines from `start` to `end` (a line start; the
+    stream's end by default), each about `chunk_bytes`: searches run over a chunk at a time, so a
+    large stream never sits in memory whole. A last line without a newline comes with the final
+    chunk."""
+    stop = source.size if end is None else min(end, source.size)
     position = start
-    while position < source.size:
-        data = source.read(position, position + chunk_bytes)
+    while position < stop:
+        data = source.read(position, min(position + chunk_bytes, stop))
         last = data.rfind(b"\n")
-        while last == -1 and position + len(data) < source.size:  # one line longer than a chunk
-            data += source.read(position + len(data), position + len(data) + chunk_bytes)
+        while last == -1 and position + len(data) < stop:  # one line longer than a chunk
+            data += source.read(position + len(data), min(position + len(data) + chunk_bytes, stop))
             last = data.rfind(b"\n")
-        if last != -1 and position + len(data) < source.size:
+        if last != -1 and position + len(data) < stop:
             data = data[: last + 1]
         yield position, data
         position += len(data)

@@ -32,6 +32,7 @@ from io import TextIOWrapper
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lamina.store.log_index import TimeIndex, index_more
 from lamina.store.log_reader import StreamBytes, line_chunks, summarize
 from lamina.store.log_retention import MIN_CUT_FRACTION, ExpiryPlan, finish_expiry, plan_expiry
 from lamina.store.ports import LogEvent
@@ -148,6 +149,7 @@ class FileLogStore:
         self._handles: OrderedDict[tuple[str, str], TextIOWrapper] = OrderedDict()
         self._pending: dict[tuple[str, str], list[str]] = {}  # formatted, not yet written
         self._stats: dict[tuple[str, str], StreamStats] = {}  # loaded on first describe
+        self._indexes: dict[tuple[str, str], TimeIndex] = {}  # built by the first time-bounded read
         self._group_texts: dict[str, str] = {}  # each group's `.group.json`, once read or written
         self._removals: set[asyncio.Task[None]] = set()  # deleted groups' folders being removed
         self._tapped_groups: frozenset[str] = frozenset()
@@ -217,9 +219,12 @@ class FileLogStore:
     def _forget_group(self, group: str) -> None:
         """Drop what memory holds of a group being deleted: buffered events, handles, stats."""
         self._group_texts.pop(group, None)
-        for key in [key for key in (*self._pending, *self._handles, *self._stats) if key[0] == group]:
+        for key in [
+            key for key in (*self._pending, *self._handles, *self._stats, *self._indexes) if key[0] == group
+        ]:
             self._pending.pop(key, None)
             self._stats.pop(key, None)
+            self._indexes.pop(key, None)
             handle = self._handles.pop(key, None)
             if handle is not None:
                 handle.close()
@@ -278,6 +283,7 @@ class FileLogStore:
         existed = self.has_stream(group, stream)
         self._pending.pop(key, None)
         self._stats.pop(key, None)
+        self._indexes.pop(key, None)
         handle = self._handles.pop(key, None)
         if handle is not None:
             handle.close()
@@ -290,6 +296,7 @@ class FileLogStore:
         existed = (group, stream) in self._pending
         self._pending.pop(key, None)
         self._stats.pop(key, None)
+        self._indexes.pop(key, None)
         handle = self._handles.pop(key, None)
         if handle is not None:
             handle.close()
@@ -540,7 +547,21 @@ class FileLogStore:
         if not finish_expiry(self._stream_path(group, stream), plan):
             return 0
         self._stats.pop(key, None)
+        self._indexes.pop(key, None)  # offsets moved
         return plan.removed
+
+    async def time_indexes(self, group: str, streams: Sequence[str]) -> dict[str, TimeIndex]:
+        """The streams' time indexes (see log_index), brought up to date with their files in a
+        thread: a stream's first call reads it whole, later ones only what was written since."""
+        current = {stream: self._indexes.setdefault((group, stream), TimeIndex()) for stream in streams}
+        paths = {stream: self._stream_path(group, stream) for stream in streams}
+        updated = await asyncio.to_thread(
+            lambda: {stream: index_more(paths[stream], index) for stream, index in current.items()}
+        )
+        for stream, index in updated.items():
+            if self._indexes.get((group, stream)) is current[stream]:  # not dropped meanwhile
+                self._indexes[(group, stream)] = index
+        return updated
 
     def close(self) -> None:
         self.flush()
@@ -592,16 +613,23 @@ def _load_stats(path: Path) -> StreamStats | None:
 
 
 def scan_source(
-    source: StreamBytes, stream: str, needles: Sequence[bytes] = (), *, json_messages: bool = False
+    source: StreamBytes,
+    stream: str,
+    needles: Sequence[bytes] = (),
+    *,
+    json_messages: bool = False,
+    ranges: Sequence[tuple[int, int]] | None = None,
 ) -> Iterator[StoredEvent]:
     """Blocking: `scan` over a stream's bytes, a chunk of lines at a time (a large stream is never in
-    memory whole, and a search that stops early reads no further)."""
-    for base, data in line_chunks(source):
-        lines = _json_message_lines(data, needles) if json_messages else _candidate_lines(data, needles)
-        for offset, line in lines:
-            event = _parse_line(line)
-            if event is not None:
-                yield StoredEvent(stream, base + offset, event)
+    memory whole, and a search that stops early reads no further); with `ranges` (from a time
+    index) only those."""
+    for begin, end in ranges if ranges is not None else [(0, source.size)]:
+        for base, data in line_chunks(source, begin, end=end):
+            lines = _json_message_lines(data, needles) if json_messages else _candidate_lines(data, needles)
+            for offset, line in lines:
+                event = _parse_line(line)
+                if event is not None:
+                    yield StoredEvent(stream, base + offset, event)
 
 
 # A record's message that, after optional (escaped) whitespace, opens a JSON object. `"m": "` with

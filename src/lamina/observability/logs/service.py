@@ -31,6 +31,7 @@ from lamina.observability.logs.names import (
     token_name,
     token_offset,
 )
+from lamina.store.log_index import TimeIndex
 from lamina.store.log_reader import Page, StreamBytes, TimeWindow, read_backward, read_forward
 from lamina.store.logs import FileLogStore, GroupInfo, StoredEvent, needle_of, scan_source
 
@@ -286,6 +287,15 @@ class LogsService:
         return output
 
     # events --------------------------------------------------------------------------------
+    async def _time_index(
+        self, group: str, streams: list[str], params: dict[str, Any]
+    ) -> dict[str, TimeIndex] | None:
+        """The streams' time indexes when the call asks for a time range (None otherwise: a read
+        from either end needs none, and a stream's first indexed read reads it whole)."""
+        if params.get("startTime") is None and params.get("endTime") is None:
+            return None
+        return await self.store.time_indexes(group, streams)
+
     async def put_log_events(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
         group, stream = params["logGroupName"], params["logStreamName"]
         info = self.group_info(group)
@@ -331,6 +341,8 @@ class LogsService:
             direction, position = _position_token(token)
         else:
             direction, position = ("f", 0) if params.get("startFromHead") else ("b", None)
+        # A read bounded by time visits only the parts of the stream that hold such times.
+        index = await self._time_index(group, [stream], params)
 
         def read(open_stream: Callable[[str], StreamBytes]) -> tuple[Page, int] | None:
             """The page, and the offset it was read from; None when there is no such stream (a
@@ -342,8 +354,10 @@ class LogsService:
                 if not source.starts_line(origin):
                     raise invalid("The specified nextToken is invalid.")
                 if direction == "f":
-                    return read_forward(source, origin, limit, window), origin
-                return read_backward(source, origin, limit, window), origin
+                    ranges = index[stream].forward_ranges(window, origin, source.size) if index else None
+                    return read_forward(source, origin, limit, window, ranges=ranges), origin
+                ranges = index[stream].backward_ranges(window, origin) if index else None
+                return read_backward(source, origin, limit, window, ranges=ranges), origin
 
         found = await self.store.read_streams(group, [stream], read)
         if found is None:
@@ -388,10 +402,15 @@ class LogsService:
         limit = params.get("limit") or DEFAULT_EVENTS_LIMIT
         after_key = token_event_key(params.get("nextToken"))
         needles = tuple(needle_of(term) for term in pattern.required)
+        index = await self._time_index(group, streams, params)
+        window = TimeWindow(start_time, end_time, end_inclusive=True)
 
         def matches(source: StreamBytes, stream: str) -> Generator[tuple[tuple[int, str, int], StoredEvent]]:
+            ranges = index[stream].forward_ranges(window, 0, source.size) if index else None
             with source:
-                for found in scan_source(source, stream, needles, json_messages=pattern.json_only):
+                for found in scan_source(
+                    source, stream, needles, json_messages=pattern.json_only, ranges=ranges
+                ):
                     event = found.event
                     if event.timestamp_ms < start_time or (
                         end_time is not None and event.timestamp_ms > end_time
