@@ -82,9 +82,14 @@ class _Validator:
             self._check_structure(shape, value, path, errors)
         elif type_name == "list" and isinstance(value, list):
             element = shape.member
+            sparse = shape.metadata.get("sparse", False)
             for index, item in enumerate(value, start=1):
                 if item is not None:
                     self._check_value(element, item, f"{path}.{index}.member", errors)
+                elif not sparse:  # a JSON null in a dense list: services must never see one
+                    errors.append(
+                        f"Value null at '{path}.{index}.member' failed to satisfy constraint: Member must not be null"
+                    )
         elif type_name == "map" and isinstance(value, Mapping):
             self._check_map_entries(shape, value, path, errors)
 

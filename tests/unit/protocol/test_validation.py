@@ -172,6 +172,15 @@ def test_a_lone_surrogate_counts_as_one_code_unit_instead_of_failing() -> None:
     assert "Member must have length less than or equal to 2" in message(shape, {"Name": "é\ud800\ud800"})
 
 
+def test_a_null_in_a_list_is_a_null_member() -> None:
+    shape = _shape({"Names": {"type": "list", "member": {"shape": "Name"}}}, Name={"type": "string"})
+    validate(shape, {"Names": ["a", "b"]})
+    assert message(shape, {"Names": ["a", None]}) == (
+        "1 validation error detected: "
+        "Value null at 'names.2.member' failed to satisfy constraint: Member must not be null"
+    )
+
+
 def test_nested_required_members_and_structures_in_lists() -> None:
     shape = _shape(
         {"Items": {"type": "list", "member": {"shape": "Item"}}},
