@@ -4,8 +4,11 @@ always answers or closes the connection (within its own timeouts), and never rai
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
+import uvloop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.unit.transport.harness import SMALL, connect, serving
@@ -63,8 +66,17 @@ async def feed(data: bytes, cuts: list[int]) -> bytes:
     return received
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# asyncio's own loop, and uvloop, which the server runs on.
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,
+}
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=messages, cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=6))
-def test_random_input_is_answered_or_closed(data: bytes, cuts: list[int]) -> None:
-    received = asyncio.run(asyncio.wait_for(feed(data, cuts), 5))
+def test_random_input_is_answered_or_closed(loop: str, data: bytes, cuts: list[int]) -> None:
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+        received = runner.run(asyncio.wait_for(feed(data, cuts), 5))
     assert received == b"" or received.startswith(b"HTTP/1.1 ")
