@@ -625,6 +625,9 @@ def scan_source(
     index) only those."""
     for begin, end in ranges if ranges is not None else [(0, source.size)]:
         for base, data in line_chunks(source, begin, end=end):
+            # A search merges many streams: none holds its file open between chunks (the next read
+            # opens it again), so a group of thousands of streams needs no more descriptors.
+            source.close()
             lines = _json_message_lines(data, needles) if json_messages else _candidate_lines(data, needles)
             for offset, line in lines:
                 event = _parse_line(line)

@@ -4,6 +4,7 @@ memory, deleted groups free their name at once, and retention cuts files only wh
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lamina.store.log_reader import StreamBytes, TimeWindow, read_forward
-from lamina.store.logs import FileLogStore
+from lamina.store.logs import FileLogStore, needle_of, scan_source
 
 GROUP = "/aws/lambda/reader"
 
@@ -152,3 +153,23 @@ def test_a_flush_while_a_read_runs_neither_duplicates_nor_loses_events(store: Fi
 
     assert asyncio.run(flush_while_reading()) == ["flushed before", "buffered"]
     assert len(runs) == 2  # the first result held the event twice and was read again
+
+
+def test_a_search_over_many_streams_holds_no_file_open_between_chunks(store: FileLogStore) -> None:
+    streams = [f"s{index:03d}" for index in range(200)]
+    for stream in streams:
+        store.append(GROUP, stream, [(1, f"hello from {stream}"), (2, "other")])
+    store.flush()
+    store.close()  # the writer's handles: only the search's files are counted
+    baseline = len(os.listdir("/proc/self/fd"))
+
+    def search(open_stream: Callable[[str], StreamBytes]) -> int:
+        scans = [scan_source(open_stream(stream), stream, [needle_of("hello")]) for stream in streams]
+        firsts = [next(scan) for scan in scans]  # every stream's search is under way at once
+        opened = len(os.listdir("/proc/self/fd")) - baseline
+        for scan in scans:
+            scan.close()
+        assert len(firsts) == len(streams)
+        return opened
+
+    assert asyncio.run(store.read_streams(GROUP, streams, search)) < 10
