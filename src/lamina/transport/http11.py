@@ -121,6 +121,7 @@ class LeanHttpProtocol(asyncio.Protocol):
         self._head_done = False
         self._started = 0.0  # the current request's first byte
         self._last_read = 0.0  # its latest body byte
+        self._body_started = 0.0  # when its headers were complete
         self._idle_since = 0.0  # the end of the latest response
         self._write_paused = False
         self._drain: asyncio.Future[None] | None = None
@@ -235,7 +236,7 @@ class LeanHttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         assert self._current is not None and self._loop is not None
         self._head_done = True
-        self._last_read = self._loop.time()
+        self._last_read = self._body_started = self._loop.time()
         if self._current.headers.get("expect", "").lower() == "100-continue" and self._transport is not None:
             self._transport.write(_CONTINUE)
 
@@ -373,12 +374,10 @@ class LeanHttpProtocol(asyncio.Protocol):
                     transport.abort()  # what is buffered will never be read
                     return
         elif self._receiving and not self._paused:
-            timeout = limits.body_timeout if self._head_done else limits.header_timeout
-            if timeout is not None:
-                deadline = (self._last_read if self._head_done else self._started) + timeout
-                if now >= deadline:
-                    self._respond_and_close(_TIMED_OUT)
-                    return
+            deadline = self._receive_deadline()
+            if deadline is not None and now >= deadline:
+                self._respond_and_close(_TIMED_OUT)
+                return
         elif not self.busy and not self._receiving and limits.idle_timeout is not None:
             deadline = self._idle_since + limits.idle_timeout
             if now >= deadline:
@@ -387,6 +386,21 @@ class LeanHttpProtocol(asyncio.Protocol):
         # Waking at least every `tick` means a deadline set later is never earlier than this timer.
         wake = now + tick if deadline is None else min(deadline, now + tick)
         self._timer = loop.call_at(wake, self._watch)
+
+    def _receive_deadline(self) -> float | None:
+        """When the request being received times out: its head `header_timeout` after its first
+        byte; its body `body_timeout` after the latest byte, or sooner when it averages less than
+        `min_body_rate` beyond its first `body_timeout`."""
+        limits = self._limits
+        if not self._head_done:
+            return None if limits.header_timeout is None else self._started + limits.header_timeout
+        if limits.body_timeout is None:
+            return None
+        deadline = self._last_read + limits.body_timeout
+        if limits.min_body_rate:
+            floor = self._body_started + limits.body_timeout + self._body_size / limits.min_body_rate
+            deadline = min(deadline, floor)
+        return deadline
 
     def close(self) -> None:
         for transport in (self._transport, self._lingering):

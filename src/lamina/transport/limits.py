@@ -6,7 +6,8 @@ time one connection can hold. Defaults follow what load balancers and mainstream
 64 KiB header block (nginx's `large_client_header_buffers` order of magnitude, Node's 16 KiB × 4),
 30 s to send a request's head (nginx `client_header_timeout`), 30 s without a body byte (nginx
 `client_body_timeout` measures the gap between reads, so a large upload over a slow link still
-succeeds), and a 60 s keep-alive idle timeout (the ALB default).
+succeeds) and at least 1 KiB/s on average after the first 30 s, and a 60 s keep-alive idle timeout
+(the ALB default).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class HttpLimits:
     header_timeout: float | None = 30.0
     # Seconds a body may go without a single byte arriving.
     body_timeout: float | None = 30.0
+    # Bytes per second a body must average once `body_timeout` has passed (Apache's
+    # mod_reqtimeout MinRate): a large upload over a slow link still succeeds, while a client
+    # trickling a byte now and then cannot hold a connection for hours. None: no floor.
+    min_body_rate: int | None = 1024
     # Seconds a keep-alive connection may sit with no request in flight.
     idle_timeout: float | None = 60.0
     # Seconds a response may wait for a client that reads nothing (its send buffer full).

@@ -100,6 +100,28 @@ def test_a_body_that_never_comes_gets_408() -> None:
     assert (status, was_closed) == (408, True)
 
 
+def test_a_body_trickled_below_the_minimum_rate_gets_408() -> None:
+    """A byte every 0.1 s never leaves a 0.3 s gap, but averages 10 bytes/s, under the floor."""
+    limits = replace(SMALL, min_body_rate=100)
+
+    async def scenario() -> tuple[int, int]:
+        async with serving(echo, limits) as listener:
+            reader, writer = await connect(listener)
+            writer.write(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n")
+            answered = asyncio.ensure_future(read_response(reader))
+            sent = 0
+            while not answered.done() and sent < 1000:
+                writer.write(b"x")
+                sent += 1
+                await asyncio.sleep(0.1)
+            response = await answered
+            writer.close()
+            return response.status, sent
+
+    status, sent = run(scenario)
+    assert status == 408 and sent < 1000
+
+
 def test_an_idle_keep_alive_connection_is_closed() -> None:
     async def scenario() -> tuple[int, bool]:
         async with serving(echo) as listener:
