@@ -560,7 +560,10 @@ class FileLogStore:
         )
         for stream, index in updated.items():
             if self._indexes.get((group, stream)) is current[stream]:  # not dropped meanwhile
-                self._indexes[(group, stream)] = index
+                if index.end:
+                    self._indexes[(group, stream)] = index
+                else:  # no such file (yet): keep nothing for names that may never exist
+                    del self._indexes[(group, stream)]
         return updated
 
     def close(self) -> None:

@@ -3,6 +3,7 @@ times, return what a full scan returns (in or out of time order), and grow with 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +107,13 @@ def test_the_index_grows_with_the_file_and_keeps_what_it_had(store: FileLogStore
     with source_of(path) as source:
         page = read_forward(source, 0, 10, window, ranges=second.forward_ranges(window, 0, source.size))
     assert [item.event.message for item in page.events] == ["third"]
+
+
+def test_the_store_keeps_indexes_of_existing_streams_only(store: FileLogStore) -> None:
+    write(store, [(index, "event") for index in range(10)])
+    indexes = asyncio.run(store.time_indexes(GROUP, [STREAM, "never-written"]))
+    assert indexes[STREAM].end > 0 and indexes["never-written"].end == 0
+    assert set(store._indexes) == {(GROUP, STREAM)}
+    assert asyncio.run(store.time_indexes(GROUP, [STREAM]))[STREAM] is indexes[STREAM]  # nothing new
+    store.expire(GROUP, 5)  # a retention cut moves offsets: the index goes
+    assert set(store._indexes) == set()
