@@ -66,7 +66,7 @@ def package(tag: str) -> bytes:
 
 
 def create(client: Any, name: str, code: bytes, **options: Any) -> dict[str, Any]:
-    return client.create_function(  # type: ignore[no-any-return]
+    return client.create_function(
         FunctionName=name,
         Runtime="python3.11",
         Role=options.pop("Role", EXECUTION_ROLE),

@@ -473,7 +473,12 @@ def test_aws_cli_start_live_tail_follows_a_functions_logs(
     )
     # Lines arrive through a thread, so that waiting for one never outlasts the deadline.
     arrived: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [arrived.put(line) for line in process.stdout or ()], daemon=True).start()
+
+    def read_lines() -> None:
+        for line in process.stdout or ():
+            arrived.put(line)
+
+    threading.Thread(target=read_lines, daemon=True).start()
     lines: list[str] = []
 
     def numbers_seen() -> set[int]:
