@@ -150,8 +150,11 @@ def test_layers_keep_their_content_until_no_layer_version_or_function_uses_it(
     create(client, "layered", code, Layers=[first["LayerVersionArn"], second["LayerVersionArn"]])
     assert client.invoke(FunctionName="layered")["Payload"].read() == b"3"
     client.delete_layer_version(LayerName="shared-lib", VersionNumber=first["Version"])
+    assert len(blobs(server) - before[0]) == 3  # the function still uses the deleted version
+    client.update_function_configuration(FunctionName="layered", Layers=[second["LayerVersionArn"]])
+    assert len(blobs(server) - before[0]) == 2  # nothing uses the first layer any more
     client.delete_layer_version(LayerName="other-lib", VersionNumber=second["Version"])
-    assert len(blobs(server) - before[0]) == 3  # the function still uses both layers
+    assert len(blobs(server) - before[0]) == 2  # the function still uses the second
     client.delete_function(FunctionName="layered")
     assert wait_until(lambda: on_disk(server) == before)
 

@@ -246,6 +246,8 @@ class FunctionManager:
                 check_function_layers(list(updated.layers), updated.code_unzipped_size)
             await self._registry.put_latest(updated)
             self._pool.retire(name, keep=updated)
+        if "layers" in changes:
+            await self._collect()  # a deleted layer version only this function still used
         return updated
 
     async def delete(self, name: str, qualifier: str | None) -> None:
