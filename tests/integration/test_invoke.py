@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -228,6 +232,26 @@ def test_runtime_exit_is_reported_and_next_call_gets_fresh_environment(
     assert after["pid"] != first["pid"] and after["calls"] == 1
 
 
+@pytest.mark.parametrize(
+    ("source", "event"),
+    [
+        ("import sys\ndef handler(event, context):\n    sys.exit(3)\n", {}),  # in the handler
+        ("import sys\nsys.exit(3)\ndef handler(event, context):\n    return 1\n", {}),  # during init
+    ],
+    ids=["invoke", "init"],
+)
+def test_sys_exit_is_reported_with_its_status(
+    lambda_client: Any, deploy: Callable[..., str], source: str, event: dict[str, Any]
+) -> None:
+    """Lambda: "Runtime exited with error: exit status 3" — also for environments a fork server
+    forked (the default start method), where the runtime does not end as an interpreter's main."""
+    name = deploy({"app.py": source})
+    response, payload = _invoke_json(lambda_client, name, event)
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.ExitError"
+    assert payload["errorMessage"].endswith("Error: Runtime exited with error: exit status 3"), payload
+
+
 def test_boto3_is_provided_by_the_runtime_and_bundled_copy_wins(
     lambda_client: Any, deploy: Callable[..., str]
 ) -> None:
@@ -278,6 +302,59 @@ def test_custom_runtime_without_bootstrap_is_invalid_entrypoint(
     response, payload = _invoke_json(lambda_client, name, {})
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Runtime.InvalidEntrypoint"
+
+
+def test_a_bootstrap_that_is_not_executable_fails_every_start_without_leaking_descriptors(
+    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    name = deploy({"bootstrap": "#!/bin/sh\nexit 0\n"}, Runtime="provided.al2023")  # mode 0644
+
+    def failed_start() -> str:
+        response, payload = _invoke_json(lambda_client, name, {})
+        assert response["FunctionError"] == "Unhandled"
+        assert payload["errorType"] == "Runtime.InvalidEntrypoint"
+        assert "permission denied" in payload["errorMessage"].lower(), payload
+        return str(payload["errorMessage"])
+
+    failed_start()  # the first start opens what the server keeps: a helper started ahead (spawner.py)
+    before = _descriptor_kinds(server.process.pid)
+    for _ in range(15):
+        failed_start()
+    after = _descriptor_kinds(server.process.pid)
+    # None more of any kind (fewer is fine: other tests' idle environments may have ended meanwhile).
+    assert {kind: count for kind, count in after.items() if count > before[kind]} == {}, (before, after)
+
+
+def _descriptor_kinds(pid: int) -> Counter[str]:
+    """How many pipes, sockets, files... the process holds, once the confinement helper started ahead
+    of the next spawn is there (each holds one socket of the server's). Log files are left out: the
+    log store keeps a handle per recent stream, and each environment has a stream of its own."""
+    deadline = time.monotonic() + 30
+    while not _idle_helpers(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    kinds: Counter[str] = Counter()
+    for entry in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(entry)
+            if not target.endswith(".jsonl"):
+                kinds[target.split(":[", 1)[0] if ":[" in target else "file"] += 1
+    return kinds
+
+
+def _idle_helpers(pid: int) -> list[int]:
+    """Children of any of the server's threads (the helpers are started from worker threads)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in (task / "children").read_text().split()]
+    return [child for child in children if b"confine_exec.py" in _cmdline(child)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_every_discovered_python_runtime_runs_functions(

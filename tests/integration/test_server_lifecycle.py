@@ -313,6 +313,48 @@ def test_stop_signal_exits_with_status_zero(tmp_path: Path, stop_signal: signal.
         server.stop(signal.SIGKILL)
 
 
+@pytest.mark.parametrize("tier", ["process", "namespaces"])
+def test_stopping_leaves_no_cgroup_folders(tmp_path: Path, tier: str) -> None:
+    """Every environment's cgroups and the server's own folders go with the server, including those of
+    a fork server's standby, killed at shutdown a moment before its folders are removed (the kernel
+    refuses to remove a cgroup until its last process has exited). A few rounds: it is a race."""
+    for attempt in range(3):
+        server = start_server(tmp_path / f"data-{attempt}", "--sandbox", tier)
+        try:
+            client = server.client("lambda")
+            health = server.health()
+            if health["memoryEnforcement"] == "watchdog" and not _server_cgroups(server.process.pid):
+                pytest.skip("this host gives the server no cgroups")
+            invoke(client, create(client))  # an environment, and a standby of its runtime after it
+            deadline = time.monotonic() + 30
+            while health["startMethod"] == "zygote" and not health["standbyEnvironments"]:
+                assert time.monotonic() < deadline, "no standby was started"
+                time.sleep(0.05)
+                health = server.health()
+            folders = _server_cgroups(server.process.pid)
+            assert folders, "the server made cgroups"
+            assert any(folder.is_dir() and any(folder.iterdir()) for folder in folders)
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(30) == 0, server.output()[-3000:]
+            assert [folder for folder in folders if folder.exists()] == [], server.output()[-3000:]
+        finally:
+            server.stop(signal.SIGKILL)
+
+
+def _server_cgroups(pid: int) -> list[Path]:
+    """The folders a server makes in each cgroup hierarchy it is in: <its cgroup>/lamina-<pid>."""
+    root = Path("/sys/fs/cgroup")
+    folders = set()
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        hierarchies = [root] if controllers == "" else [root / name for name in controllers.split(",")]
+        for hierarchy in hierarchies:
+            folder = hierarchy / path.lstrip("/") / f"lamina-{pid}"
+            if folder.is_dir():
+                folders.add(folder)
+    return sorted(folders)
+
+
 def test_environments_die_with_a_killed_server(tmp_path: Path) -> None:
     # Handlers report their PIDs and touch files on the host: the process tier allows both.
     server = start_server(tmp_path / "data", "--sandbox", "process")

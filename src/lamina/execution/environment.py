@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
 import json
+import logging
 import os
 import secrets
 import socket
@@ -35,6 +37,7 @@ from lamina.domain.reports import (
     system_info_logged,
     timeout_message,
 )
+from lamina.errors import service_error
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
 from lamina.execution.runtimes.catalog import RuntimeSpec
@@ -46,6 +49,7 @@ from lamina.execution.sandbox.base import (
     SandboxSpec,
 )
 from lamina.execution.sandbox.cgroups import MemoryCgroup
+from lamina.execution.sandbox.process import SandboxError
 from lamina.runtime_api.channel import FramedRuntimeChannel
 from lamina.runtime_api.endpoint import RuntimeApiEndpoint
 from lamina.runtime_api.mailbox import Invocation, InvocationMailbox, RuntimeOutcome
@@ -55,6 +59,13 @@ from lamina.store.ports import LogStore
 INIT_TIMEOUT_SECONDS = 10.0
 _MEMORY_POLL_SECONDS = 0.02
 _TAIL_BYTES = 4096
+# Runtime API ports: a bind that fails for want of a free port is retried after these delays (s).
+_BIND_RETRY_DELAYS = (0.005, 0.02, 0.1)
+_TRANSIENT_BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL})
+# ServiceException, as Lambda's Invoke answers its own internal errors (an environment it could not
+# start is one: no function code ran).
+_START_FAILED = "The Lambda service encountered an internal error."
+_log = logging.getLogger(__name__)
 
 
 class _Ending(enum.Enum):
@@ -200,65 +211,99 @@ class ExecutionEnvironment:
         """Spawn the runtime process; init completes when it first polls for an invocation.
 
         Lamina's Python runtime gets a framed channel (a socket pair) besides the HTTP Runtime API;
-        custom runtimes use HTTP only.
+        custom runtimes use HTTP only. A failure of the function's own making (e.g. a bootstrap that
+        is not executable) is kept and reported by the first invocation, as on Lambda; a failure of
+        the platform raises ServiceException, as Lambda's Invoke does for its internal errors, after
+        everything this start opened has been closed.
         """
+        try:
+            await self._start()
+        except BaseException as error:
+            self._abandon_start()
+            if isinstance(error, SandboxError | OSError):
+                _log.warning("execution environment for %s failed to start: %s", self.config.name, error)
+                raise service_error(_START_FAILED) from error
+            raise
+
+    def _abandon_start(self) -> None:
+        """Close and free whatever a failed start opened: pipes, sockets, the process, the scratch."""
+        self._stopped = True
+        self.state = EnvironmentState.STOPPED
+        self._close_transports()
+        sandboxed, self._sandboxed = self._sandboxed, None
+        if sandboxed is not None:
+            self._context.sandbox.kill(sandboxed)
+            self._context.sandbox.release(sandboxed)
+        _remove_scratch(self._scratch)
+
+    async def _start_endpoint(self) -> str:
+        """Listen for the environment's Runtime API on a new loopback port. Binding port 0 can still
+        fail with EADDRINUSE (the ephemeral range busy for a moment): retried a few times."""
+        for delay in _BIND_RETRY_DELAYS:
+            try:
+                return await self._endpoint.start()
+            except OSError as error:
+                if error.errno not in _TRANSIENT_BIND_ERRORS:
+                    raise
+                _log.info("binding a Runtime API port failed (%s); retrying", error)
+            await asyncio.sleep(delay)
+        return await self._endpoint.start()
+
+    async def _start(self) -> None:
         # A custom runtime without network reaches its Runtime API inside its own network namespace:
         # the sandbox makes the listener there and hands it back over `listener_ours`.
-        listener_ours = listener_theirs = None
-        if self._runtime.interpreter is None and not self.config.network_enabled:
-            listener_ours, listener_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            address = f"127.0.0.1:{INSIDE_RUNTIME_API_PORT}"
-        else:
-            address = await self._endpoint.start()
-        self._spawned_at = time.perf_counter()
-        self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-        environment = self._environment_variables(address)
-        if self._context.credentials is not None:
-            variables, self.credentials_expire_at = await self._context.credentials(self.config)
-            environment.update(variables)
-        child_end = None
-        if self._runtime.interpreter is not None:
-            server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            self._channel = FramedRuntimeChannel(server_end, self._mailbox)
-            await self._channel.start()
-            environment["LAMINA_RUNTIME_CHANNEL_FD"] = str(child_end.fileno())
-        passed = child_end if child_end is not None else listener_theirs
-        spec = SandboxSpec(
-            name=self.id,
-            argv=self._runtime.command(self._code_path),
-            environment=environment,
-            working_directory=self._code_path,
-            output_fd=self._capture.write_fd,
-            memory_mb=self.config.memory_size,
-            pass_fds=(passed.fileno(),) if passed is not None else (),
-            python_interpreter=self._runtime.interpreter,
-            task_root=self._code_path,
-            layers_root=self._layers_path,
-            runtime_dir=self._runtime.runtime_dir,
-            runtime_library=self._context.sdk_library,
-            scratch_directory=self._scratch,
-            ephemeral_storage_mb=self.config.ephemeral_storage_mb,
-            network=self.config.network_enabled,
-            runtime_api_listener_fd=listener_theirs.fileno() if listener_theirs is not None else None,
-        )
+        listener_ours = listener_theirs = child_end = None
         try:
-            self._sandboxed = await self._context.sandbox.spawn(spec)
-        except IsolationUnavailable as exc:
-            self._spawn_error, self._spawn_error_type = str(exc), "Sandbox.IsolationUnavailable"
-            self._close_transports()
-            return
-        except OSError as exc:
-            # Custom runtimes: a missing or non-executable `bootstrap` is the function's error.
-            self._spawn_error = f"fork/exec {spec.argv[0]}: {exc.strerror or exc}"
-            self._close_transports()
-            return
-        except BaseException:
-            self._close_transports()
-            self.state = EnvironmentState.STOPPED
-            raise
+            if self._runtime.interpreter is None and not self.config.network_enabled:
+                listener_ours, listener_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                address = f"127.0.0.1:{INSIDE_RUNTIME_API_PORT}"
+            else:
+                address = await self._start_endpoint()
+            self._spawned_at = time.perf_counter()
+            self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+            environment = self._environment_variables(address)
+            if self._context.credentials is not None:
+                variables, self.credentials_expire_at = await self._context.credentials(self.config)
+                environment.update(variables)
+            if self._runtime.interpreter is not None:
+                server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                self._channel = FramedRuntimeChannel(server_end, self._mailbox)
+                await self._channel.start()
+                environment["LAMINA_RUNTIME_CHANNEL_FD"] = str(child_end.fileno())
+            passed = child_end if child_end is not None else listener_theirs
+            spec = SandboxSpec(
+                name=self.id,
+                argv=self._runtime.command(self._code_path),
+                environment=environment,
+                working_directory=self._code_path,
+                output_fd=self._capture.write_fd,
+                memory_mb=self.config.memory_size,
+                pass_fds=(passed.fileno(),) if passed is not None else (),
+                python_interpreter=self._runtime.interpreter,
+                task_root=self._code_path,
+                layers_root=self._layers_path,
+                runtime_dir=self._runtime.runtime_dir,
+                runtime_library=self._context.sdk_library,
+                scratch_directory=self._scratch,
+                ephemeral_storage_mb=self.config.ephemeral_storage_mb,
+                network=self.config.network_enabled,
+                runtime_api_listener_fd=listener_theirs.fileno() if listener_theirs is not None else None,
+            )
+            try:
+                self._sandboxed = await self._context.sandbox.spawn(spec)
+            except IsolationUnavailable as exc:
+                self._spawn_error, self._spawn_error_type = str(exc), "Sandbox.IsolationUnavailable"
+                self._close_transports()
+                return
+            except OSError as exc:
+                # Custom runtimes: a missing or non-executable `bootstrap` is the function's error.
+                self._spawn_error = f"fork/exec {spec.argv[0]}: {exc.strerror or exc}"
+                self._close_transports()
+                return
         finally:
-            if passed is not None:
-                passed.close()  # the runtime holds its own copy now
+            for end in (child_end, listener_theirs):
+                if end is not None:
+                    end.close()  # the runtime holds its own copy now (or never will)
             if self._sandboxed is None and listener_ours is not None:
                 listener_ours.close()
         if listener_ours is not None:

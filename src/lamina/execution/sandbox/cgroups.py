@@ -9,7 +9,10 @@ limit instead (see execution/environment.py).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -29,8 +32,9 @@ class MemoryCgroup(Protocol):
     def peak_kb(self) -> int: ...
     def current_kb(self) -> int: ...
     def set_limit(self, memory_mb: int) -> None: ...
-    def remove(self) -> None:
-        """Idempotent; call after the process is dead."""
+    def remove(self) -> bool:
+        """Idempotent; call after the process is dead. False while the cgroup still holds a process
+        (one killed but not yet exited): call again later."""
 
 
 def _read_int(path: Path) -> int:
@@ -100,12 +104,54 @@ class _Cgroup:
         """Lower or raise the limit (a fork server's standby cgroup, narrowed when it is assigned)."""
         _write_memory_limit(self.path, self.files is _V1_FILES, memory_mb)
 
-    def remove(self) -> None:
+    def remove(self) -> bool:
         for descriptor in self._descriptors.values():
             os.close(descriptor)
         self._descriptors.clear()
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+        return remove_cgroup(self.path)
+
+
+# How long a server's shutdown waits for killed processes to leave their cgroups.
+CLOSE_WAIT_SECONDS = 5.0
+_BUSY_POLL_SECONDS = 0.01
+
+
+def kill_members(folder: Path) -> None:
+    """SIGKILL every process in one cgroup, including those that left their process group."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in (folder / "cgroup.procs").read_text().split():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(line), signal.SIGKILL)
+
+
+def remove_cgroup(folder: Path, *, wait_seconds: float = 0.0) -> bool:
+    """rmdir one cgroup; True once it is gone. The kernel refuses (EBUSY) while a process is still
+    in it, and a process killed a moment ago is until it has exited: what is in there is killed
+    (again) and the removal retried until `wait_seconds` have passed."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            folder.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as error:
+            if error.errno != errno.EBUSY:
+                return False
+        kill_members(folder)
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_BUSY_POLL_SECONDS)
+
+
+def remove_server_folder(base: Path, deadline: float) -> None:
+    """At shutdown: every environment cgroup below `base` (waiting for their processes to exit, up
+    to the monotonic `deadline`), then `base` itself."""
+    with contextlib.suppress(OSError):
+        for child in base.iterdir():
+            if child.is_dir():
+                remove_cgroup(child, wait_seconds=max(0.0, deadline - time.monotonic()))
+    remove_cgroup(base)
 
 
 def _own_cgroup(controller: str | None) -> str | None:
@@ -214,11 +260,9 @@ class CgroupMemoryController:
         _write_memory_limit(path, self.version == "v1", memory_mb)
         return _Cgroup(path, _V1_FILES if self.version == "v1" else _V2_FILES)
 
-    def close(self) -> None:
-        """Remove the server's folder once every environment cgroup is gone."""
-        with contextlib.suppress(OSError):
-            for child in self._base.iterdir():
-                if child.is_dir():
-                    with contextlib.suppress(OSError):
-                        child.rmdir()
-            self._base.rmdir()
+    def close(self, deadline: float | None = None) -> None:
+        """Remove the server's folder with every environment cgroup in it, killing what is left and
+        waiting (until the monotonic `deadline`) for those processes to exit."""
+        remove_server_folder(
+            self._base, time.monotonic() + CLOSE_WAIT_SECONDS if deadline is None else deadline
+        )

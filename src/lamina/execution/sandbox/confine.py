@@ -2,9 +2,10 @@
 
 Standalone on purpose: standard library only, Python 3.8 syntax, no `lamina` imports (load it by
 path with importlib and put it in sys.modules before exec_module: dataclasses looks it up). Two callers
-run it in a freshly forked child: the server's spawn path (as `preexec_fn`, before exec) and a fork
-server ("zygote") that has no `lamina` package (before importing the runtime and user code). The
-server builds a `ConfinementPlan` (plain data, JSON round-trip) and the child calls `confine(plan)`.
+run it in a fresh single-threaded process, never in a fork of the multi-threaded server: the spawn
+path's helper program (confine_exec.py, before it execs the runtime) and a fork server ("zygote")
+that has no `lamina` package (before importing the runtime and user code). The server builds a
+`ConfinementPlan` (plain data, JSON round-trip) and the child calls `confine(plan)`.
 
 What `confine(plan)` does, in this order (each step only when the plan asks for it):
   1. parent-death signal (the child dies with its parent), new session;
@@ -77,13 +78,6 @@ _IFF_UP = 0x1
 _FORWARDED_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
 MOUNT_KINDS = ("bind", "tmpfs", "proc", "symlink", "dir")
-
-
-# True while confine() forks into a new PID namespace. uvloop runs `preexec_fn` from a
-# pthread_atfork child handler that stays armed in the spawned child, so that fork would call
-# confine() again in the grandchild (and so on, until the kernel's nesting limit): such re-entrant
-# calls return at once. (Lamina itself spawns with subprocess.Popen, which has no such handler.)
-_forking = False
 
 
 class ConfinementError(Exception):
@@ -365,17 +359,12 @@ def _enter_pid_namespace(handover_fd: int) -> tuple[int | None, _Adoption | None
     """Fork into the PID namespace unshared before. The calling process either stays outside as
     the waiter, and the child gets the liveness pipe; or (`handover_fd` >= 0) writes the child's pid
     there and exits, and the child gets what it needs to wait for its adoption (_Adoption)."""
-    global _forking
     read_end, write_end = os.pipe()
     forker = os.getpid()  # this process is outside the new namespace: a host pid
-    _forking = True
-    try:
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about fork() in a process that had threads; this child has one.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            child = os.fork()
-    finally:
-        _forking = False
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a process that had threads; this one has a single one.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
     if child != 0:
         os.close(read_end)
         if handover_fd >= 0:
@@ -560,13 +549,11 @@ def enter_cgroups_ahead(procs_files: list[str], parent_death_signal: int = int(s
 def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     """Confine the calling process (a fresh fork) as `plan` says. See the module docstring.
 
-    `exec_follows`: True when the caller execs right after (the server's preexec_fn): inherited
+    `exec_follows`: True when the caller execs right after (confine_exec.py): inherited
     descriptors are then marked close-on-exec instead of closed. With a PID namespace the process
     that called confine() stays outside as a waiter and never returns; the caller holds its PID,
     and killing that PID (or its process group) with SIGKILL ends the whole environment.
     """
-    if _forking:
-        return
     plan.validate()
     parent = os.getppid()
     if plan.parent_death_signal:

@@ -11,16 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
-from lamina.execution.sandbox.confine import ConfinementPlan, Mount, confine
+from lamina.execution.sandbox.confine import ConfinementPlan, Mount
 from lamina.execution.sandbox.limits import CgroupLimits
 from lamina.execution.sandbox.namespaces import NamespaceSandbox
 from lamina.execution.sandbox.process import ProcessSandbox
+from lamina.execution.sandbox.spawner import ConfinementFailed, spawn_blocking
 from lamina.execution.sandbox.uids import UidPool, UidRange
 
 TIERS = ("auto", "process", "namespaces")
@@ -43,59 +44,35 @@ class SandboxPaths:
 
 
 def probe_namespaces(root: Path, uid: int | None) -> str | None:
-    """None when a child can confine itself as the namespaces tier does; else the reason it can't."""
+    """None when a child can confine itself as the namespaces tier does; else the reason it can't.
+    The child is started as every spawned environment is (spawner.py), not forked from the server."""
     if not sys.platform.startswith("linux"):
         return "not Linux"
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    read_end, write_end = os.pipe()
     plan = ConfinementPlan(
         namespaces=["mount", "pid", "ipc", "uts", "net"],
         root=str(root),
         mounts=[Mount("/proc", "proc"), Mount("/tmp", "tmpfs", options="size=1m,mode=1777")],
         hostname="probe",
         working_directory="/tmp",
-        keep_fds=[write_end],
         uid=uid,
         gid=uid,
         new_session=True,
     )
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        try:
-            os.close(read_end)
-            confine(plan)
-            os._exit(0 if os.getpid() == 1 and sorted(os.listdir("/")) == ["proc", "tmp"] else 3)
-        except BaseException as error:
-            with contextlib.suppress(OSError):
-                os.write(write_end, repr(error).encode()[:1000])
-            os._exit(2)
-    os.close(write_end)
+    output = os.open(os.devnull, os.O_WRONLY)
     try:
-        status = _wait(pid, _PROBE_TIMEOUT_SECONDS)
-        with contextlib.suppress(OSError):
-            os.set_blocking(read_end, False)
-            message = os.read(read_end, 1000).decode(errors="replace")
+        child = spawn_blocking([], {}, plan, output_fd=output)
+    except ConfinementFailed as error:
+        return str(error)
     finally:
-        os.close(read_end)
-    if status == 0:
-        return None
-    if status is None:
+        os.close(output)
+    try:
+        status = child.wait(_PROBE_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
         return "probe timed out"
-    return message or f"probe exited with status {status}"
-
-
-def _wait(pid: int, timeout: float) -> int | None:
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            return None
-        time.sleep(0.005)
+    return None if status == 0 else f"probe exited with status {status}"
 
 
 def reachable_by_others(path: Path) -> bool:

@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lamina.execution.sandbox.cgroups import _own_cgroup, _remove_stale
+from lamina.execution.sandbox.cgroups import (
+    CLOSE_WAIT_SECONDS,
+    _own_cgroup,
+    _remove_stale,
+    kill_members,
+    remove_cgroup,
+    remove_server_folder,
+)
 
 MB_PER_CPU = 1769
 _V1_SHARES_PER_CPU = 1024  # the kernel's default weight of one cgroup
@@ -54,16 +61,12 @@ class EnvironmentLimits:
     def kill_all(self) -> None:
         """SIGKILL every process still in the cgroups, including those that left the process group."""
         for folder in self.folders:
-            with contextlib.suppress(OSError, ValueError):
-                for line in (folder / "cgroup.procs").read_text().split():
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(int(line), signal.SIGKILL)
+            kill_members(folder)
 
-    def remove(self) -> None:
-        """Idempotent; call after the processes are dead."""
-        for folder in self.folders:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+    def remove(self) -> bool:
+        """Idempotent; call after the processes are dead. False while one of the cgroups still holds a
+        process (killed, not yet exited): call again later."""
+        return all([remove_cgroup(folder) for folder in self.folders])
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,14 +111,11 @@ class CgroupLimits:
             raise
         return limits
 
-    def close(self) -> None:
+    def close(self, deadline: float | None = None) -> None:
+        """Remove the server's folders (see cgroups.remove_server_folder)."""
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS if deadline is None else deadline
         for controller in self._controllers:
-            with contextlib.suppress(OSError):
-                for child in controller.base.iterdir():
-                    if child.is_dir():
-                        with contextlib.suppress(OSError):
-                            child.rmdir()
-                controller.base.rmdir()
+            remove_server_folder(controller.base, deadline)
 
 
 def _write_limit(controller: _Controller, folder: Path, max_processes: int, memory_mb: int) -> None:

@@ -1,4 +1,4 @@
-"""The `process` tier: a plain child process, confined by `confine.py` between fork and exec.
+"""The `process` tier: a plain child process that confines itself (`confine.py`) before it execs.
 
 Own session and process group, parent-death signal, rlimits (processes/threads, open files, file
 size, no core dumps), no inherited descriptors but stdio and `pass_fds`, cgroups for memory, process
@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import secrets
 import signal
 import subprocess
-import warnings
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lamina.execution.sandbox.base import IsolationUnavailable, ProcessHandle, SandboxedProcess, SandboxSpec
-from lamina.execution.sandbox.cgroups import CgroupMemoryController, MemoryCgroup
-from lamina.execution.sandbox.confine import ConfinementPlan, confine
+from lamina.execution.sandbox.cgroups import CLOSE_WAIT_SECONDS, CgroupMemoryController, MemoryCgroup
+from lamina.execution.sandbox.confine import ConfinementPlan
 from lamina.execution.sandbox.limits import CgroupLimits, EnvironmentLimits
+from lamina.execution.sandbox.spawner import ConfinementFailed, Spawner
 from lamina.execution.sandbox.uids import UidPool
 
 MAX_PROCESSES = 1024  # processes and threads per environment (Lambda: 1,024)
@@ -64,10 +65,21 @@ class _Resources:
     released: bool = False
 
     def kill_all(self) -> None:
+        self._kill_all()
+
+    def _kill_all(self) -> asyncio.Future[None] | None:
+        """Kill what is left; the kill by uid runs in a worker thread (it starts a helper program),
+        and its future is returned (None: done already)."""
         if self.limits is not None and self.limits.folders:
             self.limits.kill_all()
         elif self.uid is not None and self.kill_uid is not None:
-            self.kill_uid(self.uid)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (shutdown, tests): nothing else to keep going
+                self.kill_uid(self.uid)
+            else:
+                return loop.run_in_executor(None, self.kill_uid, self.uid)
+        return None
 
     def release(self) -> None:
         if self.released:
@@ -75,13 +87,41 @@ class _Resources:
         self.released = True
         if self.watcher is not None:
             self.watcher.cancel()
-        self.kill_all()  # nothing of the environment may outlive it, nor keep its uid
-        if self.memory_cgroup is not None:
-            self.memory_cgroup.remove()
-        if self.limits is not None:
-            self.limits.remove()
-        if self.uid is not None and self.uids is not None:
-            self.uids.release(self.uid)
+        killing = self._kill_all()  # nothing of the environment may outlive it, nor keep its uid
+        if not self._remove_cgroups():
+            _retry_removal(self._remove_cgroups)
+        uid, uids = self.uid, self.uids
+        if uid is not None and uids is not None:
+            if killing is None:
+                uids.release(uid)
+            else:  # only once nothing runs as it any more: the next environment to get it is safe
+                killing.add_done_callback(lambda _: uids.release(uid))
+
+    def _remove_cgroups(self) -> bool:
+        removed = self.memory_cgroup.remove() if self.memory_cgroup is not None else True
+        return (self.limits.remove() if self.limits is not None else True) and removed
+
+
+# When a cgroup is still busy at release (a process killed a moment ago has not exited yet): retry
+# after these delays, in seconds (together a little over 5 s).
+_REMOVAL_RETRY_DELAYS = (0.01, 0.05, 0.2, 1.0, 4.0)
+
+
+def _retry_removal(remove: Callable[[], bool], attempt: int = 0) -> None:
+    """Call `remove` again later on the loop until it returns True or the retries run out (the
+    server's shutdown removes what is left; the next start removes a killed server's folders)."""
+    if attempt >= len(_REMOVAL_RETRY_DELAYS):
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+
+    def retry() -> None:
+        if not remove():
+            _retry_removal(remove, attempt + 1)
+
+    loop.call_later(_REMOVAL_RETRY_DELAYS[attempt], retry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,19 +156,27 @@ def _procs_files(resources: _Resources) -> list[str]:
     ]
 
 
+# Run as root, it drops to the uid (argv[1]) and kills everything that uid runs; kill(-1) spares the
+# caller itself. Python, not kill(1): the server's interpreter is always there.
+_KILL_EVERY_PROCESS_OF_UID = (
+    "import os, signal, sys; uid = int(sys.argv[1]); os.setgroups([]); os.setresgid(uid, uid, uid); "
+    "os.setresuid(uid, uid, uid); os.kill(-1, signal.SIGKILL)"
+)
+
+
 def kill_processes_of_uid(uid: int) -> None:
-    """SIGKILL every process running as `uid`: kill(-1) from a helper that has become that uid."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the helper only makes system calls
-        pid = os.fork()
-    if pid == 0:
-        try:
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            os.kill(-1, signal.SIGKILL)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    """SIGKILL every process running as `uid`: kill(-1) from a helper that has become that uid.
+
+    Blocking (an interpreter start): call it in a worker thread. A helper program rather than a fork
+    of the server, which is multi-threaded: a forked copy of it must run nothing but exec."""
+    subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _KILL_EVERY_PROCESS_OF_UID, str(uid)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+        check=False,
+    )
 
 
 def only_child(pid: int) -> int:
@@ -197,6 +245,7 @@ class ProcessSandbox:
         self._memory = memory
         self._limits = limits
         self._uids = uids
+        self._spawner = Spawner()
         self.memory_enforcement = memory.name if memory is not None else "watchdog"
 
     @property
@@ -296,22 +345,14 @@ class ProcessSandbox:
     async def spawn(self, spec: SandboxSpec) -> SandboxedProcess:
         launch = self.prepare(spec)
         try:
-            # subprocess.Popen, not the event loop's subprocess support: uvloop runs preexec_fn in a
-            # fork handler that confine()'s own fork would trigger again. A thread keeps the loop free
-            # while the child builds its root and execs.
-            popen = await asyncio.to_thread(
-                subprocess.Popen,
+            popen = await self._spawner.spawn(
                 launch.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=spec.output_fd,
-                stderr=spec.output_fd,
-                env=launch.environment,
-                start_new_session=True,
-                close_fds=True,
+                launch.environment,
+                launch.plan,
+                output_fd=spec.output_fd,
                 pass_fds=spec.pass_fds,
-                preexec_fn=functools.partial(confine, launch.plan, exec_follows=True),
             )
-        except subprocess.SubprocessError as error:
+        except ConfinementFailed as error:
             launch.resources.release()
             raise SandboxError(f"could not confine environment {spec.name}: {error}") from error
         except BaseException:
@@ -352,14 +393,17 @@ class ProcessSandbox:
     def release(self, sandboxed: SandboxedProcess) -> None:
         if sandboxed.resources is not None:
             sandboxed.resources.release()
-        elif sandboxed.memory_cgroup is not None:
-            sandboxed.memory_cgroup.remove()
+        elif sandboxed.memory_cgroup is not None and not sandboxed.memory_cgroup.remove():
+            _retry_removal(sandboxed.memory_cgroup.remove)
 
     def close(self) -> None:
+        """Remove every cgroup this server made, waiting a little for killed processes to exit."""
+        self._spawner.close()
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS
         if self._memory is not None:
-            self._memory.close()
+            self._memory.close(deadline)
         if self._limits is not None:
-            self._limits.close()
+            self._limits.close(deadline)
 
 
 def _tree_size(folder: Path) -> int:

@@ -26,6 +26,7 @@ Control protocol (frames as in bootstrap.py: struct ">II" header/body lengths, J
 from __future__ import annotations
 
 import array
+import contextlib
 import importlib.util
 import json
 import os
@@ -203,10 +204,40 @@ def _become_environment(
     # With a PID namespace this process hands PID 1 over to the zygote and exits; PID 1 returns here.
     confinement.confine(plan, exec_follows=False)  # type: ignore[attr-defined]
     _forget_shadowed_sdk(sdk_modules, os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
-    status = runtime.main()  # type: ignore[attr-defined]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    os._exit(_run_to_exit_status(runtime))
+
+
+def _run_to_exit_status(runtime: object) -> int:
+    """Run the runtime and end as the interpreter would have ended a spawned one: sys.exit(3) in a
+    handler is exit status 3 (Lambda: "Runtime exited with error: exit status 3"), an uncaught
+    exception prints its traceback and is status 1, and atexit handlers run."""
+    try:
+        status = runtime.main()  # type: ignore[attr-defined]
+    except SystemExit as exit_request:
+        status = _system_exit_status(exit_request.code)
+    except BaseException:
+        import traceback  # the rare failure path only
+
+        traceback.print_exc()
+        status = 1
+    import atexit
+
+    with contextlib.suppress(BaseException):  # an atexit handler cannot change the status any more
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # output closed by the function: nothing left to flush
+            stream.flush()
+    return status
+
+
+def _system_exit_status(code: object) -> int:
+    """The status sys.exit(code) gives: None is 0, an int is itself, anything else is printed and 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    _write_stderr(f"{code}\n")
+    return 1
 
 
 def _stand_by(
