@@ -1,0 +1,56 @@
+"""Killing what an environment left behind by its uid (the process tier without cgroups): done by a
+helper program in a worker thread, and the uid goes back to the pool only once nothing runs as it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lamina.execution.sandbox.process import _Resources, kill_processes_of_uid
+from lamina.execution.sandbox.uids import UidPool, UidRange
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.geteuid() != 0, reason="needs Linux and root"
+)
+UID = 199_990  # an id no real user owns (the sandbox range's kind)
+
+
+def _sleeper(uid: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["sleep", "600"], user=uid, group=uid, extra_groups=[], start_new_session=True)
+
+
+def test_every_process_of_the_uid_is_killed_and_no_other() -> None:
+    victims = [_sleeper(UID), _sleeper(UID)]
+    bystander = _sleeper(UID + 1)
+    try:
+        kill_processes_of_uid(UID)
+        assert [victim.wait(10) for victim in victims] == [-9, -9]
+        assert bystander.poll() is None
+    finally:
+        for process in (*victims, bystander):
+            process.kill()
+            process.wait()
+
+
+def test_release_kills_off_the_loop_and_gives_the_uid_back_once_the_kill_is_done() -> None:
+    async def main() -> tuple[int, int, int | None]:
+        uids = UidPool(UidRange(UID, 1))
+        uid = uids.lease()
+        victim = _sleeper(uid)
+        resources = _Resources(uid=uid, uids=uids, kill_uid=kill_processes_of_uid)
+        resources.release()
+        # The kill runs in a worker thread: the loop carries on, and the uid stays leased meanwhile.
+        in_use_while_killing = uids.in_use
+        while uids.in_use:
+            await asyncio.sleep(0.01)
+        returncode = await asyncio.to_thread(victim.wait, 10)
+        return in_use_while_killing, uids.in_use, returncode
+
+    in_use_while_killing, in_use_after, returncode = asyncio.run(main())
+    assert in_use_while_killing == 1
+    assert in_use_after == 0
+    assert returncode == -9
