@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ from typing import BinaryIO
 from lamina.store.ports import LogEvent
 
 BLOCK_BYTES = 65_536
+# A stream file's first line: `{"c": created}`, and `"s": "<digits>"` once retention cut its front
+# (log_retention): how many bytes came before the file's first byte.
+HEADER_PROBE_BYTES = 128  # read at the start of every file: more than a creation record takes
+CREATION_RECORD = re.compile(rb'\{"c": (-?\d+)(?:, "s": "(\d+)")?\}\n')
 # GetLogEvents: "as many log events as can fit in a response size of 1 MB", counting 26 bytes per
 # event besides its message (the same accounting as PutLogEvents).
 PAGE_BYTES = 1_048_576
@@ -103,10 +108,20 @@ class StreamBytes:
         self.bytes_read = 0
         buffered = snapshot.buffered
         self._disk_size = snapshot.disk_size
+        # Offsets are the file's own plus the bytes retention cut from its front over the years (its
+        # creation record says how many): a page token stays good across a cut.
+        self.start = self.header_end = 0
+        self.created_ms: int | None = None
+        if self._disk_size:
+            header = CREATION_RECORD.match(self._read_disk(0, min(self._disk_size, HEADER_PROBE_BYTES)))
+            if header is not None:
+                self.created_ms = int(header.group(1))
+                self.start = int(header.group(2) or 0)
+                self.header_end = self.start + header.end()
         if self._disk_size and buffered and self._read_disk(self._disk_size - 1, self._disk_size) != b"\n":
             buffered = b"\n" + buffered
         self._buffered = buffered
-        self.size = self._disk_size + len(buffered)
+        self.size = self.start + self._disk_size + len(buffered)
 
     @classmethod
     def current(cls, path: Path, buffered: bytes = b"") -> StreamBytes:
@@ -132,8 +147,8 @@ class StreamBytes:
         return data
 
     def read(self, start: int, end: int) -> bytes:
-        """Bytes from `start` to `end` (clamped to the snapshot)."""
-        start, end = max(start, 0), min(end, self.size)
+        """Bytes from `start` to `end` (clamped to the snapshot: from `self.start` to `self.size`)."""
+        start, end = max(start, self.start) - self.start, min(end, self.size) - self.start
         if start >= end:
             return b""
         disk_end = min(end, self._disk_size)
@@ -143,10 +158,11 @@ class StreamBytes:
         return head + self._buffered[max(start - self._disk_size, 0) : end - self._disk_size]
 
     def starts_line(self, offset: int) -> bool:
-        """Whether `offset` is where a line starts (or the end): what a genuine page token holds."""
-        if offset == 0 or offset == self.size:
+        """Whether `offset` is where a line starts (or the end): what a genuine page token holds.
+        Any offset up to the first event is good: it may point at events retention removed since."""
+        if offset <= self.header_end or offset == self.size:
             return True
-        return 0 < offset < self.size and self.read(offset - 1, offset) == b"\n"
+        return offset < self.size and self.read(offset - 1, offset) == b"\n"
 
     def close(self) -> None:
         if self._file is not None:
@@ -163,6 +179,7 @@ class StreamBytes:
 def lines_forward(source: StreamBytes, start: int) -> Iterator[tuple[int, bytes]]:
     """(offset, line without its newline) of each complete line from `start`, in block reads. A last
     line without a newline (torn) is not complete and is not yielded."""
+    start = max(start, source.start)
     carry, carry_offset, position = b"", start, start
     while position < source.size:
         block = source.read(position, position + BLOCK_BYTES)
@@ -182,8 +199,8 @@ def lines_backward(source: StreamBytes, end: int) -> Iterator[tuple[int, bytes]]
     """(offset, line without its newline) of each line that ends before `end`, last first. `end` is
     a line start or the stream's end; a final line without a newline is yielded too."""
     carry, position = b"", min(end, source.size)
-    while position > 0:
-        begin = max(position - BLOCK_BYTES, 0)
+    while position > source.start:
+        begin = max(position - BLOCK_BYTES, source.start)
         data = source.read(begin, position) + carry
         position = begin
         stop = len(data)
@@ -196,8 +213,8 @@ def lines_backward(source: StreamBytes, end: int) -> Iterator[tuple[int, bytes]]
             yield position + newline + 1, data[newline + 1 : stop]
             stop = newline
         carry = data[:stop] + (b"\n" if stop < len(data) else b"")
-        if position == 0 and stop > 0:
-            yield 0, data[:stop]
+        if position == source.start and stop > 0:
+            yield position, data[:stop]
 
 
 def _fits(used: int, event: LogEvent, page_bytes: int) -> tuple[bool, int]:
@@ -291,7 +308,7 @@ def line_chunks(
     large stream never sits in memory whole. A last line without a newline comes with the final
     chunk."""
     stop = source.size if end is None else min(end, source.size)
-    position = start
+    position = max(start, source.start)
     while position < stop:
         data = source.read(position, min(position + chunk_bytes, stop))
         last = data.rfind(b"\n")
@@ -318,14 +335,12 @@ def summarize(source: StreamBytes) -> StreamSummary:
     """The creation record, the earliest timestamp in the first block, and the latest timestamp and
     last ingestion time in the last block: events are appended in (nearly) time order, and reading
     two blocks costs the same whatever the stream's size."""
-    created = first = last = ingested = None
-    for offset, line in lines_forward(source, 0):
-        if offset >= BLOCK_BYTES:
+    first = last = ingested = None
+    for offset, line in lines_forward(source, source.header_end):
+        if offset >= source.start + BLOCK_BYTES:
             break
         event = parse_line(line)
         if event is None:
-            if offset == 0:
-                created = _created_of(line)
             continue
         first = event.timestamp_ms if first is None else min(first, event.timestamp_ms)
     tail_start = source.size - BLOCK_BYTES
@@ -338,11 +353,4 @@ def summarize(source: StreamBytes) -> StreamSummary:
         if ingested is None:
             ingested = event.ingestion_time_ms
         last = event.timestamp_ms if last is None else max(last, event.timestamp_ms)
-    return StreamSummary(created, first, last, ingested)
-
-
-def _created_of(line: bytes) -> int | None:
-    try:
-        return int(json.loads(line)["c"])
-    except (ValueError, KeyError, TypeError):
-        return None
+    return StreamSummary(source.created_ms, first, last, ingested)

@@ -9,12 +9,14 @@ expired event whatever the disk holds (the Logs API applies the cutoff to each r
 
 `plan_expiry` only reads the stream and writes a new file beside it; the store swaps it in on the
 event loop (`FileLogStore.commit_expiry`), where it closes the writer's handle and copies whatever
-was appended meanwhile.
+was appended meanwhile. Offsets survive the cut (the new file's creation record says how many bytes
+came before it), so page tokens handed out before it still read the same events.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,7 @@ MIN_CUT_FRACTION = 0.25
 @dataclass(frozen=True, slots=True)
 class ExpiryPlan:
     """A rewritten stream waiting at `temporary`: it holds the old file's bytes up to `copied_up_to`
-    less the `removed` expired events at its front."""
+    (a length of the file itself) less the `removed` expired events at its front."""
 
     temporary: Path
     copied_up_to: int
@@ -38,33 +40,39 @@ def temporary_path(path: Path) -> Path:
 
 
 def plan_expiry(path: Path, before_ms: int, min_fraction: float = MIN_CUT_FRACTION) -> ExpiryPlan | None:
-    """Blocking. None when nothing at the front has expired, or too little to be worth a rewrite."""
+    """Blocking. None when nothing at the front has expired, or too little to be worth a rewrite.
+
+    The rewritten file's creation record counts the bytes cut (`"s"`, see log_reader's
+    CREATION_RECORD), so that every kept event keeps its offset, and with it page tokens and
+    FilterLogEvents' event ids."""
     with StreamBytes.current(path) as source:
-        header: bytes | None = None
-        body_start = cut = 0
-        removed = 0
-        for offset, line in lines_forward(source, 0):
-            if offset == 0 and parse_line(line) is None and line.startswith(b'{"c"'):
-                header, body_start, cut = line, len(line) + 1, len(line) + 1
-                continue
+        created = source.created_ms if source.created_ms is not None else _now_ms()
+        body_start = source.header_end
+        cut, removed = body_start, 0
+        for offset, line in lines_forward(source, body_start):
             event = parse_line(line)
             if event is not None and event.timestamp_ms >= before_ms:
                 break
             removed += event is not None
             cut = offset + len(line) + 1
         size = source.size
-        if removed == 0 or (cut - body_start) < min_fraction * (size - body_start):
+        header = f'{{"c": {created}, "s": "{0:016d}"}}\n'.encode()
+        skipped = cut - len(header)
+        if removed == 0 or skipped < 0 or (cut - body_start) < min_fraction * (size - body_start):
             return None
         temporary = temporary_path(path)
         with open(temporary, "wb") as rewritten:
-            if header is not None:
-                rewritten.write(header + b"\n")
+            rewritten.write(f'{{"c": {created}, "s": "{skipped:016d}"}}\n'.encode())
             position = cut
             while position < size:
                 block = source.read(position, position + BLOCK_BYTES * 16)
                 rewritten.write(block)
                 position += len(block)
-    return ExpiryPlan(temporary, size, removed)
+        return ExpiryPlan(temporary, size - source.start, removed)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def finish_expiry(path: Path, plan: ExpiryPlan) -> bool:

@@ -547,7 +547,7 @@ class FileLogStore:
         if not finish_expiry(self._stream_path(group, stream), plan):
             return 0
         self._stats.pop(key, None)
-        self._indexes.pop(key, None)  # offsets moved
+        self._indexes.pop(key, None)  # rebuilt, without the runs cut, by the next time-bounded read
         return plan.removed
 
     async def time_indexes(self, group: str, streams: Sequence[str]) -> dict[str, TimeIndex]:

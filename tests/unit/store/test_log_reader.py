@@ -9,6 +9,7 @@ import pytest
 
 from lamina.store.log_reader import (
     BLOCK_BYTES,
+    HEADER_PROBE_BYTES,
     PagedEvent,
     StreamBytes,
     StreamSnapshot,
@@ -157,14 +158,14 @@ def test_reading_the_tail_touches_a_bounded_number_of_bytes_whatever_the_stream_
         assert messages(page.events)[-1].startswith(f"event {events - 1}")
         assert len(page.events) == 100
         # 100 lines of ~100 bytes: one block read, whatever the size.
-        assert source.bytes_read <= BLOCK_BYTES + 1
+        assert source.bytes_read <= HEADER_PROBE_BYTES + BLOCK_BYTES + 1
     # A summary for DescribeLogStreams reads the first and last blocks only (each line-aligned).
     with source_of(path) as source:
         summary = summarize(source)
         assert (summary.first_event_ms, summary.last_event_ms) == (1000, 1000 + events - 1)
-        assert source.bytes_read <= 4 * BLOCK_BYTES
+        assert source.bytes_read <= HEADER_PROBE_BYTES + 4 * BLOCK_BYTES
     with source_of(path) as source:
         middle = read_forward(source, page.events[0].offset, 100, EVERYTHING)
         assert [item.offset for item in middle.events] == [item.offset for item in page.events]
-        assert source.bytes_read <= BLOCK_BYTES
+        assert source.bytes_read <= HEADER_PROBE_BYTES + BLOCK_BYTES
     store.close()

@@ -173,3 +173,36 @@ def test_a_search_over_many_streams_holds_no_file_open_between_chunks(store: Fil
         return opened
 
     assert asyncio.run(store.read_streams(GROUP, streams, search)) < 10
+
+
+def test_offsets_and_so_page_tokens_survive_a_retention_cut(store: FileLogStore) -> None:
+    store.create_stream(GROUP, "s")
+    store.append(GROUP, "s", [(index, f"event {index:03d}") for index in range(100)])
+    store.flush()
+    [path] = stream_files(store)
+
+    def page_from(offset: int) -> list[tuple[int, str]]:
+        with StreamBytes.current(path) as source:
+            assert source.starts_line(offset)
+            page = read_forward(source, max(offset, source.start), 3, TimeWindow())
+            return [(item.offset, item.event.message) for item in page.events]
+
+    before = {found.event.message: found.offset for found in store.scan(GROUP, "s")}
+    token = before["event 050"]
+    expected = page_from(token)
+    assert store.expire(GROUP, 40) == 40
+    after = {found.event.message: found.offset for found in store.scan(GROUP, "s")}
+    assert after == {message: offset for message, offset in before.items() if message >= "event 040"}
+    assert page_from(token) == expected  # the same token reads the same events
+    # A token from before the cut, pointing at an event now gone, reads from the first one kept.
+    assert page_from(before["event 010"])[0][1] == "event 040"
+    # Cut again: offsets still hold, and the file keeps its creation time.
+    created = store.stream_stats(GROUP, "s").created_ms  # type: ignore[union-attr]
+    assert store.expire(GROUP, 80) == 40
+    assert page_from(before["event 090"]) == [
+        (before[f"event {index:03d}"], f"event {index:03d}") for index in range(90, 93)
+    ]
+    assert FileLogStore(store._root).stream_stats(GROUP, "s").created_ms == created  # type: ignore[union-attr]
+    store.append(GROUP, "s", [(200, "appended after the cuts")])
+    store.flush()
+    assert page_from(before["event 099"])[1][1] == "appended after the cuts"

@@ -350,7 +350,7 @@ class LogsService:
             with open_stream(stream) as source:
                 if source.size == 0:
                     return None
-                origin = source.size if position is None else min(position, source.size)
+                origin = source.size if position is None else min(max(position, source.start), source.size)
                 if not source.starts_line(origin):
                     raise invalid("The specified nextToken is invalid.")
                 if direction == "f":
