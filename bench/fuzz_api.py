@@ -9,7 +9,7 @@ malformed and badly signed requests, which nobody else's server should receive).
 signed request per operation of each model (Lambda, CloudWatch Logs, IAM, STS, CloudWatch in its
 query and JSON protocols) finds which operations the server serves; then --requests cases spread
 over those, each a content variant (valid, missing_required, wrong_type, huge_string, bad_enum,
-bad_json, bad_encoding, wrong_content_type) and an authentication variant (signed, unsigned,
+bad_json, bad_encoding, wrong_content_type, extreme_value) and an authentication variant (signed, unsigned,
 bad_signature, unknown_key, malformed_authorization, stale_date). See bench/support/fuzzing.py.
 
 Prints one JSON document and a table: responses by status, by variant and by service, every
@@ -326,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         options.output.write_text(document + "\n")
     print(document)
     if not options.json_only:
-        print(render_table(results), file=sys.stderr)
+        print()
+        print(render_table(results))
     return 0 if results["responses_5xx"] == 0 and results["health_after"]["healthy"] else 1
 
 
