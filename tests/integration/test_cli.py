@@ -129,6 +129,14 @@ def test_logs_of_a_function_that_does_not_exist_says_so(server: RunningServer) -
     assert "no account 123412341234" in short_failure(unknown_account)[0]
 
 
+def test_logs_follow_waits_for_a_log_group_that_does_not_exist_yet(server: RunningServer) -> None:
+    with pytest.raises(subprocess.TimeoutExpired) as waiting:
+        lamina("logs", "not-run-yet", "--follow", "--data-dir", str(server.data_dir), timeout=10)
+    stderr = waiting.value.stderr
+    text = stderr.decode() if isinstance(stderr, bytes) else stderr or ""
+    assert "waiting for /aws/lambda/not-run-yet" in text
+
+
 def test_logs_print_the_lines_of_a_multi_line_record_as_lines(server: RunningServer) -> None:
     client = server.client("lambda")
     client.create_function(

@@ -54,25 +54,32 @@ def run(main: Callable[..., Any]) -> None:
 
 
 def describe(error: Exception) -> tuple[str, str | None]:
-    """(what is wrong, what to do) for an error a command did not handle itself."""
-    name = type(error).__name__
-    if name == "EndpointConnectionError" or isinstance(error, ConnectionError):
+    """(what is wrong, what to do) for an error a command did not handle itself. botocore's errors
+    are recognised by class name (their modelled exceptions are generated subclasses), so the CLI
+    does not import botocore to tell them apart."""
+    if _is(error, "ReadTimeoutError"):
+        return f"the server did not answer in time: {error}", "is it overloaded or stopped?"
+    if _is(error, "EndpointConnectionError") or isinstance(error, ConnectionError):
         url = getattr(error, "kwargs", {}).get("endpoint_url", "the endpoint")
         return (
             f"no server answers at {url}",
             "start one with `lamina server`, or point at it with --endpoint-url or AWS_ENDPOINT_URL",
         )
-    if name in ("NoCredentialsError", "PartialCredentialsError"):
+    if _is(error, "NoCredentialsError") or _is(error, "PartialCredentialsError"):
         return "no AWS credentials", 'run `eval "$(lamina env)"` first'
-    if name == "ClientError":
+    if _is(error, "ClientError"):
         details = getattr(error, "response", {}).get("Error", {})
         return f"{details.get('Code', 'error')}: {details.get('Message', error)}", None
     if isinstance(error, OSError) and error.filename is not None:
         return f"{error.strerror or error}: {error.filename}", None
     return (
-        f"unexpected error: {name}: {error}",
+        f"unexpected error: {type(error).__name__}: {error}",
         "run again with LAMINA_DEBUG=1 for the traceback, and report it",
     )
+
+
+def _is(error: Exception, class_name: str) -> bool:
+    return any(cls.__name__ == class_name for cls in type(error).__mro__)
 
 
 def _fail(message: str, hint: str | None, status: int = FAILURE) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lamina import __version__
+from lamina.cli.errors import describe
 from lamina.cli.log_printer import _format
 from lamina.execution.runtimes.catalog import runtime_sort_key
 
@@ -177,3 +178,19 @@ def test_multi_line_records_print_their_lines_as_line_breaks() -> None:
         "Traceback (most recent call last):",
         '  File "app.py"',
     ]
+
+
+def test_aws_errors_are_described_by_their_code_and_message() -> None:
+    import boto3
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    client = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+    modelled = client.exceptions.ResourceNotFoundException(
+        {"Error": {"Code": "ResourceNotFoundException", "Message": "Function not found: fn"}}, "GetFunction"
+    )
+    assert describe(modelled) == ("ResourceNotFoundException: Function not found: fn", None)
+    plain = ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "Invoke")
+    assert describe(plain) == ("Throttling: slow down", None)
+    message, hint = describe(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+    assert message == "no server answers at http://127.0.0.1:1" and hint and "lamina server" in hint
+    assert describe(RuntimeError("boom"))[0] == "unexpected error: RuntimeError: boom"
