@@ -121,7 +121,8 @@ class MetricFilters:
         return {}
 
     async def describe_metric_filters(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
-        groups = [params["logGroupName"]] if params.get("logGroupName") else self._logs.store.list_groups()
+        # Listing every group reads the logs folder: in a thread (group records are in memory).
+        groups = [params["logGroupName"]] if params.get("logGroupName") else await self._logs.store.groups()
         if params.get("logGroupName"):
             self._logs.group_info(params["logGroupName"])
         prefix = params.get("filterNamePrefix") or ""
