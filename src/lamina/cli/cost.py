@@ -61,7 +61,9 @@ def _costs(requests: int, used: float, prices: Prices) -> dict[str, float]:
 @cost_app.callback()
 def report(
     context: typer.Context,
-    data_dir: Annotated[Path, typer.Option("--data-dir", envvar="LAMINA_DATA_DIR")] = Path(".lamina"),
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="The server's data directory.", envvar="LAMINA_DATA_DIR")
+    ] = Path(".lamina"),
     month: Annotated[str | None, typer.Option("--month", help="YYYY-MM; default: this month.")] = None,
     function: Annotated[str | None, typer.Option("--function", help="One function only.")] = None,
     account_id: Annotated[str | None, typer.Option("--account-id", help="Another account's usage.")] = None,
