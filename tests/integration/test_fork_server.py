@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.server import RunningServer
+from tests.integration.conftest import ROLE
+from tests.support.packaging import make_zip
+from tests.support.server import RunningServer, running_server
 
 CGROUP_PROBE = """
 def handler(event, context):
@@ -33,26 +36,41 @@ def wait_for_standby(server: RunningServer, timeout: float = 10) -> int:
         time.sleep(0.05)
 
 
-def test_a_standby_becomes_the_next_environment_with_the_functions_limits(
-    server: RunningServer, lambda_client: Any, deploy: Callable[..., str]
-) -> None:
-    health = server.health()
-    if health["sandbox"] != "process" or health["startMethod"] != "zygote":
-        pytest.skip("needs the process tier (reads its cgroup from /sys) and the fork server")
-    if health["memoryEnforcement"] != "cgroup-v1":
-        pytest.skip("the probe reads cgroup v1 files")
-    first = deploy({"app.py": CGROUP_PROBE}, Runtime="python3.11")
-    lambda_client.invoke(FunctionName=first, Payload=b"{}")  # a python3.11 start: a standby follows
-    assert wait_for_standby(server) >= 1
+def test_a_standby_becomes_the_next_environment_with_the_functions_limits(tmp_path: Path) -> None:
+    # A server of its own: the shared one holds standbys of every runtime other tests used, and
+    # its health counts them all, so it could not tell when python3.11's own is ready.
+    with running_server(tmp_path / "data", "--sandbox", "process") as server:
+        health = server.health()
+        if health["startMethod"] != "zygote":
+            pytest.skip("needs the fork server")
+        if health["memoryEnforcement"] != "cgroup-v1":
+            pytest.skip("the probe reads cgroup v1 files")
+        lambda_client = server.client("lambda")
+        first = _create(lambda_client, MemorySize=128)
+        lambda_client.invoke(FunctionName=first, Payload=b"{}")  # a python3.11 start: a standby follows
+        assert wait_for_standby(server) >= 1
 
-    second = deploy({"app.py": CGROUP_PROBE}, Runtime="python3.11", MemorySize=256)
-    response = lambda_client.invoke(FunctionName=second, Payload=b"{}")
-    probe = json.loads(response["Payload"].read())
+        second = _create(lambda_client, MemorySize=256)
+        response = lambda_client.invoke(FunctionName=second, Payload=b"{}")
+        probe = json.loads(response["Payload"].read())
 
-    assert response.get("FunctionError") is None, probe
-    assert probe["path"].rsplit("/", 1)[-1].startswith("standby-")
-    assert int(probe["limit"]) == 256 * 1024 * 1024  # narrowed from the standby's 10,240 MB
-    assert wait_for_standby(server) >= 1  # and another one waits for the next start
+        assert response.get("FunctionError") is None, probe
+        assert probe["path"].rsplit("/", 1)[-1].startswith("standby-")
+        assert int(probe["limit"]) == 256 * 1024 * 1024  # narrowed from the standby's 10,240 MB
+        assert wait_for_standby(server) >= 1  # and another one waits for the next start
+
+
+def _create(client: Any, **options: Any) -> str:
+    name = f"standby-{uuid.uuid4().hex[:10]}"
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": CGROUP_PROBE})},
+        **options,
+    )
+    return name
 
 
 def _children(pid: int) -> list[int]:
