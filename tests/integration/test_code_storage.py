@@ -31,7 +31,10 @@ OTHER_ACCOUNT = "210987654321"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("code") / "data", "--keep-alive", "30") as running:
+    # The process tier: one test hands its function a file on the host (namespaces would hide it).
+    with running_server(
+        tmp_path_factory.mktemp("code") / "data", "--keep-alive", "30", "--sandbox", "process"
+    ) as running:
         yield running
 
 
