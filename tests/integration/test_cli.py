@@ -93,6 +93,24 @@ def test_env_reads_the_data_directory_it_is_pointed_at(generated: RunningServer,
     assert exports["AWS_ACCESS_KEY_ID"] in server.output()  # the pair the server generated and printed
 
 
+def test_env_never_makes_credentials_the_server_does_not_know(server: RunningServer) -> None:
+    """This server was given LAMINA_ROOT_*: without them, `lamina env` has nothing true to print."""
+    result = lamina("env", "--data-dir", str(server.data_dir))
+    assert "holds no root credentials" in short_failure(result)[0]
+    assert not (server.data_dir / "secrets" / "root-credentials.json").exists()
+    given = lamina(
+        "env",
+        "--data-dir",
+        str(server.data_dir),
+        env=server.cli_env()
+        | {
+            "LAMINA_ROOT_ACCESS_KEY_ID": server.cli_env()["AWS_ACCESS_KEY_ID"],
+            "LAMINA_ROOT_SECRET_ACCESS_KEY": server.cli_env()["AWS_SECRET_ACCESS_KEY"],
+        },
+    )
+    assert f"export AWS_ACCESS_KEY_ID={server.cli_env()['AWS_ACCESS_KEY_ID']}" in given.stdout
+
+
 def test_lamina_data_dir_places_the_servers_state(tmp_path: Path) -> None:
     data_dir = tmp_path / "from-variable"
     port = free_port()

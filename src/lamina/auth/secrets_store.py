@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _ACCESS_KEY_ALPHABET = string.ascii_uppercase + "234567"
+_ROOT_CREDENTIALS = "root-credentials.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +43,25 @@ def generate_secret_access_key() -> str:
     return secrets.token_urlsafe(30)[:40]
 
 
+def stored_root_credentials(secrets_dir: Path) -> RootCredentials | None:
+    """The pair a server generated and stored, if any (CLI commands read it; they never make one)."""
+    path = secrets_dir / _ROOT_CREDENTIALS
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text())
+    return RootCredentials(stored["AccessKeyId"], stored["SecretAccessKey"], generated=False)
+
+
 def load_root_credentials(
     secrets_dir: Path, access_key_id: str | None, secret: str | None
 ) -> RootCredentials:
     """Configured credentials win; otherwise the stored pair, or a new pair stored now."""
     if access_key_id and secret:
         return RootCredentials(access_key_id, secret, generated=False)
-    path = secrets_dir / "root-credentials.json"
-    if path.exists():
-        stored = json.loads(path.read_text())
-        return RootCredentials(stored["AccessKeyId"], stored["SecretAccessKey"], generated=False)
+    stored = stored_root_credentials(secrets_dir)
+    if stored is not None:
+        return stored
+    path = secrets_dir / _ROOT_CREDENTIALS
     created = RootCredentials(generate_access_key_id(), generate_secret_access_key(), generated=True)
     document = {"AccessKeyId": created.access_key_id, "SecretAccessKey": created.secret_access_key}
     _write_private(path, json.dumps(document).encode())

@@ -17,11 +17,9 @@ def create_account(settings: Settings, account_id: str | None) -> dict[str, Any]
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from lamina.auth.secrets_store import load_root_credentials
+    from lamina.cli.data_dir import root_credentials
 
-    root = load_root_credentials(
-        settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
-    )
+    root = root_credentials(settings)
     body = json.dumps({"AccountId": account_id} if account_id else {}).encode()
     url = f"{settings.endpoint_url}/_lamina/admin/accounts"
     signed = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})

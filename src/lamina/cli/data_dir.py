@@ -9,7 +9,9 @@ import fcntl
 import os
 from pathlib import Path
 
+from lamina.auth.secrets_store import RootCredentials, stored_root_credentials
 from lamina.cli.errors import CliError
+from lamina.config import Settings
 
 LOCK_FILE = "server.lock"
 # A server creates it at its first start; its presence is what makes a folder a data directory.
@@ -26,6 +28,21 @@ def existing_data_dir(path: Path) -> Path:
             f"run this where `lamina server` keeps its state, or {_POINT_AT_ONE}",
         )
     return resolved
+
+
+def root_credentials(settings: Settings) -> RootCredentials:
+    """The root pair the server uses: LAMINA_ROOT_* as it was given them, else the pair it stored.
+    Never a new pair: one made here would be unknown to the running server."""
+    if settings.root_access_key_id and settings.root_secret_access_key:
+        return RootCredentials(settings.root_access_key_id, settings.root_secret_access_key, generated=False)
+    stored = stored_root_credentials(settings.secrets_dir)
+    if stored is None:
+        raise CliError(
+            f"the data directory {settings.data_dir} holds no root credentials (its server was given "
+            "LAMINA_ROOT_ACCESS_KEY_ID and LAMINA_ROOT_SECRET_ACCESS_KEY)",
+            "set the same two variables here",
+        )
+    return stored
 
 
 class DataDirLock:

@@ -268,15 +268,12 @@ def env(
     region: ServerRegion = DEFAULT_REGION,
 ) -> None:
     """Print export lines so that `eval "$(lamina env)"` points boto3 and the aws CLI at Lamina."""
-    from lamina.auth.secrets_store import load_root_credentials
-    from lamina.cli.data_dir import existing_data_dir
+    from lamina.cli.data_dir import existing_data_dir, root_credentials
 
     if not _has_root_credentials():
         data_dir = existing_data_dir(data_dir)
     settings = _settings(data_dir, host, port, region, DEFAULT_ACCOUNT_ID)
-    credentials = load_root_credentials(
-        settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
-    )
+    credentials = root_credentials(settings)
     _print_exports(settings, credentials.access_key_id, credentials.secret_access_key)
 
 
