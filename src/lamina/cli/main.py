@@ -132,6 +132,12 @@ def _parse_runtimes(values: list[str]) -> dict[str, str]:
     return runtimes
 
 
+def _http_limit_names() -> str:
+    from lamina.cli.http_limits import limit_names
+
+    return limit_names()
+
+
 @app.command()
 def server(
     data_dir: DataDir = Path(".lamina"),
@@ -219,9 +225,19 @@ def server(
             help="For tests: metrics, alarms and billing read a clock that only POST /_lamina/clock moves.",
         ),
     ] = False,
+    http_limit: Annotated[
+        list[str],
+        typer.Option(
+            "--http-limit",
+            metavar="NAME=VALUE",
+            help="NAME=VALUE, repeatable: a limit of the public port (sizes in bytes, times in "
+            "seconds; off for no timeout or cap). Names and defaults: " + _http_limit_names(),
+        ),
+    ] = [],  # noqa: B006
 ) -> None:
     """Serve every API on one port until SIGTERM or Ctrl-C."""
     from lamina.cli.data_dir import lock_data_dir
+    from lamina.cli.http_limits import parse_http_limits
     from lamina.server import serve
 
     if len(account_id) != 12 or not account_id.isdigit():
@@ -234,6 +250,7 @@ def server(
         raise typer.BadParameter("--keep-alive-policy must be fixed or adaptive")
     if sandbox not in ("auto", "process", "namespaces"):
         raise typer.BadParameter("--sandbox must be auto, process or namespaces")
+    http_limits = parse_http_limits(http_limit)
     lock = lock_data_dir(data_dir)  # held until this process exits
     serve(
         _settings(
@@ -255,6 +272,7 @@ def server(
             sandbox=sandbox,
             sandbox_uids=_parse_uid_range(sandbox_uids),
             fake_clock=fake_clock,
+            http_limits=http_limits,
         )
     )
     lock.release()
