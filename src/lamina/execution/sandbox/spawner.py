@@ -119,6 +119,8 @@ class Spawner:
         `output_fd`; stdin /dev/null; `pass_fds` at the same numbers), once the runtime is exec'd.
         Raises OSError as exec(2) failed (e.g. a missing or non-executable bootstrap) and
         ConfinementFailed; either way the helper is reaped and nothing of this call stays open."""
+        if self._ready is None and self._refill is not None and not self._refill.done():
+            await asyncio.wait({self._refill})  # a helper on its way is ready sooner than a new one
         helper, self._ready = self._ready, None
         if helper is not None and helper.popen.poll() is not None:
             await asyncio.to_thread(helper.discard)
