@@ -89,6 +89,7 @@ from lamina.protocol.model import create_protocol, load_service_model
 from lamina.protocol.query import QueryProtocol
 from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.store.blobs import FilesystemBlobStore
+from lamina.store.group_commit import GroupCommit
 from lamina.store.logs import FileLogStore
 from lamina.store.sqlite import SqliteMetadataStore
 from lamina.store.sqlite.alarms import SqliteAlarmStore
@@ -101,6 +102,9 @@ from lamina.triggers.service_invoker import ServiceInvoker
 _log = logging.getLogger("lamina")
 # Log events reach the disk within this many seconds (the log store buffers between flushes).
 LOG_FLUSH_SECONDS = 0.2
+# Asynchronous delivery acknowledges finished events in groups: the writes that make their log
+# lines and metrics durable start at most this often (store/group_commit.py).
+OBSERVATIONS_COMMIT_SECONDS = 0.05
 # Events past their group's retention are hidden at once and deleted this often.
 LOG_EXPIRY_SECONDS = 60.0
 # Metric datapoints are aggregated in memory and written this often.
@@ -183,6 +187,23 @@ class LambdaAccount:
     async def record_embedded_metrics(self) -> None:
         for timestamp_ms, message in self.logs.drain_marked():
             record_embedded(self.recorder, message, timestamp_ms)
+
+    def write_logs(self) -> None:
+        """Appended log events to their files (the OS's page cache: a killed server keeps them)."""
+        try:
+            self.logs.flush()
+        except OSError:  # a full disk: the events stay buffered for the next flush
+            _log.exception("writing log events failed")
+
+    async def persist_observations(self) -> None:
+        """What asynchronous delivery awaits before the queue forgets a run: its log lines, the
+        metrics embedded in them, its metrics and its billed duration, stored. Subscription filters,
+        metric filters and live tail see the lines at the next periodic flush. Raises when
+        something could not be written, so that the event stays queued."""
+        self.logs.flush()
+        await self.record_embedded_metrics()
+        await self.recorder.flush()
+        await self.billing.flush()
 
 
 @dataclass(slots=True)
@@ -395,11 +416,21 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     logs.watch_for(EMBEDDED_METRIC_MARKER)
     billing_store = SqliteBillingStore(settings.billing_path(account_id))
     billing = BillingMeter(billing_store, shared.clock)
+
+    def write_logs() -> None:
+        account.write_logs()
+
+    async def persist_observations() -> None:
+        await account.persist_observations()
+
+    # Both are called only once invocations run, by when `account` (built last) exists.
+    observations = GroupCommit(persist_observations, OBSERVATIONS_COMMIT_SECONDS)
     invocations = InvocationService(
         pool,
         lambda config: registry.version(config.name, config.version),
         limiter=limiter,
         observer=Observers(LambdaMetrics(recorder), billing, shared.counters),
+        write_logs=write_logs,
     )
     placement = Placement(settings.region, account_id)
     manager = FunctionManager(
@@ -434,6 +465,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         account_id=account_id,
         policy=DeliveryPolicy(retry_delays=settings.async_retry_delays),
         may_send=destination_allowed,
+        persist=observations.commit,
     )
     backends = LambdaBackends(
         manager=manager,
@@ -488,7 +520,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         settings.region,
         account_id,
     )
-    return LambdaAccount(
+    account = LambdaAccount(
         account_id,
         metadata,
         queue,
@@ -511,6 +543,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         billing,
         cloudwatch,
     )
+    return account
 
 
 def build_platform(settings: Settings) -> Platform:

@@ -5,6 +5,12 @@ settled: run successfully, or handed to its failure destination after its retrie
 age ran out. A server that dies in between finds the event in the queue at its next start and runs
 it again, so every accepted event is delivered at least once. Retry rules are in
 domain/async_events.py; each event is one task that sleeps until its next attempt is due.
+
+What a run leaves behind (its log lines, metrics and billing) is buffered in memory by the stores.
+Before the queue forgets a run (the event is removed, or stored again with the run counted),
+`persist()` makes all of that durable: otherwise a server killed in between would lose the lines of
+a run it will never repeat. `persist` is shared by every event, so events finishing together wait
+for one write, not one each.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from lamina.domain.arns import parse_function_ref
@@ -57,6 +63,10 @@ class DeliveryPolicy:
     max_backoff: float = THROTTLE_BACKOFF_MAX_SECONDS
 
 
+async def _nothing_to_persist() -> None:
+    return None
+
+
 class AsyncDelivery:
     def __init__(
         self,
@@ -71,11 +81,14 @@ class AsyncDelivery:
         policy: DeliveryPolicy | None = None,
         clock: Callable[[], float] = time.time,
         may_send: Callable[[FunctionConfig, str], bool] = lambda source, destination: True,
+        persist: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """`resolve(name, qualifier)` gives the configuration one attempt runs (None when the
         function or qualifier is gone); `invoke_config(name, qualifier)` its retry settings;
         `may_send(source, destination_arn)` whether the source function's execution role may
-        invoke the destination (Lambda requires lambda:InvokeFunction on it)."""
+        invoke the destination (Lambda requires lambda:InvokeFunction on it); `persist()` makes
+        every log line, metric and billed duration recorded so far survive a crash of the server,
+        raising if it could not (the event then stays queued)."""
         self._queue = queue
         self._invocations = invocations
         self._resolve = resolve
@@ -86,6 +99,7 @@ class AsyncDelivery:
         self._account_id = account_id
         self._policy = policy or DeliveryPolicy()
         self._clock = clock
+        self._persist = persist or _nothing_to_persist
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._closed = False
 
@@ -208,6 +222,7 @@ class AsyncDelivery:
         if ran.runs > config.max_retry_attempts:
             await self._settle(ran, RETRIES_EXHAUSTED, result, config)
             return None
+        await self._persist()  # the failed run's lines, before the queue counts the run
         return await self._requeue(ran)
 
     async def _requeue(self, event: QueuedEvent) -> QueuedEvent:
@@ -248,6 +263,7 @@ class AsyncDelivery:
                 response_payload=result.payload if result is not None else None,
             )
             await self._send_to_destination(destination, record, event)
+        await self._persist()
         await self._queue.remove(event.event_id)
 
     def _observer(self) -> InvocationObserver:

@@ -4,6 +4,12 @@ Hot path: configuration comes from the in-memory registry and environments from 
 no file reads. Asynchronous (`Event`) invocations run in the background with AWS's retry policy
 (two retries on function errors). When the memory budget has no room, synchronous calls are
 throttled (429) while Event invocations wait for room.
+
+A synchronous invocation's log lines reach the log store's file before its result is returned
+(`write_logs`): the caller may read them as soon as it has the response, and a server killed right
+after answering must not lose what it answered about. That is one small write per invocation
+(the OS's page cache, no fsync); asynchronous delivery makes lines and metrics durable itself,
+before it removes an event from its queue.
 """
 
 from __future__ import annotations
@@ -61,11 +67,15 @@ class InvocationService:
         *,
         limiter: ConcurrencyLimiter,
         observer: InvocationObserver | None = None,
+        write_logs: Callable[[], None] = lambda: None,
     ) -> None:
+        """`write_logs()` writes every log line appended so far to the log store's files; it does
+        not raise (a failed write stays buffered for the store's next flush)."""
         self._pool = pool
         self._current_config = current_config
         self._limiter = limiter
         self.observer: InvocationObserver = observer or NoObserver()
+        self._write_logs = write_logs
 
     @property
     def in_flight(self) -> int:
@@ -86,7 +96,9 @@ class InvocationService:
             except MemoryBudgetExhausted as exhausted:
                 self.observer.throttled(invocation)
                 raise _memory_throttle(exhausted) from None
-            return await self._run(environment, invocation, request_id)
+            result = await self._run(environment, invocation, request_id)
+            self._write_logs()
+            return result
         finally:
             self._limiter.leave(name, reserved)
 

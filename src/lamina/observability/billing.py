@@ -1,9 +1,11 @@
 """The billing meter: every invocation's billed duration (1 ms steps, init included, as AWS bills
 since August 2025) times its function's configured memory, and one request, per function and
-month. Buffered in memory on the invocation path, added to the billing store with the metrics."""
+month. Buffered in memory on the invocation path, added to the billing store with the metrics (and,
+like them, before asynchronous delivery removes an event from its queue)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 
 from lamina.clock import Clock
@@ -39,6 +41,7 @@ class BillingMeter:
         # than all the rest of the meter.
         self._month = ""
         self._month_start = self._month_end = 0.0
+        self._flushing = asyncio.Lock()
 
     def invoked(self, invocation: InvocationInput, result: InvocationResult, concurrency: int) -> None:
         report = result.report
@@ -62,6 +65,12 @@ class BillingMeter:
         return None
 
     async def flush(self) -> None:
+        """Add what was metered so far to the store; concurrent callers take turns, so a flush
+        returns only once everything metered before it was called is stored."""
+        async with self._flushing:
+            await self._write_pending()
+
+    async def _write_pending(self) -> None:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}

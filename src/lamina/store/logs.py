@@ -1,10 +1,12 @@
 """Log events on local disk: one JSON-lines file per stream, one folder per group.
 
-Appends only format and buffer in memory; `flush()` (the server calls it a few times a second and on
-shutdown) writes each stream's buffer through an open append handle, so a crash loses at most the
-last fraction of a second, and a server with more busy streams than open handles (1,000 warm
-environments, one stream each) opens files once per flush, not once per invocation. Reads are for
-the CLI and the Logs API, not the hot path.
+Appends only format and buffer in memory; `flush()` writes each stream's buffer through an open
+append handle. The server calls it a few times a second and on shutdown, and before anything it
+acknowledges depends on the lines: a synchronous invocation's response, an asynchronous event's
+removal from the queue (see docs/architecture.md, "Durability"). A write reaches the OS's page
+cache, which a killed server process cannot lose; there is no fsync, so a power cut can. Between
+those flushes, a server with more busy streams than open handles (1,000 warm environments, one
+stream each) reopens files. Reads are for the CLI and the Logs API, not the hot path.
 
 A group folder holds `.group.json` (creation time, retention, tags); a stream file starts with a
 `{"c": created}` record. Searches read a stream's bytes and decode only the lines holding the terms

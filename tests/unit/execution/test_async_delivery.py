@@ -52,6 +52,7 @@ def run(
     budget_mb: int = 1024,
     functions: tuple[FunctionConfig, ...] = (function("f"), function("ok"), function("bad")),
     policy: DeliveryPolicy = FAST,
+    persist: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     async def main() -> None:
         backend = FakeBackend()
@@ -76,6 +77,7 @@ def run(
             account_id="000000000000",
             policy=policy,
             clock=lambda: world_ref[0].now[0],
+            persist=persist,
         )
         world = World(delivery, queue, pool, backend, limiter, known)
         world_ref.append(world)
@@ -109,6 +111,63 @@ def test_an_accepted_event_is_stored_before_it_runs_and_removed_after(tmp_path: 
         assert await world.queue.pending() == []
 
     run(tmp_path, scenario)
+
+
+def test_an_event_leaves_the_queue_only_once_its_run_is_persisted(tmp_path: Path) -> None:
+    """A server killed after the run but before its log lines and metrics are stored must find
+    the event still queued, and run it again."""
+    persisted = asyncio.Event()
+    persist_calls: list[int] = []
+
+    async def persist() -> None:
+        persist_calls.append(1)
+        await persisted.wait()
+
+    async def scenario(world: World) -> None:
+        await world.delivery.accept("f", None, b'{"n": 1}', event_id="req-1")
+        await until(lambda: bool(persist_calls))
+        assert world.payloads("f") == [{"n": 1}]  # it ran...
+        await settle()
+        assert [event.event_id for event in await world.queue.pending()] == ["req-1"]  # ...and stays
+        persisted.set()
+        await drained(world)
+        assert await world.queue.pending() == []
+
+    run(tmp_path, scenario, persist=persist)
+
+
+def test_an_event_whose_run_could_not_be_persisted_stays_queued(tmp_path: Path) -> None:
+    async def persist() -> None:
+        raise OSError(28, "No space left on device")
+
+    async def scenario(world: World) -> None:
+        await world.delivery.accept("f", None, b'{"n": 1}', event_id="req-1")
+        await drained(world)
+        assert world.payloads("f") == [{"n": 1}]
+        assert [event.event_id for event in await world.queue.pending()] == ["req-1"]
+
+    run(tmp_path, scenario, persist=persist)
+
+
+def test_a_failed_run_is_persisted_before_the_queue_counts_it(tmp_path: Path) -> None:
+    persisted = asyncio.Event()
+    persist_calls: list[int] = []
+
+    async def persist() -> None:
+        persist_calls.append(1)
+        await persisted.wait()
+
+    async def scenario(world: World) -> None:
+        world.backend.failing.add("bad")
+        await world.delivery.accept("bad", None, b"{}", event_id="req-bad")
+        await until(lambda: bool(persist_calls))
+        await settle()
+        assert [event.runs for event in await world.queue.pending()] == [0]
+        persisted.set()
+        await drained(world)
+        assert len(world.payloads("bad")) == 3
+
+    run(tmp_path, scenario, persist=persist)
 
 
 def test_an_event_waits_for_memory_then_runs_once(tmp_path: Path) -> None:

@@ -1,9 +1,15 @@
 """The recorder: datapoints are aggregated per metric and minute in memory and written to the
 metric store every few seconds, so recording one costs a dictionary update, never a write. Reads
-merge what is stored with what is still in memory, so a datapoint is visible at once."""
+merge what is stored with what is still in memory, so a datapoint is visible at once.
+
+Asynchronous delivery also flushes before it removes an event from its queue (the event's metrics
+must survive a crash of the server), so flushes come from several tasks: they take turns, and a
+flush returns only once everything recorded before it was called is stored.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -29,6 +35,7 @@ class MetricRecorder:
         self._pending: dict[MetricKey, dict[int, Aggregate]] = {}
         self._units: dict[MetricKey, str] = {}
         self._before_read: list[Callable[[], None]] = []
+        self._flushing = asyncio.Lock()
 
     def before_read(self, fold: Callable[[], None]) -> None:
         """`fold()` turns buffered raw observations into datapoints; run before every read."""
@@ -76,6 +83,13 @@ class MetricRecorder:
         self._aggregate(key, timestamp, unit).add_statistics(count, total, minimum, maximum)
 
     async def flush(self) -> None:
+        """Store every datapoint recorded so far. Callers that arrive while a write runs wait for
+        it, then the first of them writes what they all recorded and the rest find nothing left:
+        many callers, one write (a group commit)."""
+        async with self._flushing:
+            await self._write_pending()
+
+    async def _write_pending(self) -> None:
         self._fold()
         if not self._pending:
             return
