@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -36,6 +37,7 @@ MAX_PROCESSES = 1024  # processes and threads per environment (Lambda: 1,024)
 MAX_OPEN_FILES = 1024  # Lambda: 1,024 file descriptors
 STANDBY_MEMORY_MB = 10240  # the largest MemorySize: a standby's limit until it becomes an environment
 _SCRATCH_CHECK_SECONDS = 0.5
+_log = logging.getLogger(__name__)
 _IDLE_SCRATCH_CHECK_SECONDS = 5.0
 
 
@@ -158,25 +160,36 @@ def _procs_files(resources: _Resources) -> list[str]:
 
 # Run as root, it drops to the uid (argv[1]) and kills everything that uid runs; kill(-1) spares the
 # caller itself. Python, not kill(1): the server's interpreter is always there.
-_KILL_EVERY_PROCESS_OF_UID = (
-    "import os, signal, sys; uid = int(sys.argv[1]); os.setgroups([]); os.setresgid(uid, uid, uid); "
-    "os.setresuid(uid, uid, uid); os.kill(-1, signal.SIGKILL)"
-)
+_KILL_EVERY_PROCESS_OF_UID = """
+import os, signal, sys
+uid = int(sys.argv[1])
+os.setgroups([])
+os.setresgid(uid, uid, uid)
+os.setresuid(uid, uid, uid)
+try:
+    os.kill(-1, signal.SIGKILL)
+except ProcessLookupError:
+    pass  # nothing runs as that uid
+"""
 
 
 def kill_processes_of_uid(uid: int) -> None:
     """SIGKILL every process running as `uid`: kill(-1) from a helper that has become that uid.
 
     Blocking (an interpreter start): call it in a worker thread. A helper program rather than a fork
-    of the server, which is multi-threaded: a forked copy of it must run nothing but exec."""
-    subprocess.run(
-        [sys.executable, "-I", "-S", "-c", _KILL_EVERY_PROCESS_OF_UID, str(uid)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        close_fds=True,
-        check=False,
-    )
+    of the server, which is multi-threaded: a forked copy of it must run nothing but exec. Never
+    raises: a failure is logged (nobody waits for the outcome but the uid's release)."""
+    try:
+        subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _KILL_EVERY_PROCESS_OF_UID, str(uid)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        _log.warning("could not kill the processes of uid %d: %s", uid, error)
 
 
 def only_child(pid: int) -> int:
