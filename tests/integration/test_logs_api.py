@@ -512,3 +512,25 @@ def test_aws_cli_start_live_tail_follows_a_functions_logs(
     assert followed, (printed, errors)
     assert 0 not in numbers_seen()  # only what came after the session started
     assert "START RequestId" in printed
+
+
+def test_names_up_to_the_apis_512_characters_work(logs: Any) -> None:
+    """Valid names whose encoded file name would pass the file system's 255 bytes (found by the API
+    fuzzer: CreateLogGroup with 300 characters answered 500)."""
+    group = f"/test/{uuid.uuid4().hex[:8]}/" + "g" * 490
+    stream = "🙂" * 60 + "s" * 100
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    put(logs, group, stream, ["one", "two"])
+    assert [
+        item["logGroupName"] for item in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    ] == [group]
+    assert [
+        item["logStreamName"] for item in logs.describe_log_streams(logGroupName=group)["logStreams"]
+    ] == [stream]
+    events = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
+    assert [event["message"] for event in events] == ["one", "two"]
+    logs.delete_log_stream(logGroupName=group, logStreamName=stream)
+    assert logs.describe_log_streams(logGroupName=group)["logStreams"] == []
+    logs.delete_log_group(logGroupName=group)
+    assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] == []

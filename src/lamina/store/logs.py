@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import time
-import urllib.parse
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +34,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lamina.store.log_index import TimeIndex, index_more
+from lamina.store.log_names import (
+    GROUP_NAME_FILE,
+    file_name,
+    group_name,
+    is_digest,
+    remember_name,
+    stream_name,
+    stream_name_file,
+)
 from lamina.store.log_reader import StreamBytes, line_chunks, summarize
 from lamina.store.log_retention import MIN_CUT_FRACTION, ExpiryPlan, finish_expiry, plan_expiry
 from lamina.store.ports import LogEvent
@@ -42,20 +50,11 @@ from lamina.store.ports import LogEvent
 _Result = TypeVar("_Result")
 
 _MAX_OPEN_STREAMS = 256
+# A stream not written for this long gives its file handle back: each environment writes a stream of
+# its own, so a server whose environments come and go would otherwise hold _MAX_OPEN_STREAMS files.
+_IDLE_HANDLE_SECONDS = 10.0
 _GROUP_FILE = ".group.json"
 _encode_string = json.encoder.encode_basestring
-
-
-def _encode(name: str) -> str:
-    """Group and stream names contain '/', '[' and '$': make them one safe file name each.
-
-    Dots are encoded too, so that names such as `..` cannot address another folder.
-    """
-    return urllib.parse.quote(name, safe="").replace(".", "%2E") or "%00"
-
-
-def _decode(file_name: str) -> str:
-    return urllib.parse.unquote(file_name)
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -148,7 +147,9 @@ def needle_of(term: str) -> bytes:
 class FileLogStore:
     def __init__(self, root: Path) -> None:
         self._root = root
-        self._handles: OrderedDict[tuple[str, str], TextIOWrapper] = OrderedDict()
+        self._handles: OrderedDict[tuple[str, str], TextIOWrapper] = OrderedDict()  # least recent first
+        self._handle_used: dict[tuple[str, str], float] = {}  # monotonic time of each handle's last write
+        self._next_idle_sweep = 0.0
         self._pending: dict[tuple[str, str], list[str]] = {}  # formatted, not yet written
         self._stats: dict[tuple[str, str], StreamStats] = {}  # loaded on first describe
         self._indexes: dict[tuple[str, str], TimeIndex] = {}  # built by the first time-bounded read
@@ -162,10 +163,10 @@ class FileLogStore:
 
     # paths ---------------------------------------------------------------------------------
     def _group_dir(self, group: str) -> Path:
-        return self._root / _encode(group)
+        return self._root / file_name(group)
 
     def _stream_path(self, group: str, stream: str) -> Path:
-        return self._group_dir(group) / f"{_encode(stream)}.jsonl"
+        return self._group_dir(group) / f"{file_name(stream)}.jsonl"
 
     # groups --------------------------------------------------------------------------------
     def create_group(self, group: str, tags: dict[str, str] | None = None) -> bool:
@@ -178,7 +179,10 @@ class FileLogStore:
         return True
 
     def _write_group_info(self, group: str, info: GroupInfo) -> None:
-        path = self._group_dir(group) / _GROUP_FILE
+        directory = self._group_dir(group)
+        if is_digest(directory.name):
+            remember_name(directory / GROUP_NAME_FILE, group)
+        path = directory / _GROUP_FILE
         temporary = path.with_suffix(".tmp")
         text = info.dumps()
         temporary.write_text(text)
@@ -227,9 +231,7 @@ class FileLogStore:
             self._pending.pop(key, None)
             self._stats.pop(key, None)
             self._indexes.pop(key, None)
-            handle = self._handles.pop(key, None)
-            if handle is not None:
-                handle.close()
+            self._close_handle(key)
 
     async def remove_group(self, group: str) -> bool:
         """DeleteLogGroup off the event loop: the folder is renamed away in a thread, so the name is
@@ -266,7 +268,12 @@ class FileLogStore:
         except FileNotFoundError:
             return []
         # Encoded names never start with "." (dots are escaped): those are folders being removed.
-        return [_decode(entry.name) for entry in entries if entry.is_dir() and not entry.name.startswith(".")]
+        names = (
+            group_name(self._root, entry.name)
+            for entry in entries
+            if entry.is_dir() and not entry.name.startswith(".")
+        )
+        return [name for name in names if name is not None]
 
     # streams -------------------------------------------------------------------------------
     def create_stream(self, group: str, stream: str) -> bool:
@@ -286,10 +293,10 @@ class FileLogStore:
         self._pending.pop(key, None)
         self._stats.pop(key, None)
         self._indexes.pop(key, None)
-        handle = self._handles.pop(key, None)
-        if handle is not None:
-            handle.close()
-        self._stream_path(group, stream).unlink(missing_ok=True)
+        self._close_handle(key)
+        path = self._stream_path(group, stream)
+        path.unlink(missing_ok=True)
+        stream_name_file(path.parent, path.name.removesuffix(".jsonl")).unlink(missing_ok=True)
         return existed
 
     async def remove_stream(self, group: str, stream: str) -> bool:
@@ -299,16 +306,19 @@ class FileLogStore:
         self._pending.pop(key, None)
         self._stats.pop(key, None)
         self._indexes.pop(key, None)
-        handle = self._handles.pop(key, None)
-        if handle is not None:
-            handle.close()
-        return await asyncio.to_thread(_unlink, self._stream_path(group, stream)) or existed
+        self._close_handle(key)
+        path = self._stream_path(group, stream)
+        sidecar = stream_name_file(path.parent, path.name.removesuffix(".jsonl"))
+        removed = await asyncio.to_thread(_unlink, path)
+        await asyncio.to_thread(_unlink, sidecar)
+        return removed or existed
 
     def list_streams(self, group: str) -> list[str]:
         """Oldest written first; streams so far only in buffered appends last (nothing is flushed)."""
         directory = self._group_dir(group)
         files = sorted(directory.glob("*.jsonl"), key=lambda path: path.stat().st_mtime)
-        on_disk = [_decode(path.name.removesuffix(".jsonl")) for path in files]
+        names = (stream_name(directory, path.name.removesuffix(".jsonl")) for path in files)
+        on_disk = [name for name in names if name is not None]
         known = set(on_disk)
         return on_disk + [name for key, name in self._pending if key == group and name not in known]
 
@@ -360,6 +370,7 @@ class FileLogStore:
         handle = self._handles.get(key)
         if handle is not None:
             self._handles.move_to_end(key)
+            self._handle_used[key] = time.monotonic()
             return handle
         path = self._stream_path(group, stream)
         if not path.parent.exists():
@@ -369,13 +380,34 @@ class FileLogStore:
         if handle.tell() == 0:
             handle.write(f'{{"c": {_now_ms()}}}\n')
             handle.flush()
+            stem = path.name.removesuffix(".jsonl")
+            if is_digest(stem):
+                remember_name(stream_name_file(path.parent, stem), stream)
         elif not _ends_with_newline(path):
             handle.write("\n")  # a torn record from a crash must not swallow the next one
         self._handles[key] = handle
+        self._handle_used[key] = time.monotonic()
         while len(self._handles) > _MAX_OPEN_STREAMS:
-            _, oldest = self._handles.popitem(last=False)
-            oldest.close()
+            self._close_handle(next(iter(self._handles)))
         return handle
+
+    def _close_handle(self, key: tuple[str, str]) -> None:
+        handle = self._handles.pop(key, None)
+        self._handle_used.pop(key, None)
+        if handle is not None:
+            handle.close()
+
+    def _close_idle_handles(self) -> None:
+        """Give back the files of streams not written for a while (at most once a second)."""
+        now = time.monotonic()
+        if now < self._next_idle_sweep:
+            return
+        self._next_idle_sweep = now + 1.0
+        while self._handles:
+            key = next(iter(self._handles))  # the least recently written
+            if now - self._handle_used.get(key, 0.0) < _IDLE_HANDLE_SECONDS:
+                return
+            self._close_handle(key)
 
     def append(self, group: str, stream: str, events: Sequence[tuple[int, str]], ingested: int = 0) -> None:
         if not events:
@@ -410,6 +442,7 @@ class FileLogStore:
             except OSError as error:  # kept for the next flush; the other streams still go out
                 self._pending.setdefault((group, stream), []).extend(chunks)
                 failed = error
+        self._close_idle_handles()
         if failed is not None:
             raise failed
 
@@ -543,9 +576,7 @@ class FileLogStore:
         next flush opens the new file) and what was appended since the plan is carried over, a copy
         as small as what the last flushes wrote. Returns how many events went."""
         key = (group, stream)
-        handle = self._handles.pop(key, None)
-        if handle is not None:
-            handle.close()
+        self._close_handle(key)
         if not finish_expiry(self._stream_path(group, stream), plan):
             return 0
         self._stats.pop(key, None)
@@ -573,6 +604,7 @@ class FileLogStore:
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+        self._handle_used.clear()
 
 
 def _rename_folder(directory: Path, target: Path) -> bool:
@@ -596,7 +628,12 @@ def _stream_names_in(directory: Path) -> list[str]:
         entries = list(os.scandir(directory))
     except FileNotFoundError:
         return []
-    return [_decode(entry.name.removesuffix(".jsonl")) for entry in entries if entry.name.endswith(".jsonl")]
+    names = (
+        stream_name(directory, entry.name.removesuffix(".jsonl"))
+        for entry in entries
+        if entry.name.endswith(".jsonl")
+    )
+    return [name for name in names if name is not None]
 
 
 def _load_stats(path: Path) -> StreamStats | None:
