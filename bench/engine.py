@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -51,6 +50,7 @@ from bench.support.client import (
     invoke_path,
 )
 from bench.support.load import CLIENT_MODES, ClientMode, LoadResult, run_load
+from bench.support.output import emit
 from bench.support.report import evaluate_targets, render_table
 from bench.support.stats import ratio, summarize, time_spawn
 from bench.support.workloads import (
@@ -621,13 +621,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # benchmark measures what `lamina server` does by default unless --sandbox says otherwise.
     server_args = ["--sandbox", options.sandbox, *options.server_arg]
     results = run(plan_from(options), options.clients, server_args)
-    document = json.dumps(results, indent=2)
-    if options.output is not None:
-        options.output.write_text(document + "\n")
-    print(document)
-    if not options.json_only:
-        print()
-        print(render_table(results))
+    emit(results, render_table, options.output, options.json_only)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from tests.support.server import (
 from bench.support.client import HELLO_SOURCE, OWN_RUNTIME
 from bench.support.connection import Connection, ConnectionClosed
 from bench.support.fuzzing import TARGETS, UNSUPPORTED_MARKER, Case, CaseBuilder, Target, pick_variants
+from bench.support.output import emit
 from lamina.protocol.model import load_service_model
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -321,13 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         results["health_after"] = health(port)
         if log_path is not None:
             results["server_tracebacks"] = tracebacks(log_path.read_text(errors="replace"))
-    document = json.dumps(results, indent=2, default=str)
-    if options.output:
-        options.output.write_text(document + "\n")
-    print(document)
-    if not options.json_only:
-        print()
-        print(render_table(results))
+    emit(results, render_table, options.output, options.json_only)
     return 0 if results["responses_5xx"] == 0 and results["health_after"]["healthy"] else 1
 
 

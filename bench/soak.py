@@ -22,7 +22,6 @@ function was deleted.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import threading
@@ -41,6 +40,7 @@ from tests.support.server import ACCESS_KEY, EXECUTION_ROLE, REGION, SECRET_KEY,
 from bench.support import procfs
 from bench.support.client import OWN_RUNTIME
 from bench.support.flatness import cpu_per_operation_ms, evaluate
+from bench.support.output import emit
 from bench.support.sampling import Sample, descriptor_kinds, folder_counts, listening_pid, sample
 from bench.support.soak_load import (
     MIX,
@@ -278,13 +278,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with soak_server(options) as server:
         results = soak(options, server)
-    document = json.dumps(results, indent=2)
-    if options.output:
-        options.output.write_text(document + "\n")
-    print(document)
-    if not options.json_only:
-        print()
-        print(render_table(results))
+    emit(results, render_table, options.output, options.json_only)
     return 1 if options.check and not results["flat"] else 0
 
 

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support.cli import run_lamina
 from tests.support.lambda_calls import create_function, error_of
 from tests.support.server import LAMBDA_TRUST_POLICY, RunningServer, running_server
 
@@ -30,26 +31,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 def lamina_admin(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lamina",
-            "admin",
-            "create-account",
-            "--data-dir",
-            str(server.data_dir),
-            "--port",
-            str(server.port),
-            *args,
-        ],
-        env=server.cli_env()
-        | {
-            "LAMINA_ROOT_ACCESS_KEY_ID": server.cli_env()["AWS_ACCESS_KEY_ID"],
-            "LAMINA_ROOT_SECRET_ACCESS_KEY": server.cli_env()["AWS_SECRET_ACCESS_KEY"],
-        },
-        capture_output=True,
-        text=True,
+    return run_lamina(
+        "admin",
+        "create-account",
+        "--data-dir",
+        str(server.data_dir),
+        "--port",
+        str(server.port),
+        *args,
+        env=server.root_env(),
         timeout=60,
     )
 

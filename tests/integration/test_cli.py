@@ -15,22 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_lamina
 from tests.support.packaging import make_zip
 from tests.support.server import EXECUTION_ROLE, RunningServer, free_port, running_server
-
-
-def lamina(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMINA_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "lamina", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=clean | (env or {}),
-    )
 
 
 def short_failure(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -53,7 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 def test_a_second_server_on_the_same_data_directory_exits_naming_the_first(server: RunningServer) -> None:
-    second = lamina("server", "--data-dir", str(server.data_dir), "--port", str(free_port()), timeout=60)
+    second = run_lamina("server", "--data-dir", str(server.data_dir), "--port", str(free_port()), timeout=60)
     [line] = short_failure(second)
     assert f"pid {server.process.pid}" in line and str(server.data_dir) in line
     assert server.health()["accounts"] == 1  # the first one is untouched
@@ -80,12 +67,12 @@ def test_env_reads_the_data_directory_it_is_pointed_at(generated: RunningServer,
     server = generated
     tmp_path = tmp_path / "elsewhere"
     tmp_path.mkdir()
-    outside = lamina("env", cwd=tmp_path)
+    outside = run_lamina("env", cwd=tmp_path)
     short_failure(outside)
     assert list(tmp_path.iterdir()) == []  # no new data directory, no new credentials
-    pointed = lamina("env", "--data-dir", str(server.data_dir), "--port", str(server.port), cwd=tmp_path)
+    pointed = run_lamina("env", "--data-dir", str(server.data_dir), "--port", str(server.port), cwd=tmp_path)
     assert pointed.returncode == 0, pointed.stderr
-    by_variable = lamina(
+    by_variable = run_lamina(
         "env", "--port", str(server.port), cwd=tmp_path, env={"LAMINA_DATA_DIR": str(server.data_dir)}
     )
     assert by_variable.stdout == pointed.stdout
@@ -95,18 +82,14 @@ def test_env_reads_the_data_directory_it_is_pointed_at(generated: RunningServer,
 
 def test_env_never_makes_credentials_the_server_does_not_know(server: RunningServer) -> None:
     """This server was given LAMINA_ROOT_*: without them, `lamina env` has nothing true to print."""
-    result = lamina("env", "--data-dir", str(server.data_dir))
+    result = run_lamina("env", "--data-dir", str(server.data_dir))
     assert "holds no root credentials" in short_failure(result)[0]
     assert not (server.data_dir / "secrets" / "root-credentials.json").exists()
-    given = lamina(
+    given = run_lamina(
         "env",
         "--data-dir",
         str(server.data_dir),
-        env=server.cli_env()
-        | {
-            "LAMINA_ROOT_ACCESS_KEY_ID": server.cli_env()["AWS_ACCESS_KEY_ID"],
-            "LAMINA_ROOT_SECRET_ACCESS_KEY": server.cli_env()["AWS_SECRET_ACCESS_KEY"],
-        },
+        env=server.root_env(),
     )
     assert f"export AWS_ACCESS_KEY_ID={server.cli_env()['AWS_ACCESS_KEY_ID']}" in given.stdout
 
@@ -138,10 +121,10 @@ def test_lamina_data_dir_places_the_servers_state(tmp_path: Path) -> None:
 
 
 def test_logs_of_a_function_that_does_not_exist_says_so(server: RunningServer) -> None:
-    result = lamina("logs", "nosuch", "--data-dir", str(server.data_dir))
+    result = run_lamina("logs", "nosuch", "--data-dir", str(server.data_dir))
     [what, _] = short_failure(result)
     assert "no log group /aws/lambda/nosuch" in what
-    unknown_account = lamina(
+    unknown_account = run_lamina(
         "logs", "nosuch", "--data-dir", str(server.data_dir), "--account-id", "123412341234"
     )
     assert "no account 123412341234" in short_failure(unknown_account)[0]
@@ -149,7 +132,7 @@ def test_logs_of_a_function_that_does_not_exist_says_so(server: RunningServer) -
 
 def test_logs_follow_waits_for_a_log_group_that_does_not_exist_yet(server: RunningServer) -> None:
     with pytest.raises(subprocess.TimeoutExpired) as waiting:
-        lamina("logs", "not-run-yet", "--follow", "--data-dir", str(server.data_dir), timeout=10)
+        run_lamina("logs", "not-run-yet", "--follow", "--data-dir", str(server.data_dir), timeout=10)
     stderr = waiting.value.stderr
     text = stderr.decode() if isinstance(stderr, bytes) else stderr or ""
     assert "waiting for /aws/lambda/not-run-yet" in text
@@ -169,7 +152,7 @@ def test_logs_print_the_lines_of_a_multi_line_record_as_lines(server: RunningSer
     assert client.invoke(FunctionName="fails").get("FunctionError") == "Unhandled"
     deadline = time.monotonic() + 20
     while True:  # log events reach the disk within the server's flush interval
-        shown = lamina("logs", "fails", "--data-dir", str(server.data_dir))
+        shown = run_lamina("logs", "fails", "--data-dir", str(server.data_dir))
         if "Traceback" in shown.stdout or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -183,7 +166,7 @@ def test_logs_print_the_lines_of_a_multi_line_record_as_lines(server: RunningSer
 def test_tune_of_a_function_that_does_not_exist_is_one_failure(server: RunningServer, tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text("{}")
-    result = lamina(
+    result = run_lamina(
         "tune", "nosuch", "--event", str(event), "--endpoint-url", server.endpoint, env=server.cli_env()
     )
     assert "no function nosuch" in short_failure(result)[0]

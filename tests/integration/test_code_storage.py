@@ -8,8 +8,6 @@ file. Please check your file, then try to upload again."
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,6 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.support.cli import run_lamina
 from tests.support.packaging import make_zip
 from tests.support.server import EXECUTION_ROLE, LAMBDA_TRUST_POLICY, RunningServer, running_server
 
@@ -176,27 +175,16 @@ def test_code_shared_by_functions_stays_until_the_last_one_goes(server: RunningS
 
 
 def test_code_another_account_uses_is_kept(server: RunningServer, client: Any) -> None:
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lamina",
-            "admin",
-            "create-account",
-            "--account-id",
-            OTHER_ACCOUNT,
-            "--data-dir",
-            str(server.data_dir),
-            "--port",
-            str(server.port),
-        ],
-        env=server.cli_env()
-        | {
-            "LAMINA_ROOT_ACCESS_KEY_ID": server.cli_env()["AWS_ACCESS_KEY_ID"],
-            "LAMINA_ROOT_SECRET_ACCESS_KEY": server.cli_env()["AWS_SECRET_ACCESS_KEY"],
-        },
-        capture_output=True,
-        text=True,
+    created = run_lamina(
+        "admin",
+        "create-account",
+        "--account-id",
+        OTHER_ACCOUNT,
+        "--data-dir",
+        str(server.data_dir),
+        "--port",
+        str(server.port),
+        env=server.root_env(),
         timeout=60,
     )
     assert created.returncode == 0, created.stderr

@@ -80,6 +80,14 @@ class RunningServer:
         )
         return env
 
+    def root_env(self) -> dict[str, str]:
+        """`cli_env` plus LAMINA_ROOT_*: what `lamina admin` and `lamina env` need for a server that
+        was given its root credentials rather than storing them."""
+        return self.cli_env() | {
+            "LAMINA_ROOT_ACCESS_KEY_ID": ACCESS_KEY,
+            "LAMINA_ROOT_SECRET_ACCESS_KEY": SECRET_KEY,
+        }
+
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 

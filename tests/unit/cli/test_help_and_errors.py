@@ -4,32 +4,17 @@ command that only reads one."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.support.cli import run_lamina
 
 from lamina import __version__
 from lamina.cli.errors import describe
 from lamina.cli.log_printer import _format
 from lamina.execution.runtimes.catalog import runtime_sort_key
-
-
-def lamina(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMINA_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "lamina", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env=clean | (env or {}),
-    )
 
 
 def assert_short_failure(result: subprocess.CompletedProcess[str], *expected: str) -> str:
@@ -48,23 +33,23 @@ def assert_short_failure(result: subprocess.CompletedProcess[str], *expected: st
 
 
 def test_h_and_help_print_the_same_help_and_version_prints_the_version() -> None:
-    short, long = lamina("-h"), lamina("--help")
+    short, long = run_lamina("-h"), run_lamina("--help")
     assert short.returncode == long.returncode == 0
     assert short.stdout == long.stdout and "server" in short.stdout and "--version" in short.stdout
-    version = lamina("--version")
+    version = run_lamina("--version")
     assert (version.returncode, version.stdout.strip()) == (0, f"lamina {__version__}")
-    assert lamina("logs", "-h").returncode == 0
+    assert run_lamina("logs", "-h").returncode == 0
 
 
 @pytest.mark.parametrize("command", [["env"], ["admin", "create-account"]])
 def test_commands_that_do_not_listen_do_not_say_listen(command: list[str]) -> None:
-    shown = lamina(*command, "-h").stdout
+    shown = run_lamina(*command, "-h").stdout
     assert "Address to listen on" not in shown
     assert "Address of the running server" in shown and "Port of the running server" in shown
 
 
 def test_server_help_describes_every_option() -> None:
-    shown = lamina("server", "-h").stdout
+    shown = run_lamina("server", "-h").stdout
     assert "Address to listen on" in shown
     account = shown[shown.index("--account-id") : shown.index("--keep-alive ")]
     assert "12 digits" in account
@@ -75,14 +60,14 @@ def test_server_help_describes_every_option() -> None:
     [["server"], ["env"], ["logs"], ["tune"], ["cost"], ["cost", "estimate"], ["admin", "create-account"]],
 )
 def test_help_shows_flags_as_flags_and_defaults_as_written(command: list[str]) -> None:
-    shown = lamina(*command, "-h")
+    shown = run_lamina(*command, "-h")
     assert shown.returncode == 0, shown.stderr
     assert "<bool>" not in shown.stdout
     assert "e-05" not in shown.stdout and "e-0" not in shown.stdout
 
 
 def test_cost_help_gives_aws_prices_as_aws_writes_them() -> None:
-    shown = lamina("cost", "-h").stdout
+    shown = run_lamina("cost", "-h").stdout
     assert "0.0000166667" in shown and "1.66667e-05" not in shown
 
 
@@ -95,14 +80,14 @@ def test_cost_help_gives_aws_prices_as_aws_writes_them() -> None:
 def test_commands_run_outside_a_data_directory_say_so_and_create_nothing(
     command: list[str], tmp_path: Path
 ) -> None:
-    result = lamina(*command, cwd=tmp_path)
+    result = run_lamina(*command, cwd=tmp_path)
     assert_short_failure(result, f"no Lamina data directory at {tmp_path / '.lamina'}", "LAMINA_DATA_DIR")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_lamina_data_dir_names_the_data_directory(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
-    result = lamina("env", cwd=tmp_path, env={"LAMINA_DATA_DIR": str(elsewhere)})
+    result = run_lamina("env", cwd=tmp_path, env={"LAMINA_DATA_DIR": str(elsewhere)})
     assert_short_failure(result, f"no Lamina data directory at {elsewhere}")
     assert not elsewhere.exists()
 
@@ -110,25 +95,27 @@ def test_lamina_data_dir_names_the_data_directory(tmp_path: Path) -> None:
 def test_a_file_as_data_directory_is_one_line(tmp_path: Path) -> None:
     regular = tmp_path / "file"
     regular.write_text("not a folder")
-    assert_short_failure(lamina("server", "--data-dir", str(regular)), "is a file, not a folder")
-    assert_short_failure(lamina("server", "--data-dir", str(regular / "below")), "is a file, not a folder")
+    assert_short_failure(run_lamina("server", "--data-dir", str(regular)), "is a file, not a folder")
+    assert_short_failure(
+        run_lamina("server", "--data-dir", str(regular / "below")), "is a file, not a folder"
+    )
 
 
 def test_a_data_directory_that_cannot_be_created_is_one_line() -> None:
     assert_short_failure(
-        lamina("server", "--data-dir", "/sys/lamina-data"), "cannot create the data directory"
+        run_lamina("server", "--data-dir", "/sys/lamina-data"), "cannot create the data directory"
     )
 
 
 def test_usage_errors_are_two_lines() -> None:
-    result = lamina("server", "--no-such-option")
+    result = run_lamina("server", "--no-such-option")
     assert result.returncode == 2
     assert_short_failure(result, "--no-such-option", "lamina server -h")
-    assert_short_failure(lamina("logs"), "Missing argument")
+    assert_short_failure(run_lamina("logs"), "Missing argument")
 
 
 def test_tune_with_a_missing_event_file_is_one_failure(tmp_path: Path) -> None:
-    result = lamina("tune", "fn", "--event", str(tmp_path / "missing.json"))
+    result = run_lamina("tune", "fn", "--event", str(tmp_path / "missing.json"))
     assert_short_failure(result, "cannot read the event file", "missing.json")
 
 
@@ -138,7 +125,7 @@ def test_tune_against_a_server_that_is_down_says_so(tmp_path: Path) -> None:
         port = probe.getsockname()[1]  # nothing listens once the probe closes
     event = tmp_path / "event.json"
     event.write_text("{}")
-    result = lamina(
+    result = run_lamina(
         "tune",
         "fn",
         "--event",

@@ -1,0 +1,23 @@
+"""Running the real `lamina` command as a user would: a fresh process, no AWS_* or LAMINA_*
+variables but those a test gives."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_lamina(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMINA_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "lamina", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=clean | (env or {}),
+    )
