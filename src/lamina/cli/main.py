@@ -174,7 +174,9 @@ def server(
     runtime: Annotated[
         list[str],
         typer.Option(
-            "--runtime", help="Extra runtime as NAME=INTERPRETER, e.g. python3.12=/usr/bin/python3.12."
+            "--runtime",
+            metavar="NAME=INTERPRETER",
+            help="Extra runtime as NAME=INTERPRETER, e.g. python3.12=/usr/bin/python3.12.",
         ),
     ] = [],  # noqa: B006
     account_concurrency: Annotated[
