@@ -501,6 +501,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         shared.directory.credential,
         authorizer,
         backends.permissions,
+        lambda group, stream, message: logs.append(group, stream, [(int(time.time() * 1000), message)]),
     )
     logs_api = LogsService(logs, settings.region, account_id, lambda: int(shared.clock.now() * 1000))
     invoker = ServiceInvoker(manager, backends.permissions, delivery, authorizer)

@@ -70,7 +70,9 @@ class FunctionUrlHandler:
         credentials: Callable[[str], Credential | None],
         authorizer: Authorizer,
         permissions: PermissionService,
+        function_log: Callable[[str, str, str], None],
     ) -> None:
+        """`function_log(group, stream, message)` adds a line to a function's log stream."""
         self._urls = urls
         self._manager = manager
         self._invocations = invocations
@@ -78,6 +80,7 @@ class FunctionUrlHandler:
         self._credentials = credentials
         self._authorizer = authorizer
         self._permissions = permissions
+        self._function_log = function_log
         self._placement = manager.placement
 
     async def _allowed(self, principal: Principal, config: FunctionUrlConfig) -> bool:
@@ -167,15 +170,11 @@ class FunctionUrlHandler:
             try:
                 response = read_result(result.payload)
             except InvalidResult as error:
-                # AWS writes this to the function's log; ours is written by the environment and
-                # closed with the invocation's REPORT line, so the server's log says it instead.
-                _log.warning(
-                    "function URL %s: the response of %s (request %s) cannot be sent: %s",
-                    url_id,
-                    config.function_name,
-                    request_id,
-                    error,
-                )
+                # The caller learns nothing but 502; the function's owner reads why in its log
+                # stream (after the invocation's REPORT line: the result is read once it ended).
+                reason = f"Function URL response could not be sent (RequestId: {request_id}): {error}"
+                self._function_log(function.log_group_name, result.log_stream, reason)
+                _log.warning("function URL %s of %s: %s", url_id, config.function_name, reason)
                 response = error_response(502, "Internal Server Error")
         return with_cors(response, config.cors, request.headers.get("origin"))
 

@@ -102,6 +102,7 @@ class InvocationResult:
     executed_version: str
     log_lines: list[str]  # the invocation's log lines
     report: Report
+    log_stream: str = ""  # the stream of the function's log group they went to
 
     @property
     def log_tail(self) -> str:
@@ -613,7 +614,9 @@ class ExecutionEnvironment:
         self._platform(end_line(request.request_id), "runtimeDone", runtime_done_record, report)
         self._platform(report.line(), "report", report_record, report)
         function_error = "Unhandled" if error_type is not None else None
-        return InvocationResult(payload, function_error, error_type, self.config.version, lines, report)
+        return InvocationResult(
+            payload, function_error, error_type, self.config.version, lines, report, self.log_stream
+        )
 
     async def _first_ending(self, outcome: asyncio.Future[RuntimeOutcome], timeout: float) -> _Ending:
         """Wait for whichever comes first: the runtime's answer, the process's exit, the timeout or
