@@ -241,6 +241,8 @@ def read_result(payload: bytes) -> UrlResponse:
         status = int(status)
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise InvalidResult(f"statusCode {status!r} is not an HTTP status (100-599)")
+    if status < 200:  # 1xx are interim responses: a client would wait on for the final one
+        raise InvalidResult(f"statusCode {status} is informational, not a final response")
     headers = _response_headers(result)
     body = result.get("body")
     if body is None:

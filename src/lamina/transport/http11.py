@@ -127,6 +127,9 @@ class LeanHttpProtocol(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._drain_since = 0.0
         self._eof = False  # the client will send nothing more
+        # A body announced past the limit: the request went to the handler without it, and what
+        # still arrives is dropped unparsed until the connection closes.
+        self._discarding = False
         self._lingering: asyncio.Transport | None = None  # refused, closing soon
 
     @property
@@ -149,7 +152,7 @@ class LeanHttpProtocol(asyncio.Protocol):
             self._timer = loop.call_at(self._idle_since + self._tick, self._watch)
 
     def data_received(self, data: bytes) -> None:
-        if self._transport is None:
+        if self._transport is None or self._discarding:
             return  # refused: lingering until the close
         in_head = self._receiving and not self._head_done
         try:
@@ -237,10 +240,20 @@ class LeanHttpProtocol(asyncio.Protocol):
         assert self._current is not None and self._loop is not None
         self._head_done = True
         self._last_read = self._body_started = self._loop.time()
+        declared = self._current.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body:
+            # Answer now rather than read (up to) the whole announced body first; the client is
+            # not asked to continue, and the connection ends with this request.
+            self._discarding = True
+            self._body_size = int(declared)
+            self._finish_request(keep_alive=False)
+            return
         if self._current.headers.get("expect", "").lower() == "100-continue" and self._transport is not None:
             self._transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
+        if self._discarding:
+            return
         assert self._loop is not None
         self._last_read = self._loop.time()
         self._body_size += len(body)
@@ -250,6 +263,11 @@ class LeanHttpProtocol(asyncio.Protocol):
             self._body = []
 
     def on_message_complete(self) -> None:
+        if not self._discarding:
+            self._finish_request(self._parser.should_keep_alive())
+
+    def _finish_request(self, keep_alive: bool) -> None:
+        """The request is read (or as much of it as will be): queue it for the handler."""
         request = self._current
         assert request is not None
         self._receiving = False
@@ -261,8 +279,8 @@ class LeanHttpProtocol(asyncio.Protocol):
             request.query_string = url[question + 1 :].split(b"#", 1)[0].decode("latin-1")
         else:
             request.path = url.split(b"#", 1)[0].decode("latin-1")
-        # llhttp resets its per-message flags after this callback: read keep-alive now.
-        request.keep_alive = self._parser.should_keep_alive()
+        # llhttp resets its per-message flags after on_message_complete: the caller read it there.
+        request.keep_alive = keep_alive
         request.body_too_large = self._body_size > self._max_body
         request.body = b"" if request.body_too_large else b"".join(self._body)
         self._body = []
@@ -281,20 +299,27 @@ class LeanHttpProtocol(asyncio.Protocol):
             if self._transport is None:
                 await _close_stream(response.stream)
                 return
+            with_body = response.has_body(request.method)
             try:
-                head = response.encode()
+                head = response.encode(with_body)
             except InvalidResponse as error:
                 _log.error("refused to send the response to %s %s: %s", request.method, request.path, error)
                 await _close_stream(response.stream)
-                response, head = INTERNAL_ERROR, INTERNAL_ERROR.encode()
+                response, head = INTERNAL_ERROR, INTERNAL_ERROR.encode(with_body)
             if not request.keep_alive:
                 # Tell the client this connection ends here (RFC 9112 §9.6), after the status line.
                 head = head.replace(b"\r\n", b"\r\nConnection: close\r\n", 1)
             self._transport.write(head)
-            if response.stream is not None and not await self._write_stream(response.stream):
-                return
+            if response.stream is not None:
+                if not with_body:
+                    await _close_stream(response.stream)
+                elif not await self._write_stream(response.stream):
+                    return
             if not request.keep_alive:
-                self._transport.close()
+                if self._discarding:
+                    self._linger(self._transport)
+                else:
+                    self._transport.close()
                 return
             if self._write_paused and not await self._drained():
                 return
@@ -423,6 +448,14 @@ class LeanHttpProtocol(asyncio.Protocol):
             transport.close()
             return
         transport.write(response.encode())
+        self._linger(transport)
+
+    def _linger(self, transport: asyncio.Transport) -> None:
+        """Shut our side, drop what the client still sends for a moment, then close."""
+        self._transport = None
+        if not transport.can_write_eof():
+            transport.close()
+            return
         transport.write_eof()
         self._lingering = transport
         asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.close)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
+# Responses that never have a body (RFC 9110 §6.4.1): nor, for these, a Content-Length.
+_NO_CONTENT = frozenset((204, 304))
 
 
 class InvalidResponse(ValueError):
@@ -41,21 +43,31 @@ class LeanResponse:
     # Sent chunked as it is produced (event streams) instead of `body`.
     stream: AsyncIterator[bytes] | None = None
 
-    def encode(self) -> bytes:
-        """The whole response, or only its head when it streams; raises InvalidResponse rather
-        than write a head a client would read differently from what the handler meant."""
+    def has_body(self, method: str) -> bool:
+        """Whether the body goes on the wire: never in answer to HEAD, nor with 204 or 304 (a body
+        there would be read as the start of the next response on the connection)."""
+        return method != "HEAD" and self.status not in _NO_CONTENT
+
+    def encode(self, with_body: bool = True) -> bytes:
+        """The whole response, or only its head when it streams or `with_body` is false (HEAD,
+        204, 304: see `has_body`); raises InvalidResponse rather than write a head a client would
+        read differently from what the handler meant. A final response is never 1xx."""
         status = self.status
-        if not 100 <= status <= 599:
-            raise InvalidResponse(f"status {status} is outside 100-599")
+        if not 200 <= status <= 599:
+            raise InvalidResponse(f"status {status} is not a final status (200-599)")
         head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
-        lines = 3 + len(self.headers)  # status line, framing, headers, the blank line
+        lines = 2 + len(self.headers)  # status line, headers, the blank line
         if self.content_type is not None:
             head += f"Content-Type: {self.content_type}\r\n"
             lines += 1
-        if self.stream is not None:
-            head += "Transfer-Encoding: chunked\r\n"
-        else:
-            head += f"Content-Length: {len(self.body)}\r\n"
+        if status not in _NO_CONTENT:
+            # A HEAD answer announces what a GET would have sent.
+            head += (
+                "Transfer-Encoding: chunked\r\n"
+                if self.stream is not None
+                else f"Content-Length: {len(self.body)}\r\n"
+            )
+            lines += 1
         for name, value in self.headers:
             head += f"{name}: {value}\r\n"
         head += "\r\n"
@@ -63,6 +75,7 @@ class LeanResponse:
         if head.count("\n") != lines or head.count("\r") != lines or "\0" in head:
             raise InvalidResponse("a header contains CR, LF or NUL")
         try:
-            return head.encode("latin-1") + self.body
+            encoded = head.encode("latin-1")
+            return encoded + self.body if with_body and self.stream is None else encoded
         except UnicodeEncodeError:
             raise InvalidResponse("a header is not Latin-1 text") from None

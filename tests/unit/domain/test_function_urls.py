@@ -160,6 +160,7 @@ def result(**fields: object) -> bytes:
         (result(headers=["X-A"]), "not an object"),
         (result(statusCode=700), "not an HTTP status"),
         (result(statusCode=99), "not an HTTP status"),
+        (result(statusCode=101), "not a final response"),
         (result(statusCode=True), "not an HTTP status"),
         (result(statusCode="abc"), "not an HTTP status"),
         (b"not json", "not JSON"),
