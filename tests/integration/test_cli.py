@@ -92,6 +92,8 @@ def test_env_never_makes_credentials_the_server_does_not_know(server: RunningSer
         env=server.root_env(),
     )
     assert f"export AWS_ACCESS_KEY_ID={server.cli_env()['AWS_ACCESS_KEY_ID']}" in given.stdout
+    # No --port: the server's own, as it wrote it in its data directory (not the default 5264).
+    assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{server.port}\n" in given.stdout
 
 
 def test_lamina_data_dir_places_the_servers_state(tmp_path: Path) -> None:

@@ -58,8 +58,21 @@ class DataDirLock:
             os.close(self._descriptor)
 
 
-def lock_data_dir(path: Path) -> DataDirLock:
-    """Create the data directory if needed and lock it, or CliError naming the server holding it."""
+def server_address(data_dir: Path) -> tuple[str, int] | None:
+    """The (host, port) the data directory's server listens on, as it wrote them in its lock file;
+    None when no server ever said (commands then use the defaults, or --host/--port)."""
+    try:
+        lines = (data_dir / LOCK_FILE).read_text().split("\n")
+    except OSError:
+        return None
+    if len(lines) < 3 or not lines[2].isdigit():
+        return None
+    return lines[1], int(lines[2])
+
+
+def lock_data_dir(path: Path, host: str, port: int) -> DataDirLock:
+    """Create the data directory if needed and lock it, or CliError naming the server holding it.
+    The lock file says who holds it and where it listens (`server_address`)."""
     resolved = path.resolve()
     try:
         resolved.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -80,12 +93,12 @@ def lock_data_dir(path: Path) -> DataDirLock:
     try:
         fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").split("\n")[0].strip() or "unknown"
         os.close(descriptor)
         raise CliError(
             f"the data directory {resolved} is in use by another lamina server (pid {holder}); "
             "stop it, or give this one its own --data-dir"
         ) from None
     os.ftruncate(descriptor, 0)
-    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n{host}\n{port}\n".encode(), 0)
     return DataDirLock(descriptor)

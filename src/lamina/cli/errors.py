@@ -67,6 +67,8 @@ def describe(error: Exception) -> tuple[str, str | None]:
         )
     if _is(error, "NoCredentialsError") or _is(error, "PartialCredentialsError"):
         return "no AWS credentials", 'run `eval "$(lamina env)"` first'
+    if _is(error, "ParamValidationError"):  # botocore refused the values before sending them
+        return " ".join(str(error).split()), "check the values given on the command line"
     if _is(error, "ClientError"):
         details = getattr(error, "response", {}).get("Error", {})
         return f"{details.get('Code', 'error')}: {details.get('Message', error)}", None

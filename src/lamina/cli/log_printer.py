@@ -19,8 +19,16 @@ def _format(timestamp_ms: int, message: str) -> str:
     runtimes write them, so one record stays one event), printed raw a terminal would write each
     line over the one before: they are printed as line breaks."""
     moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-    text = message.replace("\r\n", "\n").replace("\r", "\n")
+    text = message.replace("\r\n", "\n").replace("\r", "\n").translate(_VISIBLE_CONTROLS)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{timestamp_ms % 1000:03d}Z {text}"
+
+
+# A function's output is untrusted: escape sequences (a terminal title, cursor moves, colours),
+# backspaces and NULs would act on the reader's terminal. Each other control character is shown
+# as its escape (\x1b); tabs and line breaks stay.
+_VISIBLE_CONTROLS = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if chr(code) not in "\t\n"
+}
 
 
 def print_logs(

@@ -26,13 +26,27 @@ app = typer.Typer(
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where all state lives.", envvar="LAMINA_DATA_DIR")]
 Host = Annotated[str, typer.Option("--host", help="Address to listen on.", envvar="LAMINA_HOST")]
-Port = Annotated[int, typer.Option("--port", help="Port for every API.", envvar="LAMINA_PORT")]
+Port = Annotated[
+    int, typer.Option("--port", help="Port for every API.", envvar="LAMINA_PORT", min=1, max=65535)
+]
 Region = Annotated[str, typer.Option("--region", help="Region in ARNs.", envvar="LAMINA_REGION")]
 # The same options for commands that talk to a running server rather than being one.
 ServerHost = Annotated[
-    str, typer.Option("--host", help="Address of the running server.", envvar="LAMINA_HOST")
+    str | None,
+    typer.Option(
+        "--host", help="Address of the running server [default: where it listens].", envvar="LAMINA_HOST"
+    ),
 ]
-ServerPort = Annotated[int, typer.Option("--port", help="Port of the running server.", envvar="LAMINA_PORT")]
+ServerPort = Annotated[
+    int | None,
+    typer.Option(
+        "--port",
+        help="Port of the running server [default: where it listens].",
+        envvar="LAMINA_PORT",
+        min=1,
+        max=65535,
+    ),
+]
 ServerRegion = Annotated[
     str, typer.Option("--region", help="Region the exported variables name.", envvar="LAMINA_REGION")
 ]
@@ -153,7 +167,7 @@ def server(
         ),
     ] = DEFAULT_ACCOUNT_ID,
     keep_alive: Annotated[
-        float, typer.Option("--keep-alive", help="Seconds an idle environment stays warm.")
+        float, typer.Option("--keep-alive", help="Seconds an idle environment stays warm.", min=0)
     ] = 600.0,
     keep_alive_policy: Annotated[
         str,
@@ -180,7 +194,7 @@ def server(
         ),
     ] = [],  # noqa: B006
     account_concurrency: Annotated[
-        int, typer.Option("--account-concurrency", help="Invocations the account may run at once.")
+        int, typer.Option("--account-concurrency", help="Invocations the account may run at once.", min=1)
     ] = 1000,
     min_unreserved_concurrency: Annotated[
         int,
@@ -253,7 +267,7 @@ def server(
     if sandbox not in ("auto", "process", "namespaces"):
         raise typer.BadParameter("--sandbox must be auto, process or namespaces")
     http_limits = parse_http_limits(http_limit)
-    lock = lock_data_dir(data_dir)  # held until this process exits
+    lock = lock_data_dir(data_dir, host, port)  # held until this process exits
     serve(
         _settings(
             data_dir,
@@ -283,8 +297,8 @@ def server(
 @app.command()
 def env(
     data_dir: DataDir = Path(".lamina"),
-    host: ServerHost = DEFAULT_HOST,
-    port: ServerPort = DEFAULT_PORT,
+    host: ServerHost = None,
+    port: ServerPort = None,
     region: ServerRegion = DEFAULT_REGION,
 ) -> None:
     """Print export lines so that `eval "$(lamina env)"` points boto3 and the aws CLI at Lamina."""
@@ -292,9 +306,18 @@ def env(
 
     if not _has_root_credentials():
         data_dir = existing_data_dir(data_dir)
-    settings = _settings(data_dir, host, port, region, DEFAULT_ACCOUNT_ID)
+    settings = _settings(data_dir, *_server_address(data_dir, host, port), region, DEFAULT_ACCOUNT_ID)
     credentials = root_credentials(settings)
     _print_exports(settings, credentials.access_key_id, credentials.secret_access_key)
+
+
+def _server_address(data_dir: Path, host: str | None, port: int | None) -> tuple[str, int]:
+    """--host/--port where given, else where the data directory's server said it listens, else
+    the defaults."""
+    from lamina.cli.data_dir import server_address
+
+    listening = server_address(data_dir) or (DEFAULT_HOST, DEFAULT_PORT)
+    return host or listening[0], port or listening[1]
 
 
 def _print_exports(settings: Settings, access_key_id: str, secret_access_key: str) -> None:
@@ -321,8 +344,8 @@ def create_account(
         str | None, typer.Option("--account-id", help="12 digits; default: a new random id.")
     ] = None,
     data_dir: DataDir = Path(".lamina"),
-    host: ServerHost = DEFAULT_HOST,
-    port: ServerPort = DEFAULT_PORT,
+    host: ServerHost = None,
+    port: ServerPort = None,
     region: ServerRegion = DEFAULT_REGION,
 ) -> None:
     """Create an account with its own root credentials, printed once as export lines."""
@@ -331,7 +354,7 @@ def create_account(
 
     if not _has_root_credentials():
         data_dir = existing_data_dir(data_dir)
-    settings = _settings(data_dir, host, port, region, DEFAULT_ACCOUNT_ID)
+    settings = _settings(data_dir, *_server_address(data_dir, host, port), region, DEFAULT_ACCOUNT_ID)
     created = create(settings, account_id)
     typer.echo(f"# account {created['AccountId']}: its root credentials (shown this once)")
     _print_exports(settings, created["AccessKeyId"], created["SecretAccessKey"])

@@ -181,3 +181,31 @@ def test_aws_errors_are_described_by_their_code_and_message() -> None:
     message, hint = describe(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
     assert message == "no server answers at http://127.0.0.1:1" and hint and "lamina server" in hint
     assert describe(RuntimeError("boom"))[0] == "unexpected error: RuntimeError: boom"
+
+
+def test_values_botocore_refuses_are_a_mistake_to_fix_not_an_unexpected_error() -> None:
+    """`lamina tune NAME --memory 12`: botocore refuses MemorySize 12 before sending anything."""
+    import boto3
+    from botocore.exceptions import ParamValidationError
+
+    client = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+    with pytest.raises(ParamValidationError) as refused:
+        client.update_function_configuration(FunctionName="f", MemorySize=12)
+    message, hint = describe(refused.value)
+    assert "MemorySize" in message and "unexpected" not in message
+    assert "\n" not in message and hint == "check the values given on the command line"
+
+
+def test_control_characters_from_a_function_are_shown_not_sent_to_the_terminal() -> None:
+    """A function's output could set the reader's terminal title, move the cursor or erase what
+    came before: lamina logs shows such bytes as escapes; tabs and line breaks stay."""
+    shown = _format(0, "a\x1b]0;title\x07b\x08c\x00d\te\r\nf\x9b[2J")
+    assert shown.endswith("a\\x1b]0;title\\x07b\\x08c\\x00d\te\nf\\x9b[2J")
+    assert not any(ord(character) < 0x20 and character not in "\t\n" for character in shown)
+
+
+@pytest.mark.parametrize("option", [["--port", "99999"], ["--port", "0"], ["--keep-alive", "-5"]])
+def test_out_of_range_numbers_are_refused_before_anything_starts(tmp_path: Path, option: list[str]) -> None:
+    result = run_lamina("server", "--data-dir", str(tmp_path / "data"), *option)
+    assert result.returncode == 2 and option[0] in assert_short_failure(result)
+    assert not (tmp_path / "data").exists()
