@@ -85,6 +85,10 @@ class CodeCache:
                     )
                     await asyncio.to_thread(extract_package, package, path)
                 self._ready.add(sha256_hex)
+        # Callers still waiting hold the lock itself and find the folder ready; the dict would
+        # otherwise keep a lock for every package ever unpacked.
+        if self._locks.get(sha256_hex) is lock and not lock.locked():
+            del self._locks[sha256_hex]
         return path
 
     async def layers(self, sha256_hexes: Sequence[str]) -> Path | None:

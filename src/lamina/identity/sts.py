@@ -40,6 +40,19 @@ class StsService:
     def __init__(self, directory: IdentityDirectory) -> None:
         self._directory = directory
         self._environment_sessions: dict[tuple[str, str], tuple[Session, str]] = {}
+        self._next_sweep = 0.0
+
+    def _forget_expired_sessions(self) -> None:
+        """At most once a minute, forget expired sessions: a long-running server sees functions
+        come and go, and each one invoked leaves an environment session behind."""
+        now = time.time()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 60
+        self._directory.expire_sessions(now)
+        for key, (session, _) in list(self._environment_sessions.items()):
+            if session.expires <= now:
+                del self._environment_sessions[key]
 
     async def get_caller_identity(self, params: dict[str, Any], caller: Principal) -> dict[str, Any]:
         return {"UserId": caller.user_id or caller.account, "Account": caller.account, "Arn": caller.arn}
@@ -110,6 +123,7 @@ class StsService:
         key = (role_arn, function_name)
         cached = self._environment_sessions.get(key)
         if cached is None or cached[0].expires - time.time() < ENVIRONMENT_REFRESH_SECONDS:
+            self._forget_expired_sessions()
             role = self.role_by_arn(role_arn)
             if role is None:
                 return {"AWS_ENDPOINT_URL": endpoint}, None  # the role went: its calls are refused

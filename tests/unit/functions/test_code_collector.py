@@ -152,3 +152,19 @@ def test_code_unpacked_again_after_collection_comes_from_a_new_upload(tmp_path: 
         assert (await setup.code.ensure(digest) / "app.py").is_file()
 
     run(test, tmp_path)
+
+
+def test_the_cache_keeps_no_state_for_code_it_has_unpacked(tmp_path: Path) -> None:
+    """A long-running server unpacks code for every function it ever ran: nothing per package may
+    stay in memory but the set of ready folders, which collection empties."""
+
+    async def test(setup: Setup) -> None:
+        digests = [await setup.store(package(f"v{index}")) for index in range(5)]
+        await asyncio.gather(*(setup.code.ensure(digest) for digest in digests for _ in range(3)))
+        assert setup.code._locks == {}
+        setup.stored.clear()
+        await setup.collector.collect()
+        assert setup.on_disk() == (set(), set())
+        assert setup.code._ready == set()
+
+    run(test, tmp_path)
