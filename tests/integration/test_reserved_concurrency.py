@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -101,25 +102,34 @@ def test_reserved_concurrency_throttles_beyond_the_reservation_and_survives_a_re
         client = second.client("lambda")
         assert client.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 1
         client.invoke(FunctionName=name)  # warm: the slow call below starts at once
-        started = threading.Event()
+        slow_client = second.client("lambda")  # made here: making a client takes a while under load
+        holding = threading.Event()
         outcome: list[str] = []
 
         def slow_call() -> None:
-            started.set()
-            response = second.client("lambda").invoke(FunctionName=name, Payload=b'{"sleep": 2}')
-            outcome.append(response["Payload"].read().decode())
+            # A probe below may hold the one slot when this arrives: then this is throttled, and
+            # tries again until it gets the slot and keeps it for 2 s.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                holding.set()
+                try:
+                    response = slow_client.invoke(FunctionName=name, Payload=b'{"sleep": 2}')
+                except slow_client.exceptions.TooManyRequestsException:
+                    continue
+                outcome.append(response["Payload"].read().decode())
+                return
 
         worker = threading.Thread(target=slow_call)
         worker.start()
-        started.wait()
+        holding.wait()
         throttled = None
-        for _ in range(40):  # until the slow call holds the one reserved slot
-            try:
+        deadline = time.monotonic() + 60
+        while throttled is None and worker.is_alive() and time.monotonic() < deadline:
+            try:  # until the slow call holds the one reserved slot
                 client.invoke(FunctionName=name, Payload=b'{"sleep": 0}')
             except client.exceptions.TooManyRequestsException as error:
                 throttled = error
-                break
-            threading.Event().wait(0.05)
+            time.sleep(0.05)
         worker.join()
         assert throttled is not None, "the second call was never throttled"
         assert throttled.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
