@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.support.cli import run_lamina
+from tests.support.cli import create_account
 from tests.support.lambda_calls import create_function, error_of
 from tests.support.server import LAMBDA_TRUST_POLICY, RunningServer, running_server
 
@@ -28,20 +28,6 @@ HELLO = {"app.py": "def handler(event, context):\n    return context.invoked_fun
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with running_server(tmp_path_factory.mktemp("accounts") / "data") as running:
         yield running
-
-
-def lamina_admin(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_lamina(
-        "admin",
-        "create-account",
-        "--data-dir",
-        str(server.data_dir),
-        "--port",
-        str(server.port),
-        *args,
-        env=server.root_env(),
-        timeout=60,
-    )
 
 
 def lamina_logs(server: RunningServer, *args: str) -> str:
@@ -71,7 +57,7 @@ def client_from(exports: dict[str, str], service: str) -> Any:
 
 @pytest.fixture(scope="module")
 def second(server: RunningServer) -> dict[str, str]:
-    created = lamina_admin(server, "--account-id", "210987654321")
+    created = create_account(server, "--account-id", "210987654321")
     assert created.returncode == 0, created.stderr
     exports = dict(re.findall(r"^export (AWS_[A-Z_]+)=(.*)$", created.stdout, re.MULTILINE))
     assert exports["AWS_ACCESS_KEY_ID"] and exports["AWS_SECRET_ACCESS_KEY"]
@@ -88,7 +74,7 @@ def test_a_new_account_has_its_own_root_and_iam(server: RunningServer, second: d
     assert "only-in-second" not in [user["UserName"] for user in server.client("iam").list_users()["Users"]]
     with pytest.raises(theirs.exceptions.NoSuchEntityException):
         theirs.get_user(UserName="only-in-primary")
-    again = lamina_admin(server, "--account-id", "210987654321")
+    again = create_account(server, "--account-id", "210987654321")
     assert again.returncode != 0 and "already exists" in again.stderr
 
 
@@ -181,7 +167,7 @@ def test_each_account_has_its_own_functions(server: RunningServer, second: dict[
 def test_accounts_survive_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with running_server(data_dir) as first:
-        created = lamina_admin(first, "--account-id", "111122223333")
+        created = create_account(first, "--account-id", "111122223333")
         assert created.returncode == 0, created.stderr
         exports = dict(re.findall(r"^export (AWS_[A-Z_]+)=(.*)$", created.stdout, re.MULTILINE))
         first.stop()

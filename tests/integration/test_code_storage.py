@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.cli import run_lamina
+from tests.support.cli import create_account
 from tests.support.packaging import make_zip
 from tests.support.server import EXECUTION_ROLE, LAMBDA_TRUST_POLICY, RunningServer, running_server
 
@@ -175,18 +175,7 @@ def test_code_shared_by_functions_stays_until_the_last_one_goes(server: RunningS
 
 
 def test_code_another_account_uses_is_kept(server: RunningServer, client: Any) -> None:
-    created = run_lamina(
-        "admin",
-        "create-account",
-        "--account-id",
-        OTHER_ACCOUNT,
-        "--data-dir",
-        str(server.data_dir),
-        "--port",
-        str(server.port),
-        env=server.root_env(),
-        timeout=60,
-    )
+    created = create_account(server, "--account-id", OTHER_ACCOUNT)
     assert created.returncode == 0, created.stderr
     exports = dict(re.findall(r"^export (AWS_[A-Z_]+)=(.*)$", created.stdout, re.MULTILINE))
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.server import RunningServer
+
 
 def run_lamina(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
@@ -20,4 +22,19 @@ def run_lamina(
         timeout=timeout,
         cwd=cwd,
         env=clean | (env or {}),
+    )
+
+
+def create_account(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """`lamina admin create-account` against `server`, as its root (`args`: e.g. --account-id)."""
+    return run_lamina(
+        "admin",
+        "create-account",
+        "--data-dir",
+        str(server.data_dir),
+        "--port",
+        str(server.port),
+        *args,
+        env=server.root_env(),
+        timeout=60,
     )
