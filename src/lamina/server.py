@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import resource
 import sys
 import time
@@ -42,13 +43,20 @@ from lamina.execution.code_cache import CodeCache
 from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.environment import EnvironmentContext
 from lamina.execution.invocation import InvocationService
+from lamina.execution.log_budget import LogBudget
 from lamina.execution.observer import Observers
 from lamina.execution.pool import EnvironmentPool, MemoryBudget
 from lamina.execution.pool.budget import default_memory_budget_mb
 from lamina.execution.pool.keep_alive import build_keep_alive_policy
 from lamina.execution.runtimes.catalog import BOOTSTRAP, RuntimeSpec, build_sdk_library, discover_runtimes
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
-from lamina.execution.sandbox.detect import SandboxPaths, SandboxUnavailable, build_sandbox
+from lamina.execution.sandbox.detect import (
+    SandboxPaths,
+    SandboxUnavailable,
+    UidClaim,
+    build_sandbox,
+    claim_uids,
+)
 from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
@@ -97,6 +105,7 @@ from lamina.store.sqlite.billing import SqliteBillingStore
 from lamina.store.sqlite.event_queue import SqliteEventQueue
 from lamina.store.sqlite.identity import SqliteIdentityStore
 from lamina.store.sqlite.metrics import SqliteMetricStore
+from lamina.transport.function_port import FunctionApiPort, UidsOtherThan
 from lamina.triggers.service_invoker import ServiceInvoker
 
 _log = logging.getLogger("lamina")
@@ -107,6 +116,8 @@ LOG_FLUSH_SECONDS = 0.2
 OBSERVATIONS_COMMIT_SECONDS = 0.05
 # Events past their group's retention are hidden at once and deleted this often.
 LOG_EXPIRY_SECONDS = 60.0
+# Each account's logs on disk are measured against its quota this often (store/log_quota.py).
+LOG_QUOTA_SECONDS = 2.0
 # Metric datapoints are aggregated in memory and written this often.
 METRIC_FLUSH_SECONDS = 5.0
 # Alarms are evaluated this often (and at once when a fake clock moves).
@@ -188,10 +199,10 @@ class LambdaAccount:
         for timestamp_ms, message in self.logs.drain_marked():
             record_embedded(self.recorder, message, timestamp_ms)
 
-    def write_logs(self) -> None:
+    async def write_logs(self) -> None:
         """Appended log events to their files (the OS's page cache: a killed server keeps them)."""
         try:
-            self.logs.flush()
+            await self.logs.write_out()
         except OSError:  # a full disk: the events stay buffered for the next flush
             _log.exception("writing log events failed")
 
@@ -200,7 +211,7 @@ class LambdaAccount:
         metrics embedded in them, its metrics and its billed duration, stored. Subscription filters,
         metric filters and live tail see the lines at the next periodic flush. Raises when
         something could not be written, so that the event stays queued."""
-        self.logs.flush()
+        await self.logs.write_out()
         await self.record_embedded_metrics()
         await self.recorder.flush()
         await self.billing.flush()
@@ -221,6 +232,10 @@ class Platform:
     build_account: Callable[[str], LambdaAccount]
     counters: PlatformCounters
     code_collector: CodeCollector
+    # Lamina's API as execution environments reach it (AWS_ENDPOINT_URL), each one's connections capped.
+    function_port: FunctionApiPort | None = None
+    # The tier under `sandbox`: its uid range, held-back uids and pids budget show in health.
+    isolation: ProcessSandbox | None = None
     _log_flusher: asyncio.Task[None] | None = None
     _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
@@ -230,6 +245,8 @@ class Platform:
         return self.accounts[self.settings.account_id]
 
     async def startup(self) -> None:
+        if self.function_port is not None:
+            await self.function_port.bind()
         await self.identity_store.open()
         await self.directory.load()
         for account_id in self.directory.account_ids:
@@ -279,19 +296,24 @@ class Platform:
     async def _flush_logs_forever(self) -> None:
         """Log events reach the disk, subscription filters and embedded metrics; metrics reach their
         store; expired events and datapoints are deleted."""
-        last_expiry = last_metrics = 0.0
+        last_expiry = last_metrics = last_quota = 0.0
         while True:
             await asyncio.sleep(LOG_FLUSH_SECONDS)
             now = time.monotonic()
             expire = now - last_expiry >= LOG_EXPIRY_SECONDS
             write_metrics = now - last_metrics >= METRIC_FLUSH_SECONDS
+            measure = now - last_quota >= LOG_QUOTA_SECONDS
             if expire:
                 last_expiry = now
             if write_metrics:
                 last_metrics = now
+            if measure:
+                last_quota = now
             for account in list(self.accounts.values()):
                 try:
-                    account.logs.flush()
+                    await account.logs.write_out()
+                    if measure:
+                        await account.logs.enforce_quota(self.settings.log_limits.account_quota_bytes)
                     appended = account.logs.drain_tapped()
                     await account.subscriptions.deliver(appended)
                     account.metric_filters.apply(appended)
@@ -317,6 +339,8 @@ class Platform:
             await account.close()
         await self.identity_store.close()
         self.sandbox.close()
+        if self.function_port is not None:
+            self.function_port.close()
 
     def prometheus(self) -> str:
         environments: dict[str, int] = {"idle": 0, "busy": 0, "starting": 0, "provisioned": 0}
@@ -358,6 +382,7 @@ class Platform:
             "memoryBudgetMb": primary.budget_mb,
             "keepAlivePolicy": self.primary.pool.policy.name,
             "asyncBacklog": sum(account.backends.delivery.backlog for account in self.accounts.values()),
+            **(self.isolation.health() if self.isolation is not None else {}),
         }
 
 
@@ -383,17 +408,21 @@ class _Shared:
     clock: Clock
     cloudwatch_protocols: tuple[WireProtocol, WireProtocol]
     counters: PlatformCounters
+    function_port: FunctionApiPort | None = None
 
 
 def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     settings, sts, authorizer = shared.settings, shared.sts, shared.authorizer
     database_path, queue_path, logs_dir = settings.account_paths(account_id)
     logs = FileLogStore(logs_dir)
+    log_budget = LogBudget(settings.log_limits, lambda: logs.backlog_bytes, time.monotonic)
     metadata = SqliteMetadataStore(database_path)
     registry = FunctionRegistry(metadata)
 
     async def environment_credentials(config: FunctionConfig) -> tuple[dict[str, str], float | None]:
-        return await sts.environment_variables(config.role, config.name, settings.endpoint_url)
+        port = shared.function_port
+        endpoint = port.url if port is not None and port.url else settings.endpoint_url
+        return await sts.environment_variables(config.role, config.name, endpoint)
 
     context = EnvironmentContext(
         sandbox=shared.sandbox,
@@ -403,6 +432,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         sdk_library=shared.sdk_library,
         scratch_root=settings.environments_dir,
         credentials=environment_credentials,
+        log_budget=log_budget,
     )
     pool = EnvironmentPool(
         LocalBackend(shared.runtimes, shared.code, context),
@@ -417,8 +447,8 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     billing_store = SqliteBillingStore(settings.billing_path(account_id))
     billing = BillingMeter(billing_store, shared.clock)
 
-    def write_logs() -> None:
-        account.write_logs()
+    async def write_logs() -> None:
+        await account.write_logs()
 
     async def persist_observations() -> None:
         await account.persist_observations()
@@ -559,7 +589,7 @@ def build_platform(settings: Settings) -> Platform:
     runtimes = discover_runtimes(settings.runtimes)
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
     sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
-    tier = _build_sandbox(settings, runtimes, cgroups)
+    tier, settings = _build_sandbox(settings, runtimes, cgroups)
     sandbox = ZygoteSandbox(
         tier,
         enabled=settings.start_method == "zygote",
@@ -592,6 +622,13 @@ def build_platform(settings: Settings) -> Platform:
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
     lambda_protocol = create_protocol(load_service_model("lambda"), {"Runtime": list(runtimes)})
     clock: Clock = ManualClock() if settings.fake_clock else SystemClock()
+    app: Gateway
+    # Environments run as uids of their own when the server is root (execution/sandbox/detect.py);
+    # else they share the server's, and the public port cannot tell them from other local clients.
+    environment_uids = UidsOtherThan(0) if os.geteuid() == 0 else None
+    function_port = FunctionApiPort(
+        lambda request: app.handle(request), settings.http_limits, environment_uids
+    )
     shared = _Shared(
         settings,
         runtimes,
@@ -616,6 +653,7 @@ def build_platform(settings: Settings) -> Platform:
             JsonRpcProtocol(load_service_model("cloudwatch"), validation_error_code="ValidationError"),
         ),
         PlatformCounters(),
+        function_port,
     )
     accounts[settings.account_id] = _build_account(shared, settings.account_id)
 
@@ -676,13 +714,16 @@ def build_platform(settings: Settings) -> Platform:
         lambda account_id: _build_account(shared, account_id),
         shared.counters,
         code_collector,
+        function_port,
+        isolation=tier,
     )
     return platform
 
 
 def _build_sandbox(
     settings: Settings, runtimes: dict[str, RuntimeSpec], cgroups: CgroupMemoryController | None
-) -> ProcessSandbox:
+) -> tuple[ProcessSandbox, Settings]:
+    """The sandbox tier, and `settings` with the uid range this server claimed for itself."""
     interpreters = sorted({spec.interpreter for spec in runtimes.values() if spec.interpreter is not None})
     data_dir = settings.data_dir
     paths = SandboxPaths(
@@ -697,16 +738,29 @@ def _build_sandbox(
         root=data_dir / "sandbox" / "root",
         runtime_files=(*map(Path, interpreters), BOOTSTRAP.parent),
     )
+    uid_claim: UidClaim | None = None
     try:
+        if os.geteuid() == 0:  # environments get uids of their own: this server's alone
+            owner = {"dataDir": str(data_dir), "endpoint": settings.endpoint_url}
+            requested = UidRange(*settings.sandbox_uids) if settings.sandbox_uids_explicit else None
+            uid_claim = claim_uids(requested, owner)
+            claimed = uid_claim.claim.range
+            settings = replace(settings, sandbox_uids=(claimed.first, claimed.count))
         tier, notes = build_sandbox(
-            settings.sandbox, paths, interpreters, memory=cgroups, uids=UidRange(*settings.sandbox_uids)
+            settings.sandbox,
+            paths,
+            interpreters,
+            memory=cgroups,
+            uids=UidRange(*settings.sandbox_uids),
+            uid_claim=uid_claim,
+            pids_budget=settings.pids_budget,
         )
     except SandboxUnavailable as error:
         raise SystemExit(f"lamina: {error}") from None
     for note in notes:
         _log.warning("sandbox: %s", note)
     _log.info("sandbox: %s", tier.describe())
-    return tier
+    return tier, settings
 
 
 def _raise_open_file_limit() -> None:
@@ -726,6 +780,8 @@ def announce(platform: Platform) -> None:
         f"  sandbox: {platform.sandbox.name} (memory limits: {platform.sandbox.memory_enforcement}); runtimes: {', '.join(platform.runtimes)}",
         file=sys.stderr,
     )
+    if platform.isolation is not None and (uids := platform.isolation.health()["uidRange"]) is not None:
+        print(f"  sandbox uids: {uids} (held by this server alone)", file=sys.stderr)
     print(
         f"  memory budget: {platform.primary.pool.usage().budget_mb} MB; keep-alive: "
         f"{platform.primary.pool.policy.name} ({settings.keep_alive_seconds:g} s)",
@@ -750,6 +806,8 @@ def serve(settings: Settings) -> None:
         settings.host,
         settings.port,
         limits=settings.http_limits,
+        admit=platform.function_port.admit_public if platform.function_port is not None else None,
+        sources=platform.function_port.sources if platform.function_port is not None else None,
         on_startup=platform.startup,
         before_shutdown=platform.stop_environments,
         on_shutdown=platform.shutdown,

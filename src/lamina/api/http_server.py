@@ -17,6 +17,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 
+from lamina.transport.admission import Admit, SourceCounts
 from lamina.transport.http11 import Handler
 from lamina.transport.limits import HttpLimits
 from lamina.transport.listener import HttpListener
@@ -41,6 +42,8 @@ class PublicHttpServer:
         port: int,
         *,
         limits: HttpLimits,
+        admit: Admit | None = None,
+        sources: SourceCounts | None = None,
         on_startup: Hook,
         before_shutdown: Hook,
         on_shutdown: Hook,
@@ -53,7 +56,9 @@ class PublicHttpServer:
         self._before_shutdown = before_shutdown
         self._on_shutdown = on_shutdown
         self._on_listening = on_listening
-        self._listener = HttpListener(handler, limits)
+        # `admit`/`sources`: connections from execution environments count against their cap here
+        # too (transport/function_port.py).
+        self._listener = HttpListener(handler, limits, admit=admit, sources=sources)
 
     async def run(self) -> None:
         """Serve until a stop signal; raises ServerStartError if serving never began."""

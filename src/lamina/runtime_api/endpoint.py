@@ -3,19 +3,29 @@
 One listener per environment means a runtime can only ever see its own invocations: the address
 in AWS_LAMBDA_RUNTIME_API is the capability. (Runtime clients such as awslambdaric take a bare
 host:port, so a per-environment path prefix is not an option.)
+
+Where environments share the host's network (the process tier) any local process can connect to
+that port, so when the environment runs as a uid of its own each connection is checked once, as it
+is accepted: the kernel is asked who owns the client's socket, and a connection of any other uid is
+reset before a byte of it is read. The decision belongs to the connection, never to its address (a
+client port is anyone's to bind once it is free again). The listener accepts nothing until the
+environment's process exists and its uid is known: an early client waits in the backlog.
+
+One `next` at a time: a second concurrent `GET /next` is refused (403 InvalidStateTransition)
+rather than replacing the parked one, so nothing that got in can take the runtime's invocation.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 
-from lamina.runtime_api.mailbox import InvocationMailbox
-from lamina.runtime_api.peers import socket_owner_uid
+from lamina.runtime_api.mailbox import AlreadyPolling, InvocationMailbox
+from lamina.transport.admission import ADMITTED, REFUSED, Admission
 from lamina.transport.http11 import LeanRequest, LeanResponse
 from lamina.transport.limits import RUNTIME_API_LIMITS
 from lamina.transport.listener import HttpListener
+from lamina.transport.peers import connection_owner_uid
 
 _PREFIX = "/2018-06-01/runtime/"
 _ACCEPTED = LeanResponse(202, b'{"status":"OK"}')
@@ -31,36 +41,36 @@ class RuntimeApiEndpoint:
         self._mailbox = mailbox
         self._listener: HttpListener | None = None
         self.address = ""
-        # Who may call: decided once the environment's process exists (restrict_to/allow_any).
-        self._owner_known = asyncio.Event()
+        # Who may call: decided once the environment's process exists (restrict_to/allow_any);
+        # until then nothing is accepted.
+        self._owner_known = False
         self._owner_uid: int | None = None
-        self._verdicts: dict[tuple[str, int], bool] = {}
 
     def restrict_to(self, uid: int) -> None:
         """Serve only connections from sockets owned by `uid` (the environment runs as its own uid)."""
         self._owner_uid = uid
-        self._owner_known.set()
+        self._open()
 
     def allow_any(self) -> None:
         """Environments share the server's uid: the port cannot be told apart from other local callers."""
         self._owner_uid = None
-        self._owner_known.set()
+        self._open()
 
-    async def _caller_allowed(self, request: LeanRequest) -> bool:
-        await self._owner_known.wait()
+    def _open(self) -> None:
+        self._owner_known = True
+        if self._listener is not None:
+            self._listener.start()
+
+    def _admit(self, connection: socket.socket) -> Admission:
+        """Once per accepted connection: only the environment's own uid gets in."""
         if self._owner_uid is None:
-            return True
-        if request.peer is None or request.local is None:
-            return False
-        verdict = self._verdicts.get(request.peer)
-        if verdict is None:
-            verdict = self._verdicts[request.peer] = (
-                socket_owner_uid(request.peer, request.local) == self._owner_uid
-            )
-        return verdict
+            return ADMITTED
+        return ADMITTED if connection_owner_uid(connection) == self._owner_uid else REFUSED
 
     async def start(self, host: str = "127.0.0.1") -> str:
-        self._listener = HttpListener(self._handle, RUNTIME_API_LIMITS)
+        self._listener = HttpListener(
+            self._handle, RUNTIME_API_LIMITS, admit=self._admit, start=self._owner_known
+        )
         await self._listener.bind(host, 0)
         port = self._listener.addresses[0][1]
         self.address = f"{host}:{port}"
@@ -83,8 +93,6 @@ class RuntimeApiEndpoint:
             self._listener = None
 
     async def _handle(self, request: LeanRequest) -> LeanResponse:
-        if not await self._caller_allowed(request):
-            return _error(403, "AccessDenied", "This Runtime API belongs to another execution environment")
         route = _route(request.path)
         if route is None:
             return _error(404, "InvalidRequest", f"Unknown path {request.path}")
@@ -108,7 +116,14 @@ class RuntimeApiEndpoint:
         return _ACCEPTED if accepted else _error(400, "InvalidRequestID", "Invalid request ID")
 
     async def _next(self) -> LeanResponse:
-        invocation = await self._mailbox.next()
+        try:
+            invocation = await self._mailbox.next()
+        except AlreadyPolling:
+            return _error(
+                403,
+                "InvalidStateTransition",
+                "A runtime is already waiting for the next invocation of this execution environment",
+            )
         headers = [
             ("Lambda-Runtime-Aws-Request-Id", invocation.request_id),
             ("Lambda-Runtime-Deadline-Ms", str(invocation.deadline_ms)),

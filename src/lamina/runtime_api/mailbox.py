@@ -37,6 +37,10 @@ class RuntimeOutcome:
     error_type: str | None = None
 
 
+class AlreadyPolling(Exception):
+    """A `next` came while another one waits: the environment has a single runtime loop."""
+
+
 def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
 
@@ -85,8 +89,18 @@ class InvocationMailbox:
     def cancel_take(self) -> None:
         self._taker = None
 
+    @property
+    def polling(self) -> bool:
+        """A runtime waits for the next invocation (a parked `next()` or `take_next`)."""
+        return self._taker is not None
+
     async def next(self) -> Invocation:
-        """Runtime side: wait for the next invocation (parks until one is submitted)."""
+        """Runtime side: wait for the next invocation (parks until one is submitted).
+
+        Raises AlreadyPolling while another `next` waits: the first keeps its place (a second
+        caller never takes the invocation the environment's runtime is waiting for)."""
+        if self.polling:
+            raise AlreadyPolling
         waiter: asyncio.Future[Invocation] = asyncio.get_running_loop().create_future()
 
         def hand_over(invocation: Invocation) -> None:

@@ -28,7 +28,8 @@ class HttpLimits:
     block 431, a larger body is read and dropped and the request flagged (`body_too_large`, which
     the handler answers 413 in its own protocol's shape), a head or body that stalls 408 before
     the connection closes, an idle keep-alive connection is closed without a word, and at the
-    connection cap the server stops accepting (new clients wait in the kernel's backlog).
+    connection cap the server stops accepting (new clients wait in the kernel's backlog). A
+    function's connections past `function_connections` are refused (reset) at once.
     """
 
     max_url_bytes: int = 16 * 1024  # the request target (path and query): 414 beyond
@@ -49,6 +50,11 @@ class HttpLimits:
     send_timeout: float | None = 60.0
     # Open connections at most; at the cap the listener stops accepting until one closes.
     max_connections: int | None = 10_000
+    # Open connections one execution environment may hold to the API at most (counted by the
+    # owner of the client socket, on every port the function can reach); past it a new connection
+    # is reset at once. An SDK keeps about 10 per client (botocore's max_pool_connections), so
+    # 256 leaves room for a function with many clients and threads.
+    function_connections: int | None = 256
     # Bytes a connection may have queued for the client before a streamed response waits.
     write_buffer_bytes: int = 256 * 1024
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -443,13 +444,68 @@ def test_close_releases_a_parked_next_and_refuses_new_connections() -> None:
 
 
 def test_a_caller_of_another_uid_is_refused_when_the_environment_has_its_own() -> None:
-    """One function must not take another's invocations by connecting to its port."""
+    """One function must not take another's invocations by connecting to its port: its connection
+    is reset as it is accepted, before a request is read."""
 
     async def scenario(harness: Harness) -> None:
-        response = await harness.call("GET", f"{PREFIX}/invocation/next")
-        assert response.status == 403
+        harness.mailbox.submit(invocation())
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            await harness.call("GET", f"{PREFIX}/invocation/next")
+        assert not harness.mailbox.first_poll.is_set()
 
     run(scenario, owner_uid=os.getuid() + 4242)
+
+
+def test_each_connection_is_judged_by_its_own_socket_not_by_its_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A verdict is never kept for an address: the owner of every new connection is asked again (a
+    freed client port can be bound by another uid)."""
+    import lamina.runtime_api.endpoint as endpoint_module
+
+    owners = iter([os.getuid(), os.getuid() + 4242])
+    asked: list[tuple[str, int]] = []
+
+    def owner_of(connection: socket.socket) -> int | None:
+        asked.append(connection.getpeername())
+        return next(owners)
+
+    monkeypatch.setattr(endpoint_module, "connection_owner_uid", owner_of)
+
+    async def scenario(harness: Harness) -> None:
+        first = await harness.connect()
+        await first.send(request("POST", f"{PREFIX}/init/error", b"{}"))
+        assert (await first.response()).status == 202
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            await harness.call("GET", f"{PREFIX}/invocation/next")
+        assert len(asked) == 2
+
+    run(scenario, owner_uid=os.getuid())
+
+
+def test_a_second_concurrent_next_is_refused_and_the_first_keeps_its_place() -> None:
+    """A parked `next` is never replaced: a second one is refused (403 InvalidStateTransition) and
+    the invocation goes to the first."""
+
+    async def scenario(harness: Harness) -> None:
+        first = await harness.connect()
+        await first.send(request("GET", f"{PREFIX}/invocation/next"))
+        for _ in range(100):
+            if harness.mailbox.polling:
+                break
+            await asyncio.sleep(0.01)
+        second = await harness.call("GET", f"{PREFIX}/invocation/next")
+        assert second.status == 403
+        assert second.json() == {
+            "errorMessage": "A runtime is already waiting for the next invocation of this execution environment",
+            "errorType": "InvalidStateTransition",
+        }
+        harness.mailbox.submit(invocation("req-7"))
+        answered = await first.response()
+        assert answered.status == 200
+        assert answered.headers["Lambda-Runtime-Aws-Request-Id"] == "req-7"
+
+    run(scenario)
 
 
 def test_the_environments_own_uid_is_served() -> None:
