@@ -43,20 +43,13 @@ from lamina.execution.code_cache import CodeCache
 from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.environment import EnvironmentContext
 from lamina.execution.invocation import InvocationService
-from lamina.execution.log_budget import LogBudget
 from lamina.execution.observer import Observers
 from lamina.execution.pool import EnvironmentPool, MemoryBudget
 from lamina.execution.pool.budget import default_memory_budget_mb
 from lamina.execution.pool.keep_alive import build_keep_alive_policy
 from lamina.execution.runtimes.catalog import BOOTSTRAP, RuntimeSpec, build_sdk_library, discover_runtimes
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
-from lamina.execution.sandbox.detect import (
-    SandboxPaths,
-    SandboxUnavailable,
-    UidClaim,
-    build_sandbox,
-    claim_uids,
-)
+from lamina.execution.sandbox.detect import SandboxPaths, SandboxUnavailable, build_sandbox
 from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
@@ -116,8 +109,6 @@ LOG_FLUSH_SECONDS = 0.2
 OBSERVATIONS_COMMIT_SECONDS = 0.05
 # Events past their group's retention are hidden at once and deleted this often.
 LOG_EXPIRY_SECONDS = 60.0
-# Each account's logs on disk are measured against its quota this often (store/log_quota.py).
-LOG_QUOTA_SECONDS = 2.0
 # Metric datapoints are aggregated in memory and written this often.
 METRIC_FLUSH_SECONDS = 5.0
 # Alarms are evaluated this often (and at once when a fake clock moves).
@@ -199,10 +190,10 @@ class LambdaAccount:
         for timestamp_ms, message in self.logs.drain_marked():
             record_embedded(self.recorder, message, timestamp_ms)
 
-    async def write_logs(self) -> None:
+    def write_logs(self) -> None:
         """Appended log events to their files (the OS's page cache: a killed server keeps them)."""
         try:
-            await self.logs.write_out()
+            self.logs.flush()
         except OSError:  # a full disk: the events stay buffered for the next flush
             _log.exception("writing log events failed")
 
@@ -211,7 +202,7 @@ class LambdaAccount:
         metrics embedded in them, its metrics and its billed duration, stored. Subscription filters,
         metric filters and live tail see the lines at the next periodic flush. Raises when
         something could not be written, so that the event stays queued."""
-        await self.logs.write_out()
+        self.logs.flush()
         await self.record_embedded_metrics()
         await self.recorder.flush()
         await self.billing.flush()
@@ -234,8 +225,6 @@ class Platform:
     code_collector: CodeCollector
     # Lamina's API as execution environments reach it (AWS_ENDPOINT_URL), each one's connections capped.
     function_port: FunctionApiPort | None = None
-    # The tier under `sandbox`: its uid range, held-back uids and pids budget show in health.
-    isolation: ProcessSandbox | None = None
     _log_flusher: asyncio.Task[None] | None = None
     _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
@@ -296,24 +285,19 @@ class Platform:
     async def _flush_logs_forever(self) -> None:
         """Log events reach the disk, subscription filters and embedded metrics; metrics reach their
         store; expired events and datapoints are deleted."""
-        last_expiry = last_metrics = last_quota = 0.0
+        last_expiry = last_metrics = 0.0
         while True:
             await asyncio.sleep(LOG_FLUSH_SECONDS)
             now = time.monotonic()
             expire = now - last_expiry >= LOG_EXPIRY_SECONDS
             write_metrics = now - last_metrics >= METRIC_FLUSH_SECONDS
-            measure = now - last_quota >= LOG_QUOTA_SECONDS
             if expire:
                 last_expiry = now
             if write_metrics:
                 last_metrics = now
-            if measure:
-                last_quota = now
             for account in list(self.accounts.values()):
                 try:
-                    await account.logs.write_out()
-                    if measure:
-                        await account.logs.enforce_quota(self.settings.log_limits.account_quota_bytes)
+                    account.logs.flush()
                     appended = account.logs.drain_tapped()
                     await account.subscriptions.deliver(appended)
                     account.metric_filters.apply(appended)
@@ -382,7 +366,6 @@ class Platform:
             "memoryBudgetMb": primary.budget_mb,
             "keepAlivePolicy": self.primary.pool.policy.name,
             "asyncBacklog": sum(account.backends.delivery.backlog for account in self.accounts.values()),
-            **(self.isolation.health() if self.isolation is not None else {}),
         }
 
 
@@ -415,7 +398,6 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     settings, sts, authorizer = shared.settings, shared.sts, shared.authorizer
     database_path, queue_path, logs_dir = settings.account_paths(account_id)
     logs = FileLogStore(logs_dir)
-    log_budget = LogBudget(settings.log_limits, lambda: logs.backlog_bytes, time.monotonic)
     metadata = SqliteMetadataStore(database_path)
     registry = FunctionRegistry(metadata)
 
@@ -432,7 +414,6 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         sdk_library=shared.sdk_library,
         scratch_root=settings.environments_dir,
         credentials=environment_credentials,
-        log_budget=log_budget,
     )
     pool = EnvironmentPool(
         LocalBackend(shared.runtimes, shared.code, context),
@@ -447,8 +428,8 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     billing_store = SqliteBillingStore(settings.billing_path(account_id))
     billing = BillingMeter(billing_store, shared.clock)
 
-    async def write_logs() -> None:
-        await account.write_logs()
+    def write_logs() -> None:
+        account.write_logs()
 
     async def persist_observations() -> None:
         await account.persist_observations()
@@ -589,7 +570,7 @@ def build_platform(settings: Settings) -> Platform:
     runtimes = discover_runtimes(settings.runtimes)
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
     sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
-    tier, settings = _build_sandbox(settings, runtimes, cgroups)
+    tier = _build_sandbox(settings, runtimes, cgroups)
     sandbox = ZygoteSandbox(
         tier,
         enabled=settings.start_method == "zygote",
@@ -715,15 +696,13 @@ def build_platform(settings: Settings) -> Platform:
         shared.counters,
         code_collector,
         function_port,
-        isolation=tier,
     )
     return platform
 
 
 def _build_sandbox(
     settings: Settings, runtimes: dict[str, RuntimeSpec], cgroups: CgroupMemoryController | None
-) -> tuple[ProcessSandbox, Settings]:
-    """The sandbox tier, and `settings` with the uid range this server claimed for itself."""
+) -> ProcessSandbox:
     interpreters = sorted({spec.interpreter for spec in runtimes.values() if spec.interpreter is not None})
     data_dir = settings.data_dir
     paths = SandboxPaths(
@@ -738,29 +717,16 @@ def _build_sandbox(
         root=data_dir / "sandbox" / "root",
         runtime_files=(*map(Path, interpreters), BOOTSTRAP.parent),
     )
-    uid_claim: UidClaim | None = None
     try:
-        if os.geteuid() == 0:  # environments get uids of their own: this server's alone
-            owner = {"dataDir": str(data_dir), "endpoint": settings.endpoint_url}
-            requested = UidRange(*settings.sandbox_uids) if settings.sandbox_uids_explicit else None
-            uid_claim = claim_uids(requested, owner)
-            claimed = uid_claim.claim.range
-            settings = replace(settings, sandbox_uids=(claimed.first, claimed.count))
         tier, notes = build_sandbox(
-            settings.sandbox,
-            paths,
-            interpreters,
-            memory=cgroups,
-            uids=UidRange(*settings.sandbox_uids),
-            uid_claim=uid_claim,
-            pids_budget=settings.pids_budget,
+            settings.sandbox, paths, interpreters, memory=cgroups, uids=UidRange(*settings.sandbox_uids)
         )
     except SandboxUnavailable as error:
         raise SystemExit(f"lamina: {error}") from None
     for note in notes:
         _log.warning("sandbox: %s", note)
     _log.info("sandbox: %s", tier.describe())
-    return tier, settings
+    return tier
 
 
 def _raise_open_file_limit() -> None:
@@ -780,8 +746,6 @@ def announce(platform: Platform) -> None:
         f"  sandbox: {platform.sandbox.name} (memory limits: {platform.sandbox.memory_enforcement}); runtimes: {', '.join(platform.runtimes)}",
         file=sys.stderr,
     )
-    if platform.isolation is not None and (uids := platform.isolation.health()["uidRange"]) is not None:
-        print(f"  sandbox uids: {uids} (held by this server alone)", file=sys.stderr)
     print(
         f"  memory budget: {platform.primary.pool.usage().budget_mb} MB; keep-alive: "
         f"{platform.primary.pool.policy.name} ({settings.keep_alive_seconds:g} s)",
