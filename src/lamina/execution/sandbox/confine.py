@@ -19,7 +19,10 @@ What `confine(plan)` does, in this order (each step only when the plan asks for 
   5. chdir to `plan.working_directory`;
   6. close inherited file descriptors except `plan.keep_fds` (or mark them close-on-exec);
   7. drop privileges: setgroups([]), setresgid, setresuid, then no_new_privs, and set the
-     parent-death signal again (a uid change clears it).
+     parent-death signal again (a uid change clears it);
+  8. last, a step of its own: the seccomp filter (seccomp.py, beside this file), unless
+     `plan.seccomp` is False. Callers that confine many processes call `prepare_seccomp()` first,
+     so the filter is built once per process, not once per start.
 Any failure raises `ConfinementError` (or OSError) before user code could run; callers must treat
 that as a failed start and never run the runtime unconfined.
 """
@@ -139,6 +142,7 @@ class ConfinementPlan:
     inside_runtime_dir: str = ""
     inside_runtime_library: str = ""
     inside_tmp: str = ""
+    seccomp: bool = True  # step 8: install seccomp.py's filter last
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -555,6 +559,8 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     and killing that PID (or its process group) with SIGKILL ends the whole environment.
     """
     plan.validate()
+    if plan.seccomp:
+        prepare_seccomp()  # step 8's module, loaded while the host's files are still in view
     parent = os.getppid()
     if plan.parent_death_signal:
         _set_parent_death_signal(plan.parent_death_signal, parent)
@@ -606,3 +612,41 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
         os.close(alive_fd)
     elif plan.parent_death_signal and "pid" not in plan.namespaces and os.getppid() != parent:
         os._exit(1)
+    # Step 8, kept apart from the rest: nothing above may run under the filter (it unshares, mounts).
+    if plan.seccomp:
+        _install_seccomp()
+
+
+# Step 8: seccomp ------------------------------------------------------------------------------
+_seccomp_module: Any = None
+_seccomp_program: bytes | None = None
+
+
+def prepare_seccomp() -> None:
+    """Load seccomp.py and build its filter now (once per process; idempotent). Raises
+    ConfinementError where no filter can be built (an architecture without a syscall table)."""
+    global _seccomp_module, _seccomp_program
+    if _seccomp_program is not None:
+        return
+    if _seccomp_module is None:
+        import importlib.util  # only this step loads a module by path
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp.py")
+        spec = importlib.util.spec_from_file_location("_lamina_seccomp", path)
+        if spec is None or spec.loader is None:
+            raise ConfinementError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _seccomp_module = module
+    try:
+        _seccomp_program = _seccomp_module.build_filter()
+    except _seccomp_module.UnsupportedArchitecture as error:
+        raise ConfinementError(str(error)) from error
+
+
+def _install_seccomp() -> None:
+    prepare_seccomp()
+    try:
+        _seccomp_module.install(_seccomp_program)
+    except OSError as error:
+        raise ConfinementError(f"seccomp: {error}") from error

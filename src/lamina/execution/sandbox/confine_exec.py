@@ -5,7 +5,8 @@ multi-threaded (the event loop, its executor, SQLite threads), and Python runs n
 child of a fork there: a lock another thread held at fork time stays locked forever in the child
 (subprocess documents `preexec_fn` as unsafe for that reason). So the server starts this fresh,
 single-threaded interpreter with no Python of its own between fork and exec; this program applies
-confine() to itself and execs the runtime in its place. The server starts it ahead of need: it loads
+confine() to itself (whose last step installs the seccomp filter, seccomp.py) and execs the
+runtime in its place. The server starts it ahead of need: it loads
 confine.py, then waits for its request, so a start pays only for confinement and exec.
 
 Standalone like confine.py (standard library only, no `lamina` imports): it runs under the server's
@@ -99,6 +100,10 @@ def _report(fd: int, text: str) -> None:
 
 def main(control_fd: int, server: int) -> int:
     confinement = _load_confinement()
+    # The seccomp filter is built now, while this helper waits, not on a start's clock; a failure
+    # comes back from confine() below, as an answer to the request.
+    with contextlib.suppress(Exception):
+        confinement.prepare_seccomp()  # type: ignore[attr-defined]
     # An idle helper dies with the server (checked against the server's pid: it may be gone already).
     confinement._set_parent_death_signal(int(signal.SIGKILL), server)  # type: ignore[attr-defined]
     received = _receive(socket.socket(fileno=control_fd))
