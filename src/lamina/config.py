@@ -50,8 +50,14 @@ class Settings:
     # How environments are confined: "auto" (the strongest tier that works here), "process" or
     # "namespaces" (see docs/architecture.md, "Execution environments").
     sandbox: str = "auto"
-    # (first, count): the unprivileged uids environments run as when the server is root.
+    # (first, count): the unprivileged uids environments run as when the server is root. Held by this
+    # server alone (sandbox/uid_ranges.py): when not `sandbox_uids_explicit`, the first block of this
+    # size from here up that no other server holds is taken instead (and written back here).
     sandbox_uids: tuple[int, int] = (100_000, 65_536)
+    sandbox_uids_explicit: bool = False
+    # Processes and threads all environments may have together (a pids cgroup); None: half of the
+    # host's pid_max.
+    pids_budget: int | None = None
     # Tests: metric periods, alarms and the billing month follow a clock moved by POST /_lamina/clock.
     fake_clock: bool = False
     # Root credentials; None means "generate on first start and store in the data dir".

@@ -49,7 +49,13 @@ from lamina.execution.pool.budget import default_memory_budget_mb
 from lamina.execution.pool.keep_alive import build_keep_alive_policy
 from lamina.execution.runtimes.catalog import BOOTSTRAP, RuntimeSpec, build_sdk_library, discover_runtimes
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
-from lamina.execution.sandbox.detect import SandboxPaths, SandboxUnavailable, build_sandbox
+from lamina.execution.sandbox.detect import (
+    SandboxPaths,
+    SandboxUnavailable,
+    UidClaim,
+    build_sandbox,
+    claim_uids,
+)
 from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
@@ -225,6 +231,8 @@ class Platform:
     code_collector: CodeCollector
     # Lamina's API as execution environments reach it (AWS_ENDPOINT_URL), each one's connections capped.
     function_port: FunctionApiPort | None = None
+    # The tier under `sandbox`: its uid range, held-back uids and pids budget show in health.
+    isolation: ProcessSandbox | None = None
     _log_flusher: asyncio.Task[None] | None = None
     _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
@@ -366,6 +374,7 @@ class Platform:
             "memoryBudgetMb": primary.budget_mb,
             "keepAlivePolicy": self.primary.pool.policy.name,
             "asyncBacklog": sum(account.backends.delivery.backlog for account in self.accounts.values()),
+            **(self.isolation.health() if self.isolation is not None else {}),
         }
 
 
@@ -570,7 +579,7 @@ def build_platform(settings: Settings) -> Platform:
     runtimes = discover_runtimes(settings.runtimes)
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
     sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
-    tier = _build_sandbox(settings, runtimes, cgroups)
+    tier, settings = _build_sandbox(settings, runtimes, cgroups)
     sandbox = ZygoteSandbox(
         tier,
         enabled=settings.start_method == "zygote",
@@ -696,13 +705,15 @@ def build_platform(settings: Settings) -> Platform:
         shared.counters,
         code_collector,
         function_port,
+        isolation=tier,
     )
     return platform
 
 
 def _build_sandbox(
     settings: Settings, runtimes: dict[str, RuntimeSpec], cgroups: CgroupMemoryController | None
-) -> ProcessSandbox:
+) -> tuple[ProcessSandbox, Settings]:
+    """The sandbox tier, and `settings` with the uid range this server claimed for itself."""
     interpreters = sorted({spec.interpreter for spec in runtimes.values() if spec.interpreter is not None})
     data_dir = settings.data_dir
     paths = SandboxPaths(
@@ -717,16 +728,29 @@ def _build_sandbox(
         root=data_dir / "sandbox" / "root",
         runtime_files=(*map(Path, interpreters), BOOTSTRAP.parent),
     )
+    uid_claim: UidClaim | None = None
     try:
+        if os.geteuid() == 0:  # environments get uids of their own: this server's alone
+            owner = {"dataDir": str(data_dir), "endpoint": settings.endpoint_url}
+            requested = UidRange(*settings.sandbox_uids) if settings.sandbox_uids_explicit else None
+            uid_claim = claim_uids(requested, owner)
+            claimed = uid_claim.claim.range
+            settings = replace(settings, sandbox_uids=(claimed.first, claimed.count))
         tier, notes = build_sandbox(
-            settings.sandbox, paths, interpreters, memory=cgroups, uids=UidRange(*settings.sandbox_uids)
+            settings.sandbox,
+            paths,
+            interpreters,
+            memory=cgroups,
+            uids=UidRange(*settings.sandbox_uids),
+            uid_claim=uid_claim,
+            pids_budget=settings.pids_budget,
         )
     except SandboxUnavailable as error:
         raise SystemExit(f"lamina: {error}") from None
     for note in notes:
         _log.warning("sandbox: %s", note)
     _log.info("sandbox: %s", tier.describe())
-    return tier
+    return tier, settings
 
 
 def _raise_open_file_limit() -> None:
@@ -746,6 +770,8 @@ def announce(platform: Platform) -> None:
         f"  sandbox: {platform.sandbox.name} (memory limits: {platform.sandbox.memory_enforcement}); runtimes: {', '.join(platform.runtimes)}",
         file=sys.stderr,
     )
+    if platform.isolation is not None and (uids := platform.isolation.health()["uidRange"]) is not None:
+        print(f"  sandbox uids: {uids} (held by this server alone)", file=sys.stderr)
     print(
         f"  memory budget: {platform.primary.pool.usage().budget_mb} MB; keep-alive: "
         f"{platform.primary.pool.policy.name} ({settings.keep_alive_seconds:g} s)",

@@ -231,9 +231,23 @@ def server(
         ),
     ] = "auto",
     sandbox_uids: Annotated[
-        str,
-        typer.Option("--sandbox-uids", help="FIRST-LAST: uids environments run as when the server is root."),
-    ] = "100000-165535",
+        str | None,
+        typer.Option(
+            "--sandbox-uids",
+            help="FIRST-LAST: uids environments run as when the server is root, held by this server "
+            "alone (another server's overlapping range is refused). Default: the first free block of "
+            "65,536 from 100000 up.",
+        ),
+    ] = None,
+    pids_budget: Annotated[
+        int | None,
+        typer.Option(
+            "--pids-budget",
+            help="Processes and threads all environments may have together (a pids cgroup). "
+            "Default: half of the host's pid_max.",
+            min=1,
+        ),
+    ] = None,
     fake_clock: Annotated[
         bool,
         typer.Option(
@@ -286,7 +300,9 @@ def server(
             start_method=start_method,
             zygote_preload=preload,
             sandbox=sandbox,
-            sandbox_uids=_parse_uid_range(sandbox_uids),
+            **({} if sandbox_uids is None else {"sandbox_uids": _parse_uid_range(sandbox_uids)}),
+            sandbox_uids_explicit=sandbox_uids is not None,
+            pids_budget=pids_budget,
             fake_clock=fake_clock,
             http_limits=http_limits,
         )

@@ -169,18 +169,24 @@ def _own_cgroup(controller: str | None) -> str | None:
     return None
 
 
+# How long a start waits for the processes a killed server left in its cgroups to exit.
+STALE_WAIT_SECONDS = 5.0
+
+
 def _remove_stale(parent: Path) -> None:
-    """Folders left by servers that were killed: their environments died with them."""
+    """Folders left by servers that were killed. Their environments should have died with them (the
+    parent-death signal), but a process that left its process group (a double-forked `setsid`
+    daemon) is still in its cgroup: it is killed before the folder is removed."""
     for folder in parent.glob("lamina-*"):
         pid = folder.name.removeprefix("lamina-")
         if not pid.isdigit() or int(pid) == os.getpid() or Path(f"/proc/{pid}").exists():
             continue
-        for child in folder.iterdir():
-            if child.is_dir():
-                with contextlib.suppress(OSError):
-                    child.rmdir()
         with contextlib.suppress(OSError):
-            folder.rmdir()
+            for child in folder.iterdir():
+                if child.is_dir():
+                    remove_cgroup(child, wait_seconds=STALE_WAIT_SECONDS)
+        kill_members(folder)
+        remove_cgroup(folder, wait_seconds=STALE_WAIT_SECONDS)
 
 
 def _write_memory_limit(path: Path, v1: bool, memory_mb: int) -> None:

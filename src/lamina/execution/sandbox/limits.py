@@ -79,23 +79,45 @@ class _Controller:
 class CgroupLimits:
     """Creates per-environment pids and cpu cgroups below folders owned by this server process."""
 
-    def __init__(self, controllers: list[_Controller]) -> None:
+    def __init__(self, controllers: list[_Controller], pids_budget: int | None = None) -> None:
         self._controllers = controllers
+        self.pids_budget = (
+            pids_budget if any(controller.kind == "pids" for controller in controllers) else None
+        )
 
     @property
     def kinds(self) -> list[str]:
         return [controller.kind for controller in self._controllers]
 
     @classmethod
-    def detect(cls, root: Path = _CGROUP_ROOT) -> CgroupLimits | None:
-        """The limits this host lets the server set, or None when it allows neither."""
+    def detect(cls, root: Path = _CGROUP_ROOT, *, pids_budget: int | None = None) -> CgroupLimits | None:
+        """The limits this host lets the server set, or None when it allows neither.
+
+        `pids_budget`: processes and threads all environments may have together (the server's pids
+        cgroup, parent of every environment's, is capped at it); None: half of kernel.pid_max. Each
+        environment's own cap (1,024, as on Lambda) stays; this one keeps the sum of idle children
+        left behind by many environments from exhausting the host's pids."""
         controllers = []
         for kind in ("pids", "cpu"):
             with contextlib.suppress(OSError):
                 controller = _detect_v2(root, kind) or _detect_v1(root, kind)
                 if controller is not None:
                     controllers.append(controller)
-        return cls(controllers) if controllers else None
+        if not controllers:
+            return None
+        budget = pids_budget if pids_budget is not None else default_pids_budget()
+        for controller in controllers:
+            if controller.kind == "pids":
+                (controller.base / "pids.max").write_text(str(budget))
+        return cls(controllers, budget)
+
+    def pids_in_use(self) -> int | None:
+        """Processes and threads all environments have now; None without a pids controller."""
+        for controller in self._controllers:
+            if controller.kind == "pids":
+                with contextlib.suppress(OSError, ValueError):
+                    return int((controller.base / "pids.current").read_text())
+        return None
 
     def create(self, name: str, *, max_processes: int, memory_mb: int) -> EnvironmentLimits:
         limits = EnvironmentLimits()
@@ -116,6 +138,14 @@ class CgroupLimits:
         deadline = time.monotonic() + CLOSE_WAIT_SECONDS if deadline is None else deadline
         for controller in self._controllers:
             remove_server_folder(controller.base, deadline)
+
+
+def default_pids_budget() -> int:
+    """Half of the host's pids (kernel.pid_max), so that environments can never take them all."""
+    try:
+        return max(1024, int(Path("/proc/sys/kernel/pid_max").read_text()) // 2)
+    except (OSError, ValueError):
+        return 16_384
 
 
 def _write_limit(controller: _Controller, folder: Path, max_processes: int, memory_mb: int) -> None:

@@ -5,7 +5,11 @@ size, no core dumps), no inherited descriptors but stdio and `pass_fds`, cgroups
 count and CPU where the host allows them, and, when the server runs as root and the environment's
 files are reachable by other users, a uid of its own per live environment. `/tmp` is the
 environment's scratch folder (HOME and TMPDIR): RLIMIT_FSIZE caps each file at EphemeralStorage and
-a watcher kills the environment once the folder as a whole grows past it (see `_watch_scratch`).
+a watcher kills the environment once the folder as a whole, with what its uid holds in the host's
+/var/tmp, /dev/shm and System V IPC (shared_storage.py), grows past it (see `_watch_scratch`).
+
+A uid goes back to the pool only once no process runs as it (its cgroups are empty, or a kill by uid
+was verified in /proc) and what it left in shared storage is deleted; one with a survivor is held back.
 
 `prepare()` turns a spec into a `Launch` (argv, environment, confinement plan, resources); the
 namespaces tier (namespaces.py) changes only what `_layout()` returns.
@@ -28,9 +32,13 @@ from pathlib import Path
 
 from lamina.execution.sandbox.base import IsolationUnavailable, ProcessHandle, SandboxedProcess, SandboxSpec
 from lamina.execution.sandbox.cgroups import CLOSE_WAIT_SECONDS, CgroupMemoryController, MemoryCgroup
+from lamina.execution.sandbox.code_access import CodeAccess, CodeReadGrant
 from lamina.execution.sandbox.confine import ConfinementPlan
 from lamina.execution.sandbox.limits import CgroupLimits, EnvironmentLimits
+from lamina.execution.sandbox.shared_storage import SharedStorageMeter, remove_of
 from lamina.execution.sandbox.spawner import ConfinementFailed, Spawner
+from lamina.execution.sandbox.survivors import kill_processes
+from lamina.execution.sandbox.uid_ranges import UidRangeClaim
 from lamina.execution.sandbox.uids import UidPool
 
 MAX_PROCESSES = 1024  # processes and threads per environment (Lambda: 1,024)
@@ -63,22 +71,24 @@ class _Resources:
     uid: int | None = None
     uids: UidPool | None = None
     watcher: asyncio.Task[None] | None = None
-    kill_uid: Callable[[int], None] | None = None
+    kill_uid: Callable[[int], bool] | None = None
+    code_grant: CodeReadGrant | None = None  # its uid may read its code folders (code_access.py)
     released: bool = False
 
     def kill_all(self) -> None:
         self._kill_all()
 
-    def _kill_all(self) -> asyncio.Future[None] | None:
-        """Kill what is left; the kill by uid runs in a worker thread (it starts a helper program),
-        and its future is returned (None: done already)."""
+    def _kill_all(self) -> asyncio.Future[bool] | bool | None:
+        """Kill what is left. The kill by uid runs in a worker thread (it starts a helper program) and
+        its future is returned, True once nothing runs as the uid (without a loop: that outcome
+        itself). None: the cgroups' kill (their removal tells whether it worked), or nothing to kill."""
         if self.limits is not None and self.limits.folders:
             self.limits.kill_all()
         elif self.uid is not None and self.kill_uid is not None:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # no loop (shutdown, tests): nothing else to keep going
-                self.kill_uid(self.uid)
+                return self.kill_uid(self.uid)
             else:
                 return loop.run_in_executor(None, self.kill_uid, self.uid)
         return None
@@ -89,15 +99,39 @@ class _Resources:
         self.released = True
         if self.watcher is not None:
             self.watcher.cancel()
+        if self.code_grant is not None:
+            self.code_grant.revoke()
         killing = self._kill_all()  # nothing of the environment may outlive it, nor keep its uid
-        if not self._remove_cgroups():
-            _retry_removal(self._remove_cgroups)
+        # The uid is safe to lease again once nothing runs as it: its cgroups are gone (a process cannot
+        # leave them), or, without cgroups, the kill by uid found none left.
+        judge_by_cgroups = killing is None and self.uid is not None
+        if self._remove_cgroups():
+            if judge_by_cgroups:
+                self._retire_uid(True)
+        else:
+            _retry_removal(self._remove_cgroups, self._retire_uid if judge_by_cgroups else None)
+        if isinstance(killing, bool):
+            self._retire_uid(killing)
+        elif killing is not None:
+            killing.add_done_callback(lambda outcome: self._retire_uid(outcome.result()))
+
+    def _retire_uid(self, nothing_left: bool) -> None:
+        """Give the uid back once what it left in shared storage is deleted (off the loop), or hold it
+        back when a process of it survived."""
         uid, uids = self.uid, self.uids
-        if uid is not None and uids is not None:
-            if killing is None:
-                uids.release(uid)
-            else:  # only once nothing runs as it any more: the next environment to get it is safe
-                killing.add_done_callback(lambda _: uids.release(uid))
+        if uid is None or uids is None:
+            return
+        if not nothing_left:
+            _log.warning("uid %d still runs a process after its environment ended: not leased again", uid)
+            uids.quarantine(uid)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (shutdown, tests)
+            remove_shared_storage(uid)
+            uids.release(uid)
+            return
+        loop.run_in_executor(None, remove_shared_storage, uid).add_done_callback(lambda _: uids.release(uid))
 
     def _remove_cgroups(self) -> bool:
         removed = self.memory_cgroup.remove() if self.memory_cgroup is not None else True
@@ -109,19 +143,29 @@ class _Resources:
 _REMOVAL_RETRY_DELAYS = (0.01, 0.05, 0.2, 1.0, 4.0)
 
 
-def _retry_removal(remove: Callable[[], bool], attempt: int = 0) -> None:
+def _retry_removal(
+    remove: Callable[[], bool], done: Callable[[bool], None] | None = None, attempt: int = 0
+) -> None:
     """Call `remove` again later on the loop until it returns True or the retries run out (the
-    server's shutdown removes what is left; the next start removes a killed server's folders)."""
+    server's shutdown removes what is left; the next start removes a killed server's folders), then
+    `done` with whether it succeeded."""
     if attempt >= len(_REMOVAL_RETRY_DELAYS):
+        if done is not None:
+            done(False)
         return
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
+        if done is not None:
+            done(False)
         return
 
     def retry() -> None:
-        if not remove():
-            _retry_removal(remove, attempt + 1)
+        if remove():
+            if done is not None:
+                done(True)
+        else:
+            _retry_removal(remove, done, attempt + 1)
 
     loop.call_later(_REMOVAL_RETRY_DELAYS[attempt], retry)
 
@@ -173,8 +217,14 @@ except ProcessLookupError:
 """
 
 
-def kill_processes_of_uid(uid: int) -> None:
-    """SIGKILL every process running as `uid`: kill(-1) from a helper that has become that uid.
+# How long a release keeps killing what runs as an environment's uid before holding the uid back.
+_UID_KILL_SECONDS = 5.0
+
+
+def kill_processes_of_uid(uid: int) -> bool:
+    """SIGKILL every process running as `uid`: kill(-1) from a helper that has become that uid (atomic
+    against forks), then checked in /proc (kill(-1) cannot say whether it found anything), killing
+    stragglers directly. True once nothing runs as `uid`.
 
     Blocking (an interpreter start): call it in a worker thread. A helper program rather than a fork
     of the server, which is multi-threaded: a forked copy of it must run nothing but exec. Never
@@ -190,6 +240,15 @@ def kill_processes_of_uid(uid: int) -> None:
         )
     except (OSError, subprocess.SubprocessError) as error:
         _log.warning("could not kill the processes of uid %d: %s", uid, error)
+    return not kill_processes(lambda candidate: candidate == uid, _UID_KILL_SECONDS)
+
+
+def remove_shared_storage(uid: int) -> None:
+    """Delete what `uid` left in /var/tmp, /dev/shm and System V IPC. Blocking; never raises."""
+    try:
+        remove_of(lambda candidate: candidate == uid)
+    except OSError as error:
+        _log.warning("could not remove what uid %d left in shared storage: %s", uid, error)
 
 
 def only_child(pid: int) -> int:
@@ -247,6 +306,7 @@ class ProcessSandbox:
 
     name = "process"
     _watches_scratch = True  # the namespaces tier's /tmp is a sized tmpfs instead
+    _code_access: CodeAccess | None = None  # see close_code_folders
 
     def __init__(
         self,
@@ -258,8 +318,16 @@ class ProcessSandbox:
         self._memory = memory
         self._limits = limits
         self._uids = uids
+        self._uid_claim: UidRangeClaim | None = None
         self._spawner = Spawner()
         self.memory_enforcement = memory.name if memory is not None else "watchdog"
+        uid_range = uids.range if uids is not None else None
+        # What each uid holds in shared host storage, for the scratch watchers (process tier only).
+        self._shared_storage = (
+            SharedStorageMeter(lambda uid: uid in uid_range)
+            if uid_range is not None and self._watches_scratch
+            else None
+        )
 
     @property
     def user(self) -> str:
@@ -268,7 +336,25 @@ class ProcessSandbox:
 
     def describe(self) -> str:
         limits = ", ".join(self._limits.kinds) if self._limits is not None else "none"
-        return f"{self.name} (runs as: {self.user}; cgroup limits: {limits})"
+        uids = f" {self._uids.range}" if self._uids is not None else ""
+        budget = self._limits.pids_budget if self._limits is not None else None
+        pids = f"; pids budget: {budget}" if budget is not None else "; pids budget: none (no pids cgroup)"
+        return f"{self.name} (runs as: {self.user}{uids}; cgroup limits: {limits}{pids})"
+
+    def hold_uid_claim(self, claim: UidRangeClaim | None) -> None:
+        """This server's claim on the range its uids come from: `close()` releases it, last."""
+        self._uid_claim = claim
+
+    def health(self) -> dict[str, object]:
+        """What the health endpoint shows of the sandbox: the uid range this server holds, uids held
+        back because a process of theirs survived, and the host-wide pids budget and its use."""
+        return {
+            "uidRange": str(self._uids.range) if self._uids is not None else None,
+            "uidsInUse": self._uids.in_use if self._uids is not None else 0,
+            "uidsQuarantined": self._uids.quarantined if self._uids is not None else 0,
+            "pidsBudget": self._limits.pids_budget if self._limits is not None else None,
+            "pidsInUse": self._limits.pids_in_use() if self._limits is not None else None,
+        }
 
     # launching -------------------------------------------------------------------------------
     def prepare(self, spec: SandboxSpec, ahead: StandbyResources | None = None) -> Launch:
@@ -290,6 +376,9 @@ class ProcessSandbox:
                 raise
         try:
             layout = self._layout(spec, resources.uid)
+            if self._code_access is not None and resources.uid is not None:
+                task_root = spec.task_root or spec.working_directory
+                resources.code_grant = self._code_access.grant([task_root, spec.layers_root], resources.uid)
         except BaseException:
             resources.release()
             raise
@@ -304,6 +393,11 @@ class ProcessSandbox:
         plan.uid = plan.gid = resources.uid
         plan.keep_fds = [0, 1, 2, *spec.pass_fds]
         return Launch(layout.argv, layout.environment, plan, resources)
+
+    def close_code_folders(self, code_root: Path) -> None:
+        """From now on the code cache's folders (directly in `code_root`, closed to all but their
+        owner by the cache) are readable by an environment's uid only while it lives (code_access.py)."""
+        self._code_access = CodeAccess(code_root)
 
     def template_for(
         self, interpreter: str, runtime_dir: Path | None, runtime_library: Path | None
@@ -353,7 +447,12 @@ class ProcessSandbox:
             inside_runtime_library=str(spec.runtime_library or ""),
             inside_tmp=str(scratch or ""),
         )
-        return Layout(list(spec.argv), dict(spec.environment), plan)
+        # A custom runtime's `<code>/bootstrap` is exec'd as ./bootstrap from its working directory,
+        # the code folder: every user reads /proc/*/cmdline here, and must not learn code paths there.
+        inside = str(task_root).rstrip("/") + "/"
+        relative = Path(spec.working_directory) == Path(task_root)
+        argv = ["./" + arg[len(inside) :] if relative and arg.startswith(inside) else arg for arg in spec.argv]
+        return Layout(argv, dict(spec.environment), plan)
 
     async def spawn(self, spec: SandboxSpec) -> SandboxedProcess:
         launch = self.prepare(spec)
@@ -380,12 +479,14 @@ class ProcessSandbox:
             process, launch.resources.memory_cgroup, launch.resources, uid=launch.resources.uid
         )
         if self._watches_scratch and spec.scratch_directory is not None:
+            meter, uid = self._shared_storage, launch.resources.uid
             launch.resources.watcher = asyncio.get_running_loop().create_task(
                 _watch_scratch(
                     spec.scratch_directory,
                     spec.ephemeral_storage_mb,
                     lambda: self.kill(sandboxed),
                     lambda: sandboxed.busy,
+                    (lambda: meter.usage(uid)) if meter is not None and uid is not None else None,
                 )
             )
         return sandboxed
@@ -417,6 +518,13 @@ class ProcessSandbox:
             self._memory.close(deadline)
         if self._limits is not None:
             self._limits.close(deadline)
+        if self._uids is not None:
+            # Whatever of the range is left (a survivor held back, a release the shutdown cut short).
+            uid_range = self._uids.range
+            kill_processes(lambda uid: uid in uid_range, CLOSE_WAIT_SECONDS)
+            remove_of(lambda uid: uid in uid_range)
+        if self._uid_claim is not None:
+            self._uid_claim.release()
 
 
 def _tree_size(folder: Path) -> int:
@@ -435,9 +543,15 @@ def _tree_size(folder: Path) -> int:
 
 
 async def _watch_scratch(
-    folder: Path, limit_mb: int, kill: Callable[[], None], busy: Callable[[], bool]
+    folder: Path,
+    limit_mb: int,
+    kill: Callable[[], None],
+    busy: Callable[[], bool],
+    shared_usage: Callable[[], int] | None = None,
 ) -> None:
-    """Process tier: end the environment once its scratch folder holds more than EphemeralStorage.
+    """Process tier: end the environment once its scratch folder, with what its uid holds in shared
+    host storage (`shared_usage`, blocking: /var/tmp, /dev/shm, System V IPC), holds more than
+    EphemeralStorage.
 
     RLIMIT_FSIZE already stops any single file at the limit; this catches many smaller files, within
     one check interval: short while an invocation runs, longer while idle (only background work
@@ -447,6 +561,10 @@ async def _watch_scratch(
     limit = limit_mb * 1024 * 1024
     while True:
         await asyncio.sleep(_SCRATCH_CHECK_SECONDS if busy() else _IDLE_SCRATCH_CHECK_SECONDS)
-        if await asyncio.to_thread(_tree_size, folder) > limit:
+        if await asyncio.to_thread(_storage_used, folder, shared_usage) > limit:
             kill()
             return
+
+
+def _storage_used(folder: Path, shared_usage: Callable[[], int] | None) -> int:
+    return _tree_size(folder) + (shared_usage() if shared_usage is not None else 0)

@@ -1,0 +1,137 @@
+"""Each server's uid range is its own on this host: a claim (a locked file) per live range.
+
+Two servers leasing from one range would give a function of one the uid of an environment of the
+other, which could then read that environment's memory and credentials. A server therefore claims its
+range at start: a file named FIRST-LAST in a host-wide folder, `flock`ed for the server's lifetime and
+saying who holds it (pid, data directory, endpoint). The kernel drops the lock when the server dies,
+however it dies; a file whose lock nobody holds is a dead server's, and is taken over (its range's
+leftover processes are then killed by the caller, see survivors.py).
+
+A range asked for by name that overlaps a live claim is refused, naming the server holding it. With no
+range asked for, the first block of `DEFAULT_COUNT` ids from `DEFAULT_FIRST` up that no live server
+holds is taken, so that several servers on one host need no configuration to stay apart. Every dead
+server's claim found at start is taken over (its survivors killed), whichever range it named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lamina.execution.sandbox.uids import UidRange
+
+CLAIMS_FOLDER = Path("/run/lamina/uid-ranges")
+DEFAULT_FIRST = 100_000
+DEFAULT_COUNT = 65_536
+_MUTEX = ".claiming"
+_LAST_UID = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel
+
+
+class UidRangeTaken(Exception):
+    """The range overlaps one a live server holds; the message names that server."""
+
+
+@dataclass(slots=True)
+class UidRangeClaim:
+    """A live claim: release it when the server stops (or let the server's death release it).
+
+    `taken_over`: ranges of dead servers whose claims this one removed: the caller kills their
+    leftovers along with its own range's."""
+
+    range: UidRange
+    path: Path
+    _descriptor: int
+    taken_over: list[UidRange] = field(default_factory=list)
+
+    def release(self) -> None:
+        """Idempotent. The file goes first, then the lock: a server starting meanwhile sees no claim."""
+        if self._descriptor < 0:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        with contextlib.suppress(OSError):
+            os.close(self._descriptor)
+        self._descriptor = -1
+
+
+def _holder(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text())
+        return f"pid {holder['pid']}, data directory {holder['dataDir']}, {holder['endpoint']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a server that did not say who it is"
+
+
+def _claims(folder: Path) -> list[tuple[UidRange, Path]]:
+    found = []
+    with contextlib.suppress(OSError):
+        for path in folder.iterdir():
+            with contextlib.suppress(ValueError):
+                found.append((UidRange.parse(path.name), path))
+    return found
+
+
+def _is_live(path: Path) -> bool:
+    """True while some process holds the claim's lock (a server that is running)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
+def _free_default(live: list[UidRange]) -> UidRange:
+    first = DEFAULT_FIRST
+    while first + DEFAULT_COUNT - 1 <= _LAST_UID:
+        candidate = UidRange(first, DEFAULT_COUNT)
+        if not any(candidate.overlaps(other) for other in live):
+            return candidate
+        first += DEFAULT_COUNT
+    raise UidRangeTaken("no free block of sandbox uids is left on this host")
+
+
+def claim_uid_range(
+    requested: UidRange | None, owner: dict[str, str], folder: Path = CLAIMS_FOLDER
+) -> UidRangeClaim:
+    """Claim `requested` (None: the first free default block) for this process, or UidRangeTaken.
+
+    `owner` (pid is added) is written into the claim for whoever is refused. Claims are made one at a
+    time (a lock on the folder), so two servers starting together cannot both get one range."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o755)
+    mutex = os.open(folder / _MUTEX, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(mutex, fcntl.LOCK_EX)
+        claims = [(uid_range, path, _is_live(path)) for uid_range, path in _claims(folder)]
+        live = [uid_range for uid_range, _, is_live in claims if is_live]
+        wanted = requested if requested is not None else _free_default(live)
+        for uid_range, path, is_live in claims:
+            if is_live and uid_range.overlaps(wanted):
+                raise UidRangeTaken(
+                    f"sandbox uids {wanted} overlap {uid_range}, held by another lamina server "
+                    f"({_holder(path)}); give this one a disjoint range with --sandbox-uids FIRST-LAST"
+                )
+        # Every dead server's claim, not only those overlapping: a server restarted while another
+        # took its old block gets a new one, and the old one's survivors must die all the same.
+        taken_over = []
+        for uid_range, path, is_live in claims:
+            if not is_live:
+                taken_over.append(uid_range)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        path = folder / str(wanted)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        os.write(descriptor, json.dumps({"pid": os.getpid(), **owner}).encode())
+        return UidRangeClaim(wanted, path, descriptor, taken_over)
+    finally:
+        os.close(mutex)  # drops the folder's lock
