@@ -747,6 +747,7 @@ def _build_sandbox(
         )
     except SandboxUnavailable as error:
         raise SystemExit(f"lamina: {error}") from None
+    tier.close_code_folders(settings.code_cache_dir)  # each readable by its live environments only
     for note in notes:
         _log.warning("sandbox: %s", note)
     _log.info("sandbox: %s", tier.describe())

@@ -160,10 +160,12 @@ def test_data_directory_and_other_functions_code_are_unreadable(tier_server: Run
         # Other functions' queued events, identities, metrics, alarms and bills.
         *(str(data / name) for name in ("queue.db", "identity.db", "metrics.db", "alarms.db", "billing.db")),
     ]
-    # The process tier shares the code cache read-only by name: a function that knows another's
-    # SHA-256 can read that code there (docs/architecture.md). Only namespaces hide it.
-    if tier_server.health()["sandbox"] == "namespaces":
-        targets.append(str(other_code))
+    # Another function's code, by its host path, while an environment of it is alive: the process
+    # tier shares the host's file system, and only that environment's uid may read the folder
+    # (sandbox/code_access.py); the namespaces tier does not even show the path.
+    targets += [str(other_code), str(other_code.parent)]
+    response, _ = _invoke(client, secret_code, {})
+    assert "FunctionError" not in response
     name = _attacker(tier_server, "read")
     response, result = _invoke(client, name, {"paths": targets})
     assert "FunctionError" not in response, result

@@ -3,6 +3,10 @@ list of layers a function uses, merged once into one folder that environments se
 
 Folders are removed by the code collector (functions/code_collector.py) once nothing uses them;
 `holding` marks the folders an environment being started needs, so they are not removed under it.
+
+Each folder is closed to everyone but the server (mode 0500) when this process first uses it: the
+sandbox opens it to the uid of each environment that runs it, for that environment's lifetime
+(sandbox/code_access.py). Everything below the folder keeps its modes; it cannot be reached without it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lamina.domain.code import extract_package, make_read_only, remove_tree
+from lamina.execution.sandbox.code_access import close_folder
 from lamina.store.ports import BlobStore
 
 _FOLDER_NAME = re.compile(r"(layers-)?[0-9a-f]{64}")
@@ -84,6 +89,7 @@ class CodeCache:
                         data if data is not None else await asyncio.to_thread(self._blobs.get, sha256_hex)
                     )
                     await asyncio.to_thread(extract_package, package, path)
+                await asyncio.to_thread(close_folder, path)
                 self._ready.add(sha256_hex)
         # Callers still waiting hold the lock itself and find the folder ready; the dict would
         # otherwise keep a lock for every package ever unpacked.
@@ -108,6 +114,7 @@ class CodeCache:
             if key not in self._ready:
                 if not await asyncio.to_thread(path.is_dir):
                     await asyncio.to_thread(_merge, parts, path)
+                await asyncio.to_thread(close_folder, path)
                 self._ready.add(key)
         return path
 

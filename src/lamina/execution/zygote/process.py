@@ -119,16 +119,15 @@ class ZygoteProcess:
     async def _start(self) -> None:
         self._shutdown_transport()
         server_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        environment = {
-            "LAMINA_ZYGOTE_FD": str(zygote_end.fileno()),
-            "LAMINA_CONFINE_PATH": str(CONFINE_SCRIPT),
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
+        # Sent as the first frame, not as variables: every forked child's /proc/self/environ shows
+        # the zygote's environment at exec, which therefore stays empty.
+        configuration = {
+            "type": "configure",
+            "confinePath": str(CONFINE_SCRIPT),
+            "preload": self._preload,
+            "runtimeLib": str(self._sdk_library) if self._sdk_library is not None else None,
+            "template": self.template,
         }
-        environment["LAMINA_ZYGOTE_PRELOAD"] = self._preload
-        if self._sdk_library is not None:
-            environment["LAMINA_RUNTIME_LIB"] = str(self._sdk_library)
-        if self.template is not None:
-            environment["LAMINA_ZYGOTE_TEMPLATE"] = self.template
         self.template_built = False
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
@@ -139,8 +138,9 @@ class ZygoteProcess:
                 "-S",
                 "-B",
                 str(ZYGOTE_SCRIPT),
+                str(zygote_end.fileno()),
                 stdin=asyncio.subprocess.DEVNULL,
-                env=environment,
+                env={},
                 pass_fds=(zygote_end.fileno(),),
                 start_new_session=True,
             )
@@ -154,6 +154,7 @@ class ZygoteProcess:
         loop.add_reader(server_end.fileno(), self._on_readable)
         self._watcher = loop.create_task(self._watch(self._process))
         try:
+            await self._send(server_end, encode_frame(configuration), [])
             await asyncio.wait_for(asyncio.shield(self._ready), _START_TIMEOUT_SECONDS)
         except (TimeoutError, ZygoteUnavailable) as exc:
             self.close()
@@ -222,15 +223,24 @@ class ZygoteProcess:
                 child.set_exit(int(message["status"]))
 
     async def spawn(self, request: SpawnRequest) -> ForkedProcess:
-        """Fork an environment; raises ZygoteUnavailable when the zygote is gone, OSError on fork failure."""
-        header = {"type": "spawn", "env": request.environment, "plan": request.plan_json}
-        return await self._fork(header, [request.output_fd, request.channel_fd], request.waits_outside)
+        """Fork an environment; raises ZygoteUnavailable when the zygote is gone, OSError on fork failure.
 
-    async def stand_by(self, cgroup_procs: list[str]) -> tuple[ForkedProcess, socket.socket]:
-        """Fork a child that joins `cgroup_procs` now and waits for `assign()` on the returned socket."""
+        The request goes to the child over a private socket, never through the zygote: a fork server
+        that read each plan would keep code paths in its heap (freed memory is not cleared), and
+        every child forked later would inherit them (issue 12, attack 6)."""
+        child, private = await self.stand_by([], announce=False)
+        await self.assign(private, child, request)
+        return child
+
+    async def stand_by(
+        self, cgroup_procs: list[str], *, announce: bool = True
+    ) -> tuple[ForkedProcess, socket.socket]:
+        """Fork a child that joins `cgroup_procs` now and waits for `assign()` on the returned socket;
+        `announce`: it says "R" there once it has joined them (see _Standby.check_ready)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            child = await self._fork({"type": "standby", "cgroups": cgroup_procs}, [theirs.fileno()])
+            header = {"type": "standby", "cgroups": cgroup_procs, "announce": announce}
+            child = await self._fork(header, [theirs.fileno()])
         except BaseException:
             ours.close()
             raise
@@ -239,9 +249,7 @@ class ZygoteProcess:
         ours.setblocking(False)
         return child, ours
 
-    async def _fork(
-        self, header: dict[str, Any], fds: list[int], waits_outside: bool = False
-    ) -> ForkedProcess:
+    async def _fork(self, header: dict[str, Any], fds: list[int]) -> ForkedProcess:
         """Send one fork request with its descriptors; the child, once the zygote reports its pid."""
         await self.ensure_started()
         control = self._control
@@ -253,7 +261,7 @@ class ZygoteProcess:
         self._pending[request_id] = future
         await self._send(control, encode_frame({**header, "id": request_id, "fds": len(fds)}), fds)
         pid = await future
-        child = ForkedProcess(pid, waits_outside=waits_outside)
+        child = ForkedProcess(pid)
         self._children[pid] = child
         return child
 
@@ -276,7 +284,7 @@ class ZygoteProcess:
         sent = 0
         while sent < len(frame):
             try:
-                if sent == 0:
+                if sent == 0 and fds:
                     sent = socket.send_fds(control, [frame], fds)
                 else:
                     sent += control.send(frame[sent:])

@@ -1,7 +1,9 @@
 """Lamina's Python fork server ("zygote"): a pre-initialised interpreter that forks environments.
 
-Started once per Python runtime by the server as `python3.X -I -S -B zygote.py` with a control socket
-on the descriptor named by LAMINA_ZYGOTE_FD. It imports Lamina's runtime (bootstrap.py, loaded under a
+Started once per Python runtime by the server as `python3.X -I -S -B zygote.py CONTROL_FD`, with an
+empty environment: what it needs comes in the first frame on the control socket. (A forked child's
+/proc/self/environ is the block this process got at exec, whatever os.environ says later: anything
+put there would be shown to every environment, e.g. the data directory's mount template.) It imports Lamina's runtime (bootstrap.py, loaded under a
 private module name so a user's `bootstrap.py` cannot collide) and the modules handlers commonly use,
 then forks one child per `spawn` request. A fork of this warm process is ready in ~1 ms where a fresh
 interpreter needs tens of milliseconds, and its pages stay shared copy-on-write between environments
@@ -10,14 +12,18 @@ interpreter needs tens of milliseconds, and its pages stay shared copy-on-write 
 Like bootstrap.py this file is standalone: standard library only, Python 3.8 syntax.
 
 Control protocol (frames as in bootstrap.py: struct ">II" header/body lengths, JSON header, body):
-- server → zygote: {"type": "spawn", "id", "env", "cwd", "plan"} with two descriptors attached
-  (SCM_RIGHTS): the output pipe (becomes stdout and stderr) and the child's end of its framed Runtime
-  API channel. `plan` is the sandbox's confinement plan (Lamina's sandbox/confine.py, loaded from
-  LAMINA_CONFINE_PATH): the child applies it exactly as a freshly spawned environment would (cgroups,
-  rlimits, namespaces and its own root, its own uid) before it runs any function code.
-- server → zygote: {"type": "standby", "id", "cgroups"} with one descriptor, a private socket: the
-  child joins those cgroups at once (the slow step of a start) and then waits on the socket for the
-  `spawn` frame, with its two descriptors, that makes it a given environment.
+- server → zygote, first: {"type": "configure", "confinePath", "preload", "runtimeLib", "template"}:
+  Lamina's sandbox/confine.py, the modules to import ahead, the SDK folder, the namespaces tier's
+  shared root (or null).
+- server → zygote: {"type": "standby", "id", "cgroups", "announce"} with one descriptor, a private
+  socket: the child joins those cgroups at once (the slow step of a start; none for a start on
+  demand), says "R" on the socket when `announce`, then waits there for the {"type": "spawn", "env",
+  "plan"} frame, with two descriptors (the output pipe, which becomes stdout and stderr, and the
+  child's end of its framed Runtime API channel), that makes it a given environment. `plan` is the
+  sandbox's confinement plan: the child applies it exactly as a freshly spawned environment would
+  (cgroups, rlimits, namespaces and its own root, its own uid, the seccomp filter) before it runs any
+  function code. The zygote itself never reads an environment's request: no code path or variable
+  of one environment stays in its memory, to be inherited by the next one it forks.
 - zygote → server: {"type": "ready", "pid"} once initialised; {"type": "spawned", "id", "pid"} or
   {"type": "spawn_failed", "id", "error"}; {"type": "exited", "pid", "status"} when a child ends
   (status < 0 means killed by signal -status, as asyncio reports it).
@@ -119,9 +125,9 @@ class _Control:
                 return None
 
 
-def _load_confinement() -> object | None:
-    """Lamina's sandbox/confine.py, when the server named it (stdlib only, like this file)."""
-    path = os.environ.get("LAMINA_CONFINE_PATH")
+def _load_confinement(path: str | None) -> object | None:
+    """Lamina's sandbox/confine.py, when the server named it (stdlib only, like this file), with
+    its seccomp filter built once here for every child."""
     if not path:
         return None
     spec = importlib.util.spec_from_file_location("_lamina_confine", path)
@@ -129,6 +135,10 @@ def _load_confinement() -> object | None:
     module = importlib.util.module_from_spec(spec)
     sys.modules["_lamina_confine"] = module  # dataclasses looks the module up while it loads
     spec.loader.exec_module(module)
+    try:
+        module.prepare_seccomp()  # type: ignore[attr-defined]
+    except Exception as error:  # each child's confine() fails the same way and says so
+        _write_stderr(f"lamina zygote: no seccomp filter ({error})\n")
     return module
 
 
@@ -254,7 +264,8 @@ def _stand_by(
         raise RuntimeError("a standby needs the confinement module and its private socket")
     private = _Control(fds[0])
     confinement.enter_cgroups_ahead(request.get("cgroups") or [])  # type: ignore[attr-defined]
-    private.socket.sendall(b"R")  # ready: the server hands out only standbys that have said so
+    if request.get("announce", True):
+        private.socket.sendall(b"R")  # ready: the server hands out only standbys that have said so
     received = private.receive()
     if received is None or received[0].get("type") != "spawn" or len(received[1]) != 2:
         os._exit(0)  # the server dropped this standby
@@ -308,17 +319,22 @@ def _reap(control: _Control, handovers: dict, adopted: set) -> None:
 
 
 def main() -> int:
-    control = _Control(int(os.environ["LAMINA_ZYGOTE_FD"]))
+    control = _Control(int(sys.argv[1]))
+    received = control.receive()
+    if received is None or received[0].get("type") != "configure":
+        return 2
+    configuration = received[0]
     libc = _libc()
     if libc is not None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # type: ignore[attr-defined]
         # Orphans below this process become its children: PID 1 of an environment's PID namespace
         # is adopted here when the process that forked it exits (see confine.py's hand-over).
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # type: ignore[attr-defined]
-    confinement = _load_confinement()
-    template = _build_template(confinement, os.environ.get("LAMINA_ZYGOTE_TEMPLATE"))
+    confinement = _load_confinement(configuration.get("confinePath"))
+    template = _build_template(confinement, configuration.get("template"))
     runtime = _load_runtime()
-    sdk_modules = _preload(os.environ.get("LAMINA_ZYGOTE_PRELOAD", ""), os.environ.get("LAMINA_RUNTIME_LIB"))
+    sdk_modules = _preload(configuration.get("preload") or "", configuration.get("runtimeLib"))
+    del configuration, received
     try:
         runtime.warm_up()  # type: ignore[attr-defined]
     except Exception as error:  # only an optimisation
@@ -343,7 +359,7 @@ def main() -> int:
             return 0  # the server closed the channel
         request, fds = received
         kind = request.get("type")
-        if (kind, len(fds)) not in (("spawn", 2), ("standby", 1)):
+        if kind != "standby" or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
             continue
@@ -363,10 +379,7 @@ def main() -> int:
                 os.close(handover_read)
                 for fd in handovers:
                     os.close(fd)
-                if kind == "standby":
-                    _stand_by(request, fds, handover_write, confinement, runtime, sdk_modules)
-                else:
-                    _become_environment(request, fds, handover_write, confinement, runtime, sdk_modules)
+                _stand_by(request, fds, handover_write, confinement, runtime, sdk_modules)
             finally:
                 os._exit(127)
         for fd in [*fds, handover_write]:
