@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamina.execution.log_budget import LogLimits
 from lamina.transport.limits import HttpLimits
 
 DEFAULT_HOST = "127.0.0.1"
@@ -65,6 +66,8 @@ class Settings:
     root_secret_access_key: str | None = None
     # The public port's request size, time and connection limits (transport/limits.py).
     http_limits: HttpLimits = field(default_factory=HttpLimits)
+    # What functions may log: rate, buffers and the disk quota (execution/log_budget.py).
+    log_limits: LogLimits = field(default_factory=LogLimits)
 
     @property
     def endpoint_url(self) -> str:

@@ -43,6 +43,7 @@ from lamina.execution.code_cache import CodeCache
 from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.environment import EnvironmentContext
 from lamina.execution.invocation import InvocationService
+from lamina.execution.log_budget import LogBudget
 from lamina.execution.observer import Observers
 from lamina.execution.pool import EnvironmentPool, MemoryBudget
 from lamina.execution.pool.budget import default_memory_budget_mb
@@ -115,6 +116,8 @@ LOG_FLUSH_SECONDS = 0.2
 OBSERVATIONS_COMMIT_SECONDS = 0.05
 # Events past their group's retention are hidden at once and deleted this often.
 LOG_EXPIRY_SECONDS = 60.0
+# Each account's logs on disk are measured against its quota this often (store/log_quota.py).
+LOG_QUOTA_SECONDS = 2.0
 # Metric datapoints are aggregated in memory and written this often.
 METRIC_FLUSH_SECONDS = 5.0
 # Alarms are evaluated this often (and at once when a fake clock moves).
@@ -196,10 +199,10 @@ class LambdaAccount:
         for timestamp_ms, message in self.logs.drain_marked():
             record_embedded(self.recorder, message, timestamp_ms)
 
-    def write_logs(self) -> None:
+    async def write_logs(self) -> None:
         """Appended log events to their files (the OS's page cache: a killed server keeps them)."""
         try:
-            self.logs.flush()
+            await self.logs.write_out()
         except OSError:  # a full disk: the events stay buffered for the next flush
             _log.exception("writing log events failed")
 
@@ -208,7 +211,7 @@ class LambdaAccount:
         metrics embedded in them, its metrics and its billed duration, stored. Subscription filters,
         metric filters and live tail see the lines at the next periodic flush. Raises when
         something could not be written, so that the event stays queued."""
-        self.logs.flush()
+        await self.logs.write_out()
         await self.record_embedded_metrics()
         await self.recorder.flush()
         await self.billing.flush()
@@ -293,19 +296,24 @@ class Platform:
     async def _flush_logs_forever(self) -> None:
         """Log events reach the disk, subscription filters and embedded metrics; metrics reach their
         store; expired events and datapoints are deleted."""
-        last_expiry = last_metrics = 0.0
+        last_expiry = last_metrics = last_quota = 0.0
         while True:
             await asyncio.sleep(LOG_FLUSH_SECONDS)
             now = time.monotonic()
             expire = now - last_expiry >= LOG_EXPIRY_SECONDS
             write_metrics = now - last_metrics >= METRIC_FLUSH_SECONDS
+            measure = now - last_quota >= LOG_QUOTA_SECONDS
             if expire:
                 last_expiry = now
             if write_metrics:
                 last_metrics = now
+            if measure:
+                last_quota = now
             for account in list(self.accounts.values()):
                 try:
-                    account.logs.flush()
+                    await account.logs.write_out()
+                    if measure:
+                        await account.logs.enforce_quota(self.settings.log_limits.account_quota_bytes)
                     appended = account.logs.drain_tapped()
                     await account.subscriptions.deliver(appended)
                     account.metric_filters.apply(appended)
@@ -407,6 +415,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     settings, sts, authorizer = shared.settings, shared.sts, shared.authorizer
     database_path, queue_path, logs_dir = settings.account_paths(account_id)
     logs = FileLogStore(logs_dir)
+    log_budget = LogBudget(settings.log_limits, lambda: logs.backlog_bytes, time.monotonic)
     metadata = SqliteMetadataStore(database_path)
     registry = FunctionRegistry(metadata)
 
@@ -423,6 +432,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         sdk_library=shared.sdk_library,
         scratch_root=settings.environments_dir,
         credentials=environment_credentials,
+        log_budget=log_budget,
     )
     pool = EnvironmentPool(
         LocalBackend(shared.runtimes, shared.code, context),
@@ -437,8 +447,8 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     billing_store = SqliteBillingStore(settings.billing_path(account_id))
     billing = BillingMeter(billing_store, shared.clock)
 
-    def write_logs() -> None:
-        account.write_logs()
+    async def write_logs() -> None:
+        await account.write_logs()
 
     async def persist_observations() -> None:
         await account.persist_observations()

@@ -152,6 +152,12 @@ def _http_limit_names() -> str:
     return limit_names()
 
 
+def _log_limit_names() -> str:
+    from lamina.cli.log_limits import limit_names
+
+    return limit_names()
+
+
 @app.command()
 def server(
     data_dir: DataDir = Path(".lamina"),
@@ -264,10 +270,21 @@ def server(
             "seconds; off for no timeout or cap). Names and defaults: " + _http_limit_names(),
         ),
     ] = [],  # noqa: B006
+    log_limit: Annotated[
+        list[str],
+        typer.Option(
+            "--log-limit",
+            metavar="NAME=VALUE",
+            help="NAME=VALUE, repeatable: what functions may log, in bytes (K, M, G allowed): a rate "
+            "per function, the buffers held in memory, each account's disk quota. Names and "
+            "defaults: " + _log_limit_names(),
+        ),
+    ] = [],  # noqa: B006
 ) -> None:
     """Serve every API on one port until SIGTERM or Ctrl-C."""
     from lamina.cli.data_dir import lock_data_dir
     from lamina.cli.http_limits import parse_http_limits
+    from lamina.cli.log_limits import parse_log_limits
     from lamina.server import serve
 
     if len(account_id) != 12 or not account_id.isdigit():
@@ -281,6 +298,7 @@ def server(
     if sandbox not in ("auto", "process", "namespaces"):
         raise typer.BadParameter("--sandbox must be auto, process or namespaces")
     http_limits = parse_http_limits(http_limit)
+    log_limits = parse_log_limits(log_limit)
     lock = lock_data_dir(data_dir, host, port)  # held until this process exits
     serve(
         _settings(
@@ -305,6 +323,7 @@ def server(
             pids_budget=pids_budget,
             fake_clock=fake_clock,
             http_limits=http_limits,
+            log_limits=log_limits,
         )
     )
     lock.release()

@@ -38,6 +38,7 @@ from lamina.domain.reports import (
     timeout_message,
 )
 from lamina.errors import service_error
+from lamina.execution.log_budget import LogBudget
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
 from lamina.execution.runtimes.catalog import RuntimeSpec
@@ -59,6 +60,8 @@ from lamina.store.ports import LogStore
 INIT_TIMEOUT_SECONDS = 10.0
 _MEMORY_POLL_SECONDS = 0.02
 _TAIL_BYTES = 4096
+# Characters of log lines an environment holds before it hands them to the log store, without a budget.
+_DEFAULT_LOG_BUFFER_BYTES = 256 * 1024
 # Runtime API ports: a bind that fails for want of a free port is retried after these delays (s).
 _BIND_RETRY_DELAYS = (0.005, 0.02, 0.1)
 _TRANSIENT_BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL})
@@ -124,6 +127,8 @@ class EnvironmentContext:
     # endpoint to use them with (AWS_ACCESS_KEY_ID, ..., AWS_ENDPOINT_URL), and when those
     # credentials expire (wall-clock seconds; None: never); None: no credentials at all.
     credentials: Callable[[FunctionConfig], Awaitable[tuple[dict[str, str], float | None]]] | None = None
+    # The account's log budget (execution/log_budget.py); None: every line is kept.
+    log_budget: LogBudget | None = None
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -157,9 +162,17 @@ class ExecutionEnvironment:
         self._context = context
         self._mailbox = InvocationMailbox()
         self._endpoint = RuntimeApiEndpoint(self._mailbox)
-        self._capture = PipeLogCapture(self._on_line)
+        budget = context.log_budget
+        self._log_meter = budget.meter(config.name) if budget is not None else None
+        self._log_buffer_chars = (
+            budget.limits.environment_buffer_bytes if budget is not None else _DEFAULT_LOG_BUFFER_BYTES
+        )
+        self._capture = PipeLogCapture(self._on_line, self._log_meter)
         self._pending_logs: list[tuple[int, str]] = []
+        self._pending_chars = 0
         self._collecting: list[str] | None = None
+        self._collected_chars = 0
+        self._drops_reported_at = 0.0
         self._sandboxed: SandboxedProcess | None = None
         self._exited: asyncio.Task[int] | None = None
         self._spawned_at = 0.0
@@ -355,8 +368,43 @@ class ExecutionEnvironment:
     # logs ------------------------------------------------------------------------------------
     def _on_line(self, timestamp_ms: int, line: str) -> None:
         self._pending_logs.append((timestamp_ms, line))
+        self._pending_chars += len(line)
         if self._collecting is not None:
-            self._collecting.append(line)
+            self._collect(line)
+        if self._pending_chars > self._log_buffer_chars:
+            # A long invocation's lines go to the store as they come, not all at its end; drops
+            # are reported at most once a second meanwhile (and at the end).
+            now = time.monotonic()
+            self._flush_logs(report_drops=now - self._drops_reported_at >= 1.0)
+
+    def _collect(self, line: str) -> None:
+        """Keep the invocation's lines for LogType=Tail: only its last 4 KB are ever read."""
+        lines = self._collecting
+        assert lines is not None
+        lines.append(line)
+        self._collected_chars += len(line) + 1
+        if self._collected_chars > 16 * _TAIL_BYTES:
+            kept = 0
+            start = len(lines)
+            while start > 0 and kept < _TAIL_BYTES:  # a character is at least a byte
+                start -= 1
+                kept += len(lines[start]) + 1
+            del lines[:start]
+            self._collected_chars = kept
+
+    def _report_drops(self) -> None:
+        """The lines the log budget dropped since the last report, as one platform record (Lambda's
+        Telemetry API: platform.logsDropped)."""
+        dropped = self._log_meter.take_dropped() if self._log_meter is not None else None
+        self._drops_reported_at = time.monotonic()
+        if dropped is None:
+            return
+        reason, records, size = dropped
+        if self.config.log_format == "JSON":
+            record = {"reason": reason, "droppedRecords": records, "droppedBytes": size}
+            self._emit(platform_event("logsDropped", record))
+        else:
+            self._emit(f"LOGS_DROPPED DroppedRecords: {records} DroppedBytes: {size} Reason: {reason}")
 
     def _emit(self, line: str) -> None:
         self._on_line(int(time.time() * 1000), line)
@@ -370,9 +418,12 @@ class ExecutionEnvironment:
         elif system_info_logged(config.system_log_level):
             self._emit(platform_event(kind, record(*args)))
 
-    def _flush_logs(self) -> None:
+    def _flush_logs(self, *, report_drops: bool = True) -> None:
+        if report_drops:
+            self._report_drops()
         if self._pending_logs:
             events, self._pending_logs = self._pending_logs, []
+            self._pending_chars = 0
             self._context.log_store.append(self.config.log_group_name, self.log_stream, events)
 
     # invocation ------------------------------------------------------------------------------
@@ -433,6 +484,7 @@ class ExecutionEnvironment:
             self._sandboxed.busy = True
         lines: list[str] = []
         self._collecting = lines
+        self._collected_chars = 0
         config = self.config
         init_duration_ms: float | None = None
         try:
@@ -602,6 +654,7 @@ class ExecutionEnvironment:
         peak_mb: int,
     ) -> InvocationResult:
         """Write END and REPORT, then build the result; every invocation ends here."""
+        self._report_drops()  # before END: the drops belong to this invocation
         report = Report(
             request.request_id,
             duration_ms,

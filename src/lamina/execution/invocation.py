@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from lamina.domain.functions import FunctionConfig
@@ -67,7 +67,7 @@ class InvocationService:
         *,
         limiter: ConcurrencyLimiter,
         observer: InvocationObserver | None = None,
-        write_logs: Callable[[], None] = lambda: None,
+        write_logs: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """`write_logs()` writes every log line appended so far to the log store's files; it does
         not raise (a failed write stays buffered for the store's next flush)."""
@@ -75,7 +75,7 @@ class InvocationService:
         self._current_config = current_config
         self._limiter = limiter
         self.observer: InvocationObserver = observer or NoObserver()
-        self._write_logs = write_logs
+        self._write_logs = write_logs or _nothing_to_write
 
     @property
     def in_flight(self) -> int:
@@ -97,7 +97,7 @@ class InvocationService:
                 self.observer.throttled(invocation)
                 raise _memory_throttle(exhausted) from None
             result = await self._run(environment, invocation, request_id)
-            self._write_logs()
+            await self._write_logs()
             return result
         finally:
             self._limiter.leave(name, reserved)
@@ -136,3 +136,7 @@ class InvocationService:
             return result
         finally:
             self._pool.release(environment, self._current_config(invocation.config))
+
+
+async def _nothing_to_write() -> None:
+    return None

@@ -3,6 +3,11 @@
 The pipe is read with loop.add_reader. The runtime flushes its output before it posts a result,
 so `drain()` at that moment collects every line of the invocation deterministically — lines are
 never attributed to the wrong request.
+
+What a function prints is not trusted to be reasonable: with a `LineMeter` (log_budget) each line
+is charged to the function's log budget and dropped, unread, when the budget is spent; a read pass
+stops after `_DRAIN_BYTES` so that a writer faster than the server cannot hold the event loop (the
+reader is called again on the next turn). What is held here is at most one partial line.
 """
 
 from __future__ import annotations
@@ -12,8 +17,13 @@ import os
 import time
 from collections.abc import Callable
 
+from lamina.execution.log_budget import EVENT_OVERHEAD_BYTES, LineMeter
+
 _READ_SIZE = 65536
 _MAX_LINE = 256 * 1024  # CloudWatch Logs caps an event at 256 KB
+# A pipe holds 64 KB by default: everything the runtime wrote before it posted its result fits in
+# far less than this, and more can only come from a process still writing.
+_DRAIN_BYTES = 4 * 1024 * 1024
 
 LineSink = Callable[[int, str], None]
 
@@ -26,8 +36,10 @@ def _pieces(line: bytes) -> list[bytes]:
 
 
 class PipeLogCapture:
-    def __init__(self, sink: LineSink) -> None:
+    def __init__(self, sink: LineSink, meter: LineMeter | None = None) -> None:
+        """`meter`: the log budget lines are charged to (None: every line is kept)."""
         self._sink = sink
+        self._meter = meter
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         self.read_fd = read_fd
@@ -44,10 +56,11 @@ class PipeLogCapture:
         self._loop.add_reader(self.read_fd, self.drain)
 
     def drain(self) -> None:
-        """Read everything available now and emit complete lines."""
+        """Read what is available now (up to a bound) and emit complete lines."""
         if self._closed:
             return
-        while True:
+        read = 0
+        while read < _DRAIN_BYTES:
             try:
                 chunk = os.read(self.read_fd, _READ_SIZE)
             except BlockingIOError:
@@ -57,19 +70,42 @@ class PipeLogCapture:
             if not chunk:
                 self._stop_reading()
                 break
+            read += len(chunk)
             self._consume(chunk)
 
     def _consume(self, chunk: bytes) -> None:
         data = self._partial + chunk
+        bucket = self._meter.open() if self._meter is not None else None
+        if self._meter is not None and (bucket is None or bucket.tokens < EVENT_OVERHEAD_BYTES):
+            # Nothing of this chunk can be kept: count its lines without decoding them.
+            end = data.rfind(b"\n") + 1
+            self._meter.dropped(data.count(b"\n", 0, end), end)
+            self._partial = data[end:]
+            self._drop_long_partial()
+            return
         *lines, self._partial = data.split(b"\n")
         now = int(time.time() * 1000)
         for line in lines:
             for piece in _pieces(line):
+                if bucket is not None and not bucket.take(len(piece) + EVENT_OVERHEAD_BYTES):
+                    assert self._meter is not None
+                    self._meter.dropped(1, len(piece) + 1)
+                    continue
                 self._sink(now, piece.decode("utf-8", "replace").rstrip("\r"))
         # A line still growing past the cap is emitted in full-size pieces as they complete.
         while len(self._partial) > _MAX_LINE:
             piece, self._partial = self._partial[:_MAX_LINE], self._partial[_MAX_LINE:]
+            if bucket is not None and not bucket.take(len(piece) + EVENT_OVERHEAD_BYTES):
+                assert self._meter is not None
+                self._meter.dropped(1, len(piece))
+                continue
             self._sink(now, piece.decode("utf-8", "replace"))
+
+    def _drop_long_partial(self) -> None:
+        while len(self._partial) > _MAX_LINE:
+            assert self._meter is not None
+            self._meter.dropped(1, _MAX_LINE)
+            self._partial = self._partial[_MAX_LINE:]
 
     def _stop_reading(self) -> None:
         if self._loop is not None and not self._closed:

@@ -46,7 +46,6 @@ def plan_expiry(path: Path, before_ms: int, min_fraction: float = MIN_CUT_FRACTI
     CREATION_RECORD), so that every kept event keeps its offset, and with it page tokens and
     FilterLogEvents' event ids."""
     with StreamBytes.current(path) as source:
-        created = source.created_ms if source.created_ms is not None else _now_ms()
         body_start = source.header_end
         cut, removed = body_start, 0
         for offset, line in lines_forward(source, body_start):
@@ -55,20 +54,45 @@ def plan_expiry(path: Path, before_ms: int, min_fraction: float = MIN_CUT_FRACTI
                 break
             removed += event is not None
             cut = offset + len(line) + 1
-        size = source.size
-        header = f'{{"c": {created}, "s": "{0:016d}"}}\n'.encode()
-        skipped = cut - len(header)
-        if removed == 0 or skipped < 0 or (cut - body_start) < min_fraction * (size - body_start):
+        if (cut - body_start) < min_fraction * (source.size - body_start):
             return None
-        temporary = temporary_path(path)
-        with open(temporary, "wb") as rewritten:
-            rewritten.write(f'{{"c": {created}, "s": "{skipped:016d}"}}\n'.encode())
-            position = cut
-            while position < size:
-                block = source.read(position, position + BLOCK_BYTES * 16)
-                rewritten.write(block)
-                position += len(block)
-        return ExpiryPlan(temporary, size - source.start, removed)
+        return _rewrite_from(source, path, cut, removed)
+
+
+def plan_trim(path: Path, keep_bytes: int) -> ExpiryPlan | None:
+    """Blocking: the account's disk quota (log_quota) cuts a stream's oldest events until at most
+    `keep_bytes` of it are left, the way retention cuts expired ones. None when nothing needs to go."""
+    with StreamBytes.current(path) as source:
+        body_start = source.header_end
+        need = source.size - keep_bytes
+        cut, removed = body_start, 0
+        if need <= body_start:
+            return None
+        for offset, line in lines_forward(source, body_start):
+            if cut >= need:
+                break
+            removed += parse_line(line) is not None
+            cut = offset + len(line) + 1
+        return _rewrite_from(source, path, cut, removed)
+
+
+def _rewrite_from(source: StreamBytes, path: Path, cut: int, removed: int) -> ExpiryPlan | None:
+    """The file from `cut` on, written beside it with a creation record that keeps offsets."""
+    created = source.created_ms if source.created_ms is not None else _now_ms()
+    size = source.size
+    header = f'{{"c": {created}, "s": "{0:016d}"}}\n'.encode()
+    skipped = cut - len(header)
+    if removed == 0 or skipped < 0:
+        return None
+    temporary = temporary_path(path)
+    with open(temporary, "wb") as rewritten:
+        rewritten.write(f'{{"c": {created}, "s": "{skipped:016d}"}}\n'.encode())
+        position = cut
+        while position < size:
+            block = source.read(position, position + BLOCK_BYTES * 16)
+            rewritten.write(block)
+            position += len(block)
+    return ExpiryPlan(temporary, size - source.start, removed)
 
 
 def _now_ms() -> int:

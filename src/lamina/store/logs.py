@@ -1,9 +1,14 @@
 """Log events on local disk: one JSON-lines file per stream, one folder per group.
 
-Appends only format and buffer in memory; `flush()` writes each stream's buffer through an open
-append handle. The server calls it a few times a second and on shutdown, and before anything it
-acknowledges depends on the lines: a synchronous invocation's response, an asynchronous event's
-removal from the queue (see docs/architecture.md, "Durability"). A write reaches the OS's page
+Appends only format and buffer in memory; `write_out()` writes each stream's buffer through an open
+append handle, in a thread when there is much to write (a flood of lines must not hold the event
+loop; a few lines are written at once, which costs less than the hop). The server calls it a few
+times a second and before anything it acknowledges depends on the lines: a synchronous invocation's
+response, an asynchronous event's removal from the queue (see docs/architecture.md, "Durability");
+`flush()` does the same on the calling thread (shutdown, the rare reads that need files current).
+Handles and stream files belong to whoever holds `_files`: the writing thread, or the event loop
+for as long as one batch takes to write. `backlog_bytes` says how much waits (log_budget drops a
+function's lines while it is too much). A write reaches the OS's page
 cache, which a killed server process cannot lose; there is no fsync, so a power cut can. Between
 those flushes, a server with more busy streams than open handles (1,000 warm environments, one
 stream each) reopens files. Reads are for the CLI and the Logs API, not the hot path.
@@ -24,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -43,8 +49,9 @@ from lamina.store.log_names import (
     stream_name,
     stream_name_file,
 )
+from lamina.store.log_quota import plan_quota, stream_files
 from lamina.store.log_reader import StreamBytes, line_chunks, summarize
-from lamina.store.log_retention import MIN_CUT_FRACTION, ExpiryPlan, finish_expiry, plan_expiry
+from lamina.store.log_retention import MIN_CUT_FRACTION, ExpiryPlan, finish_expiry, plan_expiry, plan_trim
 from lamina.store.ports import LogEvent
 
 _Result = TypeVar("_Result")
@@ -55,6 +62,11 @@ _MAX_OPEN_STREAMS = 256
 _IDLE_HANDLE_SECONDS = 10.0
 _GROUP_FILE = ".group.json"
 _encode_string = json.encoder.encode_basestring
+# A batch at most this large (characters) is written on the event loop: a page-cache write of a few
+# KB costs less than a hop to a thread, and a synchronous invocation's response waits for it.
+_INLINE_WRITE_CHARS = 64 * 1024
+
+_Key = tuple[str, str]
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -115,6 +127,18 @@ class StreamStats:
         self.stored_bytes += size
 
 
+@dataclass(slots=True, eq=False)
+class _Batch:
+    """Streams' buffered chunks taken for one write; `written` once it was (by whoever got there
+    first: the writing thread or a flush on the loop), `failed` what could not be."""
+
+    chunks: dict[_Key, list[str]]
+    size: int
+    written: bool = False
+    failed: dict[_Key, list[str]] = field(default_factory=dict)
+    error: OSError | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event found by a search: where it is (its byte offset orders it within the stream)."""
@@ -151,6 +175,10 @@ class FileLogStore:
         self._handle_used: dict[tuple[str, str], float] = {}  # monotonic time of each handle's last write
         self._next_idle_sweep = 0.0
         self._pending: dict[tuple[str, str], list[str]] = {}  # formatted, not yet written
+        self._pending_chars = 0
+        self._writing: _Batch | None = None  # taken from _pending, being written in a thread
+        self._write_task: asyncio.Task[None] | None = None
+        self._files = threading.RLock()  # handles and stream files (see the module's docstring)
         self._stats: dict[tuple[str, str], StreamStats] = {}  # loaded on first describe
         self._indexes: dict[tuple[str, str], TimeIndex] = {}  # built by the first time-bounded read
         self._group_texts: dict[str, str] = {}  # each group's `.group.json`, once read or written
@@ -196,7 +224,7 @@ class FileLogStore:
             return GroupInfo.loads(text)
         directory = self._group_dir(group)
         if not directory.is_dir():
-            if any(key[0] == group for key in self._pending):
+            if any(key[0] == group for key in self._buffered_keys()):
                 self.flush()
             if not directory.is_dir():
                 return None
@@ -225,19 +253,22 @@ class FileLogStore:
     def _forget_group(self, group: str) -> None:
         """Drop what memory holds of a group being deleted: buffered events, handles, stats."""
         self._group_texts.pop(group, None)
-        for key in [
-            key for key in (*self._pending, *self._handles, *self._stats, *self._indexes) if key[0] == group
-        ]:
-            self._pending.pop(key, None)
-            self._stats.pop(key, None)
-            self._indexes.pop(key, None)
-            self._close_handle(key)
+        with self._files:
+            for key in [
+                key
+                for key in (*self._buffered_keys(), *self._handles, *self._stats, *self._indexes)
+                if key[0] == group
+            ]:
+                self._drop_buffered(key)
+                self._stats.pop(key, None)
+                self._indexes.pop(key, None)
+                self._close_handle(key)
 
     async def remove_group(self, group: str) -> bool:
         """DeleteLogGroup off the event loop: the folder is renamed away in a thread, so the name is
         free at once, and removed in the background (a large group's files take a while). False
         when there was no such group, on disk or in buffered appends."""
-        buffered = any(key[0] == group for key in self._pending)
+        buffered = any(key[0] == group for key in self._buffered_keys())
         self._forget_group(group)
         doomed = self._root / f".deleted-{uuid.uuid4().hex}"
         moved = await asyncio.to_thread(_rename_folder, self._group_dir(group), doomed)
@@ -255,12 +286,12 @@ class FileLogStore:
 
     def list_groups(self) -> list[str]:
         """Groups on disk and those so far only in buffered appends; nothing is flushed."""
-        return sorted(set(self._group_names_on_disk()) | {group for group, _ in self._pending})
+        return sorted(set(self._group_names_on_disk()) | {group for group, _ in self._buffered_keys()})
 
     async def groups(self) -> list[str]:
         """`list_groups`, with the folder listed in a thread."""
         on_disk = await asyncio.to_thread(self._group_names_on_disk)
-        return sorted(set(on_disk) | {group for group, _ in self._pending})
+        return sorted(set(on_disk) | {group for group, _ in self._buffered_keys()})
 
     def _group_names_on_disk(self) -> list[str]:
         try:
@@ -279,21 +310,23 @@ class FileLogStore:
     def create_stream(self, group: str, stream: str) -> bool:
         """False when it exists already."""
         path = self._stream_path(group, stream)
-        if path.exists() or (group, stream) in self._pending:
+        if path.exists() or (group, stream) in self._buffered_keys():
             return False
-        self._handle(group, stream)
+        with self._files:
+            self._handle(group, stream)
         return True
 
     def has_stream(self, group: str, stream: str) -> bool:
-        return (group, stream) in self._pending or self._stream_path(group, stream).exists()
+        return (group, stream) in self._buffered_keys() or self._stream_path(group, stream).exists()
 
     def delete_stream(self, group: str, stream: str) -> bool:
         key = (group, stream)
         existed = self.has_stream(group, stream)
-        self._pending.pop(key, None)
         self._stats.pop(key, None)
         self._indexes.pop(key, None)
-        self._close_handle(key)
+        with self._files:
+            self._drop_buffered(key)
+            self._close_handle(key)
         path = self._stream_path(group, stream)
         path.unlink(missing_ok=True)
         stream_name_file(path.parent, path.name.removesuffix(".jsonl")).unlink(missing_ok=True)
@@ -302,11 +335,12 @@ class FileLogStore:
     async def remove_stream(self, group: str, stream: str) -> bool:
         """DeleteLogStream with the file unlinked in a thread."""
         key = (group, stream)
-        existed = (group, stream) in self._pending
-        self._pending.pop(key, None)
+        existed = (group, stream) in self._buffered_keys()
         self._stats.pop(key, None)
         self._indexes.pop(key, None)
-        self._close_handle(key)
+        with self._files:
+            self._drop_buffered(key)
+            self._close_handle(key)
         path = self._stream_path(group, stream)
         sidecar = stream_name_file(path.parent, path.name.removesuffix(".jsonl"))
         removed = await asyncio.to_thread(_unlink, path)
@@ -320,13 +354,13 @@ class FileLogStore:
         names = (stream_name(directory, path.name.removesuffix(".jsonl")) for path in files)
         on_disk = [name for name in names if name is not None]
         known = set(on_disk)
-        return on_disk + [name for key, name in self._pending if key == group and name not in known]
+        return on_disk + [name for key, name in self._buffered_keys() if key == group and name not in known]
 
     async def stream_names(self, group: str) -> list[str]:
         """The group's streams by name, the folder listed in a thread (names only, no file read or
         stat), with those so far only in buffered appends."""
         on_disk = await asyncio.to_thread(_stream_names_in, self._group_dir(group))
-        return sorted(set(on_disk) | {name for key, name in self._pending if key == group})
+        return sorted(set(on_disk) | {name for key, name in self._buffered_keys() if key == group})
 
     def stream_stats(self, group: str, stream: str) -> StreamStats | None:
         """Blocking: writes the stream's buffered events and reads its file on first call (the Logs
@@ -351,6 +385,8 @@ class FileLogStore:
             for stream, stats in zip(missing, loaded, strict=True):
                 key = (group, stream)
                 chunks = self._pending.get(key)
+                if stats is None and self._writing is not None and key in self._writing.chunks:
+                    chunks = self._writing.chunks[key] + (chunks or [])
                 if key in self._stats or (stats is None and chunks is None):
                     continue
                 stats = stats or StreamStats(_now_ms())
@@ -420,6 +456,7 @@ class FileLogStore:
             self._pending[key] = [text]
         else:
             pending.append(text)
+        self._pending_chars += len(text)
         stats = self._stats.get(key)
         if stats is not None:
             for timestamp, message in events:
@@ -430,28 +467,112 @@ class FileLogStore:
         if mark is not None:
             self._marked.extend(event for event in events if mark in event[1])
 
-    def flush(self) -> None:
-        """Write buffered events to the OS; a crash loses at most what came since the last call."""
-        pending, self._pending = self._pending, {}
-        failed: OSError | None = None
-        for (group, stream), chunks in pending.items():
+    @property
+    def backlog_bytes(self) -> int:
+        """Characters appended and not yet written (about as many bytes: log lines are mostly ASCII)."""
+        writing = self._writing
+        return self._pending_chars + (writing.size if writing is not None and not writing.written else 0)
+
+    def _buffered_keys(self) -> list[_Key]:
+        """Streams with events not yet (known to be) in their files."""
+        writing = self._writing
+        return [*self._pending, *(writing.chunks if writing is not None else ())]
+
+    def _take_pending(self) -> _Batch:
+        batch = _Batch(self._pending, self._pending_chars)
+        self._pending, self._pending_chars = {}, 0
+        return batch
+
+    def _drop_buffered(self, key: _Key) -> None:
+        """Forget a deleted stream's unwritten events (the caller holds `_files`)."""
+        chunks = self._pending.pop(key, None)
+        if chunks:
+            self._pending_chars -= sum(map(len, chunks))
+        if self._writing is not None and not self._writing.written:
+            self._writing.chunks.pop(key, None)
+
+    def _write(self, batch: _Batch) -> None:
+        """Write `batch` unless it was; the caller holds `_files`."""
+        if batch.written:
+            return
+        for (group, stream), chunks in batch.chunks.items():
             try:
                 handle = self._handle(group, stream)
                 handle.write("".join(chunks))
                 handle.flush()
-            except OSError as error:  # kept for the next flush; the other streams still go out
-                self._pending.setdefault((group, stream), []).extend(chunks)
-                failed = error
+            except OSError as error:  # kept for the next write; the other streams still go out
+                batch.failed[(group, stream)] = chunks
+                batch.error = error
         self._close_idle_handles()
-        if failed is not None:
-            raise failed
+        batch.written = True
+
+    def _write_holding_files(self, batch: _Batch) -> None:
+        with self._files:
+            self._write(batch)
+
+    def _requeue_failed(self, batch: _Batch) -> None:
+        """On the loop: what a batch could not write goes back in front of what came since."""
+        failed, batch.failed = batch.failed, {}
+        for key, chunks in failed.items():
+            self._pending[key] = chunks + self._pending.get(key, [])
+            self._pending_chars += sum(map(len, chunks))
+
+    def flush(self) -> None:
+        """Blocking: write buffered events to the OS on this thread (after the batch a thread may be
+        writing); a crash loses at most what came since the last call."""
+        with self._files:
+            if self._writing is not None:
+                self._write(self._writing)  # older lines first
+            batch = self._take_pending()
+            self._write(batch)
+        self._requeue_failed(batch)
+        if batch.error is not None:
+            raise batch.error
+
+    async def write_out(self) -> None:
+        """Write every event appended before the call: a large backlog in a thread, one write at a
+        time. Raises OSError when some could not be written (they stay buffered for the next)."""
+        while self._write_task is not None:
+            await asyncio.shield(self._write_task)
+        if not self._pending:
+            return
+        if self._pending_chars <= _INLINE_WRITE_CHARS:
+            self.flush()
+            return
+        batch = self._writing = self._take_pending()
+        task = self._write_task = asyncio.get_running_loop().create_task(self._write_in_thread(batch))
+        await asyncio.shield(task)
+        if batch.error is not None:
+            raise batch.error
+
+    async def _write_in_thread(self, batch: _Batch) -> None:
+        try:
+            await asyncio.to_thread(self._write_holding_files, batch)
+        finally:
+            self._requeue_failed(batch)
+            if self._writing is batch:
+                self._writing = None
+            self._write_task = None
+
+    async def _settle_writes(self, group: str, streams: Sequence[str]) -> None:
+        """Wait until no batch being written holds any of these streams' events."""
+        while (
+            self._write_task is not None
+            and self._writing is not None
+            and any((group, stream) in self._writing.chunks for stream in streams)
+        ):
+            await asyncio.shield(self._write_task)
 
     def _flush_stream(self, group: str, stream: str) -> None:
-        chunks = self._pending.pop((group, stream), None)
-        if chunks:
-            handle = self._handle(group, stream)
-            handle.write("".join(chunks))
-            handle.flush()
+        with self._files:
+            if self._writing is not None:
+                self._write(self._writing)  # older lines first
+            chunks = self._pending.pop((group, stream), None)
+            if chunks:
+                self._pending_chars -= sum(map(len, chunks))
+                handle = self._handle(group, stream)
+                handle.write("".join(chunks))
+                handle.flush()
 
     # subscriptions -------------------------------------------------------------------------
     def tap(self, groups: frozenset[str]) -> None:
@@ -496,6 +617,7 @@ class FileLogStore:
         self, group: str, streams: Sequence[str], use: Callable[[Callable[[str], StreamBytes]], _Result]
     ) -> tuple[_Result, bool]:
         """`use`'s result, and whether no captured buffer was flushed while it ran."""
+        await self._settle_writes(group, streams)
         captured: dict[str, tuple[list[str] | None, bytes]] = {}
         for stream in streams:
             chunks = self._pending.get((group, stream))
@@ -571,14 +693,41 @@ class FileLogStore:
                 removed += self.commit_expiry(group, stream, plan)
         return removed
 
+    async def enforce_quota(self, quota_bytes: int) -> int:
+        """The account's disk quota (see log_quota): when its stream files take more than
+        `quota_bytes`, the least recently written streams are deleted and the oldest events of the
+        next one cut, through the same paths as DeleteLogStream and retention. Returns the bytes
+        freed."""
+        plan = plan_quota(await asyncio.to_thread(stream_files, self._root), quota_bytes)
+        if plan is None:
+            return 0
+        freed = 0
+        for file in plan.delete:
+            names = self._names_of(file.path)
+            if names is not None and await self.remove_stream(*names):
+                freed += file.size
+        if plan.trim is not None and (names := self._names_of(plan.trim.path)) is not None:
+            with self._files:
+                self._flush_stream(*names)  # what is cut is the file's front, never buffered lines
+            trim = await asyncio.to_thread(plan_trim, plan.trim.path, plan.keep_bytes)
+            if trim is not None and self.commit_expiry(*names, trim):
+                freed += plan.trim.size - plan.keep_bytes
+        return freed
+
+    def _names_of(self, path: Path) -> tuple[str, str] | None:
+        group = group_name(self._root, path.parent.name)
+        stream = stream_name(path.parent, path.name.removesuffix(".jsonl"))
+        return (group, stream) if group is not None and stream is not None else None
+
     def commit_expiry(self, group: str, stream: str, plan: ExpiryPlan) -> int:
         """On the event loop, where no append can land meanwhile: the writer's handle is closed (the
         next flush opens the new file) and what was appended since the plan is carried over, a copy
         as small as what the last flushes wrote. Returns how many events went."""
         key = (group, stream)
-        self._close_handle(key)
-        if not finish_expiry(self._stream_path(group, stream), plan):
-            return 0
+        with self._files:
+            self._close_handle(key)
+            if not finish_expiry(self._stream_path(group, stream), plan):
+                return 0
         self._stats.pop(key, None)
         self._indexes.pop(key, None)  # rebuilt, without the runs cut, by the next time-bounded read
         return plan.removed
@@ -601,10 +750,11 @@ class FileLogStore:
 
     def close(self) -> None:
         self.flush()
-        for handle in self._handles.values():
-            handle.close()
-        self._handles.clear()
-        self._handle_used.clear()
+        with self._files:
+            for handle in self._handles.values():
+                handle.close()
+            self._handles.clear()
+            self._handle_used.clear()
 
 
 def _rename_folder(directory: Path, target: Path) -> bool:
