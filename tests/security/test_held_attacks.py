@@ -307,6 +307,8 @@ def test_runtime_api_of_another_environment_refuses_the_caller(tier_server: Runn
     assert answers, "the attacker found no listening ports at all"
     assert "parked" not in answers.values(), answers
     assert not any(answer.startswith("HTTP/1.1 200") for answer in answers.values()), answers
-    assert any(answer.startswith("HTTP/1.1 403") for answer in answers.values()), answers
+    # Refused: reset as it is accepted (another uid's socket), or 403 (older servers).
+    refused = ("ConnectionResetError", "")
+    assert any(answer.startswith("HTTP/1.1 403") or answer in refused for answer in answers.values()), answers
     _, after = _invoke(client, victim, {})
     assert after["token"] == before["token"]
