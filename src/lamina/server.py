@@ -150,6 +150,7 @@ class LambdaAccount:
     billing_store: SqliteBillingStore
     billing: BillingMeter
     cloudwatch: tuple[ServiceFacade, ServiceFacade]  # query, json
+    log_budget: LogBudget | None = None  # what its functions may log (dropped lines are counted here)
 
     async def open(self) -> None:
         await self.metadata.open()
@@ -357,6 +358,10 @@ class Platform:
             budget.used_mb,
             budget.budget_mb,
             len(self.accounts),
+            sum(
+                account.log_budget.dropped_records for account in self.accounts.values() if account.log_budget
+            ),
+            sum(account.log_budget.dropped_bytes for account in self.accounts.values() if account.log_budget),
         )
         return render_prometheus(self.counters, gauges)
 
@@ -573,6 +578,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         billing_store,
         billing,
         cloudwatch,
+        log_budget,
     )
     return account
 

@@ -130,6 +130,10 @@ def test_a_flood_is_rate_limited_dropped_with_a_record_and_the_server_stays_well
         int(m.group(1)) for m in (re.search(r"DroppedRecords: (\d+)", e["message"]) for e in found) if m
     )
     assert records > 0 and dropped > written // 2, (records, dropped, written)
+    with urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    counted = re.search(r"^lamina_log_records_dropped_total (\S+)", metrics, re.MULTILINE)
+    assert counted is not None and float(counted.group(1)) >= records * 0.99, metrics
 
     # The account's logs on disk end up under the quota (measured every few seconds).
     deadline = time.monotonic() + 60

@@ -84,6 +84,8 @@ class LogBudget:
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self._next_sweep = 0.0
+        self.dropped_records = 0  # since start, all functions (the platform's metrics)
+        self.dropped_bytes = 0
 
     def meter(self, function: str) -> LineMeter:
         return LineMeter(self, function)
@@ -140,6 +142,8 @@ class LineMeter:
         if records > 0:
             self.dropped_records += records
             self.dropped_bytes += size
+            self._budget.dropped_records += records
+            self._budget.dropped_bytes += size
 
     def take_dropped(self) -> tuple[str, int, int] | None:
         """(reason, records, bytes) dropped since the last call, or None."""

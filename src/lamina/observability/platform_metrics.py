@@ -46,6 +46,8 @@ class Gauges:
     memory_used_mb: int = 0
     memory_budget_mb: int = 0
     accounts: int = 0
+    log_records_dropped: int = 0  # since start: lines past a function's log budget
+    log_bytes_dropped: int = 0
 
 
 def _metric(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]) -> list[str]:
@@ -93,6 +95,18 @@ def render(counters: PlatformCounters, gauges: Gauges) -> str:
         "lamina_memory_budget_megabytes", "gauge", "The memory budget.", [("", gauges.memory_budget_mb)]
     )
     lines += _metric("lamina_accounts", "gauge", "Accounts served.", [("", gauges.accounts)])
+    lines += _metric(
+        "lamina_log_records_dropped_total",
+        "counter",
+        "Function log lines dropped past their log budget (execution/log_budget.py).",
+        [("", gauges.log_records_dropped)],
+    )
+    lines += _metric(
+        "lamina_log_bytes_dropped_total",
+        "counter",
+        "Bytes of the function log lines dropped past their log budget.",
+        [("", gauges.log_bytes_dropped)],
+    )
     lines += _metric(
         "lamina_store_flush_seconds",
         "summary",
