@@ -23,7 +23,7 @@ _READ_SIZE = 65536
 _MAX_LINE = 256 * 1024  # CloudWatch Logs caps an event at 256 KB
 # A pipe holds 64 KB by default: everything the runtime wrote before it posted its result fits in
 # far less than this, and more can only come from a process still writing.
-_DRAIN_BYTES = 4 * 1024 * 1024
+_DRAIN_BYTES = 1024 * 1024
 
 LineSink = Callable[[int, str], None]
 
