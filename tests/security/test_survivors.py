@@ -66,8 +66,10 @@ def _wait_for(condition: object, seconds: float = 30) -> bool:
 @pytest.mark.parametrize("tier", TIERS)
 def test_a_daemon_left_by_a_killed_server_dies_before_the_restarted_server_serves(tier: str) -> None:
     marker = f"lamina-survivor-{uuid.uuid4().hex}"
+    # A range of its own: no other server starting on this host meanwhile kills the daemon instead.
+    uids = ("--sandbox-uids", "3500000-3500999" if tier == "process" else "3501000-3501999")
     try:
-        with server_in_tier(tier) as server:
+        with server_in_tier(tier, *uids) as server:
             name = create_function(server, {"app.py": DAEMON}, "app.handler")
             response, result = invoke(server, name, {"marker": marker})
             assert "FunctionError" not in response, result
@@ -77,7 +79,7 @@ def test_a_daemon_left_by_a_killed_server_dies_before_the_restarted_server_serve
                 # The attack's premise: nothing of the dead server killed the daemon.
                 time.sleep(1)
                 assert _processes_with(marker), "the daemon died with the server: the premise changed"
-            with running_server(server.data_dir, *tier_arguments(tier)) as restarted:
+            with running_server(server.data_dir, *tier_arguments(tier), *uids) as restarted:
                 # Health answers only once the sandbox is built: by then the range is empty.
                 assert _processes_with(marker) == []
                 assert_still_serving(restarted)
