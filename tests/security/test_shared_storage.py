@@ -7,7 +7,6 @@ reaches the host at all (its own /dev, its own IPC namespace)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
