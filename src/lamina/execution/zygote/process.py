@@ -86,6 +86,13 @@ class SpawnRequest:
     waits_outside: bool = False  # the plan has a PID namespace: the runtime is the child's child
 
 
+def _spawn_frame(request: SpawnRequest) -> bytes:
+    """What a forked child reads on its private socket to become an environment."""
+    return encode_frame(
+        {"type": "spawn", "id": 0, "fds": 2, "env": request.environment, "plan": request.plan_json}
+    )
+
+
 class ZygoteProcess:
     def __init__(
         self, interpreter: str, *, preload: str, sdk_library: Path | None, template: str | None = None
@@ -227,9 +234,20 @@ class ZygoteProcess:
 
         The request goes to the child over a private socket, never through the zygote: a fork server
         that read each plan would keep code paths in its heap (freed memory is not cleared), and
-        every child forked later would inherit them (issue 12, attack 6)."""
-        child, private = await self.stand_by([], announce=False)
-        await self.assign(private, child, request)
+        every child forked later would inherit them (issue 12, attack 6). It is queued on that
+        socket before the fork is even asked for, so a start waits for no extra round trip."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            ours.setblocking(False)
+            await self._send(ours, _spawn_frame(request), [request.output_fd, request.channel_fd])
+            ours.close()  # the child reads the queued request, then end of file
+            header = {"type": "standby", "cgroups": [], "announce": False}
+            child = await self._fork(header, [theirs.fileno()])
+        finally:
+            ours.close()
+            theirs.close()  # the child holds its own copy
+        if request.waits_outside:
+            child.expect_runtime_below()
         return child
 
     async def stand_by(
@@ -270,11 +288,8 @@ class ZygoteProcess:
         one would, minus the cgroups it has joined). Raises ZygoteUnavailable if it is gone."""
         if request.waits_outside:
             child.expect_runtime_below()
-        frame = encode_frame(
-            {"type": "spawn", "id": 0, "fds": 2, "env": request.environment, "plan": request.plan_json}
-        )
         try:
-            await self._send(standby, frame, [request.output_fd, request.channel_fd])
+            await self._send(standby, _spawn_frame(request), [request.output_fd, request.channel_fd])
         finally:
             standby.close()
 
