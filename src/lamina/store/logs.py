@@ -66,6 +66,9 @@ _encode_string = json.encoder.encode_basestring
 # KB costs less than a hop to a thread, and a synchronous invocation's response waits for it.
 _INLINE_WRITE_CHARS = 64 * 1024
 
+# The disk quota's estimate is checked against a walk of the folder at least this often.
+_MEASURE_SECONDS = 60.0
+
 _Key = tuple[str, str]
 
 
@@ -179,6 +182,10 @@ class FileLogStore:
         self._writing: _Batch | None = None  # taken from _pending, being written in a thread
         self._write_task: asyncio.Task[None] | None = None
         self._files = threading.RLock()  # handles and stream files (see the module's docstring)
+        # The disk quota's estimate: stream bytes at the last measure, plus bytes written since.
+        self._measured_bytes: int | None = None
+        self._measured_at = 0.0
+        self._written_since_scan = 0  # under `_files`
         self._stats: dict[tuple[str, str], StreamStats] = {}  # loaded on first describe
         self._indexes: dict[tuple[str, str], TimeIndex] = {}  # built by the first time-bounded read
         self._group_texts: dict[str, str] = {}  # each group's `.group.json`, once read or written
@@ -498,8 +505,10 @@ class FileLogStore:
         for (group, stream), chunks in batch.chunks.items():
             try:
                 handle = self._handle(group, stream)
-                handle.write("".join(chunks))
+                text = "".join(chunks)
+                handle.write(text)
                 handle.flush()
+                self._written_since_scan += _utf8_length(text)
             except OSError as error:  # kept for the next write; the other streams still go out
                 batch.failed[(group, stream)] = chunks
                 batch.error = error
@@ -571,8 +580,10 @@ class FileLogStore:
             if chunks:
                 self._pending_chars -= sum(map(len, chunks))
                 handle = self._handle(group, stream)
-                handle.write("".join(chunks))
+                text = "".join(chunks)
+                handle.write(text)
                 handle.flush()
+                self._written_since_scan += _utf8_length(text)
 
     # subscriptions -------------------------------------------------------------------------
     def tap(self, groups: frozenset[str]) -> None:
@@ -697,8 +708,22 @@ class FileLogStore:
         """The account's disk quota (see log_quota): when its stream files take more than
         `quota_bytes`, the least recently written streams are deleted and the oldest events of the
         next one cut, through the same paths as DeleteLogStream and retention. Returns the bytes
-        freed."""
-        plan = plan_quota(await asyncio.to_thread(stream_files, self._root), quota_bytes)
+        freed.
+
+        The folder is walked only when the estimate (the last walk's total plus what was written
+        since) passes the quota, or once every `_MEASURE_SECONDS` (deletions by other paths, files
+        changed outside the server): a quiet check costs nothing however many streams there are."""
+        now = time.monotonic()
+        with self._files:
+            written = self._written_since_scan
+            fresh = self._measured_bytes is not None and now - self._measured_at < _MEASURE_SECONDS
+            if fresh and (self._measured_bytes or 0) + written <= quota_bytes:
+                return 0
+            self._written_since_scan = 0
+        files = await asyncio.to_thread(stream_files, self._root)
+        self._measured_at = now
+        self._measured_bytes = sum(file.size for file in files)
+        plan = plan_quota(files, quota_bytes)
         if plan is None:
             return 0
         freed = 0
@@ -712,6 +737,7 @@ class FileLogStore:
             trim = await asyncio.to_thread(plan_trim, plan.trim.path, plan.keep_bytes)
             if trim is not None and self.commit_expiry(*names, trim):
                 freed += plan.trim.size - plan.keep_bytes
+        self._measured_bytes -= freed
         return freed
 
     def _names_of(self, path: Path) -> tuple[str, str] | None:
@@ -862,3 +888,7 @@ def _candidate_lines(data: bytes, needles: Sequence[bytes]) -> Iterator[tuple[in
         if all(needle in line for needle in rest):
             yield start, line
         position = data.find(first, end)
+
+
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
