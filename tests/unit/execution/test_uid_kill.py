@@ -7,11 +7,12 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from lamina.execution.sandbox.process import _Resources, kill_processes_of_uid
-from lamina.execution.sandbox.uids import UidPool, UidRange
+from lamina.execution.sandbox.uids import UidPool, UidRange, UidsExhausted
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.geteuid() != 0, reason="needs Linux and root"
@@ -59,3 +60,28 @@ def test_release_kills_off_the_loop_and_gives_the_uid_back_once_the_kill_is_done
 def test_a_uid_with_nothing_left_to_kill_is_not_a_failure(caplog: pytest.LogCaptureFixture) -> None:
     kill_processes_of_uid(UID + 2)  # the common case: the environment's process is already gone
     assert [record.getMessage() for record in caplog.records] == []
+
+
+def test_a_uid_that_still_runs_a_process_is_held_back() -> None:
+    uids = UidPool(UidRange(UID, 2))
+    uid = uids.lease()
+    resources = _Resources(uid=uid, uids=uids, kill_uid=lambda _: False)  # the kill left a survivor
+    resources.release()
+    assert uids.quarantined == 1
+    assert uids.lease() == UID + 1
+    with pytest.raises(UidsExhausted):
+        uids.lease()
+
+
+def test_what_the_uid_left_in_dev_shm_is_gone_before_the_uid_is_leased_again() -> None:
+    uids = UidPool(UidRange(UID, 1))
+    uid = uids.lease()
+    left = Path("/dev/shm") / f"lamina-test-{uid}-{os.getpid()}"
+    left.write_bytes(b"secret")
+    os.chown(left, uid, uid)
+    try:
+        _Resources(uid=uid, uids=uids, kill_uid=kill_processes_of_uid).release()
+        assert not left.exists()
+        assert uids.lease() == uid
+    finally:
+        left.unlink(missing_ok=True)
