@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lamina.store.log_quota import TARGET_SHARE, StreamFile, plan_quota
-from lamina.store.logs import FileLogStore
+from lamina.store.log_reader import StreamBytes
+from lamina.store.logs import FileLogStore, scan_source
 
 GROUP = "/aws/lambda/f"
 
@@ -101,6 +103,33 @@ def test_write_out_of_a_few_lines_returns_with_them_in_the_file(tmp_path: Path) 
             await store.write_out()
             files = list(tmp_path.rglob("*.jsonl"))
             assert len(files) == 1 and b'"one"' in files[0].read_bytes()
+        finally:
+            store.close()
+
+    asyncio.run(main())
+
+
+def test_a_read_while_a_thread_writes_sees_every_event_exactly_once(tmp_path: Path) -> None:
+    def messages(open_stream: Callable[[str], StreamBytes]) -> list[str]:
+        with open_stream("big") as source:
+            return [found.event.message for found in scan_source(source, "big")]
+
+    async def main() -> None:
+        store = FileLogStore(tmp_path)
+        try:
+            expected: list[str] = []
+            for round_ in range(5):
+                batch = [(1000 + n, f"r{round_} e{n} " + "w" * 300) for n in range(1000)]  # ~300 KB
+                store.append(GROUP, "big", batch)
+                expected += [text for _, text in batch]
+                writing = asyncio.ensure_future(store.write_out())
+                await asyncio.sleep(0)  # the batch is in a thread now
+                late = [(5000, f"late {round_}")]
+                store.append(GROUP, "big", late)  # buffered while the batch is written
+                expected += [text for _, text in late]
+                assert await store.read_streams(GROUP, ["big"], messages) == expected
+                await writing
+            assert await store.read_streams(GROUP, ["big"], messages) == expected
         finally:
             store.close()
 
