@@ -168,3 +168,25 @@ def test_the_quota_drops_the_oldest_streams_first(server: RunningServer) -> None
     assert streams[0] not in left
     events = logs.get_log_events(logGroupName=group, logStreamName=streams[-1])["events"]
     assert len(events) == 5
+
+
+def test_with_json_logs_the_drop_is_a_platform_logs_dropped_event(server: RunningServer) -> None:
+    """LogFormat JSON: the record is the Telemetry API's platform.logsDropped, whatever the
+    SystemLogLevel (it says lines are missing)."""
+    name = create_function(
+        server,
+        {"app.py": FLOODER},
+        "app.handler",
+        Timeout=60,
+        LoggingConfig={"LogFormat": "JSON", "SystemLogLevel": "WARN"},
+    )
+    response, payload = invoke(server, name, {"seconds": 2})
+    assert "FunctionError" not in response, payload
+    logs = server.client("logs")
+    found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern='"platform.logsDropped"')
+    records = [json.loads(event["message"]) for event in found["events"]]
+    assert records, "no platform.logsDropped event"
+    for record in records:
+        assert record["type"] == "platform.logsDropped"
+        assert set(record["record"]) == {"reason", "droppedRecords", "droppedBytes"}
+        assert record["record"]["droppedRecords"] > 0 and record["record"]["droppedBytes"] > 0
