@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lamina.execution.sandbox import process
 from lamina.execution.sandbox.process import _Resources, kill_processes_of_uid
 from lamina.execution.sandbox.uids import UidPool, UidRange, UidsExhausted
 
@@ -85,3 +86,23 @@ def test_what_the_uid_left_in_dev_shm_is_gone_before_the_uid_is_leased_again() -
         assert uids.lease() == uid
     finally:
         left.unlink(missing_ok=True)
+
+
+def test_a_held_back_uid_is_released_once_a_later_kill_leaves_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(process, "_QUARANTINE_RETRY_SECONDS", 0.01)
+    outcomes = [False, False, True]  # the survivor outlives two kills
+
+    async def main() -> list[int]:
+        uids = UidPool(UidRange(UID, 1))
+        uid = uids.lease()
+        _Resources(uid=uid, uids=uids, kill_uid=lambda _: outcomes.pop(0)).release()
+        seen = []
+        while uids.in_use and len(seen) < 500:
+            seen.append(uids.quarantined)
+            await asyncio.sleep(0.01)
+        return [uids.in_use, uids.quarantined, max(seen)]
+
+    assert asyncio.run(main()) == [0, 0, 1]
+    assert outcomes == []

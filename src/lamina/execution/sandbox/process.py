@@ -74,6 +74,7 @@ class _Resources:
     kill_uid: Callable[[int], bool] | None = None
     code_grant: CodeReadGrant | None = None  # its uid may read its code folders (code_access.py)
     released: bool = False
+    quarantined: bool = False  # a process of the uid survived the kills: the uid is held back
 
     def kill_all(self) -> None:
         self._kill_all()
@@ -104,12 +105,19 @@ class _Resources:
         killing = self._kill_all()  # nothing of the environment may outlive it, nor keep its uid
         # The uid is safe to lease again once nothing runs as it: its cgroups are gone (a process cannot
         # leave them), or, without cgroups, the kill by uid found none left.
+        self._judge(killing, retry_removal=True)
+
+    def _judge(self, killing: asyncio.Future[bool] | bool | None, *, retry_removal: bool) -> None:
+        """Find out whether the kill left anything: the cgroups' removal (a process cannot leave them,
+        and the kernel refuses to remove one that holds a process) or the kill by uid says so."""
         judge_by_cgroups = killing is None and self.uid is not None
         if self._remove_cgroups():
             if judge_by_cgroups:
                 self._retire_uid(True)
-        else:
+        elif retry_removal:
             _retry_removal(self._remove_cgroups, self._retire_uid if judge_by_cgroups else None)
+        elif judge_by_cgroups:
+            self._retire_uid(False)
         if isinstance(killing, bool):
             self._retire_uid(killing)
         elif killing is not None:
@@ -117,13 +125,19 @@ class _Resources:
 
     def _retire_uid(self, nothing_left: bool) -> None:
         """Give the uid back once what it left in shared storage is deleted (off the loop), or hold it
-        back when a process of it survived."""
+        back while a process of it survives (killed again every `_QUARANTINE_RETRY_SECONDS`)."""
         uid, uids = self.uid, self.uids
         if uid is None or uids is None:
             return
         if not nothing_left:
-            _log.warning("uid %d still runs a process after its environment ended: not leased again", uid)
+            if not self.quarantined:
+                _log.warning("uid %d still runs a process after its environment ended: held back", uid)
+            self.quarantined = True
             uids.quarantine(uid)
+            with contextlib.suppress(RuntimeError):  # no loop (shutdown): the server's close kills it
+                asyncio.get_running_loop().call_later(
+                    _QUARANTINE_RETRY_SECONDS, lambda: self._judge(self._kill_all(), retry_removal=False)
+                )
             return
         try:
             loop = asyncio.get_running_loop()
@@ -137,6 +151,9 @@ class _Resources:
         removed = self.memory_cgroup.remove() if self.memory_cgroup is not None else True
         return (self.limits.remove() if self.limits is not None else True) and removed
 
+
+# How often a held-back uid's survivors are killed again (the uid is released once none is left).
+_QUARANTINE_RETRY_SECONDS = 30.0
 
 # When a cgroup is still busy at release (a process killed a moment ago has not exited yet): retry
 # after these delays, in seconds (together a little over 5 s).
@@ -451,7 +468,9 @@ class ProcessSandbox:
         # the code folder: every user reads /proc/*/cmdline here, and must not learn code paths there.
         inside = str(task_root).rstrip("/") + "/"
         relative = Path(spec.working_directory) == Path(task_root)
-        argv = ["./" + arg[len(inside) :] if relative and arg.startswith(inside) else arg for arg in spec.argv]
+        argv = [
+            "./" + arg[len(inside) :] if relative and arg.startswith(inside) else arg for arg in spec.argv
+        ]
         return Layout(argv, dict(spec.environment), plan)
 
     async def spawn(self, spec: SandboxSpec) -> SandboxedProcess:
