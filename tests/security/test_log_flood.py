@@ -77,6 +77,12 @@ def _health_answers(server: RunningServer) -> bool:
         return False
 
 
+def _matching(logs: Any, group: str, pattern: str) -> list[dict[str, Any]]:
+    """Every event of `group` matching `pattern`, all pages (a page may stop at a scan limit)."""
+    pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group, filterPattern=pattern)
+    return [event for page in pages for event in page["events"]]
+
+
 def _log_bytes_on_disk(server: RunningServer) -> int:
     return sum(path.stat().st_size for path in (server.data_dir / "logs").rglob("*.jsonl"))
 
@@ -121,7 +127,7 @@ def test_a_flood_is_rate_limited_dropped_with_a_record_and_the_server_stays_well
     # the budget (burst plus rate times duration), far below what was printed.
     logs = server.client("logs")
     group = f"/aws/lambda/{flooder}"
-    found = logs.filter_log_events(logGroupName=group, filterPattern='"LOGS_DROPPED"')["events"]
+    found = _matching(logs, group, '"LOGS_DROPPED"')
     assert found, "no dropped-logs record"
     dropped = sum(
         int(m.group(1)) for m in (re.search(r"DroppedBytes: (\d+)", e["message"]) for e in found) if m
@@ -183,8 +189,8 @@ def test_with_json_logs_the_drop_is_a_platform_logs_dropped_event(server: Runnin
     response, payload = invoke(server, name, {"seconds": 2})
     assert "FunctionError" not in response, payload
     logs = server.client("logs")
-    found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern='"platform.logsDropped"')
-    records = [json.loads(event["message"]) for event in found["events"]]
+    found = _matching(logs, f"/aws/lambda/{name}", '"platform.logsDropped"')
+    records = [json.loads(event["message"]) for event in found]
     assert records, "no platform.logsDropped event"
     for record in records:
         assert record["type"] == "platform.logsDropped"
