@@ -266,3 +266,15 @@ def test_the_namespaces_template_is_the_shared_part_of_every_python_layout(tmp_p
     other = json.dumps({**template, "mounts": template["mounts"][1:]})
     assert sandbox.plan_on_template(plan, other) is plan  # not what the template holds: a full root
     assert ProcessSandbox(None).template_for(sys.executable, runtime_dir, None) is None
+
+
+def test_auto_falling_back_to_the_process_tier_warns_with_its_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lamina.execution.sandbox import detect
+
+    monkeypatch.setattr(detect, "probe_namespaces", lambda root, uid: "no user namespaces")
+    sandbox, notes = build_sandbox("auto", _paths(tmp_path), [], memory=None, uids=UidRange(100_000, 10))
+    assert sandbox.name == "process"
+    [warning] = [note for note in notes if "falling back" in note]
+    assert "no user namespaces" in warning and "/proc" in warning and "network" in warning
