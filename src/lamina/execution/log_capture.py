@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 
-from lamina.execution.log_budget import EVENT_OVERHEAD_BYTES, LineMeter
+from lamina.execution.log_budget import EVENT_OVERHEAD_BYTES, LineMeter, TokenBucket
 
 _READ_SIZE = 65536
 _MAX_LINE = 256 * 1024  # CloudWatch Logs caps an event at 256 KB
@@ -75,37 +75,44 @@ class PipeLogCapture:
 
     def _consume(self, chunk: bytes) -> None:
         data = self._partial + chunk
-        bucket = self._meter.open() if self._meter is not None else None
-        if self._meter is not None and (bucket is None or bucket.tokens < EVENT_OVERHEAD_BYTES):
-            # Nothing of this chunk can be kept: count its lines without decoding them.
-            end = data.rfind(b"\n") + 1
-            self._meter.dropped(data.count(b"\n", 0, end), end)
-            self._partial = data[end:]
-            self._drop_long_partial()
-            return
-        *lines, self._partial = data.split(b"\n")
         now = int(time.time() * 1000)
-        for line in lines:
-            for piece in _pieces(line):
-                if bucket is not None and not bucket.take(len(piece) + EVENT_OVERHEAD_BYTES):
-                    assert self._meter is not None
-                    self._meter.dropped(1, len(piece) + 1)
-                    continue
-                self._sink(now, piece.decode("utf-8", "replace").rstrip("\r"))
-        # A line still growing past the cap is emitted in full-size pieces as they complete.
+        meter = self._meter
+        if meter is None:
+            *lines, self._partial = data.split(b"\n")
+            for line in lines:
+                for piece in _pieces(line):
+                    self._sink(now, piece.decode("utf-8", "replace").rstrip("\r"))
+            self._emit_long_partial(now, None)
+            return
+        end = data.rfind(b"\n") + 1
+        self._partial = data[end:]
+        bucket = meter.open()
+        start = 0
+        if bucket is not None and bucket.tokens >= EVENT_OVERHEAD_BYTES:
+            while start < end:
+                newline = data.find(b"\n", start, end)
+                pieces = _pieces(data[start:newline])
+                if not bucket.take(newline - start + EVENT_OVERHEAD_BYTES * len(pieces)):
+                    break
+                for piece in pieces:
+                    self._sink(now, piece.decode("utf-8", "replace").rstrip("\r"))
+                start = newline + 1
+        if start < end:
+            # The budget is spent for the rest of this chunk (it refills between reads, not within
+            # one): its lines are counted, never split or decoded.
+            meter.dropped(data.count(b"\n", start, end), end - start)
+        self._emit_long_partial(now, bucket)
+
+    def _emit_long_partial(self, now: int, bucket: TokenBucket | None) -> None:
+        """A line still growing past the cap is emitted in full-size pieces as they complete."""
         while len(self._partial) > _MAX_LINE:
             piece, self._partial = self._partial[:_MAX_LINE], self._partial[_MAX_LINE:]
-            if bucket is not None and not bucket.take(len(piece) + EVENT_OVERHEAD_BYTES):
-                assert self._meter is not None
-                self._meter.dropped(1, len(piece))
+            if self._meter is not None and (
+                bucket is None or not bucket.take(_MAX_LINE + EVENT_OVERHEAD_BYTES)
+            ):
+                self._meter.dropped(1, _MAX_LINE)
                 continue
             self._sink(now, piece.decode("utf-8", "replace"))
-
-    def _drop_long_partial(self) -> None:
-        while len(self._partial) > _MAX_LINE:
-            assert self._meter is not None
-            self._meter.dropped(1, _MAX_LINE)
-            self._partial = self._partial[_MAX_LINE:]
 
     def _stop_reading(self) -> None:
         if self._loop is not None and not self._closed:

@@ -130,3 +130,18 @@ def test_log_limits_are_set_by_name_with_units() -> None:
     for wrong in (["rate=1"], ["rate_bytes"], ["rate_bytes=fast"], ["rate_bytes=0"]):
         with pytest.raises(Exception, match="--log-limit"):
             parse_log_limits(wrong)
+
+
+def test_empty_lines_cost_the_event_overhead_and_past_the_budget_are_only_counted() -> None:
+    kept, dropped = _capture(LogLimits(rate_bytes=1, burst_bytes=26 * 10), b"\n" * 1_000_000)
+    assert kept == [""] * 10
+    assert dropped == (RATE_LIMITED, 1_000_000 - 10, 1_000_000 - 10)
+
+
+def test_a_line_longer_than_an_event_is_charged_for_every_piece() -> None:
+    line = b"L" * (256 * 1024 * 2 + 10) + b"\n"  # three events
+    kept, dropped = _capture(
+        LogLimits(rate_bytes=1, burst_bytes=len(line) + 3 * EVENT_OVERHEAD_BYTES), line * 2
+    )
+    assert [len(piece) for piece in kept] == [256 * 1024, 256 * 1024, 10]
+    assert dropped is not None and dropped[1] >= 1
