@@ -14,7 +14,11 @@ WHOAMI = """
 import os
 
 def handler(event, context):
-    return {"uid": os.getuid()}
+    try:  # the claims name their servers' data directories
+        claims = os.listdir("/run/lamina/uid-ranges")
+    except OSError as error:
+        claims = type(error).__name__
+    return {"uid": os.getuid(), "claims": claims}
 """
 
 # Far above the default blocks (100000 up, 65,536 each), so that other servers on the host never hold them.
@@ -25,6 +29,7 @@ def _uid_of_a_function(server: RunningServer) -> int:
     name = create_function(server, {"app.py": WHOAMI}, "app.handler")
     response, result = invoke(server, name)
     assert "FunctionError" not in response, result
+    assert result["claims"] in ("PermissionError", "FileNotFoundError"), result
     return int(result["uid"])
 
 

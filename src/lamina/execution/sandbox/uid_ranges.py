@@ -107,7 +107,9 @@ def claim_uid_range(
 
     `owner` (pid is added) is written into the claim for whoever is refused. Claims are made one at a
     time (a lock on the folder), so two servers starting together cannot both get one range."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o755)
+    # Root's alone: a claim names its server's data directory, which functions must not learn.
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
     mutex = os.open(folder / _MUTEX, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(mutex, fcntl.LOCK_EX)
@@ -129,7 +131,7 @@ def claim_uid_range(
                 with contextlib.suppress(OSError):
                     path.unlink()
         path = folder / str(wanted)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         os.write(descriptor, json.dumps({"pid": os.getpid(), **owner}).encode())
         return UidRangeClaim(wanted, path, descriptor, taken_over)
