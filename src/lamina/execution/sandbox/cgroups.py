@@ -117,7 +117,13 @@ _BUSY_POLL_SECONDS = 0.01
 
 
 def kill_members(folder: Path) -> None:
-    """SIGKILL every process in one cgroup, including those that left their process group."""
+    """SIGKILL every process in one cgroup, including those that left their process group: through
+    cgroup.kill where the kernel has it (v2, Linux 5.14+: atomic, a forking process cannot outrun
+    it), else one by one (a child forked meanwhile is caught by the caller's next try)."""
+    if (folder / "cgroup.kill").exists():
+        with contextlib.suppress(OSError):
+            (folder / "cgroup.kill").write_text("1")
+            return
     with contextlib.suppress(OSError, ValueError):
         for line in (folder / "cgroup.procs").read_text().split():
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -187,6 +187,7 @@ def _detect_v2(root: Path, kind: str) -> _Controller | None:
     if own is None or not controllers.exists() or kind not in controllers.read_text().split():
         return None
     parent = root / own.lstrip("/")
+    _remove_stale(parent)  # also when the memory controller (which does it too) is not used
     base = parent / f"lamina-{os.getpid()}"  # shared with the v2 memory controller, if any
     base.mkdir(exist_ok=True)
     try:
