@@ -57,6 +57,7 @@ from lamina.execution.sandbox.detect import (
     build_sandbox,
     claim_uids,
 )
+from lamina.execution.sandbox.network import NetworkNamespaces, find_pasta
 from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
@@ -237,6 +238,8 @@ class Platform:
     function_port: FunctionApiPort | None = None
     # The tier under `sandbox`: its uid range, held-back uids and pids budget show in health.
     isolation: ProcessSandbox | None = None
+    # The namespaces tier's network namespace per environment (execution/sandbox/network.py).
+    networks: NetworkNamespaces | None = None
     _log_flusher: asyncio.Task[None] | None = None
     _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
@@ -265,6 +268,8 @@ class Platform:
             ]
             await self.sandbox.warm_up(interpreters)
         # After the warm-up, so that restored environments fork from a ready zygote.
+        if self.networks is not None:
+            self.networks.warm_up()
         for account in list(self.accounts.values()):
             await account.start_delivering()
         self._started = True
@@ -340,6 +345,8 @@ class Platform:
             await account.close()
         await self.identity_store.close()
         self.sandbox.close()
+        if self.networks is not None:
+            self.networks.close()
         if self.function_port is not None:
             self.function_port.close()
 
@@ -414,6 +421,7 @@ class _Shared:
     cloudwatch_protocols: tuple[WireProtocol, WireProtocol]
     counters: PlatformCounters
     function_port: FunctionApiPort | None = None
+    networks: NetworkNamespaces | None = None
 
 
 def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
@@ -438,6 +446,8 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         scratch_root=settings.environments_dir,
         credentials=environment_credentials,
         log_budget=log_budget,
+        networks=shared.networks,
+        api_port=shared.function_port,
     )
     pool = EnvironmentPool(
         LocalBackend(shared.runtimes, shared.code, context),
@@ -596,6 +606,7 @@ def build_platform(settings: Settings) -> Platform:
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
     sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
     tier, settings = _build_sandbox(settings, runtimes, cgroups)
+    networks = NetworkNamespaces(find_pasta()) if tier.name == "namespaces" else None
     sandbox = ZygoteSandbox(
         tier,
         enabled=settings.start_method == "zygote",
@@ -660,6 +671,7 @@ def build_platform(settings: Settings) -> Platform:
         ),
         PlatformCounters(),
         function_port,
+        networks,
     )
     accounts[settings.account_id] = _build_account(shared, settings.account_id)
 
@@ -722,6 +734,7 @@ def build_platform(settings: Settings) -> Platform:
         code_collector,
         function_port,
         isolation=tier,
+        networks=networks,
     )
     return platform
 
@@ -787,6 +800,8 @@ def announce(platform: Platform) -> None:
         f"  sandbox: {platform.sandbox.name} (memory limits: {platform.sandbox.memory_enforcement}); runtimes: {', '.join(platform.runtimes)}",
         file=sys.stderr,
     )
+    if platform.networks is not None and not platform.networks.outbound:
+        print("  warning: no outbound network for functions: it needs pasta (package passt)", file=sys.stderr)
     if platform.isolation is not None and (uids := platform.isolation.health()["uidRange"]) is not None:
         print(f"  sandbox uids: {uids} (held by this server alone)", file=sys.stderr)
     print(

@@ -18,10 +18,11 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.reports import (
@@ -50,6 +51,7 @@ from lamina.execution.sandbox.base import (
     SandboxSpec,
 )
 from lamina.execution.sandbox.cgroups import MemoryCgroup
+from lamina.execution.sandbox.network import EnvironmentNetwork, NetworkNamespaces
 from lamina.execution.sandbox.process import SandboxError
 from lamina.runtime_api.channel import FramedRuntimeChannel
 from lamina.runtime_api.endpoint import RuntimeApiEndpoint
@@ -113,6 +115,14 @@ class InvocationResult:
         return _tail(self.log_lines)
 
 
+class ApiPort(Protocol):
+    """Serves Lamina's API on a listening socket made in an environment's network namespace, each
+    connection counted against `source`'s cap (transport/function_port.py's FunctionApiPort)."""
+
+    def serve(self, listening_socket: socket.socket, source: Hashable) -> None: ...
+    def stop_serving(self, listening_socket: socket.socket) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class EnvironmentContext:
     """What every environment needs from the platform, built once by the composition root."""
@@ -129,6 +139,10 @@ class EnvironmentContext:
     credentials: Callable[[FunctionConfig], Awaitable[tuple[dict[str, str], float | None]]] | None = None
     # The account's log budget (execution/log_budget.py); None: every line is kept.
     log_budget: LogBudget | None = None
+    # A network namespace per environment (the namespaces tier: sandbox/network.py), with the Runtime
+    # API and, network on, Lamina's API (served by `api_port`) listening inside; None: the host's.
+    networks: NetworkNamespaces | None = None
+    api_port: ApiPort | None = None
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -180,6 +194,8 @@ class ExecutionEnvironment:
         self._spawn_error: str | None = None
         self._spawn_error_type = "Runtime.InvalidEntrypoint"
         self._channel: FramedRuntimeChannel | None = None
+        self._network: EnvironmentNetwork | None = None
+        self._api_listener: socket.socket | None = None
         self._stopped = False
         self._scratch = context.scratch_root / self.id
 
@@ -248,6 +264,7 @@ class ExecutionEnvironment:
         if sandboxed is not None:
             self._context.sandbox.kill(sandboxed)
             self._context.sandbox.release(sandboxed)
+        self._close_network()
         _remove_scratch(self._scratch)
 
     async def _start_endpoint(self) -> str:
@@ -267,8 +284,11 @@ class ExecutionEnvironment:
         # A custom runtime without network reaches its Runtime API inside its own network namespace:
         # the sandbox makes the listener there and hands it back over `listener_ours`.
         listener_ours = listener_theirs = child_end = None
+        networks = self._context.networks
         try:
-            if self._runtime.interpreter is None and not self.config.network_enabled:
+            if networks is not None:  # listeners inside its own namespace (acquired below)
+                address = f"127.0.0.1:{INSIDE_RUNTIME_API_PORT}"
+            elif self._runtime.interpreter is None and not self.config.network_enabled:
                 listener_ours, listener_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 address = f"127.0.0.1:{INSIDE_RUNTIME_API_PORT}"
             else:
@@ -279,6 +299,12 @@ class ExecutionEnvironment:
             if self._context.credentials is not None:
                 variables, self.credentials_expire_at = await self._context.credentials(self.config)
                 environment.update(variables)
+            if networks is not None:
+                self._network = await networks.acquire(
+                    outbound=self.config.network_enabled,
+                    runtime_api_port=INSIDE_RUNTIME_API_PORT,
+                    api_address=_api_address(environment) if self.config.network_enabled else None,
+                )
             if self._runtime.interpreter is not None:
                 server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 self._channel = FramedRuntimeChannel(server_end, self._mailbox)
@@ -301,6 +327,7 @@ class ExecutionEnvironment:
                 scratch_directory=self._scratch,
                 ephemeral_storage_mb=self.config.ephemeral_storage_mb,
                 network=self.config.network_enabled,
+                network_namespace=self._network.path if self._network is not None else None,
                 runtime_api_listener_fd=listener_theirs.fileno() if listener_theirs is not None else None,
             )
             try:
@@ -320,7 +347,9 @@ class ExecutionEnvironment:
                     end.close()  # the runtime holds its own copy now (or never will)
             if self._sandboxed is None and listener_ours is not None:
                 listener_ours.close()
-        if listener_ours is not None:
+        if self._network is not None:
+            await self._serve_in_namespace(self._network, address, self._sandboxed.uid)
+        elif listener_ours is not None:
             listener = await _receive_listener(listener_ours)
             if listener is not None:  # else the runtime died first: its exit says why
                 await self._endpoint.adopt(listener, address)
@@ -334,6 +363,26 @@ class ExecutionEnvironment:
         self._platform(
             f"INIT_START Runtime Version: lamina:{runtime}", "initStart", init_start_record, runtime
         )
+
+    async def _serve_in_namespace(self, network: EnvironmentNetwork, address: str, uid: int | None) -> None:
+        """Serve the listeners made in the environment's namespace: only it can reach them."""
+        runtime_api = network.take_runtime_api_listener()
+        if runtime_api is not None:
+            await self._endpoint.adopt(runtime_api, address)
+        api_port = self._context.api_port
+        if api_port is not None and network.api_listener is not None:
+            self._api_listener = network.take_api_listener()
+            assert self._api_listener is not None
+            # The source key the public port gives this uid's connections too: one cap for both.
+            api_port.serve(self._api_listener, ("uid", uid) if uid is not None else ("environment", self.id))
+
+    def _close_network(self) -> None:
+        listener, self._api_listener = self._api_listener, None
+        if listener is not None and self._context.api_port is not None:
+            self._context.api_port.stop_serving(listener)
+        network, self._network = self._network, None
+        if network is not None:
+            network.close()
 
     async def stop(self) -> None:
         """Idempotent: kill the process group, close the endpoint, flush logs."""
@@ -351,6 +400,7 @@ class ExecutionEnvironment:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(self._exited), 5)
             self._context.sandbox.release(sandboxed)
+        self._close_network()
         self._capture.close()
         self._flush_logs()
         await asyncio.to_thread(_remove_scratch, self._scratch)
@@ -786,6 +836,19 @@ async def _receive_listener(channel: socket.socket) -> socket.socket | None:
     for extra in descriptors[1:]:
         os.close(extra)
     return socket.socket(fileno=descriptors[0])
+
+
+def _api_address(environment: dict[str, str]) -> tuple[str, int] | None:
+    """Where AWS_ENDPOINT_URL points (host, port): Lamina's API listens there inside the namespace."""
+    url = environment.get("AWS_ENDPOINT_URL")
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return (parts.hostname, port) if parts.hostname else None
 
 
 def _tail(lines: list[str]) -> str:

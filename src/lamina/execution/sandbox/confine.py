@@ -10,8 +10,8 @@ that has no `lamina` package (before importing the runtime and user code). The s
 What `confine(plan)` does, in this order (each step only when the plan asks for it):
   1. parent-death signal (the child dies with its parent), new session;
   2. join cgroups (write "0" to each `cgroup.procs`), set rlimits;
-  3. unshare the namespaces; with a new PID namespace, fork once more: the calling process stays
-     outside as a waiter (see `_wait_for_namespace_init`) and never returns, or, for a fork server
+  3. join `plan.network_namespace` (one the server prepared), unshare the namespaces; with a new
+     PID namespace, fork once more: the calling process stays outside as a waiter (see `_wait_for_namespace_init`) and never returns, or, for a fork server
      that adopts orphans (a child subreaper), hands PID 1's pid over and exits; its child, PID 1 of
      the new namespace, carries on;
   4. build a minimal root from `plan.mounts` on a tmpfs at `plan.root`, pivot into it and detach the
@@ -134,6 +134,9 @@ class ConfinementPlan:
     # instead of waiting outside (a fork server that is a child subreaper adopts PID 1). -1: wait.
     namespace_init_handover_fd: int = -1
     namespace_init_adopter: int = 0  # the pid of that fork server
+    # A network namespace to join (a path such as /proc/<pid>/fd/<n>) instead of a new one: the
+    # namespaces tier prepares one per environment (network.py), its listeners already inside. "": none.
+    network_namespace: str = ""
     # With a network namespace: a Unix socket to send a listening socket on 127.0.0.1:<port> back
     # through, made inside the namespace, so the server can serve the HTTP Runtime API there. -1: none.
     runtime_api_listener_fd: int = -1
@@ -182,6 +185,8 @@ class ConfinementPlan:
                 raise ConfinementError(f"unknown rlimit {name}")
         if (self.uid is None) != (self.gid is None):
             raise ConfinementError("uid and gid go together")
+        if self.network_namespace and "net" in self.namespaces:
+            raise ConfinementError("a network namespace is either joined or new, not both")
         if self.runtime_api_listener_fd >= 0 and "net" not in self.namespaces:
             raise ConfinementError("a Runtime API listener is made inside a network namespace")
 
@@ -502,6 +507,14 @@ def build_template(root: str, mounts: list[Mount], mount_points: list[str]) -> N
     _mount(None, root, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None)
 
 
+def _join_network_namespace(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _check(_load_libc().setns(fd, NAMESPACE_FLAGS["net"]), "setns")
+    finally:
+        os.close(fd)
+
+
 def _bring_up_loopback() -> None:
     import fcntl  # only a network namespace needs it
 
@@ -575,6 +588,8 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
         flags |= NAMESPACE_FLAGS[name]
     alive_fd = None
     adoption = None
+    if plan.network_namespace:
+        _join_network_namespace(plan.network_namespace)
     if flags:
         _check(_load_libc().unshare(flags), "unshare")
     if "pid" in plan.namespaces:

@@ -1,5 +1,5 @@
-"""The `namespaces` tier: the process tier plus new PID, mount, IPC and UTS namespaces (and network,
-when the function's network is off) and a minimal root of its own.
+"""The `namespaces` tier: the process tier plus new PID, mount, IPC, UTS and network namespaces and a
+minimal root of its own (the network namespace prepared by the server: sandbox/network.py).
 
 What an environment sees (everything read-only but /tmp):
   /usr, /etc, /bin, /sbin, /lib*   the host's, as on a Lambda image
@@ -158,7 +158,10 @@ class NamespaceSandbox(ProcessSandbox):
         mounts.append(Mount(TMP, "tmpfs", options=f"size={spec.ephemeral_storage_mb}m,mode=1777"))
         if spec.scratch_directory is not None:
             moves.append((str(spec.scratch_directory), TMP))
-        namespaces = ["mount", "pid", "ipc", "uts"] + ([] if spec.network else ["net"])
+        # A network namespace of its own always: the one the server prepared (its listeners inside,
+        # outbound access through pasta when the network is on), else a new one with loopback only.
+        joined = spec.network_namespace is not None
+        namespaces = ["mount", "pid", "ipc", "uts"] + ([] if joined else ["net"])
         plan = ConfinementPlan(
             namespaces=namespaces,
             root=str(self._root),
@@ -169,8 +172,9 @@ class NamespaceSandbox(ProcessSandbox):
             inside_runtime_dir=RUNTIME_DIR if spec.runtime_dir is not None else "",
             inside_runtime_library=RUNTIME_DIR if spec.runtime_library is not None else "",
             inside_tmp=TMP,
+            network_namespace=spec.network_namespace or "",
         )
-        if spec.runtime_api_listener_fd is not None and not spec.network:
+        if spec.runtime_api_listener_fd is not None and not joined:
             plan.runtime_api_listener_fd = spec.runtime_api_listener_fd
             plan.runtime_api_listener_port = INSIDE_RUNTIME_API_PORT
         environment = dict(spec.environment)

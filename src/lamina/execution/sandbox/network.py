@@ -1,0 +1,416 @@
+"""The namespaces tier's network: every environment in a network namespace of its own.
+
+An environment never shares the host's network namespace, so it can bind no host interface, reach
+no service on the host's loopback and see no other environment's sockets (/proc/net/tcp shows its
+own namespace only). Two kinds of namespace:
+
+- outbound (the function's network on, `pasta` installed: Debian's `passt` package): pasta makes
+  the namespace, copies the host's address and routes into it and carries its outbound TCP, UDP
+  and ICMP through ordinary sockets of the host (user-mode networking). Nothing is forwarded into
+  the namespace (`-t none -u none`), no port of the host is mapped onto its loopback
+  (`-T none -U none`), and the gateway's address is not remapped to the host's loopback
+  (`--no-map-gw`): the host's loopback services stay out of reach.
+- isolated (the network off, or no pasta on the host): loopback only.
+
+Into either, before the environment starts, the server puts listening sockets of its own on the
+namespace's loopback: the Runtime API at 127.0.0.1:9001 (as on AWS), and, with the network on,
+Lamina's API at the address the function is told in AWS_ENDPOINT_URL. They are made by a short-lived
+thread of the server that enters the namespace (a socket stays in the namespace it was made in);
+the environment's processes join the namespace in confine() (`ConfinementPlan.network_namespace`).
+
+Cost: pasta takes tens of milliseconds to start, so `NetworkNamespaces` keeps a few outbound
+namespaces ready (pasta attached) and refills in the background; an isolated one takes a fraction
+of a millisecond and is made on demand. Cleanup: pasta's only child (a shell blocked reading a
+socket whose other end the server holds) ends when the server closes that end or dies, even by
+SIGKILL, and pasta ends with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_log = logging.getLogger(__name__)
+
+CLONE_NEWNET = 0x40000000
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+# pasta: no port forwarded in either direction, the host's loopback not mapped to the gateway,
+# addresses and routes copied from the host, no daemon (it stays the server's child), quiet.
+PASTA_OPTIONS = (
+    "--foreground",
+    "--quiet",
+    "--runas",
+    "0",  # as root: /dev/net/tun is often root's only; pasta drops its capabilities anyway
+    "--config-net",
+    "--no-map-gw",
+    "--tcp-ports",
+    "none",
+    "--udp-ports",
+    "none",
+    "--tcp-ns",
+    "none",
+    "--udp-ns",
+    "none",
+)
+# pasta's child, started once the namespace is configured: says so, then lives until the server
+# closes its end of the socket (or dies). pasta ends when it ends.
+_HOLDER = ("/bin/sh", "-c", "echo ready; read -r _")
+_PASTA_START_SECONDS = 10.0
+# Outbound namespaces kept ready: a cold start takes one without waiting for pasta.
+STANDBY_OUTBOUND = 2
+_LISTEN_BACKLOG = 128
+
+
+class NetworkUnavailable(Exception):
+    """No namespace could be made for an environment (pasta failed, say)."""
+
+
+def find_pasta() -> str | None:
+    """pasta's path, or None where the `passt` package is not installed."""
+    return shutil.which("pasta")
+
+
+@dataclass(eq=False)
+class EnvironmentNetwork:
+    """One environment's network namespace and the listeners the server made in it.
+
+    `path` names the namespace for confine() (a descriptor of the server's, by /proc path: valid
+    while this object is open). The environment takes the listeners it serves (`take_*`); `close`
+    closes the rest and the namespace's handle, and ends pasta's holder (idempotent). Processes in
+    the namespace keep it alive; nothing else of it stays.
+    """
+
+    outbound: bool
+    _namespace_fd: int
+    runtime_api_listener: socket.socket | None = None
+    api_listener: socket.socket | None = None
+    _holder: socket.socket | None = None
+    _pasta: asyncio.subprocess.Process | None = None
+    _closed: bool = field(default=False, init=False)
+
+    @property
+    def path(self) -> str:
+        return f"/proc/{os.getpid()}/fd/{self._namespace_fd}"
+
+    def take_runtime_api_listener(self) -> socket.socket | None:
+        listener, self.runtime_api_listener = self.runtime_api_listener, None
+        return listener
+
+    def take_api_listener(self) -> socket.socket | None:
+        listener, self.api_listener = self.api_listener, None
+        return listener
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for listener in (self.runtime_api_listener, self.api_listener):
+            if listener is not None:
+                listener.close()
+        self.runtime_api_listener = self.api_listener = None
+        with contextlib.suppress(OSError):
+            os.close(self._namespace_fd)
+        if self._holder is not None:
+            self._holder.close()  # the holder reads end of file and exits; pasta follows
+        if self._pasta is not None and self._pasta.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._pasta.terminate()
+
+
+@dataclass(eq=False)
+class _Outbound:
+    """A namespace pasta serves, before listeners are put in it."""
+
+    namespace_fd: int
+    holder: socket.socket
+    pasta: asyncio.subprocess.Process
+
+    def alive(self) -> bool:
+        return self.pasta.returncode is None
+
+    def discard(self) -> None:
+        EnvironmentNetwork(True, self.namespace_fd, _holder=self.holder, _pasta=self.pasta).close()
+
+
+class NetworkNamespaces:
+    """Hands out a network namespace per environment (see the module docstring).
+
+    `pasta`: its path, or None for loopback-only namespaces even where the network is on.
+    Not thread-safe: call from the event loop. `close` ends every namespace still held ready.
+    """
+
+    def __init__(self, pasta: str | None, *, standby: int = STANDBY_OUTBOUND) -> None:
+        self._pasta = pasta
+        self._standby = standby
+        self._ready: list[_Outbound] = []
+        self._refill: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def outbound(self) -> bool:
+        """Whether environments with the network on get outbound access (pasta is usable)."""
+        return self._pasta is not None
+
+    def describe(self) -> str:
+        if self._pasta is None:
+            return "a network namespace per environment, loopback only (outbound access needs pasta, package passt)"
+        return "a network namespace per environment, outbound through pasta"
+
+    async def acquire(
+        self, *, outbound: bool, runtime_api_port: int, api_address: tuple[str, int] | None
+    ) -> EnvironmentNetwork:
+        """A namespace for one environment, with a listener on 127.0.0.1:`runtime_api_port` and,
+        when `api_address` is given, one on it (skipped, with a warning, where it cannot be bound:
+        an address the namespace lacks). Outbound only where asked and pasta is usable; where pasta
+        fails, the environment gets loopback only and pasta is not tried again."""
+        if outbound and self._pasta is not None:
+            prepared = await self._take_outbound()
+            if prepared is not None:
+                network = EnvironmentNetwork(
+                    True, prepared.namespace_fd, _holder=prepared.holder, _pasta=prepared.pasta
+                )
+                try:
+                    made = await _in_new_thread(
+                        lambda: _listen_in(prepared.namespace_fd, runtime_api_port, api_address)
+                    )
+                except BaseException:
+                    network.close()
+                    raise
+                network.runtime_api_listener, network.api_listener = made.runtime_api, made.api
+                return network
+        made = await _in_new_thread(lambda: _listen_in(None, runtime_api_port, api_address))
+        assert made.namespace_fd is not None
+        return EnvironmentNetwork(False, made.namespace_fd, made.runtime_api, made.api)
+
+    def warm_up(self) -> None:
+        """Start filling the pool of outbound namespaces (server start)."""
+        self._start_refill()
+
+    async def _take_outbound(self) -> _Outbound | None:
+        while self._ready:
+            prepared = self._ready.pop(0)
+            if prepared.alive():
+                self._start_refill()
+                return prepared
+            prepared.discard()
+        try:
+            prepared = await self._new_outbound()
+        except NetworkUnavailable as error:
+            _log.warning("outbound network unavailable, environments get loopback only: %s", error)
+            self._pasta = None
+            return None
+        self._start_refill()
+        return prepared
+
+    def _start_refill(self) -> None:
+        if self._closed or self._pasta is None or (self._refill is not None and not self._refill.done()):
+            return
+        if len(self._ready) < self._standby:
+            self._refill = asyncio.get_running_loop().create_task(self._fill())
+
+    async def _fill(self) -> None:
+        while not self._closed and self._pasta is not None and len(self._ready) < self._standby:
+            try:
+                prepared = await self._new_outbound()
+            except NetworkUnavailable as error:
+                _log.warning("outbound network unavailable, environments get loopback only: %s", error)
+                self._pasta = None
+                return
+            if self._closed:
+                prepared.discard()
+                return
+            self._ready.append(prepared)
+
+    async def _new_outbound(self) -> _Outbound:
+        assert self._pasta is not None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            try:
+                pasta = await asyncio.create_subprocess_exec(
+                    self._pasta,
+                    *PASTA_OPTIONS,
+                    "--",
+                    *_HOLDER,
+                    stdin=theirs.fileno(),
+                    stdout=theirs.fileno(),
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            except OSError as error:
+                raise NetworkUnavailable(f"cannot run {self._pasta}: {error}") from error
+        finally:
+            theirs.close()
+        try:
+            ready = await _read_line(ours, _PASTA_START_SECONDS)
+            if ready != b"ready\n":
+                raise NetworkUnavailable(
+                    f"pasta ended without a network namespace (status {pasta.returncode})"
+                )
+            holder = _only_child(pasta.pid)
+            namespace_fd = os.open(f"/proc/{holder}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except BaseException:
+            ours.close()
+            with contextlib.suppress(ProcessLookupError):
+                pasta.kill()
+            raise
+        return _Outbound(namespace_fd, ours, pasta)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._refill is not None:
+            self._refill.cancel()
+        for prepared in self._ready:
+            prepared.discard()
+        self._ready.clear()
+
+
+def _only_child(pid: int) -> int:
+    """pasta's child (the holder), from pasta's host pid: the holder is in a PID namespace of its own."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            children = listing.read().split()
+    except OSError as error:
+        raise NetworkUnavailable(f"cannot find pasta's namespace: {error}") from error
+    if len(children) != 1:
+        raise NetworkUnavailable(f"pasta has {len(children)} children, expected its namespace's holder")
+    return int(children[0])
+
+
+async def _read_line(channel: socket.socket, timeout: float) -> bytes:
+    loop = asyncio.get_running_loop()
+    channel.setblocking(False)
+    received = b""
+    try:
+        async with asyncio.timeout(timeout):
+            while not received.endswith(b"\n"):
+                chunk = await loop.sock_recv(channel, 64)
+                if not chunk:
+                    break
+                received += chunk
+    except TimeoutError:
+        raise NetworkUnavailable("pasta did not set up a network namespace in time") from None
+    return received
+
+
+# In the namespace: one short-lived thread each time ------------------------------------------------
+_libc: Any = None
+
+
+def _libc_call(name: str, *arguments: int) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if getattr(_libc, name)(*arguments) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{name}: {os.strerror(code)}")
+
+
+@dataclass(eq=False)
+class _Made:
+    """What a thread made in a namespace: its handle (for a new one) and the listeners."""
+
+    namespace_fd: int | None
+    runtime_api: socket.socket
+    api: socket.socket | None
+
+    def close(self) -> None:
+        for listener in (self.runtime_api, self.api):
+            if listener is not None:
+                listener.close()
+        if self.namespace_fd is not None:
+            os.close(self.namespace_fd)
+
+
+def _listen_in(namespace_fd: int | None, runtime_api_port: int, api_address: tuple[str, int] | None) -> _Made:
+    """In a thread of its own, which it leaves in the namespace (the thread ends right after):
+    enter the namespace `namespace_fd` (None: make an isolated one and bring up its loopback), then
+    listen there."""
+    made_fd = None
+    if namespace_fd is None:
+        _libc_call("unshare", CLONE_NEWNET)
+        _bring_up_loopback()
+        made_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    else:
+        _libc_call("setns", namespace_fd, CLONE_NEWNET)
+    try:
+        runtime_api = _listen("127.0.0.1", runtime_api_port)
+    except BaseException:
+        if made_fd is not None:
+            os.close(made_fd)
+        raise
+    api = None
+    if api_address is not None:
+        try:
+            api = _listen(*api_address)
+        except OSError as error:
+            if error.errno not in (errno.EADDRNOTAVAIL, errno.EACCES, errno.EADDRINUSE):
+                _Made(made_fd, runtime_api, None).close()
+                raise
+            _log.warning(
+                "Lamina's API cannot listen at %s:%s in a network namespace: %s", *api_address, error
+            )
+    return _Made(made_fd, runtime_api, api)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(_LISTEN_BACKLOG)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def _bring_up_loopback() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        request = struct.pack("16sh", b"lo", 0).ljust(40, b"\0")
+        flags = struct.unpack("16sh", fcntl.ioctl(probe, _SIOCGIFFLAGS, request)[:18])[1]
+        fcntl.ioctl(probe, _SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | _IFF_UP).ljust(40, b"\0"))
+
+
+async def _in_new_thread(work: Callable[[], _Made]) -> _Made:
+    """Run `work` in a thread made for it: a thread that changed its network namespace must not go
+    back to a pool. If the caller is cancelled meanwhile, what the thread made is closed."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[_Made] = loop.create_future()
+
+    def settle(result: _Made | None, error: BaseException | None) -> None:
+        if done.cancelled():
+            if result is not None:
+                result.close()
+        elif error is not None:
+            done.set_exception(error)
+        else:
+            assert result is not None
+            done.set_result(result)
+
+    def run() -> None:
+        try:
+            result = work()
+        except BaseException as error:
+            loop.call_soon_threadsafe(settle, None, error)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=run, name="lamina-network-namespace", daemon=True).start()
+    return await done
+
+
+__all__ = ["EnvironmentNetwork", "NetworkNamespaces", "NetworkUnavailable", "find_pasta"]
