@@ -105,7 +105,7 @@ class InvocationResult:
     function_error: str | None  # "Unhandled" when the function failed, as X-Amz-Function-Error
     error_type: str | None
     executed_version: str
-    log_lines: list[str]  # the invocation's log lines
+    log_lines: list[str]  # the invocation's last log lines: at least its last 4 KB (all LogType=Tail reads)
     report: Report
     log_stream: str = ""  # the stream of the function's log group they went to
 
