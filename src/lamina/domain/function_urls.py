@@ -34,6 +34,11 @@ _FRAMING_HEADERS = frozenset(
 )
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
 _LINE_BREAKING = re.compile(r"[\r\n\x00]")
+# A result's header fields (cookies included): no more, and no larger, than common clients read
+# (Python's http.client stops at 100 fields and at 64 KiB lines): a larger head would fail in the
+# caller, as a protocol error, instead of as the 502 that says the function's result was at fault.
+MAX_RESULT_HEADERS = 100
+MAX_RESULT_HEADER_BYTES = 32 * 1024
 
 
 def new_url_id() -> str:
@@ -223,6 +228,11 @@ def _response_headers(result: dict[str, Any]) -> list[tuple[str, str]]:
         if lowered not in _FRAMING_HEADERS:
             headers.append((lowered, text))
     headers += [("set-cookie", _header_value("Set-Cookie", cookie)) for cookie in cookies]
+    if len(headers) > MAX_RESULT_HEADERS:
+        raise InvalidResult(f"{len(headers)} header fields are more than {MAX_RESULT_HEADERS}")
+    size = sum(len(name) + len(text) for name, text in headers)
+    if size > MAX_RESULT_HEADER_BYTES:
+        raise InvalidResult(f"the header fields take {size} bytes, more than {MAX_RESULT_HEADER_BYTES}")
     return headers
 
 
@@ -249,7 +259,10 @@ def read_result(payload: bytes) -> UrlResponse:
         data = b""
     elif isinstance(body, str):
         try:
-            data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+            # Strictly, but for line breaks (MIME-style output): a lenient decoder would drop what
+            # is not base64 and send what is left.
+            encoded = result.get("isBase64Encoded")
+            data = base64.b64decode("".join(body.split()), validate=True) if encoded else body.encode()
         except (binascii.Error, UnicodeEncodeError):
             raise InvalidResult("the body is not valid base64 or text") from None
     else:

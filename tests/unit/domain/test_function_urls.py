@@ -164,6 +164,11 @@ def result(**fields: object) -> bytes:
         (result(statusCode=True), "not an HTTP status"),
         (result(statusCode="abc"), "not an HTTP status"),
         (b"not json", "not JSON"),
+        (result(headers={f"X-{i}": "1" for i in range(101)}), "101 header fields"),
+        (result(cookies=[f"c{i}=1" for i in range(101)]), "101 header fields"),
+        (result(headers={"X-Big": "v" * 40_000}), "more than 32768"),
+        (result(body="***", isBase64Encoded=True), "not valid base64"),
+        (result(body="aGk=!", isBase64Encoded=True), "not valid base64"),
     ],
 )
 def test_results_that_cannot_be_sent_are_refused_with_a_reason(payload: bytes, reason: str) -> None:
@@ -188,6 +193,11 @@ def test_framing_headers_from_the_function_are_dropped() -> None:
     )
     assert response.status == 201 and response.body == b"ok"
     assert response.headers == [("x-kept", "yes"), ("content-type", "application/json")]
+
+
+def test_base64_bodies_may_be_broken_into_lines() -> None:
+    response = read_result(result(body="aGVs\nbG8=\n", isBase64Encoded=True))
+    assert response.body == b"hello"
 
 
 def test_latin_1_and_numeric_header_values_are_sent() -> None:
