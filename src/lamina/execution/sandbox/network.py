@@ -126,9 +126,8 @@ class EnvironmentNetwork:
             os.close(self._namespace_fd)
         if self._holder is not None:
             self._holder.close()  # the holder reads end of file and exits; pasta follows
-        if self._pasta is not None and self._pasta.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._pasta.terminate()
+        if self._pasta is not None:
+            _end(self._pasta)
 
 
 @dataclass(eq=False)
@@ -263,8 +262,7 @@ class NetworkNamespaces:
             namespace_fd = os.open(f"/proc/{holder}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         except BaseException:
             ours.close()
-            with contextlib.suppress(ProcessLookupError):
-                pasta.kill()
+            _end(pasta)
             raise
         return _Outbound(namespace_fd, ours, pasta)
 
@@ -275,6 +273,26 @@ class NetworkNamespaces:
         for prepared in self._ready:
             prepared.discard()
         self._ready.clear()
+
+
+_ending: set[asyncio.Task[int]] = set()
+
+
+def _end(pasta: asyncio.subprocess.Process) -> None:
+    """Terminate pasta (its holder ends with its socket anyway) and reap it in the background."""
+    if pasta.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            pasta.terminate()
+    with contextlib.suppress(RuntimeError):  # no running loop: the server is exiting
+        task = asyncio.get_running_loop().create_task(pasta.wait())
+        _ending.add(task)
+        task.add_done_callback(_ending.discard)
+
+
+async def wait_for_ended_pastas() -> None:
+    """Wait until every pasta ended so far has been reaped (tests; a server's exit needs not wait)."""
+    while _ending:
+        await asyncio.gather(*list(_ending), return_exceptions=True)
 
 
 def _only_child(pid: int) -> int:
@@ -413,4 +431,10 @@ async def _in_new_thread(work: Callable[[], _Made]) -> _Made:
     return await done
 
 
-__all__ = ["EnvironmentNetwork", "NetworkNamespaces", "NetworkUnavailable", "find_pasta"]
+__all__ = [
+    "EnvironmentNetwork",
+    "NetworkNamespaces",
+    "NetworkUnavailable",
+    "find_pasta",
+    "wait_for_ended_pastas",
+]

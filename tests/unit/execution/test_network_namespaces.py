@@ -1,0 +1,156 @@
+"""sandbox/network.py: a network namespace per environment, its listeners made inside by the server."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import shutil
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+from lamina.execution.sandbox.network import (
+    CLONE_NEWNET,
+    EnvironmentNetwork,
+    NetworkNamespaces,
+    wait_for_ended_pastas,
+)
+
+_T = TypeVar("_T")
+
+if not sys.platform.startswith("linux") or os.geteuid() != 0:
+    pytest.skip("network namespaces need Linux and root", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _inside(network: EnvironmentNetwork, work: Callable[[], _T]) -> _T:
+    """Run `work` in a thread that joined the environment's namespace, as confine() joins it."""
+    results: list[_T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fd = os.open(network.path, os.O_RDONLY)
+            try:
+                if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns")
+            finally:
+                os.close(fd)
+            results.append(work())
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def _connect(port: int) -> str:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        return "connected"
+    except OSError as error:
+        return type(error).__name__
+
+
+def test_an_isolated_namespace_has_its_listeners_and_nothing_of_the_host() -> None:
+    async def scenario() -> None:
+        networks = NetworkNamespaces(None)
+        runtime_port, api_port = _free_port(), _free_port()
+        network = await networks.acquire(
+            outbound=True, runtime_api_port=runtime_port, api_address=("127.0.0.1", api_port)
+        )
+        try:
+            assert not network.outbound  # no pasta: loopback only, even with the network on
+            assert os.readlink(network.path) != os.readlink("/proc/self/ns/net")
+            assert network.runtime_api_listener is not None and network.api_listener is not None
+            assert network.runtime_api_listener.getsockname() == ("127.0.0.1", runtime_port)
+            # Not on the host's loopback...
+            assert _connect(runtime_port) == "ConnectionRefusedError"
+            assert _connect(api_port) == "ConnectionRefusedError"
+            # ...but inside, where the environment will be.
+            assert _inside(network, lambda: _connect(runtime_port)) == "connected"
+            assert _inside(network, lambda: _connect(api_port)) == "connected"
+            assert _inside(network, lambda: sorted(name for _, name in socket.if_nameindex())) == ["lo"]
+        finally:
+            network.close()
+            network.close()  # idempotent
+        assert network.runtime_api_listener is None and network.api_listener is None
+
+    asyncio.run(scenario())
+
+
+def test_an_api_address_the_namespace_lacks_leaves_that_listener_out() -> None:
+    async def scenario() -> None:
+        network = await NetworkNamespaces(None).acquire(
+            outbound=False, runtime_api_port=_free_port(), api_address=("192.0.2.77", _free_port())
+        )
+        try:
+            assert network.runtime_api_listener is not None
+            assert network.api_listener is None
+        finally:
+            network.close()
+
+    asyncio.run(scenario())
+
+
+def test_taken_listeners_are_the_callers_to_close() -> None:
+    async def scenario() -> None:
+        network = await NetworkNamespaces(None).acquire(
+            outbound=False, runtime_api_port=_free_port(), api_address=None
+        )
+        taken = network.take_runtime_api_listener()
+        network.close()
+        assert taken is not None and taken.fileno() >= 0  # still open
+        taken.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_pasta_that_fails_leaves_environments_loopback_only() -> None:
+    async def scenario() -> None:
+        networks = NetworkNamespaces("/bin/false", standby=0)
+        assert networks.outbound
+        network = await networks.acquire(outbound=True, runtime_api_port=_free_port(), api_address=None)
+        try:
+            assert not network.outbound
+            assert not networks.outbound  # not tried again
+        finally:
+            network.close()
+            networks.close()
+        await wait_for_ended_pastas()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.skipif(shutil.which("pasta") is None, reason="needs pasta (package passt)")
+def test_an_outbound_namespace_has_the_hosts_route_and_pasta_ends_with_it() -> None:
+    async def scenario() -> None:
+        networks = NetworkNamespaces(shutil.which("pasta"), standby=1)
+        networks.warm_up()  # one kept ready besides the one taken
+        network = await networks.acquire(outbound=True, runtime_api_port=_free_port(), api_address=None)
+        pasta = network._pasta
+        assert network.outbound and pasta is not None
+        try:
+            interfaces = _inside(network, lambda: sorted(name for _, name in socket.if_nameindex()))
+            assert "lo" in interfaces and len(interfaces) > 1  # pasta's tap, named as the host's
+        finally:
+            network.close()
+            networks.close()
+        await asyncio.wait_for(pasta.wait(), 30)  # its holder read end of file: both are gone
+        await asyncio.wait_for(wait_for_ended_pastas(), 30)
+
+    asyncio.run(scenario())
