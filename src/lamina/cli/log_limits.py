@@ -11,7 +11,10 @@ import dataclasses
 
 import typer
 
-from lamina.execution.log_budget import LogLimits
+from lamina.execution.log_budget import EVENT_OVERHEAD_BYTES, LogLimits
+
+# CloudWatch Logs caps an event at 256 KB; the bucket must hold one.
+MAX_EVENT_COST = 256 * 1024 + EVENT_OVERHEAD_BYTES
 
 _UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -46,4 +49,10 @@ def parse_log_limits(values: list[str]) -> LogLimits:
         if size <= 0:
             raise typer.BadParameter(f"--log-limit {name} must be positive")
         overrides[name] = size
-    return dataclasses.replace(LogLimits(), **overrides)
+    limits = dataclasses.replace(LogLimits(), **overrides)
+    if limits.burst_bytes < MAX_EVENT_COST:
+        # A line the bucket can never hold would be dropped however slowly the function logs.
+        raise typer.BadParameter(
+            f"--log-limit burst_bytes must be at least {MAX_EVENT_COST} (one 256 KB event)"
+        )
+    return limits
