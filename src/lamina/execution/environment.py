@@ -14,7 +14,6 @@ import enum
 import errno
 import json
 import logging
-import os
 import secrets
 import socket
 import time
@@ -281,15 +280,12 @@ class ExecutionEnvironment:
         return await self._endpoint.start()
 
     async def _start(self) -> None:
-        # A custom runtime without network reaches its Runtime API inside its own network namespace:
-        # the sandbox makes the listener there and hands it back over `listener_ours`.
-        listener_ours = listener_theirs = child_end = None
+        # In the namespaces tier the Runtime API listens inside the environment's own network
+        # namespace, made there by the server (`networks.acquire` below), at AWS's address.
+        child_end = None
         networks = self._context.networks
         try:
-            if networks is not None:  # listeners inside its own namespace (acquired below)
-                address = f"127.0.0.1:{INSIDE_RUNTIME_API_PORT}"
-            elif self._runtime.interpreter is None and not self.config.network_enabled:
-                listener_ours, listener_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            if networks is not None:
                 address = f"127.0.0.1:{INSIDE_RUNTIME_API_PORT}"
             else:
                 address = await self._start_endpoint()
@@ -310,7 +306,6 @@ class ExecutionEnvironment:
                 self._channel = FramedRuntimeChannel(server_end, self._mailbox)
                 await self._channel.start()
                 environment["LAMINA_RUNTIME_CHANNEL_FD"] = str(child_end.fileno())
-            passed = child_end if child_end is not None else listener_theirs
             spec = SandboxSpec(
                 name=self.id,
                 argv=self._runtime.command(self._code_path),
@@ -318,7 +313,7 @@ class ExecutionEnvironment:
                 working_directory=self._code_path,
                 output_fd=self._capture.write_fd,
                 memory_mb=self.config.memory_size,
-                pass_fds=(passed.fileno(),) if passed is not None else (),
+                pass_fds=(child_end.fileno(),) if child_end is not None else (),
                 python_interpreter=self._runtime.interpreter,
                 task_root=self._code_path,
                 layers_root=self._layers_path,
@@ -328,7 +323,6 @@ class ExecutionEnvironment:
                 ephemeral_storage_mb=self.config.ephemeral_storage_mb,
                 network=self.config.network_enabled,
                 network_namespace=self._network.path if self._network is not None else None,
-                runtime_api_listener_fd=listener_theirs.fileno() if listener_theirs is not None else None,
             )
             try:
                 self._sandboxed = await self._context.sandbox.spawn(spec)
@@ -342,17 +336,10 @@ class ExecutionEnvironment:
                 self._close_transports()
                 return
         finally:
-            for end in (child_end, listener_theirs):
-                if end is not None:
-                    end.close()  # the runtime holds its own copy now (or never will)
-            if self._sandboxed is None and listener_ours is not None:
-                listener_ours.close()
+            if child_end is not None:
+                child_end.close()  # the runtime holds its own copy now (or never will)
         if self._network is not None:
             await self._serve_in_namespace(self._network, address, self._sandboxed.uid)
-        elif listener_ours is not None:
-            listener = await _receive_listener(listener_ours)
-            if listener is not None:  # else the runtime died first: its exit says why
-                await self._endpoint.adopt(listener, address)
         elif self._sandboxed.uid is not None:
             self._endpoint.restrict_to(self._sandboxed.uid)
         else:
@@ -803,39 +790,6 @@ class ExecutionEnvironment:
             pid = self.pid
             kb = read_memory_kb(pid)[1 if peak else 0] if pid is not None else 0
         return -(-kb // 1024)
-
-
-async def _receive_listener(channel: socket.socket) -> socket.socket | None:
-    """The listening socket the sandbox made inside the environment's network namespace; None if
-    the process ended (or took too long) without sending it. Closes `channel`."""
-    loop = asyncio.get_running_loop()
-    received: asyncio.Future[list[int]] = loop.create_future()
-    channel.setblocking(False)
-
-    def on_readable() -> None:
-        try:
-            _, descriptors, _, _ = socket.recv_fds(channel, 1, 1)
-        except BlockingIOError:
-            return
-        except OSError:
-            descriptors = []
-        loop.remove_reader(channel.fileno())
-        if not received.done():
-            received.set_result(descriptors)
-
-    loop.add_reader(channel.fileno(), on_readable)
-    try:
-        descriptors = await asyncio.wait_for(received, INIT_TIMEOUT_SECONDS)
-    except TimeoutError:
-        loop.remove_reader(channel.fileno())
-        descriptors = []
-    finally:
-        channel.close()
-    if not descriptors:
-        return None
-    for extra in descriptors[1:]:
-        os.close(extra)
-    return socket.socket(fileno=descriptors[0])
 
 
 def _api_address(environment: dict[str, str]) -> tuple[str, int] | None:

@@ -85,10 +85,10 @@ def test_default_plan_is_valid_and_keeps_stdio() -> None:
         ),
         (
             lambda plan: (
-                setattr(plan, "runtime_api_listener_fd", 9),
-                setattr(plan, "namespaces", [name for name in plan.namespaces if name != "net"]),
+                setattr(plan, "network_namespace", "/proc/1/ns/net"),
+                setattr(plan, "namespaces", [*plan.namespaces, "net"]),
             ),
-            "inside a network namespace",
+            "either joined or new",
         ),
     ],
 )

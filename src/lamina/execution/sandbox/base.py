@@ -45,9 +45,6 @@ class SandboxSpec:
     # A network namespace the environment joins instead of getting a new one (namespaces tier only;
     # see sandbox/network.py): a path, valid until spawn returns.
     network_namespace: str | None = None
-    # With the network off, a descriptor in pass_fds (a Unix socket) to send back a listening socket
-    # made inside the environment's network namespace, for the HTTP Runtime API.
-    runtime_api_listener_fd: int | None = None
 
 
 class ProcessHandle(Protocol):

@@ -137,10 +137,6 @@ class ConfinementPlan:
     # A network namespace to join (a path such as /proc/<pid>/fd/<n>) instead of a new one: the
     # namespaces tier prepares one per environment (network.py), its listeners already inside. "": none.
     network_namespace: str = ""
-    # With a network namespace: a Unix socket to send a listening socket on 127.0.0.1:<port> back
-    # through, made inside the namespace, so the server can serve the HTTP Runtime API there. -1: none.
-    runtime_api_listener_fd: int = -1
-    runtime_api_listener_port: int = 9001
     inside_task_root: str = ""
     inside_runtime_dir: str = ""
     inside_runtime_library: str = ""
@@ -187,8 +183,6 @@ class ConfinementPlan:
             raise ConfinementError("uid and gid go together")
         if self.network_namespace and "net" in self.namespaces:
             raise ConfinementError("a network namespace is either joined or new, not both")
-        if self.runtime_api_listener_fd >= 0 and "net" not in self.namespaces:
-            raise ConfinementError("a Runtime API listener is made inside a network namespace")
 
 
 # libc -------------------------------------------------------------------------------------------
@@ -524,26 +518,6 @@ def _bring_up_loopback() -> None:
         fcntl.ioctl(probe, _SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | _IFF_UP).ljust(40, b"\0"))
 
 
-def _send_runtime_api_listener(channel_fd: int, port: int) -> None:
-    """Listen on this namespace's loopback and hand the socket to the server, which accepts on it
-    (a socket keeps the namespace it was made in); connections queue until it does."""
-    import array  # only this step needs it
-
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(128)
-        channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=channel_fd)
-        try:
-            descriptors = array.array("i", [listener.fileno()])
-            channel.sendmsg([b"L"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, descriptors.tobytes())])
-        finally:
-            channel.close()
-    finally:
-        listener.close()
-
-
 def _drop_privileges(uid: int, gid: int) -> None:
     os.setgroups([])
     os.setresgid(gid, gid, gid)
@@ -606,9 +580,6 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
         _bring_up_loopback()
     keep = list(plan.keep_fds) + ([alive_fd] if alive_fd is not None else [])
     keep += adoption.descriptors if adoption is not None else []
-    if plan.runtime_api_listener_fd >= 0:
-        _send_runtime_api_listener(plan.runtime_api_listener_fd, plan.runtime_api_listener_port)
-        keep = [fd for fd in keep if fd != plan.runtime_api_listener_fd]  # closed: sent and gone
     os.chdir(plan.working_directory)
     _close_inherited_fds(keep, exec_follows)
     if plan.uid is not None and plan.gid is not None:

@@ -22,7 +22,7 @@ import json
 import os
 from pathlib import Path
 
-from lamina.execution.sandbox.base import INSIDE_RUNTIME_API_PORT, SandboxSpec
+from lamina.execution.sandbox.base import SandboxSpec
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
 from lamina.execution.sandbox.confine import ConfinementPlan, Mount
 from lamina.execution.sandbox.limits import CgroupLimits
@@ -174,9 +174,6 @@ class NamespaceSandbox(ProcessSandbox):
             inside_tmp=TMP,
             network_namespace=spec.network_namespace or "",
         )
-        if spec.runtime_api_listener_fd is not None and not joined:
-            plan.runtime_api_listener_fd = spec.runtime_api_listener_fd
-            plan.runtime_api_listener_port = INSIDE_RUNTIME_API_PORT
         environment = dict(spec.environment)
         for key in _PATH_VARIABLES:
             if key in environment:
