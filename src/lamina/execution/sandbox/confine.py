@@ -605,14 +605,14 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
 
 # Step 8: seccomp ------------------------------------------------------------------------------
 _seccomp_module: Any = None
-_seccomp_program: bytes | None = None
+_seccomp_installer: Any = None
 
 
 def prepare_seccomp() -> None:
-    """Load seccomp.py and build its filter now (once per process; idempotent). Raises
-    ConfinementError where no filter can be built (an architecture without a syscall table)."""
-    global _seccomp_module, _seccomp_program
-    if _seccomp_program is not None:
+    """Load seccomp.py, build its filter and make its installer now (once per process; idempotent).
+    Raises ConfinementError where no filter can be built (an architecture without a syscall table)."""
+    global _seccomp_module, _seccomp_installer
+    if _seccomp_installer is not None:
         return
     if _seccomp_module is None:
         import importlib.util  # only this step loads a module by path
@@ -625,7 +625,7 @@ def prepare_seccomp() -> None:
         spec.loader.exec_module(module)
         _seccomp_module = module
     try:
-        _seccomp_program = _seccomp_module.build_filter()
+        _seccomp_installer = _seccomp_module.Installer(_seccomp_module.build_filter())
     except _seccomp_module.UnsupportedArchitecture as error:
         raise ConfinementError(str(error)) from error
 
@@ -633,6 +633,6 @@ def prepare_seccomp() -> None:
 def _install_seccomp() -> None:
     prepare_seccomp()
     try:
-        _seccomp_module.install(_seccomp_program)
+        _seccomp_installer()
     except OSError as error:
         raise ConfinementError(f"seccomp: {error}") from error

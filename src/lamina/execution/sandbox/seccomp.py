@@ -23,7 +23,8 @@ other numbers, so it is refused outright (EPERM) instead of being matched agains
 Contract: `build_filter()` is pure (bytes of `struct sock_filter`), raises UnsupportedArchitecture on
 a machine without a table; `install()` sets no_new_privs and the filter on the calling thread (call it
 single-threaded, before starting threads: each thread keeps the filters it had), raises OSError when
-the kernel refuses. Build once per process and install many times (fork children) is the intended use.
+the kernel refuses. Build it and make its `Installer` once per process, install in many fork children: the
+intended use.
 """
 
 from __future__ import annotations
@@ -352,15 +353,34 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+class Installer:
+    """Installs one program with everything made ahead (the C library's handle, the program in C
+    memory): a call costs two prctl(2) calls, which matters in a fork server's children."""
+
+    def __init__(self, program: bytes) -> None:
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.prctl.argtypes = [
+            ctypes.c_int,
+            ctypes.c_ulong,
+            ctypes.c_ulong,
+            ctypes.c_ulong,
+            ctypes.c_ulong,
+        ]
+        self._buffer = ctypes.create_string_buffer(program, len(program))  # alive as long as self
+        self._fprog = _SockFprog(
+            len(program) // _INSTRUCTION.size, ctypes.cast(self._buffer, ctypes.c_void_p)
+        )
+
+    def __call__(self) -> None:
+        """no_new_privs, then the filter, on the calling thread (and every process it starts)."""
+        if self._libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            number = ctypes.get_errno()
+            raise OSError(number, f"no_new_privs: {errno.errorcode.get(number, number)}")
+        if self._libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(self._fprog), 0, 0) != 0:
+            number = ctypes.get_errno()
+            raise OSError(number, f"seccomp filter: {errno.errorcode.get(number, number)}")
+
+
 def install(program: bytes) -> None:
     """no_new_privs, then the filter, on the calling thread (and every process it starts)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        number = ctypes.get_errno()
-        raise OSError(number, f"no_new_privs: {errno.errorcode.get(number, number)}")
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // _INSTRUCTION.size, ctypes.cast(buffer, ctypes.c_void_p))
-    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
-        number = ctypes.get_errno()
-        raise OSError(number, f"seccomp filter: {errno.errorcode.get(number, number)}")
+    Installer(program)()
