@@ -57,7 +57,7 @@ from lamina.execution.sandbox.detect import (
     build_sandbox,
     claim_uids,
 )
-from lamina.execution.sandbox.network import NetworkNamespaces, find_pasta
+from lamina.execution.sandbox.network import NetworkNamespaces, address_of, find_pasta
 from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
@@ -606,7 +606,6 @@ def build_platform(settings: Settings) -> Platform:
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
     sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
     tier, settings = _build_sandbox(settings, runtimes, cgroups)
-    networks = NetworkNamespaces(find_pasta()) if tier.name == "namespaces" else None
     sandbox = ZygoteSandbox(
         tier,
         enabled=settings.start_method == "zygote",
@@ -645,6 +644,15 @@ def build_platform(settings: Settings) -> Platform:
     environment_uids = UidsOtherThan(0) if os.geteuid() == 0 else None
     function_port = FunctionApiPort(
         lambda request: app.handle(request), settings.http_limits, environment_uids
+    )
+    # The namespaces tier: Lamina's API listens inside each environment's namespace where its
+    # AWS_ENDPOINT_URL points (the function port, bound at startup).
+    networks = (
+        NetworkNamespaces(
+            find_pasta(), api_address=lambda: address_of(function_port.url or settings.endpoint_url)
+        )
+        if tier.name == "namespaces"
+        else None
     )
     shared = _Shared(
         settings,

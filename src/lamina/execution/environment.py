@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.reports import (
@@ -296,11 +295,7 @@ class ExecutionEnvironment:
                 variables, self.credentials_expire_at = await self._context.credentials(self.config)
                 environment.update(variables)
             if networks is not None:
-                self._network = await networks.acquire(
-                    outbound=self.config.network_enabled,
-                    runtime_api_port=INSIDE_RUNTIME_API_PORT,
-                    api_address=_api_address(environment) if self.config.network_enabled else None,
-                )
+                self._network = await networks.acquire(network_on=self.config.network_enabled)
             if self._runtime.interpreter is not None:
                 server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 self._channel = FramedRuntimeChannel(server_end, self._mailbox)
@@ -790,19 +785,6 @@ class ExecutionEnvironment:
             pid = self.pid
             kb = read_memory_kb(pid)[1 if peak else 0] if pid is not None else 0
         return -(-kb // 1024)
-
-
-def _api_address(environment: dict[str, str]) -> tuple[str, int] | None:
-    """Where AWS_ENDPOINT_URL points (host, port): Lamina's API listens there inside the namespace."""
-    url = environment.get("AWS_ENDPOINT_URL")
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return None
-    return (parts.hostname, port) if parts.hostname else None
 
 
 def _tail(lines: list[str]) -> str:

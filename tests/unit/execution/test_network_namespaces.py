@@ -68,11 +68,11 @@ def _connect(port: int) -> str:
 
 def test_an_isolated_namespace_has_its_listeners_and_nothing_of_the_host() -> None:
     async def scenario() -> None:
-        networks = NetworkNamespaces(None)
         runtime_port, api_port = _free_port(), _free_port()
-        network = await networks.acquire(
-            outbound=True, runtime_api_port=runtime_port, api_address=("127.0.0.1", api_port)
+        networks = NetworkNamespaces(
+            None, api_address=lambda: ("127.0.0.1", api_port), runtime_api_port=runtime_port
         )
+        network = await networks.acquire(network_on=True)
         try:
             assert not network.outbound  # no pasta: loopback only, even with the network on
             assert os.readlink(network.path) != os.readlink("/proc/self/ns/net")
@@ -88,6 +88,7 @@ def test_an_isolated_namespace_has_its_listeners_and_nothing_of_the_host() -> No
         finally:
             network.close()
             network.close()  # idempotent
+            networks.close()
         assert network.runtime_api_listener is None and network.api_listener is None
 
     asyncio.run(scenario())
@@ -95,23 +96,49 @@ def test_an_isolated_namespace_has_its_listeners_and_nothing_of_the_host() -> No
 
 def test_an_api_address_the_namespace_lacks_leaves_that_listener_out() -> None:
     async def scenario() -> None:
-        network = await NetworkNamespaces(None).acquire(
-            outbound=False, runtime_api_port=_free_port(), api_address=("192.0.2.77", _free_port())
-        )
+        address = ("192.0.2.77", _free_port())
+        networks = NetworkNamespaces(None, api_address=lambda: address, runtime_api_port=_free_port())
+        network = await networks.acquire(network_on=True)
         try:
             assert network.runtime_api_listener is not None
             assert network.api_listener is None
         finally:
             network.close()
+            networks.close()
 
     asyncio.run(scenario())
 
 
+def test_namespaces_are_kept_ready_per_kind_once_asked_for() -> None:
+    async def scenario() -> None:
+        networks = NetworkNamespaces(None, runtime_api_port=_free_port(), standby=2)
+        networks.warm_up()  # the network on: from the start
+        await _until(lambda: networks.ready(network_on=True) == 2)
+        assert networks.ready(network_on=False) == 0
+        taken = [await networks.acquire(network_on=True), await networks.acquire(network_on=False)]
+        await _until(lambda: networks.ready(network_on=True) == 2 and networks.ready(network_on=False) == 2)
+        paths = {os.readlink(network.path) for network in taken}
+        assert len(paths) == 2  # one namespace each, never shared
+        for network in taken:
+            network.close()
+        networks.close()
+        assert networks.ready(network_on=True) == networks.ready(network_on=False) == 0
+
+    asyncio.run(scenario())
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in 30 s")
+
+
 def test_taken_listeners_are_the_callers_to_close() -> None:
     async def scenario() -> None:
-        network = await NetworkNamespaces(None).acquire(
-            outbound=False, runtime_api_port=_free_port(), api_address=None
-        )
+        networks = NetworkNamespaces(None, runtime_api_port=_free_port(), standby=0)
+        network = await networks.acquire(network_on=False)
         taken = network.take_runtime_api_listener()
         network.close()
         assert taken is not None and taken.fileno() >= 0  # still open
@@ -122,9 +149,9 @@ def test_taken_listeners_are_the_callers_to_close() -> None:
 
 def test_a_pasta_that_fails_leaves_environments_loopback_only() -> None:
     async def scenario() -> None:
-        networks = NetworkNamespaces("/bin/false", standby=0)
+        networks = NetworkNamespaces("/bin/false", runtime_api_port=_free_port(), standby=0)
         assert networks.outbound
-        network = await networks.acquire(outbound=True, runtime_api_port=_free_port(), api_address=None)
+        network = await networks.acquire(network_on=True)
         try:
             assert not network.outbound
             assert not networks.outbound  # not tried again
@@ -139,9 +166,9 @@ def test_a_pasta_that_fails_leaves_environments_loopback_only() -> None:
 @pytest.mark.skipif(shutil.which("pasta") is None, reason="needs pasta (package passt)")
 def test_an_outbound_namespace_has_the_hosts_route_and_pasta_ends_with_it() -> None:
     async def scenario() -> None:
-        networks = NetworkNamespaces(shutil.which("pasta"), standby=1)
-        networks.warm_up()  # one kept ready besides the one taken
-        network = await networks.acquire(outbound=True, runtime_api_port=_free_port(), api_address=None)
+        networks = NetworkNamespaces(shutil.which("pasta"), runtime_api_port=_free_port(), standby=1)
+        networks.warm_up()  # one kept ready
+        network = await networks.acquire(network_on=True)
         pasta = network._pasta
         assert network.outbound and pasta is not None
         try:

@@ -41,6 +41,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from lamina.execution.sandbox.base import INSIDE_RUNTIME_API_PORT
 
 _log = logging.getLogger(__name__)
 
@@ -70,13 +73,23 @@ PASTA_OPTIONS = (
 # closes its end of the socket (or dies). pasta ends when it ends.
 _HOLDER = ("/bin/sh", "-c", "echo ready; read -r _")
 _PASTA_START_SECONDS = 10.0
-# Outbound namespaces kept ready: a cold start takes one without waiting for pasta.
-STANDBY_OUTBOUND = 2
+# Namespaces kept ready per kind: a cold start takes one without waiting for pasta or a thread.
+STANDBY = 2
 _LISTEN_BACKLOG = 128
 
 
 class NetworkUnavailable(Exception):
     """No namespace could be made for an environment (pasta failed, say)."""
+
+
+def address_of(url: str) -> tuple[str, int] | None:
+    """(host, port) of an endpoint URL such as AWS_ENDPOINT_URL's; None for an empty or odd one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return (parts.hostname, port) if parts.hostname else None
 
 
 def find_pasta() -> str | None:
@@ -105,6 +118,12 @@ class EnvironmentNetwork:
     @property
     def path(self) -> str:
         return f"/proc/{os.getpid()}/fd/{self._namespace_fd}"
+
+    def usable(self, outbound: bool) -> bool:
+        """Still what an environment asking for `outbound` access needs (its pasta alive)."""
+        if self.outbound != outbound:
+            return False
+        return self._pasta is None or self._pasta.returncode is None
 
     def take_runtime_api_listener(self) -> socket.socket | None:
         listener, self.runtime_api_listener = self.runtime_api_listener, None
@@ -138,24 +157,32 @@ class _Outbound:
     holder: socket.socket
     pasta: asyncio.subprocess.Process
 
-    def alive(self) -> bool:
-        return self.pasta.returncode is None
-
-    def discard(self) -> None:
-        EnvironmentNetwork(True, self.namespace_fd, _holder=self.holder, _pasta=self.pasta).close()
-
 
 class NetworkNamespaces:
-    """Hands out a network namespace per environment (see the module docstring).
+    """Hands out a network namespace per environment (see the module docstring), each with its
+    listeners already made, from a few kept ready per kind (network on, network off).
 
     `pasta`: its path, or None for loopback-only namespaces even where the network is on.
+    `api_address`: where Lamina's API must listen in namespaces of environments with the network on
+    (AWS_ENDPOINT_URL's host and port; asked when a namespace is made, None: no such listener).
     Not thread-safe: call from the event loop. `close` ends every namespace still held ready.
     """
 
-    def __init__(self, pasta: str | None, *, standby: int = STANDBY_OUTBOUND) -> None:
+    def __init__(
+        self,
+        pasta: str | None,
+        *,
+        api_address: Callable[[], tuple[str, int] | None] = lambda: None,
+        runtime_api_port: int = INSIDE_RUNTIME_API_PORT,
+        standby: int = STANDBY,
+    ) -> None:
         self._pasta = pasta
+        self._api_address = api_address
+        self._runtime_api_port = runtime_api_port
         self._standby = standby
-        self._ready: list[_Outbound] = []
+        # Ready namespaces by the network switch of the environments they are for; a kind is kept
+        # ready once asked for (the network on: from the server's start).
+        self._ready: dict[bool, list[EnvironmentNetwork]] = {}
         self._refill: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -164,75 +191,76 @@ class NetworkNamespaces:
         """Whether environments with the network on get outbound access (pasta is usable)."""
         return self._pasta is not None
 
-    def describe(self) -> str:
-        if self._pasta is None:
-            return "a network namespace per environment, loopback only (outbound access needs pasta, package passt)"
-        return "a network namespace per environment, outbound through pasta"
+    def ready(self, *, network_on: bool) -> int:
+        """Namespaces ready now for environments with the network on (or off)."""
+        return len(self._ready.get(network_on, []))
 
-    async def acquire(
-        self, *, outbound: bool, runtime_api_port: int, api_address: tuple[str, int] | None
-    ) -> EnvironmentNetwork:
-        """A namespace for one environment, with a listener on 127.0.0.1:`runtime_api_port` and,
-        when `api_address` is given, one on it (skipped, with a warning, where it cannot be bound:
-        an address the namespace lacks). Outbound only where asked and pasta is usable; where pasta
-        fails, the environment gets loopback only and pasta is not tried again."""
-        if outbound and self._pasta is not None:
-            prepared = await self._take_outbound()
-            if prepared is not None:
+    async def acquire(self, *, network_on: bool) -> EnvironmentNetwork:
+        """A namespace for one environment: a listener on 127.0.0.1:`runtime_api_port` and, with
+        the network on, one at `api_address` (left out, with a warning, where it cannot be bound: an
+        address the namespace lacks), and outbound access where pasta is usable. Where pasta fails,
+        environments get loopback only from then on and pasta is not tried again."""
+        ready = self._ready.setdefault(network_on, [])
+        while ready:
+            network = ready.pop(0)
+            self._start_refill()
+            if network.usable(self._pasta is not None and network_on):
+                return network
+            network.close()
+        network = await self._make(network_on)
+        self._start_refill()
+        return network
+
+    def warm_up(self) -> None:
+        """Start keeping namespaces ready for environments with the network on (server start)."""
+        self._ready.setdefault(True, [])
+        self._start_refill()
+
+    async def _make(self, network_on: bool) -> EnvironmentNetwork:
+        api_address = self._api_address() if network_on else None
+        if network_on and self._pasta is not None:
+            try:
+                prepared = await self._new_outbound()
+            except NetworkUnavailable as error:
+                _log.warning("outbound network unavailable, environments get loopback only: %s", error)
+                self._pasta = None
+            else:
                 network = EnvironmentNetwork(
                     True, prepared.namespace_fd, _holder=prepared.holder, _pasta=prepared.pasta
                 )
                 try:
                     made = await _in_new_thread(
-                        lambda: _listen_in(prepared.namespace_fd, runtime_api_port, api_address)
+                        lambda: _listen_in(prepared.namespace_fd, self._runtime_api_port, api_address)
                     )
                 except BaseException:
                     network.close()
                     raise
                 network.runtime_api_listener, network.api_listener = made.runtime_api, made.api
                 return network
-        made = await _in_new_thread(lambda: _listen_in(None, runtime_api_port, api_address))
+        made = await _in_new_thread(lambda: _listen_in(None, self._runtime_api_port, api_address))
         assert made.namespace_fd is not None
         return EnvironmentNetwork(False, made.namespace_fd, made.runtime_api, made.api)
 
-    def warm_up(self) -> None:
-        """Start filling the pool of outbound namespaces (server start)."""
-        self._start_refill()
-
-    async def _take_outbound(self) -> _Outbound | None:
-        while self._ready:
-            prepared = self._ready.pop(0)
-            if prepared.alive():
-                self._start_refill()
-                return prepared
-            prepared.discard()
-        try:
-            prepared = await self._new_outbound()
-        except NetworkUnavailable as error:
-            _log.warning("outbound network unavailable, environments get loopback only: %s", error)
-            self._pasta = None
-            return None
-        self._start_refill()
-        return prepared
-
     def _start_refill(self) -> None:
-        if self._closed or self._pasta is None or (self._refill is not None and not self._refill.done()):
+        if self._closed or (self._refill is not None and not self._refill.done()):
             return
-        if len(self._ready) < self._standby:
+        if any(len(ready) < self._standby for ready in self._ready.values()):
             self._refill = asyncio.get_running_loop().create_task(self._fill())
 
     async def _fill(self) -> None:
-        while not self._closed and self._pasta is not None and len(self._ready) < self._standby:
+        while not self._closed:
+            wanting = [kind for kind, ready in self._ready.items() if len(ready) < self._standby]
+            if not wanting:
+                return
             try:
-                prepared = await self._new_outbound()
-            except NetworkUnavailable as error:
-                _log.warning("outbound network unavailable, environments get loopback only: %s", error)
-                self._pasta = None
+                network = await self._make(wanting[0])
+            except OSError as error:  # e.g. out of descriptors: the next acquire makes its own
+                _log.warning("preparing a network namespace failed: %s", error)
                 return
             if self._closed:
-                prepared.discard()
+                network.close()
                 return
-            self._ready.append(prepared)
+            self._ready[wanting[0]].append(network)
 
     async def _new_outbound(self) -> _Outbound:
         assert self._pasta is not None
@@ -270,8 +298,9 @@ class NetworkNamespaces:
         self._closed = True
         if self._refill is not None:
             self._refill.cancel()
-        for prepared in self._ready:
-            prepared.discard()
+        for ready in self._ready.values():
+            for network in ready:
+                network.close()
         self._ready.clear()
 
 
@@ -435,6 +464,7 @@ __all__ = [
     "EnvironmentNetwork",
     "NetworkNamespaces",
     "NetworkUnavailable",
+    "address_of",
     "find_pasta",
     "wait_for_ended_pastas",
 ]
