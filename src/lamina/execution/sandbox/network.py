@@ -73,6 +73,12 @@ PASTA_OPTIONS = (
 # closes its end of the socket (or dies). pasta ends when it ends.
 _HOLDER = ("/bin/sh", "-c", "echo ready; read -r _")
 _PASTA_START_SECONDS = 10.0
+# pasta gets SIGKILL when the server dies (util-linux's setpriv sets the parent-death signal and
+# execs it): if its holder exits before pasta watches for that (a server killed while pasta starts),
+# pasta would otherwise run on with nothing to serve.
+_DIE_WITH_SERVER: tuple[str, ...] = (
+    (setpriv, "--pdeathsig", "KILL", "--") if (setpriv := shutil.which("setpriv")) is not None else ()
+)
 # Namespaces kept ready per kind: a cold start takes one without waiting for pasta or a thread.
 STANDBY = 2
 _LISTEN_BACKLOG = 128
@@ -268,6 +274,7 @@ class NetworkNamespaces:
         try:
             try:
                 pasta = await asyncio.create_subprocess_exec(
+                    *_DIE_WITH_SERVER,
                     self._pasta,
                     *PASTA_OPTIONS,
                     "--",
