@@ -74,11 +74,10 @@ def test_a_daemon_left_by_a_killed_server_dies_before_the_restarted_server_serve
             response, result = invoke(server, name, {"marker": marker})
             assert "FunctionError" not in response, result
             assert _wait_for(lambda: _processes_with(marker)), "the daemon never started"
+            # (In the process tier nothing of the dead server kills the daemon: it left the process
+            # group and the parent-death signal is not inherited. Any other server starting on this host
+            # meanwhile may kill it first, as it kills what dead servers left in their cgroups.)
             server.stop(signal.SIGKILL)
-            if tier == "process":
-                # The attack's premise: nothing of the dead server killed the daemon.
-                time.sleep(1)
-                assert _processes_with(marker), "the daemon died with the server: the premise changed"
             with running_server(server.data_dir, *tier_arguments(tier), *uids) as restarted:
                 # Health answers only once the sandbox is built: by then the range is empty.
                 assert _processes_with(marker) == []
