@@ -27,7 +27,7 @@ from lamina.execution.sandbox.namespaces import NamespaceSandbox
 from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.sandbox.shared_storage import remove_of
 from lamina.execution.sandbox.spawner import ConfinementFailed, spawn_blocking
-from lamina.execution.sandbox.survivors import kill_processes
+from lamina.execution.sandbox.survivors import kill_processes, processes_of
 from lamina.execution.sandbox.uid_ranges import CLAIMS_FOLDER, UidRangeClaim, UidRangeTaken, claim_uid_range
 from lamina.execution.sandbox.uids import UidPool, UidRange
 
@@ -79,7 +79,7 @@ def claim_uids(requested: UidRange | None, owner: dict[str, str], folder: Path =
     def ours(uid: int) -> bool:
         return any(uid in uid_range for uid_range in ranges)
 
-    found = len(kill_processes(ours, 0))
+    found = len(processes_of(ours))
     left = kill_processes(ours, _SURVIVOR_KILL_SECONDS) if found else {}
     remove_of(ours)
     return UidClaim(claim, found, frozenset(uid for uid in left.values() if uid in claim.range))
