@@ -278,3 +278,19 @@ def test_auto_falling_back_to_the_process_tier_warns_with_its_limits(
     assert sandbox.name == "process"
     [warning] = [note for note in notes if "falling back" in note]
     assert "no user namespaces" in warning and "/proc" in warning and "network" in warning
+
+
+def test_the_pids_budget_caps_the_servers_pids_cgroup() -> None:
+    from lamina.execution.sandbox.limits import CgroupLimits, default_pids_budget
+
+    assert default_pids_budget() >= 1024
+    limits = CgroupLimits.detect(pids_budget=77)
+    if limits is None or limits.pids_budget is None:
+        pytest.skip("no writable pids cgroup here")
+    try:
+        assert limits.pids_budget == 77
+        [base] = [controller.base for controller in limits._controllers if controller.kind == "pids"]
+        assert (base / "pids.max").read_text().strip() == "77"
+        assert limits.pids_in_use() == 0  # no environment yet
+    finally:
+        limits.close()
