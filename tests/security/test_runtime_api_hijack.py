@@ -54,8 +54,9 @@ def _hex_port(text):
     return int(text.split(":")[1], 16)
 
 
-def _loopback_clients(own_uid):
-    """{client port: server port} of established loopback connections owned by other uids."""
+def _loopback_clients(own_uid, ports):
+    """{client port: server port} of established loopback connections owned by other uids, to
+    `ports` (this server's: other servers may share the host)."""
     found = {}
     with open("/proc/net/tcp") as table:
         next(table)
@@ -64,6 +65,8 @@ def _loopback_clients(own_uid):
             if fields[3] != "01" or not fields[1].startswith("0100007F:"):
                 continue
             if not fields[2].startswith("0100007F:") or int(fields[7]) in (own_uid, 0):
+                continue
+            if _hex_port(fields[2]) not in ports:
                 continue
             found[_hex_port(fields[1])] = _hex_port(fields[2])
     return found
@@ -120,7 +123,7 @@ def handler(event, context):
     parked = []
     STOLEN.clear()
     while time.monotonic() < deadline:
-        current = _loopback_clients(own_uid)
+        current = _loopback_clients(own_uid, set(event["ports"]))
         for client_port, server_port in seen.items():
             if client_port in current:
                 continue
@@ -149,6 +152,22 @@ def handler(event, context):
 '''
 
 
+def _listening_ports(pid: int) -> list[int]:
+    """The loopback TCP ports the server `pid` listens on (the victim's Runtime API among them)."""
+    inodes = set()
+    for descriptor in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{descriptor}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    with open("/proc/net/tcp") as table:
+        next(table)
+        rows = [row.split() for row in table]
+    return [int(fields[1].split(":")[1], 16) for fields in rows if fields[3] == "0A" and fields[9] in inodes]
+
+
 def test_a_function_cannot_take_another_environments_invocations(tier_server: RunningServer) -> None:
     client = tier_server.client("lambda")
     victim = f"victim-{uuid.uuid4().hex[:10]}"
@@ -167,8 +186,10 @@ def test_a_function_cannot_take_another_environments_invocations(tier_server: Ru
     hijacker = create_function(tier_server, {"app.py": HIJACKER}, "app.handler", Timeout=60)
     report: dict[str, Any] = {}
 
+    ports = _listening_ports(tier_server.process.pid)
+
     def attack() -> None:
-        response, result = invoke(tier_server, hijacker, {"seconds": 12})
+        response, result = invoke(tier_server, hijacker, {"seconds": 12, "ports": ports})
         report["response"], report["result"] = response, result
 
     attacker = threading.Thread(target=attack)
