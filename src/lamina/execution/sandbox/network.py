@@ -76,9 +76,15 @@ _PASTA_START_SECONDS = 10.0
 # pasta gets SIGKILL when the server dies (util-linux's setpriv sets the parent-death signal and
 # execs it): if its holder exits before pasta watches for that (a server killed while pasta starts),
 # pasta would otherwise run on with nothing to serve.
+# A namespace made ahead is made at the lowest CPU priority: pasta's start costs ~30 ms of system
+# time (its buffers and socket pools), which must not slow the cold starts it is made for (on a busy
+# 2-core host it doubled them). An environment that takes it gives pasta back the normal priority.
+_IN_BACKGROUND: tuple[str, ...] = ("nice", "-n", "19") if shutil.which("nice") is not None else ()
 _DIE_WITH_SERVER: tuple[str, ...] = (
     (setpriv, "--pdeathsig", "KILL", "--") if (setpriv := shutil.which("setpriv")) is not None else ()
 )
+# How long a refill waits after a namespace was taken, unless none of its kind is left.
+REFILL_DELAY_SECONDS = 0.15
 # Namespaces kept ready per kind: a cold start takes one without waiting for pasta or a thread.
 STANDBY = 2
 _LISTEN_BACKLOG = 128
@@ -130,6 +136,12 @@ class EnvironmentNetwork:
         if self.outbound != outbound:
             return False
         return self._pasta is None or self._pasta.returncode is None
+
+    def run_at_normal_priority(self) -> None:
+        """pasta, made ahead at the lowest priority, now carries an environment's traffic."""
+        if self._pasta is not None and self._pasta.returncode is None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, self._pasta.pid, 0)
 
     def take_runtime_api_listener(self) -> socket.socket | None:
         listener, self.runtime_api_listener = self.runtime_api_listener, None
@@ -211,9 +223,10 @@ class NetworkNamespaces:
             network = ready.pop(0)
             self._start_refill()
             if network.usable(self._pasta is not None and network_on):
+                network.run_at_normal_priority()
                 return network
             network.close()
-        network = await self._make(network_on)
+        network = await self._make(network_on, background=False)
         self._start_refill()
         return network
 
@@ -222,11 +235,11 @@ class NetworkNamespaces:
         self._ready.setdefault(True, [])
         self._start_refill()
 
-    async def _make(self, network_on: bool) -> EnvironmentNetwork:
+    async def _make(self, network_on: bool, *, background: bool) -> EnvironmentNetwork:
         api_address = self._api_address() if network_on else None
         if network_on and self._pasta is not None:
             try:
-                prepared = await self._new_outbound()
+                prepared = await self._new_outbound(background)
             except NetworkUnavailable as error:
                 _log.warning("outbound network unavailable, environments get loopback only: %s", error)
                 self._pasta = None
@@ -254,12 +267,17 @@ class NetworkNamespaces:
             self._refill = asyncio.get_running_loop().create_task(self._fill())
 
     async def _fill(self) -> None:
+        # Not while the start that took a namespace is still under way (its process starting, its
+        # runtime initialising): pasta's start slows it down even at the lowest priority (it holds
+        # kernel locks while making its namespace). At once when a kind has none left.
+        if all(self._ready.values()):
+            await asyncio.sleep(REFILL_DELAY_SECONDS)
         while not self._closed:
             wanting = [kind for kind, ready in self._ready.items() if len(ready) < self._standby]
             if not wanting:
                 return
             try:
-                network = await self._make(wanting[0])
+                network = await self._make(wanting[0], background=True)
             except OSError as error:  # e.g. out of descriptors: the next acquire makes its own
                 _log.warning("preparing a network namespace failed: %s", error)
                 return
@@ -268,12 +286,13 @@ class NetworkNamespaces:
                 return
             self._ready[wanting[0]].append(network)
 
-    async def _new_outbound(self) -> _Outbound:
+    async def _new_outbound(self, background: bool) -> _Outbound:
         assert self._pasta is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             try:
                 pasta = await asyncio.create_subprocess_exec(
+                    *(_IN_BACKGROUND if background else ()),
                     *_DIE_WITH_SERVER,
                     self._pasta,
                     *PASTA_OPTIONS,
