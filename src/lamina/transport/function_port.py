@@ -32,7 +32,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Container, Hashable
 
-from lamina.transport.admission import ADMITTED, Admission, SourceCounts
+from lamina.transport.admission import ADMITTED, REFUSED, Admission, SourceCounts
 from lamina.transport.http11 import Handler
 from lamina.transport.limits import HttpLimits
 from lamina.transport.listener import HttpListener
@@ -109,7 +109,10 @@ class FunctionApiPort:
         """The public port's hook: an environment's connection counts against its cap."""
         if self._environment_uids is None:
             return ADMITTED
-        peer = connection.getpeername()
+        try:
+            peer = connection.getpeername()
+        except OSError:  # the client is already gone
+            return REFUSED
         if not isinstance(peer, tuple) or not _is_loopback(peer[0]):
             return ADMITTED
         uid = self._owner_of(connection)
