@@ -32,5 +32,17 @@ def test_mistakes_are_usage_errors(value: str) -> None:
 
 def test_help_names_every_limit() -> None:
     names = limit_names()
-    for field in ("max_url_bytes", "header_timeout", "idle_timeout", "max_connections"):
+    for field in (
+        "max_url_bytes",
+        "header_timeout",
+        "idle_timeout",
+        "max_connections",
+        "function_connections",
+    ):
         assert field in names
+
+
+def test_the_function_connection_cap_is_set_or_turned_off() -> None:
+    assert HttpLimits().function_connections == 256
+    assert parse_http_limits(["function_connections=64"]).function_connections == 64
+    assert parse_http_limits(["function_connections=off"]).function_connections is None
