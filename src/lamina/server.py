@@ -395,6 +395,11 @@ class Platform:
             "keepAlivePolicy": self.primary.pool.policy.name,
             "asyncBacklog": sum(account.backends.delivery.backlog for account in self.accounts.values()),
             **(self.isolation.health() if self.isolation is not None else {}),
+            # Functions' network: "host" (process tier: shared), "pasta" (a namespace each, outbound
+            # through pasta) or "loopback" (a namespace each, no pasta: loopback only).
+            "environmentNetwork": (
+                "host" if self.networks is None else "pasta" if self.networks.outbound else "loopback"
+            ),
         }
 
 
