@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamina.execution.log_budget import EVENT_OVERHEAD_BYTES as EVENT_OVERHEAD_BYTES
 from lamina.execution.log_budget import LogLimits
 from lamina.transport.limits import HttpLimits
 

@@ -11,7 +11,7 @@ import dataclasses
 
 import typer
 
-from lamina.execution.log_budget import EVENT_OVERHEAD_BYTES, LogLimits
+from lamina.config import EVENT_OVERHEAD_BYTES, LogLimits
 
 # CloudWatch Logs caps an event at 256 KB; the bucket must hold one.
 MAX_EVENT_COST = 256 * 1024 + EVENT_OVERHEAD_BYTES
