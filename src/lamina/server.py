@@ -57,7 +57,7 @@ from lamina.execution.sandbox.detect import (
     build_sandbox,
     claim_uids,
 )
-from lamina.execution.sandbox.network import NetworkNamespaces, address_of, find_pasta
+from lamina.execution.sandbox.network import NetworkNamespaces, address_of, find_outbound_engine
 from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
@@ -395,10 +395,10 @@ class Platform:
             "keepAlivePolicy": self.primary.pool.policy.name,
             "asyncBacklog": sum(account.backends.delivery.backlog for account in self.accounts.values()),
             **(self.isolation.health() if self.isolation is not None else {}),
-            # Functions' network: "host" (process tier: shared), "pasta" (a namespace each, outbound
-            # through pasta) or "loopback" (a namespace each, no pasta: loopback only).
+            # Functions' network: "host" (process tier: shared), "slirp4netns" or "pasta" (a namespace
+            # each, outbound through that program) or "loopback" (a namespace each, loopback only).
             "environmentNetwork": (
-                "host" if self.networks is None else "pasta" if self.networks.outbound else "loopback"
+                "host" if self.networks is None else self.networks.engine_name or "loopback"
             ),
         }
 
@@ -654,7 +654,8 @@ def build_platform(settings: Settings) -> Platform:
     # AWS_ENDPOINT_URL points (the function port, bound at startup).
     networks = (
         NetworkNamespaces(
-            find_pasta(), api_address=lambda: address_of(function_port.url or settings.endpoint_url)
+            find_outbound_engine(),
+            api_address=lambda: address_of(function_port.url or settings.endpoint_url),
         )
         if tier.name == "namespaces"
         else None
@@ -814,7 +815,10 @@ def announce(platform: Platform) -> None:
         file=sys.stderr,
     )
     if platform.networks is not None and not platform.networks.outbound:
-        print("  warning: no outbound network for functions: it needs pasta (package passt)", file=sys.stderr)
+        print(
+            "  warning: no outbound network for functions: it needs slirp4netns or pasta (package passt)",
+            file=sys.stderr,
+        )
     if platform.isolation is not None and (uids := platform.isolation.health()["uidRange"]) is not None:
         print(f"  sandbox uids: {uids} (held by this server alone)", file=sys.stderr)
     print(

@@ -18,7 +18,8 @@ from lamina.execution.sandbox.network import (
     CLONE_NEWNET,
     EnvironmentNetwork,
     NetworkNamespaces,
-    wait_for_ended_pastas,
+    OutboundEngine,
+    wait_for_ended_engines,
 )
 
 _T = TypeVar("_T")
@@ -147,9 +148,11 @@ def test_taken_listeners_are_the_callers_to_close() -> None:
     asyncio.run(scenario())
 
 
-def test_a_pasta_that_fails_leaves_environments_loopback_only() -> None:
+@pytest.mark.parametrize("engine", ["slirp4netns", "pasta"])
+def test_an_engine_that_fails_leaves_environments_loopback_only(engine: str) -> None:
     async def scenario() -> None:
-        networks = NetworkNamespaces("/bin/false", runtime_api_port=_free_port(), standby=0)
+        failing = OutboundEngine(engine, "/bin/false")
+        networks = NetworkNamespaces(failing, runtime_api_port=_free_port(), standby=0)
         assert networks.outbound
         network = await networks.acquire(network_on=True)
         try:
@@ -158,26 +161,30 @@ def test_a_pasta_that_fails_leaves_environments_loopback_only() -> None:
         finally:
             network.close()
             networks.close()
-        await wait_for_ended_pastas()
+        await wait_for_ended_engines()
 
     asyncio.run(scenario())
 
 
-@pytest.mark.skipif(shutil.which("pasta") is None, reason="needs pasta (package passt)")
-def test_an_outbound_namespace_has_the_hosts_route_and_pasta_ends_with_it() -> None:
+@pytest.mark.parametrize("engine", ["slirp4netns", "pasta"])
+def test_an_outbound_namespace_has_an_interface_out_and_its_engine_ends_with_it(engine: str) -> None:
+    path = shutil.which(engine)
+    if path is None:
+        pytest.skip(f"{engine} is not installed")
+
     async def scenario() -> None:
-        networks = NetworkNamespaces(shutil.which("pasta"), runtime_api_port=_free_port(), standby=1)
+        networks = NetworkNamespaces(OutboundEngine(engine, path), runtime_api_port=_free_port(), standby=1)
         networks.warm_up()  # one kept ready
         network = await networks.acquire(network_on=True)
-        pasta = network._pasta
-        assert network.outbound and pasta is not None
+        process = network._process
+        assert network.outbound and process is not None
         try:
             interfaces = _inside(network, lambda: sorted(name for _, name in socket.if_nameindex()))
-            assert "lo" in interfaces and len(interfaces) > 1  # pasta's tap, named as the host's
+            assert "lo" in interfaces and len(interfaces) > 1  # the engine's tap device
         finally:
             network.close()
             networks.close()
-        await asyncio.wait_for(pasta.wait(), 30)  # its holder read end of file: both are gone
-        await asyncio.wait_for(wait_for_ended_pastas(), 30)
+        await asyncio.wait_for(process.wait(), 30)  # the socket that keeps it running is closed
+        await asyncio.wait_for(wait_for_ended_engines(), 30)
 
     asyncio.run(scenario())

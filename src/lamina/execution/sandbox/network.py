@@ -4,25 +4,26 @@ An environment never shares the host's network namespace, so it can bind no host
 no service on the host's loopback and see no other environment's sockets (/proc/net/tcp shows its
 own namespace only). Two kinds of namespace:
 
-- outbound (the function's network on, `pasta` installed: Debian's `passt` package): pasta makes
-  the namespace, copies the host's address and routes into it and carries its outbound TCP, UDP
-  and ICMP through ordinary sockets of the host (user-mode networking). Nothing is forwarded into
-  the namespace (`-t none -u none`), no port of the host is mapped onto its loopback
-  (`-T none -U none`), and the gateway's address is not remapped to the host's loopback
-  (`--no-map-gw`): the host's loopback services stay out of reach.
-- isolated (the network off, or no pasta on the host): loopback only.
+- outbound (the function's network on, a user-mode networking program installed): its outbound
+  TCP, UDP and ICMP go through ordinary sockets of the host, IPv4 only (as Lambda outside a VPC),
+  and nothing comes in. slirp4netns where installed: attached to a namespace the server made,
+  10.0.2.100/24 behind a gateway 10.0.2.2 that does not lead to the host's loopback
+  (`--disable-host-loopback`), no port forwarded in (no API socket); ~0.3 MB of private memory and
+  ~3 ms per environment. Else pasta (Debian's `passt` package): it makes the namespace itself, with
+  a copy of the host's address and routes, no port forwarded either way (`-t none -u none -T none
+  -U none`) and its gateway not remapped to the host's loopback (`--no-map-gw`); ~20 MB and ~30 ms
+  of system time per environment (its buffers). Either ends when a socket the server holds closes,
+  also when the server dies (even by SIGKILL): slirp4netns's --exit-fd, pasta's only child (a shell
+  reading that socket), with a parent-death signal besides.
+- isolated (the network off, or neither program on the host): loopback only.
 
 Into either, before the environment starts, the server puts listening sockets of its own on the
 namespace's loopback: the Runtime API at 127.0.0.1:9001 (as on AWS), and, with the network on,
 Lamina's API at the address the function is told in AWS_ENDPOINT_URL. They are made by a short-lived
 thread of the server that enters the namespace (a socket stays in the namespace it was made in);
 the environment's processes join the namespace in confine() (`ConfinementPlan.network_namespace`).
-
-Cost: pasta takes tens of milliseconds to start, so `NetworkNamespaces` keeps a few outbound
-namespaces ready (pasta attached) and refills in the background; an isolated one takes a fraction
-of a millisecond and is made on demand. Cleanup: pasta's only child (a shell blocked reading a
-socket whose other end the server holds) ends when the server closes that end or dies, even by
-SIGKILL, and pasta ends with it.
+`NetworkNamespaces` keeps a few of each kind ready, so a cold start takes one in microseconds, and
+refills in the background at the lowest CPU priority, after the start that took one.
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
+# slirp4netns: the host's loopback out of reach (10.0.2.2 leads nowhere), no port forwarded in
+# (no API socket), IPv4 only (as Lambda outside a VPC), addresses 10.0.2.100/24 set up in the
+# namespace, a large MTU (fewer, larger frames through its user-mode stack), and its own sandbox
+# (an empty root, no capabilities) and seccomp filter.
+SLIRP4NETNS_OPTIONS = (
+    "--configure",
+    "--disable-host-loopback",
+    "--mtu=65520",
+    "--enable-sandbox",
+    "--enable-seccomp",
+)
 # pasta: no port forwarded in either direction, the host's loopback not mapped to the gateway,
 # IPv4 addresses and routes copied from the host, no daemon (it stays the server's child), quiet.
 PASTA_OPTIONS = (
@@ -75,7 +87,7 @@ PASTA_OPTIONS = (
 # pasta's child, started once the namespace is configured: says so, then lives until the server
 # closes its end of the socket (or dies). pasta ends when it ends.
 _HOLDER = ("/bin/sh", "-c", "echo ready; read -r _")
-_PASTA_START_SECONDS = 10.0
+_ENGINE_START_SECONDS = 10.0
 # pasta gets SIGKILL when the server dies (util-linux's setpriv sets the parent-death signal and
 # execs it): if its holder exits before pasta watches for that (a server killed while pasta starts),
 # pasta would otherwise run on with nothing to serve.
@@ -94,7 +106,7 @@ _LISTEN_BACKLOG = 128
 
 
 class NetworkUnavailable(Exception):
-    """No namespace could be made for an environment (pasta failed, say)."""
+    """No outbound namespace could be made for an environment (its engine failed, say)."""
 
 
 def address_of(url: str) -> tuple[str, int] | None:
@@ -107,9 +119,22 @@ def address_of(url: str) -> tuple[str, int] | None:
     return (parts.hostname, port) if parts.hostname else None
 
 
-def find_pasta() -> str | None:
-    """pasta's path, or None where the `passt` package is not installed."""
-    return shutil.which("pasta")
+@dataclass(frozen=True, slots=True)
+class OutboundEngine:
+    """The user-mode networking program that gives namespaces outbound access."""
+
+    name: str  # "slirp4netns" or "pasta"
+    path: str
+
+
+def find_outbound_engine() -> OutboundEngine | None:
+    """slirp4netns where installed (~0.3 MB of private memory and ~3 ms to attach per environment),
+    else pasta (package passt: ~20 MB and ~30 ms of system time), else None: loopback only."""
+    for name in ("slirp4netns", "pasta"):
+        path = shutil.which(name)
+        if path is not None:
+            return OutboundEngine(name, path)
+    return None
 
 
 @dataclass(eq=False)
@@ -126,8 +151,10 @@ class EnvironmentNetwork:
     _namespace_fd: int
     runtime_api_listener: socket.socket | None = None
     api_listener: socket.socket | None = None
+    # The outbound engine's process, and the socket whose closing ends it (pasta: through its holder;
+    # slirp4netns: its --exit-fd).
     _holder: socket.socket | None = None
-    _pasta: asyncio.subprocess.Process | None = None
+    _process: asyncio.subprocess.Process | None = None
     _closed: bool = field(default=False, init=False)
 
     @property
@@ -135,16 +162,16 @@ class EnvironmentNetwork:
         return f"/proc/{os.getpid()}/fd/{self._namespace_fd}"
 
     def usable(self, outbound: bool) -> bool:
-        """Still what an environment asking for `outbound` access needs (its pasta alive)."""
+        """Still what an environment asking for `outbound` access needs (its engine alive)."""
         if self.outbound != outbound:
             return False
-        return self._pasta is None or self._pasta.returncode is None
+        return self._process is None or self._process.returncode is None
 
     def run_at_normal_priority(self) -> None:
-        """pasta, made ahead at the lowest priority, now carries an environment's traffic."""
-        if self._pasta is not None and self._pasta.returncode is None:
+        """The engine, started ahead at the lowest priority, now carries an environment's traffic."""
+        if self._process is not None and self._process.returncode is None:
             with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, self._pasta.pid, 0)
+                os.setpriority(os.PRIO_PROCESS, self._process.pid, 0)
 
     def take_runtime_api_listener(self) -> socket.socket | None:
         listener, self.runtime_api_listener = self.runtime_api_listener, None
@@ -165,9 +192,9 @@ class EnvironmentNetwork:
         with contextlib.suppress(OSError):
             os.close(self._namespace_fd)
         if self._holder is not None:
-            self._holder.close()  # the holder reads end of file and exits; pasta follows
-        if self._pasta is not None:
-            _end(self._pasta)
+            self._holder.close()  # pasta's holder reads end of file and exits; slirp4netns exits
+        if self._process is not None:
+            _end(self._process)
 
 
 @dataclass(eq=False)
@@ -183,7 +210,8 @@ class NetworkNamespaces:
     """Hands out a network namespace per environment (see the module docstring), each with its
     listeners already made, from a few kept ready per kind (network on, network off).
 
-    `pasta`: its path, or None for loopback-only namespaces even where the network is on.
+    `engine`: what gives outbound access (`find_outbound_engine`), or None for loopback-only
+    namespaces even where the network is on.
     `api_address`: where Lamina's API must listen in namespaces of environments with the network on
     (AWS_ENDPOINT_URL's host and port; asked when a namespace is made, None: no such listener).
     Not thread-safe: call from the event loop. `close` ends every namespace still held ready.
@@ -191,13 +219,13 @@ class NetworkNamespaces:
 
     def __init__(
         self,
-        pasta: str | None,
+        engine: OutboundEngine | None,
         *,
         api_address: Callable[[], tuple[str, int] | None] = lambda: None,
         runtime_api_port: int = INSIDE_RUNTIME_API_PORT,
         standby: int = STANDBY,
     ) -> None:
-        self._pasta = pasta
+        self._engine = engine
         self._api_address = api_address
         self._runtime_api_port = runtime_api_port
         self._standby = standby
@@ -209,8 +237,12 @@ class NetworkNamespaces:
 
     @property
     def outbound(self) -> bool:
-        """Whether environments with the network on get outbound access (pasta is usable)."""
-        return self._pasta is not None
+        """Whether environments with the network on get outbound access (an engine is usable)."""
+        return self._engine is not None
+
+    @property
+    def engine_name(self) -> str | None:
+        return self._engine.name if self._engine is not None else None
 
     def ready(self, *, network_on: bool) -> int:
         """Namespaces ready now for environments with the network on (or off)."""
@@ -219,13 +251,13 @@ class NetworkNamespaces:
     async def acquire(self, *, network_on: bool) -> EnvironmentNetwork:
         """A namespace for one environment: a listener on 127.0.0.1:`runtime_api_port` and, with
         the network on, one at `api_address` (left out, with a warning, where it cannot be bound: an
-        address the namespace lacks), and outbound access where pasta is usable. Where pasta fails,
-        environments get loopback only from then on and pasta is not tried again."""
+        address the namespace lacks), and outbound access where the engine is usable. Where it fails,
+        environments get loopback only from then on and it is not tried again."""
         ready = self._ready.setdefault(network_on, [])
         while ready:
             network = ready.pop(0)
             self._start_refill()
-            if network.usable(self._pasta is not None and network_on):
+            if network.usable(self._engine is not None and network_on):
                 network.run_at_normal_priority()
                 return network
             network.close()
@@ -240,15 +272,30 @@ class NetworkNamespaces:
 
     async def _make(self, network_on: bool, *, background: bool) -> EnvironmentNetwork:
         api_address = self._api_address() if network_on else None
-        if network_on and self._pasta is not None:
+        if network_on and self._engine is not None and self._engine.name == "slirp4netns":
+            made = await _in_new_thread(lambda: _listen_in(None, self._runtime_api_port, api_address))
+            assert made.namespace_fd is not None
+            network = EnvironmentNetwork(True, made.namespace_fd, made.runtime_api, made.api)
+            try:
+                network._holder, network._process = await self._attach_slirp4netns(network.path, background)
+            except NetworkUnavailable as error:
+                network.close()
+                _log.warning("outbound network unavailable, environments get loopback only: %s", error)
+                self._engine = None
+            except BaseException:
+                network.close()
+                raise
+            else:
+                return network
+        if network_on and self._engine is not None and self._engine.name == "pasta":
             try:
                 prepared = await self._new_outbound(background)
             except NetworkUnavailable as error:
                 _log.warning("outbound network unavailable, environments get loopback only: %s", error)
-                self._pasta = None
+                self._engine = None
             else:
                 network = EnvironmentNetwork(
-                    True, prepared.namespace_fd, _holder=prepared.holder, _pasta=prepared.pasta
+                    True, prepared.namespace_fd, _holder=prepared.holder, _process=prepared.pasta
                 )
                 try:
                     made = await _in_new_thread(
@@ -289,15 +336,60 @@ class NetworkNamespaces:
                 return
             self._ready[wanting[0]].append(network)
 
+    async def _attach_slirp4netns(
+        self, namespace: str, background: bool
+    ) -> tuple[socket.socket, asyncio.subprocess.Process]:
+        """Attach slirp4netns to the namespace at `namespace`: returns the socket whose closing
+        ends it (its --exit-fd; the server's death closes it too) and its process, once it is ready."""
+        assert self._engine is not None
+        exit_ours, exit_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ready_ours, ready_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *(_IN_BACKGROUND if background else ()),
+                    *_DIE_WITH_SERVER,
+                    self._engine.path,
+                    *SLIRP4NETNS_OPTIONS,
+                    f"--exit-fd={exit_theirs.fileno()}",
+                    f"--ready-fd={ready_theirs.fileno()}",
+                    "--netns-type=path",
+                    namespace,
+                    "tap0",
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                    pass_fds=(exit_theirs.fileno(), ready_theirs.fileno()),
+                )
+            except OSError as error:
+                exit_ours.close()
+                raise NetworkUnavailable(f"cannot run {self._engine.path}: {error}") from error
+        finally:
+            exit_theirs.close()
+            ready_theirs.close()
+        try:
+            ready = await _read_line(ready_ours, _ENGINE_START_SECONDS, end=b"1")
+            if ready != b"1":
+                raise NetworkUnavailable(
+                    f"slirp4netns ended before it was ready (status {process.returncode})"
+                )
+        except BaseException:
+            exit_ours.close()
+            _end(process)
+            raise
+        finally:
+            ready_ours.close()
+        return exit_ours, process
+
     async def _new_outbound(self, background: bool) -> _Outbound:
-        assert self._pasta is not None
+        assert self._engine is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             try:
                 pasta = await asyncio.create_subprocess_exec(
                     *(_IN_BACKGROUND if background else ()),
                     *_DIE_WITH_SERVER,
-                    self._pasta,
+                    self._engine.path,
                     *PASTA_OPTIONS,
                     "--",
                     *_HOLDER,
@@ -306,11 +398,11 @@ class NetworkNamespaces:
                     stderr=asyncio.subprocess.DEVNULL,
                 )
             except OSError as error:
-                raise NetworkUnavailable(f"cannot run {self._pasta}: {error}") from error
+                raise NetworkUnavailable(f"cannot run {self._engine.path}: {error}") from error
         finally:
             theirs.close()
         try:
-            ready = await _read_line(ours, _PASTA_START_SECONDS)
+            ready = await _read_line(ours, _ENGINE_START_SECONDS)
             if ready != b"ready\n":
                 raise NetworkUnavailable(
                     f"pasta ended without a network namespace (status {pasta.returncode})"
@@ -347,7 +439,7 @@ def _end(pasta: asyncio.subprocess.Process) -> None:
         task.add_done_callback(_ending.discard)
 
 
-async def wait_for_ended_pastas() -> None:
+async def wait_for_ended_engines() -> None:
     """Wait until every pasta ended so far has been reaped (tests; a server's exit needs not wait)."""
     while _ending:
         await asyncio.gather(*list(_ending), return_exceptions=True)
@@ -365,13 +457,13 @@ def _only_child(pid: int) -> int:
     return int(children[0])
 
 
-async def _read_line(channel: socket.socket, timeout: float) -> bytes:
+async def _read_line(channel: socket.socket, timeout: float, end: bytes = b"\n") -> bytes:
     loop = asyncio.get_running_loop()
     channel.setblocking(False)
     received = b""
     try:
         async with asyncio.timeout(timeout):
-            while not received.endswith(b"\n"):
+            while not received.endswith(end):
                 chunk = await loop.sock_recv(channel, 64)
                 if not chunk:
                     break
@@ -493,7 +585,8 @@ __all__ = [
     "EnvironmentNetwork",
     "NetworkNamespaces",
     "NetworkUnavailable",
+    "OutboundEngine",
     "address_of",
-    "find_pasta",
-    "wait_for_ended_pastas",
+    "find_outbound_engine",
+    "wait_for_ended_engines",
 ]
