@@ -19,6 +19,7 @@ from lamina.execution.sandbox.network import (
     EnvironmentNetwork,
     NetworkNamespaces,
     OutboundEngine,
+    address_of,
     wait_for_ended_engines,
 )
 
@@ -188,3 +189,17 @@ def test_an_outbound_namespace_has_an_interface_out_and_its_engine_ends_with_it(
         await asyncio.wait_for(wait_for_ended_engines(), 30)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("http://127.0.0.1:5264", ("127.0.0.1", 5264)),
+        ("http://[::1]:8080", ("::1", 8080)),
+        ("https://lamina.example", ("lamina.example", 443)),
+        ("", None),
+        ("http://127.0.0.1:99999", None),
+    ],
+)
+def test_the_api_listens_where_aws_endpoint_url_points(url: str, address: tuple[str, int] | None) -> None:
+    assert address_of(url) == address
