@@ -257,7 +257,8 @@ def _peer_outside() -> Iterator[tuple[str, int]]:
     host_address, peer_address = f"10.213.{octet}.1", f"10.213.{octet}.2"
 
     def ip(*args: str) -> None:
-        subprocess.run(["ip", *args], check=True, capture_output=True)
+        done = subprocess.run(["ip", *args], capture_output=True, text=True)
+        assert done.returncode == 0, f"ip {' '.join(args)}: {done.stderr}"
 
     ip("netns", "add", namespace)
     try:
@@ -277,7 +278,10 @@ def _peer_outside() -> Iterator[tuple[str, int]]:
             "    connection.close()\n"
         )
         peer = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, sys.executable, "-c", echo], stdout=subprocess.PIPE, text=True
+            ["ip", "netns", "exec", namespace, sys.executable, "-c", echo],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             assert peer.stdout is not None
@@ -285,13 +289,17 @@ def _peer_outside() -> Iterator[tuple[str, int]]:
             reader = threading.Thread(target=lambda: line.append(peer.stdout.readline()))  # type: ignore[union-attr]
             reader.start()
             reader.join(30)
-            assert line and line[0].strip(), "the peer's echo service did not start"
+            if not (line and line[0].strip()):
+                peer.kill()
+                _, errors = peer.communicate()
+                raise AssertionError(f"the peer's echo service did not start: {errors}")
             yield peer_address, int(line[0])
         finally:
             peer.kill()
             peer.wait()
-            if peer.stdout is not None:
-                peer.stdout.close()
+            for stream in (peer.stdout, peer.stderr):
+                if stream is not None:
+                    stream.close()
     finally:
         subprocess.run(["ip", "link", "del", host_end], capture_output=True)
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)

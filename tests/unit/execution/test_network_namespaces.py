@@ -7,6 +7,7 @@ import ctypes
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -203,3 +204,37 @@ def test_an_outbound_namespace_has_an_interface_out_and_its_engine_ends_with_it(
 )
 def test_the_api_listens_where_aws_endpoint_url_points(url: str, address: tuple[str, int] | None) -> None:
     assert address_of(url) == address
+
+
+def _mount_points() -> list[str]:
+    with open("/proc/self/mountinfo") as mounts:
+        return sorted(line.split()[4] for line in mounts)
+
+
+@pytest.mark.parametrize("engine", ["slirp4netns", "pasta"])
+def test_an_engine_leaves_the_hosts_mounts_alone(engine: str) -> None:
+    """slirp4netns's own sandbox (--enable-sandbox), run as root, once unmounted the host's shared
+    mounts (`ip netns` namespaces under /run/netns): the engine must not touch them."""
+    path = shutil.which(engine)
+    if path is None or shutil.which("ip") is None:
+        pytest.skip(f"needs {engine} and iproute2's ip")
+    name = f"lamina-mounts-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)  # a shared mount
+    try:
+        before = _mount_points()
+
+        async def scenario() -> None:
+            networks = NetworkNamespaces(
+                OutboundEngine(engine, path), runtime_api_port=_free_port(), standby=0
+            )
+            network = await networks.acquire(network_on=True)
+            assert network.outbound
+            network.close()
+            networks.close()
+            await wait_for_ended_engines()
+
+        asyncio.run(scenario())
+        assert _mount_points() == before
+        subprocess.run(["ip", "netns", "exec", name, "true"], check=True, capture_output=True)
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)

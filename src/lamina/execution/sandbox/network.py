@@ -54,13 +54,13 @@ _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
 # slirp4netns: the host's loopback out of reach (10.0.2.2 leads nowhere), no port forwarded in
 # (no API socket), IPv4 only (as Lambda outside a VPC), addresses 10.0.2.100/24 set up in the
-# namespace, a large MTU (fewer, larger frames through its user-mode stack), and its own sandbox
-# (an empty root, no capabilities) and seccomp filter.
+# namespace, a large MTU (fewer, larger frames through its user-mode stack), and its seccomp filter.
+# Not its --enable-sandbox: run as root, the unmounts of that sandbox reach the host's shared mounts
+# (it removed `ip netns` namespaces' bind mounts under /run/netns here).
 SLIRP4NETNS_OPTIONS = (
     "--configure",
     "--disable-host-loopback",
     "--mtu=65520",
-    "--enable-sandbox",
     "--enable-seccomp",
 )
 # pasta: no port forwarded in either direction, the host's loopback not mapped to the gateway,
