@@ -186,8 +186,9 @@ def test_an_outbound_namespace_has_an_interface_out_and_its_engine_ends_with_it(
         finally:
             network.close()
             networks.close()
-        await asyncio.wait_for(process.wait(), 30)  # the socket that keeps it running is closed
+        # The socket that keeps it running is closed: it ends, and is reaped.
         await asyncio.wait_for(wait_for_ended_engines(), 30)
+        assert process.returncode is not None
 
     asyncio.run(scenario())
 

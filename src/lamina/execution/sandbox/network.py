@@ -38,6 +38,7 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,10 +99,12 @@ _IN_BACKGROUND: tuple[str, ...] = ("nice", "-n", "19") if shutil.which("nice") i
 _DIE_WITH_SERVER: tuple[str, ...] = (
     (setpriv, "--pdeathsig", "KILL", "--") if (setpriv := shutil.which("setpriv")) is not None else ()
 )
-# How long a refill waits after a namespace was taken, unless none of its kind is left.
-REFILL_DELAY_SECONDS = 0.15
-# Namespaces kept ready per kind: a cold start takes one without waiting for pasta or a thread.
-STANDBY = 2
+# How long a refill waits after a namespace was taken (past the taking start's own critical path,
+# ~10 ms), unless none of its kind is left. Longer, and cold starts 50 ms apart drained the standby.
+REFILL_DELAY_SECONDS = 0.03
+# Namespaces kept ready per kind: a cold start takes one without waiting for pasta or a thread
+# (slirp4netns: ~0.3 MB each).
+STANDBY = 4
 _LISTEN_BACKLOG = 128
 
 
@@ -154,7 +157,7 @@ class EnvironmentNetwork:
     # The outbound engine's process, and the socket whose closing ends it (pasta: through its holder;
     # slirp4netns: its --exit-fd).
     _holder: socket.socket | None = None
-    _process: asyncio.subprocess.Process | None = None
+    _process: _Engine | None = None
     _closed: bool = field(default=False, init=False)
 
     @property
@@ -165,11 +168,11 @@ class EnvironmentNetwork:
         """Still what an environment asking for `outbound` access needs (its engine alive)."""
         if self.outbound != outbound:
             return False
-        return self._process is None or self._process.returncode is None
+        return self._process is None or _running(self._process)
 
     def run_at_normal_priority(self) -> None:
         """The engine, started ahead at the lowest priority, now carries an environment's traffic."""
-        if self._process is not None and self._process.returncode is None:
+        if self._process is not None and _running(self._process):
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, self._process.pid, 0)
 
@@ -338,48 +341,21 @@ class NetworkNamespaces:
 
     async def _attach_slirp4netns(
         self, namespace: str, background: bool
-    ) -> tuple[socket.socket, asyncio.subprocess.Process]:
+    ) -> tuple[socket.socket, subprocess.Popen[bytes]]:
         """Attach slirp4netns to the namespace at `namespace`: returns the socket whose closing
-        ends it (its --exit-fd; the server's death closes it too) and its process, once it is ready."""
+        ends it (its --exit-fd; the server's death closes it too) and its process, once it is ready.
+        Started and awaited in a worker thread of the host's namespace: a fork of the server on the
+        event loop cost every other request its duration (a fifth of the loop's time in a burst of
+        cold starts)."""
         assert self._engine is not None
-        exit_ours, exit_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        ready_ours, ready_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = self._engine.path
+        loop = asyncio.get_running_loop()
+        started = loop.run_in_executor(None, _start_slirp4netns, path, namespace, background)
         try:
-            try:
-                process = await asyncio.create_subprocess_exec(
-                    *(_IN_BACKGROUND if background else ()),
-                    *_DIE_WITH_SERVER,
-                    self._engine.path,
-                    *SLIRP4NETNS_OPTIONS,
-                    f"--exit-fd={exit_theirs.fileno()}",
-                    f"--ready-fd={ready_theirs.fileno()}",
-                    "--netns-type=path",
-                    namespace,
-                    "tap0",
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL,
-                    pass_fds=(exit_theirs.fileno(), ready_theirs.fileno()),
-                )
-            except OSError as error:
-                exit_ours.close()
-                raise NetworkUnavailable(f"cannot run {self._engine.path}: {error}") from error
-        finally:
-            exit_theirs.close()
-            ready_theirs.close()
-        try:
-            ready = await _read_line(ready_ours, _ENGINE_START_SECONDS, end=b"1")
-            if ready != b"1":
-                raise NetworkUnavailable(
-                    f"slirp4netns ended before it was ready (status {process.returncode})"
-                )
-        except BaseException:
-            exit_ours.close()
-            _end(process)
+            return await asyncio.shield(started)
+        except asyncio.CancelledError:  # the thread goes on: end what it starts
+            started.add_done_callback(_end_unclaimed)
             raise
-        finally:
-            ready_ours.close()
-        return exit_ours, process
 
     async def _new_outbound(self, background: bool) -> _Outbound:
         assert self._engine is not None
@@ -425,22 +401,48 @@ class NetworkNamespaces:
         self._ready.clear()
 
 
-_ending: set[asyncio.Task[int]] = set()
+_ending: set[asyncio.Future[int]] = set()
+_Engine = asyncio.subprocess.Process | subprocess.Popen[bytes]
 
 
-def _end(pasta: asyncio.subprocess.Process) -> None:
-    """Terminate pasta (its holder ends with its socket anyway) and reap it in the background."""
-    if pasta.returncode is None:
+def _running(engine: _Engine) -> bool:
+    return (
+        engine.returncode is None if isinstance(engine, asyncio.subprocess.Process) else engine.poll() is None
+    )
+
+
+def _end(engine: _Engine) -> None:
+    """Terminate the engine (pasta's holder, slirp4netns's exit socket end it anyway) and reap it in
+    the background."""
+    if _running(engine):
         with contextlib.suppress(ProcessLookupError):
-            pasta.terminate()
-    with contextlib.suppress(RuntimeError):  # no running loop: the server is exiting
-        task = asyncio.get_running_loop().create_task(pasta.wait())
-        _ending.add(task)
-        task.add_done_callback(_ending.discard)
+            engine.terminate()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no running loop: the server is exiting (or a thread's result came late)
+        if isinstance(engine, subprocess.Popen):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                engine.wait(timeout=2)
+        return
+    reaped: asyncio.Future[int] = (
+        loop.create_task(engine.wait())
+        if isinstance(engine, asyncio.subprocess.Process)
+        else loop.run_in_executor(None, engine.wait)
+    )
+    _ending.add(reaped)
+    reaped.add_done_callback(_ending.discard)
+
+
+def _end_unclaimed(started: asyncio.Future[tuple[socket.socket, subprocess.Popen[bytes]]]) -> None:
+    """An engine started for a caller that was cancelled meanwhile."""
+    if not started.cancelled() and started.exception() is None:
+        exit_socket, process = started.result()
+        exit_socket.close()
+        _end(process)
 
 
 async def wait_for_ended_engines() -> None:
-    """Wait until every pasta ended so far has been reaped (tests; a server's exit needs not wait)."""
+    """Wait until every engine ended so far has been reaped (tests; a server's exit needs not wait)."""
     while _ending:
         await asyncio.gather(*list(_ending), return_exceptions=True)
 
@@ -471,6 +473,57 @@ async def _read_line(channel: socket.socket, timeout: float, end: bytes = b"\n")
     except TimeoutError:
         raise NetworkUnavailable("pasta did not set up a network namespace in time") from None
     return received
+
+
+def _start_slirp4netns(
+    path: str, namespace: str, background: bool
+) -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    """Blocking: start slirp4netns on `namespace` and wait until it says it is ready. No wrapper
+    programs (each an exec more per start): --exit-fd ends it with the server, and a background
+    start gets the lowest priority once it runs."""
+    exit_ours, exit_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ready_ours, ready_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            process = subprocess.Popen(
+                [
+                    path,
+                    *SLIRP4NETNS_OPTIONS,
+                    f"--exit-fd={exit_theirs.fileno()}",
+                    f"--ready-fd={ready_theirs.fileno()}",
+                    "--netns-type=path",
+                    namespace,
+                    "tap0",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(exit_theirs.fileno(), ready_theirs.fileno()),
+            )
+        except OSError as error:
+            exit_ours.close()
+            raise NetworkUnavailable(f"cannot run {path}: {error}") from error
+    finally:
+        exit_theirs.close()
+        ready_theirs.close()
+    if background:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, process.pid, 19)
+    try:
+        ready_ours.settimeout(_ENGINE_START_SECONDS)
+        try:
+            ready = ready_ours.recv(1)
+        except TimeoutError:
+            raise NetworkUnavailable("slirp4netns did not set up a network namespace in time") from None
+        if ready != b"1":
+            raise NetworkUnavailable(f"slirp4netns ended before it was ready (status {process.poll()})")
+    except BaseException:
+        exit_ours.close()
+        _end(process)
+        raise
+    finally:
+        ready_ours.close()
+    return exit_ours, process
 
 
 # In the namespace: one short-lived thread each time ------------------------------------------------
