@@ -400,6 +400,8 @@ class Platform:
             "environmentNetwork": (
                 "host" if self.networks is None else self.networks.engine_name or "loopback"
             ),
+            # Namespaces made ahead for cold starts (each kind asked for so far, all kinds together).
+            **({"networkNamespaces": self.networks.standby_state()} if self.networks is not None else {}),
         }
 
 

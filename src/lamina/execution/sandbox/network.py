@@ -268,6 +268,13 @@ class NetworkNamespaces:
         self._start_refill()
         return network
 
+    def standby_state(self) -> dict[str, int]:
+        """How many namespaces are ready now, and how many are kept ready (for health)."""
+        return {
+            "ready": sum(len(ready) for ready in self._ready.values()),
+            "standby": self._standby * len(self._ready),
+        }
+
     def warm_up(self) -> None:
         """Start keeping namespaces ready for environments with the network on (server start)."""
         self._ready.setdefault(True, [])
