@@ -2,16 +2,21 @@
 after an invocation returns (AWS keeps an environment's background processes between invocations, so
 Lamina does too), and nothing capped their sum: enough environments would take every pid of the host.
 Now all environments together stay within a pids budget (`--pids-budget`, the server's pids cgroup);
-past it a fork fails inside the function, the server and other functions carry on."""
+past it a fork fails inside the function, the server and other functions carry on; an environment that
+cannot start because the budget is used up fails as a function error (Runtime.ExitError), never a 500."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.security.conftest import TIERS, assert_still_serving, create_function, invoke, server_in_tier
-from tests.support.server import RunningServer
+from tests.support.packaging import make_zip
+from tests.support.server import EXECUTION_ROLE, RunningServer
 
 BUDGET = 300
 
@@ -29,6 +34,29 @@ def handler(event, context):
             child.kill()
             child.wait()
     return {"started": len(children), "failure": failure}
+"""
+
+HOG = r"""
+import subprocess
+
+def handler(event, context):
+    children = []
+    try:
+        while True:
+            children.append(subprocess.Popen(["sleep", "600"]))
+    except OSError as error:  # the budget is used up: keep every child, as a careless function would
+        return {"started": len(children), "failure": type(error).__name__}
+"""
+
+# A custom runtime that forks nothing: it answers its one event through the Runtime API.
+BOOTSTRAP = """#!/usr/bin/env python3
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as event:
+        request_id = event.headers["Lambda-Runtime-Aws-Request-Id"]
+    answer = urllib.request.Request(api + request_id + "/response", b'{"ran": true}', method="POST")
+    urllib.request.urlopen(answer).close()
 """
 
 
@@ -57,3 +85,35 @@ def test_children_left_by_environments_stay_within_the_host_wide_budget(budgeted
     # into a full cgroup; only forks are refused.)
     assert isinstance(budgeted.health()["pidsInUse"], int)
     assert_still_serving(budgeted)
+
+
+def test_a_start_refused_for_want_of_processes_is_a_function_error(
+    budgeted: RunningServer, request: pytest.FixtureRequest
+) -> None:
+    """The namespaces tier forks the environment's PID 1 inside its cgroups: under a used-up budget
+    that fork fails (EAGAIN), and the invocation gets Runtime.ExitError saying so, not a 500
+    ServiceException. The process tier execs the runtime without a fork, so there it may still run."""
+    hog = create_function(budgeted, {"app.py": HOG}, "app.handler", MemorySize=512)
+    response, hogged = invoke(budgeted, hog)
+    assert "FunctionError" not in response and hogged["failure"] is not None, hogged
+
+    client = budgeted.client("lambda")
+    name = f"sec-{uuid.uuid4().hex[:10]}"
+    client.create_function(
+        FunctionName=name,
+        Runtime="provided.al2023",
+        Role=EXECUTION_ROLE,
+        Handler="unused",
+        Code={"ZipFile": make_zip({"bootstrap": BOOTSTRAP}, modes={"bootstrap": 0o755})},
+        Timeout=30,
+    )
+    for _ in range(2):  # the next call after a refused start tries a fresh one, refused as well
+        response = client.invoke(FunctionName=name, Payload=b"{}")  # a 500 would raise here
+        result: dict[str, Any] = json.loads(response["Payload"].read())
+        assert response["StatusCode"] == 200
+        if request.node.callspec.params["budgeted"] == "namespaces" or "FunctionError" in response:
+            assert response.get("FunctionError") == "Unhandled", result
+            assert result["errorType"] == "Runtime.ExitError", result
+            assert "process budget" in result["errorMessage"], result
+        else:
+            assert result == {"ran": True}

@@ -44,6 +44,7 @@ from lamina.execution.runtimes.catalog import RuntimeSpec
 from lamina.execution.sandbox.base import (
     INSIDE_RUNTIME_API_PORT,
     IsolationUnavailable,
+    ProcessesExhausted,
     Sandbox,
     SandboxedProcess,
     SandboxSpec,
@@ -323,6 +324,17 @@ class ExecutionEnvironment:
                 self._sandboxed = await self._context.sandbox.spawn(spec)
             except IsolationUnavailable as exc:
                 self._spawn_error, self._spawn_error_type = str(exc), "Sandbox.IsolationUnavailable"
+                self._close_transports()
+                return
+            except ProcessesExhausted as exc:
+                # A shortage of the host, not an internal error: reported as a runtime that could not
+                # start (Runtime.ExitError, as Lambda reports one), and the next call starts afresh.
+                _log.warning("execution environment for %s could not start: %s", self.config.name, exc)
+                self._spawn_error = (
+                    "Runtime exited with error: the host's process budget for environments is exhausted "
+                    f"(fork: {exc}); try again once other environments' processes have ended"
+                )
+                self._spawn_error_type = "Runtime.ExitError"
                 self._close_transports()
                 return
             except OSError as exc:

@@ -13,6 +13,13 @@ from lamina.execution.sandbox.cgroups import MemoryCgroup
 INSIDE_RUNTIME_API_PORT = 9001
 
 
+class ProcessesExhausted(Exception):
+    """The kernel refused a process for a new environment (fork failed with EAGAIN: the pids budget
+    of all environments, `--pids-budget`, or the host's own limit is used up); no runtime ran. A
+    shortage of the host, which lasts until leftover processes end: the start fails as a function
+    error (Runtime.ExitError) with this message, never as an internal error."""
+
+
 class IsolationUnavailable(Exception):
     """The spec asks for isolation this tier cannot give (e.g. no network in the process tier):
     the environment fails closed, with this message, rather than running less isolated."""

@@ -17,8 +17,9 @@ output pipe (becomes stdout and stderr), then the descriptors the runtime inheri
 document, and shuts its side down: {"plan": ConfinementPlan as JSON, "argv": [...], "env": {...},
 "fds": [the number each inherited descriptor must have]}. This program answers on the same socket,
 which is close-on-exec once confine() has run: the server reads to its end, which comes with the
-runtime's exec (nothing written: started) or after one line "confine <message>" or "exec <errno>
-<message>" (not started; this process then exits). End of file before a request: exit quietly.
+runtime's exec (nothing written: started) or after one line "confine <message>", "exhausted
+<message>" (the kernel refused a process: EAGAIN, a pids limit reached) or "exec <errno> <message>"
+(not started; this process then exits). End of file before a request: exit quietly.
 An empty argv asks for confinement only: the process then exits with status 0.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import errno
 import fcntl
 import importlib.util
 import json
@@ -120,7 +122,8 @@ def main(control_fd: int, server: int) -> int:
         # never returns here (it closes the report socket, so only PID 1's exec or error ends it).
         confinement.confine(plan, exec_follows=True)  # type: ignore[attr-defined]
     except Exception as error:  # any failure means: never run the runtime
-        _report(report_fd, f"confine {type(error).__name__}: {error}")
+        kind = "exhausted" if isinstance(error, OSError) and error.errno == errno.EAGAIN else "confine"
+        _report(report_fd, f"{kind} {type(error).__name__}: {error}")
         return 126
     argv = request["argv"]
     if not argv:  # confinement only (the server's check that the namespaces tier works)

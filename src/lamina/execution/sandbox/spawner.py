@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lamina.execution.sandbox.base import ProcessesExhausted
 from lamina.execution.sandbox.confine import ConfinementPlan
 
 HELPER = Path(__file__).resolve().with_name("confine_exec.py")
@@ -61,6 +62,8 @@ class _Helper:
             )
         except OSError as error:  # the server's own interpreter: not the function's fault
             ours.close()
+            if error.errno == errno.EAGAIN:  # the host has no process left for the helper
+                raise ProcessesExhausted(f"could not start the confinement helper: {error}") from error
             raise ConfinementFailed(f"could not start the confinement helper: {error}") from error
         finally:
             theirs.close()
@@ -117,8 +120,8 @@ class Spawner:
     ) -> subprocess.Popen[bytes]:
         """The child running `argv` confined by `plan` (its own session; stdout and stderr on
         `output_fd`; stdin /dev/null; `pass_fds` at the same numbers), once the runtime is exec'd.
-        Raises OSError as exec(2) failed (e.g. a missing or non-executable bootstrap) and
-        ConfinementFailed; either way the helper is reaped and nothing of this call stays open."""
+        Raises OSError as exec(2) failed (e.g. a missing or non-executable bootstrap),
+        ProcessesExhausted when the kernel refused a process (EAGAIN) and ConfinementFailed; either way the helper is reaped and nothing of this call stays open."""
         if self._ready is None and self._refill is not None and not self._refill.done():
             await asyncio.wait({self._refill})  # a helper on its way is ready sooner than a new one
         helper, self._ready = self._ready, None
@@ -210,4 +213,6 @@ def _failure(report: str, program: str, returncode: int | None) -> Exception:
         return OSError(code, message or os.strerror(code), program)
     if kind == "confine":
         return ConfinementFailed(detail)
+    if kind == "exhausted":
+        return ProcessesExhausted(detail)
     return ConfinementFailed(f"the confinement helper ended with status {returncode}: {report}")
