@@ -8,6 +8,8 @@ Blobs are content-addressed and shared by every account, so a sweep always marks
 Races, and how each is closed:
 - A request storing a package holds it (`storing`) from before the blob is written until its
   metadata is, so a sweep between the two cannot remove it; holding and sweeping share one lock.
+  A sweep looks at what is held before it reads the metadata: a package let go of during that
+  read is in the metadata by then (a soak found the other order collecting a function's new code).
 - An environment being started holds its folders in the code cache (`CodeCache.holding`); once
   started the pool lists it, and its folders are kept for as long as it lives. A folder kept only
   for running environments is swept again a little later.
@@ -105,9 +107,13 @@ class CodeCollector:
         """Delete every blob and folder that no account's metadata, running environment or
         request in progress uses."""
         async with self._lock:
-            stored = _folders(await self._stored()) | set(self._storing)
+            # What is in progress first: a request lets go of its package (`_release`, which needs
+            # no lock) only after the metadata references it, and an environment of its folders
+            # only after the pool lists it. Looked at after the metadata (whose reading awaits),
+            # a package could be released in between and be in neither look: collected while used.
+            storing, held = set(self._storing), self._code.held()
+            stored = _folders(await self._stored()) | storing
             running = _folders(self._running())
-            held = self._code.held()
             blobs = await asyncio.to_thread(self._blobs.digests)
             for digest in sorted(blobs - stored - held):
                 await asyncio.to_thread(self._blobs.delete, digest)

@@ -168,3 +168,46 @@ def test_the_cache_keeps_no_state_for_code_it_has_unpacked(tmp_path: Path) -> No
         assert setup.code._ready == set()
 
     run(test, tmp_path)
+
+
+def test_a_package_referenced_while_a_sweep_reads_the_metadata_stays(tmp_path: Path) -> None:
+    """The metadata is read with awaits (layer versions come from the database): a request that
+    writes its reference and lets go of its package meanwhile must not lose it to that sweep."""
+
+    async def test(setup: Setup) -> None:
+        await setup.store(package("old code"))  # what the function ran before
+        reading = asyncio.Event()
+        finish_reading = asyncio.Event()
+
+        async def stored_with_a_slow_read() -> list[CodeUse]:
+            looked = list(setup.stored)  # the functions, in memory: looked at first
+            reading.set()
+            await finish_reading.wait()  # the database's part
+            return looked
+
+        async def stored_with_a_quick_read() -> list[CodeUse]:
+            return list(setup.stored)
+
+        setup.collector._stored = stored_with_a_slow_read
+
+        held = asyncio.Event()
+
+        async def update_code() -> str:
+            async with setup.collector.store_package(package("new code")) as summary:
+                held.set()
+                await reading.wait()  # a sweep has looked at the functions already
+                setup.stored = [(summary.digest.sha256_hex, ())]  # the function now runs it
+            finish_reading.set()  # the package is let go of; the sweep reads on
+            return summary.digest.sha256_hex
+
+        updating = asyncio.create_task(update_code())
+        await held.wait()
+        sweep = asyncio.create_task(setup.collector.collect())
+        new = await asyncio.wait_for(updating, 30)
+        await asyncio.wait_for(sweep, 30)
+        assert new in setup.blobs.digests() and new in setup.code.folders()
+        setup.collector._stored = stored_with_a_quick_read
+        await setup.collector.collect()  # the code it replaced still goes
+        assert setup.on_disk() == ({new}, {new})
+
+    run(test, tmp_path)
