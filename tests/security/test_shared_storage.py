@@ -1,5 +1,7 @@
 """Attack 7 of issue 12: in the process tier /var/tmp, /dev/shm and System V shared memory were shared,
-uncounted and outlived the environment (2 GB + 1.2 GB + a 300 MB segment stayed behind). Now what an
+uncounted and outlived the environment (2 GB + 1.2 GB + a 300 MB segment stayed behind); so were a
+literal /tmp (the host's: TMPDIR only points elsewhere) and /run/lock (3 x 300 MB through /tmp with
+EphemeralStorage 512, files left after DeleteFunction and restarts, readable by the next uid). Now what an
 environment's uid holds there counts against its EphemeralStorage while it lives (past it the
 environment is ended, as for /tmp) and is deleted when it ends. In the namespaces tier none of it
 reaches the host at all (its own /dev, its own IPC namespace)."""
@@ -36,7 +38,7 @@ def _write(path, megabytes):
         return type(error).__name__
 
 def leave(event, context):
-    files = [_write(os.path.join(folder, event["marker"]), event["megabytes"]) for folder in ("/var/tmp", "/dev/shm")]
+    files = [_write(os.path.join(folder, event["marker"]), event["megabytes"]) for folder in event["folders"]]
     segment = _libc.shmget(IPC_PRIVATE, event["segment_mb"] * 1024 * 1024, IPC_CREAT | 0o600)
     return {"uid": os.getuid(), "files": files, "segment": segment}
 
@@ -58,8 +60,12 @@ def _segments_of(uid: int) -> list[int]:
     return [row["shmid"] for row in rows if uid in (row["uid"], row["cuid"])]
 
 
+# The host's world-writable folders a process-tier environment can write by literal path.
+SHARED = tuple(folder for folder in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock") if Path(folder).is_dir())
+
+
 def _on_host(marker: str) -> list[Path]:
-    return [path for folder in ("/var/tmp", "/dev/shm") for path in Path(folder).glob(f"{marker}*")]
+    return [path for folder in SHARED for path in Path(folder).glob(f"{marker}*")]
 
 
 def _eventually(condition: Callable[[], bool], seconds: float = 60) -> bool:
@@ -93,12 +99,13 @@ def test_what_an_environment_leaves_in_shared_storage_goes_with_it(
     short_lived: RunningServer, marker: str
 ) -> None:
     name = create_function(short_lived, {"app.py": HOARDER}, "app.leave")
-    response, result = invoke(short_lived, name, {"marker": marker, "megabytes": 4, "segment_mb": 8})
+    event = {"marker": marker, "megabytes": 1, "segment_mb": 8, "folders": SHARED}
+    response, result = invoke(short_lived, name, event)
     assert "FunctionError" not in response, result
     uid = result["uid"]
     if short_lived.health()["sandbox"] == "process":
         # The attack's premise: the process tier's environment wrote to the host's shared storage.
-        assert len(_on_host(marker)) == 2, result
+        assert len(_on_host(marker)) == len(SHARED), result
         assert result["segment"] in _segments_of(uid), result
     assert _eventually(lambda: short_lived.health()["environments"] == 0), "the environment never ended"
     assert _eventually(lambda: not _on_host(marker) and not _segments_of(uid)), (
@@ -112,6 +119,7 @@ def test_what_an_environment_leaves_in_shared_storage_goes_with_it(
     "hoard",
     [
         pytest.param({"folder": "/var/tmp", "files_mb": [300, 300]}, id="var-tmp"),
+        pytest.param({"folder": "/tmp", "files_mb": [300, 300, 300]}, id="tmp"),
         pytest.param({"folder": "/dev/shm", "files_mb": [300, 300]}, id="dev-shm"),
         pytest.param({"folder": "/var/tmp", "segment_mb": 600}, id="sysv-segment"),
         pytest.param({"folder": "/var/tmp", "files_mb": [200], "segment_mb": 400}, id="together"),

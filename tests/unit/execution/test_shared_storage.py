@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from lamina.execution.sandbox.shared_storage import SharedStorageMeter, remove_of, usage_by_uid
+from lamina.execution.sandbox.shared_storage import (
+    SharedStorageMeter,
+    remove_of,
+    shared_folders,
+    usage_by_uid,
+)
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.geteuid() != 0, reason="needs Linux and root"
@@ -51,6 +56,41 @@ def test_files_of_the_uid_are_counted_and_removed_and_no_others(tmp_path: Path) 
     assert SharedStorageMeter(lambda uid: uid == UID, folders).usage(UID) == usage[UID]
     assert remove_of(lambda uid: uid == UID, folders) == 2
     assert sorted(path.name for path in (*shm.iterdir(), *var_tmp.iterdir())) == ["other"]
+
+
+def test_shared_folders_are_the_existing_world_writable_ones_links_resolved_once(tmp_path: Path) -> None:
+    tmp, lock, private = tmp_path / "tmp", tmp_path / "lock", tmp_path / "private"
+    for folder in (tmp, lock, private):
+        folder.mkdir()
+    tmp.chmod(0o1777)
+    lock.chmod(0o1777)
+    private.chmod(0o755)
+    (tmp_path / "var-lock").symlink_to(lock)
+    candidates = tuple(tmp_path / name for name in ("tmp", "lock", "var-lock", "private", "missing"))
+    assert shared_folders(candidates) == (tmp, lock)
+    # The host's: /tmp is among them wherever it is world-writable, as it is on every Linux host.
+    assert Path("/tmp").resolve() in shared_folders()
+
+
+def test_sticky_world_writable_folders_of_others_are_searched_and_left(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    sockets, open_folder, private = tmp / ".X11-unix", tmp / "open", tmp / "private"
+    for folder in (tmp, sockets, open_folder, private):
+        folder.mkdir()
+    tmp.chmod(0o1777)
+    sockets.chmod(0o1777)
+    open_folder.chmod(0o777)  # not sticky: a uid of the range could swap its entries under a walk
+    _owned_file(tmp / "top", 64 * 1024, UID)
+    _owned_file(sockets / "nested", 32 * 1024, UID)
+    _owned_file(open_folder / "unseen", 16 * 1024, UID)
+    _owned_file(private / "unseen", 16 * 1024, UID)
+    _owned_file(sockets / "theirs", 16 * 1024, UID + 1)
+    usage = usage_by_uid(lambda uid: uid == UID, (tmp,))
+    assert 96 * 1024 <= usage[UID] < 112 * 1024
+    assert remove_of(lambda uid: uid == UID, (tmp,)) == 2
+    assert not (tmp / "top").exists() and not (sockets / "nested").exists()
+    assert (sockets / "theirs").exists() and sockets.is_dir()
+    assert (open_folder / "unseen").exists() and (private / "unseen").exists()
 
 
 @pytest.mark.skipif(not os.path.exists(_PYTHON), reason=f"needs {_PYTHON}")

@@ -3,10 +3,11 @@
 Own session and process group, parent-death signal, rlimits (processes/threads, open files, file
 size, no core dumps), no inherited descriptors but stdio and `pass_fds`, cgroups for memory, process
 count and CPU where the host allows them, and, when the server runs as root and the environment's
-files are reachable by other users, a uid of its own per live environment. `/tmp` is the
-environment's scratch folder (HOME and TMPDIR): RLIMIT_FSIZE caps each file at EphemeralStorage and
-a watcher kills the environment once the folder as a whole, with what its uid holds in the host's
-/var/tmp, /dev/shm and System V IPC (shared_storage.py), grows past it (see `_watch_scratch`).
+files are reachable by other users, a uid of its own per live environment. The environment's
+scratch folder is its HOME and TMPDIR (a literal `/tmp` is the host's): RLIMIT_FSIZE caps each file
+at EphemeralStorage and a watcher kills the environment once the folder as a whole, with what its uid
+holds in the host's world-writable folders (/tmp, /var/tmp, /dev/shm, /run/lock) and System V IPC
+(shared_storage.py), grows past it (see `_watch_scratch`).
 
 A uid goes back to the pool only once no process runs as it (its cgroups are empty, or a kill by uid
 was verified in /proc) and what it left in shared storage is deleted; one with a survivor is held back.
@@ -261,7 +262,8 @@ def kill_processes_of_uid(uid: int) -> bool:
 
 
 def remove_shared_storage(uid: int) -> None:
-    """Delete what `uid` left in /var/tmp, /dev/shm and System V IPC. Blocking; never raises."""
+    """Delete what `uid` left in the host's world-writable folders and System V IPC. Blocking; never
+    raises."""
     try:
         remove_of(lambda candidate: candidate == uid)
     except OSError as error:
@@ -569,7 +571,7 @@ async def _watch_scratch(
     shared_usage: Callable[[], int] | None = None,
 ) -> None:
     """Process tier: end the environment once its scratch folder, with what its uid holds in shared
-    host storage (`shared_usage`, blocking: /var/tmp, /dev/shm, System V IPC), holds more than
+    host storage (`shared_usage`, blocking: /tmp, /var/tmp, /dev/shm, System V IPC), holds more than
     EphemeralStorage.
 
     RLIMIT_FSIZE already stops any single file at the limit; this catches many smaller files, within

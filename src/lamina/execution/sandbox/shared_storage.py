@@ -1,15 +1,19 @@
-"""Host storage the process tier cannot make private: /var/tmp, /dev/shm and System V IPC.
+"""Host storage the process tier cannot make private: world-writable folders and System V IPC.
 
-In the process tier an environment's /tmp is its own scratch folder, but the host's /var/tmp and
-/dev/shm are world-writable and the IPC namespace is the host's: whatever an environment leaves there
-would outlive it and escape EphemeralStorage. Everything it creates there is owned by its uid (its
-own, for its lifetime), so ownership says what is whose: `usage_by_uid` counts it against the
+In the process tier an environment's TMPDIR and HOME are a scratch folder of its own, but the host's
+world-writable folders (/tmp itself, /var/tmp, /dev/shm, /run/lock, ...) are writable by literal path
+and the IPC namespace is the host's: whatever an environment leaves there would outlive it, escape
+EphemeralStorage and be readable by the next environment. Everything it creates there is owned by its
+uid (its own, for its lifetime), so ownership says what is whose: `usage_by_uid` counts it against the
 environment's EphemeralStorage while it lives, `remove_of` deletes it when it ends (and at server
-start for the whole range, after a server that was killed).
+start for the whole range, after a server that was killed). Entries of other owners (the server's own
+files, other users' folders) are never touched.
 
-Limits: only entries at the top of those folders, or below folders the uid owns, are seen (a folder of
-another user that is world-writable is not searched); POSIX message queues are not covered. The
-namespaces tier has none of this: its /dev/shm and /var/tmp are its own and its IPC namespace too.
+Limits: only entries at the top of those folders, below folders the uid owns, or below sticky
+world-writable folders of other owners found there (/tmp/.X11-unix) are seen (a folder of another user
+that is world-writable but not sticky is not searched: its entries could be swapped under a walk);
+POSIX message queues are not covered unless /dev/mqueue is mounted. The namespaces tier has none of
+this: its /tmp, /dev/shm and /var/tmp are its own and its IPC namespace too.
 """
 
 from __future__ import annotations
@@ -26,24 +30,61 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SHARED_FOLDERS = (Path("/dev/shm"), Path("/var/tmp"))
+# World-writable host folders an environment can write by literal path; those that exist, resolved
+# (/var/lock and /run/shm are usually links) and deduplicated, are `shared_folders()`.
+CANDIDATE_FOLDERS = (
+    Path("/tmp"),
+    Path("/var/tmp"),
+    Path("/dev/shm"),
+    Path("/run/shm"),
+    Path("/run/lock"),
+    Path("/var/lock"),
+    Path("/dev/mqueue"),
+)
+# How deep sticky world-writable folders of other owners are searched (/tmp/.X11-unix is depth 1).
+_NESTED_DEPTH = 3
 _SYSV = Path("/proc/sysvipc")
 _IPC_RMID = 0
 _CACHE_SECONDS = 0.4
 
 
+def _world_writable(info: os.stat_result) -> bool:
+    return stat.S_ISDIR(info.st_mode) and bool(info.st_mode & stat.S_IWOTH)
+
+
+def shared_folders(candidates: tuple[Path, ...] = CANDIDATE_FOLDERS) -> tuple[Path, ...]:
+    """The distinct, existing, world-writable folders among `candidates` (links resolved). A few
+    stats: cheap enough to ask again whenever a folder might have been mounted since."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for candidate in candidates:
+        with contextlib.suppress(OSError, RuntimeError):
+            folder = candidate.resolve(strict=True)
+            info = folder.stat()
+            if _world_writable(info) and (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                found.append(folder)
+    return tuple(found)
+
+
 def _owned_entries(
     folders: tuple[Path, ...], matches: Callable[[int], bool]
 ) -> list[tuple[os.DirEntry[str], int]]:
-    """(entry, owner) for every top-level entry of `folders` owned by a matching uid."""
+    """(entry, owner) for every entry of `folders` owned by a matching uid: at their top, and below
+    sticky world-writable folders of other owners (only their owners may rename their entries, so a
+    matching uid cannot swap a path under the walk)."""
     found = []
-    for folder in folders:
+    pending = [(str(folder), 0) for folder in folders]
+    while pending:
+        folder, depth = pending.pop()
         with contextlib.suppress(OSError), os.scandir(folder) as entries:
             for entry in entries:
                 with contextlib.suppress(OSError):
-                    owner = entry.stat(follow_symlinks=False).st_uid
-                    if matches(owner):
-                        found.append((entry, owner))
+                    info = entry.stat(follow_symlinks=False)
+                    if matches(info.st_uid):
+                        found.append((entry, info.st_uid))
+                    elif depth < _NESTED_DEPTH and _world_writable(info) and info.st_mode & stat.S_ISVTX:
+                        pending.append((entry.path, depth + 1))
     return found
 
 
@@ -88,13 +129,11 @@ def _ipc_owner(row: dict[str, int], matches: Callable[[int], bool]) -> int | Non
     return None
 
 
-def usage_by_uid(
-    matches: Callable[[int], bool], folders: tuple[Path, ...] = SHARED_FOLDERS
-) -> dict[int, int]:
-    """Bytes each matching uid holds in the shared folders, System V shared memory segments and
-    message queues. Blocking (a walk): call it off the event loop."""
+def usage_by_uid(matches: Callable[[int], bool], folders: tuple[Path, ...] | None = None) -> dict[int, int]:
+    """Bytes each matching uid holds in the shared folders (default: `shared_folders()`), System V
+    shared memory segments and message queues. Blocking (a walk): call it off the event loop."""
     usage: dict[int, int] = {}
-    for entry, owner in _owned_entries(folders, matches):
+    for entry, owner in _owned_entries(shared_folders() if folders is None else folders, matches):
         with contextlib.suppress(OSError):
             usage[owner] = usage.get(owner, 0) + _allocated(entry)
     for kind, size in (("shm", "size"), ("msg", "cbytes")):
@@ -109,11 +148,12 @@ def _libc() -> Any:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-def remove_of(matches: Callable[[int], bool], folders: tuple[Path, ...] = SHARED_FOLDERS) -> int:
-    """Delete what matching uids own in the shared folders and every System V object they own or
-    created; call once their processes are dead. Returns how many things were removed. Blocking."""
+def remove_of(matches: Callable[[int], bool], folders: tuple[Path, ...] | None = None) -> int:
+    """Delete what matching uids own in the shared folders (default: `shared_folders()`) and every
+    System V object they own or created; call once their processes are dead. Returns how many things
+    were removed. Blocking."""
     removed = 0
-    for entry, _ in _owned_entries(folders, matches):
+    for entry, _ in _owned_entries(shared_folders() if folders is None else folders, matches):
         with contextlib.suppress(OSError):
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)
@@ -143,9 +183,9 @@ class SharedStorageMeter:
     watchers that ask within a moment of each other (a thousand idle environments would otherwise
     walk the same folders a thousand times). Thread-safe: watchers ask from worker threads."""
 
-    def __init__(self, matches: Callable[[int], bool], folders: tuple[Path, ...] = SHARED_FOLDERS) -> None:
+    def __init__(self, matches: Callable[[int], bool], folders: tuple[Path, ...] | None = None) -> None:
         self._matches = matches
-        self._folders = folders
+        self._folders = shared_folders() if folders is None else folders
         self._lock = threading.Lock()
         self._usage: dict[int, int] = {}
         self._measured = float("-inf")
