@@ -122,7 +122,25 @@ def _parse_uid_range(value: str) -> tuple[int, int]:
         low = high = -1
     if not separator or low <= 0 or high < low:
         raise typer.BadParameter(f"expected FIRST-LAST uids above 0, got {value!r}")
+    from lamina.execution.sandbox.uid_ranges import host_reserved_uids, refusal
+    from lamina.execution.sandbox.uids import UidRange
+
+    # The server kills every process of its range at start: never a user's uids, nor uids past the
+    # last one (each invocation would fail).
+    problem = refusal(UidRange(low, high - low + 1), host_reserved_uids())
+    if problem is not None:
+        raise typer.BadParameter(problem)
     return low, high - low + 1
+
+
+def _check_pids_budget(value: int, pid_max: Path = Path("/proc/sys/kernel/pid_max")) -> None:
+    """At most the host's pid_max: a pids cgroup takes no more (a larger number fails with ERANGE)."""
+    try:
+        limit = int(pid_max.read_text())
+    except (OSError, ValueError):
+        limit = 4_194_304  # PID_MAX_LIMIT, the kernel's highest pid_max on 64-bit hosts
+    if value > limit:
+        raise typer.BadParameter(f"--pids-budget must be at most the host's pid_max ({limit}), got {value}")
 
 
 def _parse_delays(value: str) -> tuple[float, ...]:
@@ -241,8 +259,8 @@ def server(
         typer.Option(
             "--sandbox-uids",
             help="FIRST-LAST: uids environments run as when the server is root, held by this server "
-            "alone (another server's overlapping range is refused). Default: the first free block of "
-            "65,536 from 100000 up.",
+            "alone (another server's overlapping range is refused), never a user's (/etc/passwd) or "
+            "subordinate uids (/etc/subuid). Default: the first free block of 65,536 from 100000 up.",
         ),
     ] = None,
     pids_budget: Annotated[
@@ -250,7 +268,7 @@ def server(
         typer.Option(
             "--pids-budget",
             help="Processes and threads all environments may have together (a pids cgroup). "
-            "Default: half of the host's pid_max.",
+            "At most the host's pid_max; default: half of it.",
             min=1,
         ),
     ] = None,
@@ -297,6 +315,9 @@ def server(
         raise typer.BadParameter("--keep-alive-policy must be fixed or adaptive")
     if sandbox not in ("auto", "process", "namespaces"):
         raise typer.BadParameter("--sandbox must be auto, process or namespaces")
+    if pids_budget is not None:
+        _check_pids_budget(pids_budget)
+    uids = {} if sandbox_uids is None else {"sandbox_uids": _parse_uid_range(sandbox_uids)}
     http_limits = parse_http_limits(http_limit)
     log_limits = parse_log_limits(log_limit)
     lock = lock_data_dir(data_dir, host, port)  # held until this process exits
@@ -318,7 +339,7 @@ def server(
             start_method=start_method,
             zygote_preload=preload,
             sandbox=sandbox,
-            **({} if sandbox_uids is None else {"sandbox_uids": _parse_uid_range(sandbox_uids)}),
+            **uids,
             sandbox_uids_explicit=sandbox_uids is not None,
             pids_budget=pids_budget,
             fake_clock=fake_clock,

@@ -114,6 +114,22 @@ def test_usage_errors_are_two_lines() -> None:
     assert_short_failure(run_lamina("logs"), "Missing argument")
 
 
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--pids-budget", "99999999999999999999"], "--pids-budget must be at most the host's pid_max"),
+        (["--sandbox-uids", "4294967295-4294967295"], "go past 4294967294"),
+    ],
+)
+def test_server_options_out_of_range_are_refused_before_anything_starts(
+    option: list[str], expected: str, tmp_path: Path
+) -> None:
+    result = run_lamina("server", "--data-dir", str(tmp_path / "data"), *option, cwd=tmp_path)
+    assert result.returncode == 2
+    assert_short_failure(result, expected)
+    assert not (tmp_path / "data").exists()
+
+
 def test_tune_with_a_missing_event_file_is_one_failure(tmp_path: Path) -> None:
     result = run_lamina("tune", "fn", "--event", str(tmp_path / "missing.json"))
     assert_short_failure(result, "cannot read the event file", "missing.json")

@@ -11,6 +11,10 @@ A range asked for by name that overlaps a live claim is refused, naming the serv
 range asked for, the first block of `DEFAULT_COUNT` ids from `DEFAULT_FIRST` up that no live server
 holds is taken, so that several servers on one host need no configuration to stay apart. Every dead
 server's claim found at start is taken over (its survivors killed), whichever range it named.
+
+Uids the host has given out are never a server's: a user's in /etc/passwd, or the subordinate ids of
+/etc/subuid (users' rootless containers). A server kills every process of its range at start, so a
+range asked for that overlaps one is refused (`refusal`), and the default blocks skip them.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from pathlib import Path
 from lamina.execution.sandbox.uids import UidRange
 
 CLAIMS_FOLDER = Path("/run/lamina/uid-ranges")
+PASSWD = Path("/etc/passwd")
+SUBUID = Path("/etc/subuid")
 DEFAULT_FIRST = 100_000
 DEFAULT_COUNT = 65_536
+LAST_UID = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel (setuid(2), chown(2))
 _MUTEX = ".claiming"
-_LAST_UID = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel
 
 
 class UidRangeTaken(Exception):
@@ -56,6 +62,58 @@ class UidRangeClaim:
         with contextlib.suppress(OSError):
             os.close(self._descriptor)
         self._descriptor = -1
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedUids:
+    """Uids the host has given out: `owner` says to whom, for a refusal's message."""
+
+    range: UidRange
+    owner: str
+
+
+def parse_reserved_uids(passwd: str, subuid: str) -> list[ReservedUids]:
+    """The uids of /etc/passwd's users and /etc/subuid's ranges (`name:first:count`), from their
+    text; malformed lines are skipped."""
+    reserved = []
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[2].isdigit() and int(fields[2]) > 0:
+            reserved.append(ReservedUids(UidRange(int(fields[2]), 1), f"user {fields[0]} in /etc/passwd"))
+    for line in subuid.splitlines():
+        fields = line.strip().split(":")
+        if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit() and int(fields[2]) > 0:
+            first, count = int(fields[1]), int(fields[2])
+            if first > 0:
+                owner = f"subordinate uids of {fields[0]} in /etc/subuid (rootless containers)"
+                reserved.append(ReservedUids(UidRange(first, count), owner))
+    return reserved
+
+
+def host_reserved_uids(passwd: Path = PASSWD, subuid: Path = SUBUID) -> list[ReservedUids]:
+    """`parse_reserved_uids` of this host's files (a missing or unreadable one gives none)."""
+    texts = []
+    for path in (passwd, subuid):
+        try:
+            texts.append(path.read_text(errors="replace"))
+        except OSError:
+            texts.append("")
+    return parse_reserved_uids(*texts)
+
+
+def refusal(wanted: UidRange, reserved: list[ReservedUids]) -> str | None:
+    """Why `wanted` cannot be a server's range (past the last uid, or uids the host gave out);
+    None when it can."""
+    if wanted.last > LAST_UID:
+        return f"sandbox uids {wanted} go past {LAST_UID}, the highest uid (4294967295 is (uid_t)-1, no uid)"
+    for taken in reserved:
+        if taken.range.overlaps(wanted):
+            uids = f"uid {taken.range.first}" if taken.range.count == 1 else f"uids {taken.range}"
+            return (
+                f"sandbox uids {wanted} include {uids}, {taken.owner}: the server would kill its "
+                "processes; choose a range nobody owns"
+            )
+    return None
 
 
 def _holder(path: Path) -> str:
@@ -90,23 +148,30 @@ def _is_live(path: Path) -> bool:
     return False
 
 
-def _free_default(live: list[UidRange]) -> UidRange:
+def _free_default(live: list[UidRange], reserved: list[ReservedUids]) -> UidRange:
     first = DEFAULT_FIRST
-    while first + DEFAULT_COUNT - 1 <= _LAST_UID:
+    while first + DEFAULT_COUNT - 1 <= LAST_UID:
         candidate = UidRange(first, DEFAULT_COUNT)
-        if not any(candidate.overlaps(other) for other in live):
+        if not any(candidate.overlaps(other) for other in live) and refusal(candidate, reserved) is None:
             return candidate
         first += DEFAULT_COUNT
     raise UidRangeTaken("no free block of sandbox uids is left on this host")
 
 
 def claim_uid_range(
-    requested: UidRange | None, owner: dict[str, str], folder: Path = CLAIMS_FOLDER
+    requested: UidRange | None,
+    owner: dict[str, str],
+    folder: Path = CLAIMS_FOLDER,
+    reserved: list[ReservedUids] | None = None,
 ) -> UidRangeClaim:
     """Claim `requested` (None: the first free default block) for this process, or UidRangeTaken.
 
     `owner` (pid is added) is written into the claim for whoever is refused. Claims are made one at a
-    time (a lock on the folder), so two servers starting together cannot both get one range."""
+    time (a lock on the folder), so two servers starting together cannot both get one range.
+    `reserved`: uids the host gave out (None: `host_reserved_uids()`), never claimed."""
+    reserved = host_reserved_uids() if reserved is None else reserved
+    if requested is not None and (problem := refusal(requested, reserved)) is not None:
+        raise UidRangeTaken(problem)
     # Root's alone: a claim names its server's data directory, which functions must not learn.
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
@@ -115,7 +180,7 @@ def claim_uid_range(
         fcntl.flock(mutex, fcntl.LOCK_EX)
         claims = [(uid_range, path, _is_live(path)) for uid_range, path in _claims(folder)]
         live = [uid_range for uid_range, _, is_live in claims if is_live]
-        wanted = requested if requested is not None else _free_default(live)
+        wanted = requested if requested is not None else _free_default(live, reserved)
         for uid_range, path, is_live in claims:
             if is_live and uid_range.overlaps(wanted):
                 raise UidRangeTaken(
