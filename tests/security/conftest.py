@@ -69,15 +69,29 @@ def create_function(server: RunningServer, files: dict[str, str], handler: str, 
     """A Python function from {path: source}, with the test role (which allows only logs:*)."""
     name = options.pop("FunctionName", f"sec-{uuid.uuid4().hex[:10]}")
     options.setdefault("Timeout", 30)
+    bootstrap = options.pop("_bootstrap", None)
+    package = (
+        make_zip(files)
+        if bootstrap is None
+        else make_zip({"bootstrap": bootstrap}, modes={"bootstrap": 0o755})
+    )
     server.client("lambda").create_function(
         FunctionName=name,
         Runtime=options.pop("Runtime", "python3.11"),
         Role=options.pop("Role", EXECUTION_ROLE),
         Handler=handler,
-        Code={"ZipFile": make_zip(files)},
+        Code={"ZipFile": package},
         **options,
     )
     return name
+
+
+def create_custom_runtime(server: RunningServer, bootstrap: str, **options: Any) -> str:
+    """A `provided.al2023` function whose ZIP holds only an executable `bootstrap`."""
+    options.setdefault("Handler", "unused.handler")
+    return create_function(
+        server, {}, options.pop("Handler"), Runtime="provided.al2023", _bootstrap=bootstrap, **options
+    )
 
 
 def invoke(server: RunningServer, name: str, event: Any = None) -> tuple[dict[str, Any], Any]:

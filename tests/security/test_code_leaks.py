@@ -15,12 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import uuid
 from typing import Any
 
-from tests.security.conftest import create_function, invoke
-from tests.support.packaging import make_zip
-from tests.support.server import EXECUTION_ROLE, RunningServer
+from tests.security.conftest import create_custom_runtime, create_function, invoke
+from tests.support.server import RunningServer
 
 HUNTER = r"""
 import hashlib, os, re
@@ -105,16 +103,7 @@ def _code_folder_name(server: RunningServer, name: str) -> str:
 
 
 def _custom_runtime(server: RunningServer) -> str:
-    name = f"sec-{uuid.uuid4().hex[:10]}"
-    server.client("lambda").create_function(
-        FunctionName=name,
-        Runtime="provided.al2023",
-        Role=EXECUTION_ROLE,
-        Handler="unused",
-        Code={"ZipFile": make_zip({"bootstrap": BOOTSTRAP}, modes={"bootstrap": 0o755})},
-        Timeout=30,
-    )
-    return name
+    return create_custom_runtime(server, BOOTSTRAP)
 
 
 def _invoke_custom(server: RunningServer, name: str) -> Any:

@@ -22,9 +22,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.security.conftest import assert_still_serving, create_function, invoke, server_in_tier
-from tests.support.packaging import make_zip
-from tests.support.server import EXECUTION_ROLE, EXECUTION_ROLE_NAME, RunningServer
+from tests.security.conftest import (
+    assert_still_serving,
+    create_custom_runtime,
+    create_function,
+    invoke,
+    server_in_tier,
+)
+from tests.support.server import EXECUTION_ROLE_NAME, RunningServer
 
 PROBE = """
 import json, os, socket, urllib.request
@@ -232,14 +237,7 @@ def test_the_function_still_reaches_lamina_and_its_runtime_api(server: RunningSe
 
 
 def test_a_custom_runtime_with_the_network_on_uses_its_runtime_api(server: RunningServer) -> None:
-    name = f"sec-custom-{uuid.uuid4().hex[:10]}"
-    server.client("lambda").create_function(
-        FunctionName=name,
-        Runtime="provided.al2023",
-        Role=EXECUTION_ROLE,
-        Handler="unused.handler",
-        Code={"ZipFile": make_zip({"bootstrap": CUSTOM_BOOTSTRAP}, modes={"bootstrap": 0o755})},
-    )
+    name = create_custom_runtime(server, CUSTOM_BOOTSTRAP)
     for attempt in range(2):
         result = _call(server, name, {"attempt": attempt})
         assert result == {"echo": {"attempt": attempt}, "runtimeApi": "127.0.0.1:9001"}

@@ -8,15 +8,20 @@ cannot start because the budget is used up fails as a function error (Runtime.Ex
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.security.conftest import TIERS, assert_still_serving, create_function, invoke, server_in_tier
-from tests.support.packaging import make_zip
-from tests.support.server import EXECUTION_ROLE, RunningServer
+from tests.security.conftest import (
+    TIERS,
+    assert_still_serving,
+    create_custom_runtime,
+    create_function,
+    invoke,
+    server_in_tier,
+)
+from tests.support.server import RunningServer
 
 BUDGET = 300
 
@@ -98,15 +103,7 @@ def test_a_start_refused_for_want_of_processes_is_a_function_error(
     assert "FunctionError" not in response and hogged["failure"] is not None, hogged
 
     client = budgeted.client("lambda")
-    name = f"sec-{uuid.uuid4().hex[:10]}"
-    client.create_function(
-        FunctionName=name,
-        Runtime="provided.al2023",
-        Role=EXECUTION_ROLE,
-        Handler="unused",
-        Code={"ZipFile": make_zip({"bootstrap": BOOTSTRAP}, modes={"bootstrap": 0o755})},
-        Timeout=30,
-    )
+    name = create_custom_runtime(budgeted, BOOTSTRAP)
     for _ in range(2):  # the next call after a refused start tries a fresh one, refused as well
         response = client.invoke(FunctionName=name, Payload=b"{}")  # a 500 would raise here
         result: dict[str, Any] = json.loads(response["Payload"].read())

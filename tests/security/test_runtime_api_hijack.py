@@ -23,9 +23,8 @@ import time
 import uuid
 from typing import Any
 
-from tests.security.conftest import DEBIAN_PYTHON, create_function, invoke
-from tests.support.packaging import make_zip
-from tests.support.server import EXECUTION_ROLE, RunningServer
+from tests.security.conftest import DEBIAN_PYTHON, create_custom_runtime, create_function, invoke
+from tests.support.server import RunningServer
 
 # The victim's runtime: a Python script over the HTTP Runtime API (one connection per request).
 VICTIM_PYTHON = DEBIAN_PYTHON if os.path.exists(DEBIAN_PYTHON) else os.path.realpath(sys.executable)
@@ -169,15 +168,8 @@ def _listening_ports(pid: int) -> list[int]:
 
 
 def test_a_function_cannot_take_another_environments_invocations(tier_server: RunningServer) -> None:
-    client = tier_server.client("lambda")
-    victim = f"victim-{uuid.uuid4().hex[:10]}"
-    client.create_function(
-        FunctionName=victim,
-        Runtime="provided.al2023",
-        Role=EXECUTION_ROLE,
-        Handler="unused.handler",
-        Code={"ZipFile": make_zip({"bootstrap": VICTIM_BOOTSTRAP}, modes={"bootstrap": 0o755})},
-        Timeout=30,
+    victim = create_custom_runtime(
+        tier_server, VICTIM_BOOTSTRAP, FunctionName=f"victim-{uuid.uuid4().hex[:10]}"
     )
     warm, answer = invoke(tier_server, victim, {"card": "warm-up"})
     assert "FunctionError" not in warm, answer

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from typing import Any
 
-from tests.security.conftest import assert_still_serving, create_function, invoke
-from tests.support.packaging import make_zip
-from tests.support.server import EXECUTION_ROLE, RunningServer
+from tests.security.conftest import assert_still_serving, create_custom_runtime, create_function, invoke
+from tests.support.server import RunningServer
 
 ATTACKER = r"""
 import ctypes, errno, json, multiprocessing, os, platform, signal, subprocess, sys, threading
@@ -145,15 +143,7 @@ def test_python_function_cannot_reach_kernel_surface(tier_server: RunningServer)
 
 def test_custom_runtime_is_filtered_too(tier_server: RunningServer) -> None:
     client = tier_server.client("lambda")
-    name = f"sec-{uuid.uuid4().hex[:10]}"
-    client.create_function(
-        FunctionName=name,
-        Runtime="provided.al2023",
-        Role=EXECUTION_ROLE,
-        Handler="unused",
-        Code={"ZipFile": make_zip({"bootstrap": BOOTSTRAP}, modes={"bootstrap": 0o755})},
-        Timeout=30,
-    )
+    name = create_custom_runtime(tier_server, BOOTSTRAP)
     response = client.invoke(FunctionName=name, Payload=b"{}")
     seen: dict[str, Any] = json.loads(response["Payload"].read())
     assert "FunctionError" not in response, seen

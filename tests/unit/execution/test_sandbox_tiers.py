@@ -23,7 +23,8 @@ from lamina.execution.sandbox.detect import (
 )
 from lamina.execution.sandbox.limits import cpu_shares, cpu_weight
 from lamina.execution.sandbox.namespaces import NamespaceSandbox, split_for_template
-from lamina.execution.sandbox.process import ProcessSandbox, _tree_size
+from lamina.execution.sandbox.process import ProcessSandbox
+from lamina.execution.sandbox.shared_storage import tree_size
 from lamina.execution.sandbox.uids import UidPool, UidRange, UidsExhausted
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -97,7 +98,7 @@ def test_scratch_size_counts_allocated_blocks_not_apparent_size(tmp_path: Path) 
     (tmp_path / "nested" / "real").write_bytes(b"x" * 65536)
     with open(tmp_path / "sparse", "wb") as sparse:
         sparse.truncate(1024 * 1024 * 1024)
-    size = _tree_size(tmp_path)
+    size = tree_size(tmp_path)
     assert 65536 <= size < 1024 * 1024
 
 

@@ -36,7 +36,7 @@ from lamina.execution.sandbox.cgroups import CLOSE_WAIT_SECONDS, CgroupMemoryCon
 from lamina.execution.sandbox.code_access import CodeAccess, CodeReadGrant
 from lamina.execution.sandbox.confine import ConfinementPlan
 from lamina.execution.sandbox.limits import CgroupLimits, EnvironmentLimits
-from lamina.execution.sandbox.shared_storage import SharedStorageMeter, remove_of
+from lamina.execution.sandbox.shared_storage import SharedStorageMeter, remove_of, tree_size
 from lamina.execution.sandbox.spawner import ConfinementFailed, Spawner
 from lamina.execution.sandbox.survivors import kill_processes
 from lamina.execution.sandbox.uid_ranges import UidRangeClaim
@@ -548,21 +548,6 @@ class ProcessSandbox:
             self._uid_claim.release()
 
 
-def _tree_size(folder: Path) -> int:
-    """Bytes allocated below `folder` (blocks, so sparse files count for what they really use)."""
-    total = 0
-    pending = [str(folder)]
-    while pending:
-        with contextlib.suppress(OSError), os.scandir(pending.pop()) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
-                    else:
-                        total += entry.stat(follow_symlinks=False).st_blocks * 512
-    return total
-
-
 async def _watch_scratch(
     folder: Path,
     limit_mb: int,
@@ -588,4 +573,4 @@ async def _watch_scratch(
 
 
 def _storage_used(folder: Path, shared_usage: Callable[[], int] | None) -> int:
-    return _tree_size(folder) + (shared_usage() if shared_usage is not None else 0)
+    return tree_size(folder) + (shared_usage() if shared_usage is not None else 0)

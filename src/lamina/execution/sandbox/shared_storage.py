@@ -93,8 +93,13 @@ def _allocated(entry: os.DirEntry[str]) -> int:
     info = entry.stat(follow_symlinks=False)
     if not stat.S_ISDIR(info.st_mode):
         return int(info.st_blocks) * 512
+    return tree_size(entry.path)
+
+
+def tree_size(folder: str | os.PathLike[str]) -> int:
+    """Bytes allocated below `folder` (blocks, so sparse files count for what they really use)."""
     total = 0
-    pending = [entry.path]
+    pending = [os.fspath(folder)]
     while pending:
         with contextlib.suppress(OSError), os.scandir(pending.pop()) as children:
             for child in children:
