@@ -59,6 +59,7 @@ from lamina.execution.sandbox.detect import (
 )
 from lamina.execution.sandbox.network import NetworkNamespaces, address_of, find_outbound_engine
 from lamina.execution.sandbox.process import ProcessSandbox
+from lamina.execution.sandbox.uid_ranges import host_reserved_uids, refusal
 from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
 from lamina.execution.zygote.process import DEFAULT_PRELOAD
@@ -833,6 +834,12 @@ def announce(platform: Platform) -> None:
         print(f"    AWS_ACCESS_KEY_ID={platform.credentials.access_key_id}", file=sys.stderr)
         print(f"    AWS_SECRET_ACCESS_KEY={platform.credentials.secret_access_key}", file=sys.stderr)
     sys.stderr.flush()
+
+
+def sandbox_uids_refusal(first: int, count: int) -> str | None:
+    """Why `lamina server --sandbox-uids` may not give environments this range (a user's uid, a
+    subordinate range, uids past the last one); None when it may."""
+    return refusal(UidRange(first, count), host_reserved_uids())
 
 
 def serve(settings: Settings) -> None:

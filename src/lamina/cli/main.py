@@ -122,12 +122,11 @@ def _parse_uid_range(value: str) -> tuple[int, int]:
         low = high = -1
     if not separator or low <= 0 or high < low:
         raise typer.BadParameter(f"expected FIRST-LAST uids above 0, got {value!r}")
-    from lamina.execution.sandbox.uid_ranges import host_reserved_uids, refusal
-    from lamina.execution.sandbox.uids import UidRange
+    from lamina.server import sandbox_uids_refusal
 
     # The server kills every process of its range at start: never a user's uids, nor uids past the
     # last one (each invocation would fail).
-    problem = refusal(UidRange(low, high - low + 1), host_reserved_uids())
+    problem = sandbox_uids_refusal(low, high - low + 1)
     if problem is not None:
         raise typer.BadParameter(problem)
     return low, high - low + 1
