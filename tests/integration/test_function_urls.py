@@ -17,7 +17,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.support.lambda_calls import error_of
+from tests.support.lambda_calls import allow_everyone, error_of
 from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function"
@@ -86,19 +86,6 @@ def raw_request(server: RunningServer, path: str, extra: bytes = b"") -> bytes:
         while chunk := sock.recv(65536):
             received += chunk
         return received
-
-
-def allow_everyone(client: Any, name: str, qualifier: str | None = None) -> None:
-    """The statement AWS requires before anyone may call a NONE URL."""
-    extra = {"Qualifier": qualifier} if qualifier else {}
-    client.add_permission(
-        FunctionName=name,
-        StatementId="public-url",
-        Action="lambda:InvokeFunctionUrl",
-        Principal="*",
-        FunctionUrlAuthType="NONE",
-        **extra,
-    )
 
 
 def public_url(client: Any, name: str, qualifier: str | None = None, **options: Any) -> str:

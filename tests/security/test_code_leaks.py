@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from tests.security.conftest import create_custom_runtime, create_function, invoke
+from tests.support.packaging import shell_runtime
 from tests.support.server import RunningServer
 
 HUNTER = r"""
@@ -84,17 +85,12 @@ def handler(event, context):
 """
 
 # A custom runtime that reports how it was started: $0 and its own command line.
-BOOTSTRAP = r"""#!/bin/sh
-set -eu
-API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
-while true; do
-  HEADERS=$(mktemp)
-  curl -sS -D "$HEADERS" -o /dev/null "$API/invocation/next"
-  ID=$(grep -i Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-  CMDLINE=$(tr '\0' ' ' < /proc/$$/cmdline)
-  curl -sS -X POST "$API/invocation/$ID/response" -d "{\"zero\": \"$0\", \"cmdline\": \"$CMDLINE\"}" >/dev/null
-done
+BOOTSTRAP = shell_runtime(
+    r"""
+CMDLINE=$(tr '\0' ' ' < /proc/$$/cmdline)
+BODY="{\"zero\": \"$0\", \"cmdline\": \"$CMDLINE\"}"
 """
+)
 
 
 def _code_folder_name(server: RunningServer, name: str) -> str:

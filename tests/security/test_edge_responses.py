@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.security.conftest import create_function
+from tests.support.lambda_calls import allow_everyone
 from tests.support.server import RunningServer
 
 # Each case: what the function returns for `?kind=<case>`.
@@ -147,13 +148,7 @@ def url_path(tier_server: RunningServer) -> str:
         tier_server, {"app.py": RESULTS}, "app.handler", FunctionName=f"edge-{uuid.uuid4().hex[:8]}"
     )
     url = client.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
-    client.add_permission(
-        FunctionName=name,
-        StatementId="public-url",
-        Action="lambda:InvokeFunctionUrl",
-        Principal="*",
-        FunctionUrlAuthType="NONE",
-    )
+    allow_everyone(client, name)
     return "/_lamina/urls/" + url.split("//", 1)[1].split(".", 1)[0] + "/"
 
 

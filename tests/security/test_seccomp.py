@@ -11,6 +11,7 @@ import shutil
 from typing import Any
 
 from tests.security.conftest import assert_still_serving, create_custom_runtime, create_function, invoke
+from tests.support.packaging import shell_runtime
 from tests.support.server import RunningServer
 
 ATTACKER = r"""
@@ -96,20 +97,14 @@ def handler(event, context):
 """
 
 # A custom runtime (started through the spawn path, confine_exec.py): what it may do, from a shell.
-BOOTSTRAP = r"""#!/bin/sh
-set -eu
-API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
-while true; do
-  HEADERS=$(mktemp)
-  curl -sS -D "$HEADERS" -o /dev/null "$API/invocation/next"
-  ID=$(grep -i Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-  SECCOMP=$(grep '^Seccomp:' /proc/self/status | tr -cd '0-9')
-  if unshare -U true 2>/dev/null; then USERNS=ok; else USERNS=refused; fi
-  CHILD=$(sh -c 'echo child')
-  curl -sS -X POST "$API/invocation/$ID/response" \
-    -d "{\"seccomp\": \"$SECCOMP\", \"userns\": \"$USERNS\", \"child\": \"$CHILD\"}" >/dev/null
-done
+BOOTSTRAP = shell_runtime(
+    r"""
+SECCOMP=$(grep '^Seccomp:' /proc/self/status | tr -cd '0-9')
+if unshare -U true 2>/dev/null; then USERNS=ok; else USERNS=refused; fi
+CHILD=$(sh -c 'echo child')
+BODY="{\"seccomp\": \"$SECCOMP\", \"userns\": \"$USERNS\", \"child\": \"$CHILD\"}"
 """
+)
 
 
 def test_python_function_cannot_reach_kernel_surface(tier_server: RunningServer) -> None:

@@ -54,3 +54,16 @@ def create_function(client: Any, name: str, files: dict[str, str | bytes], **opt
         Code={"ZipFile": make_zip(files)},
         **options,
     )
+
+
+def allow_everyone(client: Any, name: str, qualifier: str | None = None) -> None:
+    """The statement AWS requires before anyone may call a NONE URL."""
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    client.add_permission(
+        FunctionName=name,
+        StatementId="public-url",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        FunctionUrlAuthType="NONE",
+        **extra,
+    )

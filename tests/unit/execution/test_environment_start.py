@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from tests.support.fake_backend import CODE
+from tests.support.packaging import shell_runtime
 
 from lamina.domain.functions import FunctionConfig
 from lamina.errors import AwsError
@@ -24,16 +25,7 @@ from lamina.runtime_api.endpoint import RuntimeApiEndpoint
 from lamina.store.logs import FileLogStore
 
 CUSTOM_RUNTIME = RuntimeSpec("provided.al2023", None, None)
-BOOTSTRAP = r"""#!/bin/sh
-set -eu
-API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
-while true; do
-  HEADERS=$(mktemp)
-  curl -sS -D "$HEADERS" -o /dev/null "$API/invocation/next"
-  ID=$(grep -i Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-  curl -sS -X POST "$API/invocation/$ID/response" -d '"started"' >/dev/null
-done
-"""
+BOOTSTRAP = shell_runtime("""BODY='"started"'""")
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/bin/sh") or not os.path.exists("/usr/bin/curl"), reason="needs sh and curl"
