@@ -45,6 +45,9 @@ class RunningServer:
     data_dir: Path
     log_path: Path
     extra_args: list[str] = field(default_factory=list)
+    # Every client made by `client()`, closed when the server stops: a pooled socket to a stopped
+    # server would otherwise be collected later, as a ResourceWarning in whichever test runs then.
+    _clients: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -54,7 +57,7 @@ class RunningServer:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        client = boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
@@ -62,6 +65,8 @@ class RunningServer:
             aws_secret_access_key=SECRET_KEY,
             config=Config(retries={"max_attempts": 1}, read_timeout=120, inject_host_prefix=False, **config),
         )
+        self._clients.append(client)
+        return client
 
     def health(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.endpoint}/_lamina/health", timeout=5) as response:
@@ -91,7 +96,13 @@ class RunningServer:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def close_clients(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        self.close_clients()
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
@@ -147,6 +158,7 @@ def _ensure_execution_role(server: RunningServer) -> None:
     iam = server.client("iam")
     with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
         iam.create_role(RoleName=EXECUTION_ROLE_NAME, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)
+    iam.close()
 
 
 @contextlib.contextmanager

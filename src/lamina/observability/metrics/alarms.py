@@ -10,6 +10,7 @@ resource policy must allow it (CloudWatch user guide, "Lambda alarm actions").
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -74,6 +75,10 @@ class AlarmService:
         self._account_id = account_id
         self._clock = metrics.recorder.clock
         self._alarms: dict[str, dict[str, Any]] = {}
+        # One evaluation at a time: the periodic one and the one a fake clock's move starts would
+        # otherwise interleave, and the one that read its periods before the move would write its
+        # stale verdict over the newer one.
+        self._evaluating = asyncio.Lock()
 
     async def restore(self) -> None:
         self._alarms = {record["AlarmName"]: record for record in await self._store.load()}
@@ -275,7 +280,8 @@ class AlarmService:
                 json.loads(data)
             except ValueError:
                 raise AwsError("InvalidFormat", "StateReasonData is not valid JSON.", 400) from None
-        await self._transition(name, params["StateValue"], params["StateReason"], data)
+        async with self._evaluating:
+            await self._transition(name, params["StateValue"], params["StateReason"], data)
         return {}
 
     async def enable_alarm_actions(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
@@ -297,11 +303,12 @@ class AlarmService:
     async def evaluate_all(self) -> int:
         """Evaluate every alarm now; returns how many changed state."""
         changed = 0
-        for name in list(self._alarms):
-            try:
-                changed += await self._evaluate(name)
-            except Exception:
-                _log.exception("evaluating alarm %s failed", name)
+        async with self._evaluating:
+            for name in list(self._alarms):
+                try:
+                    changed += await self._evaluate(name)
+                except Exception:
+                    _log.exception("evaluating alarm %s failed", name)
         return changed
 
     async def _evaluate(self, name: str) -> bool:
