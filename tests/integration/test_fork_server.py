@@ -97,12 +97,14 @@ def test_namespace_environments_are_adopted_by_the_fork_server_without_a_waiter(
         pytest.skip("needs the namespaces tier and the fork server")
     name = deploy({"app.py": "import os\ndef handler(event, context):\n    return os.getpid()\n"})
     response = lambda_client.invoke(FunctionName=name, Payload=b"{}")
-    assert json.loads(response["Payload"].read()) == 1  # PID 1 of its own namespace
+    assert json.loads(response["Payload"].read()) == 2  # PID 2 of its own namespace, below its init
     zygotes = [pid for pid in _children(server.process.pid) if b"zygote.py" in _cmdline(pid)]
     environments = [pid for zygote in zygotes for pid in _children(zygote)]
     assert environments, "the fork servers have children"
-    # Each child of a fork server is an environment (or a standby) itself: none waits for another.
-    assert [pid for pid in environments if _children(pid)] == []
+    # Each child of a fork server is an environment's init, whose only child is the runtime, or a
+    # standby: no waiter stands between the fork server and an init.
+    assert [pid for pid in environments if len(_children(pid)) > 1] == []
+    assert [pid for pid in environments for runtime in _children(pid) if _children(runtime)] == []
     assert all(pid in _descendants(server.process.pid) for pid in environments)
 
 

@@ -122,7 +122,7 @@ def test_spawned_environments_start_confined_with_their_limits(
     assert "FunctionError" not in response, probe
     assert probe["uid"] >= SANDBOX_UIDS_FROM  # its own uid, never the server's root
     if health["sandbox"] == "namespaces":
-        assert probe["pid"] == 1  # PID 1 of its own PID namespace
+        assert probe["pid"] == 2  # PID 2 of its own PID namespace, below its init (PID 1)
         assert probe["hostname"] == "localhost"  # its own UTS namespace
     else:
         assert probe["pid"] != 1

@@ -107,7 +107,7 @@ VICTIM = """
 import os
 TOKEN = os.urandom(8).hex()
 def handler(event, context):
-    return {"pid": os.getpid(), "token": TOKEN}
+    return {"pid": os.getpid(), "uid": os.getuid(), "token": TOKEN}
 """
 
 
@@ -217,7 +217,10 @@ def test_other_environments_cannot_be_signalled(tier_server: RunningServer) -> N
     victim = _create(client, {"app.py": VICTIM}, "app.handler")
     _, before = _invoke(client, victim, {})
     name = _attacker(tier_server, "signal_pid")
-    response, result = _invoke(client, name, {"pid": before["pid"]})
+    # In the namespaces tier the victim's own pid (2) names the attacker's own runtime inside its
+    # namespace: the attacker is given the victim's host pid instead, as found from outside.
+    target = before["pid"] if before["pid"] != 2 else _host_pid_of_uid(before["uid"])
+    response, result = _invoke(client, name, {"pid": target})
     assert "FunctionError" not in response, result
     if tier_server.health()["sandbox"] == "process":
         assert all(attempt["error"] == "PermissionError" for attempt in result.values()), result
@@ -260,6 +263,19 @@ def test_killing_the_environment_from_outside_reports_an_exit(tier_server: Runni
     # or fails as a runtime exit, never with a server error.
     assert "FunctionError" not in response or result["errorType"] == "Runtime.ExitError", result
     _still_serving(tier_server)
+
+
+def _host_pid_of_uid(uid: int) -> int:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                return int(entry)
+    raise AssertionError(f"no process of uid {uid}")
 
 
 def _children(parent: int) -> list[int]:

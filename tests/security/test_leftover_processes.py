@@ -3,11 +3,17 @@ after an invocation returns (AWS keeps an environment's background processes bet
 Lamina does too), and nothing capped their sum: enough environments would take every pid of the host.
 Now all environments together stay within a pids budget (`--pids-budget`, the server's pids cgroup);
 past it a fork fails inside the function, the server and other functions carry on; an environment that
-cannot start because the budget is used up fails as a function error (Runtime.ExitError), never a 500."""
+cannot start because the budget is used up fails as a function error (Runtime.ExitError), never a 500.
+
+Children a handler double-forks are orphans once their parent exits: in the namespaces tier they went
+to the runtime, PID 1 of its namespace, which never reaped them; each stayed a zombie holding a pid
+until the environment ended. Now PID 1 is a tiny init that reaps them (the runtime is PID 2, as on
+Lambda); in the process tier the fork server, a child subreaper, does."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,6 +59,34 @@ def handler(event, context):
         return {"started": len(children), "failure": type(error).__name__}
 """
 
+ORPHANER = r"""
+import os
+
+
+def _my_zombies():
+    uid, found = os.getuid(), 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue
+        if fields["State"].split()[0] == "Z" and int(fields["Uid"].split()[0]) == uid:
+            found += 1
+    return found
+
+
+def handler(event, context):
+    for _ in range(event.get("orphans", 0)):
+        child = os.fork()
+        if child == 0:
+            if os.fork() == 0:
+                os._exit(0)  # the grandchild ends at once: an orphan, its parent being gone
+            os._exit(0)
+        os.waitpid(child, 0)  # the handler waits for its own child, as it should
+    return {"zombies": _my_zombies(), "pid": os.getpid(), "parent": os.getppid()}
+"""
+
 # A custom runtime that forks nothing: it answers its one event through the Runtime API.
 BOOTSTRAP = """#!/usr/bin/env python3
 import json, os, urllib.request
@@ -63,6 +97,19 @@ while True:
     answer = urllib.request.Request(api + request_id + "/response", b'{"ran": true}', method="POST")
     urllib.request.urlopen(answer).close()
 """
+
+
+def test_orphans_of_a_handler_are_reaped_between_invocations(tier_server: RunningServer) -> None:
+    name = create_function(tier_server, {"app.py": ORPHANER}, "app.handler")
+    response, result = invoke(tier_server, name, {"orphans": 30})
+    assert "FunctionError" not in response, result
+    deadline = time.monotonic() + 10
+    while result["zombies"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        response, result = invoke(tier_server, name)
+    assert result["zombies"] == 0, result  # 30 before: none reaped them
+    if tier_server.health()["sandbox"] == "namespaces":
+        assert (result["pid"], result["parent"]) == (2, 1), result  # the runtime, below the init
 
 
 @pytest.fixture(scope="module", params=TIERS)

@@ -209,7 +209,7 @@ def test_namespaces_confinement_builds_a_private_root(tmp_path: Path) -> None:
         "try:\n"
         "    open('/tmp/big', 'wb').write(b'x' * 2 * 1024 * 1024)\n"
         "except OSError as error: big = error.strerror\n"
-        "print(json.dumps({'pid': os.getpid(), 'uid': os.getuid(), 'cwd': os.getcwd(),\n"
+        "print(json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'uid': os.getuid(), 'cwd': os.getcwd(),\n"
         "  'host': socket.gethostname(), 'task': attempt('/var/task/x'), 'etc': attempt('/etc/x'),\n"
         "  'tmp': attempt('/tmp/x'), 'big': big, 'root': sorted(os.listdir('/')),\n"
         "  'data': os.path.exists(sys.argv[1])}))\n",
@@ -217,7 +217,8 @@ def test_namespaces_confinement_builds_a_private_root(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
-    assert seen["pid"] == 1 and seen["uid"] == 100_123
+    # The runtime is PID 2, below the namespace's init (PID 1), as on Lambda.
+    assert (seen["pid"], seen["ppid"], seen["uid"]) == (2, 1, 100_123)
     assert (seen["cwd"], seen["host"]) == ("/var/task", "sandboxed")
     assert seen["task"] == seen["etc"] == "Read-only file system"
     assert seen["tmp"] == "wrote"
@@ -227,14 +228,50 @@ def test_namespaces_confinement_builds_a_private_root(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root")
-def test_outside_waiter_reports_how_the_namespace_init_ended(tmp_path: Path) -> None:
+def test_outside_waiter_reports_how_the_runtime_ended(tmp_path: Path) -> None:
     if probe_namespaces(tmp_path / "probe", None) is not None:
         pytest.skip("namespaces unavailable here")
     plan = ConfinementPlan(namespaces=["pid"], working_directory="/")
-    exited = _run_confined(plan, "import os; os._exit(7)")
-    assert exited.returncode == 7
+    assert _run_confined(plan, "import os; os._exit(7)").returncode == 7
+    # The init reports a signal apart from an exit status: exit(137) is not a SIGKILL.
+    assert _run_confined(plan, "import os; os._exit(137)").returncode == 137
     killed = _run_confined(plan, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
-    # PID 1 ignores signals it sends itself: the kernel only forces SIGKILL from outside.
-    assert killed.returncode == 0
+    assert killed.returncode == -9
     crashed = _run_confined(plan, "import ctypes; ctypes.string_at(0)")
     assert crashed.returncode == -11
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root")
+def test_the_namespace_init_reaps_orphans_while_the_runtime_runs(tmp_path: Path) -> None:
+    """A handler's double-forked children are re-parented to PID 1 when their parent exits: the init
+    reaps them, so no zombie is left holding a pid until the environment ends."""
+    if probe_namespaces(tmp_path / "probe", None) is not None:
+        pytest.skip("namespaces unavailable here")
+    prefix = str(Path(sys.executable).resolve().parents[1])
+    root = tmp_path / "root"
+    root.mkdir()
+    mounts = [
+        Mount(path, "symlink", os.readlink(path))
+        for path in ("/bin", "/lib", "/lib64")
+        if os.path.islink(path)
+    ]
+    mounts += [Mount("/usr", "bind", "/usr"), Mount(prefix, "bind", prefix), Mount("/proc", "proc")]
+    plan = ConfinementPlan(namespaces=["mount", "pid"], root=str(root), mounts=mounts, working_directory="/")
+    result = _run_confined(
+        plan,
+        "import os, time\n"
+        "for _ in range(5):\n"
+        "    if os.fork() == 0:\n"
+        "        if os.fork() == 0:\n"
+        "            os._exit(0)\n"  # the grandchild: an orphan once its parent is gone
+        "        os._exit(0)\n"
+        "    os.wait()\n"  # the runtime reaps its own child
+        "def pids():\n"  # zombies included: a zombie keeps its pid until reaped
+        "    return sorted(int(pid) for pid in os.listdir('/proc') if pid.isdigit())\n"
+        "deadline = time.monotonic() + 5\n"
+        "while len(pids()) > 2 and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "print(pids())\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[1, 2]\n"  # the init and the runtime: no zombie left

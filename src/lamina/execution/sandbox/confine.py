@@ -20,9 +20,13 @@ What `confine(plan)` does, in this order (each step only when the plan asks for 
   6. close inherited file descriptors except `plan.keep_fds` (or mark them close-on-exec);
   7. drop privileges: setgroups([]), setresgid, setresuid, then no_new_privs, and set the
      parent-death signal again (a uid change clears it);
-  8. last, a step of its own: the seccomp filter (seccomp.py, beside this file), unless
-     `plan.seccomp` is False. Callers that confine many processes call `prepare_seccomp()` first,
-     so the filter is built once per process, not once per start.
+  8. the seccomp filter (seccomp.py, beside this file), unless `plan.seccomp` is False. Callers
+     that confine many processes call `prepare_seccomp()` first, so the filter is built once per
+     process, not once per start;
+  9. with a PID namespace, last: PID 1 forks the runtime and stays behind as the namespace's init
+     (see `_run_init`): it reaps every orphan, as Lambda's own init does, forwards termination
+     signals, and ends with the runtime, reporting how the runtime ended. confine() returns in the
+     runtime (PID 2); the init never returns.
 Any failure raises `ConfinementError` (or OSError) before user code could run; callers must treat
 that as a failed start and never run the runtime unconfined.
 """
@@ -287,17 +291,18 @@ def _close_inherited_fds(keep: list[int], exec_follows: bool) -> None:
             pass  # the directory listing's own descriptor, already closed
 
 
-def _wait_for_namespace_init(child: int, alive_fd: int) -> None:
+def _wait_for_namespace_init(child: int, alive_fd: int, ending_fd: int) -> None:
     """The process outside a new PID namespace: wait for PID 1 inside, then end the same way.
 
-    It holds `alive_fd` (the write end of a pipe) so the child can tell it is alive, closes every
-    other descriptor (a spawner waiting for its error pipe must see EOF once the child execs),
-    forwards termination signals, and exits with the child's status: killed by signal N -> killed
-    by signal N, exit code N -> exit code N. Never returns.
+    It holds `alive_fd` (the write end of a pipe) so the child can tell it is alive, and `ending_fd`
+    (the read end of the pipe PID 1's init reports the runtime's ending on); it closes every other
+    descriptor (a spawner waiting for its error pipe must see EOF once the child execs), forwards
+    termination signals, and exits as the runtime ended: killed by signal N -> killed by signal N,
+    exit code N -> exit code N. Never returns.
     """
     try:
         for fd in _open_fds():
-            if fd != alive_fd:
+            if fd not in (alive_fd, ending_fd):
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
@@ -315,8 +320,10 @@ def _wait_for_namespace_init(child: int, alive_fd: int) -> None:
                 break
             except ChildProcessError:
                 os._exit(1)
-        if os.WIFSIGNALED(status):
+        signum = read_runtime_signal(ending_fd)
+        if signum is None and os.WIFSIGNALED(status):
             signum = os.WTERMSIG(status)
+        if signum is not None:
             with contextlib.suppress(ValueError, OSError):  # SIGKILL and SIGSTOP: default anyway
                 signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
@@ -358,11 +365,14 @@ class _Adoption:
         return [self.exited, self.status]
 
 
-def _enter_pid_namespace(handover_fd: int) -> tuple[int | None, _Adoption | None]:
+def _enter_pid_namespace(handover_fd: int) -> tuple[int | None, _Adoption | None, int]:
     """Fork into the PID namespace unshared before. The calling process either stays outside as
     the waiter, and the child gets the liveness pipe; or (`handover_fd` >= 0) writes the child's pid
-    there and exits, and the child gets what it needs to wait for its adoption (_Adoption)."""
+    there (a line) and exits, and the child gets what it needs to wait for its adoption (_Adoption).
+    The last value is where the child's init will report the runtime's ending: a pipe to the waiter,
+    or `handover_fd` itself (the fork server that adopts PID 1 reads it)."""
     read_end, write_end = os.pipe()
+    ending_read, ending_write = os.pipe() if handover_fd < 0 else (-1, handover_fd)
     forker = os.getpid()  # this process is outside the new namespace: a host pid
     with warnings.catch_warnings():
         # Python 3.12+ warns about fork() in a process that had threads; this one has a single one.
@@ -372,14 +382,93 @@ def _enter_pid_namespace(handover_fd: int) -> tuple[int | None, _Adoption | None
         os.close(read_end)
         if handover_fd >= 0:
             try:
-                os.write(handover_fd, str(child).encode())
+                os.write(handover_fd, b"%d\n" % child)
             finally:
                 os._exit(0)
-        _wait_for_namespace_init(child, write_end)
+        _wait_for_namespace_init(child, write_end, ending_read)
     os.close(write_end)
     if handover_fd < 0:
-        return read_end, None
-    return None, _Adoption(forker, read_end, os.open("/proc/self/status", os.O_RDONLY))
+        os.close(ending_read)
+        return read_end, None, ending_write
+    return None, _Adoption(forker, read_end, os.open("/proc/self/status", os.O_RDONLY)), ending_write
+
+
+# Step 9: the namespace's init ---------------------------------------------------------------------
+_RUNTIME_SIGNAL = b"runtime-signal "
+
+
+def read_runtime_signal(ending_fd: int) -> int | None:
+    """The signal that killed the runtime, as its init reported it on `ending_fd` (read to its end,
+    then closed); None when the runtime exited (its status is the init's) or nothing was reported.
+
+    An init cannot die by a signal of its own making (pid_namespaces(7)), so it exits with 128+N and
+    says N here: an exit status alone could not tell `kill -9` from `exit(137)`."""
+    received = b""
+    os.set_blocking(ending_fd, False)
+    with contextlib.suppress(OSError):
+        while True:
+            chunk = os.read(ending_fd, 256)
+            if not chunk:
+                break
+            received += chunk
+    with contextlib.suppress(OSError):
+        os.close(ending_fd)
+    for line in reversed(received.splitlines()):
+        if line.startswith(_RUNTIME_SIGNAL):
+            with contextlib.suppress(ValueError):
+                return int(line[len(_RUNTIME_SIGNAL) :])
+    return None
+
+
+def _start_init(ending_fd: int, parent_death_signal: int) -> None:
+    """Fork the runtime from PID 1; PID 1 becomes the init and never returns. Returns in the runtime."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        runtime = os.fork()
+    if runtime == 0:
+        os.close(ending_fd)  # only the init reports; the function's code must not
+        if parent_death_signal:
+            _prctl(_PR_SET_PDEATHSIG, parent_death_signal)  # fork cleared it: die with the init
+        return
+    _run_init(runtime, ending_fd)
+
+
+def _run_init(runtime: int, ending_fd: int) -> None:
+    """PID 1 of an environment's namespace. Orphans (a handler's double-forked children) are re-parented
+    to it: it reaps them as they end, so none stays a zombie holding a pid of the budget. Termination
+    signals from outside are passed on to the runtime. When the runtime ends the init ends too (the
+    kernel then kills what is left in the namespace), with the runtime's exit status, or 128+N and a
+    report on `ending_fd` when a signal N killed it. Not dumpable: the function's code, same uid,
+    can neither read its memory nor reach its descriptors through /proc. Never returns."""
+    try:
+        _prctl(_PR_SET_DUMPABLE, 0)
+        for fd in _open_fds():
+            if fd != ending_fd:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+        def forward(signum: int, frame: Any) -> None:
+            with contextlib.suppress(OSError):
+                os.kill(runtime, signum)
+
+        for name in _FORWARDED_SIGNALS:
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(getattr(signal, name), forward)
+        while True:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                os._exit(1)
+            if pid == runtime:
+                break
+        if os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            with contextlib.suppress(OSError):
+                os.write(ending_fd, _RUNTIME_SIGNAL + b"%d\n" % signum)
+            os._exit(128 + signum)
+        os._exit(os.WEXITSTATUS(status))
+    finally:
+        os._exit(1)
 
 
 _ADOPTION_SPINS = 1_000_000  # microseconds in practice; the bound only stops a runaway loop
@@ -562,12 +651,13 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
         flags |= NAMESPACE_FLAGS[name]
     alive_fd = None
     adoption = None
+    ending_fd = -1
     if plan.network_namespace:
         _join_network_namespace(plan.network_namespace)
     if flags:
         _check(_load_libc().unshare(flags), "unshare")
     if "pid" in plan.namespaces:
-        alive_fd, adoption = _enter_pid_namespace(plan.namespace_init_handover_fd)
+        alive_fd, adoption, ending_fd = _enter_pid_namespace(plan.namespace_init_handover_fd)
         if plan.parent_death_signal and adoption is None:
             _prctl(_PR_SET_PDEATHSIG, plan.parent_death_signal)  # fork cleared it
     if plan.template_root is not None:
@@ -580,6 +670,7 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
         _bring_up_loopback()
     keep = list(plan.keep_fds) + ([alive_fd] if alive_fd is not None else [])
     keep += adoption.descriptors if adoption is not None else []
+    keep += [ending_fd] if ending_fd >= 0 else []
     os.chdir(plan.working_directory)
     _close_inherited_fds(keep, exec_follows)
     if plan.uid is not None and plan.gid is not None:
@@ -601,6 +692,9 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     # Step 8, kept apart from the rest: nothing above may run under the filter (it unshares, mounts).
     if plan.seccomp:
         _install_seccomp()
+    if ending_fd >= 0:
+        os.set_inheritable(ending_fd, False)  # the runtime closes it after the fork; an exec must too
+        _start_init(ending_fd, plan.parent_death_signal)
 
 
 # Step 8: seccomp ------------------------------------------------------------------------------

@@ -270,13 +270,19 @@ def remove_shared_storage(uid: int) -> None:
         _log.warning("could not remove what uid %d left in shared storage: %s", uid, error)
 
 
-def only_child(pid: int) -> int:
-    """The single child of `pid` (the runtime under confine()'s waiter); `pid` itself if none."""
+def first_child(pid: int) -> int | None:
+    """The oldest child of `pid` (None if it has none): under confine()'s waiter, the namespace's
+    init; under an init, the runtime, which it forked before any orphan could be re-parented to it."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
-        children = []
-    return int(children[0]) if len(children) == 1 else pid
+        return None
+    return int(children[0]) if children else None
+
+
+def runtime_below(init: int | None) -> int | None:
+    """The runtime of a PID namespace whose init (PID 1) is `init`, once it exists."""
+    return first_child(init) if init is not None else None
 
 
 class ChildProcess:
@@ -284,10 +290,11 @@ class ChildProcess:
 
     def __init__(self, popen: subprocess.Popen[bytes], *, waits_outside: bool = False) -> None:
         """`waits_outside`: the child is confine()'s waiter outside a PID namespace; `pid` is then the
-        runtime's (PID 1 inside, seen from here), so memory readings from /proc are the runtime's."""
+        runtime's (PID 2 inside, below the namespace's init), so memory readings from /proc are the
+        runtime's."""
         self._popen = popen
-        self.process_group = popen.pid  # kill(): the group holds the waiter and the runtime
-        self.pid = only_child(popen.pid) if waits_outside else popen.pid
+        self.process_group = popen.pid  # kill(): the group holds the waiter, the init and the runtime
+        self._runtime: int | None = None if waits_outside else popen.pid
         loop = asyncio.get_running_loop()
         self._exited: asyncio.Future[int] = loop.create_future()
         try:
@@ -297,6 +304,14 @@ class ChildProcess:
             self._waiter = loop.create_task(self._wait_in_thread())
         else:
             loop.add_reader(self._pidfd, self._on_exit)
+
+    @property
+    def pid(self) -> int:
+        if self._runtime is None:
+            self._runtime = runtime_below(first_child(self._popen.pid))
+            if self._runtime is None:
+                return self._popen.pid  # not started yet
+        return self._runtime
 
     @property
     def returncode(self) -> int | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lamina.execution.sandbox.process import only_child
+from lamina.execution.sandbox.process import first_child, runtime_below
 from lamina.runtime_api.channel import FRAME_PREFIX, encode_frame
 
 # Modules handlers commonly import; the zygote loads them once so no environment pays for them again.
@@ -37,34 +37,36 @@ class ZygoteUnavailable(Exception):
 class ForkedProcess:
     """A ProcessHandle for an environment forked by a zygote.
 
-    With a PID namespace the forked child stays outside as confine()'s waiter and the runtime is its
-    only child, created moments later: `pid` names the runtime once it exists (memory readings are
-    the runtime's), `process_group` the forked child's group, which holds both (kills use it).
+    With a PID namespace the forked child hands the namespace's init (PID 1) over to the zygote, or
+    stays outside as confine()'s waiter with the init as its child; the runtime is the init's first
+    child, created moments later. `pid` names the runtime once it exists (memory readings are the
+    runtime's), `process_group` the forked child's group, which holds them all (kills use it).
     """
 
     def __init__(self, pid: int, *, waits_outside: bool = False) -> None:
         self.process_group = pid
         self.returncode: int | None = None
         self._forked = pid
+        self._init: int | None = None
         self._runtime: int | None = None if waits_outside else pid
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def moved_to(self, pid: int) -> None:
         """The forked child handed its PID namespace's init over to the zygote and exited: `pid` is
-        the environment's process now (its exit is the one the zygote reports)."""
-        self._runtime = pid
+        the environment's process now (its exit is the one the zygote reports); the runtime is its
+        child."""
+        self._init, self._runtime = pid, None
 
     def expect_runtime_below(self) -> None:
-        """A standby became an environment with a PID namespace: the runtime will be its child."""
-        self._runtime = None
+        """A standby became an environment with a PID namespace: the runtime will be its grandchild."""
+        self._init, self._runtime = None, None
 
     @property
     def pid(self) -> int:
         if self._runtime is None:
-            child = only_child(self._forked)
-            if child == self._forked:
+            self._runtime = runtime_below(self._init if self._init is not None else first_child(self._forked))
+            if self._runtime is None:
                 return self._forked  # not created yet
-            self._runtime = child
         return self._runtime
 
     def set_exit(self, status: int) -> None:

@@ -211,7 +211,8 @@ def _become_environment(
     else:
         os.close(_HANDOVER_FD)
     # Joins cgroups, applies rlimits, enters namespaces and the environment's root, drops to its uid.
-    # With a PID namespace this process hands PID 1 over to the zygote and exits; PID 1 returns here.
+    # With a PID namespace this process hands PID 1 over to the zygote and exits; PID 1 stays as the
+    # namespace's init, and its child, the runtime (PID 2), returns here.
     confinement.confine(plan, exec_follows=False)  # type: ignore[attr-defined]
     _forget_shadowed_sdk(sdk_modules, os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
     os._exit(_run_to_exit_status(runtime))
@@ -281,26 +282,32 @@ def _forget_shadowed_sdk(names: list[str], task_root: str) -> None:
                 del sys.modules[loaded]
 
 
-def _read_handovers(control: _Control, handovers: dict, adopted: set, only: int | None = None) -> None:
-    """Children that made a PID namespace write PID 1's pid to their pipe, then exit: tell the server
-    which process is the environment now, before any exit of it could be reported. `only`: just
-    that child's pipe."""
+def _read_handovers(
+    control: _Control, handovers: dict, adopted: set, inits: dict, only: int | None = None
+) -> None:
+    """Children that made a PID namespace write PID 1's pid to their pipe (a line), then exit: tell
+    the server which process is the environment now, before any exit of it could be reported.
+    `only`: just that child's pipe. The pipe stays open in `inits` (PID 1's pid -> [pipe, what came
+    after the line]): PID 1, the namespace's init, reports there how the runtime ended."""
     for fd, forked in list(handovers.items()):
         if only is not None and forked != only:
             continue
         try:
-            data = os.read(fd, 32)
+            data = os.read(fd, 64)
         except BlockingIOError:
             continue
         del handovers[fd]
-        os.close(fd)
-        if data:
-            adopted.add(forked)
-            control.send({"type": "moved", "pid": forked, "to": int(data)})
+        line, newline, rest = data.partition(b"\n")
+        if not newline:  # it ended before handing anything over
+            os.close(fd)
+            continue
+        adopted.add(forked)
+        inits[int(line)] = [fd, rest]
+        control.send({"type": "moved", "pid": forked, "to": int(line)})
 
 
-def _reap(control: _Control, handovers: dict, adopted: set) -> None:
-    _read_handovers(control, handovers, adopted)
+def _reap(control: _Control, handovers: dict, adopted: set, inits: dict) -> None:
+    _read_handovers(control, handovers, adopted, inits)
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -310,12 +317,41 @@ def _reap(control: _Control, handovers: dict, adopted: set) -> None:
             return
         # It may have written its hand-over and exited after the pipes were read above: the write
         # came first, so its pipe holds it now.
-        _read_handovers(control, handovers, adopted, only=pid)
+        _read_handovers(control, handovers, adopted, inits, only=pid)
         if pid in adopted:  # it handed its environment over; that one's exit is what counts
             adopted.discard(pid)
             continue
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if pid in inits:
+            code = _runtime_ending(inits.pop(pid), code)
         control.send({"type": "exited", "pid": pid, "status": code})
+
+
+_RUNTIME_SIGNAL = (
+    b"runtime-signal "  # confine.py's init writes this line, then N, when signal N ended the runtime
+)
+
+
+def _runtime_ending(init: list, code: int) -> int:
+    """How the runtime ended, from its init's exit `code` and what it reported on its pipe (an init
+    cannot die by its own signal: it exits 128+N and reports N)."""
+    fd, received = init
+    try:
+        while True:
+            chunk = os.read(fd, 256)
+            if not chunk:
+                break
+            received += chunk
+    except OSError:
+        pass
+    os.close(fd)
+    for line in reversed(received.splitlines()):
+        if line.startswith(_RUNTIME_SIGNAL):
+            try:
+                return -int(line[len(_RUNTIME_SIGNAL) :])
+            except ValueError:
+                pass
+    return code
 
 
 def main() -> int:
@@ -346,12 +382,13 @@ def main() -> int:
     control.send({"type": "ready", "pid": os.getpid(), "preloadedSdk": sdk_modules, "template": template})
     handovers: dict = {}  # read end of a child's hand-over pipe -> that child's pid
     adopted: set = set()  # children that handed their environment over to the process they forked
+    inits: dict = {}  # PID 1 of an environment -> [read end of its pipe, what was read after its pid]
     while True:
         readable, _, _ = select.select([control.socket, wakeup_read, *handovers], [], [])
         if wakeup_read in readable or any(fd in handovers for fd in readable):
             if wakeup_read in readable:
                 os.read(wakeup_read, 4096)
-            _reap(control, handovers, adopted)
+            _reap(control, handovers, adopted, inits)
         if control.socket not in readable:
             continue
         received = control.receive()
@@ -377,7 +414,7 @@ def main() -> int:
             try:
                 _leave_zygote(control, wakeup_read)
                 os.close(handover_read)
-                for fd in handovers:
+                for fd in [*handovers, *(init[0] for init in inits.values())]:
                     os.close(fd)
                 _stand_by(request, fds, handover_write, confinement, runtime, sdk_modules)
             finally:
