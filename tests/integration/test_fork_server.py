@@ -105,7 +105,19 @@ def test_namespace_environments_are_adopted_by_the_fork_server_without_a_waiter(
     # standby: no waiter stands between the fork server and an init.
     assert [pid for pid in environments if len(_children(pid)) > 1] == []
     assert [pid for pid in environments for runtime in _children(pid) if _children(runtime)] == []
+    # A standby's init and runtime-to-be wait as root; once assigned, the init drops to the
+    # environment's uid like its runtime (it must not stay root inside the environment).
+    pairs = [(_uid(init), _uid(runtime)) for init in environments for runtime in _children(init)]
+    assigned = [pair for pair in pairs if pair[1] != 0]
+    assert assigned and all(init_uid == runtime_uid for init_uid, runtime_uid in assigned), pairs
     assert all(pid in _descendants(server.process.pid) for pid in environments)
+
+
+def _uid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[2])  # the effective uid
+    raise AssertionError(f"no Uid line for {pid}")
 
 
 def _cmdline(pid: int) -> bytes:

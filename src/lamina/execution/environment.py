@@ -766,11 +766,11 @@ class ExecutionEnvironment:
     async def _watch_memory(self) -> None:
         """Returns (ending the wait) when the process's memory passes MemorySize."""
         limit_kb = self.config.memory_size * 1024
-        pid = self.pid
-        if pid is None:
-            return
         while True:
             await asyncio.sleep(_MEMORY_POLL_SECONDS)
+            pid = self.pid  # asked each time: a runtime below a PID namespace's init is found late
+            if pid is None:
+                return
             rss_kb, _ = read_memory_kb(pid)
             if rss_kb > limit_kb:
                 return

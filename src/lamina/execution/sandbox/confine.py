@@ -27,6 +27,9 @@ What `confine(plan)` does, in this order (each step only when the plan asks for 
      (see `_run_init`): it reaps every orphan, as Lambda's own init does, forwards termination
      signals, and ends with the runtime, reporting how the runtime ended. confine() returns in the
      runtime (PID 2); the init never returns.
+A fork server's standby takes steps 3 and 9 for the PID namespace ahead, before it knows its
+environment (`enter_pid_namespace_ahead`): a start then forks nothing, and confine() in the
+runtime-to-be sends its init the credentials to drop to instead.
 Any failure raises `ConfinementError` (or OSError) before user code could run; callers must treat
 that as a failed start and never run the runtime unconfined.
 """
@@ -615,6 +618,104 @@ def _drop_privileges(uid: int, gid: int) -> None:
         raise ConfinementError("credentials did not change")
 
 
+# In the runtime-to-be of a PID namespace entered ahead (enter_pid_namespace_ahead): the pipe to its
+# init, which waits there for the credentials to drop to. confine() then skips step 3's PID
+# namespace and step 9's fork, and writes the credentials instead. -1: not entered ahead.
+_ahead_init_credentials_fd = -1
+
+
+def enter_pid_namespace_ahead(
+    handover_fd: int, adopter: int, parent_death_signal: int = int(signal.SIGKILL)
+) -> None:
+    """Steps 3 and 9 for the PID namespace before the environment is known (a fork server's standby
+    child), so that a start forks nothing: a new session, the namespace and its PID 1, handed over
+    to `adopter` (the fork server, a child subreaper) through `handover_fd` as confine() would; PID
+    1 forks the runtime-to-be at once, before it has written to its memory (the init's pages stay
+    the fork server's, shared), and waits as its init for the credentials confine() will send
+    (`_await_credentials`). Returns in the runtime-to-be (PID 2); the calling process exits.
+    `handover_fd` is closed here: only the init reports on it."""
+    global _ahead_init_credentials_fd
+    with contextlib.suppress(PermissionError):  # already a group leader: already in a session of its own
+        os.setsid()
+    _check(_load_libc().unshare(CLONE_NEWPID), "unshare")
+    _, adoption, ending_fd = _enter_pid_namespace(handover_fd)
+    assert adoption is not None
+    adoption.wait(adopter)
+    credentials_read, credentials_write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        runtime = os.fork()
+    if runtime == 0:
+        os.close(credentials_read)
+        os.close(ending_fd)
+        if parent_death_signal:
+            _prctl(_PR_SET_PDEATHSIG, parent_death_signal)  # die with the init
+        _ahead_init_credentials_fd = credentials_write
+        return
+    os.close(credentials_write)
+    if parent_death_signal:
+        _prctl(_PR_SET_PDEATHSIG, parent_death_signal)  # the fork cleared it; the adopter is the parent now
+    _await_credentials(runtime, credentials_read, ending_fd, parent_death_signal)
+
+
+def _await_credentials(runtime: int, credentials_fd: int, ending_fd: int, parent_death_signal: int) -> None:
+    """The init of a namespace entered ahead, until its runtime is confined: wait for the credentials
+    (uid, gid, seccomp) the runtime's confine() sends, drop to them, then run as init. If the runtime
+    ends or fails its confinement first (end of file), kill it and end as it did. Never returns."""
+    try:
+        for fd in _open_fds():
+            if fd not in (credentials_fd, ending_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        received = b""
+        while True:
+            chunk = os.read(credentials_fd, 4096)
+            if not chunk:
+                break
+            received += chunk
+        os.close(credentials_fd)
+        try:
+            credentials = json.loads(received)
+        except ValueError:
+            with contextlib.suppress(OSError):
+                os.kill(runtime, signal.SIGKILL)
+        else:
+            if credentials.get("uid") is not None:
+                _drop_privileges(int(credentials["uid"]), int(credentials["gid"]))
+            if parent_death_signal:
+                _prctl(_PR_SET_PDEATHSIG, parent_death_signal)  # a credential change clears it
+            _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+            if credentials.get("seccomp"):
+                _install_seccomp()
+        _run_init(runtime, ending_fd)
+    finally:
+        os._exit(1)
+
+
+def ahead_init_pipe() -> int:
+    """In the runtime-to-be of a namespace entered ahead: its pipe to the init; -1 elsewhere."""
+    return _ahead_init_credentials_fd
+
+
+def move_ahead_init_pipe(fd: int) -> None:
+    """Put that pipe at descriptor `fd`, for a caller that closes descriptors before confine()."""
+    global _ahead_init_credentials_fd
+    if _ahead_init_credentials_fd >= 0 and _ahead_init_credentials_fd != fd:
+        os.dup2(_ahead_init_credentials_fd, fd, inheritable=False)
+        os.close(_ahead_init_credentials_fd)
+        _ahead_init_credentials_fd = fd
+
+
+def _send_credentials_to_init(plan: ConfinementPlan) -> None:
+    global _ahead_init_credentials_fd
+    data = json.dumps({"uid": plan.uid, "gid": plan.gid, "seccomp": plan.seccomp}).encode()
+    try:
+        os.write(_ahead_init_credentials_fd, data)
+    finally:
+        os.close(_ahead_init_credentials_fd)
+        _ahead_init_credentials_fd = -1
+
+
 def enter_cgroups_ahead(procs_files: list[str], parent_death_signal: int = int(signal.SIGKILL)) -> None:
     """A fork server's standby child: the first steps of confine(), taken before the environment
     it will become is known. Joining a cgroup is the slow step of a start (on cgroup v1 the first
@@ -638,9 +739,10 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     if plan.seccomp:
         prepare_seccomp()  # step 8's module, loaded while the host's files are still in view
     parent = os.getppid()
+    entered = "pid" in plan.namespaces and _ahead_init_credentials_fd >= 0
     if plan.parent_death_signal:
         _set_parent_death_signal(plan.parent_death_signal, parent)
-    if plan.new_session:
+    if plan.new_session and not entered:  # PID 1 entered ahead stays in its forker's session
         # Fails when already a process-group leader (start_new_session=True did it).
         with contextlib.suppress(PermissionError):
             os.setsid()
@@ -649,6 +751,8 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     flags = 0
     for name in plan.namespaces:
         flags |= NAMESPACE_FLAGS[name]
+    if entered:
+        flags &= ~CLONE_NEWPID
     alive_fd = None
     adoption = None
     ending_fd = -1
@@ -656,7 +760,7 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
         _join_network_namespace(plan.network_namespace)
     if flags:
         _check(_load_libc().unshare(flags), "unshare")
-    if "pid" in plan.namespaces:
+    if "pid" in plan.namespaces and not entered:
         alive_fd, adoption, ending_fd = _enter_pid_namespace(plan.namespace_init_handover_fd)
         if plan.parent_death_signal and adoption is None:
             _prctl(_PR_SET_PDEATHSIG, plan.parent_death_signal)  # fork cleared it
@@ -671,11 +775,14 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     keep = list(plan.keep_fds) + ([alive_fd] if alive_fd is not None else [])
     keep += adoption.descriptors if adoption is not None else []
     keep += [ending_fd] if ending_fd >= 0 else []
+    keep += [_ahead_init_credentials_fd] if entered else []
     os.chdir(plan.working_directory)
     _close_inherited_fds(keep, exec_follows)
     if plan.uid is not None and plan.gid is not None:
         _drop_privileges(plan.uid, plan.gid)
         _prctl(_PR_SET_DUMPABLE, 1)  # ptrace and /proc/self need it after a credential change
+    if entered:
+        _send_credentials_to_init(plan)  # the init drops to them too, while this goes on
     if adoption is not None:
         adoption.wait(plan.namespace_init_adopter)
     if plan.parent_death_signal:

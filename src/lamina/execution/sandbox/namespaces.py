@@ -109,6 +109,7 @@ def _translate(value: str, moves: list[tuple[str, str]]) -> str:
 class NamespaceSandbox(ProcessSandbox):
     name = "namespaces"
     _watches_scratch = False
+    pid_namespace = True
 
     def __init__(
         self,

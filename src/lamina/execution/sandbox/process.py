@@ -340,6 +340,7 @@ class ProcessSandbox:
 
     name = "process"
     _watches_scratch = True  # the namespaces tier's /tmp is a sized tmpfs instead
+    pid_namespace = False  # every plan has a PID namespace (a fork server's standbys enter it ahead)
     _code_access: CodeAccess | None = None  # see close_code_folders
 
     def __init__(

@@ -58,8 +58,9 @@ class ForkedProcess:
         self._init, self._runtime = pid, None
 
     def expect_runtime_below(self) -> None:
-        """A standby became an environment with a PID namespace: the runtime will be its grandchild."""
-        self._init, self._runtime = None, None
+        """A standby became an environment with a PID namespace: the runtime will be the child of
+        its init (which the standby may already have handed over)."""
+        self._runtime = None
 
     @property
     def pid(self) -> int:
@@ -243,7 +244,12 @@ class ZygoteProcess:
             ours.setblocking(False)
             await self._send(ours, _spawn_frame(request), [request.output_fd, request.channel_fd])
             ours.close()  # the child reads the queued request, then end of file
-            header = {"type": "standby", "cgroups": [], "announce": False}
+            header = {
+                "type": "standby",
+                "cgroups": [],
+                "announce": False,
+                "pidNamespace": request.waits_outside,
+            }
             child = await self._fork(header, [theirs.fileno()])
         finally:
             ours.close()
@@ -253,13 +259,19 @@ class ZygoteProcess:
         return child
 
     async def stand_by(
-        self, cgroup_procs: list[str], *, announce: bool = True
+        self, cgroup_procs: list[str], *, announce: bool = True, pid_namespace: bool = False
     ) -> tuple[ForkedProcess, socket.socket]:
         """Fork a child that joins `cgroup_procs` now and waits for `assign()` on the returned socket;
-        `announce`: it says "R" there once it has joined them (see _Standby.check_ready)."""
+        `announce`: it says "R" there once it has joined them (see _Standby.check_ready).
+        `pid_namespace`: it also enters a new PID namespace, whose PID 1 then waits in its place."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            header = {"type": "standby", "cgroups": cgroup_procs, "announce": announce}
+            header = {
+                "type": "standby",
+                "cgroups": cgroup_procs,
+                "announce": announce,
+                "pidNamespace": pid_namespace,
+            }
             child = await self._fork(header, [theirs.fileno()])
         except BaseException:
             ours.close()

@@ -185,7 +185,9 @@ class ZygoteSandbox:
                 _log.debug("no standby for %s: %s", interpreter, exc)
                 return
             try:
-                process, private = await self._zygote(interpreter).stand_by(resources.cgroup_procs)
+                process, private = await self._zygote(interpreter).stand_by(
+                    resources.cgroup_procs, pid_namespace=self._inner.pid_namespace
+                )
             except asyncio.CancelledError:
                 resources.release()
                 raise

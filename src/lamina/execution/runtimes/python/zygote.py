@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import gc
 import importlib.util
 import json
 import os
@@ -190,13 +191,21 @@ def _become_environment(
 ) -> None:
     """In the forked child: wire descriptors and environment, confine, then run the runtime."""
     # Lift every descriptor above the numbers they are about to take, so no dup2 clobbers another.
-    output, channel, handover = (_above(fd, _HANDOVER_FD + 1) for fd in (*fds, handover))
+    # `handover` is -1 when the PID namespace was entered ahead (its init holds the pipe).
+    output, channel = (_above(fd, _HANDOVER_FD + 1) for fd in fds)
+    handover = _above(handover, _HANDOVER_FD + 1) if handover >= 0 else -1
+    init_pipe = confinement.ahead_init_pipe() if confinement is not None else -1  # type: ignore[attr-defined]
+    if init_pipe >= 0:
+        confinement.move_ahead_init_pipe(_above(init_pipe, _HANDOVER_FD + 1))  # type: ignore[attr-defined]
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.dup2(channel, _CHANNEL_FD)
-    os.dup2(handover, _HANDOVER_FD)
+    if handover >= 0:
+        os.dup2(handover, _HANDOVER_FD)
+    elif init_pipe >= 0:
+        confinement.move_ahead_init_pipe(_HANDOVER_FD)  # type: ignore[attr-defined]
     os.closerange(_HANDOVER_FD + 1, 65536)
     os.environ.clear()
     os.environ.update(request["env"])
@@ -205,14 +214,15 @@ def _become_environment(
         raise RuntimeError("no confinement plan: refusing to run unconfined")
     plan = confinement.ConfinementPlan.from_json(request["plan"])  # type: ignore[attr-defined]
     plan.keep_fds = [0, 1, 2, _CHANNEL_FD]
-    if "pid" in plan.namespaces:
+    if handover < 0:
+        pass  # PID 2 of a namespace entered ahead (_stand_by); its init waits for its credentials
+    elif "pid" in plan.namespaces:
         plan.namespace_init_handover_fd = _HANDOVER_FD  # this zygote adopts PID 1: no waiter process
         plan.namespace_init_adopter = os.getppid()
     else:
         os.close(_HANDOVER_FD)
     # Joins cgroups, applies rlimits, enters namespaces and the environment's root, drops to its uid.
-    # With a PID namespace this process hands PID 1 over to the zygote and exits; PID 1 stays as the
-    # namespace's init, and its child, the runtime (PID 2), returns here.
+    # With a PID namespace this process is or becomes PID 2, the runtime, below the namespace's init.
     confinement.confine(plan, exec_follows=False)  # type: ignore[attr-defined]
     _forget_shadowed_sdk(sdk_modules, os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
     os._exit(_run_to_exit_status(runtime))
@@ -265,6 +275,11 @@ def _stand_by(
         raise RuntimeError("a standby needs the confinement module and its private socket")
     private = _Control(fds[0])
     confinement.enter_cgroups_ahead(request.get("cgroups") or [])  # type: ignore[attr-defined]
+    if request.get("pidNamespace"):
+        # This process hands PID 1 of a new PID namespace over to the zygote and exits; PID 1 forks
+        # its runtime-to-be, which returns here and waits for the spawn request: a start forks nothing.
+        confinement.enter_pid_namespace_ahead(handover, os.getppid())  # type: ignore[attr-defined]
+        handover = -1  # closed: the init reports on it, not the runtime
     if request.get("announce", True):
         private.socket.sendall(b"R")  # ready: the server hands out only standbys that have said so
     received = private.receive()
@@ -379,6 +394,9 @@ def main() -> int:
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    # Everything loaded so far is shared with every child: kept out of the collector's passes, whose
+    # writes to each object's header would copy every page of the heap into each child and init.
+    gc.freeze()
     control.send({"type": "ready", "pid": os.getpid(), "preloadedSdk": sdk_modules, "template": template})
     handovers: dict = {}  # read end of a child's hand-over pipe -> that child's pid
     adopted: set = set()  # children that handed their environment over to the process they forked
