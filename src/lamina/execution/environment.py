@@ -37,6 +37,7 @@ from lamina.domain.reports import (
     timeout_message,
 )
 from lamina.errors import service_error
+from lamina.execution.exit_description import describe_exit
 from lamina.execution.log_budget import LogBudget
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
@@ -490,7 +491,7 @@ class ExecutionEnvironment:
         if self._mailbox.init_error is not None:
             return self._mailbox.init_error
         if self._exited in done:
-            return f"Runtime exited with error: {_exit_description(self._exited.result())}"
+            return f"Runtime exited with error: {describe_exit(self._exited.result())}"
         return "init timeout"
 
     async def initialize(self) -> str | None:
@@ -586,7 +587,7 @@ class ExecutionEnvironment:
                 )
             if ending is _Ending.EXITED:
                 assert self._exited is not None
-                reason = _exit_description(self._exited.result())
+                reason = describe_exit(self._exited.result())
                 message = f"RequestId: {request.request_id} Error: Runtime exited with error: {reason}"
                 self._emit_exit(message)
                 return self._failure(
@@ -806,18 +807,6 @@ def _tail(lines: list[str]) -> str:
     if len(encoded) <= _TAIL_BYTES:
         return text
     return encoded[-_TAIL_BYTES:].decode("utf-8", "ignore")
-
-
-def _exit_description(returncode: int) -> str:
-    if returncode < 0:
-        import signal  # rare failure path only
-
-        try:
-            name = signal.Signals(-returncode).name.removeprefix("SIG").lower()
-        except ValueError:
-            name = str(-returncode)
-        return f"signal: {'killed' if name == 'kill' else name}"
-    return f"exit status {returncode}"
 
 
 def _utc_now_iso() -> str:

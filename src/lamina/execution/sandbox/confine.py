@@ -29,7 +29,8 @@ What `confine(plan)` does, in this order (each step only when the plan asks for 
      runtime (PID 2); the init never returns.
 A fork server's standby takes steps 3 and 9 for the PID namespace ahead, before it knows its
 environment (`enter_pid_namespace_ahead`): a start then forks nothing, and confine() in the
-runtime-to-be sends its init the credentials to drop to instead.
+runtime-to-be sends its init the credentials to drop to instead, and returns only once the init says
+it has dropped to them.
 Any failure raises `ConfinementError` (or OSError) before user code could run; callers must treat
 that as a failed start and never run the runtime unconfined.
 """
@@ -618,10 +619,12 @@ def _drop_privileges(uid: int, gid: int) -> None:
         raise ConfinementError("credentials did not change")
 
 
-# In the runtime-to-be of a PID namespace entered ahead (enter_pid_namespace_ahead): the pipe to its
-# init, which waits there for the credentials to drop to. confine() then skips step 3's PID
-# namespace and step 9's fork, and writes the credentials instead. -1: not entered ahead.
+# In the runtime-to-be of a PID namespace entered ahead (enter_pid_namespace_ahead): its end of a
+# socket pair with its init, which waits there for the credentials to drop to. confine() then skips
+# step 3's PID namespace and step 9's fork, sends the credentials instead and, before it returns,
+# waits for the init to say it has dropped to them. -1: not entered ahead.
 _ahead_init_credentials_fd = -1
+_CREDENTIALS_DROPPED = b"K"
 
 
 def enter_pid_namespace_ahead(
@@ -641,42 +644,44 @@ def enter_pid_namespace_ahead(
     _, adoption, ending_fd = _enter_pid_namespace(handover_fd)
     assert adoption is not None
     adoption.wait(adopter)
-    credentials_read, credentials_write = os.pipe()
+    init_end, runtime_end = (end.detach() for end in socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         runtime = os.fork()
     if runtime == 0:
-        os.close(credentials_read)
+        os.close(init_end)
         os.close(ending_fd)
         if parent_death_signal:
             _prctl(_PR_SET_PDEATHSIG, parent_death_signal)  # die with the init
-        _ahead_init_credentials_fd = credentials_write
+        _ahead_init_credentials_fd = runtime_end
         return
-    os.close(credentials_write)
+    os.close(runtime_end)
     if parent_death_signal:
         _prctl(_PR_SET_PDEATHSIG, parent_death_signal)  # the fork cleared it; the adopter is the parent now
-    _await_credentials(runtime, credentials_read, ending_fd, parent_death_signal)
+    _await_credentials(runtime, init_end, ending_fd, parent_death_signal)
 
 
 def _await_credentials(runtime: int, credentials_fd: int, ending_fd: int, parent_death_signal: int) -> None:
     """The init of a namespace entered ahead, until its runtime is confined: wait for the credentials
-    (uid, gid, seccomp) the runtime's confine() sends, drop to them, then run as init. If the runtime
-    ends or fails its confinement first (end of file), kill it and end as it did. Never returns."""
+    (uid, gid, seccomp: a JSON line) the runtime's confine() sends, drop to them, say so, then run as
+    init. If the runtime ends or fails its confinement first (end of file), kill it and end as it
+    did. Never returns."""
     try:
         for fd in _open_fds():
             if fd not in (credentials_fd, ending_fd):
                 with contextlib.suppress(OSError):
                     os.close(fd)
         received = b""
-        while True:
+        while not received.endswith(b"\n"):
             chunk = os.read(credentials_fd, 4096)
             if not chunk:
                 break
             received += chunk
-        os.close(credentials_fd)
         try:
-            credentials = json.loads(received)
+            credentials = json.loads(received) if received.endswith(b"\n") else None
         except ValueError:
+            credentials = None
+        if credentials is None:
             with contextlib.suppress(OSError):
                 os.kill(runtime, signal.SIGKILL)
         else:
@@ -687,18 +692,20 @@ def _await_credentials(runtime: int, credentials_fd: int, ending_fd: int, parent
             _prctl(_PR_SET_NO_NEW_PRIVS, 1)
             if credentials.get("seccomp"):
                 _install_seccomp()
+            os.write(credentials_fd, _CREDENTIALS_DROPPED)  # only now may the runtime run code
+        os.close(credentials_fd)
         _run_init(runtime, ending_fd)
     finally:
         os._exit(1)
 
 
 def ahead_init_pipe() -> int:
-    """In the runtime-to-be of a namespace entered ahead: its pipe to the init; -1 elsewhere."""
+    """In the runtime-to-be of a namespace entered ahead: its socket to the init; -1 elsewhere."""
     return _ahead_init_credentials_fd
 
 
 def move_ahead_init_pipe(fd: int) -> None:
-    """Put that pipe at descriptor `fd`, for a caller that closes descriptors before confine()."""
+    """Put that socket at descriptor `fd`, for a caller that closes descriptors before confine()."""
     global _ahead_init_credentials_fd
     if _ahead_init_credentials_fd >= 0 and _ahead_init_credentials_fd != fd:
         os.dup2(_ahead_init_credentials_fd, fd, inheritable=False)
@@ -707,13 +714,20 @@ def move_ahead_init_pipe(fd: int) -> None:
 
 
 def _send_credentials_to_init(plan: ConfinementPlan) -> None:
+    data = json.dumps({"uid": plan.uid, "gid": plan.gid, "seccomp": plan.seccomp}) + "\n"
+    os.write(_ahead_init_credentials_fd, data.encode())
+
+
+def _await_init_credentials_dropped() -> None:
+    """Before confine() returns: the init is as confined as the runtime (never root beside it)."""
     global _ahead_init_credentials_fd
-    data = json.dumps({"uid": plan.uid, "gid": plan.gid, "seccomp": plan.seccomp}).encode()
     try:
-        os.write(_ahead_init_credentials_fd, data)
+        answer = os.read(_ahead_init_credentials_fd, 1)
     finally:
         os.close(_ahead_init_credentials_fd)
         _ahead_init_credentials_fd = -1
+    if answer != _CREDENTIALS_DROPPED:
+        raise ConfinementError("the namespace's init did not drop its privileges")
 
 
 def enter_cgroups_ahead(procs_files: list[str], parent_death_signal: int = int(signal.SIGKILL)) -> None:
@@ -799,6 +813,8 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     # Step 8, kept apart from the rest: nothing above may run under the filter (it unshares, mounts).
     if plan.seccomp:
         _install_seccomp()
+    if entered:
+        _await_init_credentials_dropped()
     if ending_fd >= 0:
         os.set_inheritable(ending_fd, False)  # the runtime closes it after the fork; an exec must too
         _start_init(ending_fd, plan.parent_death_signal)
