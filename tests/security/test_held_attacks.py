@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -265,30 +266,26 @@ def test_killing_the_environment_from_outside_reports_an_exit(tier_server: Runni
     _still_serving(tier_server)
 
 
-def _host_pid_of_uid(uid: int) -> int:
+def _processes(file: str) -> Iterator[tuple[int, str]]:
+    """(pid, text of /proc/PID/`file`) of every process still there when read."""
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                status = Path(f"/proc/{entry}/status").read_text()
+                yield int(entry), Path(f"/proc/{entry}/{file}").read_text()
             except OSError:
                 continue
-            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-            if int(fields["Uid"].split()[0]) == uid:
-                return int(entry)
+
+
+def _host_pid_of_uid(uid: int) -> int:
+    for pid, status in _processes("status"):
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields["Uid"].split()[0]) == uid:
+            return pid
     raise AssertionError(f"no process of uid {uid}")
 
 
 def _children(parent: int) -> list[int]:
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
-                children.append(int(entry))
-    return children
+    return [pid for pid, stat in _processes("stat") if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent]
 
 
 def _listening_ports(pid: int) -> list[int]:

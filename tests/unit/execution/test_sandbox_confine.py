@@ -129,6 +129,17 @@ def test_module_is_standalone_and_python38_compatible() -> None:
         assert ConfinementPlan.from_json(result.stdout) == full_plan()
 
 
+def _system_mounts() -> list[Mount]:
+    """What this interpreter needs to run inside a new root: /usr, its prefix, the /bin-style links."""
+    prefix = str(Path(sys.executable).resolve().parents[1])
+    links = [
+        Mount(path, "symlink", os.readlink(path))
+        for path in ("/bin", "/lib", "/lib64")
+        if os.path.islink(path)
+    ]
+    return [*links, Mount("/usr", "bind", "/usr"), Mount(prefix, "bind", prefix)]
+
+
 def _run_confined(plan: ConfinementPlan, code: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         # The real interpreter: a virtual environment's bin/python link is not inside the private root.
@@ -175,18 +186,12 @@ def test_process_confinement_sets_limits_and_closes_inherited_descriptors() -> N
 def test_namespaces_confinement_builds_a_private_root(tmp_path: Path) -> None:
     if probe_namespaces(tmp_path / "probe", None) is not None:
         pytest.skip("namespaces unavailable here")
-    prefix = str(Path(sys.executable).resolve().parents[1])
     code = tmp_path / "code"
     code.mkdir()
     (code / "app.py").write_text("x = 1\n")
     root = tmp_path / "root"
     root.mkdir()
-    mounts = [
-        Mount(path, "symlink", os.readlink(path))
-        for path in ("/bin", "/lib", "/lib64")
-        if os.path.islink(path)
-    ]
-    mounts += [Mount("/usr", "bind", "/usr"), Mount("/etc", "bind", "/etc"), Mount(prefix, "bind", prefix)]
+    mounts = [*_system_mounts(), Mount("/etc", "bind", "/etc")]
     mounts += [Mount("/var/task", "bind", str(code)), Mount("/proc", "proc")]
     mounts += [Mount("/tmp", "tmpfs", options="size=1m,mode=1777")]
     plan = ConfinementPlan(
@@ -247,15 +252,9 @@ def test_the_namespace_init_reaps_orphans_while_the_runtime_runs(tmp_path: Path)
     reaps them, so no zombie is left holding a pid until the environment ends."""
     if probe_namespaces(tmp_path / "probe", None) is not None:
         pytest.skip("namespaces unavailable here")
-    prefix = str(Path(sys.executable).resolve().parents[1])
     root = tmp_path / "root"
     root.mkdir()
-    mounts = [
-        Mount(path, "symlink", os.readlink(path))
-        for path in ("/bin", "/lib", "/lib64")
-        if os.path.islink(path)
-    ]
-    mounts += [Mount("/usr", "bind", "/usr"), Mount(prefix, "bind", prefix), Mount("/proc", "proc")]
+    mounts = [*_system_mounts(), Mount("/proc", "proc")]
     plan = ConfinementPlan(namespaces=["mount", "pid"], root=str(root), mounts=mounts, working_directory="/")
     result = _run_confined(
         plan,

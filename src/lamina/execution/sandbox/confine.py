@@ -295,6 +295,26 @@ def _close_inherited_fds(keep: list[int], exec_follows: bool) -> None:
             pass  # the directory listing's own descriptor, already closed
 
 
+def _close_all_but(*kept: int) -> None:
+    for fd in _open_fds():
+        if fd not in kept:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _forward_signals_to(pid: int) -> None:
+    """Pass termination signals on to `pid` (a waiter to its PID 1, an init to its runtime)."""
+
+    def forward(signum: int, frame: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
+
+    for name in _FORWARDED_SIGNALS:
+        # Outside the main thread signal() fails: forwarding is a courtesy, not a guarantee.
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(getattr(signal, name), forward)
+
+
 def _wait_for_namespace_init(child: int, alive_fd: int, ending_fd: int) -> None:
     """The process outside a new PID namespace: wait for PID 1 inside, then end the same way.
 
@@ -305,19 +325,8 @@ def _wait_for_namespace_init(child: int, alive_fd: int, ending_fd: int) -> None:
     exit code N -> exit code N. Never returns.
     """
     try:
-        for fd in _open_fds():
-            if fd not in (alive_fd, ending_fd):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-
-        def forward(signum: int, frame: Any) -> None:
-            with contextlib.suppress(OSError):
-                os.kill(child, signum)
-
-        for name in _FORWARDED_SIGNALS:
-            # Outside the main thread signal() fails: forwarding is a courtesy, not a guarantee.
-            with contextlib.suppress(ValueError, OSError):
-                signal.signal(getattr(signal, name), forward)
+        _close_all_but(alive_fd, ending_fd)
+        _forward_signals_to(child)
         while True:
             try:
                 _, status = os.waitpid(child, 0)
@@ -446,18 +455,8 @@ def _run_init(runtime: int, ending_fd: int) -> None:
     can neither read its memory nor reach its descriptors through /proc. Never returns."""
     try:
         _prctl(_PR_SET_DUMPABLE, 0)
-        for fd in _open_fds():
-            if fd != ending_fd:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-
-        def forward(signum: int, frame: Any) -> None:
-            with contextlib.suppress(OSError):
-                os.kill(runtime, signum)
-
-        for name in _FORWARDED_SIGNALS:
-            with contextlib.suppress(ValueError, OSError):
-                signal.signal(getattr(signal, name), forward)
+        _close_all_but(ending_fd)
+        _forward_signals_to(runtime)
         while True:
             try:
                 pid, status = os.wait()
@@ -667,10 +666,7 @@ def _await_credentials(runtime: int, credentials_fd: int, ending_fd: int, parent
     init. If the runtime ends or fails its confinement first (end of file), kill it and end as it
     did. Never returns."""
     try:
-        for fd in _open_fds():
-            if fd not in (credentials_fd, ending_fd):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        _close_all_but(credentials_fd, ending_fd)
         received = b""
         while not received.endswith(b"\n"):
             chunk = os.read(credentials_fd, 4096)
