@@ -274,3 +274,45 @@ def test_the_namespace_init_reaps_orphans_while_the_runtime_runs(tmp_path: Path)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[1, 2]\n"  # the init and the runtime: no zombie left
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root")
+def test_a_namespace_entered_ahead_has_its_init_confined_before_the_runtime_runs(tmp_path: Path) -> None:
+    """A fork server's standby enters its PID namespace ahead: its init waits as root until the
+    runtime's confine() sends the credentials. confine() returns only once the init has dropped to
+    them, so no function code ever runs beside a root PID 1."""
+    if probe_namespaces(tmp_path / "probe", None) is not None:
+        pytest.skip("namespaces unavailable here")
+    script = (
+        "import ctypes, importlib.util, json, os, sys\n"
+        "spec = importlib.util.spec_from_file_location('lamina_confine', sys.argv[1])\n"
+        "confine = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['lamina_confine'] = confine\n"
+        "spec.loader.exec_module(confine)\n"
+        "ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)\n"  # a child subreaper, as the zygote
+        "handover_read, handover_write = os.pipe()\n"
+        "ran_read, ran_write = os.pipe()\n"
+        "server = os.getpid()\n"
+        "if os.fork() == 0:\n"
+        "    os.close(handover_read); os.close(ran_read)\n"
+        "    confine.enter_pid_namespace_ahead(handover_write, server)\n"
+        "    plan = confine.ConfinementPlan(namespaces=['pid'], uid=100321, gid=100321,\n"
+        "                                   working_directory='/', keep_fds=[0, 1, 2, ran_write])\n"
+        "    confine.confine(plan)\n"
+        "    os.write(ran_write, json.dumps([os.getpid(), os.getppid(), os.getuid()]).encode())\n"
+        "    os._exit(0)\n"
+        "os.close(handover_write); os.close(ran_write)\n"
+        "init = int(os.read(handover_read, 64).split()[0])\n"
+        "runtime = json.loads(os.read(ran_read, 256))\n"
+        "status = open('/proc/%d/status' % init).read()\n"  # read as soon as the runtime runs code
+        "uid = [line.split()[1:] for line in status.splitlines() if line.startswith('Uid:')][0]\n"
+        "print(json.dumps({'runtime': runtime, 'init_uids': uid}))\n"
+        "os.waitpid(-1, 0)\n",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script[0], str(CONFINE_SOURCE)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["runtime"] == [2, 1, 100321]
+    assert seen["init_uids"] == ["100321"] * 4  # real, effective, saved and file-system uid

@@ -667,6 +667,8 @@ def _await_credentials(runtime: int, credentials_fd: int, ending_fd: int, parent
     did. Never returns."""
     try:
         _close_all_but(credentials_fd, ending_fd)
+        with contextlib.suppress(Exception):  # while root, the host's files in view; retried if needed
+            prepare_seccomp()
         received = b""
         while not received.endswith(b"\n"):
             chunk = os.read(credentials_fd, 4096)
