@@ -4,7 +4,7 @@ A function decides its URL's status, headers, cookies and body. Once, a non-Lati
 left the client hanging (the serving task died on the encoding) and a statusCode of 99999 or -1, or
 CR/LF in a header name, went out as a malformed response. Whatever a function returns, the caller
 now gets a well-formed HTTP/1.1 response at once: the function's own when HTTP can carry it, else
-502 with `{"Message": "Internal Server Error"}` (what Lambda answers for a result it cannot map),
+502 with the body `Internal Server Error` (what Lambda answers for a result it cannot map),
 and the connection stays usable for the next request.
 """
 
@@ -68,7 +68,7 @@ def handler(event, context):
 """
 
 # (case, the status the caller gets, the body it gets: None = the function's own)
-FAILED = (502, b'{"Message": "Internal Server Error"}')
+FAILED = (502, b"Internal Server Error")
 EXPECTED: dict[str, tuple[int, bytes | None]] = {
     "ok": (200, b"fine"),
     "snowman_value": FAILED,

@@ -6,8 +6,8 @@ Calls are authorised as lambda:InvokeFunctionUrl: an AWS_IAM URL needs a SigV4-s
 needs a statement in the function's policy that lets everyone in (AddPermission with Principal
 "*" and FunctionUrlAuthType NONE, as AWS requires). The request
 becomes a payload format 2.0 event, the function runs synchronously, and its result becomes the
-HTTP response (domain/function_urls.py). Errors answer as function URLs do: 403 Forbidden, 429,
-502 Internal Server Error, with a {"Message": …} body.
+HTTP response (domain/function_urls.py). Errors answer as function URLs do: 403 Forbidden and 429
+with a {"Message": …} body, 502 with `Internal Server Error`, an unknown url-id 403 {"Message":null}.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from lamina.domain.function_urls import (
     UrlRequest,
     UrlResponse,
     error_response,
+    failed_response,
     is_preflight,
     preflight_response,
     read_result,
     request_event,
+    unknown_url_response,
     with_cors,
 )
 from lamina.domain.iam.evaluation import Decision
@@ -109,7 +111,7 @@ class FunctionUrlHandler:
     async def _serve(self, lean: LeanRequest, url_id: str, path: str, request_id: str) -> UrlResponse:
         config = self._urls.lookup(url_id)
         if config is None:
-            return error_response(404, "Not Found")
+            return unknown_url_response()
         request = UrlRequest(
             lean.method, path, lean.query_string, lean.headers, lean.body, lean.peer[0] if lean.peer else ""
         )
@@ -163,9 +165,9 @@ class FunctionUrlHandler:
             if error.status == 429:
                 return error_response(429, "Rate Exceeded.")
             _log.warning("function URL %s: %s", url_id, error.message)
-            return error_response(502, "Internal Server Error")
+            return failed_response()
         if result.function_error is not None:
-            response = error_response(502, "Internal Server Error")
+            response = failed_response()
         else:
             try:
                 response = read_result(result.payload)
@@ -175,7 +177,7 @@ class FunctionUrlHandler:
                 reason = f"Function URL response could not be sent (RequestId: {request_id}): {error}"
                 self._function_log(function.log_group_name, result.log_stream, reason)
                 _log.warning("function URL %s of %s: %s", url_id, config.function_name, reason)
-                response = error_response(502, "Internal Server Error")
+                response = failed_response()
         return with_cors(response, config.cors, request.headers.get("origin"))
 
 
@@ -189,4 +191,5 @@ class FunctionUrlRouter:
         for handler in self._handlers():
             if handler.owns(url_id):
                 return await handler.handle(lean, url_id, path)
-        return LeanResponse(404, b'{"Message":"Not Found"}')
+        unknown = unknown_url_response()
+        return LeanResponse(unknown.status, unknown.body, content_type=None, headers=tuple(unknown.headers))

@@ -8,6 +8,12 @@ that is an object with `statusCode` is a response (statusCode, headers, cookies 
 body, isBase64Encoded), any other valid JSON is the body of a 200 application/json response. With
 CORS configured, Lambda answers preflight requests itself and sets the Access-Control headers of
 every response, whatever the function returned.
+
+Byte for byte as AWS answers (its recorded responses): a string result is the body itself (`"hello"`
+gives `hello`), other JSON values are sent compactly (`["hello",3,true]`); a function error or a
+result that cannot be sent gives 502 with the body `Internal Server Error`; an unknown url-id gives
+403 `{"Message":null}` (AccessDeniedException). The event's rawPath has repeated slashes collapsed,
+and hop-by-hop request headers (Connection…) are not passed in.
 """
 
 from __future__ import annotations
@@ -32,6 +38,11 @@ _CORS_PREFIX = "access-control-"
 _FRAMING_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "upgrade"}
 )
+# What the event's headers leave out: hop-by-hop fields concern one connection, not the request.
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
+)
+_REPEATED_SLASHES = re.compile(r"/{2,}")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
 _LINE_BREAKING = re.compile(r"[\r\n\x00]")
 # A result's header fields (cookies included): no more, and no larger, than common clients read
@@ -140,11 +151,14 @@ def request_event(
     """The payload format 2.0 event a function URL request becomes. `caller` is the IAM identity
     of a signed request (AWS_IAM URLs), else None."""
     moment = now or datetime.now(UTC)
-    headers = {name: value for name, value in request.headers.items() if name != "cookie"}
+    headers = {
+        name: value for name, value in request.headers.items() if name != "cookie" and name not in _HOP_BY_HOP
+    }
+    path = _REPEATED_SLASHES.sub("/", request.raw_path)
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
-        "rawPath": request.raw_path,
+        "rawPath": path,
         "rawQueryString": request.raw_query,
         "headers": headers,
     }
@@ -164,7 +178,7 @@ def request_event(
         "domainPrefix": config.url_id,
         "http": {
             "method": request.method,
-            "path": request.raw_path,
+            "path": path,
             "protocol": "HTTP/1.1",
             "sourceIp": request.source_ip,
             "userAgent": request.headers.get("user-agent", ""),
@@ -244,7 +258,11 @@ def read_result(payload: bytes) -> UrlResponse:
     except (ValueError, UnicodeDecodeError):
         raise InvalidResult("the result is not JSON") from None
     if not isinstance(result, dict) or "statusCode" not in result:
-        return UrlResponse(200, [("content-type", "application/json")], payload)
+        if isinstance(result, str):
+            data = result.encode()
+        else:
+            data = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
+        return UrlResponse(200, [("content-type", "application/json")], data)
     status = result["statusCode"]
     numeric_text = isinstance(status, str) and status.isascii() and status.isdigit()
     if numeric_text or (isinstance(status, float) and status.is_integer()):
@@ -277,12 +295,26 @@ def map_result(payload: bytes) -> UrlResponse:
     try:
         return read_result(payload)
     except InvalidResult:
-        return error_response(502, "Internal Server Error")
+        return failed_response()
 
 
 def error_response(status: int, message: str) -> UrlResponse:
     return UrlResponse(
         status, [("content-type", "application/json")], json.dumps({"Message": message}).encode()
+    )
+
+
+def failed_response() -> UrlResponse:
+    """A function error, or a result that cannot be sent: AWS's body is the bare phrase."""
+    return UrlResponse(502, [("content-type", "application/json")], b"Internal Server Error")
+
+
+def unknown_url_response() -> UrlResponse:
+    """A url-id no function has: AWS answers as it would a URL the caller may not invoke."""
+    return UrlResponse(
+        403,
+        [("content-type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")],
+        b'{"Message":null}',
     )
 
 

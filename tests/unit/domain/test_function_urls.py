@@ -102,8 +102,11 @@ def test_binary_bodies_are_base64_and_empty_requests_have_no_body() -> None:
 @pytest.mark.parametrize(
     ("payload", "status", "headers", "body"),
     [
-        (b'"Hello, world!"', 200, [("content-type", "application/json")], b'"Hello, world!"'),
-        (b'{"message": "hi"}', 200, [("content-type", "application/json")], b'{"message": "hi"}'),
+        # As AWS: a string is the body itself, other JSON values are sent compactly.
+        (b'"Hello, world!"', 200, [("content-type", "application/json")], b"Hello, world!"),
+        (b'{"message": "hi"}', 200, [("content-type", "application/json")], b'{"message":"hi"}'),
+        (b'["hello", 3, true]', 200, [("content-type", "application/json")], b'["hello",3,true]'),
+        (b"3.5", 200, [("content-type", "application/json")], b"3.5"),
         (
             json.dumps(
                 {
@@ -131,7 +134,7 @@ def test_binary_bodies_are_base64_and_empty_requests_have_no_body() -> None:
             b"\x89PNG",
         ),
         (b'{"statusCode": 204}', 204, [], b""),
-        (b"not json", 502, [("content-type", "application/json")], b'{"Message": "Internal Server Error"}'),
+        (b"not json", 502, [("content-type", "application/json")], b"Internal Server Error"),
     ],
 )
 def test_results_become_responses(
@@ -175,7 +178,7 @@ def test_results_that_cannot_be_sent_are_refused_with_a_reason(payload: bytes, r
     with pytest.raises(InvalidResult, match=reason):
         read_result(payload)
     response = map_result(payload)
-    assert (response.status, response.body) == (502, b'{"Message": "Internal Server Error"}')
+    assert (response.status, response.body) == (502, b"Internal Server Error")
 
 
 def test_framing_headers_from_the_function_are_dropped() -> None:
@@ -234,3 +237,17 @@ def test_cors_headers_replace_the_functions_own() -> None:
     refused = with_cors(response, CORS, "https://evil.test")
     assert not any(name.startswith("access-control-") for name, _ in refused.headers)
     assert with_cors(response, {}, "https://evil.test") is response
+
+
+def test_the_event_collapses_repeated_slashes_and_leaves_out_hop_by_hop_headers() -> None:
+    event = request_event(
+        request(raw_path="//path//1", headers={"connection": "keep-alive", "te": "trailers", "x-a": "1"}),
+        CONFIG,
+        domain="d",
+        account_id="0",
+        request_id="r",
+        caller=None,
+    )
+    assert event["rawPath"] == event["requestContext"]["http"]["path"] == "/path/1"
+    assert "connection" not in event["headers"] and "te" not in event["headers"]
+    assert event["headers"]["x-a"] == "1"
