@@ -148,6 +148,21 @@ def test_successes_go_to_the_success_destination(fast_server: RunningServer, tmp
     assert record["responsePayload"] == {"seen": {"hello": "async"}}
 
 
+def test_invoke_async_the_deprecated_api_runs_the_function_as_an_event(
+    fast_server: RunningServer, tmp_path: Path
+) -> None:
+    """InvokeAsync is deprecated but still in the API and in old code: 202 {"Status": 202}, then the
+    function runs with the event, as an Event invocation would."""
+    client = fast_server.client("lambda")
+    name, out = recorder(client, tmp_path)
+    response = client.invoke_async(FunctionName=name, InvokeArgs=b'{"old": "api"}')
+    assert (response["ResponseMetadata"]["HTTPStatusCode"], response["Status"]) == (202, 202)
+    wait_for(lambda: len(recorded(out)) == 1)
+    assert recorded(out)[0]["event"] == {"old": "api"}
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.invoke_async(FunctionName=f"{name}-missing", InvokeArgs=b"{}")
+
+
 def test_a_destination_needs_the_source_roles_permission(fast_server: RunningServer, tmp_path: Path) -> None:
     client = fast_server.client("lambda")
     name, out = recorder(client, tmp_path)  # the default role may not invoke anything

@@ -86,6 +86,10 @@ def test_publish_get_list_and_delete_layer_versions(lambda_client: Any, layer_na
     lambda_client.delete_layer_version(LayerName=layer_name, VersionNumber=2)  # idempotent
     with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
         lambda_client.get_layer_version(LayerName=layer_name, VersionNumber=2)
+    for number in (0, -1):  # AWS's words, before it looks for the layer
+        with pytest.raises(lambda_client.exceptions.InvalidParameterValueException) as refused:
+            lambda_client.get_layer_version(LayerName=layer_name, VersionNumber=number)
+        assert refused.value.response["Error"]["Message"] == "Layer Version Cannot be less than 1"
     # A deleted version's number is never given again.
     assert publish(lambda_client, layer_name, {"python/x.py": ""})["Version"] == 3
 

@@ -21,6 +21,7 @@ from lamina.identity.authorizer import Authorizer
 _ACTIONS = {
     "Invoke": "lambda:InvokeFunction",
     "InvokeWithResponseStream": "lambda:InvokeFunction",
+    "InvokeAsync": "lambda:InvokeFunction",  # deprecated: an Event invocation by another name
     "GetLayerVersionByArn": "lambda:GetLayerVersion",
 }
 DENIED = "AccessDeniedException"

@@ -77,7 +77,7 @@ _SERVED_BY: dict[str, tuple[str, ...]] = {
         "GetLayerVersionPolicy",
         "RemoveLayerVersionPermission",
     ),
-    "invoke": ("Invoke", "InvokeWithResponseStream"),
+    "invoke": ("Invoke", "InvokeWithResponseStream", "InvokeAsync"),
 }
 IMPLEMENTED_OPERATIONS = frozenset(name for names in _SERVED_BY.values() for name in names)
 

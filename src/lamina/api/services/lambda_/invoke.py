@@ -87,6 +87,13 @@ class InvokeHandler:
         function returns, as AWS streams functions that do not stream themselves."""
         return await self.invoke(params, context, streamed=True)
 
+    async def invoke_async(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        """InvokeAsync (deprecated, still in old code): an Event invocation of $LATEST or the named
+        version or alias, answered 202 with `{"Status": 202}`."""
+        event = {"FunctionName": params["FunctionName"], "InvocationType": "Event"}
+        await self.invoke({**event, "Payload": params.get("InvokeArgs") or b""}, context)
+        return OperationResult({"Status": 202}, status=202)
+
     async def invoke(
         self, params: dict[str, Any], context: RequestContext, *, streamed: bool = False
     ) -> OperationResult:

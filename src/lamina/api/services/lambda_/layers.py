@@ -9,6 +9,7 @@ from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.context import OperationResult, RequestContext
 from lamina.api.services.lambda_.params import page_of
 from lamina.domain.layers import LayerVersion, layer_name
+from lamina.errors import AwsError
 from lamina.functions.layers import LayerService
 
 
@@ -28,6 +29,8 @@ class LayerOperations:
         return OperationResult(self._version(layer, context))
 
     async def get_layer_version(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        if params["VersionNumber"] < 1:
+            raise AwsError("InvalidParameterValueException", "Layer Version Cannot be less than 1", 400)
         layer = await self._layers.get(layer_name(params["LayerName"]), params["VersionNumber"])
         return OperationResult(self._version(layer, context))
 

@@ -102,7 +102,8 @@ class LambdaOperations:
 
     async def delete_function(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         await self._manager.delete(*self._ref(params))
-        return OperationResult({})
+        # AWS answers 204 No Content, whatever botocore's model declares (200); clients accept both.
+        return OperationResult({}, status=204)
 
     # versions --------------------------------------------------------------------------------
     async def publish_version(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
