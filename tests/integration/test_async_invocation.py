@@ -117,7 +117,7 @@ def test_failures_are_retried_then_sent_to_the_failure_destination(
         MaximumRetryAttempts=1,
         DestinationConfig={"OnFailure": {"Destination": f"{ARN}:{collector}"}},
     )
-    assert put["DestinationConfig"] == {"OnFailure": {"Destination": f"{ARN}:{collector}"}}
+    assert put["DestinationConfig"] == {"OnFailure": {"Destination": f"{ARN}:{collector}"}, "OnSuccess": {}}
     response = client.invoke(FunctionName=failing, InvocationType="Event", Payload=b'{"order": 1}')
     wait_for(lambda: len(recorded(collected)) == 1)
     assert [entry["event"] for entry in recorded(failing_out)] == [{"order": 1}, {"order": 1}]
@@ -187,12 +187,15 @@ def test_event_invoke_config_api(lambda_client: Any, deploy: Callable[..., str])
         lambda_client.update_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
 
     put = lambda_client.put_function_event_invoke_config(FunctionName=name, MaximumEventAgeInSeconds=3600)
-    assert (put["FunctionArn"], put["MaximumRetryAttempts"], put["MaximumEventAgeInSeconds"]) == (
-        f"{ARN}:{name}:$LATEST",
-        2,
-        3600,
-    )
-    assert put["DestinationConfig"] == {}
+    # As AWS: only the fields that were set, and both destinations, empty when not set.
+    assert (put["FunctionArn"], put["MaximumEventAgeInSeconds"]) == (f"{ARN}:{name}:$LATEST", 3600)
+    assert "MaximumRetryAttempts" not in put
+    assert put["DestinationConfig"] == {"OnFailure": {}, "OnSuccess": {}}
+    got = lambda_client.get_function_event_invoke_config(FunctionName=name)
+    assert "MaximumRetryAttempts" not in got and got["DestinationConfig"] == {
+        "OnFailure": {},
+        "OnSuccess": {},
+    }
     updated = lambda_client.update_function_event_invoke_config(
         FunctionName=name,
         MaximumRetryAttempts=0,
@@ -201,7 +204,11 @@ def test_event_invoke_config_api(lambda_client: Any, deploy: Callable[..., str])
     assert (updated["MaximumRetryAttempts"], updated["MaximumEventAgeInSeconds"]) == (0, 3600)
     # Put replaces: what it does not name returns to the default.
     replaced = lambda_client.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
-    assert (replaced["MaximumEventAgeInSeconds"], replaced["DestinationConfig"]) == (21600, {})
+    assert "MaximumEventAgeInSeconds" not in replaced  # back to the default: not set
+    assert (replaced["MaximumRetryAttempts"], replaced["DestinationConfig"]) == (
+        1,
+        {"OnFailure": {}, "OnSuccess": {}},
+    )
     lambda_client.put_function_event_invoke_config(FunctionName=name, Qualifier="1", MaximumRetryAttempts=0)
     listed = lambda_client.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"]
     assert [item["FunctionArn"] for item in listed] == [f"{ARN}:{name}:$LATEST", f"{ARN}:{name}:1"]

@@ -93,20 +93,23 @@ class EventInvokeConfig:
     on_success: str | None = None
     on_failure: str | None = None
     last_modified: float = field(default_factory=lambda: datetime.now(UTC).timestamp())
+    # Whether the caller set them (else the defaults apply): AWS returns only the fields that were
+    # set. Records from before these flags existed show both, as they always did.
+    retries_given: bool = True
+    max_age_given: bool = True
 
     def to_api(self, function_arn: str) -> dict[str, Any]:
-        destinations: dict[str, Any] = {}
-        if self.on_success:
-            destinations["OnSuccess"] = {"Destination": self.on_success}
-        if self.on_failure:
-            destinations["OnFailure"] = {"Destination": self.on_failure}
-        return {
-            "LastModified": self.last_modified,
-            "FunctionArn": function_arn,
-            "MaximumRetryAttempts": self.max_retry_attempts,
-            "MaximumEventAgeInSeconds": self.max_event_age_seconds,
-            "DestinationConfig": destinations,
+        output: dict[str, Any] = {"LastModified": self.last_modified, "FunctionArn": function_arn}
+        if self.retries_given:
+            output["MaximumRetryAttempts"] = self.max_retry_attempts
+        if self.max_age_given:
+            output["MaximumEventAgeInSeconds"] = self.max_event_age_seconds
+        # Both destinations always, an empty object for one not set, as AWS answers.
+        output["DestinationConfig"] = {
+            "OnFailure": {"Destination": self.on_failure} if self.on_failure else {},
+            "OnSuccess": {"Destination": self.on_success} if self.on_success else {},
         }
+        return output
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -117,6 +120,8 @@ class EventInvokeConfig:
             "on_success": self.on_success,
             "on_failure": self.on_failure,
             "last_modified": self.last_modified,
+            "retries_given": self.retries_given,
+            "max_age_given": self.max_age_given,
         }
 
     @classmethod
@@ -125,7 +130,9 @@ class EventInvokeConfig:
 
 
 def default_invoke_config(function_name: str, qualifier: str) -> EventInvokeConfig:
-    return EventInvokeConfig(function_name, qualifier, last_modified=0.0)
+    return EventInvokeConfig(
+        function_name, qualifier, last_modified=0.0, retries_given=False, max_age_given=False
+    )
 
 
 def destination_record(

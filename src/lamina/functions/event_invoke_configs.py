@@ -80,6 +80,8 @@ class EventInvokeConfigService:
                 params.get("MaximumRetryAttempts", base.max_retry_attempts),
                 params.get("MaximumEventAgeInSeconds", base.max_event_age_seconds),
                 *self._destinations(params.get("DestinationConfig"), base if merge else None),
+                retries_given="MaximumRetryAttempts" in params or base.retries_given,
+                max_age_given="MaximumEventAgeInSeconds" in params or base.max_age_given,
             )
             await self._store.put_event_invoke_config(config)
             self._configs[key] = config

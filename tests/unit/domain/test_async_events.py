@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lamina.domain.async_events import QueuedEvent, destination_record
+from lamina.domain.async_events import (
+    EventInvokeConfig,
+    QueuedEvent,
+    default_invoke_config,
+    destination_record,
+)
 from lamina.domain.recursion import MAX_CHAIN_DEPTH, chain_depth, is_recursive_loop, trace_for_invocation
 
 
@@ -116,3 +121,26 @@ def test_only_terminate_stops_and_only_past_the_limit() -> None:
     assert not is_recursive_loop(MAX_CHAIN_DEPTH, "Terminate")
     assert is_recursive_loop(MAX_CHAIN_DEPTH + 1, "Terminate")
     assert not is_recursive_loop(MAX_CHAIN_DEPTH + 50, "Allow")
+
+
+def test_an_event_invoke_config_shows_only_what_was_set_and_both_destinations() -> None:
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST"
+    fresh = default_invoke_config("f", "$LATEST")
+    assert fresh.to_api(arn) == {
+        "LastModified": 0.0,
+        "FunctionArn": arn,
+        "DestinationConfig": {"OnFailure": {}, "OnSuccess": {}},
+    }
+    stored = EventInvokeConfig(
+        "f", "$LATEST", 1, 60, on_failure="arn:x", last_modified=2.0, max_age_given=False
+    )
+    restored = EventInvokeConfig.from_record(stored.to_record())
+    assert restored == stored
+    assert restored.to_api(arn)["DestinationConfig"] == {
+        "OnFailure": {"Destination": "arn:x"},
+        "OnSuccess": {},
+    }
+    assert "MaximumEventAgeInSeconds" not in restored.to_api(arn)
+    # A record from before the flags existed shows both fields, as it always did.
+    old = {key: value for key, value in stored.to_record().items() if not key.endswith("_given")}
+    assert EventInvokeConfig.from_record(old).to_api(arn)["MaximumEventAgeInSeconds"] == 60
