@@ -313,3 +313,16 @@ def test_delete_function_removes_it(lambda_client: Any) -> None:
     with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
         lambda_client.invoke(FunctionName=name)
     assert name not in [function["FunctionName"] for function in lambda_client.list_functions()["Functions"]]
+
+
+def test_empty_environment_variables_are_echoed_as_aws_does(lambda_client: Any) -> None:
+    declared, plain = _name(), _name()
+    try:
+        created = _create(lambda_client, declared, Environment={"Variables": {}})
+        assert created["Environment"] == {"Variables": {}}
+        got = lambda_client.get_function_configuration(FunctionName=declared)
+        assert got["Environment"] == {"Variables": {}}
+        assert "Environment" not in _create(lambda_client, plain)
+    finally:
+        for name in (declared, plain):
+            lambda_client.delete_function(FunctionName=name)

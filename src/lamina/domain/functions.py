@@ -111,6 +111,8 @@ class FunctionConfig:
     # $LATEST only: the highest version number ever published, so that a deleted version's number
     # is never given again.
     last_published: int = 0
+    # Environment {"Variables": {}} was given: AWS echoes it although it holds nothing.
+    environment_declared: bool = False
 
     @property
     def network_enabled(self) -> bool:
@@ -146,6 +148,7 @@ class FunctionConfig:
             "layers": [layer.to_record() for layer in self.layers],
             "code_unzipped_size": self.code_unzipped_size,
             "last_published": self.last_published,
+            "environment_declared": self.environment_declared,
         }
 
     @classmethod
@@ -186,7 +189,11 @@ class FunctionConfig:
             "LastModified": self.last_modified,
             "CodeSha256": self.code.sha256_base64,
             "Version": self.version,
-            "Environment": {"Variables": dict(self.environment)} if self.environment else None,
+            "Environment": (
+                {"Variables": dict(self.environment)}
+                if self.environment or self.environment_declared
+                else None
+            ),
             "TracingConfig": {"Mode": self.tracing_mode},
             "RevisionId": self.revision_id,
             "State": "Active",

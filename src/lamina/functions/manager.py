@@ -351,6 +351,7 @@ def _configuration_options(params: dict[str, Any]) -> dict[str, Any]:
         options["description"] = params["Description"]
     if "Environment" in params:
         options["environment"] = validate_environment((params["Environment"] or {}).get("Variables") or {})
+        options["environment_declared"] = "Variables" in (params["Environment"] or {})
     if params.get("Architectures"):
         architectures = tuple(params["Architectures"])
         if len(architectures) != 1:
