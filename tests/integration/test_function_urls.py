@@ -111,19 +111,20 @@ def test_function_url_config_api(lambda_client: Any, deploy: Callable[..., str])
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
     url = created["FunctionUrl"]
     assert url.startswith("http://") and ".lambda-url.us-east-1.localhost:" in url
-    assert (created["FunctionArn"], created["AuthType"], created["InvokeMode"]) == (
-        f"{ARN}:{name}",
-        "NONE",
-        "BUFFERED",
-    )
+    assert (created["FunctionArn"], created["AuthType"]) == (f"{ARN}:{name}", "NONE")
     got = lambda_client.get_function_url_config(FunctionName=name)
     assert got["FunctionUrl"] == url and got["LastModifiedTime"]
+    # As AWS: InvokeMode is absent unless it was set.
+    assert "InvokeMode" not in created and "InvokeMode" not in got
     with pytest.raises(lambda_client.exceptions.ResourceConflictException):
         lambda_client.create_function_url_config(FunctionName=name, AuthType="NONE")
 
     cors = {"AllowOrigins": ["https://example.com"], "AllowMethods": ["GET"], "MaxAge": 60}
     updated = lambda_client.update_function_url_config(FunctionName=name, AuthType="AWS_IAM", Cors=cors)
     assert (updated["AuthType"], updated["Cors"], updated["FunctionUrl"]) == ("AWS_IAM", cors, url)
+    assert "InvokeMode" not in updated
+    moded = lambda_client.update_function_url_config(FunctionName=name, InvokeMode="BUFFERED")
+    assert moded["InvokeMode"] == "BUFFERED"
 
     lambda_client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     aliased = lambda_client.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")

@@ -326,3 +326,15 @@ def test_empty_environment_variables_are_echoed_as_aws_does(lambda_client: Any) 
     finally:
         for name in (declared, plain):
             lambda_client.delete_function(FunctionName=name)
+
+
+def test_total_code_size_counts_layers_too(lambda_client: Any) -> None:
+    """GetAccountSettings' TotalCodeSize is functions' and layers' packages together, as on AWS."""
+    before = lambda_client.get_account_settings()["AccountUsage"]["TotalCodeSize"]
+    layer = f"layer-{uuid.uuid4().hex[:8]}"
+    published = lambda_client.publish_layer_version(LayerName=layer, Content={"ZipFile": make_zip(HELLO)})
+    try:
+        after = lambda_client.get_account_settings()["AccountUsage"]["TotalCodeSize"]
+        assert after == before + published["Content"]["CodeSize"]
+    finally:
+        lambda_client.delete_layer_version(LayerName=layer, VersionNumber=published["Version"])

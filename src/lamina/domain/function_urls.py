@@ -70,7 +70,7 @@ class FunctionUrlConfig:
     qualifier: str | None  # an alias, or None for the function itself
     auth_type: str  # NONE | AWS_IAM
     cors: dict[str, Any] = field(default_factory=dict)
-    invoke_mode: str = "BUFFERED"
+    invoke_mode: str | None = None  # None: not set (BUFFERED applies), and not shown, as on AWS
     creation_time: str = field(default_factory=_now_iso)
     last_modified_time: str = ""
 
@@ -84,8 +84,9 @@ class FunctionUrlConfig:
             "AuthType": self.auth_type,
             "CreationTime": self.creation_time,
             "LastModifiedTime": self.last_modified_time or self.creation_time,
-            "InvokeMode": self.invoke_mode,
         }
+        if self.invoke_mode is not None:
+            output["InvokeMode"] = self.invoke_mode
         if self.cors:
             output["Cors"] = dict(self.cors)
         return output

@@ -76,7 +76,7 @@ class FunctionUrlService:
                 qualifier,
                 params["AuthType"],
                 dict(params.get("Cors") or {}),
-                params.get("InvokeMode") or "BUFFERED",
+                params.get("InvokeMode"),
             )
             await self._store.put_function_url(config)
             self._by_id[config.url_id] = config

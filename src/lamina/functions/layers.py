@@ -82,6 +82,10 @@ class LayerService:
         layers = await self._store.list_layer_versions(name)
         return [layer for layer in reversed(layers) if layer.matches(runtime, architecture)]
 
+    async def total_code_size(self) -> int:
+        """GetAccountSettings' TotalCodeSize counts every layer version's package too, as AWS does."""
+        return sum(layer.content.size for layer in await self._store.list_layer_versions())
+
     async def delete(self, name: str, version: int) -> None:
         """Idempotent; functions that use the version keep it (its content stays stored)."""
         await self._store.delete_layer_version(name, version)

@@ -246,7 +246,7 @@ class LambdaOperations:
                     "UnreservedConcurrentExecutions": self._concurrency.unreserved_limit,
                 },
                 "AccountUsage": {
-                    "TotalCodeSize": self._manager.total_code_size(),
+                    "TotalCodeSize": self._manager.total_code_size() + await self._layers.total_code_size(),
                     "FunctionCount": self._manager.function_count(),
                 },
             }
