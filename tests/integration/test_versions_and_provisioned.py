@@ -65,6 +65,33 @@ def test_publish_version_and_list_versions(lambda_client: Any, deploy: Callable[
     assert (invoked["ExecutedVersion"], invoked["Payload"].read()) == ("2", b'"hello"')
 
 
+def test_a_new_description_alone_is_a_change_worth_a_version(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    """As on AWS: $LATEST's Description is part of its configuration; PublishVersion's own
+    Description names the version and is not compared."""
+    name = deploy(HELLO)
+    first = lambda_client.publish_version(FunctionName=name, Description="release notes")
+    assert lambda_client.publish_version(FunctionName=name, Description="other notes")["Version"] == "1"
+    lambda_client.update_function_configuration(FunctionName=name, Description="now described")
+    second = lambda_client.publish_version(FunctionName=name)
+    assert (first["Version"], second["Version"], second["Description"]) == ("1", "2", "now described")
+    assert lambda_client.publish_version(FunctionName=name)["Version"] == "2"
+
+
+def test_snap_start_is_echoed(lambda_client: Any, deploy: Callable[..., str]) -> None:
+    name = deploy(HELLO, SnapStart={"ApplyOn": "PublishedVersions"})
+    latest = lambda_client.get_function_configuration(FunctionName=name)
+    assert latest["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "Off"}
+    version = lambda_client.publish_version(FunctionName=name)
+    assert version["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    plain = deploy(HELLO)
+    assert lambda_client.get_function_configuration(FunctionName=plain)["SnapStart"] == {
+        "ApplyOn": "None",
+        "OptimizationStatus": "Off",
+    }
+
+
 def test_publish_version_preconditions(lambda_client: Any, deploy: Callable[..., str]) -> None:
     name = deploy(HELLO)
     latest = lambda_client.get_function_configuration(FunctionName=name)

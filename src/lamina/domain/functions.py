@@ -113,6 +113,11 @@ class FunctionConfig:
     last_published: int = 0
     # Environment {"Variables": {}} was given: AWS echoes it although it holds nothing.
     environment_declared: bool = False
+    # SnapStart.ApplyOn, echoed as AWS does; Lamina restores no snapshots (cold starts are fast).
+    snap_start_apply_on: str = "None"
+    # A published version: $LATEST's Description when it was published (PublishVersion's own
+    # Description may replace it on the version), so that a new Description alone is a change.
+    published_description: str | None = None
 
     @property
     def network_enabled(self) -> bool:
@@ -149,6 +154,8 @@ class FunctionConfig:
             "code_unzipped_size": self.code_unzipped_size,
             "last_published": self.last_published,
             "environment_declared": self.environment_declared,
+            "snap_start_apply_on": self.snap_start_apply_on,
+            "published_description": self.published_description,
         }
 
     @classmethod
@@ -201,7 +208,15 @@ class FunctionConfig:
             "PackageType": "Zip",
             "Architectures": list(self.architectures),
             "EphemeralStorage": {"Size": self.ephemeral_storage_mb},
-            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            "SnapStart": {
+                "ApplyOn": self.snap_start_apply_on,
+                # AWS: "On" for a published version of a function with SnapStart, else "Off".
+                "OptimizationStatus": (
+                    "On"
+                    if self.snap_start_apply_on == "PublishedVersions" and self.version != LATEST
+                    else "Off"
+                ),
+            },
             "RuntimeVersionConfig": {
                 "RuntimeVersionArn": f"arn:aws:lambda:{region}::runtime:lamina-{self.runtime}"
             },

@@ -43,7 +43,9 @@ REVISION_MISMATCH = (
 # What a published version copies from $LATEST and PublishVersion compares with the newest version
 # ("Lambda doesn't publish a version if the function's configuration and code haven't changed
 # since the last version"). The description is left out: PublishVersion may set its own.
-_NOT_SNAPSHOTTED = frozenset({"version", "revision_id", "last_modified", "description", "last_published"})
+_NOT_SNAPSHOTTED = frozenset(
+    {"version", "revision_id", "last_modified", "description", "last_published", "published_description"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,14 +306,18 @@ class FunctionManager:
                     f"({current}). Please try again with the CodeSHA256 in $LATEST."
                 )
             versions = self._registry.versions(name)
-            if versions and _snapshot(versions[-1]) == _snapshot(latest):
+            if versions and _unchanged_since(versions[-1], latest):
                 return versions[-1]
             return await self._publish(latest, description)
 
     async def _publish(self, latest: FunctionConfig, description: str | None = None) -> FunctionConfig:
         existing = self._registry.versions(latest.name)
         number = max(latest.last_published, int(existing[-1].version) if existing else 0) + 1
-        changes: dict[str, Any] = {"version": str(number), "last_published": 0}
+        changes: dict[str, Any] = {
+            "version": str(number),
+            "last_published": 0,
+            "published_description": latest.description,
+        }
         if description is not None:
             changes["description"] = description
         version = latest.with_changes(**changes)
@@ -319,6 +325,14 @@ class FunctionManager:
         # Same revision: remembering the number is not a change of $LATEST's configuration.
         await self._registry.put_latest(replace(latest, last_published=number))
         return version
+
+
+def _unchanged_since(version: FunctionConfig, latest: FunctionConfig) -> bool:
+    """Whether $LATEST's code and configuration, Description included, are what `version` froze."""
+    frozen = (
+        version.published_description if version.published_description is not None else version.description
+    )
+    return frozen == latest.description and _snapshot(version) == _snapshot(latest)
 
 
 def _snapshot(config: FunctionConfig) -> dict[str, Any]:
@@ -357,6 +371,8 @@ def _configuration_options(params: dict[str, Any]) -> dict[str, Any]:
         if len(architectures) != 1:
             raise invalid_parameter("Architectures must contain exactly one value.")
         options["architectures"] = architectures
+    if params.get("SnapStart"):
+        options["snap_start_apply_on"] = params["SnapStart"].get("ApplyOn") or "None"
     if params.get("EphemeralStorage"):
         options["ephemeral_storage_mb"] = validate_ephemeral_storage(params["EphemeralStorage"]["Size"])
     if "Layers" in params:  # resolved to FunctionLayer records by the caller
