@@ -338,3 +338,29 @@ def test_total_code_size_counts_layers_too(lambda_client: Any) -> None:
         assert after == before + published["Content"]["CodeSize"]
     finally:
         lambda_client.delete_layer_version(LayerName=layer, VersionNumber=published["Version"])
+
+
+def test_latest_arns_and_list_items_as_aws_reports_them(lambda_client: Any) -> None:
+    name = _name()
+    _create(lambda_client, name, Publish=True)
+    arn = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
+    try:
+        # Asked for as $LATEST by name, the ARN says so; asked for plainly, it does not.
+        by_latest = lambda_client.get_function(FunctionName=name, Qualifier="$LATEST")
+        assert by_latest["Configuration"]["FunctionArn"] == f"{arn}:$LATEST"
+        assert lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"] == arn
+        assert lambda_client.get_function_configuration(FunctionName=f"{arn}:$LATEST")["FunctionArn"] == (
+            f"{arn}:$LATEST"
+        )
+        every = lambda_client.list_functions(FunctionVersion="ALL")["Functions"]
+        mine = sorted(item["FunctionArn"] for item in every if item["FunctionName"] == name)
+        assert mine == [f"{arn}:$LATEST", f"{arn}:1"]
+        plain = [item for item in lambda_client.list_functions()["Functions"] if item["FunctionName"] == name]
+        assert [item["FunctionArn"] for item in plain] == [arn]
+        versions = lambda_client.list_versions_by_function(FunctionName=name)["Versions"]
+        # List items are a subset: GetFunction has the state and the runtime version.
+        for item in [*every, *plain, *versions]:
+            assert not {"State", "LastUpdateStatus", "RuntimeVersionConfig"} & set(item), item
+        assert "State" in by_latest["Configuration"]
+    finally:
+        lambda_client.delete_function(FunctionName=name)

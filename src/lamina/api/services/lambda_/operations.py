@@ -15,6 +15,17 @@ from lamina.domain.functions import LATEST, FunctionConfig
 from lamina.errors import invalid_parameter
 from lamina.functions.tags import check_tags
 
+# GetFunction's, not the lists': AWS's ListFunctions and ListVersionsByFunction leave these out.
+_NOT_IN_LISTS = (
+    "State",
+    "StateReason",
+    "StateReasonCode",
+    "LastUpdateStatus",
+    "LastUpdateStatusReason",
+    "LastUpdateStatusReasonCode",
+    "RuntimeVersionConfig",
+)
+
 # Lambda quotas (GetAccountSettings on a fresh AWS account).
 _TOTAL_CODE_SIZE = 80_530_636_800
 _ZIPPED_CODE_SIZE = 52_428_800
@@ -45,11 +56,21 @@ class LambdaOperations:
         return {**params, "Layers": await self._layers.for_function(params["Layers"] or [])}
 
     def _config(self, config: FunctionConfig, qualifier: str | None = None) -> dict[str, Any]:
-        """FunctionConfiguration; asked for through an alias, its ARN is the alias's."""
+        """FunctionConfiguration; asked for through an alias, its ARN is the alias's, and asked
+        for as `$LATEST` by name, it ends in `:$LATEST`, as on AWS."""
         output = config.to_api(self._placement.region, self._placement.account_id)
-        if qualifier is not None and qualifier not in (config.version, LATEST):
+        if (qualifier is not None and qualifier != config.version) or qualifier == LATEST:
             output["FunctionArn"] = self._placement.arn(config.name, qualifier)
         return output
+
+    def _list_item(self, config: FunctionConfig, *, qualify_latest: bool) -> dict[str, Any]:
+        """A ListFunctions / ListVersionsByFunction item: a subset of FunctionConfiguration, as AWS
+        documents (no State…, LastUpdateStatus… or RuntimeVersionConfig: GetFunction has those);
+        `$LATEST` with a qualified ARN among versions."""
+        item = self._config(config, LATEST if qualify_latest and config.version == LATEST else None)
+        for key in _NOT_IN_LISTS:
+            item.pop(key, None)
+        return item
 
     async def create_function(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         name, qualifier = self._ref(params)
@@ -88,7 +109,8 @@ class LambdaOperations:
         include_versions = params.get("FunctionVersion") == "ALL"
         configs = self._manager.list(include_versions=include_versions)
         page, output = page_of(configs, params)
-        return OperationResult({"Functions": [self._config(config) for config in page], **output})
+        items = [self._list_item(config, qualify_latest=include_versions) for config in page]
+        return OperationResult({"Functions": items, **output})
 
     async def update_function_code(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         config = await self._manager.update_code(self._unqualified(params))
@@ -118,12 +140,7 @@ class LambdaOperations:
     ) -> OperationResult:
         name = self._unqualified(params)["FunctionName"]
         page, output = page_of(self._manager.list_versions(name), params)
-        versions = []
-        for config in page:
-            item = self._config(config)
-            if config.version == LATEST:  # listed with a qualified ARN, unlike GetFunction's
-                item["FunctionArn"] = self._placement.arn(name, LATEST)
-            versions.append(item)
+        versions = [self._list_item(config, qualify_latest=True) for config in page]
         return OperationResult({"Versions": versions, **output})
 
     # aliases ---------------------------------------------------------------------------------
