@@ -243,8 +243,12 @@ def test_update_configuration_and_code(lambda_client: Any) -> None:
 
 def test_publish_on_create_makes_version_one(lambda_client: Any) -> None:
     name = _name()
-    _create(lambda_client, name, Publish=True)
+    created = _create(lambda_client, name, Publish=True)
     try:
+        # As AWS: the answer is the published version's configuration.
+        assert (created["Version"], created["FunctionArn"].rsplit(":", 2)[-2:]) == ("1", [name, "1"])
+        updated = lambda_client.update_function_code(FunctionName=name, ZipFile=make_zip(HELLO), Publish=True)
+        assert (updated["Version"], updated["FunctionArn"].endswith(f":{name}:2")) == ("2", True)
         version = lambda_client.get_function_configuration(FunctionName=name, Qualifier="1")
         assert version["Version"] == "1"
         assert version["FunctionArn"].endswith(f":{name}:1")

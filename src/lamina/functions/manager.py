@@ -42,7 +42,8 @@ REVISION_MISMATCH = (
 )
 # What a published version copies from $LATEST and PublishVersion compares with the newest version
 # ("Lambda doesn't publish a version if the function's configuration and code haven't changed
-# since the last version"). The description is left out: PublishVersion may set its own.
+# since the last version"). The description is compared apart (_unchanged_since): PublishVersion
+# may give the version its own.
 _NOT_SNAPSHOTTED = frozenset(
     {"version", "revision_id", "last_modified", "description", "last_published", "published_description"}
 )
@@ -197,8 +198,8 @@ class FunctionManager:
                     **options,
                 )
                 await self._registry.put_latest(config)
-                if params.get("Publish"):
-                    await self._publish(config)
+                if params.get("Publish"):  # AWS answers with the version published
+                    return await self._publish(config)
         return config
 
     async def update_code(self, params: dict[str, Any]) -> FunctionConfig:
@@ -222,8 +223,8 @@ class FunctionManager:
                     updated = current.with_changes(**changes)
                     await self._registry.put_latest(updated)
                     self._pool.retire(name, keep=updated)
-                    if params.get("Publish"):
-                        await self._publish(updated)
+                    if params.get("Publish"):  # AWS answers with the version published
+                        return await self._publish(updated)
             return updated
         finally:
             await self._collect()  # the code it replaced, or a dry run's package
