@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from lamina.execution.sandbox.confine import read_runtime_signal
+
 ZYGOTE = Path(__file__).resolve().parents[3] / "src/lamina/execution/runtimes/python/zygote.py"
 
 
@@ -105,11 +107,11 @@ def test_an_init_reports_how_the_runtime_ended(
         return exits.pop() if exits else (0, 0)
 
     monkeypatch.setattr(zygote.os, "waitpid", waitpid)
-    zygote._reap(control, handovers, adopted, inits)  # the forker's exit: moved
+    zygote._reap(control, handovers, adopted, inits, read_runtime_signal)  # the forker's exit: moved
     os.write(write_end, report)
     os.close(write_end)
     exits.append((init, status))
-    zygote._reap(control, handovers, adopted, inits)
+    zygote._reap(control, handovers, adopted, inits, read_runtime_signal)
     assert control.sent == [
         {"type": "moved", "pid": forked, "to": init},
         {"type": "exited", "pid": init, "status": expected},

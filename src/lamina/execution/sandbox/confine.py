@@ -295,13 +295,6 @@ def _close_inherited_fds(keep: list[int], exec_follows: bool) -> None:
             pass  # the directory listing's own descriptor, already closed
 
 
-def _close_all_but(*kept: int) -> None:
-    for fd in _open_fds():
-        if fd not in kept:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
 def _forward_signals_to(pid: int) -> None:
     """Pass termination signals on to `pid` (a waiter to its PID 1, an init to its runtime)."""
 
@@ -325,7 +318,7 @@ def _wait_for_namespace_init(child: int, alive_fd: int, ending_fd: int) -> None:
     exit code N -> exit code N. Never returns.
     """
     try:
-        _close_all_but(alive_fd, ending_fd)
+        _close_inherited_fds([alive_fd, ending_fd], exec_follows=False)
         _forward_signals_to(child)
         while True:
             try:
@@ -410,13 +403,14 @@ def _enter_pid_namespace(handover_fd: int) -> tuple[int | None, _Adoption | None
 _RUNTIME_SIGNAL = b"runtime-signal "
 
 
-def read_runtime_signal(ending_fd: int) -> int | None:
+def read_runtime_signal(ending_fd: int, received: bytes = b"") -> int | None:
     """The signal that killed the runtime, as its init reported it on `ending_fd` (read to its end,
-    then closed); None when the runtime exited (its status is the init's) or nothing was reported.
+    then closed; `received`: what a reader already took from it); None when the runtime exited (its
+    status is the init's) or nothing was reported. The waiter outside and the fork server that
+    adopts PID 1 both read the report here.
 
     An init cannot die by a signal of its own making (pid_namespaces(7)), so it exits with 128+N and
     says N here: an exit status alone could not tell `kill -9` from `exit(137)`."""
-    received = b""
     os.set_blocking(ending_fd, False)
     with contextlib.suppress(OSError):
         while True:
@@ -455,7 +449,7 @@ def _run_init(runtime: int, ending_fd: int) -> None:
     can neither read its memory nor reach its descriptors through /proc. Never returns."""
     try:
         _prctl(_PR_SET_DUMPABLE, 0)
-        _close_all_but(ending_fd)
+        _close_inherited_fds([ending_fd], exec_follows=False)
         _forward_signals_to(runtime)
         while True:
             try:
@@ -666,7 +660,7 @@ def _await_credentials(runtime: int, credentials_fd: int, ending_fd: int, parent
     init. If the runtime ends or fails its confinement first (end of file), kill it and end as it
     did. Never returns."""
     try:
-        _close_all_but(credentials_fd, ending_fd)
+        _close_inherited_fds([credentials_fd, ending_fd], exec_follows=False)
         with contextlib.suppress(Exception):  # while root, the host's files in view; retried if needed
             prepare_seccomp()
         received = b""

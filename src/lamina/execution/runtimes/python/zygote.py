@@ -321,7 +321,11 @@ def _read_handovers(
         control.send({"type": "moved", "pid": forked, "to": int(line)})
 
 
-def _reap(control: _Control, handovers: dict, adopted: set, inits: dict) -> None:
+def _reap(
+    control: _Control, handovers: dict, adopted: set, inits: dict, runtime_signal: object = None
+) -> None:
+    """`runtime_signal`: confine.read_runtime_signal, how an init reports the signal that ended its
+    runtime (needed only once `inits` holds one, which takes the confinement module)."""
     _read_handovers(control, handovers, adopted, inits)
     while True:
         try:
@@ -337,36 +341,10 @@ def _reap(control: _Control, handovers: dict, adopted: set, inits: dict) -> None
             adopted.discard(pid)
             continue
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        if pid in inits:
-            code = _runtime_ending(inits.pop(pid), code)
+        if pid in inits:  # the init exits 128+N when a signal N ended the runtime, and says N
+            signum = runtime_signal(*inits.pop(pid))  # type: ignore[operator]
+            code = -signum if signum is not None else code
         control.send({"type": "exited", "pid": pid, "status": code})
-
-
-_RUNTIME_SIGNAL = (
-    b"runtime-signal "  # confine.py's init writes this line, then N, when signal N ended the runtime
-)
-
-
-def _runtime_ending(init: list, code: int) -> int:
-    """How the runtime ended, from its init's exit `code` and what it reported on its pipe (an init
-    cannot die by its own signal: it exits 128+N and reports N)."""
-    fd, received = init
-    try:
-        while True:
-            chunk = os.read(fd, 256)
-            if not chunk:
-                break
-            received += chunk
-    except OSError:
-        pass
-    os.close(fd)
-    for line in reversed(received.splitlines()):
-        if line.startswith(_RUNTIME_SIGNAL):
-            try:
-                return -int(line[len(_RUNTIME_SIGNAL) :])
-            except ValueError:
-                pass
-    return code
 
 
 def main() -> int:
@@ -406,7 +384,7 @@ def main() -> int:
         if wakeup_read in readable or any(fd in handovers for fd in readable):
             if wakeup_read in readable:
                 os.read(wakeup_read, 4096)
-            _reap(control, handovers, adopted, inits)
+            _reap(control, handovers, adopted, inits, getattr(confinement, "read_runtime_signal", None))
         if control.socket not in readable:
             continue
         received = control.receive()
