@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamina.domain.regions import is_region
 from lamina.execution.log_budget import EVENT_OVERHEAD_BYTES as EVENT_OVERHEAD_BYTES
 from lamina.execution.log_budget import LogLimits
 from lamina.transport.limits import HttpLimits
@@ -15,6 +16,9 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "000000000000"
 DEFAULT_KEEP_ALIVE_SECONDS = 600.0
 DEFAULT_MEMORY_BUDGET_SHARE = 0.5
+# The region of the data at the top of the data directory (Settings.home_region).
+HOME_REGION_FILE = "home-region"
+REGIONS_FOLDER = "regions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,42 +96,70 @@ class Settings:
     @property
     def private_paths(self) -> tuple[Path, ...]:
         """Everything in the data directory no environment may read, even by name: every database,
-        the secrets, code blobs, logs, and the other accounts' data."""
-        account = self.account_id
+        the secrets, code blobs, logs, and the other accounts' and regions' data."""
+        account, region = self.account_id, self.home_region
         return (
             self.database_path,
             self.queue_path,
             self.identity_path,
-            self.metrics_path(account),
-            self.alarms_path(account),
-            self.billing_path(account),
+            self.metrics_path(account, region),
+            self.alarms_path(account, region),
+            self.billing_path(account, region),
             self.secrets_dir,
             self.blobs_dir,
             self.logs_dir,
             self.data_dir / "accounts",
+            self.data_dir / REGIONS_FOLDER,
         )
 
-    def metrics_path(self, account_id: str) -> Path:
-        """An account's metric datapoints."""
-        return self._account_root(account_id) / "metrics.db"
+    @property
+    def home_region(self) -> str:
+        """The region whose state lies at the top of the data directory (and of each account's
+        folder); other regions' lie under regions/<region>/. It is the --region of the first start,
+        recorded then (`record_home_region`), so that a later --region moves nothing."""
+        try:
+            recorded = (self.data_dir / HOME_REGION_FILE).read_text().strip()
+        except OSError:
+            return self.region
+        return recorded if is_region(recorded) else self.region
 
-    def alarms_path(self, account_id: str) -> Path:
-        return self._account_root(account_id) / "alarms.db"
+    def record_home_region(self) -> None:
+        path = self.data_dir / HOME_REGION_FILE
+        if not path.exists():
+            path.write_text(self.region + "\n")
 
-    def billing_path(self, account_id: str) -> Path:
-        """An account's billed usage (`lamina cost` reads it)."""
-        return self._account_root(account_id) / "billing.db"
+    def metrics_path(self, account_id: str, region: str) -> Path:
+        """An account's metric datapoints in a region."""
+        return self._region_root(account_id, region) / "metrics.db"
+
+    def alarms_path(self, account_id: str, region: str) -> Path:
+        return self._region_root(account_id, region) / "alarms.db"
+
+    def billing_path(self, account_id: str, region: str) -> Path:
+        """An account's billed usage in a region (`lamina cost` reads it)."""
+        return self._region_root(account_id, region) / "billing.db"
 
     def _account_root(self, account_id: str) -> Path:
         return self.data_dir if account_id == self.account_id else self.data_dir / "accounts" / account_id
 
-    def account_paths(self, account_id: str) -> tuple[Path, Path, Path]:
-        """(metadata database, event queue, logs folder) of an account's Lambda: the first
-        account's at the top of the data directory, others' under accounts/<id>/."""
-        if account_id == self.account_id:
-            return self.database_path, self.queue_path, self.logs_dir
-        root = self.data_dir / "accounts" / account_id
+    def _region_root(self, account_id: str, region: str) -> Path:
+        root = self._account_root(account_id)
+        return root if region == self.home_region else root / REGIONS_FOLDER / region
+
+    def region_paths(self, account_id: str, region: str) -> tuple[Path, Path, Path]:
+        """(metadata database, event queue, logs folder) of an account's Lambda in a region: the
+        first account's home region at the top of the data directory, other accounts' under
+        accounts/<id>/, other regions' under regions/<region>/ of either."""
+        root = self._region_root(account_id, region)
         return root / "lamina.db", root / "queue.db", root / "logs"
+
+    def regions_with_state(self, account_id: str) -> list[str]:
+        """The regions an account has state in on disk (its home region always)."""
+        regions = {self.home_region}
+        folder = self._account_root(account_id) / REGIONS_FOLDER
+        if folder.is_dir():
+            regions.update(entry.name for entry in folder.iterdir() if is_region(entry.name))
+        return sorted(regions)
 
     @property
     def blobs_dir(self) -> Path:

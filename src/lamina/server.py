@@ -13,7 +13,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,12 @@ from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.function_urls import FunctionUrlHandler, FunctionUrlRouter
 from lamina.api.gateway import Gateway
 from lamina.api.internal import InternalRoutes
-from lamina.api.services.account_router import AccountRouter
+from lamina.api.services.account_router import AccountRouter, RegionalFacades
 from lamina.api.services.cloudwatch import build_cloudwatch_facades
 from lamina.api.services.identity import build_iam_facade, build_sts_facade
 from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
 from lamina.api.services.lambda_.authorization import LambdaAuthorization
-from lamina.api.services.lambda_.router import lambda_account
+from lamina.api.services.lambda_.router import lambda_account, no_such_account
 from lamina.api.services.logs import build_logs_facade
 from lamina.api.services.protocol_switch import ProtocolSwitch
 from lamina.api.services.service import Service, ServiceFacade, method_table
@@ -37,6 +37,7 @@ from lamina.clock import Clock, ManualClock, SystemClock
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
+from lamina.domain.regions import is_region
 from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy
 from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
@@ -127,11 +128,13 @@ ALARM_EVALUATION_SECONDS = 10.0
 
 
 @dataclass(slots=True)
-class LambdaAccount:
-    """One account's Lambda: its functions and their stores, limits, pool and async queue. Accounts
-    share the sandbox, the code cache and the memory budget."""
+class AccountRegion:
+    """One account's Lambda in one region: its functions and their stores, limits, pool and async
+    queue, its logs, metrics and alarms. As on AWS, each region of an account is a namespace of its
+    own with its own concurrency limit; all share the sandbox, the code cache and the memory budget."""
 
     account_id: str
+    region: str
     metadata: SqliteMetadataStore
     queue: SqliteEventQueue
     logs: FileLogStore
@@ -176,9 +179,10 @@ class LambdaAccount:
         restored = await self.backends.delivery.start()
         if restored:
             _log.info(
-                "%d asynchronous invocations of account %s left by the last run are queued again",
+                "%d asynchronous invocations of account %s in %s left by the last run are queued again",
                 restored,
                 self.account_id,
+                self.region,
             )
 
     async def stop_environments(self) -> None:
@@ -231,8 +235,9 @@ class Platform:
     app: Gateway
     identity_store: SqliteIdentityStore
     directory: IdentityDirectory
-    accounts: dict[str, LambdaAccount]
-    build_account: Callable[[str], LambdaAccount]
+    # (account id, region) -> its Lambda there: built as a request first names the region.
+    accounts: dict[tuple[str, str], AccountRegion]
+    build_account: Callable[[str, str], AccountRegion]
     counters: PlatformCounters
     code_collector: CodeCollector
     # Lamina's API as execution environments reach it (AWS_ENDPOINT_URL), each one's connections capped.
@@ -244,10 +249,17 @@ class Platform:
     _log_flusher: asyncio.Task[None] | None = None
     _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
+    # Account-regions being built for a first request (a second request waits for the same one).
+    _opening: dict[tuple[str, str], asyncio.Task[AccountRegion]] = field(default_factory=dict)
 
     @property
-    def primary(self) -> LambdaAccount:
-        return self.accounts[self.settings.account_id]
+    def primary(self) -> AccountRegion:
+        return self.accounts[(self.settings.account_id, self.settings.home_region)]
+
+    @property
+    def regions(self) -> list[str]:
+        """The regions in use: any account has state there."""
+        return sorted({region for _, region in self.accounts})
 
     async def startup(self) -> None:
         if self.function_port is not None:
@@ -255,8 +267,9 @@ class Platform:
         await self.identity_store.open()
         await self.directory.load()
         for account_id in self.directory.account_ids:
-            if account_id not in self.accounts:
-                self.accounts[account_id] = self.build_account(account_id)
+            for region in self.settings.regions_with_state(account_id):
+                if (account_id, region) not in self.accounts:
+                    self.accounts[(account_id, region)] = self.build_account(account_id, region)
         for account in list(self.accounts.values()):
             await account.open()
         # Every account's references are loaded: remove code that a crash or an older version left.
@@ -288,11 +301,31 @@ class Platform:
                 _log.exception("evaluating alarms failed")
 
     async def add_account(self, account_id: str) -> None:
-        """A new account (admin API): its Lambda state, started at once."""
-        account = self.accounts[account_id] = self.build_account(account_id)
+        """A new account (admin API): its Lambda state in the home region, started at once."""
+        await self.account_region(account_id, self.settings.home_region)
+
+    async def account_region(self, account_id: str, region: str) -> AccountRegion | None:
+        """An existing account's Lambda in `region` (a valid region name), built and started the
+        first time a request names it; None for an account that does not exist."""
+        key = (account_id, region)
+        found = self.accounts.get(key)
+        if found is not None:
+            return found
+        if not self.directory.has_account(account_id):
+            return None
+        opening = self._opening.get(key)
+        if opening is None:
+            opening = self._opening[key] = asyncio.get_running_loop().create_task(self._open_region(key))
+            opening.add_done_callback(lambda _: self._opening.pop(key, None))
+        return await asyncio.shield(opening)
+
+    async def _open_region(self, key: tuple[str, str]) -> AccountRegion:
+        account = self.build_account(*key)
         await account.open()
+        self.accounts[key] = account
         if self._started:
             await account.start_delivering()
+        return account
 
     async def stop_environments(self) -> None:
         """First step of a shutdown: in-flight invocations end now, with an error their callers see.
@@ -383,7 +416,8 @@ class Platform:
             "startMethod": self.sandbox.start_method,
             "standbyEnvironments": self.sandbox.standby_count,
             "runtimes": list(self.runtimes),  # in version order
-            "region": self.settings.region,
+            "region": self.settings.region,  # clients' default (lamina env)
+            "regions": self.regions,
             "accountId": self.settings.account_id,
             "accounts": len(self.accounts),
             "environments": sum(len(pool.environments) for pool in pools),
@@ -432,9 +466,10 @@ class _Shared:
     networks: NetworkNamespaces | None = None
 
 
-def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
+def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegion:
     settings, sts, authorizer = shared.settings, shared.sts, shared.authorizer
-    database_path, queue_path, logs_dir = settings.account_paths(account_id)
+    database_path, queue_path, logs_dir = settings.region_paths(account_id, region)
+    database_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     logs = FileLogStore(logs_dir)
     log_budget = LogBudget(settings.log_limits, lambda: logs.backlog_bytes, time.monotonic)
     metadata = SqliteMetadataStore(database_path)
@@ -448,7 +483,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
     context = EnvironmentContext(
         sandbox=shared.sandbox,
         log_store=logs,
-        region=settings.region,
+        region=region,
         account_id=account_id,
         sdk_library=shared.sdk_library,
         scratch_root=settings.environments_dir,
@@ -464,10 +499,10 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
     )
     limiter = ConcurrencyLimiter(settings.account_concurrency)
-    metric_store = SqliteMetricStore(settings.metrics_path(account_id))
+    metric_store = SqliteMetricStore(settings.metrics_path(account_id, region))
     recorder = MetricRecorder(metric_store, shared.clock)
     logs.watch_for(EMBEDDED_METRIC_MARKER)
-    billing_store = SqliteBillingStore(settings.billing_path(account_id))
+    billing_store = SqliteBillingStore(settings.billing_path(account_id, region))
     billing = BillingMeter(billing_store, shared.clock)
 
     async def write_logs() -> None:
@@ -485,7 +520,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         observer=Observers(LambdaMetrics(recorder), billing, shared.counters),
         write_logs=write_logs,
     )
-    placement = Placement(settings.region, account_id)
+    placement = Placement(region, account_id)
     manager = FunctionManager(
         registry,
         shared.blobs,
@@ -514,7 +549,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         lambda name, qualifier: registry.resolve(name, qualifier, route=True),
         event_invoke_configs.config_for,
         placement.arn,
-        region=settings.region,
+        region=region,
         account_id=account_id,
         policy=DeliveryPolicy(retry_delays=settings.async_retry_delays),
         may_send=destination_allowed,
@@ -532,7 +567,7 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
             manager,
             aliases,
             metadata,
-            lambda url_id: f"http://{url_id}.lambda-url.{settings.region}.localhost:{settings.port}/",
+            lambda url_id: f"http://{url_id}.lambda-url.{region}.localhost:{settings.port}/",
         ),
         recursion=RecursionConfigService(manager, metadata),
         layers=LayerService(metadata, shared.code_collector, placement),
@@ -556,12 +591,12 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         backends.permissions,
         lambda group, stream, message: logs.append(group, stream, [(int(time.time() * 1000), message)]),
     )
-    logs_api = LogsService(logs, settings.region, account_id, lambda: int(shared.clock.now() * 1000))
+    logs_api = LogsService(logs, region, account_id, lambda: int(shared.clock.now() * 1000))
     invoker = ServiceInvoker(manager, backends.permissions, delivery, authorizer)
     subscriptions = SubscriptionFilters(logs_api, invoker)
     metrics_service = MetricsService(recorder)
-    alarm_store = SqliteAlarmStore(settings.alarms_path(account_id))
-    alarms = AlarmService(alarm_store, metrics_service, invoker, settings.region, account_id)
+    alarm_store = SqliteAlarmStore(settings.alarms_path(account_id, region))
+    alarms = AlarmService(alarm_store, metrics_service, invoker, region, account_id)
     metric_filters = MetricFilters(logs_api, recorder)
     live_tail = LiveTail(logs_api)
     logs_facade = build_logs_facade(
@@ -571,11 +606,12 @@ def _build_account(shared: _Shared, account_id: str) -> LambdaAccount:
         shared.cloudwatch_protocols,
         {**method_table(metrics_service, METRIC_OPERATIONS), **method_table(alarms, ALARM_OPERATIONS)},
         authorizer,
-        settings.region,
+        region,
         account_id,
     )
-    account = LambdaAccount(
+    account = AccountRegion(
         account_id,
+        region,
         metadata,
         queue,
         logs,
@@ -607,6 +643,9 @@ def build_platform(settings: Settings) -> Platform:
         settings = replace(settings, data_dir=settings.data_dir.resolve())
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not is_region(settings.region):
+        raise SystemExit(f"lamina: --region {settings.region} is not a region of AWS's (aws partition)")
+    settings.record_home_region()
     credentials = load_root_credentials(
         settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
     )
@@ -623,7 +662,7 @@ def build_platform(settings: Settings) -> Platform:
     )
     blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))
     code = CodeCache(settings.code_cache_dir, blobs)
-    accounts: dict[str, LambdaAccount] = {}
+    accounts: dict[tuple[str, str], AccountRegion] = {}
     # Blobs and folders are shared by every account: collection marks from all of them.
     code_collector = CodeCollector(
         blobs,
@@ -690,40 +729,38 @@ def build_platform(settings: Settings) -> Platform:
         function_port,
         networks,
     )
-    accounts[settings.account_id] = _build_account(shared, settings.account_id)
+    home = (settings.account_id, settings.home_region)
+    accounts[home] = _build_account(shared, *home)
 
-    def facade_of(account_id: str) -> ServiceFacade | None:
-        account = accounts.get(account_id)
-        return account.facade if account is not None else None
-
-    def logs_facade_of(account_id: str) -> ServiceFacade | None:
-        account = accounts.get(account_id)
-        return account.logs_facade if account is not None else None
-
-    def cloudwatch_of(protocol_index: int) -> Callable[[str], ServiceFacade | None]:
-        def facade(account_id: str) -> ServiceFacade | None:
-            account = accounts.get(account_id)
-            return account.cloudwatch[protocol_index] if account is not None else None
+    def facades(pick: Callable[[AccountRegion], ServiceFacade]) -> RegionalFacades:
+        async def facade(account_id: str, region: str) -> ServiceFacade | None:
+            account = await platform.account_region(account_id, region)
+            return pick(account) if account is not None else None
 
         return facade
 
     services: dict[str, Service] = {
-        "lambda": AccountRouter(lambda_protocol, facade_of, lambda_account),
+        "lambda": AccountRouter(
+            lambda_protocol,
+            facades(lambda account: account.facade),
+            lambda_account,
+            no_such_account(lambda_protocol),
+        ),
         "iam": build_iam_facade(
             create_protocol(load_service_model("iam")), IamService(directory), authorizer
         ),
         "sts": build_sts_facade(create_protocol(load_service_model("sts")), sts),
-        "logs": AccountRouter(shared.logs_protocol, logs_facade_of),
+        "logs": AccountRouter(shared.logs_protocol, facades(lambda account: account.logs_facade)),
         "monitoring": ProtocolSwitch(
-            AccountRouter(shared.cloudwatch_protocols[0], cloudwatch_of(0)),
-            AccountRouter(shared.cloudwatch_protocols[1], cloudwatch_of(1)),
+            AccountRouter(shared.cloudwatch_protocols[0], facades(lambda account: account.cloudwatch[0])),
+            AccountRouter(shared.cloudwatch_protocols[1], facades(lambda account: account.cloudwatch[1])),
         ),
     }
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health(),
         code_urls,
-        accounts[settings.account_id].backends.manager.code_package,
+        accounts[home].backends.manager.code_package,  # any account's: the blobs are shared
         clock if isinstance(clock, ManualClock) else None,
         lambda: platform.evaluate_alarms(),
         lambda: platform.prometheus(),
@@ -746,7 +783,7 @@ def build_platform(settings: Settings) -> Platform:
         identity_store,
         directory,
         accounts,
-        lambda account_id: _build_account(shared, account_id),
+        lambda account_id, region: _build_account(shared, account_id, region),
         shared.counters,
         code_collector,
         function_port,

@@ -53,14 +53,14 @@ class RunningServer:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def client(self, service: str = "lambda", **config: Any) -> Any:
+    def client(self, service: str = "lambda", region: str = REGION, **config: Any) -> Any:
         import boto3
         from botocore.config import Config
 
         client = boto3.client(
             service,
             endpoint_url=self.endpoint,
-            region_name=REGION,
+            region_name=region,
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
             config=Config(retries={"max_attempts": 1}, read_timeout=120, inject_host_prefix=False, **config),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lamina.config import DEFAULT_REGION
 from lamina.domain.iam.principals import Principal
 from lamina.protocol.http import HttpRequest
 
@@ -16,6 +17,7 @@ class RequestContext:
     access_key_id: str
     principal: Principal  # who signed the request
     source_ip: str = ""  # the client's address (aws:SourceIp)
+    region: str = DEFAULT_REGION  # the region the request was signed for: whose state it reaches
 
     @property
     def base_url(self) -> str:

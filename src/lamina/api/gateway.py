@@ -20,6 +20,7 @@ from lamina.api.function_urls import FunctionUrlRouter, url_target
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.service import Service
 from lamina.domain.ids import new_request_id
+from lamina.domain.regions import invalid_region, is_region
 from lamina.errors import AwsError
 from lamina.identity.directory import Credential
 from lamina.protocol.http import HttpRequest, HttpResponse
@@ -100,9 +101,13 @@ class Gateway:
                     facade = self._services.get(credential.service, facade)
                 raise
             facade = self._services.get(verified.service, facade)
+            if not is_region(verified.region):
+                raise invalid_region()
             principal = caller_of(self._credentials, verified.access_key_id, verified.service, headers, query)
             source_ip = lean.peer[0] if lean.peer else ""
-            context = RequestContext(request_id, request, verified.access_key_id, principal, source_ip)
+            context = RequestContext(
+                request_id, request, verified.access_key_id, principal, source_ip, verified.region
+            )
             response = await facade.handle(request, context)
         except AwsError as error:
             response = facade.protocol.serialize_error(error, request_id)

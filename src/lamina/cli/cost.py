@@ -67,6 +67,9 @@ def report(
     month: Annotated[str | None, typer.Option("--month", help="YYYY-MM; default: this month.")] = None,
     function: Annotated[str | None, typer.Option("--function", help="One function only.")] = None,
     account_id: Annotated[str | None, typer.Option("--account-id", help="Another account's usage.")] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Usage in this region; default: the data's first region.")
+    ] = None,
     per_million: PerMillion = AWS_PRICES.per_million_requests,
     per_gb_second: PerGbSecond = AWS_PRICES.per_gb_second,
     free_requests: FreeRequests = AWS_PRICES.free_requests,
@@ -87,7 +90,8 @@ def report(
         raise typer.BadParameter(f"--month must be YYYY-MM, got {month!r}") from None
     settings = Settings(data_dir=existing_data_dir(data_dir))
     prices = Prices(per_million, per_gb_second, free_requests, free_gb_seconds)
-    usage = read_usage(settings.billing_path(account_id or settings.account_id), month, function)
+    path = settings.billing_path(account_id or settings.account_id, region or settings.home_region)
+    usage = read_usage(path, month, function)
     rows: list[dict[str, Any]] = []
     for item in usage:
         used = gb_seconds(item.mb_ms, 1)

@@ -32,12 +32,19 @@ _VISIBLE_CONTROLS = {
 
 
 def print_logs(
-    data_dir: Path, function_name: str, *, follow: bool, interval: float, account_id: str | None = None
+    data_dir: Path,
+    function_name: str,
+    *,
+    follow: bool,
+    interval: float,
+    account_id: str | None = None,
+    region: str | None = None,
 ) -> None:
-    """`account_id`: a function of an account created with `lamina admin create-account`."""
+    """`account_id`: a function of an account created with `lamina admin create-account`;
+    `region`: of another region than the data directory's first."""
     settings = Settings(data_dir=data_dir)
-    logs_dir = settings.account_paths(account_id)[2] if account_id else settings.logs_dir
-    if account_id and not logs_dir.parent.is_dir():
+    logs_dir = settings.region_paths(account_id or settings.account_id, region or settings.home_region)[2]
+    if account_id and not (data_dir / "accounts" / account_id).is_dir():
         raise CliError(
             f"no account {account_id} in {data_dir}", "create it with `lamina admin create-account`"
         )

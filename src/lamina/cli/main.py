@@ -424,13 +424,21 @@ def logs(
     account_id: Annotated[
         str | None, typer.Option("--account-id", help="An account made with `lamina admin create-account`.")
     ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="The function's region; default: the data's first region.")
+    ] = None,
 ) -> None:
     """Print a function's log events (all streams, oldest first)."""
     from lamina.cli.data_dir import existing_data_dir
     from lamina.cli.log_printer import print_logs
 
     print_logs(
-        existing_data_dir(data_dir), function_name, follow=follow, interval=interval, account_id=account_id
+        existing_data_dir(data_dir),
+        function_name,
+        follow=follow,
+        interval=interval,
+        account_id=account_id,
+        region=region,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lamina.errors import invalid_parameter
+from lamina.errors import invalid_parameter, not_found
 
 # Lambda API reference, FunctionName: a name, a partial ARN (ACCOUNT:function:NAME) or a full ARN,
 # each optionally followed by ":QUALIFIER".
@@ -25,7 +25,8 @@ class FunctionRef:
 
 
 def parse_function_ref(value: str, *, region: str, account_id: str) -> FunctionRef:
-    """Accept every form AWS accepts; reject ARNs for another account or region as AWS does."""
+    """Accept every form AWS accepts; reject ARNs for another account or region as AWS does (an
+    endpoint serves its own region only)."""
     match = _FUNCTION_REF.fullmatch(value)
     if match is None:
         raise invalid_parameter(f"Invalid function name or ARN: {value}")
@@ -34,7 +35,7 @@ def parse_function_ref(value: str, *, region: str, account_id: str) -> FunctionR
         raise invalid_parameter(f"The account ID in the function ARN does not match the caller: {value}")
     arn_region = match.group("region")
     if arn_region is not None and arn_region != region:
-        raise invalid_parameter(f"The region in the function ARN does not match the endpoint: {value}")
+        raise not_found(f"Functions from '{arn_region}' are not reachable in this region ('{region}')")
     return FunctionRef(match.group("name"), match.group("qualifier"))
 
 

@@ -95,6 +95,12 @@ class LayerService:
         """The Layers parameter of CreateFunction / UpdateFunctionConfiguration, resolved."""
         layers = []
         for arn in arns:
+            region = parse_layer_version_arn(arn)[0]
+            if region != self.placement.region:
+                raise invalid_parameter(
+                    "Layers are not in the same region as the function. "
+                    f"Layers are expected to be in region {self.placement.region}."
+                )
             try:
                 layer = await self.get_by_arn(arn)
             except AwsError:

@@ -57,11 +57,13 @@ def test_partial_arn_for_another_account_is_rejected() -> None:
     )
 
 
-def test_arn_for_another_region_is_rejected() -> None:
+def test_arn_for_another_region_is_not_found_as_aws_answers() -> None:
     value = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:my-function:1"
-    assert rejection(value).message == (
-        f"The region in the function ARN does not match the endpoint: {value}"
-    )
+    with pytest.raises(AwsError) as caught:
+        parse(value)
+    error = caught.value
+    assert (error.code, error.status) == ("ResourceNotFoundException", 404)
+    assert error.message == f"Functions from 'eu-west-1' are not reachable in this region ('{REGION}')"
 
 
 @pytest.mark.parametrize(

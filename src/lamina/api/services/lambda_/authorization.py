@@ -27,6 +27,11 @@ _ACTIONS = {
 DENIED = "AccessDeniedException"
 
 
+def action_of(operation: str) -> str:
+    """The IAM action an operation is authorised as."""
+    return _ACTIONS.get(operation, f"lambda:{operation}")
+
+
 class LambdaAuthorization:
     def __init__(self, authorizer: Authorizer, permissions: PermissionService, placement: Placement) -> None:
         self._authorizer = authorizer
@@ -37,7 +42,7 @@ class LambdaAuthorization:
         self, operation: str, params: dict[str, Any]
     ) -> tuple[str, str, tuple[str, str | None] | None]:
         """(action, resource ARN, the function and qualifier whose policy applies, if any)."""
-        action = _ACTIONS.get(operation, f"lambda:{operation}")
+        action = action_of(operation)
         placement = self._placement
         if "FunctionName" in params:
             name, qualifier = function_ref(params, placement)
