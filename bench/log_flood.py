@@ -34,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
 
@@ -76,7 +77,8 @@ def _summary(samples: list[float]) -> dict[str, float]:
 
 
 def _create(server: RunningServer, name: str, source: str) -> None:
-    server.client("lambda").create_function(
+    client = server.client("lambda")
+    client.create_function(
         FunctionName=name,
         Runtime="python3.11",
         Role=EXECUTION_ROLE,
@@ -84,6 +86,7 @@ def _create(server: RunningServer, name: str, source: str) -> None:
         Timeout=300,
         Code={"ZipFile": make_zip({"app.py": source})},
     )
+    wait_active(client, name)
 
 
 def measure(server: RunningServer, seconds: float, flood_mb: float, repeat: int) -> dict[str, Any]:

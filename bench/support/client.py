@@ -90,6 +90,22 @@ class SignedClient:
         status, body = self.connection.exchange(request)
         if status != 201:
             raise BenchError(f"CreateFunction {name}: {status} {body[:300]!r}")
+        self.wait_active(name)
+
+    def wait_active(self, name: str, timeout: float = 60.0) -> None:
+        """CreateFunction answers Pending, as AWS does: poll GetFunctionConfiguration until Active."""
+        deadline = time.monotonic() + timeout
+        while True:
+            request = self.signer.signed("GET", f"/2015-03-31/functions/{name}/configuration", b"")
+            status, body = self.connection.exchange(request)
+            if status != 200:
+                raise BenchError(f"GetFunctionConfiguration {name}: {status} {body[:300]!r}")
+            state = json.loads(body).get("State")
+            if state == "Active":
+                return
+            if state == "Failed" or time.monotonic() > deadline:
+                raise BenchError(f"{name} did not become Active: {body[:300]!r}")
+            time.sleep(0.01)
 
     def health(self) -> dict[str, Any]:
         status, body = self.connection.exchange(self.signer.unsigned("GET", HEALTH_PATH))

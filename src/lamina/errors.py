@@ -19,7 +19,7 @@ class AwsError(Exception):
         message: str,
         status: int = 400,
         *,
-        error_type: str = "User",
+        error_type: str | None = "User",
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:

@@ -165,6 +165,7 @@ class AccountRegion:
         await self.alarms.restore()
         await self.billing_store.open()
         await self.registry.load()
+        self.backends.manager.settler.resume()  # creates and updates a stopped server left Pending
         await self.backends.concurrency.restore()
         await self.backends.event_invoke_configs.restore()
         await self.backends.recursion.restore()
@@ -186,6 +187,7 @@ class AccountRegion:
             )
 
     async def stop_environments(self) -> None:
+        self.backends.manager.settler.close()  # what is left stays Pending: resumed at the next start
         self.live_tail.close()
         await self.backends.delivery.close()
         await self.pool.close()
@@ -555,11 +557,12 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         may_send=destination_allowed,
         persist=observations.commit,
     )
+    concurrency = FunctionConcurrency(manager, metadata, limiter, settings.min_unreserved_concurrency)
     backends = LambdaBackends(
         manager=manager,
         aliases=aliases,
-        provisioned=ProvisionedConcurrency(manager, aliases, metadata, pool),
-        concurrency=FunctionConcurrency(manager, metadata, limiter, settings.min_unreserved_concurrency),
+        provisioned=ProvisionedConcurrency(manager, aliases, metadata, pool, concurrency),
+        concurrency=concurrency,
         permissions=PermissionService(manager, metadata),
         tags=TagService(manager, metadata),
         event_invoke_configs=event_invoke_configs,
@@ -683,7 +686,8 @@ def build_platform(settings: Settings) -> Platform:
         lambda key: credential.secret if (credential := directory.credential(key)) else None
     )
     code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
-    lambda_protocol = create_protocol(load_service_model("lambda"), {"Runtime": list(runtimes)})
+    # Runtime names get AWS's own answers (domain/runtimes.py), not a generic enum failure.
+    lambda_protocol = create_protocol(load_service_model("lambda"), {"Runtime": ()})
     clock: Clock = ManualClock() if settings.fake_clock else SystemClock()
     app: Gateway
     # Environments run as uids of their own when the server is root (execution/sandbox/detect.py);

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
 
@@ -44,6 +45,7 @@ def deploy(lambda_client: Any) -> Iterator[Callable[..., str]]:
             **options,
         )
         created.append(name)
+        wait_active(lambda_client, name)
         return name
 
     yield create

@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.lambda_calls import create_function, error_of, log_lines, report_line, wait_provisioned
+from tests.support.lambda_calls import (
+    create_function,
+    error_of,
+    log_lines,
+    report_line,
+    wait_provisioned,
+    wait_updated,
+)
 from tests.support.packaging import make_zip
 from tests.support.server import running_server
 
@@ -35,6 +42,7 @@ def two_versions(client: Any, deploy: Callable[..., str]) -> str:
     """A function with versions 1 and 2, whose code differs."""
     name = deploy(whoami("one"), Publish=True)
     client.update_function_code(FunctionName=name, ZipFile=make_zip(whoami("two")), Publish=True)
+    wait_updated(client, name)
     return name
 
 
@@ -199,17 +207,29 @@ def test_delete_function_with_a_version_qualifier(lambda_client: Any, deploy: Ca
     lambda_client.delete_function(FunctionName=name, Qualifier="1")
     with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
         lambda_client.get_function(FunctionName=name, Qualifier="1")
-    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException) as again:
-        lambda_client.delete_function(FunctionName=name, Qualifier="1")
-    assert error_of(again)[1] == f"Function not found: {ARN}:{name}:1"
-    with pytest.raises(lambda_client.exceptions.InvalidParameterValueException):
-        lambda_client.delete_function(FunctionName=name, Qualifier="$LATEST")
+    # As on AWS, deleting a version that is gone (or never was) succeeds; $LATEST is refused first,
+    # whether the function exists or not.
+    lambda_client.delete_function(FunctionName=name, Qualifier="1")
+    lambda_client.delete_function(FunctionName=name, Qualifier="1233")
+    for function in (name, "no-such-function"):
+        with pytest.raises(lambda_client.exceptions.InvalidParameterValueException) as latest:
+            lambda_client.delete_function(FunctionName=function, Qualifier="$LATEST")
+        assert error_of(latest) == (
+            "InvalidParameterValueException",
+            "$LATEST version cannot be deleted without deleting the function.",
+            400,
+        )
+    with pytest.raises(lambda_client.exceptions.ResourceNotFoundException) as gone:
+        lambda_client.delete_function(FunctionName="no-such-function", Qualifier="1233")
+    assert error_of(gone)[1] == f"Function not found: {ARN}:no-such-function"
 
     # A deleted version's number is never given again.
     lambda_client.update_function_code(FunctionName=name, ZipFile=make_zip(whoami("three")))
+    wait_updated(lambda_client, name)
     third = lambda_client.publish_version(FunctionName=name)["Version"]
     lambda_client.delete_function(FunctionName=f"{name}:{third}")
     lambda_client.update_function_code(FunctionName=name, ZipFile=make_zip(whoami("four")))
+    wait_updated(lambda_client, name)
     assert (third, lambda_client.publish_version(FunctionName=name)["Version"]) == ("3", "4")
     versions = lambda_client.list_versions_by_function(FunctionName=name)["Versions"]
     assert [item["Version"] for item in versions] == ["$LATEST", "2", "4"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.lambda_calls import create_function, error_of
+from tests.support.lambda_calls import create_function, error_of, wait_updated
 from tests.support.server import ACCESS_KEY, LAMBDA_TRUST_POLICY, SECRET_KEY, RunningServer, running_server
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function"
@@ -321,6 +321,7 @@ def test_dead_letter_config_is_stored_and_returned(lambda_client: Any, deploy: C
     updated = lambda_client.update_function_configuration(
         FunctionName=name, DeadLetterConfig={"TargetArn": topic}
     )
+    wait_updated(lambda_client, name)
     assert updated["DeadLetterConfig"] == {"TargetArn": topic}
     with pytest.raises(lambda_client.exceptions.InvalidParameterValueException) as invalid:
         lambda_client.update_function_configuration(
@@ -330,4 +331,5 @@ def test_dead_letter_config_is_stored_and_returned(lambda_client: Any, deploy: C
     cleared = lambda_client.update_function_configuration(
         FunctionName=name, DeadLetterConfig={"TargetArn": ""}
     )
+    wait_updated(lambda_client, name)
     assert "DeadLetterConfig" not in cleared

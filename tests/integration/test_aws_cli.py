@@ -85,7 +85,8 @@ def code_sha256(data: bytes) -> str:
 
 
 def cli_create(server: RunningServer, name: str, package: Path, *extra: str) -> Any:
-    return aws_ok(
+    """`aws lambda create-function`, then `aws lambda wait function-active-v2`, as on AWS."""
+    created = aws_ok(
         server,
         "create-function",
         f"--function-name={name}",
@@ -95,6 +96,9 @@ def cli_create(server: RunningServer, name: str, package: Path, *extra: str) -> 
         f"--zip-file=fileb://{package}",
         *extra,
     )
+    assert created["State"] == "Pending"
+    assert aws(server, "wait", "function-active-v2", "--function-name", name).returncode == 0
+    return created
 
 
 @dataclass(frozen=True, slots=True)

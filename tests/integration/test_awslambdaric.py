@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ROLE
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 
 APP = """\
@@ -105,6 +106,7 @@ def create_function(lambda_client: Any) -> Iterator[CreateFunction]:
             **options,
         )
         created.append(name)
+        wait_active(lambda_client, name)
         return name
 
     yield create

@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.support.cli import create_account
+from tests.support.lambda_calls import wait_active, wait_updated
 from tests.support.packaging import make_zip
 from tests.support.server import EXECUTION_ROLE, LAMBDA_TRUST_POLICY, RunningServer, running_server
 
@@ -68,7 +69,7 @@ def package(tag: str) -> bytes:
 
 
 def create(client: Any, name: str, code: bytes, **options: Any) -> dict[str, Any]:
-    return client.create_function(
+    created: dict[str, Any] = client.create_function(
         FunctionName=name,
         Runtime="python3.11",
         Role=options.pop("Role", EXECUTION_ROLE),
@@ -76,6 +77,8 @@ def create(client: Any, name: str, code: bytes, **options: Any) -> dict[str, Any
         Code={"ZipFile": code},
         **options,
     )
+    wait_active(client, name)
+    return created
 
 
 def test_every_single_byte_corruption_is_a_400_or_a_valid_package_and_stores_nothing(
@@ -121,6 +124,7 @@ def test_create_and_delete_cycles_leave_code_where_it_started(server: RunningSer
         name = f"cycle-{cycle}"
         create(client, name, package(f"v1-{cycle}"), Publish=True)
         client.update_function_code(FunctionName=name, ZipFile=package(f"v2-{cycle}"), Publish=True)
+        wait_updated(client, name)
         assert client.invoke(FunctionName=name, Qualifier="1")["Payload"].read() == f'"v1-{cycle}"'.encode()
         assert len(blobs(server) - before[0]) == 2
         client.delete_function(FunctionName=name, Qualifier="1")  # version 1's code goes with it
@@ -130,6 +134,7 @@ def test_create_and_delete_cycles_leave_code_where_it_started(server: RunningSer
     # Replaced code that no version keeps goes at once.
     create(client, "replaced", package("old"))
     client.update_function_code(FunctionName="replaced", ZipFile=package("new"))
+    wait_updated(client, "replaced")
     assert len(blobs(server) - before[0]) == 1
     assert client.invoke(FunctionName="replaced")["Payload"].read() == b'"new"'
     client.delete_function(FunctionName="replaced")
@@ -154,6 +159,7 @@ def test_layers_keep_their_content_until_no_layer_version_or_function_uses_it(
     client.delete_layer_version(LayerName="shared-lib", VersionNumber=first["Version"])
     assert len(blobs(server) - before[0]) == 3  # the function still uses the deleted version
     client.update_function_configuration(FunctionName="layered", Layers=[second["LayerVersionArn"]])
+    wait_updated(client, "layered")
     assert len(blobs(server) - before[0]) == 2  # nothing uses the first layer any more
     client.delete_layer_version(LayerName="other-lib", VersionNumber=second["Version"])
     assert len(blobs(server) - before[0]) == 2  # the function still uses the second

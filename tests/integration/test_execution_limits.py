@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.conftest import ROLE
+from tests.support.lambda_calls import wait_active, wait_updated
 from tests.support.packaging import make_zip
 from tests.support.server import RunningServer, running_server
 
@@ -38,6 +39,7 @@ def _create(client: Any, name: str, source: str, **options: Any) -> None:
         Code={"ZipFile": make_zip({"app.py": source})},
         **options,
     )
+    wait_active(client, name)
 
 
 def _invoke(client: Any, name: str, event: dict[str, Any], **options: Any) -> tuple[dict[str, Any], Any]:
@@ -137,12 +139,14 @@ def test_code_update_never_reaches_old_warm_environment(
             {"app.py": "import os\nPID = os.urandom(8).hex()\ndef handler(e, c):\n    return ['v2', PID]\n"}
         ),
     )
+    wait_updated(lambda_client, name)
     updated = _invoke(lambda_client, name, {})[1]
     assert isinstance(updated, list), updated
     new_version, new_pid = updated
     assert (old_version, new_version) == ("v1", "v2")
     assert new_pid != old_pid
     lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": {"MODE": "x"}})
+    wait_updated(lambda_client, name)
     assert _invoke(lambda_client, name, {})[1][1] != new_pid
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ROLE
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 from tests.support.server import RunningServer, running_server
 
@@ -70,6 +71,7 @@ def _create(client: Any, **options: Any) -> str:
         Code={"ZipFile": make_zip({"app.py": CGROUP_PROBE})},
         **options,
     )
+    wait_active(client, name)
     return name
 
 

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import ROLE
+from tests.support.lambda_calls import wait_active, wait_updated
 from tests.support.packaging import make_zip
 from tests.support.server import RunningServer
 
@@ -23,7 +24,8 @@ LAST_MODIFIED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$"
 
 
 def _create(client: Any, name: str, zip_bytes: bytes | None = None, **options: Any) -> dict[str, Any]:
-    return client.create_function(  # type: ignore[no-any-return]
+    """CreateFunction's answer, returned once the function is Active."""
+    created: dict[str, Any] = client.create_function(
         FunctionName=name,
         Runtime=options.pop("Runtime", "python3.11"),
         Role=ROLE,
@@ -31,6 +33,8 @@ def _create(client: Any, name: str, zip_bytes: bytes | None = None, **options: A
         Code={"ZipFile": zip_bytes or make_zip(HELLO)},
         **options,
     )
+    wait_active(client, name)
+    return created
 
 
 def _name() -> str:
@@ -50,7 +54,11 @@ def test_create_function_returns_aws_configuration_shape(lambda_client: Any) -> 
         assert config["CodeSize"] == len(package)
         assert config["Version"] == "$LATEST"
         assert config["MemorySize"] == 128 and config["Timeout"] == 3
-        assert config["State"] == "Active" and config["LastUpdateStatus"] == "Successful"
+        # AWS's answer to CreateFunction: Pending, with no LastUpdateStatus yet; Active once unpacked.
+        assert (config["State"], config["StateReasonCode"]) == ("Pending", "Creating")
+        assert "LastUpdateStatus" not in config
+        active = lambda_client.get_function(FunctionName=name)["Configuration"]
+        assert (active["State"], active["LastUpdateStatus"]) == ("Active", "Successful")
         assert config["PackageType"] == "Zip" and config["Architectures"] == ["x86_64"]
         assert config["EphemeralStorage"] == {"Size": 512}
         assert config["LoggingConfig"]["LogGroup"] == f"/aws/lambda/{name}"
@@ -59,7 +67,8 @@ def test_create_function_returns_aws_configuration_shape(lambda_client: Any) -> 
         assert re.fullmatch(r"[0-9a-f-]{36}", config["RevisionId"])
         lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
         fetched = lambda_client.get_function(FunctionName=name)
-        assert fetched["Configuration"]["RevisionId"] == config["RevisionId"]
+        # Becoming Active is a new revision, as on AWS.
+        assert fetched["Configuration"]["RevisionId"] != config["RevisionId"]
         assert fetched["Code"]["RepositoryType"] == "S3"
         with urllib.request.urlopen(fetched["Code"]["Location"], timeout=10) as response:
             assert response.read() == package
@@ -134,13 +143,22 @@ def test_missing_function_is_resource_not_found(lambda_client: Any) -> None:
         ({"MemorySize": 100}, "memorySize"),
         ({"Timeout": 901}, "timeout"),
         ({"Timeout": 0}, "timeout"),
-        # Unknown or unavailable runtimes are refused with the list this server offers.
+        # Runtimes: AWS's answers for blocked and unknown names; a valid one this host cannot run
+        # is refused with the list this server offers.
         (
             {"Runtime": "python2.7"},
-            "at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [provided.al2, provided.al2023, python3.",
+            "The runtime parameter of python2.7 is no longer supported for creating or updating AWS "
+            "Lambda functions. We recommend you use the new runtime (python3.12) while creating or "
+            "updating functions.",
         ),
-        ({"Runtime": "nodejs20.x"}, "enum value set: [provided.al2, provided.al2023, python3."),
-        ({"Runtime": "python3.99"}, "enum value set: [provided.al2, provided.al2023, python3."),
+        (
+            {"Runtime": "ruby3.4"},
+            "is not supported by this Lamina server. Available runtimes: provided.al2, ",
+        ),
+        (
+            {"Runtime": "python3.99"},
+            "Value python3.99 at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [",
+        ),
         ({"Environment": {"Variables": {"BIG": "x" * 5000}}}, "4KB"),
         ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "reserved"),
         ({"EphemeralStorage": {"Size": 100}}, "ephemeralStorage"),
@@ -209,7 +227,8 @@ def test_zip_bomb_over_250_mb_unzipped_is_rejected(lambda_client: Any) -> None:
 
 def test_update_configuration_and_code(lambda_client: Any) -> None:
     name = _name()
-    created = _create(lambda_client, name)
+    _create(lambda_client, name)
+    created = lambda_client.get_function_configuration(FunctionName=name)  # Active: its own RevisionId
     try:
         updated = lambda_client.update_function_configuration(
             FunctionName=name,
@@ -219,6 +238,7 @@ def test_update_configuration_and_code(lambda_client: Any) -> None:
             Environment={"Variables": {"GREETING": "hi"}},
             RevisionId=created["RevisionId"],
         )
+        wait_updated(lambda_client, name)
         assert (updated["MemorySize"], updated["Timeout"], updated["Description"]) == (256, 10, "changed")
         assert updated["RevisionId"] != created["RevisionId"]
         lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
@@ -228,6 +248,7 @@ def test_update_configuration_and_code(lambda_client: Any) -> None:
             )
         new_code = make_zip({"app.py": "def handler(event, context):\n    return 'v2'\n"})
         code_update = lambda_client.update_function_code(FunctionName=name, ZipFile=new_code)
+        wait_updated(lambda_client, name)
         assert code_update["CodeSha256"] == base64.b64encode(hashlib.sha256(new_code).digest()).decode()
         assert code_update["MemorySize"] == 256
         assert lambda_client.invoke(FunctionName=name)["Payload"].read() == b'"v2"'
@@ -248,6 +269,7 @@ def test_publish_on_create_makes_version_one(lambda_client: Any) -> None:
         # As AWS: the answer is the published version's configuration.
         assert (created["Version"], created["FunctionArn"].rsplit(":", 2)[-2:]) == ("1", [name, "1"])
         updated = lambda_client.update_function_code(FunctionName=name, ZipFile=make_zip(HELLO), Publish=True)
+        wait_updated(lambda_client, name)
         assert (updated["Version"], updated["FunctionArn"].endswith(f":{name}:2")) == ("2", True)
         version = lambda_client.get_function_configuration(FunctionName=name, Qualifier="1")
         assert version["Version"] == "1"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.lambda_calls import error_of
+from tests.support.lambda_calls import error_of, wait_updated
 from tests.support.packaging import make_zip
 from tests.support.server import RunningServer
 
@@ -158,9 +158,11 @@ def test_functions_import_from_their_layers_in_order(
         # A deleted layer version keeps working for the functions that have it.
         lambda_client.delete_layer_version(LayerName=other, VersionNumber=1)
         lambda_client.update_function_configuration(FunctionName=name, Layers=[base["LayerVersionArn"]])
+        wait_updated(lambda_client, name)
         result = json.loads(lambda_client.invoke(FunctionName=name)["Payload"].read())
         assert result["common"] == "base"
         lambda_client.update_function_configuration(FunctionName=name, Layers=[])
+        wait_updated(lambda_client, name)
         assert "Layers" not in lambda_client.get_function_configuration(FunctionName=name)
         assert (
             lambda_client.invoke(FunctionName=name).get("FunctionError") == "Unhandled"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.lambda_calls import error_of, log_lines
+from tests.support.lambda_calls import error_of, log_lines, wait_updated
 from tests.support.server import RunningServer
 
 NOISY = """
@@ -110,6 +110,7 @@ def test_levels_need_the_json_format(deploy: Callable[..., str], lambda_client: 
         "LogGroup": f"/aws/lambda/{name}",
     }
     lambda_client.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "Text"})
+    wait_updated(lambda_client, name)
     with pytest.raises(ClientError) as text_level:
         lambda_client.update_function_configuration(
             FunctionName=name, LoggingConfig={"ApplicationLogLevel": "DEBUG"}

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
 
@@ -51,13 +52,15 @@ def big_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runni
         store.flush()
     store.close()
     with running_server(data_dir, "--keep-alive", "60") as server:
-        server.client("lambda").create_function(
+        client = server.client("lambda")
+        client.create_function(
             FunctionName="echo",
             Runtime="python3.11",
             Role=EXECUTION_ROLE,
             Handler="app.handler",
             Code={"ZipFile": make_zip({"app.py": "def handler(event, context):\n    return event\n"})},
         )
+        wait_active(client, "echo")
         yield server, first_ms
 
 

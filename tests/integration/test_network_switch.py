@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ROLE
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 from tests.support.server import RunningServer
 
@@ -132,6 +133,7 @@ def test_a_custom_runtime_without_network_reaches_its_runtime_api_inside(
         Code={"ZipFile": make_zip({"bootstrap": CUSTOM_BOOTSTRAP}, modes={"bootstrap": 0o755})},
         Environment={"Variables": {"LAMINA_NETWORK": "off"}},
     )
+    wait_active(lambda_client, name)
     for _ in range(2):  # a cold and a warm invocation
         response = lambda_client.invoke(FunctionName=name, Payload=json.dumps({"port": server.port}))
         body = json.loads(response["Payload"].read())

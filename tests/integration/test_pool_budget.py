@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ROLE
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 from tests.support.server import RunningServer, running_server
 
@@ -51,6 +52,7 @@ def _create(client: Any, name: str, hold_mb: int = 0) -> None:
         Timeout=120,
         Environment={"Variables": {"HOLD_MB": str(hold_mb)}},
     )
+    wait_active(client, name)
 
 
 def _environment(client: Any, name: str, event: dict[str, Any] | None = None) -> str:

@@ -29,6 +29,7 @@ from botocore.config import Config
 
 import lamina
 from tests.integration.conftest import ROLE
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 from tests.support.server import (
     ACCESS_KEY,
@@ -66,6 +67,7 @@ def create(client: Any, name: str | None = None, role: str = ROLE, **options: An
         Code={"ZipFile": make_zip({"app.py": APP})},
         **options,
     )
+    wait_active(client, name)
     return name
 
 

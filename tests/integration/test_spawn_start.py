@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ROLE
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 from tests.support.server import RunningServer, running_server
 
@@ -83,7 +84,8 @@ def _deploy(server: RunningServer, runtime: str, memory_mb: int) -> str:
         code = make_zip({"bootstrap": BOOTSTRAP}, modes={"bootstrap": 0o755})
     else:
         code = make_zip({"app.py": PROBE})
-    server.client("lambda").create_function(
+    client = server.client("lambda")
+    client.create_function(
         FunctionName=name,
         Runtime=runtime,
         Role=ROLE,
@@ -91,6 +93,7 @@ def _deploy(server: RunningServer, runtime: str, memory_mb: int) -> str:
         Code={"ZipFile": code},
         MemorySize=memory_mb,
     )
+    wait_active(client, name)
     return name
 
 

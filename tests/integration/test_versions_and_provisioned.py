@@ -12,7 +12,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import ROLE
-from tests.support.lambda_calls import create_function, error_of, report_line, wait_provisioned
+from tests.support.lambda_calls import (
+    create_function,
+    error_of,
+    report_line,
+    wait_active,
+    wait_provisioned,
+    wait_updated,
+)
 from tests.support.packaging import make_zip
 from tests.support.server import running_server
 
@@ -40,6 +47,7 @@ def test_publish_version_and_list_versions(lambda_client: Any, deploy: Callable[
     assert (again["Version"], again["RevisionId"]) == ("1", first["RevisionId"])
 
     lambda_client.update_function_configuration(FunctionName=name, MemorySize=256)
+    wait_updated(lambda_client, name)
     second = lambda_client.publish_version(FunctionName=f"{ARN}:{name}")
     assert (second["Version"], second["MemorySize"]) == ("2", 256)
 
@@ -74,6 +82,7 @@ def test_a_new_description_alone_is_a_change_worth_a_version(
     first = lambda_client.publish_version(FunctionName=name, Description="release notes")
     assert lambda_client.publish_version(FunctionName=name, Description="other notes")["Version"] == "1"
     lambda_client.update_function_configuration(FunctionName=name, Description="now described")
+    wait_updated(lambda_client, name)
     second = lambda_client.publish_version(FunctionName=name)
     assert (first["Version"], second["Version"], second["Description"]) == ("1", "2", "now described")
     assert lambda_client.publish_version(FunctionName=name)["Version"] == "2"
@@ -212,6 +221,7 @@ def test_provisioned_concurrency_put_get_list_delete(lambda_client: Any, deploy:
         Handler="app.handler",
         Code={"ZipFile": make_zip(HELLO)},
     )
+    wait_active(lambda_client, name)
     lambda_client.publish_version(FunctionName=name)
     assert (
         lambda_client.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"]

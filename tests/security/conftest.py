@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
 
@@ -75,7 +76,8 @@ def create_function(server: RunningServer, files: dict[str, str], handler: str, 
         if bootstrap is None
         else make_zip({"bootstrap": bootstrap}, modes={"bootstrap": 0o755})
     )
-    server.client("lambda").create_function(
+    client = server.client("lambda")
+    client.create_function(
         FunctionName=name,
         Runtime=options.pop("Runtime", "python3.11"),
         Role=options.pop("Role", EXECUTION_ROLE),
@@ -83,6 +85,7 @@ def create_function(server: RunningServer, files: dict[str, str], handler: str, 
         Code={"ZipFile": package},
         **options,
     )
+    wait_active(client, name)
     return name
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
 from tests.support.server import EXECUTION_ROLE as ROLE
 from tests.support.server import RunningServer
@@ -122,6 +123,7 @@ def _create(client: Any, files: dict[str, str], handler: str, **options: Any) ->
         Code={"ZipFile": make_zip(files)},
         **options,
     )
+    wait_active(client, name)
     return name
 
 

@@ -44,9 +44,24 @@ def report_line(response: dict[str, Any]) -> str:
     return next(line for line in log_lines(response) if line.startswith("REPORT"))
 
 
+# boto3's own waiters, as AWS's documentation has callers use them, polled often so tests stay quick.
+QUICK_WAIT = {"Delay": 0.02, "MaxAttempts": 3000}
+
+
+def wait_active(client: Any, name: str) -> None:
+    """Until CreateFunction's background work is done (State Pending -> Active)."""
+    client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=QUICK_WAIT)
+
+
+def wait_updated(client: Any, name: str) -> None:
+    """Until an update's background work is done (LastUpdateStatus InProgress -> Successful)."""
+    client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=QUICK_WAIT)
+
+
 def create_function(client: Any, name: str, files: dict[str, str | bytes], **options: Any) -> dict[str, Any]:
-    """CreateFunction of a python3.11 function from {path: source}, handler `app.handler`."""
-    return client.create_function(  # type: ignore[no-any-return]
+    """CreateFunction of a python3.11 function from {path: source}, handler `app.handler`; returns
+    CreateFunction's answer once the function is Active."""
+    created: dict[str, Any] = client.create_function(
         FunctionName=name,
         Runtime=options.pop("Runtime", "python3.11"),
         Role=options.pop("Role", EXECUTION_ROLE),
@@ -54,6 +69,8 @@ def create_function(client: Any, name: str, files: dict[str, str | bytes], **opt
         Code={"ZipFile": make_zip(files)},
         **options,
     )
+    wait_active(client, name)
+    return created
 
 
 def allow_everyone(client: Any, name: str, qualifier: str | None = None) -> None:

@@ -8,12 +8,18 @@ from dataclasses import dataclass
 from lamina.errors import invalid_parameter, not_found
 
 # Lambda API reference, FunctionName: a name, a partial ARN (ACCOUNT:function:NAME) or a full ARN,
-# each optionally followed by ":QUALIFIER".
+# each optionally followed by ":QUALIFIER". Lookups accept what AWS's pattern for them accepts (a
+# name of up to 170 characters, dots included): a name no function can have is simply not found,
+# as on AWS. CreateFunction checks the stricter form of a new name (check_new_function_name).
+# Every part before the name is optional, in AWS's own grammar: an ARN cut short after
+# "function" names a function called "function".
 _FUNCTION_REF = re.compile(
-    r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:"
-    r"|(?P<partial_account>\d{12}):function:)?"
-    r"(?P<name>[a-zA-Z0-9-_]{1,64})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9-_]+))?$"
+    r"^(?:arn:aws[a-zA-Z-]*:lambda:)?(?:(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+):)?"
+    r"(?:(?P<account>\d{12}):)?(?:function:)?"
+    r"(?P<name>[a-zA-Z0-9-_.]{1,170})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9-_]+))?$"
 )
+_NEW_NAME = re.compile(r"[a-zA-Z0-9-_]+")
+MAX_NAME_LENGTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +36,7 @@ def parse_function_ref(value: str, *, region: str, account_id: str) -> FunctionR
     match = _FUNCTION_REF.fullmatch(value)
     if match is None:
         raise invalid_parameter(f"Invalid function name or ARN: {value}")
-    account = match.group("account") or match.group("partial_account")
+    account = match.group("account")
     if account is not None and account != account_id:
         raise invalid_parameter(f"The account ID in the function ARN does not match the caller: {value}")
     arn_region = match.group("region")
@@ -51,3 +57,15 @@ def resolve_qualifier(ref: FunctionRef, qualifier: str | None) -> str | None:
 def function_arn(region: str, account_id: str, name: str, qualifier: str | None = None) -> str:
     base = f"arn:aws:lambda:{region}:{account_id}:function:{name}"
     return f"{base}:{qualifier}" if qualifier else base
+
+
+def check_new_function_name(name: str, given: str) -> str:
+    """CreateFunction's name: AWS's validation message for one no function may have."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise invalid_parameter(
+            f"1 validation error detected: Value '{given}' at 'functionName' failed to satisfy "
+            f"constraint: Member must have length less than or equal to {MAX_NAME_LENGTH}"
+        )
+    if _NEW_NAME.fullmatch(name) is None:
+        raise invalid_parameter(f"Invalid function name or ARN: {given}")
+    return name

@@ -21,6 +21,8 @@ from typing import Any
 from lamina.errors import AwsError, invalid_parameter
 
 MAX_UNZIPPED_BYTES = 262_144_000
+# A ZIP uploaded in the request itself (Code.ZipFile, Content.ZipFile): larger ones go through S3 on AWS.
+MAX_ZIPPED_BYTES = 52_428_800
 _CORRUPT_MESSAGE = "Could not unzip uploaded file. Please check your file, then try to upload again."
 _CHUNK = 1 << 20
 
@@ -67,6 +69,14 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
 
 def inspect_package(data: bytes, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> PackageSummary:
     """Check the archive's directory without unpacking; extraction re-checks the real sizes."""
+    if len(data) > MAX_ZIPPED_BYTES:
+        # AWS's answer carries no Type.
+        raise AwsError(
+            "RequestEntityTooLargeException",
+            f"Zipped size must be smaller than {MAX_ZIPPED_BYTES} bytes",
+            413,
+            error_type=None,
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             total = 0
@@ -86,6 +96,39 @@ def inspect_package(data: bytes, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> P
     if total > max_unzipped:
         raise invalid_parameter(f"Unzipped size must be smaller than {max_unzipped} bytes")
     return PackageSummary(digest_code(data), total, files)
+
+
+def read_package(data: bytes, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> None:
+    """Read every entry to its end without writing anything: the decompression, the CRCs and the
+    real sizes are checked, so what unpacking would find wrong is found while the upload is still
+    being answered, and the unpacking itself (writing the files) can come later. Blocking."""
+    written = 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if not info.is_dir():
+                    written = _copy_entry(archive, info, _discard, written, max_unzipped)
+    except AwsError:
+        raise
+    except Exception as exc:  # any reading failure: see _unreadable
+        raise _unreadable() from exc
+
+
+def _discard(chunk: bytes) -> None:
+    pass
+
+
+def _copy_entry(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, write: Any, written: int, max_unzipped: int
+) -> int:
+    """Hand one entry's bytes to `write`, counting them against the limit; the new total."""
+    with archive.open(info) as source:
+        while chunk := source.read(_CHUNK):
+            written += len(chunk)
+            if written > max_unzipped:
+                raise invalid_parameter(f"Unzipped size must be smaller than {max_unzipped} bytes")
+            write(chunk)
+    return written
 
 
 def _unreadable() -> AwsError:
@@ -119,14 +162,8 @@ def extract_package(data: bytes, destination: Path, *, max_unzipped: int = MAX_U
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as source, open(target, "wb") as sink:
-                    while chunk := source.read(_CHUNK):
-                        written += len(chunk)
-                        if written > max_unzipped:
-                            raise invalid_parameter(
-                                f"Unzipped size must be smaller than {max_unzipped} bytes"
-                            )
-                        sink.write(chunk)
+                with open(target, "wb") as sink:
+                    written = _copy_entry(archive, info, sink.write, written, max_unzipped)
                 executable = (info.external_attr >> 16) & 0o111
                 os.chmod(target, 0o555 if executable else 0o444)
         _make_directories_read_only(staging)

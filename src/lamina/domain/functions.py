@@ -118,6 +118,21 @@ class FunctionConfig:
     # A published version: $LATEST's Description when it was published (PublishVersion's own
     # Description may replace it on the version), so that a new Description alone is a change.
     published_description: str | None = None
+    # The lifecycle (domain/lifecycle.py): records stored before it was kept are Active.
+    state: str = "Active"
+    state_reason: str | None = None
+    state_reason_code: str | None = None
+    last_update_status: str | None = "Successful"
+    last_update_status_reason: str | None = None
+    last_update_status_reason_code: str | None = None
+    # The revision whose code and settings environments run, when a lifecycle transition gave
+    # RevisionId a new value without changing them; None: RevisionId's.
+    environment_revision: str | None = None
+
+    @property
+    def runs_revision(self) -> str:
+        """Which configuration an environment runs: equal for revisions that differ only in state."""
+        return self.environment_revision or self.revision_id
 
     @property
     def network_enabled(self) -> bool:
@@ -156,6 +171,13 @@ class FunctionConfig:
             "environment_declared": self.environment_declared,
             "snap_start_apply_on": self.snap_start_apply_on,
             "published_description": self.published_description,
+            "state": self.state,
+            "state_reason": self.state_reason,
+            "state_reason_code": self.state_reason_code,
+            "last_update_status": self.last_update_status,
+            "last_update_status_reason": self.last_update_status_reason,
+            "last_update_status_reason_code": self.last_update_status_reason_code,
+            "environment_revision": self.environment_revision,
         }
 
     @classmethod
@@ -173,7 +195,19 @@ class FunctionConfig:
         """A new configuration revision: fresh RevisionId and LastModified."""
         changes.setdefault("revision_id", new_revision_id())
         changes.setdefault("last_modified", format_last_modified(datetime.now(UTC)))
+        changes.setdefault("environment_revision", None)
         return replace(self, **changes)
+
+    def _lifecycle_members(self) -> dict[str, str]:
+        members = {
+            "State": self.state,
+            "StateReason": self.state_reason,
+            "StateReasonCode": self.state_reason_code,
+            "LastUpdateStatus": self.last_update_status,
+            "LastUpdateStatusReason": self.last_update_status_reason,
+            "LastUpdateStatusReasonCode": self.last_update_status_reason_code,
+        }
+        return {key: value for key, value in members.items() if value is not None}
 
     def to_api(self, region: str, account_id: str) -> dict[str, Any]:
         """The FunctionConfiguration shape of botocore's Lambda model."""
@@ -203,8 +237,7 @@ class FunctionConfig:
             ),
             "TracingConfig": {"Mode": self.tracing_mode},
             "RevisionId": self.revision_id,
-            "State": "Active",
-            "LastUpdateStatus": "Successful",
+            **self._lifecycle_members(),
             "PackageType": "Zip",
             "Architectures": list(self.architectures),
             "EphemeralStorage": {"Size": self.ephemeral_storage_mb},

@@ -55,8 +55,9 @@ class LayerVersion:
     content: CodeDigest
     unzipped_size: int
     description: str = ""
-    compatible_runtimes: tuple[str, ...] = ()
-    compatible_architectures: tuple[str, ...] = ()
+    # None: not given (AWS then leaves the member out); () given empty (AWS echoes []).
+    compatible_runtimes: tuple[str, ...] | None = None
+    compatible_architectures: tuple[str, ...] | None = None
     license_info: str | None = None
     created_date: str = ""
 
@@ -80,9 +81,9 @@ class LayerVersion:
             "Description": self.description,
             "CreatedDate": self.created_date,
         }
-        if self.compatible_runtimes:
+        if self.compatible_runtimes is not None:
             output["CompatibleRuntimes"] = list(self.compatible_runtimes)
-        if self.compatible_architectures:
+        if self.compatible_architectures is not None:
             output["CompatibleArchitectures"] = list(self.compatible_architectures)
         if self.license_info is not None:
             output["LicenseInfo"] = self.license_info
@@ -90,9 +91,9 @@ class LayerVersion:
 
     def matches(self, runtime: str | None, architecture: str | None) -> bool:
         """ListLayers / ListLayerVersions filters."""
-        if runtime is not None and runtime not in self.compatible_runtimes:
+        if runtime is not None and runtime not in (self.compatible_runtimes or ()):
             return False
-        return architecture is None or architecture in self.compatible_architectures
+        return architecture is None or architecture in (self.compatible_architectures or ())
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -101,8 +102,8 @@ class LayerVersion:
             "content": self.content.to_record(),
             "unzipped_size": self.unzipped_size,
             "description": self.description,
-            "compatible_runtimes": list(self.compatible_runtimes),
-            "compatible_architectures": list(self.compatible_architectures),
+            "compatible_runtimes": _listed(self.compatible_runtimes),
+            "compatible_architectures": _listed(self.compatible_architectures),
             "license_info": self.license_info,
             "created_date": self.created_date,
         }
@@ -111,9 +112,13 @@ class LayerVersion:
     def from_record(cls, record: dict[str, Any]) -> LayerVersion:
         values = dict(record)
         values["content"] = CodeDigest(**values["content"])
-        values["compatible_runtimes"] = tuple(values["compatible_runtimes"])
-        values["compatible_architectures"] = tuple(values["compatible_architectures"])
+        for key in ("compatible_runtimes", "compatible_architectures"):
+            values[key] = None if values.get(key) is None else tuple(values[key])
         return cls(**values)
+
+
+def _listed(values: tuple[str, ...] | None) -> list[str] | None:
+    return None if values is None else list(values)
 
 
 def check_function_layers(layers: list[FunctionLayer], code_unzipped_size: int) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.domain.functions import new_revision_id
+from lamina.errors import invalid_parameter
 
 MAX_POLICY_BYTES = 20_480
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -52,15 +53,23 @@ class ResourcePolicy:
         return cls(tuple(record["statements"]), record["revision_id"])
 
 
+# A service principal, as AWS takes one in AddPermission ("s3.amazonaws.com", "elasticloadbalancing.amazonaws.com").
+_SERVICE = re.compile(r"[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?")
+_PRINCIPAL_ARN = re.compile(r"arn:aws[a-zA-Z-]*:(iam|sts)::\d{12}:\S+")
+
+
 def principal_of(principal: str) -> str | dict[str, str]:
-    """AddPermission's Principal parameter in policy form."""
+    """AddPermission's Principal parameter in policy form: `*`, an account id, an IAM or STS ARN or
+    a service; anything else gets AWS's refusal."""
     if principal == "*":
         return "*"
     if _ACCOUNT.match(principal):
         return {"AWS": f"arn:aws:iam::{principal}:root"}
-    if principal.startswith("arn:"):
+    if _PRINCIPAL_ARN.fullmatch(principal):
         return {"AWS": principal}
-    return {"Service": principal}
+    if _SERVICE.fullmatch(principal):
+        return {"Service": principal}
+    raise invalid_parameter("The provided principal was invalid. Please check the principal and try again.")
 
 
 def permission_statement(params: dict[str, Any], resource_arn: str) -> dict[str, Any]:

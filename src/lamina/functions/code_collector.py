@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
-from lamina.domain.code import PackageSummary, inspect_package
+from lamina.domain.code import PackageSummary, inspect_package, read_package
 from lamina.execution.code_cache import CodeCache, folders_of
 from lamina.execution.pool import EnvironmentPool
 from lamina.functions.registry import FunctionRegistry
@@ -78,16 +78,17 @@ class CodeCollector:
 
     @contextlib.asynccontextmanager
     async def store_package(self, data: bytes) -> AsyncIterator[PackageSummary]:
-        """Check, unpack and store an uploaded package, held (see `storing`) while the caller
-        writes the metadata that references it.
+        """Check and store an uploaded package, held (see `storing`) while the caller writes the
+        metadata that references it.
 
-        Unpacked before the blob is written: only unpacking reads the compressed data, so a
-        corrupt deflate stream is found before anything is stored.
+        Every entry is read to its end before the blob is written, so a corrupt deflate stream is
+        found before anything is stored; writing the files out is left to the background work
+        that follows a create or an update (functions/settling.py), as on AWS.
         """
         summary = await asyncio.to_thread(inspect_package, data)
+        await asyncio.to_thread(read_package, data)
         digest = summary.digest.sha256_hex
         async with self.storing(digest):
-            await self._code.ensure(digest, data)
             await asyncio.to_thread(self._blobs.put, digest, data)
             yield summary
 

@@ -49,8 +49,8 @@ class LayerService:
                 summary.digest,
                 summary.unzipped_size,
                 params.get("Description") or "",
-                tuple(params.get("CompatibleRuntimes") or ()),
-                tuple(params.get("CompatibleArchitectures") or ()),
+                _given(params.get("CompatibleRuntimes")),
+                _given(params.get("CompatibleArchitectures")),
                 params.get("LicenseInfo"),
                 created_now(),
             )
@@ -150,3 +150,8 @@ class LayerService:
             )
         remaining = policy.without(sid)
         await self._store.put_layer_policy(name, version, remaining.dumps() if remaining.statements else None)
+
+
+def _given(values: list[str] | None) -> tuple[str, ...] | None:
+    """A list member as given: None when absent (AWS leaves it out), () when empty (AWS echoes [])."""
+    return None if values is None else tuple(values)

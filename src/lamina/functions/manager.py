@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lamina.domain import lifecycle
 from lamina.domain.arns import function_arn
 from lamina.domain.code import PackageSummary
 from lamina.domain.functions import (
@@ -28,12 +29,14 @@ from lamina.domain.functions import (
 )
 from lamina.domain.handler import validate_handler
 from lamina.domain.layers import check_function_layers
+from lamina.domain.runtimes import check_aws_runtime
 from lamina.errors import conflict, invalid_parameter, not_found, precondition_failed
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.pool import EnvironmentPool
 from lamina.execution.runtimes.catalog import runtime_sort_key
 from lamina.functions.code_collector import CodeCollector
 from lamina.functions.registry import FunctionRegistry
+from lamina.functions.settling import Settler
 from lamina.store.ports import BlobStore
 
 REVISION_MISMATCH = (
@@ -45,7 +48,21 @@ REVISION_MISMATCH = (
 # since the last version"). The description is compared apart (_unchanged_since): PublishVersion
 # may give the version its own.
 _NOT_SNAPSHOTTED = frozenset(
-    {"version", "revision_id", "last_modified", "description", "last_published", "published_description"}
+    {
+        "version",
+        "revision_id",
+        "last_modified",
+        "description",
+        "last_published",
+        "published_description",
+        "state",
+        "state_reason",
+        "state_reason_code",
+        "last_update_status",
+        "last_update_status_reason",
+        "last_update_status_reason_code",
+        "environment_revision",
+    }
 )
 
 
@@ -86,6 +103,8 @@ class FunctionManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._deletion_listeners: list[Callable[[str, str | None], None]] = []
         self._collector = collector
+        # Creates and updates finish in the background, as on AWS (Pending, InProgress).
+        self.settler = Settler(registry, code, self.lock)
 
     def on_delete(self, listener: Callable[[str, str | None], None]) -> None:
         """Call `listener(name, None)` once a function is deleted and `listener(name, version)`
@@ -107,6 +126,11 @@ class FunctionManager:
         if config is None:
             raise not_found(f"Function not found: {self.placement.arn(name, qualifier)}")
         return config
+
+    def revision_of(self, name: str, qualifier: str | None) -> str:
+        """The RevisionId GetFunction or GetAlias reports for what `qualifier` names."""
+        alias = self._registry.alias(name, qualifier) if qualifier is not None else None
+        return alias.revision_id if alias is not None else self.get(name, qualifier).revision_id
 
     def list_versions(self, name: str) -> list[FunctionConfig]:
         """$LATEST, then the published versions in ascending order (ListVersionsByFunction)."""
@@ -133,6 +157,7 @@ class FunctionManager:
 
     # validation helpers ----------------------------------------------------------------------
     def _check_runtime(self, runtime: str) -> str:
+        check_aws_runtime(runtime)
         if runtime not in self._runtimes:
             available = ", ".join(sorted(self._runtimes, key=runtime_sort_key))
             raise invalid_parameter(
@@ -188,16 +213,19 @@ class FunctionManager:
                 if self._registry.latest(name) is not None:
                     raise conflict(f"Function already exist: {name}")
                 check_function_layers(list(options.get("layers", ())), summary.unzipped_size)
-                config = FunctionConfig(
-                    name=name,
-                    runtime=runtime,
-                    handler=handler,
-                    role=params["Role"],
-                    code=summary.digest,
-                    code_unzipped_size=summary.unzipped_size,
-                    **options,
+                config = lifecycle.pending(
+                    FunctionConfig(
+                        name=name,
+                        runtime=runtime,
+                        handler=handler,
+                        role=params["Role"],
+                        code=summary.digest,
+                        code_unzipped_size=summary.unzipped_size,
+                        **options,
+                    )
                 )
                 await self._registry.put_latest(config)
+                self.settler.start(config)
                 if params.get("Publish"):  # AWS answers with the version published
                     return await self._publish(config)
         return config
@@ -210,6 +238,7 @@ class FunctionManager:
             async with self.lock(name):
                 current = self.get(name)
                 self._check_revision(current, params.get("RevisionId"))
+                lifecycle.check_changeable(current, self.placement.arn(name))
                 async with self._store_package(params["ZipFile"]) as summary:
                     check_function_layers(list(current.layers), summary.unzipped_size)
                     if params.get("DryRun"):
@@ -220,9 +249,10 @@ class FunctionManager:
                     }
                     if params.get("Architectures"):
                         changes["architectures"] = tuple(params["Architectures"])
-                    updated = current.with_changes(**changes)
+                    updated = lifecycle.updating(current.with_changes(**changes))
                     await self._registry.put_latest(updated)
                     self._pool.retire(name, keep=updated)
+                    self.settler.start(updated)
                     if params.get("Publish"):  # AWS answers with the version published
                         return await self._publish(updated)
             return updated
@@ -241,7 +271,8 @@ class FunctionManager:
         async with self.lock(name):
             current = self.get(name)
             self._check_revision(current, params.get("RevisionId"))
-            updated = current.with_changes(**changes)
+            lifecycle.check_changeable(current, self.placement.arn(name))
+            updated = lifecycle.updating(current.with_changes(**changes))
             if updated.log_format == "Text" and (updated.application_log_level or updated.system_log_level):
                 raise invalid_parameter(_TEXT_LOG_LEVELS)
             validate_network_setting(updated.environment)
@@ -249,15 +280,17 @@ class FunctionManager:
                 check_function_layers(list(updated.layers), updated.code_unzipped_size)
             await self._registry.put_latest(updated)
             self._pool.retire(name, keep=updated)
+            self.settler.start(updated)
         if "layers" in changes:
             await self._collect()  # a deleted layer version only this function still used
         return updated
 
     async def delete(self, name: str, qualifier: str | None) -> None:
+        if qualifier == LATEST:  # AWS answers this before looking the function up
+            raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
         async with self.lock(name):
-            self.get(name)
-            if qualifier == LATEST:
-                raise invalid_parameter("$LATEST version cannot be deleted without deleting the function.")
+            if self._registry.latest(name) is None:
+                raise not_found(f"Function not found: {self.placement.arn(name)}")
             if qualifier is not None:
                 await self._delete_version(name, qualifier)
             else:
@@ -277,7 +310,7 @@ class FunctionManager:
                 raise invalid_parameter(
                     "Qualifier must name a published version: delete an alias with DeleteAlias."
                 )
-            raise not_found(f"Function not found: {self.placement.arn(name, version)}")
+            return  # AWS: deleting a version that does not exist (any more) succeeds
         referring = [alias.name for alias in self._registry.aliases(name) if version in alias.versions()]
         if referring:
             raise conflict(
@@ -300,6 +333,7 @@ class FunctionManager:
         async with self.lock(name):
             latest = self.get(name)
             self._check_revision(latest, revision_id)
+            lifecycle.check_changeable(latest, self.placement.arn(name))
             current = latest.code.sha256_base64
             if code_sha256 and code_sha256 != current:
                 raise invalid_parameter(
@@ -322,10 +356,12 @@ class FunctionManager:
         if description is not None:
             changes["description"] = description
         version = latest.with_changes(**changes)
+        if lifecycle.is_settling(latest):  # Publish=True on a create or a code update
+            version = lifecycle.pending(version)
         await self._registry.add_version(version)
         # Same revision: remembering the number is not a change of $LATEST's configuration.
         await self._registry.put_latest(replace(latest, last_published=number))
-        return version
+        return version  # a Pending version settles with $LATEST (functions/settling.py)
 
 
 def _unchanged_since(version: FunctionConfig, latest: FunctionConfig) -> bool:

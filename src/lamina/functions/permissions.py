@@ -15,7 +15,7 @@ from lamina.store.ports import MetadataStore
 _NO_POLICY = "The resource you requested does not exist."
 _REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
-    "Call the GetPolicy API to retrieve the latest Revision Id"
+    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
 )
 
 
@@ -63,7 +63,11 @@ class PermissionService:
         async with self._manager.lock(name):
             key = self._check_target(name, qualifier)
             policy = await self._load(name, key) or ResourcePolicy()
-            _check_revision(policy, params.get("RevisionId"))
+            revision_id = params.get("RevisionId")
+            # AWS's message sends callers to GetFunction/GetAlias for it: the RevisionId of the
+            # function, version or alias is accepted, as is the one GetPolicy reported.
+            if revision_id != self._manager.revision_of(name, qualifier):
+                _check_revision(policy, revision_id)
             if policy.statement(params["StatementId"]) is not None:
                 raise conflict(
                     "The statement id (sid) provided already exists. Please provide a new statement id, "

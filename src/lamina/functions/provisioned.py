@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from lamina.domain.functions import LATEST, FunctionConfig, format_last_modified
-from lamina.errors import AwsError, invalid_parameter, provisioned_concurrency_config_not_found
+from lamina.errors import AwsError, conflict, invalid_parameter, provisioned_concurrency_config_not_found
 from lamina.execution.pool import ProvisionedState
 from lamina.functions.aliases import AliasService
+from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.manager import FunctionManager
 from lamina.store.ports import MetadataStore, ProvisionedConcurrencyConfig
 
@@ -78,9 +79,15 @@ class ProvisionedConcurrencyStatus:
 
 class ProvisionedConcurrency:
     def __init__(
-        self, manager: FunctionManager, aliases: AliasService, store: MetadataStore, pool: ProvisioningPool
+        self,
+        manager: FunctionManager,
+        aliases: AliasService,
+        store: MetadataStore,
+        pool: ProvisioningPool,
+        concurrency: FunctionConcurrency,
     ) -> None:
         self._manager = manager
+        self._concurrency = concurrency
         self._aliases = aliases
         self._store = store
         self._pool = pool
@@ -97,6 +104,56 @@ class ProvisionedConcurrency:
         if alias.function_version == LATEST:
             raise invalid_parameter(_UNPUBLISHED)
         return alias.shares(requested)
+
+    def _check_overlap(
+        self, name: str, qualifier: str, targets: dict[str, int], others: list[ProvisionedConcurrencyConfig]
+    ) -> None:
+        """AWS's 409s: a version provisioned both by itself and through an alias."""
+        for other in others:
+            try:
+                their_versions = set(self._targets(name, other.qualifier, other.requested))
+            except AwsError:
+                continue
+            if not their_versions & set(targets):
+                continue
+            if _VERSION.fullmatch(qualifier):
+                raise conflict("Version is pointed by a Provisioned Concurrency alias")
+            raise conflict(
+                "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version"
+            )
+
+    def _check_limits(self, name: str, total: int) -> None:
+        """Provisioned concurrency comes out of the function's reservation, or else out of the
+        account's unreserved concurrency, which must keep its minimum (AWS's messages, which carry
+        no Type)."""
+        reserved = self._concurrency.get(name)
+        if reserved is not None:
+            if total > reserved:
+                raise AwsError(
+                    "InvalidParameterValueException",
+                    "Requested Provisioned Concurrency should not be greater than the "
+                    "reservedConcurrentExecution for function",
+                    400,
+                    error_type=None,
+                )
+            return
+        unreserved = self._concurrency.unreserved_limit
+        if total > unreserved:
+            raise AwsError(
+                "InvalidParameterValueException",
+                f"Specified ConcurrentExecutions for function is greater than account's unreserved "
+                f"concurrency [{unreserved}].",
+                400,
+                error_type=None,
+            )
+        if unreserved - total < self._concurrency.min_unreserved:
+            raise AwsError(
+                "InvalidParameterValueException",
+                "Specified ConcurrentExecutions for function decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of [{self._concurrency.min_unreserved}].",
+                400,
+                error_type=None,
+            )
 
     async def apply(self, name: str) -> None:
         """Hand the pool the environments every configuration of `name` asks for, per version."""
@@ -138,7 +195,14 @@ class ProvisionedConcurrency:
         if qualifier == LATEST:
             raise invalid_parameter(_UNPUBLISHED)
         async with self._manager.lock(name):
-            self._targets(name, qualifier, count)
+            targets = self._targets(name, qualifier, count)
+            others = [
+                config
+                for config in await self._store.list_provisioned_concurrency(name)
+                if config.qualifier != qualifier
+            ]
+            self._check_overlap(name, qualifier, targets, others)
+            self._check_limits(name, count + sum(config.requested for config in others))
             config = ProvisionedConcurrencyConfig(
                 name, qualifier, count, format_last_modified(datetime.now(UTC))
             )

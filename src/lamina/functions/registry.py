@@ -82,6 +82,15 @@ class FunctionRegistry:
         await self._store.put_version(config)
         self._versions.setdefault(config.name, {})[config.version] = config
 
+    async def put_state(self, config: FunctionConfig) -> None:
+        """$LATEST or a published version in a later lifecycle state, if it still exists."""
+        if config.version == LATEST:
+            if config.name in self._latest:
+                await self.put_latest(config)
+        elif config.version in self._versions.get(config.name, {}):
+            await self._store.update_version_state(config)
+            self._versions[config.name][config.version] = config
+
     async def delete_version(self, name: str, version: str) -> None:
         await self._store.delete_version(name, version)
         self._versions.get(name, {}).pop(version, None)

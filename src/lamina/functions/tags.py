@@ -12,6 +12,7 @@ from lamina.functions.manager import FunctionManager
 from lamina.store.ports import MetadataStore
 
 MAX_TAGS = 50
+_TOO_MANY = "Number of tags exceeds resource tag limit."
 
 
 class TagService:
@@ -26,7 +27,9 @@ class TagService:
             raise invalid_parameter(f"Invalid resource ARN: {resource_arn}")
         ref = parse_function_ref(resource_arn, region=placement.region, account_id=placement.account_id)
         if ref.qualifier is not None:
-            raise invalid_parameter("Tags are not supported on a version or alias: use the function's ARN.")
+            raise invalid_parameter(
+                "Tags on function aliases and versions are not supported. Please specify a function ARN."
+            )
         self._manager.get(ref.name)
         return ref.name
 
@@ -34,12 +37,14 @@ class TagService:
         return await self._store.get_tags(name)
 
     async def tag(self, name: str, tags: dict[str, str]) -> None:
+        if not tags:
+            raise invalid_parameter("An error occurred and the request cannot be processed.")
         check_tags(tags)
         async with self._manager.lock(name):
             self._manager.get(name)
             merged = {**await self._store.get_tags(name), **tags}
             if len(merged) > MAX_TAGS:
-                raise invalid_parameter(f"A resource can have at most {MAX_TAGS} tags.")
+                raise invalid_parameter(_TOO_MANY)
             await self._store.put_tags(name, merged)
 
     async def untag(self, name: str, keys: list[str]) -> None:
@@ -53,7 +58,7 @@ class TagService:
 
 def check_tags(tags: dict[str, str]) -> None:
     if len(tags) > MAX_TAGS:
-        raise invalid_parameter(f"A resource can have at most {MAX_TAGS} tags.")
+        raise invalid_parameter(_TOO_MANY)
     reserved = sorted(key for key in tags if key.lower().startswith("aws:"))
     if reserved:
         raise invalid_parameter(f"Tag keys starting with 'aws:' are reserved: {', '.join(reserved)}")

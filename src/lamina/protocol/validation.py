@@ -51,7 +51,8 @@ def validate(
 
 
 class _Validator:
-    """One validation pass; `enums` replaces the model's enum values for the named shapes."""
+    """One validation pass; `enums` replaces the model's enum values for the named shapes (an empty
+    sequence: not checked here)."""
 
     def __init__(self, enums: Mapping[str, Sequence[str]]) -> None:
         self._enums = enums
@@ -159,7 +160,8 @@ class _Validator:
                 compiled = _compile(pattern)
                 if compiled is not None and compiled.fullmatch(value) is None:
                     failures.append(f"Member must satisfy regular expression pattern: {pattern}")
-            enum = self._enums.get(shape.name) or metadata.get("enum")
+            # An override replaces the model's values; an empty one leaves the check to the service.
+            enum = self._enums[shape.name] if shape.name in self._enums else metadata.get("enum")
             if enum and value not in enum:
                 failures.append(f"Member must satisfy enum value set: [{', '.join(enum)}]")
         return failures

@@ -47,6 +47,10 @@ class MetadataStore(Protocol):
     async def put_version(self, config: FunctionConfig) -> None:
         """Store an immutable published version; the (name, version) pair must be new."""
 
+    async def update_version_state(self, config: FunctionConfig) -> None:
+        """Replace a published version's record by the same configuration in a later lifecycle
+        state (domain/lifecycle.py); nothing happens when the version is gone."""
+
     async def list_versions(self, name: str) -> list[FunctionConfig]:
         """Published versions ordered by version number."""
 

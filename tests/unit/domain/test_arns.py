@@ -29,6 +29,13 @@ def rejection(value: str) -> AwsError:
         ("my-function", FunctionRef("my-function", None)),
         ("my_function", FunctionRef("my_function", None)),
         ("f" * 64, FunctionRef("f" * 64, None)),
+        # Longer names and dots: lookups find nothing by them (a 404), as on AWS.
+        ("f" * 65, FunctionRef("f" * 65, None)),
+        ("my.function", FunctionRef("my.function", None)),
+        # AWS's grammar makes every part before the name optional: these name functions called
+        # "function" and "layer", which are then not found.
+        (f"arn:aws:lambda:{REGION}:{ACCOUNT}:function", FunctionRef("function", None)),
+        (f"{ACCOUNT}:layer:my-function", FunctionRef("layer", "my-function")),
         ("my-function:PROD", FunctionRef("my-function", "PROD")),
         ("my-function:7", FunctionRef("my-function", "7")),
         ("my-function:$LATEST", FunctionRef("my-function", "$LATEST")),
@@ -70,7 +77,7 @@ def test_arn_for_another_region_is_not_found_as_aws_answers() -> None:
     "value",
     [
         "",
-        "f" * 65,
+        "f" * 171,
         "my function",
         "my-function:",
         "my-function:a:b",
@@ -78,8 +85,6 @@ def test_arn_for_another_region_is_not_found_as_aws_answers() -> None:
         "fn@home",
         "../etc/passwd",
         f"arn:aws:s3:{REGION}:{ACCOUNT}:function:my-function",
-        f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:my-function",
-        f"{ACCOUNT}:layer:my-function",
         "12345:function:my-function",
     ],
 )

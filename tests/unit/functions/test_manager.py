@@ -30,6 +30,16 @@ class Pool:
         pass
 
 
+class Code:
+    """The code cache an update's background half unpacks into: nothing to unpack here."""
+
+    async def ensure(self, sha256_hex: str) -> Path:
+        return Path("/nonexistent")
+
+    async def layers(self, sha256_hexes: list[str]) -> None:
+        return None
+
+
 def run(tmp_path: Path, scenario: Callable[[FunctionManager], Awaitable[T]]) -> T:
     """`scenario` gets a manager whose function "f" exists ($LATEST only)."""
 
@@ -39,10 +49,11 @@ def run(tmp_path: Path, scenario: Callable[[FunctionManager], Awaitable[T]]) -> 
         registry = FunctionRegistry(store)
         await registry.put_latest(FunctionConfig("f", "python3.12", "app.handler", "role", CODE))
         placement = Placement("us-east-1", "000000000000")
-        manager = FunctionManager(registry, None, None, Pool(), {}, placement)  # type: ignore[arg-type]
+        manager = FunctionManager(registry, None, Code(), Pool(), {}, placement)  # type: ignore[arg-type]
         try:
             return await scenario(manager)
         finally:
+            manager.settler.close()
             await store.close()
 
     return asyncio.run(main())
@@ -63,6 +74,7 @@ def test_publish_numbers_versions_and_skips_unchanged_snapshots(tmp_path: Path) 
         again = await manager.publish_version("f", description="other")
         assert again == first
         await manager.update_configuration({"FunctionName": "f", "MemorySize": 256})
+        await manager.settler.wait()  # the update's InProgress until then: PublishVersion would get a 409
         second = await manager.publish_version("f")
         assert (second.version, second.memory_size, second.description) == ("2", 256, "")
         assert [config.version for config in manager.list_versions("f")] == ["$LATEST", "1", "2"]

@@ -14,8 +14,10 @@ import pytest
 from lamina.domain.code import CodeDigest
 from lamina.domain.functions import FunctionConfig
 from lamina.errors import AwsError
+from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.pool import ProvisionedState
 from lamina.functions.aliases import AliasService
+from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.manager import FunctionManager, Placement
 from lamina.functions.provisioned import ProvisionedConcurrency
 from lamina.functions.registry import FunctionRegistry
@@ -89,7 +91,13 @@ def run(tmp_path: Path, scenario: Callable[[World], Awaitable[T]], pool: FakePoo
                     manager,
                     fake,
                     aliases,
-                    ProvisionedConcurrency(manager, aliases, store, fake),
+                    ProvisionedConcurrency(
+                        manager,
+                        aliases,
+                        store,
+                        fake,
+                        FunctionConcurrency(manager, store, ConcurrencyLimiter(1000)),
+                    ),
                 )
             )
         finally:
@@ -338,15 +346,51 @@ def test_a_config_on_an_alias_keeps_environments_of_the_version_it_points_to(tmp
     run(tmp_path, scenario)
 
 
-def test_a_version_gets_the_sum_of_its_own_config_and_its_aliases(tmp_path: Path) -> None:
+def test_a_version_is_provisioned_by_itself_or_through_an_alias_not_both(tmp_path: Path) -> None:
     async def scenario(world: World) -> None:
         await world.function("f", versions=1)
         await world.aliases.create("f", {"Name": "live", "FunctionVersion": "1"})
         await world.service.put("f", "1", 2)
-        await world.service.put("f", "live", 3)
-        assert world.pool.provisioned[-1] == ("f", "1", 5)
+        assert await failure(world.service.put("f", "live", 3)) == (
+            "ResourceConflictException",
+            "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version",
+            409,
+        )
         await world.service.delete("f", "1")
+        await world.service.put("f", "live", 3)
         assert world.pool.provisioned[-1] == ("f", "1", 3)
+        assert await failure(world.service.put("f", "1", 2)) == (
+            "ResourceConflictException",
+            "Version is pointed by a Provisioned Concurrency alias",
+            409,
+        )
+
+    run(tmp_path, scenario)
+
+
+def test_provisioned_concurrency_comes_out_of_the_reservation_or_the_unreserved_pool(tmp_path: Path) -> None:
+    async def scenario(world: World) -> None:
+        await world.function("f", versions=2)
+        limits = world.service._concurrency
+        assert await failure(world.service.put("f", "1", 1001)) == (
+            "InvalidParameterValueException",
+            "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [1000].",
+            400,
+        )
+        assert await failure(world.service.put("f", "1", 901)) == (
+            "InvalidParameterValueException",
+            "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+            "below its minimum value of [100].",
+            400,
+        )
+        await world.service.put("f", "1", 900)
+        await limits.put("f", 5)
+        await world.service.put("f", "1", 3)
+        assert (await failure(world.service.put("f", "2", 3)))[0::2] == (
+            "InvalidParameterValueException",
+            400,
+        )
+        await world.service.put("f", "2", 2)  # 3 + 2: the whole reservation
 
     run(tmp_path, scenario)
 

@@ -12,7 +12,7 @@ PoolKey = tuple[str, str, str]  # (function name, version, revision id)
 
 
 def pool_key(config: FunctionConfig) -> PoolKey:
-    return (config.name, config.version, config.revision_id)
+    return (config.name, config.version, config.runs_revision)
 
 
 class IdleEnvironments:

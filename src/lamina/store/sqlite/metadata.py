@@ -97,6 +97,14 @@ class SqliteMetadataStore:
             )
         )
 
+    async def update_version_state(self, config: FunctionConfig) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE function_versions SET config = ? WHERE name = ? AND version = ?",
+                (config.dumps(), config.name, int(config.version)),
+            )
+        )
+
     async def list_versions(self, name: str) -> list[FunctionConfig]:
         rows = await self._run(
             lambda db: db.execute(

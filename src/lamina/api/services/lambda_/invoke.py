@@ -16,6 +16,7 @@ from typing import Any
 
 from lamina.api.context import OperationResult, RequestContext
 from lamina.domain.arns import parse_function_ref, resolve_qualifier
+from lamina.domain.lifecycle import check_invocable
 from lamina.domain.recursion import is_recursive_loop, trace_for_invocation
 from lamina.errors import AwsError, invalid_parameter, request_too_large
 from lamina.execution.async_delivery import AsyncDelivery
@@ -102,6 +103,7 @@ class InvokeHandler:
         )
         qualifier = resolve_qualifier(ref, params.get("Qualifier"))
         config = self._manager.get(ref.name, qualifier, route=True)
+        check_invocable(config)
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload: bytes = params.get("Payload") or b""
         limit = MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else MAX_SYNC_PAYLOAD_BYTES

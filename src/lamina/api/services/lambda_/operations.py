@@ -10,6 +10,7 @@ from lamina.api.context import OperationResult, RequestContext
 from lamina.api.services.lambda_.backends import LambdaBackends
 from lamina.api.services.lambda_.params import function_ref, page_of, unqualified_name
 from lamina.domain.aliases import Alias
+from lamina.domain.arns import check_new_function_name
 from lamina.domain.code import MAX_UNZIPPED_BYTES
 from lamina.domain.functions import LATEST, FunctionConfig
 from lamina.errors import invalid_parameter
@@ -46,6 +47,16 @@ class LambdaOperations:
     def _ref(self, params: dict[str, Any]) -> tuple[str, str | None]:
         return function_ref(params, self._placement)
 
+    def _function_only(self, params: dict[str, Any]) -> str:
+        """Reserved concurrency belongs to the function: AWS's refusal for a version or alias."""
+        name, qualifier = self._ref(params)
+        if qualifier is not None:
+            raise invalid_parameter(
+                "This operation is permitted on Lambda functions only. Aliases and versions do not support "
+                "this operation. Please specify either a function name or an unqualified function ARN."
+            )
+        return name
+
     def _unqualified(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "FunctionName": unqualified_name(params, self._placement)}
 
@@ -76,6 +87,7 @@ class LambdaOperations:
         name, qualifier = self._ref(params)
         if qualifier is not None:
             raise invalid_parameter("A function name with a qualifier can't be used to create a function.")
+        check_new_function_name(name, params["FunctionName"])
         tags = params.get("Tags") or {}
         check_tags(tags)
         config = await self._manager.create(await self._with_layers({**params, "FunctionName": name}))
@@ -236,20 +248,20 @@ class LambdaOperations:
     async def put_function_concurrency(
         self, params: dict[str, Any], context: RequestContext
     ) -> OperationResult:
-        name = self._unqualified(params)["FunctionName"]
+        name = self._function_only(params)
         reserved = await self._concurrency.put(name, params["ReservedConcurrentExecutions"])
         return OperationResult({"ReservedConcurrentExecutions": reserved})
 
     async def get_function_concurrency(
         self, params: dict[str, Any], context: RequestContext
     ) -> OperationResult:
-        reserved = self._concurrency.get(self._unqualified(params)["FunctionName"])
+        reserved = self._concurrency.get(self._function_only(params))
         return OperationResult({} if reserved is None else {"ReservedConcurrentExecutions": reserved})
 
     async def delete_function_concurrency(
         self, params: dict[str, Any], context: RequestContext
     ) -> OperationResult:
-        await self._concurrency.delete(self._unqualified(params)["FunctionName"])
+        await self._concurrency.delete(self._function_only(params))
         return OperationResult({})
 
     async def get_account_settings(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
