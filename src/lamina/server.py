@@ -490,6 +490,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         sdk_library=shared.sdk_library,
         scratch_root=settings.environments_dir,
         credentials=environment_credentials,
+        revoke_credentials=sts.revoke_environment_session,
         log_budget=log_budget,
         networks=shared.networks,
         api_port=shared.function_port,

@@ -81,7 +81,9 @@ class FakeBackend:
         self.init_failure: str | None = None  # handed to new environments: initialize() fails with it
         self.failing: set[str] = set()  # functions whose invocations end with a function error
 
-    async def start_environment(self, config: FunctionConfig) -> FakeEnvironment:
+    async def start_environment(
+        self, config: FunctionConfig, *, provisioned: bool = False
+    ) -> FakeEnvironment:
         if self.gate is not None:
             self.waiting += 1
             try:

@@ -91,8 +91,8 @@ def platform_event(kind: str, record: dict[str, object]) -> str:
     )
 
 
-def init_start_record(runtime: str) -> dict[str, object]:
-    return {"initializationType": "on-demand", "phase": "init", "runtimeVersion": f"lamina:{runtime}"}
+def init_start_record(runtime: str, initialization_type: str = "on-demand") -> dict[str, object]:
+    return {"initializationType": initialization_type, "phase": "init", "runtimeVersion": f"lamina:{runtime}"}
 
 
 def start_record(request_id: str, version: str) -> dict[str, object]:

@@ -11,7 +11,7 @@ from typing import Protocol
 from lamina.domain.functions import FunctionConfig
 from lamina.errors import service_error
 from lamina.execution.code_cache import CodeCache
-from lamina.execution.environment import EnvironmentContext, ExecutionEnvironment
+from lamina.execution.environment import ON_DEMAND, PROVISIONED, EnvironmentContext, ExecutionEnvironment
 from lamina.execution.runtimes.catalog import RuntimeSpec
 
 
@@ -19,7 +19,9 @@ class Backend(Protocol):
     """Contract: `start_environment` returns a started (spawned, maybe still initialising)
     environment or raises; the caller owns it and must `stop()` it."""
 
-    async def start_environment(self, config: FunctionConfig) -> ExecutionEnvironment: ...
+    async def start_environment(
+        self, config: FunctionConfig, *, provisioned: bool = False
+    ) -> ExecutionEnvironment: ...
 
 
 class LocalBackend:
@@ -30,7 +32,9 @@ class LocalBackend:
         self._code = code
         self._context = context
 
-    async def start_environment(self, config: FunctionConfig) -> ExecutionEnvironment:
+    async def start_environment(
+        self, config: FunctionConfig, *, provisioned: bool = False
+    ) -> ExecutionEnvironment:
         runtime = self._runtimes.get(config.runtime)
         if runtime is None:
             raise service_error(f"Runtime {config.runtime} is no longer available on this host")
@@ -39,6 +43,13 @@ class LocalBackend:
         with self._code.holding(config.code.sha256_hex, layers):
             code_path = await self._code.ensure(config.code.sha256_hex)
             layers_path = await self._code.layers(layers)
-            environment = ExecutionEnvironment(config, runtime, code_path, self._context, layers_path)
+            environment = ExecutionEnvironment(
+                config,
+                runtime,
+                code_path,
+                self._context,
+                layers_path,
+                PROVISIONED if provisioned else ON_DEMAND,
+            )
             await environment.start()
         return environment

@@ -3,8 +3,9 @@
 As in Lambda ("Lambda function scaling", "Configuring reserved concurrency"): a function with
 reserved concurrency R runs at most R invocations at once and those never count against the other
 functions; every other function shares what the reservations leave of the account limit
-(UnreservedConcurrentExecutions). A reservation of 0 disables the function. In-memory counters
-only: this sits on the invocation hot path.
+(UnreservedConcurrentExecutions). A reservation of 0 disables the function. Provisioned
+concurrency is counted apart, out of the reservation or the unreserved pool (set_provisioned).
+In-memory counters only: this sits on the invocation hot path.
 """
 
 from __future__ import annotations
@@ -15,12 +16,22 @@ RESERVED_LIMIT_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_LIMIT_REASON = "ConcurrentInvocationLimitExceeded"
 
 
+# What `enter` hands back for `leave`: how the invocation was counted.
+UNRESERVED = 0  # against the account's unreserved concurrency
+RESERVED = 1  # against its function's reservation
+PROVISIONED = 2  # by one of its version's provisioned environments
+
+
 class ConcurrencyLimiter:
     def __init__(self, account_limit: int) -> None:
         self.account_limit = account_limit
         self._reserved: dict[str, int] = {}
         self._reserved_total = 0
-        self._running: dict[str, int] = {}  # function name -> invocations in flight
+        # function -> version -> provisioned concurrency (what PutProvisionedConcurrencyConfig asked)
+        self._provisioned: dict[str, dict[str, int]] = {}
+        self._provisioned_unreserved = 0  # of functions without a reservation
+        self._running: dict[str, int] = {}  # function name -> on-demand invocations in flight
+        self._provisioned_running: dict[tuple[str, str], int] = {}
         self._unreserved_running = 0  # in flight of functions without a reservation
         self._running_total = 0
 
@@ -41,36 +52,71 @@ class ConcurrencyLimiter:
     def set_reserved(self, name: str, reserved: int | None) -> None:
         """Reserve `reserved` for `name` (None removes the reservation). Invocations already in
         flight finish under the rules they started with."""
+        self._provisioned_unreserved -= self._unreserved_share(name)
         self._reserved_total -= self._reserved.pop(name, 0)
         if reserved is not None:
             self._reserved[name] = reserved
             self._reserved_total += reserved
+        self._provisioned_unreserved += self._unreserved_share(name)
 
-    def enter(self, name: str) -> bool:
-        """Count one invocation of `name` in, or raise TooManyRequestsException with AWS's Reason.
-        Returns the token `leave` needs: whether it ran under a reservation."""
+    def set_provisioned(self, name: str, per_version: dict[str, int]) -> None:
+        """The provisioned concurrency of `name`'s versions. As on AWS it comes out of the
+        function's reservation (on-demand calls get what is left of it: none when provisioned
+        concurrency takes it all) or else out of the account's unreserved concurrency."""
+        self._provisioned_unreserved -= self._unreserved_share(name)
+        if per_version:
+            self._provisioned[name] = dict(per_version)
+        else:
+            self._provisioned.pop(name, None)
+        self._provisioned_unreserved += self._unreserved_share(name)
+
+    def _unreserved_share(self, name: str) -> int:
+        if name in self._reserved:
+            return 0
+        return sum(self._provisioned.get(name, {}).values())
+
+    def enter(self, name: str, version: str = "$LATEST") -> int:
+        """Count one invocation of `name` (of `version`) in, or raise TooManyRequestsException
+        with AWS's Reason. Returns the token `leave` needs: how it was counted."""
+        provisioned = self._provisioned.get(name)
+        if provisioned is not None:
+            key = (name, version)
+            busy = self._provisioned_running.get(key, 0)
+            if busy < provisioned.get(version, 0):
+                self._provisioned_running[key] = busy + 1
+                self._running_total += 1
+                return PROVISIONED
         running = self._running.get(name, 0)
         reserved = self._reserved.get(name)
         if reserved is not None:
-            if running >= reserved:
+            on_demand = reserved - (sum(provisioned.values()) if provisioned is not None else 0)
+            if running >= on_demand:
                 raise self._throttle(RESERVED_LIMIT_REASON)
-        elif self._unreserved_running >= self.account_limit - self._reserved_total:
+        elif self._unreserved_running >= self.unreserved_limit - self._provisioned_unreserved:
             raise self._throttle(ACCOUNT_LIMIT_REASON)
         else:
             self._unreserved_running += 1
         self._running[name] = running + 1
         self._running_total += 1
-        return reserved is not None
+        return UNRESERVED if reserved is None else RESERVED
 
-    def leave(self, name: str, under_reservation: bool) -> None:
+    def leave(self, name: str, counted: int, version: str = "$LATEST") -> None:
+        self._running_total -= 1
+        if counted == PROVISIONED:
+            key = (name, version)
+            busy = self._provisioned_running.get(key, 0) - 1
+            if busy > 0:
+                self._provisioned_running[key] = busy
+            else:
+                self._provisioned_running.pop(key, None)
+            return
         running = self._running.get(name, 0) - 1
         if running > 0:
             self._running[name] = running
         else:
             self._running.pop(name, None)
-        if not under_reservation:
+        if counted == UNRESERVED:
             self._unreserved_running -= 1
-        self._running_total -= 1
 
     @staticmethod
     def _throttle(reason: str) -> AwsError:

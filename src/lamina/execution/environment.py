@@ -58,6 +58,10 @@ from lamina.runtime_api.endpoint import RuntimeApiEndpoint
 from lamina.runtime_api.mailbox import Invocation, InvocationMailbox, RuntimeOutcome
 from lamina.store.ports import LogStore
 
+# AWS_LAMBDA_INITIALIZATION_TYPE of an environment started for an invocation, and of one
+# initialised ahead of invocations (provisioned concurrency).
+ON_DEMAND = "on-demand"
+PROVISIONED = "provisioned-concurrency"
 # Lambda: the init phase of an on-demand environment is limited to 10 seconds.
 INIT_TIMEOUT_SECONDS = 10.0
 _MEMORY_POLL_SECONDS = 0.02
@@ -137,6 +141,8 @@ class EnvironmentContext:
     # endpoint to use them with (AWS_ACCESS_KEY_ID, ..., AWS_ENDPOINT_URL), and when those
     # credentials expire (wall-clock seconds; None: never); None: no credentials at all.
     credentials: Callable[[FunctionConfig], Awaitable[tuple[dict[str, str], float | None]]] | None = None
+    # Called with an environment's access key id when it stops: its credentials end with it.
+    revoke_credentials: Callable[[str], None] | None = None
     # The account's log budget (execution/log_budget.py); None: every line is kept.
     log_budget: LogBudget | None = None
     # A network namespace per environment (the namespaces tier: sandbox/network.py), with the Runtime
@@ -157,9 +163,12 @@ class ExecutionEnvironment:
         code_path: Path,
         context: EnvironmentContext,
         layers_path: Path | None = None,
+        initialization_type: str = ON_DEMAND,
     ) -> None:
         """`layers_path`: the function's layers merged into one folder, which the runtime sees as
-        /opt where the sandbox can mount it there."""
+        /opt where the sandbox can mount it there; `initialization_type`: AWS's name for why it
+        starts (on-demand, or provisioned-concurrency: initialised ahead of invocations)."""
+        self.initialization_type = initialization_type
         self.id = secrets.token_hex(8)
         self.config = config
         self.state = EnvironmentState.STARTING
@@ -198,6 +207,7 @@ class ExecutionEnvironment:
         self._api_listener: socket.socket | None = None
         self._stopped = False
         self._scratch = context.scratch_root / self.id
+        self._access_key_id: str | None = None  # its own temporary credentials
 
     # lifecycle -------------------------------------------------------------------------------
     def _environment_variables(self, runtime_api: str) -> dict[str, str]:
@@ -211,7 +221,7 @@ class ExecutionEnvironment:
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
                 "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group_name,
                 "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": self.initialization_type,
                 "AWS_REGION": self._context.region,
                 "AWS_DEFAULT_REGION": self._context.region,
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
@@ -295,6 +305,7 @@ class ExecutionEnvironment:
             environment = self._environment_variables(address)
             if self._context.credentials is not None:
                 variables, self.credentials_expire_at = await self._context.credentials(self.config)
+                self._access_key_id = variables.get("AWS_ACCESS_KEY_ID")
                 environment.update(variables)
             if networks is not None:
                 self._network = await networks.acquire(network_on=self.config.network_enabled)
@@ -356,7 +367,11 @@ class ExecutionEnvironment:
         self._exited = asyncio.get_running_loop().create_task(self._sandboxed.process.wait())
         runtime = self.config.runtime
         self._platform(
-            f"INIT_START Runtime Version: lamina:{runtime}", "initStart", init_start_record, runtime
+            f"INIT_START Runtime Version: lamina:{runtime}",
+            "initStart",
+            init_start_record,
+            runtime,
+            self.initialization_type,
         )
 
     async def _serve_in_namespace(self, network: EnvironmentNetwork, address: str, uid: int | None) -> None:
@@ -398,6 +413,8 @@ class ExecutionEnvironment:
         self._close_network()
         self._capture.close()
         self._flush_logs()
+        if self._access_key_id is not None and self._context.revoke_credentials is not None:
+            self._context.revoke_credentials(self._access_key_id)
         await asyncio.to_thread(_remove_scratch, self._scratch)
 
     def _close_transports(self) -> None:

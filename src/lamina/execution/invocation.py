@@ -84,9 +84,9 @@ class InvocationService:
     async def invoke(self, invocation: InvocationInput, request_id: str | None = None) -> InvocationResult:
         """Run synchronously. Raises TooManyRequestsException when the function or the account is
         at its concurrency limit or the memory budget has no room (every environment busy)."""
-        name = invocation.config.name
+        name, version = invocation.config.name, invocation.config.version
         try:
-            reserved = self._limiter.enter(name)
+            counted = self._limiter.enter(name, version)
         except AwsError:
             self.observer.throttled(invocation)
             raise
@@ -100,16 +100,16 @@ class InvocationService:
             await self._write_logs()
             return result
         finally:
-            self._limiter.leave(name, reserved)
+            self._limiter.leave(name, counted, version)
 
     async def invoke_queued(self, invocation: InvocationInput, request_id: str) -> InvocationResult:
         """An Event invocation waits for memory rather than failing, holding no concurrency slot
         while it waits; only a function larger than the whole budget fails. Raises
         TooManyRequestsException when the function or the account is at its concurrency limit."""
         environment = await self._pool.acquire(invocation.config, wait=True)
-        name = invocation.config.name
+        name, version = invocation.config.name, invocation.config.version
         try:
-            reserved = self._limiter.enter(name)
+            counted = self._limiter.enter(name, version)
         except AwsError:
             self._pool.release(environment, self._current_config(invocation.config))
             self.observer.throttled(invocation)
@@ -117,7 +117,7 @@ class InvocationService:
         try:
             return await self._run(environment, invocation, request_id)
         finally:
-            self._limiter.leave(name, reserved)
+            self._limiter.leave(name, counted, version)
 
     async def _run(
         self, environment: ExecutionEnvironment, invocation: InvocationInput, request_id: str | None

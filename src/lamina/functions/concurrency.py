@@ -41,6 +41,11 @@ class FunctionConcurrency:
     def unreserved_limit(self) -> int:
         return self._limiter.unreserved_limit
 
+    def set_provisioned(self, name: str, per_version: dict[str, int]) -> None:
+        """What ProvisionedConcurrency keeps of `name`'s versions: it counts against the
+        reservation (or the unreserved pool) at invocation time."""
+        self._limiter.set_provisioned(name, per_version)
+
     def get(self, name: str) -> int | None:
         self._manager.get(name)
         return self._limiter.reserved(name)

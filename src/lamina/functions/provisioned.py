@@ -91,7 +91,9 @@ class ProvisionedConcurrency:
         self._aliases = aliases
         self._store = store
         self._pool = pool
-        self._applied: dict[str, set[str]] = {}  # function -> versions handed to the pool
+        # function -> version -> provisioned environments handed to the pool (and the limiter)
+        self._applied: dict[str, dict[str, int]] = {}
+        manager.on_delete(self._forget)
         aliases.on_change(self.apply)
 
     def _targets(self, name: str, qualifier: str, requested: int) -> dict[str, int]:
@@ -165,11 +167,18 @@ class ProvisionedConcurrency:
                 continue  # its alias moved to $LATEST: nothing to keep warm until it moves back
             for version, count in targets.items():
                 totals[version] = totals.get(version, 0) + count
-        for version in self._applied.get(name, set()) - set(totals):
+        for version in set(self._applied.get(name, {})) - set(totals):
             self._pool.unprovision(name, version)
         for version, count in totals.items():
             self._pool.provision(self._manager.get(name, version), count)
-        self._applied[name] = set(totals)
+        self._applied[name] = totals
+        self._concurrency.set_provisioned(name, totals)
+
+    def _forget(self, name: str, version: str | None) -> None:
+        """A deleted function or version takes its provisioned concurrency with it."""
+        applied = self._applied.pop(name, {}) if version is None else self._applied.get(name, {})
+        applied.pop(version or "", None)
+        self._concurrency.set_provisioned(name, applied if version is not None else {})
 
     def _status(self, config: ProvisionedConcurrencyConfig) -> ProvisionedConcurrencyStatus:
         try:

@@ -270,6 +270,11 @@ class IdentityDirectory:
         self._sessions[session.access_key_id] = session
         self._secrets[session.access_key_id] = secret
 
+    def revoke_session(self, access_key_id: str) -> None:
+        """An unpersisted session's end (its environment stopped): its key no longer signs."""
+        self._sessions.pop(access_key_id, None)
+        self._secrets.pop(access_key_id, None)
+
     def expire_sessions(self, now: float | None = None) -> None:
         """Forget sessions past their expiry (their records go at the next start's load)."""
         moment = time.time() if now is None else now

@@ -22,10 +22,9 @@ from lamina.identity.directory import IdentityDirectory
 ASSUME_ROLE = "sts:AssumeRole"
 LAMBDA_SERVICE = service_principal("lambda.amazonaws.com")
 MIN_SESSION_SECONDS = 900
-# Execution environments' sessions: 12 hours, a new one once less than 1 hour is left (an
-# environment stops long before: keep-alive and the pool's credential check see to it).
+# Execution environments' sessions: one per environment, as on AWS, for 12 hours (an environment
+# stops long before: keep-alive and the pool's credential check see to it), revoked when it stops.
 ENVIRONMENT_SESSION_SECONDS = 12 * 3600
-ENVIRONMENT_REFRESH_SECONDS = 3600
 
 
 def access_denied(principal: Principal, action: str, resource: str) -> AwsError:
@@ -39,7 +38,6 @@ def access_denied(principal: Principal, action: str, resource: str) -> AwsError:
 class StsService:
     def __init__(self, directory: IdentityDirectory) -> None:
         self._directory = directory
-        self._environment_sessions: dict[tuple[str, str], tuple[Session, str]] = {}
         self._next_sweep = 0.0
 
     def _forget_expired_sessions(self) -> None:
@@ -50,9 +48,9 @@ class StsService:
             return
         self._next_sweep = now + 60
         self._directory.expire_sessions(now)
-        for key, (session, _) in list(self._environment_sessions.items()):
-            if session.expires <= now:
-                del self._environment_sessions[key]
+
+    def revoke_environment_session(self, access_key_id: str) -> None:
+        self._directory.revoke_session(access_key_id)
 
     async def get_caller_identity(self, params: dict[str, Any], caller: Principal) -> dict[str, Any]:
         return {"UserId": caller.user_id or caller.account, "Account": caller.account, "Arn": caller.arn}
@@ -117,20 +115,16 @@ class StsService:
     async def environment_variables(
         self, role_arn: str, function_name: str, endpoint: str
     ) -> tuple[dict[str, str], float | None]:
-        """What an execution environment of `function_name` gets: temporary credentials for its
-        role, as Lambda sets them, and the endpoint to use them with. A session is shared by the
-        function's environments while it has more than a refresh margin left."""
-        key = (role_arn, function_name)
-        cached = self._environment_sessions.get(key)
-        if cached is None or cached[0].expires - time.time() < ENVIRONMENT_REFRESH_SECONDS:
-            self._forget_expired_sessions()
-            role = self.role_by_arn(role_arn)
-            if role is None:
-                return {"AWS_ENDPOINT_URL": endpoint}, None  # the role went: its calls are refused
-            cached = self._environment_sessions[key] = await self.new_session(
-                role, function_name[:64], ENVIRONMENT_SESSION_SECONDS, persist=False
-            )
-        session, secret = cached
+        """What an execution environment of `function_name` gets: temporary credentials of its
+        own for the function's role, as Lambda sets them (the session is named after the
+        function, as Lambda names it), and the endpoint to use them with."""
+        self._forget_expired_sessions()
+        role = self.role_by_arn(role_arn)
+        if role is None:
+            return {"AWS_ENDPOINT_URL": endpoint}, None  # the role went: its calls are refused
+        session, secret = await self.new_session(
+            role, function_name[:64], ENVIRONMENT_SESSION_SECONDS, persist=False
+        )
         variables = {
             "AWS_ACCESS_KEY_ID": session.access_key_id,
             "AWS_SECRET_ACCESS_KEY": secret,

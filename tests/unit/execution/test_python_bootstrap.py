@@ -418,7 +418,7 @@ def test_handler_exception_is_reported_with_the_user_frames(tmp_path: Path) -> N
             """
         },
     )
-    app = tmp_path / "app.py"
+    app = "/var/task/app.py"  # the task root as AWS names it, not the host's folder
 
     run = run_runtime(tmp_path, "app.handler", [Invocation("req-1"), Invocation("req-2")])
 
@@ -607,7 +607,7 @@ def test_exceptions_in_module_code_are_reported_by_class_name(tmp_path: Path) ->
         "",
     )
     assert body["stackTrace"][-1] == (
-        f'  File "{tmp_path / "app.py"}", line 1, in <module>\n    raise RuntimeError("broken at import")\n'
+        '  File "/var/task/app.py", line 1, in <module>\n    raise RuntimeError("broken at import")\n'
     )
     assert not any(str(BOOTSTRAP) in entry for entry in body["stackTrace"])
     (line, end) = run.lines

@@ -274,7 +274,9 @@ class EnvironmentPool:
     def capacity_freed(self) -> None:
         self._notify_capacity()
 
-    async def _start(self, config: FunctionConfig, evicted: list[asyncio.Task[None]]) -> ExecutionEnvironment:
+    async def _start(
+        self, config: FunctionConfig, evicted: list[asyncio.Task[None]], *, provisioned: bool = False
+    ) -> ExecutionEnvironment:
         """Start an environment whose memory is already reserved, and count it as the pool's,
         charged its MemorySize; gives the memory back on failure."""
         key = function_key(config)
@@ -282,7 +284,7 @@ class EnvironmentPool:
         try:
             if evicted:  # the evicted processes are gone before the new one takes their memory
                 await asyncio.wait(evicted)
-            environment = await self._backend.start_environment(config)
+            environment = await self._backend.start_environment(config, provisioned=provisioned)
         except BaseException:
             self._give_back(config.memory_size)
             raise
@@ -418,7 +420,7 @@ class EnvironmentPool:
                 )
                 return
             try:
-                environment = await self._start(config, evicted)
+                environment = await self._start(config, evicted, provisioned=True)
             except Exception as exc:
                 provision.failure = f"Environment failed to start: {exc}"
                 return

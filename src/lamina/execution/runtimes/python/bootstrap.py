@@ -354,6 +354,41 @@ def _error_body(message: str, error_type: str, stack_trace: list[str], request_i
     }
 
 
+# (host prefix, the path AWS's environment has there), longest first: stack traces name files as a
+# function on AWS sees them (/var/task, /opt, /var/runtime, /var/lang), not where this host keeps
+# them. Set by main() once the function's folders are known.
+_SHOWN_PATHS: list[tuple[str, str]] = []
+
+
+def _show_paths_as_aws(task_root: str, layer_root: str, runtime_lib: str | None, runtime_dir: str) -> None:
+    pairs = [
+        (task_root, "/var/task"),
+        (layer_root, "/opt"),
+        (runtime_dir, "/var/runtime"),
+        (sys.prefix, "/var/lang"),
+        (sys.base_prefix, "/var/lang"),
+    ]
+    if runtime_lib:
+        pairs.append((runtime_lib, "/var/runtime"))
+    shown = {os.path.abspath(host).rstrip("/"): aws for host, aws in pairs if host and host != "/"}
+    _SHOWN_PATHS[:] = sorted(shown.items(), key=lambda pair: len(pair[0]), reverse=True)
+
+
+def _as_aws_shows(filename: str) -> str:
+    for host, aws in _SHOWN_PATHS:
+        if filename == host or filename.startswith(host + "/"):
+            return aws + filename[len(host) :]
+    return filename
+
+
+def _traceback_entries(trace: Any) -> list[str]:
+    """traceback.format_tb, with files named as on AWS."""
+    frames = traceback.extract_tb(trace)
+    return traceback.format_list(
+        [(_as_aws_shows(frame.filename), frame.lineno, frame.name, frame.line) for frame in frames]
+    )
+
+
 def _exception_body(error: BaseException, request_id: str) -> dict[str, Any]:
     """Describe an exception from user code as AWS does: its class name, str(), and the user's frames."""
     frames = traceback.extract_tb(error.__traceback__)
@@ -362,7 +397,10 @@ def _exception_body(error: BaseException, request_id: str) -> dict[str, Any]:
         first_user_frame += 1
     # Plain tuples: from Python 3.11, formatting FrameSummary objects adds '^^^' position lines, which
     # AWS's stack traces do not have.
-    entries = [(frame.filename, frame.lineno, frame.name, frame.line) for frame in frames[first_user_frame:]]
+    entries = [
+        (_as_aws_shows(frame.filename), frame.lineno, frame.name, frame.line)
+        for frame in frames[first_user_frame:]
+    ]
     try:
         message = str(error)
     except Exception:
@@ -486,7 +524,7 @@ def _configure_logging(current: _CurrentRequest) -> None:
             if record.exc_info and record.exc_info[0] is not None:
                 document["errorType"] = record.exc_info[0].__name__
                 document["errorMessage"] = str(record.exc_info[1])
-                document["stackTrace"] = traceback.format_tb(record.exc_info[2])
+                document["stackTrace"] = _traceback_entries(record.exc_info[2])
             return json.dumps(document, default=str)
 
     logging.Formatter.converter = time.gmtime
@@ -815,6 +853,7 @@ def main() -> int:
     sys.path[:] = _import_path(
         sys.path, task_root, os.environ.get("LAMINA_RUNTIME_LIB"), runtime_dir, layer_root
     )
+    _show_paths_as_aws(task_root, layer_root, os.environ.get("LAMINA_RUNTIME_LIB"), runtime_dir)
     current = _CurrentRequest()
     _configure_logging(current)
 
