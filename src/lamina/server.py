@@ -12,7 +12,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -442,6 +442,10 @@ class Platform:
         }
 
 
+async def _no_layers(account_id: str, region: str) -> LayerService | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class _Shared:
     """What every account's Lambda stack is built from."""
@@ -466,6 +470,8 @@ class _Shared:
     counters: PlatformCounters
     function_port: FunctionApiPort | None = None
     networks: NetworkNamespaces | None = None
+    # (account id, region) -> that account's layers there (None: no such account).
+    layers_of: Callable[[str, str], Awaitable[LayerService | None]] = _no_layers
 
 
 def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegion:
@@ -574,7 +580,15 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
             lambda url_id: f"http://{url_id}.lambda-url.{region}.localhost:{settings.port}/",
         ),
         recursion=RecursionConfigService(manager, metadata),
-        layers=LayerService(metadata, shared.code_collector, placement),
+        layers=LayerService(
+            metadata,
+            shared.code_collector,
+            placement,
+            other_accounts=lambda other: shared.layers_of(other, region),
+            decide=lambda principal, action, resource, owner, policy: authorizer.decide(
+                principal, action, resource, owner, policy
+            ),
+        ),
         invocations=invocations,
         delivery=delivery,
     )
@@ -583,7 +597,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         shared.protocol,
         backends,
         shared.code_urls,
-        LambdaAuthorization(authorizer, backends.permissions, placement).authorize,
+        LambdaAuthorization(authorizer, backends.permissions, placement, backends.layers).authorize,
     )
     function_urls = FunctionUrlHandler(
         backends.function_urls,
@@ -691,6 +705,11 @@ def build_platform(settings: Settings) -> Platform:
     lambda_protocol = create_protocol(load_service_model("lambda"), {"Runtime": ()})
     clock: Clock = ManualClock() if settings.fake_clock else SystemClock()
     app: Gateway
+
+    async def layers_of(account_id: str, region: str) -> LayerService | None:
+        account = await platform.account_region(account_id, region)
+        return account.backends.layers if account is not None else None
+
     # Environments run as uids of their own when the server is root (execution/sandbox/detect.py);
     # else they share the server's, and the public port cannot tell them from other local clients.
     environment_uids = UidsOtherThan(0) if os.geteuid() == 0 else None
@@ -733,6 +752,7 @@ def build_platform(settings: Settings) -> Platform:
         PlatformCounters(),
         function_port,
         networks,
+        layers_of,
     )
     home = (settings.account_id, settings.home_region)
     accounts[home] = _build_account(shared, *home)

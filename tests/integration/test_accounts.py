@@ -17,7 +17,8 @@ import pytest
 from botocore.config import Config
 
 from tests.support.cli import create_account
-from tests.support.lambda_calls import create_function, error_of
+from tests.support.lambda_calls import create_function, error_of, wait_updated
+from tests.support.packaging import make_zip
 from tests.support.server import LAMBDA_TRUST_POLICY, RunningServer, running_server
 
 PRIMARY = "000000000000"
@@ -129,6 +130,59 @@ def test_cross_account_invoke_needs_a_grant_to_the_account(
         theirs.get_function(FunctionName=arn)  # only the granted action
     assert error_of(other_action)[0] == "AccessDeniedException"
     assert "shared" in [f["FunctionName"] for f in primary.list_functions()["Functions"]]
+
+
+def test_a_grant_of_lambda_star_covers_every_function_action(
+    server: RunningServer, second: dict[str, str]
+) -> None:
+    primary = server.client("lambda")
+    create_function(primary, "open-to-second", HELLO)
+    arn = f"arn:aws:lambda:us-east-1:{PRIMARY}:function:open-to-second"
+    primary.add_permission(
+        FunctionName="open-to-second", StatementId="all", Action="lambda:*", Principal="210987654321"
+    )
+    theirs = client_from(second, "lambda")
+    assert theirs.get_function(FunctionName=arn)["Configuration"]["FunctionArn"] == arn
+    assert theirs.get_function_configuration(FunctionName=arn)["FunctionName"] == "open-to-second"
+    assert theirs.invoke(FunctionName=arn)["Payload"].read() == f'"{arn}"'.encode()
+    theirs.update_function_configuration(FunctionName=arn, Description="set by the second account")
+    wait_updated(primary, "open-to-second")
+    assert primary.get_function(FunctionName="open-to-second")["Configuration"]["Description"] == (
+        "set by the second account"
+    )
+    assert theirs.get_policy(FunctionName=arn)["Policy"]
+
+
+def test_a_layer_shared_with_an_account_can_be_used_by_it(
+    server: RunningServer, second: dict[str, str]
+) -> None:
+    primary = server.client("lambda")
+    layer = primary.publish_layer_version(
+        LayerName="shared-lib", Content={"ZipFile": make_zip({"python/shared_lib.py": "WHO = 'primary'\n"})}
+    )
+    theirs = client_from(second, "lambda")
+    client_from(second, "iam").create_role(
+        RoleName="layer-user", AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY
+    )
+    role = "arn:aws:iam::210987654321:role/layer-user"
+    user = {"app.py": "import shared_lib\ndef handler(event, context):\n    return shared_lib.WHO\n"}
+    with pytest.raises(theirs.exceptions.ClientError) as refused:
+        create_function(theirs, "uses-shared-lib", user, Role=role, Layers=[layer["LayerVersionArn"]])
+    assert error_of(refused)[0] in ("AccessDeniedException", "InvalidParameterValueException")
+    with pytest.raises(theirs.exceptions.ClientError) as unreadable:
+        theirs.get_layer_version_by_arn(Arn=layer["LayerVersionArn"])
+    assert error_of(unreadable)[0] == "AccessDeniedException"
+    primary.add_layer_version_permission(
+        LayerName="shared-lib",
+        VersionNumber=layer["Version"],
+        StatementId="second",
+        Action="lambda:GetLayerVersion",
+        Principal="210987654321",
+    )
+    assert theirs.get_layer_version_by_arn(Arn=layer["LayerVersionArn"])["Version"] == layer["Version"]
+    create_function(theirs, "uses-shared-lib", user, Role=role, Layers=[layer["LayerVersionArn"]])
+    assert theirs.invoke(FunctionName="uses-shared-lib")["Payload"].read() == b'"primary"'
+    theirs.delete_function(FunctionName="uses-shared-lib")
 
 
 def test_each_account_has_its_own_functions(server: RunningServer, second: dict[str, str]) -> None:

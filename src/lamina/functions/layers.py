@@ -9,10 +9,14 @@ function uses it either.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from lamina.domain.functions import FunctionLayer
+from lamina.domain.iam.denials import access_denied
+from lamina.domain.iam.evaluation import Decision
+from lamina.domain.iam.policy import Policy, parse_policy
+from lamina.domain.iam.principals import Principal
 from lamina.domain.layers import (
     LayerVersion,
     created_now,
@@ -29,11 +33,30 @@ from lamina.store.ports import MetadataStore
 _NO_RESOURCE = "The resource you requested does not exist."
 
 
+# Another account's layers in the same region (None: no such account).
+OtherAccountLayers = Callable[[str], Awaitable["LayerService | None"]]
+# Whether a principal may do an action on a resource of an account under a resource policy.
+Decide = Callable[[Principal, str, str, str, Policy | None], Decision]
+USE_LAYER = "lambda:GetLayerVersion"
+
+
 class LayerService:
-    def __init__(self, store: MetadataStore, collector: CodeCollector, placement: Placement) -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        collector: CodeCollector,
+        placement: Placement,
+        *,
+        other_accounts: OtherAccountLayers | None = None,
+        decide: Decide | None = None,
+    ) -> None:
+        """`other_accounts` and `decide`: how a function uses a layer another account shared with
+        it (AddLayerVersionPermission); without them only the account's own layers can be used."""
         self._store = store
         self._collector = collector
         self.placement = placement
+        self._other_accounts = other_accounts
+        self._decide = decide
 
     def arn(self, name: str, version: int | None = None) -> str:
         return layer_arn(self.placement.region, self.placement.account_id, name, version)
@@ -91,22 +114,58 @@ class LayerService:
         await self._store.delete_layer_version(name, version)
         await self._collector.collect_quietly()
 
-    async def for_function(self, arns: Sequence[str]) -> list[FunctionLayer]:
-        """The Layers parameter of CreateFunction / UpdateFunctionConfiguration, resolved."""
+    async def for_function(self, arns: Sequence[str], caller: Principal | None = None) -> list[FunctionLayer]:
+        """The Layers parameter of CreateFunction / UpdateFunctionConfiguration, resolved. A layer
+        of another account may be used when its version's policy (and the caller's identity
+        policies) allow `caller` lambda:GetLayerVersion on it, as on AWS."""
         layers = []
         for arn in arns:
-            region = parse_layer_version_arn(arn)[0]
+            region, account, _, _ = parse_layer_version_arn(arn)
             if region != self.placement.region:
                 raise invalid_parameter(
                     "Layers are not in the same region as the function. "
                     f"Layers are expected to be in region {self.placement.region}."
                 )
+            owner = self if account == self.placement.account_id else await self._other(account)
             try:
-                layer = await self.get_by_arn(arn)
+                layer = await owner.get_by_arn(arn) if owner is not None else None
             except AwsError:
-                raise invalid_parameter(f"Layer version {arn} does not exist.") from None
+                layer = None
+            if layer is None:
+                raise invalid_parameter(f"Layer version {arn} does not exist.")
+            if owner is not self and owner is not None:
+                await owner.check_use(layer, arn, caller)
             layers.append(FunctionLayer(arn, layer.content, layer.unzipped_size))
         return layers
+
+    async def _other(self, account: str) -> LayerService | None:
+        return await self._other_accounts(account) if self._other_accounts is not None else None
+
+    async def check_use(self, layer: LayerVersion, arn: str, caller: Principal | None) -> None:
+        """Refuse another account's caller that this layer version's policy does not let in."""
+        policy = await self.enforced_policy(layer.name, layer.version)
+        if caller is None or self._decide is None:
+            allowed = False
+        else:
+            allowed = (
+                self._decide(caller, USE_LAYER, arn, self.placement.account_id, policy) is Decision.ALLOW
+            )
+        if not allowed:
+            raise access_denied(
+                "AccessDeniedException",
+                caller or Principal("anonymous", "", "anonymous"),
+                USE_LAYER,
+                arn,
+                self.placement.account_id,
+            )
+
+    async def enforced_policy(self, name: str, version: int) -> Policy | None:
+        """The layer version's policy, as the authorizer evaluates it (None: none)."""
+        text = await self._store.get_layer_policy(name, version)
+        stored = ResourcePolicy.loads(text) if text is not None else None
+        if stored is None or not stored.statements:
+            return None
+        return parse_policy(stored.document(), resource_policy=True)
 
     # permissions -----------------------------------------------------------------------------
     async def _policy(self, name: str, version: int) -> ResourcePolicy | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lamina.domain.iam.conditions import ContextValue
+from lamina.domain.iam.denials import access_denied
 from lamina.domain.iam.evaluation import AccessRequest, Decision, evaluate
 from lamina.domain.iam.policy import Policy
 from lamina.domain.iam.principals import Principal
-from lamina.errors import AwsError
 from lamina.identity.directory import IdentityDirectory
 
 
@@ -66,26 +66,3 @@ class Authorizer:
         if decision is Decision.ALLOW:
             return
         raise access_denied(code, principal, action, resource, resource_account, decision)
-
-
-def access_denied(
-    code: str,
-    principal: Principal,
-    action: str,
-    resource: str,
-    resource_account: str,
-    decision: Decision = Decision.IMPLICIT_DENY,
-) -> AwsError:
-    """AWS's refusal: it names the kind of policy that was missing (another account's resource
-    needs its resource-based policy to allow the call) or the explicit deny."""
-    if decision is Decision.EXPLICIT_DENY:
-        reason = "with an explicit deny in a policy"
-    elif principal.account != resource_account:
-        reason = f"because no resource-based policy allows the {action} action"
-    else:
-        reason = f"because no identity-based policy allows the {action} action"
-    return AwsError(
-        code,
-        f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource} {reason}",
-        403,
-    )

@@ -13,7 +13,10 @@ from typing import Any
 
 from lamina.api.context import RequestContext
 from lamina.api.services.lambda_.params import function_ref
-from lamina.domain.layers import layer_arn, layer_name
+from lamina.domain.iam.policy import Policy
+from lamina.domain.layers import layer_arn, layer_name, parse_layer_version_arn
+from lamina.errors import AwsError
+from lamina.functions.layers import LayerService
 from lamina.functions.manager import Placement
 from lamina.functions.permissions import PermissionService
 from lamina.identity.authorizer import Authorizer
@@ -33,10 +36,17 @@ def action_of(operation: str) -> str:
 
 
 class LambdaAuthorization:
-    def __init__(self, authorizer: Authorizer, permissions: PermissionService, placement: Placement) -> None:
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        permissions: PermissionService,
+        placement: Placement,
+        layers: LayerService | None = None,
+    ) -> None:
         self._authorizer = authorizer
         self._permissions = permissions
         self._placement = placement
+        self._layers = layers
 
     def target(
         self, operation: str, params: dict[str, Any]
@@ -60,12 +70,32 @@ class LambdaAuthorization:
             )
         return action, "*", None
 
+    async def _layer_policy(self, params: dict[str, Any]) -> Policy | None:
+        """A layer version's own policy (AddLayerVersionPermission) governs calls on it."""
+        if self._layers is None:
+            return None
+        if "Arn" in params:
+            try:
+                _, account, name, version = parse_layer_version_arn(params["Arn"])
+            except AwsError:
+                return None
+            if account != self._placement.account_id:
+                return None
+        elif "LayerName" in params and params.get("VersionNumber") is not None:
+            name, version = layer_name(params["LayerName"]), params["VersionNumber"]
+        else:
+            return None
+        return await self._layers.enforced_policy(name, version)
+
     async def authorize(self, operation: str, params: dict[str, Any], context: RequestContext) -> None:
         principal = context.principal
         if principal.is_root and principal.account == self._placement.account_id:
             return  # the account's root may do anything in it: nothing to evaluate, nothing to load
         action, resource, function = self.target(operation, params)
-        policy = await self._permissions.enforced_policy(*function) if function is not None else None
+        if function is not None:
+            policy = await self._permissions.enforced_policy(*function)
+        else:
+            policy = await self._layer_policy(params)
         self._authorizer.check(
             principal,
             action,

@@ -60,11 +60,13 @@ class LambdaOperations:
     def _unqualified(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "FunctionName": unqualified_name(params, self._placement)}
 
-    async def _with_layers(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The Layers parameter (version ARNs) resolved to what the function keeps of each version."""
+    async def _with_layers(self, params: dict[str, Any], context: RequestContext) -> dict[str, Any]:
+        """The Layers parameter (version ARNs) resolved to what the function keeps of each version;
+        another account's layer only if it shares it with the caller."""
         if "Layers" not in params:
             return params
-        return {**params, "Layers": await self._layers.for_function(params["Layers"] or [])}
+        layers = await self._layers.for_function(params["Layers"] or [], context.principal)
+        return {**params, "Layers": layers}
 
     def _config(self, config: FunctionConfig, qualifier: str | None = None) -> dict[str, Any]:
         """FunctionConfiguration; asked for through an alias, its ARN is the alias's, and asked
@@ -90,7 +92,9 @@ class LambdaOperations:
         check_new_function_name(name, params["FunctionName"])
         tags = params.get("Tags") or {}
         check_tags(tags)
-        config = await self._manager.create(await self._with_layers({**params, "FunctionName": name}))
+        config = await self._manager.create(
+            await self._with_layers({**params, "FunctionName": name}, context)
+        )
         if tags:
             await self._tags.tag(name, tags)
         return OperationResult(self._config(config))
@@ -131,7 +135,9 @@ class LambdaOperations:
     async def update_function_configuration(
         self, params: dict[str, Any], context: RequestContext
     ) -> OperationResult:
-        config = await self._manager.update_configuration(await self._with_layers(self._unqualified(params)))
+        config = await self._manager.update_configuration(
+            await self._with_layers(self._unqualified(params), context)
+        )
         return OperationResult(self._config(config))
 
     async def delete_function(self, params: dict[str, Any], context: RequestContext) -> OperationResult:

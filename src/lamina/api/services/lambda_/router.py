@@ -9,8 +9,8 @@ from urllib.parse import unquote
 
 from lamina.api.context import RequestContext
 from lamina.api.services.lambda_.authorization import DENIED, action_of
+from lamina.domain.iam.denials import access_denied
 from lamina.errors import AwsError
-from lamina.identity.authorizer import access_denied
 from lamina.protocol.http import HttpRequest, WireProtocol
 
 # An ARN in the path (FunctionName, Resource, layer ARN) or the query (GetLayerVersionByArn).
