@@ -26,70 +26,52 @@ CREATING = "Creating"
 _CANNOT_NOW = "The operation cannot be performed at this time."
 
 
-def _transition(config: FunctionConfig, **changes: object) -> FunctionConfig:
-    return replace(
-        config,
-        revision_id=new_revision_id(),
-        environment_revision=config.runs_revision,
-        **changes,  # type: ignore[arg-type]
-    )
+def _status(
+    config: FunctionConfig,
+    state: str,
+    update: str | None,
+    state_reason: tuple[str, str] | None = None,
+    update_reason: tuple[str, str] | None = None,
+    *,
+    transition: bool,
+) -> FunctionConfig:
+    """`config` with these lifecycle members ((reason, reason code) pairs); a `transition` is a
+    new RevisionId over the same environment revision."""
+    changes: dict[str, object] = {
+        "state": state,
+        "state_reason": state_reason[0] if state_reason else None,
+        "state_reason_code": state_reason[1] if state_reason else None,
+        "last_update_status": update,
+        "last_update_status_reason": update_reason[0] if update_reason else None,
+        "last_update_status_reason_code": update_reason[1] if update_reason else None,
+    }
+    if transition:
+        changes.update(revision_id=new_revision_id(), environment_revision=config.runs_revision)
+    return replace(config, **changes)  # type: ignore[arg-type]
 
 
 def pending(config: FunctionConfig) -> FunctionConfig:
     """A configuration being created (CreateFunction, PublishVersion): no LastUpdateStatus yet."""
-    return replace(
-        config,
-        state=PENDING,
-        state_reason=BEING_CREATED,
-        state_reason_code=CREATING,
-        last_update_status=None,
-        last_update_status_reason=None,
-        last_update_status_reason_code=None,
-    )
+    return _status(config, PENDING, None, (BEING_CREATED, CREATING), transition=False)
 
 
 def updating(config: FunctionConfig) -> FunctionConfig:
     """A changed configuration being applied (UpdateFunctionCode / UpdateFunctionConfiguration)."""
-    return replace(
-        config,
-        last_update_status=IN_PROGRESS,
-        last_update_status_reason=BEING_CREATED,
-        last_update_status_reason_code=CREATING,
-    )
+    return _status(config, config.state, IN_PROGRESS, None, (BEING_CREATED, CREATING), transition=False)
 
 
 def settled(config: FunctionConfig) -> FunctionConfig:
     """The background work succeeded: Active, the update Successful, no reasons."""
-    return _transition(
-        config,
-        state=ACTIVE,
-        state_reason=None,
-        state_reason_code=None,
-        last_update_status=SUCCESSFUL,
-        last_update_status_reason=None,
-        last_update_status_reason_code=None,
-    )
+    return _status(config, ACTIVE, SUCCESSFUL, transition=True)
 
 
 def failed(config: FunctionConfig, reason_code: str, reason: str) -> FunctionConfig:
     """The background work failed: a creation leaves the function Failed, an update leaves it
     Active with the update Failed (it keeps running what it ran before, as on AWS)."""
+    why = (reason, reason_code)
     if config.state == PENDING:
-        return _transition(
-            config,
-            state=FAILED,
-            state_reason=reason,
-            state_reason_code=reason_code,
-            last_update_status=FAILED,
-            last_update_status_reason=reason,
-            last_update_status_reason_code=reason_code,
-        )
-    return _transition(
-        config,
-        last_update_status=FAILED,
-        last_update_status_reason=reason,
-        last_update_status_reason_code=reason_code,
-    )
+        return _status(config, FAILED, FAILED, why, why, transition=True)
+    return _status(config, config.state, FAILED, None, why, transition=True)
 
 
 def is_settling(config: FunctionConfig) -> bool:
