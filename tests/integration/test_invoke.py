@@ -293,6 +293,10 @@ def test_invalid_json_payload_is_rejected(lambda_client: Any, deploy: Callable[.
     with pytest.raises(lambda_client.exceptions.InvalidRequestContentException) as failure:
         lambda_client.invoke(FunctionName=name, Payload=b"{not json")
     assert failure.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    # AWS's prefix; the parser's own words follow.
+    assert failure.value.response["Error"]["Message"].startswith(
+        "Could not parse request body into json: Could not parse payload into json: "
+    )
 
 
 def test_custom_runtime_without_bootstrap_is_invalid_entrypoint(

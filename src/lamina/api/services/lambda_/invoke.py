@@ -40,15 +40,20 @@ def _invalid_content(message: str) -> AwsError:
     return AwsError("InvalidRequestContentException", message, 400)
 
 
+# AWS's prefix for a payload that is not JSON; what follows is its parser's description (Lamina's
+# parser words it differently).
+_NOT_JSON = "Could not parse request body into json: Could not parse payload into json: "
+
+
 def _check_json(payload: bytes) -> bytes:
     if not payload:
         return b"{}"
     try:
         json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _invalid_content(f"Could not parse request body into json: {exc}") from None
+        raise _invalid_content(f"{_NOT_JSON}{exc}") from None
     except RecursionError:  # nested deeper than the parser goes; a runtime could not load it either
-        raise _invalid_content("Could not parse request body into json: nested too deeply") from None
+        raise _invalid_content(f"{_NOT_JSON}nested too deeply") from None
     return payload
 
 
