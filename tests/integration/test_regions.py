@@ -84,6 +84,19 @@ def test_each_region_is_a_namespace_of_its_own(server: RunningServer) -> None:
         time.sleep(0.3)
     assert groups and groups[0]["arn"].startswith(f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:")
     assert east_logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/west-only")["logGroups"] == []
+    dimensions = [{"Name": "FunctionName", "Value": "west-only"}]
+    west_metrics = server.client("cloudwatch", region="eu-west-1")
+    east_metrics = server.client("cloudwatch", region="us-east-1")
+    listed = west_metrics.list_metrics(
+        Namespace="AWS/Lambda", MetricName="Invocations", Dimensions=dimensions
+    )
+    assert listed["Metrics"]
+    assert (
+        east_metrics.list_metrics(Namespace="AWS/Lambda", MetricName="Invocations", Dimensions=dimensions)[
+            "Metrics"
+        ]
+        == []
+    )
 
 
 def test_another_regions_arn_is_not_reachable(server: RunningServer) -> None:
