@@ -376,6 +376,8 @@ class Platform:
         for task in (self._log_flusher, self._alarm_evaluator):
             if task is not None:
                 task.cancel()
+        # An account-region a request was opening is closed with the others.
+        await asyncio.gather(*self._opening.values(), return_exceptions=True)
         await self.code_collector.close()
         for account in list(self.accounts.values()):
             await account.close()
