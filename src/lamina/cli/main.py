@@ -29,7 +29,15 @@ Host = Annotated[str, typer.Option("--host", help="Address to listen on.", envva
 Port = Annotated[
     int, typer.Option("--port", help="Port for every API.", envvar="LAMINA_PORT", min=1, max=65535)
 ]
-Region = Annotated[str, typer.Option("--region", help="Region in ARNs.", envvar="LAMINA_REGION")]
+Region = Annotated[
+    str,
+    typer.Option(
+        "--region",
+        help="The default region (what `lamina env` exports; the data directory's first). Every AWS "
+        "region is served: a request's own comes from its signature.",
+        envvar="LAMINA_REGION",
+    ),
+]
 # The same options for commands that talk to a running server rather than being one.
 ServerHost = Annotated[
     str | None,
