@@ -166,19 +166,28 @@ def test_a_layer_shared_with_an_account_can_be_used_by_it(
     )
     role = "arn:aws:iam::210987654321:role/layer-user"
     user = {"app.py": "import shared_lib\ndef handler(event, context):\n    return shared_lib.WHO\n"}
-    with pytest.raises(theirs.exceptions.ClientError) as refused:
-        create_function(theirs, "uses-shared-lib", user, Role=role, Layers=[layer["LayerVersionArn"]])
-    assert error_of(refused)[0] in ("AccessDeniedException", "InvalidParameterValueException")
+    missing = f"arn:aws:lambda:us-east-1:{PRIMARY}:layer:no-such-layer:1"
+    # Not shared and not there get the same answer: existence is not told to other accounts.
+    for arn in (layer["LayerVersionArn"], missing):
+        with pytest.raises(theirs.exceptions.ClientError) as refused:
+            create_function(theirs, "uses-shared-lib", user, Role=role, Layers=[arn])
+        assert error_of(refused) == (
+            "AccessDeniedException",
+            f"User: arn:aws:iam::210987654321:root is not authorized to perform: lambda:GetLayerVersion on "
+            f"resource: {arn} because no resource-based policy allows the lambda:GetLayerVersion action",
+            403,
+        )
     with pytest.raises(theirs.exceptions.ClientError) as unreadable:
         theirs.get_layer_version_by_arn(Arn=layer["LayerVersionArn"])
     assert error_of(unreadable)[0] == "AccessDeniedException"
-    primary.add_layer_version_permission(
+    granted = primary.add_layer_version_permission(
         LayerName="shared-lib",
         VersionNumber=layer["Version"],
         StatementId="second",
         Action="lambda:GetLayerVersion",
-        Principal="210987654321",
+        Principal="arn:aws:iam::210987654321:root",  # the account's root ARN, as AWS stores an id
     )
+    assert '"Principal":{"AWS":"arn:aws:iam::210987654321:root"}' in granted["Statement"]
     assert theirs.get_layer_version_by_arn(Arn=layer["LayerVersionArn"])["Version"] == layer["Version"]
     create_function(theirs, "uses-shared-lib", user, Role=role, Layers=[layer["LayerVersionArn"]])
     assert theirs.invoke(FunctionName="uses-shared-lib")["Payload"].read() == b'"primary"'

@@ -164,6 +164,11 @@ def test_a_region_aws_does_not_have_is_refused(server: RunningServer) -> None:
         "Credential should be scoped to a valid region. ",
         403,
     )
+    # CloudWatch too, in the protocol the request spoke (JSON here, not the query API's XML).
+    metrics = server.client("cloudwatch", region="moon-base-1")
+    with pytest.raises(ClientError) as metrics_refused:
+        metrics.list_metrics()
+    assert error_of(metrics_refused)[0::2] == ("InvalidSignatureException", 403)
     assert "moon-base-1" not in server.health()["regions"]
 
 

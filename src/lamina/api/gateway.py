@@ -23,7 +23,7 @@ from lamina.domain.ids import new_request_id
 from lamina.domain.regions import invalid_region, is_region
 from lamina.errors import AwsError
 from lamina.identity.directory import Credential
-from lamina.protocol.http import HttpRequest, HttpResponse
+from lamina.protocol.http import HttpRequest, HttpResponse, WireProtocol
 from lamina.protocol.sigv4 import SignedRequest, SigV4Verifier, read_credential_scope
 from lamina.transport.http11 import INTERNAL_ERROR, LeanRequest, LeanResponse
 
@@ -77,6 +77,7 @@ class Gateway:
         query_string = lean.query_string
         headers = lean.headers
         facade = self._default
+        request: HttpRequest | None = None
         try:
             if lean.body_too_large:
                 raise AwsError(
@@ -110,7 +111,7 @@ class Gateway:
             )
             response = await facade.handle(request, context)
         except AwsError as error:
-            response = facade.protocol.serialize_error(error, request_id)
+            response = self._error_protocol(facade, request).serialize_error(error, request_id)
         except Exception:
             _log.exception("unhandled error serving %s %s", lean.method, raw_path)
             internal = AwsError(
@@ -119,8 +120,13 @@ class Gateway:
                 500,
                 error_type="Service",
             )
-            response = facade.protocol.serialize_error(internal, request_id)
+            response = self._error_protocol(facade, request).serialize_error(internal, request_id)
         return to_lean_response(response)
+
+    @staticmethod
+    def _error_protocol(facade: Service, request: HttpRequest | None) -> WireProtocol:
+        """The protocol the request spoke (CloudWatch takes two), once it is known."""
+        return facade.protocol_for(request) if request is not None else facade.protocol
 
     async def _serve_function_url(self, lean: LeanRequest, url_id: str, path: str) -> LeanResponse:
         try:

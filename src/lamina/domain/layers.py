@@ -142,10 +142,16 @@ def layer_permission_statement(params: dict[str, Any], resource_arn: str) -> dic
     """AddLayerVersionPermission's statement: an account (or every account, "*"), optionally
     limited to an organization."""
     principal = params["Principal"]
+    if principal == "*":
+        who: str | dict[str, str] = "*"
+    elif principal.startswith("arn:"):  # the model's pattern admits only an account's root ARN here
+        who = {"AWS": principal}
+    else:
+        who = {"AWS": f"arn:aws:iam::{principal}:root"}
     statement: dict[str, Any] = {
         "Sid": params["StatementId"],
         "Effect": "Allow",
-        "Principal": "*" if principal == "*" else {"AWS": f"arn:aws:iam::{principal}:root"},
+        "Principal": who,
         "Action": params["Action"],
         "Resource": resource_arn,
     }

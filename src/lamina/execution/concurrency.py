@@ -70,6 +70,9 @@ class ConcurrencyLimiter:
             self._provisioned.pop(name, None)
         self._provisioned_unreserved += self._unreserved_share(name)
 
+    def provisioned_total(self, name: str) -> int:
+        return sum(self._provisioned.get(name, {}).values())
+
     def _unreserved_share(self, name: str) -> int:
         if name in self._reserved:
             return 0

@@ -53,6 +53,12 @@ class FunctionConcurrency:
     async def put(self, name: str, reserved: int) -> int:
         async with self._manager.lock(name):
             self._manager.get(name)
+            provisioned = self._limiter.provisioned_total(name)
+            if reserved < provisioned:
+                raise invalid_parameter(
+                    "Specified ReservedConcurrentExecutions for function is less than the provisioned "
+                    f"concurrency configured for it [{provisioned}]."
+                )
             unreserved_after = self._limiter.unreserved_limit + (self._limiter.reserved(name) or 0) - reserved
             if unreserved_after < self.min_unreserved:
                 raise invalid_parameter(

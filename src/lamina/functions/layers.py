@@ -126,38 +126,43 @@ class LayerService:
                     "Layers are not in the same region as the function. "
                     f"Layers are expected to be in region {self.placement.region}."
                 )
-            owner = self if account == self.placement.account_id else await self._other(account)
+            if account != self.placement.account_id:
+                layers.append(await self._shared_layer(arn, account, caller))
+                continue
             try:
-                layer = await owner.get_by_arn(arn) if owner is not None else None
+                layer = await self.get_by_arn(arn)
             except AwsError:
-                layer = None
-            if layer is None:
-                raise invalid_parameter(f"Layer version {arn} does not exist.")
-            if owner is not self and owner is not None:
-                await owner.check_use(layer, arn, caller)
+                raise invalid_parameter(f"Layer version {arn} does not exist.") from None
             layers.append(FunctionLayer(arn, layer.content, layer.unzipped_size))
         return layers
 
-    async def _other(self, account: str) -> LayerService | None:
-        return await self._other_accounts(account) if self._other_accounts is not None else None
-
-    async def check_use(self, layer: LayerVersion, arn: str, caller: Principal | None) -> None:
-        """Refuse another account's caller that this layer version's policy does not let in."""
-        policy = await self.enforced_policy(layer.name, layer.version)
-        if caller is None or self._decide is None:
-            allowed = False
-        else:
-            allowed = (
-                self._decide(caller, USE_LAYER, arn, self.placement.account_id, policy) is Decision.ALLOW
-            )
-        if not allowed:
+    async def _shared_layer(self, arn: str, account: str, caller: Principal | None) -> FunctionLayer:
+        """Another account's layer version, if it lets `caller` use it. Whether it exists is not
+        told to a caller it does not let in: both get the same 403, as GetLayerVersionByArn does."""
+        owner = await self._other_accounts(account) if self._other_accounts is not None else None
+        layer = None
+        if owner is not None:
+            try:
+                layer = await owner.get_by_arn(arn)
+            except AwsError:
+                layer = None
+        if owner is None or layer is None or not await owner.lets_use(layer, arn, caller):
             raise access_denied(
                 "AccessDeniedException",
                 caller or Principal("anonymous", "", "anonymous"),
                 USE_LAYER,
                 arn,
-                self.placement.account_id,
+                account,
             )
+        return FunctionLayer(arn, layer.content, layer.unzipped_size)
+
+    async def lets_use(self, layer: LayerVersion, arn: str, caller: Principal | None) -> bool:
+        """Whether this layer version's policy (with the caller's identity policies) lets another
+        account's caller use it."""
+        if caller is None or self._decide is None:
+            return False
+        policy = await self.enforced_policy(layer.name, layer.version)
+        return self._decide(caller, USE_LAYER, arn, self.placement.account_id, policy) is Decision.ALLOW
 
     async def enforced_policy(self, name: str, version: int) -> Policy | None:
         """The layer version's policy, as the authorizer evaluates it (None: none)."""

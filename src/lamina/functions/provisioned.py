@@ -131,12 +131,9 @@ class ProvisionedConcurrency:
         reserved = self._concurrency.get(name)
         if reserved is not None:
             if total > reserved:
-                raise AwsError(
-                    "InvalidParameterValueException",
+                raise invalid_parameter(
                     "Requested Provisioned Concurrency should not be greater than the "
-                    "reservedConcurrentExecution for function",
-                    400,
-                    error_type=None,
+                    "reservedConcurrentExecution for function"
                 )
             return
         unreserved = self._concurrency.unreserved_limit

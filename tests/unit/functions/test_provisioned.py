@@ -384,6 +384,7 @@ def test_provisioned_concurrency_comes_out_of_the_reservation_or_the_unreserved_
             400,
         )
         await world.service.put("f", "1", 900)
+        await world.service.delete("f", "1")
         await limits.put("f", 5)
         await world.service.put("f", "1", 3)
         assert (await failure(world.service.put("f", "2", 3)))[0::2] == (
@@ -391,6 +392,9 @@ def test_provisioned_concurrency_comes_out_of_the_reservation_or_the_unreserved_
             400,
         )
         await world.service.put("f", "2", 2)  # 3 + 2: the whole reservation
+        # Nor may the reservation go below what is provisioned.
+        assert (await failure(limits.put("f", 4)))[0::2] == ("InvalidParameterValueException", 400)
+        await limits.put("f", 6)
 
     run(tmp_path, scenario)
 

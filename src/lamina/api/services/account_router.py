@@ -46,6 +46,9 @@ class AccountRouter:
         self._account_of = account_of
         self._no_such_account = no_such_account
 
+    def protocol_for(self, request: HttpRequest) -> WireProtocol:
+        return self.protocol
+
     async def handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse:
         account = self._account_of(request, context)
         facade = await self._facades(account, context.region)

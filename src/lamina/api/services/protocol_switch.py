@@ -16,8 +16,14 @@ class ProtocolSwitch:
         self._json = json
         self.protocol: WireProtocol = query.protocol  # for errors before a request is read
 
+    def _service_for(self, request: HttpRequest) -> Service:
+        return self._json if "x-amz-target" in request.headers else self._query
+
+    def protocol_for(self, request: HttpRequest) -> WireProtocol:
+        return self._service_for(request).protocol
+
     async def handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse:
-        service = self._json if "x-amz-target" in request.headers else self._query
+        service = self._service_for(request)
         try:
             return await service.handle(request, context)
         except AwsError as error:

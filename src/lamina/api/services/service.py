@@ -20,6 +20,10 @@ class Service(Protocol):
 
     protocol: WireProtocol
 
+    def protocol_for(self, request: HttpRequest) -> WireProtocol:
+        """The protocol a request speaks: its errors (even before it is authenticated) answer in it."""
+        ...
+
     async def handle(self, request: HttpRequest, context: RequestContext) -> HttpResponse: ...
 
 
@@ -33,6 +37,9 @@ class ServiceFacade:
         self.protocol = protocol
         self._operations = dict(operations)
         self._authorize = authorize
+
+    def protocol_for(self, request: HttpRequest) -> WireProtocol:
+        return self.protocol
 
     @property
     def operation_names(self) -> frozenset[str]:
