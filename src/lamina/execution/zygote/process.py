@@ -110,7 +110,7 @@ class ZygoteProcess:
         self._control: socket.socket | None = None
         self._buffer = b""
         self._ready: asyncio.Future[dict[str, Any]] | None = None
-        self._pending: dict[int, asyncio.Future[int]] = {}
+        self._pending: dict[int, asyncio.Future[ForkedProcess]] = {}
         self._children: dict[int, ForkedProcess] = {}
         self._next_id = 0
         self._start_lock = asyncio.Lock()
@@ -219,7 +219,11 @@ class ZygoteProcess:
             future = self._pending.pop(int(message.get("id", -1)), None)
             if future is not None and not future.done():
                 if kind == "spawned":
-                    future.set_result(int(message["pid"]))
+                    # Known at once: the child's "moved" (or "exited") report may be in the very
+                    # read that brought this one, before the forking coroutine resumes.
+                    pid = int(message["pid"])
+                    forked = self._children[pid] = ForkedProcess(pid)
+                    future.set_result(forked)
                 else:
                     future.set_exception(OSError(message.get("error", "spawn failed")))
         elif kind == "moved":
@@ -289,13 +293,10 @@ class ZygoteProcess:
             raise ZygoteUnavailable("zygote is not running")
         self._next_id += 1
         request_id = self._next_id
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ForkedProcess] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         await self._send(control, encode_frame({**header, "id": request_id, "fds": len(fds)}), fds)
-        pid = await future
-        child = ForkedProcess(pid)
-        self._children[pid] = child
-        return child
+        return await future
 
     async def assign(self, standby: socket.socket, child: ForkedProcess, request: SpawnRequest) -> None:
         """Make a standby child the environment `request` describes (it confines itself as a spawned
