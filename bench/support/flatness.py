@@ -65,6 +65,14 @@ def cpu_per_operation_ms(samples: Sequence[Sample], *, tree: bool = False) -> li
     return windows
 
 
+def _cpu_per_operation_over(samples: Sequence[Sample]) -> float | None:
+    """Milliseconds of server CPU per operation from the first sample to the last."""
+    operations = samples[-1].operations - samples[0].operations
+    if operations <= 0:
+        return None
+    return round((samples[-1].server_cpu_s - samples[0].server_cpu_s) * 1000 / operations, 3)
+
+
 def evaluate(samples: Sequence[Sample], warmup_s: float) -> list[dict[str, Any]]:
     """One verdict per criterion: the warm-up-end and final values, growth, the limit, pass."""
     early, late = split(samples, warmup_s)
@@ -84,10 +92,11 @@ def evaluate(samples: Sequence[Sample], warmup_s: float) -> list[dict[str, Any]]
             )
         )
     after = [sample for sample in samples if sample.elapsed_s >= warmup_s]
-    windows = [value for value in cpu_per_operation_ms(after) if value is not None]
-    each = max(1, min(SAMPLES_EACH_SIDE, len(windows) // 2))
-    baseline = _median(windows[:each]) if len(windows) >= 2 else None
-    final = _median(windows[-each:]) if len(windows) >= 2 else None
+    # The first and the last third of the run after the warm-up, each as one ratio of CPU to
+    # operations: single windows of a few seconds swing by a third on a busy machine.
+    span = max(SAMPLES_EACH_SIDE, len(after) // 3)
+    baseline = _cpu_per_operation_over(after[: span + 1]) if len(after) > span else None
+    final = _cpu_per_operation_over(after[-span - 1 :]) if len(after) > span else None
     limit = None if baseline is None else baseline * (1 + CPU_PER_OPERATION_GROWTH)
     verdicts.append(
         _verdict("server CPU per operation", "ms", baseline, final, limit, f"+{CPU_PER_OPERATION_GROWTH:.0%}")

@@ -46,6 +46,7 @@ def handler(event, context):
 """
 KEPT_ERRORS = 20
 READY_TIMEOUT_S = 60.0
+LOG_WINDOW_S = 20.0
 
 
 def code_zip(source: str) -> bytes:
@@ -153,9 +154,10 @@ class Worker:
     def logs_read(self) -> None:
         group = f"/aws/lambda/{STEADY_FUNCTION}"
         if self._state.next_number() % 2:
-            # The last minute only: a read whose cost grows with the whole run's logs would make
-            # CPU per operation grow without anything leaking.
-            since = int((time.time() - 60) * 1000)
+            # A fixed window, full by the end of the warm-up of a run of 2 minutes or more: a read
+            # whose cost grew with the run's logs, or with a window still filling, would make CPU
+            # per operation grow without anything leaking.
+            since = int((time.time() - LOG_WINDOW_S) * 1000)
             self._logs.filter_log_events(
                 logGroupName=group, filterPattern=ASYNC_MARKER, startTime=since, limit=50
             )
