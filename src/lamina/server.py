@@ -587,9 +587,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
             shared.code_collector,
             placement,
             other_accounts=lambda other: shared.layers_of(other, region),
-            decide=lambda principal, action, resource, owner, policy: authorizer.decide(
-                principal, action, resource, owner, policy
-            ),
+            decide=authorizer.decide,
         ),
         invocations=invocations,
         delivery=delivery,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.domain.functions import new_revision_id
+from lamina.domain.iam.policy import Policy, parse_policy
 from lamina.errors import invalid_parameter
 
 MAX_POLICY_BYTES = 20_480
@@ -43,6 +44,10 @@ class ResourcePolicy:
             {"Version": "2012-10-17", "Id": "default", "Statement": list(self.statements)},
             separators=(",", ":"),
         )
+
+    def enforced(self) -> Policy | None:
+        """The policy as the authorizer evaluates it; None when it grants nothing."""
+        return parse_policy(self.document(), resource_policy=True) if self.statements else None
 
     def dumps(self) -> str:
         return json.dumps({"statements": list(self.statements), "revision_id": self.revision_id})

@@ -15,7 +15,7 @@ from typing import Any
 from lamina.domain.functions import FunctionLayer
 from lamina.domain.iam.denials import access_denied
 from lamina.domain.iam.evaluation import Decision
-from lamina.domain.iam.policy import Policy, parse_policy
+from lamina.domain.iam.policy import Policy
 from lamina.domain.iam.principals import Principal
 from lamina.domain.layers import (
     LayerVersion,
@@ -167,10 +167,7 @@ class LayerService:
     async def enforced_policy(self, name: str, version: int) -> Policy | None:
         """The layer version's policy, as the authorizer evaluates it (None: none)."""
         text = await self._store.get_layer_policy(name, version)
-        stored = ResourcePolicy.loads(text) if text is not None else None
-        if stored is None or not stored.statements:
-            return None
-        return parse_policy(stored.document(), resource_policy=True)
+        return ResourcePolicy.loads(text).enforced() if text is not None else None
 
     # permissions -----------------------------------------------------------------------------
     async def _policy(self, name: str, version: int) -> ResourcePolicy | None:

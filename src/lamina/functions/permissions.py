@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lamina.domain.functions import LATEST
-from lamina.domain.iam.policy import Policy, parse_policy
+from lamina.domain.iam.policy import Policy
 from lamina.domain.policies import MAX_POLICY_BYTES, ResourcePolicy, permission_statement
 from lamina.errors import AwsError, conflict, invalid_parameter, not_found, precondition_failed
 from lamina.functions.manager import FunctionManager
@@ -32,11 +32,7 @@ class PermissionService:
         key = (name, "" if qualifier in (None, LATEST) else str(qualifier))
         if key not in self._enforced:
             stored = await self._load(*key)
-            self._enforced[key] = (
-                parse_policy(stored.document(), resource_policy=True)
-                if stored is not None and stored.statements
-                else None
-            )
+            self._enforced[key] = stored.enforced() if stored is not None else None
         return self._enforced[key]
 
     def _forget(self, name: str, version: str | None = None) -> None:

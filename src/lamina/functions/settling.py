@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zipfile
 from collections.abc import Callable
 
 from lamina.domain import lifecycle
@@ -21,7 +20,6 @@ from lamina.functions.registry import FunctionRegistry
 
 _log = logging.getLogger(__name__)
 
-_UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
 _INTERNAL = "An internal error occurred while the function's code was being prepared."
 
 
@@ -64,10 +62,8 @@ class Settler:
             await self._code.ensure(config.code.sha256_hex)
             await self._code.layers([layer.content.sha256_hex for layer in config.layers])
             outcome: tuple[str, str] | None = None
-        except AwsError as error:  # what the upload's directory did not show: bad data, real sizes
+        except AwsError as error:  # unpacking words every fault of the archive as AWS does
             outcome = ("InvalidZipFileException", error.message)
-        except (zipfile.BadZipFile, ValueError):
-            outcome = ("InvalidZipFileException", _UNZIP_FAILED)
         except Exception:
             _log.exception("preparing the code of %s:%s failed", config.name, config.version)
             outcome = ("InternalError", _INTERNAL)
