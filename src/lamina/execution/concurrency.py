@@ -74,9 +74,7 @@ class ConcurrencyLimiter:
         return sum(self._provisioned.get(name, {}).values())
 
     def _unreserved_share(self, name: str) -> int:
-        if name in self._reserved:
-            return 0
-        return sum(self._provisioned.get(name, {}).values())
+        return 0 if name in self._reserved else self.provisioned_total(name)
 
     def enter(self, name: str, version: str = "$LATEST") -> int:
         """Count one invocation of `name` (of `version`) in, or raise TooManyRequestsException
@@ -92,7 +90,7 @@ class ConcurrencyLimiter:
         running = self._running.get(name, 0)
         reserved = self._reserved.get(name)
         if reserved is not None:
-            on_demand = reserved - (sum(provisioned.values()) if provisioned is not None else 0)
+            on_demand = reserved - self.provisioned_total(name)
             if running >= on_demand:
                 raise self._throttle(RESERVED_LIMIT_REASON)
         elif self._unreserved_running >= self.unreserved_limit - self._provisioned_unreserved:
