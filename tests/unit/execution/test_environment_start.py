@@ -94,6 +94,15 @@ def _open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+async def _settled_descriptors(bound: int, wait_seconds: float = 10.0) -> int:
+    """The open descriptors once at most `bound`, or after `wait_seconds`: the spawner's helper for
+    the next start may be starting in a worker thread (its sockets and pipes open for a moment)."""
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while (count := _open_descriptors()) > bound and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    return count
+
+
 def test_a_runtime_api_port_that_cannot_be_bound_at_first_is_retried(
     tmp_path: Path, code: Path, failing_binds: list[int]
 ) -> None:
@@ -144,7 +153,7 @@ def test_a_start_whose_confinement_fails_answers_service_exception_and_leaks_not
             assert failure.value.code == "ServiceException"
             assert isinstance(failure.value.__cause__, Exception)
             assert "could not confine" in str(failure.value.__cause__)
-        return before, _open_descriptors()
+        return before, await _settled_descriptors(before + 1)
 
     before, after = _run(tmp_path, body)
     # The spawner keeps one helper started ahead of the next start, with one socket of ours; a leak

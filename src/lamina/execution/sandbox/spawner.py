@@ -22,6 +22,7 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,10 @@ class Spawner:
     Not thread-safe: the event loop is its only caller. `close()` ends the waiting helper."""
 
     def __init__(self) -> None:
+        # The helper started ahead is handed over by the worker thread that started it, under this
+        # lock: a close() while that thread runs cannot lose the helper (cancelling the task that
+        # awaits a thread does not stop the thread), the thread reaps it instead.
+        self._lock = threading.Lock()
         self._ready: _Helper | None = None
         self._refill: asyncio.Task[None] | None = None
         self._closed = False
@@ -124,7 +129,8 @@ class Spawner:
         ProcessesExhausted when the kernel refused a process (EAGAIN) and ConfinementFailed; either way the helper is reaped and nothing of this call stays open."""
         if self._ready is None and self._refill is not None and not self._refill.done():
             await asyncio.wait({self._refill})  # a helper on its way is ready sooner than a new one
-        helper, self._ready = self._ready, None
+        with self._lock:
+            helper, self._ready = self._ready, None
         if helper is not None and helper.popen.poll() is not None:
             await asyncio.to_thread(helper.discard)
             helper = None
@@ -147,21 +153,27 @@ class Spawner:
         self._refill = asyncio.get_running_loop().create_task(self._start_ahead())
 
     async def _start_ahead(self) -> None:
+        await asyncio.to_thread(self._start_ahead_blocking)
+
+    def _start_ahead_blocking(self) -> None:
         try:
-            helper = await asyncio.to_thread(_Helper.start)
-        except ConfinementFailed:
+            helper = _Helper.start()
+        except (ConfinementFailed, ProcessesExhausted):
             return  # the next spawn starts one itself, and reports why that fails
-        if self._closed or self._ready is not None:
-            helper.discard()
-        else:
-            self._ready = helper
+        with self._lock:
+            if not self._closed and self._ready is None:
+                self._ready = helper
+                return
+        helper.discard()
 
     def close(self) -> None:
-        """End the helper waiting for an environment (idempotent)."""
-        self._closed = True
+        """End the helper waiting for an environment (idempotent); one still starting is reaped by
+        its thread."""
+        with self._lock:
+            self._closed = True
+            helper, self._ready = self._ready, None
         if self._refill is not None:
             self._refill.cancel()
-        helper, self._ready = self._ready, None
         if helper is not None:
             helper.discard()
 
