@@ -40,6 +40,9 @@ class Settings:
     memory_budget_share: float = DEFAULT_MEMORY_BUDGET_SHARE
     # Runtime identifier (e.g. "python3.11") -> interpreter path; empty means "discover".
     runtimes: dict[str, str] = field(default_factory=dict)
+    # "nearest": a runtime name this host lacks (python3.14, nodejs22.x) runs on the nearest
+    # available version of its language, with a warning; "none": such functions are refused.
+    runtime_fallback: str = "none"
     account_concurrency: int = 1000
     # Reservations (PutFunctionConcurrency) must leave this much of the account limit unreserved.
     min_unreserved_concurrency: int = 100

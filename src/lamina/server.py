@@ -38,6 +38,7 @@ from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.regions import is_region
+from lamina.domain.runtimes import creatable_runtimes
 from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy
 from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
@@ -49,7 +50,15 @@ from lamina.execution.observer import Observers
 from lamina.execution.pool import EnvironmentPool, MemoryBudget
 from lamina.execution.pool.budget import default_memory_budget_mb
 from lamina.execution.pool.keep_alive import build_keep_alive_policy
-from lamina.execution.runtimes.catalog import BOOTSTRAP, RuntimeSpec, build_sdk_library, discover_runtimes
+from lamina.execution.runtimes.catalog import (
+    BOOTSTRAP,
+    NODE_BOOTSTRAP,
+    RuntimeSpec,
+    build_node_sdk_library,
+    build_sdk_library,
+    discover_runtimes,
+    with_nearest_fallbacks,
+)
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
 from lamina.execution.sandbox.detect import (
     SandboxPaths,
@@ -279,9 +288,13 @@ class Platform:
         self._log_flusher = asyncio.get_running_loop().create_task(self._flush_logs_forever())
         self._alarm_evaluator = asyncio.get_running_loop().create_task(self._evaluate_alarms_forever())
         if self.settings.start_method == "zygote":
-            interpreters = [
-                spec.interpreter for spec in self.runtimes.values() if spec.interpreter is not None
-            ]
+            interpreters = list(
+                dict.fromkeys(
+                    spec.interpreter
+                    for spec in self.runtimes.values()
+                    if spec.language == "python" and spec.interpreter is not None
+                )
+            )
             await self.sandbox.warm_up(interpreters)
         # After the warm-up, so that restored environments fork from a ready zygote.
         if self.networks is not None:
@@ -420,6 +433,8 @@ class Platform:
             "startMethod": self.sandbox.start_method,
             "standbyEnvironments": self.sandbox.standby_count,
             "runtimes": list(self.runtimes),  # in version order
+            # --runtime-fallback nearest: runtime name -> the runtime its functions actually run on.
+            "runtimeFallbacks": {name: spec.runs_on for name, spec in self.runtimes.items() if spec.runs_on},
             "region": self.settings.region,  # clients' default (lamina env)
             "regions": self.regions,
             "accountId": self.settings.account_id,
@@ -456,6 +471,7 @@ class _Shared:
     runtimes: dict[str, RuntimeSpec]
     sandbox: ZygoteSandbox
     sdk_library: Path | None
+    node_sdk_library: Path | None
     blobs: FilesystemBlobStore
     code: CodeCache
     code_collector: CodeCollector
@@ -496,6 +512,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         region=region,
         account_id=account_id,
         sdk_library=shared.sdk_library,
+        node_sdk_library=shared.node_sdk_library,
         scratch_root=settings.environments_dir,
         credentials=environment_credentials,
         revoke_credentials=sts.revoke_environment_session,
@@ -668,8 +685,11 @@ def build_platform(settings: Settings) -> Platform:
         settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
     )
     runtimes = discover_runtimes(settings.runtimes)
+    if settings.runtime_fallback == "nearest":
+        runtimes = with_nearest_fallbacks(runtimes, creatable_runtimes())
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
     sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
+    node_sdk_library = build_node_sdk_library(data_dir / "runtime" / "node-sdk", runtimes)
     tier, settings = _build_sandbox(settings, runtimes, cgroups)
     sandbox = ZygoteSandbox(
         tier,
@@ -731,6 +751,7 @@ def build_platform(settings: Settings) -> Platform:
         runtimes,
         sandbox,
         sdk_library,
+        node_sdk_library,
         blobs,
         code,
         code_collector,
@@ -831,10 +852,11 @@ def _build_sandbox(
             settings.environments_dir,
             data_dir / "runtime",
             data_dir / "runtime" / "python-sdk",
+            data_dir / "runtime" / "node-sdk",
         ),
         private=settings.private_paths,
         root=data_dir / "sandbox" / "root",
-        runtime_files=(*map(Path, interpreters), BOOTSTRAP.parent),
+        runtime_files=(*map(Path, interpreters), BOOTSTRAP.parent, NODE_BOOTSTRAP.parent),
     )
     uid_claim: UidClaim | None = None
     try:

@@ -153,7 +153,7 @@ def test_missing_function_is_resource_not_found(lambda_client: Any) -> None:
         ),
         (
             {"Runtime": "ruby3.4"},
-            "is not supported by this Lamina server. Available runtimes: provided.al2, ",
+            "is not supported by this Lamina server. Available runtimes: ",
         ),
         (
             {"Runtime": "python3.99"},

@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.server import RunningServer
+from tests.support.lambda_calls import wait_active
+from tests.support.packaging import make_zip
+from tests.support.server import EXECUTION_ROLE, RunningServer
 
 CONTEXT_ECHO = """
 import os, sys, json
@@ -431,3 +433,39 @@ def test_invoke_with_response_stream_sends_chunks_then_completion(deploy: Any, l
     assert json.loads(complete["ErrorDetails"])["errorMessage"] == "streamed failure"
     with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
         lambda_client.invoke_with_response_stream(FunctionName="no-such-function", Payload=b"{}")
+
+
+ONE_SHOT_RUNTIME = r"""#!/bin/sh
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+HEADERS=$(mktemp)
+curl -sS -D "$HEADERS" -o /dev/null "$API/invocation/next"
+ID=$(grep -i Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+TOKEN=$(cat /proc/sys/kernel/random/uuid)
+curl -sS -X POST "$API/invocation/$ID/response" -d "\"$TOKEN\"" >/dev/null
+exit 0
+"""
+
+
+def test_a_runtime_that_exits_after_answering_leaves_the_next_invocation_to_a_new_environment(
+    lambda_client: Any,
+) -> None:
+    """A runtime may end right after its answer (Node's does after an uncaught exception): the
+    next invocation never reached it, so it runs in a fresh environment instead of failing."""
+    name = f"fn-{uuid.uuid4().hex[:12]}"
+    lambda_client.create_function(
+        FunctionName=name,
+        Runtime="provided.al2023",
+        Role=EXECUTION_ROLE,
+        Handler="unused",
+        Code={"ZipFile": make_zip({"bootstrap": ONE_SHOT_RUNTIME}, modes={"bootstrap": 0o755})},
+    )
+    try:
+        wait_active(lambda_client, name)
+        answers = []
+        for _ in range(4):
+            response = lambda_client.invoke(FunctionName=name, Payload=b"{}")
+            assert "FunctionError" not in response, response["Payload"].read()
+            answers.append(json.loads(response["Payload"].read()))
+        assert len(set(answers)) == 4  # every one answered by another runtime process (its own token)
+    finally:
+        lambda_client.delete_function(FunctionName=name)

@@ -162,11 +162,15 @@ def _parse_delays(value: str) -> tuple[float, ...]:
 
 
 def _parse_runtimes(values: list[str]) -> dict[str, str]:
+    from lamina.domain.runtimes import language_of
+
     runtimes: dict[str, str] = {}
     for value in values:
         name, separator, interpreter = value.partition("=")
         if not separator or not name or not interpreter:
             raise typer.BadParameter(f"expected NAME=INTERPRETER, got {value!r}")
+        if language_of(name) not in ("python", "nodejs"):
+            raise typer.BadParameter(f"{name}: only pythonX.Y and nodejsNN.x runtimes take an interpreter")
         runtimes[name] = interpreter
     return runtimes
 
@@ -221,9 +225,17 @@ def server(
         typer.Option(
             "--runtime",
             metavar="NAME=INTERPRETER",
-            help="Extra runtime as NAME=INTERPRETER, e.g. python3.12=/usr/bin/python3.12.",
+            help="Extra runtime as NAME=INTERPRETER: python3.12=/usr/bin/python3.12, nodejs22.x=/opt/node22/bin/node.",
         ),
     ] = [],  # noqa: B006
+    runtime_fallback: Annotated[
+        str,
+        typer.Option(
+            "--runtime-fallback",
+            help="none, or nearest: run a runtime this host lacks (python3.14, nodejs22.x) on the "
+            "nearest version of its language that it has, with a warning.",
+        ),
+    ] = "none",
     account_concurrency: Annotated[
         int, typer.Option("--account-concurrency", help="Invocations the account may run at once.", min=1)
     ] = 1000,
@@ -316,6 +328,8 @@ def server(
         raise typer.BadParameter("--account-id must be 12 digits")
     if start_method not in ("zygote", "spawn"):
         raise typer.BadParameter("--start-method must be zygote or spawn")
+    if runtime_fallback not in ("none", "nearest"):
+        raise typer.BadParameter("--runtime-fallback must be none or nearest")
     if memory_limits not in ("auto", "watchdog"):
         raise typer.BadParameter("--memory-limits must be auto or watchdog")
     if keep_alive_policy not in ("fixed", "adaptive"):
@@ -339,6 +353,7 @@ def server(
             keep_alive_policy=keep_alive_policy,
             **_parse_memory_budget(memory_budget),
             runtimes=_parse_runtimes(runtime),
+            runtime_fallback=runtime_fallback,
             account_concurrency=account_concurrency,
             min_unreserved_concurrency=min_unreserved_concurrency,
             async_retry_delays=_parse_delays(async_retry_delays),

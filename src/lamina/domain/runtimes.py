@@ -66,3 +66,11 @@ def check_aws_runtime(runtime: str) -> str:
             f"set: [{', '.join(creatable_runtimes())}] or be a valid ARN"
         )
     return runtime
+
+
+def language_of(runtime: str) -> str:
+    """Which language a runtime name runs: python, nodejs, java, or provided (an OS-only one)."""
+    for language in ("python", "nodejs", "java"):
+        if runtime.startswith(language):
+            return language
+    return "provided"

@@ -77,6 +77,12 @@ _START_FAILED = "The Lambda service encountered an internal error."
 _log = logging.getLogger(__name__)
 
 
+class EnvironmentGone(Exception):
+    """The environment's runtime exited between invocations (e.g. right after answering the last
+    one, as Node's runtime does after an uncaught exception): the invocation never reached it, so
+    the caller runs it in another environment."""
+
+
 class _Ending(enum.Enum):
     """What ended the wait for an invocation."""
 
@@ -135,8 +141,11 @@ class EnvironmentContext:
     log_store: LogStore
     region: str
     account_id: str
-    sdk_library: Path | None
+    sdk_library: Path | None  # boto3 and friends, for Python functions and custom runtimes
     scratch_root: Path
+    # A folder whose node_modules holds the AWS SDK for JavaScript v3 (as AWS's Node runtimes have
+    # it in /var/runtime/node_modules); None: the host has none.
+    node_sdk_library: Path | None = None
     # The variables that give a function its execution role's temporary credentials and the
     # endpoint to use them with (AWS_ACCESS_KEY_ID, ..., AWS_ENDPOINT_URL), and when those
     # credentials expire (wall-clock seconds; None: never); None: no credentials at all.
@@ -232,20 +241,26 @@ class ExecutionEnvironment:
                 "TZ": ":UTC",
                 "LANG": "en_US.UTF-8",
                 "PATH": "/usr/local/bin:/usr/bin:/bin",
-                "PYTHONUNBUFFERED": "1",
-                "PYTHONDONTWRITEBYTECODE": "1",
                 "HOME": str(self._scratch),
                 "TMPDIR": str(self._scratch),
             }
         )
+        if self._runtime.language != "nodejs":
+            variables.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
         if config.log_format == "JSON":  # runtimes format their logging as JSON and filter by level
             variables["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             variables["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level or "INFO"
-        if self._context.sdk_library is not None:
-            variables["LAMINA_RUNTIME_LIB"] = str(self._context.sdk_library)
+        if (library := self._runtime_library()) is not None:
+            variables["LAMINA_RUNTIME_LIB"] = str(library)
         if self._layers_path is not None:
             variables["LAMINA_LAYER_ROOT"] = str(self._layers_path)
         return variables
+
+    def _runtime_library(self) -> Path | None:
+        """The SDK AWS's runtime of this language provides (shown in /var/runtime)."""
+        if self._runtime.language == "nodejs":
+            return self._context.node_sdk_library
+        return self._context.sdk_library
 
     async def start(self) -> None:
         """Spawn the runtime process; init completes when it first polls for an invocation.
@@ -309,24 +324,25 @@ class ExecutionEnvironment:
                 environment.update(variables)
             if networks is not None:
                 self._network = await networks.acquire(network_on=self.config.network_enabled)
-            if self._runtime.interpreter is not None:
+            if self._runtime.language == "python":
                 server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 self._channel = FramedRuntimeChannel(server_end, self._mailbox)
                 await self._channel.start()
                 environment["LAMINA_RUNTIME_CHANNEL_FD"] = str(child_end.fileno())
             spec = SandboxSpec(
                 name=self.id,
-                argv=self._runtime.command(self._code_path),
+                argv=self._runtime.command(self._code_path, self.config.memory_size),
                 environment=environment,
                 working_directory=self._code_path,
                 output_fd=self._capture.write_fd,
                 memory_mb=self.config.memory_size,
                 pass_fds=(child_end.fileno(),) if child_end is not None else (),
-                python_interpreter=self._runtime.interpreter,
+                python_interpreter=self._runtime.interpreter if self._runtime.language == "python" else None,
+                interpreter=self._runtime.interpreter,
                 task_root=self._code_path,
                 layers_root=self._layers_path,
                 runtime_dir=self._runtime.runtime_dir,
-                runtime_library=self._context.sdk_library,
+                runtime_library=self._runtime_library(),
                 scratch_directory=self._scratch,
                 ephemeral_storage_mb=self.config.ephemeral_storage_mb,
                 network=self.config.network_enabled,
@@ -366,8 +382,11 @@ class ExecutionEnvironment:
         self._capture.start()
         self._exited = asyncio.get_running_loop().create_task(self._sandboxed.process.wait())
         runtime = self.config.runtime
+        # --runtime-fallback nearest: say which runtime really runs, where users look first.
+        runs_on = self._runtime.runs_on
+        fallback = f" (not on this host: runs on {runs_on}, --runtime-fallback nearest)" if runs_on else ""
         self._platform(
-            f"INIT_START Runtime Version: lamina:{runtime}",
+            f"INIT_START Runtime Version: lamina:{runtime}{fallback}",
             "initStart",
             init_start_record,
             runtime,
@@ -511,6 +530,21 @@ class ExecutionEnvironment:
             return f"Runtime exited with error: {describe_exit(self._exited.result())}"
         return "init timeout"
 
+    async def _runtime_polls(self) -> bool:
+        """Whether the runtime polls for the next invocation before its process exits (it may
+        still be on its way from posting the last answer). A runtime that neither polls nor exits
+        within the function's timeout is given the invocation anyway, which then times out."""
+        assert self._exited is not None
+        if self._exited.done():
+            return False
+        polled = self._mailbox.next_poll()
+        pending: set[asyncio.Future[Any]] = {polled, self._exited}
+        try:
+            await asyncio.wait(pending, timeout=self.config.timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            polled.cancel()
+        return self._mailbox.polling or not self._exited.done()
+
     async def initialize(self) -> str | None:
         """Finish init ahead of any invocation (provisioned concurrency), so that the first one
         reports no Init Duration. None when ready; otherwise why init failed, and the process is
@@ -541,6 +575,10 @@ class ExecutionEnvironment:
             message = f"RequestId: {request.request_id} Error: {self._spawn_error}"
             return self._failure(request, self._spawn_error_type, message, 0.0, None, [], 0, status="error")
         assert self._exited is not None, "start() first"
+        if self._initialized and not self._mailbox.polling and not await self._runtime_polls():
+            await self._kill_process()
+            self.state = EnvironmentState.STOPPED
+            raise EnvironmentGone(f"the runtime of {self.id} exited before its next invocation")
         self.state = EnvironmentState.BUSY
         if self._sandboxed is not None:
             self._sandboxed.busy = True

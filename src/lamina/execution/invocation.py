@@ -22,13 +22,21 @@ from dataclasses import dataclass
 
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.ids import new_request_id
-from lamina.errors import AwsError, too_many_requests
+from lamina.errors import AwsError, service_error, too_many_requests
 from lamina.execution.concurrency import ConcurrencyLimiter
-from lamina.execution.environment import ExecutionEnvironment, InvocationRequest, InvocationResult
+from lamina.execution.environment import (
+    EnvironmentGone,
+    ExecutionEnvironment,
+    InvocationRequest,
+    InvocationResult,
+)
 from lamina.execution.observer import InvocationObserver, NoObserver
 from lamina.execution.pool import EnvironmentPool, MemoryBudgetExhausted
 
 _log = logging.getLogger(__name__)
+# Environments tried for one invocation whose runtimes exit before taking it (each try a new one).
+_GONE_ATTEMPTS = 3
+_KEPT_EXITING = "The function's execution environments exited before they could take the invocation"
 
 
 def _memory_throttle(exhausted: MemoryBudgetExhausted) -> AwsError:
@@ -96,7 +104,7 @@ class InvocationService:
             except MemoryBudgetExhausted as exhausted:
                 self.observer.throttled(invocation)
                 raise _memory_throttle(exhausted) from None
-            result = await self._run(environment, invocation, request_id)
+            result = await self._run(environment, invocation, request_id, wait=False)
             await self._write_logs()
             return result
         finally:
@@ -115,27 +123,47 @@ class InvocationService:
             self.observer.throttled(invocation)
             raise
         try:
-            return await self._run(environment, invocation, request_id)
+            return await self._run(environment, invocation, request_id, wait=True)
         finally:
             self._limiter.leave(name, counted, version)
 
     async def _run(
-        self, environment: ExecutionEnvironment, invocation: InvocationInput, request_id: str | None
+        self,
+        environment: ExecutionEnvironment,
+        invocation: InvocationInput,
+        request_id: str | None,
+        *,
+        wait: bool,
     ) -> InvocationResult:
-        try:
-            request = InvocationRequest(
-                request_id or new_request_id(),
-                invocation.payload,
-                invocation.invoked_function_arn,
-                invocation.trace_id or new_trace_id(),
-                invocation.client_context,
-                invocation.cognito_identity,
-            )
-            result = await environment.invoke(request)
+        """Run `invocation` in `environment`, or, when that one's runtime is gone before it got the
+        invocation, in another one (`wait`: acquire it as the first was acquired)."""
+        request = InvocationRequest(
+            request_id or new_request_id(),
+            invocation.payload,
+            invocation.invoked_function_arn,
+            invocation.trace_id or new_trace_id(),
+            invocation.client_context,
+            invocation.cognito_identity,
+        )
+        for attempt in range(_GONE_ATTEMPTS):
+            try:
+                result = await environment.invoke(request)
+            except EnvironmentGone:
+                self._pool.release(environment, self._current_config(invocation.config))
+                if attempt + 1 == _GONE_ATTEMPTS:
+                    raise service_error(_KEPT_EXITING) from None
+                try:
+                    environment = await self._pool.acquire(invocation.config, wait=wait)
+                except MemoryBudgetExhausted as exhausted:
+                    raise _memory_throttle(exhausted) from None
+                continue
+            except BaseException:
+                self._pool.release(environment, self._current_config(invocation.config))
+                raise
+            self._pool.release(environment, self._current_config(invocation.config))
             self.observer.invoked(invocation, result, self._limiter.in_flight)
             return result
-        finally:
-            self._pool.release(environment, self._current_config(invocation.config))
+        raise AssertionError("unreachable")
 
 
 async def _nothing_to_write() -> None:

@@ -162,7 +162,9 @@ class FunctionManager:
             available = ", ".join(sorted(self._runtimes, key=runtime_sort_key))
             raise invalid_parameter(
                 f"The runtime parameter of {runtime} is not supported by this Lamina server. "
-                f"Available runtimes: {available}"
+                f"Available runtimes: {available}. Add one with `lamina server --runtime "
+                f"{runtime}=/path/to/its/interpreter`, or run such functions on the nearest "
+                "available version with `lamina server --runtime-fallback nearest`"
             )
         return runtime
 

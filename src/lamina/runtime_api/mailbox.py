@@ -58,6 +58,7 @@ class InvocationMailbox:
         self._next_waiter: asyncio.Future[Invocation] | None = None  # a parked `next()`
         self._outcome: asyncio.Future[RuntimeOutcome] | None = None
         self._early_init_error: RuntimeOutcome | None = None
+        self._poll_waiters: list[asyncio.Future[None]] = []
 
     def submit(self, invocation: Invocation) -> asyncio.Future[RuntimeOutcome]:
         if self._outcome is not None and not self._outcome.done():
@@ -79,12 +80,26 @@ class InvocationMailbox:
         """Runtime side without a coroutine: `taker` gets the next invocation, now or when it is
         submitted (the framed channel answers from its protocol callback, with no task per poll)."""
         self.first_poll.set()
+        if self._poll_waiters:
+            waiters, self._poll_waiters = self._poll_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
         if self._pending is not None:
             invocation, self._pending = self._pending, None
             self._in_flight = invocation
             taker(invocation)
         else:
             self._taker = taker
+
+    def next_poll(self) -> asyncio.Future[None]:
+        """Resolved once the runtime polls for an invocation (at once if it is polling now)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.polling:
+            waiter.set_result(None)
+        else:
+            self._poll_waiters.append(waiter)
+        return waiter
 
     def cancel_take(self) -> None:
         self._taker = None

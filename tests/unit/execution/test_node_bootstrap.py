@@ -4,8 +4,10 @@ line format, CommonJS and ES modules, and init errors named as AWS names them.""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +140,174 @@ def test_init_errors_are_named_as_aws_names_them(
     assert post.headers[ERROR_TYPE_HEADER] == error_type
     body = post.json()
     assert body["errorType"] == error_type and body["errorMessage"] and isinstance(body["trace"], list)
+
+
+@pytest.mark.parametrize(("waits", "second_sees_timer"), [(True, True), (False, False)])
+def test_a_callback_answer_waits_for_the_event_loop_unless_told_not_to(
+    tmp_path: Path, waits: bool, second_sees_timer: bool
+) -> None:
+    """With callbackWaitsForEmptyEventLoop (the default) the first answer is posted only once the
+    handler's timer has run, so the second invocation sees it; without, the answer goes at once."""
+    write_files(
+        tmp_path,
+        {
+            "index.js": f"""
+                let fired = false;
+                exports.handler = (event, context, callback) => {{
+                  if (event.first) {{
+                    context.callbackWaitsForEmptyEventLoop = {str(waits).lower()};
+                    setTimeout(() => {{ fired = true; }}, 300);
+                  }}
+                  callback(null, {{ fired }});
+                }};
+            """
+        },
+    )
+    run = run_node(tmp_path, "index.handler", [Invocation("1", b'{"first": true}'), Invocation("2")])
+    assert [post.json() for post in run.posts] == [{"fired": False}, {"fired": second_sees_timer}]
+
+
+def test_a_returned_promise_answers_without_waiting_for_timers(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "index.js": """
+                let fired = false;
+                exports.handler = async (event) => {
+                  if (event.first) setTimeout(() => { fired = true; }, 300);
+                  return { fired };
+                };
+            """
+        },
+    )
+    run = run_node(tmp_path, "index.handler", [Invocation("1", b'{"first": true}'), Invocation("2")])
+    assert [post.json() for post in run.posts] == [{"fired": False}, {"fired": False}]
+
+
+@pytest.mark.parametrize(
+    ("source", "error_type", "message", "label", "status"),
+    [
+        (
+            "exports.handler = (e, c, cb) => { setTimeout(() => { throw new TypeError('late'); }, 10); };",
+            "TypeError",
+            "late",
+            "Uncaught Exception",
+            129,
+        ),
+        (
+            "exports.handler = (e, c, cb) => { Promise.reject(new Error('nobody waits')); };",
+            "Runtime.UnhandledPromiseRejection",
+            "Error: nobody waits",
+            "Unhandled Promise Rejection",
+            128,
+        ),
+    ],
+)
+def test_an_uncaught_error_fails_the_invocation_and_ends_the_process(
+    tmp_path: Path, source: str, error_type: str, message: str, label: str, status: int
+) -> None:
+    write_files(tmp_path, {"index.js": source})
+    run = run_node(tmp_path, "index.handler", [Invocation("1"), Invocation("never")])
+    assert run.returncode == status, run.output
+    [post] = run.posts
+    assert post.path == error_path("1")
+    assert post.headers[ERROR_TYPE_HEADER] == error_type
+    assert (post.json()["errorType"], post.json()["errorMessage"]) == (error_type, message)
+    assert f"\tERROR\t{label} \t" in run.output
+
+
+def test_process_exit_in_a_handler_ends_the_process_unanswered(tmp_path: Path) -> None:
+    write_files(tmp_path, {"index.js": "exports.handler = async () => { process.exit(3); };"})
+    run = run_node(tmp_path, "index.handler", [Invocation("1")])
+    assert run.returncode == 3
+    assert run.posts == []
+
+
+def test_errors_answer_as_awss_node_runtime_words_them(tmp_path: Path) -> None:
+    """A non-Error failure answers its JS type and its string; an Error its name, message, stack;
+    the log line is `Invoke Error \\t{json with "stack"}`."""
+    write_files(
+        tmp_path,
+        {
+            "index.js": """
+                exports.str = (e, context) => context.fail("Something went wrong");
+                exports.bare = (e, context) => context.fail();
+                exports.num = (e, c, callback) => callback(42);
+            """
+        },
+    )
+    for handler, expected in [
+        ("index.str", {"errorType": "string", "errorMessage": "Something went wrong", "trace": []}),
+        ("index.bare", {"errorType": "string", "errorMessage": "handled", "trace": []}),
+        ("index.num", {"errorType": "number", "errorMessage": "42", "trace": []}),
+    ]:
+        run = run_node(tmp_path, handler, [Invocation("r")])
+        assert [post.json() for post in run.posts] == [expected]
+        logged = json.loads(run.output.split("\tERROR\tInvoke Error \t", 1)[1].split("\n", 1)[0])
+        assert logged == {
+            "errorType": expected["errorType"],
+            "errorMessage": expected["errorMessage"],
+            "stack": [],
+        }
+
+
+def test_json_log_format_writes_records_filtered_by_level(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "index.js": """
+                exports.handler = async () => {
+                  console.debug("hidden");
+                  console.info("plain", 1);
+                  console.warn({ shape: "kept" });
+                  throw new Error("boom");
+                };
+            """
+        },
+    )
+    env = {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+    run = run_node(tmp_path, "index.handler", [Invocation("rq")], env=env)
+    records = [json.loads(line) for line in run.lines if line.strip()]
+    assert [(record["level"], record["message"]) for record in records] == [
+        ("INFO", "plain 1"),
+        ("WARN", {"shape": "kept"}),
+        ("ERROR", "Invoke Error"),
+    ]
+    assert all(record["requestId"] == "rq" and record["timestamp"].endswith("Z") for record in records)
+    assert records[2]["errorType"] == "Error" and records[2]["errorMessage"] == "boom"
+
+
+def test_modules_resolve_from_layers_then_the_runtime_library_then_the_code(tmp_path: Path) -> None:
+    code, layers, library = tmp_path / "code", tmp_path / "layers", tmp_path / "sdk"
+    assert NODE is not None
+    major = subprocess.run(
+        [NODE, "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True
+    ).stdout.strip()
+    write_files(
+        code,
+        {
+            "index.js": "exports.handler = async () => [require('shared'), require('versioned'), require('sdk'), process.env.NODE_PATH];"
+        },
+    )
+    write_files(layers, {"nodejs/node_modules/shared/index.js": "module.exports = 'layer';"})
+    write_files(
+        layers, {f"nodejs/node{major}/node_modules/versioned/index.js": "module.exports = 'by version';"}
+    )
+    write_files(library, {"node_modules/sdk/index.js": "module.exports = 'sdk';"})
+    env = {
+        "LAMINA_LAYER_ROOT": str(layers),
+        "LAMINA_RUNTIME_LIB": str(library),
+        "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
+    }
+    [post] = run_node(code, "index.handler", [Invocation("m")], env=env).posts
+    shared, versioned, sdk, node_path = post.json()
+    assert (shared, versioned, sdk) == ("layer", "by version", "sdk")
+    assert node_path == ":".join(
+        [
+            f"{layers}/nodejs/node{major}/node_modules",
+            f"{layers}/nodejs/node_modules",
+            f"{library}/node_modules",
+            str(BOOTSTRAP.parent),
+            str(code),
+        ]
+    )

@@ -38,6 +38,8 @@ class SandboxSpec:
     pass_fds: tuple[int, ...] = ()  # descriptors the process inherits at the same numbers
     # Set when argv runs Lamina's own Python runtime with this interpreter: a fork server may start it.
     python_interpreter: str | None = None
+    # The executable of Lamina's runtime argv runs (python or node); None: a custom runtime's own.
+    interpreter: str | None = None
     # Host paths the runtime uses. argv, working_directory and the variables LAMBDA_TASK_ROOT,
     # LAMBDA_RUNTIME_DIR, LAMINA_RUNTIME_LIB, LAMINA_LAYER_ROOT, HOME and TMPDIR name them as host
     # paths; a sandbox that shows them elsewhere (namespaces: /var/task, /var/runtime, /opt, /tmp)

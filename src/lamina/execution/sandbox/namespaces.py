@@ -3,8 +3,8 @@ minimal root of its own (the network namespace prepared by the server: sandbox/n
 
 What an environment sees (everything read-only but /tmp):
   /usr, /etc, /bin, /sbin, /lib*   the host's, as on a Lambda image
-  <interpreter prefixes>            every runtime's Python installation, at its host path (custom
-                                    runtimes' `bootstrap` scripts exec them by absolute path)
+  <interpreter prefixes>            every runtime's Python and Node installation, at its host path
+                                    (custom runtimes' `bootstrap` scripts exec them by absolute path)
   /var/task                         the function's code
   /opt                              the function's layers, merged in order (empty without layers)
   /var/runtime                      Lamina's runtime files and the SDK (boto3...), as on AWS
@@ -131,10 +131,11 @@ class NamespaceSandbox(ProcessSandbox):
     def _layout(self, spec: SandboxSpec, uid: int | None) -> Layout:
         task_root = str(spec.task_root or spec.working_directory)
         mounts = _system_mounts()
-        # Lamina's Python runtime needs its own interpreter only (each bind costs mount system calls
-        # on every cold start); a custom runtime's bootstrap may start any of them.
-        if spec.python_interpreter is not None:
-            own = _interpreter_prefix(spec.python_interpreter)
+        # Lamina's Python and Node runtimes need their own interpreter only (each bind costs mount
+        # system calls on every cold start); a custom runtime's bootstrap may start any of them.
+        interpreter = spec.python_interpreter or spec.interpreter
+        if interpreter is not None:
+            own = _interpreter_prefix(interpreter)
             prefixes = [own] if own is not None else []
         else:
             prefixes = self._prefixes

@@ -2,8 +2,13 @@
 // function, as AWS's Node runtimes do. Standalone: Node's standard library only.
 //
 // Handlers: async (a returned promise), callback style (event, context, callback), and the legacy
-// context.succeed / context.fail / context.done. The first answer wins; later ones are ignored.
-// console.log/info/warn/error write AWS's line format: `<ISO time>\t<request id>\t<LEVEL>\t<text>`.
+// context.succeed / context.fail / context.done. The first answer wins; later ones are ignored. A
+// callback-style answer waits for the event loop to empty unless the handler set
+// context.callbackWaitsForEmptyEventLoop = false; a returned promise's answer does not wait.
+// console.log/info/warn/error write AWS's line format: `<ISO time>\t<request id>\t<LEVEL>\t<text>`,
+// or one JSON object a line when AWS_LAMBDA_LOG_FORMAT is JSON (filtered by AWS_LAMBDA_LOG_LEVEL).
+// An uncaught exception or an unhandled rejection fails the invocation and ends this process, so
+// the platform starts a fresh environment next time, as AWS does.
 "use strict";
 
 const http = require("http");
@@ -11,6 +16,8 @@ const path = require("path");
 const fs = require("fs");
 const util = require("util");
 const url = require("url");
+
+const Module = require("module");
 
 const API = process.env.AWS_LAMBDA_RUNTIME_API;
 const PREFIX = "/2018-06-01/runtime";
@@ -39,41 +46,86 @@ function request(method, route, body, headers) {
 
 // --- Logging -------------------------------------------------------------------------------------
 
+const LEVELS = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4, FATAL: 5 };
+const JSON_LOGS = process.env.AWS_LAMBDA_LOG_FORMAT === "JSON";
+const MINIMUM_LEVEL = LEVELS[(process.env.AWS_LAMBDA_LOG_LEVEL || "").toUpperCase()] ?? LEVELS.INFO;
+
+function errorFields(error) {
+  return { errorType: error.name, errorMessage: error.message, stackTrace: String(error.stack || "").split("\n") };
+}
+
+function jsonLine(level, args) {
+  const record = { timestamp: new Date().toISOString(), level, requestId: currentRequestId || undefined };
+  if (args.length === 1) {
+    record.message = args[0] instanceof Error ? errorFields(args[0]) : args[0];
+    try {
+      return JSON.stringify(record);
+    } catch (_) {
+      record.message = util.format(args[0]);
+      return JSON.stringify(record);
+    }
+  }
+  record.message = util.format(...args);
+  const error = args.find((arg) => arg instanceof Error);
+  if (error !== undefined) Object.assign(record, errorFields(error));
+  return JSON.stringify(record);
+}
+
+function writeLog(level, args) {
+  if (JSON_LOGS) {
+    if (LEVELS[level] < MINIMUM_LEVEL) return;
+    process.stdout.write(jsonLine(level, args).replace(/\n/g, "\r") + "\n");
+    return;
+  }
+  const text = util.format(...args).replace(/\n/g, "\r");
+  process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\t${level}\t${text}\n`);
+}
+
 function patchConsole() {
-  const write = (level) => (...args) => {
-    const text = util.format(...args).replace(/\n/g, "\r");
-    process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\t${level}\t${text}\n`);
-  };
+  const write = (level) => (...args) => writeLog(level, args);
   console.log = write("INFO");
   console.info = write("INFO");
   console.warn = write("WARN");
   console.error = write("ERROR");
   console.debug = write("DEBUG");
   console.trace = write("TRACE");
+  console.fatal = write("FATAL");
 }
 
 // --- Errors --------------------------------------------------------------------------------------
 
+function isError(value) {
+  return (
+    value instanceof Error ||
+    (value != null && typeof value.name === "string" && typeof value.message === "string" && typeof value.stack === "string")
+  );
+}
+
+// The error document AWS's Node runtimes answer with: an Error's name, message and stack; anything
+// else its type and its string (context.fail("x") answers errorType "string").
 function errorBody(error, type) {
-  if (error instanceof Error) {
-    return {
-      errorType: type || error.name || "Error",
-      errorMessage: error.message,
-      trace: String(error.stack || "").split("\n"),
-    };
+  if (isError(error)) {
+    return { errorType: type || error.name, errorMessage: error.message, trace: String(error.stack || "").split("\n") };
   }
   let message;
   try {
-    message = typeof error === "string" ? error : JSON.stringify(error);
-  } catch (_) {
     message = String(error);
+  } catch (_) {
+    message = "callback called with an error that cannot be turned into a string";
   }
-  return { errorType: type || "string", errorMessage: message, trace: [] };
+  return { errorType: type || typeof error, errorMessage: message, trace: [] };
 }
 
-function logError(body) {
-  const line = JSON.stringify(body).replace(/\n/g, "\r");
-  process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\tERROR\t${line}\n`);
+// AWS logs a failure as `<label> \t{"errorType":...,"errorMessage":...,"stack":[...]}`.
+function logError(label, body) {
+  const logged = { errorType: body.errorType, errorMessage: body.errorMessage, stack: body.trace };
+  if (JSON_LOGS) {
+    const record = { timestamp: new Date().toISOString(), level: "ERROR", requestId: currentRequestId || undefined };
+    Object.assign(record, { message: label, errorType: body.errorType, errorMessage: body.errorMessage, stackTrace: body.trace });
+    process.stdout.write(JSON.stringify(record).replace(/\n/g, "\r") + "\n");
+    return;
+  }
+  writeLog("ERROR", [label, "\t" + JSON.stringify(logged)]);
 }
 
 async function postError(route, body) {
@@ -175,17 +227,35 @@ function makeContext(headers, finish) {
   };
 }
 
+// The invocation in progress, for the handlers of uncaught errors: `fail(error)` answers it with
+// that error (false when it was answered already).
+let inFlight = null;
+
+// Runs one invocation: resolves to { error, result, uncaught } once the handler has answered
+// (`uncaught`: an uncaught exception or rejection answered it, and the process must end).
 function runHandler(handler, event, headers) {
   return new Promise((resolve) => {
     let settled = false;
-    const finish = (error, result) => {
-      if (settled) return;
+    const finish = (error, result, uncaught = false) => {
+      if (settled) return false;
       settled = true;
-      resolve({ error, result });
+      resolve({ error, result, uncaught });
+      return true;
     };
-    const context = makeContext(headers, finish);
+    inFlight = { fail: (error) => finish(error, undefined, true) };
+    // A callback-style answer (callback, succeed, fail, done) waits, by default, until the event
+    // loop has nothing left to do: Node's "beforeExit" says so (the runtime's own idle keep-alive
+    // socket does not hold the loop).
+    let answered = false;
+    const answer = (error, result) => {
+      if (answered) return;
+      answered = true;
+      if (context.callbackWaitsForEmptyEventLoop) process.once("beforeExit", () => finish(error, result));
+      else finish(error, result);
+    };
+    const context = makeContext(headers, answer);
     try {
-      const returned = handler(event, context, (error, result) => finish(error, result));
+      const returned = handler(event, context, (error, result) => answer(error, result));
       if (returned && typeof returned.then === "function") {
         returned.then((result) => finish(null, result), (error) => finish(error == null ? new Error("null") : error));
       } else if (handler.length < 3 && returned !== undefined) {
@@ -197,16 +267,49 @@ function runHandler(handler, event, headers) {
   });
 }
 
+// Where AWS's Node runtimes look for modules: layers (per major version, then shared), the SDK,
+// the runtime and the function's code. Set before the handler loads, and kept for its children.
+function setModulePaths(root) {
+  const layers = process.env.LAMINA_LAYER_ROOT || (root === "/var/task" ? "/opt" : null);
+  const major = process.versions.node.split(".")[0];
+  const runtimeDir = process.env.LAMBDA_RUNTIME_DIR || __dirname;
+  const library = process.env.LAMINA_RUNTIME_LIB;
+  const paths = [];
+  if (layers) paths.push(`${layers}/nodejs/node${major}/node_modules`, `${layers}/nodejs/node_modules`);
+  paths.push(`${library || runtimeDir}/node_modules`, runtimeDir, root);
+  process.env.NODE_PATH = paths.join(":");
+  Module._initPaths();
+}
+
+// An error nothing caught ends the environment: the invocation in flight (if any) fails with it,
+// then the process exits, as AWS's runtime does (exit status 129; 128 for a rejection).
+let exitStatus = 129;
+
+function onUncaught(label, error, status) {
+  exitStatus = status;
+  logError(label, errorBody(error));
+  if (inFlight === null || !inFlight.fail(error)) process.exit(status);
+}
+
+function unhandledRejection(reason) {
+  const error = new Error(isError(reason) ? `${reason.name}: ${reason.message}` : String(reason));
+  error.name = "Runtime.UnhandledPromiseRejection";
+  return error;
+}
+
 async function main() {
   patchConsole();
   const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
+  setModulePaths(root);
+  process.on("uncaughtException", (error) => onUncaught("Uncaught Exception", error, 129));
+  process.on("unhandledRejection", (reason) => onUncaught("Unhandled Promise Rejection", unhandledRejection(reason), 128));
   let handler;
   try {
     handler = await loadHandler(root, process.env._HANDLER || "");
   } catch (error) {
     const body = errorBody(error instanceof InitError ? new Error(error.message) : error, error.type);
     if (error instanceof InitError) body.trace = [`${error.type}: ${error.message}`];
-    logError(body);
+    logError("Uncaught Exception", body);
     await postError("/init/error", body).catch(() => {});
     process.exit(1);
   }
@@ -220,6 +323,9 @@ async function main() {
     if (next.status !== 200) process.exit(0);
     const requestId = next.headers["lambda-runtime-aws-request-id"];
     currentRequestId = requestId;
+    const trace = next.headers["lambda-runtime-trace-id"];
+    if (trace) process.env._X_AMZN_TRACE_ID = trace;
+    else delete process.env._X_AMZN_TRACE_ID;
     let event;
     try {
       event = JSON.parse(next.body.toString("utf8") || "null");
@@ -227,11 +333,13 @@ async function main() {
       await postError(`/invocation/${requestId}/error`, errorBody(error, "Runtime.UnmarshalError"));
       continue;
     }
-    const { error, result } = await runHandler(handler, event, next.headers);
+    const { error, result, uncaught } = await runHandler(handler, event, next.headers);
+    inFlight = null;
     if (error != null) {
       const body = errorBody(error);
-      logError(body);
-      await postError(`/invocation/${requestId}/error`, body);
+      if (!uncaught) logError("Invoke Error", body);
+      await postError(`/invocation/${requestId}/error`, body).catch(() => {});
+      if (uncaught) process.exit(exitStatus);
     } else {
       let payload;
       try {

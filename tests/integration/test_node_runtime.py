@@ -1,0 +1,168 @@
+"""Node.js functions driven as a user drives them: CreateFunction with nodejsNN.x through boto3, then
+Invoke, with the classic handler styles, the context, logs, errors, layers and warm reuse, in
+whichever sandbox tier the test server runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support.lambda_calls import log_lines
+from tests.support.packaging import make_zip
+
+
+def _node_runtime() -> str | None:
+    node = shutil.which("node")
+    if node is None:
+        return None
+    major = subprocess.run(
+        [node, "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True
+    )
+    return f"nodejs{major.stdout.strip()}.x"
+
+
+RUNTIME = _node_runtime()
+pytestmark = pytest.mark.skipif(RUNTIME is None, reason="no node on this host")
+
+HELLO = 'exports.handler = function (event, context) { context.succeed("Hello, " + event.username); };'
+
+
+def _invoke(client: Any, name: str, event: Any, **options: Any) -> tuple[Any, dict[str, Any]]:
+    response = client.invoke(FunctionName=name, Payload=json.dumps(event).encode(), **options)
+    return json.loads(response["Payload"].read()), response
+
+
+def test_the_classic_hello_runs_unchanged(deploy: Callable[..., str], lambda_client: Any) -> None:
+    name = deploy({"index.js": HELLO}, handler="index.handler", Runtime=RUNTIME)
+    payload, response = _invoke(lambda_client, name, {"username": "Ada"}, LogType="Tail")
+    assert payload == "Hello, Ada"
+    assert "FunctionError" not in response
+    lines = log_lines(response)
+    assert lines[0].startswith("START RequestId: ")
+    assert any(line.startswith("REPORT RequestId: ") for line in lines)
+    config = lambda_client.get_function_configuration(FunctionName=name)
+    assert (config["Runtime"], config["State"]) == (RUNTIME, "Active")
+
+
+def test_the_context_and_environment_are_awss(deploy: Callable[..., str], lambda_client: Any) -> None:
+    source = """
+        exports.handler = async (event, context) => {
+          console.log("request", context.awsRequestId);
+          return {
+            requestId: context.awsRequestId,
+            functionName: context.functionName,
+            functionVersion: context.functionVersion,
+            arn: context.invokedFunctionArn,
+            memory: context.memoryLimitInMB,
+            group: context.logGroupName,
+            stream: context.logStreamName,
+            remaining: context.getRemainingTimeInMillis(),
+            executionEnv: process.env.AWS_EXECUTION_ENV,
+            nodePath: process.env.NODE_PATH,
+            taskRoot: process.env.LAMBDA_TASK_ROOT,
+            pythonVariables: Object.keys(process.env).filter((key) => key.startsWith("PYTHON")),
+          };
+        };
+    """
+    name = deploy({"index.js": source}, handler="index.handler", Runtime=RUNTIME, MemorySize=256, Timeout=7)
+    result, response = _invoke(lambda_client, name, {}, LogType="Tail")
+    request_id = response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert result["requestId"] == request_id
+    assert (result["functionName"], result["functionVersion"], result["memory"]) == (name, "$LATEST", "256")
+    assert result["arn"].endswith(f":function:{name}")
+    assert result["group"] == f"/aws/lambda/{name}"
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", result["stream"])
+    assert 0 < result["remaining"] <= 7000
+    assert result["executionEnv"] == f"AWS_Lambda_{RUNTIME}"
+    assert result["nodePath"].endswith(":" + result["taskRoot"])
+    assert result["pythonVariables"] == []
+    assert any(
+        re.fullmatch(rf"\S+Z\t{request_id}\tINFO\trequest {request_id}", line) for line in log_lines(response)
+    )
+
+
+def test_state_is_kept_warm_and_an_uncaught_exception_ends_only_that_environment(
+    deploy: Callable[..., str], lambda_client: Any
+) -> None:
+    source = """
+        let calls = 0;
+        const token = Math.random();
+        exports.handler = (event, context, callback) => {
+          calls += 1;
+          if (event.crash) setTimeout(() => { throw new Error("crash " + calls); }, 5);
+          else callback(null, { calls, token });
+        };
+    """
+    name = deploy({"index.js": source}, handler="index.handler", Runtime=RUNTIME)
+    first, _ = _invoke(lambda_client, name, {})
+    second, _ = _invoke(lambda_client, name, {})
+    assert (first["calls"], second["calls"], first["token"]) == (1, 2, second["token"])
+    crashed, response = _invoke(lambda_client, name, {"crash": True})
+    assert response["FunctionError"] == "Unhandled"
+    assert (crashed["errorType"], crashed["errorMessage"]) == ("Error", "crash 3")
+    after, _ = _invoke(lambda_client, name, {})
+    assert "calls" in after, after
+    assert after["calls"] == 1 and after["token"] != first["token"]  # a fresh environment
+
+
+def test_errors_and_init_errors_are_answered_as_aws_does(
+    deploy: Callable[..., str], lambda_client: Any
+) -> None:
+    failing = deploy(
+        {"index.js": 'exports.handler = (event, context) => context.fail(new TypeError("bad " + event.x));'},
+        handler="index.handler",
+        Runtime=RUNTIME,
+    )
+    payload, response = _invoke(lambda_client, failing, {"x": 1}, LogType="Tail")
+    assert response["FunctionError"] == "Unhandled"
+    assert (payload["errorType"], payload["errorMessage"]) == ("TypeError", "bad 1")
+    assert payload["trace"][0] == "TypeError: bad 1"
+    assert any("\tERROR\tInvoke Error \t{" in line for line in log_lines(response))
+
+    missing = deploy({"index.js": "exports.other = () => 1;"}, handler="index.handler", Runtime=RUNTIME)
+    payload, response = _invoke(lambda_client, missing, {})
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.HandlerNotFound"
+    assert payload["errorMessage"] == "index.handler is undefined or not exported"
+
+
+def test_es_modules_and_layers(deploy: Callable[..., str], lambda_client: Any) -> None:
+    layer = lambda_client.publish_layer_version(
+        LayerName="node-greeting",
+        Content={
+            "ZipFile": make_zip(
+                {"nodejs/node_modules/greeting/index.js": "module.exports = (n) => 'Hi ' + n;"}
+            )
+        },
+        CompatibleRuntimes=[RUNTIME],
+    )
+    source = """
+        import { createRequire } from "module";
+        const require = createRequire(import.meta.url);
+        const greet = require("greeting");
+        const prefix = await Promise.resolve("!");
+        export const handler = async (event) => greet(event.name) + prefix;
+    """
+    name = deploy(
+        {"src/app.mjs": source}, handler="src/app.handler", Runtime=RUNTIME, Layers=[layer["LayerVersionArn"]]
+    )
+    payload, _ = _invoke(lambda_client, name, {"name": "Grace"})
+    assert payload == "Hi Grace!"
+
+
+def test_a_timeout_ends_a_node_environment(deploy: Callable[..., str], lambda_client: Any) -> None:
+    name = deploy(
+        {"index.js": "exports.handler = () => new Promise(() => setInterval(() => {}, 1000));"},
+        handler="index.handler",
+        Runtime=RUNTIME,
+        Timeout=1,
+    )
+    payload, response = _invoke(lambda_client, name, {})
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
