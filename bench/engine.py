@@ -7,6 +7,8 @@ Starts real `lamina server` processes (one per section, so sections do not distu
 127.0.0.1 and measures, with a lean SigV4-signed keep-alive client (`bench/support/`):
 - cold start: the first invocation of each new Python hello-world function, next to spawning
   `python3 -I -S -c pass` with the server's own interpreter;
+- Node.js (where the host has node): the same hello world's cold start next to spawning a bare
+  `node -e 0`, and its warm latency next to the Python function's;
 - warm invocation: sequential invocations of one function, next to the round trip of the
   unauthenticated echo endpoint (`GET /_lamina/health`) on the same server stack;
 - throughput: invocations per second from 1, 8 and 32 concurrent clients (each its own
@@ -52,7 +54,7 @@ from bench.support.client import (
 from bench.support.load import CLIENT_MODES, ClientMode, LoadResult, run_load
 from bench.support.output import emit
 from bench.support.report import evaluate_targets, render_table
-from bench.support.stats import ratio, summarize, time_spawn
+from bench.support.stats import ratio, summarize, time_command, time_spawn
 from bench.support.workloads import (
     measured_load,
     one_each_scripts,
@@ -62,6 +64,7 @@ from bench.support.workloads import (
 
 CREDENTIALS = (ACCESS_KEY, SECRET_KEY)
 HELLO_ZIP = make_zip({"app.py": HELLO_SOURCE})
+NODE_HELLO_ZIP = make_zip({"app.js": "exports.handler = async () => ({ hello: 'world' });\n"})
 GIB_KIB = 1024 * 1024
 # Assumed PSS of one environment when the density section did not measure it (scaling's memory guard).
 FALLBACK_ENVIRONMENT_KIB = 16 * 1024
@@ -193,6 +196,67 @@ def latency_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
             "client_sigv4_sign_median_us": round(statistics.median(signing), 1),
         },
     }
+
+
+def node_section(server: RunningServer, plan: Plan, python_function: str) -> dict[str, Any]:
+    """Node.js cold starts next to a bare `node -e 0` spawn, interleaved; warm Node invocations next
+    to warm Python ones (`python_function`, warm already), in alternating blocks."""
+    runtimes = [name for name in server.health()["runtimes"] if name.startswith("nodejs")]
+    node = _node_of(runtimes[-1]) if runtimes else None
+    if node is None:
+        return {"note": "no Node.js runtime on this host"}
+    runtime = runtimes[-1]
+    client = SignedClient(server.port, *CREDENTIALS)
+    names = [f"node-cold-{index}" for index in range(plan.cold_functions)]
+    create_functions(
+        server.port,
+        CREDENTIALS,
+        names,
+        NODE_HELLO_ZIP,
+        deadline=time.monotonic() + plan.setup_seconds,
+        runtime=runtime,
+    )
+    log(f"node: {len(names)} cold starts of {runtime}, each next to a bare `node -e 0`")
+    cold: list[float] = []
+    spawn: list[float] = []
+    for name in names:
+        time.sleep(0.02)
+        cold.append(client.timed_invoke(name))
+        time.sleep(0.02)
+        spawn.append(time_command([node, "-e", "0"]))
+    log(f"node: {plan.warm_calls} warm calls, next to as many of the Python function")
+    for _ in range(50):
+        client.timed_invoke(names[0])
+    warm: list[float] = []
+    python: list[float] = []
+    block = 100
+    while len(warm) < plan.warm_calls:
+        size = min(block, plan.warm_calls - len(warm))
+        warm.extend(client.timed_invoke(names[0]) for _ in range(size))
+        python.extend(client.timed_invoke(python_function) for _ in range(size))
+    client.close()
+    cold_summary, spawn_summary = summarize(cold), summarize(spawn)
+    warm_summary, python_summary = summarize(warm), summarize(python)
+    return {
+        "runtime": runtime,
+        "cold_start": {
+            **cold_summary,
+            "spawn_baseline": spawn_summary,
+            "ratio_vs_spawn": ratio(cold_summary["median_ms"], spawn_summary["median_ms"]),
+        },
+        "warm_invoke": {
+            **warm_summary,
+            "python_baseline": python_summary,
+            "ratio_vs_python": ratio(warm_summary["median_ms"], python_summary["median_ms"]),
+        },
+    }
+
+
+def _node_of(runtime: str) -> str | None:
+    from lamina.execution.runtimes.catalog import discover_runtimes
+
+    spec = discover_runtimes().get(runtime)
+    return spec.interpreter if spec is not None else None
 
 
 def calibrate_clients(server: RunningServer, plan: Plan) -> dict[str, Any]:
@@ -501,6 +565,7 @@ def run(plan: Plan, client_mode: str, server_args: Sequence[str]) -> dict[str, A
             }
             client.close()
             results.update(latency_section(server, plan))
+            results["node"] = node_section(server, plan, "cold-0")
         with section("throughput") as server:
             if client_mode == "auto":
                 results["client"] = calibrate_clients(server, plan)

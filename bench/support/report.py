@@ -57,12 +57,18 @@ def _scaling_ratio(results: dict[str, Any]) -> float | None:
     return results["scaling"]["ratio_largest_vs_first"]
 
 
+def _node_cold_ratio(results: dict[str, Any]) -> float | None:
+    node = results.get("node", {})
+    return node["cold_start"]["ratio_vs_spawn"] if "cold_start" in node else None
+
+
 def targets(results: dict[str, Any]) -> list[Target]:
     largest = max(results["plan"]["scaling_functions"])
     return [
         Target("cold start, median", " ms", True, 30, lambda r: r["cold_start"]["median_ms"]),
         Target("cold start / interpreter spawn", "×", True, 1.0, lambda r: r["cold_start"]["ratio_vs_spawn"]),
         Target("warm invoke, median", " ms", True, 1, lambda r: r["warm_invoke"]["median_ms"]),
+        Target("node cold start / node -e 0 spawn", "×", True, 1.0, _node_cold_ratio),
         Target("warm invoke / echo round trip", "×", True, 3, lambda r: r["warm_invoke"]["ratio_vs_echo"]),
         Target(
             "throughput, 8 clients",
@@ -144,6 +150,26 @@ def _measurements(results: dict[str, Any]) -> list[list[str]]:
             _times(warm["ratio_vs_echo"]),
         ]
     )
+    node = results.get("node", {})
+    if "cold_start" in node:
+        rows.append(
+            [
+                f"{node['runtime']} cold start ms",
+                _latency(node["cold_start"]),
+                "node -e 0 " + _latency(node["cold_start"]["spawn_baseline"]),
+                _times(node["cold_start"]["ratio_vs_spawn"]),
+            ]
+        )
+        rows.append(
+            [
+                f"{node['runtime']} warm invoke ms",
+                _latency(node["warm_invoke"]),
+                "python " + _latency(node["warm_invoke"]["python_baseline"]),
+                _times(node["warm_invoke"]["ratio_vs_python"]),
+            ]
+        )
+    else:
+        rows.append(["Node.js", "n/a", node.get("note", "not measured"), ""])
     for clients, run in results["throughput"].items():
         invoke, echo = run["invoke"], run["echo"]
         rows.append(

@@ -37,3 +37,11 @@ def time_spawn(interpreter: str = sys.executable) -> float:
     started = time.perf_counter()
     subprocess.run([interpreter, "-I", "-S", "-c", "pass"], check=True)
     return (time.perf_counter() - started) * 1000
+
+
+def time_command(argv: list[str]) -> float:
+    """Milliseconds to start and reap `argv` (e.g. a bare `node -e 0`: the floor for a Node cold
+    start that execs a new process)."""
+    started = time.perf_counter()
+    subprocess.run(argv, check=True)
+    return (time.perf_counter() - started) * 1000

@@ -8,13 +8,15 @@ import json
 import re
 import shutil
 import subprocess
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.support.lambda_calls import log_lines
+from tests.support.lambda_calls import log_lines, wait_updated
 from tests.support.packaging import make_zip
+from tests.support.server import LAMBDA_TRUST_POLICY
 
 
 def _node_runtime() -> str | None:
@@ -166,3 +168,63 @@ def test_a_timeout_ends_a_node_environment(deploy: Callable[..., str], lambda_cl
     payload, response = _invoke(lambda_client, name, {})
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Sandbox.Timedout"
+
+
+def _node_sdk_installed() -> bool:
+    node = shutil.which("node")
+    if node is None:
+        return False
+    probe = subprocess.run(
+        [node, "-e", "require.resolve('@aws-sdk/client-lambda')"],
+        capture_output=True,
+        env={
+            "NODE_PATH": subprocess.run(["npm", "root", "-g"], capture_output=True, text=True).stdout.strip()
+        }
+        if shutil.which("npm")
+        else {},
+    )
+    return probe.returncode == 0
+
+
+SDK_CALLER = """
+    const { LambdaClient, GetFunctionCommand } = require("@aws-sdk/client-lambda");
+    const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
+    exports.handler = async (event, context) => {
+      const identity = await new STSClient({}).send(new GetCallerIdentityCommand({})).catch((e) => ({ Arn: e.name }));
+      try {
+        const own = await new LambdaClient({}).send(new GetFunctionCommand({ FunctionName: context.functionName }));
+        return { runtime: own.Configuration.Runtime, arn: identity.Arn };
+      } catch (error) {
+        return { error: error.name, arn: identity.Arn };
+      }
+    };
+"""
+
+
+@pytest.mark.skipif(
+    not _node_sdk_installed(), reason="the AWS SDK for JavaScript v3 is not installed (npm -g)"
+)
+def test_the_aws_sdk_v3_reaches_lamina_with_the_roles_credentials(
+    deploy: Callable[..., str], lambda_client: Any, server: Any
+) -> None:
+    """As on AWS's Node runtimes, @aws-sdk is there without bundling it; it finds Lamina through
+    AWS_ENDPOINT_URL and signs with the function's role, whose policy decides."""
+    iam = server.client("iam")
+    role_name = f"node-sdk-{str(RUNTIME).replace('.', '-')}-{uuid.uuid4().hex[:6]}"
+    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)
+    role = f"arn:aws:iam::000000000000:role/{role_name}"
+    name = deploy({"index.js": SDK_CALLER}, handler="index.handler", Runtime=RUNTIME, Role=role, Timeout=20)
+    denied, _ = _invoke(lambda_client, name, {})
+    assert denied == {
+        "error": "AccessDeniedException",
+        "arn": f"arn:aws:sts::000000000000:assumed-role/{role_name}/{name}",
+    }
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "lambda:GetFunction", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName=role_name, PolicyName="read", PolicyDocument=json.dumps(policy))
+    lambda_client.update_function_configuration(FunctionName=name, Description="new credentials")
+    wait_updated(lambda_client, name)
+    allowed, _ = _invoke(lambda_client, name, {})
+    assert allowed["runtime"] == RUNTIME
