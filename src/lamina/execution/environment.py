@@ -42,6 +42,7 @@ from lamina.execution.log_budget import LogBudget
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
 from lamina.execution.runtimes.catalog import RuntimeSpec
+from lamina.execution.runtimes.custom import bootstrap_path, custom_command
 from lamina.execution.sandbox.base import (
     INSIDE_RUNTIME_API_PORT,
     IsolationUnavailable,
@@ -256,6 +257,11 @@ class ExecutionEnvironment:
             variables["LAMINA_LAYER_ROOT"] = str(self._layers_path)
         return variables
 
+    def _command(self) -> list[str]:
+        if self._runtime.interpreter is None:  # a custom runtime: the function brings the program
+            return custom_command(bootstrap_path(self._code_path, self._layers_path))
+        return self._runtime.command(self._code_path, self.config.memory_size)
+
     def _runtime_library(self) -> Path | None:
         """The SDK AWS's runtime of this language provides (shown in /var/runtime)."""
         if self._runtime.language == "nodejs":
@@ -331,7 +337,7 @@ class ExecutionEnvironment:
                 environment["LAMINA_RUNTIME_CHANNEL_FD"] = str(child_end.fileno())
             spec = SandboxSpec(
                 name=self.id,
-                argv=self._runtime.command(self._code_path, self.config.memory_size),
+                argv=self._command(),
                 environment=environment,
                 working_directory=self._code_path,
                 output_fd=self._capture.write_fd,

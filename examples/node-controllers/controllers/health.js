@@ -1,0 +1,3 @@
+const responses = require("../responses");
+
+exports.handle = async () => responses.ok({ healthy: true });
