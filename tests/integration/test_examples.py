@@ -191,7 +191,7 @@ def _provided_bash(example: Deployed) -> None:
     `function f ()`, unchanged, whatever the host's /bin/sh is."""
     result, response = example.invoke()
     assert "FunctionError" not in response, result
-    assert result == "Echoing request: '{\"key1\": \"value1\"}'"
+    assert result == 'Echoing request: \'{"key1": "value1"}\''
     assert '{"key1": "value1"}' in log_lines(response)  # the event, as the handler wrote it to stderr
 
 
