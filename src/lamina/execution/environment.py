@@ -271,8 +271,8 @@ class ExecutionEnvironment:
     async def start(self) -> None:
         """Spawn the runtime process; init completes when it first polls for an invocation.
 
-        Lamina's Python runtime gets a framed channel (a socket pair) besides the HTTP Runtime API;
-        custom runtimes use HTTP only. A failure of the function's own making (e.g. a bootstrap that
+        Lamina's Python and Node runtimes get a framed channel (a socket pair) besides the HTTP
+        Runtime API; custom runtimes use HTTP only. A failure of the function's own making (e.g. a bootstrap that
         is not executable) is kept and reported by the first invocation, as on Lambda; a failure of
         the platform raises ServiceException, as Lambda's Invoke does for its internal errors, after
         everything this start opened has been closed.
@@ -330,7 +330,7 @@ class ExecutionEnvironment:
                 environment.update(variables)
             if networks is not None:
                 self._network = await networks.acquire(network_on=self.config.network_enabled)
-            if self._runtime.language == "python":
+            if self._runtime.language in ("python", "nodejs"):  # Lamina's runtimes
                 server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 self._channel = FramedRuntimeChannel(server_end, self._mailbox)
                 await self._channel.start()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -311,3 +313,109 @@ def test_modules_resolve_from_layers_then_the_runtime_library_then_the_code(tmp_
             str(code),
         ]
     )
+
+
+def _framed_run(
+    task_root: Path, handler: str, events: list[bytes]
+) -> tuple[int, list[tuple[dict[str, Any], bytes]]]:
+    """Run the Node runtime on Lamina's framed channel (a socket pair), answering each `next` with
+    the next event; the frames it sent back, in order, and its exit status."""
+    assert NODE is not None
+    ours, theirs = socket.socketpair()
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "_HANDLER": handler,
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "LAMINA_RUNTIME_CHANNEL_FD": str(theirs.fileno()),
+        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9",  # unused: the channel carries everything
+    }
+    process = subprocess.Popen(
+        [NODE, str(BOOTSTRAP)],
+        cwd=task_root,
+        env=environment,
+        pass_fds=(theirs.fileno(),),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    theirs.close()
+    ours.settimeout(10)
+    received: list[tuple[dict[str, Any], bytes]] = []
+    buffer = b""
+    pending = list(events)
+
+    def frame() -> tuple[dict[str, Any], bytes] | None:
+        nonlocal buffer
+        while True:
+            if len(buffer) >= 8:
+                header_size, body_size = struct.unpack(">II", buffer[:8])
+                if len(buffer) >= 8 + header_size + body_size:
+                    header = json.loads(buffer[8 : 8 + header_size])
+                    body = buffer[8 + header_size : 8 + header_size + body_size]
+                    buffer = buffer[8 + header_size + body_size :]
+                    return header, body
+            chunk = ours.recv(65536)
+            if not chunk:
+                return None
+            buffer += chunk
+
+    try:
+        while (message := frame()) is not None:
+            header, body = message
+            if header["type"] != "next":
+                received.append((header, body))
+                continue
+            if not pending:
+                break
+            event = pending.pop(0)
+            request_id = f"req-{len(events) - len(pending)}"
+            invoke = json.dumps(
+                {
+                    "type": "invoke",
+                    "requestId": request_id,
+                    "deadlineMs": 2**42,
+                    "functionArn": FUNCTION_ARN,
+                    "traceId": "Root=1",
+                }
+            ).encode()
+            ours.sendall(struct.pack(">II", len(invoke), len(event)) + invoke + event)
+    finally:
+        ours.close()
+        returncode = process.wait(timeout=10)
+    return returncode, received
+
+
+def test_the_framed_channel_carries_invocations_and_answers(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "index.js": """
+                let fired = false;
+                exports.handler = (event, context, callback) => {
+                  if (event.boom) throw new Error("boom");
+                  if (event.first) setTimeout(() => { fired = true; }, 200);
+                  callback(null, { fired, id: context.awsRequestId, channel: process.env.LAMINA_RUNTIME_CHANNEL_FD });
+                };
+            """
+        },
+    )
+    returncode, frames = _framed_run(
+        tmp_path, "index.handler", [b'{"first": true}', b"{}", b'{"boom": true}']
+    )
+    assert returncode == 0
+    assert [(header["type"], header["requestId"]) for header, _ in frames] == [
+        ("response", "req-1"),
+        ("response", "req-2"),
+        ("error", "req-3"),
+    ]
+    # The first answer waited for its timer (the channel does not hold the event loop open).
+    assert json.loads(frames[1][1]) == {"fired": True, "id": "req-2"}  # the channel's fd is not shown
+    assert frames[2][0]["errorType"] == "Error" and json.loads(frames[2][1])["errorMessage"] == "boom"
+
+
+def test_an_init_error_goes_over_the_framed_channel(tmp_path: Path) -> None:
+    write_files(tmp_path, {"index.js": "exports.other = 1;"})
+    returncode, frames = _framed_run(tmp_path, "index.handler", [b"{}"])
+    assert returncode == 1
+    [(header, body)] = frames
+    assert (header["type"], header["errorType"]) == ("init_error", "Runtime.HandlerNotFound")
+    assert json.loads(body)["errorMessage"] == "index.handler is undefined or not exported"

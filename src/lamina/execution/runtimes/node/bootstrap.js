@@ -12,6 +12,7 @@
 "use strict";
 
 const http = require("http");
+const net = require("net");
 const path = require("path");
 const fs = require("fs");
 const util = require("util");
@@ -19,29 +20,143 @@ const url = require("url");
 
 const Module = require("module");
 
-const API = process.env.AWS_LAMBDA_RUNTIME_API;
-const PREFIX = "/2018-06-01/runtime";
-const KEEP_ALIVE = new http.Agent({ keepAlive: true, maxSockets: 1 });
 let currentRequestId = "";
 
-function request(method, route, body, headers) {
-  return new Promise((resolve, reject) => {
-    const [host, port] = API.split(":");
-    const all = Object.assign({}, headers || {});
-    if (body !== undefined) all["Content-Length"] = Buffer.byteLength(body);
-    const req = http.request(
-      { host, port: Number(port), method, path: PREFIX + route, headers: all, agent: KEEP_ALIVE },
-      (res) => {
+// --- Transports ----------------------------------------------------------------------------------
+// Both answer next() with { requestId, deadlineMs, functionArn, traceId, clientContext,
+// cognitoIdentity, body } and post results; neither keeps the event loop alive while a handler
+// runs (callbackWaitsForEmptyEventLoop waits for the loop to empty).
+
+// The HTTP Runtime API, as every runtime speaks it.
+class HttpRuntimeApi {
+  constructor(address) {
+    const [host, port] = address.split(":");
+    this.host = host;
+    this.port = Number(port);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1 }); // idle sockets are unref'd
+  }
+
+  request(method, route, body, headers) {
+    return new Promise((resolve, reject) => {
+      const all = Object.assign({}, headers || {});
+      if (body !== undefined) all["Content-Length"] = Buffer.byteLength(body);
+      const options = { host: this.host, port: this.port, method, path: "/2018-06-01/runtime" + route, headers: all, agent: this.agent };
+      const req = http.request(options, (res) => {
         const chunks = [];
         res.on("data", (chunk) => chunks.push(chunk));
         res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
         res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
+      });
+      req.on("error", reject);
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  async next() {
+    const answer = await this.request("GET", "/invocation/next");
+    if (answer.status !== 200) return null;
+    const headers = answer.headers;
+    return {
+      requestId: headers["lambda-runtime-aws-request-id"],
+      deadlineMs: Number(headers["lambda-runtime-deadline-ms"] || 0),
+      functionArn: headers["lambda-runtime-invoked-function-arn"],
+      traceId: headers["lambda-runtime-trace-id"],
+      clientContext: headers["lambda-runtime-client-context"],
+      cognitoIdentity: headers["lambda-runtime-cognito-identity"],
+      body: answer.body,
+    };
+  }
+
+  async respond(requestId, payload) {
+    await this.request("POST", `/invocation/${requestId}/response`, payload, { "Content-Type": "application/json" });
+  }
+
+  async fail(requestId, body) {
+    await this.postError(`/invocation/${requestId}/error`, body);
+  }
+
+  async initError(body) {
+    await this.postError("/init/error", body);
+  }
+
+  async postError(route, body) {
+    await this.request("POST", route, JSON.stringify(body), {
+      "Content-Type": "application/json",
+      "Lambda-Runtime-Function-Error-Type": body.errorType,
+    });
+  }
+}
+
+// Lamina's framed channel on an inherited socket (LAMINA_RUNTIME_CHANNEL_FD): each message is a
+// big-endian (header length, body length) pair, a JSON header and the body; the same operations
+// as the HTTP API without HTTP's cost. Posts are not acknowledged.
+class FramedRuntimeApi {
+  constructor(fd) {
+    this.socket = new net.Socket({ fd, readable: true, writable: true });
+    this.socket.unref();
+    this.buffer = Buffer.alloc(0);
+    this.waiting = null;
+    this.socket.on("data", (chunk) => this.received(chunk));
+    this.socket.on("end", () => process.exit(0)); // the server went away
+    this.socket.on("error", () => process.exit(0));
+  }
+
+  received(chunk) {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    while (this.buffer.length >= 8) {
+      const headerSize = this.buffer.readUInt32BE(0);
+      const bodySize = this.buffer.readUInt32BE(4);
+      const end = 8 + headerSize + bodySize;
+      if (this.buffer.length < end) return;
+      const header = JSON.parse(this.buffer.subarray(8, 8 + headerSize).toString("utf8"));
+      const body = this.buffer.subarray(8 + headerSize, end);
+      this.buffer = this.buffer.subarray(end);
+      if (header.type === "invoke" && this.waiting !== null) {
+        const resolve = this.waiting;
+        this.waiting = null;
+        this.socket.unref();
+        resolve(Object.assign({}, header, { body: Buffer.from(body) }));
+      }
+    }
+  }
+
+  send(header, body) {
+    const encoded = Buffer.from(JSON.stringify(header), "utf8");
+    const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(body, "utf8");
+    const prefix = Buffer.alloc(8);
+    prefix.writeUInt32BE(encoded.length, 0);
+    prefix.writeUInt32BE(payload.length, 4);
+    this.socket.write(Buffer.concat([prefix, encoded, payload]));
+  }
+
+  next() {
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+      this.socket.ref(); // waiting for work keeps the process alive
+      this.send({ type: "next" });
+    });
+  }
+
+  async respond(requestId, payload) {
+    this.send({ type: "response", requestId }, payload);
+  }
+
+  async fail(requestId, body) {
+    this.send({ type: "error", requestId, errorType: body.errorType }, JSON.stringify(body));
+  }
+
+  async initError(body) {
+    this.send({ type: "init_error", errorType: body.errorType }, JSON.stringify(body));
+    await new Promise((resolve) => this.socket.end(resolve));
+  }
+}
+
+function runtimeApi() {
+  const channel = process.env.LAMINA_RUNTIME_CHANNEL_FD;
+  delete process.env.LAMINA_RUNTIME_CHANNEL_FD;
+  if (channel && /^\d+$/.test(channel)) return new FramedRuntimeApi(Number(channel));
+  return new HttpRuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API);
 }
 
 // --- Logging -------------------------------------------------------------------------------------
@@ -128,12 +243,6 @@ function logError(label, body) {
   writeLog("ERROR", [label, "\t" + JSON.stringify(logged)]);
 }
 
-async function postError(route, body) {
-  await request("POST", route, JSON.stringify(body), {
-    "Content-Type": "application/json",
-    "Lambda-Runtime-Function-Error-Type": body.errorType,
-  });
-}
 
 // --- Loading the handler -------------------------------------------------------------------------
 
@@ -199,8 +308,7 @@ async function loadHandler(root, handlerName) {
 
 // --- Invocations ---------------------------------------------------------------------------------
 
-function makeContext(headers, finish) {
-  const deadline = Number(headers["lambda-runtime-deadline-ms"] || 0);
+function makeContext(invocation, finish) {
   const parse = (value) => {
     if (!value) return undefined;
     try {
@@ -213,14 +321,14 @@ function makeContext(headers, finish) {
     callbackWaitsForEmptyEventLoop: true,
     functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
     functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
-    invokedFunctionArn: headers["lambda-runtime-invoked-function-arn"],
+    invokedFunctionArn: invocation.functionArn,
     memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
-    awsRequestId: headers["lambda-runtime-aws-request-id"],
+    awsRequestId: invocation.requestId,
     logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
     logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
-    identity: parse(headers["lambda-runtime-cognito-identity"]),
-    clientContext: parse(headers["lambda-runtime-client-context"]),
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    identity: parse(invocation.cognitoIdentity),
+    clientContext: parse(invocation.clientContext),
+    getRemainingTimeInMillis: () => Math.max(0, invocation.deadlineMs - Date.now()),
     succeed: (result) => finish(null, result),
     fail: (error) => finish(error == null ? "handled" : error),
     done: (error, result) => finish(error, result),
@@ -233,7 +341,7 @@ let inFlight = null;
 
 // Runs one invocation: resolves to { error, result, uncaught } once the handler has answered
 // (`uncaught`: an uncaught exception or rejection answered it, and the process must end).
-function runHandler(handler, event, headers) {
+function runHandler(handler, event, invocation) {
   return new Promise((resolve) => {
     let settled = false;
     const finish = (error, result, uncaught = false) => {
@@ -253,7 +361,7 @@ function runHandler(handler, event, headers) {
       if (context.callbackWaitsForEmptyEventLoop) process.once("beforeExit", () => finish(error, result));
       else finish(error, result);
     };
-    const context = makeContext(headers, answer);
+    const context = makeContext(invocation, answer);
     try {
       const returned = handler(event, context, (error, result) => answer(error, result));
       if (returned && typeof returned.then === "function") {
@@ -278,6 +386,7 @@ function setModulePaths(root) {
   if (layers) paths.push(`${layers}/nodejs/node${major}/node_modules`, `${layers}/nodejs/node_modules`);
   paths.push(`${library || runtimeDir}/node_modules`, runtimeDir, root);
   process.env.NODE_PATH = paths.join(":");
+  delete process.env.LAMINA_LAYER_ROOT; // Lamina's own, not the function's
   Module._initPaths();
 }
 
@@ -299,6 +408,7 @@ function unhandledRejection(reason) {
 
 async function main() {
   patchConsole();
+  const api = runtimeApi();
   const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
   setModulePaths(root);
   process.on("uncaughtException", (error) => onUncaught("Uncaught Exception", error, 129));
@@ -310,47 +420,52 @@ async function main() {
     const body = errorBody(error instanceof InitError ? new Error(error.message) : error, error.type);
     if (error instanceof InitError) body.trace = [`${error.type}: ${error.message}`];
     logError("Uncaught Exception", body);
-    await postError("/init/error", body).catch(() => {});
+    await api.initError(body).catch(() => {});
     process.exit(1);
   }
   for (;;) {
-    let next;
+    let invocation;
     try {
-      next = await request("GET", "/invocation/next");
+      invocation = await api.next();
     } catch (_) {
       process.exit(0); // the server went away
     }
-    if (next.status !== 200) process.exit(0);
-    const requestId = next.headers["lambda-runtime-aws-request-id"];
+    if (invocation === null) process.exit(0);
+    const requestId = invocation.requestId;
     currentRequestId = requestId;
-    const trace = next.headers["lambda-runtime-trace-id"];
-    if (trace) process.env._X_AMZN_TRACE_ID = trace;
+    if (invocation.traceId) process.env._X_AMZN_TRACE_ID = invocation.traceId;
     else delete process.env._X_AMZN_TRACE_ID;
     let event;
     try {
-      event = JSON.parse(next.body.toString("utf8") || "null");
+      event = JSON.parse(invocation.body.toString("utf8") || "null");
     } catch (error) {
-      await postError(`/invocation/${requestId}/error`, errorBody(error, "Runtime.UnmarshalError"));
+      await api.fail(requestId, errorBody(error, "Runtime.UnmarshalError"));
       continue;
     }
-    const { error, result, uncaught } = await runHandler(handler, event, next.headers);
+    const { error, result, uncaught } = await runHandler(handler, event, invocation);
     inFlight = null;
     if (error != null) {
       const body = errorBody(error);
       if (!uncaught) logError("Invoke Error", body);
-      await postError(`/invocation/${requestId}/error`, body).catch(() => {});
-      if (uncaught) process.exit(exitStatus);
+      await api.fail(requestId, body).catch(() => {});
+      if (uncaught) await exitAfterFlush(api, exitStatus);
     } else {
       let payload;
       try {
         payload = JSON.stringify(result === undefined ? null : result);
       } catch (marshal) {
-        await postError(`/invocation/${requestId}/error`, errorBody(marshal, "Runtime.MarshalError"));
+        await api.fail(requestId, errorBody(marshal, "Runtime.MarshalError"));
         continue;
       }
-      await request("POST", `/invocation/${requestId}/response`, payload, { "Content-Type": "application/json" });
+      await api.respond(requestId, payload);
     }
   }
+}
+
+// Exit once what was written to the server has left (the framed channel does not acknowledge).
+async function exitAfterFlush(api, status) {
+  if (api.socket) await new Promise((resolve) => api.socket.end(resolve));
+  process.exit(status);
 }
 
 main();
