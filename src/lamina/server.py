@@ -59,6 +59,7 @@ from lamina.execution.runtimes.catalog import (
     discover_runtimes,
     with_nearest_fallbacks,
 )
+from lamina.execution.runtimes.java import default_cache, prepare_java_runtime
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
 from lamina.execution.sandbox.detect import (
     SandboxPaths,
@@ -684,7 +685,8 @@ def build_platform(settings: Settings) -> Platform:
     credentials = load_root_credentials(
         settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
     )
-    runtimes = discover_runtimes(settings.runtimes)
+    java = prepare_java_runtime(data_dir / "runtime" / "java", default_cache())
+    runtimes = discover_runtimes(settings.runtimes, java)
     if settings.runtime_fallback == "nearest":
         runtimes = with_nearest_fallbacks(runtimes, creatable_runtimes())
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
@@ -853,6 +855,7 @@ def _build_sandbox(
             data_dir / "runtime",
             data_dir / "runtime" / "python-sdk",
             data_dir / "runtime" / "node-sdk",
+            data_dir / "runtime" / "java",
         ),
         private=settings.private_paths,
         root=data_dir / "sandbox" / "root",

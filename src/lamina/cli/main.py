@@ -465,6 +465,33 @@ def logs(
     )
 
 
+@app.command("java-interfaces")
+def java_interfaces(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the jar.")] = Path(
+        "aws-lambda-java-core.jar"
+    ),
+) -> None:
+    """Write Lamina's copy of aws-lambda-java-core (RequestHandler, Context...) to compile Java
+    functions against: javac -cp aws-lambda-java-core.jar ... (needs a JDK and Jackson's jars)."""
+    import shutil
+    import tempfile
+
+    from lamina.execution.runtimes.java import default_cache, prepare_java_runtime
+
+    with tempfile.TemporaryDirectory() as scratch:
+        runtime = prepare_java_runtime(Path(scratch), default_cache())
+        if runtime is None:
+            raise typer.BadParameter(
+                "this host cannot build Lamina's Java runtime: it needs a JDK (javac, Java 11 or later) "
+                "and Jackson's jars (Debian: libjackson2-databind-java)"
+            )
+        try:
+            shutil.copyfile(runtime.core_jar, output)
+        except OSError as error:
+            raise typer.BadParameter(f"cannot write {output}: {error.strerror or error}") from None
+    typer.echo(str(output))
+
+
 def _register_optional_commands() -> None:
     from lamina.cli.cost import cost_app
     from lamina.cli.tune import tune

@@ -246,7 +246,7 @@ class ExecutionEnvironment:
                 "TMPDIR": str(self._scratch),
             }
         )
-        if self._runtime.language != "nodejs":
+        if self._runtime.language in ("python", "provided"):
             variables.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
         if config.log_format == "JSON":  # runtimes format their logging as JSON and filter by level
             variables["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
@@ -266,6 +266,8 @@ class ExecutionEnvironment:
         """The SDK AWS's runtime of this language provides (shown in /var/runtime)."""
         if self._runtime.language == "nodejs":
             return self._context.node_sdk_library
+        if self._runtime.language == "java":
+            return None  # the Java client brings what it needs on its class path
         return self._context.sdk_library
 
     async def start(self) -> None:

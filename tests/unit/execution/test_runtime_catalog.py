@@ -95,3 +95,42 @@ def test_the_node_sdk_is_found_in_a_nodes_global_packages(tmp_path: Path) -> Non
     assert build_node_sdk_library(destination, runtimes) == destination
     assert (destination / "node_modules").resolve() == (prefix / "lib" / "node_modules").resolve()
     assert (destination / "node_modules" / "@aws-sdk" / "client-s3").is_dir()
+
+
+def _java_home(root: Path, name: str, version: str, *, javac: bool = True) -> Path:
+    home = root / name
+    (home / "bin").mkdir(parents=True)
+    (home / "release").write_text(f'IMPLEMENTOR="Test"\nJAVA_VERSION="{version}"\n')
+    for tool in ("java", "javac") if javac else ("java",):
+        (home / "bin" / tool).write_text("#!/bin/sh\n")
+        (home / "bin" / tool).chmod(0o755)
+    return home
+
+
+def test_java_homes_are_found_by_their_release_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lamina.execution.runtimes import java
+
+    _java_home(tmp_path, "jdk-17", "17.0.9")
+    _java_home(tmp_path, "jre-21", "21.0.1", javac=False)
+    _java_home(tmp_path, "jdk-8", "1.8.0_392")  # AWS's java8 is deprecated: not offered
+    _java_home(tmp_path, "broken", "garbage")
+    monkeypatch.setattr(java, "_JVM_FOLDERS", (tmp_path,))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(java.shutil, "which", lambda name: None)
+    found = java.discover_javas()
+    assert sorted(found) == [17, 21]
+    assert found[17].javac is not None and found[21].javac is None
+    assert found[21].java == str((tmp_path / "jre-21" / "bin" / "java").resolve())
+
+
+def test_a_java_runtime_starts_the_client_with_awss_jvm_settings() -> None:
+    from lamina.execution.runtimes.java import MAIN_CLASS
+
+    spec = RuntimeSpec(
+        "java17", "/jdk/bin/java", Path("/rt/lamina-java-runtime.jar"), classpath=("/rt/a.jar", "/j/b.jar")
+    )
+    command = spec.command(Path("/code"), memory_mb=512)
+    assert command[0] == "/jdk/bin/java" and command[-1] == MAIN_CLASS
+    assert command[command.index("-cp") + 1] == "/rt/a.jar:/j/b.jar"
+    assert "-XX:TieredStopAtLevel=1" in command and "-XX:+UseSerialGC" in command
+    assert "-Xmx435m" in command  # 85 % of MemorySize

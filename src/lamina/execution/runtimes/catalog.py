@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.domain.runtimes import language_of
+from lamina.execution.runtimes.java import MAIN_CLASS, JavaRuntime
 
 BOOTSTRAP = Path(__file__).parent / "python" / "bootstrap.py"
 NODE_BOOTSTRAP = Path(__file__).parent / "node" / "bootstrap.js"
@@ -41,6 +42,7 @@ class RuntimeSpec:
     bootstrap: Path | None  # Lamina's runtime script; None for custom runtimes
     # The runtime that actually runs functions of this name (--runtime-fallback nearest), else None.
     runs_on: str | None = None
+    classpath: tuple[str, ...] = ()  # Java: the runtime client's jar, then Jackson's
 
     @property
     def language(self) -> str:
@@ -53,6 +55,20 @@ class RuntimeSpec:
     def command(self, task_root: Path, memory_mb: int = 128) -> list[str]:
         if self.interpreter is None or self.bootstrap is None:
             return [str(task_root / "bootstrap")]
+        if self.language == "java":
+            # As AWS's Java runtimes: C1 only and the serial collector (they start faster and use
+            # less memory in a small environment), the heap sized below MemorySize.
+            return [
+                self.interpreter,
+                "-XX:+TieredCompilation",
+                "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC",
+                "-Xshare:auto",
+                f"-Xmx{max(16, memory_mb * 85 // 100)}m",
+                "-cp",
+                ":".join(self.classpath),
+                MAIN_CLASS,
+            ]
         if self.language == "nodejs":
             # As AWS's Node runtimes: V8's heap sized below MemorySize, so a growing heap ends in
             # Node's own "heap out of memory" (and a GC first) rather than in a kill by the limit.
@@ -141,10 +157,13 @@ def _candidate_nodes() -> list[str]:
     return list(dict.fromkeys(candidates))
 
 
-def discover_runtimes(overrides: dict[str, str] | None = None) -> dict[str, RuntimeSpec]:
+def discover_runtimes(
+    overrides: dict[str, str] | None = None, java: JavaRuntime | None = None
+) -> dict[str, RuntimeSpec]:
     """Every python3.X and Node.js major version found on this host plus the server's own
-    interpreter; overrides (NAME=PATH, a python or a node) win by name. In version order
-    (`runtime_sort_key`): banners and error messages list them as they come."""
+    interpreter, and the Java versions `java` (Lamina's built Java client) found; overrides
+    (NAME=PATH, a python or a node) win by name. In version order (`runtime_sort_key`): banners and
+    error messages list them as they come."""
     found: dict[str, RuntimeSpec] = {}
     own = f"python{sys.version_info.major}.{sys.version_info.minor}"
     # The real interpreter, not a virtual environment's link to it: the runtime runs with -I -S (no
@@ -165,6 +184,10 @@ def discover_runtimes(overrides: dict[str, str] | None = None) -> dict[str, Runt
     for node in node_probes:
         if node is not None and node[0] in NODE_MAJOR_VERSIONS:
             found.setdefault(f"nodejs{node[0]}.x", RuntimeSpec(f"nodejs{node[0]}.x", node[1], NODE_BOOTSTRAP))
+    if java is not None:
+        for major, installation in java.installations.items():
+            name = f"java{major}"
+            found[name] = RuntimeSpec(name, installation.java, java.runtime_jar, classpath=java.classpath)
     for name in CUSTOM_RUNTIMES:
         found[name] = RuntimeSpec(name, None, None)
     for name, interpreter in (overrides or {}).items():

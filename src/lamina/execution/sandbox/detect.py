@@ -137,7 +137,7 @@ def _open_data_directory(paths: SandboxPaths) -> None:
     os.chmod(paths.data_dir, 0o711)
     for folder in paths.shared:
         folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(folder, 0o755 if folder.name in ("python-sdk", "node-sdk") else 0o711)
+        os.chmod(folder, 0o755 if folder.name in ("python-sdk", "node-sdk", "java") else 0o711)
     for private in paths.private:
         if private.name.endswith(".db") and not private.exists():
             os.close(os.open(private, os.O_CREAT | os.O_WRONLY, 0o600))  # SQLite keeps the mode
