@@ -10,7 +10,9 @@ import contextlib
 import logging
 import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -46,6 +48,7 @@ from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.environment import EnvironmentContext
 from lamina.execution.invocation import InvocationService
 from lamina.execution.log_budget import LogBudget
+from lamina.execution.node_standby import NodeStandbyPool
 from lamina.execution.observer import Observers
 from lamina.execution.pool import EnvironmentPool, MemoryBudget
 from lamina.execution.pool.budget import default_memory_budget_mb
@@ -258,6 +261,8 @@ class Platform:
     isolation: ProcessSandbox | None = None
     # The namespaces tier's network namespace per environment (execution/sandbox/network.py).
     networks: NetworkNamespaces | None = None
+    # Booted Node.js runtimes for cold starts (execution/node_standby.py).
+    node_standbys: NodeStandbyPool | None = None
     _log_flusher: asyncio.Task[None] | None = None
     _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
@@ -396,6 +401,8 @@ class Platform:
         for account in list(self.accounts.values()):
             await account.close()
         await self.identity_store.close()
+        if self.node_standbys is not None:
+            self.node_standbys.close()
         self.sandbox.close()
         if self.networks is not None:
             self.networks.close()
@@ -433,6 +440,7 @@ class Platform:
             "memoryEnforcement": self.sandbox.memory_enforcement,
             "startMethod": self.sandbox.start_method,
             "standbyEnvironments": self.sandbox.standby_count,
+            "nodeStandbys": self.node_standbys.waiting if self.node_standbys is not None else 0,
             "runtimes": list(self.runtimes),  # in version order
             # --runtime-fallback nearest: runtime name -> the runtime its functions actually run on.
             "runtimeFallbacks": {name: spec.runs_on for name, spec in self.runtimes.items() if spec.runs_on},
@@ -491,6 +499,7 @@ class _Shared:
     networks: NetworkNamespaces | None = None
     # (account id, region) -> that account's layers there (None: no such account).
     layers_of: Callable[[str, str], Awaitable[LayerService | None]] = _no_layers
+    node_standbys: NodeStandbyPool | None = None
 
 
 def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegion:
@@ -520,6 +529,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         log_budget=log_budget,
         networks=shared.networks,
         api_port=shared.function_port,
+        node_standbys=shared.node_standbys,
     )
     pool = EnvironmentPool(
         LocalBackend(shared.runtimes, shared.code, context),
@@ -776,6 +786,13 @@ def build_platform(settings: Settings) -> Platform:
         function_port,
         networks,
         layers_of,
+        node_standbys=(
+            NodeStandbyPool(
+                sandbox, settings.environments_dir, networks=networks, runtime_library=node_sdk_library
+            )
+            if any(spec.language == "nodejs" for spec in runtimes.values())
+            else None
+        ),
     )
     home = (settings.account_id, settings.home_region)
     accounts[home] = _build_account(shared, *home)
@@ -837,6 +854,7 @@ def build_platform(settings: Settings) -> Platform:
         function_port,
         isolation=tier,
         networks=networks,
+        node_standbys=shared.node_standbys,
     )
     return platform
 
@@ -952,3 +970,14 @@ def serve(settings: Settings) -> None:
         run_server(server)
     except ServerStartError as error:
         raise SystemExit(f"lamina: {error}") from None
+
+
+def write_java_interfaces(output: Path) -> bool:
+    """`lamina java-interfaces`: Lamina's copy of aws-lambda-java-core written to `output`, built as
+    a server builds it; False when this host cannot build it (no JDK or no Jackson)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        runtime = prepare_java_runtime(Path(scratch), default_cache())
+        if runtime is None:
+            return False
+        shutil.copyfile(runtime.core_jar, output)
+    return True

@@ -156,6 +156,7 @@ def _cache(example: Deployed) -> None:
     example.client.update_function_configuration(FunctionName=example.name, Description="cold again")
     wait_updated(example.client, example.name)
     cold, _ = example.invoke()
+    assert "hit" in cold, cold
     assert (cold["hit"], cold["invocations"]) == (False, 1)
 
 

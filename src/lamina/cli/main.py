@@ -473,22 +473,17 @@ def java_interfaces(
 ) -> None:
     """Write Lamina's copy of aws-lambda-java-core (RequestHandler, Context...) to compile Java
     functions against: javac -cp aws-lambda-java-core.jar ... (needs a JDK and Jackson's jars)."""
-    import shutil
-    import tempfile
+    from lamina.server import write_java_interfaces
 
-    from lamina.execution.runtimes.java import default_cache, prepare_java_runtime
-
-    with tempfile.TemporaryDirectory() as scratch:
-        runtime = prepare_java_runtime(Path(scratch), default_cache())
-        if runtime is None:
-            raise typer.BadParameter(
-                "this host cannot build Lamina's Java runtime: it needs a JDK (javac, Java 11 or later) "
-                "and Jackson's jars (Debian: libjackson2-databind-java)"
-            )
-        try:
-            shutil.copyfile(runtime.core_jar, output)
-        except OSError as error:
-            raise typer.BadParameter(f"cannot write {output}: {error.strerror or error}") from None
+    try:
+        written = write_java_interfaces(output)
+    except OSError as error:
+        raise typer.BadParameter(f"cannot write {output}: {error.strerror or error}") from None
+    if not written:
+        raise typer.BadParameter(
+            "this host cannot build Lamina's Java runtime: it needs a JDK (javac, Java 11 or later) "
+            "and Jackson's jars (Debian: libjackson2-databind-java)"
+        )
     typer.echo(str(output))
 
 

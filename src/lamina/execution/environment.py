@@ -41,6 +41,7 @@ from lamina.execution.exit_description import describe_exit
 from lamina.execution.log_budget import LogBudget
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
+from lamina.execution.node_standby import STANDBY_EPHEMERAL_STORAGE_MB, NodeStandby, NodeStandbyPool
 from lamina.execution.runtimes.catalog import RuntimeSpec
 from lamina.execution.runtimes.custom import bootstrap_path, custom_command
 from lamina.execution.sandbox.base import (
@@ -54,7 +55,7 @@ from lamina.execution.sandbox.base import (
 from lamina.execution.sandbox.cgroups import MemoryCgroup
 from lamina.execution.sandbox.network import EnvironmentNetwork, NetworkNamespaces
 from lamina.execution.sandbox.process import SandboxError
-from lamina.runtime_api.channel import FramedRuntimeChannel
+from lamina.runtime_api.channel import FramedRuntimeChannel, encode_frame
 from lamina.runtime_api.endpoint import RuntimeApiEndpoint
 from lamina.runtime_api.mailbox import Invocation, InvocationMailbox, RuntimeOutcome
 from lamina.store.ports import LogStore
@@ -155,6 +156,8 @@ class EnvironmentContext:
     revoke_credentials: Callable[[str], None] | None = None
     # The account's log budget (execution/log_budget.py); None: every line is kept.
     log_budget: LogBudget | None = None
+    # Booted Node.js runtimes waiting for their environment (execution/node_standby.py); None: none.
+    node_standbys: NodeStandbyPool | None = None
     # A network namespace per environment (the namespaces tier: sandbox/network.py), with the Runtime
     # API and, network on, Lamina's API (served by `api_port`) listening inside; None: the host's.
     networks: NetworkNamespaces | None = None
@@ -313,23 +316,88 @@ class ExecutionEnvironment:
             await asyncio.sleep(delay)
         return await self._endpoint.start()
 
+    def _spec(self, environment: dict[str, str], pass_fds: tuple[int, ...]) -> SandboxSpec:
+        return SandboxSpec(
+            name=self.id,
+            argv=self._command(),
+            environment=environment,
+            working_directory=self._code_path,
+            output_fd=self._capture.write_fd,
+            memory_mb=self.config.memory_size,
+            pass_fds=pass_fds,
+            python_interpreter=self._runtime.interpreter if self._runtime.language == "python" else None,
+            interpreter=self._runtime.interpreter,
+            task_root=self._code_path,
+            layers_root=self._layers_path,
+            runtime_dir=self._runtime.runtime_dir,
+            runtime_library=self._runtime_library(),
+            scratch_directory=self._scratch,
+            ephemeral_storage_mb=self.config.ephemeral_storage_mb,
+            network=self.config.network_enabled,
+            network_namespace=self._network.path if self._network is not None else None,
+        )
+
+    async def _variables(self, address: str) -> dict[str, str]:
+        """The runtime's variables, with the role's temporary credentials."""
+        environment = self._environment_variables(address)
+        if self._context.credentials is not None:
+            variables, self.credentials_expire_at = await self._context.credentials(self.config)
+            self._access_key_id = variables.get("AWS_ACCESS_KEY_ID")
+            environment.update(variables)
+        return environment
+
+    def _standby(self) -> NodeStandby | None:
+        """A booted Node runtime this environment can become (see execution/node_standby.py)."""
+        pool = self._context.node_standbys
+        if (
+            pool is None
+            or self._runtime.language != "nodejs"
+            or self.config.ephemeral_storage_mb != STANDBY_EPHEMERAL_STORAGE_MB
+            or not self.config.network_enabled
+        ):
+            return None
+        return pool.take(self._runtime)
+
+    async def _start_from_standby(self, standby: NodeStandby, address: str) -> bool:
+        """Become `standby`: its limits, code and variables made this environment's. False when it
+        could not (it is discarded; the caller starts the usual way)."""
+        self._spawned_at = time.perf_counter()
+        try:
+            self._scratch = standby.scratch
+            environment = await self._variables(address)
+            self._network = standby.network
+            assignment = await self._context.sandbox.assign(standby.sandboxed, self._spec(environment, ()))
+        except (SandboxError, OSError) as error:
+            _log.info("a Node.js standby could not become %s (%s): starting one", self.config.name, error)
+            self._network = None
+            standby.discard(self._context.sandbox)
+            self._scratch = self._context.scratch_root / self.id
+            self._access_key_id = None
+            return False
+        self._sandboxed = standby.sandboxed
+        self._capture.adopt(standby.output_fd)
+        frame = {"type": "assign", "env": assignment.environment, "cwd": assignment.working_directory}
+        standby.channel.sendall(encode_frame(frame))
+        self._channel = FramedRuntimeChannel(standby.channel, self._mailbox)
+        await self._channel.start()
+        await self._started(address, standby.exited)
+        return True
+
     async def _start(self) -> None:
         # In the namespaces tier the Runtime API listens inside the environment's own network
         # namespace, made there by the server (`networks.acquire` below), at AWS's address.
-        child_end = None
         networks = self._context.networks
+        address = (
+            f"127.0.0.1:{INSIDE_RUNTIME_API_PORT}" if networks is not None else await self._start_endpoint()
+        )
+        standby = self._standby()
+        if standby is not None and await self._start_from_standby(standby, address):
+            return
+        child_end = None
         try:
-            if networks is not None:
-                address = f"127.0.0.1:{INSIDE_RUNTIME_API_PORT}"
-            else:
-                address = await self._start_endpoint()
             self._spawned_at = time.perf_counter()
             self._scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-            environment = self._environment_variables(address)
-            if self._context.credentials is not None:
-                variables, self.credentials_expire_at = await self._context.credentials(self.config)
-                self._access_key_id = variables.get("AWS_ACCESS_KEY_ID")
-                environment.update(variables)
+            environment = await self._variables(address)
             if networks is not None:
                 self._network = await networks.acquire(network_on=self.config.network_enabled)
             if self._runtime.language in ("python", "nodejs"):  # Lamina's runtimes
@@ -337,25 +405,7 @@ class ExecutionEnvironment:
                 self._channel = FramedRuntimeChannel(server_end, self._mailbox)
                 await self._channel.start()
                 environment["LAMINA_RUNTIME_CHANNEL_FD"] = str(child_end.fileno())
-            spec = SandboxSpec(
-                name=self.id,
-                argv=self._command(),
-                environment=environment,
-                working_directory=self._code_path,
-                output_fd=self._capture.write_fd,
-                memory_mb=self.config.memory_size,
-                pass_fds=(child_end.fileno(),) if child_end is not None else (),
-                python_interpreter=self._runtime.interpreter if self._runtime.language == "python" else None,
-                interpreter=self._runtime.interpreter,
-                task_root=self._code_path,
-                layers_root=self._layers_path,
-                runtime_dir=self._runtime.runtime_dir,
-                runtime_library=self._runtime_library(),
-                scratch_directory=self._scratch,
-                ephemeral_storage_mb=self.config.ephemeral_storage_mb,
-                network=self.config.network_enabled,
-                network_namespace=self._network.path if self._network is not None else None,
-            )
+            spec = self._spec(environment, (child_end.fileno(),) if child_end is not None else ())
             try:
                 self._sandboxed = await self._context.sandbox.spawn(spec)
             except IsolationUnavailable as exc:
@@ -381,6 +431,11 @@ class ExecutionEnvironment:
         finally:
             if child_end is not None:
                 child_end.close()  # the runtime holds its own copy now (or never will)
+        await self._started(address, asyncio.get_running_loop().create_task(self._sandboxed.process.wait()))
+
+    async def _started(self, address: str, exited: asyncio.Task[int]) -> None:
+        """The runtime process runs: serve its Runtime API, read its output, say INIT_START."""
+        assert self._sandboxed is not None
         if self._network is not None:
             await self._serve_in_namespace(self._network, address, self._sandboxed.uid)
         elif self._sandboxed.uid is not None:
@@ -388,7 +443,7 @@ class ExecutionEnvironment:
         else:
             self._endpoint.allow_any()
         self._capture.start()
-        self._exited = asyncio.get_running_loop().create_task(self._sandboxed.process.wait())
+        self._exited = exited
         runtime = self.config.runtime
         # --runtime-fallback nearest: say which runtime really runs, where users look first.
         runs_on = self._runtime.runs_on

@@ -48,10 +48,21 @@ class PipeLogCapture:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
+    def adopt(self, read_fd: int) -> None:
+        """Read another pipe instead of this one's (a standby's, whose write end its process holds
+        already); call before `start()`."""
+        os.close(self.read_fd)
+        if self.write_fd != -1:
+            os.close(self.write_fd)
+            self.write_fd = -1
+        os.set_blocking(read_fd, False)
+        self.read_fd = read_fd
+
     def start(self) -> None:
         """Begin reading; call after the child has the write end (the parent closes its copy)."""
-        os.close(self.write_fd)
-        self.write_fd = -1
+        if self.write_fd != -1:
+            os.close(self.write_fd)
+            self.write_fd = -1
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self.read_fd, self.drain)
 

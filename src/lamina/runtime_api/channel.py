@@ -13,7 +13,7 @@ import asyncio
 import json
 import socket
 import struct
-from typing import Any
+from typing import Any, cast
 
 from lamina.runtime_api.mailbox import MAX_RESPONSE_BYTES, Invocation, InvocationMailbox
 
@@ -43,8 +43,12 @@ class FramedRuntimeChannel(asyncio.Protocol):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_unix_connection(lambda: self, sock=self._socket)
-        self._transport = transport
+        await loop.create_unix_connection(lambda: self, sock=self._socket)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Set here, before any data_received: a runtime that was running already (a Node standby)
+        # may have written its first `next` before start() returns.
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio's subclasses
 
     def close(self) -> None:
         """Idempotent; the runtime sees end-of-file and exits."""

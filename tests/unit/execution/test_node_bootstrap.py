@@ -316,7 +316,7 @@ def test_modules_resolve_from_layers_then_the_runtime_library_then_the_code(tmp_
 
 
 def _framed_run(
-    task_root: Path, handler: str, events: list[bytes]
+    task_root: Path, handler: str, events: list[bytes], standby_env: dict[str, str] | None = None
 ) -> tuple[int, list[tuple[dict[str, Any], bytes]]]:
     """Run the Node runtime on Lamina's framed channel (a socket pair), answering each `next` with
     the next event; the frames it sent back, in order, and its exit status."""
@@ -329,9 +329,17 @@ def _framed_run(
         "LAMINA_RUNTIME_CHANNEL_FD": str(theirs.fileno()),
         "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9",  # unused: the channel carries everything
     }
+    if standby_env is not None:  # booted first, its function's variables and folder sent after
+        assigned = {**environment, **standby_env}
+        del assigned["LAMINA_RUNTIME_CHANNEL_FD"]
+        environment = {
+            "PATH": "/usr/bin:/bin",
+            "LAMINA_STANDBY": "1",
+            "LAMINA_RUNTIME_CHANNEL_FD": str(theirs.fileno()),
+        }
     process = subprocess.Popen(
         [NODE, str(BOOTSTRAP)],
-        cwd=task_root,
+        cwd="/" if standby_env is not None else task_root,
         env=environment,
         pass_fds=(theirs.fileno(),),
         stdout=subprocess.DEVNULL,
@@ -339,6 +347,9 @@ def _framed_run(
     )
     theirs.close()
     ours.settimeout(10)
+    if standby_env is not None:
+        assign = json.dumps({"type": "assign", "env": assigned, "cwd": str(task_root)}).encode()
+        ours.sendall(struct.pack(">II", len(assign), 0) + assign)
     received: list[tuple[dict[str, Any], bytes]] = []
     buffer = b""
     pending = list(events)
@@ -419,3 +430,27 @@ def test_an_init_error_goes_over_the_framed_channel(tmp_path: Path) -> None:
     [(header, body)] = frames
     assert (header["type"], header["errorType"]) == ("init_error", "Runtime.HandlerNotFound")
     assert json.loads(body)["errorMessage"] == "index.handler is undefined or not exported"
+
+
+def test_a_standby_boots_first_then_becomes_its_function(tmp_path: Path) -> None:
+    """LAMINA_STANDBY: the runtime waits for an assign frame, takes its variables (and nothing of
+    the standby's) and its folder, then loads the handler from there."""
+    write_files(
+        tmp_path,
+        {
+            "index.js": """
+                exports.handler = async (event, context) => ({
+                  cwd: process.cwd(),
+                  name: context.functionName,
+                  standby: process.env.LAMINA_STANDBY === undefined ? "gone" : "kept",
+                  format: process.env.AWS_LAMBDA_LOG_FORMAT,
+                });
+            """
+        },
+    )
+    env = {"AWS_LAMBDA_FUNCTION_NAME": "late", "AWS_LAMBDA_LOG_FORMAT": "JSON"}
+    returncode, frames = _framed_run(tmp_path, "index.handler", [b"{}"], standby_env=env)
+    assert returncode == 0
+    [(header, body)] = frames
+    assert header["type"] == "response"
+    assert json.loads(body) == {"cwd": str(tmp_path), "name": "late", "standby": "gone", "format": "JSON"}

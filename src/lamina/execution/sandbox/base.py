@@ -86,6 +86,15 @@ class SandboxedProcess:
     busy: bool = False  # set by the environment while an invocation runs (checks run more often)
 
 
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """What a standby takes on when it becomes an environment (`Sandbox.assign`): the variables
+    and the working directory, as the environment sees them."""
+
+    environment: dict[str, str]
+    working_directory: str
+
+
 class Sandbox(Protocol):
     """Contract: `spawn` returns a started process in its own process group; `kill` is idempotent
     and kills the whole group; `release` frees what `spawn` created (call after the process died);
@@ -96,6 +105,7 @@ class Sandbox(Protocol):
     memory_enforcement: str  # "cgroup-v1", "cgroup-v2" or "watchdog"
 
     async def spawn(self, spec: SandboxSpec) -> SandboxedProcess: ...
+    async def assign(self, sandboxed: SandboxedProcess, spec: SandboxSpec) -> Assignment: ...
     def kill(self, sandboxed: SandboxedProcess) -> None: ...
     def release(self, sandboxed: SandboxedProcess) -> None: ...
     def close(self) -> None: ...

@@ -817,6 +817,73 @@ _seccomp_module: Any = None
 _seccomp_installer: Any = None
 
 
+# Mount-API system calls (the same numbers on every architecture: added after the tables merged).
+_SYS_OPEN_TREE, _SYS_MOVE_MOUNT, _SYS_MOUNT_SETATTR = 428, 429, 442
+_OPEN_TREE_CLONE, _AT_RECURSIVE, _AT_EMPTY_PATH, _MOVE_MOUNT_F_EMPTY_PATH = 1, 0x8000, 0x1000, 0x4
+_MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
+_AT_FDCWD, _CLONE_NEWNS = -100, 0x00020000
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def inject_mounts(pid: int, mounts: list[tuple[str, str]]) -> None:
+    """Mount host folders read-only at targets inside the mount namespace of process `pid` (a
+    standby environment that started before its code was known). Each folder is cloned as a
+    detached tree here, in the host's namespace, then this process enters the environment's
+    namespace and moves the trees into place. Call from a single-threaded process (setns)."""
+    libc = _load_libc()
+    libc.syscall.restype = ctypes.c_long
+    trees: list[tuple[int, str]] = []
+    try:
+        for source, target in mounts:
+            tree = int(
+                libc.syscall(
+                    ctypes.c_long(_SYS_OPEN_TREE),
+                    ctypes.c_int(_AT_FDCWD),
+                    _encode(source),
+                    ctypes.c_uint(_OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_RECURSIVE),
+                )
+            )
+            if tree < 0:
+                _check(-1, f"open_tree {source}")
+            trees.append((tree, target))
+            attributes = _MountAttr(_MOUNT_ATTR_RDONLY | _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV, 0, 0, 0)
+            result = libc.syscall(
+                ctypes.c_long(_SYS_MOUNT_SETATTR),
+                ctypes.c_int(tree),
+                b"",
+                ctypes.c_uint(_AT_EMPTY_PATH | _AT_RECURSIVE),
+                ctypes.byref(attributes),
+                ctypes.c_size_t(ctypes.sizeof(attributes)),
+            )
+            _check(int(result), f"mount_setattr {source}")
+        namespace = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _check(libc.setns(namespace, _CLONE_NEWNS), f"setns into the mount namespace of {pid}")
+        finally:
+            os.close(namespace)
+        for tree, target in trees:
+            result = libc.syscall(
+                ctypes.c_long(_SYS_MOVE_MOUNT),
+                ctypes.c_int(tree),
+                b"",
+                ctypes.c_int(_AT_FDCWD),
+                _encode(target),
+                ctypes.c_uint(_MOVE_MOUNT_F_EMPTY_PATH),
+            )
+            _check(int(result), f"move_mount to {target}")
+    finally:
+        for tree, _ in trees:
+            os.close(tree)
+
+
 def prepare_seccomp() -> None:
     """Load seccomp.py, build its filter and make its installer now (once per process; idempotent).
     Raises ConfinementError where no filter can be built (an architecture without a syscall table)."""

@@ -20,7 +20,10 @@ which is close-on-exec once confine() has run: the server reads to its end, whic
 runtime's exec (nothing written: started) or after one line "confine <message>", "exhausted
 <message>" (the kernel refused a process: EAGAIN, a pids limit reached) or "exec <errno> <message>"
 (not started; this process then exits). End of file before a request: exit quietly.
-An empty argv asks for confinement only: the process then exits with status 0.
+An empty argv asks for confinement only: the process then exits with status 0. A request
+{"inject": {"pid": N, "mounts": [[host folder, target], ...]}} (no descriptors) instead mounts
+those folders read-only into the mount namespace of process N, then exits: nothing written means
+done.
 """
 
 from __future__ import annotations
@@ -112,6 +115,14 @@ def main(control_fd: int, server: int) -> int:
     if received is None:
         return 0
     request, descriptors = received
+    if "inject" in request:  # mounts for a standby's namespace, not an environment of its own
+        try:
+            injection = request["inject"]
+            confinement.inject_mounts(injection["pid"], [tuple(pair) for pair in injection["mounts"]])  # type: ignore[attr-defined]
+        except Exception as error:
+            _report(control_fd, f"confine {type(error).__name__}: {error}")
+            return 126
+        return 0
     if len(descriptors) != 1 + len(request["fds"]):
         _report(control_fd, "confine the request came without its descriptors")
         return 126

@@ -22,7 +22,7 @@ import json
 import os
 from pathlib import Path
 
-from lamina.execution.sandbox.base import SandboxSpec
+from lamina.execution.sandbox.base import Assignment, SandboxedProcess, SandboxSpec
 from lamina.execution.sandbox.cgroups import CgroupMemoryController
 from lamina.execution.sandbox.confine import ConfinementPlan, Mount
 from lamina.execution.sandbox.limits import CgroupLimits
@@ -182,6 +182,16 @@ class NamespaceSandbox(ProcessSandbox):
                 environment[key] = _translate(environment[key], moves)
         argv = [_translate(argument, moves) for argument in spec.argv]
         return Layout(argv, environment, plan)
+
+    async def assign(self, sandboxed: SandboxedProcess, spec: SandboxSpec) -> Assignment:
+        """As the process tier's, and the code (and layers) mounted at /var/task (and /opt) in the
+        standby's mount namespace, over the empty folders it started with."""
+        assignment = await super().assign(sandboxed, spec)
+        mounts = [(str(spec.task_root or spec.working_directory), TASK_ROOT)]
+        if spec.layers_root is not None:
+            mounts.append((str(spec.layers_root), LAYERS))
+        await self._spawner.inject(sandboxed.process.pid, mounts)
+        return assignment
 
     def template_for(self, interpreter: str, runtime_dir: Path | None, runtime_library: Path | None) -> str:
         """What a fork server for `interpreter` mounts once for all its environments (JSON for

@@ -31,7 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lamina.execution.sandbox.base import IsolationUnavailable, ProcessHandle, SandboxedProcess, SandboxSpec
+from lamina.execution.sandbox.base import (
+    Assignment,
+    IsolationUnavailable,
+    ProcessHandle,
+    SandboxedProcess,
+    SandboxSpec,
+)
 from lamina.execution.sandbox.cgroups import CLOSE_WAIT_SECONDS, CgroupMemoryController, MemoryCgroup
 from lamina.execution.sandbox.code_access import CodeAccess, CodeReadGrant
 from lamina.execution.sandbox.confine import ConfinementPlan
@@ -428,6 +434,23 @@ class ProcessSandbox:
         plan.uid = plan.gid = resources.uid
         plan.keep_fds = [0, 1, 2, *spec.pass_fds]
         return Launch(layout.argv, layout.environment, plan, resources)
+
+    async def assign(self, sandboxed: SandboxedProcess, spec: SandboxSpec) -> Assignment:
+        """A standby, spawned from a spec of no function (see execution/node_standby.py), becomes
+        the environment `spec` describes: its limits narrowed to the spec's and its uid let into
+        the code. Returns the layout it must take on itself: the variables and the working
+        directory as the environment sees them."""
+        resources = sandboxed.resources
+        assert isinstance(resources, _Resources), "a standby spawned by this sandbox"
+        if resources.memory_cgroup is not None:
+            resources.memory_cgroup.set_limit(spec.memory_mb)
+        if resources.limits is not None:
+            resources.limits.set_cpu_share(spec.memory_mb)
+        layout = self._layout(spec, resources.uid)
+        if self._code_access is not None and resources.uid is not None:
+            task_root = spec.task_root or spec.working_directory
+            resources.code_grant = self._code_access.grant([task_root, spec.layers_root], resources.uid)
+        return Assignment(layout.environment, layout.plan.working_directory)
 
     def close_code_folders(self, code_root: Path) -> None:
         """From now on the code cache's folders (directly in `code_root`, closed to all but their

@@ -127,6 +127,33 @@ class Spawner:
         `output_fd`; stdin /dev/null; `pass_fds` at the same numbers), once the runtime is exec'd.
         Raises OSError as exec(2) failed (e.g. a missing or non-executable bootstrap),
         ProcessesExhausted when the kernel refused a process (EAGAIN) and ConfinementFailed; either way the helper is reaped and nothing of this call stays open."""
+        helper = await self._take_helper()
+        request = _request(argv, environment, plan, pass_fds)
+        try:
+            report = await asyncio.to_thread(helper.launch, request, [output_fd, *pass_fds])
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(helper.discard))
+            raise
+        if report != "":
+            await asyncio.to_thread(helper.discard)
+        return _outcome(helper, report, argv)
+
+    async def inject(self, pid: int, mounts: list[tuple[str, str]]) -> None:
+        """Mount host folders read-only into the mount namespace of process `pid` (confine.py's
+        inject_mounts, run by a helper: entering a namespace takes a single-threaded process)."""
+        helper = await self._take_helper()
+        request = json.dumps({"inject": {"pid": pid, "mounts": mounts}}).encode()
+        try:
+            report = await asyncio.to_thread(helper.launch, request, [])
+        finally:
+            await asyncio.shield(asyncio.to_thread(helper.discard))  # it exits once done
+        if report is None:
+            raise ConfinementFailed("the confinement helper did not mount the code in time")
+        if report != "":
+            raise _failure(report, "", helper.popen.returncode)
+
+    async def _take_helper(self) -> _Helper:
+        """The helper started ahead (or a new one), and the next one on its way."""
         if self._ready is None and self._refill is not None and not self._refill.done():
             await asyncio.wait({self._refill})  # a helper on its way is ready sooner than a new one
         with self._lock:
@@ -137,15 +164,7 @@ class Spawner:
         if helper is None:
             helper = await asyncio.to_thread(_Helper.start)
         self._start_refill()
-        request = _request(argv, environment, plan, pass_fds)
-        try:
-            report = await asyncio.to_thread(helper.launch, request, [output_fd, *pass_fds])
-        except BaseException:
-            await asyncio.shield(asyncio.to_thread(helper.discard))
-            raise
-        if report != "":
-            await asyncio.to_thread(helper.discard)
-        return _outcome(helper, report, argv)
+        return helper
 
     def _start_refill(self) -> None:
         if self._closed or self._ready is not None or (self._refill is not None and not self._refill.done()):

@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.execution.sandbox.base import SandboxedProcess, SandboxSpec
+from lamina.execution.sandbox.base import Assignment, SandboxedProcess, SandboxSpec
 from lamina.execution.sandbox.process import Launch, ProcessSandbox, StandbyResources
 from lamina.execution.zygote.process import ForkedProcess, SpawnRequest, ZygoteProcess, ZygoteUnavailable
 
@@ -202,6 +202,9 @@ class ZygoteSandbox:
     def _drop_standbys(self, interpreter: str) -> None:
         for standby in self._standbys.pop(interpreter, []):
             standby.discard()
+
+    async def assign(self, sandboxed: SandboxedProcess, spec: SandboxSpec) -> Assignment:
+        return await self._inner.assign(sandboxed, spec)
 
     def kill(self, sandboxed: SandboxedProcess) -> None:
         self._inner.kill(sandboxed)

@@ -97,6 +97,7 @@ class FramedRuntimeApi {
     this.socket.unref();
     this.buffer = Buffer.alloc(0);
     this.waiting = null;
+    this.assigned = null;
     this.socket.on("data", (chunk) => this.received(chunk));
     this.socket.on("end", () => process.exit(0)); // the server went away
     this.socket.on("error", () => process.exit(0));
@@ -112,7 +113,12 @@ class FramedRuntimeApi {
       const header = JSON.parse(this.buffer.subarray(8, 8 + headerSize).toString("utf8"));
       const body = this.buffer.subarray(8 + headerSize, end);
       this.buffer = this.buffer.subarray(end);
-      if (header.type === "invoke" && this.waiting !== null) {
+      if (header.type === "assign" && this.assigned) {
+        const resolve = this.assigned;
+        this.assigned = null;
+        this.socket.unref();
+        resolve(header);
+      } else if (header.type === "invoke" && this.waiting !== null) {
         const resolve = this.waiting;
         this.waiting = null;
         this.socket.unref();
@@ -128,6 +134,14 @@ class FramedRuntimeApi {
     prefix.writeUInt32BE(encoded.length, 0);
     prefix.writeUInt32BE(payload.length, 4);
     this.socket.write(Buffer.concat([prefix, encoded, payload]));
+  }
+
+  // A standby's first frame: the environment it becomes ({ type: "assign", env, cwd }).
+  assignment() {
+    return new Promise((resolve) => {
+      this.assigned = resolve;
+      this.socket.ref();
+    });
   }
 
   next() {
@@ -162,8 +176,14 @@ function runtimeApi() {
 // --- Logging -------------------------------------------------------------------------------------
 
 const LEVELS = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4, FATAL: 5 };
-const JSON_LOGS = process.env.AWS_LAMBDA_LOG_FORMAT === "JSON";
-const MINIMUM_LEVEL = LEVELS[(process.env.AWS_LAMBDA_LOG_LEVEL || "").toUpperCase()] ?? LEVELS.INFO;
+let JSON_LOGS = false;
+let MINIMUM_LEVEL = LEVELS.INFO;
+
+// The function's LoggingConfig, read once its environment is known (a standby learns it late).
+function configureLogging() {
+  JSON_LOGS = process.env.AWS_LAMBDA_LOG_FORMAT === "JSON";
+  MINIMUM_LEVEL = LEVELS[(process.env.AWS_LAMBDA_LOG_LEVEL || "").toUpperCase()] ?? LEVELS.INFO;
+}
 
 function errorFields(error) {
   return { errorType: error.name, errorMessage: error.message, stackTrace: String(error.stack || "").split("\n") };
@@ -387,6 +407,7 @@ function setModulePaths(root) {
   paths.push(`${library || runtimeDir}/node_modules`, runtimeDir, root);
   process.env.NODE_PATH = paths.join(":");
   delete process.env.LAMINA_LAYER_ROOT; // Lamina's own, not the function's
+  delete process.env.LAMINA_RUNTIME_LIB;
   Module._initPaths();
 }
 
@@ -406,9 +427,21 @@ function unhandledRejection(reason) {
   return error;
 }
 
+// A standby (LAMINA_STANDBY) boots before its function is known, then waits on the channel for
+// the environment it becomes: its variables replace the standby's, and its code folder becomes
+// the working directory (in the namespaces tier the server has mounted it at /var/task by then).
+async function becomeAssigned(api) {
+  const assignment = await api.assignment();
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  Object.assign(process.env, assignment.env);
+  process.chdir(assignment.cwd);
+}
+
 async function main() {
   patchConsole();
   const api = runtimeApi();
+  if (process.env.LAMINA_STANDBY && api instanceof FramedRuntimeApi) await becomeAssigned(api);
+  configureLogging();
   const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
   setModulePaths(root);
   process.on("uncaughtException", (error) => onUncaught("Uncaught Exception", error, 129));
