@@ -181,20 +181,22 @@ def latency_section(server: RunningServer, plan: Plan) -> dict[str, Any]:
         client.signer.signed("POST", invoke_path(names[0]), b"{}")
         signing.append((time.perf_counter() - started) * 1e6)
     client.close()
-    cold_summary, spawn_summary = summarize(cold), summarize(spawn)
-    warm_summary, echo_summary = summarize(warm), summarize(echo)
     return {
-        "cold_start": {
-            **cold_summary,
-            "spawn_baseline": spawn_summary,
-            "ratio_vs_spawn": ratio(cold_summary["median_ms"], spawn_summary["median_ms"]),
-        },
+        "cold_start": compared(cold, spawn, "spawn"),
         "warm_invoke": {
-            **warm_summary,
-            "echo_baseline": echo_summary,
-            "ratio_vs_echo": ratio(warm_summary["median_ms"], echo_summary["median_ms"]),
+            **compared(warm, echo, "echo"),
             "client_sigv4_sign_median_us": round(statistics.median(signing), 1),
         },
+    }
+
+
+def compared(measured: list[float], baseline: list[float], name: str) -> dict[str, Any]:
+    """Summaries of a measure and of its baseline, and the ratio of their medians."""
+    summary, base = summarize(measured), summarize(baseline)
+    return {
+        **summary,
+        f"{name}_baseline": base,
+        f"ratio_vs_{name}": ratio(summary["median_ms"], base["median_ms"]),
     }
 
 
@@ -235,20 +237,10 @@ def node_section(server: RunningServer, plan: Plan, python_function: str) -> dic
         warm.extend(client.timed_invoke(names[0]) for _ in range(size))
         python.extend(client.timed_invoke(python_function) for _ in range(size))
     client.close()
-    cold_summary, spawn_summary = summarize(cold), summarize(spawn)
-    warm_summary, python_summary = summarize(warm), summarize(python)
     return {
         "runtime": runtime,
-        "cold_start": {
-            **cold_summary,
-            "spawn_baseline": spawn_summary,
-            "ratio_vs_spawn": ratio(cold_summary["median_ms"], spawn_summary["median_ms"]),
-        },
-        "warm_invoke": {
-            **warm_summary,
-            "python_baseline": python_summary,
-            "ratio_vs_python": ratio(warm_summary["median_ms"], python_summary["median_ms"]),
-        },
+        "cold_start": compared(cold, spawn, "spawn"),
+        "warm_invoke": compared(warm, python, "python"),
     }
 
 

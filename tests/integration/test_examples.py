@@ -8,8 +8,6 @@ import http.client
 import io
 import json
 import re
-import shutil
-import subprocess
 import sys
 import zipfile
 from collections.abc import Callable, Iterator
@@ -20,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.support.lambda_calls import allow_everyone, log_lines, wait_active, wait_updated
+from tests.support.runtimes import node_runtime
 from tests.support.server import EXECUTION_ROLE, RunningServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -27,18 +26,8 @@ NOT_PACKAGED = {"event.json", "example.json", "README.md"}
 LAMINA_HAS = {"lambda", "logs", "iam"}  # services the examples may need; S3 comes with a later issue
 
 
-def _node_runtime() -> str | None:
-    node = shutil.which("node")
-    if node is None:
-        return None
-    major = subprocess.run(
-        [node, "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True
-    )
-    return f"nodejs{major.stdout.strip()}.x"
-
-
 RUNTIMES = {
-    "nodejs": _node_runtime(),
+    "nodejs": node_runtime(),
     "python": f"python{sys.version_info.major}.{sys.version_info.minor}",
     "provided": "provided.al2023",
 }

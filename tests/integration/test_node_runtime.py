@@ -16,20 +16,10 @@ import pytest
 
 from tests.support.lambda_calls import log_lines, wait_updated
 from tests.support.packaging import make_zip
+from tests.support.runtimes import node_runtime
 from tests.support.server import LAMBDA_TRUST_POLICY
 
-
-def _node_runtime() -> str | None:
-    node = shutil.which("node")
-    if node is None:
-        return None
-    major = subprocess.run(
-        [node, "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True
-    )
-    return f"nodejs{major.stdout.strip()}.x"
-
-
-RUNTIME = _node_runtime()
+RUNTIME = node_runtime()
 pytestmark = pytest.mark.skipif(RUNTIME is None, reason="no node on this host")
 
 HELLO = 'exports.handler = function (event, context) { context.succeed("Hello, " + event.username); };'

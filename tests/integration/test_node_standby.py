@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,10 +16,10 @@ import pytest
 
 from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
+from tests.support.runtimes import node_runtime
 from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
 
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="no node on this host")
+pytestmark = pytest.mark.skipif(node_runtime() is None, reason="no node on this host")
 
 REPORT = """
 const TOKEN = Math.random();
@@ -48,14 +47,6 @@ exports.handler = async (event, context) => {
 """
 
 
-def _runtime() -> str:
-    assert NODE is not None
-    major = subprocess.run(
-        [NODE, "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True
-    )
-    return f"nodejs{major.stdout.strip()}.x"
-
-
 @pytest.fixture(scope="module")
 def node_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     sandbox = os.environ.get("LAMINA_TEST_SANDBOX", "process")
@@ -66,7 +57,7 @@ def node_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
 def _create(client: Any, name: str, files: dict[str, str], **options: Any) -> None:
     client.create_function(
         FunctionName=name,
-        Runtime=_runtime(),
+        Runtime=node_runtime(),
         Role=EXECUTION_ROLE,
         Handler="index.handler",
         Code={"ZipFile": make_zip(files)},
