@@ -8,13 +8,14 @@ import json
 import re
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.support.lambda_calls import log_lines, wait_updated
+from tests.support.lambda_calls import log_lines, wait_provisioned, wait_updated
 from tests.support.packaging import make_zip
 from tests.support.runtimes import node_runtime
 from tests.support.server import LAMBDA_TRUST_POLICY
@@ -218,3 +219,52 @@ def test_the_aws_sdk_v3_reaches_lamina_with_the_roles_credentials(
     wait_updated(lambda_client, name)
     allowed, _ = _invoke(lambda_client, name, {})
     assert allowed["runtime"] == RUNTIME
+
+
+def test_provisioned_concurrency_initialises_node_ahead(
+    deploy: Callable[..., str], lambda_client: Any
+) -> None:
+    source = """
+        const initialisedAt = Date.now();
+        exports.handler = async () => ({ type: process.env.AWS_LAMBDA_INITIALIZATION_TYPE, initialisedAt });
+    """
+    name = deploy({"index.js": source}, handler="index.handler", Runtime=RUNTIME, Publish=True)
+    lambda_client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1
+    )
+    assert wait_provisioned(lambda_client, name, "1")["Status"] == "READY"
+    asked_at = time.time() * 1000
+    payload, response = _invoke(lambda_client, f"{name}:1", {}, LogType="Tail")
+    assert payload["type"] == "provisioned-concurrency"
+    assert payload["initialisedAt"] < asked_at  # its code ran before the invocation
+    assert not any("Init Duration" in line for line in log_lines(response))
+
+
+def test_logging_config_json_makes_node_log_json(deploy: Callable[..., str], lambda_client: Any) -> None:
+    source = (
+        'exports.handler = async () => { console.debug("quiet"); console.warn({ loud: true }); return 1; };'
+    )
+    name = deploy(
+        {"index.js": source},
+        handler="index.handler",
+        Runtime=RUNTIME,
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN"},
+    )
+    _, response = _invoke(lambda_client, name, {}, LogType="Tail")
+    records = [json.loads(line) for line in log_lines(response)]
+    application = [record for record in records if "level" in record and "type" not in record]
+    assert [(record["level"], record["message"]) for record in application] == [("WARN", {"loud": True})]
+
+
+def test_an_oversized_node_response_is_refused_as_aws_refuses_it(
+    deploy: Callable[..., str], lambda_client: Any
+) -> None:
+    name = deploy(
+        {"index.js": "exports.handler = async () => 'x'.repeat(7 * 1024 * 1024);"},
+        handler="index.handler",
+        Runtime=RUNTIME,
+    )
+    payload, response = _invoke(lambda_client, name, {})
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Function.ResponseSizeTooLarge"
+    assert _invoke(lambda_client, name, {})[1]["FunctionError"] == "Unhandled"  # and again: still served

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -137,7 +138,8 @@ def test_functions_a_standby_cannot_become_start_the_usual_way(node_server: Runn
     assert node_server.health()["nodeStandbys"] == 1  # the standby still waits
 
 
-def test_standbys_end_with_the_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ending", [signal.SIGTERM, signal.SIGKILL])
+def test_standbys_end_with_the_server(tmp_path: Path, ending: int) -> None:
     sandbox = os.environ.get("LAMINA_TEST_SANDBOX", "process")
     with running_server(tmp_path / "data", "--sandbox", sandbox) as server:
         client = server.client("lambda")
@@ -145,7 +147,8 @@ def test_standbys_end_with_the_server(tmp_path: Path) -> None:
         _invoke(client, "one")
         _standby_ready(server)
         scratch = str(server.data_dir / "environments")
-    time.sleep(0.2)
+        server.stop(ending)
+    time.sleep(0.5)
     leftovers = subprocess.run(
         ["pgrep", "-f", "LAMINA_STANDBY"], capture_output=True, text=True
     ).stdout.split()
