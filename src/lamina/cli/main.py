@@ -330,6 +330,7 @@ def server(
         raise typer.BadParameter("--start-method must be zygote or spawn")
     if runtime_fallback not in ("none", "nearest"):
         raise typer.BadParameter("--runtime-fallback must be none or nearest")
+    runtimes = _parse_runtimes(runtime)
     if memory_limits not in ("auto", "watchdog"):
         raise typer.BadParameter("--memory-limits must be auto or watchdog")
     if keep_alive_policy not in ("fixed", "adaptive"):
@@ -352,7 +353,7 @@ def server(
             keep_alive_seconds=keep_alive,
             keep_alive_policy=keep_alive_policy,
             **_parse_memory_budget(memory_budget),
-            runtimes=_parse_runtimes(runtime),
+            runtimes=runtimes,
             runtime_fallback=runtime_fallback,
             account_concurrency=account_concurrency,
             min_unreserved_concurrency=min_unreserved_concurrency,

@@ -119,6 +119,9 @@ def test_usage_errors_are_two_lines() -> None:
     [
         (["--pids-budget", "99999999999999999999"], "--pids-budget must be at most the host's pid_max"),
         (["--sandbox-uids", "4294967295-4294967295"], "go past 4294967294"),
+        (["--runtime", "java21=/usr/bin/java"], "only pythonX.Y and nodejsNN.x runtimes take an interpreter"),
+        (["--runtime", "nodejs22.x"], "expected NAME=INTERPRETER"),
+        (["--runtime-fallback", "closest"], "--runtime-fallback must be none or nearest"),
     ],
 )
 def test_server_options_out_of_range_are_refused_before_anything_starts(
@@ -225,3 +228,8 @@ def test_out_of_range_numbers_are_refused_before_anything_starts(tmp_path: Path,
     result = run_lamina("server", "--data-dir", str(tmp_path / "data"), *option)
     assert result.returncode == 2 and option[0] in assert_short_failure(result)
     assert not (tmp_path / "data").exists()
+
+
+def test_java_interfaces_that_cannot_be_written_is_one_failure(tmp_path: Path) -> None:
+    result = run_lamina("java-interfaces", "-o", str(tmp_path / "missing" / "core.jar"))
+    assert_short_failure(result, "missing")
