@@ -192,3 +192,35 @@ def test_layer_limits(lambda_client: Any, deploy: Callable[..., str], layer_name
     finally:
         for name in names:
             lambda_client.delete_layer_version(LayerName=name, VersionNumber=1)
+
+
+LAYER_RUNTIME = r"""#!/bin/sh
+# A custom runtime shipped as a layer: it answers with the handler script's output.
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  HEADERS=$(mktemp)
+  EVENT=$(curl -sS -D "$HEADERS" "$API/invocation/next")
+  ID=$(grep -i Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+  RESPONSE=$(sh "$LAMBDA_TASK_ROOT/$(echo "$_HANDLER" | cut -d. -f1).sh" "$EVENT")
+  curl -sS -X POST "$API/invocation/$ID/response" -d "$RESPONSE" > /dev/null
+done
+"""
+
+
+def test_a_custom_runtimes_bootstrap_may_come_from_a_layer(
+    lambda_client: Any, layer_name: str, deploy: Callable[..., str]
+) -> None:
+    """provided.al2023 with no bootstrap in the ZIP runs /opt/bootstrap, as on AWS."""
+    layer = lambda_client.publish_layer_version(
+        LayerName=layer_name,
+        Content={"ZipFile": make_zip({"bootstrap": LAYER_RUNTIME}, modes={"bootstrap": 0o755})},
+    )
+    name = deploy(
+        {"echo.sh": 'echo "{\\"echoed\\": $1}"\n'},
+        handler="echo.handler",
+        Runtime="provided.al2023",
+        Layers=[layer["LayerVersionArn"]],
+    )
+    response = lambda_client.invoke(FunctionName=name, Payload=b'{"n": 1}')
+    assert "FunctionError" not in response
+    assert json.loads(response["Payload"].read()) == {"echoed": {"n": 1}}

@@ -4,6 +4,7 @@ whichever sandbox tier the test server runs."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -268,3 +269,28 @@ def test_an_oversized_node_response_is_refused_as_aws_refuses_it(
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Function.ResponseSizeTooLarge"
     assert _invoke(lambda_client, name, {})[1]["FunctionError"] == "Unhandled"  # and again: still served
+
+
+def test_process_exit_fails_that_invocation_only(deploy: Callable[..., str], lambda_client: Any) -> None:
+    source = """
+        const token = Math.random();
+        exports.handler = async (event) => { if (event.exit) process.exit(3); return token; };
+    """
+    name = deploy({"index.js": source}, handler="index.handler", Runtime=RUNTIME)
+    before, _ = _invoke(lambda_client, name, {})
+    failed, response = _invoke(lambda_client, name, {"exit": True})
+    assert response["FunctionError"] == "Unhandled"
+    assert failed["errorType"] == "Runtime.ExitError"
+    assert failed["errorMessage"].endswith("Error: Runtime exited with error: exit status 3")
+    after, response = _invoke(lambda_client, name, {})
+    assert "FunctionError" not in response and after != before  # a new environment
+
+
+def test_the_client_context_and_identity_reach_the_handler(
+    deploy: Callable[..., str], lambda_client: Any
+) -> None:
+    source = "exports.handler = async (event, context) => ({ client: context.clientContext });"
+    name = deploy({"index.js": source}, handler="index.handler", Runtime=RUNTIME)
+    client_context = base64.b64encode(json.dumps({"custom": {"app": "lamina"}}).encode()).decode()
+    payload, _ = _invoke(lambda_client, name, {}, ClientContext=client_context)
+    assert payload["client"]["custom"] == {"app": "lamina"}
