@@ -441,6 +441,7 @@ class Platform:
             "startMethod": self.sandbox.start_method,
             "standbyEnvironments": self.sandbox.standby_count,
             "nodeStandbys": self.node_standbys.waiting if self.node_standbys is not None else 0,
+            "nodeStandbysStarting": self.node_standbys.starting if self.node_standbys is not None else 0,
             "runtimes": list(self.runtimes),  # in version order
             # --runtime-fallback nearest: runtime name -> the runtime its functions actually run on.
             "runtimeFallbacks": {name: spec.runs_on for name, spec in self.runtimes.items() if spec.runs_on},

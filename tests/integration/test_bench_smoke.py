@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.runtimes import node_runtime
+
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = 11
+TARGETS = 12
 
 
 def _positive(document: dict[str, Any], *path: str | int) -> None:
@@ -46,6 +48,11 @@ def test_quick_engine_benchmark_reports_every_section() -> None:
             _positive(results, section, baseline, key)
     _positive(results, "cold_start", "ratio_vs_spawn")
     _positive(results, "warm_invoke", "ratio_vs_echo")
+    if node_runtime() is not None:  # Node.js: next to `node -e 0`, and to Python's warm calls
+        _positive(results, "node", "cold_start", "ratio_vs_spawn")
+        _positive(results, "node", "warm_invoke", "ratio_vs_python")
+    else:
+        assert "note" in results["node"]
     assert set(results["throughput"]) == {"1", "8", "32"}
     for clients in results["throughput"]:
         _positive(results, "throughput", clients, "invoke", "per_second")

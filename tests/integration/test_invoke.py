@@ -364,9 +364,12 @@ def _descriptor_kinds(pid: int) -> Counter[str]:
 
 
 def _network_standby_full(port: int) -> bool:
+    """Network namespaces made ahead are all ready, and no Node.js standby is being started (each
+    holds descriptors of the server's once it waits)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_lamina/health", timeout=10) as response:
-        standby = json.loads(response.read()).get("networkNamespaces")
-    return standby is None or standby["ready"] >= standby["standby"]
+        health = json.loads(response.read())
+    standby = health.get("networkNamespaces")
+    return (standby is None or standby["ready"] >= standby["standby"]) and health["nodeStandbysStarting"] == 0
 
 
 def _idle_helpers(pid: int) -> list[int]:
@@ -469,3 +472,20 @@ def test_a_runtime_that_exits_after_answering_leaves_the_next_invocation_to_a_ne
         assert len(set(answers)) == 4  # every one answered by another runtime process (its own token)
     finally:
         lambda_client.delete_function(FunctionName=name)
+
+
+def test_a_function_may_set_the_variables_aws_does_not_reserve(
+    lambda_client: Any, deploy: Callable[..., str]
+) -> None:
+    """TZ, LANG and PATH have AWS's values unless the function sets its own (AWS reserves only the
+    AWS_*, _HANDLER and LAMBDA_* ones)."""
+    name = deploy(
+        {"app.py": CONTEXT_ECHO}, Environment={"Variables": {"TZ": "Asia/Tokyo", "LANG": "C.UTF-8"}}
+    )
+    _, result = _invoke_json(lambda_client, name, {})
+    environ = result["environ"]
+    assert (environ["TZ"], environ["LANG"], environ["PATH"]) == (
+        "Asia/Tokyo",
+        "C.UTF-8",
+        "/usr/local/bin:/usr/bin:/bin",
+    )

@@ -111,6 +111,37 @@ public class Upper implements RequestStreamHandler {
 }
 """
 
+GENERIC_BASE = """
+package example;
+
+import com.amazonaws.services.lambda.runtime.Context;
+import com.amazonaws.services.lambda.runtime.RequestHandler;
+
+public abstract class Base<I, O> implements RequestHandler<I, O> {
+    @Override
+    public O handleRequest(I event, Context context) {
+        return go(event);
+    }
+
+    abstract O go(I event);
+}
+"""
+
+GENERIC = """
+package example;
+
+public class Generic extends Base<Generic.In, String> {
+    public static class In {
+        public String word;
+    }
+
+    @Override
+    String go(In event) {
+        return event.word.toUpperCase();
+    }
+}
+"""
+
 LIBRARY = """
 package greetings;
 
@@ -295,3 +326,13 @@ def test_init_errors_say_what_aws_says(
     assert error == {
         "errorMessage": "No public method named nothing with appropriate method signature found on class example.Hello"
     }
+
+
+def test_a_generic_base_class_binds_the_event_type(
+    java_function: Callable[..., str], lambda_client: Any, server: RunningServer, tmp_path: Path
+) -> None:
+    """RequestHandler<I, O> bound through a generic superclass: the event is mapped to the I the
+    subclass names, not to a Map."""
+    classes = _compile(server, tmp_path, {"example/Base.java": GENERIC_BASE, "example/Generic.java": GENERIC})
+    name = java_function("java-generic", "example.Generic", _zip(classes))
+    assert _invoke(lambda_client, name, b'{"word": "duke"}')[0] == "DUKE"

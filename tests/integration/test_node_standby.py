@@ -135,6 +135,17 @@ def test_functions_a_standby_cannot_become_start_the_usual_way(node_server: Runn
     _create(client, "bigger-tmp", {"index.js": REPORT}, EphemeralStorage={"Size": 1024})
     result, _ = _invoke(client, "bigger-tmp")
     assert result["startedAt"] > created_after  # a process of its own
+    # NODE_OPTIONS is read when Node starts: such a function gets a process started with it.
+    _create(
+        client,
+        "node-options",
+        {
+            "index.js": "exports.handler = async () => globalThis.PRELOADED;",
+            "pre.js": "globalThis.PRELOADED = 'yes';",
+        },
+        Environment={"Variables": {"NODE_OPTIONS": "--require ./pre.js"}},
+    )
+    assert _invoke(client, "node-options")[0] == "yes"
     assert node_server.health()["nodeStandbys"] == 1  # the standby still waits
 
 

@@ -3,9 +3,12 @@ bootstrap.js) as real subprocesses: scripted invocations in, recorded posts and 
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import os
 import subprocess
+import termios
 import textwrap
 import threading
 import time
@@ -49,6 +52,7 @@ class Post:
     headers: Mapping[str, str]
     body: bytes
     output_ready: bool | None
+    output_written: int  # bytes of output in the pipe (or read) when the post arrived
     """Whether the awaited output was in the pipe while the runtime waited for this post's answer."""
 
     def json(self) -> Any:
@@ -58,14 +62,25 @@ class Post:
 class OutputCapture:
     """Reads the runtime's merged stdout/stderr pipe as it is written."""
 
-    def __init__(self) -> None:
+    def __init__(self, pause: float = 0.0) -> None:
+        """`pause`: seconds before the first read (the pipe fills up meanwhile, as when the server
+        reads slower than the runtime writes)."""
         self._read_fd, self.write_fd = os.pipe()
         self._data = bytearray()
         self._changed = threading.Condition()
+        self._pause = pause
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
+    def written(self) -> int:
+        """Bytes the runtime has put in the pipe so far: read, plus still in the pipe."""
+        waiting = array.array("i", [0])
+        fcntl.ioctl(self._read_fd, termios.FIONREAD, waiting)
+        with self._changed:
+            return len(self._data) + waiting[0]
+
     def _read(self) -> None:
+        time.sleep(self._pause)
         while chunk := os.read(self._read_fd, 65536):
             with self._changed:
                 self._data += chunk
@@ -168,11 +183,12 @@ class FakeRuntimeApi:
 
     def _record(self, request: BaseHTTPRequestHandler) -> None:
         body = request.rfile.read(int(request.headers.get("Content-Length", "0")))
+        written = self._output.written()
         # The runtime is blocked until this post is answered, so output it writes only after posting
         # cannot show up while we wait here.
         ready = self._output.wait_for(self._awaited_output, timeout=2) if self._awaited_output else None
         with self._lock:
-            self.posts.append(Post(request.path, dict(request.headers.items()), body, ready))
+            self.posts.append(Post(request.path, dict(request.headers.items()), body, ready, written))
         answer = b'{"status":"OK"}'
         request.send_response(202)
         request.send_header("Content-Type", "application/json")
@@ -203,8 +219,9 @@ def run_runtime(
     runtime_file: Path,
     unbuffered: bool = True,
     awaited_output: Iterable[str] = (),
+    output_pause: float = 0.0,
 ) -> Run:
-    output = OutputCapture()
+    output = OutputCapture(output_pause)
     api = FakeRuntimeApi(invocations, output, awaited_output)
     environment = {
         "PATH": os.environ.get("PATH", ""),

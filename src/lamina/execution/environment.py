@@ -41,7 +41,12 @@ from lamina.execution.exit_description import describe_exit
 from lamina.execution.log_budget import LogBudget
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
-from lamina.execution.node_standby import STANDBY_EPHEMERAL_STORAGE_MB, NodeStandby, NodeStandbyPool
+from lamina.execution.node_standby import (
+    STANDBY_EPHEMERAL_STORAGE_MB,
+    STARTUP_VARIABLE_PREFIXES,
+    NodeStandby,
+    NodeStandbyPool,
+)
 from lamina.execution.runtimes.catalog import RuntimeSpec
 from lamina.execution.runtimes.custom import bootstrap_path, custom_command
 from lamina.execution.sandbox.base import (
@@ -242,13 +247,17 @@ class ExecutionEnvironment:
                 "LAMBDA_TASK_ROOT": str(self._code_path),
                 "LAMBDA_RUNTIME_DIR": str(self._runtime.runtime_dir or self._code_path),
                 "AWS_LAMBDA_RUNTIME_API": runtime_api,
-                "TZ": ":UTC",
-                "LANG": "en_US.UTF-8",
-                "PATH": "/usr/local/bin:/usr/bin:/bin",
                 "HOME": str(self._scratch),
                 "TMPDIR": str(self._scratch),
             }
         )
+        # Variables AWS sets but lets a function set for itself (not reserved).
+        for name, value in (
+            ("TZ", ":UTC"),
+            ("LANG", "en_US.UTF-8"),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ):
+            variables.setdefault(name, value)
         if self._runtime.language in ("python", "provided"):
             variables.update({"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
         if config.log_format == "JSON":  # runtimes format their logging as JSON and filter by level
@@ -354,6 +363,7 @@ class ExecutionEnvironment:
             or self._runtime.language != "nodejs"
             or self.config.ephemeral_storage_mb != STANDBY_EPHEMERAL_STORAGE_MB
             or not self.config.network_enabled
+            or any(name.startswith(STARTUP_VARIABLE_PREFIXES) for name in self.config.environment)
         ):
             return None
         return pool.take(self._runtime)

@@ -11,7 +11,8 @@ runtime its variables and working directory (execution/environment.py).
 
 The pool for a runtime starts with that runtime's first cold start (a server that runs no Node
 function keeps none) and is refilled after each use. Functions a standby cannot become (another
-EphemeralStorage, the network off) start the usual way.
+EphemeralStorage, the network off, variables Node reads at its start such as NODE_OPTIONS) start
+the usual way.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ _log = logging.getLogger(__name__)
 STANDBY_PER_RUNTIME = 1
 # What a standby is confined with, and so what a function must ask for to become one.
 STANDBY_EPHEMERAL_STORAGE_MB = 512
+# Variables Node (or libuv) reads when it starts (NODE_OPTIONS's --require, NODE_EXTRA_CA_CERTS,
+# UV_THREADPOOL_SIZE...): a function that sets one needs a process started with it.
+STARTUP_VARIABLE_PREFIXES = ("NODE_", "UV_")
 
 
 @dataclass(eq=False, slots=True)
@@ -88,6 +92,11 @@ class NodeStandbyPool:
     @property
     def waiting(self) -> int:
         return sum(len(standbys) for standbys in self._waiting.values())
+
+    @property
+    def starting(self) -> int:
+        """Runtimes whose next standby is being started now."""
+        return sum(1 for task in self._refills.values() if not task.done())
 
     def take(self, runtime: RuntimeSpec) -> NodeStandby | None:
         """A standby of `runtime` that is still alive, or None (then one is started for next time)."""

@@ -45,6 +45,18 @@ def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
 
 
+# An error type goes into REPORT lines and metrics: a runtime (function code may write to its
+# channel) cannot break those lines or make them long.
+_MAX_ERROR_TYPE_CHARS = 256
+
+
+def _error_type(value: object, default: str) -> str:
+    if not isinstance(value, str) or not value:
+        return default
+    cleaned = "".join(character for character in value if character.isprintable())
+    return cleaned[:_MAX_ERROR_TYPE_CHARS] or default
+
+
 class InvocationMailbox:
     """One in-flight invocation per environment; `first_poll` marks the end of init."""
 
@@ -155,11 +167,13 @@ class InvocationMailbox:
             request_id, RuntimeOutcome("error", _error_payload(error_type, message), error_type)
         )
 
-    def post_error(self, request_id: str, body: bytes, error_type: str | None) -> bool:
-        return self._finish(request_id, RuntimeOutcome("error", body or b"{}", error_type or "Unhandled"))
+    def post_error(self, request_id: str, body: bytes, error_type: object) -> bool:
+        return self._finish(
+            request_id, RuntimeOutcome("error", body or b"{}", _error_type(error_type, "Unhandled"))
+        )
 
-    def post_init_error(self, body: bytes, error_type: str | None) -> None:
-        outcome = RuntimeOutcome("init_error", body or b"{}", error_type or "Runtime.Unknown")
+    def post_init_error(self, body: bytes, error_type: object) -> None:
+        outcome = RuntimeOutcome("init_error", body or b"{}", _error_type(error_type, "Runtime.Unknown"))
         self.init_error = outcome
         self.init_error_posted.set()
         target = self._outcome

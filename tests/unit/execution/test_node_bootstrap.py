@@ -454,3 +454,72 @@ def test_a_standby_boots_first_then_becomes_its_function(tmp_path: Path) -> None
     [(header, body)] = frames
     assert header["type"] == "response"
     assert json.loads(body) == {"cwd": str(tmp_path), "name": "late", "standby": "gone", "format": "JSON"}
+
+
+def test_every_log_line_is_in_the_pipe_before_the_answer(tmp_path: Path) -> None:
+    """Console writes are synchronous, as on AWS: with a reader slower than the function (the pipe
+    full for a second), the answer is posted only once all 2 MB of lines have entered the pipe."""
+    source = "exports.handler = async () => { for (let i = 0; i < 20000; i++) console.log('x'.repeat(100)); return 1; };"
+    write_files(tmp_path, {"index.js": source})
+    run = run_node(tmp_path, "index.handler", [Invocation("r")], output_pause=1.0)
+    [post] = run.posts
+    assert post.output_written >= len(run.output.encode()) > 2_000_000
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("exports.handler = async () => new Promise(() => {});", None),  # never settles: null
+        ("exports.handler = (event, context, callback) => {};", None),  # never calls back: null
+        ("exports.handler = (event) => ({ sync: true });", None),  # a plain return is not an answer
+        ("exports.handler = async () => () => 1;", None),  # nothing JSON can say
+        (
+            "exports.handler = (e, c, cb) => { cb(null, 'first'); cb(null, 'second'); };",
+            "second",  # the last callback counts once the loop is empty
+        ),
+        (
+            "exports.handler = (e, c, cb) => { setTimeout(() => {}, 300); cb(null, 'cb'); c.succeed('now'); };",
+            "now",  # succeed answers at once, without waiting for the timer
+        ),
+    ],
+)
+def test_answers_are_what_awss_node_runtime_answers(tmp_path: Path, source: str, expected: Any) -> None:
+    write_files(tmp_path, {"index.js": source})
+    [post] = run_node(tmp_path, "index.handler", [Invocation("r")]).posts
+    assert post.path == response_path("r")
+    assert post.json() == expected
+
+
+def test_handler_paths_are_read_as_awss_runtime_reads_them(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "index.js": "exports.nested = { deep: { fn: async () => 'deep' } };",
+            "lib/index.js": "exports.handler = async () => 'folder';",
+            "node_modules/pkg/package.json": '{"main": "main.js"}',
+            "node_modules/pkg/main.js": "exports.handler = async () => 'package';",
+        },
+    )
+    assert run_node(tmp_path, "index.nested.deep.fn", [Invocation("a")]).posts[0].json() == "deep"
+    assert run_node(tmp_path, "lib.handler", [Invocation("b")]).posts[0].json() == "folder"
+    assert run_node(tmp_path, "pkg.handler", [Invocation("c")]).posts[0].json() == "package"
+    [post] = run_node(tmp_path, "a/b/../../index.handler", [Invocation("d")]).posts
+    assert post.path == INIT_ERROR_PATH and post.headers[ERROR_TYPE_HEADER] == "Runtime.MalformedHandlerName"
+    assert (
+        post.json()["errorMessage"] == "'../' not allowed in handler name. Relative paths are not supported."
+    )
+
+
+def test_odd_throws_still_answer(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "bad.js": "throw null;",
+            "odd.js": "exports.handler = async () => { const e = new Error('x'); e.name = { toString() { throw 1; } }; throw e; };",
+        },
+    )
+    run = run_node(tmp_path, "bad.handler", [Invocation("never")])
+    assert run.returncode == 1 and run.posts[0].path == INIT_ERROR_PATH
+    assert run.posts[0].json()["errorType"] == "object"
+    [post] = run_node(tmp_path, "odd.handler", [Invocation("o")]).posts
+    assert post.path == error_path("o") and post.json()["errorType"] == "handled"

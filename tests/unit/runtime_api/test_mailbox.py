@@ -255,3 +255,22 @@ def test_client_context_and_identity_are_carried() -> None:
         assert await mailbox.next() == sent
 
     run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("posted", "kept"),
+    [
+        ("A\r\nX-Evil: 1", "AX-Evil: 1"),  # no line breaks into REPORT
+        ({"a": [1, 2]}, "Unhandled"),  # not a string: the default
+        ("x" * 1000, "x" * 256),
+        ("\n\t", "Unhandled"),
+    ],
+)
+def test_an_error_type_from_the_runtime_is_made_safe(posted: object, kept: str) -> None:
+    async def scenario(mailbox: InvocationMailbox) -> None:
+        outcome = mailbox.submit(invocation())
+        await mailbox.next()
+        assert mailbox.post_error("req-1", b"{}", posted) is True
+        assert (await outcome).error_type == kept
+
+    run(scenario)

@@ -206,14 +206,31 @@ function jsonLine(level, args) {
   return JSON.stringify(record);
 }
 
+// A log line goes to the output pipe before the call returns, as AWS's console writes are
+// synchronous: every line of an invocation is in the pipe before its answer is posted, and a
+// function that logs faster than the server reads waits instead of buffering in its own memory.
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+function writeOut(text) {
+  let data = Buffer.from(text, "utf8");
+  while (data.length > 0) {
+    try {
+      data = data.subarray(fs.writeSync(1, data));
+    } catch (error) {
+      if (error.code !== "EAGAIN") return; // the pipe is gone: nobody reads the log any more
+      Atomics.wait(PAUSE, 0, 0, 1); // someone made the pipe non-blocking (process.stdout): wait
+    }
+  }
+}
+
 function writeLog(level, args) {
   if (JSON_LOGS) {
     if (LEVELS[level] < MINIMUM_LEVEL) return;
-    process.stdout.write(jsonLine(level, args).replace(/\n/g, "\r") + "\n");
+    writeOut(jsonLine(level, args).replace(/\n/g, "\r") + "\n");
     return;
   }
   const text = util.format(...args).replace(/\n/g, "\r");
-  process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\t${level}\t${text}\n`);
+  writeOut(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\t${level}\t${text}\n`);
 }
 
 function patchConsole() {
@@ -239,16 +256,17 @@ function isError(value) {
 // The error document AWS's Node runtimes answer with: an Error's name, message and stack; anything
 // else its type and its string (context.fail("x") answers errorType "string").
 function errorBody(error, type) {
-  if (isError(error)) {
-    return { errorType: type || error.name, errorMessage: error.message, trace: String(error.stack || "").split("\n") };
-  }
-  let message;
   try {
-    message = String(error);
+    if (isError(error)) {
+      const trace = String(error.stack || "").split("\n");
+      return { errorType: String(type || error.name), errorMessage: String(error.message), trace };
+    }
+    return { errorType: type || typeof error, errorMessage: String(error), trace: [] };
   } catch (_) {
-    message = "callback called with an error that cannot be turned into a string";
+    // A name, message or stack that throws when read: what AWS's runtimes answer then.
+    const message = "callback called with Error argument, but there was a problem while retrieving one or more of its message, name, and stack";
+    return { errorType: "handled", errorMessage: message, trace: [] };
   }
-  return { errorType: type || typeof error, errorMessage: message, trace: [] };
 }
 
 // AWS logs a failure as `<label> \t{"errorType":...,"errorMessage":...,"stack":[...]}`.
@@ -257,7 +275,7 @@ function logError(label, body) {
   if (JSON_LOGS) {
     const record = { timestamp: new Date().toISOString(), level: "ERROR", requestId: currentRequestId || undefined };
     Object.assign(record, { message: label, errorType: body.errorType, errorMessage: body.errorMessage, stackTrace: body.trace });
-    process.stdout.write(JSON.stringify(record).replace(/\n/g, "\r") + "\n");
+    writeOut(JSON.stringify(record).replace(/\n/g, "\r") + "\n");
     return;
   }
   writeLog("ERROR", [label, "\t" + JSON.stringify(logged)]);
@@ -273,10 +291,20 @@ class InitError extends Error {
   }
 }
 
-function moduleFile(root, modulePath) {
+// The module a handler names, as AWS's Node runtimes find it: the file with .js, .mjs or .cjs,
+// else what require() finds for that path (a folder's index.js, a package.json "main"), else a
+// package of that name in the function's node_modules. Null when there is none.
+function moduleFile(root, directory, name) {
+  const base = path.resolve(root, directory, name);
   for (const extension of [".js", ".mjs", ".cjs"]) {
-    const candidate = path.resolve(root, modulePath + extension);
-    if (fs.existsSync(candidate)) return candidate;
+    if (fs.existsSync(base + extension)) return base + extension;
+  }
+  for (const request of [base, name]) {
+    try {
+      return require.resolve(request, { paths: [path.resolve(root, directory), root] });
+    } catch (_) {
+      // not this way
+    }
   }
   return null;
 }
@@ -300,14 +328,21 @@ function isModule(file) {
   }
 }
 
+// A handler is `[folder/]module.path.to.function`: the module name ends at the first dot of the
+// last path segment, as AWS's runtimes read it (`index.nested.fn` is `fn` of `nested` in index).
 async function loadHandler(root, handlerName) {
-  const dot = handlerName.lastIndexOf(".");
-  if (dot <= 0) throw new InitError("Runtime.MalformedHandlerName", "Bad handler");
-  const modulePath = handlerName.slice(0, dot);
-  const functionPath = handlerName.slice(dot + 1);
-  const file = moduleFile(root, modulePath);
+  if (handlerName.includes("..")) {
+    throw new InitError("Runtime.MalformedHandlerName", "'../' not allowed in handler name. Relative paths are not supported.");
+  }
+  const slash = handlerName.lastIndexOf("/");
+  const directory = handlerName.slice(0, slash + 1);
+  const last = handlerName.slice(slash + 1);
+  const dot = last.indexOf(".");
+  if (dot < 0 || dot === last.length - 1) throw new InitError("Runtime.MalformedHandlerName", "Bad handler");
+  const name = last.slice(0, dot);
+  const functionPath = last.slice(dot + 1);
+  const file = moduleFile(root, directory, name);
   if (file === null) {
-    const name = path.basename(modulePath);
     throw new InitError("Runtime.ImportModuleError", `Error: Cannot find module '${name}'\nRequire stack:\n- ${__filename}`);
   }
   let loaded;
@@ -321,7 +356,7 @@ async function loadHandler(root, handlerName) {
   let target = loaded;
   for (const part of functionPath.split(".")) target = target == null ? undefined : target[part];
   if (typeof target !== "function") {
-    throw new InitError("Runtime.HandlerNotFound", `${path.basename(modulePath)}.${functionPath} is undefined or not exported`);
+    throw new InitError("Runtime.HandlerNotFound", `${name}.${functionPath} is undefined or not exported`);
   }
   return target;
 }
@@ -364,33 +399,34 @@ let inFlight = null;
 function runHandler(handler, event, invocation) {
   return new Promise((resolve) => {
     let settled = false;
+    let pending = null; // a callback's answer, waiting (by default) for the event loop to empty
+    // The event loop has nothing left to do (Node's "beforeExit"; the runtime's own channel and
+    // idle keep-alive socket do not hold it): the callback's answer goes now, and with no answer
+    // at all the invocation answers null, as AWS's runtimes do.
+    const onEmpty = () => finish(pending ? pending.error : null, pending ? pending.result : null);
     const finish = (error, result, uncaught = false) => {
       if (settled) return false;
       settled = true;
+      process.removeListener("beforeExit", onEmpty);
       resolve({ error, result, uncaught });
       return true;
     };
     inFlight = { fail: (error) => finish(error, undefined, true) };
-    // A callback-style answer (callback, succeed, fail, done) waits, by default, until the event
-    // loop has nothing left to do: Node's "beforeExit" says so (the runtime's own idle keep-alive
-    // socket does not hold the loop).
-    let answered = false;
-    const answer = (error, result) => {
-      if (answered) return;
-      answered = true;
-      if (context.callbackWaitsForEmptyEventLoop) process.once("beforeExit", () => finish(error, result));
+    process.on("beforeExit", onEmpty);
+    const callback = (error, result) => {
+      if (context.callbackWaitsForEmptyEventLoop) pending = { error, result }; // the last one counts
       else finish(error, result);
     };
-    const context = makeContext(invocation, answer);
+    // context.succeed / fail / done answer at once; a returned value that is not a promise is
+    // ignored (only a promise or the callback answers).
+    const context = makeContext(invocation, (error, result) => finish(error, result));
     try {
-      const returned = handler(event, context, (error, result) => answer(error, result));
+      const returned = handler(event, context, callback);
       if (returned && typeof returned.then === "function") {
-        returned.then((result) => finish(null, result), (error) => finish(error == null ? new Error("null") : error));
-      } else if (handler.length < 3 && returned !== undefined) {
-        finish(null, returned);
+        returned.then((result) => finish(null, result), (error) => finish(error == null ? "handled" : error));
       }
     } catch (error) {
-      finish(error);
+      finish(error == null ? "handled" : error);
     }
   });
 }
@@ -450,7 +486,7 @@ async function main() {
   try {
     handler = await loadHandler(root, process.env._HANDLER || "");
   } catch (error) {
-    const body = errorBody(error instanceof InitError ? new Error(error.message) : error, error.type);
+    const body = errorBody(error instanceof InitError ? new Error(error.message) : error, error instanceof InitError ? error.type : undefined);
     if (error instanceof InitError) body.trace = [`${error.type}: ${error.message}`];
     logError("Uncaught Exception", body);
     await api.initError(body).catch(() => {});
@@ -485,7 +521,7 @@ async function main() {
     } else {
       let payload;
       try {
-        payload = JSON.stringify(result === undefined ? null : result);
+        payload = JSON.stringify(result === undefined ? null : result) ?? "null"; // a function, a Symbol
       } catch (marshal) {
         await api.fail(requestId, errorBody(marshal, "Runtime.MarshalError"));
         continue;

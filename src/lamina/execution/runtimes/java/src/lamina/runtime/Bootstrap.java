@@ -23,13 +23,16 @@ import java.io.StringWriter;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
+import java.lang.reflect.ParameterizedType;
 import java.lang.reflect.Type;
+import java.lang.reflect.TypeVariable;
 import java.net.HttpURLConnection;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -170,7 +173,7 @@ public final class Bootstrap {
             }
             if (RequestHandler.class.isAssignableFrom(type)) {
                 Method method = requestHandlerMethod(type);
-                return pojo(method, newInstance(type), true);
+                return pojo(method, newInstance(type), true, requestHandlerInput(type, new HashMap<>()));
             }
             methodName = "handleRequest";
         }
@@ -195,7 +198,45 @@ public final class Bootstrap {
                             event,
                             context);
         }
-        return pojo(method, instance, parameters.length == 2);
+        return pojo(method, instance, parameters.length == 2, null);
+    }
+
+    /**
+     * The I of RequestHandler<I, O> as `type` binds it, through generic superclasses and interfaces
+     * (class Orders extends Base<Order, Receipt>); null when it stays a type variable.
+     */
+    static Type requestHandlerInput(Type type, Map<TypeVariable<?>, Type> bindings) {
+        Class<?> raw;
+        if (type instanceof ParameterizedType) {
+            ParameterizedType parameterized = (ParameterizedType) type;
+            raw = (Class<?>) parameterized.getRawType();
+            TypeVariable<?>[] variables = raw.getTypeParameters();
+            Type[] arguments = parameterized.getActualTypeArguments();
+            Map<TypeVariable<?>, Type> inner = new HashMap<>(bindings);
+            for (int i = 0; i < variables.length; i++) {
+                Type argument = arguments[i];
+                inner.put(variables[i], argument instanceof TypeVariable ? bindings.get(argument) : argument);
+            }
+            if (raw == RequestHandler.class) {
+                return inner.get(variables[0]);
+            }
+            bindings = inner;
+        } else if (type instanceof Class) {
+            raw = (Class<?>) type;
+        } else {
+            return null;
+        }
+        List<Type> parents = new ArrayList<>(Arrays.asList(raw.getGenericInterfaces()));
+        if (raw.getGenericSuperclass() != null) {
+            parents.add(raw.getGenericSuperclass());
+        }
+        for (Type parent : parents) {
+            Type found = requestHandlerInput(parent, bindings);
+            if (found != null) {
+                return found;
+            }
+        }
+        return null;
     }
 
     /** The handleRequest that RequestHandler<I, O> declares, with I and O as the class has them. */
@@ -273,9 +314,10 @@ public final class Bootstrap {
     }
 
     /** A handler whose event and result are JSON mapped to and from the method's own types. */
-    private static Invoker pojo(Method method, Object instance, boolean withContext) {
+    private static Invoker pojo(Method method, Object instance, boolean withContext, Type declared) {
         Type[] parameters = method.getGenericParameterTypes();
-        JavaType input = parameters.length == 0 ? null : JSON.getTypeFactory().constructType(parameters[0]);
+        Type inputType = declared != null ? declared : parameters.length == 0 ? null : parameters[0];
+        JavaType input = inputType == null ? null : JSON.getTypeFactory().constructType(inputType);
         boolean returnsNothing = method.getReturnType() == void.class;
         method.setAccessible(true);
         return (event, context) -> {
