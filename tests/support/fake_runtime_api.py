@@ -73,7 +73,11 @@ class OutputCapture:
         self._reader.start()
 
     def written(self) -> int:
-        """Bytes the runtime has put in the pipe so far: read, plus still in the pipe."""
+        """Bytes the runtime has put in the pipe so far: read, plus still in the pipe. With a
+        pause, after a moment: a chunk the reader has taken from the pipe but not yet recorded is in
+        neither count (the runtime, waiting for its post's answer, writes nothing meanwhile)."""
+        if self._pause:
+            time.sleep(0.2)
         waiting = array.array("i", [0])
         fcntl.ioctl(self._read_fd, termios.FIONREAD, waiting)
         with self._changed:

@@ -71,3 +71,21 @@ def test_python_runtime_bootstrap_is_standalone() -> None:
     """It runs under interpreters that do not have Lamina installed."""
     bootstrap = PACKAGE / "execution" / "runtimes" / "python" / "bootstrap.py"
     assert _imports(bootstrap) == set()
+
+
+# Services that reach their stores through store/ports.py only, so that each store can have more
+# than one adapter (SQLite today, PostgreSQL for several servers). The log query service is next.
+THROUGH_PORTS = ("observability/billing.py", "observability/metrics")
+
+
+@pytest.mark.parametrize("place", THROUGH_PORTS)
+def test_these_services_reach_stores_through_ports_only(place: str) -> None:
+    target = PACKAGE / place
+    paths = [target] if target.is_file() else sorted(target.rglob("*.py"))
+    adapters = [
+        f"{path.relative_to(PACKAGE)} imports {module}"
+        for path in paths
+        for module in _imports(path)
+        if module.startswith("lamina.store.") and module != "lamina.store.ports"
+    ]
+    assert adapters == []

@@ -1,4 +1,5 @@
-"""ZIP deployment packages: untrusted input, checked before anything is stored.
+"""ZIP deployment packages: untrusted input, checked before anything is stored (unpacking them to
+files is the store's: store/code_files.py).
 
 Lambda quotas: 250 MB unzipped (including layers). A package is rejected whole when it is not a
 readable ZIP, when an entry would land outside the code root (absolute paths, `..`, drive letters,
@@ -10,12 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
-import secrets
 import stat
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from lamina.errors import AwsError, invalid_parameter
@@ -67,6 +66,15 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(mode)
 
 
+def member_path(info: zipfile.ZipInfo) -> PurePosixPath:
+    """Where an entry lands, relative to the code root; InvalidParameterValueException when it
+    would escape it or is a symbolic link."""
+    relative = _safe_member_path(info.filename)
+    if _is_symlink(info):
+        raise invalid_parameter(f"{_CORRUPT_MESSAGE} Symbolic links are not allowed: {info.filename}")
+    return relative
+
+
 def inspect_package(data: bytes, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> PackageSummary:
     """Check the archive's directory without unpacking; extraction re-checks the real sizes."""
     if len(data) > MAX_ZIPPED_BYTES:
@@ -91,8 +99,8 @@ def inspect_package(data: bytes, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> P
                 files += 0 if info.is_dir() else 1
     except AwsError:
         raise
-    except Exception as exc:  # any reading failure: see _unreadable
-        raise _unreadable() from exc
+    except Exception as exc:  # any reading failure: see unreadable
+        raise unreadable() from exc
     if total > max_unzipped:
         raise invalid_parameter(f"Unzipped size must be smaller than {max_unzipped} bytes")
     return PackageSummary(digest_code(data), total, files)
@@ -107,18 +115,18 @@ def read_package(data: bytes, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> None
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for info in archive.infolist():
                 if not info.is_dir():
-                    written = _copy_entry(archive, info, _discard, written, max_unzipped)
+                    written = copy_entry(archive, info, _discard, written, max_unzipped)
     except AwsError:
         raise
-    except Exception as exc:  # any reading failure: see _unreadable
-        raise _unreadable() from exc
+    except Exception as exc:  # any reading failure: see unreadable
+        raise unreadable() from exc
 
 
 def _discard(chunk: bytes) -> None:
     pass
 
 
-def _copy_entry(
+def copy_entry(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, write: Any, written: int, max_unzipped: int
 ) -> int:
     """Hand one entry's bytes to `write`, counting them against the limit; the new total."""
@@ -131,76 +139,9 @@ def _copy_entry(
     return written
 
 
-def _unreadable() -> AwsError:
+def unreadable() -> AwsError:
     """Any failure to read an uploaded archive is the upload's fault: a flipped byte can surface as
     zlib.error, struct.error, NotImplementedError (unknown method), UnicodeDecodeError, ValueError
     or OverflowError as well as BadZipFile, and every one of them must be a 400, not a 500 that
     makes the SDK retry the upload."""
     return invalid_parameter(_CORRUPT_MESSAGE)
-
-
-def extract_package(data: bytes, destination: Path, *, max_unzipped: int = MAX_UNZIPPED_BYTES) -> None:
-    """Unpack into `destination` (which must not exist) atomically and read-only, keeping exec bits.
-
-    Sizes in the ZIP directory can lie (zip bombs), so the bytes actually written are counted.
-    Blocking: call from a worker thread.
-    """
-    staging = destination.with_name(destination.name + f".tmp{secrets.token_hex(8)}")
-    _remove_tree(staging)
-    staging.mkdir(parents=True)
-    written = 0
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            for info in archive.infolist():
-                relative = _safe_member_path(info.filename)
-                if _is_symlink(info):
-                    raise invalid_parameter(
-                        f"{_CORRUPT_MESSAGE} Symbolic links are not allowed: {info.filename}"
-                    )
-                target = staging.joinpath(*relative.parts) if relative.parts else staging
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "wb") as sink:
-                    written = _copy_entry(archive, info, sink.write, written, max_unzipped)
-                executable = (info.external_attr >> 16) & 0o111
-                os.chmod(target, 0o555 if executable else 0o444)
-        _make_directories_read_only(staging)
-        os.replace(staging, destination)
-    except AwsError:
-        _remove_tree(staging)
-        raise
-    except Exception as exc:  # any reading failure: see _unreadable
-        _remove_tree(staging)
-        if isinstance(exc, OSError) and destination.exists():
-            return  # another worker unpacked the same SHA first; identical content
-        raise _unreadable() from exc
-    except BaseException:
-        _remove_tree(staging)
-        raise
-
-
-def _make_directories_read_only(root: Path) -> None:
-    for directory, _subdirs, _files in os.walk(root):
-        os.chmod(directory, 0o555)
-
-
-def _remove_tree(path: Path) -> None:
-    """Remove a tree even when it was made read-only."""
-    if not path.exists():
-        return
-    for directory, _subdirs, _files in os.walk(path):
-        os.chmod(directory, 0o755)
-    import shutil  # only on cleanup paths
-
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def remove_tree(path: Path) -> None:
-    _remove_tree(path)
-
-
-def make_read_only(root: Path) -> None:
-    """Every folder of `root` read-only (files are made so when written)."""
-    _make_directories_read_only(root)

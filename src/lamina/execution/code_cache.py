@@ -20,8 +20,8 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from lamina.domain.code import extract_package, make_read_only, remove_tree
 from lamina.execution.sandbox.code_access import close_folder
+from lamina.store.code_files import extract_package, make_read_only, remove_tree
 from lamina.store.ports import BlobStore
 
 _FOLDER_NAME = re.compile(r"(layers-)?[0-9a-f]{64}")

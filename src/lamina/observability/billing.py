@@ -11,7 +11,7 @@ import datetime
 from lamina.clock import Clock
 from lamina.execution.environment import InvocationResult
 from lamina.execution.invocation import InvocationInput
-from lamina.store.sqlite.billing import SqliteBillingStore
+from lamina.store.ports import BillingStore
 
 
 def month_of(moment: float) -> str:
@@ -33,7 +33,7 @@ def month_bounds(moment: float) -> tuple[float, float]:
 class BillingMeter:
     """An InvocationObserver."""
 
-    def __init__(self, store: SqliteBillingStore, clock: Clock) -> None:
+    def __init__(self, store: BillingStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
         self._pending: dict[tuple[str, str], list[int]] = {}

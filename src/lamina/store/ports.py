@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -11,6 +11,8 @@ from lamina.domain.async_events import EventInvokeConfig, QueuedEvent
 from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.layers import LayerVersion
+from lamina.domain.metrics.aggregate import Aggregate
+from lamina.domain.metrics.series import MetricKey, SeriesInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,3 +212,33 @@ class LogStore(Protocol):
         """Make appended events durable; appends may be buffered until then."""
 
     def close(self) -> None: ...
+
+
+class MetricStore(Protocol):
+    """Metric datapoints at CloudWatch's resolutions (domain/metrics/retention.py)."""
+
+    async def write(
+        self, minutes: Mapping[MetricKey, Mapping[int, Aggregate]], units: Mapping[MetricKey, str]
+    ) -> None:
+        """Merge one-minute aggregates ({key: {minute start: aggregate}}) into every resolution."""
+
+    async def read(self, key: MetricKey, resolution: int, start: int, end: int) -> dict[int, Aggregate]: ...
+    async def series(self, namespace: str | None = None, name: str | None = None) -> list[SeriesInfo]: ...
+    async def prune(self, now: float) -> int:
+        """Drop what each resolution no longer keeps; how many datapoints went."""
+
+
+class AlarmStore(Protocol):
+    """Alarms (their records as DescribeAlarms answers them) and their history."""
+
+    async def load(self) -> list[dict[str, Any]]: ...
+    async def put(self, name: str, record: dict[str, Any]) -> None: ...
+    async def delete(self, names: list[str]) -> None: ...
+    async def add_history(self, name: str, timestamp: float, record: dict[str, Any]) -> None: ...
+    async def history(self, name: str | None, start: float, end: float) -> list[dict[str, Any]]: ...
+
+
+class BillingStore(Protocol):
+    """Usage per (month, function): requests and GB-seconds, added to as invocations end."""
+
+    async def add(self, usage: Mapping[tuple[str, str], tuple[int, int]]) -> None: ...

@@ -27,11 +27,10 @@ from lamina.domain.code import (
     CodeDigest,
     PackageSummary,
     digest_code,
-    extract_package,
     inspect_package,
-    remove_tree,
 )
 from lamina.errors import AwsError
+from lamina.store.code_files import extract_package, remove_tree
 
 CORRUPT = "Could not unzip uploaded file. Please check your file, then try to upload again."
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lamina.domain.code import remove_tree
 from lamina.errors import AwsError
 from lamina.execution.code_cache import CodeCache, layers_folder
 from lamina.functions.code_collector import CodeCollector, CodeUse
 from lamina.store.blobs import FilesystemBlobStore
+from lamina.store.code_files import remove_tree
 
 
 def package(text: str) -> bytes:

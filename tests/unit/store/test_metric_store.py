@@ -8,9 +8,10 @@ import asyncio
 from pathlib import Path
 
 from lamina.clock import ManualClock
+from lamina.domain.metrics.retention import DAY, resolution_for
 from lamina.domain.metrics.series import MetricKey
 from lamina.observability.metrics.recorder import MetricRecorder
-from lamina.store.sqlite.metrics import DAY, SqliteMetricStore, resolution_for
+from lamina.store.sqlite.metrics import SqliteMetricStore
 
 KEY = MetricKey("app", "Latency", (("Service", "cart"),))
 T0 = 1_700_000_000 - 1_700_000_000 % 3600  # an hour boundary

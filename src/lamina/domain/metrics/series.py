@@ -22,3 +22,12 @@ class MetricKey:
 
     def dimension_list(self) -> list[dict[str, str]]:
         return [{"Name": name, "Value": value} for name, value in self.dimensions]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInfo:
+    """A stored series (ListMetrics): its key, unit and when it last had a datapoint."""
+
+    key: MetricKey
+    unit: str | None
+    last_seen: int  # epoch seconds of its latest datapoint

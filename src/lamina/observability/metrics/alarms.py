@@ -29,7 +29,7 @@ from lamina.domain.metrics.series import MetricKey, dimensions_of
 from lamina.errors import AwsError
 from lamina.observability.logs.names import encode_token, token_name, token_offset
 from lamina.observability.metrics.service import MetricsService, check_period, epoch, invalid_next_token
-from lamina.store.sqlite.alarms import SqliteAlarmStore
+from lamina.store.ports import AlarmStore
 from lamina.triggers.service_invoker import ServiceInvoker
 
 _log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _when(moment: float) -> datetime.datetime:
 class AlarmService:
     def __init__(
         self,
-        store: SqliteAlarmStore,
+        store: AlarmStore,
         metrics: MetricsService,
         invoker: ServiceInvoker,
         region: str,

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from lamina.clock import Clock
 from lamina.domain.metrics.aggregate import Aggregate
-from lamina.domain.metrics.series import MetricKey
-from lamina.store.sqlite.metrics import SeriesInfo, SqliteMetricStore, resolution_for
+from lamina.domain.metrics.retention import resolution_for
+from lamina.domain.metrics.series import MetricKey, SeriesInfo
+from lamina.store.ports import MetricStore
 
 MINUTE = 60
 
@@ -29,7 +30,7 @@ class ListedMetric:
 
 
 class MetricRecorder:
-    def __init__(self, store: SqliteMetricStore, clock: Clock) -> None:
+    def __init__(self, store: MetricStore, clock: Clock) -> None:
         self._store = store
         self.clock = clock
         self._pending: dict[MetricKey, dict[int, Aggregate]] = {}

@@ -1,8 +1,8 @@
 """Metric datapoints in SQLite (`metrics.db` per account), at CloudWatch's resolutions.
 
 Every aggregate written at one-minute resolution is merged into its 5-minute and hourly periods
-too; each resolution is kept as long as CloudWatch keeps it (1 minute for 15 days, 5 minutes for
-63 days, 1 hour for 455 days), so a query picks the finest resolution its start time still has.
+too; each resolution is kept as long as CloudWatch keeps it (domain/metrics/retention.py), so a
+query picks the finest resolution its start time still has.
 """
 
 from __future__ import annotations
@@ -10,16 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.domain.metrics.aggregate import Aggregate
-from lamina.domain.metrics.series import Dimensions, MetricKey
+from lamina.domain.metrics.retention import RESOLUTIONS
+from lamina.domain.metrics.series import Dimensions, MetricKey, SeriesInfo
 from lamina.store.sqlite.database import SqliteDatabase
-
-DAY = 86_400
-# (period seconds, kept for seconds)
-RESOLUTIONS = ((60, 15 * DAY), (300, 63 * DAY), (3600, 455 * DAY))
 
 _MIGRATIONS = (
     """
@@ -41,21 +37,6 @@ _MIGRATIONS = (
     ) WITHOUT ROWID;
     """,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesInfo:
-    key: MetricKey
-    unit: str | None
-    last_seen: int  # epoch seconds of its latest datapoint
-
-
-def resolution_for(start: float, now: float) -> int:
-    """The finest resolution that still holds data from `start`."""
-    for period, kept in RESOLUTIONS:
-        if start >= now - kept:
-            return period
-    return RESOLUTIONS[-1][0]
 
 
 def _dimensions_text(dimensions: Dimensions) -> str:
