@@ -43,7 +43,9 @@ def _tool(name: str) -> str | None:
     found = shutil.which(name)
     if found is not None:
         return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda path: int(path.split("/")[4]))
+    candidates = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda path: int(path.split("/")[4])
+    )
     return candidates[-1] if candidates else None
 
 
