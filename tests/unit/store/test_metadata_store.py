@@ -1,6 +1,7 @@
 """MetadataStore conformance suite: every adapter must pass it (ports.MetadataStore's contract).
 
-Add an adapter by appending a factory to STORE_FACTORIES; the SQLite-only checks are at the end.
+Add an adapter to STORE_FACTORIES (and to `factory`); the SQLite-only checks are at the end. The
+PostgreSQL adapter runs against a real throwaway server (tests/support/postgres.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lamina.domain.code import CodeDigest
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.layers import LayerVersion
 from lamina.store.ports import MetadataStore, ProvisionedConcurrencyConfig
+from lamina.store.postgres.metadata import PostgresMetadataStore
 from lamina.store.sqlite import SqliteMetadataStore
 from lamina.store.sqlite.migrations import MIGRATIONS
 
@@ -31,7 +33,7 @@ def sqlite_store(directory: Path) -> MetadataStore:
     return SqliteMetadataStore(directory / "metadata.db")
 
 
-STORE_FACTORIES = [pytest.param(sqlite_store, id="sqlite")]
+STORE_FACTORIES = ["sqlite", "postgres"]
 CODE = CodeDigest("cd" * 32, "zc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc0=", 99)
 
 
@@ -64,7 +66,12 @@ def with_store(
 
 @pytest.fixture(params=STORE_FACTORIES)
 def factory(request: pytest.FixtureRequest) -> StoreFactory:
-    return request.param  # type: ignore[no-any-return]
+    if request.param == "sqlite":
+        return sqlite_store
+    # PostgreSQL: a fresh database per test, shared by every store the test opens (a reopen sees
+    # what the last one wrote), scoped to one account and region.
+    url = request.getfixturevalue("postgres").new_database()
+    return lambda directory: PostgresMetadataStore(url, "123456789012/us-east-1")
 
 
 def test_empty_store(factory: StoreFactory, tmp_path: Path) -> None:

@@ -207,3 +207,36 @@ def test_two_servers_merge_into_the_same_series(postgres: PostgresServer) -> Non
             await asyncio.gather(*(database.close() for database in servers))
 
     asyncio.run(main())
+
+
+def test_metadata_scopes_and_layer_numbers_across_servers(postgres: PostgresServer) -> None:
+    """Accounts and regions sharing one database see only their own functions; two servers asking
+    for a layer's next version at once never get the same number."""
+    from lamina.domain.code import CodeDigest
+    from lamina.domain.functions import FunctionConfig
+    from lamina.store.postgres.metadata import PostgresMetadataStore
+
+    code = CodeDigest("ab" * 32, "q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=", 1)
+
+    async def main() -> None:
+        url = postgres.new_database()
+        first, second = (
+            PostgresMetadataStore(url, "111111111111/us-east-1"),
+            PostgresMetadataStore(url, "222222222222/us-east-1"),
+        )
+        same_as_first = PostgresMetadataStore(url, "111111111111/us-east-1")
+        stores = (first, second, same_as_first)
+        await asyncio.gather(*(store.open() for store in stores))
+        try:
+            await first.put_function(FunctionConfig("f", "python3.12", "app.handler", "role", code))
+            assert [config.name for config in await same_as_first.list_functions()] == ["f"]
+            assert await second.list_functions() == [] and await second.get_function("f") is None
+            numbers = await asyncio.gather(
+                *(store.next_layer_version("shared") for store in (first, same_as_first) for _ in range(10))
+            )
+            assert sorted(numbers) == list(range(1, 21))
+            assert await second.next_layer_version("shared") == 1  # its own account's numbering
+        finally:
+            await asyncio.gather(*(store.close() for store in stores))
+
+    asyncio.run(main())
