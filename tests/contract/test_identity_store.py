@@ -84,4 +84,3 @@ def test_entities_in_the_order_first_written_with_their_secrets(adapter: Adapter
     ]
     raw = adapter.raw_secrets()
     assert len(raw) == 1 and SECRET.encode() not in raw[0]  # sealed at rest
-
