@@ -43,6 +43,9 @@ class Settings:
     # "nearest": a runtime name this host lacks (python3.14, nodejs22.x) runs on the nearest
     # available version of its language, with a warning; "none": such functions are refused.
     runtime_fallback: str = "none"
+    # Where functions, IAM, async queues, metrics, alarms and billing live: None for SQLite files in
+    # the data directory, or a postgresql:// URL of a database several servers may share.
+    metadata_url: str | None = None
     account_concurrency: int = 1000
     # Reservations (PutFunctionConcurrency) must leave this much of the account limit unreserved.
     min_unreserved_concurrency: int = 100

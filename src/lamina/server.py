@@ -115,12 +115,8 @@ from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.store.blobs import FilesystemBlobStore
 from lamina.store.group_commit import GroupCommit
 from lamina.store.logs import FileLogStore
-from lamina.store.sqlite import SqliteMetadataStore
-from lamina.store.sqlite.alarms import SqliteAlarmStore
-from lamina.store.sqlite.billing import SqliteBillingStore
-from lamina.store.sqlite.event_queue import SqliteEventQueue
-from lamina.store.sqlite.identity import SqliteIdentityStore
-from lamina.store.sqlite.metrics import SqliteMetricStore
+from lamina.store.ports import AlarmStore, BillingStore, EventQueue, IdentityStore, MetadataStore, MetricStore
+from lamina.store_choice import StoreChoice
 from lamina.transport.function_port import FunctionApiPort, UidsOtherThan
 from lamina.triggers.service_invoker import ServiceInvoker
 
@@ -148,8 +144,8 @@ class AccountRegion:
 
     account_id: str
     region: str
-    metadata: SqliteMetadataStore
-    queue: SqliteEventQueue
+    metadata: MetadataStore
+    queue: EventQueue
     logs: FileLogStore
     registry: FunctionRegistry
     pool: EnvironmentPool
@@ -161,11 +157,11 @@ class AccountRegion:
     metric_filters: MetricFilters
     live_tail: LiveTail
     logs_facade: ServiceFacade
-    metric_store: SqliteMetricStore
+    metric_store: MetricStore
     recorder: MetricRecorder
-    alarm_store: SqliteAlarmStore
+    alarm_store: AlarmStore
     alarms: AlarmService
-    billing_store: SqliteBillingStore
+    billing_store: BillingStore
     billing: BillingMeter
     cloudwatch: tuple[ServiceFacade, ServiceFacade]  # query, json
     log_budget: LogBudget | None = None  # what its functions may log (dropped lines are counted here)
@@ -248,7 +244,7 @@ class Platform:
     runtimes: dict[str, RuntimeSpec]
     sandbox: ZygoteSandbox
     app: Gateway
-    identity_store: SqliteIdentityStore
+    identity_store: IdentityStore
     directory: IdentityDirectory
     # (account id, region) -> its Lambda there: built as a request first names the region.
     accounts: dict[tuple[str, str], AccountRegion]
@@ -263,6 +259,8 @@ class Platform:
     networks: NetworkNamespaces | None = None
     # Booted Node.js runtimes for cold starts (execution/node_standby.py).
     node_standbys: NodeStandbyPool | None = None
+    # The stores' adapters (SQLite files, or a shared PostgreSQL database): opened first, closed last.
+    stores: StoreChoice | None = None
     _log_flusher: asyncio.Task[None] | None = None
     _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
@@ -281,6 +279,8 @@ class Platform:
     async def startup(self) -> None:
         if self.function_port is not None:
             await self.function_port.bind()
+        if self.stores is not None:
+            await self.stores.open()
         await self.identity_store.open()
         await self.directory.load()
         for account_id in self.directory.account_ids:
@@ -401,6 +401,8 @@ class Platform:
         for account in list(self.accounts.values()):
             await account.close()
         await self.identity_store.close()
+        if self.stores is not None:
+            await self.stores.close()
         if self.node_standbys is not None:
             self.node_standbys.close()
         self.sandbox.close()
@@ -437,6 +439,7 @@ class Platform:
         primary = self.primary.pool.usage()
         return {
             "sandbox": self.sandbox.name,
+            "stores": self.stores.description if self.stores is not None else "sqlite",
             "memoryEnforcement": self.sandbox.memory_enforcement,
             "startMethod": self.sandbox.start_method,
             "standbyEnvironments": self.sandbox.standby_count,
@@ -478,6 +481,7 @@ class _Shared:
     """What every account's Lambda stack is built from."""
 
     settings: Settings
+    stores: StoreChoice
     runtimes: dict[str, RuntimeSpec]
     sandbox: ZygoteSandbox
     sdk_library: Path | None
@@ -509,7 +513,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
     database_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     logs = FileLogStore(logs_dir)
     log_budget = LogBudget(settings.log_limits, lambda: logs.backlog_bytes, time.monotonic)
-    metadata = SqliteMetadataStore(database_path)
+    metadata = shared.stores.metadata(account_id, region, database_path)
     registry = FunctionRegistry(metadata)
 
     async def environment_credentials(config: FunctionConfig) -> tuple[dict[str, str], float | None]:
@@ -539,10 +543,10 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
     )
     limiter = ConcurrencyLimiter(settings.account_concurrency)
-    metric_store = SqliteMetricStore(settings.metrics_path(account_id, region))
+    metric_store = shared.stores.metrics(account_id, region)
     recorder = MetricRecorder(metric_store, shared.clock)
     logs.watch_for(EMBEDDED_METRIC_MARKER)
-    billing_store = SqliteBillingStore(settings.billing_path(account_id, region))
+    billing_store = shared.stores.billing(account_id, region)
     billing = BillingMeter(billing_store, shared.clock)
 
     async def write_logs() -> None:
@@ -581,7 +585,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
             is Decision.ALLOW
         )
 
-    queue = SqliteEventQueue(queue_path)
+    queue = shared.stores.event_queue(account_id, region, queue_path)
     event_invoke_configs = EventInvokeConfigService(manager, aliases, metadata)
     delivery = AsyncDelivery(
         queue,
@@ -642,7 +646,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
     invoker = ServiceInvoker(manager, backends.permissions, delivery, authorizer)
     subscriptions = SubscriptionFilters(logs_api, invoker)
     metrics_service = MetricsService(recorder)
-    alarm_store = SqliteAlarmStore(settings.alarms_path(account_id, region))
+    alarm_store = shared.stores.alarms(account_id, region)
     alarms = AlarmService(alarm_store, metrics_service, invoker, region, account_id)
     metric_filters = MetricFilters(logs_api, recorder)
     live_tail = LiveTail(logs_api)
@@ -722,9 +726,8 @@ def build_platform(settings: Settings) -> Platform:
         running=lambda: running_code([account.pool for account in accounts.values()]),
     )
     budget_mb = settings.memory_budget_mb or default_memory_budget_mb(settings.memory_budget_share)
-    identity_store = SqliteIdentityStore(
-        settings.identity_path, load_or_create_key(settings.secrets_dir, "credentials")
-    )
+    stores = StoreChoice(settings)
+    identity_store = stores.identity(load_or_create_key(settings.secrets_dir, "credentials"))
     directory = IdentityDirectory(
         identity_store, {settings.account_id: (credentials.access_key_id, credentials.secret_access_key)}
     )
@@ -761,6 +764,7 @@ def build_platform(settings: Settings) -> Platform:
     )
     shared = _Shared(
         settings,
+        stores,
         runtimes,
         sandbox,
         sdk_library,
@@ -856,6 +860,7 @@ def build_platform(settings: Settings) -> Platform:
         isolation=tier,
         networks=networks,
         node_standbys=shared.node_standbys,
+        stores=stores,
     )
     return platform
 

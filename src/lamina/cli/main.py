@@ -228,6 +228,15 @@ def server(
             help="Extra runtime as NAME=INTERPRETER: python3.12=/usr/bin/python3.12, nodejs22.x=/opt/node22/bin/node.",
         ),
     ] = [],  # noqa: B006
+    metadata: Annotated[
+        str | None,
+        typer.Option(
+            "--metadata",
+            help="Where functions, IAM, async queues, metrics, alarms and billing live: the data "
+            "directory's SQLite files (default), or a postgresql://USER@HOST/DB URL several servers "
+            "may share (pip install 'lamina[postgres]').",
+        ),
+    ] = None,
     runtime_fallback: Annotated[
         str,
         typer.Option(
@@ -331,6 +340,8 @@ def server(
     if runtime_fallback not in ("none", "nearest"):
         raise typer.BadParameter("--runtime-fallback must be none or nearest")
     runtimes = _parse_runtimes(runtime)
+    if metadata is not None and not metadata.startswith(("postgresql://", "postgres://")):
+        raise typer.BadParameter("--metadata takes a postgresql:// URL")
     if memory_limits not in ("auto", "watchdog"):
         raise typer.BadParameter("--memory-limits must be auto or watchdog")
     if keep_alive_policy not in ("fixed", "adaptive"):
@@ -355,6 +366,7 @@ def server(
             **_parse_memory_budget(memory_budget),
             runtimes=runtimes,
             runtime_fallback=runtime_fallback,
+            metadata_url=metadata,
             account_concurrency=account_concurrency,
             min_unreserved_concurrency=min_unreserved_concurrency,
             async_retry_delays=_parse_delays(async_retry_delays),

@@ -33,7 +33,7 @@ class PostgresDatabase:
         )
 
     async def open(self) -> None:
-        await self._pool.open(wait=True, timeout=30)
+        await self._pool.open(wait=True, timeout=10)
 
     async def close(self) -> None:
         await self._pool.close()
