@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lamina.store.postgres.database import PostgresDatabase
+from lamina.store.postgres.database import DatabaseUser, PostgresDatabase
 
 _MIGRATIONS = (
     """
@@ -28,16 +28,15 @@ _MIGRATIONS = (
 )
 
 
-class PostgresAlarmStore:
-    def __init__(self, database: PostgresDatabase, scope: str) -> None:
-        self._database = database
+class PostgresAlarmStore(DatabaseUser):
+    def __init__(self, database: PostgresDatabase | str, scope: str) -> None:
+        """`database`: a shared one (the server's to open and close), or a URL to own one; `scope`:
+        the account and region whose data this is (e.g. "123456789012/us-east-1")."""
+        super().__init__(database)
         self._scope = scope
 
     async def open(self) -> None:
-        await self._database.migrate("alarms", _MIGRATIONS)
-
-    async def close(self) -> None:
-        """The database is the server's to close."""
+        await self._open_database("alarms", _MIGRATIONS)
 
     async def load(self) -> list[dict[str, Any]]:
         async with self._database.transaction() as connection:

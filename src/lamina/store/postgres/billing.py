@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lamina.store.postgres.database import PostgresDatabase
+from lamina.store.postgres.database import DatabaseUser, PostgresDatabase
 
 _MIGRATIONS = (
     """
@@ -21,17 +21,15 @@ _MIGRATIONS = (
 )
 
 
-class PostgresBillingStore:
-    def __init__(self, database: PostgresDatabase, scope: str) -> None:
-        """`scope`: the account and region whose usage this is (e.g. "123456789012/us-east-1")."""
-        self._database = database
+class PostgresBillingStore(DatabaseUser):
+    def __init__(self, database: PostgresDatabase | str, scope: str) -> None:
+        """`database`: a shared one (the server's to open and close), or a URL to own one; `scope`:
+        the account and region whose data this is (e.g. "123456789012/us-east-1")."""
+        super().__init__(database)
         self._scope = scope
 
     async def open(self) -> None:
-        await self._database.migrate("billing", _MIGRATIONS)
-
-    async def close(self) -> None:
-        """The database is the server's to close."""
+        await self._open_database("billing", _MIGRATIONS)
 
     async def add(self, usage: Mapping[tuple[str, str], tuple[int, int]]) -> None:
         """Add {(month, function): (requests, mb_ms)} to what is stored."""

@@ -62,3 +62,21 @@ class PostgresDatabase:
                     "ON CONFLICT (store) DO UPDATE SET version = excluded.version",
                     (store, len(migrations)),
                 )
+
+
+class DatabaseUser:
+    """A store on a database: a shared one (the server opens and closes it) or, given a URL, one of
+    its own (for tools and tests), opened and closed with the store."""
+
+    def __init__(self, database: PostgresDatabase | str) -> None:
+        self._owns = isinstance(database, str)
+        self._database = PostgresDatabase(database) if isinstance(database, str) else database
+
+    async def _open_database(self, store: str, migrations: Sequence[str]) -> None:
+        if self._owns:
+            await self._database.open()
+        await self._database.migrate(store, migrations)
+
+    async def close(self) -> None:
+        if self._owns:
+            await self._database.close()

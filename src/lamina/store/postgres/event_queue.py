@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from lamina.domain.async_events import QueuedEvent
-from lamina.store.postgres.database import PostgresDatabase
+from lamina.store.postgres.database import DatabaseUser, PostgresDatabase
 
 _MIGRATIONS = (
     """
@@ -22,21 +22,14 @@ _MIGRATIONS = (
 )
 
 
-class PostgresEventQueue:
+class PostgresEventQueue(DatabaseUser):
     def __init__(self, database: PostgresDatabase | str, scope: str) -> None:
         """`database`: a shared one (the server's to open and close), or a URL to own one."""
-        self._owns = isinstance(database, str)
-        self._database = PostgresDatabase(database) if isinstance(database, str) else database
+        super().__init__(database)
         self._scope = scope
 
     async def open(self) -> None:
-        if self._owns:
-            await self._database.open()
-        await self._database.migrate("event-queue", _MIGRATIONS)
-
-    async def close(self) -> None:
-        if self._owns:
-            await self._database.close()
+        await self._open_database("event-queue", _MIGRATIONS)
 
     async def put(self, event: QueuedEvent) -> None:
         document = json.dumps(event.to_record(), separators=(",", ":"))

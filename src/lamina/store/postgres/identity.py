@@ -6,13 +6,11 @@ every account's entities."""
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from lamina.store.ports import IdentityRecord
-from lamina.store.postgres.database import PostgresDatabase
+from lamina.store.postgres.database import DatabaseUser, PostgresDatabase
+from lamina.store.sealing import SecretSealer
 
 _MIGRATIONS = (
     """
@@ -27,42 +25,22 @@ _MIGRATIONS = (
     );
     """,
 )
-_NONCE_BYTES = 12
 
 
-class PostgresIdentityStore:
+class PostgresIdentityStore(DatabaseUser):
     def __init__(self, database: PostgresDatabase | str, key: bytes) -> None:
         """`database`: a shared one (the server's to open and close), or a URL to own one; `key`:
         the AES-GCM key secrets are sealed with (every server sharing the database needs it)."""
-        self._owns = isinstance(database, str)
-        self._database = PostgresDatabase(database) if isinstance(database, str) else database
-        self._cipher = AESGCM(key)
+        super().__init__(database)
+        self._sealer = SecretSealer(key)
 
     async def open(self) -> None:
-        if self._owns:
-            await self._database.open()
-        await self._database.migrate("identity", _MIGRATIONS)
-
-    async def close(self) -> None:
-        if self._owns:
-            await self._database.close()
-
-    def _seal(self, secret: str | None, associated: bytes) -> bytes | None:
-        if secret is None:
-            return None
-        nonce = os.urandom(_NONCE_BYTES)
-        return nonce + self._cipher.encrypt(nonce, secret.encode(), associated)
-
-    def _open_secret(self, sealed: bytes | None, associated: bytes) -> str | None:
-        if sealed is None:
-            return None
-        sealed = bytes(sealed)
-        return self._cipher.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated).decode()
+        await self._open_database("identity", _MIGRATIONS)
 
     async def put(
         self, kind: str, account: str, name: str, record: dict[str, Any], secret: str | None = None
     ) -> None:
-        sealed = self._seal(secret, f"{kind}/{account}/{name}".encode())
+        sealed = self._sealer.seal(secret, f"{kind}/{account}/{name}")
         async with self._database.transaction() as connection:
             await connection.execute(
                 "INSERT INTO iam_entities (kind, account, name, record, secret) VALUES (%s, %s, %s, %s, %s) "
@@ -90,7 +68,7 @@ class PostgresIdentityStore:
                 account,
                 name,
                 json.loads(record),
-                self._open_secret(secret, f"{kind}/{account}/{name}".encode()),
+                self._sealer.open(secret, f"{kind}/{account}/{name}"),
             )
             for kind, account, name, record, secret in rows
         ]

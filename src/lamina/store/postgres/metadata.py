@@ -15,8 +15,9 @@ from lamina.domain.async_events import EventInvokeConfig
 from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.layers import LayerVersion
+from lamina.store.metadata_tables import FUNCTION_TABLES, PER_QUALIFIER_TABLES
 from lamina.store.ports import ProvisionedConcurrencyConfig
-from lamina.store.postgres.database import PostgresDatabase
+from lamina.store.postgres.database import DatabaseUser, PostgresDatabase
 
 _MIGRATIONS = (
     """
@@ -75,44 +76,20 @@ _MIGRATIONS = (
     """,
 )
 
-# Settings kept per version or alias: they go when their version or alias goes.
-_PER_QUALIFIER_TABLES = (
-    "provisioned_concurrency",
-    "resource_policies",
-    "event_invoke_configs",
-    "function_urls",
-)
-# Everything that belongs to a function besides its own row (every table keys it as `name`).
-_FUNCTION_TABLES = (
-    *_PER_QUALIFIER_TABLES,
-    "aliases",
-    "reserved_concurrency",
-    "function_tags",
-    "recursion_configs",
-    "function_versions",
-)
-
 
 def _compact(record: object) -> str:
     return json.dumps(record, separators=(",", ":"))
 
 
-class PostgresMetadataStore:
+class PostgresMetadataStore(DatabaseUser):
     def __init__(self, database: PostgresDatabase | str, scope: str) -> None:
         """`database`: a shared one (the server's to open and close), or a URL to own one;
         `scope`: the account and region this store's rows belong to."""
-        self._owns = isinstance(database, str)
-        self._database = PostgresDatabase(database) if isinstance(database, str) else database
+        super().__init__(database)
         self._scope = scope
 
     async def open(self) -> None:
-        if self._owns:
-            await self._database.open()
-        await self._database.migrate("metadata", _MIGRATIONS)
-
-    async def close(self) -> None:
-        if self._owns:
-            await self._database.close()
+        await self._open_database("metadata", _MIGRATIONS)
 
     async def _write(self, query: str, *values: object) -> None:
         async with self._database.transaction() as connection:
@@ -154,7 +131,7 @@ class PostgresMetadataStore:
 
     async def delete_function(self, name: str) -> None:
         async with self._database.transaction() as connection:
-            for table in _FUNCTION_TABLES:
+            for table in FUNCTION_TABLES:
                 await connection.execute(
                     f"DELETE FROM {table} WHERE scope = %s AND name = %s", (self._scope, name)
                 )
@@ -413,7 +390,7 @@ class PostgresMetadataStore:
 
 async def _delete_qualifier(connection: AsyncConnection[Any], scope: str, name: str, qualifier: str) -> None:
     """A version's or alias's own settings (provisioned concurrency, policy, async config, URL)."""
-    for table in _PER_QUALIFIER_TABLES:
+    for table in PER_QUALIFIER_TABLES:
         await connection.execute(
             f"DELETE FROM {table} WHERE scope = %s AND name = %s AND qualifier = %s", (scope, name, qualifier)
         )

@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from lamina.domain.metrics.aggregate import Aggregate
 from lamina.domain.metrics.retention import RESOLUTIONS
 from lamina.domain.metrics.series import MetricKey, SeriesInfo
-from lamina.store.postgres.database import PostgresDatabase
+from lamina.store.postgres.database import DatabaseUser, PostgresDatabase
 
 _MIGRATIONS = (
     """
@@ -47,16 +47,15 @@ def _key_of(namespace: str, name: str, dimensions: str) -> MetricKey:
     return MetricKey(namespace, name, tuple((str(a), str(b)) for a, b in json.loads(dimensions)))
 
 
-class PostgresMetricStore:
-    def __init__(self, database: PostgresDatabase, scope: str) -> None:
-        self._database = database
+class PostgresMetricStore(DatabaseUser):
+    def __init__(self, database: PostgresDatabase | str, scope: str) -> None:
+        """`database`: a shared one (the server's to open and close), or a URL to own one; `scope`:
+        the account and region whose data this is (e.g. "123456789012/us-east-1")."""
+        super().__init__(database)
         self._scope = scope
 
     async def open(self) -> None:
-        await self._database.migrate("metrics", _MIGRATIONS)
-
-    async def close(self) -> None:
-        """The database is the server's to close."""
+        await self._open_database("metrics", _MIGRATIONS)
 
     async def write(
         self, minutes: Mapping[MetricKey, Mapping[int, Aggregate]], units: Mapping[MetricKey, str]

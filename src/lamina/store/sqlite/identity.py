@@ -5,13 +5,11 @@ does not give them away)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from lamina.store.ports import IdentityRecord
+from lamina.store.sealing import SecretSealer
 from lamina.store.sqlite.database import SqliteDatabase
 
 MIGRATIONS: tuple[str, ...] = (
@@ -26,13 +24,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
-_NONCE_BYTES = 12
 
 
 class SqliteIdentityStore:
     def __init__(self, path: Path, key: bytes) -> None:
         self._database = SqliteDatabase(path, MIGRATIONS, "sqlite-identity")
-        self._cipher = AESGCM(key)
+        self._sealer = SecretSealer(key)
 
     async def open(self) -> None:
         await self._database.open()
@@ -40,21 +37,10 @@ class SqliteIdentityStore:
     async def close(self) -> None:
         await self._database.close()
 
-    def _seal(self, secret: str | None, associated: bytes) -> bytes | None:
-        if secret is None:
-            return None
-        nonce = os.urandom(_NONCE_BYTES)
-        return nonce + self._cipher.encrypt(nonce, secret.encode(), associated)
-
-    def _open_secret(self, sealed: bytes | None, associated: bytes) -> str | None:
-        if sealed is None:
-            return None
-        return self._cipher.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated).decode()
-
     async def put(
         self, kind: str, account: str, name: str, record: dict[str, Any], secret: str | None = None
     ) -> None:
-        sealed = self._seal(secret, f"{kind}/{account}/{name}".encode())
+        sealed = self._sealer.seal(secret, f"{kind}/{account}/{name}")
         document = json.dumps(record, separators=(",", ":"))
         await self._database.run(
             lambda db: db.execute(
@@ -84,7 +70,7 @@ class SqliteIdentityStore:
                 account,
                 name,
                 json.loads(record),
-                self._open_secret(secret, f"{kind}/{account}/{name}".encode()),
+                self._sealer.open(secret, f"{kind}/{account}/{name}"),
             )
             for kind, account, name, record, secret in rows
         ]

@@ -12,28 +12,10 @@ from lamina.domain.async_events import EventInvokeConfig
 from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.layers import LayerVersion
+from lamina.store.metadata_tables import FUNCTION_TABLES, PER_QUALIFIER_TABLES
 from lamina.store.ports import ProvisionedConcurrencyConfig
 from lamina.store.sqlite.database import SqliteDatabase
 from lamina.store.sqlite.migrations import MIGRATIONS
-
-# Settings kept per version or alias: they go when their version or alias goes.
-_PER_QUALIFIER_TABLES = (
-    "provisioned_concurrency",
-    "resource_policies",
-    "event_invoke_configs",
-    "function_urls",
-)
-
-
-# Everything that belongs to a function besides its own row (every table keys it as `name`).
-_FUNCTION_TABLES = (
-    *_PER_QUALIFIER_TABLES,
-    "aliases",
-    "reserved_concurrency",
-    "function_tags",
-    "recursion_configs",
-    "function_versions",
-)
 
 
 class SqliteMetadataStore:
@@ -83,7 +65,7 @@ class SqliteMetadataStore:
 
     async def delete_function(self, name: str) -> None:
         def delete(db: sqlite3.Connection) -> None:
-            for table in _FUNCTION_TABLES:
+            for table in FUNCTION_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
             db.execute("DELETE FROM functions WHERE name = ?", (name,))
 
@@ -115,7 +97,7 @@ class SqliteMetadataStore:
 
     async def delete_version(self, name: str, version: str) -> None:
         def delete(db: sqlite3.Connection) -> None:
-            for table in _PER_QUALIFIER_TABLES:
+            for table in PER_QUALIFIER_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE name = ? AND qualifier = ?", (name, version))
             db.execute("DELETE FROM function_versions WHERE name = ? AND version = ?", (name, int(version)))
 
@@ -132,7 +114,7 @@ class SqliteMetadataStore:
 
     async def delete_alias(self, function_name: str, name: str) -> None:
         def delete(db: sqlite3.Connection) -> None:
-            for table in _PER_QUALIFIER_TABLES:
+            for table in PER_QUALIFIER_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE name = ? AND qualifier = ?", (function_name, name))
             db.execute("DELETE FROM aliases WHERE name = ? AND alias = ?", (function_name, name))
 
