@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,6 +148,40 @@ def test_functions_a_standby_cannot_become_start_the_usual_way(node_server: Runn
     assert node_server.health()["nodeStandbys"] == 1  # the standby still waits
 
 
+def _stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, start time) of a live process; None when it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else (int(fields[1]), fields[19])
+
+
+def _standbys_of(server_pid: int) -> set[tuple[int, str]]:
+    """(pid, start time) of the server's descendants that started as Node standbys."""
+    parents: dict[int, int] = {}
+    started: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)], started[int(entry.name)] = stat
+    found = set()
+    for pid in parents:
+        ancestor = parents[pid]
+        while ancestor not in (0, 1, server_pid) and ancestor in parents:
+            ancestor = parents[ancestor]
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if ancestor == server_pid and b"LAMINA_STANDBY=1" in environ:
+            found.add((pid, started[pid]))
+    return found
+
+
+def _alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    return {(pid, start) for pid, start in processes if (stat := _stat(pid)) is not None and stat[1] == start}
+
+
 @pytest.mark.parametrize("ending", [signal.SIGTERM, signal.SIGKILL])
 def test_standbys_end_with_the_server(tmp_path: Path, ending: int) -> None:
     sandbox = os.environ.get("LAMINA_TEST_SANDBOX", "process")
@@ -157,18 +190,10 @@ def test_standbys_end_with_the_server(tmp_path: Path, ending: int) -> None:
         _create(client, "one", {"index.js": REPORT})
         _invoke(client, "one")
         _standby_ready(server)
-        scratch = str(server.data_dir / "environments")
+        standbys = _standbys_of(server.process.pid)
+        assert standbys != set()  # the check below sees them while they run
         server.stop(ending)
-    time.sleep(0.5)
-    leftovers = subprocess.run(
-        ["pgrep", "-f", "LAMINA_STANDBY"], capture_output=True, text=True
-    ).stdout.split()
-    survivors = []
-    for pid in leftovers:
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if scratch.encode() in environ:
-            survivors.append(pid)
-    assert survivors == []
+    deadline = time.monotonic() + 10
+    while _alive(standbys) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _alive(standbys) == set()

@@ -7,6 +7,7 @@ import array
 import fcntl
 import json
 import os
+import select
 import subprocess
 import termios
 import textwrap
@@ -73,20 +74,21 @@ class OutputCapture:
         self._reader.start()
 
     def written(self) -> int:
-        """Bytes the runtime has put in the pipe so far: read, plus still in the pipe. With a
-        pause, after a moment: a chunk the reader has taken from the pipe but not yet recorded is in
-        neither count (the runtime, waiting for its post's answer, writes nothing meanwhile)."""
-        if self._pause:
-            time.sleep(0.2)
+        """Bytes the runtime has put in the pipe so far: read, plus still in the pipe. Exact: the
+        reader takes a chunk from the pipe and records it under the same lock."""
         waiting = array.array("i", [0])
-        fcntl.ioctl(self._read_fd, termios.FIONREAD, waiting)
         with self._changed:
+            fcntl.ioctl(self._read_fd, termios.FIONREAD, waiting)
             return len(self._data) + waiting[0]
 
     def _read(self) -> None:
         time.sleep(self._pause)
-        while chunk := os.read(self._read_fd, 65536):
+        while True:
+            select.select([self._read_fd], [], [])  # readable: data, or the writer's end closed
             with self._changed:
+                chunk = os.read(self._read_fd, 65536)
+                if not chunk:
+                    break
                 self._data += chunk
                 self._changed.notify_all()
         os.close(self._read_fd)

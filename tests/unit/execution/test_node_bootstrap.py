@@ -158,7 +158,7 @@ def test_a_callback_answer_waits_for_the_event_loop_unless_told_not_to(
                 exports.handler = (event, context, callback) => {{
                   if (event.first) {{
                     context.callbackWaitsForEmptyEventLoop = {str(waits).lower()};
-                    setTimeout(() => {{ fired = true; }}, 300);
+                    setTimeout(() => {{ fired = true; }}, 3000);  // far longer than the next invocation takes to arrive
                   }}
                   callback(null, {{ fired }});
                 }};
@@ -176,7 +176,7 @@ def test_a_returned_promise_answers_without_waiting_for_timers(tmp_path: Path) -
             "index.js": """
                 let fired = false;
                 exports.handler = async (event) => {
-                  if (event.first) setTimeout(() => { fired = true; }, 300);
+                  if (event.first) setTimeout(() => { fired = true; }, 3000);
                   return { fired };
                 };
             """
