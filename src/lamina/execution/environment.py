@@ -301,7 +301,8 @@ class ExecutionEnvironment:
             raise
 
     def _abandon_start(self) -> None:
-        """Close and free whatever a failed start opened: pipes, sockets, the process, the scratch."""
+        """Close and free whatever a failed start opened: pipes, sockets, the process, the scratch,
+        the temporary credentials."""
         self._stopped = True
         self.state = EnvironmentState.STOPPED
         self._close_transports()
@@ -310,6 +311,7 @@ class ExecutionEnvironment:
             self._context.sandbox.kill(sandboxed)
             self._context.sandbox.release(sandboxed)
         self._close_network()
+        self._revoke_credentials()
         _remove_scratch(self._scratch)
 
     async def _start_endpoint(self) -> str:
@@ -355,6 +357,12 @@ class ExecutionEnvironment:
             environment.update(variables)
         return environment
 
+    def _revoke_credentials(self) -> None:
+        """End the temporary credentials this environment was given (once)."""
+        access_key_id, self._access_key_id = self._access_key_id, None
+        if access_key_id is not None and self._context.revoke_credentials is not None:
+            self._context.revoke_credentials(access_key_id)
+
     def _standby(self) -> NodeStandby | None:
         """A booted Node runtime this environment can become (see execution/node_standby.py)."""
         pool = self._context.node_standbys
@@ -382,7 +390,7 @@ class ExecutionEnvironment:
             self._network = None
             standby.discard(self._context.sandbox)
             self._scratch = self._context.scratch_root / self.id
-            self._access_key_id = None
+            self._revoke_credentials()  # the usual start gets its own
             return False
         self._sandboxed = standby.sandboxed
         self._capture.adopt(standby.output_fd)
@@ -505,8 +513,7 @@ class ExecutionEnvironment:
         self._close_network()
         self._capture.close()
         self._flush_logs()
-        if self._access_key_id is not None and self._context.revoke_credentials is not None:
-            self._context.revoke_credentials(self._access_key_id)
+        self._revoke_credentials()
         await asyncio.to_thread(_remove_scratch, self._scratch)
 
     def _close_transports(self) -> None:

@@ -58,8 +58,16 @@ def failing_binds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield failures
 
 
-def _run(tmp_path: Path, body: Callable[[Callable[[Path], ExecutionEnvironment]], Awaitable[Any]]) -> Any:
-    """Run `body` with a factory of environments on one process-tier sandbox, then close it."""
+def _run(
+    tmp_path: Path,
+    body: Callable[[Callable[[Path], ExecutionEnvironment]], Awaitable[Any]],
+    revoked: list[str] | None = None,
+) -> Any:
+    """Run `body` with a factory of environments on one process-tier sandbox, then close it.
+    `revoked`: given, each start mints credentials and their revocations are appended to it."""
+
+    async def credentials(config: FunctionConfig) -> tuple[dict[str, str], float | None]:
+        return {"AWS_ACCESS_KEY_ID": f"ASIA{uuid.uuid4().hex[:12].upper()}"}, None
 
     async def main() -> Any:
         sandbox = ProcessSandbox(None)
@@ -70,6 +78,8 @@ def _run(tmp_path: Path, body: Callable[[Callable[[Path], ExecutionEnvironment]]
             account_id="000000000000",
             sdk_library=None,
             scratch_root=tmp_path / "scratch",
+            credentials=credentials if revoked is not None else None,
+            revoke_credentials=revoked.append if revoked is not None else None,
         )
         config = FunctionConfig("f", "provided.al2023", "app.handler", "role", CODE)
 
@@ -159,3 +169,18 @@ def test_a_start_whose_confinement_fails_answers_service_exception_and_leaks_not
     # The spawner keeps one helper started ahead of the next start, with one socket of ours; a leak
     # would be two or more descriptors per failed start.
     assert after <= before + 1
+
+
+def test_a_start_that_fails_revokes_the_credentials_it_was_given(tmp_path: Path) -> None:
+    """The temporary credentials minted for a start that failed end with it (else they would stay
+    valid, with nothing left to use or revoke them)."""
+    missing = tmp_path / "no-such-code"
+    revoked: list[str] = []
+
+    async def body(environment: Callable[[Path], ExecutionEnvironment]) -> None:
+        for _ in range(3):
+            with pytest.raises(AwsError):
+                await environment(missing).start()
+
+    _run(tmp_path, body, revoked)
+    assert len(revoked) == 3 and len(set(revoked)) == 3 and all(key.startswith("ASIA") for key in revoked)
