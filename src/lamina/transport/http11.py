@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import cast
 
 import httptools
 
 from lamina.transport.limits import RUNTIME_API_MAX_BODY, HttpLimits
-from lamina.transport.messages import InvalidResponse, LeanRequest, LeanResponse
+from lamina.transport.messages import HandOff, InvalidResponse, LeanRequest, LeanResponse, encode_request
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -296,6 +297,8 @@ class LeanHttpProtocol(asyncio.Protocol):
         while self._queue and self._transport is not None:
             request = self._queue.pop(0)
             response = await self._respond_to(request)
+            if isinstance(response, HandOff) and await self._hand_off(request, response):
+                return
             if self._transport is None:
                 await _close_stream(response.stream)
                 return
@@ -342,6 +345,35 @@ class LeanHttpProtocol(asyncio.Protocol):
         except Exception:
             _log.exception("unhandled error serving %s %s", request.method, request.path)
             return INTERNAL_ERROR
+
+    async def _hand_off(self, request: LeanRequest, hand_off: HandOff) -> bool:
+        """Move the connection to the process `hand_off.send` reaches, with `request` and the
+        requests queued after it re-encoded as its first bytes; False (the connection stays here)
+        when part of a next request was already read, or the other process did not take it."""
+        transport = self._transport
+        if transport is None or hand_off.send is None or self._receiving or self._discarding:
+            return False
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        # Nothing more is read here from now on: every byte after these stays in the socket.
+        transport.pause_reading()
+        data = b"".join(encode_request(queued) for queued in (request, *self._queue))
+        try:
+            taken = await hand_off.send(os.dup(sock.fileno()), data)
+        except OSError:
+            taken = False
+        if not taken or self._transport is None:
+            if self._transport is not None and not self._paused:
+                self._transport.resume_reading()
+            return False
+        self._queue.clear()
+        self._transport = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        transport.close()  # the other process holds the connection now: this only drops our descriptor
+        return True
 
     async def _write_stream(self, stream: AsyncIterator[bytes]) -> bool:
         """Send a streamed body as chunks until it ends or the client goes; False if it went.

@@ -74,8 +74,10 @@ class HttpListener:
         """The (host, port) of each listening socket."""
         return [sock.getsockname()[:2] for sock in self._sockets]
 
-    async def bind(self, host: str, port: int, *, backlog: int = 2048) -> None:
-        """Listen on every address `host` resolves to (as asyncio's create_server does)."""
+    async def bind(self, host: str, port: int, *, backlog: int = 2048, reuse_port: bool = False) -> None:
+        """Listen on every address `host` resolves to (as asyncio's create_server does).
+        `reuse_port`: other processes may listen on the same port (SO_REUSEPORT), the kernel
+        spreading new connections among them."""
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         sockets: list[socket.socket] = []
@@ -87,6 +89,8 @@ class HttpListener:
                     continue  # a family this host lacks (IPv6, say), as create_server skips it
                 sockets.append(sock)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind(address)
@@ -112,6 +116,18 @@ class HttpListener:
             if source is not None:
                 self._fixed_sources[sock] = source
         self._resume()
+
+    def adopt_connection(self, connection: socket.socket, data: bytes) -> None:
+        """Serve a connection another process accepted and handed over (`transport/handoff.py`),
+        `data` being what that process read from it. Counted like an accepted one, but taken even
+        at the cap: the client is connected already, and refusing now would cut it off mid-request."""
+        self._loop = asyncio.get_running_loop()
+        connection.setblocking(False)
+        if connection.family in (socket.AF_INET, socket.AF_INET6):
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        protocol = LeanHttpProtocol(self._handler, self._connection_lost, limits=self._limits)
+        self.connections.add(protocol)
+        self._loop.create_task(self._start(connection, protocol, data))
 
     def start(self) -> None:
         """Begin accepting (for a listener made with `start=False`); idempotent."""
@@ -195,7 +211,7 @@ class HttpListener:
                 self._source_of[protocol] = admission.source
             self._loop.create_task(self._start(connection, protocol))
 
-    async def _start(self, connection: socket.socket, protocol: LeanHttpProtocol) -> None:
+    async def _start(self, connection: socket.socket, protocol: LeanHttpProtocol, data: bytes = b"") -> None:
         assert self._loop is not None
         try:
             await self._loop.connect_accepted_socket(lambda: protocol, connection)
@@ -203,6 +219,9 @@ class HttpListener:
             _log.debug("dropped an accepted connection: %s", error)
             connection.close()
             self._connection_lost(protocol)
+            return
+        if data:
+            protocol.data_received(data)
 
     def _admission(self, listening: socket.socket, connection: socket.socket) -> Admission:
         source = self._fixed_sources.get(listening)

@@ -7,7 +7,7 @@ line per header, no NUL, only Latin-1 text, and a status a client can parse.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -79,3 +79,37 @@ class LeanResponse:
             return encoded + self.body if with_body and self.stream is None else encoded
         except UnicodeEncodeError:
             raise InvalidResponse("a header is not Latin-1 text") from None
+
+
+# Headers a re-encoded request leaves out: its body is sent whole, with a Content-Length of its own.
+_FRAMING_HEADERS = frozenset(("content-length", "transfer-encoding", "expect"))
+
+
+def encode_request(request: LeanRequest) -> bytes:
+    """The request as another HTTP/1.1 server reads it back: same method, target, headers and
+    body (a chunked body arrives whole, with a Content-Length); `Connection: close` when the
+    connection ends with it."""
+    target = request.path + ("?" + request.query_string if request.query_string else "")
+    lines = [f"{request.method} {target} HTTP/1.1"]
+    lines.extend(
+        f"{name}: {value}" for name, value in request.headers.items() if name not in _FRAMING_HEADERS
+    )
+    if request.body or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        lines.append(f"content-length: {len(request.body)}")
+    if not request.keep_alive and "connection" not in request.headers:
+        lines.append("connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
+
+
+# `HandOff.send(fd, data)`: give the connection (a duplicate descriptor, which `send` closes) and the
+# bytes to read first to another process; True once that process has taken it.
+SendConnection = Callable[[int, bytes], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff(LeanResponse):
+    """What a handler returns when another process should answer: the connection moves there with
+    this request (and any read after it), and that process serves it from then on. When the move
+    is impossible (part of a next request already read) or fails, this response is sent instead."""
+
+    send: SendConnection | None = None
