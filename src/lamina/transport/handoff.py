@@ -130,8 +130,13 @@ class ConnectionInbox:
 async def _header_and_fds(link: socket.socket) -> tuple[bytes, list[int]]:
     """The header, with the descriptor that came with its first byte."""
     loop = asyncio.get_running_loop()
-    readable = loop.create_future()
-    loop.add_reader(link.fileno(), lambda: readable.done() or readable.set_result(None))
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(link.fileno(), ready)
     try:
         await readable
     finally:
