@@ -46,6 +46,8 @@ class Settings:
     # Where functions, IAM, async queues, metrics, alarms and billing live: None for SQLite files in
     # the data directory, or a postgresql:// URL of a database several servers may share.
     metadata_url: str | None = None
+    # Processes serving the port (--workers): a primary and workers-1 workers (cluster/workers.py).
+    workers: int = 1
     account_concurrency: int = 1000
     # Reservations (PutFunctionConcurrency) must leave this much of the account limit unreserved.
     min_unreserved_concurrency: int = 100

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import resource
@@ -36,6 +37,17 @@ from lamina.api.services.protocol_switch import ProtocolSwitch
 from lamina.api.services.service import Service, ServiceFacade, method_table
 from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
 from lamina.clock import Clock, ManualClock, SystemClock
+from lamina.cluster.change_feed import IDENTITY_SCOPE, ChangeFeed, Scope, marking_identity, marking_metadata
+from lamina.cluster.control import ChannelClosed, ControlChannel, Handler
+from lamina.cluster.follower import (
+    FollowerRouter,
+    RemoteBillingStore,
+    RemoteCredentials,
+    RemoteMetricStore,
+    connect,
+)
+from lamina.cluster.primary import primary_handlers
+from lamina.cluster.workers import WorkerGroup, WorkerSpec
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
@@ -118,6 +130,8 @@ from lamina.store.logs import FileLogStore
 from lamina.store.ports import AlarmStore, BillingStore, EventQueue, IdentityStore, MetadataStore, MetricStore
 from lamina.store_choice import StoreChoice
 from lamina.transport.function_port import FunctionApiPort, UidsOtherThan
+from lamina.transport.handoff import ConnectionInbox
+from lamina.transport.messages import LeanRequest, LeanResponse
 from lamina.triggers.service_invoker import ServiceInvoker
 
 _log = logging.getLogger("lamina")
@@ -134,6 +148,8 @@ LOG_QUOTA_SECONDS = 2.0
 METRIC_FLUSH_SECONDS = 5.0
 # Alarms are evaluated this often (and at once when a fake clock moves).
 ALARM_EVALUATION_SECONDS = 10.0
+# --workers: changes no request waits for reach the workers within this many seconds.
+CHANGE_SETTLE_SECONDS = 0.1
 
 
 @dataclass(slots=True)
@@ -165,23 +181,76 @@ class AccountRegion:
     billing: BillingMeter
     cloudwatch: tuple[ServiceFacade, ServiceFacade]  # query, json
     log_budget: LogBudget | None = None  # what its functions may log (dropped lines are counted here)
+    # A worker of --workers (cluster/follower.py): answers invocations only, from copies it reloads.
+    follower: bool = False
+    # (function, version) with provisioned concurrency: a worker leaves their invocations to the primary.
+    provisioned_versions: frozenset[tuple[str, str]] = frozenset()
 
     async def open(self) -> None:
         await self.metadata.open()
         await self.queue.open()
         await self.metric_store.open()
         await self.alarm_store.open()
-        await self.alarms.restore()
         await self.billing_store.open()
         await self.registry.load()
-        self.backends.manager.settler.resume()  # creates and updates a stopped server left Pending
         await self.backends.concurrency.restore()
-        await self.backends.event_invoke_configs.restore()
-        await self.backends.recursion.restore()
         await self.backends.function_urls.restore()
-        self.subscriptions.restore()
-        self.metric_filters.restore()
+        if self.follower:
+            await self._load_provisioned_versions()
+        else:
+            await self.alarms.restore()
+            self.backends.manager.settler.resume()  # creates and updates a stopped server left Pending
+            await self.backends.event_invoke_configs.restore()
+            await self.backends.recursion.restore()
+            self.subscriptions.restore()
+            self.metric_filters.restore()
         self.pool.start()
+
+    async def reload(self) -> None:
+        """A worker's copies replaced by what the stores hold now (the primary changed them);
+        idle environments of configurations that changed or went are stopped."""
+        before = {config.name: config for config in self.registry.all_latest()}
+        versions_before = {(config.name, config.version) for config in self.registry.all_configs()}
+        await self.registry.reload()
+        for name, config in before.items():
+            current = self.registry.latest(name)
+            if current is None:
+                self.pool.retire(name)
+            elif current != config:
+                self.pool.retire(name, keep=current)
+        versions_now = {(config.name, config.version) for config in self.registry.all_configs()}
+        for name, version in versions_before - versions_now:
+            self.pool.retire_version(name, version)
+        await self.backends.concurrency.reload()
+        await self.backends.function_urls.restore()
+        self.backends.permissions.forget_all()
+        await self._load_provisioned_versions()
+
+    async def _load_provisioned_versions(self) -> None:
+        self.provisioned_versions = frozenset(
+            (config.function_name, config.qualifier)
+            for config in await self.metadata.list_provisioned_concurrency()
+        )
+
+    def runs_here(self, name: str, qualifier: str | None) -> FunctionConfig | None:
+        """On a worker: the configuration an invocation of `name` would run here, or None when the
+        primary must answer it (unknown here, not Active, or provisioned: the primary holds the
+        provisioned environments). A weighted alias is checked for each version it may draw."""
+        config = self.registry.resolve(name, qualifier)
+        if config is None:
+            return None
+        alias = self.registry.alias(name, qualifier) if qualifier is not None else None
+        drawn = [config] + [
+            self.registry.version(name, version) for version in (alias.weights if alias else {})
+        ]
+        for candidate in drawn:
+            if (
+                candidate is None
+                or candidate.state != "Active"
+                or (name, candidate.version) in self.provisioned_versions
+            ):
+                return None
+        return config
 
     async def start_delivering(self) -> None:
         """After the fork servers are warm: provisioned environments and queued events."""
@@ -261,6 +330,14 @@ class Platform:
     node_standbys: NodeStandbyPool | None = None
     # The stores' adapters (SQLite files, or a shared PostgreSQL database): opened first, closed last.
     stores: StoreChoice | None = None
+    # --workers: on the primary, its workers and what it tells them (cluster/workers.py); on a
+    # worker, what it was started with and its link to the primary (cluster/follower.py).
+    workers: WorkerGroup | None = None
+    feed: ChangeFeed | None = None
+    handle: Callable[[LeanRequest], Awaitable[LeanResponse]] | None = None  # every port's handler
+    worker_handlers: dict[str, Handler] = field(default_factory=dict)  # the primary's, for its workers
+    worker: WorkerSpec | None = None
+    channel: ControlChannel | None = None
     _log_flusher: asyncio.Task[None] | None = None
     _alarm_evaluator: asyncio.Task[None] | None = None
     _started: bool = False
@@ -289,10 +366,11 @@ class Platform:
                     self.accounts[(account_id, region)] = self.build_account(account_id, region)
         for account in list(self.accounts.values()):
             await account.open()
-        # Every account's references are loaded: remove code that a crash or an older version left.
-        await self.code_collector.collect_quietly()
+        if self.worker is None:
+            # Every account's references are loaded: remove code that a crash or an older version left.
+            await self.code_collector.collect_quietly()
+            self._alarm_evaluator = asyncio.get_running_loop().create_task(self._evaluate_alarms_forever())
         self._log_flusher = asyncio.get_running_loop().create_task(self._flush_logs_forever())
-        self._alarm_evaluator = asyncio.get_running_loop().create_task(self._evaluate_alarms_forever())
         if self.settings.start_method == "zygote":
             interpreters = list(
                 dict.fromkeys(
@@ -305,8 +383,9 @@ class Platform:
         # After the warm-up, so that restored environments fork from a ready zygote.
         if self.networks is not None:
             self.networks.warm_up()
-        for account in list(self.accounts.values()):
-            await account.start_delivering()
+        if self.worker is None:
+            for account in list(self.accounts.values()):
+                await account.start_delivering()
         self._started = True
 
     async def evaluate_alarms(self) -> None:
@@ -344,9 +423,29 @@ class Platform:
         account = self.build_account(*key)
         await account.open()
         self.accounts[key] = account
-        if self._started:
+        if self._started and self.worker is None:
             await account.start_delivering()
         return account
+
+    async def apply_changes(self, scopes: list[list[str]]) -> None:
+        """A worker: the primary changed these scopes (cluster/change_feed.py); reload them."""
+        for scope in scopes:
+            if scope[0] == IDENTITY_SCOPE[0]:
+                await self.directory.reload()
+            elif scope[0] == "lambda":
+                account_id, region = scope[1], scope[2]
+                found = self.accounts.get((account_id, region))
+                if found is not None:
+                    await found.reload()
+                elif self.directory.has_account(account_id):
+                    await self.account_region(account_id, region)
+
+    def function_for(
+        self, account_id: str, region: str, name: str, qualifier: str | None
+    ) -> FunctionConfig | None:
+        """A worker: what it would run for this invocation itself (None: the primary answers)."""
+        account = self.accounts.get((account_id, region))
+        return account.runs_here(name, qualifier) if account is not None else None
 
     async def stop_environments(self) -> None:
         """First step of a shutdown: in-flight invocations end now, with an error their callers see.
@@ -371,6 +470,9 @@ class Platform:
             if measure:
                 last_quota = now
             for account in list(self.accounts.values()):
+                if self.worker is not None:
+                    await self._flush_worker_observations(account, measure)
+                    continue
                 try:
                     await account.logs.write_out()
                     if measure:
@@ -390,6 +492,18 @@ class Platform:
                         await account.recorder.prune()
                 except Exception:  # a full disk must not stop later flushes
                     _log.exception("writing log events or metrics failed")
+
+    async def _flush_worker_observations(self, account: AccountRegion, send: bool) -> None:
+        """A worker writes its environments' log lines itself; metrics and billing go to the
+        primary (`send`: every LOG_QUOTA_SECONDS)."""
+        try:
+            await account.logs.write_out()
+            await account.record_embedded_metrics()
+            if send:
+                await account.recorder.flush()
+                await account.billing.flush()
+        except Exception:  # the primary gone (this worker stops soon) or a full disk
+            _log.exception("writing log events or sending metrics failed")
 
     async def shutdown(self) -> None:
         for task in (self._log_flusher, self._alarm_evaluator):
@@ -411,7 +525,45 @@ class Platform:
         if self.function_port is not None:
             self.function_port.close()
 
-    def prometheus(self) -> str:
+    async def prometheus_text(self) -> str:
+        """`GET /metrics`: this process's counts, plus every worker's on the primary."""
+        counters, gauges = self.counters, self.gauges()
+        if self.workers is not None:
+            counters = PlatformCounters()
+            counters.add(self.counters.to_record())
+            for _, answer in await self.workers.broadcast("prometheus"):
+                counters.add(answer["counters"])
+                gauges.add(answer["gauges"])
+        return render_prometheus(counters, gauges)
+
+    def prometheus_record(self) -> dict[str, Any]:
+        return {"counters": self.counters.to_record(), "gauges": dataclasses.asdict(self.gauges())}
+
+    async def health_report(self) -> dict[str, Any]:
+        """`/_lamina/health`: this process's, with `workers` and each worker's pool on the primary."""
+        report = self.health()
+        if self.workers is None:
+            return {**report, "workers": 1}
+        pools = [{"worker": 0, "pid": os.getpid(), **self.pool_figures()}]
+        for worker, answer in await self.workers.broadcast("pool"):
+            pools.append({"worker": worker.index, "pid": worker.pid, **answer})
+        report["workers"] = len(pools)
+        report["workerPools"] = pools
+        for total in ("environments", "idleEnvironments", "busyEnvironments", "provisionedEnvironments"):
+            report[total] = sum(pool[total] for pool in pools)
+        return report
+
+    def pool_figures(self) -> dict[str, Any]:
+        usages = [account.pool.usage() for account in self.accounts.values()]
+        return {
+            "environments": sum(len(account.pool.environments) for account in self.accounts.values()),
+            "idleEnvironments": sum(usage.idle for usage in usages),
+            "busyEnvironments": sum(usage.busy + usage.starting for usage in usages),
+            "provisionedEnvironments": sum(usage.provisioned for usage in usages),
+            "memoryUsedMb": self.primary.pool.usage().used_mb,
+        }
+
+    def gauges(self) -> Gauges:
         environments: dict[str, int] = {"idle": 0, "busy": 0, "starting": 0, "provisioned": 0}
         for account in self.accounts.values():
             usage = account.pool.usage()
@@ -431,7 +583,7 @@ class Platform:
             ),
             sum(account.log_budget.dropped_bytes for account in self.accounts.values() if account.log_budget),
         )
-        return render_prometheus(self.counters, gauges)
+        return gauges
 
     def health(self) -> dict[str, Any]:
         pools = [account.pool for account in self.accounts.values()]
@@ -505,6 +657,11 @@ class _Shared:
     # (account id, region) -> that account's layers there (None: no such account).
     layers_of: Callable[[str, str], Awaitable[LayerService | None]] = _no_layers
     node_standbys: NodeStandbyPool | None = None
+    # --workers, on the primary: its metadata writes are told to the workers.
+    feed: ChangeFeed | None = None
+    # --workers, on a worker: its link to the primary (credentials, metrics and billing go there).
+    link: Callable[[], ControlChannel] | None = None
+    remote_credentials: RemoteCredentials | None = None
 
 
 def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegion:
@@ -514,11 +671,16 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
     logs = FileLogStore(logs_dir)
     log_budget = LogBudget(settings.log_limits, lambda: logs.backlog_bytes, time.monotonic)
     metadata = shared.stores.metadata(account_id, region, database_path)
+    if shared.feed is not None:
+        metadata = marking_metadata(metadata, shared.feed, account_id, region)
     registry = FunctionRegistry(metadata)
+    remote = shared.remote_credentials
 
     async def environment_credentials(config: FunctionConfig) -> tuple[dict[str, str], float | None]:
         port = shared.function_port
         endpoint = port.url if port is not None and port.url else settings.endpoint_url
+        if remote is not None:
+            return await remote.variables(config, endpoint)
         return await sts.environment_variables(config.role, config.name, endpoint)
 
     context = EnvironmentContext(
@@ -530,7 +692,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         node_sdk_library=shared.node_sdk_library,
         scratch_root=settings.environments_dir,
         credentials=environment_credentials,
-        revoke_credentials=sts.revoke_environment_session,
+        revoke_credentials=remote.revoke if remote is not None else sts.revoke_environment_session,
         log_budget=log_budget,
         networks=shared.networks,
         api_port=shared.function_port,
@@ -543,10 +705,15 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
     )
     limiter = ConcurrencyLimiter(settings.account_concurrency)
-    metric_store = shared.stores.metrics(account_id, region)
+    link = shared.link
+    metric_store: MetricStore = (
+        RemoteMetricStore(link, account_id, region) if link else shared.stores.metrics(account_id, region)
+    )
     recorder = MetricRecorder(metric_store, shared.clock)
     logs.watch_for(EMBEDDED_METRIC_MARKER)
-    billing_store = shared.stores.billing(account_id, region)
+    billing_store: BillingStore = (
+        RemoteBillingStore(link, account_id, region) if link else shared.stores.billing(account_id, region)
+    )
     billing = BillingMeter(billing_store, shared.clock)
 
     async def write_logs() -> None:
@@ -684,11 +851,13 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         billing,
         cloudwatch,
         log_budget,
+        follower=link is not None,
     )
     return account
 
 
-def build_platform(settings: Settings) -> Platform:
+def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Platform:
+    """The whole server; with `worker`, one worker of a primary's (cluster/follower.py)."""
     if not settings.data_dir.is_absolute():
         # Environments run with their code folder as working directory: every path must be absolute.
         settings = replace(settings, data_dir=settings.data_dir.resolve())
@@ -728,6 +897,15 @@ def build_platform(settings: Settings) -> Platform:
     budget_mb = settings.memory_budget_mb or default_memory_budget_mb(settings.memory_budget_share)
     stores = StoreChoice(settings)
     identity_store = stores.identity(load_or_create_key(settings.secrets_dir, "credentials"))
+    feed: ChangeFeed | None = None
+    if settings.workers > 1 and worker is None:
+
+        async def publish(scopes: list[Scope]) -> None:
+            if platform.workers is not None:
+                await platform.workers.broadcast("reload", scopes=[list(scope) for scope in scopes])
+
+        feed = ChangeFeed(publish)
+        identity_store = marking_identity(identity_store, feed)
     directory = IdentityDirectory(
         identity_store, {settings.account_id: (credentials.access_key_id, credentials.secret_access_key)}
     )
@@ -749,9 +927,21 @@ def build_platform(settings: Settings) -> Platform:
     # Environments run as uids of their own when the server is root (execution/sandbox/detect.py);
     # else they share the server's, and the public port cannot tell them from other local clients.
     environment_uids = UidsOtherThan(0) if os.geteuid() == 0 else None
-    function_port = FunctionApiPort(
-        lambda request: app.handle(request), settings.http_limits, environment_uids
-    )
+
+    async def handle(request: LeanRequest) -> LeanResponse:
+        """Every port's handler: on a primary with workers, a change is applied by all of them
+        before the request that made it is answered."""
+        response = await app.handle(request)
+        if feed is not None and feed.pending:
+            await feed.settle()
+        return response
+
+    def link() -> ControlChannel:
+        if platform.channel is None:
+            raise ChannelClosed("this worker is not linked to its primary")
+        return platform.channel
+
+    function_port = FunctionApiPort(handle, settings.http_limits, environment_uids)
     # The namespaces tier: Lamina's API listens inside each environment's namespace where its
     # AWS_ENDPOINT_URL points (the function port, bound at startup).
     networks = (
@@ -798,6 +988,9 @@ def build_platform(settings: Settings) -> Platform:
             if any(spec.language == "nodejs" for spec in runtimes.values())
             else None
         ),
+        feed=feed,
+        link=link if worker is not None else None,
+        remote_credentials=RemoteCredentials(link, directory) if worker is not None else None,
     )
     home = (settings.account_id, settings.home_region)
     accounts[home] = _build_account(shared, *home)
@@ -828,12 +1021,12 @@ def build_platform(settings: Settings) -> Platform:
     }
     platform: Platform
     internal = InternalRoutes(
-        lambda: platform.health(),
+        lambda: platform.health_report(),
         code_urls,
         accounts[home].backends.manager.code_package,  # any account's: the blobs are shared
         clock if isinstance(clock, ManualClock) else None,
         lambda: platform.evaluate_alarms(),
-        lambda: platform.prometheus(),
+        lambda: platform.prometheus_text(),
     )
     url_router = FunctionUrlRouter(lambda: [account.function_urls for account in accounts.values()])
 
@@ -861,7 +1054,16 @@ def build_platform(settings: Settings) -> Platform:
         networks=networks,
         node_standbys=shared.node_standbys,
         stores=stores,
+        feed=feed,
+        worker=worker,
+        handle=handle,
     )
+
+    async def stores_of(account_id: str, region: str) -> tuple[MetricStore, BillingStore] | None:
+        account = await platform.account_region(account_id, region)
+        return (account.metric_store, account.billing_store) if account is not None else None
+
+    platform.worker_handlers = primary_handlers(sts, stores_of) if feed is not None else {}
     return platform
 
 
@@ -954,28 +1156,126 @@ def sandbox_uids_refusal(first: int, count: int) -> str | None:
 
 
 def serve(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT; every execution environment is stopped before returning."""
+    """Run until SIGTERM/SIGINT; every execution environment is stopped before returning. With
+    `settings.workers` > 1 this process is the primary and starts the other workers on its port."""
     from lamina.api.http_server import PublicHttpServer, ServerStartError, run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _raise_open_file_limit()
     platform = build_platform(settings)
+    assert platform.handle is not None
+    tasks: list[asyncio.Task[None]] = []
+    inboxes: list[ConnectionInbox] = []
+
+    async def start_workers() -> None:
+        if settings.workers <= 1:
+            return
+        bound = replace(settings, port=server.listener.addresses[0][1])
+        group = WorkerGroup(
+            bound, settings.workers - 1, settings.data_dir / "workers", platform.worker_handlers
+        )
+        platform.workers = group
+        inbox = ConnectionInbox(group.inbox_path, group.token, server.listener.adopt_connection)
+        inbox.open()
+        inboxes.append(inbox)
+        await group.start()
+        assert platform.feed is not None
+        tasks.append(asyncio.get_running_loop().create_task(_settle_forever(platform.feed)))
+
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+        for inbox in inboxes:
+            inbox.close()
+        if platform.workers is not None:
+            await platform.workers.stop()
+        await platform.stop_environments()
+
     server = PublicHttpServer(
-        platform.app.handle,
+        platform.handle,
         settings.host,
         settings.port,
         limits=settings.http_limits,
         admit=platform.function_port.admit_public if platform.function_port is not None else None,
         sources=platform.function_port.sources if platform.function_port is not None else None,
         on_startup=platform.startup,
-        before_shutdown=platform.stop_environments,
+        before_shutdown=stop,
         on_shutdown=platform.shutdown,
         on_listening=lambda: announce(platform),
+        after_listening=start_workers,
+        reuse_port=settings.workers > 1,
     )
     try:
         run_server(server)
     except ServerStartError as error:
         raise SystemExit(f"lamina: {error}") from None
+
+
+async def _settle_forever(feed: ChangeFeed) -> None:
+    """Changes no request waits for (a function turning Active) reach the workers this soon."""
+    while True:
+        await asyncio.sleep(CHANGE_SETTLE_SECONDS)
+        try:
+            await feed.settle()
+        except Exception:
+            _log.exception("telling the workers about a change failed")
+
+
+def serve_worker(spec: WorkerSpec) -> None:
+    """One worker of a primary's (`python -m lamina.cluster.follower`): until the primary ends."""
+    from lamina.api.http_server import PublicHttpServer, ServerStartError, run_server
+
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s %(levelname)s [worker {spec.index}] %(name)s: %(message)s"
+    )
+    _raise_open_file_limit()
+    # Its own block of sandbox uids: environments of two workers never share a uid.
+    settings = replace(spec.settings, sandbox_uids_explicit=False, workers=1)
+    platform = build_platform(settings, worker=spec)
+    assert platform.handle is not None
+    router = FollowerRouter(platform.handle, platform.directory.credential, platform, spec)
+
+    async def link() -> None:
+        async def reload(args: dict[str, Any]) -> None:
+            await platform.apply_changes(list(args["scopes"]))
+
+        async def pool(args: dict[str, Any]) -> dict[str, Any]:
+            return platform.pool_figures()
+
+        async def prometheus(args: dict[str, Any]) -> dict[str, Any]:
+            return platform.prometheus_record()
+
+        channel = await connect(spec, {"reload": reload, "pool": pool, "prometheus": prometheus})
+        platform.channel = channel
+        serving = asyncio.get_running_loop().create_task(channel.serve())
+        # The primary gone: stop as on SIGTERM (environments first).
+        serving.add_done_callback(lambda _: server.stop())
+
+    async def startup() -> None:
+        await link()
+        await platform.startup()
+
+    async def ready() -> None:
+        assert platform.channel is not None
+        await platform.channel.call("ready", index=spec.index)
+
+    server = PublicHttpServer(
+        router.handle,
+        settings.host,
+        settings.port,
+        limits=settings.http_limits,
+        admit=platform.function_port.admit_public if platform.function_port is not None else None,
+        sources=platform.function_port.sources if platform.function_port is not None else None,
+        on_startup=startup,
+        before_shutdown=platform.stop_environments,
+        on_shutdown=platform.shutdown,
+        after_listening=ready,
+        reuse_port=True,
+    )
+    try:
+        run_server(server)
+    except ServerStartError as error:
+        raise SystemExit(f"lamina worker {spec.index}: {error}") from None
 
 
 def write_java_interfaces(output: Path) -> bool:

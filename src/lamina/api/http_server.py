@@ -48,7 +48,11 @@ class PublicHttpServer:
         before_shutdown: Hook,
         on_shutdown: Hook,
         on_listening: Callable[[], None] = lambda: None,
+        after_listening: Hook | None = None,
+        reuse_port: bool = False,
     ) -> None:
+        """`after_listening` runs once the port is bound, before `on_listening` (workers that
+        join the port start there); `reuse_port`: other processes may listen on the port too."""
         self._handler = handler
         self._host = host
         self._port = port
@@ -56,9 +60,12 @@ class PublicHttpServer:
         self._before_shutdown = before_shutdown
         self._on_shutdown = on_shutdown
         self._on_listening = on_listening
+        self._after_listening = after_listening
+        self._reuse_port = reuse_port
+        self.stop: Callable[[], None] = lambda: None  # as SIGTERM does, once running
         # `admit`/`sources`: connections from execution environments count against their cap here
         # too (transport/function_port.py).
-        self._listener = HttpListener(handler, limits, admit=admit, sources=sources)
+        self.listener = HttpListener(handler, limits, admit=admit, sources=sources)
 
     async def run(self) -> None:
         """Serve until a stop signal; raises ServerStartError if serving never began."""
@@ -69,6 +76,8 @@ class PublicHttpServer:
         def on_signal() -> None:
             (hurry if stop.is_set() else stop).set()
 
+        self.stop = on_signal
+
         for sig in _STOP_SIGNALS:
             loop.add_signal_handler(sig, on_signal)
         try:
@@ -78,16 +87,25 @@ class PublicHttpServer:
                 _log.exception("startup failed")
                 raise ServerStartError(f"startup failed: {error}") from error
             try:
-                await self._listener.bind(self._host, self._port, backlog=2048)
+                await self.listener.bind(self._host, self._port, backlog=2048, reuse_port=self._reuse_port)
             except OSError as error:
                 await self._on_shutdown()
                 raise ServerStartError(f"cannot listen on {self._host}:{self._port}: {error}") from error
+            if self._after_listening is not None:
+                try:
+                    await self._after_listening()
+                except Exception as error:
+                    _log.exception("startup failed")
+                    self.listener.close()
+                    await self._before_shutdown()
+                    await self._on_shutdown()
+                    raise ServerStartError(f"startup failed: {error}") from error
             self._on_listening()
             await stop.wait()
-            self._listener.close()
+            self.listener.close()
             await self._before_shutdown()
             await self._drain(hurry)
-            self._listener.close_connections()
+            self.listener.close_connections()
             await self._on_shutdown()
         finally:
             for sig in _STOP_SIGNALS:
@@ -97,7 +115,7 @@ class PublicHttpServer:
         """Let requests in progress finish, for at most GRACE_SECONDS or until a second signal."""
         deadline = time.monotonic() + GRACE_SECONDS
         while not hurry.is_set() and time.monotonic() < deadline:
-            if not any(connection.busy for connection in self._listener.connections):
+            if not any(connection.busy for connection in self.listener.connections):
                 return
             await asyncio.sleep(_POLL_SECONDS)
 

@@ -20,12 +20,12 @@ def _json(status: int, document: Any) -> HttpResponse:
 class InternalRoutes:
     def __init__(
         self,
-        health: Callable[[], dict[str, Any]],
+        health: Callable[[], Awaitable[dict[str, Any]]],
         code_urls: CodeUrlSigner,
         load_code: Callable[[str], Awaitable[bytes]],
         clock: ManualClock | None = None,
         clock_moved: Callable[[], Awaitable[None]] | None = None,
-        prometheus: Callable[[], str] | None = None,
+        prometheus: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         """`clock`: the fake clock `POST /_lamina/clock {"advanceSeconds": N}` moves (tests only);
         `clock_moved()` runs before that call answers (alarms are evaluated at the new time)."""
@@ -39,9 +39,9 @@ class InternalRoutes:
     async def handle(self, request: HttpRequest) -> HttpResponse:
         path = request.raw_path
         if path == "/_lamina/health" and request.method in ("GET", "HEAD"):
-            return _json(200, {"status": "ok", "version": __version__, **self._health()})
+            return _json(200, {"status": "ok", "version": __version__, **(await self._health())})
         if path == "/metrics" and request.method == "GET" and self._prometheus is not None:
-            text = self._prometheus().encode()
+            text = (await self._prometheus()).encode()
             return HttpResponse(200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], text)
         if path == "/_lamina/clock" and self._clock is not None:
             response = self._move_clock(request)

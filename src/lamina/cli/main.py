@@ -237,6 +237,16 @@ def server(
             "may share (pip install 'lamina[postgres]').",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Processes serving the port: a primary (the control plane, async queues) and "
+            "workers running invocations beside it, on every core given (see docs/architecture.md).",
+            min=1,
+            max=256,
+        ),
+    ] = 1,
     runtime_fallback: Annotated[
         str,
         typer.Option(
@@ -367,6 +377,7 @@ def server(
             runtimes=runtimes,
             runtime_fallback=runtime_fallback,
             metadata_url=metadata,
+            workers=workers,
             account_concurrency=account_concurrency,
             min_unreserved_concurrency=min_unreserved_concurrency,
             async_retry_delays=_parse_delays(async_retry_delays),

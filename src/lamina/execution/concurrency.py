@@ -49,6 +49,9 @@ class ConcurrencyLimiter:
     def reserved(self, name: str) -> int | None:
         return self._reserved.get(name)
 
+    def reserved_names(self) -> list[str]:
+        return list(self._reserved)
+
     def set_reserved(self, name: str, reserved: int | None) -> None:
         """Reserve `reserved` for `name` (None removes the reservation). Invocations already in
         flight finish under the rules they started with."""

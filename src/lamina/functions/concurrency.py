@@ -78,3 +78,13 @@ class FunctionConcurrency:
     async def restore(self) -> None:
         for name, reserved in (await self._store.list_reserved_concurrency()).items():
             self._limiter.set_reserved(name, reserved)
+
+    async def reload(self) -> None:
+        """A worker's reservations replaced by the stored ones (the primary changed them)."""
+        stored = await self._store.list_reserved_concurrency()
+        for name in self._limiter.reserved_names():
+            if name not in stored:
+                self._limiter.set_reserved(name, None)
+        for name, reserved in stored.items():
+            if self._limiter.reserved(name) != reserved:
+                self._limiter.set_reserved(name, reserved)

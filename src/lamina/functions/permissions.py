@@ -39,6 +39,10 @@ class PermissionService:
         for key in [key for key in self._enforced if key[0] == name and version in (None, key[1])]:
             del self._enforced[key]
 
+    def forget_all(self) -> None:
+        """Every cached policy read again when next needed (a worker, after the primary changed some)."""
+        self._enforced.clear()
+
     async def forget_function(self, name: str) -> None:
         """An alias of `name` changed or went (its policy may have gone with it)."""
         self._forget(name)

@@ -25,6 +25,22 @@ class FunctionRegistry:
             self._versions[config.name] = {v.version: v for v in await self._store.list_versions(config.name)}
             self._aliases[config.name] = {a.name: a for a in await self._store.list_aliases(config.name)}
 
+    async def reload(self) -> None:
+        """Replace the cache by what the store holds now: a worker's copy, after the primary
+        (the only writer then) changed something. Readers see the old or the new view, whole."""
+        latest: dict[str, FunctionConfig] = {}
+        versions: dict[str, dict[str, FunctionConfig]] = {}
+        aliases: dict[str, dict[str, Alias]] = {}
+        for config in await self._store.list_functions():
+            latest[config.name] = config
+            versions[config.name] = {v.version: v for v in await self._store.list_versions(config.name)}
+        for alias in await self._store.list_aliases():
+            aliases.setdefault(alias.function_name, {})[alias.name] = alias
+        self._latest, self._versions, self._aliases = latest, versions, aliases
+
+    def all_latest(self) -> list[FunctionConfig]:
+        return list(self._latest.values())
+
     def latest(self, name: str) -> FunctionConfig | None:
         return self._latest.get(name)
 

@@ -15,7 +15,7 @@ from lamina.domain.iam.entities import AccessKey, ManagedPolicy, Role, Session, 
 from lamina.domain.iam.managed import AWS_MANAGED_POLICIES
 from lamina.domain.iam.policy import Policy, parse_policy
 from lamina.domain.iam.principals import ASSUMED_ROLE, USER, Principal, root_of
-from lamina.store.ports import IdentityStore
+from lamina.store.ports import IdentityRecord, IdentityStore
 
 USER_KIND, KEY_KIND, ROLE_KIND, POLICY_KIND = "user", "access-key", "role", "policy"
 USER_POLICY_KIND, ROLE_POLICY_KIND = "user-policy", "role-policy"
@@ -53,6 +53,7 @@ class IdentityDirectory:
         self._keys: dict[str, AccessKey] = {}
         self._secrets: dict[str, str] = {}
         self._sessions: dict[str, Session] = {}
+        self._local_sessions: set[str] = set()  # not stored: execution environments' own
         self._roots = dict(roots)
         self._aws_policies = {policy.arn: policy for policy in AWS_MANAGED_POLICIES}
         self._parsed: dict[str, Policy] = {}
@@ -65,7 +66,11 @@ class IdentityDirectory:
         return sorted(set(self._roots) | set(self._accounts))
 
     async def load(self) -> None:
-        for item in await self._store.load():
+        self._apply(await self._store.load())
+        self.expire_sessions()
+
+    def _apply(self, records: Iterable[IdentityRecord]) -> None:
+        for item in records:
             account = self.account(item.account)
             record = item.record
             if item.kind == USER_KIND:
@@ -96,6 +101,21 @@ class IdentityDirectory:
                     else account.role_attachments
                 )
                 attached.setdefault(owner, []).append(arn)
+
+    async def reload(self) -> None:
+        """Replace the view by what the store holds now (a worker, after the primary changed IAM),
+        keeping the unstored sessions of this process's environments."""
+        local = {
+            key: (self._sessions[key], self._secrets[key])
+            for key in self._local_sessions
+            if key in self._secrets
+        }
+        records = await self._store.load()  # before anything is cleared: requests keep being answered
+        self._accounts, self._keys, self._secrets, self._sessions = {}, {}, {}, {}
+        self._apply(records)
+        for key, (session, secret) in local.items():
+            self._sessions[key] = session
+            self._secrets[key] = secret
         self.expire_sessions()
 
     def has_account(self, account_id: str) -> bool:
@@ -267,6 +287,8 @@ class IdentityDirectory:
             await self._store.put(
                 SESSION_KIND, session.account, session.access_key_id, record_of(session), secret
             )
+        else:
+            self._local_sessions.add(session.access_key_id)
         self._sessions[session.access_key_id] = session
         self._secrets[session.access_key_id] = secret
 
@@ -274,6 +296,7 @@ class IdentityDirectory:
         """An unpersisted session's end (its environment stopped): its key no longer signs."""
         self._sessions.pop(access_key_id, None)
         self._secrets.pop(access_key_id, None)
+        self._local_sessions.discard(access_key_id)
 
     def expire_sessions(self, now: float | None = None) -> None:
         """Forget sessions past their expiry (their records go at the next start's load)."""
@@ -282,6 +305,7 @@ class IdentityDirectory:
             if session.expires < moment - 3600:  # kept an hour for ExpiredToken answers
                 del self._sessions[key]
                 self._secrets.pop(key, None)
+                self._local_sessions.discard(key)
 
 
 def user_principal(user: User) -> Principal:

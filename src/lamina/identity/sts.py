@@ -118,20 +118,18 @@ class StsService:
         """What an execution environment of `function_name` gets: temporary credentials of its
         own for the function's role, as Lambda sets them (the session is named after the
         function, as Lambda names it), and the endpoint to use them with."""
+        made = await self.environment_session(role_arn, function_name)
+        if made is None:
+            return {"AWS_ENDPOINT_URL": endpoint}, None  # the role went: its calls are refused
+        return environment_variables_of(*made, endpoint), made[0].expires
+
+    async def environment_session(self, role_arn: str, function_name: str) -> tuple[Session, str] | None:
+        """A new execution environment's session and its secret; None when the role is gone."""
         self._forget_expired_sessions()
         role = self.role_by_arn(role_arn)
         if role is None:
-            return {"AWS_ENDPOINT_URL": endpoint}, None  # the role went: its calls are refused
-        session, secret = await self.new_session(
-            role, function_name[:64], ENVIRONMENT_SESSION_SECONDS, persist=False
-        )
-        variables = {
-            "AWS_ACCESS_KEY_ID": session.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": secret,
-            "AWS_SESSION_TOKEN": session.token,
-            "AWS_ENDPOINT_URL": endpoint,
-        }
-        return variables, session.expires
+            return None
+        return await self.new_session(role, function_name[:64], ENVIRONMENT_SESSION_SECONDS, persist=False)
 
     async def new_session(
         self, role: Role, session_name: str, duration: int, *, persist: bool = True
@@ -148,3 +146,12 @@ class StsService:
         secret = generate_secret_access_key()
         await self._directory.save_session(session, secret, persist=persist)
         return session, secret
+
+
+def environment_variables_of(session: Session, secret: str, endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": session.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_SESSION_TOKEN": session.token,
+        "AWS_ENDPOINT_URL": endpoint,
+    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from lamina.execution.environment import InvocationResult
 from lamina.execution.invocation import InvocationInput
@@ -36,6 +37,24 @@ class PlatformCounters:
         self.flush_seconds_sum += seconds
         self.flush_count += 1
 
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "invocations": dict(self.invocations),
+            "cold_starts": self.cold_starts,
+            "throttles": self.throttles,
+            "flush_seconds_sum": self.flush_seconds_sum,
+            "flush_count": self.flush_count,
+        }
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Another worker's counts added to these (`GET /metrics` sums every worker's)."""
+        for outcome, count in record["invocations"].items():
+            self.invocations[outcome] = self.invocations.get(outcome, 0) + int(count)
+        self.cold_starts += int(record["cold_starts"])
+        self.throttles += int(record["throttles"])
+        self.flush_seconds_sum += float(record["flush_seconds_sum"])
+        self.flush_count += int(record["flush_count"])
+
 
 @dataclass(slots=True)
 class Gauges:
@@ -48,6 +67,16 @@ class Gauges:
     accounts: int = 0
     log_records_dropped: int = 0  # since start: lines past a function's log budget
     log_bytes_dropped: int = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Another worker's gauges added to these; accounts are the same ones, counted once."""
+        for state, count in record["environments"].items():
+            self.environments[state] = self.environments.get(state, 0) + int(count)
+        self.async_backlog += int(record["async_backlog"])
+        self.memory_used_mb += int(record["memory_used_mb"])
+        self.memory_budget_mb += int(record["memory_budget_mb"])
+        self.log_records_dropped += int(record["log_records_dropped"])
+        self.log_bytes_dropped += int(record["log_bytes_dropped"])
 
 
 def _metric(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]) -> list[str]:

@@ -1,0 +1,1 @@
+"""Running one Lamina on several processes: workers on one port (`--workers`), Ray nodes later."""

@@ -1,0 +1,237 @@
+"""A worker of `lamina server --workers N`: the same server, answering the hot path only.
+
+A worker runs invocations (synchronous Invoke, function URLs) with execution environments, fork
+servers and a pool of its own, from in-memory copies of functions, IAM and resource policies that it
+loads from the shared stores and reloads when the primary says it changed something
+(`change_feed.py`). Everything else moves to the primary with its connection
+(`transport/handoff.py`): the control plane, Event invocations (the primary owns the async
+queue, so each event is delivered once), and any invocation the copy cannot answer with certainty
+(an unknown key or function, a function not Active, a version with provisioned concurrency).
+
+What a worker measures goes to the primary: metrics and billing through store adapters that call
+it (`RemoteMetricStore`, `RemoteBillingStore`), so that CloudWatch and `lamina cost` see one
+account. Log lines go straight to the shared log folders: each environment writes a stream of its
+own, so no two processes ever append to one file. Environment credentials are made by the primary
+(`RemoteCredentials`), whose directory must know them to verify the calls functions make.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, unquote
+
+from lamina.api.function_urls import url_target
+from lamina.cluster.control import ControlChannel, Handler
+from lamina.cluster.workers import WorkerSpec
+from lamina.domain.arns import parse_function_ref
+from lamina.domain.functions import FunctionConfig
+from lamina.domain.iam.entities import Session
+from lamina.domain.metrics.aggregate import Aggregate
+from lamina.domain.metrics.series import MetricKey, SeriesInfo
+from lamina.errors import AwsError
+from lamina.identity.directory import Credential, IdentityDirectory
+from lamina.identity.sts import environment_variables_of
+from lamina.protocol.sigv4 import read_credential_scope
+from lamina.transport.handoff import send_connection
+from lamina.transport.http11 import Handler as HttpHandler
+from lamina.transport.messages import HandOff, LeanRequest, LeanResponse
+
+_INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
+_CANNOT_MOVE = HandOff(
+    503,
+    b'{"Type":"Service","message":"The request could not be passed to the primary worker; retry it."}',
+    headers=(("X-Amzn-ErrorType", "ServiceException"),),
+)
+_HELLO_MAGIC = b"LMW1"
+
+
+async def connect(spec: WorkerSpec, handlers: Mapping[str, Handler]) -> ControlChannel:
+    """This worker's control link, introduced with its index, token and pid."""
+    reader, writer = await asyncio.open_unix_connection(str(spec.control_path))
+    writer.write(
+        _HELLO_MAGIC
+        + spec.index.to_bytes(2, "big")
+        + spec.token.hex().encode("ascii")
+        + os.getpid().to_bytes(8, "big")
+    )
+    return ControlChannel(reader, writer, handlers)
+
+
+class LocalView(Protocol):
+    """What the router asks of the worker's platform."""
+
+    def function_for(
+        self, account_id: str, region: str, name: str, qualifier: str | None
+    ) -> FunctionConfig | None:
+        """The configuration this worker would run, or None when it must not answer itself."""
+
+
+class FollowerRouter:
+    """The worker's handler: what it can answer it answers, the rest moves to the primary."""
+
+    def __init__(
+        self,
+        app: HttpHandler,
+        credential: Callable[[str], Credential | None],
+        view: LocalView,
+        spec: WorkerSpec,
+    ) -> None:
+        self._app = app
+        self._credential = credential
+        self._view = view
+        self._inbox = spec.inbox_path
+        token = spec.token
+
+        async def send(fd: int, data: bytes) -> bool:
+            return await send_connection(self._inbox, token, fd, data)
+
+        self._move = HandOff(_CANNOT_MOVE.status, _CANNOT_MOVE.body, headers=_CANNOT_MOVE.headers, send=send)
+
+    async def handle(self, lean: LeanRequest) -> LeanResponse:
+        if self.serves_here(lean):
+            return await self._app(lean)
+        return self._move
+
+    def serves_here(self, lean: LeanRequest) -> bool:
+        if url_target(lean) is not None:
+            return True
+        if lean.method != "POST" or lean.body_too_large:
+            return False
+        match = _INVOKE.fullmatch(lean.path)
+        if match is None or lean.headers.get("x-amz-invocation-type", "RequestResponse") != "RequestResponse":
+            return False
+        scope = read_credential_scope(lean.headers, lean.query_string)
+        if scope is None or scope.service != "lambda":
+            return False
+        credential = self._credential(scope.access_key_id)
+        if credential is None:
+            return False  # maybe a key made a moment ago: the primary knows
+        account_id = credential.principal.account
+        qualifier = None
+        if lean.query_string:
+            qualifier = dict(parse_qsl(lean.query_string)).get("Qualifier")
+        try:
+            ref = parse_function_ref(unquote(match.group(1)), region=scope.region, account_id=account_id)
+        except AwsError:
+            return False  # another account's function, or a malformed name: the primary answers
+        if ref.qualifier is not None:
+            if qualifier is not None and qualifier != ref.qualifier:
+                return False
+            qualifier = ref.qualifier
+        return self._view.function_for(account_id, scope.region, ref.name, qualifier) is not None
+
+
+class RemoteCredentials:
+    """Execution environments' credentials, made by the primary (its directory verifies the calls
+    functions make there) and known here too (calls that reach this worker's port)."""
+
+    def __init__(self, channel: Callable[[], ControlChannel], directory: IdentityDirectory) -> None:
+        self._channel = channel
+        self._directory = directory
+
+    async def variables(self, config: FunctionConfig, endpoint: str) -> tuple[dict[str, str], float | None]:
+        made = await self._channel().call("credentials", role=config.role, function=config.name)
+        if made is None:
+            return {"AWS_ENDPOINT_URL": endpoint}, None
+        session = Session(**made["session"])
+        await self._directory.save_session(session, made["secret"], persist=False)
+        return environment_variables_of(session, made["secret"], endpoint), session.expires
+
+    def revoke(self, access_key_id: str) -> None:
+        self._directory.revoke_session(access_key_id)
+        self._channel().notify("revoke", key=access_key_id)
+
+
+@dataclass(slots=True)
+class RemoteMetricStore:
+    """A worker's metric store: what its recorder flushes is written by the primary."""
+
+    channel: Callable[[], ControlChannel]
+    account_id: str
+    region: str
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def write(
+        self, minutes: Mapping[MetricKey, Mapping[int, Aggregate]], units: Mapping[MetricKey, str]
+    ) -> None:
+        series = [
+            [
+                key.namespace,
+                key.name,
+                [list(pair) for pair in key.dimensions],
+                units.get(key),
+                [[minute, aggregate.to_record()] for minute, aggregate in by_minute.items()],
+            ]
+            for key, by_minute in minutes.items()
+        ]
+        await self.channel().call("metrics", account=self.account_id, region=self.region, series=series)
+
+    async def read(self, key: MetricKey, resolution: int, start: int, end: int) -> dict[int, Aggregate]:
+        return {}  # CloudWatch is answered by the primary
+
+    async def series(self, namespace: str | None = None, name: str | None = None) -> list[SeriesInfo]:
+        return []
+
+    async def prune(self, now: float) -> int:
+        return 0
+
+
+def metric_write_of(series: list[Any]) -> tuple[dict[MetricKey, dict[int, Aggregate]], dict[MetricKey, str]]:
+    """The primary's side of `RemoteMetricStore.write`: the arguments for its own store."""
+    minutes: dict[MetricKey, dict[int, Aggregate]] = {}
+    units: dict[MetricKey, str] = {}
+    for namespace, name, dimensions, unit, points in series:
+        key = MetricKey(str(namespace), str(name), tuple((str(n), str(v)) for n, v in dimensions))
+        minutes[key] = {int(minute): Aggregate.from_record(record) for minute, record in points}
+        if unit is not None:
+            units[key] = str(unit)
+    return minutes, units
+
+
+@dataclass(slots=True)
+class RemoteBillingStore:
+    channel: Callable[[], ControlChannel]
+    account_id: str
+    region: str
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def add(self, usage: Mapping[tuple[str, str], tuple[int, int]]) -> None:
+        rows = [[month, function, requests, mb_ms] for (month, function), (requests, mb_ms) in usage.items()]
+        await self.channel().call("billing", account=self.account_id, region=self.region, usage=rows)
+
+
+def billing_add_of(rows: list[Any]) -> dict[tuple[str, str], tuple[int, int]]:
+    return {
+        (str(month), str(function)): (int(requests), int(mb_ms)) for month, function, requests, mb_ms in rows
+    }
+
+
+def main() -> None:
+    """`python -m lamina.cluster.follower`, started by the primary with a WorkerSpec on stdin."""
+    spec = pickle.loads(sys.stdin.buffer.read())
+    if not isinstance(spec, WorkerSpec):
+        raise SystemExit("lamina worker: expected a worker spec on standard input")
+    from lamina.server import serve_worker
+
+    serve_worker(spec)
+
+
+if __name__ == "__main__":
+    main()
