@@ -47,6 +47,7 @@ from lamina.cluster.follower import (
     connect,
 )
 from lamina.cluster.primary import primary_handlers
+from lamina.cluster.shared_counts import SharedCounts, counts_path
 from lamina.cluster.workers import WorkerGroup, WorkerSpec
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
@@ -57,6 +58,7 @@ from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy
 from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.concurrency import ConcurrencyLimiter
+from lamina.execution.counts import Counts
 from lamina.execution.environment import EnvironmentContext
 from lamina.execution.invocation import InvocationService
 from lamina.execution.log_budget import LogBudget
@@ -336,6 +338,8 @@ class Platform:
     feed: ChangeFeed | None = None
     handle: Callable[[LeanRequest], Awaitable[LeanResponse]] | None = None  # every port's handler
     worker_handlers: dict[str, Handler] = field(default_factory=dict)  # the primary's, for its workers
+    counts: SharedCounts | None = None  # --workers: what all of them count together
+    budget: MemoryBudget | None = None
     worker: WorkerSpec | None = None
     channel: ControlChannel | None = None
     _log_flusher: asyncio.Task[None] | None = None
@@ -427,6 +431,26 @@ class Platform:
             await account.start_delivering()
         return account
 
+    async def reclaim_memory(self, needed_mb: int, asking: int) -> bool:
+        """The primary: a worker (`asking`; 0 for the primary itself) is short of `needed_mb` of the
+        budget; ask the workers holding idle memory, the most first, to stop idle environments."""
+        assert self.budget is not None
+        freed = 0
+        holders = list(self.budget.idle_in_other_workers())
+        if asking != 0 and self.budget.idle_memory_mb() > 0:
+            holders.insert(0, (0, self.budget.idle_memory_mb()))
+        for index, _ in holders:
+            if index == asking:
+                continue
+            if index == 0:
+                freed += await self.budget.evict_idle(needed_mb - freed)
+            elif self.workers is not None:
+                answers = await self.workers.ask(index, "evict", mb=needed_mb - freed)
+                freed += int(answers or 0)
+            if freed >= needed_mb:
+                break
+        return freed > 0
+
     async def apply_changes(self, scopes: list[list[str]]) -> None:
         """A worker: the primary changed these scopes (cluster/change_feed.py); reload them."""
         for scope in scopes:
@@ -517,6 +541,10 @@ class Platform:
         await self.identity_store.close()
         if self.stores is not None:
             await self.stores.close()
+        if self.counts is not None:
+            self.counts.close()
+            if self.worker is None:  # the primary made the table; its workers have gone
+                self.counts.path.unlink(missing_ok=True)
         if self.node_standbys is not None:
             self.node_standbys.close()
         self.sandbox.close()
@@ -662,6 +690,8 @@ class _Shared:
     # --workers, on a worker: its link to the primary (credentials, metrics and billing go there).
     link: Callable[[], ControlChannel] | None = None
     remote_credentials: RemoteCredentials | None = None
+    # --workers: in-flight invocations and memory, counted by all workers together.
+    counts: Counts | None = None
 
 
 def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegion:
@@ -704,7 +734,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         shared.budget,
         tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
     )
-    limiter = ConcurrencyLimiter(settings.account_concurrency)
+    limiter = ConcurrencyLimiter(settings.account_concurrency, shared.counts, scope=f"{account_id}/{region}")
     link = shared.link
     metric_store: MetricStore = (
         RemoteMetricStore(link, account_id, region) if link else shared.stores.metrics(account_id, region)
@@ -895,6 +925,23 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         running=lambda: running_code([account.pool for account in accounts.values()]),
     )
     budget_mb = settings.memory_budget_mb or default_memory_budget_mb(settings.memory_budget_share)
+    counts: SharedCounts | None = None
+    reclaim: Callable[[int], Awaitable[bool]] | None = None
+    if worker is not None:
+        counts = SharedCounts(worker.counts_path, worker.workers, worker.index)
+
+        async def reclaim_through_primary(needed_mb: int) -> bool:
+            return bool(await link().call("reclaim", mb=needed_mb, worker=worker.index))
+
+        reclaim = reclaim_through_primary
+    elif settings.workers > 1:
+        counts = SharedCounts(counts_path(data_dir), settings.workers, 0, create=True)
+
+        async def reclaim_from_workers(needed_mb: int) -> bool:
+            return await platform.reclaim_memory(needed_mb, asking=0)
+
+        reclaim = reclaim_from_workers
+    budget = MemoryBudget(budget_mb, counts, reclaim)
     stores = StoreChoice(settings)
     identity_store = stores.identity(load_or_create_key(settings.secrets_dir, "credentials"))
     feed: ChangeFeed | None = None
@@ -962,7 +1009,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         blobs,
         code,
         code_collector,
-        MemoryBudget(budget_mb),
+        budget,
         directory,
         authorizer,
         sts,
@@ -991,6 +1038,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         feed=feed,
         link=link if worker is not None else None,
         remote_credentials=RemoteCredentials(link, directory) if worker is not None else None,
+        counts=counts,
     )
     home = (settings.account_id, settings.home_region)
     accounts[home] = _build_account(shared, *home)
@@ -1057,13 +1105,21 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         feed=feed,
         worker=worker,
         handle=handle,
+        counts=counts,
+        budget=budget,
     )
 
     async def stores_of(account_id: str, region: str) -> tuple[MetricStore, BillingStore] | None:
         account = await platform.account_region(account_id, region)
         return (account.metric_store, account.billing_store) if account is not None else None
 
-    platform.worker_handlers = primary_handlers(sts, stores_of) if feed is not None else {}
+    if feed is not None:
+        platform.worker_handlers = primary_handlers(sts, stores_of)
+
+        async def reclaim_for_worker(args: dict[str, Any]) -> bool:
+            return await platform.reclaim_memory(int(args["mb"]), asking=int(args["worker"]))
+
+        platform.worker_handlers["reclaim"] = reclaim_for_worker
     return platform
 
 
@@ -1171,8 +1227,13 @@ def serve(settings: Settings) -> None:
         if settings.workers <= 1:
             return
         bound = replace(settings, port=server.listener.addresses[0][1])
+        assert platform.counts is not None
         group = WorkerGroup(
-            bound, settings.workers - 1, settings.data_dir / "workers", platform.worker_handlers
+            bound,
+            settings.workers - 1,
+            settings.data_dir / "workers",
+            platform.worker_handlers,
+            platform.counts,
         )
         platform.workers = group
         inbox = ConnectionInbox(group.inbox_path, group.token, server.listener.adopt_connection)
@@ -1245,7 +1306,12 @@ def serve_worker(spec: WorkerSpec) -> None:
         async def prometheus(args: dict[str, Any]) -> dict[str, Any]:
             return platform.prometheus_record()
 
-        channel = await connect(spec, {"reload": reload, "pool": pool, "prometheus": prometheus})
+        async def evict(args: dict[str, Any]) -> int:
+            assert platform.budget is not None
+            return await platform.budget.evict_idle(int(args["mb"]))
+
+        handlers = {"reload": reload, "pool": pool, "prometheus": prometheus, "evict": evict}
+        channel = await connect(spec, handlers)
         platform.channel = channel
         serving = asyncio.get_running_loop().create_task(channel.serve())
         # The primary gone: stop as on SIGTERM (environments first).

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina.cluster.control import ChannelClosed, ControlChannel, Handler, RemoteError
+from lamina.cluster.shared_counts import SharedCounts
 from lamina.config import Settings
 
 _log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class WorkerSpec:
     control_path: Path
     inbox_path: Path
     token: bytes
+    counts_path: Path  # the counts all workers share (cluster/shared_counts.py)
+    workers: int  # the primary and its workers: the columns of the counts
 
 
 @dataclass(slots=True)
@@ -63,10 +66,16 @@ class Worker:
 
 class WorkerGroup:
     def __init__(
-        self, settings: Settings, count: int, runtime_dir: Path, handlers: Mapping[str, Handler]
+        self,
+        settings: Settings,
+        count: int,
+        runtime_dir: Path,
+        handlers: Mapping[str, Handler],
+        counts: SharedCounts,
     ) -> None:
         """`count` workers besides the primary; `handlers` answer their calls."""
         self._settings = settings
+        self._counts = counts
         self.token = secrets.token_bytes(32)
         runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.control_path = runtime_dir / "control.sock"
@@ -102,7 +111,15 @@ class WorkerGroup:
         while not self._stopping:
             worker.ready.clear()
             worker.started = time.monotonic()
-            spec = WorkerSpec(self._settings, worker.index, self.control_path, self.inbox_path, self.token)
+            spec = WorkerSpec(
+                self._settings,
+                worker.index,
+                self.control_path,
+                self.inbox_path,
+                self.token,
+                self._counts.path,
+                len(self.workers) + 1,
+            )
             worker.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "lamina.cluster.follower", stdin=asyncio.subprocess.PIPE
             )
@@ -111,6 +128,8 @@ class WorkerGroup:
             worker.process.stdin.close()
             status = await worker.process.wait()
             worker.channel = None
+            # Its invocations and environments went with it: what it counted goes too.
+            self._counts.clear_column(worker.index)
             if self._stopping:
                 return
             _log.warning(
@@ -165,6 +184,16 @@ class WorkerGroup:
             else:
                 answered.append((worker, answer))
         return answered
+
+    async def ask(self, index: int, op: str, timeout: float = APPLY_SECONDS, **args: Any) -> Any:
+        """Ask one worker; None when it is not serving (or went meanwhile)."""
+        worker = next((w for w in self.linked() if w.index == index), None)
+        if worker is None:
+            return None
+        try:
+            return await self._ask(worker, op, timeout, args)
+        except (ChannelClosed, RemoteError, TimeoutError):
+            return None
 
     @staticmethod
     async def _ask(worker: Worker, op: str, timeout: float, args: dict[str, Any]) -> Any:

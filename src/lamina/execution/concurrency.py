@@ -5,12 +5,15 @@ reserved concurrency R runs at most R invocations at once and those never count 
 functions; every other function shares what the reservations leave of the account limit
 (UnreservedConcurrentExecutions). A reservation of 0 disables the function. Provisioned
 concurrency is counted apart, out of the reservation or the unreserved pool (set_provisioned).
-In-memory counters only: this sits on the invocation hot path.
+In-memory counters only: this sits on the invocation hot path. With several workers
+(`--workers`) the counts that limits are checked against (each reservation's and the unreserved
+pool's) are shared by all of them (`cluster/shared_counts.py`); the configuration is each one's copy.
 """
 
 from __future__ import annotations
 
 from lamina.errors import AwsError, too_many_requests
+from lamina.execution.counts import Counts, LocalCounts
 
 RESERVED_LIMIT_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_LIMIT_REASON = "ConcurrentInvocationLimitExceeded"
@@ -23,8 +26,13 @@ PROVISIONED = 2  # by one of its version's provisioned environments
 
 
 class ConcurrencyLimiter:
-    def __init__(self, account_limit: int) -> None:
+    def __init__(self, account_limit: int, counts: Counts | None = None, scope: str = "") -> None:
+        """`counts`: where in-flight invocations are counted (shared by workers), under keys
+        starting with `scope` (one account's Lambda in one region)."""
         self.account_limit = account_limit
+        self._counts: Counts = counts if counts is not None else LocalCounts()
+        self._unreserved_key = f"{scope}/unreserved"
+        self._reserved_prefix = f"{scope}/reserved/"
         self._reserved: dict[str, int] = {}
         self._reserved_total = 0
         # function -> version -> provisioned concurrency (what PutProvisionedConcurrencyConfig asked)
@@ -32,7 +40,6 @@ class ConcurrencyLimiter:
         self._provisioned_unreserved = 0  # of functions without a reservation
         self._running: dict[str, int] = {}  # function name -> on-demand invocations in flight
         self._provisioned_running: dict[tuple[str, str], int] = {}
-        self._unreserved_running = 0  # in flight of functions without a reservation
         self._running_total = 0
 
     @property
@@ -44,7 +51,8 @@ class ConcurrencyLimiter:
         return self.account_limit - self._reserved_total
 
     def unreserved_in_flight(self) -> int:
-        return self._unreserved_running
+        """In all workers together."""
+        return self._counts.total(self._unreserved_key)
 
     def reserved(self, name: str) -> int | None:
         return self._reserved.get(name)
@@ -94,12 +102,12 @@ class ConcurrencyLimiter:
         reserved = self._reserved.get(name)
         if reserved is not None:
             on_demand = reserved - self.provisioned_total(name)
-            if running >= on_demand:
+            if not self._counts.try_add(self._reserved_prefix + name, 1, on_demand):
                 raise self._throttle(RESERVED_LIMIT_REASON)
-        elif self._unreserved_running >= self.unreserved_limit - self._provisioned_unreserved:
+        elif not self._counts.try_add(
+            self._unreserved_key, 1, self.unreserved_limit - self._provisioned_unreserved
+        ):
             raise self._throttle(ACCOUNT_LIMIT_REASON)
-        else:
-            self._unreserved_running += 1
         self._running[name] = running + 1
         self._running_total += 1
         return UNRESERVED if reserved is None else RESERVED
@@ -120,7 +128,9 @@ class ConcurrencyLimiter:
         else:
             self._running.pop(name, None)
         if counted == UNRESERVED:
-            self._unreserved_running -= 1
+            self._counts.add(self._unreserved_key, -1)
+        else:
+            self._counts.add(self._reserved_prefix + name, -1)
 
     @staticmethod
     def _throttle(reason: str) -> AwsError:

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
+
+from lamina.execution.counts import Counts, LocalCounts
+
+MEMORY_KEY = "memory/reserved"
+IDLE_KEY = "memory/idle"
 
 
 class MemoryBudgetExhausted(Exception):
@@ -48,14 +54,34 @@ class IdleHolder(Protocol):
 class MemoryBudget:
     """Megabytes reserved against a fixed total, shared by the pools of every account: a pool short
     of room evicts its own idle environments first, then other pools'. Not thread-safe: one event
-    loop owns it."""
+    loop owns it.
 
-    def __init__(self, total_mb: int) -> None:
+    With several workers (`--workers`) the total is theirs together: reservations are counted in
+    `counts` (shared by all), each worker publishes how much idle memory it holds, and a worker
+    short of room while others hold idle environments asks them to stop some (`reclaim(mb)`,
+    through the primary) before giving up."""
+
+    def __init__(
+        self,
+        total_mb: int,
+        counts: Counts | None = None,
+        reclaim: Callable[[int], Awaitable[bool]] | None = None,
+    ) -> None:
         if total_mb <= 0:
             raise ValueError("the memory budget must be positive")
         self.total_mb = total_mb
-        self.used_mb = 0
+        self._counts: Counts = counts if counts is not None else LocalCounts()
+        self._reclaim = reclaim
+        self.own_mb = 0  # reserved by this process
         self._holders: list[IdleHolder] = []
+
+    @property
+    def shared(self) -> bool:
+        return self._reclaim is not None
+
+    @property
+    def used_mb(self) -> int:
+        return self._counts.total(MEMORY_KEY)
 
     def join(self, holder: IdleHolder) -> None:
         self._holders.append(holder)
@@ -85,16 +111,57 @@ class MemoryBudget:
 
     def try_reserve(self, mb: int) -> bool:
         """Reserve `mb` if it fits; False (and nothing reserved) otherwise."""
-        if mb > self.available_mb:
+        if not self._counts.try_add(MEMORY_KEY, mb, self.total_mb):
             return False
-        self.used_mb += mb
+        self.own_mb += mb
         return True
 
     def release(self, mb: int) -> None:
         """Give back a reservation; each reservation is released exactly once."""
-        if mb > self.used_mb:
-            raise RuntimeError(f"releasing {mb} MB but only {self.used_mb} MB are reserved")
-        self.used_mb -= mb
+        if mb > self.own_mb:
+            raise RuntimeError(f"releasing {mb} MB but only {self.own_mb} MB are reserved")
+        self.own_mb -= mb
+        self._counts.add(MEMORY_KEY, -mb)
+
+    # several workers ---------------------------------------------------------------------------
+    def idle_memory_mb(self) -> int:
+        return sum(holder.idle_memory_mb for holder in self._holders)
+
+    def publish_idle(self) -> None:
+        """Tell the other workers how much idle memory this one holds (they may ask for it)."""
+        if self.shared:
+            self._counts.set_own(IDLE_KEY, self.idle_memory_mb())
+
+    def idle_in_other_workers(self) -> list[tuple[int, int]]:
+        """(worker, idle MB) of the other workers holding idle memory, the most first."""
+        return sorted(self._counts.others(IDLE_KEY), key=lambda pair: -pair[1])
+
+    async def reclaim_elsewhere(self, needed_mb: int) -> bool:
+        """Ask other workers to stop idle environments until `needed_mb` may fit; False when none
+        holds idle memory (or they freed too little)."""
+        if self._reclaim is None or not self._counts.others(IDLE_KEY):
+            return False
+        return await self._reclaim(needed_mb)
+
+    async def evict_idle(self, mb: int) -> int:
+        """Stop idle environments of this process, least recently used first, until `mb` are free
+        (another worker asked); returns the MB freed."""
+        freed = 0
+        stopping: list[asyncio.Task[None]] = []
+        while freed < mb:
+            holders = [holder for holder in self._holders if holder.idle_memory_mb > 0]
+            if not holders:
+                break
+            before = self.own_mb
+            task = max(holders, key=lambda holder: holder.idle_memory_mb).evict_oldest_idle()
+            if task is None:
+                break
+            stopping.append(task)
+            freed += before - self.own_mb
+        if stopping:
+            await asyncio.wait(stopping)
+        self.publish_idle()
+        return freed
 
 
 def machine_memory_mb(meminfo: Path = Path("/proc/meminfo")) -> int | None:

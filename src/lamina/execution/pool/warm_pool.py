@@ -38,6 +38,8 @@ from lamina.execution.pool.idle import IdleEnvironments, pool_key
 from lamina.execution.pool.keep_alive import FunctionKey, KeepAlivePolicy
 
 _log = logging.getLogger(__name__)
+# With a budget several workers share, a wait for room looks again this often (see _capacity_changed).
+_SHARED_BUDGET_RECHECK_SECONDS = 0.1
 
 
 def function_key(config: FunctionConfig) -> FunctionKey:
@@ -174,6 +176,8 @@ class EnvironmentPool:
             evicted = self._make_room(config.memory_size)
             if evicted is not None:
                 break
+            if await self._budget.reclaim_elsewhere(config.memory_size):
+                continue  # other workers stopped idle environments: try again
             exhausted = MemoryBudgetExhausted(config.memory_size, self._budget.used_mb, self._budget.total_mb)
             if not wait or exhausted.never_fits:
                 raise exhausted
@@ -322,6 +326,7 @@ class EnvironmentPool:
             self._budget.release(charged - footprint)
         self._charges[environment] = footprint
         self._idle.add(environment, footprint)
+        self._budget.publish_idle()
 
     def _give_back(self, mb: int) -> None:
         self._budget.release(mb)
@@ -331,7 +336,10 @@ class EnvironmentPool:
     async def _capacity_changed(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
         self._capacity_waiters.append(waiter)
-        await waiter
+        if self._budget.shared:  # memory other workers give back wakes nobody here: look again soon
+            await asyncio.wait([waiter], timeout=_SHARED_BUDGET_RECHECK_SECONDS)
+        else:
+            await waiter
 
     def _notify_capacity(self) -> None:
         waiters, self._capacity_waiters = self._capacity_waiters, []
@@ -462,6 +470,7 @@ class EnvironmentPool:
             self.reap_idle(now)
             self.start_due_prewarms(now)
             self._check_provisioned()
+            self._budget.publish_idle()  # what was taken or stopped since
 
     def _deadline(self, environment: ExecutionEnvironment) -> float:
         deadline = self._deadlines.get(environment)
