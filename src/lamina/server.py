@@ -40,15 +40,15 @@ from lamina.clock import Clock, ManualClock, SystemClock
 from lamina.cluster.change_feed import IDENTITY_SCOPE, ChangeFeed, Scope, marking_identity, marking_metadata
 from lamina.cluster.control import ChannelClosed, ControlChannel, Handler
 from lamina.cluster.follower import (
-    FollowerRouter,
     RemoteBillingStore,
     RemoteCredentials,
     RemoteMetricStore,
     connect,
 )
 from lamina.cluster.primary import primary_handlers
+from lamina.cluster.routing import PRIMARY, InvocationRouter
 from lamina.cluster.shared_counts import SharedCounts, counts_path
-from lamina.cluster.workers import WorkerGroup, WorkerSpec
+from lamina.cluster.workers import WorkerGroup, WorkerSpec, inbox_path
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
@@ -66,6 +66,7 @@ from lamina.execution.node_standby import NodeStandbyPool
 from lamina.execution.observer import Observers
 from lamina.execution.pool import EnvironmentPool, MemoryBudget
 from lamina.execution.pool.budget import default_memory_budget_mb
+from lamina.execution.pool.idle import IdleCountChanged, PoolKey
 from lamina.execution.pool.keep_alive import build_keep_alive_policy
 from lamina.execution.runtimes.catalog import (
     BOOTSTRAP,
@@ -306,6 +307,10 @@ class AccountRegion:
         await self.billing.flush()
 
 
+async def _unset_handler(request: LeanRequest) -> LeanResponse:
+    raise RuntimeError("the platform's handler is set when it is built")
+
+
 @dataclass(slots=True)
 class Platform:
     """Everything one server process runs, wired together."""
@@ -336,7 +341,9 @@ class Platform:
     # worker, what it was started with and its link to the primary (cluster/follower.py).
     workers: WorkerGroup | None = None
     feed: ChangeFeed | None = None
-    handle: Callable[[LeanRequest], Awaitable[LeanResponse]] | None = None  # every port's handler
+    handle: Callable[[LeanRequest], Awaitable[LeanResponse]] | None = None  # the whole API
+    # What every port of this process serves: `handle`, or the router in front of it (--workers).
+    port_handler: Callable[[LeanRequest], Awaitable[LeanResponse]] = _unset_handler
     worker_handlers: dict[str, Handler] = field(default_factory=dict)  # the primary's, for its workers
     counts: SharedCounts | None = None  # --workers: what all of them count together
     budget: MemoryBudget | None = None
@@ -470,6 +477,15 @@ class Platform:
         """A worker: what it would run for this invocation itself (None: the primary answers)."""
         account = self.accounts.get((account_id, region))
         return account.runs_here(name, qualifier) if account is not None else None
+
+    def warm_elsewhere(self, account_id: str, region: str, config: FunctionConfig) -> int | None:
+        """Another process with an idle environment of `config`, when this one has no environment
+        of it at all (one that has some scales out here instead: load spreads over every process)."""
+        account = self.accounts.get((account_id, region))
+        if account is None or self.counts is None or account.pool.has_environment(config):
+            return None
+        holders = self.counts.others(idle_key(account_id, region, config.name, config.version))
+        return max(holders, key=lambda holder: holder[1])[0] if holders else None
 
     async def stop_environments(self) -> None:
         """First step of a shutdown: in-flight invocations end now, with an error their callers see.
@@ -694,6 +710,19 @@ class _Shared:
     counts: Counts | None = None
 
 
+def idle_key(account_id: str, region: str, name: str, version: str) -> str:
+    """The shared count of a function version's idle environments (cluster/routing.py)."""
+    return f"{account_id}/{region}/idle/{name}/{version}"
+
+
+def _idle_publisher(counts: Counts, account_id: str, region: str) -> IdleCountChanged:
+    def publish(key: PoolKey, count: int) -> None:
+        with contextlib.suppress(RuntimeError):  # a full table: that version is just not advertised
+            counts.set_own(idle_key(account_id, region, key[0], key[1]), count)
+
+    return publish
+
+
 def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegion:
     settings, sts, authorizer = shared.settings, shared.sts, shared.authorizer
     database_path, queue_path, logs_dir = settings.region_paths(account_id, region)
@@ -733,6 +762,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         build_keep_alive_policy(settings.keep_alive_policy, settings.keep_alive_seconds),
         shared.budget,
         tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
+        idle_counts=_idle_publisher(shared.counts, account_id, region) if shared.counts is not None else None,
     )
     limiter = ConcurrencyLimiter(settings.account_concurrency, shared.counts, scope=f"{account_id}/{region}")
     link = shared.link
@@ -988,7 +1018,10 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
             raise ChannelClosed("this worker is not linked to its primary")
         return platform.channel
 
-    function_port = FunctionApiPort(handle, settings.http_limits, environment_uids)
+    # Through the router once there are workers (serve, serve_worker): set on the platform then.
+    function_port = FunctionApiPort(
+        lambda request: platform.port_handler(request), settings.http_limits, environment_uids
+    )
     # The namespaces tier: Lamina's API listens inside each environment's namespace where its
     # AWS_ENDPOINT_URL points (the function port, bound at startup).
     networks = (
@@ -1108,6 +1141,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         counts=counts,
         budget=budget,
     )
+    platform.port_handler = handle
 
     async def stores_of(account_id: str, region: str) -> tuple[MetricStore, BillingStore] | None:
         account = await platform.account_region(account_id, region)
@@ -1236,6 +1270,15 @@ def serve(settings: Settings) -> None:
             platform.counts,
         )
         platform.workers = group
+        assert platform.handle is not None
+        platform.port_handler = InvocationRouter(
+            platform.handle,
+            platform.directory.credential,
+            platform,
+            index=PRIMARY,
+            inbox_of=lambda index: inbox_path(group.runtime_dir, index),
+            token=group.token,
+        ).handle
         inbox = ConnectionInbox(group.inbox_path, group.token, server.listener.adopt_connection)
         inbox.open()
         inboxes.append(inbox)
@@ -1252,8 +1295,11 @@ def serve(settings: Settings) -> None:
             await platform.workers.stop()
         await platform.stop_environments()
 
+    async def handle(request: LeanRequest) -> LeanResponse:
+        return await platform.port_handler(request)
+
     server = PublicHttpServer(
-        platform.handle,
+        handle,
         settings.host,
         settings.port,
         limits=settings.http_limits,
@@ -1294,7 +1340,19 @@ def serve_worker(spec: WorkerSpec) -> None:
     settings = replace(spec.settings, sandbox_uids_explicit=False, workers=1)
     platform = build_platform(settings, worker=spec)
     assert platform.handle is not None
-    router = FollowerRouter(platform.handle, platform.directory.credential, platform, spec)
+    platform.port_handler = InvocationRouter(
+        platform.handle,
+        platform.directory.credential,
+        platform,
+        index=spec.index,
+        inbox_of=lambda index: inbox_path(spec.runtime_dir, index),
+        token=spec.token,
+    ).handle
+    inbox = ConnectionInbox(
+        inbox_path(spec.runtime_dir, spec.index),
+        spec.token,
+        lambda *moved: server.listener.adopt_connection(*moved),
+    )
 
     async def link() -> None:
         async def reload(args: dict[str, Any]) -> None:
@@ -1323,17 +1381,22 @@ def serve_worker(spec: WorkerSpec) -> None:
 
     async def ready() -> None:
         assert platform.channel is not None
+        inbox.open()
         await platform.channel.call("ready", index=spec.index)
 
+    async def stop() -> None:
+        inbox.close()
+        await platform.stop_environments()
+
     server = PublicHttpServer(
-        router.handle,
+        platform.port_handler,
         settings.host,
         settings.port,
         limits=settings.http_limits,
         admit=platform.function_port.admit_public if platform.function_port is not None else None,
         sources=platform.function_port.sources if platform.function_port is not None else None,
         on_startup=startup,
-        before_shutdown=platform.stop_environments,
+        before_shutdown=stop,
         on_shutdown=platform.shutdown,
         after_listening=ready,
         reuse_port=True,

@@ -20,35 +20,20 @@ from __future__ import annotations
 import asyncio
 import os
 import pickle
-import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import parse_qsl, unquote
+from typing import Any
 
-from lamina.api.function_urls import url_target
 from lamina.cluster.control import ControlChannel, Handler
 from lamina.cluster.workers import WorkerSpec
-from lamina.domain.arns import parse_function_ref
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.entities import Session
 from lamina.domain.metrics.aggregate import Aggregate
 from lamina.domain.metrics.series import MetricKey, SeriesInfo
-from lamina.errors import AwsError
-from lamina.identity.directory import Credential, IdentityDirectory
+from lamina.identity.directory import IdentityDirectory
 from lamina.identity.sts import environment_variables_of
-from lamina.protocol.sigv4 import read_credential_scope
-from lamina.transport.handoff import send_connection
-from lamina.transport.http11 import Handler as HttpHandler
-from lamina.transport.messages import HandOff, LeanRequest, LeanResponse
 
-_INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
-_CANNOT_MOVE = HandOff(
-    503,
-    b'{"Type":"Service","message":"The request could not be passed to the primary worker; retry it."}',
-    headers=(("X-Amzn-ErrorType", "ServiceException"),),
-)
 _HELLO_MAGIC = b"LMW1"
 
 
@@ -62,70 +47,6 @@ async def connect(spec: WorkerSpec, handlers: Mapping[str, Handler]) -> ControlC
         + os.getpid().to_bytes(8, "big")
     )
     return ControlChannel(reader, writer, handlers)
-
-
-class LocalView(Protocol):
-    """What the router asks of the worker's platform."""
-
-    def function_for(
-        self, account_id: str, region: str, name: str, qualifier: str | None
-    ) -> FunctionConfig | None:
-        """The configuration this worker would run, or None when it must not answer itself."""
-
-
-class FollowerRouter:
-    """The worker's handler: what it can answer it answers, the rest moves to the primary."""
-
-    def __init__(
-        self,
-        app: HttpHandler,
-        credential: Callable[[str], Credential | None],
-        view: LocalView,
-        spec: WorkerSpec,
-    ) -> None:
-        self._app = app
-        self._credential = credential
-        self._view = view
-        self._inbox = spec.inbox_path
-        token = spec.token
-
-        async def send(fd: int, data: bytes) -> bool:
-            return await send_connection(self._inbox, token, fd, data)
-
-        self._move = HandOff(_CANNOT_MOVE.status, _CANNOT_MOVE.body, headers=_CANNOT_MOVE.headers, send=send)
-
-    async def handle(self, lean: LeanRequest) -> LeanResponse:
-        if self.serves_here(lean):
-            return await self._app(lean)
-        return self._move
-
-    def serves_here(self, lean: LeanRequest) -> bool:
-        if url_target(lean) is not None:
-            return True
-        if lean.method != "POST" or lean.body_too_large:
-            return False
-        match = _INVOKE.fullmatch(lean.path)
-        if match is None or lean.headers.get("x-amz-invocation-type", "RequestResponse") != "RequestResponse":
-            return False
-        scope = read_credential_scope(lean.headers, lean.query_string)
-        if scope is None or scope.service != "lambda":
-            return False
-        credential = self._credential(scope.access_key_id)
-        if credential is None:
-            return False  # maybe a key made a moment ago: the primary knows
-        account_id = credential.principal.account
-        qualifier = None
-        if lean.query_string:
-            qualifier = dict(parse_qsl(lean.query_string)).get("Qualifier")
-        try:
-            ref = parse_function_ref(unquote(match.group(1)), region=scope.region, account_id=account_id)
-        except AwsError:
-            return False  # another account's function, or a malformed name: the primary answers
-        if ref.qualifier is not None:
-            if qualifier is not None and qualifier != ref.qualifier:
-                return False
-            qualifier = ref.qualifier
-        return self._view.function_for(account_id, scope.region, ref.name, qualifier) is not None
 
 
 class RemoteCredentials:

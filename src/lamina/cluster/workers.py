@@ -37,6 +37,11 @@ RESTART_SECONDS = 1.0
 STOP_SECONDS = 20.0
 
 
+def inbox_path(runtime_dir: Path, index: int) -> Path:
+    """Where worker `index` (0: the primary) receives the connections others hand it."""
+    return runtime_dir / f"inbox-{index}.sock"
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerSpec:
     """What a worker process is started with (pickled on its standard input)."""
@@ -44,7 +49,7 @@ class WorkerSpec:
     settings: Settings
     index: int
     control_path: Path
-    inbox_path: Path
+    runtime_dir: Path  # where each process's inbox for handed-over connections is (inbox_path)
     token: bytes
     counts_path: Path  # the counts all workers share (cluster/shared_counts.py)
     workers: int  # the primary and its workers: the columns of the counts
@@ -78,8 +83,9 @@ class WorkerGroup:
         self._counts = counts
         self.token = secrets.token_bytes(32)
         runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.runtime_dir = runtime_dir
         self.control_path = runtime_dir / "control.sock"
-        self.inbox_path = runtime_dir / "inbox.sock"
+        self.inbox_path = inbox_path(runtime_dir, 0)
         self._handlers = {**handlers, "ready": self._ready}
         self.workers = [Worker(index) for index in range(1, count + 1)]
         self._server: asyncio.AbstractServer | None = None
@@ -115,7 +121,7 @@ class WorkerGroup:
                 self._settings,
                 worker.index,
                 self.control_path,
-                self.inbox_path,
+                self.runtime_dir,
                 self.token,
                 self._counts.path,
                 len(self.workers) + 1,

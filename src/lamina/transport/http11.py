@@ -132,6 +132,8 @@ class LeanHttpProtocol(asyncio.Protocol):
         # still arrives is dropped unparsed until the connection closes.
         self._discarding = False
         self._lingering: asyncio.Transport | None = None  # refused, closing soon
+        # Requests parsed now come from another process's hand-off (transport/handoff.py).
+        self.adopting = False
 
     @property
     def busy(self) -> bool:
@@ -209,7 +211,7 @@ class LeanHttpProtocol(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         assert self._loop is not None
-        self._current = LeanRequest("", "", peer=self._peer, local=self._local)
+        self._current = LeanRequest("", "", peer=self._peer, local=self._local, handed_over=self.adopting)
         self._receiving = True
         self._head_done = False
         self._started = self._loop.time()

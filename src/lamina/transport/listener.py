@@ -221,7 +221,11 @@ class HttpListener:
             self._connection_lost(protocol)
             return
         if data:
-            protocol.data_received(data)
+            protocol.adopting = True
+            try:
+                protocol.data_received(data)
+            finally:
+                protocol.adopting = False
 
     def _admission(self, listening: socket.socket, connection: socket.socket) -> Admission:
         source = self._fixed_sources.get(listening)

@@ -32,6 +32,7 @@ class LeanRequest:
     peer: tuple[str, int] | None = None  # the client's (host, port)
     local: tuple[str, int] | None = None  # our (host, port) on this connection
     keep_alive: bool = True
+    handed_over: bool = False  # read by another process, which moved the connection here
 
 
 @dataclass(frozen=True, slots=True)

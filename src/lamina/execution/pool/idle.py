@@ -15,8 +15,14 @@ def pool_key(config: FunctionConfig) -> PoolKey:
     return (config.name, config.version, config.runs_revision)
 
 
+# Told (configuration, how many of it are idle now) after each change: other workers may send an
+# invocation to the one holding a warm environment of it (cluster/routing.py).
+IdleCountChanged = Callable[[PoolKey, int], None]
+
+
 class IdleEnvironments:
-    def __init__(self) -> None:
+    def __init__(self, on_change: IdleCountChanged | None = None) -> None:
+        self._on_change = on_change
         self._by_key: dict[PoolKey, list[ExecutionEnvironment]] = {}
         self._by_age: dict[ExecutionEnvironment, PoolKey] = {}  # insertion order: oldest first
         self._charges: dict[ExecutionEnvironment, int] = {}
@@ -37,6 +43,8 @@ class IdleEnvironments:
         self._by_age[environment] = key
         self._charges[environment] = charge_mb
         self.memory_mb += charge_mb
+        if self._on_change is not None:
+            self._on_change(key, len(self._by_key[key]))
 
     def pop_newest(self, key: PoolKey) -> ExecutionEnvironment | None:
         """The most recently parked environment of this configuration."""
@@ -61,6 +69,11 @@ class IdleEnvironments:
         if not environments:
             del self._by_key[key]
         self.memory_mb -= self._charges.pop(environment)
+        if self._on_change is not None:
+            self._on_change(key, len(environments))
+
+    def has(self, key: PoolKey) -> bool:
+        return key in self._by_key
 
     def remove_where(self, predicate: Callable[[PoolKey], bool]) -> list[ExecutionEnvironment]:
         removed = [environment for environment, key in self._by_age.items() if predicate(key)]
@@ -69,6 +82,9 @@ class IdleEnvironments:
         return removed
 
     def clear(self) -> None:
+        if self._on_change is not None:
+            for key in self._by_key:
+                self._on_change(key, 0)
         self._by_key.clear()
         self._by_age.clear()
         self._charges.clear()

@@ -34,7 +34,7 @@ from lamina.domain.functions import FunctionConfig
 from lamina.execution.backend import Backend
 from lamina.execution.environment import EnvironmentState, ExecutionEnvironment
 from lamina.execution.pool.budget import MemoryBudget, MemoryBudgetExhausted
-from lamina.execution.pool.idle import IdleEnvironments, pool_key
+from lamina.execution.pool.idle import IdleCountChanged, IdleEnvironments, pool_key
 from lamina.execution.pool.keep_alive import FunctionKey, KeepAlivePolicy
 
 _log = logging.getLogger(__name__)
@@ -102,16 +102,19 @@ class EnvironmentPool:
         *,
         tick_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        idle_counts: IdleCountChanged | None = None,
     ) -> None:
-        """`clock` must be the clock of `ExecutionEnvironment.last_used` (monotonic time)."""
+        """`clock` must be the clock of `ExecutionEnvironment.last_used` (monotonic time);
+        `idle_counts` is told how many environments of a configuration are idle after each change."""
         self._backend = backend
         self._policy = policy
         self._budget = budget
         budget.join(self)
         self._tick_seconds = tick_seconds
         self._clock = clock
-        self._idle = IdleEnvironments()
+        self._idle = IdleEnvironments(idle_counts)
         self._all: set[ExecutionEnvironment] = set()
+        self._live: collections.Counter[FunctionKey] = collections.Counter()  # of `_all`, per function version
         # What each live environment is charged to the budget: its MemorySize while starting or busy
         # (it may use that much), its measured footprint while idle (forked environments share most
         # pages with their zygote, so idle ones cost a few MB, not MemorySize).
@@ -236,6 +239,10 @@ class EnvironmentPool:
         for key in [key for key in self._prewarms if key[0] == name and key[1] == version]:
             del self._prewarms[key]
 
+    def has_environment(self, config: FunctionConfig) -> bool:
+        """Some environment of this function version is here: idle, busy or starting."""
+        return self._has_environment(function_key(config))
+
     def _take_idle(self, config: FunctionConfig) -> ExecutionEnvironment | None:
         key = pool_key(config)
         while (environment := self._idle.pop_newest(key)) is not None:
@@ -301,6 +308,7 @@ class EnvironmentPool:
             self._give_back(config.memory_size)
             raise RuntimeError("pool is closed")
         self._all.add(environment)
+        self._live[function_key(environment.config)] += 1
         self._charges[environment] = config.memory_size
         return environment
 
@@ -309,6 +317,10 @@ class EnvironmentPool:
         given back now, once, if the pool still counted it."""
         if environment in self._all:
             self._all.discard(environment)
+            key = function_key(environment.config)
+            self._live[key] -= 1
+            if not self._live[key]:
+                del self._live[key]
             self._give_back(self._charges.pop(environment, environment.config.memory_size))
         self._deadlines.pop(environment, None)
         task = asyncio.get_running_loop().create_task(environment.stop())
@@ -499,7 +511,7 @@ class EnvironmentPool:
             self._prewarms[key] = _Prewarm(at, self._policy.prewarmed_until(key, last_end), current)
 
     def _has_environment(self, key: FunctionKey) -> bool:
-        return key in self._starting or any(function_key(env.config) == key for env in self._all)
+        return key in self._starting or key in self._live
 
     def start_due_prewarms(self, now: float) -> None:
         """Start one environment for each function whose pre-warm time has come, if it has none
@@ -544,6 +556,7 @@ class EnvironmentPool:
                 await self._ticker
         environments = list(self._all)
         self._all.clear()
+        self._live.clear()
         self._charges.clear()
         self._idle.clear()
         self._deadlines.clear()
