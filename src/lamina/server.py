@@ -936,7 +936,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
     sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
     node_sdk_library = build_node_sdk_library(data_dir / "runtime" / "node-sdk", runtimes)
-    tier, settings = _build_sandbox(settings, runtimes, cgroups)
+    tier, settings = _build_sandbox(settings, runtimes, cgroups, worker=worker is not None)
     sandbox = ZygoteSandbox(
         tier,
         enabled=settings.start_method == "zygote",
@@ -1158,7 +1158,11 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
 
 
 def _build_sandbox(
-    settings: Settings, runtimes: dict[str, RuntimeSpec], cgroups: CgroupMemoryController | None
+    settings: Settings,
+    runtimes: dict[str, RuntimeSpec],
+    cgroups: CgroupMemoryController | None,
+    *,
+    worker: bool = False,
 ) -> tuple[ProcessSandbox, Settings]:
     """The sandbox tier, and `settings` with the uid range this server claimed for itself."""
     interpreters = sorted({spec.interpreter for spec in runtimes.values() if spec.interpreter is not None})
@@ -1196,7 +1200,8 @@ def _build_sandbox(
         )
     except SandboxUnavailable as error:
         raise SystemExit(f"lamina: {error}") from None
-    tier.close_code_folders(settings.code_cache_dir)  # each readable by its live environments only
+    # Each readable by its live environments only (those of every worker, with --workers).
+    tier.close_code_folders(settings.code_cache_dir, shared=settings.workers > 1, worker=worker)
     for note in notes:
         _log.warning("sandbox: %s", note)
     _log.info("sandbox: %s", tier.describe())
@@ -1337,7 +1342,7 @@ def serve_worker(spec: WorkerSpec) -> None:
     )
     _raise_open_file_limit()
     # Its own block of sandbox uids: environments of two workers never share a uid.
-    settings = replace(spec.settings, sandbox_uids_explicit=False, workers=1)
+    settings = replace(spec.settings, sandbox_uids_explicit=False)
     platform = build_platform(settings, worker=spec)
     assert platform.handle is not None
     platform.port_handler = InvocationRouter(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.execution.sandbox.code_access import CodeAccess, access_acl, close_folder
+from lamina.execution.sandbox.code_access import CodeAccess, access_acl, close_folder, forget_readers
 
 ACL = "system.posix_acl_access"
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -130,3 +130,38 @@ def test_only_the_granted_uid_reads_the_code(cache: Path) -> None:
     assert "PermissionError" in read_as(100_012).stderr
     grant.revoke()
     assert "PermissionError" in read_as(100_011).stderr
+
+
+def test_workers_sharing_a_folder_keep_each_others_readers(cache: Path) -> None:
+    """Two processes' CodeAccess (two workers): each grant and revoke changes only its own
+    entries, and a worker's first use of a folder (close_folder) leaves the other's readers in."""
+    folder = cache / ("c" * 64)
+    folder.mkdir()
+    close_folder(folder)
+    if not _supports_acls(folder):
+        pytest.skip("no POSIX ACLs on this file system")
+    first, second = CodeAccess(cache, shared=True), CodeAccess(cache, shared=True)
+    mine = first.grant([folder], 100_001)
+    theirs = second.grant([folder], 200_001)
+    close_folder(folder)
+    assert named_readers(folder) == {100_001: 0o5, 200_001: 0o5}
+    assert (os.stat(folder).st_mode >> 3) & 0o7 == 0o5  # the mask still lets them read
+    mine.revoke()
+    assert named_readers(folder) == {200_001: 0o5}
+    theirs.revoke()
+    assert named_readers(folder) == {}
+    assert os.stat(folder).st_mode & 0o077 == 0
+
+
+def test_readers_a_previous_run_left_are_forgotten(cache: Path) -> None:
+    folder = cache / ("d" * 64)
+    folder.mkdir()
+    close_folder(folder)
+    if not _supports_acls(folder):
+        pytest.skip("no POSIX ACLs on this file system")
+    os.setxattr(folder, ACL, access_acl(0o5, [100_001, 200_001]))
+    forget_readers(cache, range(200_000, 300_000))  # a worker starting on uids 200000 and up
+    assert named_readers(folder) == {100_001: 0o5}
+    forget_readers(cache)  # the primary starting: every environment is gone
+    assert named_readers(folder) == {}
+    assert os.stat(folder).st_mode & 0o077 == 0

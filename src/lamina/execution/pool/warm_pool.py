@@ -114,7 +114,9 @@ class EnvironmentPool:
         self._clock = clock
         self._idle = IdleEnvironments(idle_counts)
         self._all: set[ExecutionEnvironment] = set()
-        self._live: collections.Counter[FunctionKey] = collections.Counter()  # of `_all`, per function version
+        self._live: collections.Counter[FunctionKey] = (
+            collections.Counter()
+        )  # of `_all`, per function version
         # What each live environment is charged to the budget: its MemorySize while starting or busy
         # (it may use that much), its measured footprint while idle (forked environments share most
         # pages with their zygote, so idle ones cost a few MB, not MemorySize).

@@ -13,6 +13,10 @@ owner or a group cannot express without a group per code and supplementary group
 an ACL is one setxattr(2) per start and per release (microseconds), written whole from the set of
 readers this process keeps, so there is no read-modify-write race with the file system.
 
+Several processes of one server (`--workers`) share the code cache, each with its own environments
+and uid range: there each write is a read-modify-write of the ACL under an flock of the folder,
+replacing only the entries this process wrote, so no process revokes another's environments.
+
 Where the file system has no ACLs (EOPNOTSUPP), the folder is opened to everyone (mode 0555) as
 before this module, with one warning: environments must still start. Thread-safe.
 """
@@ -20,13 +24,15 @@ before this module, with one warning: environments must still start. Thread-safe
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
+import fcntl
 import logging
 import os
 import stat
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Container, Iterable, Iterator
 from pathlib import Path
 
 _ACL_XATTR = "system.posix_acl_access"
@@ -59,8 +65,53 @@ def access_acl(owner_bits: int, readers: Iterable[int]) -> bytes:
 
 
 def close_folder(folder: Path) -> None:
-    """Owner only (0500): how the code cache leaves a folder no environment holds yet."""
-    os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
+    """Owner only (0500): how the code cache leaves a folder no environment holds yet. A folder
+    whose ACL already names readers (another worker's environments) is left as it is: its ACL
+    closes it to everyone else, and a chmod would zero the mask that lets those readers in."""
+    with _folder_locked(folder):
+        if not named_readers(_read_acl(folder)):
+            os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
+
+
+@contextlib.contextmanager
+def _folder_locked(folder: Path) -> Iterator[None]:
+    """An flock of the folder: ACL changes by several processes (workers) happen one at a time."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _read_acl(folder: Path) -> bytes:
+    try:
+        return os.getxattr(folder, _ACL_XATTR)
+    except OSError as error:
+        if error.errno in (errno.ENODATA, *_UNSUPPORTED):
+            return b""
+        raise
+
+
+def forget_readers(root: Path, uids: Container[int] | None = None) -> None:
+    """Remove named readers from every code folder in `root`: all of them (None: a server starting,
+    whose environments are all gone), or those in `uids` (a worker starting on a uid range whose
+    earlier environments are gone). Left in place, a reused uid could read another function's code."""
+    for folder in root.iterdir() if root.is_dir() else ():
+        if not folder.is_dir() or folder.name.endswith(".tmp") or ".tmp" in folder.name:
+            continue
+        try:
+            with _folder_locked(folder):
+                named = named_readers(_read_acl(folder))
+                kept = set() if uids is None else {uid for uid in named if uid not in uids}
+                if named != kept:
+                    owner_bits = (os.stat(folder).st_mode >> 6) & 0o7
+                    os.setxattr(folder, _ACL_XATTR, access_acl(owner_bits, kept))
+                if not kept:
+                    os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
+        except OSError as error:
+            if error.errno not in (errno.ENOENT, *_UNSUPPORTED):
+                _log.warning("could not reset the readers of code folder %s: %s", folder, error)
 
 
 class CodeReadGrant:
@@ -83,10 +134,13 @@ class CodeAccess:
     directly inside `root` (the code cache) are managed: any other folder an environment runs from
     (e.g. a developer's own) keeps its permissions."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, shared: bool = False) -> None:
+        """`shared`: other processes grant access to the same folders (several workers)."""
         self._root = root.resolve()
+        self._shared = shared
         self._lock = threading.Lock()
         self._readers: dict[Path, collections.Counter[int]] = {}
+        self._written: dict[Path, set[int]] = {}  # shared: the named entries this process wrote
         self._warned = False
 
     def grant(self, folders: Iterable[Path | None], uid: int) -> CodeReadGrant:
@@ -131,7 +185,10 @@ class CodeAccess:
     def _write(self, folder: Path, readers: collections.Counter[int]) -> None:
         owner_bits = (os.stat(folder).st_mode >> 6) & 0o7
         try:
-            os.setxattr(folder, _ACL_XATTR, access_acl(owner_bits, readers))
+            if self._shared:
+                self._merge(folder, owner_bits, set(readers))
+            else:
+                os.setxattr(folder, _ACL_XATTR, access_acl(owner_bits, readers))
         except OSError as error:
             if error.errno not in _UNSUPPORTED:
                 raise
@@ -142,3 +199,26 @@ class CodeAccess:
                     folder,
                 )
             os.chmod(folder, 0o555)
+
+    def _merge(self, folder: Path, owner_bits: int, mine: set[int]) -> None:
+        """Replace this process's named entries by `mine`, keeping other processes' (under an
+        flock of the folder: two processes must not both read, then both write)."""
+        with _folder_locked(folder):
+            others = named_readers(_read_acl(folder)) - self._written.get(folder, set())
+            os.setxattr(folder, _ACL_XATTR, access_acl(owner_bits, others | mine))
+            if mine:
+                self._written[folder] = set(mine)
+            else:
+                self._written.pop(folder, None)
+
+
+def named_readers(acl: bytes) -> set[int]:
+    """The uids a `system.posix_acl_access` value names (ACL_USER entries)."""
+    if len(acl) < _HEADER.size:
+        return set()
+    entries = (acl[offset : offset + _ENTRY.size] for offset in range(_HEADER.size, len(acl), _ENTRY.size))
+    return {
+        uid
+        for tag, _, uid in (_ENTRY.unpack(entry) for entry in entries if len(entry) == _ENTRY.size)
+        if tag == _ACL_USER
+    }

@@ -39,7 +39,7 @@ from lamina.execution.sandbox.base import (
     SandboxSpec,
 )
 from lamina.execution.sandbox.cgroups import CLOSE_WAIT_SECONDS, CgroupMemoryController, MemoryCgroup
-from lamina.execution.sandbox.code_access import CodeAccess, CodeReadGrant
+from lamina.execution.sandbox.code_access import CodeAccess, CodeReadGrant, forget_readers
 from lamina.execution.sandbox.confine import ConfinementPlan
 from lamina.execution.sandbox.limits import CgroupLimits, EnvironmentLimits
 from lamina.execution.sandbox.shared_storage import SharedStorageMeter, remove_of, tree_size
@@ -452,10 +452,14 @@ class ProcessSandbox:
             resources.code_grant = self._code_access.grant([task_root, spec.layers_root], resources.uid)
         return Assignment(layout.environment, layout.plan.working_directory)
 
-    def close_code_folders(self, code_root: Path) -> None:
+    def close_code_folders(self, code_root: Path, *, shared: bool = False, worker: bool = False) -> None:
         """From now on the code cache's folders (directly in `code_root`, closed to all but their
-        owner by the cache) are readable by an environment's uid only while it lives (code_access.py)."""
-        self._code_access = CodeAccess(code_root)
+        owner by the cache) are readable by an environment's uid only while it lives (code_access.py);
+        `shared`: other processes (workers) grant access to them too. Readers a previous run left
+        are removed first: all of them, or on a `worker` those of its own uid range."""
+        if self._uids is not None:
+            forget_readers(code_root, self._uids.range if worker else None)
+        self._code_access = CodeAccess(code_root, shared=shared)
 
     def template_for(
         self, interpreter: str, runtime_dir: Path | None, runtime_library: Path | None
