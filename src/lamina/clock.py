@@ -39,6 +39,11 @@ class ManualClock:
             listener()
         return self._now
 
+    def move_to(self, moment: float) -> None:
+        """Forward to `moment` (a worker following its primary's clock); never back."""
+        if moment > self._now:
+            self.advance(moment - self._now)
+
     def on_advance(self, listener: Callable[[], None]) -> None:
         """Called after every move (the alarm evaluator re-checks at once)."""
         self._listeners.append(listener)

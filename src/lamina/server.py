@@ -347,6 +347,7 @@ class Platform:
     worker_handlers: dict[str, Handler] = field(default_factory=dict)  # the primary's, for its workers
     counts: SharedCounts | None = None  # --workers: what all of them count together
     budget: MemoryBudget | None = None
+    clock: Clock | None = None
     worker: WorkerSpec | None = None
     channel: ControlChannel | None = None
     _log_flusher: asyncio.Task[None] | None = None
@@ -377,6 +378,8 @@ class Platform:
                     self.accounts[(account_id, region)] = self.build_account(account_id, region)
         for account in list(self.accounts.values()):
             await account.open()
+            if self.worker is not None:
+                await self.follow_taps(account)
         if self.worker is None:
             # Every account's references are loaded: remove code that a crash or an older version left.
             await self.code_collector.collect_quietly()
@@ -433,10 +436,55 @@ class Platform:
     async def _open_region(self, key: tuple[str, str]) -> AccountRegion:
         account = self.build_account(*key)
         await account.open()
+        if self.worker is not None:
+            await self.follow_taps(account)
         self.accounts[key] = account
         if self._started and self.worker is None:
             await account.start_delivering()
         return account
+
+    def taps_changed(self, account_id: str, region: str, groups: frozenset[str]) -> None:
+        """The primary: a subscription or metric filter or a live tail changed what is tapped."""
+        if self.workers is not None:
+            self.workers.notify_all("taps", account=account_id, region=region, groups=sorted(groups))
+
+    async def gather_worker_metrics(self) -> None:
+        """The primary, before a metric is read: the workers' recorded datapoints, stored."""
+        if self.workers is not None:
+            await self.workers.broadcast("flush_metrics")
+
+    async def flush_metrics(self) -> None:
+        """A worker: what its recorders hold, sent to the primary now."""
+        for account in list(self.accounts.values()):
+            await account.record_embedded_metrics()
+            await account.recorder.flush()
+            await account.billing.flush()
+
+    async def clock_moved(self) -> None:
+        """`POST /_lamina/clock` (--fake-clock): the workers' clocks follow, and what they recorded
+        at the old time is stored, before alarms are evaluated at the new one."""
+        if self.workers is not None and isinstance(self.clock, ManualClock):
+            await self.workers.broadcast("clock", now=self.clock.now())
+        await self.evaluate_alarms()
+
+    async def tapped(self, account_id: str, region: str, appended: list[Any]) -> None:
+        """The primary: log lines a worker's environments wrote to tapped groups."""
+        account = await self.account_region(account_id, region)
+        if account is None:
+            return
+        lines = [
+            (str(group), str(stream), [(int(t), str(m)) for t, m in events])
+            for group, stream, events in appended
+        ]
+        await account.subscriptions.deliver(lines)
+        account.metric_filters.apply(lines)
+        account.live_tail.publish(lines, int(time.time() * 1000))
+
+    async def follow_taps(self, account: AccountRegion) -> None:
+        """A worker opening an account-region: tap what the primary taps there."""
+        if self.channel is not None:
+            groups = await self.channel.call("taps_of", account=account.account_id, region=account.region)
+            account.logs.tap(frozenset(groups or ()))
 
     async def reclaim_memory(self, needed_mb: int, asking: int) -> bool:
         """The primary: a worker (`asking`; 0 for the primary itself) is short of `needed_mb` of the
@@ -534,10 +582,15 @@ class Platform:
                     _log.exception("writing log events or metrics failed")
 
     async def _flush_worker_observations(self, account: AccountRegion, send: bool) -> None:
-        """A worker writes its environments' log lines itself; metrics and billing go to the
-        primary (`send`: every LOG_QUOTA_SECONDS)."""
+        """A worker writes its environments' log lines itself; lines of tapped groups, metrics and
+        billing go to the primary (metrics and billing when `send`: every LOG_QUOTA_SECONDS)."""
         try:
             await account.logs.write_out()
+            appended = account.logs.drain_tapped()
+            if appended and self.channel is not None:
+                await self.channel.call(
+                    "tapped", account=account.account_id, region=account.region, appended=appended
+                )
             await account.record_embedded_metrics()
             if send:
                 await account.recorder.flush()
@@ -708,6 +761,10 @@ class _Shared:
     remote_credentials: RemoteCredentials | None = None
     # --workers: in-flight invocations and memory, counted by all workers together.
     counts: Counts | None = None
+    # --workers, on the primary: tell the workers which log groups to tap (subscriptions, live tail).
+    taps_changed: Callable[[str, str, frozenset[str]], None] | None = None
+    # --workers, on the primary: datapoints the workers recorded, stored before a metric is read.
+    gather_metrics: Callable[[], Awaitable[None]] | None = None
 
 
 def idle_key(account_id: str, region: str, name: str, version: str) -> str:
@@ -770,6 +827,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         RemoteMetricStore(link, account_id, region) if link else shared.stores.metrics(account_id, region)
     )
     recorder = MetricRecorder(metric_store, shared.clock)
+    recorder.gather = shared.gather_metrics
     logs.watch_for(EMBEDDED_METRIC_MARKER)
     billing_store: BillingStore = (
         RemoteBillingStore(link, account_id, region) if link else shared.stores.billing(account_id, region)
@@ -870,6 +928,9 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         lambda group, stream, message: logs.append(group, stream, [(int(time.time() * 1000), message)]),
     )
     logs_api = LogsService(logs, region, account_id, lambda: int(shared.clock.now() * 1000))
+    taps_changed = shared.taps_changed
+    if taps_changed is not None:
+        logs_api.on_taps = lambda groups: taps_changed(account_id, region, groups)
     invoker = ServiceInvoker(manager, backends.permissions, delivery, authorizer)
     subscriptions = SubscriptionFilters(logs_api, invoker)
     metrics_service = MetricsService(recorder)
@@ -1072,6 +1133,8 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         link=link if worker is not None else None,
         remote_credentials=RemoteCredentials(link, directory) if worker is not None else None,
         counts=counts,
+        taps_changed=(lambda *taps: platform.taps_changed(*taps)) if feed is not None else None,
+        gather_metrics=(lambda: platform.gather_worker_metrics()) if feed is not None else None,
     )
     home = (settings.account_id, settings.home_region)
     accounts[home] = _build_account(shared, *home)
@@ -1106,7 +1169,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         code_urls,
         accounts[home].backends.manager.code_package,  # any account's: the blobs are shared
         clock if isinstance(clock, ManualClock) else None,
-        lambda: platform.evaluate_alarms(),
+        lambda: platform.clock_moved(),
         lambda: platform.prometheus_text(),
     )
     url_router = FunctionUrlRouter(lambda: [account.function_urls for account in accounts.values()])
@@ -1140,6 +1203,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         handle=handle,
         counts=counts,
         budget=budget,
+        clock=clock,
     )
     platform.port_handler = handle
 
@@ -1154,6 +1218,16 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
             return await platform.reclaim_memory(int(args["mb"]), asking=int(args["worker"]))
 
         platform.worker_handlers["reclaim"] = reclaim_for_worker
+
+        async def taps_of(args: dict[str, Any]) -> list[str]:
+            account = await platform.account_region(str(args["account"]), str(args["region"]))
+            return sorted(account.logs_api.tapped_groups) if account is not None else []
+
+        async def tapped(args: dict[str, Any]) -> None:
+            await platform.tapped(str(args["account"]), str(args["region"]), list(args["appended"]))
+
+        platform.worker_handlers["taps_of"] = taps_of
+        platform.worker_handlers["tapped"] = tapped
     return platform
 
 
@@ -1373,7 +1447,28 @@ def serve_worker(spec: WorkerSpec) -> None:
             assert platform.budget is not None
             return await platform.budget.evict_idle(int(args["mb"]))
 
-        handlers = {"reload": reload, "pool": pool, "prometheus": prometheus, "evict": evict}
+        async def taps(args: dict[str, Any]) -> None:
+            account = platform.accounts.get((str(args["account"]), str(args["region"])))
+            if account is not None:
+                account.logs.tap(frozenset(args["groups"]))
+
+        async def flush_metrics(args: dict[str, Any]) -> None:
+            await platform.flush_metrics()
+
+        async def clock(args: dict[str, Any]) -> None:
+            if isinstance(platform.clock, ManualClock):
+                platform.clock.move_to(float(args["now"]))
+            await platform.flush_metrics()
+
+        handlers = {
+            "reload": reload,
+            "pool": pool,
+            "prometheus": prometheus,
+            "evict": evict,
+            "taps": taps,
+            "flush_metrics": flush_metrics,
+            "clock": clock,
+        }
         channel = await connect(spec, handlers)
         platform.channel = channel
         serving = asyncio.get_running_loop().create_task(channel.serve())

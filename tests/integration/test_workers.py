@@ -57,7 +57,9 @@ def no_retry_client(server: RunningServer) -> Any:
     )
 
 
-def invoke_fresh(server: RunningServer, name: str, payload: dict[str, Any] | None = None, **options: Any) -> Any:
+def invoke_fresh(
+    server: RunningServer, name: str, payload: dict[str, Any] | None = None, **options: Any
+) -> Any:
     """Invoke through a client of its own that does not retry."""
     client = no_retry_client(server)
     try:
@@ -87,7 +89,9 @@ def test_workers_share_one_view_of_functions_and_one_warm_environment(tmp_path: 
         # Whichever process the kernel gave a connection, the one warm environment answered.
         assert prometheus(server)["lamina_cold_starts_total"] == 1
 
-        client.update_function_configuration(FunctionName="stage", Environment={"Variables": {"STAGE": "two"}})
+        client.update_function_configuration(
+            FunctionName="stage", Environment={"Variables": {"STAGE": "two"}}
+        )
         wait_updated(client, "stage")
         # Every worker applied the change before the update was answered: no call sees the old one.
         assert {invoke_fresh(server, "stage") for _ in range(16)} == {"two"}
@@ -129,7 +133,9 @@ def test_reserved_concurrency_and_the_memory_budget_hold_across_workers(tmp_path
 
         outcomes = attempts(8, "slow")
         assert outcomes.count("ran") == 2, outcomes
-        assert sum(o.startswith("ReservedFunctionConcurrentInvocationLimitExceeded:") for o in outcomes) == 6, outcomes
+        assert (
+            sum(o.startswith("ReservedFunctionConcurrentInvocationLimitExceeded:") for o in outcomes) == 6
+        ), outcomes
 
         # 700 MB for all workers together: two 300 MB environments fit, a third does not.
         create_function(client, "big", SLOW, MemorySize=300, Timeout=30)
@@ -144,16 +150,21 @@ def test_async_events_accepted_by_any_worker_run_once(tmp_path: Path) -> None:
         create_function(server.client("lambda"), "events", SLOW)
         for n in range(20):
             client = server.client("lambda")
-            assert client.invoke(FunctionName="events", InvocationType="Event", Payload=json.dumps({"n": n}).encode())[
-                "StatusCode"
-            ] == 202
+            assert (
+                client.invoke(
+                    FunctionName="events", InvocationType="Event", Payload=json.dumps({"n": n}).encode()
+                )["StatusCode"]
+                == 202
+            )
             client.close()
         logs = server.client("logs")
         deadline = time.monotonic() + 60
         while True:
             lines = [
                 event["message"].strip()
-                for event in logs.filter_log_events(logGroupName="/aws/lambda/events", filterPattern="RAN")["events"]
+                for event in logs.filter_log_events(logGroupName="/aws/lambda/events", filterPattern="RAN")[
+                    "events"
+                ]
             ]
             if len(lines) >= 20 and server.health()["asyncBacklog"] == 0:
                 break
@@ -208,3 +219,70 @@ def _busy_on(server: RunningServer, worker: int, timeout: float = 4) -> bool:
                 return True
         time.sleep(0.05)
     return False
+
+
+def test_what_workers_record_reaches_metrics_metric_filters_and_alarms(tmp_path: Path) -> None:
+    """Metrics, metric filters and alarms are the primary's; invocations that ran on a worker count
+    there as well, also under --fake-clock (the workers' clocks follow the primary's)."""
+    with running_server(tmp_path / "data", "--workers", "2", "--fake-clock") as server:
+        wait_for_workers(server, 2)
+        lambda_client, logs, cloudwatch = (
+            server.client("lambda"),
+            server.client("logs"),
+            server.client("cloudwatch"),
+        )
+        create_function(lambda_client, "counted", SLOW, Timeout=30)
+        invoke_fresh(server, "counted", {"n": -1})  # the log group exists from the first line
+        logs.put_metric_filter(
+            logGroupName="/aws/lambda/counted",
+            filterName="ran",
+            filterPattern='"RAN"',
+            metricTransformations=[{"metricName": "Ran", "metricNamespace": "Workers", "metricValue": "1"}],
+        )
+        # Calls at once, each on a connection of its own: every process runs some.
+        with ThreadPoolExecutor(6) as pool:
+            outcomes = list(pool.map(lambda n: _try(server, "counted", {"n": n, "sleep": 2}), range(6)))
+        assert outcomes == ["done"] * 6
+        assert all(pool["environments"] for pool in server.health()["workerPools"])
+
+        def total(namespace: str, metric: str, dimensions: list[dict[str, str]]) -> float:
+            now = time.time() + 3600  # well past the fake clock, which starts at the real time
+            points = cloudwatch.get_metric_statistics(
+                Namespace=namespace,
+                MetricName=metric,
+                Dimensions=dimensions,
+                StartTime=now - 3 * 3600,
+                EndTime=now,
+                Period=3600,
+                Statistics=["Sum"],
+            )["Datapoints"]
+            return sum(point["Sum"] for point in points)
+
+        function = [{"Name": "FunctionName", "Value": "counted"}]
+        assert total("AWS/Lambda", "Invocations", function) == 7
+        deadline = time.monotonic() + 20  # filtered lines reach the primary with the log flushes
+        while total("Workers", "Ran", []) < 6:
+            assert time.monotonic() < deadline, total("Workers", "Ran", [])
+            time.sleep(0.2)
+        assert total("Workers", "Ran", []) == 6
+
+        cloudwatch.put_metric_alarm(
+            AlarmName="busy",
+            Namespace="AWS/Lambda",
+            MetricName="Invocations",
+            Dimensions=function,
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        for n in range(2):
+            invoke_fresh(server, "counted", {"n": 100 + n})
+        request = urllib.request.Request(
+            f"{server.endpoint}/_lamina/clock",
+            data=json.dumps({"advanceSeconds": 61}).encode(),
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=30).close()
+        assert cloudwatch.describe_alarms(AlarmNames=["busy"])["MetricAlarms"][0]["StateValue"] == "ALARM"

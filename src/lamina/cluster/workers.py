@@ -191,6 +191,12 @@ class WorkerGroup:
                 answered.append((worker, answer))
         return answered
 
+    def notify_all(self, op: str, **args: Any) -> None:
+        """Tell every serving worker, waiting for no answer."""
+        for worker in self.linked():
+            if worker.channel is not None:
+                worker.channel.notify(op, **args)
+
     async def ask(self, index: int, op: str, timeout: float = APPLY_SECONDS, **args: Any) -> Any:
         """Ask one worker; None when it is not serving (or went meanwhile)."""
         worker = next((w for w in self.linked() if w.index == index), None)

@@ -34,7 +34,9 @@ def test_processes_racing_for_a_limit_take_exactly_the_limit(tmp_path: Path) -> 
     table = SharedCounts(path, WORKERS, 0, create=True)
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    processes = [context.Process(target=_race, args=(str(path), index, 5000, results)) for index in range(WORKERS)]
+    processes = [
+        context.Process(target=_race, args=(str(path), index, 5000, results)) for index in range(WORKERS)
+    ]
     for process in processes:
         process.start()
     outcomes = [results.get(timeout=60) for _ in processes]

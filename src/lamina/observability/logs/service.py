@@ -89,11 +89,19 @@ class LogsService:
         self._deleted_listeners: list[Callable[[str], None]] = []
         self._taps: dict[str, frozenset[str]] = {}
         self._sweep: asyncio.Task[int] | None = None
+        # Told the tapped groups after each change: workers tap their own log stores the same way.
+        self.on_taps: Callable[[frozenset[str]], None] | None = None
 
     def set_tap(self, owner: str, groups: frozenset[str]) -> None:
         """`owner` (subscription filters, metric filters) wants what is appended to `groups`."""
         self._taps[owner] = groups
-        self.store.tap(frozenset().union(*self._taps.values()))
+        self.store.tap(self.tapped_groups)
+        if self.on_taps is not None:
+            self.on_taps(self.tapped_groups)
+
+    @property
+    def tapped_groups(self) -> frozenset[str]:
+        return frozenset().union(*self._taps.values())
 
     def now_ms(self) -> int:
         return self._now_ms()

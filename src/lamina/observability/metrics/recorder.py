@@ -10,7 +10,7 @@ flush returns only once everything recorded before it was called is stored.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from lamina.clock import Clock
@@ -37,6 +37,8 @@ class MetricRecorder:
         self._units: dict[MetricKey, str] = {}
         self._before_read: list[Callable[[], None]] = []
         self._flushing = asyncio.Lock()
+        # Awaited before every read: datapoints other workers recorded reach the store (--workers).
+        self.gather: Callable[[], Awaitable[None]] | None = None
 
     def before_read(self, fold: Callable[[], None]) -> None:
         """`fold()` turns buffered raw observations into datapoints; run before every read."""
@@ -107,6 +109,8 @@ class MetricRecorder:
 
     async def read(self, key: MetricKey, period: int, start: int, end: int) -> dict[int, Aggregate]:
         """Aggregates of `key` per `period` (a multiple of 60) with start <= period start < end."""
+        if self.gather is not None:
+            await self.gather()
         self._fold()
         resolution = resolution_for(start, self.clock.now())
         if period % resolution:
@@ -123,6 +127,8 @@ class MetricRecorder:
 
     async def metrics(self, namespace: str | None = None, name: str | None = None) -> list[ListedMetric]:
         """Every metric with datapoints, stored or pending."""
+        if self.gather is not None:
+            await self.gather()
         self._fold()
         listed: dict[MetricKey, ListedMetric] = {}
         stored: Iterable[SeriesInfo] = await self._store.series(namespace, name)
