@@ -16,7 +16,10 @@ Starts real `lamina server` processes (one per section, so sections do not distu
 - density: PSS of idle warm environments (the server's descendant processes), per environment
   and per GiB;
 - burst: new environments per second per core when 8 clients invoke many new functions at once;
-- scaling: throughput from 8 clients spread round-robin over 1 to 1,000 functions.
+- scaling: throughput from 8 clients spread round-robin over 1 to 1,000 functions;
+- workers: `--workers N` for N = 1, 2, 4, ... up to the core count: throughput next to the ping
+  endpoint served by the same N processes, scaling against linear, and a cold-start burst
+  (bench/support/workers.py).
 Every phase is bounded in time and in requests; the servers are stopped at the end. Prints one
 JSON document, then a table with ratios against the baselines and the issue's targets.
 """
@@ -55,6 +58,7 @@ from bench.support.load import CLIENT_MODES, ClientMode, LoadResult, run_load
 from bench.support.output import emit
 from bench.support.report import evaluate_targets, render_table
 from bench.support.stats import ratio, summarize, time_command, time_spawn
+from bench.support.workers import worker_counts, workers_section
 from bench.support.workloads import (
     measured_load,
     one_each_scripts,
@@ -91,6 +95,8 @@ class Plan:
     scaling_clients: int
     setup_seconds: float  # creating or first-invoking a batch of functions
     calibration_rounds: int  # echo runs per client mode when choosing threads or processes
+    # The workers section's worker counts; empty: 1, 2, 4, ... up to the core count.
+    worker_counts: tuple[int, ...] = ()
     runtime: str = OWN_RUNTIME  # the hello-world functions' Runtime
     interpreter: str = os.path.realpath(sys.executable)  # that runtime's python: the spawn baseline
 
@@ -122,6 +128,7 @@ QUICK_PLAN = Plan(
     scaling_clients=8,
     setup_seconds=15.0,
     calibration_rounds=1,
+    worker_counts=(1, 2),
 )
 
 
@@ -574,6 +581,22 @@ def run(plan: Plan, client_mode: str, server_args: Sequence[str]) -> dict[str, A
             results["scaling"] = scaling_section(
                 server, plan, mode, environment_kib or FALLBACK_ENVIRONMENT_KIB
             )
+        began = time.monotonic()
+        results["workers"] = workers_section(
+            scratch,
+            [*SERVER_ARGUMENTS, *server_args],
+            CREDENTIALS,
+            HELLO_ZIP,
+            counts=plan.worker_counts or worker_counts(machine["cores"]),
+            load_seconds=plan.load_seconds,
+            warmup_seconds=plan.warmup_seconds,
+            burst_functions=plan.burst_functions,
+            setup_seconds=plan.setup_seconds,
+            runtime=plan.runtime,
+            mode=mode,
+            log=log,
+        )
+        seconds["workers"] = round(time.monotonic() - began, 1)
     results["targets"] = evaluate_targets(results)
     results["duration_s"] = round(time.monotonic() - started, 1)
     return results
@@ -638,6 +661,11 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--burst", type=_positive_int, help="new functions in the cold-start burst")
     parser.add_argument(
+        "--workers",
+        type=_counts,
+        help="comma-separated worker counts for the workers section (default 1,2,4,... up to the cores)",
+    )
+    parser.add_argument(
         "--scaling",
         type=_counts,
         help="comma-separated function counts for the scaling section, e.g. 1,10,100,1000",
@@ -656,6 +684,8 @@ def plan_from(options: argparse.Namespace) -> Plan:
     }
     if options.scaling:
         overrides["scaling_functions"] = options.scaling
+    if options.workers:
+        overrides["worker_counts"] = options.workers
     if options.runtime != OWN_RUNTIME:
         overrides["runtime"] = options.runtime
         overrides["interpreter"] = _interpreter_of(options.runtime)

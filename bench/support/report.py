@@ -98,7 +98,27 @@ def targets(results: dict[str, Any]) -> list[Target]:
         ),
         Target("burst: errors + 429s + hangs", "", True, 0, _burst_problems, digits=0),
         Target(f"throughput {largest} functions / 1 function", "×", False, 0.5, _scaling_ratio),
+        Target(
+            "invocations/s, most workers / linear",
+            "×",
+            False,
+            0.7,
+            lambda r: r["workers"]["scaling_largest_vs_linear"],
+        ),
+        Target(
+            "new environments/s per core, most workers",
+            "",
+            False,
+            50,
+            _workers_burst_per_core,
+            digits=1,
+        ),
     ]
+
+
+def _workers_burst_per_core(results: dict[str, Any]) -> float | None:
+    steps = results["workers"]["steps"]
+    return round(steps[-1]["burst"]["per_second"] / results["machine"]["cores"], 1) if steps else None
 
 
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -233,6 +253,15 @@ def _measurements(results: dict[str, Any]) -> list[list[str]]:
                 _number(rate, 0),
                 f"envs {_number(step.get('server_pool', {}).get('environments'))}, failed {problems}",
                 _times(rate / first_rate if first_rate else None),
+            ]
+        )
+    for step in results.get("workers", {}).get("steps", []):
+        rows.append(
+            [
+                f"invocations/s, {step['workers']} worker{'s' if step['workers'] != 1 else ''}, {step['clients']} clients",
+                _number(step["invoke"]["per_second"], 0),
+                f"ping {_number(step['echo']['per_second'], 0)}/s; burst {_number(step['burst']['per_second'], 0)}/s",
+                f"{_times(step['ratio_vs_echo'])} ping, {_times(step['scaling_vs_linear'])} linear",
             ]
         )
     return rows

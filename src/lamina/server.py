@@ -1408,7 +1408,7 @@ async def _settle_forever(feed: ChangeFeed) -> None:
 
 
 def serve_worker(spec: WorkerSpec) -> None:
-    """One worker of a primary's (`python -m lamina.cluster.follower`): until the primary ends."""
+    """One worker of a primary's (`lamina _worker`): until the primary ends."""
     from lamina.api.http_server import PublicHttpServer, ServerStartError, run_server
 
     logging.basicConfig(

@@ -36,7 +36,8 @@ ALLOWED: dict[str, set[str]] = {
         "observability",
         "triggers",
     },
-    "cli": {"cli", "auth", "store", "server", "domain"},
+    "cluster": {"cluster", "api", "domain", "execution", "identity", "protocol", "store", "transport"},
+    "cli": {"cli", "auth", "store", "server", "domain", "cluster"},
 }
 
 

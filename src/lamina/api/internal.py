@@ -17,6 +17,11 @@ def _json(status: int, document: Any) -> HttpResponse:
     return HttpResponse(status, [("Content-Type", "application/json")], json.dumps(document).encode())
 
 
+# Answered by whichever process receives it (every worker of --workers): the cheapest request,
+# for load balancers' liveness checks and the benchmark's echo baseline. Health is the primary's.
+PING_PATH = "/_lamina/ping"
+
+
 class InternalRoutes:
     def __init__(
         self,
@@ -38,6 +43,8 @@ class InternalRoutes:
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         path = request.raw_path
+        if path == PING_PATH and request.method in ("GET", "HEAD"):
+            return _json(200, {"status": "ok"})
         if path == "/_lamina/health" and request.method in ("GET", "HEAD"):
             return _json(200, {"status": "ok", "version": __version__, **(await self._health())})
         if path == "/metrics" and request.method == "GET" and self._prometheus is not None:

@@ -7,6 +7,7 @@ should answer at once, and boto3 alone costs about a second.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -185,6 +186,22 @@ def _log_limit_names() -> str:
     from lamina.cli.log_limits import limit_names
 
     return limit_names()
+
+
+@app.command("_worker", hidden=True)
+def worker() -> None:
+    """One worker of `lamina server --workers N`, started by the primary with its spec on stdin."""
+    import pickle
+
+    from lamina.cluster.workers import WorkerSpec
+    from lamina.server import serve_worker
+
+    spec = pickle.loads(sys.stdin.buffer.read())
+    if not isinstance(spec, WorkerSpec):
+        raise SystemExit(
+            "lamina _worker: expected a worker spec on standard input (the primary starts workers)"
+        )
+    serve_worker(spec)
 
 
 @app.command()

@@ -1,5 +1,7 @@
 """A worker of `lamina server --workers N`: the same server, answering the hot path only.
 
+Started by the primary as `lamina _worker` (a hidden command) with its `WorkerSpec` on stdin.
+
 A worker runs invocations (synchronous Invoke, function URLs) with execution environments, fork
 servers and a pool of its own, from in-memory copies of functions, IAM and resource policies that it
 loads from the shared stores and reloads when the primary says it changed something
@@ -19,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pickle
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -142,17 +142,3 @@ def billing_add_of(rows: list[Any]) -> dict[tuple[str, str], tuple[int, int]]:
     return {
         (str(month), str(function)): (int(requests), int(mb_ms)) for month, function, requests, mb_ms in rows
     }
-
-
-def main() -> None:
-    """`python -m lamina.cluster.follower`, started by the primary with a WorkerSpec on stdin."""
-    spec = pickle.loads(sys.stdin.buffer.read())
-    if not isinstance(spec, WorkerSpec):
-        raise SystemExit("lamina worker: expected a worker spec on standard input")
-    from lamina.server import serve_worker
-
-    serve_worker(spec)
-
-
-if __name__ == "__main__":
-    main()

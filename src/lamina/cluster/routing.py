@@ -28,6 +28,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, unquote
 
 from lamina.api.function_urls import url_target
+from lamina.api.internal import PING_PATH
 from lamina.domain.arns import parse_function_ref
 from lamina.domain.functions import FunctionConfig
 from lamina.errors import AwsError
@@ -101,7 +102,7 @@ class InvocationRouter:
     def target(self, lean: LeanRequest) -> int:
         """The process that answers `lean`."""
         here = self._index
-        if url_target(lean) is not None:
+        if lean.path == PING_PATH or url_target(lean) is not None:
             return here
         invocation = self._invocation(lean)
         if invocation is None:

@@ -1,7 +1,7 @@
 """The primary's side of `lamina server --workers N`: starting, watching and asking its workers.
 
 The primary is a whole Lamina server; each worker is too, started in follower mode
-(`cluster/follower.py`) on the same port (SO_REUSEPORT: the kernel spreads new connections among
+(`cluster/follower.py`, started as the hidden command `lamina _worker`) on the same port (SO_REUSEPORT: the kernel spreads new connections among
 all of them). A worker that dies is started again; the primary's exit ends them all (their control
 link closes, and they stop as on SIGTERM).
 """
@@ -127,7 +127,7 @@ class WorkerGroup:
                 len(self.workers) + 1,
             )
             worker.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "lamina.cluster.follower", stdin=asyncio.subprocess.PIPE
+                sys.executable, "-m", "lamina", "_worker", stdin=asyncio.subprocess.PIPE
             )
             assert worker.process.stdin is not None
             worker.process.stdin.write(pickle.dumps(spec))
