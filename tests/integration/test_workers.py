@@ -286,3 +286,44 @@ def test_what_workers_record_reaches_metrics_metric_filters_and_alarms(tmp_path:
         )
         urllib.request.urlopen(request, timeout=30).close()
         assert cloudwatch.describe_alarms(AlarmNames=["busy"])["MetricAlarms"][0]["StateValue"] == "ALARM"
+
+
+def test_workers_end_with_their_primary_even_when_it_is_killed(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", "--workers", "2") as server:
+        health = wait_for_workers(server, 2)
+        worker_pid = next(pool["pid"] for pool in health["workerPools"] if pool["worker"] == 1)
+        create_function(server.client("lambda"), "left", SLOW, Timeout=60)
+        with ThreadPoolExecutor(4) as pool:  # environments in both processes
+            assert list(pool.map(lambda n: _try(server, "left", {"sleep": 1}), range(4))) == ["done"] * 4
+        environments = _descendants(worker_pid)
+        server.process.kill()
+        server.process.wait(10)
+        deadline = time.monotonic() + 30
+        while _alive(worker_pid) or any(_alive(pid) for pid in environments):
+            assert time.monotonic() < deadline, "a worker or its environments outlived the primary"
+            time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

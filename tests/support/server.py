@@ -119,11 +119,32 @@ def start_server(
 
     Test servers use the `process` sandbox unless the test picks one (several tests hand files to
     their functions through the host's file system, which the `namespaces` tier hides);
-    LAMINA_TEST_SANDBOX=namespaces|process|auto changes that default for a whole run.
+    LAMINA_TEST_SANDBOX=namespaces|process|auto changes that default for a whole run;
+    LAMINA_TEST_WORKERS=N runs every server with `--workers N` unless the test picks a count.
+    A port that another process took between our probe and the server's bind is tried once more.
     """
+    for _ in range(_PORT_ATTEMPTS - 1):
+        try:
+            return _start_server(data_dir, *args, credentials=credentials, cwd=cwd)
+        except PortTaken:
+            continue
+    return _start_server(data_dir, *args, credentials=credentials, cwd=cwd)
+
+
+_PORT_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """The free port we picked was taken before the server could bind it (a race, not a bug)."""
+
+
+def _start_server(data_dir: Path, *args: str, credentials: bool, cwd: Path | None) -> RunningServer:
     port = free_port()
     if "--sandbox" not in args:
         args = (*args, "--sandbox", os.environ.get("LAMINA_TEST_SANDBOX", "process"))
+    if "--workers" not in args and os.environ.get("LAMINA_TEST_WORKERS"):
+        # A whole run against servers of several processes: every test must pass there too.
+        args = (*args, "--workers", os.environ["LAMINA_TEST_WORKERS"])
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMINA_"))}
     if credentials:
         env["LAMINA_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
@@ -143,7 +164,10 @@ def start_server(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{server.output()}")
+            output = server.output()
+            if f"cannot listen on 127.0.0.1:{port}: [Errno 98]" in output:
+                raise PortTaken(output)
+            raise RuntimeError(f"server exited early:\n{output}")
         with contextlib.suppress(OSError):
             server.health()
             if credentials:
