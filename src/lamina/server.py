@@ -977,6 +977,40 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
     return account
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutionHost:
+    """What runs environments on this host: its runtimes, the SDK libraries functions see, the
+    sandbox tier and the fork servers over it (`settings` as the tier left them: its uid range)."""
+
+    settings: Settings
+    runtimes: dict[str, RuntimeSpec]
+    sdk_library: Path | None
+    node_sdk_library: Path | None
+    tier: ProcessSandbox
+    sandbox: ZygoteSandbox
+
+
+def execution_host(settings: Settings, *, worker: bool = False) -> ExecutionHost:
+    """A server's, a worker's (`worker`) or a cluster node's (lamina/node.py) execution host."""
+    data_dir = settings.data_dir
+    java = prepare_java_runtime(data_dir / "runtime" / "java", default_cache())
+    runtimes = discover_runtimes(settings.runtimes, java)
+    if settings.runtime_fallback == "nearest":
+        runtimes = with_nearest_fallbacks(runtimes, creatable_runtimes())
+    cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
+    sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
+    node_sdk_library = build_node_sdk_library(data_dir / "runtime" / "node-sdk", runtimes)
+    tier, settings = _build_sandbox(settings, runtimes, cgroups, worker=worker)
+    sandbox = ZygoteSandbox(
+        tier,
+        enabled=settings.start_method == "zygote",
+        preload=",".join(filter(None, [DEFAULT_PRELOAD, settings.zygote_preload])),
+        sdk_library=sdk_library,
+        runtime_dir=BOOTSTRAP.parent,
+    )
+    return ExecutionHost(settings, runtimes, sdk_library, node_sdk_library, tier, sandbox)
+
+
 def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Platform:
     """The whole server; with `worker`, one worker of a primary's (cluster/follower.py)."""
     if not settings.data_dir.is_absolute():
@@ -990,21 +1024,9 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     credentials = load_root_credentials(
         settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
     )
-    java = prepare_java_runtime(data_dir / "runtime" / "java", default_cache())
-    runtimes = discover_runtimes(settings.runtimes, java)
-    if settings.runtime_fallback == "nearest":
-        runtimes = with_nearest_fallbacks(runtimes, creatable_runtimes())
-    cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
-    sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
-    node_sdk_library = build_node_sdk_library(data_dir / "runtime" / "node-sdk", runtimes)
-    tier, settings = _build_sandbox(settings, runtimes, cgroups, worker=worker is not None)
-    sandbox = ZygoteSandbox(
-        tier,
-        enabled=settings.start_method == "zygote",
-        preload=",".join(filter(None, [DEFAULT_PRELOAD, settings.zygote_preload])),
-        sdk_library=sdk_library,
-        runtime_dir=BOOTSTRAP.parent,
-    )
+    host = execution_host(settings, worker=worker is not None)
+    settings, runtimes, tier, sandbox = host.settings, host.runtimes, host.tier, host.sandbox
+    sdk_library, node_sdk_library = host.sdk_library, host.node_sdk_library
     blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))
     code = CodeCache(settings.code_cache_dir, blobs)
     accounts: dict[tuple[str, str], AccountRegion] = {}

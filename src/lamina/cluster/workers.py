@@ -15,8 +15,10 @@ import logging
 import os
 import pickle
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +37,19 @@ APPLY_SECONDS = 10.0
 # A worker that keeps dying is started again at most this often.
 RESTART_SECONDS = 1.0
 STOP_SECONDS = 20.0
+
+
+# AF_UNIX paths are limited to 107 bytes; a data directory deep in a tree would pass it.
+_MAX_SOCKET_PATH = 100
+
+
+def runtime_dir_for(data_dir: Path) -> Path:
+    """Where the worker group's sockets go: the data directory's `workers` folder, or a private
+    folder under /tmp when that path is too long for a Unix socket."""
+    preferred = data_dir / "workers"
+    if len(str(inbox_path(preferred, 999))) <= _MAX_SOCKET_PATH:
+        return preferred
+    return Path(tempfile.mkdtemp(prefix="lamina-workers-", dir="/tmp"))
 
 
 def inbox_path(runtime_dir: Path, index: int) -> Path:
@@ -247,3 +262,5 @@ class WorkerGroup:
             self._server.close()
         with contextlib.suppress(FileNotFoundError):
             self.control_path.unlink()
+        if self.runtime_dir.name.startswith("lamina-workers-"):  # made under /tmp for us alone
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)

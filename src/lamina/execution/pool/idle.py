@@ -75,6 +75,9 @@ class IdleEnvironments:
     def has(self, key: PoolKey) -> bool:
         return key in self._by_key
 
+    def count(self, key: PoolKey) -> int:
+        return len(self._by_key.get(key, ()))
+
     def remove_where(self, predicate: Callable[[PoolKey], bool]) -> list[ExecutionEnvironment]:
         removed = [environment for environment, key in self._by_age.items() if predicate(key)]
         for environment in removed:

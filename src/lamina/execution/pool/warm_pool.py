@@ -241,6 +241,10 @@ class EnvironmentPool:
         for key in [key for key in self._prewarms if key[0] == name and key[1] == version]:
             del self._prewarms[key]
 
+    def idle_count(self, config: FunctionConfig) -> int:
+        """Idle environments of this exact configuration."""
+        return self._idle.count(pool_key(config))
+
     def has_environment(self, config: FunctionConfig) -> bool:
         """Some environment of this function version is here: idle, busy or starting."""
         return self._has_environment(function_key(config))

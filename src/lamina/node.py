@@ -1,0 +1,215 @@
+"""A node of `lamina server --cluster`: the composition root of what runs there, and its Ray actor.
+
+One `NodeAgent` actor per Ray node owns that node's sandbox, fork servers and warm environments
+(a pool per account and region, as a server has). The gateway sends it invocations with everything
+they need: the function's configuration, the links to download its code from the gateway, and its
+execution role's credentials. The agent answers each with the result and the log lines the
+invocation wrote, which the gateway stores: metrics, billing, logs and limits stay the gateway's.
+Environments stay sandboxed processes of this node, never Ray workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from lamina.cluster.node_io import CollectingLogStore, DownloadedBlobs, LogLines
+from lamina.config import Settings
+from lamina.domain.functions import FunctionConfig
+from lamina.errors import service_error
+from lamina.execution.backend import LocalBackend
+from lamina.execution.code_cache import CodeCache
+from lamina.execution.environment import (
+    EnvironmentContext,
+    EnvironmentGone,
+    InvocationRequest,
+    InvocationResult,
+)
+from lamina.execution.pool import EnvironmentPool, MemoryBudget, MemoryBudgetExhausted
+from lamina.execution.pool.budget import default_memory_budget_mb
+from lamina.execution.pool.keep_alive import build_keep_alive_policy
+from lamina.server import ExecutionHost, execution_host
+
+# A runtime that exits before taking the invocation: tried in this many environments.
+_GONE_ATTEMPTS = 3
+Credentials = tuple[dict[str, str], float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """What the gateway starts a node's agent with."""
+
+    settings: Settings  # the gateway's, for the sandbox, runtimes and keep-alive; data_dir is replaced
+    gateway_url: str  # where functions reach Lamina's API and the node downloads code
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    account_id: str
+    region: str
+    config: FunctionConfig
+    request: InvocationRequest
+    code_links: dict[str, str]  # SHA-256 -> the gateway's signed download link (code and layers)
+    credentials: Credentials  # the execution role's variables for new environments, and their expiry
+
+
+@dataclass(frozen=True, slots=True)
+class RunAnswer:
+    result: InvocationResult | None
+    log_lines: list[tuple[int, str]]  # what the invocation's environment logged, for its stream
+    log_group: str
+    log_stream: str
+    idle: int  # this node's idle environments of that configuration, once this one is back
+    error: str | None = None  # "memory": no room on this node; "gone": its runtimes kept exiting
+
+
+class Node:
+    """The execution side of one node: pools per account and region over one host."""
+
+    def __init__(self, spec: NodeSpec, host: ExecutionHost, budget_mb: int) -> None:
+        self.spec = spec
+        self._host = host
+        self.logs = CollectingLogStore()
+        self._blobs = DownloadedBlobs()
+        self._code = CodeCache(host.settings.code_cache_dir, self._blobs)
+        self.budget = MemoryBudget(budget_mb)
+        self._pools: dict[tuple[str, str], EnvironmentPool] = {}
+        self._credentials: dict[tuple[str, str, str], Credentials] = {}
+
+    def pool(self, account_id: str, region: str) -> EnvironmentPool:
+        key = (account_id, region)
+        found = self._pools.get(key)
+        if found is not None:
+            return found
+        settings = self._host.settings
+
+        async def credentials(config: FunctionConfig) -> Credentials:
+            return self._credentials.get(
+                (account_id, region, config.name), ({"AWS_ENDPOINT_URL": self.spec.gateway_url}, None)
+            )
+
+        context = EnvironmentContext(
+            sandbox=self._host.sandbox,
+            log_store=self.logs,
+            region=region,
+            account_id=account_id,
+            sdk_library=self._host.sdk_library,
+            node_sdk_library=self._host.node_sdk_library,
+            scratch_root=settings.environments_dir,
+            credentials=credentials,
+        )
+        pool = self._pools[key] = EnvironmentPool(
+            LocalBackend(self._host.runtimes, self._code, context),
+            build_keep_alive_policy(settings.keep_alive_policy, settings.keep_alive_seconds),
+            self.budget,
+            tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
+        )
+        pool.start()
+        return pool
+
+    async def run(self, run: RunRequest) -> RunAnswer:
+        self._blobs.links.update(run.code_links)
+        self._credentials[(run.account_id, run.region, run.config.name)] = run.credentials
+        pool = self.pool(run.account_id, run.region)
+        config = run.config
+        for _ in range(_GONE_ATTEMPTS):
+            try:
+                environment = await pool.acquire(config)
+            except MemoryBudgetExhausted as exhausted:
+                return RunAnswer(None, [], config.log_group_name, "", 0, error=f"memory: {exhausted}")
+            try:
+                result = await environment.invoke(run.request)
+            except EnvironmentGone:
+                pool.release(environment, config)
+                continue
+            except BaseException:
+                pool.release(environment, config)
+                raise
+            pool.release(environment, config)
+            stream = environment.log_stream
+            return RunAnswer(
+                result,
+                self.logs.take(config.log_group_name, stream),
+                config.log_group_name,
+                stream,
+                pool.idle_count(config),
+            )
+        return RunAnswer(None, [], config.log_group_name, "", 0, error="gone")
+
+    def state(self) -> dict[str, Any]:
+        usages = [pool.usage() for pool in self._pools.values()]
+        return {
+            "environments": sum(len(pool.environments) for pool in self._pools.values()),
+            "idleEnvironments": sum(usage.idle for usage in usages),
+            "busyEnvironments": sum(usage.busy + usage.starting for usage in usages),
+            "memoryUsedMb": self.budget.used_mb,
+            "memoryBudgetMb": self.budget.total_mb,
+        }
+
+    async def close(self) -> None:
+        await asyncio.gather(*(pool.close() for pool in self._pools.values()))
+        self._host.sandbox.close()
+
+
+async def start_node(spec: NodeSpec, node_id: str) -> Node:
+    """This node's execution host, in a data directory of its own (nothing of the gateway's)."""
+    root = Path(os.environ.get("LAMINA_NODE_ROOT", "/tmp")) / f"lamina-node-{node_id[:16]}-{os.getpid()}"
+    settings = replace(spec.settings, data_dir=root, sandbox_uids_explicit=False, workers=1)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    host = await asyncio.to_thread(execution_host, settings)
+    budget = settings.memory_budget_mb or default_memory_budget_mb(settings.memory_budget_share)
+    node = Node(spec, host, budget)
+    if settings.start_method == "zygote":
+        interpreters = list(
+            dict.fromkeys(
+                runtime.interpreter
+                for runtime in host.runtimes.values()
+                if runtime.language == "python" and runtime.interpreter is not None
+            )
+        )
+        await host.sandbox.warm_up(interpreters)
+    return node
+
+
+class NodeAgent:
+    """The Ray actor (made with `ray.remote` by the gateway, one per node, pinned there)."""
+
+    def __init__(self) -> None:
+        self._node: Node | None = None
+
+    async def start(self, spec: NodeSpec) -> dict[str, Any]:
+        import ray
+
+        node_id = ray.get_runtime_context().get_node_id()
+        self._node = await start_node(spec, node_id)
+        return {"nodeId": node_id, "address": _address(), "pid": os.getpid()}
+
+    async def run(self, run: RunRequest) -> RunAnswer:
+        if self._node is None:
+            raise service_error("this node's agent has not started")
+        return await self._node.run(run)
+
+    async def state(self) -> dict[str, Any]:
+        return self._node.state() if self._node is not None else {}
+
+    async def drain(self) -> LogLines:
+        """Log lines written outside any invocation's answer (late output): the gateway stores them."""
+        return self._node.logs.take_all() if self._node is not None else []
+
+    async def stop(self) -> None:
+        if self._node is not None:
+            await self._node.close()
+            self._node = None
+
+
+def _address() -> str:
+    try:
+        import ray
+
+        return str(ray.util.get_node_ip_address())
+    except Exception:
+        return socket.gethostname()
