@@ -1384,6 +1384,7 @@ def serve(settings: Settings) -> None:
         inbox.open()
         inboxes.append(inbox)
         await group.start()
+        print(f"  workers: {settings.workers} processes serve the port", file=sys.stderr, flush=True)
         assert platform.feed is not None
         tasks.append(asyncio.get_running_loop().create_task(_settle_forever(platform.feed)))
 

@@ -51,8 +51,9 @@ class PublicHttpServer:
         after_listening: Hook | None = None,
         reuse_port: bool = False,
     ) -> None:
-        """`after_listening` runs once the port is bound, before `on_listening` (workers that
-        join the port start there); `reuse_port`: other processes may listen on the port too."""
+        """`after_listening` runs once the port is bound and announced (`on_listening`): this
+        process serves meanwhile, and workers joining the port start there; `reuse_port`: other
+        processes may listen on the port too."""
         self._handler = handler
         self._host = host
         self._port = port
@@ -91,6 +92,7 @@ class PublicHttpServer:
             except OSError as error:
                 await self._on_shutdown()
                 raise ServerStartError(f"cannot listen on {self._host}:{self._port}: {error}") from error
+            self._on_listening()
             if self._after_listening is not None:
                 try:
                     await self._after_listening()
@@ -100,7 +102,6 @@ class PublicHttpServer:
                     await self._before_shutdown()
                     await self._on_shutdown()
                     raise ServerStartError(f"startup failed: {error}") from error
-            self._on_listening()
             await stop.wait()
             self.listener.close()
             await self._before_shutdown()
