@@ -48,6 +48,9 @@ class Settings:
     metadata_url: str | None = None
     # Processes serving the port (--workers): a primary and workers-1 workers (cluster/workers.py).
     workers: int = 1
+    # --cluster: a Ray cluster's address (what ray.init takes) or "local" (a private Ray): functions
+    # run on its nodes (cluster/ray_cluster.py); None: on this host.
+    cluster: str | None = None
     account_concurrency: int = 1000
     # Reservations (PutFunctionConcurrency) must leave this much of the account limit unreserved.
     min_unreserved_concurrency: int = 100

@@ -13,12 +13,18 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lamina.cluster.node_io import CollectingLogStore, DownloadedBlobs, LogLines
-from lamina.config import Settings
+from lamina.cluster.node_io import (
+    CollectingLogStore,
+    Credentials,
+    DownloadedBlobs,
+    NodeSpec,
+    RunAnswer,
+    RunRequest,
+)
 from lamina.domain.functions import FunctionConfig
 from lamina.errors import service_error
 from lamina.execution.backend import LocalBackend
@@ -26,8 +32,6 @@ from lamina.execution.code_cache import CodeCache
 from lamina.execution.environment import (
     EnvironmentContext,
     EnvironmentGone,
-    InvocationRequest,
-    InvocationResult,
 )
 from lamina.execution.pool import EnvironmentPool, MemoryBudget, MemoryBudgetExhausted
 from lamina.execution.pool.budget import default_memory_budget_mb
@@ -36,35 +40,6 @@ from lamina.server import ExecutionHost, execution_host
 
 # A runtime that exits before taking the invocation: tried in this many environments.
 _GONE_ATTEMPTS = 3
-Credentials = tuple[dict[str, str], float | None]
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSpec:
-    """What the gateway starts a node's agent with."""
-
-    settings: Settings  # the gateway's, for the sandbox, runtimes and keep-alive; data_dir is replaced
-    gateway_url: str  # where functions reach Lamina's API and the node downloads code
-
-
-@dataclass(frozen=True, slots=True)
-class RunRequest:
-    account_id: str
-    region: str
-    config: FunctionConfig
-    request: InvocationRequest
-    code_links: dict[str, str]  # SHA-256 -> the gateway's signed download link (code and layers)
-    credentials: Credentials  # the execution role's variables for new environments, and their expiry
-
-
-@dataclass(frozen=True, slots=True)
-class RunAnswer:
-    result: InvocationResult | None
-    log_lines: list[tuple[int, str]]  # what the invocation's environment logged, for its stream
-    log_group: str
-    log_stream: str
-    idle: int  # this node's idle environments of that configuration, once this one is back
-    error: str | None = None  # "memory": no room on this node; "gone": its runtimes kept exiting
 
 
 class Node:
@@ -73,7 +48,7 @@ class Node:
     def __init__(self, spec: NodeSpec, host: ExecutionHost, budget_mb: int) -> None:
         self.spec = spec
         self._host = host
-        self.logs = CollectingLogStore()
+        self._logs: dict[tuple[str, str], CollectingLogStore] = {}
         self._blobs = DownloadedBlobs()
         self._code = CodeCache(host.settings.code_cache_dir, self._blobs)
         self.budget = MemoryBudget(budget_mb)
@@ -92,9 +67,10 @@ class Node:
                 (account_id, region, config.name), ({"AWS_ENDPOINT_URL": self.spec.gateway_url}, None)
             )
 
+        logs = self._logs[key] = CollectingLogStore()
         context = EnvironmentContext(
             sandbox=self._host.sandbox,
-            log_store=self.logs,
+            log_store=logs,
             region=region,
             account_id=account_id,
             sdk_library=self._host.sdk_library,
@@ -133,12 +109,20 @@ class Node:
             stream = environment.log_stream
             return RunAnswer(
                 result,
-                self.logs.take(config.log_group_name, stream),
+                self._logs[(run.account_id, run.region)].take(config.log_group_name, stream),
                 config.log_group_name,
                 stream,
                 pool.idle_count(config),
             )
         return RunAnswer(None, [], config.log_group_name, "", 0, error="gone")
+
+    def take_logs(self) -> list[tuple[str, str, str, str, list[tuple[int, str]]]]:
+        """Every line no answer carried: (account, region, group, stream, events)."""
+        return [
+            (account_id, region, group, stream, events)
+            for (account_id, region), logs in self._logs.items()
+            for group, stream, events in logs.take_all()
+        ]
 
     def state(self) -> dict[str, Any]:
         usages = [pool.usage() for pool in self._pools.values()]
@@ -196,9 +180,13 @@ class NodeAgent:
     async def state(self) -> dict[str, Any]:
         return self._node.state() if self._node is not None else {}
 
-    async def drain(self) -> LogLines:
+    async def drain(self) -> list[tuple[str, str, str, str, list[tuple[int, str]]]]:
         """Log lines written outside any invocation's answer (late output): the gateway stores them."""
-        return self._node.logs.take_all() if self._node is not None else []
+        return self._node.take_logs() if self._node is not None else []
+
+    async def watch(self) -> None:
+        """Never returns: the gateway awaits it, and learns of this actor's death when it raises."""
+        await asyncio.Event().wait()
 
     async def stop(self) -> None:
         if self._node is not None:

@@ -46,6 +46,7 @@ from lamina.cluster.follower import (
     connect,
 )
 from lamina.cluster.primary import primary_handlers
+from lamina.cluster.ray_cluster import RayCluster
 from lamina.cluster.routing import PRIMARY, InvocationRouter
 from lamina.cluster.shared_counts import SharedCounts, counts_path
 from lamina.cluster.workers import WorkerGroup, WorkerSpec, inbox_path
@@ -59,8 +60,8 @@ from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.counts import Counts
-from lamina.execution.environment import EnvironmentContext
-from lamina.execution.invocation import InvocationService
+from lamina.execution.environment import EnvironmentContext, InvocationRequest, InvocationResult
+from lamina.execution.invocation import InvocationService, RemoteRun
 from lamina.execution.log_budget import LogBudget
 from lamina.execution.node_standby import NodeStandbyPool
 from lamina.execution.observer import Observers
@@ -348,6 +349,7 @@ class Platform:
     counts: SharedCounts | None = None  # --workers: what all of them count together
     budget: MemoryBudget | None = None
     clock: Clock | None = None
+    cluster: RayCluster | None = None  # --cluster: the nodes functions run on
     worker: WorkerSpec | None = None
     channel: ControlChannel | None = None
     _log_flusher: asyncio.Task[None] | None = None
@@ -397,6 +399,8 @@ class Platform:
         # After the warm-up, so that restored environments fork from a ready zygote.
         if self.networks is not None:
             self.networks.warm_up()
+        if self.cluster is not None:
+            await self.cluster.start()
         if self.worker is None:
             for account in list(self.accounts.values()):
                 await account.start_delivering()
@@ -555,6 +559,8 @@ class Platform:
                 last_expiry = now
             if write_metrics:
                 last_metrics = now
+            if measure and self.cluster is not None:
+                await self.cluster.drain_logs(self._append_node_lines)
             if measure:
                 last_quota = now
             for account in list(self.accounts.values()):
@@ -580,6 +586,13 @@ class Platform:
                         await account.recorder.prune()
                 except Exception:  # a full disk must not stop later flushes
                     _log.exception("writing log events or metrics failed")
+
+    def _append_node_lines(
+        self, account_id: str, region: str, group: str, stream: str, events: list[tuple[int, str]]
+    ) -> None:
+        account = self.accounts.get((account_id, region))
+        if account is not None:
+            account.logs.append(group, stream, events)
 
     async def _flush_worker_observations(self, account: AccountRegion, send: bool) -> None:
         """A worker writes its environments' log lines itself; lines of tapped groups, metrics and
@@ -608,6 +621,8 @@ class Platform:
         for account in list(self.accounts.values()):
             await account.close()
         await self.identity_store.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         if self.stores is not None:
             await self.stores.close()
         if self.counts is not None:
@@ -639,6 +654,8 @@ class Platform:
     async def health_report(self) -> dict[str, Any]:
         """`/_lamina/health`: this process's, with `workers` and each worker's pool on the primary."""
         report = self.health()
+        if self.cluster is not None:
+            report["cluster"] = await self.cluster.health()
         if self.workers is None:
             return {**report, "workers": 1}
         pools = [{"worker": 0, "pid": os.getpid(), **self.pool_figures()}]
@@ -765,6 +782,8 @@ class _Shared:
     taps_changed: Callable[[str, str, frozenset[str]], None] | None = None
     # --workers, on the primary: datapoints the workers recorded, stored before a metric is read.
     gather_metrics: Callable[[], Awaitable[None]] | None = None
+    # --cluster: where invocations run (cluster/ray_cluster.py).
+    cluster: RayCluster | None = None
 
 
 def idle_key(account_id: str, region: str, name: str, version: str) -> str:
@@ -842,12 +861,22 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
 
     # Both are called only once invocations run, by when `account` (built last) exists.
     observations = GroupCommit(persist_observations, OBSERVATIONS_COMMIT_SECONDS)
+    run_elsewhere: RemoteRun | None = None
+    cluster = shared.cluster
+    if cluster is not None:
+
+        async def run_on_cluster(config: FunctionConfig, request: InvocationRequest) -> InvocationResult:
+            assert cluster is not None
+            return await cluster.run(account_id, region, config, request, logs.append)
+
+        run_elsewhere = run_on_cluster
     invocations = InvocationService(
         pool,
         lambda config: registry.version(config.name, config.version),
         limiter=limiter,
         observer=Observers(LambdaMetrics(recorder), billing, shared.counters),
         write_logs=write_logs,
+        remote=run_elsewhere,
     )
     placement = Placement(region, account_id)
     manager = FunctionManager(
@@ -1011,6 +1040,25 @@ def execution_host(settings: Settings, *, worker: bool = False) -> ExecutionHost
     return ExecutionHost(settings, runtimes, sdk_library, node_sdk_library, tier, sandbox)
 
 
+def _ray_cluster(settings: Settings, code_urls: CodeUrlSigner, sts: StsService) -> RayCluster:
+    """--cluster: nodes download code through the gateway's signed links and get execution-role
+    credentials made here, for the gateway's endpoint (where functions reach Lamina's API)."""
+    from lamina.node import NodeAgent  # the node's composition root; it imports this module
+
+    async def credentials(
+        account_id: str, region: str, config: FunctionConfig
+    ) -> tuple[dict[str, str], float | None]:
+        return await sts.environment_variables(config.role, config.name, settings.endpoint_url)
+
+    return RayCluster(
+        str(settings.cluster),
+        settings,
+        NodeAgent,
+        code_link=lambda sha: code_urls.url(settings.endpoint_url, sha),
+        credentials=credentials,
+    )
+
+
 def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Platform:
     """The whole server; with `worker`, one worker of a primary's (cluster/follower.py)."""
     if not settings.data_dir.is_absolute():
@@ -1157,6 +1205,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         counts=counts,
         taps_changed=(lambda *taps: platform.taps_changed(*taps)) if feed is not None else None,
         gather_metrics=(lambda: platform.gather_worker_metrics()) if feed is not None else None,
+        cluster=_ray_cluster(settings, code_urls, sts) if settings.cluster else None,
     )
     home = (settings.account_id, settings.home_region)
     accounts[home] = _build_account(shared, *home)
@@ -1226,6 +1275,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         counts=counts,
         budget=budget,
         clock=clock,
+        cluster=shared.cluster,
     )
     platform.port_handler = handle
 

@@ -264,6 +264,14 @@ def server(
             max=256,
         ),
     ] = 1,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Run functions on a Ray cluster: HOST:PORT of its head, auto, ray://HOST:10001, or "
+            "local for a private Ray instance on this machine (pip install 'lamina[ray]').",
+        ),
+    ] = None,
     runtime_fallback: Annotated[
         str,
         typer.Option(
@@ -367,6 +375,8 @@ def server(
     if runtime_fallback not in ("none", "nearest"):
         raise typer.BadParameter("--runtime-fallback must be none or nearest")
     runtimes = _parse_runtimes(runtime)
+    if cluster is not None and workers > 1:
+        raise typer.BadParameter("--cluster runs functions on the cluster's nodes: use it without --workers")
     if metadata is not None and not metadata.startswith(("postgresql://", "postgres://")):
         raise typer.BadParameter("--metadata takes a postgresql:// URL")
     if memory_limits not in ("auto", "watchdog"):
@@ -395,6 +405,7 @@ def server(
             runtime_fallback=runtime_fallback,
             metadata_url=metadata,
             workers=workers,
+            cluster=cluster,
             account_concurrency=account_concurrency,
             min_unreserved_concurrency=min_unreserved_concurrency,
             async_retry_delays=_parse_delays(async_retry_delays),

@@ -1,4 +1,5 @@
-"""What a node of a Ray cluster (`lamina server --cluster`) has instead of the gateway's disk.
+"""What a gateway and the nodes of its Ray cluster (`lamina server --cluster`) exchange, and what a
+node has instead of the gateway's disk.
 
 A node has no share of the gateway's data directory: its environments' log lines are collected in
 memory and go back to the gateway with each invocation's result (`CollectingLogStore`), and code
@@ -11,8 +12,14 @@ from __future__ import annotations
 import hashlib
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from lamina.config import Settings
+from lamina.domain.functions import FunctionConfig
+from lamina.execution.environment import InvocationRequest, InvocationResult
 from lamina.store.ports import BlobIntegrityError, LogEvent
+
+Credentials = tuple[dict[str, str], float | None]
 
 # What one stream may hold between two takes before its oldest events are dropped: an environment
 # whose invocations never end (or a flood) must not grow the node's memory without bound.
@@ -20,6 +27,34 @@ MAX_PENDING_EVENTS = 100_000
 DOWNLOAD_SECONDS = 60.0
 
 LogLines = list[tuple[str, str, list[tuple[int, str]]]]  # (group, stream, [(timestamp ms, message)])
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """What the gateway starts a node's agent with."""
+
+    settings: Settings  # the gateway's, for the sandbox, runtimes and keep-alive; data_dir is replaced
+    gateway_url: str  # where functions reach Lamina's API and the node downloads code
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    account_id: str
+    region: str
+    config: FunctionConfig
+    request: InvocationRequest
+    code_links: dict[str, str]  # SHA-256 -> the gateway's signed download link (code and layers)
+    credentials: Credentials  # the execution role's variables for new environments, and their expiry
+
+
+@dataclass(frozen=True, slots=True)
+class RunAnswer:
+    result: InvocationResult | None
+    log_lines: list[tuple[int, str]]  # what the invocation's environment logged, for its stream
+    log_group: str
+    log_stream: str
+    idle: int  # this node's idle environments of that configuration, once this one is back
+    error: str | None = None  # "memory": no room on this node; "gone": its runtimes kept exiting
 
 
 class CollectingLogStore:

@@ -57,6 +57,10 @@ def new_trace_id() -> str:
     )
 
 
+# Runs an invocation elsewhere (a cluster node) and returns its result once its lines are logged.
+RemoteRun = Callable[[FunctionConfig, InvocationRequest], Awaitable[InvocationResult]]
+
+
 @dataclass(frozen=True, slots=True)
 class InvocationInput:
     config: FunctionConfig
@@ -76,9 +80,13 @@ class InvocationService:
         limiter: ConcurrencyLimiter,
         observer: InvocationObserver | None = None,
         write_logs: Callable[[], Awaitable[None]] | None = None,
+        remote: RemoteRun | None = None,
     ) -> None:
         """`write_logs()` writes every log line appended so far to the log store's files; it does
-        not raise (a failed write stays buffered for the store's next flush)."""
+        not raise (a failed write stays buffered for the store's next flush). `remote(config,
+        request)`: where invocations run when they do not run here (a cluster's nodes: it returns
+        once their log lines are appended); the pool is then not used for them."""
+        self._remote = remote
         self._pool = pool
         self._current_config = current_config
         self._limiter = limiter
@@ -98,6 +106,11 @@ class InvocationService:
         except AwsError:
             self.observer.throttled(invocation)
             raise
+        if self._remote is not None:
+            try:
+                return await self._run_remote(invocation, request_id)
+            finally:
+                self._limiter.leave(name, counted, version)
         try:
             try:
                 environment = await self._pool.acquire(invocation.config)
@@ -114,6 +127,8 @@ class InvocationService:
         """An Event invocation waits for memory rather than failing, holding no concurrency slot
         while it waits; only a function larger than the whole budget fails. Raises
         TooManyRequestsException when the function or the account is at its concurrency limit."""
+        if self._remote is not None:
+            return await self.invoke(invocation, request_id)
         environment = await self._pool.acquire(invocation.config, wait=True)
         name, version = invocation.config.name, invocation.config.version
         try:
@@ -127,6 +142,18 @@ class InvocationService:
         finally:
             self._limiter.leave(name, counted, version)
 
+    async def _run_remote(self, invocation: InvocationInput, request_id: str | None) -> InvocationResult:
+        assert self._remote is not None
+        try:
+            result = await self._remote(invocation.config, _request_of(invocation, request_id))
+        except AwsError as error:
+            if error.code == "TooManyRequestsException":
+                self.observer.throttled(invocation)
+            raise
+        self.observer.invoked(invocation, result, self._limiter.in_flight)
+        await self._write_logs()
+        return result
+
     async def _run(
         self,
         environment: ExecutionEnvironment,
@@ -137,14 +164,7 @@ class InvocationService:
     ) -> InvocationResult:
         """Run `invocation` in `environment`, or, when that one's runtime is gone before it got the
         invocation, in another one (`wait`: acquire it as the first was acquired)."""
-        request = InvocationRequest(
-            request_id or new_request_id(),
-            invocation.payload,
-            invocation.invoked_function_arn,
-            invocation.trace_id or new_trace_id(),
-            invocation.client_context,
-            invocation.cognito_identity,
-        )
+        request = _request_of(invocation, request_id)
         for attempt in range(_GONE_ATTEMPTS):
             try:
                 result = await environment.invoke(request)
@@ -164,6 +184,17 @@ class InvocationService:
             self.observer.invoked(invocation, result, self._limiter.in_flight)
             return result
         raise AssertionError("unreachable")
+
+
+def _request_of(invocation: InvocationInput, request_id: str | None) -> InvocationRequest:
+    return InvocationRequest(
+        request_id or new_request_id(),
+        invocation.payload,
+        invocation.invoked_function_arn,
+        invocation.trace_id or new_trace_id(),
+        invocation.client_context,
+        invocation.cognito_identity,
+    )
 
 
 async def _nothing_to_write() -> None:
