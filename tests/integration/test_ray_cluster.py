@@ -1,0 +1,122 @@
+"""`lamina server --cluster`: functions run on the nodes of a real Ray cluster (several raylets on
+this machine, Ray's own cluster_utils), driven through boto3: placement on every node, logs and
+metrics back at the gateway, and a node or agent that dies mid-load (only the calls in flight on it
+fail, with ServiceException; accepted async events all run; a replacement agent comes back)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tests.integration.test_workers import SLOW, STAGE, invoke_fresh, no_retry_client
+from tests.support.lambda_calls import create_function, wait_updated
+from tests.support.ray_cluster import ray_cluster
+from tests.support.server import RunningServer, running_server
+
+
+def wait_for_agents(server: RunningServer, count: int, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        cluster = server.health().get("cluster", {})
+        ready = [agent for agent in cluster.get("agents", []) if agent.get("ready")]
+        if len(ready) == count:
+            return dict(cluster)
+        assert time.monotonic() < deadline, f"never {count} agents: {cluster}"
+        time.sleep(0.2)
+
+
+def attempt(server: RunningServer, name: str, payload: dict[str, Any]) -> str:
+    client = no_retry_client(server)
+    try:
+        response = client.invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+        body = json.loads(response["Payload"].read())
+        return "done" if body == "done" else f"failed {body}"
+    except Exception as error:
+        code = getattr(error, "response", {}).get("Error", {}).get("Code")
+        return str(code or type(error).__name__)
+    finally:
+        client.close()
+
+
+def test_a_private_cluster_runs_functions_on_its_node(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", "--cluster", "local") as server:
+        cluster = wait_for_agents(server, 1)
+        assert len(cluster["nodes"]) == 1 and cluster["agents"][0]["pid"] != server.process.pid
+        client = server.client("lambda")
+        create_function(client, "staged", STAGE, Environment={"Variables": {"STAGE": "one"}})
+        assert {invoke_fresh(server, "staged") for _ in range(4)} == {"one"}
+        client.update_function_configuration(
+            FunctionName="staged", Environment={"Variables": {"STAGE": "two"}}
+        )
+        wait_updated(client, "staged")
+        assert invoke_fresh(server, "staged") == "two"
+        # The environments live on the agent's node, not in the gateway.
+        agent = wait_for_agents(server, 1)["agents"][0]
+        assert agent["environments"] >= 1 and server.health()["environments"] == 0
+        logs = server.client("logs")
+        reports = logs.filter_log_events(logGroupName="/aws/lambda/staged", filterPattern="REPORT")["events"]
+        assert len(reports) == 5
+
+
+def test_invocations_spread_over_nodes_and_survive_losing_one(tmp_path: Path) -> None:
+    with (
+        ray_cluster(nodes=2) as cluster,
+        running_server(tmp_path / "data", "--cluster", cluster.address) as server,
+    ):
+        health = wait_for_agents(server, 2)
+        assert {node["nodeId"] for node in health["nodes"]} == set(cluster.node_ids)
+        create_function(server.client("lambda"), "slow", SLOW, Timeout=60)
+
+        with ThreadPoolExecutor(4) as pool:  # four at once: both nodes start environments
+            assert (
+                list(pool.map(lambda n: attempt(server, "slow", {"n": n, "sleep": 2}), range(4)))
+                == ["done"] * 4
+            )
+        agents = wait_for_agents(server, 2)["agents"]
+        assert all(agent["environments"] >= 1 for agent in agents), agents
+
+        # Kill one agent (not the head node's: the head holds the cluster's own state) while calls
+        # run on both nodes: only the calls on it fail, with 500.
+        victim = next(agent for agent in agents if agent["nodeId"] != cluster.node_ids[0])
+        with ThreadPoolExecutor(4) as pool:
+            running = [pool.submit(attempt, server, "slow", {"n": n, "sleep": 6}) for n in range(4)]
+            deadline = time.monotonic() + 20
+            while not all(a["busyEnvironments"] for a in wait_for_agents(server, 2)["agents"]):
+                assert time.monotonic() < deadline, "calls never ran on both nodes"
+                time.sleep(0.1)
+            os.kill(victim["pid"], signal.SIGKILL)
+            outcomes = [future.result(timeout=60) for future in running]
+        assert outcomes.count("done") >= 1 and set(outcomes) <= {"done", "ServiceException"}, outcomes
+        assert "ServiceException" in outcomes
+
+        # New calls go to the other node at once; the killed agent's node gets a new one.
+        assert {attempt(server, "slow", {"n": 10}) for _ in range(3)} == {"done"}
+        replaced = wait_for_agents(server, 2, timeout=60)
+        assert victim["pid"] not in {agent["pid"] for agent in replaced["agents"]}
+
+        # Events accepted while a node goes away all run.
+        client = server.client("lambda")
+        for n in range(8):
+            client.invoke(
+                FunctionName="slow", InvocationType="Event", Payload=json.dumps({"n": 100 + n, "sleep": 1})
+            )
+        cluster.remove_node(victim["nodeId"])
+        logs = server.client("logs")
+        deadline = time.monotonic() + 120
+        while True:
+            ran = {
+                event["message"].strip()
+                for event in logs.filter_log_events(logGroupName="/aws/lambda/slow", filterPattern="RAN")[
+                    "events"
+                ]
+            }
+            if {f"RAN {100 + n}" for n in range(8)} <= ran:
+                break
+            assert time.monotonic() < deadline, sorted(ran)
+            time.sleep(0.5)
+        assert len(wait_for_agents(server, 1)["nodes"]) >= 1
