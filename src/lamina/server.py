@@ -49,7 +49,7 @@ from lamina.cluster.primary import primary_handlers
 from lamina.cluster.ray_cluster import RayCluster
 from lamina.cluster.routing import PRIMARY, InvocationRouter
 from lamina.cluster.shared_counts import SharedCounts, counts_path
-from lamina.cluster.workers import WorkerGroup, WorkerSpec, inbox_path
+from lamina.cluster.workers import WorkerGroup, WorkerSpec, inbox_path, runtime_dir_for
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
@@ -1416,7 +1416,7 @@ def serve(settings: Settings) -> None:
         group = WorkerGroup(
             bound,
             settings.workers - 1,
-            settings.data_dir / "workers",
+            runtime_dir_for(settings.data_dir.resolve()),
             platform.worker_handlers,
             platform.counts,
         )
