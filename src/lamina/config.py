@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,9 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "000000000000"
 DEFAULT_KEEP_ALIVE_SECONDS = 600.0
 DEFAULT_MEMORY_BUDGET_SHARE = 0.5
+# `lamina server` without --workers: one process per core it may use, up to this many (each worker
+# holds ~100 MB and its own fork servers; past this, say --workers N).
+DEFAULT_MAX_WORKERS = 8
 # The region of the data at the top of the data directory (Settings.home_region).
 HOME_REGION_FILE = "home-region"
 REGIONS_FOLDER = "regions"
@@ -191,3 +195,12 @@ class Settings:
     @property
     def secrets_dir(self) -> Path:
         return self.data_dir / "secrets"
+
+
+def default_workers() -> int:
+    """The cores this process may run on (its CPU affinity), at most DEFAULT_MAX_WORKERS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, DEFAULT_MAX_WORKERS))

@@ -87,6 +87,7 @@ from lamina.execution.sandbox.detect import (
     build_sandbox,
     claim_uids,
 )
+from lamina.execution.sandbox.limits import default_pids_budget
 from lamina.execution.sandbox.network import NetworkNamespaces, address_of, find_outbound_engine
 from lamina.execution.sandbox.process import ProcessSandbox
 from lamina.execution.sandbox.uid_ranges import host_reserved_uids, refusal
@@ -152,6 +153,10 @@ LOG_QUOTA_SECONDS = 2.0
 METRIC_FLUSH_SECONDS = 5.0
 # Alarms are evaluated this often (and at once when a fake clock moves).
 ALARM_EVALUATION_SECONDS = 10.0
+# --pids-budget with --workers: each process's share is at least this many processes and threads.
+MIN_PIDS_PER_WORKER = 64
+# --sandbox-uids with --workers: each process's share of the range is at least this many uids.
+MIN_UIDS_PER_WORKER = 16
 # --workers: changes no request waits for reach the workers within this many seconds.
 CHANGE_SETTLE_SECONDS = 0.1
 
@@ -350,6 +355,7 @@ class Platform:
     budget: MemoryBudget | None = None
     clock: Clock | None = None
     cluster: RayCluster | None = None  # --cluster: the nodes functions run on
+    uid_range: str | None = None  # --sandbox-uids split among --workers: the whole range given
     worker: WorkerSpec | None = None
     channel: ControlChannel | None = None
     _log_flusher: asyncio.Task[None] | None = None
@@ -387,7 +393,9 @@ class Platform:
             await self.code_collector.collect_quietly()
             self._alarm_evaluator = asyncio.get_running_loop().create_task(self._evaluate_alarms_forever())
         self._log_flusher = asyncio.get_running_loop().create_task(self._flush_logs_forever())
-        if self.settings.start_method == "zygote":
+        # A worker starts its fork servers on first use: each costs ~20 MB per interpreter, and a
+        # machine's worth of workers warming every interpreter would hold a gigabyte for nothing.
+        if self.settings.start_method == "zygote" and self.worker is None:
             interpreters = list(
                 dict.fromkeys(
                     spec.interpreter
@@ -661,8 +669,12 @@ class Platform:
         pools = [{"worker": 0, "pid": os.getpid(), **self.pool_figures()}]
         for worker, answer in await self.workers.broadcast("pool"):
             pools.append({"worker": worker.index, "pid": worker.pid, **answer})
+        if self.isolation is not None:
+            pools[0]["uidRange"] = self.isolation.health()["uidRange"]
         report["workers"] = len(pools)
         report["workerPools"] = pools
+        if self.uid_range is not None:
+            report["uidRange"] = self.uid_range
         for total in ("environments", "idleEnvironments", "busyEnvironments", "provisionedEnvironments"):
             report[total] = sum(pool[total] for pool in pools)
         return report
@@ -670,6 +682,7 @@ class Platform:
     def pool_figures(self) -> dict[str, Any]:
         usages = [account.pool.usage() for account in self.accounts.values()]
         return {
+            "uidRange": self.isolation.health()["uidRange"] if self.isolation is not None else None,
             "environments": sum(len(account.pool.environments) for account in self.accounts.values()),
             "idleEnvironments": sum(usage.idle for usage in usages),
             "busyEnvironments": sum(usage.busy + usage.starting for usage in usages),
@@ -1019,7 +1032,9 @@ class ExecutionHost:
     sandbox: ZygoteSandbox
 
 
-def execution_host(settings: Settings, *, worker: bool = False) -> ExecutionHost:
+def execution_host(
+    settings: Settings, *, worker: bool = False, server_range: str | None = None
+) -> ExecutionHost:
     """A server's, a worker's (`worker`) or a cluster node's (lamina/node.py) execution host."""
     data_dir = settings.data_dir
     java = prepare_java_runtime(data_dir / "runtime" / "java", default_cache())
@@ -1029,7 +1044,7 @@ def execution_host(settings: Settings, *, worker: bool = False) -> ExecutionHost
     cgroups = CgroupMemoryController.detect() if settings.memory_limits == "auto" else None
     sdk_library = build_sdk_library(data_dir / "runtime" / "python-sdk")
     node_sdk_library = build_node_sdk_library(data_dir / "runtime" / "node-sdk", runtimes)
-    tier, settings = _build_sandbox(settings, runtimes, cgroups, worker=worker)
+    tier, settings = _build_sandbox(settings, runtimes, cgroups, worker=worker, server_range=server_range)
     sandbox = ZygoteSandbox(
         tier,
         enabled=settings.start_method == "zygote",
@@ -1072,7 +1087,11 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     credentials = load_root_credentials(
         settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
     )
-    host = execution_host(settings, worker=worker is not None)
+    server_range = whole_range(worker.settings if worker is not None else settings)
+    whole_uids = settings.sandbox_uids
+    if worker is None and settings.workers > 1:
+        settings = replace(settings, sandbox_uids=uid_share(settings, 0))
+    host = execution_host(settings, worker=worker is not None, server_range=server_range)
     settings, runtimes, tier, sandbox = host.settings, host.runtimes, host.tier, host.sandbox
     sdk_library, node_sdk_library = host.sdk_library, host.node_sdk_library
     blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))
@@ -1277,6 +1296,8 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         clock=clock,
         cluster=shared.cluster,
     )
+    if worker is None and settings.workers > 1 and settings.sandbox_uids_explicit:
+        platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"
     platform.port_handler = handle
 
     async def stores_of(account_id: str, region: str) -> tuple[MetricStore, BillingStore] | None:
@@ -1309,6 +1330,7 @@ def _build_sandbox(
     cgroups: CgroupMemoryController | None,
     *,
     worker: bool = False,
+    server_range: str | None = None,
 ) -> tuple[ProcessSandbox, Settings]:
     """The sandbox tier, and `settings` with the uid range this server claimed for itself."""
     interpreters = sorted({spec.interpreter for spec in runtimes.values() if spec.interpreter is not None})
@@ -1331,6 +1353,8 @@ def _build_sandbox(
     try:
         if os.geteuid() == 0:  # environments get uids of their own: this server's alone
             owner = {"dataDir": str(data_dir), "endpoint": settings.endpoint_url}
+            if server_range is not None:
+                owner["serverRange"] = server_range
             requested = UidRange(*settings.sandbox_uids) if settings.sandbox_uids_explicit else None
             uid_claim = claim_uids(requested, owner)
             claimed = uid_claim.claim.range
@@ -1342,7 +1366,7 @@ def _build_sandbox(
             memory=cgroups,
             uids=UidRange(*settings.sandbox_uids),
             uid_claim=uid_claim,
-            pids_budget=settings.pids_budget,
+            pids_budget=pids_share(settings),
         )
     except SandboxUnavailable as error:
         raise SystemExit(f"lamina: {error}") from None
@@ -1388,6 +1412,39 @@ def announce(platform: Platform) -> None:
         print(f"    AWS_ACCESS_KEY_ID={platform.credentials.access_key_id}", file=sys.stderr)
         print(f"    AWS_SECRET_ACCESS_KEY={platform.credentials.secret_access_key}", file=sys.stderr)
     sys.stderr.flush()
+
+
+def pids_share(settings: Settings) -> int | None:
+    """Each process's part of --pids-budget with --workers: the server's environments together
+    stay within the budget (each worker's cgroup holds an equal share). None: the default."""
+    budget = settings.pids_budget
+    if settings.workers <= 1:
+        return budget
+    total = budget if budget is not None else default_pids_budget()
+    return max(MIN_PIDS_PER_WORKER, total // settings.workers)
+
+
+def whole_range(settings: Settings) -> str | None:
+    """The --sandbox-uids range split among workers, as claims name it; None when not split."""
+    first, count = settings.sandbox_uids
+    if not settings.sandbox_uids_explicit or settings.workers <= 1:
+        return None
+    return f"{first}-{first + count - 1}"
+
+
+def uid_share(settings: Settings, index: int) -> tuple[int, int]:
+    """Process `index`'s uids (0: the primary) when --sandbox-uids gave a range and there are
+    workers: the range split evenly, so that the server holds exactly the range it was given."""
+    first, count = settings.sandbox_uids
+    if not settings.sandbox_uids_explicit or settings.workers <= 1:
+        return first, count
+    each = count // settings.workers
+    if each < MIN_UIDS_PER_WORKER:
+        raise SystemExit(
+            f"lamina: --sandbox-uids {first}-{first + count - 1} gives {settings.workers} workers "
+            f"{each} uids each; give each at least {MIN_UIDS_PER_WORKER} (a larger range or fewer --workers)"
+        )
+    return first + index * each, each if index < settings.workers - 1 else count - index * each
 
 
 def sandbox_uids_refusal(first: int, count: int) -> str | None:
@@ -1489,7 +1546,12 @@ def serve_worker(spec: WorkerSpec) -> None:
     )
     _raise_open_file_limit()
     # Its own block of sandbox uids: environments of two workers never share a uid.
-    settings = replace(spec.settings, sandbox_uids_explicit=False)
+    settings = replace(
+        spec.settings,
+        sandbox_uids=uid_share(spec.settings, spec.index),
+        # Given a range, each process takes its share of it; else a free block of its own.
+        sandbox_uids_explicit=spec.settings.sandbox_uids_explicit,
+    )
     platform = build_platform(settings, worker=spec)
     assert platform.handle is not None
     platform.port_handler = InvocationRouter(

@@ -13,7 +13,14 @@ from typing import Annotated
 
 import typer
 
-from lamina.config import DEFAULT_ACCOUNT_ID, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, Settings
+from lamina.config import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_REGION,
+    Settings,
+    default_workers,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -255,15 +262,16 @@ def server(
         ),
     ] = None,
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--workers",
             help="Processes serving the port: a primary (the control plane, async queues) and "
-            "workers running invocations beside it, on every core given (see docs/architecture.md).",
+            "workers running invocations beside it (see docs/architecture.md); at most the cores "
+            f"this process may use is sensible ({default_workers()} here). Default: 1.",
             min=1,
             max=256,
         ),
-    ] = 1,
+    ] = None,
     cluster: Annotated[
         str | None,
         typer.Option(
@@ -375,8 +383,10 @@ def server(
     if runtime_fallback not in ("none", "nearest"):
         raise typer.BadParameter("--runtime-fallback must be none or nearest")
     runtimes = _parse_runtimes(runtime)
-    if cluster is not None and workers > 1:
+    if cluster is not None and workers is not None and workers > 1:
         raise typer.BadParameter("--cluster runs functions on the cluster's nodes: use it without --workers")
+    if workers is None:
+        workers = 1
     if metadata is not None and not metadata.startswith(("postgresql://", "postgres://")):
         raise typer.BadParameter("--metadata takes a postgresql:// URL")
     if memory_limits not in ("auto", "watchdog"):

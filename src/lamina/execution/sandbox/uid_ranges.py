@@ -124,6 +124,15 @@ def _holder(path: Path) -> str:
         return "a server that did not say who it is"
 
 
+def _server_range(path: Path, claimed: UidRange) -> str:
+    """The range the holding server was given (its workers each claim a share of it)."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        given = json.loads(path.read_text()).get("serverRange")
+        if isinstance(given, str):
+            return given
+    return str(claimed)
+
+
 def _claims(folder: Path) -> list[tuple[UidRange, Path]]:
     found = []
     with contextlib.suppress(OSError):
@@ -184,8 +193,8 @@ def claim_uid_range(
         for uid_range, path, is_live in claims:
             if is_live and uid_range.overlaps(wanted):
                 raise UidRangeTaken(
-                    f"sandbox uids {wanted} overlap {uid_range}, held by another lamina server "
-                    f"({_holder(path)}); give this one a disjoint range with --sandbox-uids FIRST-LAST"
+                    f"sandbox uids {wanted} overlap {_server_range(path, uid_range)}, held by another "
+                    f"lamina server ({_holder(path)}); give this one a disjoint range with --sandbox-uids FIRST-LAST"
                 )
         # Every dead server's claim, not only those overlapping: a server restarted while another
         # took its old block gets a new one, and the old one's survivors must die all the same.
