@@ -122,7 +122,7 @@ from lamina.observability.metrics.embedded import record_embedded
 from lamina.observability.metrics.lambda_metrics import LambdaMetrics
 from lamina.observability.metrics.recorder import MetricRecorder
 from lamina.observability.metrics.service import METRIC_OPERATIONS, MetricsService
-from lamina.observability.platform_metrics import Gauges, PlatformCounters
+from lamina.observability.platform_metrics import Gauges, PlatformCounters, render_nodes
 from lamina.observability.platform_metrics import render as render_prometheus
 from lamina.protocol.http import WireProtocol
 from lamina.protocol.json_rpc import JsonRpcProtocol
@@ -654,7 +654,10 @@ class Platform:
             for _, answer in await self.workers.broadcast("prometheus"):
                 counters.add(answer["counters"])
                 gauges.add(answer["gauges"])
-        return render_prometheus(counters, gauges)
+        text = render_prometheus(counters, gauges)
+        if self.cluster is not None:
+            text += render_nodes((await self.cluster.health())["agents"])
+        return text
 
     def prometheus_record(self) -> dict[str, Any]:
         return {"counters": self.counters.to_record(), "gauges": dataclasses.asdict(self.gauges())}

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_workers import SLOW, STAGE, invoke_fresh, no_retry_client
+from tests.integration.test_workers import SLOW, STAGE, invoke_fresh, no_retry_client, prometheus
 from tests.support.lambda_calls import create_function, wait_updated
 from tests.support.ray_cluster import ray_cluster
 from tests.support.server import RunningServer, running_server
@@ -61,6 +61,9 @@ def test_a_private_cluster_runs_functions_on_its_node(tmp_path: Path) -> None:
         logs = server.client("logs")
         reports = logs.filter_log_events(logGroupName="/aws/lambda/staged", filterPattern="REPORT")["events"]
         assert len(reports) == 5
+        metrics = prometheus(server)
+        assert metrics[f'lamina_node_environments{{node="{agent["nodeId"]}"}}'] >= 1
+        assert metrics['lamina_invocations_total{outcome="success"}'] == 5
 
 
 def test_invocations_spread_over_nodes_and_survive_losing_one(tmp_path: Path) -> None:

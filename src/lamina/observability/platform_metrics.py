@@ -143,3 +143,35 @@ def render(counters: PlatformCounters, gauges: Gauges) -> str:
         [("_sum", counters.flush_seconds_sum), ("_count", counters.flush_count)],
     )
     return "\n".join(lines) + "\n"  # summary samples come out as name_sum / name_count
+
+
+def render_nodes(agents: list[dict[str, Any]]) -> str:
+    """`--cluster`: each node's environments and memory, labelled with its node id."""
+    lines: list[str] = []
+    for name, field_name, help_text in (
+        ("lamina_node_environments", "environments", "Execution environments on a cluster node."),
+        (
+            "lamina_node_busy_environments",
+            "busyEnvironments",
+            "Busy or starting environments on a cluster node.",
+        ),
+        ("lamina_node_memory_used_megabytes", "memoryUsedMb", "Memory budget in use on a cluster node."),
+        (
+            "lamina_node_invocations_in_flight",
+            "inFlight",
+            "Invocations the gateway has sent to a node's agent.",
+        ),
+    ):
+        lines.extend(
+            _metric(
+                name,
+                "gauge",
+                help_text,
+                (
+                    (f'{{node="{agent["nodeId"]}"}}', float(agent.get(field_name) or 0))
+                    for agent in agents
+                    if agent.get("ready")
+                ),
+            )
+        )
+    return "\n".join(lines) + "\n" if lines else ""
