@@ -1106,6 +1106,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         code,
         stored=lambda: stored_code([(account.registry, account.metadata) for account in accounts.values()]),
         running=lambda: running_code([account.pool for account in accounts.values()]),
+        sweep_folders=lambda: platform.workers is None,
     )
     budget_mb = settings.memory_budget_mb or default_memory_budget_mb(settings.memory_budget_share)
     counts: SharedCounts | None = None

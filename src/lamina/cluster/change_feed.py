@@ -33,23 +33,29 @@ class ChangeFeed:
         self._publish = publish
         self._pending: set[Scope] = set()
         self._lock = asyncio.Lock()
+        self._marked = 0
+        self._applied = 0
 
     @property
     def pending(self) -> bool:
-        return bool(self._pending)
+        return self._applied < self._marked
 
     def mark(self, scope: Scope) -> None:
         self._pending.add(scope)
+        self._marked += 1
 
     async def settle(self) -> None:
         """Publish what is marked; returns once workers have applied every mark made before the
         call (one publication carries the marks of all callers waiting meanwhile)."""
-        while self._pending:
+        target = self._marked
+        while self._applied < target:
             async with self._lock:
-                if not self._pending:
+                if self._applied >= target:
                     return
+                upto = self._marked
                 scopes, self._pending = sorted(self._pending), set()
                 await self._publish(scopes)
+                self._applied = max(self._applied, upto)
 
 
 class _MarkingStore:

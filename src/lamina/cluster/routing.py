@@ -102,7 +102,9 @@ class InvocationRouter:
     def target(self, lean: LeanRequest) -> int:
         """The process that answers `lean`."""
         here = self._index
-        if lean.path == PING_PATH or url_target(lean) is not None:
+        # A body past the limit was dropped while reading: 413 here (re-encoded, it would lose
+        # the flag and reach the primary as an empty body).
+        if lean.body_too_large or lean.path == PING_PATH or url_target(lean) is not None:
             return here
         invocation = self._invocation(lean)
         if invocation is None:

@@ -87,6 +87,8 @@ class SharedCounts:
                 self._offsets[key] = offset
                 return offset
             slot = (slot + 1) % self._slots
+        if not insert:
+            return None  # full, and not there: never counted
         raise RuntimeError("the shared counts table is full")
 
     def _own(self, offset: int) -> int:

@@ -46,9 +46,13 @@ class CodeCollector:
         running: Callable[[], Iterable[CodeUse]],
         *,
         retry_seconds: float = RETRY_SECONDS,
+        sweep_folders: Callable[[], bool] = lambda: True,
     ) -> None:
         """`stored()`: the code every account's metadata references; `running()`: the code of
-        every live environment."""
+        every live environment; `sweep_folders()`: whether unpacked folders may go now (not while
+        workers of --workers run environments this process cannot see: theirs go at the next
+        start, before any worker runs)."""
+        self._sweep_folders = sweep_folders
         self._blobs = blobs
         self._code = code
         self._stored = stored
@@ -118,6 +122,8 @@ class CodeCollector:
             blobs = await asyncio.to_thread(self._blobs.digests)
             for digest in sorted(blobs - stored - held):
                 await asyncio.to_thread(self._blobs.delete, digest)
+            if not self._sweep_folders():
+                return
             folders = await asyncio.to_thread(self._code.folders)
             waiting = bool((folders - stored) & running)
             for folder in sorted(folders - stored - running):

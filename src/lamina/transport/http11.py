@@ -132,8 +132,10 @@ class LeanHttpProtocol(asyncio.Protocol):
         # still arrives is dropped unparsed until the connection closes.
         self._discarding = False
         self._lingering: asyncio.Transport | None = None  # refused, closing soon
-        # Requests parsed now come from another process's hand-off (transport/handoff.py).
-        self.adopting = False
+        # Bytes another process read from this connection before handing it over (transport/
+        # handoff.py): parsed first, as they came first, before anything still in the socket.
+        self.handed_over: bytes = b""
+        self._adopting = False
 
     @property
     def busy(self) -> bool:
@@ -153,6 +155,13 @@ class LeanHttpProtocol(asyncio.Protocol):
         self._idle_since = loop.time()
         if self._tick is not None:
             self._timer = loop.call_at(self._idle_since + self._tick, self._watch)
+        if self.handed_over:
+            data, self.handed_over = self.handed_over, b""
+            self._adopting = True
+            try:
+                self.data_received(data)
+            finally:
+                self._adopting = False
 
     def data_received(self, data: bytes) -> None:
         if self._transport is None or self._discarding:
@@ -211,7 +220,7 @@ class LeanHttpProtocol(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         assert self._loop is not None
-        self._current = LeanRequest("", "", peer=self._peer, local=self._local, handed_over=self.adopting)
+        self._current = LeanRequest("", "", peer=self._peer, local=self._local, handed_over=self._adopting)
         self._receiving = True
         self._head_done = False
         self._started = self._loop.time()

@@ -126,8 +126,9 @@ class HttpListener:
         if connection.family in (socket.AF_INET, socket.AF_INET6):
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         protocol = LeanHttpProtocol(self._handler, self._connection_lost, limits=self._limits)
+        protocol.handed_over = data  # parsed in connection_made, before the socket is read
         self.connections.add(protocol)
-        self._loop.create_task(self._start(connection, protocol, data))
+        self._loop.create_task(self._start(connection, protocol))
 
     def start(self) -> None:
         """Begin accepting (for a listener made with `start=False`); idempotent."""
@@ -211,7 +212,7 @@ class HttpListener:
                 self._source_of[protocol] = admission.source
             self._loop.create_task(self._start(connection, protocol))
 
-    async def _start(self, connection: socket.socket, protocol: LeanHttpProtocol, data: bytes = b"") -> None:
+    async def _start(self, connection: socket.socket, protocol: LeanHttpProtocol) -> None:
         assert self._loop is not None
         try:
             await self._loop.connect_accepted_socket(lambda: protocol, connection)
@@ -219,13 +220,6 @@ class HttpListener:
             _log.debug("dropped an accepted connection: %s", error)
             connection.close()
             self._connection_lost(protocol)
-            return
-        if data:
-            protocol.adopting = True
-            try:
-                protocol.data_received(data)
-            finally:
-                protocol.adopting = False
 
     def _admission(self, listening: socket.socket, connection: socket.socket) -> Admission:
         source = self._fixed_sources.get(listening)

@@ -154,3 +154,65 @@ def test_a_garbage_sender_does_not_disturb_the_inbox(tmp_path: Path) -> None:
 )
 def test_requests_are_re_encoded_with_their_own_framing(request_: LeanRequest, expected: bytes) -> None:
     assert encode_request(request_) == expected
+
+
+def _slow_mover(inbox_path: Path, token: bytes, moving: asyncio.Event, go: asyncio.Event):  # type: ignore[no-untyped-def]
+    """A handler whose hand-off waits for `go`: what the client sends meanwhile stays in the socket."""
+
+    async def handler(request: LeanRequest) -> LeanResponse:
+        if request.path.startswith("/move"):
+
+            async def send(fd: int, data: bytes) -> bool:
+                moving.set()
+                await go.wait()
+                return await send_connection(inbox_path, token, fd, data)
+
+            return HandOff(503, b"not moved", send=send)
+        return LeanResponse(200, f"here {request.path}".encode())
+
+    return handler
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("then", ["next request", "half-close"])
+def test_what_the_client_sends_during_a_hand_off_comes_after_the_moved_request(
+    tmp_path: Path, then: str, loop: str
+) -> None:
+    token = secrets.token_bytes(32)
+
+    async def scenario() -> list[bytes]:
+        other = HttpListener(_other, SMALL)
+        inbox = ConnectionInbox(tmp_path / "inbox.sock", token, other.adopt_connection)
+        inbox.open()
+        moving, go = asyncio.Event(), asyncio.Event()
+        try:
+            async with serving(_slow_mover(inbox.path, token, moving, go)) as listener:
+                reader, writer = await connect(listener)
+                writer.write(b"GET /move HTTP/1.1\r\nHost: h\r\n\r\n")
+                await moving.wait()
+                if then == "next request":
+                    writer.write(b"GET /after HTTP/1.1\r\nHost: h\r\n\r\n")
+                else:
+                    writer.write_eof()
+                await writer.drain()
+                await asyncio.sleep(0.05)  # in the socket, unread, before the other side adopts it
+                go.set()
+                bodies = [(await read_response(reader)).body]
+                if then == "next request":
+                    bodies.append((await read_response(reader)).body)
+                writer.close()
+                return bodies
+        finally:
+            inbox.close()
+            other.close_connections()
+
+    expected = [b"other GET /move  peer-known"]
+    if then == "next request":
+        expected.append(b"other GET /after  peer-known")
+    if loop == "uvloop":  # the server's loop: its transports start reading as soon as they are made
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            assert runner.run(asyncio.wait_for(scenario(), 10)) == expected
+    else:
+        assert run(scenario()) == expected
