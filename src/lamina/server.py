@@ -157,6 +157,9 @@ ALARM_EVALUATION_SECONDS = 10.0
 MIN_PIDS_PER_WORKER = 64
 # --sandbox-uids with --workers: each process's share of the range is at least this many uids.
 MIN_UIDS_PER_WORKER = 16
+# --workers: a worker that has not sent its figures (health, /metrics) this soon is left out (and,
+# as a worker that does not answer, replaced).
+FIGURES_SECONDS = 2.0
 # --workers: changes no request waits for reach the workers within this many seconds.
 CHANGE_SETTLE_SECONDS = 0.1
 
@@ -651,7 +654,7 @@ class Platform:
         if self.workers is not None:
             counters = PlatformCounters()
             counters.add(self.counters.to_record())
-            for _, answer in await self.workers.broadcast("prometheus"):
+            for _, answer in await self.workers.broadcast("prometheus", timeout=FIGURES_SECONDS):
                 counters.add(answer["counters"])
                 gauges.add(answer["gauges"])
         text = render_prometheus(counters, gauges)
@@ -670,7 +673,7 @@ class Platform:
         if self.workers is None:
             return {**report, "workers": 1}
         pools = [{"worker": 0, "pid": os.getpid(), **self.pool_figures()}]
-        for worker, answer in await self.workers.broadcast("pool"):
+        for worker, answer in await self.workers.broadcast("pool", timeout=FIGURES_SECONDS):
             pools.append({"worker": worker.index, "pid": worker.pid, **answer})
         if self.isolation is not None:
             pools[0]["uidRange"] = self.isolation.health()["uidRange"]
@@ -1599,7 +1602,11 @@ def serve_worker(spec: WorkerSpec) -> None:
                 platform.clock.move_to(float(args["now"]))
             await platform.flush_metrics()
 
+        async def ping(args: dict[str, Any]) -> None:
+            return None
+
         handlers = {
+            "ping": ping,
             "reload": reload,
             "pool": pool,
             "prometheus": prometheus,

@@ -5,6 +5,7 @@ processes, async events delivered once, and a killed worker replaced without lea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -327,3 +328,25 @@ def _descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def test_a_stopped_worker_is_replaced(tmp_path: Path) -> None:
+    """SIGSTOP: the kernel still gives it connections, so the primary's heartbeat must notice."""
+    with running_server(tmp_path / "data", "--workers", "2") as server:
+        health = wait_for_workers(server, 2)
+        stopped = next(pool["pid"] for pool in health["workerPools"] if pool["worker"] == 1)
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                pools = []
+                with contextlib.suppress(OSError):  # a connection the stopped worker took
+                    pools = server.health().get("workerPools", [])
+                pids = {pool["pid"] for pool in pools if pool["worker"] == 1}
+                if pids and stopped not in pids:
+                    break
+                assert time.monotonic() < deadline, pools
+                time.sleep(0.2)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stopped, signal.SIGCONT)

@@ -149,8 +149,23 @@ class SharedCounts:
 
 
 def counts_path(data_dir: Path) -> Path:
-    """A file in memory where the host has /dev/shm, else in the data directory."""
+    """A file in memory where the host has /dev/shm, else in the data directory. Tables a killed
+    primary left behind (its pid is in the name) are removed first."""
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
+        remove_orphaned_tables(shm)
         return shm / f"lamina-counts-{os.getpid()}-{os.urandom(6).hex()}"
     return data_dir / "workers" / "counts"
+
+
+def remove_orphaned_tables(folder: Path) -> list[Path]:
+    """Remove `lamina-counts-<pid>-*` files whose primary is no longer running; returns them."""
+    removed = []
+    for path in folder.glob("lamina-counts-*-*"):
+        pid_text = path.name.split("-")[2]
+        if not pid_text.isdigit() or Path(f"/proc/{pid_text}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed

@@ -34,6 +34,10 @@ _log = logging.getLogger(__name__)
 READY_SECONDS = 120.0
 # Workers must have applied a change within this long; one that has not is restarted.
 APPLY_SECONDS = 10.0
+# Each serving worker is asked this often whether it still answers; one that does not within
+# HEARTBEAT_TIMEOUT_SECONDS (stopped, or stuck) is killed and started again.
+HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_TIMEOUT_SECONDS = 5.0
 # A worker that keeps dying is started again at most this often.
 RESTART_SECONDS = 1.0
 STOP_SECONDS = 20.0
@@ -121,6 +125,15 @@ class WorkerGroup:
         await asyncio.wait_for(
             asyncio.gather(*(worker.ready.wait() for worker in self.workers)), READY_SECONDS
         )
+        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
+        self._tasks.add(heartbeat)
+        heartbeat.add_done_callback(self._tasks.discard)
+
+    async def _heartbeat(self) -> None:
+        """A stopped or stuck worker still takes connections from the kernel: find it, replace it."""
+        while not self._stopping:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self.broadcast("ping", timeout=HEARTBEAT_TIMEOUT_SECONDS)
 
     def _watch(self, worker: Worker) -> None:
         task = asyncio.get_running_loop().create_task(self._run(worker))

@@ -4,6 +4,7 @@ worker's column can be cleared, and the concurrency limiter and memory budget us
 from __future__ import annotations
 
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,15 @@ def test_the_memory_budget_is_one_total_for_every_worker(tmp_path: Path) -> None
         second.release(600)  # a worker gives back only what it reserved
     first.release(600)
     assert second.try_reserve(500)
+
+
+def test_tables_left_by_killed_primaries_are_removed(tmp_path: Path) -> None:
+    from lamina.cluster.shared_counts import remove_orphaned_tables
+
+    dead = tmp_path / "lamina-counts-999999999-abcdef"
+    alive = tmp_path / f"lamina-counts-{os.getpid()}-abcdef"
+    other = tmp_path / "unrelated"
+    for path in (dead, alive, other):
+        path.write_bytes(b"x")
+    assert remove_orphaned_tables(tmp_path) == [dead]
+    assert alive.exists() and other.exists() and not dead.exists()
