@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -136,12 +137,16 @@ class Node:
 
     async def close(self) -> None:
         await asyncio.gather(*(pool.close() for pool in self._pools.values()))
-        self._host.sandbox.close()
+        self._host.sandbox.close()  # and the tier under it (its uid claim, cgroups)
+        # The node's own data (code it downloaded, environments' scratch): nothing to keep.
+        await asyncio.to_thread(shutil.rmtree, self._host.settings.data_dir, True)
 
 
 async def start_node(spec: NodeSpec, node_id: str) -> Node:
     """This node's execution host, in a data directory of its own (nothing of the gateway's)."""
-    root = Path(os.environ.get("LAMINA_NODE_ROOT", "/tmp")) / f"lamina-node-{node_id[:16]}-{os.getpid()}"
+    parent = Path(os.environ.get("LAMINA_NODE_ROOT", "/tmp"))
+    await asyncio.to_thread(_remove_dead_agents_folders, parent)
+    root = parent / f"lamina-node-{node_id[:16]}-{os.getpid()}"
     settings = replace(spec.settings, data_dir=root, sandbox_uids_explicit=False, workers=1)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     host = await asyncio.to_thread(execution_host, settings)
@@ -192,6 +197,14 @@ class NodeAgent:
         if self._node is not None:
             await self._node.close()
             self._node = None
+
+
+def _remove_dead_agents_folders(parent: Path) -> None:
+    """Folders of agents that were killed (their pid ends the name) before they could clean up."""
+    for folder in parent.glob("lamina-node-*-*"):
+        pid = folder.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _address() -> str:
