@@ -16,7 +16,7 @@ import pytest
 from tests.support.runtimes import node_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = 12
+TARGETS = 14  # bench/support/report.py: the engine's targets, the workers section's two with them
 
 
 def _positive(document: dict[str, Any], *path: str | int) -> None:
@@ -71,5 +71,11 @@ def test_quick_engine_benchmark_reports_every_section() -> None:
     assert [step["functions"] for step in steps] == results["plan"]["scaling_functions"]
     for index in range(len(steps)):
         _positive(results, "scaling", "steps", index, "invoke", "per_second")
+    workers = results["workers"]["steps"]
+    assert [step["workers"] for step in workers] == results["plan"]["worker_counts"]
+    for index in range(len(workers)):
+        for measure in ("invoke", "echo", "burst"):
+            _positive(results, "workers", "steps", index, measure, "per_second")
+        _positive(results, "workers", "steps", index, "scaling_vs_linear")
     assert len(results["targets"]) == TARGETS
     assert all(isinstance(target["pass"], bool) for target in results["targets"])
