@@ -256,12 +256,21 @@ def _measurements(results: dict[str, Any]) -> list[list[str]]:
             ]
         )
     for step in results.get("workers", {}).get("steps", []):
+        plural = "s" if step["workers"] != 1 else ""
         rows.append(
             [
-                f"invocations/s, {step['workers']} worker{'s' if step['workers'] != 1 else ''}, {step['clients']} clients",
+                f"invocations/s, {step['workers']} worker{plural}, {step['clients']} clients",
                 _number(step["invoke"]["per_second"], 0),
-                f"ping {_number(step['echo']['per_second'], 0)}/s; burst {_number(step['burst']['per_second'], 0)}/s",
-                f"{_times(step['ratio_vs_echo'])} ping, {_times(step['scaling_vs_linear'])} linear",
+                f"ping {_number(step['echo']['per_second'], 0)}",
+                f"{_times(step['ratio_vs_echo'])}; {_times(step['scaling_vs_linear'])} lin",
+            ]
+        )
+        rows.append(
+            [
+                f"burst cold starts/s, {step['workers']} worker{plural}",
+                _number(step["burst"]["per_second"], 0),
+                f"err {step['burst']['errors']}, 429 {step['burst']['throttled_429']}",
+                "",
             ]
         )
     return rows
@@ -294,7 +303,7 @@ def render_table(results: dict[str, Any]) -> str:
             + "; the faster is used throughout"
         ]
     rows = _measurements(results)
-    widths = [40, 20, 30, 9]
+    widths = [40, 20, 30, 20]
     lines.extend(_row(row, widths) for row in rows)
     lines.append("")
     target_widths = [44, 14, 14, 8]

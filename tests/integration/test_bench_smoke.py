@@ -79,3 +79,29 @@ def test_quick_engine_benchmark_reports_every_section() -> None:
         _positive(results, "workers", "steps", index, "scaling_vs_linear")
     assert len(results["targets"]) == TARGETS
     assert all(isinstance(target["pass"], bool) for target in results["targets"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_cluster_benchmark_reports_placement_scaling_and_recovery() -> None:
+    completed = subprocess.run(
+        [sys.executable, "bench/cluster.py", "--quick", "--json-only"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    results = json.loads(completed.stdout)
+    for key in ("warm_median_ms_cluster", "warm_median_ms_plain"):
+        _positive(results, "placement", key)
+    assert [step["nodes"] for step in results["steps"]] == [1, 2]
+    for index in range(2):
+        _positive(results, "steps", index, "throughput", "per_second")
+    recovery = results["steps"][1]["recovery"]
+    _positive(recovery, "agent_replaced_after_s")
+    _positive(recovery, "rate_before_per_second")
+    assert [target["name"] for target in results["targets"]] == [
+        "placement added per invocation, median",
+        "recovery after an agent is killed",
+    ]
