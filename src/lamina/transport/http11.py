@@ -178,7 +178,7 @@ class LeanHttpProtocol(asyncio.Protocol):
                 self._respond_and_close(INTERNAL_ERROR)
             return
         except httptools.HttpParserUpgrade:
-            self._respond_and_close(_NO_UPGRADE)
+            self._refuse_upgrade()
             return
         except httptools.HttpParserError:
             self._respond_and_close(_BAD_REQUEST)
@@ -474,6 +474,19 @@ class LeanHttpProtocol(asyncio.Protocol):
         for transport in (self._transport, self._lingering):
             if transport is not None:
                 transport.close()
+
+    def _refuse_upgrade(self) -> None:
+        """A protocol upgrade (WebSocket, h2c) is not offered. A request complete before it (a GET
+        with `Upgrade:`) is answered as if it had not asked, and the connection then ends: what
+        follows it on the wire is in the other protocol. Anything else gets 400."""
+        if self._queue and not self._receiving:
+            self._queue[-1].keep_alive = False
+            self._discarding = True  # nothing more is parsed on this connection
+            if self._transport is not None and not self._paused:
+                self._transport.pause_reading()
+                self._paused = True
+            return
+        self._respond_and_close(_NO_UPGRADE)
 
     def _respond_and_close(self, response: LeanResponse) -> None:
         """Refuse the request being received, and close.
