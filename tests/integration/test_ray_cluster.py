@@ -1,7 +1,11 @@
 """`lamina server --cluster`: functions run on the nodes of a real Ray cluster (several raylets on
 this machine, Ray's own cluster_utils), driven through boto3: placement on every node, logs and
 metrics back at the gateway, and a node or agent that dies mid-load (only the calls in flight on it
-fail, with ServiceException; accepted async events all run; a replacement agent comes back)."""
+fail, with ServiceException; accepted async events all run; a replacement agent comes back).
+
+Slow: Ray's processes take several cores' worth of CPU for seconds and listen on many ports of their
+own choosing, which disturbs tests running beside them; `pytest -m slow` runs these apart.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.test_workers import SLOW, STAGE, invoke_fresh, no_retry_client, prometheus
 from tests.support.lambda_calls import create_function, wait_updated
 from tests.support.ray_cluster import ray_cluster
 from tests.support.server import RunningServer, running_server
+
+pytestmark = pytest.mark.slow
 
 
 def wait_for_agents(server: RunningServer, count: int, timeout: float = 120) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -168,7 +169,8 @@ def _start_server(data_dir: Path, *args: str, credentials: bool, cwd: Path | Non
             if f"cannot listen on 127.0.0.1:{port}: [Errno 98]" in output:
                 raise PortTaken(output)
             raise RuntimeError(f"server exited early:\n{output}")
-        with contextlib.suppress(OSError):
+        # Not yet listening, or another program's port (the server then exits: PortTaken).
+        with contextlib.suppress(OSError, http.client.HTTPException):
             server.health()
             if credentials:
                 _ensure_execution_role(server)
