@@ -5,8 +5,8 @@ Started by the primary as `lamina _worker` (a hidden command) with its `WorkerSp
 A worker runs invocations (synchronous Invoke, function URLs) with execution environments, fork
 servers and a pool of its own, from in-memory copies of functions, IAM and resource policies that it
 loads from the shared stores and reloads when the primary says it changed something
-(`change_feed.py`). Everything else moves to the primary with its connection
-(`transport/handoff.py`): the control plane, Event invocations (the primary owns the async
+(`change_feed.py`). Everything else moves to the primary with its connection (`routing.py`,
+`transport/handoff.py`): the control plane, Event invocations (the primary owns the async
 queue, so each event is delivered once), and any invocation the copy cannot answer with certainty
 (an unknown key or function, a function not Active, a version with provisioned concurrency).
 
@@ -71,8 +71,8 @@ class RemoteCredentials:
 
 
 @dataclass(slots=True)
-class RemoteMetricStore:
-    """A worker's metric store: what its recorder flushes is written by the primary."""
+class _RemoteStore:
+    """A store whose writes the primary makes: nothing to open or close here."""
 
     channel: Callable[[], ControlChannel]
     account_id: str
@@ -83,6 +83,11 @@ class RemoteMetricStore:
 
     async def close(self) -> None:
         return None
+
+
+@dataclass(slots=True)
+class RemoteMetricStore(_RemoteStore):
+    """A worker's metric store: what its recorder flushes is written by the primary."""
 
     async def write(
         self, minutes: Mapping[MetricKey, Mapping[int, Aggregate]], units: Mapping[MetricKey, str]
@@ -122,16 +127,8 @@ def metric_write_of(series: list[Any]) -> tuple[dict[MetricKey, dict[int, Aggreg
 
 
 @dataclass(slots=True)
-class RemoteBillingStore:
-    channel: Callable[[], ControlChannel]
-    account_id: str
-    region: str
-
-    async def open(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
+class RemoteBillingStore(_RemoteStore):
+    """A worker's billing store: what its meter flushes is added by the primary."""
 
     async def add(self, usage: Mapping[tuple[str, str], tuple[int, int]]) -> None:
         rows = [[month, function, requests, mb_ms] for (month, function), (requests, mb_ms) in usage.items()]

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lamina.api.code_urls import URL_LIFETIME_SECONDS
 from lamina.cluster.node_io import Credentials, NodeSpec, RunRequest
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
@@ -240,7 +241,7 @@ class RayCluster:
         for sha in (config.code.sha256_hex, *(layer.content.sha256_hex for layer in config.layers)):
             known = self._links.get(sha)
             if known is None or known[1] - now < LINK_MARGIN_SECONDS:
-                known = self._links[sha] = (self._code_link(sha), now + 600)
+                known = self._links[sha] = (self._code_link(sha), now + URL_LIFETIME_SECONDS)
             links[sha] = known[0]
         return links
 
