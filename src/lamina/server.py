@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamina import __version__
 from lamina.api.admin import AdminRoutes
@@ -35,7 +35,7 @@ from lamina.api.services.lambda_.router import lambda_account, no_such_account
 from lamina.api.services.logs import build_logs_facade
 from lamina.api.services.protocol_switch import ProtocolSwitch
 from lamina.api.services.service import Service, ServiceFacade, method_table
-from lamina.auth.secrets_store import RootCredentials, load_or_create_key, load_root_credentials
+from lamina.auth.secrets_store import RootCredentials
 from lamina.clock import Clock, ManualClock, SystemClock
 from lamina.cluster.change_feed import IDENTITY_SCOPE, ChangeFeed, Scope, marking_identity, marking_metadata
 from lamina.cluster.control import ChannelClosed, ControlChannel, Handler
@@ -95,7 +95,7 @@ from lamina.execution.sandbox.uids import UidRange
 from lamina.execution.zygote import ZygoteSandbox
 from lamina.execution.zygote.process import DEFAULT_PRELOAD
 from lamina.functions.aliases import AliasService
-from lamina.functions.code_collector import CodeCollector, running_code, stored_code
+from lamina.functions.code_collector import CodeCollector, CodeUse, running_code, stored_code
 from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.event_invoke_configs import EventInvokeConfigService
 from lamina.functions.function_urls import FunctionUrlService
@@ -129,15 +129,25 @@ from lamina.protocol.json_rpc import JsonRpcProtocol
 from lamina.protocol.model import create_protocol, load_service_model
 from lamina.protocol.query import QueryProtocol
 from lamina.protocol.sigv4 import SigV4Verifier
-from lamina.store.blobs import FilesystemBlobStore
 from lamina.store.group_commit import GroupCommit
 from lamina.store.logs import FileLogStore
-from lamina.store.ports import AlarmStore, BillingStore, EventQueue, IdentityStore, MetadataStore, MetricStore
+from lamina.store.ports import (
+    AlarmStore,
+    BillingStore,
+    BlobStore,
+    EventQueue,
+    IdentityStore,
+    MetadataStore,
+    MetricStore,
+)
 from lamina.store_choice import StoreChoice
 from lamina.transport.function_port import FunctionApiPort, UidsOtherThan
 from lamina.transport.handoff import ConnectionInbox
 from lamina.transport.messages import LeanRequest, LeanResponse
 from lamina.triggers.service_invoker import ServiceInvoker
+
+if TYPE_CHECKING:  # psycopg is the postgres extra's: imported only by servers that use it
+    from lamina.store.postgres.change_bus import PostgresChangeBus
 
 _log = logging.getLogger("lamina")
 # Log events reach the disk within this many seconds (the log store buffers between flushes).
@@ -160,6 +170,9 @@ MIN_UIDS_PER_WORKER = 16
 # --workers: a worker that has not sent its figures (health, /metrics) this soon is left out (and,
 # as a worker that does not answer, replaced).
 FIGURES_SECONDS = 2.0
+# Servers sharing a database look for queued events of servers that stopped this often (a stopped
+# server is known within LIVENESS_SECONDS, store/postgres/database.py).
+ADOPT_SECONDS = 2.0
 # --workers: changes no request waits for reach the workers within this many seconds.
 CHANGE_SETTLE_SECONDS = 0.1
 
@@ -237,6 +250,9 @@ class AccountRegion:
         await self.backends.function_urls.restore()
         self.backends.permissions.forget_all()
         await self._load_provisioned_versions()
+        if not self.follower:  # a server sharing its database with others: what only it uses too
+            await self.backends.event_invoke_configs.restore()
+            await self.backends.recursion.restore()
 
     async def _load_provisioned_versions(self) -> None:
         self.provisioned_versions = frozenset(
@@ -359,6 +375,10 @@ class Platform:
     clock: Clock | None = None
     cluster: RayCluster | None = None  # --cluster: the nodes functions run on
     uid_range: str | None = None  # --sandbox-uids split among --workers: the whole range given
+    # --metadata postgresql://: changes other servers on the database made, and ours told to them.
+    bus: PostgresChangeBus | None = None
+    _settler: asyncio.Task[None] | None = None
+    _adopter: asyncio.Task[None] | None = None
     worker: WorkerSpec | None = None
     channel: ControlChannel | None = None
     _log_flusher: asyncio.Task[None] | None = None
@@ -384,7 +404,7 @@ class Platform:
         await self.identity_store.open()
         await self.directory.load()
         for account_id in self.directory.account_ids:
-            for region in self.settings.regions_with_state(account_id):
+            for region in await self._regions_with_state(account_id):
                 if (account_id, region) not in self.accounts:
                     self.accounts[(account_id, region)] = self.build_account(account_id, region)
         for account in list(self.accounts.values()):
@@ -412,10 +432,47 @@ class Platform:
             self.networks.warm_up()
         if self.cluster is not None:
             await self.cluster.start()
+        if self.bus is not None:
+            await self.bus.start()
+        if self.feed is not None:
+            self._settler = asyncio.get_running_loop().create_task(_settle_forever(self.feed))
         if self.worker is None:
             for account in list(self.accounts.values()):
                 await account.start_delivering()
+            if self.stores is not None and self.stores.database is not None:
+                self._adopter = asyncio.get_running_loop().create_task(self._adopt_forever())
         self._started = True
+
+    async def _adopt_forever(self) -> None:
+        """Servers sharing a database: deliver the queued events of servers that stopped."""
+        while True:
+            await asyncio.sleep(ADOPT_SECONDS)
+            try:
+                await self.open_known_regions()
+                for account in list(self.accounts.values()):
+                    adopted = await account.backends.delivery.adopt()
+                    if adopted:
+                        _log.info(
+                            "%d asynchronous invocations of account %s in %s that a stopped server accepted "
+                            "are delivered here",
+                            adopted,
+                            account.account_id,
+                            account.region,
+                        )
+            except Exception:
+                _log.exception("taking over a stopped server's queued events failed")
+
+    async def _regions_with_state(self, account_id: str) -> list[str]:
+        if self.stores is None:
+            return self.settings.regions_with_state(account_id)
+        return await self.stores.regions_with_state(account_id)
+
+    async def open_known_regions(self) -> None:
+        """Servers sharing a database: open every account-region another server opened since, so
+        that this one marks their code in use and can take over their queued events."""
+        for account_id in self.directory.account_ids:
+            for region in await self._regions_with_state(account_id):
+                await self.account_region(account_id, region)
 
     async def evaluate_alarms(self) -> None:
         for account in list(self.accounts.values()):
@@ -623,7 +680,7 @@ class Platform:
             _log.exception("writing log events or sending metrics failed")
 
     async def shutdown(self) -> None:
-        for task in (self._log_flusher, self._alarm_evaluator):
+        for task in (self._log_flusher, self._alarm_evaluator, self._settler, self._adopter):
             if task is not None:
                 task.cancel()
         # An account-region a request was opening is closed with the others.
@@ -632,6 +689,8 @@ class Platform:
         for account in list(self.accounts.values()):
             await account.close()
         await self.identity_store.close()
+        if self.bus is not None:
+            await self.bus.close()
         if self.cluster is not None:
             await self.cluster.close()
         if self.stores is not None:
@@ -771,7 +830,7 @@ class _Shared:
     sandbox: ZygoteSandbox
     sdk_library: Path | None
     node_sdk_library: Path | None
-    blobs: FilesystemBlobStore
+    blobs: BlobStore
     code: CodeCache
     code_collector: CodeCollector
     budget: MemoryBudget
@@ -1090,9 +1149,8 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     if not is_region(settings.region):
         raise SystemExit(f"lamina: --region {settings.region} is not a region of AWS's (aws partition)")
     settings.record_home_region()
-    credentials = load_root_credentials(
-        settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
-    )
+    stores = StoreChoice(settings, serving=worker is None)
+    credentials = stores.root_credentials()
     server_range = whole_range(worker.settings if worker is not None else settings)
     whole_uids = settings.sandbox_uids
     if worker is None and settings.workers > 1:
@@ -1100,14 +1158,20 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     host = execution_host(settings, worker=worker is not None, server_range=server_range)
     settings, runtimes, tier, sandbox = host.settings, host.runtimes, host.tier, host.sandbox
     sdk_library, node_sdk_library = host.sdk_library, host.node_sdk_library
-    blobs = FilesystemBlobStore(settings.blobs_dir, load_or_create_key(settings.secrets_dir, "code"))
+    blobs = stores.blobs(stores.key("code"))
     code = CodeCache(settings.code_cache_dir, blobs)
     accounts: dict[tuple[str, str], AccountRegion] = {}
     # Blobs and folders are shared by every account: collection marks from all of them.
+
+    async def code_in_use() -> list[CodeUse]:
+        if stores.database is not None:  # blobs shared with other servers: every region's uses
+            await platform.open_known_regions()
+        return await stored_code([(account.registry, account.metadata) for account in accounts.values()])
+
     code_collector = CodeCollector(
         blobs,
         code,
-        stored=lambda: stored_code([(account.registry, account.metadata) for account in accounts.values()]),
+        stored=code_in_use,
         running=lambda: running_code([account.pool for account in accounts.values()]),
         sweep_folders=lambda: platform.workers is None,
     )
@@ -1129,17 +1193,28 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
 
         reclaim = reclaim_from_workers
     budget = MemoryBudget(budget_mb, counts, reclaim)
-    stores = StoreChoice(settings)
-    identity_store = stores.identity(load_or_create_key(settings.secrets_dir, "credentials"))
+    identity_store = stores.identity(stores.key("credentials"))
     feed: ChangeFeed | None = None
-    if settings.workers > 1 and worker is None:
+    bus: PostgresChangeBus | None = None
+    if (settings.workers > 1 or settings.metadata_url is not None) and worker is None:
 
         async def publish(scopes: list[Scope]) -> None:
             if platform.workers is not None:
                 await platform.workers.broadcast("reload", scopes=[list(scope) for scope in scopes])
+            if platform.bus is not None:
+                await platform.bus.publish(scopes)
 
         feed = ChangeFeed(publish)
         identity_store = marking_identity(identity_store, feed)
+    if settings.metadata_url is not None and worker is None:
+        from lamina.store.postgres.change_bus import PostgresChangeBus
+
+        async def others_changed(scopes: list[list[str]]) -> None:
+            await platform.apply_changes(scopes)
+            if platform.workers is not None:
+                await platform.workers.broadcast("reload", scopes=scopes)
+
+        bus = PostgresChangeBus(settings.metadata_url, others_changed)
     directory = IdentityDirectory(
         identity_store, {settings.account_id: (credentials.access_key_id, credentials.secret_access_key)}
     )
@@ -1148,7 +1223,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     verifier = SigV4Verifier(
         lambda key: credential.secret if (credential := directory.credential(key)) else None
     )
-    code_urls = CodeUrlSigner(load_or_create_key(settings.secrets_dir, "code-url"))
+    code_urls = CodeUrlSigner(stores.key("code-url"))
     # Runtime names get AWS's own answers (domain/runtimes.py), not a generic enum failure.
     lambda_protocol = create_protocol(load_service_model("lambda"), {"Runtime": ()})
     clock: Clock = ManualClock() if settings.fake_clock else SystemClock()
@@ -1302,6 +1377,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         budget=budget,
         clock=clock,
         cluster=shared.cluster,
+        bus=bus,
     )
     if worker is None and settings.workers > 1 and settings.sandbox_uids_explicit:
         platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"
@@ -1499,8 +1575,6 @@ def serve(settings: Settings) -> None:
         inboxes.append(inbox)
         await group.start()
         print(f"  workers: {settings.workers} processes serve the port", file=sys.stderr, flush=True)
-        assert platform.feed is not None
-        tasks.append(asyncio.get_running_loop().create_task(_settle_forever(platform.feed)))
 
     async def stop() -> None:
         for task in tasks:

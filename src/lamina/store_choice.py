@@ -1,25 +1,55 @@
 """Which adapter each store of a server gets: SQLite files in the data directory (the embedded
 default), or one PostgreSQL database (`lamina server --metadata postgresql://...`) that several
-servers can share. Logs and code blobs stay files in the data directory either way."""
+servers share: their state, code blobs, keys and root credentials. Logs stay files in each server's
+data directory either way."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+from lamina.auth.secrets_store import (
+    RootCredentials,
+    generate_root_credentials,
+    keep_root_credentials,
+    load_or_create_key,
+    load_root_credentials,
+    root_credentials_document,
+    root_credentials_from_document,
+)
 from lamina.config import Settings
-from lamina.store.ports import AlarmStore, BillingStore, EventQueue, IdentityStore, MetadataStore, MetricStore
+from lamina.store.blobs import FilesystemBlobStore
+from lamina.store.ports import (
+    AlarmStore,
+    BillingStore,
+    BlobStore,
+    EventQueue,
+    IdentityStore,
+    MetadataStore,
+    MetricStore,
+)
+
+T = TypeVar("T")
+SERVER_ID_FILE = "server-id"
+_UNREACHABLE = "lamina: cannot connect to the --metadata database (is PostgreSQL running there, and may this user connect?)"
 
 
 class StoreChoice:
     """Builds the stores of the server and of each account and region, from `settings`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, serving: bool = True) -> None:
+        """`serving`: the server process itself (not a worker of --workers), which owns what it
+        accepts in a shared database under the data directory's server id."""
         self._settings = settings
+        self._blobs: BlobStore | None = None
         self.database = None
         if settings.metadata_url is not None:
             from lamina.store.postgres.database import PostgresDatabase
 
-            self.database = PostgresDatabase(settings.metadata_url)
+            server_id = _server_id(settings.data_dir) if serving else None
+            self.database = PostgresDatabase(settings.metadata_url, server_id=server_id)
 
     @property
     def description(self) -> str:
@@ -34,15 +64,71 @@ class StoreChoice:
             try:
                 await self.database.open()
             except PoolTimeout:
-                raise SystemExit(
-                    "lamina: cannot connect to the --metadata database (is PostgreSQL running there, "
-                    "and may this user connect?)"
-                ) from None
+                raise SystemExit(_UNREACHABLE) from None
 
     async def close(self) -> None:
         """After every store has closed."""
+        if self._blobs is not None:
+            self._blobs.close()
         if self.database is not None:
             await self.database.close()
+
+    async def regions_with_state(self, account_id: str) -> list[str]:
+        """The regions an account has state in: on disk, and (shared) those any server opened."""
+        regions = set(self._settings.regions_with_state(account_id))
+        if self.database is not None:
+            from lamina.store.postgres.metadata import regions_of
+
+            regions.update(await regions_of(self.database, account_id))
+        return sorted(regions)
+
+    def key(self, name: str) -> bytes:
+        """The server's key `name` (code, credentials, code-url): the database's when shared."""
+        if self._settings.metadata_url is None:
+            return load_or_create_key(self._settings.secrets_dir, name)
+        return self._shared(f"{name}.key", lambda: secrets.token_bytes(32))[0]
+
+    def root_credentials(self) -> RootCredentials:
+        """Configured credentials win; then the stored pair (the database's when shared, copied to
+        the data directory for the CLI), or a new pair stored now."""
+        settings = self._settings
+        if settings.metadata_url is None or (settings.root_access_key_id and settings.root_secret_access_key):
+            return load_root_credentials(
+                settings.secrets_dir, settings.root_access_key_id, settings.root_secret_access_key
+            )
+        document, made = self._shared(
+            "root-credentials", lambda: root_credentials_document(generate_root_credentials())
+        )
+        credentials = root_credentials_from_document(document, generated=made)
+        keep_root_credentials(settings.secrets_dir, credentials)
+        return credentials
+
+    def blobs(self, key: bytes) -> BlobStore:
+        """The code blob store (one a server), closed with the other stores."""
+        if self._settings.metadata_url is not None:
+            from lamina.store.postgres.blobs import PostgresBlobStore
+
+            url = str(self._settings.metadata_url)
+            self._blobs = self._reaching(lambda: PostgresBlobStore(url, key))
+        else:
+            self._blobs = FilesystemBlobStore(self._settings.blobs_dir, key)
+        return self._blobs
+
+    def _shared(self, name: str, make: Callable[[], bytes]) -> tuple[bytes, bool]:
+        from lamina.store.postgres.shared_secrets import shared_secret
+
+        return self._reaching(lambda: shared_secret(str(self._settings.metadata_url), name, make))
+
+    @staticmethod
+    def _reaching(connect: Callable[[], T]) -> T:
+        """`connect()`, the database unreachable said in one line (as `open` does)."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            return connect()
+        except (psycopg.OperationalError, PoolTimeout):
+            raise SystemExit(_UNREACHABLE) from None
 
     def identity(self, key: bytes) -> IdentityStore:
         if self.database is not None:
@@ -97,6 +183,17 @@ class StoreChoice:
         from lamina.store.sqlite.billing import SqliteBillingStore
 
         return SqliteBillingStore(self._settings.billing_path(account_id, region))
+
+
+def _server_id(data_dir: Path) -> str:
+    """This server's id among those sharing a database: made once, kept in its data directory."""
+    path = data_dir / SERVER_ID_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        server_id = secrets.token_hex(8)
+        path.write_text(server_id + "\n")
+        return server_id
 
 
 def _scope(account_id: str, region: str) -> str:

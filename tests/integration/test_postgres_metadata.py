@@ -5,18 +5,23 @@ kept across a restart."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.integration.test_async_invocation import FAST_RETRIES, recorded, recorder, wait_for
 from tests.support.cli import run_lamina
-from tests.support.lambda_calls import wait_active
+from tests.support.lambda_calls import wait_active, wait_updated
 from tests.support.packaging import make_zip
 from tests.support.postgres import PostgresServer
 from tests.support.server import EXECUTION_ROLE, running_server
 
 HANDLER = "def handler(event, context):\n    return {'echo': event}\n"
+STAGE = "import os\ndef handler(event, context):\n    return os.environ.get('STAGE')\n"
 
 
 def test_a_server_on_postgresql_keeps_its_state_there(postgres: PostgresServer, tmp_path: Path) -> None:
@@ -90,3 +95,84 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _eventually(check: Any, timeout: float = 10) -> Any:
+    """What `check()` returns once it stops raising (another server hears of a change in ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_servers_sharing_a_database_see_each_others_changes(postgres: PostgresServer, tmp_path: Path) -> None:
+    url = postgres.new_database()
+    with (
+        running_server(tmp_path / "one", "--metadata", url) as one,
+        running_server(tmp_path / "two", "--metadata", url) as two,
+    ):
+        first, second = one.client("lambda"), two.client("lambda")
+        first.create_function(
+            FunctionName="shared",
+            Runtime="python3.11",
+            Role=EXECUTION_ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": STAGE})},
+            Environment={"Variables": {"STAGE": "one"}},
+        )
+        wait_active(first, "shared")
+
+        def stage_on_two() -> str:
+            return json.loads(second.invoke(FunctionName="shared", Payload=b"{}")["Payload"].read())
+
+        assert _eventually(stage_on_two) == "one"
+        first.update_function_configuration(
+            FunctionName="shared", Environment={"Variables": {"STAGE": "two"}}
+        )
+        wait_updated(first, "shared")
+        _eventually(lambda: _expect(stage_on_two(), "two"))
+        # IAM too: a user made on one server signs requests the other one accepts.
+        one.client("iam").create_user(UserName="shared-user")
+        _eventually(lambda: two.client("iam").get_user(UserName="shared-user"))
+
+        first.delete_function(FunctionName="shared")
+
+        def gone_on_two() -> None:
+            with pytest.raises(second.exceptions.ResourceNotFoundException):
+                second.get_function(FunctionName="shared")
+
+        _eventually(gone_on_two)
+
+
+def _expect(value: Any, expected: Any) -> None:
+    assert value == expected, value
+
+
+def test_events_a_killed_server_accepted_are_delivered_by_another(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """The worst moment: events accepted, some running, the server SIGKILLed. The server beside it
+    on the database delivers them (its beats lapse within seconds), with the code it never stored."""
+    url = postgres.new_database()
+    with (
+        running_server(tmp_path / "one", "--metadata", url, *FAST_RETRIES) as one,
+        running_server(tmp_path / "two", "--metadata", url, *FAST_RETRIES) as two,
+    ):
+        name, out = recorder(one.client("lambda"), tmp_path, sleep=0.5)
+        accepted = []
+        for n in range(12):
+            response = one.client("lambda").invoke(
+                FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": n})
+            )
+            assert response["StatusCode"] == 202
+            accepted.append(response["ResponseMetadata"]["RequestId"])
+        one.stop(signal.SIGKILL)
+        ran_before = {entry["event"]["n"] for entry in recorded(out)}
+        assert len(ran_before) < 12, "every event ran before the kill: the test proves nothing"
+        wait_for(lambda: {entry["event"]["n"] for entry in recorded(out)} == set(range(12)), timeout=60)
+        assert {entry["requestId"] for entry in recorded(out)} == set(accepted)
+        assert two.health()["status"] == "ok"

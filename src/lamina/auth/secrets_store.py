@@ -9,7 +9,7 @@ import json
 import os
 import secrets
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 _ACCESS_KEY_ALPHABET = string.ascii_uppercase + "234567"
@@ -48,8 +48,7 @@ def stored_root_credentials(secrets_dir: Path) -> RootCredentials | None:
     path = secrets_dir / _ROOT_CREDENTIALS
     if not path.exists():
         return None
-    stored = json.loads(path.read_text())
-    return RootCredentials(stored["AccessKeyId"], stored["SecretAccessKey"], generated=False)
+    return root_credentials_from_document(path.read_bytes(), generated=False)
 
 
 def load_root_credentials(
@@ -61,11 +60,30 @@ def load_root_credentials(
     stored = stored_root_credentials(secrets_dir)
     if stored is not None:
         return stored
-    path = secrets_dir / _ROOT_CREDENTIALS
-    created = RootCredentials(generate_access_key_id(), generate_secret_access_key(), generated=True)
-    document = {"AccessKeyId": created.access_key_id, "SecretAccessKey": created.secret_access_key}
-    _write_private(path, json.dumps(document).encode())
+    created = generate_root_credentials()
+    keep_root_credentials(secrets_dir, created)
     return created
+
+
+def generate_root_credentials() -> RootCredentials:
+    return RootCredentials(generate_access_key_id(), generate_secret_access_key(), generated=True)
+
+
+def root_credentials_document(credentials: RootCredentials) -> bytes:
+    return json.dumps(
+        {"AccessKeyId": credentials.access_key_id, "SecretAccessKey": credentials.secret_access_key}
+    ).encode()
+
+
+def root_credentials_from_document(document: bytes, *, generated: bool) -> RootCredentials:
+    stored = json.loads(document)
+    return RootCredentials(stored["AccessKeyId"], stored["SecretAccessKey"], generated=generated)
+
+
+def keep_root_credentials(secrets_dir: Path, credentials: RootCredentials) -> None:
+    """Store the pair in the data directory, where CLI commands look for it."""
+    if stored_root_credentials(secrets_dir) != replace(credentials, generated=False):
+        _write_private(secrets_dir / _ROOT_CREDENTIALS, root_credentials_document(credentials))
 
 
 def load_or_create_key(secrets_dir: Path, name: str, size: int = 32) -> bytes:

@@ -128,3 +128,6 @@ class DownloadedBlobs:
 
     def digests(self) -> set[str]:
         return set(self.links)
+
+    def close(self) -> None:
+        return None

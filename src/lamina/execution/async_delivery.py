@@ -118,6 +118,13 @@ class AsyncDelivery:
             self._schedule(event)
         return len(pending)
 
+    async def adopt(self) -> int:
+        """Schedule the events another server sharing the queue stopped before settling. Returns how many."""
+        adopted = [event for event in await self._queue.orphans() if event.event_id not in self._tasks]
+        for event in adopted:
+            self._schedule(event)
+        return len(adopted)
+
     async def accept(
         self,
         function_name: str,

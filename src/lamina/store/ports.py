@@ -170,7 +170,11 @@ class EventQueue(Protocol):
         """Forget a settled event; nothing happens when it is not there."""
 
     async def pending(self) -> list[QueuedEvent]:
-        """Every event not yet removed, oldest first."""
+        """Every event not yet removed that this server is to deliver, oldest first (at start)."""
+
+    async def orphans(self) -> list[QueuedEvent]:
+        """Events that another server sharing the queue accepted and stopped before settling:
+        this server's to deliver from now on. A queue only one server uses has none."""
 
 
 class BlobStore(Protocol):
@@ -189,6 +193,9 @@ class BlobStore(Protocol):
     def digests(self) -> set[str]:
         """Every stored blob, for collecting those nothing references any more."""
         ...
+
+    def close(self) -> None:
+        """When the server stops."""
 
 
 class BlobIntegrityError(Exception):

@@ -8,6 +8,9 @@ under an advisory lock, whichever server starts first (psycopg 3, a pool of asyn
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -23,19 +26,73 @@ CREATE TABLE IF NOT EXISTS lamina_migrations (
 )
 """
 
+_log = logging.getLogger(__name__)
+# A server sharing the database says it is alive this often; one silent for LIVENESS_SECONDS is
+# taken for stopped, and what it owned (queued async events) goes to the servers still alive.
+BEAT_SECONDS = 2.0
+LIVENESS_SECONDS = 6.0
+SERVERS_MIGRATIONS = (
+    """
+    CREATE TABLE lamina_servers (
+        server_id TEXT PRIMARY KEY,
+        alive_until TIMESTAMPTZ NOT NULL
+    );
+    """,
+)
+# Servers that said they are alive recently enough: a query's subselect.
+LIVE_SERVERS = "SELECT server_id FROM lamina_servers WHERE alive_until > now()"
+
 
 class PostgresDatabase:
-    """A pool of connections to one database; stores share it. `open()` before use."""
+    """A pool of connections to one database; stores share it. `open()` before use.
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+    `server_id`: the server this is (the same across its restarts), which then beats in
+    `lamina_servers` while open; stores record what it owns under that id."""
+
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 8, server_id: str | None = None
+    ) -> None:
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": False}
         )
+        self.server_id = server_id
+        self._beating: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         await self._pool.open(wait=True, timeout=10)
+        if self.server_id is not None:
+            await self.migrate("servers", SERVERS_MIGRATIONS)
+            await self._beat()
+            self._beating = asyncio.get_running_loop().create_task(self._beat_forever())
+
+    async def _beat(self) -> None:
+        async with self.transaction() as connection:
+            await connection.execute(
+                "INSERT INTO lamina_servers (server_id, alive_until) "
+                "VALUES (%s, now() + make_interval(secs => %s)) "
+                "ON CONFLICT (server_id) DO UPDATE SET alive_until = excluded.alive_until",
+                (self.server_id, LIVENESS_SECONDS),
+            )
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(BEAT_SECONDS)
+            try:
+                await self._beat()
+            except Exception as error:  # the database away for a moment: beat again next time
+                _log.warning("telling the database this server is alive failed: %s", error)
 
     async def close(self) -> None:
+        """A server that stops says so: the others take over what it owned at once."""
+        if self._beating is not None:
+            self._beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beating
+            with contextlib.suppress(Exception):
+                async with self.transaction() as connection:
+                    await connection.execute(
+                        "DELETE FROM lamina_servers WHERE server_id = %s", (self.server_id,)
+                    )
         await self._pool.close()
 
     @asynccontextmanager

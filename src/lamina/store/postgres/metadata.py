@@ -74,7 +74,24 @@ _MIGRATIONS = (
         PRIMARY KEY (scope, name, version)
     );
     """,
+    # Every scope a server opened: servers sharing the database open them all (see `regions_of`).
+    """
+    CREATE TABLE metadata_scopes (scope TEXT PRIMARY KEY);
+    INSERT INTO metadata_scopes (scope)
+        SELECT scope FROM functions UNION SELECT scope FROM layer_names ON CONFLICT DO NOTHING;
+    """,
 )
+
+
+async def regions_of(database: PostgresDatabase, account_id: str) -> list[str]:
+    """The regions in which any server opened the account's Lambda (as the data directory's
+    region folders say for one server)."""
+    await database.migrate("metadata", _MIGRATIONS)  # a new database: before any store opened
+    async with database.transaction() as connection:
+        cursor = await connection.execute(
+            "SELECT scope FROM metadata_scopes WHERE starts_with(scope, %s)", (f"{account_id}/",)
+        )
+        return sorted(str(row[0]).split("/", 1)[1] for row in await cursor.fetchall())
 
 
 def _compact(record: object) -> str:
@@ -90,6 +107,7 @@ class PostgresMetadataStore(DatabaseUser):
 
     async def open(self) -> None:
         await self._open_database("metadata", _MIGRATIONS)
+        await self._write("INSERT INTO metadata_scopes (scope) VALUES (%s) ON CONFLICT DO NOTHING")
 
     async def _write(self, query: str, *values: object) -> None:
         async with self._database.transaction() as connection:

@@ -48,3 +48,7 @@ class SqliteEventQueue:
             lambda db: db.execute("SELECT record FROM events ORDER BY enqueued_at_ms, event_id").fetchall()
         )
         return [QueuedEvent.from_record(json.loads(row[0])) for row in rows]
+
+    async def orphans(self) -> list[QueuedEvent]:
+        """One server owns this file: nobody else's events to take over."""
+        return []
