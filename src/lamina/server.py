@@ -137,6 +137,7 @@ from lamina.store.ports import (
     BlobStore,
     EventQueue,
     IdentityStore,
+    InFlightExchange,
     MetadataStore,
     MetricStore,
 )
@@ -173,6 +174,9 @@ FIGURES_SECONDS = 2.0
 # Servers sharing a database look for queued events of servers that stopped this often (a stopped
 # server is known within LIVENESS_SECONDS, store/postgres/database.py).
 ADOPT_SECONDS = 2.0
+# Servers sharing a database tell each other their in-flight counts this often: a limit may be
+# passed by what two servers admit within one such interval, never for longer.
+IN_FLIGHT_EXCHANGE_SECONDS = 0.2
 # --workers: changes no request waits for reach the workers within this many seconds.
 CHANGE_SETTLE_SECONDS = 0.1
 
@@ -205,6 +209,7 @@ class AccountRegion:
     billing_store: BillingStore
     billing: BillingMeter
     cloudwatch: tuple[ServiceFacade, ServiceFacade]  # query, json
+    limiter: ConcurrencyLimiter  # its concurrency limits (and, servers on one database, theirs)
     log_budget: LogBudget | None = None  # what its functions may log (dropped lines are counted here)
     # A worker of --workers (cluster/follower.py): answers invocations only, from copies it reloads.
     follower: bool = False
@@ -379,6 +384,7 @@ class Platform:
     bus: PostgresChangeBus | None = None
     _settler: asyncio.Task[None] | None = None
     _adopter: asyncio.Task[None] | None = None
+    _exchanger: asyncio.Task[None] | None = None
     worker: WorkerSpec | None = None
     channel: ControlChannel | None = None
     _log_flusher: asyncio.Task[None] | None = None
@@ -441,6 +447,10 @@ class Platform:
                 await account.start_delivering()
             if self.stores is not None and self.stores.database is not None:
                 self._adopter = asyncio.get_running_loop().create_task(self._adopt_forever())
+            exchange = self.stores.in_flight_exchange() if self.stores is not None else None
+            if exchange is not None:
+                await exchange.open()
+                self._exchanger = asyncio.get_running_loop().create_task(self._exchange_in_flight_forever(exchange))
         self._started = True
 
     async def _adopt_forever(self) -> None:
@@ -461,6 +471,23 @@ class Platform:
                         )
             except Exception:
                 _log.exception("taking over a stopped server's queued events failed")
+
+    async def _exchange_in_flight_forever(self, exchange: InFlightExchange) -> None:
+        """Servers sharing a database: concurrency limits hold across them (see PostgresInFlight)."""
+        while True:
+            try:
+                limiters = [account.limiter for account in list(self.accounts.values())]
+                here: dict[str, int] = {}
+                for limiter in limiters:
+                    here.update(limiter.in_flight_here())
+                elsewhere = await exchange.exchange(here)
+                for limiter in limiters:
+                    limiter.set_in_flight_elsewhere(elsewhere)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("exchanging concurrency counts with the other servers failed")
+            await asyncio.sleep(IN_FLIGHT_EXCHANGE_SECONDS)
 
     async def _regions_with_state(self, account_id: str) -> list[str]:
         if self.stores is None:
@@ -680,7 +707,7 @@ class Platform:
             _log.exception("writing log events or sending metrics failed")
 
     async def shutdown(self) -> None:
-        for task in (self._log_flusher, self._alarm_evaluator, self._settler, self._adopter):
+        for task in (self._log_flusher, self._alarm_evaluator, self._settler, self._adopter, self._exchanger):
             if task is not None:
                 task.cancel()
         # An account-region a request was opening is closed with the others.
@@ -1078,6 +1105,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         billing_store,
         billing,
         cloudwatch,
+        limiter,
         log_budget,
         follower=link is not None,
     )

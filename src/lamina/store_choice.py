@@ -27,6 +27,7 @@ from lamina.store.ports import (
     BlobStore,
     EventQueue,
     IdentityStore,
+    InFlightExchange,
     MetadataStore,
     MetricStore,
 )
@@ -81,6 +82,15 @@ class StoreChoice:
 
             regions.update(await regions_of(self.database, account_id))
         return sorted(regions)
+
+    def in_flight_exchange(self) -> InFlightExchange | None:
+        """For the server process on a shared database: its counts against every concurrency
+        limit, exchanged with the other servers there. None alone (nobody to exchange with)."""
+        if self.database is None or self.database.server_id is None:
+            return None
+        from lamina.store.postgres.in_flight import PostgresInFlight
+
+        return PostgresInFlight(self.database)
 
     def key(self, name: str) -> bytes:
         """The server's key `name` (code, credentials, code-url): the database's when shared."""

@@ -7,6 +7,8 @@ only its own column; checking a limit and counting in is one step under an exclu
 the file (two system calls, uncontended in the common case), so two workers can never both take the
 last unit. A worker that dies leaves its column behind: the primary zeroes it before starting the
 replacement (`clear_column`), since the dead worker's environments and invocations went with it.
+One more column holds what other servers sharing the limits count (servers on one database): the
+primary sets it (`set_elsewhere`), and every check includes it.
 
 Keys are 64-bit hashes of their names (BLAKE2b); the table is open-addressed and never shrinks, so
 a key's slot, once made, is stable and readers need no lock. It implements `execution/counts.py`'s
@@ -41,8 +43,9 @@ class SharedCounts:
         self._workers = workers
         self._index = index
         self._slots = slots
-        self._slot_size = 8 + 8 * workers
-        self._row = struct.Struct(f"<{workers}q")
+        self._slot_size = 8 + 8 * (workers + 1)  # the workers' columns, then the other servers'
+        self._row = struct.Struct(f"<{workers + 1}q")
+        self._workers_row = struct.Struct(f"<{workers}q")
         size = _HEADER.size + slots * self._slot_size
         flags = os.O_RDWR | (os.O_CREAT | os.O_TRUNC if create else 0)
         self._fd = os.open(path, flags, 0o600)
@@ -127,11 +130,23 @@ class SharedCounts:
         offset = self._offset(key, insert=False)
         return 0 if offset is None else sum(self._row.unpack_from(self._map, offset + 8))
 
+    def here(self, key: str) -> int:
+        offset = self._offset(key, insert=False)
+        return 0 if offset is None else sum(self._workers_row.unpack_from(self._map, offset + 8))
+
+    def set_elsewhere(self, key: str, value: int) -> None:
+        offset = self._offsets.get(key)
+        if offset is None:
+            with self._locked():
+                offset = self._offset(key, insert=True)
+        assert offset is not None
+        struct.pack_into("<q", self._map, offset + 8 + 8 * self._workers, value)  # the primary's alone
+
     def others(self, key: str) -> list[tuple[int, int]]:
         offset = self._offset(key, insert=False)
         if offset is None:
             return []
-        row = self._row.unpack_from(self._map, offset + 8)
+        row = self._workers_row.unpack_from(self._map, offset + 8)
         return [(worker, count) for worker, count in enumerate(row) if count and worker != self._index]
 
     def clear_column(self, worker: int) -> None:

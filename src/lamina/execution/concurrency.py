@@ -12,6 +12,8 @@ pool's) are shared by all of them (`cluster/shared_counts.py`); the configuratio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from lamina.errors import AwsError, too_many_requests
 from lamina.execution.counts import Counts, LocalCounts
 
@@ -41,6 +43,7 @@ class ConcurrencyLimiter:
         self._running: dict[str, int] = {}  # function name -> on-demand invocations in flight
         self._provisioned_running: dict[tuple[str, str], int] = {}
         self._running_total = 0
+        self._elsewhere: dict[str, int] = {}  # what other servers count, as last told
 
     @property
     def in_flight(self) -> int:
@@ -53,6 +56,23 @@ class ConcurrencyLimiter:
     def unreserved_in_flight(self) -> int:
         """In all workers together."""
         return self._counts.total(self._unreserved_key)
+
+    def in_flight_here(self) -> dict[str, int]:
+        """This server's counts, each limit's under its key (for servers sharing the limits)."""
+        keys = [self._unreserved_key, *(self._reserved_prefix + name for name in self._reserved)]
+        return {key: self._counts.here(key) for key in keys}
+
+    def set_in_flight_elsewhere(self, counts: Mapping[str, int]) -> None:
+        """What the other servers sharing the limits count under each key (`in_flight_here`'s,
+        of any account and region: this one's are picked); a key left out counts none there."""
+        mine = {
+            key: value
+            for key, value in counts.items()
+            if value and (key == self._unreserved_key or key.startswith(self._reserved_prefix))
+        }
+        for key in set(self._elsewhere) | set(mine):
+            self._counts.set_elsewhere(key, mine.get(key, 0))
+        self._elsewhere = mine
 
     def reserved(self, name: str) -> int | None:
         return self._reserved.get(name)

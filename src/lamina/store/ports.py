@@ -177,6 +177,16 @@ class EventQueue(Protocol):
         this server's to deliver from now on. A queue only one server uses has none."""
 
 
+class InFlightExchange(Protocol):
+    """Servers sharing concurrency limits (on one database): each one's in-flight counts, exchanged."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def exchange(self, here: Mapping[str, int]) -> dict[str, int]:
+        """Publish this server's counts (limit key -> invocations in flight); returns what the
+        other live servers count under each key (keys with none left out)."""
+
+
 class BlobStore(Protocol):
     """Content-addressed code blobs, keyed by the hex SHA-256 of their plaintext.
 

@@ -12,6 +12,7 @@ import pytest
 from lamina.cluster.shared_counts import SharedCounts
 from lamina.errors import AwsError
 from lamina.execution.concurrency import ConcurrencyLimiter
+from lamina.execution.counts import Counts, LocalCounts
 from lamina.execution.pool.budget import MemoryBudget
 
 WORKERS = 4
@@ -113,3 +114,41 @@ def test_tables_left_by_killed_primaries_are_removed(tmp_path: Path) -> None:
         path.write_bytes(b"x")
     assert remove_orphaned_tables(tmp_path) == [dead]
     assert alive.exists() and other.exists() and not dead.exists()
+
+
+@pytest.mark.parametrize("where", ["one process", "workers"])
+def test_what_other_servers_count_holds_every_check_and_is_not_this_servers(
+    where: str, tmp_path: Path
+) -> None:
+    """Servers sharing a database: another server's 2 of a reservation of 3 leave this one 1."""
+    if where == "workers":
+        counts: Counts = SharedCounts(tmp_path / "counts", 2, 0, create=True)
+        worker: Counts = SharedCounts(tmp_path / "counts", 2, 1)
+    else:
+        counts = worker = LocalCounts()
+    limiter = ConcurrencyLimiter(10, counts, scope="acct/us-east-1")
+    limiter.set_reserved("f", 3)
+    elsewhere = {
+        "acct/us-east-1/reserved/f": 2,
+        "acct/us-east-1/unreserved": 6,
+        "other/us-east-1/unreserved": 9,
+    }
+    limiter.set_in_flight_elsewhere(elsewhere)
+    token = ConcurrencyLimiter(10, worker, scope="acct/us-east-1")
+    token.set_reserved("f", 3)
+    counted = token.enter("f")  # the last unit, taken on a worker
+    with pytest.raises(AwsError) as throttled:
+        limiter.enter("f")
+    assert throttled.value.extra["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    limiter.enter("g")  # 7 unreserved: 6 elsewhere, 1 here
+    with pytest.raises(AwsError) as throttled:
+        limiter.enter("g")
+    assert throttled.value.extra["Reason"] == "ConcurrentInvocationLimitExceeded"
+    # What this server counts is published without what the others count; another account's keys
+    # were not this limiter's to take.
+    assert limiter.in_flight_here() == {"acct/us-east-1/unreserved": 1, "acct/us-east-1/reserved/f": 1}
+    assert counts.total("other/us-east-1/unreserved") == 0
+    token.leave("f", counted)
+    limiter.set_in_flight_elsewhere({})  # the other servers' invocations ended (or they stopped)
+    for _ in range(3):
+        limiter.enter("f")
