@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_workers import SLOW, STAGE, invoke_fresh, no_retry_client, prometheus
-from tests.support.lambda_calls import create_function, wait_updated
+from tests.support.lambda_calls import create_function, report_line, wait_provisioned, wait_updated
 from tests.support.ray_cluster import ray_cluster
 from tests.support.server import RunningServer, running_server
 
@@ -72,6 +72,16 @@ def test_a_private_cluster_runs_functions_on_its_node(tmp_path: Path) -> None:
         metrics = prometheus(server)
         assert metrics[f'lamina_node_environments{{node="{agent["nodeId"]}"}}'] >= 1
         assert metrics['lamina_invocations_total{outcome="success"}'] == 5
+        # Provisioned environments are prepared on the gateway's host, and serve calls there.
+        version = client.publish_version(FunctionName="staged")["Version"]
+        client.put_provisioned_concurrency_config(
+            FunctionName="staged", Qualifier=version, ProvisionedConcurrentExecutions=1
+        )
+        assert wait_provisioned(client, "staged", version)["Status"] == "READY"
+        provisioned = client.invoke(FunctionName=f"staged:{version}", LogType="Tail")
+        assert json.loads(provisioned["Payload"].read()) == "two"
+        assert "Init Duration" not in report_line(provisioned)
+        assert server.health()["environments"] == 1
 
 
 def test_invocations_spread_over_nodes_and_survive_losing_one(tmp_path: Path) -> None:

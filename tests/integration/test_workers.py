@@ -350,3 +350,16 @@ def test_a_stopped_worker_is_replaced(tmp_path: Path) -> None:
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(stopped, signal.SIGCONT)
+
+
+def test_a_server_started_without_workers_serves_from_one_process_per_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's default (test servers otherwise run one process): the cores it may use, at most 8."""
+    monkeypatch.setenv("LAMINA_TEST_WORKERS", "default")
+    cores = min(len(os.sched_getaffinity(0)), 8)
+    with running_server(tmp_path / "data") as server:
+        health = wait_for_workers(server, cores)
+        assert health["workers"] == cores
+        create_function(server.client("lambda"), "anywhere", STAGE)
+        assert json.loads(server.client("lambda").invoke(FunctionName="anywhere")["Payload"].read()) == "none"

@@ -121,7 +121,9 @@ def start_server(
     Test servers use the `process` sandbox unless the test picks one (several tests hand files to
     their functions through the host's file system, which the `namespaces` tier hides);
     LAMINA_TEST_SANDBOX=namespaces|process|auto changes that default for a whole run;
-    LAMINA_TEST_WORKERS=N runs every server with `--workers N` unless the test picks a count.
+    Test servers run one process (`--workers 1`) unless the test picks a count: LAMINA_TEST_WORKERS=N
+    runs every other server with `--workers N`, and LAMINA_TEST_WORKERS=default with the CLI's own
+    default (one per core).
     A port that another process took between our probe and the server's bind is tried once more.
     """
     for _ in range(_PORT_ATTEMPTS - 1):
@@ -143,9 +145,11 @@ def _start_server(data_dir: Path, *args: str, credentials: bool, cwd: Path | Non
     port = free_port()
     if "--sandbox" not in args:
         args = (*args, "--sandbox", os.environ.get("LAMINA_TEST_SANDBOX", "process"))
-    if "--workers" not in args and os.environ.get("LAMINA_TEST_WORKERS"):
-        # A whole run against servers of several processes: every test must pass there too.
-        args = (*args, "--workers", os.environ["LAMINA_TEST_WORKERS"])
+    workers = os.environ.get("LAMINA_TEST_WORKERS") or "1"
+    if "--workers" not in args and "--cluster" not in args and workers != "default":
+        # LAMINA_TEST_WORKERS=N: a whole run against servers of several processes (every test must
+        # pass there too).
+        args = (*args, "--workers", workers)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMINA_"))}
     if credentials:
         env["LAMINA_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY

@@ -267,7 +267,8 @@ def server(
             "--workers",
             help="Processes serving the port: a primary (the control plane, async queues) and "
             "workers running invocations beside it (see docs/architecture.md); at most the cores "
-            f"this process may use is sensible ({default_workers()} here). Default: 1.",
+            "this process may use is sensible. Default: those cores, at most 8 "
+            f"({default_workers()} here); 1 with --cluster.",
             min=1,
             max=256,
         ),
@@ -386,7 +387,7 @@ def server(
     if cluster is not None and workers is not None and workers > 1:
         raise typer.BadParameter("--cluster runs functions on the cluster's nodes: use it without --workers")
     if workers is None:
-        workers = 1
+        workers = 1 if cluster is not None else default_workers()
     if metadata is not None and not metadata.startswith(("postgresql://", "postgres://")):
         raise typer.BadParameter("--metadata takes a postgresql:// URL")
     if memory_limits not in ("auto", "watchdog"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.ids import new_request_id
 from lamina.errors import AwsError, service_error, too_many_requests
-from lamina.execution.concurrency import ConcurrencyLimiter
+from lamina.execution.concurrency import PROVISIONED, ConcurrencyLimiter
 from lamina.execution.environment import (
     EnvironmentGone,
     ExecutionEnvironment,
@@ -106,7 +106,8 @@ class InvocationService:
         except AwsError:
             self.observer.throttled(invocation)
             raise
-        if self._remote is not None:
+        if self._remote is not None and counted != PROVISIONED:
+            # (Provisioned environments are this host's: a call one of them serves runs here.)
             try:
                 return await self._run_remote(invocation, request_id)
             finally:
