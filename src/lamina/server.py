@@ -37,7 +37,15 @@ from lamina.api.services.protocol_switch import ProtocolSwitch
 from lamina.api.services.service import Service, ServiceFacade, method_table
 from lamina.auth.secrets_store import RootCredentials
 from lamina.clock import Clock, ManualClock, SystemClock
-from lamina.cluster.change_feed import IDENTITY_SCOPE, ChangeFeed, Scope, marking_identity, marking_metadata
+from lamina.cluster.change_feed import (
+    ALARMS_SCOPE,
+    IDENTITY_SCOPE,
+    ChangeFeed,
+    Scope,
+    marking_alarms,
+    marking_identity,
+    marking_metadata,
+)
 from lamina.cluster.control import ChannelClosed, ControlChannel, Handler
 from lamina.cluster.follower import (
     RemoteBillingStore,
@@ -450,7 +458,9 @@ class Platform:
             exchange = self.stores.in_flight_exchange() if self.stores is not None else None
             if exchange is not None:
                 await exchange.open()
-                self._exchanger = asyncio.get_running_loop().create_task(self._exchange_in_flight_forever(exchange))
+                self._exchanger = asyncio.get_running_loop().create_task(
+                    self._exchange_in_flight_forever(exchange)
+                )
         self._started = True
 
     async def _adopt_forever(self) -> None:
@@ -506,10 +516,14 @@ class Platform:
             await account.alarms.evaluate_all()
 
     async def _evaluate_alarms_forever(self) -> None:
+        database = self.stores.database if self.stores is not None else None
         while True:
             await asyncio.sleep(ALARM_EVALUATION_SECONDS)
             try:
-                await self.evaluate_alarms()
+                # Servers sharing a database: one evaluates (an alarm changes state once, with one
+                # history entry and one action); the others hear of its changes as of any other.
+                if database is None or await database.leads():
+                    await self.evaluate_alarms()
             except Exception:
                 _log.exception("evaluating alarms failed")
 
@@ -610,6 +624,9 @@ class Platform:
         for scope in scopes:
             if scope[0] == IDENTITY_SCOPE[0]:
                 await self.directory.reload()
+            elif scope[0] == ALARMS_SCOPE and (found := self.accounts.get((scope[1], scope[2]))) is not None:
+                if not found.follower:
+                    await found.alarms.restore()
             elif scope[0] == "lambda":
                 account_id, region = scope[1], scope[2]
                 found = self.accounts.get((account_id, region))
@@ -1069,6 +1086,8 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
     subscriptions = SubscriptionFilters(logs_api, invoker)
     metrics_service = MetricsService(recorder)
     alarm_store = shared.stores.alarms(account_id, region)
+    if shared.feed is not None and shared.stores.database is not None:  # other servers evaluate too
+        alarm_store = marking_alarms(alarm_store, shared.feed, account_id, region)
     alarms = AlarmService(alarm_store, metrics_service, invoker, region, account_id)
     metric_filters = MetricFilters(logs_api, recorder)
     live_tail = LiveTail(logs_api)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.integration.test_async_invocation import FAST_RETRIES, recorded, recorder, wait_for
@@ -139,6 +140,35 @@ def test_servers_sharing_a_database_see_each_others_changes(postgres: PostgresSe
         # IAM too: a user made on one server signs requests the other one accepts.
         one.client("iam").create_user(UserName="shared-user")
         _eventually(lambda: two.client("iam").get_user(UserName="shared-user"))
+        keys = one.client("iam").create_access_key(UserName="shared-user")["AccessKey"]
+        one.client("iam").attach_user_policy(
+            UserName="shared-user", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+        )
+        as_user = boto3.client(
+            "lambda",
+            endpoint_url=two.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=keys["AccessKeyId"],
+            aws_secret_access_key=keys["SecretAccessKey"],
+        )
+        _eventually(lambda: as_user.get_function(FunctionName="shared"))
+        # And alarms.
+        one.client("cloudwatch").put_metric_alarm(
+            AlarmName="shared-errors",
+            MetricName="Errors",
+            Namespace="AWS/Lambda",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        _eventually(
+            lambda: _expect(
+                [alarm["AlarmName"] for alarm in two.client("cloudwatch").describe_alarms()["MetricAlarms"]],
+                ["shared-errors"],
+            )
+        )
 
         first.delete_function(FunctionName="shared")
 

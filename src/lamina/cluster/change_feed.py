@@ -15,10 +15,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from lamina.store.ports import IdentityStore, MetadataStore
+from lamina.store.ports import AlarmStore, IdentityStore, MetadataStore
 
 IDENTITY_SCOPE = ("iam",)
-Scope = tuple[str, ...]  # ("lambda", account id, region) or IDENTITY_SCOPE
+# ("alarms", account id, region): servers sharing a database tell each other of alarm changes too.
+ALARMS_SCOPE = "alarms"
+Scope = tuple[str, ...]  # ("lambda", account id, region), IDENTITY_SCOPE or an alarms scope
 # Methods of the wrapped stores that write (the rest only read).
 _WRITE_PREFIXES = ("put", "delete", "update", "next_", "add")
 
@@ -83,6 +85,10 @@ class _MarkingStore:
 
 def marking_metadata(store: MetadataStore, feed: ChangeFeed, account_id: str, region: str) -> MetadataStore:
     return cast(MetadataStore, _MarkingStore(store, feed, lambda_scope(account_id, region)))
+
+
+def marking_alarms(store: AlarmStore, feed: ChangeFeed, account_id: str, region: str) -> AlarmStore:
+    return cast(AlarmStore, _MarkingStore(store, feed, (ALARMS_SCOPE, account_id, region)))
 
 
 def marking_identity(store: IdentityStore, feed: ChangeFeed) -> IdentityStore:

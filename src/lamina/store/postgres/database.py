@@ -82,6 +82,14 @@ class PostgresDatabase:
             except Exception as error:  # the database away for a moment: beat again next time
                 _log.warning("telling the database this server is alive failed: %s", error)
 
+    async def leads(self) -> bool:
+        """Whether this server is the one of those alive that does what only one should (the
+        lowest id): another takes over within LIVENESS_SECONDS of its stopping."""
+        async with self.transaction() as connection:
+            cursor = await connection.execute(f"SELECT min(server_id) FROM ({LIVE_SERVERS}) AS live")
+            row = await cursor.fetchone()
+        return row is not None and row[0] == self.server_id
+
     async def close(self) -> None:
         """A server that stops says so: the others take over what it owned at once."""
         if self._beating is not None:

@@ -1,6 +1,6 @@
-"""Servers on one database exchanging their in-flight counts (PostgresInFlight): each sees the sum
+"""Servers on one database: exchanging their in-flight counts (PostgresInFlight: each sees the sum
 of the others' and never its own, a count that fell to zero goes, and a stopped server's counts go
-with it."""
+with it), and which of them leads (evaluates alarms)."""
 
 from __future__ import annotations
 
@@ -70,5 +70,21 @@ def test_a_killed_servers_counts_go_when_its_beats_lapse_and_a_restart_starts_fr
         assert await survivor.exchange({}) == {}
         for database in (killed, again, alive):
             await database.close()
+
+    asyncio.run(main())
+
+
+def test_the_lowest_live_server_leads_and_another_takes_over_when_it_stops(postgres: PostgresServer) -> None:
+    url = postgres.new_database()
+
+    async def main() -> None:
+        a, b = PostgresDatabase(url, server_id="a"), PostgresDatabase(url, server_id="b")
+        await b.open()
+        assert await b.leads()
+        await a.open()
+        assert await a.leads() and not await b.leads()
+        await a.close()
+        assert await b.leads()
+        await b.close()
 
     asyncio.run(main())
