@@ -141,8 +141,15 @@ def test_servers_sharing_a_database_see_each_others_changes(postgres: PostgresSe
         one.client("iam").create_user(UserName="shared-user")
         _eventually(lambda: two.client("iam").get_user(UserName="shared-user"))
         keys = one.client("iam").create_access_key(UserName="shared-user")["AccessKey"]
-        one.client("iam").attach_user_policy(
-            UserName="shared-user", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+        one.client("iam").put_user_policy(
+            UserName="shared-user",
+            PolicyName="read",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}],
+                }
+            ),
         )
         as_user = boto3.client(
             "lambda",

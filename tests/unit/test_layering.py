@@ -75,8 +75,8 @@ def test_python_runtime_bootstrap_is_standalone() -> None:
 
 
 # Services that reach their stores through store/ports.py only, so that each store can have more
-# than one adapter (SQLite today, PostgreSQL for several servers). The log query service is next.
-THROUGH_PORTS = ("observability/billing.py", "observability/metrics")
+# than one adapter (SQLite or files today, PostgreSQL for several servers).
+THROUGH_PORTS = ("observability",)
 
 
 @pytest.mark.parametrize("place", THROUGH_PORTS)

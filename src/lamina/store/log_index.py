@@ -19,7 +19,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lamina.store.log_reader import BLOCK_BYTES, StreamBytes, TimeWindow, line_chunks
+from lamina.store.log_reader import BLOCK_BYTES, StreamBytes, line_chunks
+from lamina.store.ports import TimeWindow
 
 # An event record starts `{"t": <timestamp>` (see logs._record_line); the creation record does not.
 _TIMESTAMP = re.compile(rb'^\{"t": (-?\d+)', re.MULTILINE)

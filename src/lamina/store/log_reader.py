@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from lamina.store.ports import LogEvent
+from lamina.store.ports import LogEvent, Page, PagedEvent, TimeWindow
 
 BLOCK_BYTES = 65_536
 # A stream file's first line: `{"c": created}`, and `"s": "<digits>"` once retention cut its front
@@ -42,40 +42,6 @@ class StreamSnapshot:
     path: Path
     disk_size: int
     buffered: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class TimeWindow:
-    """Timestamps from `start_ms` (inclusive) to `end_ms` (exclusive when `end_inclusive` is False,
-    as GetLogEvents; FilterLogEvents includes its endTime)."""
-
-    start_ms: int = 0
-    end_ms: int | None = None
-    end_inclusive: bool = False
-
-    def holds(self, timestamp_ms: int) -> bool:
-        if timestamp_ms < self.start_ms:
-            return False
-        if self.end_ms is None:
-            return True
-        return timestamp_ms <= self.end_ms if self.end_inclusive else timestamp_ms < self.end_ms
-
-
-@dataclass(frozen=True, slots=True)
-class PagedEvent:
-    """An event and the bytes its line spans: `end` is where the next line starts."""
-
-    offset: int
-    end: int
-    event: LogEvent
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """Events in stream order, and where a following read in the same direction resumes."""
-
-    events: list[PagedEvent]
-    resume: int
 
 
 def parse_line(line: bytes) -> LogEvent | None:

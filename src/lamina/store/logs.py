@@ -14,12 +14,12 @@ those flushes, a server with more busy streams than open handles (1,000 warm env
 stream each) reopens files. Reads are for the CLI and the Logs API, not the hot path.
 
 A group folder holds `.group.json` (creation time, retention, tags); a stream file starts with a
-`{"c": created}` record. Searches read a stream's bytes and decode only the lines holding the terms
-every match must contain, which keeps a selective search over a million events well under a second.
+`{"c": created}` record.
 
-The Logs API reads through `read_streams`, `stats_of`, `groups`, `stream_names` and the other async
-methods: files are read, listed and removed in threads, and nothing is flushed to be read (events
-still buffered are read from memory); see log_reader for paged reads and log_retention for expiry.
+The Logs API reads through the async methods of its port (store/ports.py, `LogQueryStore`): files
+are read, listed and removed in threads, and nothing is flushed to be read (events still buffered
+are read from memory, see `read_streams`); see log_queries for pages and searches, log_reader for
+reading stream bytes and log_retention for expiry.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import threading
 import time
@@ -37,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from io import TextIOWrapper
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from lamina.store.log_index import TimeIndex, index_more
 from lamina.store.log_names import (
@@ -49,10 +48,11 @@ from lamina.store.log_names import (
     stream_name,
     stream_name_file,
 )
+from lamina.store.log_queries import read_page, scan_source, search
 from lamina.store.log_quota import plan_quota, stream_files
-from lamina.store.log_reader import StreamBytes, line_chunks, summarize
+from lamina.store.log_reader import StreamBytes, summarize
 from lamina.store.log_retention import MIN_CUT_FRACTION, ExpiryPlan, finish_expiry, plan_expiry, plan_trim
-from lamina.store.ports import LogEvent
+from lamina.store.ports import GroupInfo, LogEvent, Page, PageQuery, SearchQuery, StoredEvent, StreamStats
 
 _Result = TypeVar("_Result")
 
@@ -82,54 +82,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass(slots=True)
-class GroupInfo:
-    created_ms: int
-    retention_days: int | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    subscription_filters: dict[str, dict[str, Any]] = field(default_factory=dict)  # by filter name
-    metric_filters: dict[str, dict[str, Any]] = field(default_factory=dict)  # by filter name
-
-    def dumps(self) -> str:
-        return json.dumps(
-            {
-                "created": self.created_ms,
-                "retention": self.retention_days,
-                "tags": self.tags,
-                "subscriptions": self.subscription_filters,
-                "metric_filters": self.metric_filters,
-            }
-        )
-
-    @classmethod
-    def loads(cls, text: str) -> GroupInfo:
-        record = json.loads(text)
-        return cls(
-            int(record["created"]),
-            record.get("retention"),
-            dict(record.get("tags") or {}),
-            dict(record.get("subscriptions") or {}),
-            dict(record.get("metric_filters") or {}),
-        )
-
-
-@dataclass(slots=True)
-class StreamStats:
-    created_ms: int
-    first_event_ms: int | None = None
-    last_event_ms: int | None = None
-    last_ingestion_ms: int | None = None
-    stored_bytes: int = 0
-
-    def add(self, timestamp_ms: int, ingested_ms: int, size: int) -> None:
-        if self.first_event_ms is None or timestamp_ms < self.first_event_ms:
-            self.first_event_ms = timestamp_ms
-        if self.last_event_ms is None or timestamp_ms > self.last_event_ms:
-            self.last_event_ms = timestamp_ms
-        self.last_ingestion_ms = ingested_ms
-        self.stored_bytes += size
-
-
 @dataclass(slots=True, eq=False)
 class _Batch:
     """Streams' buffered chunks taken for one write; `written` once it was (by whoever got there
@@ -142,33 +94,18 @@ class _Batch:
     error: OSError | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An event found by a search: where it is (its byte offset orders it within the stream)."""
-
-    stream: str
-    offset: int
-    event: LogEvent
-
-
 def _record_line(timestamp: int, message: str, ingested: int) -> str:
     # The same JSON as json.dumps({"t", "m", "i"}), built with the C string encoder: this runs for
     # every line of every invocation.
     return f'{{"t": {int(timestamp)}, "m": {_encode_string(message)}, "i": {ingested}}}\n'
 
 
-def _parse_line(line: bytes | str) -> LogEvent | None:
+def _parse_line(line: str) -> LogEvent | None:
     try:
-        record = json.loads(line.decode() if isinstance(line, bytes) else line)
+        record = json.loads(line)
         return LogEvent(record["t"], record["m"], record["i"])
     except (ValueError, KeyError, TypeError):
         return None  # a stream's creation record, or a torn last line after a crash
-
-
-def needle_of(term: str) -> bytes:
-    """How `term` appears inside a stored message (JSON string escaping is applied character by
-    character, so a message containing `term` contains this)."""
-    return _encode_string(term)[1:-1].encode()
 
 
 class FileLogStore:
@@ -648,6 +585,22 @@ class FileLogStore:
 
         return open_stream
 
+    async def read_page(self, group: str, stream: str, query: PageQuery) -> tuple[Page, int] | None:
+        """See LogQueryStore.read_page: positions are byte offsets, and a stream's time index (see
+        log_index) is brought up to date first when asked for."""
+        index = (await self.time_indexes(group, [stream]))[stream] if query.use_time_index else None
+        return await self.read_streams(
+            group, [stream], lambda open_stream: read_page(open_stream(stream), query, index)
+        )
+
+    async def search(self, group: str, streams: Sequence[str], query: SearchQuery) -> list[StoredEvent]:
+        """See LogQueryStore.search. The files are read off the event loop, so a long search does not
+        stall invocations for its whole length; events not yet flushed are searched in memory."""
+        indexes = await self.time_indexes(group, streams) if query.use_time_index else None
+        return await self.read_streams(
+            group, streams, lambda open_stream: search(open_stream, streams, query, indexes)
+        )
+
     def read(self, group: str, stream: str, *, start_index: int = 0) -> list[LogEvent]:
         """A stream's events in the order written; `start_index` skips that many."""
         path = self._stream_path(group, stream)
@@ -670,9 +623,9 @@ class FileLogStore:
         flush: bool = True,
     ) -> Iterator[StoredEvent]:
         """A stream's events in the order written, skipping (without decoding) lines that lack any
-        of `needles` (see `needle_of`), and with `json_messages` those whose message does not start
-        like a JSON object. With `flush` False it only reads files, so another thread may run it
-        (the caller flushed first)."""
+        of `needles` (see log_queries.needle_of), and with `json_messages` those whose message does
+        not start like a JSON object. With `flush` False it only reads files, so another thread may
+        run it (the caller flushed first)."""
         if flush:
             self._flush_stream(group, stream)
         with StreamBytes.current(self._stream_path(group, stream)) as source:
@@ -828,66 +781,6 @@ def _load_stats(path: Path) -> StreamStats | None:
         summary.last_ingestion_ms,
         size,
     )
-
-
-def scan_source(
-    source: StreamBytes,
-    stream: str,
-    needles: Sequence[bytes] = (),
-    *,
-    json_messages: bool = False,
-    ranges: Sequence[tuple[int, int]] | None = None,
-) -> Iterator[StoredEvent]:
-    """Blocking: `scan` over a stream's bytes, a chunk of lines at a time (a large stream is never in
-    memory whole, and a search that stops early reads no further); with `ranges` (from a time
-    index) only those."""
-    for begin, end in ranges if ranges is not None else [(0, source.size)]:
-        for base, data in line_chunks(source, begin, end=end):
-            # A search merges many streams: none holds its file open between chunks (the next read
-            # opens it again), so a group of thousands of streams needs no more descriptors.
-            source.close()
-            lines = _json_message_lines(data, needles) if json_messages else _candidate_lines(data, needles)
-            for offset, line in lines:
-                event = _parse_line(line)
-                if event is not None:
-                    yield StoredEvent(stream, base + offset, event)
-
-
-# A record's message that, after optional (escaped) whitespace, opens a JSON object. `"m": "` with
-# bare quotes only occurs as the record's key (quotes inside messages are escaped), and a literal
-# start lets the regex engine skip ahead fast.
-_JSON_MESSAGE_RECORD = re.compile(rb'"m": "(?:[ \t]|\\[ntr])*\{')
-
-
-def _json_message_lines(data: bytes, needles: Sequence[bytes]) -> Iterator[tuple[int, bytes]]:
-    for found in _JSON_MESSAGE_RECORD.finditer(data):
-        start = data.rfind(b"\n", 0, found.start()) + 1
-        end = data.find(b"\n", found.end())
-        line = data[start : end if end != -1 else len(data)]
-        if all(needle in line for needle in needles):
-            yield start, line
-
-
-def _candidate_lines(data: bytes, needles: Sequence[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(offset, line) of each line of `data` that contains every needle."""
-    if not needles:
-        offset = 0
-        for line in data.split(b"\n"):
-            if line:
-                yield offset, line
-            offset += len(line) + 1
-        return
-    first, rest = needles[0], needles[1:]
-    position = data.find(first)
-    while position != -1:
-        start = data.rfind(b"\n", 0, position) + 1
-        end = data.find(b"\n", position)
-        if end == -1:
-            end = len(data)
-        line = data[start:end]
-        if all(needle in line for needle in rest):
-            yield start, line
-        position = data.find(first, end)
 
 
 def _utf8_length(text: str) -> int:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lamina.domain.aliases import Alias
@@ -11,6 +12,7 @@ from lamina.domain.async_events import EventInvokeConfig, QueuedEvent
 from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.layers import LayerVersion
+from lamina.domain.log_patterns import FilterPattern
 from lamina.domain.metrics.aggregate import Aggregate
 from lamina.domain.metrics.series import MetricKey, SeriesInfo
 
@@ -229,6 +231,206 @@ class LogStore(Protocol):
         """Make appended events durable; appends may be buffered until then."""
 
     def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class GroupInfo:
+    """What a log group keeps besides its streams. The Logs API changes a copy (`group_info`) and
+    stores it back (`update_group`); `dumps` and `loads` are its JSON form."""
+
+    created_ms: int
+    retention_days: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    subscription_filters: dict[str, dict[str, Any]] = field(default_factory=dict)  # by filter name
+    metric_filters: dict[str, dict[str, Any]] = field(default_factory=dict)  # by filter name
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "created": self.created_ms,
+                "retention": self.retention_days,
+                "tags": self.tags,
+                "subscriptions": self.subscription_filters,
+                "metric_filters": self.metric_filters,
+            }
+        )
+
+    @classmethod
+    def loads(cls, text: str) -> GroupInfo:
+        record = json.loads(text)
+        return cls(
+            int(record["created"]),
+            record.get("retention"),
+            dict(record.get("tags") or {}),
+            dict(record.get("subscriptions") or {}),
+            dict(record.get("metric_filters") or {}),
+        )
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """What DescribeLogStreams shows of a stream, kept up to date by `add` as events are appended."""
+
+    created_ms: int
+    first_event_ms: int | None = None
+    last_event_ms: int | None = None
+    last_ingestion_ms: int | None = None
+    stored_bytes: int = 0
+
+    def add(self, timestamp_ms: int, ingested_ms: int, size: int) -> None:
+        if self.first_event_ms is None or timestamp_ms < self.first_event_ms:
+            self.first_event_ms = timestamp_ms
+        if self.last_event_ms is None or timestamp_ms > self.last_event_ms:
+            self.last_event_ms = timestamp_ms
+        self.last_ingestion_ms = ingested_ms
+        self.stored_bytes += size
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """Timestamps from `start_ms` (inclusive) to `end_ms` (exclusive when `end_inclusive` is False,
+    as GetLogEvents; FilterLogEvents includes its endTime)."""
+
+    start_ms: int = 0
+    end_ms: int | None = None
+    end_inclusive: bool = False
+
+    def holds(self, timestamp_ms: int) -> bool:
+        if timestamp_ms < self.start_ms:
+            return False
+        if self.end_ms is None:
+            return True
+        return timestamp_ms <= self.end_ms if self.end_inclusive else timestamp_ms < self.end_ms
+
+
+@dataclass(frozen=True, slots=True)
+class PagedEvent:
+    """An event and the positions its record spans in the stream: `end` is where the next starts."""
+
+    offset: int
+    end: int
+    event: LogEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Events in stream order, and where a following read in the same direction resumes."""
+
+    events: list[PagedEvent]
+    resume: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event found by a search: where it is (its position orders it within the stream)."""
+
+    stream: str
+    offset: int
+    event: LogEvent
+
+    @property
+    def key(self) -> tuple[int, str, int]:
+        """Where it sorts among the matches of several streams: FilterLogEvents' order and token."""
+        return self.event.timestamp_ms, self.stream, self.offset
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """GetLogEvents' read: up to `limit` events in `window` (fewer past its 1 MB a response), from
+    `position` onwards when `forward`, else the latest before it; None is the stream's end.
+
+    `use_time_index`: the caller asked for a time range, when a store that indexes streams by time
+    is worth consulting (a stream's first indexed read may cost a whole read)."""
+
+    window: TimeWindow
+    forward: bool
+    position: int | None
+    limit: int
+    use_time_index: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """FilterLogEvents' search: the events in `window` that `pattern` matches, past `after` (the key
+    of the last event a previous search returned); `use_time_index` as for PageQuery."""
+
+    pattern: FilterPattern
+    window: TimeWindow
+    limit: int
+    after: tuple[int, str, int] | None = None
+    use_time_index: bool = False
+
+
+class InvalidLogPosition(Exception):
+    """A page was asked for from a position where no event starts: not one a page handed out."""
+
+
+class LogQueryStore(Protocol):
+    """Log groups and streams as the CloudWatch Logs API manages and reads them.
+
+    Positions are the store's (a file adapter's are byte offsets): a position a page hands out stays
+    good while its stream lives, across appends and retention, so paging tokens can carry them.
+    Nothing waits for buffered appends to be written: reads and listings include them. The async
+    methods do their I/O off the event loop; the plain ones only touch memory or a small file.
+    """
+
+    # groups
+    def create_group(self, group: str, tags: dict[str, str] | None = None) -> bool:
+        """False when it exists already."""
+
+    async def remove_group(self, group: str) -> bool:
+        """Delete the group with its streams; the name is free when this returns. False when there
+        was no such group."""
+
+    def group_info(self, group: str) -> GroupInfo | None:
+        """A copy: change it and `update_group` to keep the change."""
+
+    def update_group(self, group: str, info: GroupInfo) -> None: ...
+    def list_groups(self) -> list[str]:
+        """Blocking (lists the store): for start-up, before the server answers requests."""
+
+    async def groups(self) -> list[str]:
+        """Every group, by name."""
+
+    def tap(self, groups: frozenset[str]) -> None:
+        """Keep a copy of what is appended to `groups` (replacing the groups tapped before) for
+        subscription and metric filters."""
+
+    def sweep_removed(self) -> None:
+        """Blocking: finish removing groups that a stopped server was removing."""
+
+    async def expire_group(self, group: str, before_ms: int) -> int:
+        """Retention: delete the group's events with timestamps before `before_ms`; returns how many
+        went. A store may keep some a while (too few to be worth a rewrite): readers apply retention
+        themselves."""
+
+    # streams
+    def create_stream(self, group: str, stream: str) -> bool:
+        """False when it exists already; the group is made when missing."""
+
+    async def remove_stream(self, group: str, stream: str) -> bool:
+        """False when there was no such stream."""
+
+    async def stream_names(self, group: str) -> list[str]:
+        """The group's streams, by name."""
+
+    async def stats_of(self, group: str, streams: Sequence[str]) -> dict[str, StreamStats]:
+        """Stats of those of `streams` that exist; they may lag a moment behind appends."""
+
+    def has_stream(self, group: str, stream: str) -> bool: ...
+    def append(self, group: str, stream: str, events: Sequence[tuple[int, str]], ingested: int = 0) -> None:
+        """Events (timestamp, message) ingested at `ingested` (0: now); the stream is made when
+        missing. Buffered: does not block for long."""
+
+    # queries
+    async def read_page(self, group: str, stream: str, query: PageQuery) -> tuple[Page, int] | None:
+        """The page `query` asks for, and the position it was read from; None when there is no such
+        stream. A position past either end is taken as that end, and one where no event starts
+        raises InvalidLogPosition."""
+
+    async def search(self, group: str, streams: Sequence[str], query: SearchQuery) -> list[StoredEvent]:
+        """Up to `query.limit + 1` events of `streams` that the query matches, ordered by
+        `StoredEvent.key`: one more than asked tells the caller there are more."""
 
 
 class MetricStore(Protocol):

@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 
 from lamina.store.log_index import TimeIndex, index_more
+from lamina.store.log_queries import scan_source
 from lamina.store.log_reader import (
     BLOCK_BYTES,
     HEADER_PROBE_BYTES,
     StreamBytes,
     StreamSnapshot,
-    TimeWindow,
     read_backward,
     read_forward,
 )
-from lamina.store.logs import FileLogStore, scan_source
+from lamina.store.logs import FileLogStore
+from lamina.store.ports import TimeWindow
 
 GROUP, STREAM = "/aws/lambda/indexed", "s"
 

@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lamina.store.log_queries import scan_source
 from lamina.store.log_quota import TARGET_SHARE, StreamFile, plan_quota
 from lamina.store.log_reader import StreamBytes
-from lamina.store.logs import FileLogStore, scan_source
+from lamina.store.logs import FileLogStore
 
 GROUP = "/aws/lambda/f"
 

@@ -10,10 +10,8 @@ import pytest
 from lamina.store.log_reader import (
     BLOCK_BYTES,
     HEADER_PROBE_BYTES,
-    PagedEvent,
     StreamBytes,
     StreamSnapshot,
-    TimeWindow,
     lines_backward,
     lines_forward,
     read_backward,
@@ -21,6 +19,7 @@ from lamina.store.log_reader import (
     summarize,
 )
 from lamina.store.logs import FileLogStore
+from lamina.store.ports import PagedEvent, TimeWindow
 
 GROUP, STREAM = "/aws/lambda/paged", "stream"
 EVERYTHING = TimeWindow()

@@ -233,7 +233,7 @@ def test_stream_stats_follow_appends(store: FileLogStore) -> None:
 
 
 def test_scans_skip_lines_without_the_needles_and_never_miss_escaped_text(store: FileLogStore) -> None:
-    from lamina.store.logs import needle_of
+    from lamina.store.log_queries import needle_of
 
     messages_in = ['say "hi"', "tab\there", "plain", "ünï ✓", "nothing"]
     store.append(GROUP, STREAM, [(index, message) for index, message in enumerate(messages_in)])

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lamina.store.log_reader import StreamBytes, TimeWindow, read_forward
-from lamina.store.logs import FileLogStore, needle_of, scan_source
+from lamina.store.log_queries import needle_of, scan_source
+from lamina.store.log_reader import StreamBytes, read_forward
+from lamina.store.logs import FileLogStore
+from lamina.store.ports import TimeWindow
 
 GROUP = "/aws/lambda/reader"
 

@@ -4,19 +4,18 @@ Functions' log groups (`/aws/lambda/NAME`) appear here as soon as an environment
 users and tools can create their own groups and write with PutLogEvents. Retention is enforced on
 read at once and by deleting expired events in the background. All time comes from `now_ms`.
 
-Reads share the event loop with invocations, so every file the API reads, lists or removes is
-touched in a thread, and a read touches only what it returns: GetLogEvents pages by byte offsets
-(its tokens carry them), DescribeLogStreams keeps stream stats in memory, and nothing is flushed to
-be read (events still buffered are read from memory).
+Reads share the event loop with invocations, so the store (a `LogQueryStore`, store/ports.py) reads,
+lists and removes off the loop, and a read touches only what it returns: GetLogEvents pages by the
+store's positions (its tokens carry them), DescribeLogStreams uses the stream stats the store keeps
+in memory, and nothing is flushed to be read (events still buffered are read from memory).
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 from lamina.domain.log_patterns import FilterPattern, PatternError, compile_pattern
@@ -31,9 +30,14 @@ from lamina.observability.logs.names import (
     token_name,
     token_offset,
 )
-from lamina.store.log_index import TimeIndex
-from lamina.store.log_reader import Page, StreamBytes, TimeWindow, read_backward, read_forward
-from lamina.store.logs import FileLogStore, GroupInfo, StoredEvent, needle_of, scan_source
+from lamina.store.ports import (
+    GroupInfo,
+    InvalidLogPosition,
+    LogQueryStore,
+    PageQuery,
+    SearchQuery,
+    TimeWindow,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -81,7 +85,7 @@ def already_exists(message: str) -> AwsError:
 
 
 class LogsService:
-    def __init__(self, store: FileLogStore, region: str, account_id: str, now_ms: Callable[[], int]) -> None:
+    def __init__(self, store: LogQueryStore, region: str, account_id: str, now_ms: Callable[[], int]) -> None:
         self.store = store
         self.region = region
         self.account_id = account_id
@@ -207,7 +211,7 @@ class LogsService:
             self._sweep.add_done_callback(_report_failure)
 
     async def expire_now(self) -> int:
-        """Delete expired events (see FileLogStore.expire_group); returns how many."""
+        """Delete expired events (see LogQueryStore.expire_group); returns how many."""
         await asyncio.to_thread(self.store.sweep_removed)
         removed = 0
         for group in await self.store.groups():
@@ -295,15 +299,6 @@ class LogsService:
         return output
 
     # events --------------------------------------------------------------------------------
-    async def _time_index(
-        self, group: str, streams: list[str], params: dict[str, Any]
-    ) -> dict[str, TimeIndex] | None:
-        """The streams' time indexes when the call asks for a time range (None otherwise: a read
-        from either end needs none, and a stream's first indexed read reads it whole)."""
-        if params.get("startTime") is None and params.get("endTime") is None:
-            return None
-        return await self.store.time_indexes(group, streams)
-
     async def put_log_events(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
         group, stream = params["logGroupName"], params["logStreamName"]
         info = self.group_info(group)
@@ -350,24 +345,17 @@ class LogsService:
         else:
             direction, position = ("f", 0) if params.get("startFromHead") else ("b", None)
         # A read bounded by time visits only the parts of the stream that hold such times.
-        index = await self._time_index(group, [stream], params)
-
-        def read(open_stream: Callable[[str], StreamBytes]) -> tuple[Page, int] | None:
-            """The page, and the offset it was read from; None when there is no such stream (a
-            stream's file holds its creation record from the start)."""
-            with open_stream(stream) as source:
-                if source.size == 0:
-                    return None
-                origin = source.size if position is None else min(max(position, source.start), source.size)
-                if not source.starts_line(origin):
-                    raise invalid("The specified nextToken is invalid.")
-                if direction == "f":
-                    ranges = index[stream].forward_ranges(window, origin, source.size) if index else None
-                    return read_forward(source, origin, limit, window, ranges=ranges), origin
-                ranges = index[stream].backward_ranges(window, origin) if index else None
-                return read_backward(source, origin, limit, window, ranges=ranges), origin
-
-        found = await self.store.read_streams(group, [stream], read)
+        query = PageQuery(
+            window,
+            forward=direction == "f",
+            position=position,
+            limit=limit,
+            use_time_index=_bounded_by_time(params),
+        )
+        try:
+            found = await self.store.read_page(group, stream, query)
+        except InvalidLogPosition:
+            raise invalid("The specified nextToken is invalid.") from None
         if found is None:
             raise not_found(_STREAM_MISSING)
         page, origin = found
@@ -409,44 +397,11 @@ class LogsService:
         end_time = params.get("endTime")
         limit = params.get("limit") or DEFAULT_EVENTS_LIMIT
         after_key = token_event_key(params.get("nextToken"))
-        needles = tuple(needle_of(term) for term in pattern.required)
-        index = await self._time_index(group, streams, params)
         window = TimeWindow(start_time, end_time, end_inclusive=True)
-
-        def matches(source: StreamBytes, stream: str) -> Generator[tuple[tuple[int, str, int], StoredEvent]]:
-            ranges = index[stream].forward_ranges(window, 0, source.size) if index else None
-            with source:
-                for found in scan_source(
-                    source, stream, needles, json_messages=pattern.json_only, ranges=ranges
-                ):
-                    event = found.event
-                    if event.timestamp_ms < start_time or (
-                        end_time is not None and event.timestamp_ms > end_time
-                    ):
-                        continue
-                    key = (event.timestamp_ms, stream, found.offset)
-                    if after_key is not None and key <= after_key:
-                        continue
-                    if pattern.matches(event.message):
-                        yield key, found
-
-        def search(
-            open_stream: Callable[[str], StreamBytes],
-        ) -> list[tuple[tuple[int, str, int], StoredEvent]]:
-            # Each stream is written in time order, so its first `limit + 1` matches are all it adds.
-            searches = [matches(open_stream(stream), stream) for stream in streams]
-            try:
-                merged = heapq.merge(
-                    *(itertools.islice(each, limit + 1) for each in searches), key=lambda item: item[0]
-                )
-                return list(itertools.islice(merged, limit + 1))
-            finally:
-                for each in searches:
-                    each.close()
-
-        # The files are read off the event loop, so a long search does not stall invocations for its
-        # whole length; events not yet flushed are searched in memory.
-        found = await self.store.read_streams(group, streams, search)
+        query = SearchQuery(
+            pattern, window, limit=limit, after=after_key, use_time_index=_bounded_by_time(params)
+        )
+        found = await self.store.search(group, streams, query)
         page = found[:limit]
         stream_numbers = {stream: number for number, stream in enumerate(streams)}
         output: dict[str, Any] = {
@@ -458,14 +413,14 @@ class LogsService:
                     "ingestionTime": item.event.ingestion_time_ms,
                     "eventId": f"{item.event.timestamp_ms}{stream_numbers[item.stream]:06d}{item.offset:012d}",
                 }
-                for _, item in page
+                for item in page
             ],
             "searchedLogStreams": [
                 {"logStreamName": stream, "searchedCompletely": len(found) <= limit} for stream in streams
             ],
         }
         if len(found) > limit:
-            output["nextToken"] = encode_token(list(page[-1][0]))
+            output["nextToken"] = encode_token(list(page[-1].key))
         return output
 
 
@@ -491,6 +446,12 @@ def _check_batch(events: list[tuple[int, str]]) -> None:
     size = sum(len(message.encode()) + EVENT_OVERHEAD_BYTES for _, message in events)
     if size > MAX_BATCH_BYTES:
         raise invalid(f"Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}")
+
+
+def _bounded_by_time(params: dict[str, Any]) -> bool:
+    """Whether the call asks for a time range: then a store's time index is worth using (a read
+    from either end needs none, and a stream's first indexed read reads it whole)."""
+    return params.get("startTime") is not None or params.get("endTime") is not None
 
 
 def _position_token(token: str) -> tuple[str, int]:
