@@ -40,6 +40,7 @@ from lamina.clock import Clock, ManualClock, SystemClock
 from lamina.cluster.change_feed import (
     ALARMS_SCOPE,
     IDENTITY_SCOPE,
+    LOGS_SCOPE,
     ChangeFeed,
     Scope,
     marking_alarms,
@@ -138,7 +139,6 @@ from lamina.protocol.model import create_protocol, load_service_model
 from lamina.protocol.query import QueryProtocol
 from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.store.group_commit import GroupCommit
-from lamina.store.logs import FileLogStore
 from lamina.store.ports import (
     AlarmStore,
     BillingStore,
@@ -148,6 +148,7 @@ from lamina.store.ports import (
     InFlightExchange,
     MetadataStore,
     MetricStore,
+    ServerLogStore,
 )
 from lamina.store_choice import StoreChoice
 from lamina.transport.function_port import FunctionApiPort, UidsOtherThan
@@ -199,7 +200,7 @@ class AccountRegion:
     region: str
     metadata: MetadataStore
     queue: EventQueue
-    logs: FileLogStore
+    logs: ServerLogStore
     registry: FunctionRegistry
     pool: EnvironmentPool
     backends: LambdaBackends
@@ -624,6 +625,8 @@ class Platform:
         for scope in scopes:
             if scope[0] == IDENTITY_SCOPE[0]:
                 await self.directory.reload()
+            elif scope[0] == LOGS_SCOPE and (found := self.accounts.get((scope[1], scope[2]))) is not None:
+                await found.logs.refresh()
             elif scope[0] == ALARMS_SCOPE and (found := self.accounts.get((scope[1], scope[2]))) is not None:
                 if not found.follower:
                     await found.alarms.restore()
@@ -921,11 +924,20 @@ def _idle_publisher(counts: Counts, account_id: str, region: str) -> IdleCountCh
     return publish
 
 
+def _marker(feed: ChangeFeed | None, scope: Scope) -> Callable[[], None]:
+    """What a store calls when it changed `scope` outside the stores the feed wraps."""
+    if feed is None:
+        return lambda: None
+    return lambda: feed.mark(scope)
+
+
 def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegion:
     settings, sts, authorizer = shared.settings, shared.sts, shared.authorizer
     database_path, queue_path, logs_dir = settings.region_paths(account_id, region)
     database_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    logs = FileLogStore(logs_dir)
+    logs = shared.stores.logs(
+        account_id, region, logs_dir, _marker(shared.feed, (LOGS_SCOPE, account_id, region))
+    )
     log_budget = LogBudget(settings.log_limits, lambda: logs.backlog_bytes, time.monotonic)
     metadata = shared.stores.metadata(account_id, region, database_path)
     if shared.feed is not None:

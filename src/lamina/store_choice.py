@@ -1,14 +1,13 @@
 """Which adapter each store of a server gets: SQLite files in the data directory (the embedded
 default), or one PostgreSQL database (`lamina server --metadata postgresql://...`) that several
-servers share: their state, code blobs, keys and root credentials. Logs stay files in each server's
-data directory either way."""
+servers share: their state, logs, code blobs, keys and root credentials."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lamina.auth.secrets_store import (
     RootCredentials,
@@ -21,6 +20,7 @@ from lamina.auth.secrets_store import (
 )
 from lamina.config import Settings
 from lamina.store.blobs import FilesystemBlobStore
+from lamina.store.logs import FileLogStore
 from lamina.store.ports import (
     AlarmStore,
     BillingStore,
@@ -30,6 +30,7 @@ from lamina.store.ports import (
     InFlightExchange,
     MetadataStore,
     MetricStore,
+    ServerLogStore,
 )
 
 T = TypeVar("T")
@@ -45,6 +46,7 @@ class StoreChoice:
         accepts in a shared database under the data directory's server id."""
         self._settings = settings
         self._blobs: BlobStore | None = None
+        self._log_pool: Any = None  # the shared database's connections for log stores, once one opens
         self.database = None
         if settings.metadata_url is not None:
             from lamina.store.postgres.database import PostgresDatabase
@@ -71,6 +73,8 @@ class StoreChoice:
         """After every store has closed."""
         if self._blobs is not None:
             self._blobs.close()
+        if self._log_pool is not None:
+            self._log_pool.close()
         if self.database is not None:
             await self.database.close()
 
@@ -82,6 +86,18 @@ class StoreChoice:
 
             regions.update(await regions_of(self.database, account_id))
         return sorted(regions)
+
+    def logs(self, account_id: str, region: str, folder: Path, changed: Callable[[], None]) -> ServerLogStore:
+        """An account's log store in a region: files in `folder`, or the shared database's tables
+        (`changed()`: this server changed a group or stream there, which the others must hear)."""
+        if self.database is None:
+            return FileLogStore(folder)
+        from lamina.store.postgres.logs import PostgresLogStore, log_pool
+
+        if self._log_pool is None:
+            url = str(self._settings.metadata_url)
+            self._log_pool = self._reaching(lambda: log_pool(url))
+        return PostgresLogStore(self._log_pool, _scope(account_id, region), changed)
 
     def in_flight_exchange(self) -> InFlightExchange | None:
         """For the server process on a shared database: its counts against every concurrency

@@ -263,3 +263,47 @@ def test_reserved_concurrency_holds_across_servers_sharing_a_database(
                 json.loads(second.invoke(FunctionName="limited", Payload=b"{}")["Payload"].read()), "done"
             )
         )
+
+
+def test_logs_written_through_one_server_are_read_through_any(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres.new_database()
+    with (
+        running_server(tmp_path / "one", "--metadata", url) as one,
+        running_server(tmp_path / "two", "--metadata", url) as two,
+    ):
+        create_function(
+            one.client("lambda"), "talker", {"app.py": "def handler(e, c):\n    print('said', e['n'])\n"}
+        )
+        _eventually(lambda: two.client("lambda").get_function(FunctionName="talker"))
+        for server, n in ((one, 1), (two, 2)):
+            server.client("lambda").invoke(FunctionName="talker", Payload=json.dumps({"n": n}))
+        for server in (one, two):  # the invocation's lines are stored before its response
+            said = server.client("logs").filter_log_events(
+                logGroupName="/aws/lambda/talker", filterPattern="said"
+            )
+            assert sorted(event["message"].strip() for event in said["events"]) == ["said 1", "said 2"]
+        streams = two.client("logs").describe_log_streams(logGroupName="/aws/lambda/talker")["logStreams"]
+        assert len(streams) == 2
+        page = one.client("logs").get_log_events(
+            logGroupName="/aws/lambda/talker", logStreamName=streams[0]["logStreamName"], startFromHead=True
+        )
+        assert any(event["message"].startswith("REPORT RequestId:") for event in page["events"])
+        # A group made through one is there for the other, retention and all.
+        one.client("logs").create_log_group(logGroupName="/custom")
+        one.client("logs").put_retention_policy(logGroupName="/custom", retentionInDays=7)
+        _eventually(
+            lambda: _expect(
+                [
+                    (group["logGroupName"], group.get("retentionInDays"))
+                    for group in two.client("logs").describe_log_groups(logGroupNamePrefix="/custom")[
+                        "logGroups"
+                    ]
+                ],
+                [("/custom", 7)],
+            )
+        )
+        printed = run_lamina("logs", "talker", "--data-dir", str(tmp_path / "two"), "--metadata", url)
+        assert printed.returncode == 0, printed.stderr
+        assert "said 1" in printed.stdout and "said 2" in printed.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import http.client
 import json
@@ -123,7 +124,9 @@ def start_server(
     LAMINA_TEST_SANDBOX=namespaces|process|auto changes that default for a whole run;
     Test servers run one process (`--workers 1`) unless the test picks a count: LAMINA_TEST_WORKERS=N
     runs every other server with `--workers N`, and LAMINA_TEST_WORKERS=default with the CLI's own
-    default (one per core).
+    default (one per core). LAMINA_TEST_METADATA=postgres keeps every server's state in a database
+    of its own (the same one again when a test restarts a server on its data directory) on a
+    throwaway PostgreSQL server, instead of the data directory's SQLite files.
     A port that another process took between our probe and the server's bind is tried once more.
     """
     for _ in range(_PORT_ATTEMPTS - 1):
@@ -135,6 +138,21 @@ def start_server(
 
 
 _PORT_ATTEMPTS = 3
+_DATABASES: dict[Path, str] = {}  # LAMINA_TEST_METADATA=postgres: each data directory's database
+_POSTGRES: list[Any] = []  # that run's PostgreSQL server, started on first use
+
+
+def _database_of(data_dir: Path) -> str:
+    if not _POSTGRES:
+        from tests.support.postgres import postgres_server
+
+        stack = contextlib.ExitStack()
+        _POSTGRES.append(stack.enter_context(postgres_server()))
+        atexit.register(stack.close)
+    key = data_dir.resolve()
+    if key not in _DATABASES:
+        _DATABASES[key] = _POSTGRES[0].new_database()
+    return _DATABASES[key]
 
 
 class PortTaken(RuntimeError):
@@ -145,6 +163,9 @@ def _start_server(data_dir: Path, *args: str, credentials: bool, cwd: Path | Non
     port = free_port()
     if "--sandbox" not in args:
         args = (*args, "--sandbox", os.environ.get("LAMINA_TEST_SANDBOX", "process"))
+    absolute_data_dir = (cwd / data_dir) if cwd is not None and not data_dir.is_absolute() else data_dir
+    if os.environ.get("LAMINA_TEST_METADATA") == "postgres" and "--metadata" not in args:
+        args = (*args, "--metadata", _database_of(absolute_data_dir))
     workers = os.environ.get("LAMINA_TEST_WORKERS") or "1"
     if "--workers" not in args and "--cluster" not in args and workers != "default":
         # LAMINA_TEST_WORKERS=N: a whole run against servers of several processes (every test must
@@ -154,7 +175,6 @@ def _start_server(data_dir: Path, *args: str, credentials: bool, cwd: Path | Non
     if credentials:
         env["LAMINA_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
         env["LAMINA_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
-    absolute_data_dir = (cwd / data_dir) if cwd is not None and not data_dir.is_absolute() else data_dir
     log_path = absolute_data_dir.parent / f"{data_dir.name}-server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
     process = subprocess.Popen(

@@ -37,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
         "triggers",
     },
     "cluster": {"cluster", "api", "domain", "execution", "identity", "protocol", "store", "transport"},
-    "cli": {"cli", "auth", "store", "server", "domain", "cluster"},
+    "cli": {"cli", "auth", "store", "store_choice", "server", "domain", "cluster"},
 }
 
 

@@ -11,18 +11,19 @@ from pathlib import Path
 
 from lamina.auth.secrets_store import RootCredentials, stored_root_credentials
 from lamina.cli.errors import CliError
-from lamina.config import Settings
+from lamina.config import HOME_REGION_FILE, Settings
 
 LOCK_FILE = "server.lock"
 # A server creates it at its first start; its presence is what makes a folder a data directory.
-_MARKER = "lamina.db"
+_MARKERS = ("lamina.db", HOME_REGION_FILE)
 _POINT_AT_ONE = "point at one with --data-dir or LAMINA_DATA_DIR"
 
 
 def existing_data_dir(path: Path) -> Path:
     """The absolute path of a data directory a server has used, or CliError."""
     resolved = path.resolve()
-    if not (resolved / _MARKER).is_file():
+    # A server on a shared database (--metadata) keeps no lamina.db: its home-region file marks it.
+    if not any((resolved / marker).is_file() for marker in _MARKERS):
         raise CliError(
             f"no Lamina data directory at {resolved}",
             f"run this where `lamina server` keeps its state, or {_POINT_AT_ONE}",

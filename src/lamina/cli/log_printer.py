@@ -1,9 +1,11 @@
-"""`lamina logs`: read a function's log group from the data directory and print it."""
+"""`lamina logs`: read a function's log group from the data directory (or from the database servers
+share, with --metadata) and print it."""
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import typer
 
 from lamina.cli.errors import CliError
 from lamina.config import Settings
-from lamina.store.logs import FileLogStore
+from lamina.store_choice import StoreChoice
 
 
 def _format(timestamp_ms: int, message: str) -> str:
@@ -39,6 +41,7 @@ def print_logs(
     interval: float,
     account_id: str | None = None,
     region: str | None = None,
+    metadata_url: str | None = None,
 ) -> None:
     """`account_id`: a function of an account created with `lamina admin create-account`;
     `region`: of another region than the data directory's first."""
@@ -48,7 +51,10 @@ def print_logs(
         raise CliError(
             f"no account {account_id} in {data_dir}", "create it with `lamina admin create-account`"
         )
-    store = FileLogStore(logs_dir)
+    account, home = account_id or settings.account_id, region or settings.home_region
+    store = StoreChoice(replace(settings, metadata_url=metadata_url), serving=False).logs(
+        account, home, logs_dir, lambda: None
+    )
     group = f"/aws/lambda/{function_name}"
     if group not in store.list_groups():
         if not follow:

@@ -513,6 +513,12 @@ def logs(
     region: Annotated[
         str | None, typer.Option("--region", help="The function's region; default: the data's first region.")
     ] = None,
+    metadata: Annotated[
+        str | None,
+        typer.Option(
+            "--metadata", help="The postgresql:// URL the server was started with (its logs are there)."
+        ),
+    ] = None,
 ) -> None:
     """Print a function's log events (all streams, oldest first)."""
     from lamina.cli.data_dir import existing_data_dir
@@ -525,6 +531,7 @@ def logs(
         interval=interval,
         account_id=account_id,
         region=region,
+        metadata_url=metadata,
     )
 
 

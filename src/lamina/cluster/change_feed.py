@@ -20,6 +20,8 @@ from lamina.store.ports import AlarmStore, IdentityStore, MetadataStore
 IDENTITY_SCOPE = ("iam",)
 # ("alarms", account id, region): servers sharing a database tell each other of alarm changes too.
 ALARMS_SCOPE = "alarms"
+# ("logs", account id, region): log groups and streams, for servers whose logs share a database.
+LOGS_SCOPE = "logs"
 Scope = tuple[str, ...]  # ("lambda", account id, region), IDENTITY_SCOPE or an alarms scope
 # Methods of the wrapped stores that write (the rest only read).
 _WRITE_PREFIXES = ("put", "delete", "update", "next_", "add")

@@ -183,7 +183,9 @@ def lines_backward(source: StreamBytes, end: int) -> Iterator[tuple[int, bytes]]
             yield position, data[:stop]
 
 
-def _fits(used: int, event: LogEvent, page_bytes: int) -> tuple[bool, int]:
+def fits_page(used: int, event: LogEvent, page_bytes: int = PAGE_BYTES) -> tuple[bool, int]:
+    """Whether `event` still fits a page of `page_bytes` holding `used` (as AWS counts a response:
+    each event its message plus EVENT_OVERHEAD_BYTES); the page's size with it."""
     size = used + len(event.message.encode()) + EVENT_OVERHEAD_BYTES
     return size <= page_bytes, size
 
@@ -222,7 +224,7 @@ def read_forward(
         event = parse_line(line)
         end = offset + len(line) + 1
         if event is not None and window.holds(event.timestamp_ms):
-            fits, total = _fits(used, event, page_bytes)
+            fits, total = fits_page(used, event, page_bytes)
             if not fits and events:
                 break
             events.append(PagedEvent(offset, end, event))
@@ -252,7 +254,7 @@ def read_backward(
     for offset, line in lines:
         event = parse_line(line)
         if event is not None and window.holds(event.timestamp_ms):
-            fits, total = _fits(used, event, page_bytes)
+            fits, total = fits_page(used, event, page_bytes)
             if not fits and found:
                 break
             found.append(PagedEvent(offset, offset + len(line) + 1, event))

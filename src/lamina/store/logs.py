@@ -727,6 +727,9 @@ class FileLogStore:
                     del self._indexes[(group, stream)]
         return updated
 
+    async def refresh(self) -> None:
+        """Nothing to forget: one server owns a data directory's log files."""
+
     def close(self) -> None:
         self.flush()
         with self._files:

@@ -433,6 +433,41 @@ class LogQueryStore(Protocol):
         `StoredEvent.key`: one more than asked tells the caller there are more."""
 
 
+class ServerLogStore(LogQueryStore, Protocol):
+    """A log store as the server writes through it: the Logs API's port, and what the invocation
+    path, the periodic flush and shutdown use (every adapter buffers appends in memory)."""
+
+    @property
+    def backlog_bytes(self) -> int:
+        """How much is appended and not yet written (the log budget drops lines while it is much)."""
+
+    async def write_out(self) -> None:
+        """Write what is buffered; raises OSError when it could not (it stays buffered)."""
+
+    def flush(self) -> None:
+        """`write_out`, blocking the caller (shutdown, `lamina logs`)."""
+
+    def close(self) -> None: ...
+    def drain_tapped(self) -> list[tuple[str, str, list[tuple[int, str]]]]:
+        """(group, stream, events) appended to the tapped groups since the last call."""
+
+    def watch_for(self, mark: str) -> None:
+        """Keep appended events whose message contains `mark` for `drain_marked` (embedded metrics)."""
+
+    def drain_marked(self) -> list[tuple[int, str]]: ...
+    async def enforce_quota(self, quota_bytes: int) -> int:
+        """The account's log quota: remove the least recently written streams past it; bytes freed."""
+
+    async def refresh(self) -> None:
+        """Another server sharing the store changed its groups: forget what is cached of them."""
+
+    def list_streams(self, group: str) -> list[str]:
+        """Oldest written first (`lamina logs`)."""
+
+    def read(self, group: str, stream: str, *, start_index: int = 0) -> list[LogEvent]:
+        """A stream's events in the order written; `start_index` skips that many."""
+
+
 class MetricStore(Protocol):
     """Metric datapoints at CloudWatch's resolutions (domain/metrics/retention.py)."""
 
