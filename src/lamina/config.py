@@ -22,6 +22,9 @@ DEFAULT_MEMORY_BUDGET_SHARE = 0.5
 DEFAULT_MAX_WORKERS = 8
 # The region of the data at the top of the data directory (Settings.home_region).
 HOME_REGION_FILE = "home-region"
+# The --metadata URL the data directory's server last ran with (commands that read its stores, such
+# as `lamina logs`, find them there); absent when it ran on the data directory's own files.
+METADATA_URL_FILE = "metadata-url"
 REGIONS_FOLDER = "regions"
 
 
@@ -137,6 +140,23 @@ class Settings:
         except OSError:
             return self.region
         return recorded if is_region(recorded) else self.region
+
+    def record_metadata_url(self) -> None:
+        """Remember where this server's stores are, for the CLI (0600: a URL may hold a password)."""
+        path = self.data_dir / METADATA_URL_FILE
+        if self.metadata_url is None:
+            path.unlink(missing_ok=True)
+            return
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as sink:
+            sink.write(self.metadata_url + "\n")
+
+    def recorded_metadata_url(self) -> str | None:
+        """The --metadata URL the data directory's server last ran with, if any."""
+        try:
+            return (self.data_dir / METADATA_URL_FILE).read_text().strip() or None
+        except FileNotFoundError:
+            return None
 
     def record_home_region(self) -> None:
         path = self.data_dir / HOME_REGION_FILE

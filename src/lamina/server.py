@@ -1208,6 +1208,8 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     if not is_region(settings.region):
         raise SystemExit(f"lamina: --region {settings.region} is not a region of AWS's (aws partition)")
     settings.record_home_region()
+    if worker is None:
+        settings.record_metadata_url()
     stores = StoreChoice(settings, serving=worker is None)
     credentials = stores.root_credentials()
     server_range = whole_range(worker.settings if worker is not None else settings)

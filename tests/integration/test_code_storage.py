@@ -23,7 +23,15 @@ from botocore.exceptions import ClientError
 from tests.support.cli import create_account
 from tests.support.lambda_calls import wait_active, wait_updated
 from tests.support.packaging import make_zip
-from tests.support.server import EXECUTION_ROLE, LAMBDA_TRUST_POLICY, RunningServer, running_server
+from tests.support.server import (
+    EXECUTION_ROLE,
+    LAMBDA_TRUST_POLICY,
+    RunningServer,
+    files_only,
+    running_server,
+)
+
+pytestmark = files_only
 
 CORRUPT = "Could not unzip uploaded file. Please check your file, then try to upload again."
 OTHER_ACCOUNT = "210987654321"

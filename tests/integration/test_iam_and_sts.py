@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 
 from tests.support.lambda_calls import error_of
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer, files_only, running_server
 
 ACCOUNT = "000000000000"
 
@@ -54,6 +54,7 @@ def keys_of(iam: Any, user: str) -> dict[str, str]:
     return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
 
+@files_only  # (reads the identity database's file for a secret that must not be there)
 def test_users_and_access_keys(server: RunningServer, iam: Any, user: str) -> None:
     got = iam.get_user(UserName=user)["User"]
     assert got["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/{user}" and got["UserId"].startswith("AIDA")

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.server import files_only
+
+pytestmark = files_only
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -14,7 +14,9 @@ import pytest
 
 from tests.support.lambda_calls import wait_active
 from tests.support.packaging import make_zip
-from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
+from tests.support.server import EXECUTION_ROLE, RunningServer, files_only, running_server
+
+pytestmark = files_only
 
 GROUP = "/scale/big"
 EVENTS = 320_000  # ~100 bytes each: a 32 MB stream

@@ -4,10 +4,12 @@ kept across a restart."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from tests.support.cli import run_lamina
 from tests.support.lambda_calls import create_function, wait_active, wait_updated
 from tests.support.packaging import make_zip
 from tests.support.postgres import PostgresServer
-from tests.support.server import EXECUTION_ROLE, running_server
+from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
 
 HANDLER = "def handler(event, context):\n    return {'echo': event}\n"
 STAGE = "import os\ndef handler(event, context):\n    return os.environ.get('STAGE')\n"
@@ -93,6 +95,16 @@ def test_only_postgresql_urls_are_taken(url: str, tmp_path: Path) -> None:
     assert result.returncode == 2 and "--metadata takes a postgresql:// URL" in result.stderr
 
 
+@contextlib.contextmanager
+def two_servers(url: str, tmp_path: Path, *args: str) -> Iterator[tuple[RunningServer, RunningServer]]:
+    """Two servers, each with a data directory of its own, on the database at `url`."""
+    with (
+        running_server(tmp_path / "one", "--metadata", url, *args) as one,
+        running_server(tmp_path / "two", "--metadata", url, *args) as two,
+    ):
+        yield one, two
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -113,10 +125,7 @@ def _eventually(check: Any, timeout: float = 10) -> Any:
 
 def test_servers_sharing_a_database_see_each_others_changes(postgres: PostgresServer, tmp_path: Path) -> None:
     url = postgres.new_database()
-    with (
-        running_server(tmp_path / "one", "--metadata", url) as one,
-        running_server(tmp_path / "two", "--metadata", url) as two,
-    ):
+    with two_servers(url, tmp_path) as (one, two):
         first, second = one.client("lambda"), two.client("lambda")
         first.create_function(
             FunctionName="shared",
@@ -199,10 +208,7 @@ def test_events_a_killed_server_accepted_are_delivered_by_another(
     """The worst moment: events accepted, some running, the server SIGKILLed. The server beside it
     on the database delivers them (its beats lapse within seconds), with the code it never stored."""
     url = postgres.new_database()
-    with (
-        running_server(tmp_path / "one", "--metadata", url, *FAST_RETRIES) as one,
-        running_server(tmp_path / "two", "--metadata", url, *FAST_RETRIES) as two,
-    ):
+    with two_servers(url, tmp_path, *FAST_RETRIES) as (one, two):
         name, out = recorder(one.client("lambda"), tmp_path, sleep=0.5)
         accepted = []
         for n in range(12):
@@ -228,10 +234,7 @@ def test_reserved_concurrency_holds_across_servers_sharing_a_database(
     postgres: PostgresServer, tmp_path: Path
 ) -> None:
     url = postgres.new_database()
-    with (
-        running_server(tmp_path / "one", "--metadata", url) as one,
-        running_server(tmp_path / "two", "--metadata", url) as two,
-    ):
+    with two_servers(url, tmp_path) as (one, two):
         first, second = one.client("lambda"), two.client("lambda")
         create_function(first, "limited", {"app.py": SLEEPER}, Timeout=30)
         first.put_function_concurrency(FunctionName="limited", ReservedConcurrentExecutions=2)
@@ -269,10 +272,7 @@ def test_logs_written_through_one_server_are_read_through_any(
     postgres: PostgresServer, tmp_path: Path
 ) -> None:
     url = postgres.new_database()
-    with (
-        running_server(tmp_path / "one", "--metadata", url) as one,
-        running_server(tmp_path / "two", "--metadata", url) as two,
-    ):
+    with two_servers(url, tmp_path) as (one, two):
         create_function(
             one.client("lambda"), "talker", {"app.py": "def handler(e, c):\n    print('said', e['n'])\n"}
         )
@@ -307,3 +307,15 @@ def test_logs_written_through_one_server_are_read_through_any(
         printed = run_lamina("logs", "talker", "--data-dir", str(tmp_path / "two"), "--metadata", url)
         assert printed.returncode == 0, printed.stderr
         assert "said 1" in printed.stdout and "said 2" in printed.stdout
+
+        # And `lamina cost` the billed usage of both servers' invocations (each meters its own).
+        def billed_requests() -> int:
+            shown = run_lamina("cost", "--json", "--data-dir", str(tmp_path / "one"))
+            assert shown.returncode == 0, shown.stderr
+            return sum(
+                row["requests"]
+                for row in json.loads(shown.stdout)["functions"]
+                if row["function"] == "talker"
+            )
+
+        _eventually(lambda: _expect(billed_requests(), 2), timeout=20)

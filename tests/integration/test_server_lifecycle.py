@@ -36,6 +36,7 @@ from tests.support.server import (
     LAMBDA_TRUST_POLICY,
     SECRET_KEY,
     RunningServer,
+    files_only,
     running_server,
     start_server,
 )
@@ -465,6 +466,7 @@ def test_logs_follow_prints_new_invocations(tmp_path: Path) -> None:
                 follower.stdout.close()
 
 
+@files_only
 def test_relative_data_dir_works(tmp_path: Path) -> None:
     """`lamina server --data-dir .lamina` from the project folder, as the quick start runs it."""
     with running_server(Path(".lamina"), cwd=tmp_path) as server:

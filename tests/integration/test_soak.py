@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.server import files_only
+
+pytestmark = files_only
+
 ROOT = Path(__file__).resolve().parents[2]
 MINUTES = 2
 

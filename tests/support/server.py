@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ACCESS_KEY = "LKIATESTROOTKEY00001"
 SECRET_KEY = "test-secret-key-for-integration-tests-0000"
 REGION = "us-east-1"
@@ -138,6 +140,12 @@ def start_server(
 
 
 _PORT_ATTEMPTS = 3
+# For tests that look at the data directory's own files (SQLite databases, blob and log files).
+files_only = pytest.mark.skipif(
+    os.environ.get("LAMINA_TEST_METADATA") == "postgres",
+    reason="looks at the data directory's files: under LAMINA_TEST_METADATA=postgres the server keeps "
+    "that state in PostgreSQL",
+)
 _DATABASES: dict[Path, str] = {}  # LAMINA_TEST_METADATA=postgres: each data directory's database
 _POSTGRES: list[Any] = []  # that run's PostgreSQL server, started on first use
 

@@ -5,6 +5,7 @@ Tables are drawn with rich, imported when one is printed (`--json` and `-h` do w
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ import typer
 
 from lamina.config import Settings
 from lamina.domain.pricing import AWS_PRICES, Prices, affordable_invocations, cost, gb_seconds
+from lamina.store.sqlite.billing import Usage
 
 cost_app = typer.Typer(
     help="What the functions cost, as AWS Lambda would bill them.",
@@ -58,6 +60,24 @@ def _costs(requests: int, used: float, prices: Prices) -> dict[str, float]:
     }
 
 
+def _shared_usage(url: str, scope: str, month: str, function: str | None) -> list[Usage]:
+    from lamina.store.postgres.billing import PostgresBillingStore
+
+    async def read() -> dict[tuple[str, str], tuple[int, int]]:
+        store = PostgresBillingStore(url, scope)
+        await store.open()
+        try:
+            return await store.usage()
+        finally:
+            await store.close()
+
+    return [
+        Usage(used_in, name, requests, mb_ms)
+        for (used_in, name), (requests, mb_ms) in sorted(asyncio.run(read()).items())
+        if used_in == month and function in (None, name)
+    ]
+
+
 @cost_app.callback()
 def report(
     context: typer.Context,
@@ -90,8 +110,12 @@ def report(
         raise typer.BadParameter(f"--month must be YYYY-MM, got {month!r}") from None
     settings = Settings(data_dir=existing_data_dir(data_dir))
     prices = Prices(per_million, per_gb_second, free_requests, free_gb_seconds)
-    path = settings.billing_path(account_id or settings.account_id, region or settings.home_region)
-    usage = read_usage(path, month, function)
+    account, home = account_id or settings.account_id, region or settings.home_region
+    shared = settings.recorded_metadata_url()
+    if shared is None:
+        usage = read_usage(settings.billing_path(account, home), month, function)
+    else:  # a server on a shared database: its billing is there
+        usage = _shared_usage(shared, f"{account}/{home}", month, function)
     rows: list[dict[str, Any]] = []
     for item in usage:
         used = gb_seconds(item.mb_ms, 1)

@@ -52,7 +52,8 @@ def print_logs(
             f"no account {account_id} in {data_dir}", "create it with `lamina admin create-account`"
         )
     account, home = account_id or settings.account_id, region or settings.home_region
-    store = StoreChoice(replace(settings, metadata_url=metadata_url), serving=False).logs(
+    shared = metadata_url or settings.recorded_metadata_url()
+    store = StoreChoice(replace(settings, metadata_url=shared), serving=False).logs(
         account, home, logs_dir, lambda: None
     )
     group = f"/aws/lambda/{function_name}"

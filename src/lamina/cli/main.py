@@ -516,7 +516,9 @@ def logs(
     metadata: Annotated[
         str | None,
         typer.Option(
-            "--metadata", help="The postgresql:// URL the server was started with (its logs are there)."
+            "--metadata",
+            help="The postgresql:// URL the server keeps its logs in; default: the one the data "
+            "directory's server last ran with.",
         ),
     ] = None,
 ) -> None:

@@ -52,6 +52,7 @@ from lamina.store.log_queries import read_page, scan_source, search
 from lamina.store.log_quota import plan_quota, stream_files
 from lamina.store.log_reader import StreamBytes, summarize
 from lamina.store.log_retention import MIN_CUT_FRACTION, ExpiryPlan, finish_expiry, plan_expiry, plan_trim
+from lamina.store.log_taps import AppendTaps
 from lamina.store.ports import GroupInfo, LogEvent, Page, PageQuery, SearchQuery, StoredEvent, StreamStats
 
 _Result = TypeVar("_Result")
@@ -108,7 +109,7 @@ def _parse_line(line: str) -> LogEvent | None:
         return None  # a stream's creation record, or a torn last line after a crash
 
 
-class FileLogStore:
+class FileLogStore(AppendTaps):
     def __init__(self, root: Path) -> None:
         self._root = root
         self._handles: OrderedDict[tuple[str, str], TextIOWrapper] = OrderedDict()  # least recent first
@@ -127,10 +128,7 @@ class FileLogStore:
         self._indexes: dict[tuple[str, str], TimeIndex] = {}  # built by the first time-bounded read
         self._group_texts: dict[str, str] = {}  # each group's `.group.json`, once read or written
         self._removals: set[asyncio.Task[None]] = set()  # deleted groups' folders being removed
-        self._tapped_groups: frozenset[str] = frozenset()
-        self._tapped: list[tuple[str, str, list[tuple[int, str]]]] = []
-        self._mark: str | None = None
-        self._marked: list[tuple[int, str]] = []
+        AppendTaps.__init__(self)  # what the server takes of appends: tapped groups, marked events
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     # paths ---------------------------------------------------------------------------------
@@ -405,11 +403,7 @@ class FileLogStore:
         if stats is not None:
             for timestamp, message in events:
                 stats.add(int(timestamp), ingested, len(message.encode()))
-        if group in self._tapped_groups:
-            self._tapped.append((group, stream, list(events)))
-        mark = self._mark
-        if mark is not None:
-            self._marked.extend(event for event in events if mark in event[1])
+        self.saw(group, stream, events)
 
     @property
     def backlog_bytes(self) -> int:
@@ -521,25 +515,6 @@ class FileLogStore:
                 handle.write(text)
                 handle.flush()
                 self._written_since_scan += _utf8_length(text)
-
-    # subscriptions -------------------------------------------------------------------------
-    def tap(self, groups: frozenset[str]) -> None:
-        """Keep a copy of what is appended to `groups` until `drain_tapped` (subscription filters)."""
-        self._tapped_groups = groups
-        self._tapped = [entry for entry in self._tapped if entry[0] in groups]
-
-    def drain_tapped(self) -> list[tuple[str, str, list[tuple[int, str]]]]:
-        tapped, self._tapped = self._tapped, []
-        return tapped
-
-    def watch_for(self, mark: str) -> None:
-        """Keep a copy of every appended event whose message contains `mark` until `drain_marked`
-        (the Embedded Metric Format's `"_aws"`)."""
-        self._mark = mark
-
-    def drain_marked(self) -> list[tuple[int, str]]:
-        marked, self._marked = self._marked, []
-        return marked
 
     # reading -------------------------------------------------------------------------------
     async def read_streams(

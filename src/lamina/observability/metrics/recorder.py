@@ -115,13 +115,15 @@ class MetricRecorder:
         resolution = resolution_for(start, self.clock.now())
         if period % resolution:
             resolution = MINUTE
-        stored = await self._store.read(key, resolution, start - start % resolution, end)
         result: dict[int, Aggregate] = {}
-        for begin, aggregate in stored.items():
-            result.setdefault(begin - begin % period, Aggregate()).merge(aggregate)
-        for minute, aggregate in self._pending.get(key, {}).items():
-            if start - start % MINUTE <= minute < end:
-                result.setdefault(minute - minute % period, Aggregate()).merge(aggregate)
+        # Not while a flush writes: what it took from memory is in neither place until it commits.
+        async with self._flushing:
+            stored = await self._store.read(key, resolution, start - start % resolution, end)
+            for begin, aggregate in stored.items():
+                result.setdefault(begin - begin % period, Aggregate()).merge(aggregate)
+            for minute, aggregate in self._pending.get(key, {}).items():
+                if start - start % MINUTE <= minute < end:
+                    result.setdefault(minute - minute % period, Aggregate()).merge(aggregate)
         first = start - start % period
         return {begin: aggregate for begin, aggregate in result.items() if first <= begin < end}
 
@@ -131,7 +133,8 @@ class MetricRecorder:
             await self.gather()
         self._fold()
         listed: dict[MetricKey, ListedMetric] = {}
-        stored: Iterable[SeriesInfo] = await self._store.series(namespace, name)
+        async with self._flushing:  # (as `read`)
+            stored: Iterable[SeriesInfo] = await self._store.series(namespace, name)
         for info in stored:
             listed[info.key] = ListedMetric(info.key, info.last_seen, info.unit)
         for key, by_minute in self._pending.items():

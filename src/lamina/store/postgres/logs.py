@@ -28,6 +28,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from lamina.store.log_reader import fits_page
+from lamina.store.log_taps import AppendTaps
 from lamina.store.ports import (
     GroupInfo,
     InvalidLogPosition,
@@ -38,6 +39,7 @@ from lamina.store.ports import (
     SearchQuery,
     StoredEvent,
     StreamStats,
+    TimeWindow,
 )
 
 _TABLES = """
@@ -61,6 +63,13 @@ CREATE TABLE IF NOT EXISTS log_events (
 );
 CREATE INDEX IF NOT EXISTS log_events_by_time ON log_events (scope, grp, ts);
 """
+# A write's events get the stream's next numbers, and the stream's stats follow them.
+_NUMBER_EVENTS = (
+    "UPDATE log_streams SET last_seq = last_seq + %s, "
+    "first_event_ms = LEAST(first_event_ms, %s), last_event_ms = GREATEST(last_event_ms, %s), "
+    "last_ingestion_ms = GREATEST(last_ingestion_ms, %s), stored_bytes = stored_bytes + %s, "
+    "written_at = %s WHERE scope = %s AND grp = %s AND name = %s RETURNING last_seq"
+)
 # Rows a search fetches at a time while it looks for its matches.
 _SEARCH_BATCH = 2000
 # The account's quota is measured (a sum over its streams) at least this often.
@@ -84,11 +93,22 @@ def log_pool(url: str) -> ConnectionPool[Connection[Any]]:
     return pool
 
 
+def _in_window(window: TimeWindow, streams: str, values: list[object]) -> tuple[list[str], list[object]]:
+    """WHERE clauses (and their values, after `values`: scope, group, streams) for a group's events
+    in `streams` with times in `window`."""
+    clauses = ["scope = %s", "grp = %s", streams, "ts >= %s"]
+    values = [*values, window.start_ms]
+    if window.end_ms is not None:
+        clauses.append("ts <= %s" if window.end_inclusive else "ts < %s")
+        values.append(window.end_ms)
+    return clauses, values
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class PostgresLogStore:
+class PostgresLogStore(AppendTaps):
     def __init__(
         self, pool: ConnectionPool[Connection[Any]], scope: str, changed: Callable[[], None] | None = None
     ) -> None:
@@ -101,11 +121,9 @@ class PostgresLogStore:
         self._pending_bytes = 0
         self._writing_bytes = 0
         self._write_lock = threading.Lock()
+        self._write_turn = asyncio.Lock()
         self._infos: dict[str, str] = {}  # group -> its record, as last read or written here
-        self._tapped_groups: frozenset[str] = frozenset()
-        self._tapped: list[tuple[str, str, list[tuple[int, str]]]] = []
-        self._mark: str | None = None
-        self._marked: list[tuple[int, str]] = []
+        AppendTaps.__init__(self)  # what the server takes of appends: tapped groups, marked events
         self._measured_bytes: int | None = None
         self._measured_at = 0.0
         self._written_since_measure = 0
@@ -278,11 +296,7 @@ class PostgresLogStore:
         batch = [(int(timestamp), message) for timestamp, message in events]
         self._pending.setdefault((group, stream), []).append((ingested or _now_ms(), batch))
         self._pending_bytes += sum(len(message) for _, message in batch)
-        if group in self._tapped_groups:
-            self._tapped.append((group, stream, list(events)))
-        mark = self._mark
-        if mark is not None:
-            self._marked.extend(event for event in events if mark in event[1])
+        self.saw(group, stream, events)
 
     @property
     def backlog_bytes(self) -> int:
@@ -298,84 +312,90 @@ class PostgresLogStore:
 
     async def write_out(self) -> None:
         """Write what is buffered (raises OSError when the database could not take it: the events
-        stay buffered for the next write)."""
-        if self._pending:
-            await asyncio.to_thread(self.flush)
+        stay buffered for the next write). Callers meanwhile wait, then share the next write."""
+        async with self._write_turn:
+            taken = self._take()
+            if taken:
+                try:
+                    made = await asyncio.to_thread(self._write, taken)
+                except OSError:
+                    self._give_back(taken)
+                    raise
+                self._tell(made)
 
     def flush(self) -> None:
-        with self._write_lock:  # one write at a time: a caller that waited finds its events written
-            pending, self._pending = self._pending, {}
-            size, self._pending_bytes = self._pending_bytes, 0
-            if not pending:
-                return
-            self._writing_bytes = size
+        taken = self._take()
+        if taken:
             try:
-                made = self._write(pending)
-            except Exception as error:
-                for key, chunks in pending.items():  # before what was appended meanwhile
-                    self._pending[key] = chunks + self._pending.get(key, [])
-                self._pending_bytes += size
-                raise OSError(f"writing log events to the database failed: {error}") from error
-            finally:
-                self._writing_bytes = 0
-            self._written_since_measure += size
-        self._tell(made)
+                made = self._write(taken)
+            except OSError:
+                self._give_back(taken)
+                raise
+            self._tell(made)
 
-    def _write(self, pending: dict[_Key, list[_Chunk]]) -> bool:
-        """One transaction for every stream; whether a group or stream was made."""
+    def _take(self) -> dict[_Key, list[_Chunk]]:
+        """What is buffered, now being written (taken on the caller's thread, where appends land)."""
+        taken, self._pending = self._pending, {}
+        self._writing_bytes, self._pending_bytes = self._pending_bytes, 0
+        return taken
+
+    def _give_back(self, taken: dict[_Key, list[_Chunk]]) -> None:
+        """A write that failed: its events go back before what was appended meanwhile (on the
+        caller's thread, as `_take`)."""
+        for key, chunks in taken.items():
+            self._pending[key] = chunks + self._pending.get(key, [])
+        self._pending_bytes += self._writing_bytes
+        self._writing_bytes = 0
+
+    def _write(self, taken: dict[_Key, list[_Chunk]]) -> bool:
+        """One transaction for every stream taken; whether a group or stream was made. Raises
+        OSError when the database could not take it."""
+        try:
+            with self._write_lock:  # one write at a time, in the order taken
+                made = self._write_streams(taken)
+        except Exception as error:
+            raise OSError(f"writing log events to the database failed: {error}") from error
+        self._writing_bytes = 0
+        return made
+
+    def _write_streams(self, taken: dict[_Key, list[_Chunk]]) -> bool:
         made = False
         now = time.time()
         with self._transaction() as connection:
-            for (group, stream), chunks in sorted(pending.items()):  # one lock order for every writer
-                made |= self._ensure_group(connection, group)
-                made |= bool(
+            for (group, stream), chunks in sorted(taken.items()):  # one lock order for every writer
+                rows = [(ts, ingested, message) for ingested, events in chunks for ts, message in events]
+                numbered = (
+                    len(rows),
+                    min(row[0] for row in rows),
+                    max(row[0] for row in rows),
+                    max(row[1] for row in rows),
+                    sum(len(row[2].encode()) for row in rows),
+                    now,
+                    self._scope,
+                    group,
+                    stream,
+                )
+                last = connection.execute(_NUMBER_EVENTS, numbered).fetchone()
+                if last is None:  # a new stream (or one another server removed): made, then numbered
+                    made |= self._ensure_group(connection, group)
                     connection.execute(
                         "INSERT INTO log_streams (scope, grp, name, created_ms) VALUES (%s, %s, %s, %s) "
-                        "ON CONFLICT DO NOTHING RETURNING 1",
+                        "ON CONFLICT DO NOTHING",
                         (self._scope, group, stream, _now_ms()),
-                    ).fetchall()
-                )
-                rows = [(ts, ingested, message) for ingested, events in chunks for ts, message in events]
-                (last,) = connection.execute(
-                    "UPDATE log_streams SET last_seq = last_seq + %s, "
-                    "first_event_ms = LEAST(first_event_ms, %s), last_event_ms = GREATEST(last_event_ms, %s), "
-                    "last_ingestion_ms = GREATEST(last_ingestion_ms, %s), stored_bytes = stored_bytes + %s, "
-                    "written_at = %s WHERE scope = %s AND grp = %s AND name = %s RETURNING last_seq",
-                    (
-                        len(rows),
-                        min(row[0] for row in rows),
-                        max(row[0] for row in rows),
-                        max(row[1] for row in rows),
-                        sum(len(row[2].encode()) for row in rows),
-                        now,
-                        self._scope,
-                        group,
-                        stream,
-                    ),
-                ).fetchone() or (len(rows),)
-                first = int(last) - len(rows) + 1
+                    )
+                    made = True
+                    last = connection.execute(_NUMBER_EVENTS, numbered).fetchone()
+                assert last is not None
+                first = int(last[0]) - len(rows) + 1
                 with connection.cursor().copy(
                     "COPY log_events (scope, grp, stream, seq, ts, ingested, message) FROM STDIN"
                 ) as copy:
                     for index, (ts, ingested, message) in enumerate(rows):
                         copy.write_row((self._scope, group, stream, first + index, ts, ingested, message))
+            self._written_since_measure += sum(
+                len(message) for chunks in taken.values() for _, events in chunks for _, message in events
+            )
         return made
-
-    # taps ----------------------------------------------------------------------------------
-    def tap(self, groups: frozenset[str]) -> None:
-        self._tapped_groups = groups
-        self._tapped = [entry for entry in self._tapped if entry[0] in groups]
-
-    def drain_tapped(self) -> list[tuple[str, str, list[tuple[int, str]]]]:
-        tapped, self._tapped = self._tapped, []
-        return tapped
-
-    def watch_for(self, mark: str) -> None:
-        self._mark = mark
-
-    def drain_marked(self) -> list[tuple[int, str]]:
-        marked, self._marked = self._marked, []
-        return marked
 
     # reading -------------------------------------------------------------------------------
     async def read_page(self, group: str, stream: str, query: PageQuery) -> tuple[Page, int] | None:
@@ -397,12 +417,7 @@ class PostgresLogStore:
             if query.position is not None and query.position < 0:
                 raise InvalidLogPosition(query.position)
             origin = end if query.position is None else min(max(query.position, start), end)
-            window = query.window
-            clauses = ["scope = %s", "grp = %s", "stream = %s", "ts >= %s"]
-            values: list[object] = [self._scope, group, stream, window.start_ms]
-            if window.end_ms is not None:
-                clauses.append("ts <= %s" if window.end_inclusive else "ts < %s")
-                values.append(window.end_ms)
+            clauses, values = _in_window(query.window, "stream = %s", [self._scope, group, stream])
             clauses.append("seq >= %s" if query.forward else "seq < %s")
             values.append(origin)
             order = "seq" if query.forward else "seq DESC"
@@ -433,12 +448,7 @@ class PostgresLogStore:
         return await asyncio.to_thread(self._search, group, list(streams), query)
 
     def _search(self, group: str, streams: list[str], query: SearchQuery) -> list[StoredEvent]:
-        window = query.window
-        clauses = ["scope = %s", "grp = %s", "stream = ANY(%s)", "ts >= %s"]
-        values: list[object] = [self._scope, group, streams, window.start_ms]
-        if window.end_ms is not None:
-            clauses.append("ts <= %s" if window.end_inclusive else "ts < %s")
-            values.append(window.end_ms)
+        clauses, values = _in_window(query.window, "stream = ANY(%s)", [self._scope, group, streams])
         if query.after is not None:
             clauses.append('(ts, stream COLLATE "C", seq) > (%s, %s COLLATE "C", %s)')
             values.extend(query.after)
