@@ -105,3 +105,22 @@ def test_quick_cluster_benchmark_reports_placement_scaling_and_recovery() -> Non
         "placement added per invocation, median",
         "recovery after an agent is killed",
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_shared_state_benchmark_reports_warm_costs_and_takeover() -> None:
+    completed = subprocess.run(
+        [sys.executable, "bench/shared_state.py", "--quick", "--json-only"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    results = json.loads(completed.stdout)
+    for key in ("warm_files", "warm_postgres"):
+        _positive(results, key, "median_ms")
+    _positive(results, "ratios", "warm_postgres_vs_files")
+    assert results["takeover"]["events"] == 10
+    _positive(results, "takeover", "all_delivered_after_kill_s")

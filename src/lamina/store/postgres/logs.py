@@ -18,6 +18,7 @@ Group records are cached; `changed()` tells the other servers when this one chan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -64,12 +65,23 @@ CREATE TABLE IF NOT EXISTS log_events (
 CREATE INDEX IF NOT EXISTS log_events_by_time ON log_events (scope, grp, ts);
 """
 # A write's events get the stream's next numbers, and the stream's stats follow them.
-_NUMBER_EVENTS = (
-    "UPDATE log_streams SET last_seq = last_seq + %s, "
-    "first_event_ms = LEAST(first_event_ms, %s), last_event_ms = GREATEST(last_event_ms, %s), "
-    "last_ingestion_ms = GREATEST(last_ingestion_ms, %s), stored_bytes = stored_bytes + %s, "
-    "written_at = %s WHERE scope = %s AND grp = %s AND name = %s RETURNING last_seq"
+# One statement (one round trip: a synchronous invocation's response waits for it); no row is
+# written when the stream does not exist yet.
+_APPEND_EVENTS = """
+WITH numbered AS (
+    UPDATE log_streams SET last_seq = last_seq + %(n)s,
+        first_event_ms = LEAST(first_event_ms, %(first)s), last_event_ms = GREATEST(last_event_ms, %(last)s),
+        last_ingestion_ms = GREATEST(last_ingestion_ms, %(ingested)s),
+        stored_bytes = stored_bytes + %(bytes)s, written_at = %(now)s
+    WHERE scope = %(scope)s AND grp = %(group)s AND name = %(stream)s
+    RETURNING last_seq
 )
+INSERT INTO log_events (scope, grp, stream, seq, ts, ingested, message)
+SELECT %(scope)s, %(group)s, %(stream)s, numbered.last_seq - %(n)s + event.position, event.ts, event.ingested,
+    event.message
+FROM numbered, unnest(%(timestamps)s::bigint[], %(ingestions)s::bigint[], %(messages)s::text[])
+    WITH ORDINALITY AS event(ts, ingested, message, position)
+"""
 # Rows a search fetches at a time while it looks for its matches.
 _SEARCH_BATCH = 2000
 # The account's quota is measured (a sum over its streams) at least this often.
@@ -361,40 +373,42 @@ class PostgresLogStore(AppendTaps):
     def _write_streams(self, taken: dict[_Key, list[_Chunk]]) -> bool:
         made = False
         now = time.time()
-        with self._transaction() as connection:
-            for (group, stream), chunks in sorted(taken.items()):  # one lock order for every writer
+        streams = sorted(taken.items())  # one lock order for every writer
+        # One stream (a synchronous invocation's, most often): one statement, no transaction.
+        with (
+            self._pool.connection() as connection,
+            connection.transaction() if len(streams) > 1 else contextlib.nullcontext(),
+        ):
+            for (group, stream), chunks in streams:
                 rows = [(ts, ingested, message) for ingested, events in chunks for ts, message in events]
-                numbered = (
-                    len(rows),
-                    min(row[0] for row in rows),
-                    max(row[0] for row in rows),
-                    max(row[1] for row in rows),
-                    sum(len(row[2].encode()) for row in rows),
-                    now,
-                    self._scope,
-                    group,
-                    stream,
-                )
-                last = connection.execute(_NUMBER_EVENTS, numbered).fetchone()
-                if last is None:  # a new stream (or one another server removed): made, then numbered
-                    made |= self._ensure_group(connection, group)
-                    connection.execute(
-                        "INSERT INTO log_streams (scope, grp, name, created_ms) VALUES (%s, %s, %s, %s) "
-                        "ON CONFLICT DO NOTHING",
-                        (self._scope, group, stream, _now_ms()),
-                    )
+                values = {
+                    "n": len(rows),
+                    "first": min(row[0] for row in rows),
+                    "last": max(row[0] for row in rows),
+                    "ingested": max(row[1] for row in rows),
+                    "bytes": sum(len(row[2].encode()) for row in rows),
+                    "now": now,
+                    "scope": self._scope,
+                    "group": group,
+                    "stream": stream,
+                    "timestamps": [row[0] for row in rows],
+                    "ingestions": [row[1] for row in rows],
+                    "messages": [row[2] for row in rows],
+                }
+                if connection.execute(_APPEND_EVENTS, values).rowcount == 0:
+                    # A new stream (or one another server removed): made, then written.
+                    with connection.transaction():
+                        self._ensure_group(connection, group)
+                        connection.execute(
+                            "INSERT INTO log_streams (scope, grp, name, created_ms) VALUES (%s, %s, %s, %s) "
+                            "ON CONFLICT DO NOTHING",
+                            (self._scope, group, stream, _now_ms()),
+                        )
+                        connection.execute(_APPEND_EVENTS, values)
                     made = True
-                    last = connection.execute(_NUMBER_EVENTS, numbered).fetchone()
-                assert last is not None
-                first = int(last[0]) - len(rows) + 1
-                with connection.cursor().copy(
-                    "COPY log_events (scope, grp, stream, seq, ts, ingested, message) FROM STDIN"
-                ) as copy:
-                    for index, (ts, ingested, message) in enumerate(rows):
-                        copy.write_row((self._scope, group, stream, first + index, ts, ingested, message))
-            self._written_since_measure += sum(
-                len(message) for chunks in taken.values() for _, events in chunks for _, message in events
-            )
+        self._written_since_measure += sum(
+            len(message) for chunks in taken.values() for _, events in chunks for _, message in events
+        )
         return made
 
     # reading -------------------------------------------------------------------------------
