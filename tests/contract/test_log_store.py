@@ -242,3 +242,31 @@ def test_servers_on_one_database_read_each_others_logs_and_hear_of_group_changes
         for store in (one, two, other_account):
             store.close()
         pool.close()
+
+
+def test_any_message_is_kept_as_written_nul_included(store: ServerLogStore) -> None:
+    """(Unpaired surrogates, which UTF-8 cannot hold, never reach a store: the Logs API replaces them.)"""
+    odd = ["nul \x00 inside", "emoji 🎉 and \u2028 separator", "", 'quote " and backslash \\']
+    store.append(GROUP, "s", [(index, message) for index, message in enumerate(odd)])
+    run(store.write_out())
+    assert [event.message for event in store.read(GROUP, "s")] == odd
+    query = SearchQuery(compile_pattern('"\x00"'), EVERYTHING, 10)
+    assert messages(run(store.search(GROUP, ["s"], query))) == ["nul \x00 inside"]
+
+
+def test_events_the_database_refuses_are_dropped_without_holding_up_the_rest(
+    postgres: PostgresServer,
+) -> None:
+    """Kept for the next write, they would fail every later write of the account's logs."""
+    pool = log_pool(postgres.new_database())
+    store = PostgresLogStore(pool, SCOPE)
+    try:
+        store.append(GROUP, "refused", [(2**70, "a time no bigint holds")])
+        store.append(GROUP, "fine", [(1, "kept")])
+        run(store.write_out())
+        assert store.backlog_bytes == 0
+        assert [event.message for event in store.read(GROUP, "fine")] == ["kept"]
+        assert store.read(GROUP, "refused") == []
+    finally:
+        store.close()
+        pool.close()

@@ -115,3 +115,42 @@ def test_other_bad_values_get_client_errors(server: RunningServer) -> None:
         code, status = client_error(check)
         assert 400 <= status < 500, (code, status)
     assert server.health()["status"] == "ok"
+
+
+def test_messages_and_names_no_store_could_keep_get_a_clear_answer(server: RunningServer) -> None:
+    """NUL in a message is kept as written (a database's text column cannot hold it: messages are
+    stored as bytes there) but may not be part of a stream name; an unpaired surrogate, which UTF-8
+    cannot hold, is refused with the request."""
+    logs = server.client("logs")
+    group = f"/odd/{uuid.uuid4().hex[:8]}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    now = int(datetime.datetime.now(datetime.UTC).timestamp() * 1000)
+
+    def put(message: str, stream: str = "s") -> Any:
+        return logs.put_log_events(
+            logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": now, "message": message}]
+        )
+
+    put("nul \x00 here")
+    events = logs.get_log_events(logGroupName=group, logStreamName="s", startFromHead=True)["events"]
+    assert [event["message"] for event in events] == ["nul \x00 here"]
+    assert client_error(lambda: put("lone \ud800")) == ("SerializationException", 400)
+    for name in ("with \x00 nul", "\x00"):
+        assert client_error(
+            lambda name=name: logs.create_log_stream(logGroupName=group, logStreamName=name)
+        ) == (
+            "InvalidParameterException",
+            400,
+        )
+        assert client_error(lambda name=name: put("x", stream=name))[0] == "InvalidParameterException"
+        assert (
+            client_error(lambda name=name: logs.filter_log_events(logGroupName=group, logStreamNames=[name]))[
+                0
+            ]
+            == "InvalidParameterException"
+        )
+    # The account's logs still flow.
+    put("after")
+    found = logs.filter_log_events(logGroupName=group, filterPattern="after")["events"]
+    assert [event["message"] for event in found] == ["after"]

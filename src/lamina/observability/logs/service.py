@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -238,6 +239,7 @@ class LogsService:
 
     # streams -------------------------------------------------------------------------------
     async def create_log_stream(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
+        _check_stream_names(params)
         group = params["logGroupName"]
         self.group_info(group)
         if not self.store.create_stream(group, params["logStreamName"]):
@@ -245,6 +247,7 @@ class LogsService:
         return {}
 
     async def delete_log_stream(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
+        _check_stream_names(params)
         group = params["logGroupName"]
         self.group_info(group)
         if not await self.store.remove_stream(group, params["logStreamName"]):
@@ -252,6 +255,7 @@ class LogsService:
         return {}
 
     async def describe_log_streams(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
+        _check_stream_names(params)
         group = group_of(params, self.account_id)
         self.group_info(group)
         prefix = params.get("logStreamNamePrefix")
@@ -300,6 +304,7 @@ class LogsService:
 
     # events --------------------------------------------------------------------------------
     async def put_log_events(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
+        _check_stream_names(params)
         group, stream = params["logGroupName"], params["logStreamName"]
         info = self.group_info(group)
         if not self.store.has_stream(group, stream):
@@ -331,6 +336,7 @@ class LogsService:
         return output
 
     async def get_log_events(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
+        _check_stream_names(params)
         group = group_of(params, self.account_id)
         stream = params["logStreamName"]
         info = self.group_info(group)
@@ -382,6 +388,7 @@ class LogsService:
         }
 
     async def filter_log_events(self, params: dict[str, Any], context: object = None) -> dict[str, Any]:
+        _check_stream_names(params)
         group = group_of(params, self.account_id)
         info = self.group_info(group)
         names, prefix = params.get("logStreamNames"), params.get("logStreamNamePrefix")
@@ -434,6 +441,27 @@ def compile_filter(text: str | None) -> FilterPattern:
         return compile_pattern(text)
     except PatternError as error:
         raise invalid(f"Invalid filter pattern: {error}") from None
+
+
+_STREAM_NAME_KEYS = ("logStreamName", "logStreamNamePrefix")
+# No store keeps it in a name (a database's text column cannot hold it). (Unpaired surrogates
+# never get this far: the JSON protocol refuses them.)
+_UNNAMEABLE = re.compile("\x00")
+
+
+def _check_stream_names(params: dict[str, Any]) -> None:
+    """Stream names (which the model lets hold anything but ':' and '*') must not hold NUL: no
+    stream can be named so."""
+    names = [(key, params[key]) for key in _STREAM_NAME_KEYS if isinstance(params.get(key), str)]
+    names += [
+        ("logStreamNames", name) for name in params.get("logStreamNames") or () if isinstance(name, str)
+    ]
+    for key, name in names:
+        if _UNNAMEABLE.search(name):
+            raise invalid(
+                f"1 validation error detected: Value at '{key}' failed to satisfy constraint: "
+                "Member must not contain NUL characters"
+            )
 
 
 def _check_batch(events: list[tuple[int, str]]) -> None:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
@@ -59,12 +61,13 @@ CREATE TABLE IF NOT EXISTS log_streams (
 );
 CREATE TABLE IF NOT EXISTS log_events (
     scope TEXT NOT NULL, grp TEXT NOT NULL, stream TEXT NOT NULL, seq BIGINT NOT NULL,
-    ts BIGINT NOT NULL, ingested BIGINT NOT NULL, message TEXT NOT NULL,
+    ts BIGINT NOT NULL, ingested BIGINT NOT NULL, message BYTEA NOT NULL,
     PRIMARY KEY (scope, grp, stream, seq)
 );
 CREATE INDEX IF NOT EXISTS log_events_by_time ON log_events (scope, grp, ts);
 """
 # A write's events get the stream's next numbers, and the stream's stats follow them.
+_log = logging.getLogger(__name__)
 # One statement (one round trip: a synchronous invocation's response waits for it); no row is
 # written when the stream does not exist yet.
 _APPEND_EVENTS = """
@@ -79,7 +82,7 @@ WITH numbered AS (
 INSERT INTO log_events (scope, grp, stream, seq, ts, ingested, message)
 SELECT %(scope)s, %(group)s, %(stream)s, numbered.last_seq - %(n)s + event.position, event.ts, event.ingested,
     event.message
-FROM numbered, unnest(%(timestamps)s::bigint[], %(ingestions)s::bigint[], %(messages)s::text[])
+FROM numbered, unnest(%(timestamps)s::bigint[], %(ingestions)s::bigint[], %(messages)s::bytea[])
     WITH ORDINALITY AS event(ts, ingested, message, position)
 """
 # Rows a search fetches at a time while it looks for its matches.
@@ -114,6 +117,16 @@ def _in_window(window: TimeWindow, streams: str, values: list[object]) -> tuple[
         clauses.append("ts <= %s" if window.end_inclusive else "ts < %s")
         values.append(window.end_ms)
     return clauses, values
+
+
+def _pack(message: str) -> bytes:
+    """A message as stored: its UTF-8 bytes, as a bytea, since a text column takes neither NUL nor
+    the lone surrogates a JSON request may carry (\\ud800), both of which a log message may hold."""
+    return message.encode("utf-8", "surrogatepass")
+
+
+def _unpack(stored: bytes | memoryview) -> str:
+    return bytes(stored).decode("utf-8", "surrogatepass")
 
 
 def _now_ms() -> int:
@@ -361,13 +374,27 @@ class PostgresLogStore(AppendTaps):
 
     def _write(self, taken: dict[_Key, list[_Chunk]]) -> bool:
         """One transaction for every stream taken; whether a group or stream was made. Raises
-        OSError when the database could not take it."""
+        OSError when the database could not take it (unreachable, say): all of it is kept. Events
+        the database refuses as such are dropped, stream by stream, with an error in the server's
+        log: kept, they would fail every later write of their account's logs."""
         try:
             with self._write_lock:  # one write at a time, in the order taken
-                made = self._write_streams(taken)
+                try:
+                    made = self._write_streams(taken)
+                except psycopg.DataError:
+                    made = self._write_each(taken)
         except Exception as error:
             raise OSError(f"writing log events to the database failed: {error}") from error
         self._writing_bytes = 0
+        return made
+
+    def _write_each(self, taken: dict[_Key, list[_Chunk]]) -> bool:
+        made = False
+        for key, chunks in sorted(taken.items()):
+            try:
+                made |= self._write_streams({key: chunks})
+            except psycopg.DataError:
+                _log.error("log events of %s %s refused by the database, dropped", *key, exc_info=True)
         return made
 
     def _write_streams(self, taken: dict[_Key, list[_Chunk]]) -> bool:
@@ -380,13 +407,15 @@ class PostgresLogStore(AppendTaps):
             connection.transaction() if len(streams) > 1 else contextlib.nullcontext(),
         ):
             for (group, stream), chunks in streams:
-                rows = [(ts, ingested, message) for ingested, events in chunks for ts, message in events]
+                rows = [
+                    (ts, ingested, _pack(message)) for ingested, events in chunks for ts, message in events
+                ]
                 values = {
                     "n": len(rows),
                     "first": min(row[0] for row in rows),
                     "last": max(row[0] for row in rows),
                     "ingested": max(row[1] for row in rows),
-                    "bytes": sum(len(row[2].encode()) for row in rows),
+                    "bytes": sum(len(row[2]) for row in rows),
                     "now": now,
                     "scope": self._scope,
                     "group": group,
@@ -444,7 +473,7 @@ class PostgresLogStore(AppendTaps):
             used = 0
             cut = False
             for seq, ts, message, ingested in cursor:
-                event = LogEvent(int(ts), str(message), int(ingested))
+                event = LogEvent(int(ts), _unpack(message), int(ingested))
                 fits, total = fits_page(used, event)
                 if not fits and events:
                     cut = True
@@ -467,8 +496,8 @@ class PostgresLogStore(AppendTaps):
             clauses.append('(ts, stream COLLATE "C", seq) > (%s, %s COLLATE "C", %s)')
             values.extend(query.after)
         for term in query.pattern.required:  # a cheap pre-check, as the file adapter's needles
-            clauses.append("strpos(message, %s) > 0")
-            values.append(term)
+            clauses.append("position(%s::bytea in message) > 0")
+            values.append(_pack(term))
         found: list[StoredEvent] = []
         # A server-side cursor: rows are read only as far as the matches need.
         with self._transaction() as connection, connection.cursor(name="lamina_log_search") as cursor:
@@ -478,10 +507,11 @@ class PostgresLogStore(AppendTaps):
                 'ORDER BY ts, stream COLLATE "C", seq',
                 values,
             )
-            for stream, seq, ts, message, ingested in cursor:
+            for stream, seq, ts, packed, ingested in cursor:
+                message = _unpack(packed)
                 if query.pattern.matches(message):
                     found.append(
-                        StoredEvent(str(stream), int(seq), LogEvent(int(ts), str(message), int(ingested)))
+                        StoredEvent(str(stream), int(seq), LogEvent(int(ts), message, int(ingested)))
                     )
                     if len(found) > query.limit:
                         break
@@ -497,7 +527,7 @@ class PostgresLogStore(AppendTaps):
             stream,
             start_index,
         )
-        return [LogEvent(int(ts), str(message), int(ingested)) for ts, message, ingested in rows]
+        return [LogEvent(int(ts), _unpack(message), int(ingested)) for ts, message, ingested in rows]
 
     # retention and quota -------------------------------------------------------------------
     async def expire_group(self, group: str, before_ms: int) -> int:
