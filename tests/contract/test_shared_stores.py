@@ -228,7 +228,7 @@ def test_metadata_scopes_and_layer_numbers_across_servers(postgres: PostgresServ
         stores = (first, second, same_as_first)
         await asyncio.gather(*(store.open() for store in stores))
         try:
-            await first.put_function(FunctionConfig("f", "python3.12", "app.handler", "role", code))
+            await first.create_function(FunctionConfig("f", "python3.12", "app.handler", "role", code))
             assert [config.name for config in await same_as_first.list_functions()] == ["f"]
             assert await second.list_functions() == [] and await second.get_function("f") is None
             numbers = await asyncio.gather(

@@ -23,6 +23,11 @@ FORGED = [
     base64.urlsafe_b64encode(json.dumps(-5).encode()).decode(),
     "f/notanumber",
     "b/-1",
+    "f/\u00b2",  # a digit to str.isdigit(), not to int()
+    "b/\u0661\u0662",  # Arabic-Indic digits
+    "f/" + "9" * 5000,  # more digits than int() takes
+    base64.urlsafe_b64encode(json.dumps([1, "s\u0000", 1]).encode()).decode(),
+    base64.urlsafe_b64encode(json.dumps([2**70, "s", 1]).encode()).decode(),
 ]
 
 

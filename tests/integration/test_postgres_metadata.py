@@ -8,6 +8,7 @@ import contextlib
 import json
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.integration.test_async_invocation import FAST_RETRIES, recorded, recorder, wait_for
 from tests.support.cli import run_lamina
@@ -319,3 +321,66 @@ def test_logs_written_through_one_server_are_read_through_any(
             )
 
         _eventually(lambda: _expect(billed_requests(), 2), timeout=20)
+
+
+def test_racing_servers_get_awss_conflicts_never_a_lost_write_or_a_500(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Each server checks its copy first; the database settles a race between them (found by an
+    attack: both creates answered 201 and one package was lost; a publish race answered 500)."""
+    url = postgres.new_database()
+    with two_servers(url, tmp_path) as (one, two):
+        clients = [one.client("lambda"), two.client("lambda")]
+
+        def race(calls: list[Any]) -> list[Any]:
+            barrier = threading.Barrier(len(calls))
+
+            def run(call: Any) -> Any:
+                barrier.wait()
+                try:
+                    return call()
+                except ClientError as error:
+                    return error.response["Error"]["Code"]
+
+            with ThreadPoolExecutor(len(calls)) as pool:
+                return list(pool.map(run, calls))
+
+        for attempt in range(4):
+            name = f"raced-{attempt}"
+            outcomes = race(
+                [
+                    lambda client=client, stage=stage, name=name: client.create_function(
+                        FunctionName=name,
+                        Runtime="python3.11",
+                        Role=EXECUTION_ROLE,
+                        Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": STAGE})},
+                        Environment={"Variables": {"STAGE": stage}},
+                    )["Environment"]["Variables"]["STAGE"]
+                    for client, stage in zip(clients, ["one", "two"], strict=True)
+                ]
+            )
+            winners = [outcome for outcome in outcomes if outcome in ("one", "two")]
+            assert len(winners) == 1 and "ResourceConflictException" in outcomes, outcomes
+            wait_active(clients[0], name)
+            stored = clients[0].get_function_configuration(FunctionName=name)["Environment"]["Variables"][
+                "STAGE"
+            ]
+            assert stored == winners[0]
+            _eventually(lambda name=name: clients[1].get_function(FunctionName=name))
+            published = race(
+                [
+                    lambda client=client, name=name: client.publish_version(FunctionName=name)["Version"]
+                    for client in clients
+                ]
+            )
+            assert set(published) <= {"1", "ResourceConflictException"} and "1" in published, published
+            deleted = race(
+                [
+                    lambda client=client, name=name: client.delete_function(FunctionName=name)[
+                        "ResponseMetadata"
+                    ]["HTTPStatusCode"]
+                    for client in clients
+                ]
+            )
+            assert sorted(map(str, deleted)) == ["204", "ResourceNotFoundException"], deleted

@@ -24,7 +24,7 @@ ALARMS_SCOPE = "alarms"
 LOGS_SCOPE = "logs"
 Scope = tuple[str, ...]  # ("lambda", account id, region), IDENTITY_SCOPE or an alarms scope
 # Methods of the wrapped stores that write (the rest only read).
-_WRITE_PREFIXES = ("put", "delete", "update", "next_", "add")
+_WRITE_PREFIXES = ("put", "create", "delete", "update", "next_", "add")
 
 
 def lambda_scope(account_id: str, region: str) -> Scope:

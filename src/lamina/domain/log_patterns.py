@@ -279,7 +279,7 @@ class _ConditionParser:
             return lambda event: _numeric_test(lookup(event, selector), number, compare)
         if operator not in ("=", "!="):
             raise PatternError(f"Operator {operator} needs a number")
-        text = json.loads(operand.text) if operand.kind == "string" else operand.text
+        text = _string_literal(operand.text) if operand.kind == "string" else operand.text
         matcher = _wildcard(text)
         wanted = operator == "="
         return lambda event: _text_of(lookup(event, selector), matcher) is wanted
@@ -293,6 +293,14 @@ _NUMERIC: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda a, b: a <= b,
     ">=": lambda a, b: a >= b,
 }
+
+
+def _string_literal(token: str) -> str:
+    """A quoted value, JSON's escapes understood; a control character stands for itself."""
+    try:
+        return str(json.loads(token, strict=False))
+    except ValueError:
+        raise PatternError(f"Invalid string {token}") from None
 
 
 def _number(text: str) -> float | None:

@@ -226,7 +226,8 @@ class FunctionManager:
                         **options,
                     )
                 )
-                await self._registry.put_latest(config)
+                if not await self._registry.create(config):  # another server sharing the store
+                    raise conflict(f"Function already exist: {name}")
                 self.settler.start(config)
                 if params.get("Publish"):  # AWS answers with the version published
                     return await self._publish(config)
@@ -252,7 +253,7 @@ class FunctionManager:
                     if params.get("Architectures"):
                         changes["architectures"] = tuple(params["Architectures"])
                     updated = lifecycle.updating(current.with_changes(**changes))
-                    await self._registry.put_latest(updated)
+                    await self._save(updated)
                     self._pool.retire(name, keep=updated)
                     self.settler.start(updated)
                     if params.get("Publish"):  # AWS answers with the version published
@@ -280,7 +281,7 @@ class FunctionManager:
             validate_network_setting(updated.environment)
             if "layers" in changes:
                 check_function_layers(list(updated.layers), updated.code_unzipped_size)
-            await self._registry.put_latest(updated)
+            await self._save(updated)
             self._pool.retire(name, keep=updated)
             self.settler.start(updated)
         if "layers" in changes:
@@ -296,11 +297,13 @@ class FunctionManager:
             if qualifier is not None:
                 await self._delete_version(name, qualifier)
             else:
-                await self._registry.delete(name)  # the store drops everything that belongs to it
+                existed = await self._registry.delete(name)  # the store drops all that belongs to it
                 self._pool.retire(name)
                 self._pool.unprovision(name)
                 for listener in self._deletion_listeners:
                     listener(name, None)
+                if not existed:  # another server sharing the store deleted it meanwhile
+                    raise not_found(f"Function not found: {self.placement.arn(name)}")
         if qualifier is None:
             self._locks.pop(name, None)
         await self._collect()
@@ -360,10 +363,22 @@ class FunctionManager:
         version = latest.with_changes(**changes)
         if lifecycle.is_settling(latest):  # Publish=True on a create or a code update
             version = lifecycle.pending(version)
-        await self._registry.add_version(version)
+        if not await self._registry.add_version(version):  # another server published it meanwhile
+            raise conflict(
+                "The operation cannot be performed at this time. An update is in progress for resource: "
+                f"{self.placement.arn(latest.name)}"
+            )
         # Same revision: remembering the number is not a change of $LATEST's configuration.
-        await self._registry.put_latest(replace(latest, last_published=number))
-        return version  # a Pending version settles with $LATEST (functions/settling.py)
+        await self._save(replace(latest, last_published=number))
+        return version
+
+    async def _save(self, config: FunctionConfig) -> None:
+        """$LATEST changed; NotFound when another server sharing the store deleted the function."""
+        if not await self._registry.put_latest(config):
+            self._pool.retire(config.name)
+            raise not_found(
+                f"Function not found: {self.placement.arn(config.name)}"
+            )  # a Pending version settles with $LATEST (functions/settling.py)
 
 
 def _unchanged_since(version: FunctionConfig, latest: FunctionConfig) -> bool:

@@ -88,15 +88,34 @@ class FunctionRegistry:
             configs.extend(versions.values())
         return configs
 
-    async def put_latest(self, config: FunctionConfig) -> None:
-        await self._store.put_function(config)
+    async def create(self, config: FunctionConfig) -> bool:
+        """A new function; False when the store has one of that name (another server sharing it
+        made it meanwhile)."""
+        if not await self._store.create_function(config):
+            return False
+        self._remember(config)
+        return True
+
+    async def put_latest(self, config: FunctionConfig) -> bool:
+        """An existing function's $LATEST changed; False when the store has no such function any
+        more (another server deleted it meanwhile): it is forgotten here too."""
+        if not await self._store.update_function(config):
+            self._forget(config.name)
+            return False
+        self._remember(config)
+        return True
+
+    def _remember(self, config: FunctionConfig) -> None:
         self._latest[config.name] = config
         self._versions.setdefault(config.name, {})
         self._aliases.setdefault(config.name, {})
 
-    async def add_version(self, config: FunctionConfig) -> None:
-        await self._store.put_version(config)
+    async def add_version(self, config: FunctionConfig) -> bool:
+        """False when the store has that version (another server published it meanwhile)."""
+        if not await self._store.put_version(config):
+            return False
         self._versions.setdefault(config.name, {})[config.version] = config
+        return True
 
     async def put_state(self, config: FunctionConfig) -> None:
         """$LATEST or a published version in a later lifecycle state, if it still exists."""
@@ -119,8 +138,13 @@ class FunctionRegistry:
         await self._store.delete_alias(name, alias)
         self._aliases.get(name, {}).pop(alias, None)
 
-    async def delete(self, name: str) -> None:
-        await self._store.delete_function(name)
+    async def delete(self, name: str) -> bool:
+        """Whether the store had the function (another server may have deleted it meanwhile)."""
+        existed = await self._store.delete_function(name)
+        self._forget(name)
+        return existed
+
+    def _forget(self, name: str) -> None:
         self._latest.pop(name, None)
         self._versions.pop(name, None)
         self._aliases.pop(name, None)

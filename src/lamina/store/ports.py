@@ -36,20 +36,26 @@ class MetadataStore(Protocol):
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
-    async def put_function(self, config: FunctionConfig) -> None:
-        """Insert or replace the $LATEST configuration."""
+    async def create_function(self, config: FunctionConfig) -> bool:
+        """Insert a new function's $LATEST configuration; False when one of that name exists
+        (another server sharing the store made it meanwhile): nothing is written then."""
+
+    async def update_function(self, config: FunctionConfig) -> bool:
+        """Replace an existing function's $LATEST configuration; False when there is none (another
+        server deleted it meanwhile): nothing is written then."""
 
     async def get_function(self, name: str) -> FunctionConfig | None: ...
     async def list_functions(self) -> list[FunctionConfig]:
         """$LATEST configurations ordered by name."""
 
-    async def delete_function(self, name: str) -> None:
+    async def delete_function(self, name: str) -> bool:
         """Delete the function with everything that belongs to it: published versions, aliases,
         reserved and provisioned concurrency, resource policies, tags, event invoke and recursion
-        configs, function URLs."""
+        configs, function URLs. Whether there was such a function."""
 
-    async def put_version(self, config: FunctionConfig) -> None:
-        """Store an immutable published version; the (name, version) pair must be new."""
+    async def put_version(self, config: FunctionConfig) -> bool:
+        """Store an immutable published version; False when that (name, version) exists (another
+        server published it meanwhile): nothing is written then."""
 
     async def update_version_state(self, config: FunctionConfig) -> None:
         """Replace a published version's record by the same configuration in a later lifecycle

@@ -139,8 +139,15 @@ def test_metric_values_come_from_json_selectors_and_named_fields() -> None:
         "%(\\d+)\\1%",
         "%foo(?=bar)%",
         "%" + "a" * 300 + "%",
+        '{ $.a = "\\q" }',  # an escape JSON does not have
+        '{ $.a = "\\u12" }',
     ],
 )
 def test_invalid_patterns_are_refused(pattern: str) -> None:
     with pytest.raises(PatternError):
         compile_pattern(pattern)
+
+
+def test_a_control_character_in_a_quoted_value_stands_for_itself() -> None:
+    pattern = compile_pattern('{ $.a = "x\x00y" }')
+    assert pattern.matches('{"a": "x\\u0000y"}') and not pattern.matches('{"a": "xy"}')

@@ -47,7 +47,7 @@ def run(tmp_path: Path, scenario: Callable[[FunctionManager], Awaitable[T]]) -> 
         store = SqliteMetadataStore(tmp_path / "metadata.db")
         await store.open()
         registry = FunctionRegistry(store)
-        await registry.put_latest(FunctionConfig("f", "python3.12", "app.handler", "role", CODE))
+        await registry.create(FunctionConfig("f", "python3.12", "app.handler", "role", CODE))
         placement = Placement("us-east-1", "000000000000")
         manager = FunctionManager(registry, None, Code(), Pool(), {}, placement)  # type: ignore[arg-type]
         try:

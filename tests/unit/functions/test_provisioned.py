@@ -66,7 +66,7 @@ class World:
 
     async def function(self, name: str, versions: int = 1) -> None:
         latest = FunctionConfig(name, "python3.12", "app.handler", "role", CODE)
-        await self.registry.put_latest(latest)
+        await self.registry.create(latest)
         for number in range(1, versions + 1):
             await self.registry.add_version(latest.with_changes(version=str(number)))
 

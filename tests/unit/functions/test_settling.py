@@ -66,7 +66,7 @@ def test_a_created_function_becomes_active_with_a_new_revision(tmp_path: Path) -
 
     async def scenario(registry: FunctionRegistry, settler: Settler) -> None:
         created = pending_function()
-        await registry.put_latest(created)
+        await registry.create(created)
         settler.start(created)
         await settler.wait()
         active = registry.latest("f")
@@ -93,7 +93,7 @@ def test_a_failure_to_unpack_leaves_the_function_failed_with_awss_reason_codes(t
             registry: FunctionRegistry, settler: Settler, reason_code: str = reason_code
         ) -> None:
             created = pending_function()
-            await registry.put_latest(created)
+            await registry.create(created)
             settler.start(created)
             await settler.wait()
             failed = registry.latest("f")
@@ -112,7 +112,7 @@ def test_a_failure_to_unpack_leaves_the_function_failed_with_awss_reason_codes(t
 def test_a_failed_update_leaves_the_function_active_with_the_update_failed(tmp_path: Path) -> None:
     async def scenario(registry: FunctionRegistry, settler: Settler) -> None:
         updating = lifecycle.updating(FunctionConfig("f", "python3.12", "app.handler", "role", CODE))
-        await registry.put_latest(updating)
+        await registry.create(updating)
         settler.start(updating)
         await settler.wait()
         settled = registry.latest("f")
@@ -129,7 +129,7 @@ def test_a_failed_update_leaves_the_function_active_with_the_update_failed(tmp_p
 def test_pending_versions_settle_with_latest_and_work_is_resumed(tmp_path: Path) -> None:
     async def scenario(registry: FunctionRegistry, settler: Settler) -> None:
         created = pending_function()
-        await registry.put_latest(created)
+        await registry.create(created)
         await registry.add_version(lifecycle.pending(created.with_changes(version="1")))
         # As a restarted server finds them: nothing started yet.
         assert settler.resume() == 2
@@ -145,7 +145,7 @@ def test_pending_versions_settle_with_latest_and_work_is_resumed(tmp_path: Path)
 def test_a_function_deleted_meanwhile_is_left_alone(tmp_path: Path) -> None:
     async def scenario(registry: FunctionRegistry, settler: Settler) -> None:
         created = pending_function()
-        await registry.put_latest(created)
+        await registry.create(created)
         settler.start(created)
         async with settler._lock("f"):  # as DeleteFunction holds the function's lock
             await registry.delete("f")

@@ -93,23 +93,38 @@ def test_put_then_get_returns_an_equal_config(factory: StoreFactory, tmp_path: P
     )
 
     async def scenario(store: MetadataStore) -> None:
-        await store.put_function(stored)
+        await store.create_function(stored)
         assert await store.get_function("my-function") == stored
         assert await store.get_function("my-functio") is None
 
     with_store(factory, tmp_path, scenario)
 
 
-def test_put_replaces_the_latest_configuration(factory: StoreFactory, tmp_path: Path) -> None:
+def test_create_refuses_an_existing_name_and_update_a_missing_one(
+    factory: StoreFactory, tmp_path: Path
+) -> None:
+    """Servers sharing a store: the second of two creates, or an update after a delete elsewhere,
+    finds out here (and writes nothing)."""
     first = config("f", description="one")
     second = first.with_changes(description="two")
 
     async def scenario(store: MetadataStore) -> None:
-        await store.put_function(first)
-        await store.put_function(second)
-        await store.put_function(second)  # idempotent
+        assert await store.create_function(first)
+        assert not await store.create_function(second)
+        assert await store.get_function("f") == first
+        assert await store.update_function(second)
+        assert await store.update_function(second)  # idempotent
         assert await store.get_function("f") == second
         assert await store.list_functions() == [second]
+        assert not await store.update_function(config("never-made"))
+        assert await store.get_function("never-made") is None
+        assert await store.put_version(config("f", "1"))
+        assert not await store.put_version(config("f", "1", description="published elsewhere"))
+        assert [version.description for version in await store.list_versions("f")] == [
+            config("f", "1").description
+        ]
+        assert await store.delete_function("f")
+        assert not await store.delete_function("f")
 
     with_store(factory, tmp_path, scenario)
 
@@ -119,7 +134,7 @@ def test_list_functions_is_ordered_by_name(factory: StoreFactory, tmp_path: Path
 
     async def scenario(store: MetadataStore) -> None:
         for item in stored.values():
-            await store.put_function(item)
+            await store.create_function(item)
         expected = ["alpha", "bravo", "charlie", "delta10", "delta2"]
         assert await store.list_functions() == [stored[name] for name in expected]
 
@@ -129,9 +144,9 @@ def test_list_functions_is_ordered_by_name(factory: StoreFactory, tmp_path: Path
 def test_delete_is_idempotent_and_removes_versions(factory: StoreFactory, tmp_path: Path) -> None:
     async def scenario(store: MetadataStore) -> None:
         await store.delete_function("never-existed")
-        await store.put_function(config("gone"))
+        await store.create_function(config("gone"))
         await store.put_version(config("gone", "1"))
-        await store.put_function(config("stays"))
+        await store.create_function(config("stays"))
         await store.put_version(config("stays", "1"))
         await store.delete_function("gone")
         await store.delete_function("gone")
@@ -145,7 +160,7 @@ def test_delete_is_idempotent_and_removes_versions(factory: StoreFactory, tmp_pa
 
 def test_versions_are_listed_in_numeric_order_per_function(factory: StoreFactory, tmp_path: Path) -> None:
     async def scenario(store: MetadataStore) -> None:
-        await store.put_function(config("f"))
+        await store.create_function(config("f"))
         for version in ["10", "2", "1", "9"]:
             await store.put_version(config("f", version, description=f"v{version}"))
         await store.put_version(config("other", "3"))
@@ -162,7 +177,7 @@ def test_versions_are_listed_in_numeric_order_per_function(factory: StoreFactory
 
 def test_concurrent_writes_from_the_event_loop_all_land(factory: StoreFactory, tmp_path: Path) -> None:
     async def scenario(store: MetadataStore) -> None:
-        await asyncio.gather(*(store.put_function(config(f"fn{index:02d}")) for index in range(25)))
+        await asyncio.gather(*(store.create_function(config(f"fn{index:02d}")) for index in range(25)))
         listed = await store.list_functions()
         assert [item.name for item in listed] == [f"fn{index:02d}" for index in range(25)]
 
@@ -174,7 +189,7 @@ def test_data_survives_close_and_reopen(factory: StoreFactory, tmp_path: Path) -
     version = config("durable", "1")
 
     async def write(store: MetadataStore) -> None:
-        await store.put_function(latest)
+        await store.create_function(latest)
         await store.put_version(version)
 
     async def read(store: MetadataStore) -> tuple[FunctionConfig | None, list[FunctionConfig]]:
@@ -235,7 +250,7 @@ def test_provisioned_concurrency_delete_is_idempotent(factory: StoreFactory, tmp
 def test_delete_function_removes_its_provisioned_concurrency(factory: StoreFactory, tmp_path: Path) -> None:
     async def scenario(store: MetadataStore) -> None:
         for name in ["gone", "stays"]:
-            await store.put_function(config(name))
+            await store.create_function(config(name))
             await store.put_version(config(name, "1"))
             await store.put_provisioned_concurrency(provisioned(name, "1"))
         await store.delete_function("gone")
@@ -255,8 +270,8 @@ def test_provisioned_concurrency_survives_close_and_reopen(factory: StoreFactory
 
 def test_aliases_put_replaces_and_list_in_order(factory: StoreFactory, tmp_path: Path) -> None:
     async def scenario(store: MetadataStore) -> None:
-        await store.put_function(config("f"))
-        await store.put_function(config("g"))
+        await store.create_function(config("f"))
+        await store.create_function(config("g"))
         await store.put_alias(Alias("g", "b", "1"))
         await store.put_alias(Alias("f", "live", "1"))
         beta = Alias("f", "beta", "$LATEST", "d")
@@ -280,7 +295,7 @@ def test_deleting_an_alias_or_a_version_drops_its_provisioned_concurrency(
     factory: StoreFactory, tmp_path: Path
 ) -> None:
     async def scenario(store: MetadataStore) -> None:
-        await store.put_function(config("f"))
+        await store.create_function(config("f"))
         for number in ["1", "2"]:
             await store.put_version(config("f", number))
             await store.put_provisioned_concurrency(provisioned("f", number))
@@ -299,7 +314,7 @@ def test_delete_function_removes_its_aliases_and_aliases_survive_reopen(
 ) -> None:
     async def write(store: MetadataStore) -> None:
         for name in ["gone", "stays"]:
-            await store.put_function(config(name))
+            await store.create_function(config(name))
             await store.put_alias(Alias(name, "live", "$LATEST", revision_id="r"))
         await store.delete_function("gone")
 
@@ -313,7 +328,7 @@ def test_function_settings_are_kept_and_deleted_with_the_function(
 ) -> None:
     async def write(store: MetadataStore) -> None:
         for name in ["gone", "stays"]:
-            await store.put_function(config(name))
+            await store.create_function(config(name))
             await store.put_version(config(name, "1"))
             await store.put_reserved_concurrency(name, 5)
             await store.put_policy(name, "", '{"p": 1}')
@@ -392,7 +407,7 @@ def test_sqlite_migrations_are_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "metadata.db"
 
     async def touch(store: MetadataStore) -> None:
-        await store.put_function(config("kept"))
+        await store.create_function(config("kept"))
 
     async def names(store: MetadataStore) -> list[str]:
         return [item.name for item in await store.list_functions()]
@@ -411,15 +426,3 @@ def test_sqlite_uses_wal_journal(tmp_path: Path) -> None:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         connection.close()
-
-
-def test_sqlite_rejects_a_republished_version_and_keeps_the_first(tmp_path: Path) -> None:
-    first = config("f", "1", description="first")
-
-    async def scenario(store: MetadataStore) -> list[FunctionConfig]:
-        await store.put_version(first)
-        with pytest.raises(sqlite3.IntegrityError):
-            await store.put_version(config("f", "1", description="second"))
-        return await store.list_versions("f")
-
-    assert with_store(sqlite_store, tmp_path, scenario) == [first]

@@ -92,6 +92,9 @@ def token_event_key(token: str | None) -> tuple[int, str, int] | None:
         or not isinstance(value[0], int)
         or not isinstance(value[1], str)
         or not isinstance(value[2], int)
+        or "\x00" in value[1]  # no stream is named so (and a database could not compare it)
+        or not -(2**63) <= value[0] < 2**63
+        or not -(2**63) <= value[2] < 2**63
     ):
         raise bad_token()
     return value[0], value[1], value[2]

@@ -484,6 +484,7 @@ def _bounded_by_time(params: dict[str, Any]) -> bool:
 
 def _position_token(token: str) -> tuple[str, int]:
     direction, _, number = token.partition("/")
-    if direction not in ("f", "b") or not number.isdigit():
+    # (ASCII digits only: str.isdigit() takes "²" and other scripts' digits, which int() may not.)
+    if direction not in ("f", "b") or not (number.isascii() and number.isdigit()) or len(number) > 60:
         raise invalid("The specified nextToken is invalid.")
     return direction, int(number)

@@ -131,13 +131,23 @@ class PostgresMetadataStore(DatabaseUser):
         return [json.loads(row[0]) for row in rows]
 
     # functions and versions --------------------------------------------------------------------
-    async def put_function(self, config: FunctionConfig) -> None:
-        await self._write(
-            "INSERT INTO functions (scope, name, config) VALUES (%s, %s, %s) "
-            "ON CONFLICT (scope, name) DO UPDATE SET config = excluded.config",
-            config.name,
-            config.dumps(),
+    async def create_function(self, config: FunctionConfig) -> bool:
+        return bool(
+            await self._rows(
+                "INSERT INTO functions (scope, name, config) VALUES (%s, %s, %s) "
+                "ON CONFLICT (scope, name) DO NOTHING RETURNING 1",
+                config.name,
+                config.dumps(),
+            )
         )
+
+    async def update_function(self, config: FunctionConfig) -> bool:
+        async with self._database.transaction() as connection:
+            cursor = await connection.execute(
+                "UPDATE functions SET config = %s WHERE scope = %s AND name = %s",
+                (config.dumps(), self._scope, config.name),
+            )
+            return cursor.rowcount > 0
 
     async def get_function(self, name: str) -> FunctionConfig | None:
         rows = await self._rows("SELECT config FROM functions WHERE scope = %s AND name = %s", name)
@@ -147,22 +157,26 @@ class PostgresMetadataStore(DatabaseUser):
         rows = await self._rows('SELECT config FROM functions WHERE scope = %s ORDER BY name COLLATE "C"')
         return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]
 
-    async def delete_function(self, name: str) -> None:
+    async def delete_function(self, name: str) -> bool:
         async with self._database.transaction() as connection:
             for table in FUNCTION_TABLES:
                 await connection.execute(
                     f"DELETE FROM {table} WHERE scope = %s AND name = %s", (self._scope, name)
                 )
-            await connection.execute(
+            cursor = await connection.execute(
                 "DELETE FROM functions WHERE scope = %s AND name = %s", (self._scope, name)
             )
+            return cursor.rowcount > 0
 
-    async def put_version(self, config: FunctionConfig) -> None:
-        await self._write(
-            "INSERT INTO function_versions (scope, name, version, config) VALUES (%s, %s, %s, %s)",
-            config.name,
-            int(config.version),
-            config.dumps(),
+    async def put_version(self, config: FunctionConfig) -> bool:
+        return bool(
+            await self._rows(
+                "INSERT INTO function_versions (scope, name, version, config) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (scope, name, version) DO NOTHING RETURNING 1",
+                config.name,
+                int(config.version),
+                config.dumps(),
+            )
         )
 
     async def update_version_state(self, config: FunctionConfig) -> None:

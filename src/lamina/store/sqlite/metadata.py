@@ -43,15 +43,26 @@ class SqliteMetadataStore:
             )
         return [json.loads(row[0]) for row in rows]
 
-    async def put_function(self, config: FunctionConfig) -> None:
+    async def create_function(self, config: FunctionConfig) -> bool:
         document = config.dumps()
-        await self._run(
-            lambda db: db.execute(
-                "INSERT INTO functions(name, config) VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET config = excluded.config",
-                (config.name, document),
+        inserted = await self._run(
+            lambda db: (
+                db.execute(
+                    "INSERT INTO functions(name, config) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+                    (config.name, document),
+                ).rowcount
             )
         )
+        return bool(inserted)
+
+    async def update_function(self, config: FunctionConfig) -> bool:
+        document = config.dumps()
+        updated = await self._run(
+            lambda db: (
+                db.execute("UPDATE functions SET config = ? WHERE name = ?", (document, config.name)).rowcount
+            )
+        )
+        return bool(updated)
 
     async def get_function(self, name: str) -> FunctionConfig | None:
         row = await self._run(
@@ -63,21 +74,25 @@ class SqliteMetadataStore:
         rows = await self._run(lambda db: db.execute("SELECT config FROM functions ORDER BY name").fetchall())
         return [FunctionConfig.from_record(json.loads(row[0])) for row in rows]
 
-    async def delete_function(self, name: str) -> None:
-        def delete(db: sqlite3.Connection) -> None:
+    async def delete_function(self, name: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
             for table in FUNCTION_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
-            db.execute("DELETE FROM functions WHERE name = ?", (name,))
+            return bool(db.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount)
 
-        await self._run(delete)
+        return bool(await self._run(delete))
 
-    async def put_version(self, config: FunctionConfig) -> None:
-        await self._run(
-            lambda db: db.execute(
-                "INSERT INTO function_versions(name, version, config) VALUES (?, ?, ?)",
-                (config.name, int(config.version), config.dumps()),
+    async def put_version(self, config: FunctionConfig) -> bool:
+        inserted = await self._run(
+            lambda db: (
+                db.execute(
+                    "INSERT INTO function_versions(name, version, config) VALUES (?, ?, ?) "
+                    "ON CONFLICT(name, version) DO NOTHING",
+                    (config.name, int(config.version), config.dumps()),
+                ).rowcount
             )
         )
+        return bool(inserted)
 
     async def update_version_state(self, config: FunctionConfig) -> None:
         await self._run(
