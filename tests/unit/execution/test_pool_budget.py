@@ -11,6 +11,7 @@ from typing import TypeVar
 import pytest
 from tests.support.fake_backend import FakeBackend, FakeEnvironment, function, settle, stopped, until
 
+from lamina.execution.counts import LocalCounts
 from lamina.execution.environment import EnvironmentState
 from lamina.execution.pool import EnvironmentPool, FixedKeepAlive, MemoryBudget, MemoryBudgetExhausted
 from lamina.execution.pool.budget import default_memory_budget_mb, machine_memory_mb
@@ -383,5 +384,39 @@ def test_a_pool_waiting_for_room_wakes_when_another_accounts_pool_frees_memory()
         finally:
             await pool_a.close()
             await pool_b.close()
+
+    asyncio.run(main())
+
+
+class _RacedCounts(LocalCounts):
+    """Another worker reserves `taken_mb` between a pool's look at what is free and its reservation
+    (each worker is a process of its own: nothing orders the two)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken_mb = 0  # set: the next reservation finds this much taken by another worker
+
+    def try_add(self, key: str, amount: int, limit: int) -> bool:
+        if self.taken_mb:
+            self.set_elsewhere(key, self.taken_mb)
+            self.taken_mb = 0
+        return super().try_add(key, amount, limit)
+
+
+def test_room_another_worker_took_meanwhile_is_a_clear_refusal_not_a_crash() -> None:
+    """(Found in CI with --workers 2: an assertion failed and the call answered 500.)"""
+
+    async def main() -> None:
+        backend = FakeBackend()
+        counts = _RacedCounts()
+        pool = EnvironmentPool(backend, FixedKeepAlive(600), MemoryBudget(384, counts))  # type: ignore[arg-type]
+        try:
+            idle = await pool.acquire(function("f"))
+            pool.release(idle, function("f"))
+            counts.taken_mb = 256  # looked free to the pool (256 + its idle 128), then taken
+            with pytest.raises(MemoryBudgetExhausted):
+                await pool.acquire(function("big", memory_size=256))
+        finally:
+            await pool.close()
 
     asyncio.run(main())

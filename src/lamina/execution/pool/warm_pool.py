@@ -266,8 +266,9 @@ class EnvironmentPool:
     # memory ----------------------------------------------------------------------------------
     def _make_room(self, needed_mb: int) -> list[asyncio.Task[None]] | None:
         """Reserve `needed_mb`, evicting idle environments least recently used first (this pool's,
-        then other accounts' pools'); returns their stop tasks, or None (nothing evicted, nothing
-        reserved) when even evicting all won't do."""
+        then other accounts' pools'); returns their stop tasks, or None (nothing reserved) when even
+        evicting all won't do. With --workers, another process may reserve what looked available
+        while this one evicts: then what it evicted is gone, and still nothing is reserved."""
         budget = self._budget
         if needed_mb > budget.available_mb + self._idle.memory_mb + budget.idle_elsewhere_mb(self):
             return None
@@ -275,7 +276,8 @@ class EnvironmentPool:
         while not budget.try_reserve(needed_mb):
             victim = self._idle.pop_oldest()
             task = self._discard(victim) if victim is not None else budget.evict_elsewhere(self)
-            assert task is not None, "idle memory covers the shortfall"
+            if task is None:  # another worker took the room meanwhile
+                return None
             evicted.append(task)
         return evicted
 
