@@ -86,7 +86,11 @@ class RayCluster:
 
         def connect() -> None:
             if self._address == "local":
-                ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+                # "local" (not no address): a private instance, never a cluster another process on
+                # this machine started and advertised in Ray's temporary folder.
+                ray.init(
+                    address="local", include_dashboard=False, log_to_driver=False, configure_logging=False
+                )
             else:
                 ray.init(address=self._address, log_to_driver=False, configure_logging=False)
 
