@@ -19,6 +19,19 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGETS = 14  # bench/support/report.py: the engine's targets, the workers section's two with them
 
 
+def _quick_run(script: str, timeout: float) -> dict[str, Any]:
+    """The benchmark's --quick run, its JSON document (--json-only: the document and nothing else)."""
+    completed = subprocess.run(
+        [sys.executable, script, "--quick", "--json-only"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return dict(json.loads(completed.stdout))
+
+
 def _positive(document: dict[str, Any], *path: str | int) -> None:
     value: Any = document
     for key in path:
@@ -29,15 +42,7 @@ def _positive(document: dict[str, Any], *path: str | int) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_quick_engine_benchmark_reports_every_section() -> None:
-    completed = subprocess.run(
-        [sys.executable, "bench/engine.py", "--quick", "--json-only"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=200,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    results = json.loads(completed.stdout)  # --json-only: the document and nothing else
+    results = _quick_run("bench/engine.py", timeout=200)
 
     assert results["machine"]["cores"] >= 1
     assert results["server"]["health"]["status"] == "ok"
@@ -84,15 +89,7 @@ def test_quick_engine_benchmark_reports_every_section() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_quick_cluster_benchmark_reports_placement_scaling_and_recovery() -> None:
-    completed = subprocess.run(
-        [sys.executable, "bench/cluster.py", "--quick", "--json-only"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    results = json.loads(completed.stdout)
+    results = _quick_run("bench/cluster.py", timeout=280)
     for key in ("warm_median_ms_cluster", "warm_median_ms_plain"):
         _positive(results, "placement", key)
     assert [step["nodes"] for step in results["steps"]] == [1, 2]
@@ -110,15 +107,7 @@ def test_quick_cluster_benchmark_reports_placement_scaling_and_recovery() -> Non
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_quick_shared_state_benchmark_reports_warm_costs_and_takeover() -> None:
-    completed = subprocess.run(
-        [sys.executable, "bench/shared_state.py", "--quick", "--json-only"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    results = json.loads(completed.stdout)
+    results = _quick_run("bench/shared_state.py", timeout=280)
     for key in ("warm_files", "warm_postgres"):
         _positive(results, key, "median_ms")
     _positive(results, "ratios", "warm_postgres_vs_files")
