@@ -64,6 +64,7 @@ from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.regions import is_region
 from lamina.domain.runtimes import creatable_runtimes
+from lamina.embedded_s3 import EmbeddedS3, build_s3, s3_router, upload_streams
 from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy
 from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
@@ -220,6 +221,8 @@ class AccountRegion:
     cloudwatch: tuple[ServiceFacade, ServiceFacade]  # query, json
     limiter: ConcurrencyLimiter  # its concurrency limits (and, servers on one database, theirs)
     log_budget: LogBudget | None = None  # what its functions may log (dropped lines are counted here)
+    # The door through which its other services (logs, alarms, buckets) invoke its functions.
+    invoker: ServiceInvoker | None = None
     # A worker of --workers (cluster/follower.py): answers invocations only, from copies it reloads.
     follower: bool = False
     # (function, version) with provisioned concurrency: a worker leaves their invocations to the primary.
@@ -391,6 +394,8 @@ class Platform:
     uid_range: str | None = None  # --sandbox-uids split among --workers: the whole range given
     # --metadata postgresql://: changes other servers on the database made, and ours told to them.
     bus: PostgresChangeBus | None = None
+    # The embedded S3 (the primary's alone: workers hand its requests over).
+    s3: EmbeddedS3 | None = None
     _settler: asyncio.Task[None] | None = None
     _adopter: asyncio.Task[None] | None = None
     _exchanger: asyncio.Task[None] | None = None
@@ -416,6 +421,9 @@ class Platform:
             await self.function_port.bind()
         if self.stores is not None:
             await self.stores.open()
+        if self.s3 is not None:
+            # Only where no other server writes objects: their uploads in progress look unreferenced.
+            await self.s3.buckets.open(collect=self.stores is None or self.stores.database is None)
         await self.identity_store.open()
         await self.directory.load()
         for account_id in self.directory.account_ids:
@@ -736,6 +744,8 @@ class Platform:
         for account in list(self.accounts.values()):
             await account.close()
         await self.identity_store.close()
+        if self.s3 is not None:
+            await self.s3.buckets.close()
         if self.bus is not None:
             await self.bus.close()
         if self.cluster is not None:
@@ -1094,7 +1104,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
     taps_changed = shared.taps_changed
     if taps_changed is not None:
         logs_api.on_taps = lambda groups: taps_changed(account_id, region, groups)
-    invoker = ServiceInvoker(manager, backends.permissions, delivery, authorizer)
+    invoker = ServiceInvoker(manager, backends.permissions, delivery, authorizer, backends.recursion)
     subscriptions = SubscriptionFilters(logs_api, invoker)
     metrics_service = MetricsService(recorder)
     alarm_store = shared.stores.alarms(account_id, region)
@@ -1138,6 +1148,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         cloudwatch,
         limiter,
         log_budget,
+        invoker=invoker,
         follower=link is not None,
     )
     return account
@@ -1312,8 +1323,12 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         return platform.channel
 
     # Through the router once there are workers (serve, serve_worker): set on the platform then.
+    router = s3_router(settings)
     function_port = FunctionApiPort(
-        lambda request: platform.port_handler(request), settings.http_limits, environment_uids
+        lambda request: platform.port_handler(request),
+        settings.http_limits,
+        environment_uids,
+        streams=upload_streams(router) if worker is None else None,
     )
     # The namespaces tier: Lamina's API listens inside each environment's namespace where its
     # AWS_ENDPOINT_URL points (the function port, bound at startup).
@@ -1396,6 +1411,15 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
             AccountRouter(shared.cloudwatch_protocols[1], facades(lambda account: account.cloudwatch[1])),
         ),
     }
+    s3: EmbeddedS3 | None = None
+    if worker is None:
+
+        async def invoker_of(account_id: str, region: str) -> ServiceInvoker | None:
+            account = await platform.account_region(account_id, region)
+            return account.invoker if account is not None else None
+
+        s3 = build_s3(settings, stores, router, directory, authorizer, verifier, invoker_of)
+        services["s3"] = s3.facade
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),
@@ -1413,7 +1437,16 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     admin = AdminRoutes(
         verifier, directory.credential, AccountService(directory, account_created), settings.account_id
     )
-    app = Gateway(services, "lambda", verifier, internal, url_router, directory.credential, admin)
+    app = Gateway(
+        services,
+        "lambda",
+        verifier,
+        internal,
+        url_router,
+        directory.credential,
+        admin,
+        sigv2=s3.sigv2 if s3 is not None else None,
+    )
     platform = Platform(
         settings,
         credentials,
@@ -1439,6 +1472,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         clock=clock,
         cluster=shared.cluster,
         bus=bus,
+        s3=s3,
     )
     if worker is None and settings.workers > 1 and settings.sandbox_uids_explicit:
         platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"
@@ -1662,6 +1696,7 @@ def serve(settings: Settings) -> None:
         on_listening=lambda: announce(platform),
         after_listening=start_workers,
         reuse_port=settings.workers > 1,
+        streams=upload_streams(s3_router(settings)),
     )
     try:
         run_server(server)

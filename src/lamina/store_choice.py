@@ -20,6 +20,7 @@ from lamina.auth.secrets_store import (
 )
 from lamina.config import Settings
 from lamina.store.blobs import FilesystemBlobStore
+from lamina.store.bucket_ports import BucketStore, ObjectDataStore
 from lamina.store.logs import FileLogStore
 from lamina.store.ports import (
     AlarmStore,
@@ -139,6 +140,20 @@ class StoreChoice:
         else:
             self._blobs = FilesystemBlobStore(self._settings.blobs_dir, key)
         return self._blobs
+
+    def buckets(self) -> tuple[BucketStore, ObjectDataStore]:
+        """The embedded S3's records and object bytes: `buckets.db` and `objects/` in the data
+        directory, or the shared database's tables."""
+        if self.database is not None:
+            from lamina.store.postgres.buckets import PostgresBucketStore
+            from lamina.store.postgres.object_data import PostgresObjectData
+
+            return PostgresBucketStore(self.database), PostgresObjectData(self.database)
+        from lamina.store.objects import FilesystemObjectData
+        from lamina.store.sqlite.buckets import SqliteBucketStore
+
+        data_dir = self._settings.data_dir
+        return SqliteBucketStore(data_dir / "buckets.db"), FilesystemObjectData(data_dir / "objects")
 
     def _shared(self, name: str, make: Callable[[], bytes]) -> tuple[bytes, bool]:
         from lamina.store.postgres.shared_secrets import shared_secret

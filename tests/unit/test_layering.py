@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "identity": {"identity", "domain", "store", "auth"},
     "triggers": {"triggers", "domain", "store", "execution", "functions", "identity"},
     "observability": {"observability", "domain", "store", "triggers", "execution"},
+    "sources": {"sources", "domain", "store", "triggers"},
     "api": {
         "api",
         "protocol",
@@ -35,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
         "transport",
         "observability",
         "triggers",
+        "sources",
     },
     "cluster": {"cluster", "api", "domain", "execution", "identity", "protocol", "store", "transport"},
     "cli": {"cli", "auth", "store", "store_choice", "server", "domain", "cluster"},

@@ -24,7 +24,8 @@ from lamina.domain.regions import invalid_region, is_region
 from lamina.errors import AwsError
 from lamina.identity.directory import Credential
 from lamina.protocol.http import HttpRequest, HttpResponse, WireProtocol
-from lamina.protocol.sigv4 import SignedRequest, SigV4Verifier, read_credential_scope
+from lamina.protocol.sigv2 import is_sigv2
+from lamina.protocol.sigv4 import CredentialScope, SignedRequest, SigV4Verifier, read_credential_scope
 from lamina.transport.http11 import INTERNAL_ERROR, LeanRequest, LeanResponse
 
 _log = logging.getLogger(__name__)
@@ -41,7 +42,13 @@ def to_lean_response(response: HttpResponse) -> LeanResponse:
         content_type=None,
         headers=tuple(response.headers),
         stream=response.stream,
+        length=response.length,
     )
+
+
+# Verifies a request signed with S3's older signature (`protocol/sigv2.py`), whose scope names no
+# region or service: the result says which (S3, in the server's home region).
+SigV2Check = Callable[[LeanRequest], CredentialScope]
 
 
 class Gateway:
@@ -54,6 +61,7 @@ class Gateway:
         function_urls: FunctionUrlRouter,
         credentials: Callable[[str], Credential | None],
         admin: AdminRoutes | None = None,
+        sigv2: SigV2Check | None = None,
     ) -> None:
         """`credentials(access_key_id)`: who a verified key belongs to (the verifier looked up its
         secret the same way)."""
@@ -64,6 +72,7 @@ class Gateway:
         self._function_urls = function_urls
         self._credentials = credentials
         self._admin = admin
+        self._sigv2 = sigv2
 
     async def handle(self, lean: LeanRequest) -> LeanResponse:
         """The public port's handler: never raises."""
@@ -80,26 +89,35 @@ class Gateway:
         request: HttpRequest | None = None
         try:
             if lean.body_too_large:
+                # Answer in the protocol of the service the caller meant, as far as it can be told.
+                facade = self._facade_named(headers, query_string, facade)
                 raise AwsError(
                     "RequestEntityTooLargeException",
                     f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the operation",
                     413,
                 )
             query = parse_qsl(query_string, keep_blank_values=True) if query_string else []
-            request = HttpRequest(lean.method, raw_path, query, headers, lean.body)
+            request = HttpRequest(lean.method, raw_path, query, headers, lean.body, lean.stream)
             if raw_path.startswith("/_lamina/") or (
                 raw_path == "/metrics" and "authorization" not in headers
             ):
                 return to_lean_response(await self._internal.handle(request))
             try:
-                verified = self._verifier.verify(
-                    SignedRequest(lean.method, raw_path, query_string, headers, lean.body)
-                )
+                if self._sigv2 is not None and is_sigv2(headers, query_string):
+                    facade = self._services.get("s3", facade)
+                    verified = self._sigv2(lean)
+                else:
+                    verified = self._verifier.verify(
+                        SignedRequest(
+                            lean.method,
+                            raw_path,
+                            query_string,
+                            headers,
+                            None if lean.stream is not None else lean.body,
+                        )
+                    )
             except AwsError:
-                # Answer in the protocol of the service the caller meant, as far as it can be told.
-                credential = read_credential_scope(headers, query_string)
-                if credential is not None:
-                    facade = self._services.get(credential.service, facade)
+                facade = self._facade_named(headers, query_string, facade)
                 raise
             facade = self._services.get(verified.service, facade)
             if not is_region(verified.region):
@@ -122,6 +140,15 @@ class Gateway:
             )
             response = self._error_protocol(facade, request).serialize_error(internal, request_id)
         return to_lean_response(response)
+
+    def _facade_named(self, headers: Mapping[str, str], query_string: str, fallback: Service) -> Service:
+        """The service a request names in its signature (before the signature is checked)."""
+        if self._sigv2 is not None and is_sigv2(headers, query_string):
+            return self._services.get("s3", fallback)
+        credential = read_credential_scope(headers, query_string)
+        if credential is not None:
+            return self._services.get(credential.service, fallback)
+        return fallback
 
     @staticmethod
     def _error_protocol(facade: Service, request: HttpRequest | None) -> WireProtocol:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from lamina.transport.admission import Admit, SourceCounts
-from lamina.transport.http11 import Handler
+from lamina.transport.http11 import Handler, StreamsBody
 from lamina.transport.limits import HttpLimits
 from lamina.transport.listener import HttpListener
 
@@ -50,6 +50,7 @@ class PublicHttpServer:
         on_listening: Callable[[], None] = lambda: None,
         after_listening: Hook | None = None,
         reuse_port: bool = False,
+        streams: StreamsBody | None = None,
     ) -> None:
         """`after_listening` runs once the port is bound and announced (`on_listening`): this
         process serves meanwhile, and workers joining the port start there; `reuse_port`: other
@@ -66,7 +67,7 @@ class PublicHttpServer:
         self.stop: Callable[[], None] = lambda: None  # as SIGTERM does, once running
         # `admit`/`sources`: connections from execution environments count against their cap here
         # too (transport/function_port.py).
-        self.listener = HttpListener(handler, limits, admit=admit, sources=sources)
+        self.listener = HttpListener(handler, limits, admit=admit, sources=sources, streams=streams)
 
     async def run(self) -> None:
         """Serve until a stop signal; raises ServerStartError if serving never began."""

@@ -16,7 +16,19 @@ if TYPE_CHECKING:
 
     from lamina.errors import AwsError
 
-__all__ = ["HttpRequest", "HttpResponse", "WireProtocol"]
+__all__ = ["BodyReader", "HttpRequest", "HttpResponse", "WireProtocol"]
+
+
+class BodyReader(Protocol):
+    """A request body as it arrives: `read` returns the next bytes, b"" once the body has ended,
+    and raises ConnectionError when the client went away (or sent less than it announced)."""
+
+    @property
+    def declared_length(self) -> int | None:
+        """The Content-Length the client announced (None when it sent chunked)."""
+        ...
+
+    async def read(self) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +45,9 @@ class HttpRequest:
     query: list[tuple[str, str]]
     headers: Mapping[str, str]
     body: bytes
+    # A body the transport streams rather than buffers (object uploads): read it from here, and
+    # `body` is empty. Only requests the edge chose to stream have one.
+    stream: BodyReader | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +63,9 @@ class HttpResponse:
     body: bytes
     # A body sent as it is produced (event streams), chunk by chunk; `body` is then empty.
     stream: AsyncIterator[bytes] | None = None
+    # The body's length when known although it is not in `body`: a stream of known size goes out
+    # with this Content-Length instead of chunked, and a HEAD answer announces it.
+    length: int | None = None
 
 
 class WireProtocol(Protocol):

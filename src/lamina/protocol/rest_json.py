@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.model import OperationModel, ServiceModel
 
 from lamina.errors import AwsError
 from lamina.protocol import event_stream
@@ -24,9 +24,7 @@ from lamina.protocol.event_encoding import encode_events
 from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.json_values import (
     dump_json,
-    from_header,
     from_json,
-    from_text,
     load_json,
     member_path,
     raw_bytes,
@@ -34,6 +32,7 @@ from lamina.protocol.json_values import (
     to_header,
     to_json,
 )
+from lamina.protocol.rest_bindings import Member, Plan, decode_bindings, encode_headers, plan_for
 from lamina.protocol.validation import validate
 
 __all__ = ["RestJsonProtocol"]
@@ -103,66 +102,6 @@ def _route_order(route: _Route) -> tuple[tuple[bool, ...], int]:
     return tuple(segment is None for segment in route.segments), -len(route.query)
 
 
-# --------------------------------------------------------------------------- operation plans
-
-
-@dataclass(frozen=True, slots=True)
-class _Member:
-    name: str
-    wire_name: str  # locationName, or the member name; header names lower-cased on input
-    shape: Shape
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """Where every member of one operation's input or output shape travels."""
-
-    shape: Shape | None
-    uri: tuple[_Member, ...] = ()
-    query: tuple[_Member, ...] = ()
-    query_map: _Member | None = None
-    header: tuple[_Member, ...] = ()
-    header_maps: tuple[_Member, ...] = ()
-    status: _Member | None = None
-    payload: _Member | None = None
-    payload_required: bool = False
-    body: tuple[_Member, ...] = ()
-
-
-def _plan_for(shape: Shape | None, *, lower_headers: bool) -> _Plan:
-    if shape is None:
-        return _Plan(None)
-    groups: dict[str, list[_Member]] = {"uri": [], "querystring": [], "header": [], "headers": [], "body": []}
-    query_map = status = payload = None
-    payload_name = shape.serialization.get("payload")
-    for name, member_shape in shape.members.items():
-        location = member_shape.serialization.get("location")
-        wire_name = member_shape.serialization.get("name", name)
-        if location in ("header", "headers") and lower_headers:
-            wire_name = wire_name.lower()
-        member = _Member(name, wire_name, member_shape)
-        if name == payload_name:
-            payload = member
-        elif location == "statusCode":
-            status = member
-        elif location == "querystring" and member_shape.type_name == "map":
-            query_map = member
-        else:
-            groups[location if location in groups else "body"].append(member)
-    return _Plan(
-        shape,
-        uri=tuple(groups["uri"]),
-        query=tuple(groups["querystring"]),
-        query_map=query_map,
-        header=tuple(groups["header"]),
-        header_maps=tuple(groups["headers"]),
-        status=status,
-        payload=payload,
-        payload_required=payload_name in shape.required_members,
-        body=tuple(groups["body"]),
-    )
-
-
 class RestJsonProtocol:
     """Routes, decodes and encodes rest-json requests for one service model.
 
@@ -194,8 +133,8 @@ class RestJsonProtocol:
             bucket.sort(key=_route_order)
         for bucket in self._pattern_routes.values():
             bucket.sort(key=lambda route: route.rank)
-        self._input_plans: dict[str, _Plan] = {}
-        self._output_plans: dict[str, _Plan] = {}
+        self._input_plans: dict[str, Plan] = {}
+        self._output_plans: dict[str, Plan] = {}
 
     # ----------------------------------------------------------------------- routing
 
@@ -281,7 +220,7 @@ class RestJsonProtocol:
         """
         plan = self._input_plans.get(operation.name)
         if plan is None:
-            plan = self._input_plans[operation.name] = _plan_for(operation.input_shape, lower_headers=True)
+            plan = self._input_plans[operation.name] = plan_for(operation.input_shape, lower_headers=True)
         if plan.shape is None:
             return {}
         try:
@@ -291,24 +230,8 @@ class RestJsonProtocol:
         validate(plan.shape, params, self._enum_overrides)
         return params
 
-    def _decode(self, plan: _Plan, labels: dict[str, str], request: HttpRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        for member in plan.uri:
-            if member.wire_name in labels:
-                params[member.name] = from_text(member.shape, labels[member.wire_name], member.wire_name)
-        if plan.query or plan.query_map:
-            self._parse_query(plan, request.query, params)
-        headers = request.headers
-        for member in plan.header:
-            text = headers.get(member.wire_name)
-            if text is not None:
-                params[member.name] = from_header(member.shape, text, member.wire_name)
-        for member in plan.header_maps:
-            prefix = member.wire_name
-            found = {k[len(prefix) :]: v for k, v in headers.items() if k.startswith(prefix)}
-            if found:
-                value_shape = member.shape.value
-                params[member.name] = {k: from_header(value_shape, v, prefix + k) for k, v in found.items()}
+    def _decode(self, plan: Plan, labels: dict[str, str], request: HttpRequest) -> dict[str, Any]:
+        params = decode_bindings(plan, labels, request)
         if plan.payload is not None:
             self._parse_payload(plan.payload, request.body, params, required=plan.payload_required)
         elif plan.body:
@@ -320,36 +243,7 @@ class RestJsonProtocol:
         return params
 
     @staticmethod
-    def _parse_query(plan: _Plan, query: list[tuple[str, str]], params: dict[str, Any]) -> None:
-        bound = set()
-        for member in plan.query:
-            bound.add(member.wire_name)
-            values = [value for key, value in query if key == member.wire_name]
-            if not values:
-                continue
-            if member.shape.type_name == "list":
-                element = member.shape.member
-                params[member.name] = [from_text(element, value, member.wire_name) for value in values]
-            else:
-                params[member.name] = from_text(member.shape, values[0], member.wire_name)
-        if plan.query_map is not None:
-            # A map-typed querystring member collects every parameter no other member
-            # claims (AWS rest-json: "query params" map).
-            map_shape = plan.query_map.shape
-            multi = map_shape.value.type_name == "list"
-            collected: dict[str, Any] = {}
-            for key, value in query:
-                if key in bound:
-                    continue
-                if multi:
-                    collected.setdefault(key, []).append(from_text(map_shape.value.member, value, key))
-                elif key not in collected:
-                    collected[key] = from_text(map_shape.value, value, key)
-            if collected:
-                params[plan.query_map.name] = collected
-
-    @staticmethod
-    def _parse_payload(member: _Member, body: bytes, params: dict[str, Any], *, required: bool) -> None:
+    def _parse_payload(member: Member, body: bytes, params: dict[str, Any], *, required: bool) -> None:
         if not body:
             return
         type_name = member.shape.type_name
@@ -389,20 +283,12 @@ class RestJsonProtocol:
         """
         plan = self._output_plans.get(operation.name)
         if plan is None:
-            plan = self._output_plans[operation.name] = _plan_for(operation.output_shape, lower_headers=False)
-        response_headers: list[tuple[str, str]] = []
+            plan = self._output_plans[operation.name] = plan_for(operation.output_shape, lower_headers=False)
+        response_headers = encode_headers(plan, output)
         body = b""
         content_type: str | None = None
         if status is None and plan.status is not None and output.get(plan.status.name) is not None:
             status = int(output[plan.status.name])
-        for member in plan.header:
-            value = output.get(member.name)
-            if value is not None:
-                response_headers.append((member.wire_name, to_header(member.shape, value)))
-        for member in plan.header_maps:
-            for key, value in (output.get(member.name) or {}).items():
-                if value is not None:
-                    response_headers.append((member.wire_name + key, to_header(member.shape.value, value)))
         stream = None
         if plan.payload is not None:
             value = output.get(plan.payload.name)

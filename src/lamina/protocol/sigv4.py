@@ -25,6 +25,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote_to_bytes
 
 from lamina.errors import AwsError
+from lamina.protocol.aws_chunked import ChunkSigning
 
 __all__ = [
     "CredentialScope",
@@ -80,7 +81,9 @@ class SignedRequest:
     raw_path: str
     query_string: str
     headers: Mapping[str, str]
-    body: bytes
+    # None for a body the server streams rather than buffers: the signature is checked, and the
+    # declared payload hash is left to whoever reads the body (it may be hashed only as it arrives).
+    body: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +173,7 @@ class SigV4Verifier:
             # other services' presigned URLs sign the body hash like header auth does.
             payload_hash = UNSIGNED_PAYLOAD
         else:
-            payload_hash = body_hash = hashlib.sha256(request.body).hexdigest()
+            payload_hash = body_hash = hashlib.sha256(request.body or b"").hexdigest()
 
         canonical_request = "\n".join(
             (
@@ -199,7 +202,7 @@ class SigV4Verifier:
 
         # Checked after the signature, as S3 does: the declared hash is what the client signed,
         # so a mismatch here means the body changed (or was sent wrong), not the signature.
-        if _payload_hash_is_checkable(declared_payload_hash):
+        if request.body is not None and _payload_hash_is_checkable(declared_payload_hash):
             if body_hash is None:
                 body_hash = hashlib.sha256(request.body).hexdigest()
             if declared_payload_hash != body_hash:
@@ -209,6 +212,24 @@ class SigV4Verifier:
                     400,
                 )
         return scope
+
+    def chunk_signing(self, request: SignedRequest) -> ChunkSigning | None:
+        """What an aws-chunked body's chunk signatures chain from, for a request `verify` accepted
+        whose payload is STREAMING-AWS4-HMAC-SHA256-PAYLOAD (None for any other)."""
+        declared = request.headers.get("x-amz-content-sha256", "")
+        if not declared.startswith("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"):
+            return None
+        authorization = _read_authorization(request.headers, _parse_query(request.query_string))
+        secret = self._lookup_secret(authorization.scope.access_key_id)
+        if secret is None:
+            return None
+        scope = authorization.scope
+        return ChunkSigning(
+            self._signing_key(secret, scope),
+            authorization.timestamp,
+            f"{scope.date}/{scope.region}/{scope.service}/{SCOPE_TERMINATOR}",
+            authorization.signature,
+        )
 
     def _check_time(self, authorization: _Authorization) -> None:
         """Reject stale or future requests the way AWS words it, so clients can spot clock skew."""

@@ -26,6 +26,7 @@ from typing import cast
 
 import httptools
 
+from lamina.transport.body_stream import BodyStream
 from lamina.transport.limits import RUNTIME_API_MAX_BODY, HttpLimits
 from lamina.transport.messages import HandOff, InvalidResponse, LeanRequest, LeanResponse, encode_request
 
@@ -67,6 +68,11 @@ INTERNAL_ERROR = LeanResponse(
 )
 
 Handler = Callable[[LeanRequest], Awaitable[LeanResponse]]
+# Whether a request (its method, target and headers known, its body not yet read) is handed to the
+# handler at once with its body streamed (`body_stream.py`) instead of buffered whole.
+StreamsBody = Callable[[LeanRequest], bool]
+# S3's largest single PUT: 5 GiB.
+MAX_STREAMED_BODY = 5 * 1024**3
 
 
 class _Refused(Exception):
@@ -91,8 +97,16 @@ class LeanHttpProtocol(asyncio.Protocol):
         on_connection_lost: Callable[[LeanHttpProtocol], None] | None = None,
         max_body: int | None = None,
         limits: HttpLimits | None = None,
+        streams: StreamsBody | None = None,
     ) -> None:
         limits = limits or HttpLimits(max_body_bytes=DEFAULT_MAX_BODY)
+        self._streams = streams
+        # The request whose body is being streamed to its handler, and whether reading waits for
+        # that handler (its buffer is full) and since when.
+        self._streaming: BodyStream | None = None
+        self._stream_paused = False
+        self._stream_paused_at = 0.0
+        self._stream_expects_continue = False
         self._handler = handler
         self._on_connection_lost = on_connection_lost
         self._limits = limits
@@ -198,6 +212,9 @@ class LeanHttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = self._lingering = None
+        if self._streaming is not None:
+            self._streaming.fail()
+            self._streaming = None
         self._queue.clear()
         if self._timer is not None:
             self._timer.cancel()
@@ -252,6 +269,11 @@ class LeanHttpProtocol(asyncio.Protocol):
         assert self._current is not None and self._loop is not None
         self._head_done = True
         self._last_read = self._body_started = self._loop.time()
+        if self._streams is not None:
+            self._fill_target(self._current)
+            if self._streams(self._current):
+                self._start_stream(self._current)
+                return
         declared = self._current.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._max_body:
             # Answer now rather than read (up to) the whole announced body first; the client is
@@ -269,20 +291,78 @@ class LeanHttpProtocol(asyncio.Protocol):
         assert self._loop is not None
         self._last_read = self._loop.time()
         self._body_size += len(body)
+        if self._streaming is not None:
+            if self._body_size > MAX_STREAMED_BODY:  # only a chunked body can get here
+                raise _Refused(_refusal(413, "the request body is too large"))
+            if self._streaming.feed(body):
+                self._pause_stream()
+            return
         if self._body_size <= self._max_body:
             self._body.append(body)
         else:
             self._body = []
 
     def on_message_complete(self) -> None:
-        if not self._discarding:
-            self._finish_request(self._parser.should_keep_alive())
+        if self._discarding:
+            return
+        stream = self._streaming
+        if stream is not None:
+            assert self._current is not None
+            self._streaming = None
+            self._receiving = False
+            if self._current.keep_alive:  # not already ended by an early answer
+                self._current.keep_alive = self._parser.should_keep_alive()
+            stream.end()
+            return
+        self._finish_request(self._parser.should_keep_alive())
 
-    def _finish_request(self, keep_alive: bool) -> None:
-        """The request is read (or as much of it as will be): queue it for the handler."""
-        request = self._current
-        assert request is not None
-        self._receiving = False
+    # streamed bodies
+    def _start_stream(self, request: LeanRequest) -> None:
+        """Queue `request` now, its body to follow through a BodyStream."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_STREAMED_BODY:
+            self._discarding = True
+            self._body_size = int(declared)
+            self._finish_request(keep_alive=False)
+            return
+        self._stream_expects_continue = request.headers.get("expect", "").lower() == "100-continue"
+        stream = BodyStream(
+            int(declared) if declared.isdigit() else None, self._stream_started, self._stream_drained
+        )
+        request.stream = self._streaming = stream
+        self._queue_request(request)
+
+    def _stream_started(self) -> None:
+        if self._stream_expects_continue and self._transport is not None:
+            self._stream_expects_continue = False
+            self._transport.write(_CONTINUE)
+
+    def _pause_stream(self) -> None:
+        if self._stream_paused or self._transport is None or self._loop is None:
+            return
+        self._stream_paused = True
+        self._stream_paused_at = self._loop.time()
+        self._transport.pause_reading()
+
+    def _stream_drained(self) -> None:
+        if not self._stream_paused or self._loop is None:
+            return
+        self._stream_paused = False
+        now = self._loop.time()
+        # The time reading waited for the handler was ours, not the client's.
+        self._body_started += now - self._stream_paused_at
+        self._last_read = now
+        if self._transport is not None and not self._paused:
+            self._transport.resume_reading()
+
+    def _waiting_for_handler(self) -> bool:
+        """The client is not sending because we are not reading (or have not asked it to go on)."""
+        stream = self._streaming
+        return stream is not None and (
+            self._stream_paused or (not stream.started and self._stream_expects_continue)
+        )
+
+    def _fill_target(self, request: LeanRequest) -> None:
         request.method = self._parser.get_method().decode("latin-1")
         url = self._url
         question = url.find(b"?")
@@ -291,11 +371,21 @@ class LeanHttpProtocol(asyncio.Protocol):
             request.query_string = url[question + 1 :].split(b"#", 1)[0].decode("latin-1")
         else:
             request.path = url.split(b"#", 1)[0].decode("latin-1")
+
+    def _finish_request(self, keep_alive: bool) -> None:
+        """The request is read (or as much of it as will be): queue it for the handler."""
+        request = self._current
+        assert request is not None
+        self._receiving = False
+        self._fill_target(request)
         # llhttp resets its per-message flags after on_message_complete: the caller read it there.
         request.keep_alive = keep_alive
         request.body_too_large = self._body_size > self._max_body
         request.body = b"" if request.body_too_large else b"".join(self._body)
         self._body = []
+        self._queue_request(request)
+
+    def _queue_request(self, request: LeanRequest) -> None:
         self._queue.append(request)
         if len(self._queue) >= _MAX_QUEUED and self._transport is not None and not self._paused:
             self._transport.pause_reading()
@@ -308,6 +398,13 @@ class LeanHttpProtocol(asyncio.Protocol):
         while self._queue and self._transport is not None:
             request = self._queue.pop(0)
             response = await self._respond_to(request)
+            if request.stream is not None and not request.stream.ended:
+                # Answered before its body was read: the rest of the body is dropped, and the
+                # connection ends with this answer (what follows on the wire is still that body).
+                request.keep_alive = False
+                self._discarding = True
+                self._streaming = None
+                self._receiving = False
             if isinstance(response, HandOff) and await self._hand_off(request, response):
                 return
             if self._transport is None:
@@ -327,7 +424,7 @@ class LeanHttpProtocol(asyncio.Protocol):
             if response.stream is not None:
                 if not with_body:
                     await _close_stream(response.stream)
-                elif not await self._write_stream(response.stream):
+                elif not await self._write_stream(response.stream, response.length):
                     return
             if not request.keep_alive:
                 if self._discarding:
@@ -342,7 +439,8 @@ class LeanHttpProtocol(asyncio.Protocol):
                 assert self._loop is not None
                 # The time a request spent unread in the socket buffer was ours, not the client's.
                 self._started = self._last_read = self._loop.time()
-                self._transport.resume_reading()
+                if not self._stream_paused:
+                    self._transport.resume_reading()
         if self._eof and self._transport is not None:
             self._transport.close()
         elif self._loop is not None:
@@ -386,22 +484,34 @@ class LeanHttpProtocol(asyncio.Protocol):
         transport.close()  # the other process holds the connection now: this only drops our descriptor
         return True
 
-    async def _write_stream(self, stream: AsyncIterator[bytes]) -> bool:
-        """Send a streamed body as chunks until it ends or the client goes; False if it went.
+    async def _write_stream(self, stream: AsyncIterator[bytes], length: int | None = None) -> bool:
+        """Send a streamed body until it ends or the client goes; False if it went. Chunked, or
+        as plain bytes when its `length` was announced (a stream that then gives more or fewer
+        bytes ends the connection: the client could not tell where the body ends).
 
         Each chunk waits until the client has read enough of the previous ones (the transport's
         buffer under the high-water mark), so a slow reader slows the producer, not our memory."""
+        sent = 0
         try:
             async for chunk in stream:
                 if self._transport is None or self._transport.is_closing():
                     return False
                 if chunk:
-                    self._transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                    if length is None:
+                        self._transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                    else:
+                        sent += len(chunk)
+                        if sent > length:
+                            raise InvalidResponse(f"the body is longer than its length {length}")
+                        self._transport.write(chunk)
                     if self._write_paused and not await self._drained():
                         return False
             if self._transport is None:
                 return False
-            self._transport.write(b"0\r\n\r\n")
+            if length is None:
+                self._transport.write(b"0\r\n\r\n")
+            elif sent != length:
+                raise InvalidResponse(f"the body ended after {sent} of its {length} bytes")
             return True
         except asyncio.CancelledError:
             raise
@@ -441,7 +551,7 @@ class LeanHttpProtocol(asyncio.Protocol):
                 if now >= deadline:
                     transport.abort()  # what is buffered will never be read
                     return
-        elif self._receiving and not self._paused:
+        elif self._receiving and not self._paused and not self._waiting_for_handler():
             deadline = self._receive_deadline()
             if deadline is not None and now >= deadline:
                 self._respond_and_close(_TIMED_OUT)

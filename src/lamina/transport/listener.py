@@ -23,7 +23,7 @@ import struct
 from collections.abc import Hashable, Sequence
 
 from lamina.transport.admission import ADMITTED, Admission, Admit, SourceCounts
-from lamina.transport.http11 import Handler, LeanHttpProtocol
+from lamina.transport.http11 import Handler, LeanHttpProtocol, StreamsBody
 from lamina.transport.limits import HttpLimits
 
 _log = logging.getLogger(__name__)
@@ -55,8 +55,11 @@ class HttpListener:
         admit: Admit | None = None,
         sources: SourceCounts | None = None,
         start: bool = True,
+        streams: StreamsBody | None = None,
     ) -> None:
+        """`streams`: which requests get their body streamed to the handler (`http11.py`)."""
         self._handler = handler
+        self._streams = streams
         self._limits = limits
         self._admit = admit
         self.sources = sources if sources is not None else SourceCounts(limits.function_connections)
@@ -125,7 +128,9 @@ class HttpListener:
         connection.setblocking(False)
         if connection.family in (socket.AF_INET, socket.AF_INET6):
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        protocol = LeanHttpProtocol(self._handler, self._connection_lost, limits=self._limits)
+        protocol = LeanHttpProtocol(
+            self._handler, self._connection_lost, limits=self._limits, streams=self._streams
+        )
         protocol.handed_over = data  # parsed in connection_made, before the socket is read
         self.connections.add(protocol)
         self._loop.create_task(self._start(connection, protocol))
@@ -206,7 +211,9 @@ class HttpListener:
             connection.setblocking(False)
             if connection.family in (socket.AF_INET, socket.AF_INET6):
                 connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            protocol = LeanHttpProtocol(self._handler, self._connection_lost, limits=self._limits)
+            protocol = LeanHttpProtocol(
+                self._handler, self._connection_lost, limits=self._limits, streams=self._streams
+            )
             self.connections.add(protocol)  # counted from now: the cap holds during the hand-over
             if admission.source is not None:
                 self._source_of[protocol] = admission.source

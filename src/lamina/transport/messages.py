@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
+from lamina.transport.body_stream import BodyStream
+
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 # Responses that never have a body (RFC 9110 §6.4.1): nor, for these, a Content-Length.
 _NO_CONTENT = frozenset((204, 304))
@@ -33,6 +35,8 @@ class LeanRequest:
     local: tuple[str, int] | None = None  # our (host, port) on this connection
     keep_alive: bool = True
     handed_over: bool = False  # read by another process, which moved the connection here
+    # The body, while it arrives, for a request the server chose to stream (`body` is then empty).
+    stream: BodyStream | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,9 @@ class LeanResponse:
     headers: tuple[tuple[str, str], ...] = ()
     # Sent chunked as it is produced (event streams) instead of `body`.
     stream: AsyncIterator[bytes] | None = None
+    # A length known ahead for a body not in `body`: `stream` then goes out with this
+    # Content-Length instead of chunked (an object download), and a HEAD answer announces it.
+    length: int | None = None
 
     def has_body(self, method: str) -> bool:
         """Whether the body goes on the wire: never in answer to HEAD, nor with 204 or 304 (a body
@@ -63,11 +70,12 @@ class LeanResponse:
             lines += 1
         if status not in _NO_CONTENT:
             # A HEAD answer announces what a GET would have sent.
-            head += (
-                "Transfer-Encoding: chunked\r\n"
-                if self.stream is not None
-                else f"Content-Length: {len(self.body)}\r\n"
-            )
+            if self.length is not None:
+                head += f"Content-Length: {self.length}\r\n"
+            elif self.stream is not None:
+                head += "Transfer-Encoding: chunked\r\n"
+            else:
+                head += f"Content-Length: {len(self.body)}\r\n"
             lines += 1
         for name, value in self.headers:
             head += f"{name}: {value}\r\n"
@@ -95,6 +103,8 @@ def encode_request(request: LeanRequest) -> bytes:
     lines.extend(
         f"{name}: {value}" for name, value in request.headers.items() if name not in _FRAMING_HEADERS
     )
+    if request.stream is not None:
+        raise ValueError("a request whose body is streamed cannot be re-encoded")
     if request.body or request.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
         lines.append(f"content-length: {len(request.body)}")
     if not request.keep_alive and "connection" not in request.headers:

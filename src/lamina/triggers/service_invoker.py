@@ -14,10 +14,12 @@ import logging
 from lamina.domain.arns import parse_function_ref
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.iam.principals import service_principal
+from lamina.domain.recursion import is_recursive_loop, trace_for_invocation
 from lamina.errors import AwsError
 from lamina.execution.async_delivery import AsyncDelivery
 from lamina.functions.manager import FunctionManager
 from lamina.functions.permissions import PermissionService
+from lamina.functions.recursion import RecursionConfigService
 from lamina.identity.authorizer import Authorizer
 
 _log = logging.getLogger(__name__)
@@ -31,7 +33,10 @@ class ServiceInvoker:
         permissions: PermissionService,
         delivery: AsyncDelivery,
         authorizer: Authorizer,
+        recursion: RecursionConfigService | None = None,
     ) -> None:
+        """`recursion`: the functions' RecursiveLoop settings (None: never stopped as a loop)."""
+        self._recursion = recursion
         self._manager = manager
         self._permissions = permissions
         self._delivery = delivery
@@ -59,10 +64,22 @@ class ServiceInvoker:
         return decision is Decision.ALLOW
 
     async def invoke_event(
-        self, service: str, function: str, payload: bytes, source_arn: str, source_account: str
+        self,
+        service: str,
+        function: str,
+        payload: bytes,
+        source_arn: str,
+        source_account: str,
+        *,
+        trace_header: str | None = None,
     ) -> str | None:
         """Queue an asynchronous invocation (durably, with the function's retries and destinations)
-        when allowed; returns its request id, or None when the policy does not let `service` in."""
+        when allowed; returns its request id, or None when the policy does not let `service` in.
+
+        `trace_header`: the X-Amzn-Trace-Id of the request that caused the event (an object a
+        function wrote, say): the invocation continues its chain, so a loop through the service
+        (a function writing into the bucket that triggers it) is stopped like a direct one, its
+        event going to the failure destination instead of running."""
         if not await self.allowed(service, function, source_arn, source_account):
             _log.warning(
                 "%s may not invoke %s for %s: no resource policy statement allows it",
@@ -73,4 +90,8 @@ class ServiceInvoker:
             return None
         placement = self._placement
         ref = parse_function_ref(function, region=placement.region, account_id=placement.account_id)
-        return await self._delivery.accept(ref.name, ref.qualifier, payload)
+        trace_id, depth = trace_for_invocation(trace_header)
+        if self._recursion is not None and is_recursive_loop(depth, self._recursion.loop(ref.name)):
+            _log.warning("%s: stopped a recursive loop through %s (%s)", function, service, source_arn)
+            return await self._delivery.reject_recursive(ref.name, ref.qualifier, payload)
+        return await self._delivery.accept(ref.name, ref.qualifier, payload, trace_id=trace_id)

@@ -1,0 +1,1 @@
+"""The S3 API (rest-xml) over the embedded buckets (`sources/buckets/`)."""
