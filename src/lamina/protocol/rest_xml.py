@@ -157,6 +157,14 @@ class RestXmlProtocol:
             if payload.shape.type_name == "blob":
                 body: Any = request.stream if request.stream is not None else request.body
                 streamed = (payload.name, body)
+            elif payload.shape.type_name == "string":
+                if request.body:
+                    try:
+                        params[payload.name] = request.body.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise AwsError(
+                            "InvalidArgument", "The request body is not UTF-8 text.", 400
+                        ) from None
             elif request.body:
                 params[payload.name] = decode_document(payload.shape, request.body)
             elif plan.payload_required:

@@ -50,7 +50,7 @@ def continuation_token(marker: str) -> str:
 
 def marker_of_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        return base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raise invalid_argument(
             "The continuation token provided is incorrect", "continuation-token", token

@@ -31,6 +31,27 @@ _LAMBDA_READ_ONLY = {
     "Statement": [{"Effect": "Allow", "Action": ["lambda:Get*", "lambda:List*"], "Resource": "*"}],
 }
 
+_S3_FULL_ACCESS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:*", "s3-object-lambda:*"], "Resource": "*"}],
+}
+_S3_READ_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "s3:Get*",
+                "s3:List*",
+                "s3:Describe*",
+                "s3-object-lambda:Get*",
+                "s3-object-lambda:List*",
+            ],
+            "Resource": "*",
+        }
+    ],
+}
+
 AWS_MANAGED_POLICIES = (
     ManagedPolicy(
         "aws",
@@ -57,6 +78,24 @@ AWS_MANAGED_POLICIES = (
         json.dumps(_LAMBDA_READ_ONLY),
         "/",
         "Grants read-only access to AWS Lambda service.",
+        0.0,
+    ),
+    ManagedPolicy(
+        "aws",
+        "AmazonS3FullAccess",
+        "ANPAIFIR6V6BVTRAHWINE",
+        json.dumps(_S3_FULL_ACCESS),
+        "/",
+        "Provides full access to all buckets via the AWS Management Console.",
+        0.0,
+    ),
+    ManagedPolicy(
+        "aws",
+        "AmazonS3ReadOnlyAccess",
+        "ANPAIZTJ4DXE7G6AGAE6M",
+        json.dumps(_S3_READ_ONLY),
+        "/",
+        "Provides read only access to all buckets via the AWS Management Console.",
         0.0,
     ),
 )

@@ -365,6 +365,10 @@ class BucketService:
         contents: list[ObjectRecord] = []
         prefixes: list[str] = []
         marker = after
+        if delimiter and after and common_prefix_of(after, prefix, delimiter) == after:
+            # Resuming after a common prefix (a v1 NextMarker, a continuation token): every key
+            # under it was rolled up into it already.
+            marker = after_common_prefix(after)
         last: str | None = None
         if max_keys <= 0:
             return ListingPage([], [], False, None)
