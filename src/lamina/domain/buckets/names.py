@@ -41,3 +41,6 @@ def check_key(key: str) -> None:
         raise AwsError("InvalidArgument", "A key must be UTF-8 text.", 400) from None
     if len(encoded) > MAX_KEY_BYTES:
         raise key_too_long(key)
+    if "\0" in key:
+        # XML 1.0 cannot carry U+0000, so no listing could return such a key (docs/compatibility.md).
+        raise AwsError("InvalidArgument", "A key must not contain the character U+0000.", 400)
