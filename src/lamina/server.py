@@ -154,7 +154,7 @@ from lamina.store.ports import (
 from lamina.store_choice import StoreChoice
 from lamina.transport.function_port import FunctionApiPort, UidsOtherThan
 from lamina.transport.handoff import ConnectionInbox
-from lamina.transport.messages import LeanRequest, LeanResponse
+from lamina.transport.messages import HandOff, LeanRequest, LeanResponse
 from lamina.triggers.service_invoker import ServiceInvoker
 
 if TYPE_CHECKING:  # psycopg is the postgres extra's: imported only by servers that use it
@@ -386,6 +386,8 @@ class Platform:
     handle: Callable[[LeanRequest], Awaitable[LeanResponse]] | None = None  # the whole API
     # What every port of this process serves: `handle`, or the router in front of it (--workers).
     port_handler: Callable[[LeanRequest], Awaitable[LeanResponse]] = _unset_handler
+    # On a worker: which requests move to another process before their body is read (uploads).
+    moves_early: Callable[[LeanRequest], HandOff | None] = lambda request: None
     worker_handlers: dict[str, Handler] = field(default_factory=dict)  # the primary's, for its workers
     counts: SharedCounts | None = None  # --workers: what all of them count together
     budget: MemoryBudget | None = None
@@ -1329,6 +1331,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         settings.http_limits,
         environment_uids,
         streams=upload_streams(router) if worker is None else None,
+        moves_early=(lambda request: platform.moves_early(request)) if worker is not None else None,
     )
     # The namespaces tier: Lamina's API listens inside each environment's namespace where its
     # AWS_ENDPOINT_URL points (the function port, bound at startup).
@@ -1731,14 +1734,21 @@ def serve_worker(spec: WorkerSpec) -> None:
     )
     platform = build_platform(settings, worker=spec)
     assert platform.handle is not None
-    platform.port_handler = InvocationRouter(
+    router = InvocationRouter(
         platform.handle,
         platform.directory.credential,
         platform,
         index=spec.index,
         inbox_of=lambda index: inbox_path(spec.runtime_dir, index),
         token=spec.token,
-    ).handle
+    )
+    platform.port_handler = router.handle
+    uploads = upload_streams(s3_router(settings))
+
+    def moves_early(request: LeanRequest) -> HandOff | None:
+        return router.moves_early(request) if uploads(request) else None
+
+    platform.moves_early = moves_early
     inbox = ConnectionInbox(
         inbox_path(spec.runtime_dir, spec.index),
         spec.token,
@@ -1816,6 +1826,7 @@ def serve_worker(spec: WorkerSpec) -> None:
         on_shutdown=platform.shutdown,
         after_listening=ready,
         reuse_port=True,
+        moves_early=moves_early,
     )
     try:
         run_server(server)

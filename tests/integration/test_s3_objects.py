@@ -20,6 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.support.s3_signing import s3_signer
 from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer
 
 MIB = 1024 * 1024
@@ -475,26 +476,6 @@ def test_wrong_keys_get_s3s_error_codes(server: RunningServer, bucket: str) -> N
 # --------------------------------------------------------------------------- helpers
 
 
-class _FixedPayloadSigner(botocore.auth.S3SigV4Auth):
-    """botocore's S3 signer, signing a payload hash given here (the streaming kinds it has no
-    switch for) instead of the one it would compute."""
-
-    def __init__(self, payload_hash: str) -> None:
-        super().__init__(botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1")
-        self._payload_hash = payload_hash
-
-    def payload(self, request: Any) -> str:
-        return self._payload_hash
-
-
-def _signer(payload_hash: str | None) -> botocore.auth.S3SigV4Auth:
-    if payload_hash is None:
-        return botocore.auth.S3SigV4Auth(
-            botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1"
-        )
-    return _FixedPayloadSigner(payload_hash)
-
-
 def _pieces(data: bytes, size: int) -> list[bytes]:
     return [data[at : at + size] for at in range(0, len(data), size)]
 
@@ -517,7 +498,7 @@ def _signed(
     request = botocore.awsrequest.AWSRequest(method=method, url=url, data=signed, headers=dict(headers or {}))
     if host is not None:
         request.headers["Host"] = host
-    _signer(payload_hash).add_auth(request)
+    s3_signer(payload_hash).add_auth(request)
     prepared = urllib.request.Request(
         url, data=body or None, method=method, headers=dict(request.headers.items())
     )
@@ -541,7 +522,7 @@ def _signed_chunks(
         "X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
     }
     request = botocore.awsrequest.AWSRequest(method="PUT", url=url, data=b"", headers=headers)
-    _signer("STREAMING-AWS4-HMAC-SHA256-PAYLOAD").add_auth(request)
+    s3_signer("STREAMING-AWS4-HMAC-SHA256-PAYLOAD").add_auth(request)
     timestamp = request.context["timestamp"]
     scope = f"{timestamp[:8]}/us-east-1/s3/aws4_request"
     seed = str(request.headers["Authorization"]).rsplit("Signature=", 1)[1]

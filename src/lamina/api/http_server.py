@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from lamina.transport.admission import Admit, SourceCounts
-from lamina.transport.http11 import Handler, StreamsBody
+from lamina.transport.http11 import Handler, MovesEarly, StreamsBody
 from lamina.transport.limits import HttpLimits
 from lamina.transport.listener import HttpListener
 
@@ -51,6 +51,7 @@ class PublicHttpServer:
         after_listening: Hook | None = None,
         reuse_port: bool = False,
         streams: StreamsBody | None = None,
+        moves_early: MovesEarly | None = None,
     ) -> None:
         """`after_listening` runs once the port is bound and announced (`on_listening`): this
         process serves meanwhile, and workers joining the port start there; `reuse_port`: other
@@ -67,7 +68,9 @@ class PublicHttpServer:
         self.stop: Callable[[], None] = lambda: None  # as SIGTERM does, once running
         # `admit`/`sources`: connections from execution environments count against their cap here
         # too (transport/function_port.py).
-        self.listener = HttpListener(handler, limits, admit=admit, sources=sources, streams=streams)
+        self.listener = HttpListener(
+            handler, limits, admit=admit, sources=sources, streams=streams, moves_early=moves_early
+        )
 
     async def run(self) -> None:
         """Serve until a stop signal; raises ServerStartError if serving never began."""

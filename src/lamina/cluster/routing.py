@@ -99,6 +99,12 @@ class InvocationRouter:
             move = self._moves[index] = HandOff(status, body, headers=headers, send=send)
         return move
 
+    def moves_early(self, lean: LeanRequest) -> HandOff | None:
+        """For a request whose head alone has arrived (an object upload): the move to the process
+        that answers it, when that is not this one, so its body goes there unbuffered."""
+        target = self.target(lean)
+        return None if target == self._index else self._move_to(target)
+
     def target(self, lean: LeanRequest) -> int:
         """The process that answers `lean`."""
         here = self._index

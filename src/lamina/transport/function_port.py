@@ -33,7 +33,7 @@ import socket
 from collections.abc import Callable, Container, Hashable
 
 from lamina.transport.admission import ADMITTED, REFUSED, Admission, SourceCounts
-from lamina.transport.http11 import Handler, StreamsBody
+from lamina.transport.http11 import Handler, MovesEarly, StreamsBody
 from lamina.transport.limits import HttpLimits
 from lamina.transport.listener import HttpListener
 from lamina.transport.peers import connection_owner_uid
@@ -81,12 +81,18 @@ class FunctionApiPort:
         *,
         owner_of: Callable[[socket.socket], int | None] = connection_owner_uid,
         streams: StreamsBody | None = None,
+        moves_early: MovesEarly | None = None,
     ) -> None:
         self._environment_uids = environment_uids
         self._owner_of = owner_of
         self.sources = SourceCounts(limits.function_connections)
         self._listener = HttpListener(
-            handler, limits, admit=self._admit_own, sources=self.sources, streams=streams
+            handler,
+            limits,
+            admit=self._admit_own,
+            sources=self.sources,
+            streams=streams,
+            moves_early=moves_early,
         )
         self.url = ""
 

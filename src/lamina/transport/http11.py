@@ -28,7 +28,14 @@ import httptools
 
 from lamina.transport.body_stream import BodyStream
 from lamina.transport.limits import RUNTIME_API_MAX_BODY, HttpLimits
-from lamina.transport.messages import HandOff, InvalidResponse, LeanRequest, LeanResponse, encode_request
+from lamina.transport.messages import (
+    HandOff,
+    InvalidResponse,
+    LeanRequest,
+    LeanResponse,
+    encode_head,
+    encode_request,
+)
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -71,6 +78,9 @@ Handler = Callable[[LeanRequest], Awaitable[LeanResponse]]
 # Whether a request (its method, target and headers known, its body not yet read) is handed to the
 # handler at once with its body streamed (`body_stream.py`) instead of buffered whole.
 StreamsBody = Callable[[LeanRequest], bool]
+# Whether a request (its head read) moves to another process before its body is read: the body
+# then goes there straight from the socket instead of being buffered here first.
+MovesEarly = Callable[[LeanRequest], HandOff | None]
 # S3's largest single PUT: 5 GiB.
 MAX_STREAMED_BODY = 5 * 1024**3
 
@@ -98,9 +108,14 @@ class LeanHttpProtocol(asyncio.Protocol):
         max_body: int | None = None,
         limits: HttpLimits | None = None,
         streams: StreamsBody | None = None,
+        moves_early: MovesEarly | None = None,
     ) -> None:
         limits = limits or HttpLimits(max_body_bytes=DEFAULT_MAX_BODY)
         self._streams = streams
+        self._moves_early = moves_early
+        # A request moving before its body arrived, and the body bytes read with its head.
+        self._early: tuple[LeanRequest, HandOff] | None = None
+        self._early_body: list[bytes] = []
         # The request whose body is being streamed to its handler, and whether reading waits for
         # that handler (its buffer is full) and since when.
         self._streaming: BodyStream | None = None
@@ -197,6 +212,9 @@ class LeanHttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError:
             self._respond_and_close(_BAD_REQUEST)
             return
+        if self._early is not None:
+            self._start_early_move()
+            return
         if in_head and self._receiving and not self._head_done:
             # This whole read belonged to a head that is still not complete.
             self._head_streamed += len(data)
@@ -269,6 +287,8 @@ class LeanHttpProtocol(asyncio.Protocol):
         assert self._current is not None and self._loop is not None
         self._head_done = True
         self._last_read = self._body_started = self._loop.time()
+        if self._moves_early is not None and not self._adopting and self._may_move_early(self._current):
+            return
         if self._streams is not None:
             self._fill_target(self._current)
             if self._streams(self._current):
@@ -290,6 +310,9 @@ class LeanHttpProtocol(asyncio.Protocol):
             return
         assert self._loop is not None
         self._last_read = self._loop.time()
+        if self._early is not None:
+            self._early_body.append(body)
+            return
         self._body_size += len(body)
         if self._streaming is not None:
             if self._body_size > MAX_STREAMED_BODY:  # only a chunked body can get here
@@ -305,6 +328,13 @@ class LeanHttpProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._discarding:
             return
+        if self._early is not None:
+            # All of it arrived with the head after all: served (or moved) as any whole request.
+            self._early = None
+            self._body, self._early_body = self._early_body, []
+            self._body_size = sum(len(piece) for piece in self._body)
+            self._finish_request(self._parser.should_keep_alive())
+            return
         stream = self._streaming
         if stream is not None:
             assert self._current is not None
@@ -315,6 +345,53 @@ class LeanHttpProtocol(asyncio.Protocol):
             stream.end()
             return
         self._finish_request(self._parser.should_keep_alive())
+
+    # requests that move before their body arrives
+    def _may_move_early(self, request: LeanRequest) -> bool:
+        """Whether `request` moves now; only a request with a Content-Length (its body bytes are
+        then the bytes on the wire) on a connection with nothing else in flight (a move now would
+        overtake the answers still owed)."""
+        assert self._moves_early is not None
+        self._fill_target(request)
+        headers = request.headers
+        if not headers.get("content-length", "").isdigit() or "transfer-encoding" in headers or self.busy:
+            return False
+        move = self._moves_early(request)
+        if move is None or move.send is None:
+            return False
+        self._early = (request, move)
+        self._early_body = []
+        return True
+
+    def _start_early_move(self) -> None:
+        assert self._early is not None and self._transport is not None
+        request, move = self._early
+        self._early = None
+        prefix, self._early_body = b"".join(self._early_body), []
+        self._transport.pause_reading()
+        self._paused = True  # nothing more is read here; the watchdog leaves the client alone
+        self._task = asyncio.get_running_loop().create_task(self._move_early(request, move, prefix))
+
+    async def _move_early(self, request: LeanRequest, move: HandOff, prefix: bytes) -> None:
+        transport = self._transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        taken = False
+        if sock is not None and move.send is not None:
+            try:
+                taken = await move.send(os.dup(sock.fileno()), encode_head(request) + prefix)
+            except OSError:
+                taken = False
+        if self._transport is None or transport is None:
+            return
+        self._task = None  # this task: the refusal below is the only answer owed
+        if not taken:
+            self._respond_and_close(move)
+            return
+        self._transport = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        transport.close()  # only our descriptor: the other process holds the connection now
 
     # streamed bodies
     def _start_stream(self, request: LeanRequest) -> None:

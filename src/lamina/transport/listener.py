@@ -23,7 +23,7 @@ import struct
 from collections.abc import Hashable, Sequence
 
 from lamina.transport.admission import ADMITTED, Admission, Admit, SourceCounts
-from lamina.transport.http11 import Handler, LeanHttpProtocol, StreamsBody
+from lamina.transport.http11 import Handler, LeanHttpProtocol, MovesEarly, StreamsBody
 from lamina.transport.limits import HttpLimits
 
 _log = logging.getLogger(__name__)
@@ -56,10 +56,13 @@ class HttpListener:
         sources: SourceCounts | None = None,
         start: bool = True,
         streams: StreamsBody | None = None,
+        moves_early: MovesEarly | None = None,
     ) -> None:
-        """`streams`: which requests get their body streamed to the handler (`http11.py`)."""
+        """`streams`: which requests get their body streamed to the handler; `moves_early`: which
+        move to another process before their body is read (`http11.py`)."""
         self._handler = handler
         self._streams = streams
+        self._moves_early = moves_early
         self._limits = limits
         self._admit = admit
         self.sources = sources if sources is not None else SourceCounts(limits.function_connections)
@@ -129,7 +132,11 @@ class HttpListener:
         if connection.family in (socket.AF_INET, socket.AF_INET6):
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         protocol = LeanHttpProtocol(
-            self._handler, self._connection_lost, limits=self._limits, streams=self._streams
+            self._handler,
+            self._connection_lost,
+            limits=self._limits,
+            streams=self._streams,
+            moves_early=self._moves_early,
         )
         protocol.handed_over = data  # parsed in connection_made, before the socket is read
         self.connections.add(protocol)
@@ -212,7 +219,11 @@ class HttpListener:
             if connection.family in (socket.AF_INET, socket.AF_INET6):
                 connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             protocol = LeanHttpProtocol(
-                self._handler, self._connection_lost, limits=self._limits, streams=self._streams
+                self._handler,
+                self._connection_lost,
+                limits=self._limits,
+                streams=self._streams,
+                moves_early=self._moves_early,
             )
             self.connections.add(protocol)  # counted from now: the cap holds during the hand-over
             if admission.source is not None:

@@ -112,6 +112,16 @@ def encode_request(request: LeanRequest) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
 
 
+def encode_head(request: LeanRequest) -> bytes:
+    """Only the request's head, framing headers as the client sent them: what another process
+    reads first when a request moves before its body has arrived (the body then follows on the
+    connection itself, as the client frames it)."""
+    target = request.path + ("?" + request.query_string if request.query_string else "")
+    lines = [f"{request.method} {target} HTTP/1.1"]
+    lines.extend(f"{name}: {value}" for name, value in request.headers.items())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 # `HandOff.send(fd, data)`: give the connection (a duplicate descriptor, which `send` closes) and the
 # bytes to read first to another process; True once that process has taken it.
 SendConnection = Callable[[int, bytes], Awaitable[bool]]

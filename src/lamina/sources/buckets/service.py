@@ -267,9 +267,7 @@ class BucketService:
         if removed is None:
             return  # S3 answers 204 for a key that is not there
         await self._free(removed.segments)
-        await self._events.notify(
-            bucket, self._event(bucket, removed, "ObjectRemoved:Delete", caller), caller.trace_header
-        )
+        await self._notify(bucket, removed, "ObjectRemoved:Delete", caller)
 
     async def delete_objects(
         self, bucket_name: str, keys: Sequence[str], caller: Caller

@@ -60,7 +60,9 @@ def _part(row: Any) -> PartRecord:
 
 
 async def _lock_key(connection: AsyncConnection[Any], bucket: str, key: str) -> None:
-    await connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"s3:{len(bucket)}:{bucket}/{key}",))
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"s3:{len(bucket)}:{bucket}/{key}",)
+    )
 
 
 async def _object(connection: AsyncConnection[Any], bucket: str, key: str) -> ObjectRecord | None:
