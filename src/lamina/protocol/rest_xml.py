@@ -22,6 +22,7 @@ from lamina.errors import AwsError
 from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.rest_bindings import Plan, decode_bindings, encode_headers, plan_for
 from lamina.protocol.s3_routing import NOT_IMPLEMENTED, S3Router
+from lamina.protocol.sigv4 import ExpiredSignature
 from lamina.protocol.validation import validate
 from lamina.protocol.xml_values import decode_document, encode_document, escape
 
@@ -74,9 +75,9 @@ _S3_ERRORS = {
 def s3_error(error: AwsError) -> AwsError:
     """`error` as S3 would name it (signature errors have codes of their own there)."""
     if error.code == "InvalidSignatureException":
-        if "expired" in error.message:
+        if isinstance(error, ExpiredSignature) and error.presigned:
             return AwsError("AccessDenied", "Request has expired", 403)
-        if "not yet current" in error.message or "Signature expired" in error.message:
+        if isinstance(error, ExpiredSignature):
             return AwsError(
                 "RequestTimeTooSkewed",
                 "The difference between the request time and the current time is too large.",
@@ -150,7 +151,10 @@ class RestXmlProtocol:
             plan = self._input_plans[operation.name] = plan_for(operation.input_shape, lower_headers=True)
         if plan.shape is None:
             return {}
-        params = decode_bindings(plan, labels, request)
+        try:
+            params = decode_bindings(plan, labels, request)
+        except AwsError as error:  # S3 has no SerializationException: a bad value is an argument
+            raise AwsError("InvalidArgument", error.message, 400) from None
         streamed: tuple[str, Any] | None = None
         payload = plan.payload
         if payload is not None:

@@ -128,6 +128,8 @@ class SigV2Verifier:
         path = request.raw_path
         if request.bucket_of_host is not None:
             path = f"/{request.bucket_of_host}{path}"
+        elif path.count("/") == 1 and len(path) > 1:
+            path += "/"  # a bucket's own resource is `/bucket/` (botocore's auth_path)
         signed = sorted(
             (name, value) for name, value in query if name in _SIGNED_SUBRESOURCES and name not in _PRESIGNED
         )

@@ -29,6 +29,7 @@ from lamina.protocol.aws_chunked import ChunkSigning
 
 __all__ = [
     "CredentialScope",
+    "ExpiredSignature",
     "SigV4Verifier",
     "SignedRequest",
     "read_credential_scope",
@@ -71,6 +72,16 @@ _PRESIGNED_REQUIRED = (
     "X-Amz-Date",
 )
 _AUTHORIZATION_REQUIRED = ("Credential", "Signature", "SignedHeaders")
+
+
+class ExpiredSignature(AwsError):
+    """A signature outside its time window: a request too far from now (clock skew), or a presigned
+    URL past its expiry. AWS words both alike; S3 names them apart (RequestTimeTooSkewed, and
+    AccessDenied "Request has expired"), so the error says which."""
+
+    def __init__(self, message: str, *, presigned: bool) -> None:
+        super().__init__("InvalidSignatureException", message, 403)
+        self.presigned = presigned
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,11 +248,10 @@ class SigV4Verifier:
         now = datetime.fromtimestamp(self._clock(), UTC)
         skew = timedelta(seconds=self._max_skew_seconds)
         if signed_at > now + skew:
-            raise AwsError(
-                "InvalidSignatureException",
+            raise ExpiredSignature(
                 f"Signature not yet current: {authorization.timestamp} is still later than "
                 f"{_format_timestamp(now + skew)} ({_format_timestamp(now)} + {_describe(skew)})",
-                403,
+                presigned=False,
             )
         window = (
             skew
@@ -249,11 +259,10 @@ class SigV4Verifier:
             else timedelta(seconds=authorization.expires_seconds)
         )
         if signed_at < now - window:
-            raise AwsError(
-                "InvalidSignatureException",
+            raise ExpiredSignature(
                 f"Signature expired: {authorization.timestamp} is now earlier than "
                 f"{_format_timestamp(now - window)} ({_format_timestamp(now)} - {_describe(window)})",
-                403,
+                presigned=authorization.presigned,
             )
 
     def _signing_key(self, secret: str, scope: CredentialScope) -> bytes:

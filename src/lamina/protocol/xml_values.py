@@ -54,17 +54,40 @@ def encode_document(root: str, shape: Shape, value: Mapping[str, Any], namespace
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<{root}{attribute}>{body}</{root}>'.encode()
 
 
+_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+
+def _attributes(shape: Shape, value: Any) -> str:
+    """A structure's `xmlAttribute` members, written on its own element (S3's Grantee `xsi:type`)."""
+    if shape.type_name != "structure" or not isinstance(value, Mapping):
+        return ""
+    written = ""
+    for name, member in shape.members.items():
+        if not member.serialization.get("xmlAttribute") or value.get(name) is None:
+            continue
+        attribute = member.serialization.get("name", name)
+        if attribute.startswith("xsi:") and "xmlns:xsi" not in written:
+            written += f' xmlns:xsi="{_XSI}"'
+        written += f' {attribute}="{escape(str(value[name]))}"'
+    return written
+
+
+def _element(tag: str, shape: Shape, value: Any) -> str:
+    return f"<{tag}{_attributes(shape, value)}>{_encode(shape, value)}</{tag}>"
+
+
 def _encode_members(shape: Shape, value: Mapping[str, Any]) -> str:
     parts: list[str] = []
     for name, member in shape.members.items():
         item = value.get(name)
-        if item is None or member.serialization.get("location") is not None:
+        serialization = member.serialization
+        if item is None or serialization.get("location") is not None or serialization.get("xmlAttribute"):
             continue
-        tag = member.serialization.get("name", name)
-        if member.type_name == "list" and member.serialization.get("flattened"):
-            parts.extend(f"<{tag}>{_encode(member.member, element)}</{tag}>" for element in item)
+        tag = serialization.get("name", name)
+        if member.type_name == "list" and serialization.get("flattened"):
+            parts.extend(_element(tag, member.member, element) for element in item)
         else:
-            parts.append(f"<{tag}>{_encode(member, item)}</{tag}>")
+            parts.append(_element(tag, member, item))
     return "".join(parts)
 
 
@@ -74,7 +97,7 @@ def _encode(shape: Shape, value: Any) -> str:
         return _encode_members(shape, value)
     if kind == "list":
         tag = shape.member.serialization.get("name", "member")
-        return "".join(f"<{tag}>{_encode(shape.member, element)}</{tag}>" for element in value)
+        return "".join(_element(tag, shape.member, element) for element in value)
     if kind == "map":
         key_tag = shape.key.serialization.get("name", "key")
         value_tag = shape.value.serialization.get("name", "value")
@@ -100,13 +123,31 @@ def decode_document(shape: Shape, body: bytes) -> dict[str, Any]:
     """The structure `shape` from a request document (its root element's name is not checked, as
     S3 does not for most documents). Raises MalformedXml for anything that is not plain,
     well-formed XML of that shape: a DOCTYPE (entity tricks) is refused outright."""
-    if len(body) > MAX_DOCUMENT_BYTES or b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+    if len(body) > MAX_DOCUMENT_BYTES:
+        raise MalformedXml()
+    # Read as UTF-8 text only (what S3 accepts), so the DOCTYPE check below sees every byte: in
+    # another encoding a declaration would slip past a byte search.
+    try:
+        text = body.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise MalformedXml() from None
+    upper = text.upper()
+    if "<!DOCTYPE" in upper or "<!ENTITY" in upper:
         raise MalformedXml()
     try:
-        root = ElementTree.fromstring(body)
+        root = ElementTree.fromstring(_without_declaration(text))
     except (ElementTree.ParseError, ValueError):
         raise MalformedXml() from None
     return _decode_structure(shape, root)
+
+
+def _without_declaration(text: str) -> str:
+    """ElementTree refuses a str that declares an encoding; the text is decoded already."""
+    stripped = text.lstrip()
+    if stripped.startswith("<?xml"):
+        end = stripped.find("?>")
+        return stripped[end + 2 :] if end >= 0 else stripped
+    return text
 
 
 def _local(tag: str) -> str:

@@ -223,6 +223,8 @@ class LeanHttpProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # A client that half-closes after its requests still gets the answers; then we close.
+        if self._streaming is not None:
+            self._streaming.fail()  # the rest of that body will never come
         if not self.busy:
             return None
         self._eof = True
@@ -230,7 +232,10 @@ class LeanHttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = self._lingering = None
+        streamed = self._streaming is not None
         if self._streaming is not None:
+            # Its handler's read raises ConnectionError and the handler cleans up as it planned
+            # (a partial upload discarded); it is not cancelled under its feet.
             self._streaming.fail()
             self._streaming = None
         self._queue.clear()
@@ -239,7 +244,7 @@ class LeanHttpProtocol(asyncio.Protocol):
             self._timer = None
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
-        if self._task is not None and not self._task.done():
+        if self._task is not None and not self._task.done() and not streamed:
             self._task.cancel()
         if self._on_connection_lost is not None:
             self._on_connection_lost(self)

@@ -96,7 +96,10 @@ class S3Facade:
         params = self._protocol.parse(operation, labels, request)
         bucket_name = labels.get("Bucket")
         bucket = await self._service.find_bucket(bucket_name) if bucket_name is not None else None
-        self._authorization.check(operation.name, context, bucket_name, labels.get("Key"), bucket)
+        # Creating a bucket is the caller's own act: an existing bucket of that name (maybe another
+        # account's) and its policy do not decide it; the create then answers that it exists.
+        owned = None if operation.name == "CreateBucket" else bucket
+        self._authorization.check(operation.name, context, bucket_name, labels.get("Key"), owned)
         result = await handler(params, context)
         headers = list(result.headers)
         if bucket is not None and operation.name in ("HeadBucket", "HeadObject", "GetObject"):
