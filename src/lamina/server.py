@@ -31,6 +31,7 @@ from lamina.api.services.cloudwatch import build_cloudwatch_facades
 from lamina.api.services.identity import build_iam_facade, build_sts_facade
 from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
 from lamina.api.services.lambda_.authorization import LambdaAuthorization
+from lamina.api.services.lambda_.code_from_buckets import CodeFromBuckets
 from lamina.api.services.lambda_.router import lambda_account, no_such_account
 from lamina.api.services.logs import build_logs_facade
 from lamina.api.services.protocol_switch import ProtocolSwitch
@@ -921,6 +922,8 @@ class _Shared:
     gather_metrics: Callable[[], Awaitable[None]] | None = None
     # --cluster: where invocations run (cluster/ray_cluster.py).
     cluster: RayCluster | None = None
+    # Deployment packages named by bucket and key (the primary's: it serves the embedded S3).
+    code_from_buckets: CodeFromBuckets | None = None
 
 
 def idle_key(account_id: str, region: str, name: str, version: str) -> str:
@@ -1091,6 +1094,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         backends,
         shared.code_urls,
         LambdaAuthorization(authorizer, backends.permissions, placement, backends.layers).authorize,
+        shared.code_from_buckets,
     )
     function_urls = FunctionUrlHandler(
         backends.function_urls,
@@ -1386,6 +1390,13 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         taps_changed=(lambda *taps: platform.taps_changed(*taps)) if feed is not None else None,
         gather_metrics=(lambda: platform.gather_worker_metrics()) if feed is not None else None,
         cluster=_ray_cluster(settings, code_urls, sts) if settings.cluster else None,
+        code_from_buckets=(
+            CodeFromBuckets(
+                lambda: platform.s3.buckets.service if platform.s3 is not None else None, authorizer
+            )
+            if worker is None
+            else None
+        ),
     )
     home = (settings.account_id, settings.home_region)
     accounts[home] = _build_account(shared, *home)

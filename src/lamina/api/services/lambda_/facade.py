@@ -12,6 +12,7 @@ import re
 from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.services.lambda_.async_settings import AsyncSettingsOperations
 from lamina.api.services.lambda_.backends import LambdaBackends
+from lamina.api.services.lambda_.code_from_buckets import CodeFromBuckets
 from lamina.api.services.lambda_.invoke import InvokeHandler
 from lamina.api.services.lambda_.layers import LayerOperations
 from lamina.api.services.lambda_.operations import LambdaOperations
@@ -91,7 +92,9 @@ def build_lambda_facade(
     backends: LambdaBackends,
     code_urls: CodeUrlSigner,
     authorize: Authorize | None = None,
+    code_from_buckets: CodeFromBuckets | None = None,
 ) -> ServiceFacade:
+    """`code_from_buckets`: reads packages named by bucket and key (None: inline packages only)."""
     handlers: dict[str, object] = {
         "operations": LambdaOperations(backends, code_urls),
         "async_settings": AsyncSettingsOperations(
@@ -108,4 +111,8 @@ def build_lambda_facade(
         for owner, operations in _SERVED_BY.items()
         for operation in operations
     }
+    if code_from_buckets is not None:
+        table = {
+            operation: code_from_buckets.wrap(operation, handler) for operation, handler in table.items()
+        }
     return ServiceFacade(protocol, table, authorize)
