@@ -113,3 +113,17 @@ def test_quick_shared_state_benchmark_reports_warm_costs_and_takeover() -> None:
     _positive(results, "ratios", "warm_postgres_vs_files")
     assert results["takeover"]["events"] == 10
     _positive(results, "takeover", "all_delivered_after_kill_s")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_buckets_benchmark_reports_throughput_and_event_latency() -> None:
+    results = _quick_run("bench/buckets.py", timeout=280)
+    _positive(results, "disk_copy_mb_per_second")
+    for key in ("put_per_second", "get_per_second"):
+        _positive(results, "small_objects_1kb", key)
+    for key in ("put_mb_per_second", "raw_unsigned_put_mb_per_second", "get_mb_per_second"):
+        _positive(results, "large_objects", key)
+    _positive(results, "event_to_function", "median_ms")
+    assert results["event_to_function"]["count"] == 10
+    assert len(results["targets"]) == 3

@@ -9,6 +9,7 @@ was written.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -34,6 +35,10 @@ CHECKSUM_HEADERS = {
     "ChecksumSHA256": "x-amz-checksum-sha256",
     "ChecksumCRC64NVME": "x-amz-checksum-crc64nvme",
 }
+
+
+# Bytes hashed (and handed on) at once.
+BLOCK = 1024 * 1024
 
 
 class _Crc32:
@@ -83,19 +88,42 @@ class DigestingBody:
             self._checksums[name] = _CHECKSUMS[name]()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        """The body in blocks of BLOCK bytes (the last shorter), each hashed on a worker thread
+        (hashlib lets go of the GIL for large buffers): the event loop goes on receiving the next
+        block meanwhile, and the per-chunk cost of hashing small reads is paid once a block."""
         limit = self.checks.length
+        pending: list[bytes] = []
+        pending_size = 0
         async for chunk in self.chunks:
             self.size += len(chunk)
             if limit is not None and self.size > limit:
                 raise AwsError(
                     "IncompleteBody", "The request body is longer than its declared Content-Length.", 400
                 )
-            self._md5.update(chunk)
-            if self._sha256 is not None:
-                self._sha256.update(chunk)
-            for digest in self._checksums.values():
-                digest.update(chunk)
-            yield chunk
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= BLOCK:
+                block = b"".join(pending)
+                pending, pending_size = [], 0
+                # MD5 alone costs more than the rest together: it runs beside them.
+                await asyncio.gather(
+                    asyncio.to_thread(self._md5.update, block), asyncio.to_thread(self._update_others, block)
+                )
+                yield block
+        if pending:
+            block = b"".join(pending)
+            self._update(block)
+            yield block
+
+    def _update(self, block: bytes) -> None:
+        self._md5.update(block)
+        self._update_others(block)
+
+    def _update_others(self, block: bytes) -> None:
+        if self._sha256 is not None:
+            self._sha256.update(block)
+        for digest in self._checksums.values():
+            digest.update(block)
 
     @property
     def md5_hex(self) -> str:
