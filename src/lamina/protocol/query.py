@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,19 +20,11 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from lamina.errors import AwsError
 from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.validation import validate
+from lamina.protocol.xml_values import encode_members, escape
+
+__all__ = ["QueryProtocol", "escape"]
 
 _XML_CONTENT_TYPE = "text/xml"
-# Characters XML 1.0 does not allow at all, not even as a reference (§2.2 Char), and lone
-# surrogates, which cannot be encoded. AWS writes some as `&#x1;`, which botocore's parser rejects;
-# Lamina sends U+FFFD instead so the response stays readable (docs/compatibility.md).
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# A raw CR would reach the client as LF (XML end-of-line normalisation); a reference keeps it.
-_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
-
-
-def escape(text: str) -> str:
-    """`text` as XML character data that any XML 1.0 parser accepts."""
-    return _XML_FORBIDDEN.sub("\ufffd", text).translate(_XML_ESCAPES)
 
 
 def _invalid(message: str) -> AwsError:
@@ -88,7 +79,7 @@ class QueryProtocol:
         result = ""
         if shape is not None:
             wrapper = shape.serialization.get("resultWrapper", f"{operation.name}Result")
-            result = f"<{wrapper}>{_encode_members(shape, output)}</{wrapper}>"
+            result = f"<{wrapper}>{encode_members(shape, output, whole_seconds=True)}</{wrapper}>"
         body = (
             f'<{operation.name}Response xmlns="{self._namespace}">{result}'
             f"<ResponseMetadata><RequestId>{escape(request_id or '')}</RequestId></ResponseMetadata>"
@@ -191,45 +182,3 @@ def _scalar(shape: Shape, text: str, key: str) -> Any:
     except ValueError:
         raise _invalid(f"Invalid value for parameter {key}: {text!r}") from None
     return text
-
-
-def _encode_members(shape: Shape, value: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    for name, member in shape.members.items():
-        item = value.get(name)
-        if item is None:
-            continue
-        tag = member.serialization.get("name", name)
-        if member.type_name == "list" and member.serialization.get("flattened"):
-            parts.extend(f"<{tag}>{_encode(member.member, element)}</{tag}>" for element in item)
-        else:
-            parts.append(f"<{tag}>{_encode(member, item)}</{tag}>")
-    return "".join(parts)
-
-
-def _encode(shape: Shape, value: Any) -> str:
-    kind = shape.type_name
-    if kind == "structure":
-        return _encode_members(shape, value)
-    if kind == "list":
-        tag = shape.member.serialization.get("name", "member")
-        return "".join(f"<{tag}>{_encode(shape.member, element)}</{tag}>" for element in value)
-    if kind == "map":
-        return "".join(
-            f"<entry><key>{escape(str(key))}</key><value>{_encode(shape.value, item)}</value></entry>"
-            for key, item in value.items()
-        )
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "timestamp":
-        moment = (
-            value
-            if isinstance(value, datetime.datetime)
-            else datetime.datetime.fromtimestamp(float(value), datetime.UTC)
-        )
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.UTC)
-        return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if kind == "blob":
-        return base64.b64encode(value if isinstance(value, bytes) else str(value).encode()).decode()
-    return escape(str(value))

@@ -25,7 +25,9 @@ from lamina.protocol.json_values import format_timestamp
 
 __all__ = ["MalformedXml", "decode_document", "encode_document", "escape"]
 
-# Characters XML 1.0 does not allow at all (§2.2 Char) and lone surrogates: written as U+FFFD.
+# Characters XML 1.0 does not allow at all, not even as a reference (§2.2 Char), and lone
+# surrogates, which cannot be encoded. AWS writes some as `&#x1;`, which botocore's parser rejects;
+# Lamina sends U+FFFD instead so the response stays readable (docs/compatibility.md).
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # A raw CR would reach the client as LF (XML end-of-line normalisation); a reference keeps it.
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", '"': "&quot;"})
@@ -50,11 +52,17 @@ def escape(text: str) -> str:
 def encode_document(root: str, shape: Shape, value: Mapping[str, Any], namespace: str) -> bytes:
     """A whole document: `<root xmlns=namespace>members</root>` with an XML declaration."""
     attribute = f' xmlns="{escape(namespace)}"' if namespace else ""
-    body = _encode_members(shape, value)
+    body = encode_members(shape, value)
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<{root}{attribute}>{body}</{root}>'.encode()
 
 
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+
+def encode_members(shape: Shape, value: Mapping[str, Any], *, whole_seconds: bool = False) -> str:
+    """A structure's members as XML elements (no enclosing element). `whole_seconds`: timestamps
+    without fractions (the query protocol's, as IAM and STS write them)."""
+    return _Encoder(whole_seconds).members(shape, value)
 
 
 def _attributes(shape: Shape, value: Any) -> str:
@@ -72,48 +80,64 @@ def _attributes(shape: Shape, value: Any) -> str:
     return written
 
 
-def _element(tag: str, shape: Shape, value: Any) -> str:
-    return f"<{tag}{_attributes(shape, value)}>{_encode(shape, value)}</{tag}>"
+class _Encoder:
+    def __init__(self, whole_seconds: bool) -> None:
+        self._whole_seconds = whole_seconds
+
+    def element(self, tag: str, shape: Shape, value: Any) -> str:
+        return f"<{tag}{_attributes(shape, value)}>{self.value(shape, value)}</{tag}>"
+
+    def members(self, shape: Shape, value: Mapping[str, Any]) -> str:
+        parts: list[str] = []
+        for name, member in shape.members.items():
+            item = value.get(name)
+            serialization = member.serialization
+            if item is None or serialization.get("location") is not None or serialization.get("xmlAttribute"):
+                continue
+            tag = serialization.get("name", name)
+            if member.type_name == "list" and serialization.get("flattened"):
+                parts.extend(self.element(tag, member.member, element) for element in item)
+            else:
+                parts.append(self.element(tag, member, item))
+        return "".join(parts)
+
+    def value(self, shape: Shape, value: Any) -> str:
+        kind = shape.type_name
+        if kind == "structure":
+            return self.members(shape, value)
+        if kind == "list":
+            tag = shape.member.serialization.get("name", "member")
+            return "".join(self.element(tag, shape.member, element) for element in value)
+        if kind == "map":
+            key_tag = shape.key.serialization.get("name", "key")
+            value_tag = shape.value.serialization.get("name", "value")
+            return "".join(
+                f"<entry><{key_tag}>{escape(str(key))}</{key_tag}>"
+                f"<{value_tag}>{self.value(shape.value, item)}</{value_tag}></entry>"
+                for key, item in value.items()
+            )
+        if kind == "boolean":
+            return "true" if value else "false"
+        if kind == "timestamp":
+            if self._whole_seconds:
+                moment = _as_moment(value)
+                return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return str(format_timestamp(value, shape.serialization.get("timestampFormat", "iso8601")))
+        if kind == "blob":
+            raw = value if isinstance(value, bytes) else str(value).encode()
+            return base64.b64encode(raw).decode()
+        return escape(str(value))
 
 
-def _encode_members(shape: Shape, value: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    for name, member in shape.members.items():
-        item = value.get(name)
-        serialization = member.serialization
-        if item is None or serialization.get("location") is not None or serialization.get("xmlAttribute"):
-            continue
-        tag = serialization.get("name", name)
-        if member.type_name == "list" and serialization.get("flattened"):
-            parts.extend(_element(tag, member.member, element) for element in item)
-        else:
-            parts.append(_element(tag, member, item))
-    return "".join(parts)
-
-
-def _encode(shape: Shape, value: Any) -> str:
-    kind = shape.type_name
-    if kind == "structure":
-        return _encode_members(shape, value)
-    if kind == "list":
-        tag = shape.member.serialization.get("name", "member")
-        return "".join(_element(tag, shape.member, element) for element in value)
-    if kind == "map":
-        key_tag = shape.key.serialization.get("name", "key")
-        value_tag = shape.value.serialization.get("name", "value")
-        return "".join(
-            f"<entry><{key_tag}>{escape(str(key))}</{key_tag}>"
-            f"<{value_tag}>{_encode(shape.value, item)}</{value_tag}></entry>"
-            for key, item in value.items()
-        )
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "timestamp":
-        return str(format_timestamp(value, shape.serialization.get("timestampFormat", "iso8601")))
-    if kind == "blob":
-        raw = value if isinstance(value, bytes) else str(value).encode()
-        return base64.b64encode(raw).decode()
-    return escape(str(value))
+def _as_moment(value: Any) -> datetime.datetime:
+    moment = (
+        value
+        if isinstance(value, datetime.datetime)
+        else datetime.datetime.fromtimestamp(float(value), datetime.UTC)
+    )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC)
 
 
 # --------------------------------------------------------------------------- decoding

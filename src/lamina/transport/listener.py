@@ -131,16 +131,19 @@ class HttpListener:
         connection.setblocking(False)
         if connection.family in (socket.AF_INET, socket.AF_INET6):
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        protocol = LeanHttpProtocol(
+        protocol = self._protocol()
+        protocol.handed_over = data  # parsed in connection_made, before the socket is read
+        self.connections.add(protocol)
+        self._loop.create_task(self._start(connection, protocol))
+
+    def _protocol(self) -> LeanHttpProtocol:
+        return LeanHttpProtocol(
             self._handler,
             self._connection_lost,
             limits=self._limits,
             streams=self._streams,
             moves_early=self._moves_early,
         )
-        protocol.handed_over = data  # parsed in connection_made, before the socket is read
-        self.connections.add(protocol)
-        self._loop.create_task(self._start(connection, protocol))
 
     def start(self) -> None:
         """Begin accepting (for a listener made with `start=False`); idempotent."""
@@ -218,13 +221,7 @@ class HttpListener:
             connection.setblocking(False)
             if connection.family in (socket.AF_INET, socket.AF_INET6):
                 connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            protocol = LeanHttpProtocol(
-                self._handler,
-                self._connection_lost,
-                limits=self._limits,
-                streams=self._streams,
-                moves_early=self._moves_early,
-            )
+            protocol = self._protocol()
             self.connections.add(protocol)  # counted from now: the cap holds during the hand-over
             if admission.source is not None:
                 self._source_of[protocol] = admission.source
