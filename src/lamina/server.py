@@ -36,6 +36,7 @@ from lamina.api.services.lambda_.router import lambda_account, no_such_account
 from lamina.api.services.logs import build_logs_facade
 from lamina.api.services.protocol_switch import ProtocolSwitch
 from lamina.api.services.service import Service, ServiceFacade, method_table
+from lamina.api.services.sqs.facade import build_sqs_service
 from lamina.auth.secrets_store import RootCredentials
 from lamina.clock import Clock, ManualClock, SystemClock
 from lamina.cluster.change_feed import (
@@ -140,6 +141,7 @@ from lamina.protocol.json_rpc import JsonRpcProtocol
 from lamina.protocol.model import create_protocol, load_service_model
 from lamina.protocol.query import QueryProtocol
 from lamina.protocol.sigv4 import SigV4Verifier
+from lamina.sources.queues.embedded import EmbeddedQueues
 from lamina.store.group_commit import GroupCommit
 from lamina.store.ports import (
     AlarmStore,
@@ -397,8 +399,9 @@ class Platform:
     uid_range: str | None = None  # --sandbox-uids split among --workers: the whole range given
     # --metadata postgresql://: changes other servers on the database made, and ours told to them.
     bus: PostgresChangeBus | None = None
-    # The embedded S3 (the primary's alone: workers hand its requests over).
+    # The embedded S3 and SQS (the primary's alone: workers hand their requests over).
     s3: EmbeddedS3 | None = None
+    queues: EmbeddedQueues | None = None
     _settler: asyncio.Task[None] | None = None
     _adopter: asyncio.Task[None] | None = None
     _exchanger: asyncio.Task[None] | None = None
@@ -427,6 +430,8 @@ class Platform:
         if self.s3 is not None:
             # Only where no other server writes objects: their uploads in progress look unreferenced.
             await self.s3.buckets.open(collect=self.stores is None or self.stores.database is None)
+        if self.queues is not None:
+            await self.queues.open()
         await self.identity_store.open()
         await self.directory.load()
         for account_id in self.directory.account_ids:
@@ -749,6 +754,8 @@ class Platform:
         await self.identity_store.close()
         if self.s3 is not None:
             await self.s3.buckets.close()
+        if self.queues is not None:
+            await self.queues.close()
         if self.bus is not None:
             await self.bus.close()
         if self.cluster is not None:
@@ -1426,6 +1433,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         ),
     }
     s3: EmbeddedS3 | None = None
+    queues: EmbeddedQueues | None = None
     if worker is None:
 
         async def invoker_of(account_id: str, region: str) -> ServiceInvoker | None:
@@ -1434,6 +1442,8 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
 
         s3 = build_s3(settings, stores, router, directory, authorizer, verifier, invoker_of)
         services["s3"] = s3.facade
+        queues = EmbeddedQueues(stores.queues())
+        services["sqs"] = build_sqs_service(queues.service, authorizer)
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),
@@ -1487,6 +1497,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         cluster=shared.cluster,
         bus=bus,
         s3=s3,
+        queues=queues,
     )
     if worker is None and settings.workers > 1 and settings.sandbox_uids_explicit:
         platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"

@@ -33,6 +33,7 @@ from lamina.store.ports import (
     MetricStore,
     ServerLogStore,
 )
+from lamina.store.queue_ports import QueueStore
 
 T = TypeVar("T")
 SERVER_ID_FILE = "server-id"
@@ -154,6 +155,17 @@ class StoreChoice:
 
         data_dir = self._settings.data_dir
         return SqliteBucketStore(data_dir / "buckets.db"), FilesystemObjectData(data_dir / "objects")
+
+    def queues(self) -> QueueStore:
+        """The embedded SQS's queues and messages: `queues.db` in the data directory, or the shared
+        database's tables."""
+        if self.database is not None:
+            from lamina.store.postgres.queues import PostgresQueueStore
+
+            return PostgresQueueStore(self.database)
+        from lamina.store.sqlite.queues import SqliteQueueStore
+
+        return SqliteQueueStore(self._settings.data_dir / "queues.db")
 
     def _shared(self, name: str, make: Callable[[], bytes]) -> tuple[bytes, bool]:
         from lamina.store.postgres.shared_secrets import shared_secret

@@ -8,7 +8,7 @@ takes the code from `__type` (after any `#`), so boto3 raises the modelled excep
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -23,11 +23,17 @@ from lamina.protocol.validation import validate
 
 class JsonRpcProtocol:
     def __init__(
-        self, service_model: ServiceModel, *, validation_error_code: str = "ValidationException"
+        self,
+        service_model: ServiceModel,
+        *,
+        validation_error_code: str = "ValidationException",
+        enum_overrides: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """`validation_error_code`: the code model-constraint failures are reported with (CloudWatch
-        Logs answers them as InvalidParameterException)."""
+        Logs answers them as InvalidParameterException); `enum_overrides`: shapes whose allowed
+        values the service checks itself (an empty sequence), with its own error."""
         self._validation_error_code = validation_error_code
+        self._enum_overrides = dict(enum_overrides or {})
         metadata = service_model.metadata
         # Services that moved from the query protocol (CloudWatch) keep their query error codes:
         # botocore reads them from x-amzn-query-error.
@@ -62,7 +68,7 @@ class JsonRpcProtocol:
         except RecursionError:
             raise serialization_error("Request body is nested too deeply") from None
         try:
-            validate(shape, params)
+            validate(shape, params, self._enum_overrides)
         except AwsError as error:
             if self._validation_error_code == error.code:
                 raise
@@ -113,7 +119,7 @@ class JsonRpcProtocol:
     def serialize_error(self, error: AwsError, request_id: str) -> HttpResponse:
         document: dict[str, Any] = {"__type": error.code, "message": error.message, **error.extra}
         headers = list(error.headers.items())
-        if self._query_compatible:
+        if self._query_compatible and not any(name.lower() == "x-amzn-query-error" for name, _ in headers):
             headers.append(
                 ("x-amzn-query-error", f"{error.code};{'Sender' if error.status < 500 else 'Receiver'}")
             )

@@ -64,5 +64,6 @@ def create_protocol(
     if protocol == "json":
         from lamina.protocol.json_rpc import JsonRpcProtocol
 
-        return JsonRpcProtocol(service_model, **(json_options or {}))
+        code = (json_options or {}).get("validation_error_code", "ValidationException")
+        return JsonRpcProtocol(service_model, validation_error_code=code, enum_overrides=enum_overrides)
     raise NotImplementedError(f"wire protocol {protocol!r} of {service_model.service_name} is not supported")

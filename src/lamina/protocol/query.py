@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -32,7 +32,11 @@ def _invalid(message: str) -> AwsError:
 
 
 class QueryProtocol:
-    def __init__(self, service_model: ServiceModel) -> None:
+    def __init__(
+        self, service_model: ServiceModel, enum_overrides: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """`enum_overrides`: shapes whose allowed values the service checks itself (empty)."""
+        self._enum_overrides = dict(enum_overrides or {})
         self._service_model = service_model
         self._namespace = service_model.metadata.get("xmlNamespace", "")
         self._operations = {
@@ -60,7 +64,7 @@ class QueryProtocol:
         shape = operation.input_shape
         params = _decode_structure(shape, fields, "") if shape is not None else {}
         try:
-            validate(shape, params)
+            validate(shape, params, self._enum_overrides)
         except AwsError as error:  # query services (IAM, STS, CloudWatch) call it ValidationError
             raise AwsError("ValidationError", error.message, error.status) from None
         return params
@@ -95,15 +99,23 @@ class QueryProtocol:
         """botocore's QueryParser reads Error/Code and Error/Message; the modelled error's code
         (e.g. NoSuchEntity) makes boto3 raise its class."""
         kind = "Sender" if error.error_type == "User" else "Receiver"
+        code = error.code
+        query_error = {name.lower(): value for name, value in error.headers.items()}.pop(
+            "x-amzn-query-error", None
+        )
+        if (
+            query_error is not None
+        ):  # a json-era service's error: its query code is the one this protocol sends
+            code, _, kind = query_error.partition(";")
         body = (
             f'<ErrorResponse xmlns="{self._namespace}"><Error><Type>{kind}</Type>'
-            f"<Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message></Error>"
+            f"<Code>{escape(code)}</Code><Message>{escape(error.message)}</Message></Error>"
             f"<RequestId>{escape(request_id)}</RequestId></ErrorResponse>"
         ).encode()
         headers = [
             ("Content-Type", _XML_CONTENT_TYPE),
             ("x-amzn-RequestId", request_id),
-            *error.headers.items(),
+            *((name, value) for name, value in error.headers.items() if name.lower() != "x-amzn-query-error"),
         ]
         return HttpResponse(error.status, headers, body)
 

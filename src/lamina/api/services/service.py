@@ -71,7 +71,8 @@ class ServiceFacade:
         )
 
 
-def _snake(operation: str) -> str:
+def snake_case(operation: str) -> str:
+    """An operation's handler name: CreateUser is create_user."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
 
@@ -84,7 +85,7 @@ def method_table(
     create_user), each called with the params and `argument(context)` and returning the output."""
 
     def handler_for(name: str) -> OperationHandler:
-        method = getattr(target, _snake(name))
+        method = getattr(target, snake_case(name))
 
         async def handle(params: dict[str, Any], context: RequestContext) -> OperationResult:
             return OperationResult(await method(params, argument(context)))

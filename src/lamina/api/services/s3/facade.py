@@ -3,7 +3,6 @@ the operation. Errors answer in S3's XML shape, SigV4 ones with S3's codes."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ from lamina.api.context import OperationResult, RequestContext
 from lamina.api.services.s3.authorization import S3Authorization
 from lamina.api.services.s3.bucket_operations import BucketOperations
 from lamina.api.services.s3.object_operations import ObjectOperations
+from lamina.api.services.service import snake_case
 from lamina.errors import AwsError
 from lamina.identity.authorizer import Authorizer
 from lamina.protocol.aws_chunked import ChunkSigning
@@ -56,10 +56,6 @@ _OBJECT_OPERATIONS = (
 )
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 class S3Facade:
     def __init__(
         self,
@@ -76,8 +72,8 @@ class S3Facade:
         buckets = BucketOperations(service)
         objects = ObjectOperations(service, self._chunk_signing, self._authorize_source)
         self._handlers: dict[str, Handler] = {
-            **{name: getattr(buckets, _snake(name)) for name in _BUCKET_OPERATIONS},
-            **{name: getattr(objects, _snake(name)) for name in _OBJECT_OPERATIONS},
+            **{name: getattr(buckets, snake_case(name)) for name in _BUCKET_OPERATIONS},
+            **{name: getattr(objects, snake_case(name)) for name in _OBJECT_OPERATIONS},
         }
 
     def protocol_for(self, request: HttpRequest) -> WireProtocol:

@@ -1,0 +1,1 @@
+"""The embedded SQS: queues, messages, long polling, FIFO order and deduplication, redrive."""

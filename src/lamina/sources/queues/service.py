@@ -1,0 +1,382 @@
+"""The embedded SQS's operations on its store: queues and their attributes, sending, receiving with
+long polling, deleting, visibility changes, purges, redrive to dead-letter queues.
+
+Called by the SQS API edge (`api/services/sqs/`) with decoded arguments, and by event source
+mappings (which poll queues for functions). A long poll waits in memory here, woken by a send to
+the same queue through this server, and looks again at least every second (a message turning
+visible, or sent through another server sharing the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from lamina.domain.queues import errors
+from lamina.domain.queues.attributes import (
+    COMPUTED,
+    DEFAULTS,
+    SETTABLE,
+    check_name,
+    checked,
+    parse_queue_arn,
+    queue_arn,
+    redrive_of,
+)
+from lamina.domain.queues.messages import Message, check_body, to_record_attributes
+from lamina.store.queue_ports import QueueKey, QueueRecord, QueueStore
+
+_log = logging.getLogger(__name__)
+DEDUPLICATION_MS = 5 * 60 * 1000  # SQS's deduplication interval
+PURGE_INTERVAL_SECONDS = 60
+RECREATE_AFTER_SECONDS = 60
+_RECHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to send, as the caller gave it."""
+
+    body: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)  # checked MessageAttributes
+    delay_seconds: int | None = None
+    group_id: str | None = None
+    deduplication_id: str | None = None
+    trace_header: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    message_id: str
+    token: str
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(f"{self.message_id}:{self.token}".encode()).decode()
+
+
+def decode_receipt(handle: str) -> Receipt:
+    try:
+        message_id, _, token = base64.urlsafe_b64decode(handle.encode()).decode().partition(":")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise errors.receipt_handle_invalid(handle) from None
+    if not message_id or not token:
+        raise errors.receipt_handle_invalid(handle)
+    return Receipt(message_id, token)
+
+
+class QueueService:
+    def __init__(self, store: QueueStore, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+        self._waiters: dict[QueueKey, set[asyncio.Future[None]]] = {}
+        self._deleted: dict[QueueKey, float] = {}
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # ----------------------------------------------------------------------- queues
+
+    async def create_queue(
+        self, account_id: str, region: str, name: str, attributes: Mapping[str, str], tags: Mapping[str, str]
+    ) -> QueueRecord:
+        fifo = str(attributes.get("FifoQueue", "false")).lower() == "true"
+        check_name(name, fifo)
+        if name.endswith(".fifo") and not fifo:
+            check_name(name, False)  # a ".fifo" name needs FifoQueue=true: refused as a plain name
+        given = checked(attributes, fifo=fifo, creating=True)
+        if fifo:
+            given["FifoQueue"] = "true"
+        else:
+            given.pop("FifoQueue", None)
+        key = (account_id, region, name)
+        deleted = self._deleted.get(key)
+        if deleted is not None and self._clock() - deleted < RECREATE_AFTER_SECONDS:
+            raise errors.queue_deleted_recently()
+        now = int(self._clock())
+        record = QueueRecord(account_id, region, name, given, now, now, dict(tags))
+        if await self._store.create_queue(record):
+            return record
+        existing = await self._store.get_queue(key)
+        if existing is None:
+            raise errors.queue_deleted_recently()
+        for attribute in sorted(set(given) | set(existing.attributes)):
+            if _effective(given, attribute) != _effective(existing.attributes, attribute):
+                raise errors.queue_exists(attribute)
+        return existing  # the same name and attributes: CreateQueue is idempotent
+
+    async def queue(self, key: QueueKey) -> QueueRecord:
+        found = await self._store.get_queue(key)
+        if found is None:
+            raise errors.no_such_queue()
+        return found
+
+    async def find_queue(self, key: QueueKey) -> QueueRecord | None:
+        return await self._store.get_queue(key)
+
+    async def list_queues(self, account_id: str, region: str, prefix: str = "") -> list[QueueRecord]:
+        return [
+            queue
+            for queue in await self._store.list_queues(account_id, region)
+            if queue.name.startswith(prefix)
+        ]
+
+    async def delete_queue(self, key: QueueKey) -> None:
+        if not await self._store.delete_queue(key):
+            raise errors.no_such_queue()
+        self._deleted[key] = self._clock()
+        self._wake(key)
+
+    async def set_attributes(self, key: QueueKey, attributes: Mapping[str, str]) -> None:
+        queue = await self.queue(key)
+        given = checked(attributes, fifo=queue.fifo, creating=False)
+        redrive = redrive_of(given)
+        if redrive is not None:
+            target = parse_queue_arn(redrive.dead_letter_arn)
+            if target is None or await self._store.get_queue((target[1], target[0], target[2])) is None:
+                raise errors.invalid_attribute_value("RedrivePolicy", "Dead letter target does not exist.")
+        merged = {**queue.attributes, **given}
+        merged = {name: value for name, value in merged.items() if value != ""}
+        if not await self._store.update_queue(replace(queue, attributes=merged, modified=int(self._clock()))):
+            raise errors.no_such_queue()
+
+    async def attributes(self, key: QueueKey, names: Sequence[str]) -> dict[str, str]:
+        queue = await self.queue(key)
+        wanted = set(names)
+        every = "All" in wanted
+        values: dict[str, str] = {**DEFAULTS, **queue.attributes}
+        if not queue.fifo:
+            values.pop("FifoQueue", None)
+        elif "ContentBasedDeduplication" not in values:
+            values["ContentBasedDeduplication"] = "false"
+        if every or wanted & set(COMPUTED):
+            visible, in_flight, delayed = await self._store.counts(key, self._now_ms())
+            values.update(
+                {
+                    "ApproximateNumberOfMessages": str(visible),
+                    "ApproximateNumberOfMessagesNotVisible": str(in_flight),
+                    "ApproximateNumberOfMessagesDelayed": str(delayed),
+                    "CreatedTimestamp": str(queue.created),
+                    "LastModifiedTimestamp": str(queue.modified),
+                    "QueueArn": queue_arn(queue.region, queue.account_id, queue.name),
+                }
+            )
+        if every:
+            return values
+        for name in wanted:
+            if name not in SETTABLE and name not in COMPUTED:
+                raise errors.invalid_attribute_name(name)
+        return {name: values[name] for name in wanted if name in values}
+
+    async def purge(self, key: QueueKey) -> None:
+        queue = await self.queue(key)
+        if self._clock() - queue.purged_at < PURGE_INTERVAL_SECONDS:
+            raise errors.purge_in_progress(queue.name)
+        await self._store.update_queue(replace(queue, purged_at=self._clock()))
+        await self._store.purge(key)
+
+    async def tag(self, key: QueueKey, tags: Mapping[str, str]) -> None:
+        queue = await self.queue(key)
+        await self._store.update_queue(replace(queue, tags={**queue.tags, **tags}))
+
+    async def untag(self, key: QueueKey, names: Sequence[str]) -> None:
+        queue = await self.queue(key)
+        await self._store.update_queue(
+            replace(queue, tags={k: v for k, v in queue.tags.items() if k not in set(names)})
+        )
+
+    # ----------------------------------------------------------------------- messages
+
+    async def send(self, key: QueueKey, outgoing: Sequence[Outgoing], sender_id: str) -> list[Message]:
+        """Store messages (SendMessage, SendMessageBatch's valid entries); each comes back with its
+        id, and on FIFO queues its sequence number (or the earlier message a deduplication id
+        names)."""
+        queue = await self.queue(key)
+        attributes = {**DEFAULTS, **queue.attributes}
+        limit = int(attributes["MaximumMessageSize"])
+        now = self._now_ms()
+        messages = [self._message(queue, attributes, item, limit, now, sender_id) for item in outgoing]
+        try:
+            stored = await self._store.send(key, messages, now - DEDUPLICATION_MS if queue.fifo else None)
+        except KeyError:
+            raise errors.no_such_queue() from None
+        self._wake(key)
+        return stored
+
+    def check(self, queue: QueueRecord, item: Outgoing) -> None:
+        """Raise what sending `item` to `queue` would raise (a batch entry's own failure)."""
+        attributes = {**DEFAULTS, **queue.attributes}
+        self._message(queue, attributes, item, int(attributes["MaximumMessageSize"]), 0, "")
+
+    @staticmethod
+    def _message(
+        queue: QueueRecord,
+        attributes: Mapping[str, str],
+        item: Outgoing,
+        limit: int,
+        now: int,
+        sender_id: str,
+    ) -> Message:
+        check_body(item.body, limit)
+        if queue.fifo:
+            if item.delay_seconds is not None:
+                raise errors.invalid_value(
+                    "DelaySeconds",
+                    item.delay_seconds,
+                    "The request include parameter that is not valid for this queue type.",
+                )
+            if not item.group_id:
+                raise errors.missing_parameter("MessageGroupId")
+            dedup = item.deduplication_id
+            if dedup is None:
+                if attributes.get("ContentBasedDeduplication") != "true":
+                    raise errors.invalid_parameter(
+                        "The queue should either have ContentBasedDeduplication enabled or "
+                        "MessageDeduplicationId provided explicitly"
+                    )
+                dedup = hashlib.sha256(item.body.encode()).hexdigest()
+        else:
+            if item.deduplication_id is not None:
+                raise errors.invalid_parameter(
+                    "The request include parameter that is not valid for this queue type"
+                )
+            dedup = None
+        delay = item.delay_seconds if item.delay_seconds is not None else int(attributes["DelaySeconds"])
+        if not 0 <= delay <= 900:
+            raise errors.invalid_value("DelaySeconds", delay, "DelaySeconds must be >= 0 and <= 900.")
+        return Message(
+            str(uuid.uuid4()),
+            item.body,
+            to_record_attributes(item.attributes),
+            sent_at=now,
+            visible_at=now + delay * 1000,
+            group_id=item.group_id if queue.fifo else None,
+            deduplication_id=dedup,
+            sender_id=sender_id,
+            trace_header=item.trace_header,
+        )
+
+    async def receive(
+        self,
+        key: QueueKey,
+        limit: int = 1,
+        visibility_timeout: int | None = None,
+        wait_seconds: int | None = None,
+    ) -> list[Message]:
+        """Up to `limit` messages; with a wait (the call's WaitTimeSeconds, else the queue's
+        ReceiveMessageWaitTimeSeconds), long-poll until one is there or the wait is over."""
+        queue = await self.queue(key)
+        attributes = {**DEFAULTS, **queue.attributes}
+        visibility = (
+            int(attributes["VisibilityTimeout"]) if visibility_timeout is None else visibility_timeout
+        )
+        wait = int(attributes["ReceiveMessageWaitTimeSeconds"]) if wait_seconds is None else wait_seconds
+        deadline = self._clock() + wait
+        while True:
+            messages = await self._receive_once(queue, attributes, limit, visibility)
+            remaining = deadline - self._clock()
+            if messages or remaining <= 0:
+                return messages
+            await self._wait(key, min(remaining, _RECHECK_SECONDS))
+            if await self._store.get_queue(key) is None:
+                return []
+
+    async def _receive_once(
+        self, queue: QueueRecord, attributes: Mapping[str, str], limit: int, visibility: int
+    ) -> list[Message]:
+        redrive = redrive_of(attributes)
+        target: QueueKey | None = None
+        if redrive is not None:
+            parsed = parse_queue_arn(redrive.dead_letter_arn)
+            if (
+                parsed is not None
+                and await self._store.get_queue((parsed[1], parsed[0], parsed[2])) is not None
+            ):
+                target = (parsed[1], parsed[0], parsed[2])
+        received = await self._store.receive(
+            queue.key,
+            self._now_ms(),
+            limit,
+            visibility * 1000,
+            fifo=queue.fifo,
+            max_receives=redrive.max_receive_count if target is not None and redrive is not None else None,
+            retention_ms=int(attributes["MessageRetentionPeriod"]) * 1000,
+        )
+        if received.dead and target is not None:
+            await self._move_to_dead_letters(queue, target, received.dead)
+        return received.messages
+
+    async def _move_to_dead_letters(self, queue: QueueRecord, target: QueueKey, dead: list[Message]) -> None:
+        now = self._now_ms()
+        source = queue_arn(queue.region, queue.account_id, queue.name)
+        moved = [
+            replace(message, visible_at=now, receipt=None, dead_letter_source=source, sequence_number=None)
+            for message in dead
+        ]
+        try:
+            await self._store.send(target, moved, None)
+        except KeyError:
+            _log.warning(
+                "%s: dead-letter queue %s vanished; %d messages dropped", queue.name, target, len(dead)
+            )
+            return
+        self._wake(target)
+
+    async def delete_message(self, key: QueueKey, handle: str) -> None:
+        receipt = decode_receipt(handle)
+        await self.queue(key)
+        # A receipt that is no longer current succeeds without deleting (SQS: the message may
+        # have been received again; only its latest receipt deletes it).
+        await self._store.delete_message(key, receipt.message_id, receipt.token)
+
+    async def change_visibility(self, key: QueueKey, handle: str, timeout: int) -> None:
+        receipt = decode_receipt(handle)
+        await self.queue(key)
+        if not 0 <= timeout <= 43_200:
+            raise errors.invalid_value(
+                "VisibilityTimeout", timeout, "Must be between 0 and 43200, if provided."
+            )
+        now = self._now_ms()
+        if not await self._store.change_visibility(
+            key, receipt.message_id, receipt.token, now + timeout * 1000, now
+        ):
+            raise errors.message_not_inflight()
+        if timeout == 0:
+            self._wake(key)
+
+    # ----------------------------------------------------------------------- waiting
+
+    def _wake(self, key: QueueKey) -> None:
+        for waiter in self._waiters.pop(key, set()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self, key: QueueKey, seconds: float) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, set()).add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), seconds)
+        finally:
+            waiters = self._waiters.get(key)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    self._waiters.pop(key, None)
+
+
+def _effective(attributes: Mapping[str, str], name: str) -> str | None:
+    return attributes.get(name, DEFAULTS.get(name))
+
+
+def handle_of(message: Message) -> str:
+    assert message.receipt is not None
+    return Receipt(message.message_id, message.receipt).encode()
