@@ -127,3 +127,17 @@ def test_quick_buckets_benchmark_reports_throughput_and_event_latency() -> None:
     _positive(results, "event_to_function", "median_ms")
     assert results["event_to_function"]["count"] == 10
     assert len(results["targets"]) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_queues_benchmark_reports_message_rates() -> None:
+    results = _quick_run("bench/queues.py", timeout=280)
+    for key in (
+        "baseline_signed_calls_per_second",
+        "send_messages_per_second",
+        "send_batch_messages_per_second",
+        "receive_delete_messages_per_second",
+    ):
+        _positive(results, key)
+    _positive(results, "ratios", "send_vs_signed_call")
