@@ -5,6 +5,7 @@ edge's choice of which uploads stream."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from lamina.protocol.sigv2 import SigV2Request, SigV2Verifier
 from lamina.protocol.sigv4 import CredentialScope, SigV4Verifier
 from lamina.sources.buckets.embedded import EmbeddedBuckets
 from lamina.sources.buckets.notifier import BucketNotifier, InvokerOf
+from lamina.sources.queues.sender import QueueSender
 from lamina.store_choice import StoreChoice
 from lamina.transport.http11 import StreamsBody
 from lamina.transport.messages import LeanRequest
@@ -63,9 +65,10 @@ def build_s3(
     authorizer: Authorizer,
     verifier: SigV4Verifier,
     invoker_of: InvokerOf,
+    queues: Callable[[], QueueSender | None],
 ) -> EmbeddedS3:
     bucket_store, object_data = stores.buckets()
-    buckets = EmbeddedBuckets(bucket_store, object_data, BucketNotifier(invoker_of))
+    buckets = EmbeddedBuckets(bucket_store, object_data, BucketNotifier(invoker_of, queues))
     facade = S3Facade(
         RestXmlProtocol(load_service_model("s3"), router), buckets.service, authorizer, verifier
     )

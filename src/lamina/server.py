@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,7 @@ from lamina.api.services.lambda_.router import lambda_account, no_such_account
 from lamina.api.services.logs import build_logs_facade
 from lamina.api.services.protocol_switch import ProtocolSwitch
 from lamina.api.services.service import Service, ServiceFacade, method_table
-from lamina.api.services.sqs.facade import build_sqs_service
+from lamina.api.services.sqs.facade import SqsAuthorization, build_sqs_service
 from lamina.auth.secrets_store import RootCredentials
 from lamina.clock import Clock, ManualClock, SystemClock
 from lamina.cluster.change_feed import (
@@ -64,10 +64,11 @@ from lamina.cluster.workers import WorkerGroup, WorkerSpec, inbox_path, runtime_
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
+from lamina.domain.iam.principals import service_principal
 from lamina.domain.regions import is_region
 from lamina.domain.runtimes import creatable_runtimes
 from lamina.embedded_s3 import EmbeddedS3, build_s3, s3_router, upload_streams
-from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy
+from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy, SendToQueue
 from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.concurrency import ConcurrencyLimiter
@@ -142,6 +143,7 @@ from lamina.protocol.model import create_protocol, load_service_model
 from lamina.protocol.query import QueryProtocol
 from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.sources.queues.embedded import EmbeddedQueues
+from lamina.sources.queues.sender import QueueSender
 from lamina.store.group_commit import GroupCommit
 from lamina.store.ports import (
     AlarmStore,
@@ -154,6 +156,7 @@ from lamina.store.ports import (
     MetricStore,
     ServerLogStore,
 )
+from lamina.store.queue_ports import QueueRecord
 from lamina.store_choice import StoreChoice
 from lamina.transport.function_port import FunctionApiPort, UidsOtherThan
 from lamina.transport.handoff import ConnectionInbox
@@ -402,6 +405,8 @@ class Platform:
     # The embedded S3 and SQS (the primary's alone: workers hand their requests over).
     s3: EmbeddedS3 | None = None
     queues: EmbeddedQueues | None = None
+    # Puts records on queues for functions (destinations, dead-letter queues) and buckets.
+    queue_sender: QueueSender | None = None
     _settler: asyncio.Task[None] | None = None
     _adopter: asyncio.Task[None] | None = None
     _exchanger: asyncio.Task[None] | None = None
@@ -931,6 +936,8 @@ class _Shared:
     cluster: RayCluster | None = None
     # Deployment packages named by bucket and key (the primary's: it serves the embedded S3).
     code_from_buckets: CodeFromBuckets | None = None
+    # Async records to queues as a function's role (destinations, dead-letter queues).
+    send_to_queue: SendToQueue | None = None
 
 
 def idle_key(account_id: str, region: str, name: str, version: str) -> str:
@@ -1068,6 +1075,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         policy=DeliveryPolicy(retry_delays=settings.async_retry_delays),
         may_send=destination_allowed,
         persist=observations.commit,
+        send_to_queue=shared.send_to_queue,
     )
     concurrency = FunctionConcurrency(manager, metadata, limiter, settings.min_unreserved_concurrency)
     backends = LambdaBackends(
@@ -1314,6 +1322,14 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     clock: Clock = ManualClock() if settings.fake_clock else SystemClock()
     app: Gateway
 
+    async def send_to_queue(
+        source: FunctionConfig, queue_arn: str, body: bytes, attributes: Mapping[str, Any] | None
+    ) -> bool:
+        sender = platform.queue_sender
+        if sender is None:
+            return False
+        return await sender.send_for_function(source.role, source.name, queue_arn, body, attributes)
+
     async def layers_of(account_id: str, region: str) -> LayerService | None:
         account = await platform.account_region(account_id, region)
         return account.backends.layers if account is not None else None
@@ -1397,6 +1413,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         taps_changed=(lambda *taps: platform.taps_changed(*taps)) if feed is not None else None,
         gather_metrics=(lambda: platform.gather_worker_metrics()) if feed is not None else None,
         cluster=_ray_cluster(settings, code_urls, sts) if settings.cluster else None,
+        send_to_queue=send_to_queue if worker is None else None,
         code_from_buckets=(
             CodeFromBuckets(
                 lambda: platform.s3.buckets.service if platform.s3 is not None else None, authorizer
@@ -1434,16 +1451,38 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     }
     s3: EmbeddedS3 | None = None
     queues: EmbeddedQueues | None = None
+    queue_sender: QueueSender | None = None
     if worker is None:
 
         async def invoker_of(account_id: str, region: str) -> ServiceInvoker | None:
             account = await platform.account_region(account_id, region)
             return account.invoker if account is not None else None
 
-        s3 = build_s3(settings, stores, router, directory, authorizer, verifier, invoker_of)
+        s3 = build_s3(
+            settings,
+            stores,
+            router,
+            directory,
+            authorizer,
+            verifier,
+            invoker_of,
+            lambda: platform.queue_sender,
+        )
         services["s3"] = s3.facade
         queues = EmbeddedQueues(stores.queues())
-        services["sqs"] = build_sqs_service(queues.service, authorizer)
+        sqs_authorization = SqsAuthorization(authorizer)
+        services["sqs"] = build_sqs_service(queues.service, sqs_authorization)
+
+        def may_send(who: tuple[str, str, str], queue: QueueRecord, context: Mapping[str, str]) -> bool:
+            kind, name, session = who
+            principal = (
+                sts.role_session_principal(name, session) if kind == "role" else service_principal(name)
+            )
+            return principal is not None and sqs_authorization.allows(
+                principal, "sqs:SendMessage", queue, context
+            )
+
+        queue_sender = QueueSender(queues.service, may_send)
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),
@@ -1498,6 +1537,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         bus=bus,
         s3=s3,
         queues=queues,
+        queue_sender=queue_sender,
     )
     if worker is None and settings.workers > 1 and settings.sandbox_uids_explicit:
         platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from lamina.domain.arns import parse_function_ref
 from lamina.domain.async_events import (
@@ -52,6 +54,20 @@ from lamina.execution.observer import (
 from lamina.store.ports import EventQueue
 
 _log = logging.getLogger(__name__)
+# send_to_queue(source function, queue ARN, body, message attributes): True once the queue has it.
+SendToQueue = Callable[[FunctionConfig, str, bytes, Mapping[str, Any] | None], Awaitable[bool]]
+
+
+def _error_message(condition: str, result: InvocationResult | None) -> str:
+    """What the dead-letter message says went wrong: the function's error, else the condition."""
+    if result is not None and result.function_error and result.payload:
+        try:
+            document = json.loads(result.payload)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and document.get("errorMessage"):
+            return str(document["errorMessage"])
+    return condition
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +98,17 @@ class AsyncDelivery:
         clock: Callable[[], float] = time.time,
         may_send: Callable[[FunctionConfig, str], bool] = lambda source, destination: True,
         persist: Callable[[], Awaitable[None]] | None = None,
+        send_to_queue: SendToQueue | None = None,
     ) -> None:
         """`resolve(name, qualifier)` gives the configuration one attempt runs (None when the
         function or qualifier is gone); `invoke_config(name, qualifier)` its retry settings;
         `may_send(source, destination_arn)` whether the source function's execution role may
         invoke the destination (Lambda requires lambda:InvokeFunction on it); `persist()` makes
         every log line, metric and billed duration recorded so far survive a crash of the server,
-        raising if it could not (the event then stays queued)."""
+        raising if it could not (the event then stays queued); `send_to_queue(source, queue ARN,
+        body, message attributes)` puts a record on an SQS queue as the source function's role
+        (destinations and dead-letter queues that are queues), True once sent."""
+        self._send_to_queue = send_to_queue
         self._queue = queue
         self._invocations = invocations
         self._resolve = resolve
@@ -253,12 +273,7 @@ class AsyncDelivery:
                 self._observer().async_event(ASYNC_EVENTS_DROPPED, event.function_name, event.qualifier)
             function = self._resolve(event.function_name, event.qualifier)
             if function is not None and function.dead_letter_target:
-                self._observer().async_event(DEAD_LETTER_ERRORS, event.function_name, event.qualifier)
-                _log.warning(
-                    "dead-letter queue %s of %s not written: Lamina has no SQS or SNS yet",
-                    function.dead_letter_target,
-                    event.event_id,
-                )
+                await self._send_to_dead_letters(function, event, condition, result)
         if destination:
             record = destination_record(
                 event,
@@ -280,7 +295,41 @@ class AsyncDelivery:
         if not await self._delivered_to_destination(destination, record, event):
             self._observer().async_event(DESTINATION_DELIVERY_FAILURES, event.function_name, event.qualifier)
 
+    async def _send_to_dead_letters(
+        self, function: FunctionConfig, event: QueuedEvent, condition: str, result: InvocationResult | None
+    ) -> None:
+        """The event's own payload to the function's dead-letter queue, with Lambda's message
+        attributes (RequestID, ErrorCode, ErrorMessage); counted as DeadLetterErrors when it
+        cannot be sent (a topic, a queue gone, a role that may not)."""
+        target = str(function.dead_letter_target)
+        attributes = {
+            "RequestID": {"DataType": "String", "StringValue": event.event_id},
+            "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+            "ErrorMessage": {"DataType": "String", "StringValue": _error_message(condition, result)},
+        }
+        sent = False
+        if target.startswith("arn:aws:sqs:") and self._send_to_queue is not None:
+            try:
+                sent = await self._send_to_queue(function, target, event.payload, attributes)
+            except AwsError as error:
+                _log.warning(
+                    "dead-letter queue %s of %s not written: %s", target, event.event_id, error.message
+                )
+        if not sent:
+            self._observer().async_event(DEAD_LETTER_ERRORS, event.function_name, event.qualifier)
+
     async def _delivered_to_destination(self, destination: str, record: bytes, event: QueuedEvent) -> bool:
+        if destination.startswith("arn:aws:sqs:"):
+            source = self._resolve(event.function_name, event.qualifier)
+            if source is None or self._send_to_queue is None:
+                return False
+            try:
+                return await self._send_to_queue(source, destination, record, None)
+            except AwsError as error:
+                _log.warning(
+                    "destination %s of %s not written: %s", destination, event.event_id, error.message
+                )
+                return False
         try:
             ref = parse_function_ref(destination, region=self._region, account_id=self._account_id)
         except AwsError:

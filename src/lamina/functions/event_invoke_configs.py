@@ -7,6 +7,7 @@ the deletion of a function, version or alias that takes its config with it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lamina.domain.arns import parse_function_ref
@@ -18,9 +19,10 @@ from lamina.functions.manager import FunctionManager
 from lamina.store.ports import MetadataStore
 
 _NOT_A_FUNCTION_DESTINATION = (
-    "Lamina delivers asynchronous invocation records to Lambda functions; queue, topic and event "
-    "bus destinations arrive with those services."
+    "Lamina delivers asynchronous invocation records to Lambda functions and SQS queues; topic and "
+    "event bus destinations arrive with those services."
 )
+_QUEUE_ARN = re.compile(r"arn:aws[a-zA-Z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,75}(\.fifo)?")
 
 
 class EventInvokeConfigService:
@@ -112,6 +114,10 @@ class EventInvokeConfigService:
     def _destination(self, arn: str | None) -> str | None:
         if not arn:
             return None
+        if arn.startswith("arn:aws:sqs:"):
+            if _QUEUE_ARN.fullmatch(arn) is None:
+                raise invalid_parameter(f"The destination ARN {arn} is invalid.")
+            return arn
         if ":lambda:" not in arn or ":function:" not in arn:
             raise invalid_parameter(_NOT_A_FUNCTION_DESTINATION)
         placement = self._manager.placement

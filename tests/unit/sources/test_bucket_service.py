@@ -32,15 +32,18 @@ MIB = 1024 * 1024
 
 @dataclass
 class RecordingEvents:
-    """The service's `events` port: records what it is told to send; may invoke anything."""
+    """The service's `events` port: records what it is told to send; every destination is accepted."""
 
     sent: list[tuple[str, ObjectEvent, str | None]] = field(default_factory=list)
 
     async def notify(self, bucket: BucketRecord, event: ObjectEvent, trace_header: str | None) -> None:
         self.sent.append((bucket.name, event, trace_header))
 
-    async def may_invoke(self, bucket: BucketRecord, function_arn: str) -> bool:
-        return True
+    async def refusal(self, bucket: BucketRecord, kind: str, arn: str) -> str | None:
+        return None
+
+    async def configured(self, bucket: BucketRecord) -> None:
+        return None
 
     @property
     def names(self) -> list[str]:

@@ -52,6 +52,26 @@ _S3_READ_ONLY = {
     ],
 }
 
+_SQS_FULL_ACCESS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["sqs:*"], "Resource": "*"}],
+}
+_SQS_QUEUE_EXECUTION = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+            "Resource": "*",
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "*",
+        },
+    ],
+}
+
 AWS_MANAGED_POLICIES = (
     ManagedPolicy(
         "aws",
@@ -96,6 +116,25 @@ AWS_MANAGED_POLICIES = (
         json.dumps(_S3_READ_ONLY),
         "/",
         "Provides read only access to all buckets via the AWS Management Console.",
+        0.0,
+    ),
+    ManagedPolicy(
+        "aws",
+        "AmazonSQSFullAccess",
+        "ANPAI65L554VRJ33ECQS6",
+        json.dumps(_SQS_FULL_ACCESS),
+        "/",
+        "Provides full access to Amazon SQS via the AWS Management Console.",
+        0.0,
+    ),
+    ManagedPolicy(
+        "aws",
+        "AWSLambdaSQSQueueExecutionRole",
+        "ANPAJFWJZI6JNND4TSELK",
+        json.dumps(_SQS_QUEUE_EXECUTION),
+        "/service-role/",
+        "Provides receive message, delete message, and read attribute access to SQS queues, and write "
+        "permissions to CloudWatch logs.",
         0.0,
     ),
 )

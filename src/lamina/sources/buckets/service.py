@@ -19,7 +19,7 @@ from lamina.domain.buckets import errors
 from lamina.domain.buckets.events import ObjectEvent, new_sequencer
 from lamina.domain.buckets.listing import after_common_prefix, common_prefix_of
 from lamina.domain.buckets.names import check_bucket_name, check_key
-from lamina.domain.buckets.notifications import normalise
+from lamina.domain.buckets.notifications import DESTINATIONS, normalise
 from lamina.domain.buckets.reads import ByteRange
 from lamina.domain.buckets.records import (
     BucketRecord,
@@ -46,7 +46,14 @@ LEGACY_REGION = "us-east-1"
 
 class ObjectEvents(Protocol):
     async def notify(self, bucket: BucketRecord, event: ObjectEvent, trace_header: str | None) -> None: ...
-    async def may_invoke(self, bucket: BucketRecord, function_arn: str) -> bool: ...
+    async def refusal(self, bucket: BucketRecord, kind: str, arn: str) -> str | None:
+        """Why S3 could not deliver to a destination (`kind`: a key of DESTINATIONS), as S3's
+        ArgumentValue says it; None when it can."""
+        ...
+
+    async def configured(self, bucket: BucketRecord) -> None:
+        """A configuration was stored: S3 sends queues and topics a test event."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,24 +143,17 @@ class BucketService:
         bucket = await self.bucket(name)
         normalised = normalise(configuration)
         if check_destinations:
-            refused = [
-                entry["LambdaFunctionArn"]
-                for entry in normalised.get("LambdaFunctionConfigurations", [])
-                if not await self._events.may_invoke(bucket, entry["LambdaFunctionArn"])
-            ]
-            unsupported = [
-                entry.get("QueueArn") or entry.get("TopicArn")
-                for member in ("QueueConfigurations", "TopicConfigurations")
-                for entry in normalised.get(member, [])
-            ]
-            if refused or unsupported:
-                arn = (refused + unsupported)[0]
-                raise errors.invalid_argument(
-                    "Unable to validate the following destination configurations",
-                    arn,
-                    f"Not authorized to invoke function [{arn}]" if refused else "Destination not found",
-                )
+            for member, arn_member in DESTINATIONS.items():
+                for entry in normalised.get(member, []):
+                    refusal = await self._events.refusal(bucket, member, entry[arn_member])
+                    if refusal is not None:
+                        raise errors.invalid_argument(
+                            "Unable to validate the following destination configurations",
+                            entry[arn_member],
+                            refusal,
+                        )
         await self._update(replace(bucket, notification=normalised))
+        await self._events.configured(replace(bucket, notification=normalised))
 
     async def put_policy(self, name: str, policy: str | None) -> None:
         bucket = await self.bucket(name)

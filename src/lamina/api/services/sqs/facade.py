@@ -6,14 +6,17 @@ authorised with IAM: the caller's policies and the queue's `Policy` attribute, `
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from lamina.api.context import RequestContext
 from lamina.api.services.protocol_switch import ProtocolSwitch
 from lamina.api.services.service import ServiceFacade, snake_case
 from lamina.api.services.sqs.operations import SqsOperations
+from lamina.domain.iam.conditions import ContextValue
 from lamina.domain.iam.denials import access_denied
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.iam.policy import MalformedPolicy, Policy, parse_policy
+from lamina.domain.iam.principals import Principal
 from lamina.domain.queues.attributes import queue_arn
 from lamina.identity.authorizer import Authorizer
 from lamina.protocol.json_rpc import JsonRpcProtocol
@@ -67,6 +70,17 @@ class SqsAuthorization:
                 self._policies[text] = None
         return self._policies[text]
 
+    def allows(
+        self, principal: Principal, action: str, queue: QueueRecord, context: Mapping[str, ContextValue]
+    ) -> bool:
+        """Whether `principal` may do `action` on `queue` (its policy consulted): for services and
+        functions' roles sending to queues (`sources/queues/sender.py`)."""
+        resource = queue_arn(queue.region, queue.account_id, queue.name)
+        decision = self._authorizer.decide(
+            principal, action, resource, queue.account_id, self._policy(queue), context
+        )
+        return decision is Decision.ALLOW
+
     def check(
         self, operation: str, context: RequestContext, key: QueueKey, queue: QueueRecord | None
     ) -> None:
@@ -85,13 +99,15 @@ class SqsAuthorization:
             raise access_denied("AccessDenied", context.principal, action, resource, account, decision)
 
 
-def build_sqs_service(service: QueueService, authorizer: Authorizer) -> ProtocolSwitch:
+def build_sqs_service(service: QueueService, authorization: SqsAuthorization) -> ProtocolSwitch:
     model = load_service_model("sqs")
-    operations = SqsOperations(service, SqsAuthorization(authorizer).check)
+    operations = SqsOperations(service, authorization.check)
     table = {name: getattr(operations, snake_case(name)) for name in OPERATIONS}
     # Attribute names are checked by the service, with SQS's InvalidAttributeName.
     unchecked = {"QueueAttributeName": (), "MessageSystemAttributeName": ()}
-    json_protocol = JsonRpcProtocol(model, validation_error_code="InvalidParameterValue", enum_overrides=unchecked)
+    json_protocol = JsonRpcProtocol(
+        model, validation_error_code="InvalidParameterValue", enum_overrides=unchecked
+    )
     json_facade = ServiceFacade(json_protocol, table)
     query_facade = ServiceFacade(QueryProtocol(model, unchecked), table)
     return ProtocolSwitch(query_facade, json_facade)
