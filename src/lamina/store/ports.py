@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from lamina.domain.aliases import Alias
 from lamina.domain.async_events import EventInvokeConfig, QueuedEvent
+from lamina.domain.event_sources import EventSourceMapping
 from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.layers import LayerVersion
@@ -135,6 +136,18 @@ class MetadataStore(Protocol):
     ) -> list[ProvisionedConcurrencyConfig]:
         """The configs of one function (of every function when None), ordered by function name,
         then numeric qualifiers (versions) in numeric order before the others."""
+
+    async def put_event_source_mapping(self, mapping: EventSourceMapping) -> None:
+        """Store an event source mapping (insert or replace by UUID)."""
+        ...
+
+    async def delete_event_source_mapping(self, uuid: str) -> bool:
+        """Remove a mapping; False when it was not there."""
+        ...
+
+    async def list_event_source_mappings(self) -> list[EventSourceMapping]:
+        """Every mapping of this account and region."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

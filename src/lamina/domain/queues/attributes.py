@@ -13,6 +13,7 @@ from lamina.errors import AwsError
 
 MAX_MESSAGE_BYTES = 262_144
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_INTEGER = re.compile(r"-?[0-9]{1,12}")
 _FIFO_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
 
 # name → (lowest, highest) for the numeric attributes, and their defaults.
@@ -23,6 +24,12 @@ _RANGES = {
     "ReceiveMessageWaitTimeSeconds": (0, 20),
     "VisibilityTimeout": (0, 43_200),
     "KmsDataKeyReusePeriodSeconds": (60, 86_400),
+}
+# What a FIFO queue reports for its own attributes when they were not set.
+FIFO_DEFAULTS = {
+    "ContentBasedDeduplication": "false",
+    "DeduplicationScope": "queue",
+    "FifoThroughputLimit": "perQueue",
 }
 DEFAULTS = {
     "DelaySeconds": "0",
@@ -92,7 +99,7 @@ def checked(attributes: Mapping[str, str], *, fifo: bool, creating: bool) -> dic
 def _checked_value(name: str, value: str) -> str:
     if name in _RANGES:
         low, high = _RANGES[name]
-        if not value.lstrip("-").isdigit() or not low <= int(value) <= high:
+        if _INTEGER.fullmatch(value) is None or not low <= int(value) <= high:
             raise errors.invalid_attribute_value(name, f"Must be an integer from {low} to {high}.")
         return str(int(value))
     if name in _BOOLEANS:
@@ -118,7 +125,7 @@ def _checked_redrive(value: str) -> str:
         document = json.loads(value)
         arn = str(document["deadLetterTargetArn"])
         count = int(document["maxReceiveCount"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         raise errors.invalid_attribute_value(
             "RedrivePolicy",
             "Redrive policy is not a valid JSON map with deadLetterTargetArn and maxReceiveCount.",

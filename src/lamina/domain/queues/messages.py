@@ -125,6 +125,7 @@ def checked_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str,
         )
     stored: dict[str, dict[str, Any]] = {}
     for name, value in attributes.items():
+        check_attribute_name(name)
         data_type = str(value.get("DataType") or "")
         base = data_type.split(".", 1)[0]
         if base not in _TRANSPORT:
@@ -134,7 +135,7 @@ def checked_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str,
             )
         if base == "Binary":
             raw = value.get("BinaryValue")
-            if raw is None:
+            if not raw:
                 raise errors.invalid_parameter(
                     f"The message (user) attribute '{name}' must contain a non-empty value of type '{base}'."
                 )
@@ -150,6 +151,24 @@ def checked_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str,
                 )
             stored[name] = {"DataType": data_type, "StringValue": str(text)}
     return stored
+
+
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+
+
+def check_attribute_name(name: str) -> None:
+    """Message attribute names (SQS developer guide, "Message attribute components"): A-Z, a-z,
+    0-9, `_`, `-` and `.`, at most 256 characters, not starting with `AWS.` or `Amazon.` in any
+    case, and no leading, trailing or doubled period."""
+    lowered = name.lower()
+    if (
+        _ATTRIBUTE_NAME.fullmatch(name) is None
+        or lowered.startswith(("aws.", "amazon."))
+        or name.startswith(".")
+        or name.endswith(".")
+        or ".." in name
+    ):
+        raise errors.invalid_parameter(f"Message (user) attribute name '{name}' is invalid.")
 
 
 def to_record_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

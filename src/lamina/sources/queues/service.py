@@ -25,6 +25,7 @@ from lamina.domain.queues import errors
 from lamina.domain.queues.attributes import (
     COMPUTED,
     DEFAULTS,
+    FIFO_DEFAULTS,
     SETTABLE,
     check_name,
     checked,
@@ -97,6 +98,7 @@ class QueueService:
             given["FifoQueue"] = "true"
         else:
             given.pop("FifoQueue", None)
+        await self._check_redrive(given)
         key = (account_id, region, name)
         deleted = self._deleted.get(key)
         if deleted is not None and self._clock() - deleted < RECREATE_AFTER_SECONDS:
@@ -109,7 +111,7 @@ class QueueService:
         if existing is None:
             raise errors.queue_deleted_recently()
         for attribute in sorted(set(given) | set(existing.attributes)):
-            if _effective(given, attribute) != _effective(existing.attributes, attribute):
+            if _effective(given, attribute, fifo) != _effective(existing.attributes, attribute, fifo):
                 raise errors.queue_exists(attribute)
         return existing  # the same name and attributes: CreateQueue is idempotent
 
@@ -138,25 +140,26 @@ class QueueService:
     async def set_attributes(self, key: QueueKey, attributes: Mapping[str, str]) -> None:
         queue = await self.queue(key)
         given = checked(attributes, fifo=queue.fifo, creating=False)
-        redrive = redrive_of(given)
-        if redrive is not None:
-            target = parse_queue_arn(redrive.dead_letter_arn)
-            if target is None or await self._store.get_queue((target[1], target[0], target[2])) is None:
-                raise errors.invalid_attribute_value("RedrivePolicy", "Dead letter target does not exist.")
+        await self._check_redrive(given)
         merged = {**queue.attributes, **given}
         merged = {name: value for name, value in merged.items() if value != ""}
         if not await self._store.update_queue(replace(queue, attributes=merged, modified=int(self._clock()))):
             raise errors.no_such_queue()
 
+    async def _check_redrive(self, attributes: Mapping[str, str]) -> None:
+        redrive = redrive_of(attributes)
+        if redrive is not None:
+            target = parse_queue_arn(redrive.dead_letter_arn)
+            if target is None or await self._store.get_queue((target[1], target[0], target[2])) is None:
+                raise errors.invalid_attribute_value("RedrivePolicy", "Dead letter target does not exist.")
+
     async def attributes(self, key: QueueKey, names: Sequence[str]) -> dict[str, str]:
         queue = await self.queue(key)
         wanted = set(names)
         every = "All" in wanted
-        values: dict[str, str] = {**DEFAULTS, **queue.attributes}
+        values: dict[str, str] = {**DEFAULTS, **(FIFO_DEFAULTS if queue.fifo else {}), **queue.attributes}
         if not queue.fifo:
             values.pop("FifoQueue", None)
-        elif "ContentBasedDeduplication" not in values:
-            values["ContentBasedDeduplication"] = "false"
         if every or wanted & set(COMPUTED):
             visible, in_flight, delayed = await self._store.counts(key, self._now_ms())
             values.update(
@@ -281,11 +284,17 @@ class QueueService:
         wait = int(attributes["ReceiveMessageWaitTimeSeconds"]) if wait_seconds is None else wait_seconds
         deadline = self._clock() + wait
         while True:
-            messages = await self._receive_once(queue, attributes, limit, visibility)
-            remaining = deadline - self._clock()
-            if messages or remaining <= 0:
-                return messages
-            await self._wait(key, min(remaining, _RECHECK_SECONDS))
+            # Listening before looking: a send between the look and the wait still wakes it.
+            waiter = self._listen(key)
+            try:
+                messages = await self._receive_once(queue, attributes, limit, visibility)
+                remaining = deadline - self._clock()
+                if messages or remaining <= 0:
+                    return messages
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(waiter), min(remaining, _RECHECK_SECONDS))
+            finally:
+                self._forget(key, waiter)
             if await self._store.get_queue(key) is None:
                 return []
 
@@ -359,22 +368,22 @@ class QueueService:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def _wait(self, key: QueueKey, seconds: float) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+    def _listen(self, key: QueueKey) -> asyncio.Future[None]:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(key, set()).add(waiter)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(waiter), seconds)
-        finally:
-            waiters = self._waiters.get(key)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    self._waiters.pop(key, None)
+        return waiter
+
+    def _forget(self, key: QueueKey, waiter: asyncio.Future[None]) -> None:
+        waiters = self._waiters.get(key)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                self._waiters.pop(key, None)
 
 
-def _effective(attributes: Mapping[str, str], name: str) -> str | None:
-    return attributes.get(name, DEFAULTS.get(name))
+def _effective(attributes: Mapping[str, str], name: str, fifo: bool) -> str | None:
+    defaults = {**DEFAULTS, **FIFO_DEFAULTS} if fifo else DEFAULTS
+    return attributes.get(name, defaults.get(name))
 
 
 def handle_of(message: Message) -> str:

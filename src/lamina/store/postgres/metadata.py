@@ -12,6 +12,7 @@ from psycopg import AsyncConnection
 
 from lamina.domain.aliases import Alias
 from lamina.domain.async_events import EventInvokeConfig
+from lamina.domain.event_sources import EventSourceMapping
 from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.layers import LayerVersion
@@ -79,6 +80,12 @@ _MIGRATIONS = (
     CREATE TABLE metadata_scopes (scope TEXT PRIMARY KEY);
     INSERT INTO metadata_scopes (scope)
         SELECT scope FROM functions UNION SELECT scope FROM layer_names ON CONFLICT DO NOTHING;
+    """,
+    """
+    CREATE TABLE event_source_mappings (
+        scope TEXT NOT NULL, uuid TEXT NOT NULL, record TEXT NOT NULL,
+        PRIMARY KEY (scope, uuid)
+    );
     """,
 )
 
@@ -314,6 +321,25 @@ class PostgresMetadataStore(DatabaseUser):
     async def list_recursion_configs(self) -> dict[str, str]:
         rows = await self._rows("SELECT name, recursive_loop FROM recursion_configs WHERE scope = %s")
         return {name: loop for name, loop in rows}
+
+    async def put_event_source_mapping(self, mapping: EventSourceMapping) -> None:
+        await self._write(
+            "INSERT INTO event_source_mappings (scope, uuid, record) VALUES (%s, %s, %s) "
+            "ON CONFLICT (scope, uuid) DO UPDATE SET record = excluded.record",
+            mapping.uuid,
+            json.dumps(mapping.to_record(), separators=(",", ":")),
+        )
+
+    async def delete_event_source_mapping(self, uuid: str) -> bool:
+        async with self._database.transaction() as connection:
+            cursor = await connection.execute(
+                "DELETE FROM event_source_mappings WHERE scope = %s AND uuid = %s", (self._scope, uuid)
+            )
+            return cursor.rowcount == 1
+
+    async def list_event_source_mappings(self) -> list[EventSourceMapping]:
+        rows = await self._rows("SELECT record FROM event_source_mappings WHERE scope = %s ORDER BY uuid")
+        return [EventSourceMapping.from_record(json.loads(row[0])) for row in rows]
 
     async def put_function_url(self, config: FunctionUrlConfig) -> None:
         await self._write(

@@ -91,7 +91,7 @@ class PostgresQueueStore(DatabaseUser):
     async def list_queues(self, account_id: str, region: str) -> list[QueueRecord]:
         async with self._database.transaction() as connection:
             cursor = await connection.execute(
-                "SELECT name, record FROM sqs_queues WHERE account = %s AND region = %s ORDER BY name",
+                'SELECT name, record FROM sqs_queues WHERE account = %s AND region = %s ORDER BY name COLLATE "C"',
                 (account_id, region),
             )
             rows = await cursor.fetchall()
@@ -144,8 +144,8 @@ class PostgresQueueStore(DatabaseUser):
                         stored.append(Message.from_record(json.loads(earlier[0])))
                         continue
                 cursor = await connection.execute(
-                    "INSERT INTO sqs_messages (queue, message_id, visible_at, sent_at, group_id, dedup_id, record) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, '') RETURNING seq",
+                    "INSERT INTO sqs_messages (queue, message_id, visible_at, sent_at, group_id, dedup_id, "
+                    "receive_count, record) VALUES (%s, %s, %s, %s, %s, %s, %s, '') RETURNING seq",
                     (
                         queue,
                         message.message_id,
@@ -153,6 +153,7 @@ class PostgresQueueStore(DatabaseUser):
                         message.sent_at,
                         message.group_id,
                         message.deduplication_id,
+                        message.receive_count,
                     ),
                 )
                 row = await cursor.fetchone()

@@ -75,16 +75,16 @@ class SqliteBucketStore:
             )
             return cursor.rowcount == 1
 
-        return await self._database.run(create)
+        return await self._database.atomic(create)
 
     async def get_bucket(self, name: str) -> BucketRecord | None:
-        row = await self._database.run(
+        row = await self._database.atomic(
             lambda db: db.execute("SELECT record FROM buckets WHERE name = ?", (name,)).fetchone()
         )
         return BucketRecord.from_record(json.loads(row[0])) if row is not None else None
 
     async def list_buckets(self) -> list[BucketRecord]:
-        rows = await self._database.run(
+        rows = await self._database.atomic(
             lambda db: db.execute("SELECT record FROM buckets ORDER BY name").fetchall()
         )
         return [BucketRecord.from_record(json.loads(row[0])) for row in rows]
@@ -96,7 +96,7 @@ class SqliteBucketStore:
             )
             return cursor.rowcount == 1
 
-        return await self._database.run(update)
+        return await self._database.atomic(update)
 
     async def delete_bucket(self, name: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
@@ -104,10 +104,10 @@ class SqliteBucketStore:
                 return False
             return db.execute("DELETE FROM buckets WHERE name = ?", (name,)).rowcount == 1
 
-        return await self._database.run(delete)
+        return await self._database.atomic(delete)
 
     async def is_empty(self, name: str) -> bool:
-        return await self._database.run(lambda db: _is_empty(db, name))
+        return await self._database.atomic(lambda db: _is_empty(db, name))
 
     # objects
     async def put_object(self, record: ObjectRecord) -> ObjectRecord | None:
@@ -123,10 +123,10 @@ class SqliteBucketStore:
                 raise KeyError(record.bucket) from None
             return replaced
 
-        return await self._database.run(put)
+        return await self._database.atomic(put)
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        return await self._database.run(lambda db: _object(db, bucket, key))
+        return await self._database.atomic(lambda db: _object(db, bucket, key))
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         def delete(db: sqlite3.Connection) -> ObjectRecord | None:
@@ -135,7 +135,7 @@ class SqliteBucketStore:
                 db.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
             return found
 
-        return await self._database.run(delete)
+        return await self._database.atomic(delete)
 
     async def list_objects(self, bucket: str, prefix: str, after: str, limit: int) -> list[ObjectRecord]:
         end = prefix_end(prefix)
@@ -151,7 +151,7 @@ class SqliteBucketStore:
             args.append(limit)
             return db.execute(sql, args).fetchall()
 
-        rows = await self._database.run(select)
+        rows = await self._database.atomic(select)
         return [ObjectRecord.from_record(bucket, key, json.loads(record)) for key, record in rows]
 
     # uploads
@@ -165,16 +165,16 @@ class SqliteBucketStore:
             except sqlite3.IntegrityError:
                 raise KeyError(upload.bucket) from None
 
-        await self._database.run(create)
+        await self._database.atomic(create)
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None:
-        row = await self._database.run(
+        row = await self._database.atomic(
             lambda db: db.execute("SELECT record FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone()
         )
         return UploadRecord.from_record(upload_id, json.loads(row[0])) if row is not None else None
 
     async def list_uploads(self, bucket: str) -> list[UploadRecord]:
-        rows = await self._database.run(
+        rows = await self._database.atomic(
             lambda db: db.execute(
                 "SELECT upload_id, record FROM uploads WHERE bucket = ? ORDER BY key, rowid", (bucket,)
             ).fetchall()
@@ -198,10 +198,10 @@ class SqliteBucketStore:
                 raise KeyError(part.upload_id) from None
             return _part(row) if row is not None else None
 
-        return await self._database.run(put)
+        return await self._database.atomic(put)
 
     async def list_parts(self, upload_id: str) -> list[PartRecord]:
-        rows = await self._database.run(
+        rows = await self._database.atomic(
             lambda db: db.execute(
                 f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? ORDER BY number", (upload_id,)
             ).fetchall()
@@ -230,7 +230,7 @@ class SqliteBucketStore:
                 )
             return FinishedUpload(parts, replaced)
 
-        return await self._database.run(finish)
+        return await self._database.atomic(finish)
 
 
 def _is_empty(db: sqlite3.Connection, name: str) -> bool:

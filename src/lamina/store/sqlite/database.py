@@ -42,6 +42,25 @@ class SqliteDatabase:
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
+    async def atomic(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` as one transaction (BEGIN IMMEDIATE ... COMMIT, rolled back if it raises):
+        for work of several statements that must land together or not at all (the connection is
+        in autocommit mode, so `run` commits statement by statement)."""
+
+        def call() -> T:
+            connection = self._connection
+            assert connection is not None, "store is not open"
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(connection)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+            return result
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
     async def open(self) -> None:
         def connect() -> None:
             self._path.parent.mkdir(parents=True, exist_ok=True)

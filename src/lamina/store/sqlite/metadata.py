@@ -9,6 +9,7 @@ from typing import Any
 
 from lamina.domain.aliases import Alias
 from lamina.domain.async_events import EventInvokeConfig
+from lamina.domain.event_sources import EventSourceMapping
 from lamina.domain.function_urls import FunctionUrlConfig
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.layers import LayerVersion
@@ -262,6 +263,27 @@ class SqliteMetadataStore:
     async def list_function_urls(self, function_name: str | None = None) -> list[FunctionUrlConfig]:
         records = await self._records("function_urls", "qualifier", function_name)
         return [FunctionUrlConfig.from_record(record) for record in records]
+
+    async def put_event_source_mapping(self, mapping: EventSourceMapping) -> None:
+        document = json.dumps(mapping.to_record(), separators=(",", ":"))
+        await self._run(
+            lambda db: db.execute(
+                "INSERT INTO event_source_mappings(uuid, record) VALUES (?, ?) "
+                "ON CONFLICT(uuid) DO UPDATE SET record = excluded.record",
+                (mapping.uuid, document),
+            )
+        )
+
+    async def delete_event_source_mapping(self, uuid: str) -> bool:
+        return await self._run(
+            lambda db: db.execute("DELETE FROM event_source_mappings WHERE uuid = ?", (uuid,)).rowcount == 1
+        )
+
+    async def list_event_source_mappings(self) -> list[EventSourceMapping]:
+        rows = await self._run(
+            lambda db: db.execute("SELECT record FROM event_source_mappings ORDER BY uuid").fetchall()
+        )
+        return [EventSourceMapping.from_record(json.loads(row[0])) for row in rows]
 
     async def next_layer_version(self, name: str) -> int:
         def reserve(db: sqlite3.Connection) -> int:

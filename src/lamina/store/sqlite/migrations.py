@@ -82,4 +82,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (name, version)
     );
     """,
+    """
+    CREATE TABLE event_source_mappings (
+        uuid TEXT PRIMARY KEY,
+        record TEXT NOT NULL
+    );
+    """,
 )

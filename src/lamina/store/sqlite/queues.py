@@ -74,10 +74,10 @@ class SqliteQueueStore:
             )
             return cursor.rowcount == 1
 
-        return await self._database.run(create)
+        return await self._database.atomic(create)
 
     async def get_queue(self, key: QueueKey) -> QueueRecord | None:
-        row = await self._database.run(
+        row = await self._database.atomic(
             lambda db: db.execute(
                 "SELECT record FROM queues WHERE account = ? AND region = ? AND name = ?", key
             ).fetchone()
@@ -85,7 +85,7 @@ class SqliteQueueStore:
         return QueueRecord.from_record(*key, json.loads(row[0])) if row is not None else None
 
     async def list_queues(self, account_id: str, region: str) -> list[QueueRecord]:
-        rows = await self._database.run(
+        rows = await self._database.atomic(
             lambda db: db.execute(
                 "SELECT name, record FROM queues WHERE account = ? AND region = ? ORDER BY name",
                 (account_id, region),
@@ -103,7 +103,7 @@ class SqliteQueueStore:
             )
             return cursor.rowcount == 1
 
-        return await self._database.run(update)
+        return await self._database.atomic(update)
 
     async def delete_queue(self, key: QueueKey) -> bool:
         queue = _queue_id(key)
@@ -116,7 +116,7 @@ class SqliteQueueStore:
                 == 1
             )
 
-        return await self._database.run(delete)
+        return await self._database.atomic(delete)
 
     async def send(self, key: QueueKey, messages: list[Message], dedup_after_ms: int | None) -> list[Message]:
         queue = _queue_id(key)
@@ -144,8 +144,8 @@ class SqliteQueueStore:
                         stored.append(Message.from_record(json.loads(earlier[0])))
                         continue
                 cursor = db.execute(
-                    "INSERT INTO messages(queue, message_id, visible_at, sent_at, group_id, dedup_id, record) "
-                    "VALUES (?, ?, ?, ?, ?, ?, '')",
+                    "INSERT INTO messages(queue, message_id, visible_at, sent_at, group_id, dedup_id, "
+                    "receive_count, record) VALUES (?, ?, ?, ?, ?, ?, ?, '')",
                     (
                         queue,
                         message.message_id,
@@ -153,6 +153,7 @@ class SqliteQueueStore:
                         message.sent_at,
                         message.group_id,
                         message.deduplication_id,
+                        message.receive_count,
                     ),
                 )
                 numbered = (
@@ -172,7 +173,7 @@ class SqliteQueueStore:
                 stored.append(numbered)
             return stored
 
-        return await self._database.run(send)
+        return await self._database.atomic(send)
 
     async def receive(
         self,
@@ -221,7 +222,7 @@ class SqliteQueueStore:
                 taken.append(received)
             return Received(taken, dead)
 
-        return await self._database.run(receive)
+        return await self._database.atomic(receive)
 
     async def delete_message(self, key: QueueKey, message_id: str, receipt: str) -> bool:
         queue = _queue_id(key)
@@ -235,7 +236,7 @@ class SqliteQueueStore:
             db.execute("DELETE FROM messages WHERE seq = ?", (row[0],))
             return True
 
-        return await self._database.run(delete)
+        return await self._database.atomic(delete)
 
     async def change_visibility(
         self, key: QueueKey, message_id: str, receipt: str, visible_at_ms: int, now_ms: int
@@ -259,11 +260,11 @@ class SqliteQueueStore:
             )
             return True
 
-        return await self._database.run(change)
+        return await self._database.atomic(change)
 
     async def purge(self, key: QueueKey) -> None:
         queue = _queue_id(key)
-        await self._database.run(lambda db: db.execute("DELETE FROM messages WHERE queue = ?", (queue,)))
+        await self._database.atomic(lambda db: db.execute("DELETE FROM messages WHERE queue = ?", (queue,)))
 
     async def counts(self, key: QueueKey, now_ms: int) -> tuple[int, int, int]:
         queue = _queue_id(key)
@@ -279,4 +280,4 @@ class SqliteQueueStore:
             ).fetchone()
             return int(row[0]), int(row[1]), int(row[2])
 
-        return await self._database.run(count)
+        return await self._database.atomic(count)
