@@ -36,7 +36,6 @@ from lamina.api.services.lambda_.router import lambda_account, no_such_account
 from lamina.api.services.logs import build_logs_facade
 from lamina.api.services.protocol_switch import ProtocolSwitch
 from lamina.api.services.service import Service, ServiceFacade, method_table
-from lamina.api.services.sqs.facade import SqsAuthorization, build_sqs_service
 from lamina.auth.secrets_store import RootCredentials
 from lamina.clock import Clock, ManualClock, SystemClock
 from lamina.cluster.change_feed import (
@@ -64,9 +63,9 @@ from lamina.cluster.workers import WorkerGroup, WorkerSpec, inbox_path, runtime_
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
-from lamina.domain.iam.principals import service_principal
 from lamina.domain.regions import is_region
 from lamina.domain.runtimes import creatable_runtimes
+from lamina.embedded_queues import build_mappings, build_sqs
 from lamina.embedded_s3 import EmbeddedS3, build_s3, s3_router, upload_streams
 from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy, SendToQueue
 from lamina.execution.backend import LocalBackend
@@ -144,6 +143,7 @@ from lamina.protocol.query import QueryProtocol
 from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.sources.queues.embedded import EmbeddedQueues
 from lamina.sources.queues.sender import QueueSender
+from lamina.sources.queues.service import QueueService
 from lamina.store.group_commit import GroupCommit
 from lamina.store.ports import (
     AlarmStore,
@@ -156,11 +156,11 @@ from lamina.store.ports import (
     MetricStore,
     ServerLogStore,
 )
-from lamina.store.queue_ports import QueueRecord
 from lamina.store_choice import StoreChoice
 from lamina.transport.function_port import FunctionApiPort, UidsOtherThan
 from lamina.transport.handoff import ConnectionInbox
 from lamina.transport.messages import HandOff, LeanRequest, LeanResponse
+from lamina.triggers.queue_pollers import QueuePollers
 from lamina.triggers.service_invoker import ServiceInvoker
 
 if TYPE_CHECKING:  # psycopg is the postgres extra's: imported only by servers that use it
@@ -229,6 +229,8 @@ class AccountRegion:
     log_budget: LogBudget | None = None  # what its functions may log (dropped lines are counted here)
     # The door through which its other services (logs, alarms, buckets) invoke its functions.
     invoker: ServiceInvoker | None = None
+    # Its event source mappings' pollers (running on the primary, which serves the queues).
+    pollers: QueuePollers | None = None
     # A worker of --workers (cluster/follower.py): answers invocations only, from copies it reloads.
     follower: bool = False
     # (function, version) with provisioned concurrency: a worker leaves their invocations to the primary.
@@ -250,6 +252,7 @@ class AccountRegion:
             self.backends.manager.settler.resume()  # creates and updates a stopped server left Pending
             await self.backends.event_invoke_configs.restore()
             await self.backends.recursion.restore()
+            await self.backends.event_source_mappings.restore()
             self.subscriptions.restore()
             self.metric_filters.restore()
         self.pool.start()
@@ -304,8 +307,11 @@ class AccountRegion:
         return config
 
     async def start_delivering(self) -> None:
-        """After the fork servers are warm: provisioned environments and queued events."""
+        """After the fork servers are warm: provisioned environments, queued events, pollers."""
         await self.backends.provisioned.restore()
+        if self.pollers is not None:
+            for mapping in self.backends.event_source_mappings.mappings:
+                await self.pollers.apply(mapping, mapping.uuid)
         restored = await self.backends.delivery.start()
         if restored:
             _log.info(
@@ -322,6 +328,8 @@ class AccountRegion:
         await self.pool.close()
 
     async def close(self) -> None:
+        if self.pollers is not None:
+            await self.pollers.close()
         await self.stop_environments()
         await self.queue.close()
         await self.metadata.close()
@@ -938,6 +946,8 @@ class _Shared:
     code_from_buckets: CodeFromBuckets | None = None
     # Async records to queues as a function's role (destinations, dead-letter queues).
     send_to_queue: SendToQueue | None = None
+    # The embedded SQS's service (the primary's; None elsewhere): what event source mappings poll.
+    queue_service: Callable[[], QueueService | None] = lambda: None
 
 
 def idle_key(account_id: str, region: str, name: str, version: str) -> str:
@@ -1078,6 +1088,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         send_to_queue=shared.send_to_queue,
     )
     concurrency = FunctionConcurrency(manager, metadata, limiter, settings.min_unreserved_concurrency)
+    mappings = build_mappings(manager, metadata, invocations, authorizer, sts, shared.queue_service)
     backends = LambdaBackends(
         manager=manager,
         aliases=aliases,
@@ -1102,6 +1113,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         ),
         invocations=invocations,
         delivery=delivery,
+        event_source_mappings=mappings.service,
     )
     aliases.on_change(backends.permissions.forget_function)
     facade = build_lambda_facade(
@@ -1170,6 +1182,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         limiter,
         log_budget,
         invoker=invoker,
+        pollers=mappings.pollers,
         follower=link is not None,
     )
     return account
@@ -1414,6 +1427,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         gather_metrics=(lambda: platform.gather_worker_metrics()) if feed is not None else None,
         cluster=_ray_cluster(settings, code_urls, sts) if settings.cluster else None,
         send_to_queue=send_to_queue if worker is None else None,
+        queue_service=lambda: platform.queues.service if platform.queues is not None else None,
         code_from_buckets=(
             CodeFromBuckets(
                 lambda: platform.s3.buckets.service if platform.s3 is not None else None, authorizer
@@ -1469,20 +1483,9 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
             lambda: platform.queue_sender,
         )
         services["s3"] = s3.facade
-        queues = EmbeddedQueues(stores.queues())
-        sqs_authorization = SqsAuthorization(authorizer)
-        services["sqs"] = build_sqs_service(queues.service, sqs_authorization)
-
-        def may_send(who: tuple[str, str, str], queue: QueueRecord, context: Mapping[str, str]) -> bool:
-            kind, name, session = who
-            principal = (
-                sts.role_session_principal(name, session) if kind == "role" else service_principal(name)
-            )
-            return principal is not None and sqs_authorization.allows(
-                principal, "sqs:SendMessage", queue, context
-            )
-
-        queue_sender = QueueSender(queues.service, may_send)
+        sqs = build_sqs(stores, authorizer, sts)
+        services["sqs"] = sqs.facade
+        queues, queue_sender = sqs.queues, sqs.sender
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),

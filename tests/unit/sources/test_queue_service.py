@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from lamina.domain.queues.attributes import queue_arn
+from lamina.domain.queues.records import QueueKey
 from lamina.errors import AwsError
 from lamina.sources.queues.service import Outgoing, QueueService, Receipt, handle_of
-from lamina.store.queue_ports import QueueKey
 from lamina.store.sqlite.queues import SqliteQueueStore
 
 ACCOUNT = "111111111111"

@@ -38,6 +38,26 @@ class Message:
     trace_header: str | None = None
     dead_letter_source: str | None = None  # the ARN a redrive moved it from
 
+    def system_attributes(self) -> dict[str, str]:
+        """Every system attribute the message has, as ReceiveMessage and SQS events name them."""
+        values = {
+            "SenderId": self.sender_id,
+            "SentTimestamp": str(self.sent_at),
+            "ApproximateReceiveCount": str(self.receive_count),
+            "ApproximateFirstReceiveTimestamp": str(self.first_received_at or self.sent_at),
+        }
+        if self.group_id is not None:
+            values["MessageGroupId"] = self.group_id
+            if self.deduplication_id is not None:
+                values["MessageDeduplicationId"] = self.deduplication_id
+            if self.sequence_number is not None:
+                values["SequenceNumber"] = self.sequence_number
+        if self.trace_header:
+            values["AWSTraceHeader"] = self.trace_header
+        if self.dead_letter_source:
+            values["DeadLetterQueueSourceArn"] = self.dead_letter_source
+        return values
+
     def to_record(self) -> dict[str, Any]:
         return {
             "id": self.message_id,

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lamina.domain.queues.attributes import parse_queue_arn
+from lamina.domain.queues.records import QueueRecord
 from lamina.sources.queues.service import Outgoing, QueueService
-from lamina.store.queue_ports import QueueRecord
 
 _log = logging.getLogger(__name__)
 # allowed(principal description, queue, context): whether it may sqs:SendMessage to the queue;

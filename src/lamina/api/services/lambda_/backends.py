@@ -9,6 +9,7 @@ from lamina.execution.invocation import InvocationService
 from lamina.functions.aliases import AliasService
 from lamina.functions.concurrency import FunctionConcurrency
 from lamina.functions.event_invoke_configs import EventInvokeConfigService
+from lamina.functions.event_source_mappings import EventSourceMappingService
 from lamina.functions.function_urls import FunctionUrlService
 from lamina.functions.layers import LayerService
 from lamina.functions.manager import FunctionManager
@@ -32,3 +33,4 @@ class LambdaBackends:
     recursion: RecursionConfigService
     invocations: InvocationService
     delivery: AsyncDelivery
+    event_source_mappings: EventSourceMappingService

@@ -13,6 +13,7 @@ from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.services.lambda_.async_settings import AsyncSettingsOperations
 from lamina.api.services.lambda_.backends import LambdaBackends
 from lamina.api.services.lambda_.code_from_buckets import CodeFromBuckets
+from lamina.api.services.lambda_.event_source_mappings import EventSourceMappingOperations
 from lamina.api.services.lambda_.invoke import InvokeHandler
 from lamina.api.services.lambda_.layers import LayerOperations
 from lamina.api.services.lambda_.operations import LambdaOperations
@@ -79,6 +80,13 @@ _SERVED_BY: dict[str, tuple[str, ...]] = {
         "RemoveLayerVersionPermission",
     ),
     "invoke": ("Invoke", "InvokeWithResponseStream", "InvokeAsync"),
+    "event_source_mappings": (
+        "CreateEventSourceMapping",
+        "GetEventSourceMapping",
+        "UpdateEventSourceMapping",
+        "DeleteEventSourceMapping",
+        "ListEventSourceMappings",
+    ),
 }
 IMPLEMENTED_OPERATIONS = frozenset(name for names in _SERVED_BY.values() for name in names)
 
@@ -105,6 +113,7 @@ def build_lambda_facade(
         "invoke": InvokeHandler(
             backends.manager, backends.invocations, backends.delivery, backends.recursion
         ),
+        "event_source_mappings": EventSourceMappingOperations(backends.event_source_mappings),
     }
     table: dict[str, OperationHandler] = {
         operation: getattr(handlers[owner], handler_name(operation))

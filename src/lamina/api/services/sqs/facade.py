@@ -18,12 +18,12 @@ from lamina.domain.iam.evaluation import Decision
 from lamina.domain.iam.policy import MalformedPolicy, Policy, parse_policy
 from lamina.domain.iam.principals import Principal
 from lamina.domain.queues.attributes import queue_arn
+from lamina.domain.queues.records import QueueKey, QueueRecord
 from lamina.identity.authorizer import Authorizer
 from lamina.protocol.json_rpc import JsonRpcProtocol
 from lamina.protocol.model import load_service_model
 from lamina.protocol.query import QueryProtocol
 from lamina.sources.queues.service import QueueService
-from lamina.store.queue_ports import QueueKey, QueueRecord
 
 OPERATIONS = (
     "CreateQueue",

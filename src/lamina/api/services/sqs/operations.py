@@ -19,9 +19,9 @@ from lamina.domain.queues.messages import (
     checked_attributes,
     from_record_attributes,
 )
+from lamina.domain.queues.records import QueueKey, QueueRecord
 from lamina.errors import AwsError
 from lamina.sources.queues.service import Outgoing, QueueService, handle_of
-from lamina.store.queue_ports import QueueKey, QueueRecord
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 MAX_BATCH_BYTES = 262_144
@@ -279,27 +279,6 @@ def _sent(message: Message, outgoing: Outgoing) -> dict[str, Any]:
     }
 
 
-def system_attributes(message: Message) -> dict[str, str]:
-    """Every system attribute a message has, as ReceiveMessage names them."""
-    values = {
-        "SenderId": message.sender_id,
-        "SentTimestamp": str(message.sent_at),
-        "ApproximateReceiveCount": str(message.receive_count),
-        "ApproximateFirstReceiveTimestamp": str(message.first_received_at or message.sent_at),
-    }
-    if message.group_id is not None:
-        values["MessageGroupId"] = message.group_id
-        if message.deduplication_id is not None:
-            values["MessageDeduplicationId"] = message.deduplication_id
-        if message.sequence_number is not None:
-            values["SequenceNumber"] = message.sequence_number
-    if message.trace_header:
-        values["AWSTraceHeader"] = message.trace_header
-    if message.dead_letter_source:
-        values["DeadLetterQueueSourceArn"] = message.dead_letter_source
-    return values
-
-
 def _wanted(name: str, patterns: Sequence[str]) -> bool:
     for pattern in patterns:
         if pattern in ("All", ".*") or pattern == name:
@@ -317,7 +296,7 @@ def _received(message: Message, system: set[str], wanted: Sequence[str]) -> dict
         "Body": message.body,
     }
     if system:
-        every = system_attributes(message)
+        every = message.system_attributes()
         chosen = (
             every if "All" in system else {name: value for name, value in every.items() if name in system}
         )

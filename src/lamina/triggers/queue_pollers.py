@@ -1,0 +1,239 @@
+"""The pollers of event source mappings: each enabled mapping's queue is read in batches and each
+batch runs the function synchronously (Lambda developer guide, "Using Lambda with Amazon SQS").
+
+- A batch is up to BatchSize messages: the first long-poll returns as soon as any arrive; with a
+  batching window the poller keeps reading until the batch is full or the window is over.
+- Messages no filter matches are deleted without running the function (as Lambda does for SQS).
+- A batch that succeeds is deleted; with `ReportBatchItemFailures`, all but the messages the
+  function names in `batchItemFailures`. A batch that fails (an error, a timeout, a malformed
+  failure report) is left alone: its messages become visible again after the queue's visibility
+  timeout and reach its dead-letter queue through its redrive policy. A throttled batch is handed
+  back at once (visibility 0) and the poller backs off.
+- Scaling: each mapping starts with one poller; a poller that got a full batch starts another, up to
+  the mapping's MaximumConcurrency (DEFAULT_MAXIMUM_CONCURRENCY without one); a poller beyond the
+  first that finds the queue empty stops. The function's own concurrency limits hold as for any
+  invocation (a throttle hands the batch back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lamina.domain.event_patterns import EventPattern, InvalidPattern, parse_pattern
+from lamina.domain.event_sources import REPORT_BATCH_ITEM_FAILURES, EventSourceMapping
+
+_log = logging.getLogger(__name__)
+DEFAULT_MAXIMUM_CONCURRENCY = 20
+LONG_POLL_SECONDS = 20
+THROTTLE_BACKOFF_SECONDS = 1.0
+ERROR_BACKOFF_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PolledMessage:
+    message_id: str
+    handle: str
+    record: Mapping[str, Any]  # the SQS event record the function gets
+
+
+class PolledQueues(Protocol):
+    """What the pollers need of queues (`sources/queues/consumer.py`)."""
+
+    async def receive(self, queue_arn: str, limit: int, wait_seconds: int) -> list[PolledMessage]: ...
+    async def delete(self, queue_arn: str, handles: Sequence[str]) -> None: ...
+    async def release(self, queue_arn: str, handles: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    succeeded: bool  # the function returned without error
+    throttled: bool = False
+    payload: bytes = b""
+
+
+# invoke(function name[:qualifier], payload): one synchronous invocation of a batch.
+Invoke = Callable[[str, bytes], Awaitable[BatchOutcome]]
+
+
+def failed_items(payload: bytes, batch_ids: set[str]) -> set[str] | None:
+    """The message ids a partial batch response names as failed; None when the response is not a
+    valid one (Lambda then treats the whole batch as failed)."""
+    if not payload.strip():
+        return set()
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return set()  # not JSON: no report, the batch succeeded
+    if not isinstance(document, dict) or document.get("batchItemFailures") is None:
+        return set()
+    failures = document["batchItemFailures"]
+    if not isinstance(failures, list):
+        return None
+    failed: set[str] = set()
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(identifier, str) or not identifier or identifier not in batch_ids:
+            return None
+        failed.add(identifier)
+    return failed
+
+
+def _filterable(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record as filters see it: its body parsed when it is JSON (Lambda's event filtering)."""
+    document = dict(record)
+    body = document.get("body")
+    if isinstance(body, str):
+        with contextlib.suppress(ValueError):
+            document["body"] = json.loads(body)
+    return document
+
+
+class _MappingPoller:
+    def __init__(self, mapping: EventSourceMapping, queues: PolledQueues, invoke: Invoke) -> None:
+        self.mapping = mapping
+        self._queues = queues
+        self._invoke = invoke
+        self._patterns: list[EventPattern] = []
+        for text in mapping.filters:
+            with contextlib.suppress(InvalidPattern):
+                self._patterns.append(parse_pattern(text))
+        self._workers: set[asyncio.Task[None]] = set()
+        self._stopped = False
+        self.batches = 0
+
+    @property
+    def maximum(self) -> int:
+        return self.mapping.maximum_concurrency or DEFAULT_MAXIMUM_CONCURRENCY
+
+    @property
+    def pollers(self) -> int:
+        return len(self._workers)
+
+    def start(self) -> None:
+        self._spawn()
+
+    def _spawn(self) -> None:
+        if self._stopped or len(self._workers) >= self.maximum:
+            return
+        task = asyncio.get_running_loop().create_task(self._work())
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+
+    async def stop(self) -> None:
+        self._stopped = True
+        workers = list(self._workers)
+        for task in workers:
+            task.cancel()
+        for task in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _work(self) -> None:
+        while not self._stopped:
+            try:
+                batch = await self._collect()
+                if not batch:
+                    if len(self._workers) > 1:
+                        return  # one poller is enough for an empty queue
+                    continue
+                await self._run(batch)
+                if len(batch) >= min(self.mapping.batch_size, 10):
+                    self._spawn()  # a full batch: there is a backlog
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("event source mapping %s: polling failed", self.mapping.uuid)
+                await asyncio.sleep(ERROR_BACKOFF_SECONDS)
+
+    async def _collect(self) -> list[PolledMessage]:
+        mapping = self.mapping
+        arn = mapping.event_source_arn
+        batch = await self._queues.receive(arn, min(10, mapping.batch_size), LONG_POLL_SECONDS)
+        if not batch or mapping.batching_window <= 0:
+            return batch
+        deadline = time.monotonic() + mapping.batching_window
+        while len(batch) < mapping.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            more = await self._queues.receive(
+                arn, min(10, mapping.batch_size - len(batch)), max(1, min(LONG_POLL_SECONDS, int(remaining)))
+            )
+            batch.extend(more)
+        return batch
+
+    async def _run(self, batch: list[PolledMessage]) -> None:
+        mapping = self.mapping
+        arn = mapping.event_source_arn
+        if self._patterns:
+            matched = [m for m in batch if any(p.matches(_filterable(m.record)) for p in self._patterns)]
+            unmatched = [m.handle for m in batch if m not in matched]
+            if unmatched:
+                await self._queues.delete(arn, unmatched)
+            batch = matched
+            if not batch:
+                return
+        payload = json.dumps({"Records": [message.record for message in batch]}, separators=(",", ":"))
+        outcome = await self._invoke(mapping.function_name, payload.encode())
+        self.batches += 1
+        if outcome.throttled:
+            await self._queues.release(arn, [message.handle for message in batch])
+            await asyncio.sleep(THROTTLE_BACKOFF_SECONDS)
+            return
+        if not outcome.succeeded:
+            return  # the messages come back after their visibility timeout
+        failed: set[str] = set()
+        if REPORT_BATCH_ITEM_FAILURES in mapping.response_types:
+            reported = failed_items(outcome.payload, {message.message_id for message in batch})
+            if reported is None:
+                _log.warning(
+                    "event source mapping %s: malformed batchItemFailures; batch retried", mapping.uuid
+                )
+                return
+            failed = reported
+        done = [message.handle for message in batch if message.message_id not in failed]
+        if done:
+            await self._queues.delete(arn, done)
+
+
+class QueuePollers:
+    """The pollers of one account's mappings in one region; `apply` follows the mapping service.
+    `queues()`: the queues to poll (None in a process that serves none: nothing is polled)."""
+
+    def __init__(self, queues: Callable[[], PolledQueues | None], invoke: Invoke) -> None:
+        self._queues = queues
+        self._invoke = invoke
+        self._pollers: dict[str, _MappingPoller] = {}
+        self._closed = False
+
+    async def apply(self, mapping: EventSourceMapping | None, mapping_uuid: str) -> None:
+        """Start, restart or stop the poller of a mapping as it now is (None: deleted)."""
+        current = self._pollers.pop(mapping_uuid, None)
+        if current is not None:
+            await current.stop()
+        queues = self._queues()
+        if mapping is None or not mapping.enabled or self._closed or queues is None:
+            return
+        poller = _MappingPoller(mapping, queues, self._invoke)
+        self._pollers[mapping_uuid] = poller
+        poller.start()
+
+    def figures(self) -> dict[str, dict[str, int]]:
+        """Pollers and batches run, per mapping (health)."""
+        return {
+            key: {"pollers": poller.pollers, "batches": poller.batches}
+            for key, poller in self._pollers.items()
+        }
+
+    async def close(self) -> None:
+        self._closed = True
+        for poller in list(self._pollers.values()):
+            await poller.stop()
+        self._pollers.clear()
