@@ -53,6 +53,11 @@ class Settings:
     # Where functions, IAM, async queues, metrics, alarms and billing live: None for SQLite files in
     # the data directory, or a postgresql:// URL of a database several servers may share.
     metadata_url: str | None = None
+    # --bucket NAME=PATH: buckets whose objects are the files of a host directory (events from
+    # what any program does there); --code-store s3://BUCKET?endpoint=URL: code packages and layers
+    # in an S3-compatible store, the data directory caching them.
+    directory_buckets: tuple[tuple[str, Path], ...] = ()
+    code_store_url: str | None = None
     # Processes serving the port (--workers): a primary and workers-1 workers (cluster/workers.py).
     workers: int = 1
     # --cluster: a Ray cluster's address (what ray.init takes) or "local" (a private Ray): functions

@@ -23,6 +23,7 @@ from lamina.protocol.sigv4 import CredentialScope, SigV4Verifier
 from lamina.sources.buckets.embedded import EmbeddedBuckets
 from lamina.sources.buckets.notifier import BucketNotifier, InvokerOf
 from lamina.sources.queues.sender import QueueSender
+from lamina.store.objects.directory import CompositeBucketStore, CompositeObjectData, DirectoryObjects
 from lamina.store_choice import StoreChoice
 from lamina.transport.http11 import StreamsBody
 from lamina.transport.messages import LeanRequest
@@ -68,7 +69,19 @@ def build_s3(
     queues: Callable[[], QueueSender | None],
 ) -> EmbeddedS3:
     bucket_store, object_data = stores.buckets()
-    buckets = EmbeddedBuckets(bucket_store, object_data, BucketNotifier(invoker_of, queues))
+    directories = {
+        name: DirectoryObjects(name, path, object_data) for name, path in settings.directory_buckets
+    }
+    if directories:
+        bucket_store = CompositeBucketStore(bucket_store, directories)
+        object_data = CompositeObjectData(object_data, directories)
+    buckets = EmbeddedBuckets(
+        bucket_store,
+        object_data,
+        BucketNotifier(invoker_of, queues),
+        list(directories.values()),
+        (settings.account_id, settings.home_region),
+    )
     facade = S3Facade(
         RestXmlProtocol(load_service_model("s3"), router), buckets.service, authorizer, verifier
     )

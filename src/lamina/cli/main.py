@@ -109,6 +109,27 @@ def _settings(
     )
 
 
+def _parse_buckets(values: list[str]) -> tuple[tuple[str, Path], ...]:
+    """`--bucket photos=/srv/photos`, repeatable: names checked as S3 checks them, paths made absolute."""
+    from lamina.domain.buckets.names import is_bucket_name
+
+    parsed: dict[str, Path] = {}
+    for value in values:
+        name, equals, path = value.partition("=")
+        if not equals or not path or not is_bucket_name(name):
+            raise typer.BadParameter(f"--bucket takes NAME=PATH with an S3 bucket name: {value!r}")
+        if name in parsed:
+            raise typer.BadParameter(f"--bucket {name} is given twice")
+        parsed[name] = Path(path).expanduser().resolve()
+    return tuple(parsed.items())
+
+
+def _check_code_store(value: str | None) -> str | None:
+    if value is not None and (not value.startswith("s3://") or len(value) <= len("s3://")):
+        raise typer.BadParameter("--code-store takes s3://BUCKET[?endpoint=URL&region=REGION]")
+    return value
+
+
 def _parse_memory_budget(value: str | None) -> dict[str, object]:
     """`--memory-budget 4096` (MB) or `--memory-budget 50%` (of the machine's RAM)."""
     if value is None:
@@ -259,6 +280,23 @@ def server(
             help="Where functions, IAM, async queues, metrics, alarms and billing live: the data "
             "directory's SQLite files (default), or a postgresql://USER@HOST/DB URL several servers "
             "may share (pip install 'lamina[postgres]').",
+        ),
+    ] = None,
+    bucket: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bucket",
+            help="NAME=PATH: a bucket whose objects are the files of a host directory; files any "
+            "program creates, changes or removes there are bucket events (repeatable).",
+        ),
+    ] = None,
+    code_store: Annotated[
+        str | None,
+        typer.Option(
+            "--code-store",
+            help="s3://BUCKET?endpoint=URL: keep code packages and layers in an S3-compatible store "
+            "(another Lamina, MinIO, AWS S3; credentials from the usual AWS variables or "
+            "LAMINA_CODE_STORE_ACCESS_KEY_ID/SECRET), the data directory caching them.",
         ),
     ] = None,
     workers: Annotated[
@@ -415,6 +453,8 @@ def server(
             runtimes=runtimes,
             runtime_fallback=runtime_fallback,
             metadata_url=metadata,
+            directory_buckets=_parse_buckets(bucket or []),
+            code_store_url=_check_code_store(code_store),
             workers=workers,
             cluster=cluster,
             account_concurrency=account_concurrency,

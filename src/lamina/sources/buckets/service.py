@@ -354,6 +354,22 @@ class BucketService:
         if bucket.notification:
             await self._events.notify(bucket, self._event(bucket, record, name, caller), caller.trace_header)
 
+    async def notify_outside_change(self, bucket_name: str, key: str, *, removed: bool) -> None:
+        """A file of a directory-backed bucket that another program created, changed or removed:
+        the event its destinations get, as for the same change through S3."""
+        bucket = await self._store.get_bucket(bucket_name)
+        if bucket is None or not bucket.notification:
+            return
+        caller = Caller(bucket.account_id, "Lamina:directory", "127.0.0.1")
+        if removed:
+            event = self._event(bucket, None, "ObjectRemoved:Delete", caller, key)
+        else:
+            record = await self._store.get_object(bucket_name, key)
+            if record is None:
+                return  # gone again already
+            event = self._event(bucket, record, "ObjectCreated:Put", caller)
+        await self._events.notify(bucket, event, None)
+
     # ----------------------------------------------------------------------- listings
 
     async def list_objects(
