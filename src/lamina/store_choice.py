@@ -133,6 +133,15 @@ class StoreChoice:
 
     def blobs(self, key: bytes) -> BlobStore:
         """The code blob store (one a server), closed with the other stores."""
+        if self._settings.code_store_url is not None:
+            from lamina.store.blobs.cached import CachedBlobStore
+            from lamina.store.blobs.s3 import S3BlobStore
+
+            url = self._settings.code_store_url
+            self._blobs = CachedBlobStore(
+                S3BlobStore(url, key), FilesystemBlobStore(self._settings.blobs_dir, key)
+            )
+            return self._blobs
         if self._settings.metadata_url is not None:
             from lamina.store.postgres.blobs import PostgresBlobStore
 

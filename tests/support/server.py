@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,7 +117,11 @@ class RunningServer:
 
 
 def start_server(
-    data_dir: Path, *args: str, credentials: bool = True, cwd: Path | None = None
+    data_dir: Path,
+    *args: str,
+    credentials: bool = True,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> RunningServer:
     """`data_dir` may be relative to `cwd` (the folder the server is started in).
 
@@ -130,13 +134,15 @@ def start_server(
     of its own (the same one again when a test restarts a server on its data directory) on a
     throwaway PostgreSQL server, instead of the data directory's SQLite files.
     A port that another process took between our probe and the server's bind is tried once more.
+    `env`: variables the server gets besides the root credentials (the tests' own AWS_* and LAMINA_*
+    variables are never passed on).
     """
     for _ in range(_PORT_ATTEMPTS - 1):
         try:
-            return _start_server(data_dir, *args, credentials=credentials, cwd=cwd)
+            return _start_server(data_dir, *args, credentials=credentials, cwd=cwd, env=env)
         except PortTaken:
             continue
-    return _start_server(data_dir, *args, credentials=credentials, cwd=cwd)
+    return _start_server(data_dir, *args, credentials=credentials, cwd=cwd, env=env)
 
 
 _PORT_ATTEMPTS = 3
@@ -167,7 +173,9 @@ class PortTaken(RuntimeError):
     """The free port we picked was taken before the server could bind it (a race, not a bug)."""
 
 
-def _start_server(data_dir: Path, *args: str, credentials: bool, cwd: Path | None) -> RunningServer:
+def _start_server(
+    data_dir: Path, *args: str, credentials: bool, cwd: Path | None, env: Mapping[str, str] | None
+) -> RunningServer:
     port = free_port()
     if "--sandbox" not in args:
         args = (*args, "--sandbox", os.environ.get("LAMINA_TEST_SANDBOX", "process"))
@@ -179,17 +187,18 @@ def _start_server(data_dir: Path, *args: str, credentials: bool, cwd: Path | Non
         # LAMINA_TEST_WORKERS=N: a whole run against servers of several processes (every test must
         # pass there too).
         args = (*args, "--workers", workers)
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMINA_"))}
+    variables = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMINA_"))}
+    variables.update(env or {})
     if credentials:
-        env["LAMINA_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
-        env["LAMINA_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
+        variables["LAMINA_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
+        variables["LAMINA_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
     log_path = absolute_data_dir.parent / f"{data_dir.name}-server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
     process = subprocess.Popen(
         [sys.executable, "-m", "lamina", "server", "--data-dir", str(data_dir), "--port", str(port), *args],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env=env,
+        env=variables,
         cwd=cwd,
     )
     log.close()
@@ -221,9 +230,13 @@ def _ensure_execution_role(server: RunningServer) -> None:
 
 @contextlib.contextmanager
 def running_server(
-    data_dir: Path, *args: str, credentials: bool = True, cwd: Path | None = None
+    data_dir: Path,
+    *args: str,
+    credentials: bool = True,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[RunningServer]:
-    server = start_server(data_dir, *args, credentials=credentials, cwd=cwd)
+    server = start_server(data_dir, *args, credentials=credentials, cwd=cwd, env=env)
     try:
         yield server
     finally:
