@@ -15,6 +15,7 @@ from lamina.domain.ids import new_request_id
 from lamina.domain.lifecycle import check_invocable
 from lamina.domain.queues.attributes import DEFAULTS, parse_queue_arn
 from lamina.domain.queues.records import QueueRecord
+from lamina.domain.recursion import is_recursive_loop, trace_for_invocation
 from lamina.errors import AwsError
 from lamina.execution.invocation import InvocationInput, InvocationService
 from lamina.functions.event_source_mappings import EventSourceMappingService, QueueFacts
@@ -69,7 +70,9 @@ def build_mappings(
     authorizer: Authorizer,
     sts: StsService,
     queue_service: Callable[[], QueueService | None],
+    recursive_loop: Callable[[str], str],
 ) -> MappingsOfAccount:
+    """`recursive_loop(function name)`: its RecursiveLoop setting (Terminate stops loops)."""
     placement = manager.placement
 
     async def queue_facts(arn: str) -> QueueFacts | None:
@@ -88,13 +91,17 @@ def build_mappings(
         owner = parsed[1] if parsed is not None else placement.account_id
         return principal is not None and authorizer.decide(principal, action, arn, owner) is Decision.ALLOW
 
-    async def invoke(function: str, payload: bytes) -> BatchOutcome:
+    async def invoke(function: str, payload: bytes, trace_header: str | None) -> BatchOutcome:
         name, _, qualifier = function.partition(":")
+        trace_id, depth = trace_for_invocation(trace_header)
+        if is_recursive_loop(depth, recursive_loop(name)):
+            return BatchOutcome(False, recursive=True)
         try:
             config = manager.get(name, qualifier or None, route=True)
             check_invocable(config)
             result = await invocations.invoke(
-                InvocationInput(config, placement.arn(name, qualifier or None), payload), new_request_id()
+                InvocationInput(config, placement.arn(name, qualifier or None), payload, trace_id=trace_id),
+                new_request_id(),
             )
         except AwsError as error:
             return BatchOutcome(False, throttled=error.code == "TooManyRequestsException")

@@ -1088,7 +1088,15 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         send_to_queue=shared.send_to_queue,
     )
     concurrency = FunctionConcurrency(manager, metadata, limiter, settings.min_unreserved_concurrency)
-    mappings = build_mappings(manager, metadata, invocations, authorizer, sts, shared.queue_service)
+    mappings = build_mappings(
+        manager,
+        metadata,
+        invocations,
+        authorizer,
+        sts,
+        shared.queue_service,
+        lambda name: backends.recursion.loop(name),
+    )
     backends = LambdaBackends(
         manager=manager,
         aliases=aliases,

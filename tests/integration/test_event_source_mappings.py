@@ -335,3 +335,58 @@ def test_pollers_scale_out_with_the_backlog(
     # One poller would take 30 × 0.5 s = 15 s; several batches ran at once.
     assert elapsed < 11, elapsed
     lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+LOOPER = """\
+import json
+import os
+
+import boto3
+
+sqs = boto3.client("sqs")
+
+
+def handler(event, context):
+    for record in event["Records"]:
+        sqs.send_message(QueueUrl=os.environ["RESULTS"], MessageBody="ran")
+        sqs.send_message(QueueUrl=os.environ["SOURCE"], MessageBody=record["body"] + "+")
+"""
+
+
+def test_a_function_feeding_its_own_queue_is_stopped(
+    lambda_client: Any, deploy: Callable[..., str], sqs: Any, role: str
+) -> None:
+    """A loop through SQS: each run sends the next message. Lambda's recursive loop detection stops
+    it at 16 runs, and the message that would have started the 17th goes to the dead-letter queue."""
+    dead_url, dead_arn = _queue(sqs)
+    source_url, source_arn = _queue(
+        sqs,
+        VisibilityTimeout="30",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 3}),
+    )
+    results_url, _ = _queue(sqs)
+    function = deploy(
+        {"app.py": LOOPER},
+        Role=role,
+        Timeout=10,
+        Environment={"Variables": {"RESULTS": results_url, "SOURCE": source_url}},
+    )
+    mapping = lambda_client.create_event_source_mapping(
+        EventSourceArn=source_arn, FunctionName=function, BatchSize=1
+    )
+    sqs.send_message(QueueUrl=source_url, MessageBody="seed")
+    (stopped,) = _dead_letters(sqs, dead_url, 1, timeout=60)
+    assert stopped["Body"] == "seed" + "+" * 16
+    runs = 0
+    while True:
+        batch = sqs.receive_message(QueueUrl=results_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        if not batch:
+            break
+        runs += len(batch)
+        for message in batch:
+            sqs.delete_message(QueueUrl=results_url, ReceiptHandle=message["ReceiptHandle"])
+    assert runs == 16
+    assert _count(sqs, source_url) == 0
+    lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])

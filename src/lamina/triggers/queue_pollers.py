@@ -41,6 +41,7 @@ class PolledMessage:
     message_id: str
     handle: str
     record: Mapping[str, Any]  # the SQS event record the function gets
+    source: object = None  # the queue's own message, for the queue to act on (dead-letter it)
 
 
 class PolledQueues(Protocol):
@@ -49,6 +50,9 @@ class PolledQueues(Protocol):
     async def receive(self, queue_arn: str, limit: int, wait_seconds: int) -> list[PolledMessage]: ...
     async def delete(self, queue_arn: str, handles: Sequence[str]) -> None: ...
     async def release(self, queue_arn: str, handles: Sequence[str]) -> None: ...
+    async def dead_letter(self, queue_arn: str, messages: Sequence[PolledMessage]) -> None:
+        """Take messages off the queue to its dead-letter queue (dropped when it has none)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +60,12 @@ class BatchOutcome:
     succeeded: bool  # the function returned without error
     throttled: bool = False
     payload: bytes = b""
+    recursive: bool = False  # stopped as a recursive loop: never run
 
 
-# invoke(function name[:qualifier], payload): one synchronous invocation of a batch.
-Invoke = Callable[[str, bytes], Awaitable[BatchOutcome]]
+# invoke(function name[:qualifier], payload, trace header): one synchronous invocation of a batch;
+# the trace header (the messages' AWSTraceHeader) continues the chain of whatever sent them.
+Invoke = Callable[[str, bytes, str | None], Awaitable[BatchOutcome]]
 
 
 def failed_items(payload: bytes, batch_ids: set[str]) -> set[str] | None:
@@ -181,8 +187,21 @@ class _MappingPoller:
             if not batch:
                 return
         payload = json.dumps({"Records": [message.record for message in batch]}, separators=(",", ":"))
-        outcome = await self._invoke(mapping.function_name, payload.encode())
+        trace = next(
+            (
+                m.record.get("attributes", {}).get("AWSTraceHeader")
+                for m in batch
+                if m.record.get("attributes")
+            ),
+            None,
+        )
+        outcome = await self._invoke(mapping.function_name, payload.encode(), trace)
         self.batches += 1
+        if outcome.recursive:
+            # Recursive loop detection: the batch never runs, and leaves the queue for its
+            # dead-letter queue (Lambda's handling of a loop through SQS).
+            await self._queues.dead_letter(arn, batch)
+            return
         if outcome.throttled:
             await self._queues.release(arn, [message.handle for message in batch])
             await asyncio.sleep(THROTTLE_BACKOFF_SECONDS)

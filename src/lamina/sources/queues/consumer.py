@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from lamina.domain.event_sources import sqs_record
 from lamina.domain.queues.attributes import parse_queue_arn
-from lamina.domain.queues.messages import attributes_md5, body_md5, from_record_attributes
+from lamina.domain.queues.messages import Message, attributes_md5, body_md5, from_record_attributes
 from lamina.domain.queues.records import QueueKey
 from lamina.errors import AwsError
 from lamina.sources.queues.service import QueueService, handle_of
@@ -44,7 +44,7 @@ class QueueConsumer:
                 queue_arn,
                 key[1],
             )
-            polled.append(PolledMessage(message.message_id, handle, record))
+            polled.append(PolledMessage(message.message_id, handle, record, message))
         return polled
 
     async def delete(self, queue_arn: str, handles: Sequence[str]) -> None:
@@ -54,6 +54,12 @@ class QueueConsumer:
                 await self._service.delete_message(key, handle)
             except AwsError:
                 return  # the queue went: nothing left to delete
+
+    async def dead_letter(self, queue_arn: str, messages: Sequence[PolledMessage]) -> None:
+        key = _key(queue_arn)
+        await self._service.move_to_dead_letters(
+            key, [message.source for message in messages if isinstance(message.source, Message)]
+        )
 
     async def release(self, queue_arn: str, handles: Sequence[str]) -> None:
         key = _key(queue_arn)

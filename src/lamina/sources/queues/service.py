@@ -323,6 +323,22 @@ class QueueService:
             await self._move_to_dead_letters(queue, target, received.dead)
         return received.messages
 
+    async def move_to_dead_letters(self, key: QueueKey, messages: Sequence[Message]) -> None:
+        """Take received messages off a queue: to its dead-letter queue when its redrive policy
+        names one that exists, else dropped (a batch stopped as a recursive loop)."""
+        queue = await self.find_queue(key)
+        if queue is None:
+            return
+        redrive = redrive_of({**DEFAULTS, **queue.attributes})
+        parsed = parse_queue_arn(redrive.dead_letter_arn) if redrive is not None else None
+        for message in messages:
+            if message.receipt is not None:
+                await self._store.delete_message(key, message.message_id, message.receipt)
+        if parsed is not None and await self._store.get_queue((parsed[1], parsed[0], parsed[2])) is not None:
+            await self._move_to_dead_letters(queue, (parsed[1], parsed[0], parsed[2]), list(messages))
+        else:
+            _log.warning("%s: %d messages dropped (no dead-letter queue)", queue.name, len(messages))
+
     async def _move_to_dead_letters(self, queue: QueueRecord, target: QueueKey, dead: list[Message]) -> None:
         now = self._now_ms()
         source = queue_arn(queue.region, queue.account_id, queue.name)
