@@ -116,14 +116,22 @@ def check_settings(
 ) -> None:
     """SQS mappings' limits, in Lambda's words."""
     if not 1 <= batch_size <= MAX_SQS_BATCH_SIZE:
+        bound = (
+            "greater than or equal to 1" if batch_size < 1 else f"less than or equal to {MAX_SQS_BATCH_SIZE}"
+        )
         raise invalid_parameter(
             f"1 validation error detected: Value '{batch_size}' at 'batchSize' failed to satisfy constraint: "
-            f"Member must have value less than or equal to {MAX_SQS_BATCH_SIZE}"
+            f"Member must have value {bound}"
         )
     if not 0 <= batching_window <= MAX_BATCHING_WINDOW_SECONDS:
+        bound = (
+            "greater than or equal to 0"
+            if batching_window < 0
+            else f"less than or equal to {MAX_BATCHING_WINDOW_SECONDS}"
+        )
         raise invalid_parameter(
             f"1 validation error detected: Value '{batching_window}' at 'maximumBatchingWindowInSeconds' failed "
-            f"to satisfy constraint: Member must have value less than or equal to {MAX_BATCHING_WINDOW_SECONDS}"
+            f"to satisfy constraint: Member must have value {bound}"
         )
     if batch_size > 10 and batching_window < 1:
         raise invalid_parameter(

@@ -242,10 +242,17 @@ class EventSourceMappingService:
         task.add_done_callback(self._settling.discard)
 
     async def _settle(self, mapping: EventSourceMapping) -> None:
-        """Tell the pollers, then move the mapping to its settled state."""
+        """Tell the pollers, then move the mapping to its settled state (unless it changed or went
+        meanwhile: the later change is told instead)."""
+        if self._mappings.get(mapping.uuid) is not mapping:
+            return
         for listener in self._listeners:
             await listener(mapping, mapping.uuid)
         current = self._mappings.get(mapping.uuid)
+        if current is None:
+            for listener in self._listeners:  # deleted while the pollers were told: stop again
+                await listener(None, mapping.uuid)
+            return
         if current is None or current.last_modified != mapping.last_modified:
             return  # changed or deleted meanwhile
         settled = current.settled()

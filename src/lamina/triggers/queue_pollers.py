@@ -76,7 +76,7 @@ def failed_items(payload: bytes, batch_ids: set[str]) -> set[str] | None:
     try:
         document = json.loads(payload)
     except ValueError:
-        return set()  # not JSON: no report, the batch succeeded
+        return None  # "an invalid JSON response" (Lambda: the whole batch failed)
     if not isinstance(document, dict) or document.get("batchItemFailures") is None:
         return set()
     failures = document["batchItemFailures"]
@@ -111,6 +111,9 @@ class _MappingPoller:
             with contextlib.suppress(InvalidPattern):
                 self._patterns.append(parse_pattern(text))
         self._workers: set[asyncio.Task[None]] = set()
+        # Pollers still at work: decided synchronously (a finished task leaves `_workers` only
+        # later, through its callback), so that the last one never leaves an empty queue.
+        self._active = 0
         self._stopped = False
         self.batches = 0
 
@@ -120,14 +123,15 @@ class _MappingPoller:
 
     @property
     def pollers(self) -> int:
-        return len(self._workers)
+        return self._active
 
     def start(self) -> None:
         self._spawn()
 
     def _spawn(self) -> None:
-        if self._stopped or len(self._workers) >= self.maximum:
+        if self._stopped or self._active >= self.maximum:
             return
+        self._active += 1
         task = asyncio.get_running_loop().create_task(self._work())
         self._workers.add(task)
         task.add_done_callback(self._workers.discard)
@@ -146,12 +150,13 @@ class _MappingPoller:
             try:
                 batch = await self._collect()
                 if not batch:
-                    if len(self._workers) > 1:
+                    if self._active > 1:
+                        self._active -= 1
                         return  # one poller is enough for an empty queue
                     continue
-                await self._run(batch)
                 if len(batch) >= min(self.mapping.batch_size, 10):
-                    self._spawn()  # a full batch: there is a backlog
+                    self._spawn()  # a full batch: there is a backlog, poll it beside this one
+                await self._run(batch)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -231,18 +236,21 @@ class QueuePollers:
         self._invoke = invoke
         self._pollers: dict[str, _MappingPoller] = {}
         self._closed = False
+        # Changes are applied one at a time: a stop in progress is never overtaken by a start.
+        self._applying = asyncio.Lock()
 
     async def apply(self, mapping: EventSourceMapping | None, mapping_uuid: str) -> None:
         """Start, restart or stop the poller of a mapping as it now is (None: deleted)."""
-        current = self._pollers.pop(mapping_uuid, None)
-        if current is not None:
-            await current.stop()
-        queues = self._queues()
-        if mapping is None or not mapping.enabled or self._closed or queues is None:
-            return
-        poller = _MappingPoller(mapping, queues, self._invoke)
-        self._pollers[mapping_uuid] = poller
-        poller.start()
+        async with self._applying:
+            current = self._pollers.pop(mapping_uuid, None)
+            if current is not None:
+                await current.stop()
+            queues = self._queues()
+            if mapping is None or not mapping.enabled or self._closed or queues is None:
+                return
+            poller = _MappingPoller(mapping, queues, self._invoke)
+            self._pollers[mapping_uuid] = poller
+            poller.start()
 
     def figures(self) -> dict[str, dict[str, int]]:
         """Pollers and batches run, per mapping (health)."""
