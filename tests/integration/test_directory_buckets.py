@@ -157,3 +157,40 @@ def _records(sqs: Any, url: str, count: int, timeout: float = 20) -> list[dict[s
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     assert count == 0 or len(found) >= count, f"{count} records expected, got {found}"
     return found
+
+
+def test_links_and_file_system_conflicts_are_client_errors(
+    server: RunningServer, folder: Path, tmp_path: Path
+) -> None:
+    s3 = server.client("s3")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not the bucket's")
+    (folder / "escape").symlink_to(outside)
+    for call in (
+        lambda: s3.get_object(Bucket="photos", Key="escape/secret.txt"),
+        lambda: s3.put_object(Bucket="photos", Key="escape/planted.txt", Body=b"x"),
+    ):
+        with pytest.raises(ClientError) as failure:
+            call()
+        assert failure.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 404)
+    s3.delete_object(Bucket="photos", Key="escape/secret.txt")  # no such object here: 204, as S3 answers
+    assert (outside / "secret.txt").read_text() == "not the bucket's"
+    assert not (outside / "planted.txt").exists()
+    (folder / "escape").unlink()
+    s3.put_object(Bucket="photos", Key="clash/file.txt", Body=b"a file")
+    for key, code in (
+        ("clash", "InvalidArgument"),
+        ("clash/file.txt/below", "InvalidArgument"),
+        ("n" * 300, "KeyTooLongError"),
+    ):
+        with pytest.raises(ClientError) as failure:
+            s3.put_object(Bucket="photos", Key=key, Body=b"x")
+        assert failure.value.response["Error"]["Code"] == code, key
+    result = s3.delete_objects(
+        Bucket="photos", Delete={"Objects": [{"Key": "clash/file.txt"}, {"Key": "n" * 300}]}
+    )
+    assert [item["Key"] for item in result["Deleted"]] == ["clash/file.txt", "n" * 300]
+    with pytest.raises(ClientError) as failure:
+        s3.get_object(Bucket="photos", Key="m" * 300)
+    assert failure.value.response["Error"]["Code"] == "NoSuchKey"

@@ -545,3 +545,34 @@ def _signed_chunks(
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+def test_declarations_that_cannot_be_true_are_refused(server: RunningServer, s3: Any, bucket: str) -> None:
+    for header, value in (("x-amz-checksum-crc32c", "%%%%"), ("x-amz-checksum-crc64nvme", "abc")):
+        status, body = _signed(server, "PUT", f"/{bucket}/sum", b"hello", headers={header: value})
+        assert status == 400 and b"<Code>InvalidRequest</Code>" in body, header
+    framed = b"5\r\nhello\r\n0\r\n\r\n"
+    status, body = _signed(
+        server,
+        "PUT",
+        f"/{bucket}/odd",
+        framed,
+        headers={"Content-Encoding": "aws-chunked"},
+        payload_hash="STREAMING-FOO",
+    )
+    assert status == 400 and b"<Code>InvalidArgument</Code>" in body
+    status, body = _signed(
+        server,
+        "PUT",
+        f"/{bucket}/odd",
+        framed,
+        headers={"Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": "abc"},
+        payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+    )
+    assert status == 400 and b"<Code>InvalidArgument</Code>" in body
+    status, body = _signed(server, "PUT", f"/{bucket}/%ff%fe", b"x")
+    assert status == 400 and b"<Code>InvalidURI</Code>" in body
+    with pytest.raises(ClientError) as failure:
+        s3.list_multipart_uploads(Bucket=bucket, MaxUploads=-1)
+    assert error_of(failure)[0] == "InvalidArgument"
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)

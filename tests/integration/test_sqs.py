@@ -353,3 +353,24 @@ def test_aws_cli_sqs(server: RunningServer) -> None:
     assert received["Messages"][0]["Body"] == "from the cli"
     aws("delete-message", "--queue-url", url, "--receipt-handle", received["Messages"][0]["ReceiptHandle"])
     aws("delete-queue", "--queue-url", url)
+
+
+def test_handles_ids_and_policies_are_checked(sqs: Any) -> None:
+    first = sqs.create_queue(QueueName=_name())["QueueUrl"]
+    second = sqs.create_queue(QueueName=_name())["QueueUrl"]
+    sqs.send_message(QueueUrl=second, MessageBody="theirs")
+    handle = sqs.receive_message(QueueUrl=second)["Messages"][0]["ReceiptHandle"]
+    with pytest.raises(ClientError) as failure:
+        sqs.delete_message(QueueUrl=first, ReceiptHandle=handle)  # a handle from another queue
+    assert _error(failure)["Code"] == "ReceiptHandleIsInvalid"
+    fifo = sqs.create_queue(
+        QueueName=_name() + ".fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    for group in ("g\x00" * 10, "x" * 129, "with space"):
+        with pytest.raises(ClientError) as failure:
+            sqs.send_message(QueueUrl=fifo, MessageBody="x", MessageGroupId=group)
+        assert _error(failure)["Code"] == "InvalidParameterValue"
+    for policy in ("[]", '{"Statement": "x"}', "{not json"):
+        with pytest.raises(ClientError) as failure:
+            sqs.set_queue_attributes(QueueUrl=first, Attributes={"Policy": policy})
+        assert _error(failure)["Code"] == "InvalidAttributeValue"

@@ -21,7 +21,7 @@ from botocore.model import OperationModel, ServiceModel
 from lamina.errors import AwsError
 from lamina.protocol.http import HttpRequest, HttpResponse
 from lamina.protocol.rest_bindings import Plan, decode_bindings, encode_headers, plan_for
-from lamina.protocol.s3_routing import NOT_IMPLEMENTED, S3Router
+from lamina.protocol.s3_routing import NOT_IMPLEMENTED, InvalidUri, S3Router
 from lamina.protocol.sigv4 import ExpiredSignature
 from lamina.protocol.validation import validate
 from lamina.protocol.xml_values import decode_document, encode_document, escape
@@ -126,7 +126,10 @@ class RestXmlProtocol:
     def match_request(self, request: HttpRequest) -> tuple[OperationModel, dict[str, str]] | None:
         """The operation and its labels (`Bucket`, `Key`); raises NotImplemented for an S3
         subresource Lamina does not serve."""
-        address = self._router.address(request.raw_path, request.headers)
+        try:
+            address = self._router.address(request.raw_path, request.headers)
+        except InvalidUri:
+            raise AwsError("InvalidURI", "Couldn't parse the specified URI.", 400) from None
         name = self._router.operation(request.method.upper(), address, request.query, request.headers)
         if name is None:
             return None

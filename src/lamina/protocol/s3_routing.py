@@ -87,12 +87,12 @@ class S3Router:
         bucket = self.bucket_of_host(headers.get("host", ""))
         path = raw_path[1:] if raw_path.startswith("/") else raw_path
         if bucket is not None:
-            return S3Address(bucket, unquote(path) if path else None, virtual_host=True)
+            return S3Address(bucket, _decoded(path) if path else None, virtual_host=True)
         if not path:
             return S3Address(None, None)
         bucket_part, slash, key_part = path.partition("/")
-        key = unquote(key_part) if slash and key_part else None
-        return S3Address(unquote(bucket_part), key)
+        key = _decoded(key_part) if slash and key_part else None
+        return S3Address(_decoded(bucket_part), key)
 
     def bucket_of_host(self, host: str) -> str | None:
         name = host.lower()
@@ -155,6 +155,17 @@ class S3Router:
         if method == "PUT":
             return "CopyObject" if copying else "PutObject"
         return _PLAIN_OBJECT.get(method)
+
+
+class InvalidUri(ValueError):
+    """A path whose percent-encoding is not UTF-8: S3 answers InvalidURI."""
+
+
+def _decoded(text: str) -> str:
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidUri(text) from None
 
 
 def _is_ip(name: str) -> bool:

@@ -28,12 +28,14 @@ from typing import Any, Protocol
 
 from lamina.domain.event_patterns import EventPattern, InvalidPattern, parse_pattern
 from lamina.domain.event_sources import REPORT_BATCH_ITEM_FAILURES, EventSourceMapping
+from lamina.errors import AwsError
 
 _log = logging.getLogger(__name__)
 DEFAULT_MAXIMUM_CONCURRENCY = 20
 LONG_POLL_SECONDS = 20
 THROTTLE_BACKOFF_SECONDS = 1.0
 ERROR_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,7 @@ class _MappingPoller:
                 await task
 
     async def _work(self) -> None:
+        failures = 0
         while not self._stopped:
             try:
                 batch = await self._collect()
@@ -157,11 +160,22 @@ class _MappingPoller:
                 if len(batch) >= min(self.mapping.batch_size, 10):
                     self._spawn()  # a full batch: there is a backlog, poll it beside this one
                 await self._run(batch)
+                failures = 0
             except asyncio.CancelledError:
                 raise
+            except AwsError as error:
+                # The queue gone, say: told once, then tried again less and less often.
+                if failures == 0:
+                    _log.warning(
+                        "event source mapping %s: polling failed: %s", self.mapping.uuid, error.message
+                    )
+                failures += 1
+                await asyncio.sleep(min(MAX_BACKOFF_SECONDS, ERROR_BACKOFF_SECONDS * 2**failures))
             except Exception:
-                _log.exception("event source mapping %s: polling failed", self.mapping.uuid)
-                await asyncio.sleep(ERROR_BACKOFF_SECONDS)
+                if failures == 0:
+                    _log.exception("event source mapping %s: polling failed", self.mapping.uuid)
+                failures += 1
+                await asyncio.sleep(min(MAX_BACKOFF_SECONDS, ERROR_BACKOFF_SECONDS * 2**failures))
 
     async def _collect(self) -> list[PolledMessage]:
         mapping = self.mapping

@@ -18,7 +18,7 @@ import pytest
 from lamina.domain.queues.attributes import queue_arn
 from lamina.domain.queues.records import QueueKey
 from lamina.errors import AwsError
-from lamina.sources.queues.service import Outgoing, QueueService, Receipt, handle_of
+from lamina.sources.queues.service import Outgoing, QueueService, Receipt, handle_of, queue_tag
 from lamina.store.sqlite.queues import SqliteQueueStore
 
 ACCOUNT = "111111111111"
@@ -466,9 +466,9 @@ def test_delete_message_by_its_latest_receipt(tmp_path: Path) -> None:
         await world.send(KEY)
         first = (await world.service.receive(KEY, 1, visibility_timeout=0, wait_seconds=0))[0]
         second = (await world.service.receive(KEY, 1, visibility_timeout=30, wait_seconds=0))[0]
-        await world.service.delete_message(KEY, handle_of(first))  # stale: succeeds, deletes nothing
+        await world.service.delete_message(KEY, handle_of(first, KEY))  # stale: succeeds, deletes nothing
         assert await world.count(KEY) == (0, 1, 0)
-        await world.service.delete_message(KEY, handle_of(second))
+        await world.service.delete_message(KEY, handle_of(second, KEY))
         assert await world.count(KEY) == (0, 0, 0)
 
     _run(tmp_path, body)
@@ -478,7 +478,10 @@ def test_change_visibility_of_a_visible_message_is_message_not_inflight(tmp_path
     async def body(world: World) -> None:
         await world.create(KEY)
         sent = await world.send(KEY)
-        for handle in (Receipt(sent, "never-received").encode(), Receipt("missing", "x").encode()):
+        for handle in (
+            Receipt(sent, "never-received", queue_tag(KEY)).encode(),
+            Receipt("missing", "x", queue_tag(KEY)).encode(),
+        ):
             with pytest.raises(AwsError) as caught:
                 await world.service.change_visibility(KEY, handle, 30)
             error = caught.value
@@ -489,7 +492,7 @@ def test_change_visibility_of_a_visible_message_is_message_not_inflight(tmp_path
             )
         taken = (await world.service.receive(KEY, 1, visibility_timeout=0, wait_seconds=0))[0]
         with pytest.raises(AwsError) as caught:  # received, but visible again at once
-            await world.service.change_visibility(KEY, handle_of(taken), 30)
+            await world.service.change_visibility(KEY, handle_of(taken, KEY), 30)
         assert caught.value.code == "MessageNotInflight"
 
     _run(tmp_path, body)
@@ -502,13 +505,13 @@ def test_change_visibility_to_zero_makes_a_message_receivable_again(tmp_path: Pa
         taken = (await world.service.receive(KEY, 1, visibility_timeout=300, wait_seconds=0))[0]
         assert await world.service.receive(KEY, 1, wait_seconds=0) == []
         with pytest.raises(AwsError) as caught:
-            await world.service.change_visibility(KEY, handle_of(taken), 43_201)
+            await world.service.change_visibility(KEY, handle_of(taken, KEY), 43_201)
         assert caught.value.code == "InvalidParameterValue"
-        await world.service.change_visibility(KEY, handle_of(taken), 0)
+        await world.service.change_visibility(KEY, handle_of(taken, KEY), 0)
         again = await world.service.receive(KEY, 1, wait_seconds=0)
         assert [(m.message_id, m.receive_count) for m in again] == [(sent, 2)]
         with pytest.raises(AwsError) as caught:  # the first receipt is no longer current
-            await world.service.change_visibility(KEY, handle_of(taken), 10)
+            await world.service.change_visibility(KEY, handle_of(taken, KEY), 10)
         assert caught.value.code == "MessageNotInflight"
 
     _run(tmp_path, body)
@@ -516,7 +519,7 @@ def test_change_visibility_to_zero_makes_a_message_receivable_again(tmp_path: Pa
 
 def test_operations_on_a_missing_queue_are_queue_does_not_exist(tmp_path: Path) -> None:
     async def body(world: World) -> None:
-        handle = Receipt("m", "t").encode()
+        handle = Receipt("m", "t", queue_tag(KEY)).encode()
         for call in (
             world.service.send(KEY, [Outgoing("x")], SENDER),
             world.service.receive(KEY, 1, wait_seconds=0),

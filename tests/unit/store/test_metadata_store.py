@@ -413,7 +413,7 @@ def test_sqlite_migrations_are_idempotent(tmp_path: Path) -> None:
         return [item.name for item in await store.list_functions()]
 
     with_store(lambda _: SqliteMetadataStore(path), tmp_path, touch)
-    assert user_version(path) == len(MIGRATIONS) == 7
+    assert user_version(path) == len(MIGRATIONS) == 8
     assert with_store(lambda _: SqliteMetadataStore(path), tmp_path, names) == ["kept"]
     assert user_version(path) == len(MIGRATIONS)
 

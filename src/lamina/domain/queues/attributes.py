@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lamina.domain.iam.policy import MalformedPolicy, parse_policy
 from lamina.domain.queues import errors
 from lamina.errors import AwsError
 
@@ -110,9 +111,9 @@ def _checked_value(name: str, value: str) -> str:
         return _checked_redrive(value)
     if name == "Policy" and value:
         try:
-            json.loads(value)
-        except ValueError:
-            raise errors.invalid_attribute_value(name, "The policy is not valid JSON.") from None
+            parse_policy(json.loads(value), resource_policy=True)
+        except (ValueError, MalformedPolicy) as error:
+            raise errors.invalid_attribute_value(name, f"Invalid policy: {error}") from None
     if name == "DeduplicationScope" and value not in ("messageGroup", "queue"):
         raise errors.invalid_attribute_value(name, "Must be messageGroup or queue.")
     if name == "FifoThroughputLimit" and value not in ("perQueue", "perMessageGroupId"):

@@ -163,6 +163,25 @@ class DigestingBody:
         return stored
 
 
+# Each checksum's length in bytes: a declared value must be base64 of exactly that many.
+_CHECKSUM_BYTES = {
+    "ChecksumCRC32": 4,
+    "ChecksumCRC32C": 4,
+    "ChecksumSHA1": 20,
+    "ChecksumSHA256": 32,
+    "ChecksumCRC64NVME": 8,
+}
+
+
 def checksums_of(values: Mapping[str, Any]) -> dict[str, str]:
-    """The declared checksums among decoded request params (member name → base64 value)."""
-    return {name: str(values[name]) for name in CHECKSUM_HEADERS if values.get(name)}
+    """The declared checksums among decoded request params (member name → base64 value); raises
+    InvalidRequest, as S3 does, for a value that cannot be one."""
+    declared = {name: str(values[name]) for name in CHECKSUM_HEADERS if values.get(name)}
+    for name, value in declared.items():
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != _CHECKSUM_BYTES[name]:
+            raise AwsError("InvalidRequest", f"Value for {CHECKSUM_HEADERS[name]} header is invalid.", 400)
+    return declared

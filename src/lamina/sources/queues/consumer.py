@@ -32,7 +32,7 @@ class QueueConsumer:
         polled = []
         for message in messages:
             attributes = from_record_attributes(message.attributes)
-            handle = handle_of(message)
+            handle = handle_of(message, key)
             record = sqs_record(
                 message.message_id,
                 handle,

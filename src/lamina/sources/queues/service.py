@@ -15,6 +15,7 @@ import binascii
 import contextlib
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,8 @@ from lamina.store.queue_ports import QueueKey, QueueRecord, QueueStore
 
 _log = logging.getLogger(__name__)
 DEDUPLICATION_MS = 5 * 60 * 1000  # SQS's deduplication interval
+# MessageGroupId and MessageDeduplicationId: alphanumerics and punctuation, 1 to 128 of them.
+_FIFO_TOKEN = re.compile(r"[\x21-\x7e]{1,128}")
 PURGE_INTERVAL_SECONDS = 60
 RECREATE_AFTER_SECONDS = 60
 _RECHECK_SECONDS = 1.0
@@ -55,23 +58,32 @@ class Outgoing:
     trace_header: str | None = None
 
 
+def queue_tag(key: QueueKey) -> str:
+    return hashlib.sha256("/".join(key).encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True, slots=True)
 class Receipt:
+    """A reception of a message: its id, the reception's token, and a tag of its queue (a handle
+    from another queue is refused as SQS refuses it, not mistaken for a stale one)."""
+
     message_id: str
     token: str
+    queue_tag: str
 
     def encode(self) -> str:
-        return base64.urlsafe_b64encode(f"{self.message_id}:{self.token}".encode()).decode()
+        text = f"{self.message_id}:{self.token}:{self.queue_tag}"
+        return base64.urlsafe_b64encode(text.encode()).decode()
 
 
-def decode_receipt(handle: str) -> Receipt:
+def decode_receipt(handle: str, key: QueueKey) -> Receipt:
     try:
-        message_id, _, token = base64.urlsafe_b64decode(handle.encode()).decode().partition(":")
+        message_id, token, tag = base64.urlsafe_b64decode(handle.encode()).decode().split(":")
     except (binascii.Error, UnicodeError, ValueError):
         raise errors.receipt_handle_invalid(handle) from None
-    if not message_id or not token:
+    if not message_id or not token or tag != queue_tag(key):
         raise errors.receipt_handle_invalid(handle)
-    return Receipt(message_id, token)
+    return Receipt(message_id, token, tag)
 
 
 class QueueService:
@@ -229,6 +241,15 @@ class QueueService:
         sender_id: str,
     ) -> Message:
         check_body(item.body, limit)
+        for name, value in (
+            ("MessageGroupId", item.group_id),
+            ("MessageDeduplicationId", item.deduplication_id),
+        ):
+            if value is not None and _FIFO_TOKEN.fullmatch(value) is None:
+                raise errors.invalid_parameter(
+                    f"Value {value} for parameter {name} is invalid. Reason: {name} can only include "
+                    "alphanumeric and punctuation characters. 1 to 128 in length."
+                )
         if queue.fifo:
             if item.delay_seconds is not None:
                 raise errors.invalid_value(
@@ -356,14 +377,14 @@ class QueueService:
         self._wake(target)
 
     async def delete_message(self, key: QueueKey, handle: str) -> None:
-        receipt = decode_receipt(handle)
+        receipt = decode_receipt(handle, key)
         await self.queue(key)
         # A receipt that is no longer current succeeds without deleting (SQS: the message may
         # have been received again; only its latest receipt deletes it).
         await self._store.delete_message(key, receipt.message_id, receipt.token)
 
     async def change_visibility(self, key: QueueKey, handle: str, timeout: int) -> None:
-        receipt = decode_receipt(handle)
+        receipt = decode_receipt(handle, key)
         await self.queue(key)
         if not 0 <= timeout <= 43_200:
             raise errors.invalid_value(
@@ -402,6 +423,7 @@ def _effective(attributes: Mapping[str, str], name: str, fifo: bool) -> str | No
     return attributes.get(name, defaults.get(name))
 
 
-def handle_of(message: Message) -> str:
+def handle_of(message: Message, key: QueueKey) -> str:
+    """The receipt handle of a message received from the queue `key`."""
     assert message.receipt is not None
-    return Receipt(message.message_id, message.receipt).encode()
+    return Receipt(message.message_id, message.receipt, queue_tag(key)).encode()

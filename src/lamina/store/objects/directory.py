@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import mimetypes
 import os
@@ -42,7 +43,19 @@ OWN_WRITE_SECONDS = 5.0
 def _refused(key: str) -> AwsError:
     return AwsError(
         "InvalidArgument",
-        f"The key {key!r} cannot name a file in this bucket's directory (an empty, '.' or '..' segment).",
+        f"The key {key!r} cannot name a file in this bucket's directory (an empty, '.' or '..' segment, "
+        "a NUL, or a path through a link leading out of the directory).",
+        400,
+    )
+
+
+def _conflict(key: str, error: OSError) -> AwsError:
+    """What the file system refused, as S3-shaped client errors (never a 500)."""
+    if error.errno == errno.ENAMETOOLONG:
+        return AwsError("KeyTooLongError", "Your key is too long", 400)
+    return AwsError(
+        "InvalidArgument",
+        f"The key {key!r} conflicts with a folder or file in the bucket's directory ({error.strerror}).",
         400,
     )
 
@@ -59,16 +72,25 @@ class DirectoryObjects:
 
     def open(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        self._real_root = os.path.realpath(self.root)
         hidden = self.root / HIDDEN
         with contextlib.suppress(FileNotFoundError):
             for leftover in hidden.iterdir():
                 leftover.unlink(missing_ok=True)
 
     def path_of(self, key: str) -> Path:
+        """The file a key names; refused when it would not stay inside the directory, whatever
+        links the directory holds (resolved now: a link changed between this check and the open
+        that follows is a race a program with write access to the directory could win)."""
         parts = key.split("/")
-        if not key or any(part in ("", ".", "..") for part in parts) or parts[0] == HIDDEN:
+        if not key or "\0" in key or any(part in ("", ".", "..") for part in parts) or parts[0] == HIDDEN:
             raise _refused(key)
-        return self.root.joinpath(*parts)
+        path = self.root.joinpath(*parts)
+        real_root = getattr(self, "_real_root", None) or os.path.realpath(self.root)
+        resolved = os.path.realpath(path)
+        if resolved != real_root and not resolved.startswith(real_root + os.sep):
+            raise _refused(key)
+        return path
 
     def key_of(self, path: Path) -> str | None:
         """The object key of a file below the directory; None for what is not an object."""
@@ -102,8 +124,8 @@ class DirectoryObjects:
     def _record(self, key: str, path: Path) -> ObjectRecord | None:
         try:
             stat = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        except (OSError, ValueError):
+            return None  # absent, a name the file system cannot hold: no such object
         if not path.is_file():
             return None
         cached = self._etags.get(key)
@@ -135,6 +157,10 @@ class DirectoryObjects:
             await asyncio.to_thread(handle.close)
             self._mark(record.key)
             await asyncio.to_thread(_into_place, temporary, path)
+        except OSError as error:
+            handle.close()
+            temporary.unlink(missing_ok=True)
+            raise _conflict(record.key, error) from None
         except BaseException:
             handle.close()
             temporary.unlink(missing_ok=True)
@@ -155,8 +181,12 @@ class DirectoryObjects:
         if removed is None:
             return None
         self._mark(key)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             await asyncio.to_thread(self.path_of(key).unlink)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise _conflict(key, error) from None
         await asyncio.to_thread(_prune_empty_folders, self.path_of(key).parent, self.root)
         return removed
 
@@ -186,7 +216,7 @@ class DirectoryObjects:
     async def read(self, key: str, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         try:
             handle: BinaryIO = await asyncio.to_thread(open, self.path_of(key), "rb")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        except (OSError, ValueError, AwsError):
             raise KeyError(key) from None
         try:
             if start:

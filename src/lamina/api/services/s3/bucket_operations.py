@@ -223,7 +223,12 @@ class BucketOperations:
         uploads = [
             upload for upload in await self._service.list_uploads(name) if upload.key.startswith(prefix)
         ]
-        limit = int(params.get("MaxUploads") or 1000)
+        limit = params.get("MaxUploads")
+        limit = 1000 if limit is None else limit
+        if not 0 <= limit <= 1000:
+            raise errors.invalid_argument(
+                "Argument max-uploads must be an integer between 0 and 2147483647", "max-uploads", str(limit)
+            )
         encode = params.get("EncodingType") == "url"
         return OperationResult(
             {

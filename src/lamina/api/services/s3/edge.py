@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from lamina.protocol.s3_routing import S3Router
+from lamina.protocol.s3_routing import InvalidUri, S3Router
 from lamina.protocol.sigv2 import is_sigv2
 from lamina.protocol.sigv4 import read_credential_scope
 from lamina.transport.http11 import StreamsBody
@@ -29,7 +29,10 @@ def s3_upload_streams(router: S3Router) -> StreamsBody:
             if scope is None or scope.service != "s3":
                 return False
         query = parse_qsl(lean.query_string, keep_blank_values=True) if lean.query_string else []
-        address = router.address(lean.path, headers)
+        try:
+            address = router.address(lean.path, headers)
+        except InvalidUri:
+            return False  # answered InvalidURI once read, as any request with such a path
         return router.operation("PUT", address, query, headers) in _STREAMED_OPERATIONS
 
     return streams

@@ -11,7 +11,8 @@ from urllib.parse import quote
 from lamina.api.context import RequestContext
 from lamina.domain.buckets.errors import missing_content_length
 from lamina.domain.buckets.records import STORED_HEADERS, ObjectRecord
-from lamina.protocol.aws_chunked import ChunkSigning, decode_aws_chunked, is_aws_chunked
+from lamina.errors import AwsError
+from lamina.protocol.aws_chunked import STREAMING_KINDS, ChunkSigning, decode_aws_chunked, is_aws_chunked
 from lamina.protocol.http import BodyReader
 from lamina.sources.buckets.digests import CHECKSUM_HEADERS, BodyChecks, checksums_of
 from lamina.sources.buckets.service import Caller, ObjectAttributes
@@ -92,16 +93,35 @@ class RequestBody:
         given = params.get("Body")
         body: BodyReader | bytes = given if given is not None else request.body
         declared_hash = headers.get("x-amz-content-sha256")
+        if (
+            declared_hash is not None
+            and declared_hash.startswith("STREAMING-")
+            and declared_hash not in STREAMING_KINDS
+        ):
+            raise AwsError(
+                "InvalidArgument",
+                "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid "
+                "sha256 value.",
+                400,
+            )
         chunked = is_aws_chunked(declared_hash, headers.get("content-encoding"))
         if chunked:
-            decoded = headers.get("x-amz-decoded-content-length", "")
-            length = int(decoded) if decoded.isdigit() else None
+            decoded = headers.get("x-amz-decoded-content-length")
+            if decoded is None:
+                raise missing_content_length()
+            if not decoded.isdigit():
+                raise AwsError(
+                    "InvalidArgument", "x-amz-decoded-content-length must be a non-negative integer.", 400
+                )
+            length = int(decoded)
         elif isinstance(body, bytes):
             length = len(body)
         else:
-            length = body.declared_length
-            if length is None:
+            declared_length = body.declared_length
+            if declared_length is None:
                 raise missing_content_length()
+            length = declared_length
         payload_hash = (
             declared_hash
             if declared_hash is not None and len(declared_hash) == 64 and set(declared_hash) <= _HEX

@@ -182,7 +182,7 @@ class SqsOperations:
         )
         wanted = list(params.get("MessageAttributeNames") or [])
         return OperationResult(
-            {"Messages": [_received(message, system, wanted) for message in messages] or None}
+            {"Messages": [_received(message, queue.key, system, wanted) for message in messages] or None}
         )
 
     async def delete_message(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
@@ -288,10 +288,10 @@ def _wanted(name: str, patterns: Sequence[str]) -> bool:
     return False
 
 
-def _received(message: Message, system: set[str], wanted: Sequence[str]) -> dict[str, Any]:
+def _received(message: Message, key: QueueKey, system: set[str], wanted: Sequence[str]) -> dict[str, Any]:
     output: dict[str, Any] = {
         "MessageId": message.message_id,
-        "ReceiptHandle": handle_of(message),
+        "ReceiptHandle": handle_of(message, key),
         "MD5OfBody": body_md5(message.body),
         "Body": message.body,
     }
