@@ -576,3 +576,19 @@ def test_declarations_that_cannot_be_true_are_refused(server: RunningServer, s3:
         s3.list_multipart_uploads(Bucket=bucket, MaxUploads=-1)
     assert error_of(failure)[0] == "InvalidArgument"
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_bucket_names_never_collide_with_other_routes(server: RunningServer, s3: Any) -> None:
+    """Path-style S3 is routed by the signature's service: buckets named like Lamina's own paths
+    are just buckets."""
+    for name in ("metrics", "2015-03-31", "admin"):
+        if name not in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]:
+            s3.create_bucket(Bucket=name)
+        s3.put_object(Bucket=name, Key="functions/x/invocations", Body=name.encode())
+        assert s3.get_object(Bucket=name, Key="functions/x/invocations")["Body"].read() == name.encode()
+        for signer in (s3, server.client("s3", signature_version="s3v4")):
+            url = signer.generate_presigned_url("list_objects_v2", Params={"Bucket": name})
+            with urllib.request.urlopen(url) as response:
+                assert b"<Key>functions/x/invocations</Key>" in response.read(), url
+        s3.delete_object(Bucket=name, Key="functions/x/invocations")
+        s3.delete_bucket(Bucket=name)

@@ -35,6 +35,12 @@ _log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 70_167_211
 
 
+def _presigned(query_string: str) -> bool:
+    """A signature in the query: a presigned request (of a bucket named `metrics`, say), not a
+    scrape of `GET /metrics`."""
+    return "X-Amz-Signature=" in query_string or "Signature=" in query_string
+
+
 def to_lean_response(response: HttpResponse) -> LeanResponse:
     return LeanResponse(
         response.status,
@@ -99,7 +105,7 @@ class Gateway:
             query = parse_qsl(query_string, keep_blank_values=True) if query_string else []
             request = HttpRequest(lean.method, raw_path, query, headers, lean.body, lean.stream)
             if raw_path.startswith("/_lamina/") or (
-                raw_path == "/metrics" and "authorization" not in headers
+                raw_path == "/metrics" and "authorization" not in headers and not _presigned(query_string)
             ):
                 return to_lean_response(await self._internal.handle(request))
             try:
