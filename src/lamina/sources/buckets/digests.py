@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import zlib
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +38,9 @@ CHECKSUM_HEADERS = {
 }
 
 
-# Bytes hashed (and handed on) at once.
+# Bytes hashed (and handed on) at once, and how many blocks may wait for their hashing.
 BLOCK = 1024 * 1024
+HASH_AHEAD = 4
 
 
 class _Crc32:
@@ -74,6 +76,7 @@ class DigestingBody:
     _checksums: dict[str, Any] = field(default_factory=dict)
     # Checksums that arrive after the body (an aws-chunked trailer): set before verify().
     trailing: dict[str, str] = field(default_factory=dict)
+    _hashing: deque[asyncio.Future[None]] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         if self.checks.payload_sha256 is not None:
@@ -88,9 +91,11 @@ class DigestingBody:
             self._checksums[name] = _CHECKSUMS[name]()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        """The body in blocks of BLOCK bytes (the last shorter), each hashed on a worker thread
-        (hashlib lets go of the GIL for large buffers): the event loop goes on receiving the next
-        block meanwhile, and the per-chunk cost of hashing small reads is paid once a block."""
+        """The body's chunks, handed on as they come and hashed a block (BLOCK bytes) at a time on
+        worker threads (hashlib lets go of the GIL for large buffers): hashing one block, writing
+        another and receiving the next overlap, and hashing stays in order because each block's
+        hashing waits for the previous one's. At most HASH_AHEAD blocks wait to be hashed (memory
+        stays bounded when hashing is the slowest step). `finished()` waits for the last."""
         limit = self.checks.length
         pending: list[bytes] = []
         pending_size = 0
@@ -102,28 +107,43 @@ class DigestingBody:
                 )
             pending.append(chunk)
             pending_size += len(chunk)
+            yield chunk
             if pending_size >= BLOCK:
-                block = b"".join(pending)
+                await self._hash_later(pending)
                 pending, pending_size = [], 0
-                # MD5 alone costs more than the rest together: it runs beside them.
-                await asyncio.gather(
-                    asyncio.to_thread(self._md5.update, block), asyncio.to_thread(self._update_others, block)
-                )
-                yield block
         if pending:
-            block = b"".join(pending)
-            self._update(block)
-            yield block
+            await self._hash_later(pending)
 
-    def _update(self, block: bytes) -> None:
-        self._md5.update(block)
-        self._update_others(block)
+    async def _hash_later(self, block: list[bytes]) -> None:
+        previous = self._hashing[-1] if self._hashing else None
+        self._hashing.append(asyncio.ensure_future(self._hash_after(previous, block)))
+        while len(self._hashing) > HASH_AHEAD:
+            await self._hashing.popleft()
 
-    def _update_others(self, block: bytes) -> None:
+    async def _hash_after(self, previous: asyncio.Future[None] | None, block: list[bytes]) -> None:
+        if previous is not None:
+            await asyncio.shield(previous)
+        # MD5 alone costs more than the rest together: it runs beside them.
+        await asyncio.gather(
+            asyncio.to_thread(_update_all, self._md5, block), asyncio.to_thread(self._update_others, block)
+        )
+
+    async def finished(self) -> None:
+        """Wait until every block handed on has been hashed (before `verify`)."""
+        while self._hashing:
+            await self._hashing.popleft()
+
+    def cancel(self) -> None:
+        """Stop hashing (the upload failed)."""
+        for task in self._hashing:
+            task.cancel()
+        self._hashing.clear()
+
+    def _update_others(self, block: list[bytes]) -> None:
         if self._sha256 is not None:
-            self._sha256.update(block)
+            _update_all(self._sha256, block)
         for digest in self._checksums.values():
-            digest.update(block)
+            _update_all(digest, block)
 
     @property
     def md5_hex(self) -> str:
@@ -171,6 +191,11 @@ _CHECKSUM_BYTES = {
     "ChecksumSHA256": 32,
     "ChecksumCRC64NVME": 8,
 }
+
+
+def _update_all(digest: Any, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        digest.update(chunk)
 
 
 def checksums_of(values: Mapping[str, Any]) -> dict[str, str]:

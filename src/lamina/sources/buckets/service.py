@@ -213,8 +213,13 @@ class BucketService:
         try:
             stored = await self._data.write(digesting.__aiter__())
         except ConnectionError:
+            digesting.cancel()
             raise errors.incomplete_body() from None
+        except BaseException:
+            digesting.cancel()
+            raise
         try:
+            await digesting.finished()
             if trailing:
                 digesting.trailing.update(trailing)
             checksums = digesting.verify()
@@ -306,6 +311,7 @@ class BucketService:
             )
         digesting = DigestingBody(self.read(source), BodyChecks())
         stored = await self._data.write(digesting.__aiter__())
+        await digesting.finished()
         segments = (Segment(stored.data_id, stored.size),) if stored.size else ()
         if not stored.size:
             await self._data.delete([stored.data_id])

@@ -46,7 +46,7 @@ class FilesystemObjectData:
     async def write(self, chunks: AsyncIterator[bytes]) -> StoredData:
         data_id = uuid.uuid4().hex
         temporary = self._tmp / data_id
-        handle: BinaryIO = await asyncio.to_thread(open, temporary, "xb")
+        handle: BinaryIO = await asyncio.to_thread(open, temporary, "xb", buffering=0)
         size = 0
         pending: list[bytes] = []
         pending_size = 0
@@ -55,11 +55,11 @@ class FilesystemObjectData:
                 pending.append(chunk)
                 pending_size += len(chunk)
                 if pending_size >= BLOCK:
-                    await asyncio.to_thread(handle.write, b"".join(pending))
+                    await asyncio.to_thread(_write_all, handle.fileno(), pending)
                     size += pending_size
                     pending, pending_size = [], 0
             if pending:
-                await asyncio.to_thread(handle.write, b"".join(pending))
+                await asyncio.to_thread(_write_all, handle.fileno(), pending)
                 size += pending_size
             await asyncio.to_thread(handle.close)
             final = self._path(data_id)
@@ -115,6 +115,20 @@ class FilesystemObjectData:
             return found
 
         return await asyncio.to_thread(scan)
+
+
+def _write_all(descriptor: int, chunks: list[bytes]) -> None:
+    """Write the chunks in order with as few system calls as the kernel allows, and no joining copy."""
+    views = [memoryview(chunk) for chunk in chunks if chunk]
+    while views:
+        written = os.writev(descriptor, views[:1024])
+        while written and views:
+            if written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            else:
+                views[0] = views[0][written:]
+                written = 0
 
 
 def _move_into_place(temporary: Path, final: Path) -> None:
