@@ -465,6 +465,22 @@ def test_receive_drops_messages_past_retention(with_queues: Runner) -> None:
 # --------------------------------------------------------------------------- delete, visibility
 
 
+def test_delete_messages_deletes_those_with_current_receipts_in_one_call(with_queues: Runner) -> None:
+    async def body(store: QueueStore) -> None:
+        await store.create_queue(_queue())
+        messages = [_message(n) for n in range(4)]
+        await store.send(KEY, messages, None)
+        taken = (await _take(store, NOW, limit=4)).messages
+        receipts = [(message.message_id, str(message.receipt)) for message in taken]
+        receipts[1] = (receipts[1][0], "stale")  # kept: not its current receipt
+        receipts.append(("missing", "x"))
+        await store.delete_messages(KEY, receipts)
+        assert await store.counts(KEY, NOW) == (0, 1, 0)
+        assert _ids((await _take(store, NOW + 60_000)).messages) == [taken[1].message_id]
+
+    with_queues(body)
+
+
 def test_delete_message_needs_the_current_receipt(with_queues: Runner) -> None:
     async def body(store: QueueStore) -> None:
         await store.create_queue(_queue())

@@ -77,6 +77,10 @@ class QueueStore(Protocol):
         message was received again, or is gone)."""
         ...
 
+    async def delete_messages(self, key: QueueKey, receipts: list[tuple[str, str]]) -> None:
+        """`delete_message` of each (message id, receipt), in one transaction."""
+        ...
+
     async def change_visibility(
         self, key: QueueKey, message_id: str, receipt: str, visible_at_ms: int, now_ms: int
     ) -> bool:

@@ -49,11 +49,10 @@ class QueueConsumer:
 
     async def delete(self, queue_arn: str, handles: Sequence[str]) -> None:
         key = _key(queue_arn)
-        for handle in handles:
-            try:
-                await self._service.delete_message(key, handle)
-            except AwsError:
-                return  # the queue went: nothing left to delete
+        try:
+            await self._service.delete_messages(key, handles)
+        except AwsError:
+            return  # the queue went: nothing left to delete
 
     async def dead_letter(self, queue_arn: str, messages: Sequence[PolledMessage]) -> None:
         key = _key(queue_arn)

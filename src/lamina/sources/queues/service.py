@@ -35,6 +35,7 @@ from lamina.domain.queues.attributes import (
     redrive_of,
 )
 from lamina.domain.queues.messages import Message, check_body, to_record_attributes
+from lamina.errors import AwsError
 from lamina.store.queue_ports import QueueKey, QueueRecord, QueueStore
 
 _log = logging.getLogger(__name__)
@@ -382,6 +383,22 @@ class QueueService:
         # A receipt that is no longer current succeeds without deleting (SQS: the message may
         # have been received again; only its latest receipt deletes it).
         await self._store.delete_message(key, receipt.message_id, receipt.token)
+
+    async def delete_messages(self, key: QueueKey, handles: Sequence[str]) -> dict[str, AwsError]:
+        """DeleteMessageBatch's deletions in one store call; the handles refused, with why."""
+        refused: dict[str, AwsError] = {}
+        receipts: list[tuple[str, str]] = []
+        for handle in handles:
+            try:
+                receipt = decode_receipt(handle, key)
+            except AwsError as error:
+                refused[handle] = error
+                continue
+            receipts.append((receipt.message_id, receipt.token))
+        await self.queue(key)
+        if receipts:
+            await self._store.delete_messages(key, receipts)
+        return refused
 
     async def change_visibility(self, key: QueueKey, handle: str, timeout: int) -> None:
         receipt = decode_receipt(handle, key)

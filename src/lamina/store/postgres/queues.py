@@ -234,6 +234,18 @@ class PostgresQueueStore(DatabaseUser):
             await connection.execute("DELETE FROM sqs_messages WHERE seq = %s", (row[0],))
             return True
 
+    async def delete_messages(self, key: QueueKey, receipts: list[tuple[str, str]]) -> None:
+        queue = _queue_id(key)
+        async with self._database.transaction() as connection:
+            for message_id, receipt in receipts:
+                cursor = await connection.execute(
+                    "SELECT seq, record FROM sqs_messages WHERE queue = %s AND message_id = %s FOR UPDATE",
+                    (queue, message_id),
+                )
+                row = await cursor.fetchone()
+                if row is not None and json.loads(row[1]).get("receipt") == receipt:
+                    await connection.execute("DELETE FROM sqs_messages WHERE seq = %s", (row[0],))
+
     async def change_visibility(
         self, key: QueueKey, message_id: str, receipt: str, visible_at_ms: int, now_ms: int
     ) -> bool:

@@ -238,6 +238,19 @@ class SqliteQueueStore:
 
         return await self._database.atomic(delete)
 
+    async def delete_messages(self, key: QueueKey, receipts: list[tuple[str, str]]) -> None:
+        queue = _queue_id(key)
+
+        def delete(db: sqlite3.Connection) -> None:
+            for message_id, receipt in receipts:
+                row = db.execute(
+                    "SELECT seq, record FROM messages WHERE queue = ? AND message_id = ?", (queue, message_id)
+                ).fetchone()
+                if row is not None and json.loads(row[1]).get("receipt") == receipt:
+                    db.execute("DELETE FROM messages WHERE seq = ?", (row[0],))
+
+        await self._database.atomic(delete)
+
     async def change_visibility(
         self, key: QueueKey, message_id: str, receipt: str, visible_at_ms: int, now_ms: int
     ) -> bool:

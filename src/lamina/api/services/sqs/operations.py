@@ -192,11 +192,18 @@ class SqsOperations:
 
     async def delete_message_batch(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         queue = await self._queue("DeleteMessageBatch", params, context)
-
-        async def one(entry: Mapping[str, Any]) -> None:
-            await self._service.delete_message(queue.key, str(entry["ReceiptHandle"]))
-
-        return await _batch(_entries(params, "DeleteMessageBatchRequestEntry"), one)
+        entries = _entries(params, "DeleteMessageBatchRequestEntry")
+        refused = await self._service.delete_messages(
+            queue.key, [str(entry["ReceiptHandle"]) for entry in entries]
+        )
+        successful, failed = [], []
+        for entry in entries:
+            error = refused.get(str(entry["ReceiptHandle"]))
+            if error is None:
+                successful.append({"Id": entry["Id"]})
+            else:
+                failed.append(_failure(str(entry["Id"]), error))
+        return OperationResult({"Successful": successful, "Failed": failed})
 
     async def change_message_visibility(
         self, params: dict[str, Any], context: RequestContext
