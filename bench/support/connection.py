@@ -12,6 +12,8 @@ from __future__ import annotations
 import socket
 
 _HEAD_END = b"\r\n\r\n"
+# Answers that never carry a body, and so no framing headers either (RFC 9110 §6.4.1).
+_BODILESS_STATUSES = frozenset((204, 304))
 _RECEIVE_BYTES = 65536
 
 
@@ -71,7 +73,7 @@ class Connection:
         assert self._socket is not None
         try:
             self._socket.sendall(request)
-            status, body, keep_open = self._read_response()
+            status, body, keep_open = self._read_response(head_only=request.startswith(b"HEAD "))
         except OSError:
             self.close()
             raise
@@ -88,7 +90,8 @@ class Connection:
             raise ConnectionClosed(midway=midway)
         return data
 
-    def _read_response(self) -> tuple[int, bytes, bool]:
+    def _read_response(self, *, head_only: bool) -> tuple[int, bytes, bool]:
+        """`head_only`: the request was HEAD, so no body follows whatever the head announces."""
         buffer = self._buffer
         end = buffer.find(_HEAD_END)
         while end < 0:
@@ -109,7 +112,9 @@ class Connection:
                 chunked = b"chunked" in value.lower()
             elif name == b"connection":
                 keep_open = value.strip().lower() != b"close"
-        if chunked:
+        if head_only or status in _BODILESS_STATUSES:
+            body = b""
+        elif chunked:
             body, rest = self._read_chunked(rest)
         elif length is not None:
             while len(rest) < length:
