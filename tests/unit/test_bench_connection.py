@@ -48,7 +48,10 @@ def test_a_204_without_framing_is_complete_at_its_head() -> None:
     with scripted_server([NO_CONTENT, OK]) as port:
         connection = Connection("127.0.0.1", port, 2.0)
         try:
-            assert connection.exchange(b"DELETE /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n") == (204, b"")
+            assert connection.exchange(b"DELETE /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n") == (
+                204,
+                b"",
+            )
             # The same connection goes on to the next answer.
             assert connection.exchange(b"GET /y HTTP/1.1\r\nHost: h\r\n\r\n") == (200, b"hello")
         finally:
