@@ -21,12 +21,13 @@ from lamina.protocol.s3_routing import S3Router
 from lamina.protocol.sigv2 import SigV2Request, SigV2Verifier
 from lamina.protocol.sigv4 import CredentialScope, SigV4Verifier
 from lamina.sources.buckets.embedded import EmbeddedBuckets
-from lamina.sources.buckets.notifier import BucketNotifier, InvokerOf
+from lamina.sources.buckets.notifier import BucketNotifier
 from lamina.sources.queues.sender import QueueSender
 from lamina.store.objects.directory import CompositeBucketStore, CompositeObjectData, DirectoryObjects
 from lamina.store_choice import StoreChoice
 from lamina.transport.http11 import StreamsBody
 from lamina.transport.messages import LeanRequest
+from lamina.triggers.service_invoker import InvokerOf
 
 __all__ = ["EmbeddedS3", "build_s3", "s3_router"]
 

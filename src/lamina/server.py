@@ -65,6 +65,7 @@ from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.regions import is_region
 from lamina.domain.runtimes import creatable_runtimes
+from lamina.embedded_events import EmbeddedEvents, build_events
 from lamina.embedded_queues import build_mappings, build_sqs
 from lamina.embedded_s3 import EmbeddedS3, build_s3, s3_router, upload_streams
 from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy, SendToQueue
@@ -415,6 +416,8 @@ class Platform:
     queues: EmbeddedQueues | None = None
     # Puts records on queues for functions (destinations, dead-letter queues) and buckets.
     queue_sender: QueueSender | None = None
+    # The embedded EventBridge (the primary's alone, like S3 and SQS).
+    events: EmbeddedEvents | None = None
     _settler: asyncio.Task[None] | None = None
     _adopter: asyncio.Task[None] | None = None
     _exchanger: asyncio.Task[None] | None = None
@@ -445,6 +448,8 @@ class Platform:
             await self.s3.buckets.open(collect=self.stores is None or self.stores.database is None)
         if self.queues is not None:
             await self.queues.open()
+        if self.events is not None:
+            await self.events.open()
         await self.identity_store.open()
         await self.directory.load()
         for account_id in self.directory.account_ids:
@@ -483,6 +488,8 @@ class Platform:
         if self.worker is None:
             for account in list(self.accounts.values()):
                 await account.start_delivering()
+            if self.events is not None:
+                await self.events.start()
             if self.stores is not None and self.stores.database is not None:
                 self._adopter = asyncio.get_running_loop().create_task(self._adopt_forever())
             exchange = self.stores.in_flight_exchange() if self.stores is not None else None
@@ -769,6 +776,8 @@ class Platform:
             await self.s3.buckets.close()
         if self.queues is not None:
             await self.queues.close()
+        if self.events is not None:
+            await self.events.close()
         if self.bus is not None:
             await self.bus.close()
         if self.cluster is not None:
@@ -1474,6 +1483,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     s3: EmbeddedS3 | None = None
     queues: EmbeddedQueues | None = None
     queue_sender: QueueSender | None = None
+    events: EmbeddedEvents | None = None
     if worker is None:
 
         async def invoker_of(account_id: str, region: str) -> ServiceInvoker | None:
@@ -1494,6 +1504,10 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         sqs = build_sqs(stores, authorizer, sts)
         services["sqs"] = sqs.facade
         queues, queue_sender = sqs.queues, sqs.sender
+        events = build_events(
+            stores, authorizer, clock, invoker_of, lambda: platform.queue_sender, stores.server_id
+        )
+        services["events"] = events.facade
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),
@@ -1549,6 +1563,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         s3=s3,
         queues=queues,
         queue_sender=queue_sender,
+        events=events,
     )
     if worker is None and settings.workers > 1 and settings.sandbox_uids_explicit:
         platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"

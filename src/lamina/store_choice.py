@@ -34,6 +34,7 @@ from lamina.store.ports import (
     ServerLogStore,
 )
 from lamina.store.queue_ports import QueueStore
+from lamina.store.resource_ports import ResourceStore
 
 T = TypeVar("T")
 SERVER_ID_FILE = "server-id"
@@ -175,6 +176,22 @@ class StoreChoice:
         from lamina.store.sqlite.queues import SqliteQueueStore
 
         return SqliteQueueStore(self._settings.data_dir / "queues.db")
+
+    @property
+    def server_id(self) -> str:
+        """This server's id among those sharing state: stable across restarts of one data directory."""
+        return _server_id(self._settings.data_dir)
+
+    def resources(self) -> ResourceStore:
+        """The event services' definitions (EventBridge, Scheduler, SNS, SES): `resources.db` in the
+        data directory, or the shared database's table."""
+        if self.database is not None:
+            from lamina.store.postgres.resources import PostgresResourceStore
+
+            return PostgresResourceStore(self.database)
+        from lamina.store.sqlite.resources import SqliteResourceStore
+
+        return SqliteResourceStore(self._settings.data_dir / "resources.db")
 
     def _shared(self, name: str, make: Callable[[], bytes]) -> tuple[bytes, bool]:
         from lamina.store.postgres.shared_secrets import shared_secret

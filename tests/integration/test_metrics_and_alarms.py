@@ -23,6 +23,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from lamina.protocol.model import load_service_model
+from tests.support.fake_clock import advance, server_now
 from tests.support.lambda_calls import create_function, error_of
 from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer, running_server
 
@@ -47,21 +48,6 @@ EMF = {
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with running_server(tmp_path_factory.mktemp("metrics") / "data", "--fake-clock") as running:
         yield running
-
-
-def server_now(server: RunningServer) -> float:
-    with urllib.request.urlopen(f"{server.endpoint}/_lamina/clock", timeout=5) as response:
-        return float(json.loads(response.read())["now"])
-
-
-def advance(server: RunningServer, seconds: float) -> float:
-    request = urllib.request.Request(
-        f"{server.endpoint}/_lamina/clock",
-        data=json.dumps({"advanceSeconds": seconds}).encode(),
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return float(json.loads(response.read())["now"])
 
 
 def at(seconds: float) -> datetime.datetime:

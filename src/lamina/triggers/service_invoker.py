@@ -10,6 +10,7 @@ without such a statement is never run by a trigger.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from lamina.domain.arns import parse_function_ref
 from lamina.domain.iam.evaluation import Decision
@@ -24,6 +25,14 @@ from lamina.identity.authorizer import Authorizer
 
 _log = logging.getLogger(__name__)
 INVOKE = "lambda:InvokeFunction"
+
+
+def function_location(arn: str) -> tuple[str, str] | None:
+    """(account, region) of a function ARN; None when it is not one."""
+    parts = arn.split(":")
+    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda" or parts[5] != "function":
+        return None
+    return parts[4], parts[3]
 
 
 class ServiceInvoker:
@@ -95,3 +104,7 @@ class ServiceInvoker:
             _log.warning("%s: stopped a recursive loop through %s (%s)", function, service, source_arn)
             return await self._delivery.reject_recursive(ref.name, ref.qualifier, payload)
         return await self._delivery.accept(ref.name, ref.qualifier, payload, trace_id=trace_id)
+
+
+# The invoker of an account's functions in a region (None when that account-region does not exist).
+InvokerOf = Callable[[str, str], Awaitable[ServiceInvoker | None]]

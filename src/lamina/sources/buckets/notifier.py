@@ -13,26 +13,16 @@ import datetime
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from lamina.domain.buckets.events import ObjectEvent, event_document
 from lamina.domain.buckets.notifications import destinations
 from lamina.domain.buckets.records import BucketRecord
 from lamina.sources.queues.sender import QueueSender
-from lamina.triggers.service_invoker import ServiceInvoker
+from lamina.triggers.service_invoker import InvokerOf, function_location
 
 _log = logging.getLogger(__name__)
 S3_PRINCIPAL = "s3.amazonaws.com"
-# The invoker of an account's functions in a region (None when that account-region does not exist).
-InvokerOf = Callable[[str, str], Awaitable[ServiceInvoker | None]]
-
-
-def function_location(arn: str) -> tuple[str, str] | None:
-    """(account, region) of a function ARN; None when it is not one."""
-    parts = arn.split(":")
-    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda" or parts[5] != "function":
-        return None
-    return parts[4], parts[3]
 
 
 class BucketNotifier:

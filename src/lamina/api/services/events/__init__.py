@@ -1,0 +1,1 @@
+"""The EventBridge API (json protocol, X-Amz-Target: AWSEvents.<Operation>)."""

@@ -1,0 +1,1 @@
+"""The embedded EventBridge: buses, rules, targets and events."""
