@@ -344,3 +344,18 @@ def test_fire_times_survive_a_kill_none_sent_twice(tmp_path: Path) -> None:
     # Four fire times a minute apart from the rule's creation (just before `start`), each once.
     assert [later - earlier for earlier, later in itertools.pairwise(moments)] == [60, 60, 60]
     assert start + 58 <= moments[0] <= start + 60
+
+
+@pytest.mark.slow
+def test_a_rate_rule_fires_on_the_real_clock(tmp_path: Path) -> None:
+    """No fake clock: rate(1 minute) sends its first Scheduled Event a minute after the rule."""
+    with running_server(tmp_path / "data") as server:
+        events, sqs = server.client("events"), server.client("sqs")
+        url, arn = queue_for_events(sqs)
+        created = time.time()
+        events.put_rule(Name="minutely", ScheduleExpression="rate(1 minute)")
+        events.put_targets(Rule="minutely", Targets=[{"Id": "q", "Arn": arn}])
+        [event] = drain(sqs, url, 1, timeout=90)
+        arrived = time.time()
+    assert event["detail-type"] == "Scheduled Event"
+    assert 59 <= arrived - created <= 75
