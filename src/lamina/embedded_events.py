@@ -1,6 +1,6 @@
-"""Composition of the embedded EventBridge (part of the composition root, kept apart from
-`server.py`): the resource store, the bus service with its target delivery, the schedule rules'
-firing and the API facade."""
+"""Composition of the embedded EventBridge and EventBridge Scheduler (part of the composition root,
+kept apart from `server.py`): the resource store, the bus service and the scheduler service with
+their target deliveries, the one firing engine of rules and schedules, and the API facades."""
 
 from __future__ import annotations
 
@@ -11,36 +11,47 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lamina.api.services.events.facade import build_events_facade
+from lamina.api.services.scheduler.facade import build_scheduler_facade
 from lamina.api.services.service import ServiceFacade
 from lamina.clock import Clock
 from lamina.identity.authorizer import Authorizer
-from lamina.sources.events.schedules import RuleSchedules
+from lamina.identity.sts import StsService
+from lamina.sources.events.schedule_rules import ScheduleRules
 from lamina.sources.events.service import EventBusService
 from lamina.sources.events.targets import TargetDelivery
 from lamina.sources.queues.sender import QueueSender
+from lamina.sources.schedules.firing import ScheduleFiring
+from lamina.sources.schedules.service import SchedulerService
+from lamina.sources.schedules.targets import ScheduleDelivery
 from lamina.store.resource_ports import ResourceStore
 from lamina.store_choice import StoreChoice
-from lamina.triggers.service_invoker import InvokerOf
+from lamina.triggers.service_invoker import InvokerOf, function_location
 
 __all__ = ["EmbeddedEvents", "build_events"]
 
 _log = logging.getLogger(__name__)
 # Servers sharing a database re-read the rules this often to see the others' changes.
 RELOAD_SECONDS = 2.0
+SCHEDULER_PRINCIPAL = "scheduler.amazonaws.com"
+# The session name of a schedule's execution role while Scheduler holds it.
+_SCHEDULER_SESSION = "scheduler"
 
 
 @dataclass
 class EmbeddedEvents:
     store: ResourceStore
     service: EventBusService
-    schedules: RuleSchedules
+    scheduler: SchedulerService
+    schedules: ScheduleFiring
     facade: ServiceFacade
+    scheduler_facade: ServiceFacade
     shared: bool  # on a database other servers use
     _reloader: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def open(self) -> None:
         await self.store.open()
         await self.service.load()
+        await self.scheduler.load()
 
     async def start(self) -> None:
         """After the functions can be invoked: fire times missed while stopped go out now."""
@@ -61,13 +72,15 @@ class EmbeddedEvents:
             await asyncio.sleep(RELOAD_SECONDS)
             try:
                 await self.service.load()
+                await self.scheduler.load()
             except Exception:
-                _log.exception("re-reading EventBridge rules failed")
+                _log.exception("re-reading EventBridge rules and schedules failed")
 
 
 def build_events(
     stores: StoreChoice,
     authorizer: Authorizer,
+    sts: StsService,
     clock: Clock,
     invoker_of: InvokerOf,
     queues: Callable[[], QueueSender | None],
@@ -75,10 +88,31 @@ def build_events(
 ) -> EmbeddedEvents:
     store = stores.resources()
     service = EventBusService(store, clock, TargetDelivery(invoker_of, queues))
+
+    async def invoke_as_role(role: str, function_arn: str, payload: bytes) -> bool:
+        location = function_location(function_arn)
+        principal = sts.service_role_session(role, SCHEDULER_PRINCIPAL, _SCHEDULER_SESSION)
+        invoker = await invoker_of(*location) if location is not None else None
+        if principal is None or invoker is None:
+            return False
+        return await invoker.invoke_event_as(principal, function_arn, payload) is not None
+
+    async def send_as_role(role: str, queue_arn: str, payload: bytes) -> bool:
+        sender = queues()
+        if sender is None or sts.service_role_session(role, SCHEDULER_PRINCIPAL, _SCHEDULER_SESSION) is None:
+            return False
+        return await sender.send_for_function(role, _SCHEDULER_SESSION, queue_arn, payload)
+
+    scheduler = SchedulerService(store, clock, ScheduleDelivery(invoke_as_role, send_as_role))
+    firing = ScheduleFiring([ScheduleRules(service), scheduler], store, clock, owner)
+    service.on_rules_changed(firing.changed)
+    scheduler.on_changed(firing.changed)
     return EmbeddedEvents(
         store,
         service,
-        RuleSchedules(service, store, clock, owner),
+        scheduler,
+        firing,
         build_events_facade(service, authorizer),
+        build_scheduler_facade(scheduler, authorizer),
         shared=stores.database is not None,
     )

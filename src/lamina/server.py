@@ -612,10 +612,13 @@ class Platform:
 
     async def clock_moved(self) -> None:
         """`POST /_lamina/clock` (--fake-clock): the workers' clocks follow, and what they recorded
-        at the old time is stored, before alarms are evaluated at the new one."""
+        at the old time is stored, before alarms are evaluated at the new one; the schedules due
+        by the new time have fired when the move is answered."""
         if self.workers is not None and isinstance(self.clock, ManualClock):
             await self.workers.broadcast("clock", now=self.clock.now())
         await self.evaluate_alarms()
+        if self.events is not None:
+            await self.events.schedules.fire_due()
 
     async def tapped(self, account_id: str, region: str, appended: list[Any]) -> None:
         """The primary: log lines a worker's environments wrote to tapped groups."""
@@ -1505,9 +1508,10 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         services["sqs"] = sqs.facade
         queues, queue_sender = sqs.queues, sqs.sender
         events = build_events(
-            stores, authorizer, clock, invoker_of, lambda: platform.queue_sender, stores.server_id
+            stores, authorizer, sts, clock, invoker_of, lambda: platform.queue_sender, stores.server_id
         )
         services["events"] = events.facade
+        services["scheduler"] = events.scheduler_facade
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),

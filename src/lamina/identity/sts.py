@@ -70,6 +70,14 @@ class StsService:
         role = self.role_by_arn(role_arn)
         return role is not None and role.account == account_id and self.trusts(role, LAMBDA_SERVICE)
 
+    def service_role_session(self, role_arn: str, service: str, session_name: str) -> Principal | None:
+        """A session of `role_arn` as `service` (such as `scheduler.amazonaws.com`) assumes it for
+        its work; None unless the role exists and its trust policy lets the service in."""
+        role = self.role_by_arn(role_arn)
+        if role is None or not self.trusts(role, service_principal(service)):
+            return None
+        return self.role_session_principal(role_arn, session_name)
+
     def role_session_principal(self, role_arn: str, session_name: str) -> Principal | None:
         """The principal a function's calls run as: a session of its execution role."""
         role = self.role_by_arn(role_arn)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from lamina.domain.arns import parse_function_ref
 from lamina.domain.iam.evaluation import Decision
-from lamina.domain.iam.principals import service_principal
+from lamina.domain.iam.principals import Principal, service_principal
 from lamina.domain.recursion import is_recursive_loop, trace_for_invocation
 from lamina.errors import AwsError
 from lamina.execution.async_delivery import AsyncDelivery
@@ -71,6 +71,29 @@ class ServiceInvoker:
             context={"aws:SourceArn": source_arn, "aws:SourceAccount": source_account},
         )
         return decision is Decision.ALLOW
+
+    async def invoke_event_as(self, principal: Principal, function: str, payload: bytes) -> str | None:
+        """Queue an asynchronous invocation by `principal` (a role session a service holds, such
+        as Scheduler's execution role), allowed as that principal's own Invoke call would be: its
+        policies, and the function's resource policy. None when not allowed or no such function."""
+        placement = self._placement
+        try:
+            ref = parse_function_ref(function, region=placement.region, account_id=placement.account_id)
+            self._manager.get(ref.name, ref.qualifier)
+        except AwsError:
+            return None
+        policy = await self._permissions.enforced_policy(ref.name, ref.qualifier)
+        decision = self._authorizer.decide(
+            principal,
+            INVOKE,
+            placement.arn(ref.name, ref.qualifier),
+            placement.account_id,
+            resource_policy=policy,
+        )
+        if decision is not Decision.ALLOW:
+            _log.warning("%s may not invoke %s", principal.arn, function)
+            return None
+        return await self._delivery.accept(ref.name, ref.qualifier, payload)
 
     async def invoke_event(
         self,

@@ -2,8 +2,8 @@
 in memory, and PutEvents matched against the index (no store round trip on the event path).
 
 Every account-region has the `default` bus without creating it. Schedule rules live on the default
-bus only (PutRule refuses them elsewhere, as EventBridge does); their firing is
-`sources/events/schedules.py`'s, told of every change through `on_rules_changed`.
+bus only (PutRule refuses them elsewhere, as EventBridge does); `schedule_rules.py` gives them to
+the firing engine, which is told of every change through `on_rules_changed`.
 """
 
 from __future__ import annotations
@@ -96,6 +96,13 @@ class EventBusService:
             if rule.event_pattern
         }
         self._changed()
+
+    def rule_by_arn(self, arn: str) -> Rule | None:
+        for region_rules in self._rules.values():
+            for rule in region_rules.values():
+                if rule.arn == arn:
+                    return rule
+        return None
 
     def rules(self) -> list[Rule]:
         """Every rule of every account-region (the scheduler's view)."""

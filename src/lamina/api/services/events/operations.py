@@ -3,13 +3,13 @@ The account is the caller's, the region the one the request was signed for."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from lamina.api.context import OperationResult, RequestContext
+from lamina.api.services import paging
 from lamina.domain.event_patterns import InvalidPattern, parse_pattern
 from lamina.domain.events import errors
 from lamina.domain.events.rules import EventBus, bus_arn, bus_name_of, rule_arn
@@ -18,7 +18,7 @@ from lamina.sources.events.service import EventBusService
 __all__ = ["EventsOperations"]
 
 T = TypeVar("T")
-_DEFAULT_LIMIT = 100
+_DEFAULT_PAGE = 100
 # Authorises an operation: (IAM action, resource ARN, caller's context); raises AccessDenied.
 Authorize = Callable[[str, str, RequestContext], None]
 
@@ -203,19 +203,9 @@ def _bus(bus: EventBus) -> dict[str, Any]:
 
 
 def _page(items: Sequence[T], params: dict[str, Any]) -> tuple[list[T], dict[str, Any]]:
-    """One page per NextToken and Limit (a token is an opaque position in the sorted list)."""
-    start = 0
-    token = params.get("NextToken")
-    if token:
-        try:
-            prefix, _, index = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-            start = int(index)
-        except (ValueError, UnicodeDecodeError):
-            raise errors.validation("The NextToken provided is invalid.") from None
-        if prefix != "lamina" or not 0 <= start <= len(items):
-            raise errors.validation("The NextToken provided is invalid.")
-    limit = params.get("Limit") or _DEFAULT_LIMIT
-    output: dict[str, Any] = {}
-    if start + limit < len(items):
-        output["NextToken"] = base64.urlsafe_b64encode(f"lamina:{start + limit}".encode()).decode()
-    return list(items[start : start + limit]), output
+    return paging.page(
+        items,
+        params.get("NextToken"),
+        params.get("Limit") or _DEFAULT_PAGE,
+        lambda: errors.validation("The NextToken provided is invalid."),
+    )

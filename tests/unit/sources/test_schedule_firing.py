@@ -1,4 +1,4 @@
-"""Schedule rules fire from the clock, durably: each fire time once, also across a restart, a crash
+"""Schedules (here EventBridge schedule rules) fire from the clock, durably: each fire time once, also across a restart, a crash
 mid-send and two servers on one store; fire times past the retry window are skipped."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from lamina.clock import ManualClock
-from lamina.sources.events.schedules import RETRY_WINDOW_S, RuleSchedules
+from lamina.sources.events.schedule_rules import ScheduleRules
 from lamina.sources.events.service import Delivery, EventBusService
+from lamina.sources.schedules.firing import RETRY_WINDOW_S, ScheduleFiring
 from lamina.store.resource_ports import ResourceStore
 from lamina.store.sqlite.resources import SqliteResourceStore
 
@@ -41,12 +42,14 @@ class Recorder:
 
 async def opened(
     path: Path, clock: ManualClock, recorder: Recorder, owner: str = "a"
-) -> tuple[ResourceStore, EventBusService, RuleSchedules]:
+) -> tuple[ResourceStore, EventBusService, ScheduleFiring]:
     store = SqliteResourceStore(path)
     await store.open()
     service = EventBusService(store, clock, recorder)
     await service.load()
-    return store, service, RuleSchedules(service, store, clock, owner)
+    firing = ScheduleFiring([ScheduleRules(service)], store, clock, owner)
+    service.on_rules_changed(firing.changed)
+    return store, service, firing
 
 
 def run(body: Callable[[], Awaitable[None]]) -> None:
@@ -209,7 +212,7 @@ def test_fire_times_past_the_retry_window_are_skipped(tmp_path: Path) -> None:
         )
         await service.put_targets(ACCOUNT, REGION, "default", "r", [TARGET])
         clock.advance(RETRY_WINDOW_S + 3 * 3600 + 1)  # 27 fire times; the first three too old
-        assert await schedules.fire_due() == 24
+        assert await schedules.fire_due(catching_up=True) == 24
         assert recorder.times[0] == "2026-12-05T20:00:00Z"
         await store.close()
 
@@ -240,6 +243,29 @@ def test_the_loop_wakes_when_a_fake_clock_moves(tmp_path: Path) -> None:
             await asyncio.sleep(0.01)
         assert recorder.times == ["2026-12-05T16:01:00Z"]
         await schedules.close()
+        await store.close()
+
+    run(body)
+
+
+def test_while_running_every_time_fires_however_far_the_clock_jumps(tmp_path: Path) -> None:
+    async def body() -> None:
+        clock, recorder = ManualClock(START), Recorder()
+        store, service, schedules = await opened(tmp_path / "r.db", clock, recorder)
+        await service.put_rule(
+            ACCOUNT,
+            REGION,
+            "default",
+            "r",
+            schedule_expression="rate(1 hour)",
+            event_pattern=None,
+            state=None,
+            description=None,
+            role_arn=None,
+        )
+        await service.put_targets(ACCOUNT, REGION, "default", "r", [TARGET])
+        clock.advance(RETRY_WINDOW_S + 3 * 3600 + 1)
+        assert await schedules.fire_due() == 27
         await store.close()
 
     run(body)

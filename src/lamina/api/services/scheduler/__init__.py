@@ -1,0 +1,1 @@
+"""The EventBridge Scheduler API (rest-json)."""
