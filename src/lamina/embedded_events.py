@@ -23,6 +23,7 @@ from lamina.sources.queues.sender import QueueSender
 from lamina.sources.schedules.firing import ScheduleFiring
 from lamina.sources.schedules.service import SchedulerService
 from lamina.sources.schedules.targets import ScheduleDelivery
+from lamina.sources.topics.publisher import TopicPublisher
 from lamina.store.resource_ports import ResourceStore
 from lamina.store_choice import StoreChoice
 from lamina.triggers.service_invoker import InvokerOf, function_location
@@ -85,9 +86,10 @@ def build_events(
     invoker_of: InvokerOf,
     queues: Callable[[], QueueSender | None],
     owner: str,
+    topics: Callable[[], TopicPublisher | None] = lambda: None,
 ) -> EmbeddedEvents:
     store = stores.resources()
-    service = EventBusService(store, clock, TargetDelivery(invoker_of, queues))
+    service = EventBusService(store, clock, TargetDelivery(invoker_of, queues, topics))
 
     async def invoke_as_role(role: str, function_arn: str, payload: bytes) -> bool:
         location = function_location(function_arn)
@@ -97,11 +99,18 @@ def build_events(
             return False
         return await invoker.invoke_event_as(principal, function_arn, payload) is not None
 
-    async def send_as_role(role: str, queue_arn: str, payload: bytes) -> bool:
-        sender = queues()
-        if sender is None or sts.service_role_session(role, SCHEDULER_PRINCIPAL, _SCHEDULER_SESSION) is None:
+    async def send_as_role(role: str, target_arn: str, payload: bytes) -> bool:
+        if sts.service_role_session(role, SCHEDULER_PRINCIPAL, _SCHEDULER_SESSION) is None:
             return False
-        return await sender.send_for_function(role, _SCHEDULER_SESSION, queue_arn, payload)
+        if target_arn.startswith("arn:aws:sns:"):
+            publisher = topics()
+            return publisher is not None and await publisher.publish_for_function(
+                role, _SCHEDULER_SESSION, target_arn, payload
+            )
+        sender = queues()
+        return sender is not None and await sender.send_for_function(
+            role, _SCHEDULER_SESSION, target_arn, payload
+        )
 
     scheduler = SchedulerService(store, clock, ScheduleDelivery(invoke_as_role, send_as_role))
     firing = ScheduleFiring([ScheduleRules(service), scheduler], store, clock, owner)

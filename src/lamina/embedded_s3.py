@@ -23,6 +23,7 @@ from lamina.protocol.sigv4 import CredentialScope, SigV4Verifier
 from lamina.sources.buckets.embedded import EmbeddedBuckets
 from lamina.sources.buckets.notifier import BucketNotifier
 from lamina.sources.queues.sender import QueueSender
+from lamina.sources.topics.publisher import TopicPublisher
 from lamina.store.objects.directory import CompositeBucketStore, CompositeObjectData, DirectoryObjects
 from lamina.store_choice import StoreChoice
 from lamina.transport.http11 import StreamsBody
@@ -68,6 +69,7 @@ def build_s3(
     verifier: SigV4Verifier,
     invoker_of: InvokerOf,
     queues: Callable[[], QueueSender | None],
+    topics: Callable[[], TopicPublisher | None] = lambda: None,
 ) -> EmbeddedS3:
     bucket_store, object_data = stores.buckets()
     directories = {
@@ -79,7 +81,7 @@ def build_s3(
     buckets = EmbeddedBuckets(
         bucket_store,
         object_data,
-        BucketNotifier(invoker_of, queues),
+        BucketNotifier(invoker_of, queues, topics),
         list(directories.values()),
         (settings.account_id, settings.home_region),
     )

@@ -68,6 +68,7 @@ from lamina.domain.runtimes import creatable_runtimes
 from lamina.embedded_events import EmbeddedEvents, build_events
 from lamina.embedded_queues import build_mappings, build_sqs
 from lamina.embedded_s3 import EmbeddedS3, build_s3, s3_router, upload_streams
+from lamina.embedded_topics import EmbeddedTopics, build_topics
 from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy, SendToQueue
 from lamina.execution.backend import LocalBackend
 from lamina.execution.code_cache import CodeCache
@@ -418,6 +419,7 @@ class Platform:
     queue_sender: QueueSender | None = None
     # The embedded EventBridge (the primary's alone, like S3 and SQS).
     events: EmbeddedEvents | None = None
+    topics: EmbeddedTopics | None = None  # the embedded SNS, on the resource store `events` opens
     _settler: asyncio.Task[None] | None = None
     _adopter: asyncio.Task[None] | None = None
     _exchanger: asyncio.Task[None] | None = None
@@ -450,6 +452,8 @@ class Platform:
             await self.queues.open()
         if self.events is not None:
             await self.events.open()
+        if self.topics is not None:
+            await self.topics.open()
         await self.identity_store.open()
         await self.directory.load()
         for account_id in self.directory.account_ids:
@@ -779,6 +783,8 @@ class Platform:
             await self.s3.buckets.close()
         if self.queues is not None:
             await self.queues.close()
+        if self.topics is not None:
+            await self.topics.close()
         if self.events is not None:
             await self.events.close()
         if self.bus is not None:
@@ -1356,12 +1362,20 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     app: Gateway
 
     async def send_to_queue(
-        source: FunctionConfig, queue_arn: str, body: bytes, attributes: Mapping[str, Any] | None
+        source: FunctionConfig, target_arn: str, body: bytes, attributes: Mapping[str, Any] | None
     ) -> bool:
+        """A function's record to a queue or a topic (destinations, dead-letter targets), as its role."""
+        if target_arn.startswith("arn:aws:sns:"):
+            topics = platform.topics
+            if topics is None:
+                return False
+            return await topics.publisher.publish_for_function(
+                source.role, source.name, target_arn, body, attributes
+            )
         sender = platform.queue_sender
         if sender is None:
             return False
-        return await sender.send_for_function(source.role, source.name, queue_arn, body, attributes)
+        return await sender.send_for_function(source.role, source.name, target_arn, body, attributes)
 
     async def layers_of(account_id: str, region: str) -> LayerService | None:
         account = await platform.account_region(account_id, region)
@@ -1487,6 +1501,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     queues: EmbeddedQueues | None = None
     queue_sender: QueueSender | None = None
     events: EmbeddedEvents | None = None
+    topics: EmbeddedTopics | None = None
     if worker is None:
 
         async def invoker_of(account_id: str, region: str) -> ServiceInvoker | None:
@@ -1502,16 +1517,28 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
             verifier,
             invoker_of,
             lambda: platform.queue_sender,
+            lambda: platform.topics.publisher if platform.topics is not None else None,
         )
         services["s3"] = s3.facade
         sqs = build_sqs(stores, authorizer, sts)
         services["sqs"] = sqs.facade
         queues, queue_sender = sqs.queues, sqs.sender
         events = build_events(
-            stores, authorizer, sts, clock, invoker_of, lambda: platform.queue_sender, stores.server_id
+            stores,
+            authorizer,
+            sts,
+            clock,
+            invoker_of,
+            lambda: platform.queue_sender,
+            stores.server_id,
+            lambda: platform.topics.publisher if platform.topics is not None else None,
         )
         services["events"] = events.facade
         services["scheduler"] = events.scheduler_facade
+        topics = build_topics(
+            settings, events.store, authorizer, sts, clock, invoker_of, lambda: platform.queue_sender
+        )
+        services["sns"] = topics.facade
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),
@@ -1520,6 +1547,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         clock if isinstance(clock, ManualClock) else None,
         lambda: platform.clock_moved(),
         lambda: platform.prometheus_text(),
+        topics.links.handle if topics is not None else None,
     )
     url_router = FunctionUrlRouter(lambda: [account.function_urls for account in accounts.values()])
 
@@ -1568,6 +1596,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         queues=queues,
         queue_sender=queue_sender,
         events=events,
+        topics=topics,
     )
     if worker is None and settings.workers > 1 and settings.sandbox_uids_explicit:
         platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"

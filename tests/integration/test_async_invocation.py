@@ -213,10 +213,15 @@ def test_event_invoke_config_api(lambda_client: Any, deploy: Callable[..., str])
     listed = lambda_client.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"]
     assert [item["FunctionArn"] for item in listed] == [f"{ARN}:{name}:$LATEST", f"{ARN}:{name}:1"]
 
-    with pytest.raises(lambda_client.exceptions.InvalidParameterValueException):  # topics come later
+    topic = "arn:aws:sns:us-east-1:000000000000:topic"
+    with_topic = lambda_client.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnFailure": {"Destination": topic}}
+    )
+    assert with_topic["DestinationConfig"]["OnFailure"] == {"Destination": topic}
+    with pytest.raises(lambda_client.exceptions.InvalidParameterValueException):
         lambda_client.put_function_event_invoke_config(
             FunctionName=name,
-            DestinationConfig={"OnFailure": {"Destination": "arn:aws:sns:us-east-1:000000000000:topic"}},
+            DestinationConfig={"OnFailure": {"Destination": "arn:aws:sns:us-east-1:000000000000:bad topic"}},
         )
     with pytest.raises(lambda_client.exceptions.ResourceNotFoundException):
         lambda_client.put_function_event_invoke_config(

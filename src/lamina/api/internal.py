@@ -1,4 +1,4 @@
-"""Lamina's own routes: /_lamina/health, code downloads, the fake clock, and Prometheus's /metrics.
+"""Lamina's own routes: /_lamina/health, code downloads, the fake clock, SNS's links, and Prometheus's /metrics.
 No SigV4 here."""
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ class InternalRoutes:
         clock: ManualClock | None = None,
         clock_moved: Callable[[], Awaitable[None]] | None = None,
         prometheus: Callable[[], Awaitable[str]] | None = None,
+        links: Callable[[HttpRequest], Awaitable[HttpResponse | None]] | None = None,
     ) -> None:
         """`clock`: the fake clock `POST /_lamina/clock {"advanceSeconds": N}` moves (tests only);
-        `clock_moved()` runs before that call answers (alarms are evaluated at the new time)."""
+        `clock_moved()` runs before that call answers (alarms are evaluated at the new time);
+        `links(request)`: the answer of an embedded service's unsigned links (SNS's), or None."""
+        self._links = links
         self._clock = clock
         self._clock_moved = clock_moved
         self._prometheus = prometheus
@@ -55,6 +58,8 @@ class InternalRoutes:
             if request.method == "POST" and response.status == 200 and self._clock_moved is not None:
                 await self._clock_moved()
             return response
+        if self._links is not None and (linked := await self._links(request)) is not None:
+            return linked
         if path.startswith(CODE_PATH_PREFIX) and request.method == "GET":
             return await self._code(path[len(CODE_PATH_PREFIX) :], dict(request.query))
         return _json(404, {"message": f"Not found: {path}"})

@@ -55,6 +55,7 @@ from lamina.store.ports import EventQueue
 
 _log = logging.getLogger(__name__)
 # send_to_queue(source function, queue ARN, body, message attributes): True once the queue has it.
+# (a topic too: `arn:aws:sns:` targets go to the embedded SNS)
 SendToQueue = Callable[[FunctionConfig, str, bytes, Mapping[str, Any] | None], Awaitable[bool]]
 
 
@@ -300,7 +301,7 @@ class AsyncDelivery:
     ) -> None:
         """The event's own payload to the function's dead-letter queue, with Lambda's message
         attributes (RequestID, ErrorCode, ErrorMessage); counted as DeadLetterErrors when it
-        cannot be sent (a topic, a queue gone, a role that may not)."""
+        cannot be sent (a queue or topic gone, a role that may not)."""
         target = str(function.dead_letter_target)
         attributes = {
             "RequestID": {"DataType": "String", "StringValue": event.event_id},
@@ -308,7 +309,7 @@ class AsyncDelivery:
             "ErrorMessage": {"DataType": "String", "StringValue": _error_message(condition, result)},
         }
         sent = False
-        if target.startswith("arn:aws:sqs:") and self._send_to_queue is not None:
+        if target.startswith(("arn:aws:sqs:", "arn:aws:sns:")) and self._send_to_queue is not None:
             try:
                 sent = await self._send_to_queue(function, target, event.payload, attributes)
             except AwsError as error:
@@ -319,7 +320,7 @@ class AsyncDelivery:
             self._observer().async_event(DEAD_LETTER_ERRORS, event.function_name, event.qualifier)
 
     async def _delivered_to_destination(self, destination: str, record: bytes, event: QueuedEvent) -> bool:
-        if destination.startswith("arn:aws:sqs:"):
+        if destination.startswith(("arn:aws:sqs:", "arn:aws:sns:")):
             source = self._resolve(event.function_name, event.qualifier)
             if source is None or self._send_to_queue is None:
                 return False

@@ -23,6 +23,7 @@ _NOT_A_FUNCTION_DESTINATION = (
     "event bus destinations arrive with those services."
 )
 _QUEUE_ARN = re.compile(r"arn:aws[a-zA-Z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,75}(\.fifo)?")
+_TOPIC_ARN = re.compile(r"arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 
 
 class EventInvokeConfigService:
@@ -116,6 +117,10 @@ class EventInvokeConfigService:
             return None
         if arn.startswith("arn:aws:sqs:"):
             if _QUEUE_ARN.fullmatch(arn) is None:
+                raise invalid_parameter(f"The destination ARN {arn} is invalid.")
+            return arn
+        if arn.startswith("arn:aws:sns:"):
+            if _TOPIC_ARN.fullmatch(arn) is None:
                 raise invalid_parameter(f"The destination ARN {arn} is invalid.")
             return arn
         if ":lambda:" not in arn or ":function:" not in arn:

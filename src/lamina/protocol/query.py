@@ -163,11 +163,14 @@ def _decode(shape: Shape, fields: Mapping[str, str], key: str) -> Any:
         return items or None
     if kind == "map":
         entry_key = key if shape.serialization.get("flattened") else f"{key}.entry"
+        # The entries' member names are the model's (SNS's MessageAttributes: Name, Value).
+        key_name = shape.key.serialization.get("name", "key")
+        value_name = shape.value.serialization.get("name", "value")
         result = {}
         index = 1
-        while f"{entry_key}.{index}.key" in fields:
-            result[fields[f"{entry_key}.{index}.key"]] = _decode(
-                shape.value, fields, f"{entry_key}.{index}.value"
+        while f"{entry_key}.{index}.{key_name}" in fields:
+            result[fields[f"{entry_key}.{index}.{key_name}"]] = _decode(
+                shape.value, fields, f"{entry_key}.{index}.{value_name}"
             )
             index += 1
         return result or None

@@ -126,3 +126,43 @@ def test_unknown_actions_and_bad_values() -> None:
     with pytest.raises(AwsError) as validation:
         PROTOCOL.parse(matched[0], matched[1], missing)
     assert validation.value.code == "ValidationError"
+
+
+def test_maps_whose_entries_have_their_own_member_names_parse() -> None:
+    """SNS's MessageAttributes entries are `Name` and `Value`, not `key` and `value`; Attributes
+    keep the defaults."""
+    sns = load_service_model("sns")
+    params = {
+        "TopicArn": "arn:aws:sns:us-east-1:111111111111:t",
+        "Message": "m",
+        "MessageAttributes": {
+            "kind": {"DataType": "String", "StringValue": "big"},
+            "size": {"DataType": "Number", "StringValue": "3"},
+        },
+    }
+    serialized = serialize.create_serializer("query").serialize_to_request(
+        params, sns.operation_model("Publish")
+    )
+    request = HttpRequest(
+        "POST",
+        "/",
+        [],
+        {"content-type": "application/x-www-form-urlencoded"},
+        urlencode(serialized["body"]).encode(),
+    )
+    protocol = create_protocol(sns)
+    operation, labels = protocol.match_request(request)  # type: ignore[misc]
+    assert protocol.parse(operation, labels, request)["MessageAttributes"] == params["MessageAttributes"]
+    attributes = {"TopicArn": "arn:aws:sns:us-east-1:111111111111:t", "Attributes": {"DisplayName": "d"}}
+    serialized = serialize.create_serializer("query").serialize_to_request(
+        {"Name": "t", "Attributes": {"DisplayName": "d"}}, sns.operation_model("CreateTopic")
+    )
+    request = HttpRequest(
+        "POST",
+        "/",
+        [],
+        {"content-type": "application/x-www-form-urlencoded"},
+        urlencode(serialized["body"]).encode(),
+    )
+    operation, labels = protocol.match_request(request)  # type: ignore[misc]
+    assert protocol.parse(operation, labels, request)["Attributes"] == attributes["Attributes"]

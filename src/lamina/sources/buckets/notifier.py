@@ -4,7 +4,8 @@ Each event is handed to its destinations before the request that caused it is an
 destination through `triggers/` (the function's resource policy must let `s3.amazonaws.com` in
 for this bucket), where it is queued durably with the function's retries and failure
 destinations; a queue destination as a message, which the queue's policy must allow
-`s3.amazonaws.com` to send for this bucket. Topic destinations are served once topics exist.
+`s3.amazonaws.com` to send for this bucket; a topic destination as a published message (Subject
+"Amazon S3 Notification"), which the topic's policy must allow likewise.
 """
 
 from __future__ import annotations
@@ -19,19 +20,26 @@ from lamina.domain.buckets.events import ObjectEvent, event_document
 from lamina.domain.buckets.notifications import destinations
 from lamina.domain.buckets.records import BucketRecord
 from lamina.sources.queues.sender import QueueSender
+from lamina.sources.topics.publisher import TopicPublisher
 from lamina.triggers.service_invoker import InvokerOf, function_location
 
 _log = logging.getLogger(__name__)
 S3_PRINCIPAL = "s3.amazonaws.com"
+_SUBJECT = "Amazon S3 Notification"  # the Subject of what S3 publishes to topics
 
 
 class BucketNotifier:
     def __init__(
-        self, invoker_of: InvokerOf, queues: Callable[[], QueueSender | None] = lambda: None
+        self,
+        invoker_of: InvokerOf,
+        queues: Callable[[], QueueSender | None] = lambda: None,
+        topics: Callable[[], TopicPublisher | None] = lambda: None,
     ) -> None:
-        """`queues()`: what puts messages on queues (None where this process serves no queues)."""
+        """`queues()`, `topics()`: what puts messages on queues and publishes to topics (None where
+        this process serves none)."""
         self._invoker_of = invoker_of
         self._queues = queues
+        self._topics = topics
 
     async def may_invoke(self, bucket: BucketRecord, function_arn: str) -> bool:
         """Whether S3 may invoke the function for this bucket."""
@@ -57,17 +65,20 @@ class BucketNotifier:
             ):
                 return None
             return "Permissions on the destination queue do not allow S3 to publish notifications from this bucket"
+        topics = self._topics()
+        if topics is not None and await topics.may_publish_as_service(
+            S3_PRINCIPAL, bucket.arn, bucket.account_id, arn
+        ):
+            return None
         return (
             "Permissions on the destination topic do not allow S3 to publish notifications from this bucket"
         )
 
     async def configured(self, bucket: BucketRecord) -> None:
-        """S3 sends every queue destination a test event when a configuration is stored."""
-        queues = self._queues()
-        if queues is None:
-            return
-        for entry in bucket.notification.get("QueueConfigurations") or []:
-            test = {
+        """S3 sends every queue and topic destination a test event when a configuration is stored."""
+        queues, topics = self._queues(), self._topics()
+        test = json.dumps(
+            {
                 "Service": "Amazon S3",
                 "Event": "s3:TestEvent",
                 "Time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
@@ -75,9 +86,17 @@ class BucketNotifier:
                 "RequestId": uuid.uuid4().hex[:16].upper(),
                 "HostId": uuid.uuid4().hex,
             }
-            await queues.send_as_service(
-                S3_PRINCIPAL, bucket.arn, bucket.account_id, str(entry["QueueArn"]), json.dumps(test).encode()
-            )
+        ).encode()
+        if queues is not None:
+            for entry in bucket.notification.get("QueueConfigurations") or []:
+                arn = str(entry["QueueArn"])
+                await queues.send_as_service(S3_PRINCIPAL, bucket.arn, bucket.account_id, arn, test)
+        if topics is not None:
+            for entry in bucket.notification.get("TopicConfigurations") or []:
+                arn = str(entry["TopicArn"])
+                await topics.publish_as_service(
+                    S3_PRINCIPAL, bucket.arn, bucket.account_id, arn, test, _SUBJECT
+                )
 
     async def notify(self, bucket: BucketRecord, event: ObjectEvent, trace_header: str | None) -> None:
         """Queue the event for every destination it matches; never raises (a destination that
@@ -93,6 +112,18 @@ class BucketNotifier:
                             bucket.account_id,
                             destination.arn,
                             event_document(event, destination.configuration_id),
+                        )
+                    continue
+                if destination.kind == "TopicConfigurations":
+                    topics = self._topics()
+                    if topics is not None:
+                        await topics.publish_as_service(
+                            S3_PRINCIPAL,
+                            bucket.arn,
+                            bucket.account_id,
+                            destination.arn,
+                            event_document(event, destination.configuration_id),
+                            _SUBJECT,
                         )
                     continue
                 if destination.kind != "LambdaFunctionConfigurations":

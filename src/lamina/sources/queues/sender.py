@@ -66,12 +66,32 @@ class QueueSender:
         return True
 
     async def send_as_service(
-        self, service: str, source_arn: str, source_account: str, queue_arn: str, body: bytes
+        self,
+        service: str,
+        source_arn: str,
+        source_account: str,
+        queue_arn: str,
+        body: bytes,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        group_id: str | None = None,
+        deduplication_id: str | None = None,
     ) -> bool:
+        """`attributes`: SQS MessageAttributes (a topic's raw delivery); `group_id` and
+        `deduplication_id` for a FIFO queue (a FIFO topic's delivery)."""
         queue = await self._queue(queue_arn)
         context = {"aws:SourceArn": source_arn, "aws:SourceAccount": source_account}
         if queue is None or not self._allowed(("service", service, ""), queue, context):
             _log.warning("%s may not send to %s for %s", service, queue_arn, source_arn)
             return False
-        await self._service.send(queue.key, [Outgoing(body.decode("utf-8", "replace"))], service)
+        if queue.fifo and group_id is None:
+            _log.warning("%s may not send to FIFO queue %s without a message group", service, queue_arn)
+            return False
+        outgoing = Outgoing(
+            body.decode("utf-8", "replace"),
+            attributes or {},
+            group_id=group_id if queue.fifo else None,
+            deduplication_id=deduplication_id if queue.fifo else None,
+        )
+        await self._service.send(queue.key, [outgoing], service)
         return True

@@ -1,7 +1,8 @@
 """Hands a schedule's execution to its target, as EventBridge Scheduler does (Scheduler user
 guide, "Targets"): with the schedule's execution role, which must trust `scheduler.amazonaws.com`
 and be allowed the target's action: `lambda:InvokeFunction` (an asynchronous invocation through
-the durable path, with the function's own retries and destinations) or `sqs:SendMessage`. An
+the durable path, with the function's own retries and destinations), `sqs:SendMessage` or
+`sns:Publish`. An
 execution the target does not take goes to the schedule's dead-letter queue when it has one.
 """
 
@@ -11,13 +12,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from lamina.domain.queues.attributes import parse_queue_arn
+from lamina.domain.topics.records import parse_topic_arn
 from lamina.sources.schedules.service import ScheduleInvocation
 from lamina.triggers.service_invoker import function_location
 
 __all__ = ["ScheduleDelivery"]
 
 _log = logging.getLogger(__name__)
-# (execution role ARN, target ARN, payload) -> whether the target took it
+# (execution role ARN, target ARN, payload) -> whether the target took it; `send` takes queues and topics
 AsRole = Callable[[str, str, bytes], Awaitable[bool]]
 
 
@@ -31,7 +33,7 @@ class ScheduleDelivery:
         role, arn = str(target["RoleArn"]), str(target["Arn"])
         if function_location(arn) is not None:
             delivered = await self._invoke(role, arn, invocation.payload)
-        elif parse_queue_arn(arn) is not None:
+        elif parse_queue_arn(arn) is not None or parse_topic_arn(arn) is not None:
             delivered = await self._send(role, arn, invocation.payload)
         else:
             _log.warning(

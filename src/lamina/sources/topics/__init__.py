@@ -1,0 +1,1 @@
+"""The embedded SNS: topics, subscriptions, publishing and delivery to functions, queues and HTTP(S) endpoints."""
