@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.fake_clock import advance, server_now
 from tests.support.lambda_calls import create_function
+from tests.support.queues import queue_allowing, take_messages
 from tests.support.server import RunningServer, running_server
 
 ACCOUNT = "000000000000"
@@ -53,39 +54,12 @@ def error(call: Any, **params: Any) -> tuple[str, str]:
 
 def queue_for_events(sqs: Any) -> tuple[str, str]:
     """A queue whose policy lets EventBridge send to it: (URL, ARN)."""
-    url = sqs.create_queue(QueueName=f"eb-{uuid.uuid4().hex[:10]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": arn,
-            }
-        ],
-    }
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
-    return url, arn
+    return queue_allowing(sqs, "events.amazonaws.com")
 
 
 def drain(sqs: Any, url: str, expected: int, timeout: float = 10) -> list[Any]:
-    """The bodies of `expected` messages (JSON-decoded), waiting up to `timeout` seconds; then
-    whatever else arrives within a short wait, so that an extra message fails the test."""
-    bodies: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(bodies) < expected and time.monotonic() < deadline:
-        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        ):
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-        "Messages", []
-    ):
-        bodies.append(json.loads(message["Body"]))
-    return bodies
+    """The bodies of `expected` messages (JSON-decoded), and of any extra that came."""
+    return [json.loads(message["Body"]) for message in take_messages(sqs, url, expected, timeout)]
 
 
 def test_rules_and_buses_answer_as_eventbridge_does(events: Any) -> None:

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.fake_clock import advance, server_now
 from tests.support.lambda_calls import create_function
+from tests.support.queues import queue_allowing
 from tests.support.server import RunningServer, running_server
 
 ACCOUNT = "000000000000"
@@ -83,8 +84,7 @@ def schedules(scheduler: Any) -> Iterator[list[str]]:
 
 
 def queue(sqs: Any) -> tuple[str, str]:
-    url = sqs.create_queue(QueueName=f"s-{uuid.uuid4().hex[:10]}")["QueueUrl"]
-    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return queue_allowing(sqs)  # the execution role sends: no policy needed in its own account
 
 
 def received(sqs: Any, url: str) -> list[Any]:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from tests.support.lambda_calls import create_function
+from tests.support.queues import queue_allowing, take_messages
 from tests.support.server import LAMBDA_TRUST_POLICY, RunningServer
 
 ACCOUNT = "000000000000"
@@ -52,38 +53,11 @@ def new_topic(sns: Any, **options: Any) -> str:
 
 def queue_for(sqs: Any, principal: str = "sns.amazonaws.com", fifo: bool = False) -> tuple[str, str]:
     """A queue whose policy lets `principal` send to it: (URL, ARN)."""
-    name = f"q-{uuid.uuid4().hex[:10]}" + (".fifo" if fifo else "")
-    attributes = {"FifoQueue": "true"} if fifo else {}
-    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": principal},
-                "Action": "sqs:SendMessage",
-                "Resource": arn,
-            }
-        ],
-    }
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
-    return url, arn
+    return queue_allowing(sqs, principal, fifo=fifo)
 
 
 def messages(sqs: Any, url: str, expected: int, timeout: float = 10) -> list[dict[str, Any]]:
-    """`expected` messages (then whatever else comes within a second), deleted."""
-    found: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
-        ).get("Messages", [])
-        for message in batch:
-            found.append(message)
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        if (len(found) >= expected and not batch) or time.monotonic() > deadline:
-            return found
+    return take_messages(sqs, url, expected, timeout)
 
 
 def error(call: Any, **params: Any) -> tuple[str, str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any
 
@@ -84,3 +85,22 @@ def allow_everyone(client: Any, name: str, qualifier: str | None = None) -> None
         FunctionUrlAuthType="NONE",
         **extra,
     )
+
+
+def printed_events(logs: Any, function: str, marker: str, count: int, timeout: float = 30) -> list[Any]:
+    """The JSON documents a function printed after `marker` (`print(marker + " " + json)`), once
+    `count` are in its log group or `timeout` seconds passed."""
+
+    def found() -> list[Any]:
+        try:
+            events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function}", filterPattern=marker)[
+                "events"
+            ]
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+        return [json.loads(event["message"].split(marker + " ", 1)[1]) for event in events]
+
+    deadline = time.monotonic() + timeout
+    while len(found()) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found()

@@ -52,6 +52,22 @@ async def opened(
     return store, service, firing
 
 
+async def schedule_rule(service: EventBusService, expression: str) -> None:
+    """Rule `r` on the default bus with `expression` and one queue target."""
+    await service.put_rule(
+        ACCOUNT,
+        REGION,
+        "default",
+        "r",
+        schedule_expression=expression,
+        event_pattern=None,
+        state=None,
+        description=None,
+        role_arn=None,
+    )
+    await service.put_targets(ACCOUNT, REGION, "default", "r", [TARGET])
+
+
 def run(body: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(body())
 
@@ -60,18 +76,7 @@ def test_a_rate_fires_one_period_after_creation_and_each_period_after(tmp_path: 
     async def body() -> None:
         clock, recorder = ManualClock(START), Recorder()
         store, service, schedules = await opened(tmp_path / "r.db", clock, recorder)
-        await service.put_rule(
-            ACCOUNT,
-            REGION,
-            "default",
-            "r",
-            schedule_expression="rate(5 minutes)",
-            event_pattern=None,
-            state=None,
-            description=None,
-            role_arn=None,
-        )
-        await service.put_targets(ACCOUNT, REGION, "default", "r", [TARGET])
+        await schedule_rule(service, "rate(5 minutes)")
         clock.advance(299)
         assert await schedules.fire_due() == 0
         assert schedules.next_due() == START + 300
@@ -102,18 +107,7 @@ def test_after_a_restart_missed_times_fire_once_and_sent_ones_never_again(tmp_pa
     async def body() -> None:
         clock, recorder = ManualClock(START), Recorder()
         store, service, schedules = await opened(tmp_path / "r.db", clock, recorder)
-        await service.put_rule(
-            ACCOUNT,
-            REGION,
-            "default",
-            "r",
-            schedule_expression="cron(0/10 * * * ? *)",
-            event_pattern=None,
-            state=None,
-            description=None,
-            role_arn=None,
-        )
-        await service.put_targets(ACCOUNT, REGION, "default", "r", [TARGET])
+        await schedule_rule(service, "cron(0/10 * * * ? *)")
         clock.advance(1200)
         assert await schedules.fire_due() == 2  # 16:10, 16:20
         await store.close()
@@ -133,18 +127,7 @@ def test_a_crash_mid_send_sends_that_time_again_after_the_restart(tmp_path: Path
     async def body() -> None:
         clock, recorder = ManualClock(START), Recorder()
         store, service, schedules = await opened(tmp_path / "r.db", clock, recorder)
-        await service.put_rule(
-            ACCOUNT,
-            REGION,
-            "default",
-            "r",
-            schedule_expression="rate(1 minute)",
-            event_pattern=None,
-            state=None,
-            description=None,
-            role_arn=None,
-        )
-        await service.put_targets(ACCOUNT, REGION, "default", "r", [TARGET])
+        await schedule_rule(service, "rate(1 minute)")
         clock.advance(60)
         recorder.fail_next = True  # claimed, then the process dies before it is marked sent
         with pytest.raises(Died):
@@ -170,18 +153,7 @@ def test_two_servers_on_one_store_send_each_time_once(tmp_path: Path) -> None:
     async def body() -> None:
         clock, recorder = ManualClock(START), Recorder()
         store_a, service_a, schedules_a = await opened(tmp_path / "r.db", clock, recorder, owner="a")
-        await service_a.put_rule(
-            ACCOUNT,
-            REGION,
-            "default",
-            "r",
-            schedule_expression="rate(1 minute)",
-            event_pattern=None,
-            state=None,
-            description=None,
-            role_arn=None,
-        )
-        await service_a.put_targets(ACCOUNT, REGION, "default", "r", [TARGET])
+        await schedule_rule(service_a, "rate(1 minute)")
         store_b, _, schedules_b = await opened(tmp_path / "r.db", clock, recorder, owner="b")
         clock.advance(180)
         sent = await asyncio.gather(schedules_a.fire_due(), schedules_b.fire_due())
@@ -199,18 +171,7 @@ def test_fire_times_past_the_retry_window_are_skipped(tmp_path: Path) -> None:
     async def body() -> None:
         clock, recorder = ManualClock(START), Recorder()
         store, service, schedules = await opened(tmp_path / "r.db", clock, recorder)
-        await service.put_rule(
-            ACCOUNT,
-            REGION,
-            "default",
-            "r",
-            schedule_expression="rate(1 hour)",
-            event_pattern=None,
-            state=None,
-            description=None,
-            role_arn=None,
-        )
-        await service.put_targets(ACCOUNT, REGION, "default", "r", [TARGET])
+        await schedule_rule(service, "rate(1 hour)")
         clock.advance(RETRY_WINDOW_S + 3 * 3600 + 1)  # 27 fire times; the first three too old
         assert await schedules.fire_due(catching_up=True) == 24
         assert recorder.times[0] == "2026-12-05T20:00:00Z"
@@ -224,18 +185,7 @@ def test_the_loop_wakes_when_a_fake_clock_moves(tmp_path: Path) -> None:
         clock, recorder = ManualClock(START), Recorder()
         store, service, schedules = await opened(tmp_path / "r.db", clock, recorder)
         await schedules.start()
-        await service.put_rule(
-            ACCOUNT,
-            REGION,
-            "default",
-            "r",
-            schedule_expression="rate(1 minute)",
-            event_pattern=None,
-            state=None,
-            description=None,
-            role_arn=None,
-        )
-        await service.put_targets(ACCOUNT, REGION, "default", "r", [TARGET])
+        await schedule_rule(service, "rate(1 minute)")
         clock.advance(60)
         for _ in range(100):
             if recorder.times:
@@ -252,18 +202,7 @@ def test_while_running_every_time_fires_however_far_the_clock_jumps(tmp_path: Pa
     async def body() -> None:
         clock, recorder = ManualClock(START), Recorder()
         store, service, schedules = await opened(tmp_path / "r.db", clock, recorder)
-        await service.put_rule(
-            ACCOUNT,
-            REGION,
-            "default",
-            "r",
-            schedule_expression="rate(1 hour)",
-            event_pattern=None,
-            state=None,
-            description=None,
-            role_arn=None,
-        )
-        await service.put_targets(ACCOUNT, REGION, "default", "r", [TARGET])
+        await schedule_rule(service, "rate(1 hour)")
         clock.advance(RETRY_WINDOW_S + 3 * 3600 + 1)
         assert await schedules.fire_due() == 27
         await store.close()

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from lamina.api.context import OperationResult, RequestContext
 from lamina.errors import AwsError
+from lamina.identity.authorizer import Authorizer
 from lamina.protocol.http import HttpRequest, HttpResponse, WireProtocol
 
 OperationHandler = Callable[[dict[str, Any], RequestContext], Awaitable[OperationResult]]
@@ -93,3 +94,22 @@ def method_table(
         return handle
 
     return {operation: handler_for(operation) for operation in operations}
+
+
+def caller_checks(authorizer: Authorizer, code: str) -> Callable[[str, str, RequestContext], None]:
+    """The check of an API whose resources have no policies of their own (EventBridge, Scheduler):
+    the caller's policies must allow `action` on `resource` in its own account, else `code` with
+    AWS's message."""
+
+    def check(action: str, resource: str, context: RequestContext) -> None:
+        principal = context.principal
+        authorizer.check(
+            principal,
+            action,
+            resource,
+            principal.account,
+            code=code,
+            context={"aws:SourceIp": context.source_ip},
+        )
+
+    return check

@@ -8,6 +8,7 @@ Resource / NotResource (identity policies need one), at most one of Principal / 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -104,3 +105,17 @@ def parse_policy(document: str | dict[str, Any], *, resource_policy: bool = Fals
         raise MalformedPolicy("Missing required field Statement")
     items = raw_statements if isinstance(raw_statements, list) else [raw_statements]
     return Policy(tuple(_statement(item, resource_policy=resource_policy) for item in items))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_resource_policy(text: str) -> Policy | None:
+    try:
+        return parse_policy(json.loads(text), resource_policy=True)
+    except (ValueError, MalformedPolicy):
+        return None
+
+
+def resource_policy_of(text: str | None) -> Policy | None:
+    """A resource's policy attribute (a queue's, a topic's) as a policy: None when unset or not a
+    policy (then nothing but the caller's own policies decide). Parsed once per distinct text."""
+    return _cached_resource_policy(text) if text else None

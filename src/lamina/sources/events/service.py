@@ -37,6 +37,7 @@ from lamina.domain.events.target_input import check_target_input, render_input
 from lamina.domain.ids import new_request_id
 from lamina.domain.schedules import InvalidScheduleExpression, parse_schedule_expression
 from lamina.errors import AwsError
+from lamina.sources.resource_tags import ResourceTags
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 
 __all__ = ["BUS_KIND", "RULE_KIND", "Delivery", "EventBusService"]
@@ -72,7 +73,7 @@ class EventBusService:
         self._buses: dict[Region, dict[str, EventBus]] = {}
         self._listeners: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()  # changes one at a time: a rule and its targets are one document
-        self._sending: set[asyncio.Task[None]] = set()
+        self._tags = ResourceTags(store, TAGS_KIND)
 
     def on_rules_changed(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -145,10 +146,10 @@ class EventBusService:
             await self._store.apply(
                 [
                     Write(ResourceKey(BUS_KIND, account, region, name), None),
-                    self._untagged(bus_arn(region, account, name)),
+                    self._tags.cleared(bus_arn(region, account, name)),
                 ]
                 + [Write(ResourceKey(RULE_KIND, account, region, rule.store_name), None) for rule in gone]
-                + [self._untagged(rule.arn) for rule in gone]
+                + [self._tags.cleared(rule.arn) for rule in gone]
             )
             self._buses.get((account, region), {}).pop(name, None)
             for rule in gone:
@@ -261,7 +262,7 @@ class EventBusService:
             await self._store.apply(
                 [
                     Write(ResourceKey(RULE_KIND, account, region, rule.store_name), None),
-                    self._untagged(rule.arn),
+                    self._tags.cleared(rule.arn),
                 ]
             )
             self._rules[(account, region)].pop((bus, name), None)
@@ -316,28 +317,21 @@ class EventBusService:
 
     # tags --------------------------------------------------------------------------------------
     async def tags(self, arn: str) -> dict[str, str]:
-        account, region = self._owner_of(arn)
-        return dict(await self._store.get(ResourceKey(TAGS_KIND, account, region, arn)) or {})
+        self._check_exists(arn)
+        return await self._tags.get(arn)
 
     async def tag(self, arn: str, tags: dict[str, str]) -> None:
         async with self._lock:
-            account, region = self._owner_of(arn)
-            key = ResourceKey(TAGS_KIND, account, region, arn)
-            await self._store.apply([Write(key, {**(await self._store.get(key) or {}), **tags})])
+            self._check_exists(arn)
+            await self._tags.add(arn, tags)
 
     async def untag(self, arn: str, names: Sequence[str]) -> None:
         async with self._lock:
-            account, region = self._owner_of(arn)
-            key = ResourceKey(TAGS_KIND, account, region, arn)
-            kept = {
-                name: value
-                for name, value in (await self._store.get(key) or {}).items()
-                if name not in set(names)
-            }
-            await self._store.apply([Write(key, kept)])
+            self._check_exists(arn)
+            await self._tags.remove(arn, names)
 
-    def _owner_of(self, arn: str) -> tuple[str, str]:
-        """(account, region) of an existing rule or bus; raises ResourceNotFoundException."""
+    def _check_exists(self, arn: str) -> None:
+        """Raises ResourceNotFoundException unless `arn` is an existing rule or bus."""
         parts = arn.split(":", 5)
         if len(parts) == 6 and parts[:3] == ["arn", "aws", "events"]:
             region, account, resource = parts[3], parts[4], parts[5]
@@ -345,17 +339,12 @@ class EventBusService:
                 bus, _, name = resource.removeprefix("rule/").rpartition("/")
                 with contextlib.suppress(AwsError):
                     self.rule(account, region, bus or DEFAULT_BUS, name)
-                    return account, region
+                    return
             elif resource.startswith("event-bus/"):
                 with contextlib.suppress(AwsError):
                     self.bus(account, region, resource.removeprefix("event-bus/"))
-                    return account, region
+                    return
         raise errors.resource_not_found(arn)
-
-    @staticmethod
-    def _untagged(arn: str) -> Write:
-        parts = arn.split(":", 5)
-        return Write(ResourceKey(TAGS_KIND, parts[4], parts[3], arn), None)
 
     # events ------------------------------------------------------------------------------------
     async def put_events(

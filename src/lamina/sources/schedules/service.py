@@ -28,6 +28,7 @@ from lamina.domain.schedules.records import (
     checked_schedule,
     zone_of,
 )
+from lamina.sources.resource_tags import ResourceTags
 from lamina.sources.schedules.firing import Timetable
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 
@@ -62,6 +63,7 @@ class SchedulerService:
         self._groups: dict[Region, dict[str, ScheduleGroup]] = {}
         self._listeners: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
+        self._tags = ResourceTags(store, TAGS_KIND)
 
     def on_changed(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -119,7 +121,7 @@ class SchedulerService:
             region_schedules = self._schedules.get((account, region), {})
             gone = [schedule for schedule in region_schedules.values() if schedule.group == name]
             await self._store.apply(
-                [Write(ResourceKey(GROUP_KIND, account, region, name), None), self._untagged(group.arn)]
+                [Write(ResourceKey(GROUP_KIND, account, region, name), None), self._tags.cleared(group.arn)]
                 + [Write(ResourceKey(SCHEDULE_KIND, account, region, s.store_name), None) for s in gone]
             )
             self._groups[(account, region)].pop(name, None)
@@ -182,27 +184,20 @@ class SchedulerService:
 
     # tags (groups only carry tags in Scheduler) ------------------------------------------------
     async def tags(self, arn: str) -> dict[str, str]:
-        account, region = self._group_of(arn)
-        return dict(await self._store.get(ResourceKey(TAGS_KIND, account, region, arn)) or {})
+        self._check_group(arn)
+        return await self._tags.get(arn)
 
     async def tag(self, arn: str, tags: dict[str, str]) -> None:
         async with self._lock:
-            account, region = self._group_of(arn)
-            key = ResourceKey(TAGS_KIND, account, region, arn)
-            await self._store.apply([Write(key, {**(await self._store.get(key) or {}), **tags})])
+            self._check_group(arn)
+            await self._tags.add(arn, tags)
 
     async def untag(self, arn: str, names: Sequence[str]) -> None:
         async with self._lock:
-            account, region = self._group_of(arn)
-            key = ResourceKey(TAGS_KIND, account, region, arn)
-            kept = {
-                name: value
-                for name, value in (await self._store.get(key) or {}).items()
-                if name not in set(names)
-            }
-            await self._store.apply([Write(key, kept)])
+            self._check_group(arn)
+            await self._tags.remove(arn, names)
 
-    def _group_of(self, arn: str) -> tuple[str, str]:
+    def _check_group(self, arn: str) -> None:
         parts = arn.split(":", 5)
         if (
             len(parts) == 6
@@ -212,13 +207,8 @@ class SchedulerService:
             region, account = parts[3], parts[4]
             name = parts[5].removeprefix("schedule-group/")
             if name == DEFAULT_GROUP or name in self._groups.get((account, region), {}):
-                return account, region
+                return
         raise errors.resource_not_found(arn)
-
-    @staticmethod
-    def _untagged(arn: str) -> Write:
-        parts = arn.split(":", 5)
-        return Write(ResourceKey(TAGS_KIND, parts[4], parts[3], arn), None)
 
     # the firing engine's source ----------------------------------------------------------------
     def timetables(self) -> Sequence[Timetable]:

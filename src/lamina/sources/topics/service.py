@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from lamina.clock import Clock
-from lamina.domain.iam.policy import MalformedPolicy, Policy, parse_policy
+from lamina.domain.iam.policy import Policy, resource_policy_of
 from lamina.domain.topics import errors
 from lamina.domain.topics.filter_policies import accepts
 from lamina.domain.topics.notifications import Notification, check_message, message_for, sns_timestamp
@@ -36,6 +36,7 @@ from lamina.domain.topics.records import (
     default_topic_policy,
     parse_topic_arn,
 )
+from lamina.sources.resource_tags import ResourceTags
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 
 __all__ = ["Deliverer", "TopicService"]
@@ -64,9 +65,9 @@ class TopicService:
         self._topics: dict[str, Topic] = {}  # by ARN
         self._subscriptions: dict[str, Subscription] = {}  # by ARN
         self._lock = asyncio.Lock()
+        self._tags = ResourceTags(store, TAGS_KIND)
         self._deduplication: dict[tuple[str, str], tuple[float, str, str]] = {}  # -> (at, id, sequence)
         self._sequence = itertools.count(10_000_000_000_000_000_000)
-        self._policies: dict[str, Policy | None] = {}
 
     async def load(self) -> None:
         topics: dict[str, Topic] = {}
@@ -94,17 +95,7 @@ class TopicService:
     def policy(self, arn: str) -> Policy | None:
         """The topic's Policy attribute as a resource policy (None when unset or unreadable)."""
         topic = self._topics.get(arn)
-        text = topic.attributes.get("Policy") if topic is not None else None
-        if not text:
-            return None
-        if text not in self._policies:
-            if len(self._policies) > 256:
-                self._policies.clear()
-            try:
-                self._policies[text] = parse_policy(json.loads(text), resource_policy=True)
-            except (ValueError, MalformedPolicy):
-                self._policies[text] = None
-        return self._policies[text]
+        return resource_policy_of(topic.attributes.get("Policy") if topic is not None else None)
 
     def topics(self, account: str, region: str) -> list[Topic]:
         return sorted(
@@ -146,7 +137,7 @@ class TopicService:
             await self._store.apply(
                 [
                     Write(self._topic_key(topic), None),
-                    Write(ResourceKey(TAGS_KIND, topic.account, topic.region, arn), None),
+                    self._tags.cleared(arn),
                 ]
                 + [Write(self._subscription_key(subscription), None) for subscription in gone]
             )
@@ -353,25 +344,18 @@ class TopicService:
 
     # tags --------------------------------------------------------------------------------------
     async def tags(self, arn: str) -> dict[str, str]:
-        topic = self._tagged(arn)
-        return dict(await self._store.get(ResourceKey(TAGS_KIND, topic.account, topic.region, arn)) or {})
+        self._tagged(arn)
+        return await self._tags.get(arn)
 
     async def tag(self, arn: str, tags: dict[str, str]) -> None:
         async with self._lock:
-            topic = self._tagged(arn)
-            key = ResourceKey(TAGS_KIND, topic.account, topic.region, arn)
-            await self._store.apply([Write(key, {**(await self._store.get(key) or {}), **tags})])
+            self._tagged(arn)
+            await self._tags.add(arn, tags)
 
     async def untag(self, arn: str, names: Sequence[str]) -> None:
         async with self._lock:
-            topic = self._tagged(arn)
-            key = ResourceKey(TAGS_KIND, topic.account, topic.region, arn)
-            kept = {
-                name: value
-                for name, value in (await self._store.get(key) or {}).items()
-                if name not in set(names)
-            }
-            await self._store.apply([Write(key, kept)])
+            self._tagged(arn)
+            await self._tags.remove(arn, names)
 
     def _tagged(self, arn: str) -> Topic:
         topic = self._topics.get(arn)

@@ -4,9 +4,8 @@ EventBridge answers)."""
 
 from __future__ import annotations
 
-from lamina.api.context import RequestContext
 from lamina.api.services.events.operations import EventsOperations
-from lamina.api.services.service import ServiceFacade, snake_case
+from lamina.api.services.service import ServiceFacade, caller_checks, snake_case
 from lamina.identity.authorizer import Authorizer
 from lamina.protocol.json_rpc import JsonRpcProtocol
 from lamina.protocol.model import load_service_model
@@ -38,17 +37,7 @@ OPERATIONS = (
 
 
 def build_events_facade(service: EventBusService, authorizer: Authorizer) -> ServiceFacade:
-    def authorize(action: str, resource: str, context: RequestContext) -> None:
-        principal = context.principal
-        authorizer.check(
-            principal,
-            action,
-            resource,
-            principal.account,
-            code="AccessDeniedException",
-            context={"aws:SourceIp": context.source_ip},
-        )
-
+    authorize = caller_checks(authorizer, "AccessDeniedException")
     operations = EventsOperations(service, authorize)
     table = {name: getattr(operations, snake_case(name)) for name in OPERATIONS}
     return ServiceFacade(JsonRpcProtocol(load_service_model("events")), table)

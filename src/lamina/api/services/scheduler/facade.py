@@ -3,9 +3,8 @@ operation authorised as `scheduler:<Operation>` on the schedule or group it name
 
 from __future__ import annotations
 
-from lamina.api.context import RequestContext
 from lamina.api.services.scheduler.operations import SchedulerOperations
-from lamina.api.services.service import ServiceFacade, snake_case
+from lamina.api.services.service import ServiceFacade, caller_checks, snake_case
 from lamina.identity.authorizer import Authorizer
 from lamina.protocol.model import create_protocol, load_service_model
 from lamina.sources.schedules.service import SchedulerService
@@ -29,17 +28,7 @@ OPERATIONS = (
 
 
 def build_scheduler_facade(service: SchedulerService, authorizer: Authorizer) -> ServiceFacade:
-    def authorize(action: str, resource: str, context: RequestContext) -> None:
-        principal = context.principal
-        authorizer.check(
-            principal,
-            action,
-            resource,
-            principal.account,
-            code="AccessDeniedException",
-            context={"aws:SourceIp": context.source_ip},
-        )
-
+    authorize = caller_checks(authorizer, "AccessDeniedException")
     operations = SchedulerOperations(service, authorize)
     table = {name: getattr(operations, snake_case(name)) for name in OPERATIONS}
     return ServiceFacade(create_protocol(load_service_model("scheduler")), table)

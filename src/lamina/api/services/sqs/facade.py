@@ -5,7 +5,6 @@ authorised with IAM: the caller's policies and the queue's `Policy` attribute, `
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from lamina.api.context import RequestContext
@@ -15,7 +14,7 @@ from lamina.api.services.sqs.operations import SqsOperations
 from lamina.domain.iam.conditions import ContextValue
 from lamina.domain.iam.denials import access_denied
 from lamina.domain.iam.evaluation import Decision
-from lamina.domain.iam.policy import MalformedPolicy, Policy, parse_policy
+from lamina.domain.iam.policy import Policy, resource_policy_of
 from lamina.domain.iam.principals import Principal
 from lamina.domain.queues.attributes import queue_arn
 from lamina.domain.queues.records import QueueKey, QueueRecord
@@ -55,20 +54,9 @@ _ACTIONS = {
 class SqsAuthorization:
     def __init__(self, authorizer: Authorizer) -> None:
         self._authorizer = authorizer
-        self._policies: dict[str, Policy | None] = {}
 
     def _policy(self, queue: QueueRecord | None) -> Policy | None:
-        text = queue.attributes.get("Policy") if queue is not None else None
-        if not text:
-            return None
-        if text not in self._policies:
-            if len(self._policies) > 256:
-                self._policies.clear()
-            try:
-                self._policies[text] = parse_policy(json.loads(text), resource_policy=True)
-            except (ValueError, MalformedPolicy):
-                self._policies[text] = None
-        return self._policies[text]
+        return resource_policy_of(queue.attributes.get("Policy") if queue is not None else None)
 
     def allows(
         self, principal: Principal, action: str, queue: QueueRecord, context: Mapping[str, ContextValue]
