@@ -58,6 +58,9 @@ class Settings:
     # in an S3-compatible store, the data directory caching them.
     directory_buckets: tuple[tuple[str, Path], ...] = ()
     code_store_url: str | None = None
+    # --smtp-port N: inbound mail on that port (on `host`), applied to the home account's active
+    # SES receipt rule set; None: no mail is received.
+    smtp_port: int | None = None
     # Processes serving the port (--workers): a primary and workers-1 workers (cluster/workers.py).
     workers: int = 1
     # --cluster: a Ray cluster's address (what ray.init takes) or "local" (a private Ray): functions

@@ -66,6 +66,7 @@ from lamina.domain.iam.evaluation import Decision
 from lamina.domain.regions import is_region
 from lamina.domain.runtimes import creatable_runtimes
 from lamina.embedded_events import EmbeddedEvents, build_events
+from lamina.embedded_mail import EmbeddedMail, build_mail
 from lamina.embedded_queues import build_mappings, build_sqs
 from lamina.embedded_s3 import EmbeddedS3, build_s3, s3_router, upload_streams
 from lamina.embedded_topics import EmbeddedTopics, build_topics
@@ -420,6 +421,7 @@ class Platform:
     # The embedded EventBridge (the primary's alone, like S3 and SQS).
     events: EmbeddedEvents | None = None
     topics: EmbeddedTopics | None = None  # the embedded SNS, on the resource store `events` opens
+    mail: EmbeddedMail | None = None  # SES receipt rules, and the SMTP port (--smtp-port)
     _settler: asyncio.Task[None] | None = None
     _adopter: asyncio.Task[None] | None = None
     _exchanger: asyncio.Task[None] | None = None
@@ -494,6 +496,8 @@ class Platform:
                 await account.start_delivering()
             if self.events is not None:
                 await self.events.start()
+            if self.mail is not None:
+                await self.mail.start()
             if self.stores is not None and self.stores.database is not None:
                 self._adopter = asyncio.get_running_loop().create_task(self._adopt_forever())
             exchange = self.stores.in_flight_exchange() if self.stores is not None else None
@@ -773,6 +777,13 @@ class Platform:
         for task in (self._log_flusher, self._alarm_evaluator, self._settler, self._adopter, self._exchanger):
             if task is not None:
                 task.cancel()
+        # No new mail, schedules or deliveries while the functions they reach are closing.
+        if self.mail is not None:
+            await self.mail.close()
+        if self.events is not None:
+            await self.events.schedules.close()
+        if self.topics is not None:
+            await self.topics.close()
         # An account-region a request was opening is closed with the others.
         await asyncio.gather(*self._opening.values(), return_exceptions=True)
         await self.code_collector.close()
@@ -783,8 +794,6 @@ class Platform:
             await self.s3.buckets.close()
         if self.queues is not None:
             await self.queues.close()
-        if self.topics is not None:
-            await self.topics.close()
         if self.events is not None:
             await self.events.close()
         if self.bus is not None:
@@ -1163,7 +1172,9 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
     taps_changed = shared.taps_changed
     if taps_changed is not None:
         logs_api.on_taps = lambda groups: taps_changed(account_id, region, groups)
-    invoker = ServiceInvoker(manager, backends.permissions, delivery, authorizer, backends.recursion)
+    invoker = ServiceInvoker(
+        manager, backends.permissions, delivery, authorizer, backends.recursion, invocations
+    )
     subscriptions = SubscriptionFilters(logs_api, invoker)
     metrics_service = MetricsService(recorder)
     alarm_store = shared.stores.alarms(account_id, region)
@@ -1502,6 +1513,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     queue_sender: QueueSender | None = None
     events: EmbeddedEvents | None = None
     topics: EmbeddedTopics | None = None
+    mail: EmbeddedMail | None = None
     if worker is None:
 
         async def invoker_of(account_id: str, region: str) -> ServiceInvoker | None:
@@ -1539,6 +1551,16 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
             settings, events.store, authorizer, sts, clock, invoker_of, lambda: platform.queue_sender
         )
         services["sns"] = topics.facade
+        mail = build_mail(
+            settings,
+            events.store,
+            authorizer,
+            clock,
+            invoker_of,
+            lambda: platform.s3.buckets.service if platform.s3 is not None else None,
+            lambda: platform.topics.publisher if platform.topics is not None else None,
+        )
+        services["ses"] = mail.facade
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),
@@ -1597,6 +1619,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         queue_sender=queue_sender,
         events=events,
         topics=topics,
+        mail=mail,
     )
     if worker is None and settings.workers > 1 and settings.sandbox_uids_explicit:
         platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"

@@ -299,6 +299,16 @@ def server(
             "LAMINA_CODE_STORE_ACCESS_KEY_ID/SECRET), the data directory caching them.",
         ),
     ] = None,
+    smtp_port: Annotated[
+        int | None,
+        typer.Option(
+            "--smtp-port",
+            min=1,
+            max=65535,
+            help="Receive mail by SMTP on this port: messages to recipients of the active SES receipt "
+            "rule set run its rules (functions, buckets, topics); others are refused at RCPT.",
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -455,6 +465,7 @@ def server(
             metadata_url=metadata,
             directory_buckets=_parse_buckets(bucket or []),
             code_store_url=_check_code_store(code_store),
+            smtp_port=smtp_port,
             workers=workers,
             cluster=cluster,
             account_concurrency=account_concurrency,

@@ -15,9 +15,12 @@ from collections.abc import Awaitable, Callable
 from lamina.domain.arns import parse_function_ref
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.iam.principals import Principal, service_principal
+from lamina.domain.ids import new_request_id
+from lamina.domain.lifecycle import check_invocable
 from lamina.domain.recursion import is_recursive_loop, trace_for_invocation
 from lamina.errors import AwsError
 from lamina.execution.async_delivery import AsyncDelivery
+from lamina.execution.invocation import InvocationInput, InvocationResult, InvocationService
 from lamina.functions.manager import FunctionManager
 from lamina.functions.permissions import PermissionService
 from lamina.functions.recursion import RecursionConfigService
@@ -43,9 +46,12 @@ class ServiceInvoker:
         delivery: AsyncDelivery,
         authorizer: Authorizer,
         recursion: RecursionConfigService | None = None,
+        invocations: InvocationService | None = None,
     ) -> None:
-        """`recursion`: the functions' RecursiveLoop settings (None: never stopped as a loop)."""
+        """`recursion`: the functions' RecursiveLoop settings (None: never stopped as a loop);
+        `invocations`: for services that wait for a function's result (SES's RequestResponse)."""
         self._recursion = recursion
+        self._invocations = invocations
         self._manager = manager
         self._permissions = permissions
         self._delivery = delivery
@@ -71,6 +77,25 @@ class ServiceInvoker:
             context={"aws:SourceArn": source_arn, "aws:SourceAccount": source_account},
         )
         return decision is Decision.ALLOW
+
+    async def invoke_sync(
+        self, service: str, function: str, payload: bytes, source_arn: str, source_account: str
+    ) -> InvocationResult | None:
+        """Run the function now and return its result, when `service` may invoke it for
+        `source_arn`; None when not allowed, gone, throttled or not runnable."""
+        if self._invocations is None or not await self.allowed(service, function, source_arn, source_account):
+            return None
+        placement = self._placement
+        ref = parse_function_ref(function, region=placement.region, account_id=placement.account_id)
+        try:
+            config = self._manager.get(ref.name, ref.qualifier, route=True)
+            check_invocable(config)
+            return await self._invocations.invoke(
+                InvocationInput(config, placement.arn(ref.name, ref.qualifier), payload), new_request_id()
+            )
+        except AwsError as error:
+            _log.warning("%s could not run %s for %s: %s", service, function, source_arn, error.message)
+            return None
 
     async def invoke_event_as(self, principal: Principal, function: str, payload: bytes) -> str | None:
         """Queue an asynchronous invocation by `principal` (a role session a service holds, such
