@@ -5,17 +5,21 @@ EndDate and ActionAfterCompletion hold; a role that does not trust Scheduler run
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import datetime
+import itertools
 import json
 import time
 import uuid
+import zoneinfo
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.cli import run_lamina
 from tests.support.fake_clock import advance, server_now
 from tests.support.lambda_calls import create_function
 from tests.support.queues import queue_allowing
@@ -399,3 +403,45 @@ def test_fire_times_survive_a_kill(tmp_path_factory: pytest.TempPathFactory) -> 
         advance(second, start + 250 - server_now(second))  # +180 and +240
         after = received(sqs, url)
     assert sorted(before + after) == [iso(start + offset) for offset in (0, 60, 120, 180, 240)]
+
+
+def test_lamina_schedules_lists_rules_and_schedules_with_their_next_times(
+    server: RunningServer, scheduler: Any, role: str, schedules: list[str]
+) -> None:
+    events = server.client("events")
+    rule = f"every-five-{uuid.uuid4().hex[:8]}"
+    events.put_rule(Name=rule, ScheduleExpression="rate(5 minutes)")
+    name = f"paris-{uuid.uuid4().hex[:8]}"
+    schedules.append(name)
+    scheduler.create_schedule(
+        Name=name,
+        ScheduleExpression="cron(0 9 ? * MON-FRI *)",
+        ScheduleExpressionTimezone="Europe/Paris",
+        FlexibleTimeWindow=OFF,
+        Target={"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:nowhere", "RoleArn": role},
+    )
+    try:
+        listed = run_lamina("schedules", "--data-dir", str(server.data_dir), "--json", "-n", "3")
+        assert listed.returncode == 0, listed.stderr
+        entries = {entry["name"]: entry for entry in json.loads(listed.stdout)}
+        assert entries[rule]["kind"] == "rule" and entries[rule]["expression"] == "rate(5 minutes)"
+        rule_times = [calendar.timegm(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ")) for t in entries[rule]["next"]]
+        assert [b - a for a, b in itertools.pairwise(rule_times)] == [300, 300]
+        paris = entries[f"default/{name}"]
+        assert paris["scheduleTimeZone"] == "Europe/Paris" and len(paris["next"]) == 3
+        for moment in paris["next"]:
+            local = datetime.datetime.strptime(moment, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+            local = local.astimezone(zoneinfo.ZoneInfo("Europe/Paris"))
+            assert (local.hour, local.minute) == (9, 0) and local.weekday() < 5
+        table = run_lamina("schedules", "--data-dir", str(server.data_dir), "--timezone", "Asia/Tokyo")
+        assert (
+            table.returncode == 0 and rule in table.stdout and "next fire times (Asia/Tokyo)" in table.stdout
+        )
+        checked = run_lamina(
+            "schedules", "--expression", "cron(0 10 L * ? *)", "--timezone", "UTC", "--json", "-n", "2"
+        )
+        assert json.loads(checked.stdout)["next"][0].endswith("T10:00:00Z")
+        refused = run_lamina("schedules", "--expression", "cron(0 10 * * * *)")
+        assert refused.returncode != 0 and "not a schedule expression" in refused.stderr
+    finally:
+        events.delete_rule(Name=rule)

@@ -588,6 +588,39 @@ def logs(
     )
 
 
+@app.command()
+def schedules(
+    data_dir: DataDir = Path(".lamina"),
+    expression: Annotated[
+        str | None,
+        typer.Option(
+            "--expression", "-e", help="Check an expression instead: rate(...), cron(...) or at(...)."
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option("--timezone", help="Show times (and evaluate --expression) in this IANA zone."),
+    ] = None,
+    count: Annotated[int, typer.Option("--count", "-n", min=1, max=100, help="Fire times to show.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    metadata: Annotated[
+        str | None,
+        typer.Option(
+            "--metadata", help="The postgresql:// URL the server keeps its state in, when not SQLite."
+        ),
+    ] = None,
+) -> None:
+    """List every schedule rule and Scheduler schedule with its next fire times in your time zone."""
+    from lamina.cli.schedules import print_expression, print_schedules
+
+    if expression is not None:
+        print_expression(expression, timezone, count, as_json)
+        return
+    from lamina.cli.data_dir import existing_data_dir
+
+    print_schedules(existing_data_dir(data_dir), metadata, timezone, count, as_json)
+
+
 @app.command("java-interfaces")
 def java_interfaces(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the jar.")] = Path(

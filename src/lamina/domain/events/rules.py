@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 DEFAULT_BUS = "default"
+RULE_KIND = "events/rule"  # the kind of its documents in the resource store
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 MAX_TARGETS_PER_RULE = 5  # EventBridge quotas: "Targets per rule"
 _NAME = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")

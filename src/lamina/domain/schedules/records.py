@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 DEFAULT_GROUP = "default"
+SCHEDULE_KIND = "scheduler/schedule"  # the kind of its documents in the resource store
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 MAX_FLEXIBLE_WINDOW_MINUTES = 1440
 

@@ -1,20 +1,16 @@
 """EventBridge schedule rules as timetables for `sources/schedules/firing.py`: each enabled rule
 with a ScheduleExpression sends the "Scheduled Event" to its targets at every fire time.
-
-A rate rule first fires one period after it was created or enabled (compatibility.md); a cron rule
-at its first matching minute (UTC) after that.
+(`domain/schedules/timetables.py` says when).
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Sequence
 
 from lamina.domain.events.envelopes import scheduled_event, timestamp
-from lamina.domain.schedules import RateExpression, ScheduleExpression, parse_schedule_expression
+from lamina.domain.schedules.timetables import Timetable, rule_timetable
 from lamina.sources.events.service import EventBusService
-from lamina.sources.schedules.firing import Timetable
 
 __all__ = ["ScheduleRules"]
 
@@ -22,28 +18,16 @@ __all__ = ["ScheduleRules"]
 _EVENT_IDS = uuid.UUID("6f0c6b1e-4c55-4d0e-9d5a-2a3c0e5b7a10")
 
 
-@functools.lru_cache(maxsize=4096)
-def _parsed(expression: str) -> ScheduleExpression:
-    return parse_schedule_expression(expression)
-
-
 class ScheduleRules:
     def __init__(self, service: EventBusService) -> None:
         self._service = service
 
     def timetables(self) -> Sequence[Timetable]:
-        found = []
-        for rule in self._service.rules():
-            if not rule.schedule_expression or not rule.enabled:
-                continue
-            expression = _parsed(rule.schedule_expression)
-            first = rule.schedule_anchor
-            if isinstance(expression, RateExpression):
-                first += expression.period.total_seconds()
-            found.append(
-                Timetable(rule.arn, rule.account, rule.region, expression, rule.schedule_anchor, first)
-            )
-        return found
+        return [
+            rule_timetable(rule)
+            for rule in self._service.rules()
+            if rule.schedule_expression and rule.enabled
+        ]
 
     async def fire(self, timetable: Timetable, moment: float, now: float) -> None:
         rule = self._service.rule_by_arn(timetable.arn)

@@ -25,6 +25,7 @@ from lamina.domain.events.rules import (
     DISABLED,
     ENABLED,
     MAX_TARGETS_PER_RULE,
+    RULE_KIND,
     EventBus,
     Rule,
     Target,
@@ -43,7 +44,6 @@ from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 __all__ = ["BUS_KIND", "RULE_KIND", "Delivery", "EventBusService"]
 
 _log = logging.getLogger(__name__)
-RULE_KIND = "events/rule"
 BUS_KIND = "events/bus"
 TAGS_KIND = "events/tags"  # by resource ARN
 _TARGET_ID = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")

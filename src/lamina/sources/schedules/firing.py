@@ -19,14 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Sequence
 from typing import Protocol
 
 from lamina.clock import Clock, ManualClock
 from lamina.domain.events.envelopes import timestamp
-from lamina.domain.schedules import RateExpression, ScheduleExpression, fire_times
+from lamina.domain.schedules.timetables import Timetable
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 
 __all__ = ["RETRY_WINDOW_S", "ScheduleFiring", "Timetable", "TimetableSource"]
@@ -38,31 +36,6 @@ RETRY_WINDOW_S = 86_400.0
 _STALE_CLAIM_S = 60.0
 _SWEEP_EVERY_S = 3600.0
 _LONGEST_SLEEP_S = 30.0  # a real clock is looked at again at least this often
-
-
-@dataclass(frozen=True, slots=True)
-class Timetable:
-    """When one rule or schedule fires. Times are epoch seconds."""
-
-    arn: str  # its claims and state are kept under it
-    account: str
-    region: str
-    expression: ScheduleExpression
-    not_before: float  # nothing fires at or before this (created, enabled, StartDate)
-    rate_start: float = 0.0  # a rate expression's first fire time
-    zone: tzinfo = UTC
-    end: float | None = None  # nothing fires after this (EndDate)
-
-    def times_after(self, after: float) -> Iterator[float]:
-        anchor = (
-            datetime.fromtimestamp(self.rate_start, UTC)
-            if isinstance(self.expression, RateExpression)
-            else None
-        )
-        end = datetime.fromtimestamp(self.end, UTC) if self.end is not None else None
-        start = datetime.fromtimestamp(max(after, self.not_before), UTC)
-        for moment in fire_times(self.expression, start, zone=self.zone, anchor=anchor, end=end):
-            yield moment.timestamp()
 
 
 class TimetableSource(Protocol):

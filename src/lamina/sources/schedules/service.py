@@ -18,24 +18,23 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from lamina.clock import Clock
-from lamina.domain.schedules import AtExpression, RateExpression, errors
+from lamina.domain.schedules import errors
 from lamina.domain.schedules.records import (
     DEFAULT_GROUP,
     DISABLED,
     ENABLED,
+    SCHEDULE_KIND,
     Schedule,
     ScheduleGroup,
     checked_schedule,
-    zone_of,
 )
+from lamina.domain.schedules.timetables import Timetable, schedule_timetable
 from lamina.sources.resource_tags import ResourceTags
-from lamina.sources.schedules.firing import Timetable
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 
 __all__ = ["ScheduleInvocation", "SchedulerService"]
 
 _log = logging.getLogger(__name__)
-SCHEDULE_KIND = "scheduler/schedule"
 GROUP_KIND = "scheduler/group"
 TAGS_KIND = "scheduler/tags"
 _EXECUTIONS = uuid.UUID("0b7e5a59-2f1c-4c3e-8f5e-7d8f8c1e4a21")  # namespace of execution ids
@@ -216,7 +215,7 @@ class SchedulerService:
         for region_schedules in self._schedules.values():
             for schedule in region_schedules.values():
                 if schedule.enabled:
-                    found.append(_timetable(schedule))
+                    found.append(schedule_timetable(schedule))
         return found
 
     async def fire(self, timetable: Timetable, moment: float, now: float) -> None:
@@ -276,37 +275,6 @@ class SchedulerService:
                 changes["armed_at"] = self._clock.now()
             await self._save(replace(schedule, **changes))  # type: ignore[arg-type]
         self._changed()
-
-
-def _timetable(schedule: Schedule) -> Timetable:
-    expression = schedule.parsed
-    zone = zone_of(schedule.timezone)
-    if isinstance(expression, AtExpression):
-        # A one-time schedule fires if its time is at or after the minute it was set in.
-        armed_minute = schedule.armed_at - schedule.armed_at % 60
-        return Timetable(
-            schedule.arn, schedule.account, schedule.region, expression, armed_minute - 1e-3, zone=zone
-        )
-    not_before = schedule.armed_at
-    first = schedule.armed_at
-    if schedule.start_date is not None:
-        not_before = max(not_before, schedule.start_date - 1e-3)
-        first = schedule.start_date
-        if isinstance(expression, RateExpression) and first < schedule.armed_at:
-            period = expression.period.total_seconds()
-            first += period * -(-(schedule.armed_at - first) // period)  # the first not already past
-    else:
-        not_before -= 1e-3  # a rate without StartDate fires at once
-    return Timetable(
-        schedule.arn,
-        schedule.account,
-        schedule.region,
-        expression,
-        not_before,
-        rate_start=first,
-        zone=zone,
-        end=schedule.end_date,
-    )
 
 
 def _input(schedule: Schedule, moment: float, execution_id: str) -> bytes:
