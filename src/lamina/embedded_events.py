@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from lamina.api.services.events.facade import build_events_facade
@@ -48,6 +48,11 @@ class EmbeddedEvents:
     scheduler_facade: ServiceFacade
     shared: bool  # on a database other servers use
     _reloader: asyncio.Task[None] | None = field(default=None, init=False)
+    _also: list[Callable[[], Awaitable[None]]] = field(default_factory=list, init=False)
+
+    def also_reload(self, load: Callable[[], Awaitable[None]]) -> None:
+        """Another service's index over the same store (SNS's topics): re-read with the rules."""
+        self._also.append(load)
 
     async def open(self) -> None:
         await self.store.open()
@@ -74,6 +79,8 @@ class EmbeddedEvents:
             try:
                 await self.service.load()
                 await self.scheduler.load()
+                for load in self._also:
+                    await load()
             except Exception:
                 _log.exception("re-reading EventBridge rules and schedules failed")
 

@@ -1551,6 +1551,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
             settings, events.store, authorizer, sts, clock, invoker_of, lambda: platform.queue_sender
         )
         services["sns"] = topics.facade
+        events.also_reload(topics.service.load)
         mail = build_mail(
             settings,
             events.store,

@@ -333,3 +333,71 @@ def test_a_rate_rule_fires_on_the_real_clock(tmp_path: Path) -> None:
         arrived = time.time()
     assert event["detail-type"] == "Scheduled Event"
     assert 59 <= arrived - created <= 75
+
+
+# Patterns and the events (by detail "n") each must receive, through PutEvents and rule targets.
+PATTERN_TABLE: list[tuple[str, dict[str, Any], set[int]]] = [
+    ("exact", {"detail": {"kind": ["order"]}}, {1, 2, 3}),
+    ("prefix", {"detail": {"sku": [{"prefix": "AB-"}]}}, {1, 4}),
+    ("suffix", {"detail": {"file": [{"suffix": ".png"}]}}, {2}),
+    ("anything-but", {"detail": {"kind": [{"anything-but": ["order"]}]}}, {4, 5}),
+    ("numeric", {"detail": {"total": [{"numeric": [">", 100, "<=", 500]}]}}, {2, 3}),
+    ("exists", {"detail": {"coupon": [{"exists": True}]}}, {3}),
+    ("missing", {"detail": {"coupon": [{"exists": False}], "kind": ["order"]}}, {1, 2}),
+    ("ignore-case", {"detail": {"country": [{"equals-ignore-case": "fr"}]}}, {1, 5}),
+    ("wildcard", {"detail": {"file": [{"wildcard": "img/*.jp*g"}]}}, {1}),
+    (
+        "or",
+        {"$or": [{"detail": {"total": [{"numeric": [">=", 1000]}]}}, {"detail": {"kind": ["refund"]}}]},
+        {4, 5},
+    ),
+    ("array", {"detail": {"tags": ["gift"]}}, {3}),
+]
+PATTERN_EVENTS = [
+    {"n": 1, "kind": "order", "sku": "AB-1", "country": "FR", "total": 50, "file": "img/a.jpeg"},
+    {"n": 2, "kind": "order", "sku": "XY-2", "country": "de", "total": 150, "file": "b.png"},
+    {"n": 3, "kind": "order", "coupon": "X", "total": 500, "tags": ["gift", "wrap"]},
+    {"n": 4, "kind": "refund", "sku": "AB-4", "total": 2000},
+    {"n": 5, "kind": "refund", "country": "fr", "total": 1},
+]
+
+
+def test_put_events_pattern_table(events: Any, sqs: Any) -> None:
+    url, arn = queue_for_events(sqs)
+    suffix = uuid.uuid4().hex[:6]
+    for label, pattern, _ in PATTERN_TABLE:
+        name = f"table-{label}-{suffix}"
+        events.put_rule(Name=name, EventPattern=json.dumps({"source": [f"table-{suffix}"], **pattern}))
+        transformer = {
+            "InputPathsMap": {"n": "$.detail.n"},
+            "InputTemplate": f'{{"rule": "{label}", "n": <n>}}',
+        }
+        events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn, "InputTransformer": transformer}])
+    entries = [
+        {"Source": f"table-{suffix}", "DetailType": "t", "Detail": json.dumps(event)}
+        for event in PATTERN_EVENTS
+    ]
+    assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+    expected = sum(len(numbers) for _, _, numbers in PATTERN_TABLE)
+    received: dict[str, set[int]] = {label: set() for label, _, _ in PATTERN_TABLE}
+    for body in drain(sqs, url, expected):
+        received[body["rule"]].add(body["n"])
+    assert received == {label: numbers for label, _, numbers in PATTERN_TABLE}
+    for label, pattern, numbers in PATTERN_TABLE:  # TestEventPattern agrees
+        for event in PATTERN_EVENTS:
+            document = {
+                "id": "1",
+                "account": ACCOUNT,
+                "source": "s",
+                "time": "2026-01-01T00:00:00Z",
+                "region": REGION,
+                "resources": [],
+                "detail-type": "t",
+                "detail": event,
+            }
+            assert events.test_event_pattern(EventPattern=json.dumps(pattern), Event=json.dumps(document))[
+                "Result"
+            ] is (event["n"] in numbers), (label, event["n"])
+    for label, _, _ in PATTERN_TABLE:
+        events.remove_targets(Rule=f"table-{label}-{suffix}", Ids=["q"])
+        events.delete_rule(Name=f"table-{label}-{suffix}")

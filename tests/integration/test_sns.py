@@ -459,6 +459,16 @@ def test_topics_as_failure_destination_bucket_target_and_rule_target(
     assert failure["requestContext"]["condition"] == "RetriesExhausted"
     assert failure["requestPayload"] == {"n": 1}
 
+    # A function's dead-letter topic: the event itself, with Lambda's attributes.
+    dead = f"dead-{uuid.uuid4().hex[:8]}"
+    create_function(lambda_client, dead, FAILING, Role=role, DeadLetterConfig={"TargetArn": topic})
+    lambda_client.put_function_event_invoke_config(FunctionName=dead, MaximumRetryAttempts=0)
+    lambda_client.invoke(FunctionName=dead, InvocationType="Event", Payload=b'{"n": 2}')
+    [dead_letter] = messages(sqs, url, 1, timeout=30)
+    assert json.loads(dead_letter["Body"]) == {"n": 2}
+    assert dead_letter["MessageAttributes"]["ErrorCode"]["StringValue"] == "200"
+    assert "boom" in dead_letter["MessageAttributes"]["ErrorMessage"]["StringValue"]
+
     # A bucket notification: S3's test event first, then the object's.
     s3 = server.client("s3")
     bucket = f"b-{uuid.uuid4().hex[:10]}"
