@@ -147,6 +147,7 @@ from lamina.protocol.sigv4 import SigV4Verifier
 from lamina.sources.queues.embedded import EmbeddedQueues
 from lamina.sources.queues.sender import QueueSender
 from lamina.sources.queues.service import QueueService
+from lamina.sources.topics.publisher import TopicPublisher
 from lamina.store.group_commit import GroupCommit
 from lamina.store.ports import (
     AlarmStore,
@@ -971,6 +972,8 @@ class _Shared:
     cluster: RayCluster | None = None
     # Deployment packages named by bucket and key (the primary's: it serves the embedded S3).
     code_from_buckets: CodeFromBuckets | None = None
+    # The embedded SNS's publisher (alarm actions to topics); None on a worker.
+    topic_publisher: Callable[[], TopicPublisher | None] | None = None
     # Async records to queues as a function's role (destinations, dead-letter queues).
     send_to_queue: SendToQueue | None = None
     # The embedded SQS's service (the primary's; None elsewhere): what event source mappings poll.
@@ -1180,7 +1183,14 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
     alarm_store = shared.stores.alarms(account_id, region)
     if shared.feed is not None and shared.stores.database is not None:  # other servers evaluate too
         alarm_store = marking_alarms(alarm_store, shared.feed, account_id, region)
-    alarms = AlarmService(alarm_store, metrics_service, invoker, region, account_id)
+
+    async def publish_alarm(topic_arn: str, subject: str, message: bytes) -> bool:
+        publisher = shared.topic_publisher() if shared.topic_publisher is not None else None
+        return publisher is not None and await publisher.publish_for_alarm(
+            topic_arn, account_id, subject, message
+        )
+
+    alarms = AlarmService(alarm_store, metrics_service, invoker, region, account_id, publish_alarm)
     metric_filters = MetricFilters(logs_api, recorder)
     live_tail = LiveTail(logs_api)
     logs_facade = build_logs_facade(
@@ -1473,6 +1483,9 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         cluster=_ray_cluster(settings, code_urls, sts) if settings.cluster else None,
         send_to_queue=send_to_queue if worker is None else None,
         queue_service=lambda: platform.queues.service if platform.queues is not None else None,
+        topic_publisher=(lambda: platform.topics.publisher if platform.topics is not None else None)
+        if worker is None
+        else None,
         code_from_buckets=(
             CodeFromBuckets(
                 lambda: platform.s3.buckets.service if platform.s3 is not None else None, authorizer

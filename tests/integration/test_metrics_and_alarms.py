@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from lamina.protocol.model import load_service_model
 from tests.support.fake_clock import advance, server_now
 from tests.support.lambda_calls import create_function, error_of
+from tests.support.queues import queue_allowing, take_messages
 from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer, running_server
 
 ACCOUNT = "000000000000"
@@ -412,7 +413,7 @@ def test_alarm_actions_need_the_functions_resource_policy(server: RunningServer)
             EvaluationPeriods=1,
             Threshold=1,
             ComparisonOperator="GreaterThanThreshold",
-            AlarmActions=["arn:aws:sns:us-east-1:1:t"],
+            AlarmActions=["arn:aws:s3:::bucket"],
         )
     assert error_of(bad_action)[0] == "ValidationError"
     with pytest.raises(ClientError) as too_many:
@@ -443,6 +444,58 @@ CHATTY = {
         "    print(json.dumps({'route': event.get('route', '/'), 'latency': event.get('latency', 1)}))\n"
     )
 }
+
+
+def test_an_alarm_publishes_to_a_topic(server: RunningServer) -> None:
+    """An SNS action: the alarm's JSON notification, with CloudWatch's Subject, to a topic of the
+    alarm's account (here delivered raw to a queue)."""
+    cloudwatch, sns, sqs = server.client("cloudwatch"), server.client("sns"), server.client("sqs")
+    topic = sns.create_topic(Name=f"alarms-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    url, queue = queue_allowing(sqs, "sns.amazonaws.com")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue)
+    alarm = f"to-topic-{uuid.uuid4().hex[:8]}"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        AlarmDescription="too many orders",
+        Namespace="shop",
+        MetricName="Orders",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[topic],
+    )
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="testing the topic")
+    [message] = take_messages(sqs, url, 1)
+    notification = json.loads(message["Body"])
+    assert notification["Subject"] == f'ALARM: "{alarm}" in US East (N. Virginia)'
+    published = json.loads(notification["Message"])
+    assert {
+        key: published[key]
+        for key in (
+            "AlarmName",
+            "AlarmDescription",
+            "AWSAccountId",
+            "NewStateValue",
+            "NewStateReason",
+            "OldStateValue",
+            "Region",
+        )
+    } == {
+        "AlarmName": alarm,
+        "AlarmDescription": "too many orders",
+        "AWSAccountId": ACCOUNT,
+        "NewStateValue": "ALARM",
+        "NewStateReason": "testing the topic",
+        "OldStateValue": "INSUFFICIENT_DATA",
+        "Region": "US East (N. Virginia)",
+    }
+    assert published["Trigger"]["MetricName"] == "Orders" and published["Trigger"]["Statistic"] == "SUM"
+    history = cloudwatch.describe_alarm_history(AlarmName=alarm, HistoryItemType="Action")[
+        "AlarmHistoryItems"
+    ]
+    assert history[0]["HistorySummary"] == f"Successfully executed action {topic}"
 
 
 def test_metric_filters_turn_matching_log_lines_into_metrics(server: RunningServer) -> None:

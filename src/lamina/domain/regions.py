@@ -33,6 +33,22 @@ def _partition() -> tuple[frozenset[str], re.Pattern[str]]:
         return frozenset(), re.compile(_FALLBACK_PATTERN)
 
 
+@functools.cache
+def _descriptions() -> dict[str, str]:
+    path = Path(botocore.__file__).parent / "data" / "endpoints.json"
+    try:
+        partitions = json.loads(path.read_text())["partitions"]
+        partition = next(item for item in partitions if item["partition"] == _PARTITION)
+        return {name: str(region.get("description", name)) for name, region in partition["regions"].items()}
+    except (OSError, ValueError, KeyError, StopIteration):
+        return {}
+
+
+def region_description(name: str) -> str:
+    """AWS's name for a region ("US East (N. Virginia)"), as alarm notifications spell it."""
+    return _descriptions().get(name, name)
+
+
 def is_region(name: str) -> bool:
     """A region of AWS's commercial partition."""
     known, pattern = _partition()

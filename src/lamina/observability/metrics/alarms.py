@@ -14,9 +14,11 @@ import asyncio
 import datetime
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lamina.domain.metrics.aggregate import percentile_of
+from lamina.domain.metrics.alarm_notifications import alarm_notification
 from lamina.domain.metrics.alarms import (
     COMPARISONS,
     INSUFFICIENT_DATA,
@@ -67,7 +69,10 @@ class AlarmService:
         invoker: ServiceInvoker,
         region: str,
         account_id: str,
+        publish: Callable[[str, str, bytes], Awaitable[bool]] | None = None,
     ) -> None:
+        """`publish(topic ARN, subject, message)`: an SNS topic action (False: not delivered)."""
+        self._publish = publish
         self._store = store
         self._metrics = metrics
         self._invoker = invoker
@@ -153,8 +158,10 @@ class AlarmService:
             *params.get("OKActions", []),
             *params.get("InsufficientDataActions", []),
         ):
-            if not action.startswith("arn:aws:lambda:"):
-                raise validation(f"Invalid action {action}: Lamina runs Lambda function actions only.")
+            if not action.startswith(("arn:aws:lambda:", "arn:aws:sns:")):
+                raise validation(
+                    f"Invalid action {action}: Lamina runs Lambda function and SNS topic actions."
+                )
         record = {
             key: params[key]
             for key in (
@@ -422,6 +429,20 @@ class AlarmService:
 
     async def _run_action(self, record: dict[str, Any], action: str, previous: dict[str, Any]) -> None:
         name = record["AlarmName"]
+        if action.startswith("arn:aws:sns:"):
+            subject, message = alarm_notification(
+                record, previous["value"], self._account_id, self._region, self._clock.now()
+            )
+            published = self._publish is not None and await self._publish(action, subject, message)
+            await self._history(
+                name,
+                "Action",
+                f"Successfully executed action {action}"
+                if published
+                else f"Failed to execute action {action}. The topic does not exist.",
+                {"actionState": "Succeeded" if published else "Failed"},
+            )
+            return
         payload = {
             "source": "aws.cloudwatch",
             "alarmArn": record["AlarmArn"],

@@ -68,6 +68,15 @@ class TopicPublisher:
             return False
         return await self._publish(topic_arn, body, None, subject)
 
+    async def publish_for_alarm(self, topic_arn: str, account: str, subject: str, message: bytes) -> bool:
+        """A CloudWatch alarm's notification: alarms publish to their own account's topics, as
+        CloudWatch does with the topic's default access policy."""
+        topic = self._service.topic_if_any(topic_arn)
+        if topic is None or topic.account != account:
+            _log.warning("alarm action %s: no such topic in account %s", topic_arn, account)
+            return False
+        return await self._publish(topic_arn, message, None, subject)
+
     async def _publish(
         self, topic_arn: str, body: bytes, attributes: Mapping[str, Any] | None, subject: str | None = None
     ) -> bool:
