@@ -98,6 +98,11 @@ TARGETS = (
     Target("sts", "query", "sts"),
     Target("cloudwatch", "query", "monitoring"),
     Target("cloudwatch", "json", "monitoring"),
+    Target("sqs", "json", "sqs"),
+    Target("events", "json", "events"),
+    Target("scheduler", "rest-json", "scheduler"),
+    Target("sns", "query", "sns"),
+    Target("ses", "query", "ses"),
 )
 
 

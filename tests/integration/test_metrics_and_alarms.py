@@ -158,6 +158,20 @@ def test_bad_metric_input_gets_cloudwatch_errors(server: RunningServer) -> None:
     assert error_of(neither)[0] == "MissingParameter"
 
 
+def test_an_expression_over_two_thousand_years_is_answered_in_part(server: RunningServer) -> None:
+    """A fuzzed request once asked for every minute since year 1: an expression's periods are
+    bounded by MaxDatapoints (PartialData), never allocated whole."""
+    cloudwatch = server.client("cloudwatch")
+    answer = cloudwatch.get_metric_data(
+        MetricDataQueries=[{"Id": "e", "Expression": "SUM(METRICS())", "Period": 60}],
+        StartTime=datetime.datetime(1, 1, 2, tzinfo=datetime.UTC),
+        EndTime=datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC),
+        MaxDatapoints=500,
+    )
+    assert answer["MetricDataResults"][0]["StatusCode"] == "PartialData"
+    assert server.health()["status"] == "ok"
+
+
 def test_the_query_protocol_of_older_sdks(server: RunningServer) -> None:
     """A form-encoded PutMetricData and a GetMetricStatistics answered in XML, as botocore's query
     parser reads them."""

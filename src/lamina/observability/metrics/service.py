@@ -16,6 +16,8 @@ from lamina.observability.logs.names import encode_token, token_offset
 from lamina.observability.metrics.recorder import MetricRecorder
 
 MAX_DATAPOINTS = 1440
+# GetMetricData's MaxDatapoints default (CloudWatch API reference): the most points one call answers.
+METRIC_DATA_POINTS = 100_800
 MAX_METRIC_DATA_POINTS = 100_800
 LIST_PAGE = 500
 PAST_LIMIT_SECONDS = 14 * 86_400
@@ -200,18 +202,31 @@ class MetricsService:
             }
             stat_ids.append(query["Id"])
         default_period = min(periods) if periods else 60
+        ascending = params.get("ScanBy") == "TimestampAscending"
+        partial: set[str] = set()
         for query in queries:
             expression = query.get("Expression")
             if expression is None:
                 continue
             period = query.get("Period") or default_period
             first = start - start % period
-            timestamps = list(range(first, end, period))
+            # An expression is evaluated at every period of the range: at most MaxDatapoints of
+            # them (the newest, or the oldest with TimestampAscending), as GetMetricData answers
+            # at most that many, marking the result PartialData.
+            limit = params.get("MaxDatapoints") or METRIC_DATA_POINTS
+            count = -(-(end - first) // period)
+            last = end
+            if count > limit:
+                partial.add(query["Id"])
+                if ascending:
+                    last = first + limit * period
+                else:
+                    first += (count - limit) * period
+            timestamps = list(range(first, last, period))
             try:
                 series[query["Id"]] = evaluate(expression, series, stat_ids, timestamps)
             except ExpressionError as error:
                 raise invalid_value(f"Error in expression {query['Id']}: {error}") from None
-        ascending = params.get("ScanBy") == "TimestampAscending"
         results = []
         for query in queries:
             if query.get("ReturnData") is False:
@@ -228,7 +243,7 @@ class MetricsService:
                         datetime.datetime.fromtimestamp(stamp, datetime.UTC) for stamp, _ in points
                     ],
                     "Values": [value for _, value in points],
-                    "StatusCode": "Complete",
+                    "StatusCode": "PartialData" if query["Id"] in partial else "Complete",
                 }
             )
         return {"MetricDataResults": results, "Messages": []}
