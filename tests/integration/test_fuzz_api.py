@@ -48,6 +48,11 @@ def test_fuzzed_requests_get_no_server_error_and_leave_the_server_healthy() -> N
         "sts/query",
         "cloudwatch/query",
         "cloudwatch/json",
+        "sqs/json",
+        "events/json",
+        "scheduler/rest-json",
+        "sns/query",
+        "ses/query",
     }
     assert results["requests"] == results["discovery_requests"] + REQUESTS
     assert sum(results["by_status"].values()) == results["requests"]
