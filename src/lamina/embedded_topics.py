@@ -42,6 +42,10 @@ class EmbeddedTopics:
         self.signer.open()
         await self.service.load()
 
+    async def start(self) -> None:
+        """After the functions can be invoked: deliveries a stopped server left are taken up."""
+        await self.delivery.resume(self.service.subscription_if_any)
+
     async def close(self) -> None:
         await self.delivery.close()
 
@@ -56,7 +60,9 @@ def build_topics(
     queues: Callable[[], QueueSender | None],
 ) -> EmbeddedTopics:
     signer = MessageSigner(settings.data_dir)
-    delivery = SubscriptionDelivery(invoker_of, queues, signer, lambda: settings.endpoint_url, clock.now)
+    delivery = SubscriptionDelivery(
+        invoker_of, queues, signer, lambda: settings.endpoint_url, clock.now, store
+    )
     service = TopicService(store, clock, delivery)
 
     def may_publish(who: tuple[str, str, str], topic: Topic, context: Mapping[str, str]) -> bool:

@@ -497,6 +497,8 @@ class Platform:
                 await account.start_delivering()
             if self.events is not None:
                 await self.events.start()
+            if self.topics is not None:
+                await self.topics.start()
             if self.mail is not None:
                 await self.mail.start()
             if self.stores is not None and self.stores.database is not None:

@@ -17,6 +17,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from tests.support.lambda_calls import create_function
 from tests.support.queues import queue_allowing, take_messages
-from tests.support.server import LAMBDA_TRUST_POLICY, RunningServer
+from tests.support.server import LAMBDA_TRUST_POLICY, RunningServer, running_server
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -91,7 +92,7 @@ def verify_signature(document: dict[str, Any]) -> None:
 class Endpoint:
     """An HTTP subscriber on this machine: records what SNS POSTs (headers, JSON body)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.received: list[tuple[dict[str, str], dict[str, Any]]] = []
         received = self.received
 
@@ -107,7 +108,9 @@ class Endpoint:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        http.server.HTTPServer.allow_reuse_address = True
+        self._server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+        self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
@@ -526,3 +529,29 @@ def test_the_aws_cli_publishes(server: RunningServer, sns: Any, sqs: Any) -> Non
     assert completed.returncode == 0, completed.stderr
     assert "MessageId" in json.loads(completed.stdout)
     assert [m["Body"] for m in messages(sqs, url, 1)] == ["from the cli"]
+
+
+def test_a_delivery_survives_a_kill_of_the_server(tmp_path: Path) -> None:
+    """Published while the endpoint is down, the server SIGKILLed during the retries: the next
+    start delivers it."""
+    data = tmp_path / "data"
+    endpoint = Endpoint()
+    port = endpoint.port
+    with running_server(data) as first:
+        sns = first.client("sns")
+        topic = new_topic(sns)
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url)
+        [(_, confirmation)] = endpoint.wait_for(1)
+        with urllib.request.urlopen(confirmation["SubscribeURL"], timeout=5):
+            pass
+        endpoint.close()  # the subscriber goes down
+        message_id = sns.publish(TopicArn=topic, Message="kept")["MessageId"]
+        first.process.kill()
+        first.process.wait()
+    endpoint = Endpoint(port)  # back up, on the same address
+    try:
+        with running_server(data):
+            received = endpoint.wait_for(1, timeout=20)
+        assert [(body["MessageId"], body["Message"]) for _, body in received] == [(message_id, "kept")]
+    finally:
+        endpoint.close()

@@ -6,6 +6,7 @@ signed (signature version 1: SHA1withRSA over the named fields in order).
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,52 @@ class Notification:
     group_id: str | None = None
     deduplication_id: str | None = None
     sequence_number: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        """For a delivery kept across a restart (binary attribute values as base64)."""
+        return {
+            "message_id": self.message_id,
+            "topic_arn": self.topic_arn,
+            "message": self.message,
+            "subject": self.subject,
+            "attributes": {name: _storable(value) for name, value in self.attributes.items()},
+            "timestamp": self.timestamp,
+            "structured": self.structured,
+            "group_id": self.group_id,
+            "deduplication_id": self.deduplication_id,
+            "sequence_number": self.sequence_number,
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Notification:
+        attributes = {name: _restored(value) for name, value in document.get("attributes", {}).items()}
+        return cls(
+            document["message_id"],
+            document["topic_arn"],
+            document["message"],
+            document.get("subject"),
+            attributes,
+            document["timestamp"],
+            bool(document.get("structured")),
+            document.get("group_id"),
+            document.get("deduplication_id"),
+            document.get("sequence_number"),
+        )
+
+
+def _storable(value: Mapping[str, Any]) -> dict[str, Any]:
+    binary = value.get("BinaryValue")
+    if isinstance(binary, bytes | bytearray):
+        return {**value, "BinaryValue": base64.b64encode(binary).decode(), "binary": True}
+    return dict(value)
+
+
+def _restored(value: Mapping[str, Any]) -> dict[str, Any]:
+    if value.get("binary"):
+        restored = {key: item for key, item in value.items() if key != "binary"}
+        restored["BinaryValue"] = base64.b64decode(value["BinaryValue"])
+        return restored
+    return dict(value)
 
 
 def sns_timestamp(moment: float) -> str:
@@ -130,8 +177,6 @@ def _attributes_document(attributes: Mapping[str, Mapping[str, Any]]) -> dict[st
 
 
 def _binary_text(value: Any) -> str:
-    import base64
-
     return base64.b64encode(value).decode() if isinstance(value, bytes | bytearray) else str(value)
 
 

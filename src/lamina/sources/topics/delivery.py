@@ -8,9 +8,11 @@
   and the others), and its SubscriptionConfirmation the same way.
 
 Every document is signed (`signing.py`). A delivery that fails is tried again after 1, 2 and 4
-seconds, then sent to the subscription's dead-letter queue (RedrivePolicy) when it has one. Those
-retries live in memory: a kill drops the retries in progress (compatibility.md), while deliveries
-that succeeded are durable where their target is (the async queue, the queue's store).
+seconds, then sent to the subscription's dead-letter queue (RedrivePolicy) when it has one. A
+delivery not yet made (every HTTP(S) one until its endpoint answers, a function's or queue's once
+it failed) is kept in the resource store (`sns/pending`) until it is made or dead-lettered, so a
+killed server resumes it at its next start: every published message reaches its subscriber or its
+dead-letter queue (a kill between the delivery and forgetting it sends it again: at least once).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from lamina.domain.topics.notifications import (
 from lamina.domain.topics.records import Subscription, parse_topic_arn
 from lamina.sources.queues.sender import QueueSender
 from lamina.sources.topics.signing import CERTIFICATE_NAME, MessageSigner
+from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 from lamina.triggers.service_invoker import InvokerOf, function_location
 
 __all__ = ["SNS_PRINCIPAL", "SubscriptionDelivery", "links"]
@@ -46,6 +49,7 @@ SNS_PRINCIPAL = "sns.amazonaws.com"
 RETRY_DELAYS_S = (1.0, 2.0, 4.0)
 HTTP_TIMEOUT_S = 15.0
 LINKS_PREFIX = "/_lamina/sns"
+PENDING_KIND = "sns/pending"  # deliveries not yet made, kept across a restart
 
 
 def links(base_url: str) -> dict[str, str]:
@@ -65,7 +69,9 @@ class SubscriptionDelivery:
         signer: MessageSigner,
         base_url: Callable[[], str],
         now: Callable[[], float],
+        store: ResourceStore,
     ) -> None:
+        self._store = store
         self._invoker_of = invoker_of
         self._queues = queues
         self._signer = signer
@@ -74,12 +80,28 @@ class SubscriptionDelivery:
         self._retrying: set[asyncio.Task[None]] = set()
 
     async def deliver(self, subscription: Subscription, notification: Notification) -> None:
-        """Functions and queues are sent to before this returns; HTTP(S) endpoints after."""
+        """Functions and queues are sent to before this returns; HTTP(S) endpoints after (their
+        delivery is kept in the store first)."""
         if subscription.protocol in ("http", "https"):
+            await self._keep(subscription, notification)
             self._later(self._with_retries(subscription, notification, first_done=False))
             return
         if not await self._attempt(subscription, notification):
+            await self._keep(subscription, notification)
             self._later(self._with_retries(subscription, notification, first_done=True))
+
+    async def resume(self, subscription_of: Callable[[str], Subscription | None]) -> int:
+        """At start: take up the deliveries a stopped server left; returns how many."""
+        resumed = 0
+        for key, document in await self._store.list_kind(PENDING_KIND):
+            subscription = subscription_of(str(document["subscription_arn"]))
+            if subscription is None:  # unsubscribed meanwhile: nobody to deliver to
+                await self._store.apply([Write(key, None)])
+                continue
+            notification = Notification.from_document(document["notification"])
+            self._later(self._with_retries(subscription, notification, first_done=False))
+            resumed += 1
+        return resumed
 
     async def request_confirmation(self, subscription: Subscription) -> None:
         urls = links(self._base_url())
@@ -113,16 +135,27 @@ class SubscriptionDelivery:
     async def _with_retries(
         self, subscription: Subscription, notification: Notification, *, first_done: bool
     ) -> None:
-        if not first_done and await self._attempt(subscription, notification):
-            return
-        for delay in RETRY_DELAYS_S:
+        """Until delivered or dead-lettered; then the kept delivery is forgotten."""
+        delivered = not first_done and await self._attempt(subscription, notification)
+        for delay in () if delivered else RETRY_DELAYS_S:
             await asyncio.sleep(delay)
             if await self._attempt(subscription, notification):
-                return
-        _log.warning("%s: notification %s was not delivered", subscription.arn, notification.message_id)
-        dead_letters = subscription.dead_letter_arn
-        if dead_letters is not None:
-            await self._to_queue(subscription, notification, dead_letters, raw=False)
+                delivered = True
+                break
+        if not delivered:
+            _log.warning("%s: notification %s was not delivered", subscription.arn, notification.message_id)
+            dead_letters = subscription.dead_letter_arn
+            if dead_letters is not None:
+                await self._to_queue(subscription, notification, dead_letters, raw=False)
+        await self._store.apply([Write(self._pending_key(subscription, notification), None)])
+
+    def _pending_key(self, subscription: Subscription, notification: Notification) -> ResourceKey:
+        region, account, _ = parse_topic_arn(subscription.topic_arn) or ("", "", "")
+        return ResourceKey(PENDING_KIND, account, region, f"{subscription.arn}|{notification.message_id}")
+
+    async def _keep(self, subscription: Subscription, notification: Notification) -> None:
+        document = {"subscription_arn": subscription.arn, "notification": notification.to_document()}
+        await self._store.apply([Write(self._pending_key(subscription, notification), document)])
 
     async def _post_until_taken(
         self, subscription: Subscription, document: dict[str, Any], kind: str

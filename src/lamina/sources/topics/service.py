@@ -173,6 +173,9 @@ class TopicService:
             self._topics[arn] = topic
 
     # subscriptions -----------------------------------------------------------------------------
+    def subscription_if_any(self, arn: str) -> Subscription | None:
+        return self._subscriptions.get(arn)
+
     def subscription(self, arn: str) -> Subscription:
         subscription = self._subscriptions.get(arn)
         if subscription is None:
