@@ -401,3 +401,39 @@ def test_put_events_pattern_table(events: Any, sqs: Any) -> None:
     for label, _, _ in PATTERN_TABLE:
         events.remove_targets(Rule=f"table-{label}-{suffix}", Ids=["q"])
         events.delete_rule(Name=f"table-{label}-{suffix}")
+
+
+def test_put_events_to_a_custom_bus_reach_only_its_rules(events: Any, sqs: Any) -> None:
+    bus = f"orders-{uuid.uuid4().hex[:8]}"
+    bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
+    on_bus_url, on_bus = queue_for_events(sqs)
+    on_default_url, on_default = queue_for_events(sqs)
+    pattern = json.dumps({"source": [f"custom-{bus}"]})
+    events.put_rule(Name="on-bus", EventBusName=bus, EventPattern=pattern)
+    events.put_targets(Rule="on-bus", EventBusName=bus, Targets=[{"Id": "q", "Arn": on_bus}])
+    default_rule = f"default-{bus}"
+    events.put_rule(Name=default_rule, EventPattern=pattern)
+    events.put_targets(Rule=default_rule, Targets=[{"Id": "q", "Arn": on_default}])
+    answer = events.put_events(
+        Entries=[
+            {"Source": f"custom-{bus}", "DetailType": "t", "Detail": '{"to": "name"}', "EventBusName": bus},
+            {
+                "Source": f"custom-{bus}",
+                "DetailType": "t",
+                "Detail": '{"to": "arn"}',
+                "EventBusName": bus_arn,
+            },
+            {"Source": f"custom-{bus}", "DetailType": "t", "Detail": "{}", "EventBusName": "no-such-bus"},
+        ]
+    )
+    assert answer["FailedEntryCount"] == 1
+    assert answer["Entries"][2] == {
+        "ErrorCode": "InvalidArgument",
+        "ErrorMessage": "Event bus no-such-bus does not exist.",
+    }
+    assert sorted(body["detail"]["to"] for body in drain(sqs, on_bus_url, 2)) == ["arn", "name"]
+    assert drain(sqs, on_default_url, 0) == []
+    events.remove_targets(Rule=default_rule, Ids=["q"])
+    events.delete_rule(Name=default_rule)
+    events.remove_targets(Rule="on-bus", EventBusName=bus, Ids=["q"])
+    events.delete_event_bus(Name=bus)
