@@ -141,3 +141,16 @@ def test_quick_queues_benchmark_reports_message_rates() -> None:
     ):
         _positive(results, key)
     _positive(results, "ratios", "send_vs_signed_call")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_event_sources_benchmark_reports_latencies_rates_and_firing() -> None:
+    results = _quick_run("bench/event_sources.py", timeout=280)
+    for key in ("send_message_baseline", "put_events_rule_target", "publish_topic_subscription"):
+        _positive(results, "latency_to_queue", key, "median_ms")
+        assert results["latency_to_queue"][key]["count"] == 20
+    for key in ("send_message_per_second", "publish_per_second"):
+        _positive(results, "throughput", key)
+    assert results["schedule_firing"]["fire_times"] == 50 * 60
+    _positive(results, "schedule_firing", "fires_per_second")
