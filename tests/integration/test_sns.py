@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -375,6 +376,29 @@ def test_an_http_endpoint_confirms_and_receives_signed_notifications(sns: Any, e
     with urllib.request.urlopen(notification["UnsubscribeURL"], timeout=5):
         pass
     assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+
+
+def test_authenticate_on_unsubscribe_keeps_the_link_from_unsubscribing(sns: Any, endpoint: Endpoint) -> None:
+    topic = new_topic(sns)
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url)
+    [(_, confirmation)] = endpoint.wait_for(1)
+    arn = sns.confirm_subscription(
+        TopicArn=topic, Token=confirmation["Token"], AuthenticateOnUnsubscribe="true"
+    )["SubscriptionArn"]
+    assert (
+        sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]["ConfirmationWasAuthenticated"]
+        == "true"
+    )
+    sns.publish(TopicArn=topic, Message="m")
+    [_, (_, notification)] = endpoint.wait_for(2)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(notification["UnsubscribeURL"], timeout=5)
+    assert refused.value.code == 403
+    refused.value.close()
+    assert [
+        s["SubscriptionArn"] for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    ] == [arn]
+    sns.unsubscribe(SubscriptionArn=arn)  # signed: allowed
 
 
 def test_a_failed_delivery_reaches_the_dead_letter_queue(sns: Any, sqs: Any) -> None:

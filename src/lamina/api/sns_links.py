@@ -46,7 +46,14 @@ class SnsLinks:
                     "</ConfirmSubscriptionResponse>",
                 )
             if path == f"{LINKS_PREFIX}/unsubscribe":
-                await self._service.unsubscribe(query.get("SubscriptionArn", ""))
+                arn = query.get("SubscriptionArn", "")
+                if self._service.subscription(arn).authenticated_unsubscribe:
+                    raise AwsError(
+                        "AuthorizationError",
+                        "This subscription can only be removed by an authenticated Unsubscribe",
+                        403,
+                    )
+                await self._service.unsubscribe(arn)
                 return _xml(200, f'<UnsubscribeResponse xmlns="{_NAMESPACE}"></UnsubscribeResponse>')
         except AwsError as error:
             return _xml(

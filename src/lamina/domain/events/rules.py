@@ -28,6 +28,8 @@ DEFAULT_BUS = "default"
 RULE_KIND = "events/rule"  # the kind of its documents in the resource store
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 MAX_TARGETS_PER_RULE = 5  # EventBridge quotas: "Targets per rule"
+MAX_RULES_PER_BUS = 300  # "Rules per event bus"
+MAX_BUSES = 100  # "Event buses per account" (custom ones)
 _NAME = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")
 _BUS_NAME = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
 # A bus named by ARN in EventBusName (PutRule, PutEvents and the others accept either).

@@ -203,6 +203,7 @@ class Subscription:
     attributes: dict[str, str] = field(default_factory=dict)
     confirmed: bool = True
     token: str | None = None  # while pending confirmation
+    authenticated_unsubscribe: bool = False  # its UnsubscribeURL does not work (signed calls only)
 
     @property
     def arn(self) -> str:
@@ -226,6 +227,7 @@ class Subscription:
             "attributes": self.attributes,
             "confirmed": self.confirmed,
             "token": self.token,
+            "authenticated_unsubscribe": self.authenticated_unsubscribe,
         }
 
     @classmethod
@@ -239,6 +241,7 @@ class Subscription:
             document.get("attributes", {}),
             document.get("confirmed", True),
             document.get("token"),
+            document.get("authenticated_unsubscribe", False),
         )
 
     def described(self) -> dict[str, str]:
@@ -250,7 +253,9 @@ class Subscription:
             "Protocol": self.protocol,
             "Endpoint": self.endpoint,
             "PendingConfirmation": "false" if self.confirmed else "true",
-            "ConfirmationWasAuthenticated": "true" if self.confirmed else "false",
+            "ConfirmationWasAuthenticated": "true"
+            if self.protocol in ("lambda", "sqs") or self.authenticated_unsubscribe
+            else "false",
             "RawMessageDelivery": self.attributes.get("RawMessageDelivery", "false"),
             **{name: value for name, value in self.attributes.items() if name != "RawMessageDelivery"},
             **(

@@ -24,6 +24,8 @@ from lamina.domain.events.rules import (
     DEFAULT_BUS,
     DISABLED,
     ENABLED,
+    MAX_BUSES,
+    MAX_RULES_PER_BUS,
     MAX_TARGETS_PER_RULE,
     RULE_KIND,
     EventBus,
@@ -127,6 +129,8 @@ class EventBusService:
     async def create_bus(self, account: str, region: str, name: str, description: str | None) -> EventBus:
         check_bus_name(name)
         async with self._lock:
+            if len(self._buses.get((account, region), {})) >= MAX_BUSES:
+                raise errors.limit_exceeded("The requested resource exceeds the maximum number allowed.")
             now = self._clock.now()
             bus = EventBus(name, account, region, description, now, now)
             if name == DEFAULT_BUS or not await self._store.create(
@@ -214,6 +218,9 @@ class EventBusService:
                 raise errors.invalid_pattern(str(error)) from None
         async with self._lock:
             current = self._rules.get((account, region), {}).get((bus, name))
+            on_bus = sum(1 for (rule_bus, _) in self._rules.get((account, region), {}) if rule_bus == bus)
+            if current is None and on_bus >= MAX_RULES_PER_BUS:
+                raise errors.limit_exceeded("The requested resource exceeds the maximum number allowed.")
             state = state or ENABLED
             anchor = self._clock.now()
             if current is not None and current.schedule_expression == schedule_expression and current.enabled:

@@ -239,12 +239,18 @@ class TopicService:
             await self._deliverer.request_confirmation(subscription)
         return subscription
 
-    async def confirm(self, topic_arn: str, token: str) -> Subscription:
+    async def confirm(
+        self, topic_arn: str, token: str, *, authenticate_unsubscribe: bool = False
+    ) -> Subscription:
+        """`authenticate_unsubscribe` (ConfirmSubscription's AuthenticateOnUnsubscribe): only a
+        signed Unsubscribe may end the subscription, not its UnsubscribeURL."""
         self.topic(topic_arn)
         async with self._lock:
             for subscription in self.subscriptions_of(topic_arn):
                 if subscription.token is not None and secrets.compare_digest(subscription.token, token):
-                    confirmed = replace(subscription, confirmed=True)
+                    confirmed = replace(
+                        subscription, confirmed=True, authenticated_unsubscribe=authenticate_unsubscribe
+                    )
                     await self._save(confirmed)
                     return confirmed
         raise errors.invalid_parameter("Token")

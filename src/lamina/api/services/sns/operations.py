@@ -80,7 +80,11 @@ class SnsOperations:
 
     async def confirm_subscription(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         self._authorize("sns:ConfirmSubscription", params["TopicArn"], context)
-        subscription = await self._service.confirm(params["TopicArn"], params["Token"])
+        subscription = await self._service.confirm(
+            params["TopicArn"],
+            params["Token"],
+            authenticate_unsubscribe=str(params.get("AuthenticateOnUnsubscribe", "")).lower() == "true",
+        )
         return OperationResult({"SubscriptionArn": subscription.arn})
 
     async def unsubscribe(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
