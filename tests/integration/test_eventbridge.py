@@ -9,6 +9,8 @@ import calendar
 import contextlib
 import itertools
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -437,3 +439,40 @@ def test_put_events_to_a_custom_bus_reach_only_its_rules(events: Any, sqs: Any) 
     events.delete_rule(Name=default_rule)
     events.remove_targets(Rule="on-bus", EventBusName=bus, Ids=["q"])
     events.delete_event_bus(Name=bus)
+
+
+def test_the_aws_cli_manages_rules_and_schedules(server: RunningServer) -> None:
+    def aws(*args: str) -> Any:
+        completed = subprocess.run(
+            [sys.executable, "-m", "awscli", *args],
+            env=server.cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stderr
+        return json.loads(completed.stdout) if completed.stdout.strip() else None
+
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    arn = aws("events", "put-rule", "--name", name, "--schedule-expression", "cron(0 2 * * ? *)")["RuleArn"]
+    assert arn.endswith(f":rule/{name}")
+    assert aws("events", "describe-rule", "--name", name)["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    aws("events", "delete-rule", "--name", name)
+    created = aws(
+        "scheduler",
+        "create-schedule",
+        "--name",
+        name,
+        "--schedule-expression",
+        "rate(5 minutes)",
+        "--flexible-time-window",
+        "Mode=OFF",
+        "--target",
+        f"Arn=arn:aws:sqs:{REGION}:{ACCOUNT}:q,RoleArn=arn:aws:iam::{ACCOUNT}:role/r",
+        "--state",
+        "DISABLED",
+    )
+    assert created["ScheduleArn"].endswith(f":schedule/default/{name}")
+    assert aws("scheduler", "get-schedule", "--name", name)["State"] == "DISABLED"
+    aws("scheduler", "delete-schedule", "--name", name)
