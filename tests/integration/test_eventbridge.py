@@ -9,8 +9,6 @@ import calendar
 import contextlib
 import itertools
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.cli import run_aws
 from tests.support.fake_clock import advance, server_now
 from tests.support.lambda_calls import create_function
 from tests.support.queues import queue_allowing, take_messages
@@ -443,16 +442,7 @@ def test_put_events_to_a_custom_bus_reach_only_its_rules(events: Any, sqs: Any) 
 
 def test_the_aws_cli_manages_rules_and_schedules(server: RunningServer) -> None:
     def aws(*args: str) -> Any:
-        completed = subprocess.run(
-            [sys.executable, "-m", "awscli", *args],
-            env=server.cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert completed.returncode == 0, completed.stderr
-        return json.loads(completed.stdout) if completed.stdout.strip() else None
+        return run_aws(server, *args)
 
     name = f"cli-{uuid.uuid4().hex[:8]}"
     arn = aws("events", "put-rule", "--name", name, "--schedule-expression", "cron(0 2 * * ? *)")["RuleArn"]

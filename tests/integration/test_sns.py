@@ -10,8 +10,6 @@ import base64
 import contextlib
 import http.server
 import json
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -27,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from tests.support.cli import run_aws
 from tests.support.lambda_calls import create_function
 from tests.support.queues import queue_allowing, take_messages
 from tests.support.server import LAMBDA_TRUST_POLICY, RunningServer, running_server
@@ -542,16 +541,8 @@ def test_the_aws_cli_publishes(server: RunningServer, sns: Any, sqs: Any) -> Non
     topic = new_topic(sns)
     url, arn = queue_for(sqs)
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
-    completed = subprocess.run(
-        [sys.executable, "-m", "awscli", "sns", "publish", "--topic-arn", topic, "--message", "from the cli"],
-        env=server.cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert "MessageId" in json.loads(completed.stdout)
+    published = run_aws(server, "sns", "publish", "--topic-arn", topic, "--message", "from the cli")
+    assert "MessageId" in published
     assert [m["Body"] for m in messages(sqs, url, 1)] == ["from the cli"]
 
 

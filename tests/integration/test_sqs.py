@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -22,6 +20,7 @@ import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.cli import run_aws
 from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer
 
 
@@ -333,18 +332,7 @@ def test_the_query_protocol_for_older_sdks(server: RunningServer, sqs: Any) -> N
 
 def test_aws_cli_sqs(server: RunningServer) -> None:
     def aws(*args: str) -> Any:
-        completed = subprocess.run(
-            # awscli v1 points `aws sqs` in us-east-1 at AWS's legacy host unless --endpoint-url is
-            # given (its overridesslcommonname customization ignores AWS_ENDPOINT_URL there).
-            [sys.executable, "-m", "awscli", "sqs", *args, "--endpoint-url", server.endpoint],
-            env=server.cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert completed.returncode == 0, completed.stderr
-        return json.loads(completed.stdout) if completed.stdout.strip() else None
+        return run_aws(server, "sqs", *args, endpoint_url=True)
 
     name = _name("cli")
     url = aws("create-queue", "--queue-name", name)["QueueUrl"]

@@ -3,10 +3,12 @@ variables but those a test gives."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.support.server import RunningServer
 
@@ -38,3 +40,20 @@ def create_account(server: RunningServer, *args: str) -> subprocess.CompletedPro
         env=server.root_env(),
         timeout=60,
     )
+
+
+def run_aws(server: RunningServer, *args: str, endpoint_url: bool = False) -> Any:
+    """The `aws` CLI (awscli, as the test dependencies install it) against `server`; its JSON
+    answer (None when it printed nothing). `endpoint_url`: pass --endpoint-url, which awscli v1's
+    `aws sqs` needs in us-east-1 (its customization ignores AWS_ENDPOINT_URL there)."""
+    extra = ["--endpoint-url", server.endpoint] if endpoint_url else []
+    completed = subprocess.run(
+        [sys.executable, "-m", "awscli", *args, *extra],
+        env=server.cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout) if completed.stdout.strip() else None
