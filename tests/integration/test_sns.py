@@ -570,3 +570,54 @@ def test_a_delivery_survives_a_kill_of_the_server(tmp_path: Path) -> None:
         assert [(body["MessageId"], body["Message"]) for _, body in received] == [(message_id, "kept")]
     finally:
         endpoint.close()
+
+
+def test_a_hanging_subscriber_does_not_hold_up_other_work(server: RunningServer, sns: Any) -> None:
+    """HTTP posts run on threads of their own: twelve posts stuck on a subscriber that never answers
+    leave uploads (whose hashing shares the server's default threads) unaffected."""
+    release = threading.Event()
+    answered: list[dict[str, Any]] = []
+
+    class Hanging(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if body["Type"] == "SubscriptionConfirmation":
+                answered.append(body)
+                self.send_response(200)
+                self.end_headers()
+                return
+            release.wait(30)  # a notification: never answered while the test runs
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    hanging = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    threading.Thread(target=hanging.serve_forever, daemon=True).start()
+    try:
+        topic = new_topic(sns)
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=f"http://127.0.0.1:{hanging.server_port}/")
+        deadline = time.monotonic() + 10
+        while not answered and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with urllib.request.urlopen(answered[0]["SubscribeURL"], timeout=5):
+            pass
+        for number in range(12):
+            sns.publish(TopicArn=topic, Message=f"stuck {number}")
+        time.sleep(0.5)
+        s3 = server.client("s3")
+        bucket = f"b-{uuid.uuid4().hex[:10]}"
+        s3.create_bucket(Bucket=bucket)
+        # Not a timing: before, this upload waited behind the stuck posts for about two minutes.
+        upload = threading.Thread(
+            target=s3.put_object, kwargs={"Bucket": bucket, "Key": "k", "Body": b"x" * (16 << 20)}
+        )
+        upload.start()
+        upload.join(timeout=60)
+        assert not upload.is_alive(), "the upload waited behind the stuck deliveries"
+        assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == 16 << 20
+        s3.delete_object(Bucket=bucket, Key="k")
+        s3.delete_bucket(Bucket=bucket)
+    finally:
+        release.set()
+        hanging.shutdown()
+        hanging.server_close()

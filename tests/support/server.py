@@ -67,7 +67,9 @@ class RunningServer:
             region_name=region,
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
-            config=Config(retries={"max_attempts": 1}, read_timeout=120, inject_host_prefix=False, **config),
+            config=Config(
+                **{"retries": {"max_attempts": 1}, "read_timeout": 120, "inject_host_prefix": False, **config}
+            ),
         )
         self._clients.append(client)
         return client

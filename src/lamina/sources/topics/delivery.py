@@ -25,6 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lamina.domain.topics.notifications import (
@@ -48,6 +49,7 @@ _log = logging.getLogger(__name__)
 SNS_PRINCIPAL = "sns.amazonaws.com"
 RETRY_DELAYS_S = (1.0, 2.0, 4.0)
 HTTP_TIMEOUT_S = 15.0
+HTTP_THREADS = 4
 LINKS_PREFIX = "/_lamina/sns"
 PENDING_KIND = "sns/pending"  # deliveries not yet made, kept across a restart
 
@@ -78,6 +80,9 @@ class SubscriptionDelivery:
         self._base_url = base_url
         self._now = now
         self._retrying: set[asyncio.Task[None]] = set()
+        # HTTP(S) posts block a thread each: on threads of their own, so that a slow or hanging
+        # subscriber never holds the threads uploads and file work share (the default executor).
+        self._http = ThreadPoolExecutor(max_workers=HTTP_THREADS, thread_name_prefix="sns-http")
 
     async def deliver(self, subscription: Subscription, notification: Notification) -> None:
         """Functions and queues are sent to before this returns; HTTP(S) endpoints after (their
@@ -125,6 +130,7 @@ class SubscriptionDelivery:
         for task in list(self._retrying):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._http.shutdown(wait=False, cancel_futures=True)
 
     # -------------------------------------------------------------------------------------------
     def _later(self, work: Any) -> None:
@@ -255,4 +261,4 @@ class SubscriptionDelivery:
             except (urllib.error.URLError, OSError, ValueError):
                 return False
 
-        return await asyncio.to_thread(send)
+        return await asyncio.get_running_loop().run_in_executor(self._http, send)
