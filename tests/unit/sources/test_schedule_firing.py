@@ -208,3 +208,19 @@ def test_while_running_every_time_fires_however_far_the_clock_jumps(tmp_path: Pa
         await store.close()
 
     run(body)
+
+
+def test_a_clock_moved_exactly_onto_a_fire_time_fires_it(tmp_path: Path) -> None:
+    """Fire times pass through datetimes (microseconds): from an anchor with more digits than that,
+    the minute's time can land a hair after a clock moved by exactly a minute."""
+
+    async def body() -> None:
+        clock, recorder = ManualClock(START + 0.1234567), Recorder()
+        store, service, schedules = await opened(tmp_path / "r.db", clock, recorder)
+        await schedule_rule(service, "rate(1 minute)")
+        for _ in range(5):
+            clock.advance(60)
+            assert await schedules.fire_due() == 1
+        await store.close()
+
+    run(body)
