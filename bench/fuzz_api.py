@@ -135,7 +135,8 @@ KNOWN_NAMES: dict[str, list[str]] = {
 
 
 def create_resources(port: int, credentials: tuple[str, str], region: str) -> None:
-    """The function, log group and stream, user and alarm that KNOWN_NAMES name."""
+    """The function, log group and stream, user and alarm that KNOWN_NAMES name, and a REST API
+    and an HTTP API (whose generated ids are added to KNOWN_NAMES)."""
     import boto3
     from botocore.config import Config
 
@@ -179,6 +180,20 @@ def create_resources(port: int, credentials: tuple[str, str], region: str) -> No
         Threshold=1,
         ComparisonOperator="GreaterThanOrEqualToThreshold",
     )
+    apigateway = client("apigateway")
+    api = apigateway.create_rest_api(name="fuzz")
+    KNOWN_NAMES["restApiId"] = [api["id"]]
+    KNOWN_NAMES["resourceId"] = [api["rootResourceId"]]
+    KNOWN_NAMES["parentId"] = [api["rootResourceId"]]
+    KNOWN_NAMES["httpMethod"] = ["GET"]
+    apigateway.put_method(
+        restApiId=api["id"], resourceId=api["rootResourceId"], httpMethod="GET", authorizationType="NONE"
+    )
+    apigateway.put_integration(
+        restApiId=api["id"], resourceId=api["rootResourceId"], httpMethod="GET", type="MOCK"
+    )
+    http_api = client("apigatewayv2").create_api(Name="fuzz", ProtocolType="HTTP")
+    KNOWN_NAMES["ApiId"] = [http_api["ApiId"]]
 
 
 def health(port: int) -> dict[str, Any]:

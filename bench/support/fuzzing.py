@@ -103,6 +103,8 @@ TARGETS = (
     Target("scheduler", "rest-json", "scheduler"),
     Target("sns", "query", "sns"),
     Target("ses", "query", "ses"),
+    Target("apigateway", "rest-json", "apigateway"),
+    Target("apigatewayv2", "rest-json", "apigateway"),
 )
 
 

@@ -65,6 +65,7 @@ from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.regions import is_region
 from lamina.domain.runtimes import creatable_runtimes
+from lamina.embedded_apis import EmbeddedApis, build_apis
 from lamina.embedded_events import EmbeddedEvents, build_events
 from lamina.embedded_mail import EmbeddedMail, build_mail
 from lamina.embedded_queues import build_mappings, build_sqs
@@ -423,6 +424,7 @@ class Platform:
     events: EmbeddedEvents | None = None
     topics: EmbeddedTopics | None = None  # the embedded SNS, on the resource store `events` opens
     mail: EmbeddedMail | None = None  # SES receipt rules, and the SMTP port (--smtp-port)
+    apis: EmbeddedApis | None = None  # API Gateway: REST APIs and their endpoint
     _settler: asyncio.Task[None] | None = None
     _adopter: asyncio.Task[None] | None = None
     _exchanger: asyncio.Task[None] | None = None
@@ -457,6 +459,8 @@ class Platform:
             await self.events.open()
         if self.topics is not None:
             await self.topics.open()
+        if self.apis is not None:
+            await self.apis.open()
         await self.identity_store.open()
         await self.directory.load()
         for account_id in self.directory.account_ids:
@@ -787,6 +791,8 @@ class Platform:
             await self.events.schedules.close()
         if self.topics is not None:
             await self.topics.close()
+        if self.apis is not None:
+            self.apis.close()
         # An account-region a request was opening is closed with the others.
         await asyncio.gather(*self._opening.values(), return_exceptions=True)
         await self.code_collector.close()
@@ -1529,6 +1535,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     events: EmbeddedEvents | None = None
     topics: EmbeddedTopics | None = None
     mail: EmbeddedMail | None = None
+    apis: EmbeddedApis | None = None
     if worker is None:
 
         async def invoker_of(account_id: str, region: str) -> ServiceInvoker | None:
@@ -1577,6 +1584,21 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
             lambda: platform.topics.publisher if platform.topics is not None else None,
         )
         services["ses"] = mail.facade
+        apis = build_apis(
+            events.store,
+            authorizer,
+            invoker_of,
+            verifier,
+            directory.credential,
+            settings.endpoint_url,
+            lambda account_id, region: (
+                (found.logs, found.recorder)
+                if (found := platform.accounts.get((account_id, region))) is not None
+                else None
+            ),
+        )
+        services["apigateway"] = apis.facade
+        events.also_reload(apis.load)
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),
@@ -1604,6 +1626,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         directory.credential,
         admin,
         sigv2=s3.sigv2 if s3 is not None else None,
+        api_endpoint=apis.endpoint if apis is not None else None,
     )
     platform = Platform(
         settings,
@@ -1636,6 +1659,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         events=events,
         topics=topics,
         mail=mail,
+        apis=apis,
     )
     if worker is None and settings.workers > 1 and settings.sandbox_uids_explicit:
         platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"

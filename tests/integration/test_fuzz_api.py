@@ -53,6 +53,8 @@ def test_fuzzed_requests_get_no_server_error_and_leave_the_server_healthy() -> N
         "scheduler/rest-json",
         "sns/query",
         "ses/query",
+        "apigateway/rest-json",
+        "apigatewayv2/rest-json",
     }
     assert results["requests"] == results["discovery_requests"] + REQUESTS
     assert sum(results["by_status"].values()) == results["requests"]

@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "triggers": {"triggers", "domain", "store", "execution", "functions", "identity"},
     "observability": {"observability", "domain", "store", "triggers", "execution"},
     "sources": {"sources", "domain", "store", "triggers"},
+    "apigateway": {"apigateway", "domain", "store", "transport"},
     "api": {
         "api",
         "protocol",
@@ -37,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
         "observability",
         "triggers",
         "sources",
+        "apigateway",
     },
     "cluster": {"cluster", "api", "domain", "execution", "identity", "protocol", "store", "transport"},
     "cli": {"cli", "auth", "store", "store_choice", "server", "domain", "cluster"},

@@ -19,6 +19,7 @@ from lamina.api.context import RequestContext
 from lamina.api.function_urls import FunctionUrlRouter, url_target
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.service import Service
+from lamina.apigateway.endpoint import ApiEndpoint, api_target
 from lamina.domain.ids import new_request_id
 from lamina.domain.regions import invalid_region, is_region
 from lamina.errors import AwsError
@@ -68,6 +69,7 @@ class Gateway:
         credentials: Callable[[str], Credential | None],
         admin: AdminRoutes | None = None,
         sigv2: SigV2Check | None = None,
+        api_endpoint: ApiEndpoint | None = None,
     ) -> None:
         """`credentials(access_key_id)`: who a verified key belongs to (the verifier looked up its
         secret the same way)."""
@@ -79,12 +81,17 @@ class Gateway:
         self._credentials = credentials
         self._admin = admin
         self._sigv2 = sigv2
+        self._api_endpoint = api_endpoint
 
     async def handle(self, lean: LeanRequest) -> LeanResponse:
         """The public port's handler: never raises."""
         target = url_target(lean)
         if target is not None:
             return await self._serve_function_url(lean, *target)
+        if self._api_endpoint is not None:
+            api = api_target(lean)
+            if api is not None:
+                return await self._api_endpoint.handle(lean, *api)
         if lean.path.startswith(ADMIN_PREFIX) and self._admin is not None:
             return await self._serve_admin(lean)
         request_id = new_request_id()

@@ -151,6 +151,32 @@ def request_event(
 ) -> dict[str, Any]:
     """The payload format 2.0 event a function URL request becomes. `caller` is the IAM identity
     of a signed request (AWS_IAM URLs), else None."""
+    return payload_v2_event(
+        request,
+        api_id=config.url_id,
+        domain=domain,
+        account_id=account_id,
+        request_id=request_id,
+        authorizer={"iam": caller} if caller is not None else None,
+        now=now,
+    )
+
+
+def payload_v2_event(
+    request: UrlRequest,
+    *,
+    api_id: str,
+    domain: str,
+    account_id: str,
+    request_id: str,
+    authorizer: dict[str, Any] | None,
+    route_key: str = "$default",
+    stage: str = "$default",
+    path_parameters: dict[str, str] | None = None,
+    stage_variables: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The payload format 2.0 event (function URLs, and HTTP APIs' Lambda proxy integrations)."""
     moment = now or datetime.now(UTC)
     headers = {
         name: value for name, value in request.headers.items() if name != "cookie" and name not in _HOP_BY_HOP
@@ -158,7 +184,7 @@ def request_event(
     path = _REPEATED_SLASHES.sub("/", request.raw_path)
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": "$default",
+        "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": request.raw_query,
         "headers": headers,
@@ -173,10 +199,10 @@ def request_event(
         event["queryStringParameters"] = query
     event["requestContext"] = {
         "accountId": account_id,
-        "apiId": config.url_id,
-        "authorizer": {"iam": caller} if caller is not None else None,
+        "apiId": api_id,
+        "authorizer": authorizer,
         "domainName": domain,
-        "domainPrefix": config.url_id,
+        "domainPrefix": api_id,
         "http": {
             "method": request.method,
             "path": path,
@@ -185,11 +211,15 @@ def request_event(
             "userAgent": request.headers.get("user-agent", ""),
         },
         "requestId": request_id,
-        "routeKey": "$default",
-        "stage": "$default",
+        "routeKey": route_key,
+        "stage": stage,
         "time": moment.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(moment.timestamp() * 1000),
     }
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if stage_variables:
+        event["stageVariables"] = stage_variables
     if request.body:
         if _is_text(request.headers.get("content-type", "")):
             try:
@@ -211,7 +241,7 @@ class InvalidResult(ValueError):
     function's log: the caller only sees 502 Internal Server Error, as on AWS)."""
 
 
-def _header_value(name: str, value: Any) -> str:
+def header_value(name: str, value: Any) -> str:
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, (str, int, float)):
@@ -239,10 +269,10 @@ def _response_headers(result: dict[str, Any]) -> list[tuple[str, str]]:
         if not _TOKEN.fullmatch(name):
             raise InvalidResult(f"{name!r} is not a valid header name")
         lowered = name.lower()
-        text = _header_value(name, value)
+        text = header_value(name, value)
         if lowered not in _FRAMING_HEADERS:
             headers.append((lowered, text))
-    headers += [("set-cookie", _header_value("Set-Cookie", cookie)) for cookie in cookies]
+    headers += [("set-cookie", header_value("Set-Cookie", cookie)) for cookie in cookies]
     if len(headers) > MAX_RESULT_HEADERS:
         raise InvalidResult(f"{len(headers)} header fields are more than {MAX_RESULT_HEADERS}")
     size = sum(len(name) + len(text) for name, text in headers)
@@ -335,8 +365,8 @@ def is_preflight(request: UrlRequest) -> bool:
     )
 
 
-def preflight_response(cors: dict[str, Any], request: UrlRequest) -> UrlResponse:
-    """Lambda's own answer to a CORS preflight request."""
+def preflight_response(cors: dict[str, Any], request: UrlRequest, status: int = 200) -> UrlResponse:
+    """Lambda's own answer to a CORS preflight request (HTTP APIs answer it 204)."""
     headers: list[tuple[str, str]] = []
     allowed = _origin_allowed(cors, request.headers.get("origin"))
     if allowed is not None:
@@ -349,14 +379,14 @@ def preflight_response(cors: dict[str, Any], request: UrlRequest) -> UrlResponse
             headers.append(("access-control-allow-credentials", "true"))
         if cors.get("MaxAge") is not None:
             headers.append(("access-control-max-age", str(cors["MaxAge"])))
-    return UrlResponse(200, headers, b"")
+    return UrlResponse(status, headers, b"")
 
 
 def with_cors(response: UrlResponse, cors: dict[str, Any], origin: str | None) -> UrlResponse:
     """The function's response with the configured Access-Control headers in place of its own."""
     if not cors:
         return response
-    headers = [(name, value) for name, value in response.headers if not name.startswith(_CORS_PREFIX)]
+    headers = [(name, value) for name, value in response.headers if not name.lower().startswith(_CORS_PREFIX)]
     allowed = _origin_allowed(cors, origin)
     if allowed is not None:
         headers.append(("access-control-allow-origin", allowed))

@@ -85,17 +85,25 @@ class ServiceInvoker:
         `source_arn`; None when not allowed, gone, throttled or not runnable."""
         if self._invocations is None or not await self.allowed(service, function, source_arn, source_account):
             return None
-        placement = self._placement
-        ref = parse_function_ref(function, region=placement.region, account_id=placement.account_id)
         try:
-            config = self._manager.get(ref.name, ref.qualifier, route=True)
-            check_invocable(config)
-            return await self._invocations.invoke(
-                InvocationInput(config, placement.arn(ref.name, ref.qualifier), payload), new_request_id()
-            )
+            return await self.run_allowed(function, payload)
         except AwsError as error:
             _log.warning("%s could not run %s for %s: %s", service, function, source_arn, error.message)
             return None
+
+    async def run_allowed(self, function: str, payload: bytes) -> InvocationResult:
+        """Run the function now, once `allowed` said the service may (API Gateway tells a refusal
+        from a failure, so it asks first); raises AwsError when it is gone, throttled or not
+        runnable."""
+        if self._invocations is None:
+            raise AwsError("ServiceException", "This server does not run functions synchronously", 500)
+        placement = self._placement
+        ref = parse_function_ref(function, region=placement.region, account_id=placement.account_id)
+        config = self._manager.get(ref.name, ref.qualifier, route=True)
+        check_invocable(config)
+        return await self._invocations.invoke(
+            InvocationInput(config, placement.arn(ref.name, ref.qualifier), payload), new_request_id()
+        )
 
     async def invoke_event_as(self, principal: Principal, function: str, payload: bytes) -> str | None:
         """Queue an asynchronous invocation by `principal` (a role session a service holds, such

@@ -2,6 +2,11 @@
 or removes there is an ObjectCreated:Put or ObjectRemoved:Delete event of its bucket, sent to the
 destinations of the bucket's notification configuration as for an upload through S3 (watchfiles:
 inotify on Linux). What the server itself wrote there was announced already and is not repeated.
+
+A file written in pieces is one ObjectCreated event, sent once the file has been still (the same
+size and modification time) for QUIET_S: inotify tells of each write, not of the last one, and a
+writer may pause between pieces (an fsync on a busy disk) for longer than any debounce. A change
+is announced when the bucket had destinations at the time it was made.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from lamina.sources.buckets.service import BucketService
 from lamina.store.objects.directory import DirectoryObjects
 
 _log = logging.getLogger(__name__)
-# Changes arriving within this many milliseconds are reported together (a file written in pieces
-# is one event, not one per write).
+# Changes arriving within this many milliseconds are reported together.
 DEBOUNCE_MS = 50
+# A changed file is announced once it has been still this long.
+QUIET_S = 0.5
 
 
 class DirectoryWatcher:
@@ -29,6 +35,7 @@ class DirectoryWatcher:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._ready: list[asyncio.Event] = []
+        self._settling: dict[tuple[str, str], asyncio.Task[None]] = {}  # (bucket, key) → its wait
 
     async def start(self) -> None:
         """Watch every directory; returns once each watch is in place."""
@@ -53,10 +60,16 @@ class DirectoryWatcher:
                         key = directory.key_of(path)
                         if key is None or directory.wrote_recently(key):
                             continue
+                        settling = self._settling.pop((bucket, key), None)
+                        if settling is not None:
+                            settling.cancel()
                         if change == watchfiles.Change.deleted:
                             await self._service.notify_outside_change(bucket, key, removed=True)
-                        elif path.is_file():
-                            await self._service.notify_outside_change(bucket, key, removed=False)
+                        elif path.is_file() and await self._service.notifies(bucket):
+                            task = asyncio.get_running_loop().create_task(
+                                self._announce_when_still(bucket, key, path)
+                            )
+                            self._settling[(bucket, key)] = task
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -64,10 +77,38 @@ class DirectoryWatcher:
                 _log.exception("watching %s for bucket %s failed; watching again", directory.root, bucket)
                 await asyncio.sleep(1)
 
+    async def _announce_when_still(self, bucket: str, key: str, path: Path) -> None:
+        """ObjectCreated for `key` once its file stops changing (a later change restarts this)."""
+        try:
+            while True:
+                before = _signature(path)
+                await asyncio.sleep(QUIET_S)
+                after = _signature(path)
+                if after is None:
+                    return  # removed meanwhile: its deletion is announced
+                if after == before:
+                    break
+            self._settling.pop((bucket, key), None)
+            await self._service.notify_outside_change(bucket, key, removed=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("announcing %s in bucket %s failed", key, bucket)
+
     async def close(self) -> None:
         self._stop.set()
+        for task in list(self._settling.values()):
+            task.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns

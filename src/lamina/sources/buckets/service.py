@@ -360,6 +360,11 @@ class BucketService:
         if bucket.notification:
             await self._events.notify(bucket, self._event(bucket, record, name, caller), caller.trace_header)
 
+    async def notifies(self, bucket_name: str) -> bool:
+        """Whether changes to the bucket have destinations now (a notification configuration)."""
+        bucket = await self._store.get_bucket(bucket_name)
+        return bucket is not None and bool(bucket.notification)
+
     async def notify_outside_change(self, bucket_name: str, key: str, *, removed: bool) -> None:
         """A file of a directory-backed bucket that another program created, changed or removed:
         the event its destinations get, as for the same change through S3."""
