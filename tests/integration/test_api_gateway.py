@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.api_calls import ACCOUNT, REGION, api_function, call_api, lambda_uri
 from tests.support.cli import run_aws
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, running_server
 
 ECHO = {
     "app.py": (
@@ -334,6 +335,17 @@ def http_backend() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(data)
 
+        def do_POST(self) -> None:
+            sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            failing = b"fail" in sent
+            data = json.dumps({"received": json.loads(sent), "path": self.path}).encode()
+            self.send_response(500 if failing else 201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Backend-Id", "b-1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def log_message(self, *args: Any) -> None:
             pass
 
@@ -562,3 +574,126 @@ def test_execution_and_access_logs_and_metrics(
         Statistics=["Sum"],
     )
     assert sum(point["Sum"] for point in errors["Datapoints"]) == 1
+
+
+def test_http_integration_maps_request_and_response(server: RunningServer, apigateway: Any) -> None:
+    """A non-proxy HTTP integration: the request template makes the backend's body, the status
+    code picks the integration response, whose template and header mappings make the answer."""
+    with http_backend() as backend:
+        api = apigateway.create_rest_api(name="http")
+        api_id = api["id"]
+        orders = apigateway.create_resource(
+            restApiId=api_id, parentId=api["rootResourceId"], pathPart="orders"
+        )["id"]
+        ids = {"restApiId": api_id, "resourceId": orders, "httpMethod": "GET"}
+        apigateway.put_method(**ids, authorizationType="NONE")
+        apigateway.put_integration(
+            **ids,
+            type="HTTP",
+            integrationHttpMethod="POST",
+            uri=backend + "/orders",
+            requestTemplates={
+                "application/json": '{"item": "$input.params(\'item\')", "stage": "$context.stage"}'
+            },
+        )
+        for status in ("200", "502"):
+            apigateway.put_method_response(**ids, statusCode=status)
+        apigateway.put_integration_response(
+            **ids,
+            statusCode="200",
+            selectionPattern="2\\d{2}",
+            responseTemplates={"application/json": '{"ordered": "$input.path(\'$.received.item\')"}'},
+            responseParameters={
+                "method.response.header.X-Backend": "integration.response.header.X-Backend-Id"
+            },
+        )
+        apigateway.put_integration_response(
+            **ids,
+            statusCode="502",
+            selectionPattern="5\\d{2}",
+            responseTemplates={"application/json": '{"error": "backend failed"}'},
+        )
+        apigateway.create_deployment(restApiId=api_id, stageName="live")
+        status, headers, body = call(server, api_id, "/live/orders?item=tea")
+        assert (status, json.loads(body)) == (200, {"ordered": "tea"})
+        assert headers["X-Backend"] == "b-1"
+        status, _, body = call(server, api_id, "/live/orders?item=fail")
+        assert (status, json.loads(body)) == (502, {"error": "backend failed"})
+
+
+def test_authorizer_context_reaches_mapping_templates(
+    server: RunningServer, apigateway: Any, lambda_client: Any
+) -> None:
+    function_arn = function(lambda_client, ECHO)
+    authorizer_arn = function(
+        lambda_client,
+        {
+            "app.py": (
+                "def handler(event, context):\n"
+                "    return {'principalId': 'alice', 'context': {'tier': 'gold'}, 'policyDocument': {\n"
+                "        'Version': '2012-10-17', 'Statement': [{'Action': 'execute-api:Invoke',\n"
+                "        'Effect': 'Allow', 'Resource': event['methodArn']}]}}\n"
+            )
+        },
+    )
+    api_id, hello = tutorial_api(apigateway, function_arn)
+    authorizer = apigateway.create_authorizer(
+        restApiId=api_id,
+        name="a",
+        type="TOKEN",
+        authorizerUri=lambda_uri(authorizer_arn),
+        identitySource="method.request.header.Authorization",
+        authorizerResultTtlInSeconds=0,
+    )
+    apigateway.update_method(
+        restApiId=api_id,
+        resourceId=hello,
+        httpMethod="GET",
+        patchOperations=[
+            {"op": "replace", "path": "/authorizationType", "value": "CUSTOM"},
+            {"op": "replace", "path": "/authorizerId", "value": authorizer["id"]},
+        ],
+    )
+    apigateway.update_integration(
+        restApiId=api_id,
+        resourceId=hello,
+        httpMethod="GET",
+        patchOperations=[
+            {
+                "op": "replace",
+                "path": "/requestTemplates/application~1json",
+                "value": '{"name": "$context.authorizer.principalId", "tier": "$context.authorizer.tier"}',
+            }
+        ],
+    )
+    apigateway.put_integration_response(
+        restApiId=api_id, resourceId=hello, httpMethod="GET", statusCode="200"
+    )
+    apigateway.create_deployment(restApiId=api_id, stageName="prod")
+    assert call(server, api_id, "/prod/hello")[0] == 401
+    status, _, body = call(server, api_id, "/prod/hello", headers={"Authorization": "token"})
+    assert status == 200, body
+    assert json.loads(body)["got"] == {"name": "alice", "tier": "gold"}
+
+
+def test_apis_survive_a_kill_of_the_server(tmp_path: Path) -> None:
+    """Definitions are in the store when the call that made them answers: a SIGKILL loses none."""
+    data = tmp_path / "data"
+    with running_server(data) as first:
+        lambda_client = first.client("lambda")
+        function_arn = function(lambda_client, ECHO)
+        apigateway = first.client("apigateway")
+        api_id, _ = tutorial_api(apigateway, function_arn)
+        apigateway.create_deployment(restApiId=api_id, stageName="prod", variables={"greeting": "kept"})
+        key = apigateway.create_api_key(name="k", enabled=True)
+        http_api = first.client("apigatewayv2").create_api(
+            Name="kept", ProtocolType="HTTP", Target=function_arn
+        )
+        assert call(first, api_id, "/prod/hello?name=Before")[0] == 200
+        first.process.kill()
+        first.process.wait()
+    with running_server(data) as second:
+        status, _, body = call(second, api_id, "/prod/hello?name=After")
+        assert (status, json.loads(body)["message"]) == (200, "Hello, After!")
+        assert second.client("apigateway").get_api_key(apiKey=key["id"])["name"] == "k"
+        assert call(second, http_api["ApiId"], "/x")[0] == 200
