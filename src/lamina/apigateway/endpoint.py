@@ -80,7 +80,7 @@ class ApiEndpoint:
     async def handle(self, lean: LeanRequest, api_id: str, path: str) -> LeanResponse:
         """Never raises: what fails unexpectedly is logged and answers 500."""
         request_id = new_request_id()
-        log = ExecutionLog(request_id)
+        log = ExecutionLog(request_id, enabled=False)  # the stage says whether it logs
         started = time.perf_counter()
         served: tuple[bool, str, str, str, str] | None = None  # (HTTP API, id, name, account, region)
         try:
@@ -90,7 +90,8 @@ class ApiEndpoint:
             response = gateway_error(500, "Internal server error", "InternalServerErrorException")
         if served is not None and log.stage is not None and self._observe is not None:
             latency = (time.perf_counter() - started) * 1000
-            log.context = _access_context(lean, log, response, api_id, latency)
+            if log.access_log:
+                log.context = _access_context(lean, log, response, api_id, latency)
             http_api, served_id, name, account, region = served
             self._observe(
                 ServedRequest(account, region, http_api, served_id, name, response.status, latency, log)

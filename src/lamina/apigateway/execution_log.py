@@ -19,8 +19,11 @@ class ExecutionLog:
     """The lines, and what the request's metrics and logs need to know of it: the stage it reached
     (None: none), the stage's logging settings, and how long the integration took."""
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, enabled: bool = True) -> None:
+        """`enabled`: whether lines are kept (a stage that logs, TestInvokeMethod); callers skip
+        building costly lines (bodies, header maps) when it is off."""
         self.request_id = request_id
+        self.enabled = enabled
         self.lines: list[tuple[float, str]] = []
         self.stage: str | None = None
         self.logging_level: str | None = None  # the stage's loggingLevel: INFO, ERROR or OFF
@@ -29,7 +32,8 @@ class ExecutionLog:
         self.context: dict[str, Any] = {}  # $context variables for the access log
 
     def add(self, message: str) -> None:
-        self.lines.append((time.time(), message))
+        if self.enabled:
+            self.lines.append((time.time(), message))
 
     def text(self) -> str:
         """TestInvokeMethod's `log`: a heading line, then each line with its time."""

@@ -65,6 +65,7 @@ class RestEndpoint:
             return forbidden()
         log.stage = stage_name
         log.logging_level = (stage.get("methodSettings") or {}).get("*/*", {}).get("loggingLevel")
+        log.enabled = (log.logging_level or "OFF").upper() in ("INFO", "ERROR")
         log.access_log = stage.get("accessLogSettings")
         deployment = api.deployments.get(stage["deploymentId"])
         if deployment is None:

@@ -144,10 +144,11 @@ async def run_integration(call: MethodCall, lambdas: LambdaCall, http: HttpCall)
     kind = integration.get("type")
     log = call.log
     log.add(f"HTTP Method: {call.request.method}, Resource Path: {call.request.path}")
-    log.add(f"Method request path: {_java_map(call.path_parameters)}")
-    log.add(f"Method request query string: {_java_map(call.request.query)}")
-    log.add(f"Method request headers: {_java_map(call.request.headers)}")
-    log.add(f"Method request body before transformations: {call.request.body.decode('utf-8', 'replace')}")
+    if log.enabled:
+        log.add(f"Method request path: {_java_map(call.path_parameters)}")
+        log.add(f"Method request query string: {_java_map(call.request.query)}")
+        log.add(f"Method request headers: {_java_map(call.request.headers)}")
+        log.add(f"Method request body before transformations: {call.request.body.decode('utf-8', 'replace')}")
     try:
         if kind == "AWS_PROXY":
             response = await _lambda_proxy(call, integration, lambdas)
@@ -193,7 +194,8 @@ async def _call_lambda(call: MethodCall, uri: str, payload: bytes, lambdas: Lamb
     call.log.add(
         f"Endpoint request URI: https://lambda.{call.region}.amazonaws.com/2015-03-31/functions/{function_arn}/invocations"
     )
-    call.log.add(f"Endpoint request body after transformations: {payload.decode('utf-8', 'replace')}")
+    if call.log.enabled:
+        call.log.add(f"Endpoint request body after transformations: {payload.decode('utf-8', 'replace')}")
     call.log.add(
         f"Sending request to https://lambda.{call.region}.amazonaws.com/2015-03-31/functions/{function_arn}/invocations"
     )
@@ -202,7 +204,8 @@ async def _call_lambda(call: MethodCall, uri: str, payload: bytes, lambdas: Lamb
     elapsed = (time.perf_counter() - started) * 1000
     call.log.integration_latency_ms = elapsed
     call.log.add(f"Received response. Status: 200, Integration latency: {int(elapsed)} ms")
-    call.log.add(f"Endpoint response body before transformations: {result.decode('utf-8', 'replace')}")
+    if call.log.enabled:
+        call.log.add(f"Endpoint response body before transformations: {result.decode('utf-8', 'replace')}")
     error_message = None
     if function_error is not None:
         try:
@@ -233,7 +236,10 @@ async def _lambda_proxy(call: MethodCall, integration: dict[str, Any], lambdas: 
             "Internal server error",
             f"Execution failed due to configuration error: Malformed Lambda proxy response ({error})",
         ) from None
-    call.log.add(f"Method response body after transformations: {response.body.decode('utf-8', 'replace')}")
+    if call.log.enabled:
+        call.log.add(
+            f"Method response body after transformations: {response.body.decode('utf-8', 'replace')}"
+        )
     return response
 
 
@@ -380,8 +386,9 @@ def _integration_response(
             name = target[len("method.response.header.") :]
             headers = [(existing, old) for existing, old in headers if existing.lower() != name.lower()]
             headers.append((name, value))
-    call.log.add(f"Method response body after transformations: {body.decode('utf-8', 'replace')}")
-    call.log.add(f"Method response headers: {_java_map(dict(headers))}")
+    if call.log.enabled:
+        call.log.add(f"Method response body after transformations: {body.decode('utf-8', 'replace')}")
+        call.log.add(f"Method response headers: {_java_map(dict(headers))}")
     return UrlResponse(int(chosen["statusCode"]), headers, body)
 
 
