@@ -11,17 +11,21 @@ import http.server
 import json
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.support.api_calls import ACCOUNT, REGION, api_function, call_api, lambda_uri
-from tests.support.server import RunningServer
+from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer
 
 ECHO = {
     "app.py": (
@@ -387,3 +391,32 @@ def _error(call: Any, **params: Any) -> tuple[str, int]:
         call(**params)
     response = raised.value.response
     return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_iam_authorization_of_a_route(server: RunningServer, apigatewayv2: Any, lambda_client: Any) -> None:
+    function_arn = api_function(lambda_client, ECHO)
+    api_id = apigatewayv2.create_api(Name="iam", ProtocolType="HTTP")["ApiId"]
+    integration = apigatewayv2.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=function_arn, PayloadFormatVersion="2.0"
+    )
+    apigatewayv2.create_route(
+        ApiId=api_id,
+        RouteKey="GET /signed",
+        Target=f"integrations/{integration['IntegrationId']}",
+        AuthorizationType="AWS_IAM",
+    )
+    apigatewayv2.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    status, _, body = call_api(server, api_id, "/signed", by_host=False)
+    assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+    url = f"{server.endpoint}/_lamina/apis/{api_id}/signed"
+    request = AWSRequest(method="GET", url=url, headers={})
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "execute-api", REGION).add_auth(request)
+    prepared = urllib.request.Request(url, headers=dict(request.headers.items()), method="GET")
+    with urllib.request.urlopen(prepared, timeout=30) as response:
+        event = json.loads(response.read())
+    iam = event["requestContext"]["authorizer"]["iam"]
+    assert (iam["accessKey"], iam["accountId"], iam["userArn"]) == (
+        ACCESS_KEY,
+        ACCOUNT,
+        f"arn:aws:iam::{ACCOUNT}:root",
+    )

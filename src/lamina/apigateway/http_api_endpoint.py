@@ -169,8 +169,18 @@ class HttpApiEndpoint:
                 return http_error(403, "Forbidden")
             refused, identity = await self._iam(route_arn, api.account, None, lean, log)
             if refused is not None:
-                return refused
-            authorizer_context = {"iam": identity}
+                return http_error(403, "Forbidden")  # HTTP APIs say no more than this
+            authorizer_context = {
+                "iam": {
+                    "accessKey": identity.get("accessKey"),
+                    "accountId": identity.get("accountId"),
+                    "callerId": identity.get("caller"),
+                    "cognitoIdentity": None,
+                    "principalOrgId": None,
+                    "userArn": identity.get("userArn"),
+                    "userId": identity.get("user"),
+                }
+            }
         integration_id = str(route.get("Target", "")).removeprefix("integrations/")
         integration = deployment.integrations.get(integration_id)
         if integration is None:
