@@ -47,7 +47,7 @@ class EmbeddedApis:
     http_apis: HttpApiService
     facade: Service
     endpoint: ApiEndpoint
-    http: HttpEndpoints
+    http: list[HttpEndpoints]  # integrations' threads, and the issuers' (JWKS) threads
 
     async def open(self) -> None:
         """After the resource store is open."""
@@ -60,7 +60,8 @@ class EmbeddedApis:
         await self.http_apis.load()
 
     def close(self) -> None:
-        self.http.close()
+        for pool in self.http:
+            pool.close()
 
 
 # The log store and metric recorder of an account-region (None when it does not exist here).
@@ -155,7 +156,8 @@ def build_apis(
     http = HttpEndpoints()
     facade = build_apigateway_facade(rest, usage, http_apis, authorizer, call_lambda, http)
     iam = execute_api_iam(verifier, credentials, authorizer)
-    jwt = JwtVerifier(http.fetch_json)
+    issuers = HttpEndpoints(threads=4)  # a slow issuer never holds up integrations
+    jwt = JwtVerifier(issuers.fetch_json)
     endpoint = ApiEndpoint(
         rest,
         http_apis,
@@ -163,4 +165,4 @@ def build_apis(
         HttpApiEndpoint(call_lambda, http, RouteAuthorizers(call_lambda, jwt), iam),
         _Observations(observers_of),
     )
-    return EmbeddedApis(rest, usage, http_apis, facade, endpoint, http)
+    return EmbeddedApis(rest, usage, http_apis, facade, endpoint, [http, issuers])

@@ -457,6 +457,74 @@ def test_control_plane_errors_answer_as_api_gateway(apigateway: Any) -> None:
     root_item = next(item for item in resources if item["path"] == "/")
     assert root_item["resourceMethods"]["GET"]["authorizationType"] == "NONE"
     assert api_id in {item["id"] for item in apigateway.get_rest_apis(limit=500)["items"]}
+    # What could never be served is refused when it is set (BadRequestException, not a later 500).
+    apigateway.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    apigateway.create_deployment(restApiId=api_id, stageName="s")
+    refused = [
+        (
+            apigateway.put_integration,
+            {
+                "restApiId": api_id,
+                "resourceId": root,
+                "httpMethod": "GET",
+                "type": "HTTP_PROXY",
+                "integrationHttpMethod": "GET",
+                "uri": "http://127.0.0.1:99999/",
+            },
+        ),
+        (
+            apigateway.update_integration,
+            {
+                "restApiId": api_id,
+                "resourceId": root,
+                "httpMethod": "GET",
+                "patchOperations": [{"op": "replace", "path": "/timeoutInMillis", "value": "-1"}],
+            },
+        ),
+        (
+            apigateway.update_stage,
+            {
+                "restApiId": api_id,
+                "stageName": "s",
+                "patchOperations": [{"op": "remove", "path": "/deploymentId"}],
+            },
+        ),
+        (
+            apigateway.update_stage,
+            {
+                "restApiId": api_id,
+                "stageName": "s",
+                "patchOperations": [{"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "nan"}],
+            },
+        ),
+        (
+            apigateway.test_invoke_method,
+            {"restApiId": api_id, "resourceId": root, "httpMethod": "GET", "pathWithQueryString": "//["},
+        ),
+        (
+            apigateway.create_authorizer,
+            {
+                "restApiId": api_id,
+                "name": "x",
+                "type": "TOKEN",
+                "authorizerUri": lambda_uri(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f"),
+                "identitySource": "method.request.header.Authorization",
+                "identityValidationExpression": "((",
+            },
+        ),
+        (
+            apigateway.create_resource,
+            {
+                "restApiId": api_id,
+                "parentId": apigateway.create_resource(restApiId=api_id, parentId=root, pathPart="{id}")[
+                    "id"
+                ],
+                "pathPart": "{id}",
+            },
+        ),
+    ]
+    for operation, params in refused:
+        assert error(operation, **params)[::2] == ("BadRequestException", 400), operation
     apigateway.delete_rest_api(restApiId=api_id)
     assert error(apigateway.get_rest_api, restApiId=api_id)[0] == "NotFoundException"
 

@@ -331,3 +331,20 @@ def test_iam_authorization(server: RunningServer, apigateway: Any, lambda_client
         signed_call(server, api_id, "/prod/x", Credentials(keys["AccessKeyId"], keys["SecretAccessKey"]))[0]
         == 200
     )
+
+
+def test_usage_plan_limits_are_checked(apigateway: Any) -> None:
+    for quota in (
+        {"limit": 1, "period": "DAY", "offset": 1},
+        {"limit": 1, "period": "WEEK", "offset": 7},
+        {"limit": -1, "period": "DAY"},
+    ):
+        with pytest.raises(apigateway.exceptions.BadRequestException):
+            apigateway.create_usage_plan(name="bad", quota=quota)
+    plan = apigateway.create_usage_plan(name="ok", quota={"limit": 5, "period": "WEEK", "offset": 1})
+    for value in ("nan", "inf", "-1"):
+        with pytest.raises(apigateway.exceptions.BadRequestException):
+            apigateway.update_usage_plan(
+                usagePlanId=plan["id"],
+                patchOperations=[{"op": "replace", "path": "/throttle/rateLimit", "value": value}],
+            )

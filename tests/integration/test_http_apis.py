@@ -381,6 +381,14 @@ def test_control_plane_errors(apigatewayv2: Any) -> None:
         IntegrationUri="not-an-arn",
     ) == ("BadRequestException", 400)
     assert _error(apigatewayv2.get_stage, ApiId=api_id, StageName="none") == ("NotFoundException", 404)
+    assert _error(apigatewayv2.update_stage, ApiId=api_id, StageName="none", Description="x") == (
+        "NotFoundException",
+        404,
+    )
+    assert _error(apigatewayv2.create_route, ApiId=api_id, RouteKey="GET /{a}/{a}") == (
+        "BadRequestException",
+        400,
+    )
     assert api_id in {item["ApiId"] for item in apigatewayv2.get_apis()["Items"]}
     apigatewayv2.delete_api(ApiId=api_id)
     assert _error(apigatewayv2.get_api, ApiId=api_id) == ("NotFoundException", 404)

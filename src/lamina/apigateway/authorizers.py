@@ -10,13 +10,14 @@ authorizer 500 `{"message": null}` (AuthorizerConfigurationException)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from lamina.apigateway.execution_log import ExecutionLog
+from lamina.apigateway.patterns import full_match
 from lamina.apigateway.proxy_events import rest_proxy_event
 from lamina.apigateway.rest_integrations import (
     IntegrationError,
@@ -30,11 +31,20 @@ from lamina.domain.iam.evaluation import AccessRequest, Decision, evaluate
 from lamina.domain.iam.policy import MalformedPolicy, Policy, parse_policy
 from lamina.domain.iam.principals import Principal
 
-__all__ = ["AuthorizerCache", "Granted", "LambdaAuthorizers", "granted_from", "identity_of", "method_arn"]
+__all__ = [
+    "AuthorizerCache",
+    "Granted",
+    "LambdaAuthorizers",
+    "cache_key",
+    "granted_from",
+    "identity_of",
+    "method_arn",
+]
 
 T = TypeVar("T")
 DEFAULT_TTL_S = 300
 MAX_CACHE_ENTRIES = 10_000
+MAX_CACHED_BYTES = 16 * 1024  # an authorizer's output larger than this is asked for every time
 _JSON = "application/json"
 
 
@@ -46,6 +56,13 @@ class Granted:
     principal_id: str
     context: dict[str, Any]
     usage_key: str | None
+    size: int = 0  # bytes of the authorizer's output
+
+
+def cache_key(api_id: str, stage: str, authorizer_id: str, identity: list[str]) -> tuple[str, ...]:
+    """A cache entry's key: the identity (tokens may be large) as its SHA-256."""
+    digest = hashlib.sha256("\x00".join(identity).encode("utf-8", "surrogatepass")).hexdigest()
+    return api_id, stage, authorizer_id, digest
 
 
 def method_arn(call: MethodCall) -> str:
@@ -117,12 +134,13 @@ class AuthorizerCache(Generic[T]):
             return None
         return entry[1]
 
-    def put(self, key: tuple[str, ...], granted: T, ttl_s: int) -> None:
+    def put(self, key: tuple[str, ...], granted: T, ttl_s: int, size: int) -> None:
+        """Keep `granted` (its authorizer's output was `size` bytes) for `ttl_s` seconds; the
+        oldest entry makes room when the cache is full, and an output too large is not kept."""
+        if size > MAX_CACHED_BYTES:
+            return
         if len(self._entries) >= MAX_CACHE_ENTRIES:
-            now = time.monotonic()
-            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
-            if len(self._entries) >= MAX_CACHE_ENTRIES:
-                self._entries.pop(next(iter(self._entries)))
+            self._entries.pop(next(iter(self._entries)))
         self._entries[key] = (time.monotonic() + ttl_s, granted)
 
 
@@ -130,7 +148,7 @@ def granted_from(payload: bytes) -> Granted:
     """The authorizer's output read; MalformedPolicy when it is not what API Gateway takes."""
     try:
         output = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MalformedPolicy("the authorizer's output is not JSON") from None
     if not isinstance(output, dict) or not isinstance(output.get("policyDocument"), dict):
         raise MalformedPolicy("the authorizer's output has no policyDocument")
@@ -141,9 +159,8 @@ def granted_from(payload: bytes) -> Granted:
     if principal_id is None:
         raise MalformedPolicy("the authorizer's output has no principalId")
     key = output.get("usageIdentifierKey")
-    return Granted(
-        parse_policy(output["policyDocument"]), str(principal_id), context, str(key) if key else None
-    )
+    policy = parse_policy(output["policyDocument"])
+    return Granted(policy, str(principal_id), context, str(key) if key else None, len(payload))
 
 
 def decision_for(granted: Granted, arn: str, account: str) -> Decision:
@@ -168,10 +185,10 @@ class LambdaAuthorizers:
         identity = identity or []
         if kind == "TOKEN":
             expression = authorizer.get("identityValidationExpression")
-            if expression and not _fullmatch(expression, identity[0]):
+            if expression and not full_match(expression, identity[0]):
                 log.add("Unauthorized request: the token does not match the identity validation expression")
                 return unauthorized()
-        key = (call.api_id, call.stage, str(authorizer["id"]), *identity)
+        key = cache_key(call.api_id, call.stage, str(authorizer["id"]), identity)
         granted = self._cache.get(key) if ttl > 0 else None
         arn = method_arn(call)
         if granted is None:
@@ -180,7 +197,7 @@ class LambdaAuthorizers:
                 return outcome
             granted = outcome
             if ttl > 0:
-                self._cache.put(key, granted, ttl)
+                self._cache.put(key, granted, ttl, granted.size)
         else:
             log.add(f"Using cached authorizer result for {authorizer['name']}")
         decision = decision_for(granted, arn, call.account)
@@ -231,13 +248,6 @@ class LambdaAuthorizers:
             return configuration_error()
         log.add(f"Authorizer result: principalId {granted.principal_id}")
         return granted
-
-
-def _fullmatch(expression: str, value: str) -> bool:
-    try:
-        return re.fullmatch(expression, value) is not None
-    except re.error:
-        return False
 
 
 def _error_message(payload: bytes) -> str:

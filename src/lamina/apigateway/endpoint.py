@@ -35,7 +35,7 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload quota
 
 def api_target(lean: LeanRequest) -> tuple[str, str] | None:
     """(api-id, the path after it) when the request is for an API's endpoint."""
-    host = lean.headers.get("host", "")
+    host = lean.headers.get("host", "").lower()  # host names are case-insensitive
     if HOST_MARKER in host:
         return host.split(".", 1)[0], lean.path or "/"
     if lean.path.startswith(PATH_PREFIX):

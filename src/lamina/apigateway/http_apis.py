@@ -18,7 +18,9 @@ from typing import Any
 
 from lamina.apigateway.errors import bad_request, conflict, not_found
 from lamina.apigateway.ids import new_api_id, new_id
-from lamina.apigateway.routes import DEFAULT_ROUTE, RouteTable, check_route_key
+from lamina.apigateway.patterns import check_pattern
+from lamina.apigateway.routes import DEFAULT_ROUTE, ROUTE_METHODS, RouteTable, check_route_key
+from lamina.apigateway.uris import check_http_uri
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 
 __all__ = ["HttpApi", "HttpApiService", "HttpDeployment"]
@@ -247,7 +249,24 @@ class HttpApiService:
                 }
                 writes.append(self._stage_write(api, name, stage))
                 deployed.append((name, stage, deployment))
+        # Automatic deployments no stage serves any more are dropped: every change makes one.
+        serving = {
+            str(stage.get("DeploymentId")) for name, stage in api.stages.items() if name not in auto_stages
+        }
+        if deployed:
+            serving.add(deployed[0][2].document["DeploymentId"])
+        retired = [
+            deployment_id
+            for deployment_id, old in api.deployments.items()
+            if auto_stages and old.document.get("AutoDeployed") and deployment_id not in serving
+        ]
+        writes += [
+            Write(ResourceKey(DEPLOYMENT_KIND, api.account, api.region, f"{api.id}/{deployment_id}"), None)
+            for deployment_id in retired
+        ]
         await self._store.apply(writes)
+        for deployment_id in retired:
+            del api.deployments[deployment_id]
         for name, stage, deployment in deployed:
             api.deployments[deployment.document["DeploymentId"]] = deployment
             api.stages[name] = stage
@@ -453,13 +472,13 @@ class HttpApiService:
     async def put_stage(self, api: HttpApi, params: dict[str, Any], creating: bool) -> dict[str, Any]:
         name = params["StageName"]
         if name != DEFAULT_STAGE and (
-            not name or len(name) > 128 or not all(c.isalnum() or c in "-_" for c in name)
+            not name or len(name) > 128 or not all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
         ):
             raise bad_request("Stage name only allows a-zA-Z0-9_- or is $default")
         async with self._lock:
             if creating and name in api.stages:
                 raise conflict(f"Stage {name} already exists")
-            current = copy.deepcopy(api.stages[name]) if not creating else None
+            current = None if creating else copy.deepcopy(api.stages.get(name))
             if not creating and current is None:
                 raise not_found(f"Invalid Stage identifier specified {name}")
             stage = current or _stage_document({"StageName": name})
@@ -496,8 +515,13 @@ def _integration_document(params: dict[str, Any], integration_id: str | None = N
     uri = str(params.get("IntegrationUri") or "")
     if kind == "AWS_PROXY" and not uri.startswith(("arn:aws:lambda:", "arn:aws:apigateway:")):
         raise bad_request("Invalid integration URI: a Lambda function ARN is required")
-    if kind == "HTTP_PROXY" and not uri.startswith(("http://", "https://")):
-        raise bad_request("Invalid integration URI: an HTTP(S) URL is required")
+    if kind == "HTTP_PROXY":
+        problem = check_http_uri(uri)
+        if problem is not None:
+            raise bad_request(problem)
+    method = params.get("IntegrationMethod")
+    if method is not None and method not in ROUTE_METHODS:
+        raise bad_request(f"Invalid IntegrationMethod: {str(method)[:20]}")
     version = params.get("PayloadFormatVersion") or ("2.0" if kind == "AWS_PROXY" else "1.0")
     if version not in ("1.0", "2.0"):
         raise bad_request("PayloadFormatVersion must be 1.0 or 2.0")
@@ -531,6 +555,9 @@ def _stage_document(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_authorizer(authorizer: dict[str, Any]) -> None:
+    problem = check_pattern(str(authorizer.get("IdentityValidationExpression") or ""))
+    if problem is not None:
+        raise bad_request(problem)
     kind = authorizer.get("AuthorizerType")
     if kind not in AUTHORIZER_TYPES:
         raise bad_request("Invalid authorizer type: JWT or REQUEST")

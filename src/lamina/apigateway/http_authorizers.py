@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.apigateway.authorizers import AuthorizerCache, decision_for, granted_from
+from lamina.apigateway.authorizers import AuthorizerCache, cache_key, decision_for, granted_from
 from lamina.apigateway.execution_log import ExecutionLog
 from lamina.apigateway.jwt_tokens import InvalidToken, JwtVerifier
 from lamina.apigateway.rest_integrations import (
@@ -99,7 +99,7 @@ class RouteAuthorizers:
         ttl = int(authorizer.get("AuthorizerResultTtlInSeconds") or 0)
         if identity is None and (ttl > 0 or sources):
             return http_error(401, "Unauthorized"), {}
-        key = (request.api_id, request.stage, str(authorizer["AuthorizerId"]), *(identity or []))
+        key = cache_key(request.api_id, request.stage, str(authorizer["AuthorizerId"]), identity or [])
         context = self._cache.get(key) if ttl > 0 else None
         if context is None:
             outcome = await self._invoke(authorizer, request, identity or [])
@@ -107,7 +107,7 @@ class RouteAuthorizers:
                 return outcome, {}
             context = outcome
             if ttl > 0:
-                self._cache.put(key, context, ttl)
+                self._cache.put(key, context, ttl, len(json.dumps(context, default=str)))
         return None, {"lambda": context}
 
     async def _invoke(
@@ -150,13 +150,16 @@ class RouteAuthorizers:
         if authorizer.get("EnableSimpleResponses"):
             try:
                 output = json.loads(payload)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return http_error(500, "Internal Server Error")
             if not isinstance(output, dict) or not isinstance(output.get("isAuthorized"), bool):
                 return http_error(500, "Internal Server Error")
             if not output["isAuthorized"]:
                 return http_error(403, "Forbidden")
-            return dict(output.get("context") or {})
+            context = output.get("context") or {}
+            if not isinstance(context, dict):
+                return http_error(500, "Internal Server Error")
+            return dict(context)
         try:
             granted = granted_from(payload)
         except MalformedPolicy as error:

@@ -23,8 +23,8 @@ _THREADS = 16
 
 
 class HttpEndpoints:
-    def __init__(self) -> None:
-        self._threads = ThreadPoolExecutor(_THREADS, thread_name_prefix="apigateway-http")
+    def __init__(self, threads: int = _THREADS) -> None:
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="apigateway-http")
 
     async def __call__(
         self, method: str, url: str, headers: dict[str, str], body: bytes, timeout_s: float
@@ -49,15 +49,20 @@ class HttpEndpoints:
 def _request(
     method: str, url: str, headers: dict[str, str], body: bytes, timeout_s: float
 ) -> EndpointResponse:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL with a host")
+        connection_type = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        connection = connection_type(parts.hostname, parts.port, timeout=timeout_s)
+    except ValueError as error:
         raise IntegrationError(
             500,
             "Internal server error",
-            f"Execution failed due to configuration error: Invalid endpoint address {url}",
-        )
-    connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = connection_type(parts.hostname, parts.port, timeout=timeout_s)
+            f"Execution failed due to configuration error: Invalid endpoint address {url!r} ({error})",
+        ) from None
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         connection.request(method, target, body=body or None, headers=headers)
@@ -72,7 +77,7 @@ def _request(
         raise IntegrationError(
             504, "Endpoint request timed out", "Execution failed due to a timeout error"
         ) from None
-    except (OSError, http.client.HTTPException) as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:
         raise IntegrationError(
             500, "Internal server error", f"Execution failed due to configuration error: {error}"
         ) from None

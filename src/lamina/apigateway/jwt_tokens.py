@@ -6,6 +6,7 @@ authorization scopes in `scope` or `scp`. The claims become `$context.authorizer
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -20,6 +21,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 __all__ = ["InvalidToken", "JwtVerifier"]
 
 JWKS_TTL_S = 3600
+# An issuer that could not be read is not asked again for this long (every token would ask).
+FAILED_TTL_S = 10.0
+# A token naming a key the JWKS lacks re-reads it at most this often (keys rotate rarely).
+REFRESH_EVERY_S = 30.0
 CLOCK_SKEW_S = 0
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "256": hashes.SHA256,
@@ -43,14 +48,19 @@ def _int(segment: str) -> int:
     return int.from_bytes(_b64(segment), "big")
 
 
-def _public_key(jwk: dict[str, Any]) -> Any:
-    if jwk.get("kty") == "RSA":
-        return rsa.RSAPublicNumbers(_int(jwk["e"]), _int(jwk["n"])).public_key()
-    if jwk.get("kty") == "EC" and jwk.get("crv") in _CURVES:
-        return ec.EllipticCurvePublicNumbers(
-            _int(jwk["x"]), _int(jwk["y"]), _CURVES[jwk["crv"]]()
-        ).public_key()
-    raise InvalidToken(f"unsupported key type {jwk.get('kty')}")
+def _public_key(jwk: Any) -> Any:
+    """The key a JWK describes; InvalidToken for one that is not a usable public key (the issuer's
+    JWKS is read from the network: anything may be in it)."""
+    kind = jwk.get("kty")
+    try:
+        if kind == "RSA":
+            return rsa.RSAPublicNumbers(_int(jwk["e"]), _int(jwk["n"])).public_key()
+        if kind == "EC" and jwk.get("crv") in _CURVES:
+            curve = _CURVES[jwk["crv"]]()
+            return ec.EllipticCurvePublicNumbers(_int(jwk["x"]), _int(jwk["y"]), curve).public_key()
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InvalidToken(f"the issuer's key cannot be used: {error}") from None
+    raise InvalidToken(f"unsupported key type {kind!r}")
 
 
 def _verify(algorithm: str, key: Any, signature: bytes, signed: bytes) -> None:
@@ -75,20 +85,47 @@ def _verify(algorithm: str, key: Any, signature: bytes, signed: bytes) -> None:
 class JwtVerifier:
     def __init__(self, fetch_json: FetchJson) -> None:
         self._fetch_json = fetch_json
-        self._jwks: dict[str, tuple[float, dict[str, Any]]] = {}  # issuer → (until, keys by kid)
+        # issuer → (until, keys by kid, or the reason they could not be read, read at)
+        self._jwks: dict[str, tuple[float, dict[str, Any] | str, float]] = {}
+        self._reading: dict[str, asyncio.Future[None]] = {}  # one read per issuer at a time
 
     async def _keys(self, issuer: str, refresh: bool = False) -> dict[str, Any]:
+        now = time.monotonic()
         cached = self._jwks.get(issuer)
-        if cached is not None and cached[0] > time.monotonic() and not refresh:
-            return cached[1]
+        stale = cached is None or cached[0] <= now
+        wanted = (
+            refresh
+            and cached is not None
+            and isinstance(cached[1], dict)
+            and now - cached[2] >= REFRESH_EVERY_S
+        )
+        if stale or wanted:
+            await self._read(issuer)
+            cached = self._jwks[issuer]
+        assert cached is not None
+        if isinstance(cached[1], str):
+            raise InvalidToken(f"the issuer's keys could not be read: {cached[1]}")
+        return cached[1]
+
+    async def _read(self, issuer: str) -> None:
+        """Read the issuer's JWKS once, however many requests wait for it."""
+        reading = self._reading.get(issuer)
+        if reading is not None:
+            await asyncio.shield(reading)
+            return
+        reading = self._reading[issuer] = asyncio.get_running_loop().create_future()
         try:
             configuration = await self._fetch_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
             jwks = await self._fetch_json(str(configuration["jwks_uri"]))
-            keys = {str(jwk.get("kid", "")): jwk for jwk in jwks["keys"]}
-        except Exception as error:  # any failure to reach or read the issuer: the token cannot be checked
-            raise InvalidToken(f"the issuer's keys could not be read: {error}") from None
-        self._jwks[issuer] = (time.monotonic() + JWKS_TTL_S, keys)
-        return keys
+            keys = {str(jwk.get("kid", "")): jwk for jwk in jwks["keys"] if isinstance(jwk, dict)}
+            now = time.monotonic()
+            self._jwks[issuer] = (now + JWKS_TTL_S, keys, now)
+        except Exception as error:  # any failure to reach or read the issuer: tokens cannot be checked
+            now = time.monotonic()
+            self._jwks[issuer] = (now + FAILED_TTL_S, str(error) or type(error).__name__, now)
+        finally:
+            del self._reading[issuer]
+            reading.set_result(None)
 
     async def claims(
         self, token: str, issuer: str, audiences: list[str], scopes: list[str]
@@ -103,7 +140,7 @@ class JwtVerifier:
             header = json.loads(_b64(parts[0]))
             claims = json.loads(_b64(parts[1]))
             signature = _b64(parts[2])
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidToken("the token cannot be decoded") from None
         if not isinstance(header, dict) or not isinstance(claims, dict):
             raise InvalidToken("the token cannot be decoded")

@@ -29,6 +29,7 @@ _METHOD_SETTINGS: dict[str, tuple[str, Kind]] = {
     "caching/requireAuthorizationForCacheControl": ("requireAuthorizationForCacheControl", "bool"),
 }
 METHOD_SETTINGS = "methodSettings"
+MAX_NUMBER = 2**31 - 1  # numbers patched in are counts, limits and rates: never negative
 
 
 def unescape(segment: str) -> str:
@@ -41,11 +42,17 @@ def _typed(kind: Kind, value: Any, path: str) -> Any:
     text = str(value)
     try:
         if kind == "int":
-            return int(text)
+            number = int(text)
+            if not 0 <= number <= MAX_NUMBER:
+                raise ValueError(text)
+            return number
         if kind == "float":
-            return float(text)
+            rate = float(text)
+            if not 0 <= rate <= MAX_NUMBER:  # nan and inf too: no JSON number holds them
+                raise ValueError(text)
+            return rate
     except ValueError:
-        raise bad_request(f"Invalid value '{text}' for path {path}") from None
+        raise bad_request(f"Invalid value '{text[:100]}' for path {path[:200]}") from None
     if kind == "bool":
         if text.lower() not in ("true", "false"):
             raise bad_request(f"Invalid value '{text}' for path {path}: must be true or false")

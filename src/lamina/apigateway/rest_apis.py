@@ -19,9 +19,11 @@ from lamina.apigateway.errors import bad_request, conflict, not_found
 from lamina.apigateway.execution_log import ExecutionLog
 from lamina.apigateway.ids import new_api_id, new_id
 from lamina.apigateway.patches import PatchSpec, apply_patches
+from lamina.apigateway.patterns import check_pattern
 from lamina.apigateway.requests import ApiRequest
 from lamina.apigateway.resource_paths import PathTree, check_path_part
 from lamina.apigateway.rest_integrations import MethodCall
+from lamina.apigateway.uris import check_http_uri
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 
 __all__ = ["Deployment", "RestApi", "RestApiService"]
@@ -336,6 +338,19 @@ class RestApiService:
         problem = check_path_part(path_part)
         if problem is not None:
             raise bad_request(problem)
+        if path_part.startswith("{"):
+            name = path_part.strip("{}+")
+            used = {part.strip("{}+") for part in parent["path"].split("/") if part.startswith("{")}
+            if name in used:
+                raise bad_request(
+                    f"Resource's path part {{{name}}} is already used in the path {parent['path']}"
+                )
+        if (
+            path_part.endswith("+}")
+            and moving is not None
+            and any(resource.get("parentId") == moving for resource in api.resources.values())
+        ):
+            raise bad_request("A resource with children cannot have a greedy path variable")
         if parent.get("pathPart", "").endswith("+}"):
             raise bad_request("Cannot create a child of a resource with a greedy path variable")
         siblings = [
@@ -442,6 +457,13 @@ class RestApiService:
             changed = apply_patches(method, patches, METHOD_PATCHES)
             if changed.get("authorizationType") not in AUTHORIZATION_TYPES:
                 raise bad_request("Invalid authorization type specified")
+            if (
+                changed["authorizationType"] == "CUSTOM"
+                and changed.get("authorizerId") not in api.authorizers
+            ):
+                raise bad_request(
+                    "Invalid authorizer ID specified. Setting the authorization type to CUSTOM requires a valid authorizer."
+                )
             api.resource(resource_id)["resourceMethods"][http_method.upper()] = changed
             await self._save(api)
             return changed
@@ -497,30 +519,8 @@ class RestApiService:
         self, api: RestApi, resource_id: str, http_method: str, params: dict[str, Any]
     ) -> dict[str, Any]:
         kind = params.get("type")
-        if kind not in INTEGRATION_TYPES:
-            raise bad_request(
-                f"Invalid integration type specified. Valid options are {', '.join(sorted(INTEGRATION_TYPES))}"
-            )
-        uri = params.get("uri")
-        if kind != "MOCK":
-            if not uri:
-                raise bad_request(
-                    "Enumeration value for HttpMethod must be non-empty"
-                    if not params.get("integrationHttpMethod")
-                    else "Invalid integration URI specified"
-                )
-            if not params.get("integrationHttpMethod"):
-                raise bad_request("Enumeration value for HttpMethod must be non-empty")
-        if kind in ("AWS", "AWS_PROXY") and not str(uri).startswith("arn:aws:apigateway:"):
-            raise bad_request("AWS ARN for integration must contain path or action")
-        if kind in ("HTTP", "HTTP_PROXY") and not str(uri).startswith(("http://", "https://")):
-            raise bad_request("Invalid HTTP endpoint specified for URI")
         passthrough = params.get("passthroughBehavior") or "WHEN_NO_MATCH"
-        if passthrough not in PASSTHROUGH:
-            raise bad_request("Invalid passthrough behavior specified")
         timeout = params.get("timeoutInMillis") or DEFAULT_TIMEOUT_MS
-        if not 50 <= int(timeout) <= DEFAULT_TIMEOUT_MS:
-            raise bad_request("Timeout should be between 50 ms and 29000 ms")
         async with self._lock:
             method = api.method(resource_id, http_method)
             integration: dict[str, Any] = {
@@ -543,6 +543,7 @@ class RestApiService:
             ):
                 if params.get(member) is not None:
                     integration[member] = params[member]
+            _check_integration(integration)
             method["methodIntegration"] = integration
             await self._save(api)
             return integration
@@ -552,6 +553,7 @@ class RestApiService:
     ) -> dict[str, Any]:
         async with self._lock:
             changed = apply_patches(api.integration(resource_id, http_method), patches, INTEGRATION_PATCHES)
+            _check_integration(changed)
             api.method(resource_id, http_method)["methodIntegration"] = changed
             await self._save(api)
             return changed
@@ -574,6 +576,7 @@ class RestApiService:
             for member in ("selectionPattern", "responseParameters", "responseTemplates", "contentHandling"):
                 if params.get(member) is not None:
                     response[member] = params[member]
+            _check_selection_pattern(response)
             integration.setdefault("integrationResponses", {})[status] = response
             await self._save(api)
             return response
@@ -592,6 +595,7 @@ class RestApiService:
         async with self._lock:
             current = self.integration_response(api, resource_id, http_method, status)
             changed = apply_patches(current, patches, INTEGRATION_RESPONSE_PATCHES)
+            _check_selection_pattern(changed)
             api.integration(resource_id, http_method)["integrationResponses"][status] = changed
             await self._save(api)
             return changed
@@ -726,6 +730,8 @@ class RestApiService:
     ) -> dict[str, Any]:
         async with self._lock:
             changed = apply_patches(api.stage(name), patches, STAGE_PATCHES, method_settings=True)
+            if not changed.get("deploymentId"):
+                raise bad_request("A stage needs a deploymentId")
             api.deployment(changed["deploymentId"])
             changed["lastUpdatedDate"] = _now()
             await self._store.apply([self._stage_write(api, name, changed)])
@@ -755,6 +761,41 @@ def _new_stage(name: str, description: str | None) -> dict[str, Any]:
     return stage
 
 
+def _check_selection_pattern(response: dict[str, Any]) -> None:
+    problem = check_pattern(str(response.get("selectionPattern") or ""))
+    if problem is not None:
+        raise bad_request(problem)
+
+
+def _check_integration(integration: dict[str, Any]) -> None:
+    kind = integration.get("type")
+    if kind not in INTEGRATION_TYPES:
+        raise bad_request(
+            f"Invalid integration type specified. Valid options are {', '.join(sorted(INTEGRATION_TYPES))}"
+        )
+    uri = str(integration.get("uri") or "")
+    if kind != "MOCK":
+        if not integration.get("httpMethod"):
+            raise bad_request("Enumeration value for HttpMethod must be non-empty")
+        if integration["httpMethod"] not in METHODS:
+            raise bad_request(
+                f"Invalid integration HTTP method specified: {str(integration['httpMethod'])[:20]}"
+            )
+        if not uri:
+            raise bad_request("Invalid integration URI specified")
+    if kind in ("AWS", "AWS_PROXY") and not uri.startswith("arn:aws:apigateway:"):
+        raise bad_request("AWS ARN for integration must contain path or action")
+    if kind in ("HTTP", "HTTP_PROXY"):
+        problem = check_http_uri(uri)
+        if problem is not None:
+            raise bad_request(problem)
+    if integration.get("passthroughBehavior") not in PASSTHROUGH:
+        raise bad_request("Invalid passthrough behavior specified")
+    timeout = integration.get("timeoutInMillis")
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 50 <= timeout <= DEFAULT_TIMEOUT_MS:
+        raise bad_request("Timeout should be between 50 ms and 29000 ms")
+
+
 def _check_authorizer(authorizer: dict[str, Any]) -> None:
     if not authorizer.get("name"):
         raise bad_request("Invalid authorizer name specified")
@@ -770,6 +811,9 @@ def _check_authorizer(authorizer: dict[str, Any]) -> None:
     ttl = authorizer.get("authorizerResultTtlInSeconds", 0)
     if not 0 <= int(ttl) <= MAX_AUTHORIZER_TTL_S:
         raise bad_request(f"Invalid authorizer TTL specified: must be between 0 and {MAX_AUTHORIZER_TTL_S}")
+    problem = check_pattern(str(authorizer.get("identityValidationExpression") or ""))
+    if problem is not None:
+        raise bad_request(problem)
     if kind == "TOKEN" and not str(authorizer.get("identitySource", "")).startswith("method.request.header."):
         raise bad_request(
             "Invalid identity source specified: a TOKEN authorizer reads one method.request.header"
@@ -779,7 +823,11 @@ def _check_authorizer(authorizer: dict[str, Any]) -> None:
 
 
 def _check_stage_name(name: str) -> None:
-    if not name or len(name) > 128 or not all(char.isalnum() or char in "-_" for char in name):
+    if (
+        not name
+        or len(name) > 128
+        or not all(char.isascii() and (char.isalnum() or char in "-_") for char in name)
+    ):
         raise bad_request("Stage name only allows a-zA-Z0-9_")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from lamina.apigateway.execution_log import ExecutionLog
 from lamina.apigateway.json_paths import InvalidPath, select
+from lamina.apigateway.patterns import full_match
 from lamina.apigateway.proxy_events import ProxyTarget, read_proxy_result, request_context, rest_proxy_event
 from lamina.apigateway.requests import ApiRequest, is_binary
 from lamina.apigateway.templates import InputVariable, InvalidBody, TemplateError, render
@@ -284,7 +285,7 @@ def _request_payload(call: MethodCall, integration: dict[str, Any]) -> bytes:
             )
         return call.request.body
     try:
-        return render(template, _template_variables(call, _request_input(call))).encode()
+        return render(template, _template_variables(call, _request_input(call))).encode("utf-8", "replace")
     except InvalidBody as error:
         raise IntegrationError(400, str(error), f"Execution failed: {error}") from None
     except TemplateError as error:
@@ -324,7 +325,9 @@ async def _mapped(
             document = json.loads(payload) if payload.strip() else {}
             if isinstance(document, dict) and "statusCode" in document:
                 status = int(document["statusCode"])
-        except (ValueError, TypeError):
+            if not 100 <= status <= 599:
+                raise ValueError(status)
+        except (ValueError, TypeError, OverflowError, RecursionError):
             raise IntegrationError(
                 500,
                 "Internal server error",
@@ -342,12 +345,8 @@ def _select_response(responses: dict[str, dict[str, Any]], selector: str | None)
         if not pattern:
             default = default or response
             continue
-        if selector is not None:
-            try:
-                if re.fullmatch(pattern, selector):
-                    return response
-            except re.error:
-                continue
+        if selector is not None and full_match(pattern, selector):
+            return response
     return default
 
 
@@ -370,7 +369,7 @@ def _integration_response(
     if template:
         input_variable = InputVariable(body_text, {}, {}, endpoint.headers)
         try:
-            body = render(template, _template_variables(call, input_variable)).encode()
+            body = render(template, _template_variables(call, input_variable)).encode("utf-8", "replace")
         except (InvalidBody, TemplateError) as error:
             raise IntegrationError(
                 500,

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from lamina.apigateway.resource_paths import PathTree, check_path_part
 
-__all__ = ["DEFAULT_ROUTE", "RouteTable", "check_route_key"]
+__all__ = ["DEFAULT_ROUTE", "ROUTE_METHODS", "RouteTable", "check_route_key"]
 
 DEFAULT_ROUTE = "$default"
 ROUTE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
@@ -29,6 +29,9 @@ def check_route_key(route_key: str) -> str | None:
             return problem
         if part.endswith("+}") and index != len(parts) - 1:
             return "A greedy path variable must be the last part of the path"
+    variables = [part.strip("{}+") for part in parts if part.startswith("{")]
+    if len(variables) != len(set(variables)):
+        return f"Invalid route key: {route_key}. A path variable may appear once"
     return None
 
 

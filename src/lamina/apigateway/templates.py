@@ -64,6 +64,8 @@ class InputVariable:
                 self._parsed = json.loads(text) if text else {}
             except ValueError as error:
                 raise InvalidBody(f"Could not parse request body into json: {error}") from None
+            except RecursionError:
+                raise InvalidBody("Could not parse request body into json: nested too deeply") from None
             self._was_parsed = True
         return self._parsed
 
@@ -76,7 +78,10 @@ class InputVariable:
 
     def json(self, path: str) -> str:
         """The value at a JSONPath as JSON text."""
-        return json.dumps(self.path(path), separators=(",", ":"), ensure_ascii=False)
+        try:
+            return json.dumps(self.path(path), separators=(",", ":"), ensure_ascii=False)
+        except RecursionError:
+            raise InvalidBody("Could not parse request body into json: nested too deeply") from None
 
 
 class UtilVariable:
@@ -101,7 +106,7 @@ class UtilVariable:
     def parseJson(text: Any) -> Any:
         try:
             return json.loads(str(text))
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise TemplateError(f"$util.parseJson: {error}") from None
 
     @staticmethod
@@ -126,7 +131,7 @@ class UtilVariable:
 
 
 def _utf16_units(char: str) -> list[int]:
-    data = char.encode("utf-16-be")
+    data = char.encode("utf-16-be", "surrogatepass")  # a lone surrogate is one unit, as in Java
     return [int.from_bytes(data[index : index + 2], "big") for index in range(0, len(data), 2)]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["QuotaCounter", "TokenBuckets", "period_start"]
+__all__ = ["MAX_OFFSET", "QuotaCounter", "TokenBuckets", "period_start"]
 
 MAX_TRACKED = 100_000
 
@@ -34,14 +34,22 @@ class TokenBuckets:
 
 
 def period_start(period: str, moment: datetime, offset: int = 0) -> str:
-    """The quota period `moment` falls in, as a key: DAY, WEEK (from Monday) or MONTH, in UTC,
-    moved by `offset` days (weeks: days from Monday; months: days from the 1st)."""
-    day = (moment.astimezone(UTC) - timedelta(days=offset)).date()
+    """The quota period `moment` falls in, as a key, in UTC: a DAY; a WEEK starting on Sunday
+    moved by `offset` days (1: Monday); a MONTH starting on its 1st moved by `offset` days, as
+    API Gateway's QuotaSettings define them."""
+    day = moment.astimezone(UTC).date()
     if period == "WEEK":
-        day = day - timedelta(days=day.weekday())
+        first_weekday = (6 + offset) % 7  # date.weekday(): Monday 0 … Sunday 6
+        day = day - timedelta(days=(day.weekday() - first_weekday) % 7)
     elif period == "MONTH":
-        day = day.replace(day=1)
+        start = day.replace(day=1 + offset)
+        if day < start:
+            start = (day.replace(day=1) - timedelta(days=1)).replace(day=1 + offset)
+        day = start
     return day.isoformat()
+
+
+MAX_OFFSET = {"DAY": 0, "WEEK": 6, "MONTH": 27}
 
 
 class QuotaCounter:

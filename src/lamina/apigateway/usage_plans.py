@@ -17,7 +17,7 @@ from typing import Any
 from lamina.apigateway.errors import bad_request, conflict, not_found
 from lamina.apigateway.ids import new_api_id, new_id
 from lamina.apigateway.patches import PatchSpec, apply_patches
-from lamina.apigateway.throttling import QuotaCounter, TokenBuckets
+from lamina.apigateway.throttling import MAX_OFFSET, QuotaCounter, TokenBuckets
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 
 __all__ = ["Admission", "UsagePlanService"]
@@ -28,6 +28,9 @@ _VALUE_ALPHABET = string.ascii_letters + string.digits
 KEY_PATCHES: PatchSpec = {"name": "str", "description": "str", "enabled": "bool", "customerId": "str"}
 PLAN_PATCHES: PatchSpec = {"name": "str", "description": "str", "productCode": "str"}
 PERIODS = frozenset({"DAY", "WEEK", "MONTH"})
+MAX_LIMIT = 2**31 - 1
+MAX_RATE = 1_000_000.0  # requests a second (nan and inf are no rates: they compare False)
+MAX_BURST = 2**31 - 1
 Admission = str | None  # None: admitted; else why not: "forbidden", "throttled", "quota"
 
 
@@ -273,7 +276,7 @@ def _patch_limit(plan: dict[str, Any], group: str, member: str, patch: dict[str,
         return
     try:
         plan.setdefault(group, {})[member] = convert(patch.get("value"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise bad_request(f"Invalid value for /{group}/{member}") from None
 
 
@@ -292,10 +295,23 @@ def _patch_stages(plan: dict[str, Any], patch: dict[str, Any]) -> None:
 def _check_plan(plan: dict[str, Any]) -> None:
     quota = plan.get("quota")
     if quota:
-        if quota.get("period") not in PERIODS:
+        period = quota.get("period")
+        if period not in PERIODS:
             raise bad_request("Invalid quota period specified: DAY, WEEK or MONTH")
-        if int(quota.get("limit") or 0) < 0:
-            raise bad_request("Invalid quota limit specified")
+        if not _whole(quota.get("limit"), 0, MAX_LIMIT):
+            raise bad_request(f"Invalid quota limit specified: from 0 to {MAX_LIMIT}")
+        if not _whole(quota.get("offset", 0), 0, MAX_OFFSET[period]):
+            raise bad_request(
+                f"Invalid quota offset specified: from 0 to {MAX_OFFSET[period]} for period {period}"
+            )
     throttle = plan.get("throttle")
-    if throttle and float(throttle.get("rateLimit") or 0) < 0:
-        raise bad_request("Invalid throttle rate specified")
+    if throttle:
+        rate = throttle.get("rateLimit", 0)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= MAX_RATE:
+            raise bad_request(f"Invalid throttle rate limit specified: from 0 to {MAX_RATE}")
+        if not _whole(throttle.get("burstLimit", 0), 0, MAX_BURST):
+            raise bad_request(f"Invalid throttle burst limit specified: from 0 to {MAX_BURST}")
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high

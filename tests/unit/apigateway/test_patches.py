@@ -64,9 +64,21 @@ def test_method_settings_paths() -> None:
         {"op": "replace", "path": "/tracingEnabled", "value": "maybe"},
         {"op": "replace", "path": "/minimumCompressionSize", "value": "ten"},
         {"op": "replace", "path": "", "value": "x"},
+        {"op": "replace", "path": "/minimumCompressionSize", "value": "-1"},
     ],
 )
 def test_refused_operations_are_bad_requests(operation: dict[str, str]) -> None:
     with pytest.raises(AwsError) as raised:
         apply_patches({"name": "a"}, [operation], SPEC)
     assert (raised.value.code, raised.value.status) == ("BadRequestException", 400)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e400"])
+def test_rates_must_be_finite_and_not_negative(value: str) -> None:
+    with pytest.raises(AwsError):
+        apply_patches(
+            {},
+            [{"op": "replace", "path": "/*/*/throttling/rateLimit", "value": value}],
+            {},
+            method_settings=True,
+        )

@@ -35,6 +35,6 @@ def test_valid_route_keys(key: str) -> None:
     assert check_route_key(key) is None
 
 
-@pytest.mark.parametrize("key", ["FETCH /a", "GET a", "GET /{proxy+}/more", "GET /a b", ""])
+@pytest.mark.parametrize("key", ["FETCH /a", "GET a", "GET /{proxy+}/more", "GET /a b", "", "GET /{a}/{a}"])
 def test_invalid_route_keys(key: str) -> None:
     assert check_route_key(key) is not None

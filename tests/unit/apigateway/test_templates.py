@@ -142,3 +142,11 @@ def test_an_empty_body_is_an_empty_object() -> None:
 def test_a_bad_json_path_is_a_template_error() -> None:
     with pytest.raises(TemplateError):
         render("$input.json('pets')", variables())
+
+
+def test_a_lone_surrogate_and_deep_nesting_do_not_break_templates() -> None:
+    lone = variables(body='{"x": "\\ud800"}')
+    assert render("$util.escapeJavaScript($input.path('$.x'))", lone) == "\\uD800"
+    assert render("$input.json('$')", lone).encode("utf-8", "replace") == b'{"x":"?"}'
+    with pytest.raises(InvalidBody, match="nested too deeply"):
+        render("$input.json('$')", variables(body="[" * 5000 + "]" * 5000))

@@ -28,9 +28,11 @@ def test_a_bucket_refills_at_its_rate() -> None:
 def test_quota_periods() -> None:
     thursday = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
     assert period_start("DAY", thursday) == "2026-12-03"
-    assert period_start("WEEK", thursday) == "2026-11-30"  # Monday
+    assert period_start("WEEK", thursday) == "2026-11-29"  # offset 0: weeks start on Sunday
+    assert period_start("WEEK", thursday, offset=1) == "2026-11-30"  # Monday
     assert period_start("MONTH", thursday) == "2026-12-01"
-    assert period_start("DAY", thursday, offset=1) == "2026-12-02"
+    assert period_start("MONTH", thursday, offset=5) == "2026-11-06"  # the 6th of last month
+    assert period_start("MONTH", datetime(2026, 12, 10, tzinfo=UTC), offset=5) == "2026-12-06"
 
 
 def test_a_quota_counts_to_its_limit() -> None:

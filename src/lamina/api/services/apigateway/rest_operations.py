@@ -4,6 +4,7 @@ output back. The account is the caller's, the region the one the request was sig
 from __future__ import annotations
 
 import copy
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +67,8 @@ OPERATIONS = (
 _DEFAULT_LIMIT = 25
 _MAX_LIMIT = 500
 TEST_STAGE = "test-invoke-stage"
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
+_LINE_BREAK = re.compile(r"[\r\n\x00]")
 
 
 def paged(items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
@@ -336,12 +339,20 @@ class RestApiOperations:
         api = self._api(params, context)
         resource = api.resource(params["resourceId"])
         method = api.method(params["resourceId"], params["httpMethod"])
-        target = urlsplit(params.get("pathWithQueryString") or resource["path"])
+        try:
+            target = urlsplit(params.get("pathWithQueryString") or resource["path"])
+        except ValueError:
+            raise bad_request("Invalid pathWithQueryString") from None
+        given = {**(params.get("headers") or {}), **(params.get("multiValueHeaders") or {})}
+        if any(not _HEADER_NAME.fullmatch(name) for name in given):
+            raise bad_request("Invalid header name in headers")
         matched = api.tree.match(target.path or "/")
         path_parameters = matched[1] if matched is not None and matched[0] == resource["id"] else {}
         headers = {name.lower(): value for name, value in (params.get("headers") or {}).items()}
         for name, values in (params.get("multiValueHeaders") or {}).items():
             headers[name.lower()] = ",".join(values)
+        if any(_LINE_BREAK.search(value) for value in headers.values()):
+            raise bad_request("Invalid header value in headers")
         request_id = new_request_id()
         request = ApiRequest(
             params["httpMethod"].upper(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+from lamina.apigateway.endpoint import api_target
 from lamina.protocol.s3_routing import InvalidUri, S3Router
 from lamina.protocol.sigv2 import is_sigv2
 from lamina.protocol.sigv4 import read_credential_scope
@@ -21,7 +22,7 @@ _STREAMED_OPERATIONS = frozenset({"PutObject", "UploadPart"})
 
 def s3_upload_streams(router: S3Router) -> StreamsBody:
     def streams(lean: LeanRequest) -> bool:
-        if lean.method != "PUT":
+        if lean.method != "PUT" or lean.path.startswith("/_lamina/") or api_target(lean) is not None:
             return False
         headers = lean.headers
         if not is_sigv2(headers, lean.query_string):
