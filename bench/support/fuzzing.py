@@ -105,6 +105,7 @@ TARGETS = (
     Target("ses", "query", "ses"),
     Target("apigateway", "rest-json", "apigateway"),
     Target("apigatewayv2", "rest-json", "apigateway"),
+    Target("cloudformation", "query", "cloudformation"),
 )
 
 

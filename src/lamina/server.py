@@ -70,6 +70,7 @@ from lamina.embedded_events import EmbeddedEvents, build_events
 from lamina.embedded_mail import EmbeddedMail, build_mail
 from lamina.embedded_queues import build_mappings, build_sqs
 from lamina.embedded_s3 import EmbeddedS3, build_s3, s3_router, upload_streams
+from lamina.embedded_stacks import EmbeddedStacks, build_stacks
 from lamina.embedded_topics import EmbeddedTopics, build_topics
 from lamina.execution.async_delivery import AsyncDelivery, DeliveryPolicy, SendToQueue
 from lamina.execution.backend import LocalBackend
@@ -425,6 +426,7 @@ class Platform:
     topics: EmbeddedTopics | None = None  # the embedded SNS, on the resource store `events` opens
     mail: EmbeddedMail | None = None  # SES receipt rules, and the SMTP port (--smtp-port)
     apis: EmbeddedApis | None = None  # API Gateway: REST APIs and their endpoint
+    stacks: EmbeddedStacks | None = None  # CloudFormation
     _settler: asyncio.Task[None] | None = None
     _adopter: asyncio.Task[None] | None = None
     _exchanger: asyncio.Task[None] | None = None
@@ -461,6 +463,8 @@ class Platform:
             await self.topics.open()
         if self.apis is not None:
             await self.apis.open()
+        if self.stacks is not None:
+            await self.stacks.open()
         await self.identity_store.open()
         await self.directory.load()
         for account_id in self.directory.account_ids:
@@ -505,6 +509,8 @@ class Platform:
                 await self.topics.start()
             if self.mail is not None:
                 await self.mail.start()
+            if self.stacks is not None:
+                self.stacks.start()
             if self.stores is not None and self.stores.database is not None:
                 self._adopter = asyncio.get_running_loop().create_task(self._adopt_forever())
             exchange = self.stores.in_flight_exchange() if self.stores is not None else None
@@ -785,6 +791,8 @@ class Platform:
             if task is not None:
                 task.cancel()
         # No new mail, schedules or deliveries while the functions they reach are closing.
+        if self.stacks is not None:
+            await self.stacks.close()
         if self.mail is not None:
             await self.mail.close()
         if self.events is not None:
@@ -1536,6 +1544,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     topics: EmbeddedTopics | None = None
     mail: EmbeddedMail | None = None
     apis: EmbeddedApis | None = None
+    stacks: EmbeddedStacks | None = None
     if worker is None:
 
         async def invoker_of(account_id: str, region: str) -> ServiceInvoker | None:
@@ -1599,6 +1608,8 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         )
         services["apigateway"] = apis.facade
         events.also_reload(apis.load)
+        stacks = build_stacks(events.store, authorizer, services)
+        services["cloudformation"] = stacks.facade
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),
@@ -1660,6 +1671,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         topics=topics,
         mail=mail,
         apis=apis,
+        stacks=stacks,
     )
     if worker is None and settings.workers > 1 and settings.sandbox_uids_explicit:
         platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"

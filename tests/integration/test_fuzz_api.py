@@ -55,6 +55,7 @@ def test_fuzzed_requests_get_no_server_error_and_leave_the_server_healthy() -> N
         "ses/query",
         "apigateway/rest-json",
         "apigatewayv2/rest-json",
+        "cloudformation/query",
     }
     assert results["requests"] == results["discovery_requests"] + REQUESTS
     assert sum(results["by_status"].values()) == results["requests"]

@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "observability": {"observability", "domain", "store", "triggers", "execution"},
     "sources": {"sources", "domain", "store", "triggers"},
     "apigateway": {"apigateway", "domain", "store", "transport"},
+    "deploy": {"deploy", "domain", "store"},
     "api": {
         "api",
         "protocol",
@@ -39,6 +40,7 @@ ALLOWED: dict[str, set[str]] = {
         "triggers",
         "sources",
         "apigateway",
+        "deploy",
     },
     "cluster": {"cluster", "api", "domain", "execution", "identity", "protocol", "store", "transport"},
     "cli": {"cli", "auth", "store", "store_choice", "server", "domain", "cluster"},

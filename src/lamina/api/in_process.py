@@ -1,0 +1,93 @@
+"""Calls to Lamina's own AWS APIs from inside the server, as a given principal: what
+CloudFormation's resource providers use to create functions, roles, queues…
+
+A call is serialized with botocore's serializer for the service's protocol, served by the same
+facade a client's request reaches (its parsing, validation and authorization included, against
+the principal instead of a signature), and its answer parsed with botocore's parser: a resource
+a stack creates is created exactly as an SDK call would create it. Errors come back as AwsError
+with the service's code, message and status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import botocore.session
+from botocore import parsers, serialize
+from botocore.awsrequest import create_request_object, prepare_request_dict
+from botocore.model import OperationModel, ServiceModel
+
+from lamina.api.context import RequestContext
+from lamina.api.services.service import Service
+from lamina.domain.iam.principals import Principal
+from lamina.domain.ids import new_request_id
+from lamina.errors import AwsError
+from lamina.protocol.http import HttpRequest
+
+__all__ = ["InProcessClient"]
+
+_HOST = "lamina.internal"
+# botocore's model names of the services whose signing names differ.
+_SIGNING_NAMES = {"cloudwatch": "monitoring", "apigatewayv2": "apigateway"}
+
+
+@cache
+def _model(service: str) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service)
+
+
+class InProcessClient:
+    def __init__(self, services: Mapping[str, Service]) -> None:
+        """`services`: the gateway's facades by signing name."""
+        self._services = services
+
+    async def call(
+        self, service: str, operation: str, params: dict[str, Any], principal: Principal, region: str
+    ) -> dict[str, Any]:
+        """`operation` of botocore's `service` model with `params`, as `principal` in `region`."""
+        model = _model(service)
+        operation_model = model.operation_model(operation)
+        request = _http_request(model, operation_model, params)
+        facade = self._services[_SIGNING_NAMES.get(service, service)]
+        context = RequestContext(new_request_id(), request, "", principal, "127.0.0.1", region)
+        try:
+            response = await facade.handle(request, context)
+        except AwsError:
+            raise
+        if response.stream is not None:
+            raise AwsError("ServiceException", f"{service}:{operation} streams its answer", 500)
+        parser = parsers.create_parser(model.metadata["protocol"])
+        headers = {name.lower(): value for name, value in response.headers}
+        parsed: dict[str, Any] = parser.parse(
+            {"status_code": response.status, "headers": headers, "body": response.body},
+            operation_model.output_shape,
+        )
+        if response.status >= 300:
+            error = parsed.get("Error", {})
+            raise AwsError(
+                str(error.get("Code", "ServiceException")), str(error.get("Message", "")), response.status
+            )
+        parsed.pop("ResponseMetadata", None)
+        return parsed
+
+
+def _http_request(model: ServiceModel, operation: OperationModel, params: dict[str, Any]) -> HttpRequest:
+    serializer = serialize.create_serializer(model.metadata["protocol"], include_validation=True)
+    try:
+        request_dict = serializer.serialize_to_request(params, operation)
+    except Exception as error:  # botocore's ParamValidationError and the like
+        raise AwsError("ValidationError", str(error), 400) from None
+    prepare_request_dict(request_dict, endpoint_url=f"http://{_HOST}")
+    prepared = create_request_object(request_dict).prepare()
+    url = urlsplit(prepared.url)
+    body = prepared.body or b""
+    if isinstance(body, str):
+        body = body.encode()
+    elif not isinstance(body, bytes):
+        body = b"".join(body)
+    headers = {name.lower(): str(value) for name, value in prepared.headers.items()}
+    headers.setdefault("host", _HOST)
+    query = parse_qsl(url.query, keep_blank_values=True)
+    return HttpRequest(prepared.method, url.path or "/", query, headers, body)

@@ -1,0 +1,34 @@
+"""The resource types Lamina's CloudFormation creates, by type name."""
+
+from __future__ import annotations
+
+from lamina.deploy.providers.base import ResourceProvider
+from lamina.deploy.providers.iam import RoleProvider
+from lamina.deploy.providers.lambda_ import (
+    AliasProvider,
+    FunctionProvider,
+    PermissionProvider,
+    VersionProvider,
+)
+from lamina.deploy.providers.logs import LogGroupProvider
+from lamina.deploy.providers.messaging import QueueProvider, TopicProvider
+
+__all__ = ["PROVIDERS", "provider_for"]
+
+PROVIDERS: dict[str, ResourceProvider] = {
+    provider.type_name: provider
+    for provider in (
+        RoleProvider(),
+        FunctionProvider(),
+        PermissionProvider(),
+        VersionProvider(),
+        AliasProvider(),
+        LogGroupProvider(),
+        QueueProvider(),
+        TopicProvider(),
+    )
+}
+
+
+def provider_for(type_name: str) -> ResourceProvider | None:
+    return PROVIDERS.get(type_name)

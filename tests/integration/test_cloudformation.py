@@ -1,0 +1,337 @@
+"""CloudFormation against a real server, through boto3: stacks created from YAML and JSON
+templates (parameters, mappings, conditions, intrinsics, outputs and exports), their resources
+made through Lamina's own APIs in dependency order, a failing resource rolling the stack back,
+deletion, and the errors CloudFormation answers with."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, WaiterError
+
+from tests.support.server import RunningServer, running_server
+
+WAITER = {"Delay": 1, "MaxAttempts": 120}
+FUNCTION_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Description: A function, its role and log group, a queue and a topic
+Parameters:
+  Greeting:
+    Type: String
+    Default: hello
+    AllowedValues: [hello, hi]
+  Secret:
+    Type: String
+    NoEcho: true
+    Default: s3cr3t
+  Environment:
+    Type: String
+    Default: dev
+Mappings:
+  Sizes:
+    dev: {Memory: 128}
+    prod: {Memory: 256}
+Conditions:
+  IsProd: !Equals [!Ref Environment, prod]
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {Service: lambda.amazonaws.com}
+            Action: sts:AssumeRole
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      RetentionInDays: 7
+  Function:
+    Type: AWS::Lambda::Function
+    DependsOn: Logs
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      MemorySize: !FindInMap [Sizes, !Ref Environment, Memory]
+      Environment:
+        Variables:
+          GREETING: !Sub "${Greeting}, ${AWS::Region}"
+          QUEUE: !Ref Queue
+          PROD_ONLY: !If [IsProd, "yes", !Ref AWS::NoValue]
+      Code:
+        ZipFile: |
+          import os
+          def handler(event, context):
+              return {"greeting": os.environ["GREETING"], "queue": os.environ["QUEUE"], "prod": os.environ.get("PROD_ONLY")}
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 45
+  Topic:
+    Type: AWS::SNS::Topic
+    Condition: IsProd
+Outputs:
+  FunctionArn:
+    Value: !GetAtt Function.Arn
+    Export:
+      Name: !Sub "${AWS::StackName}-function"
+  QueueUrl:
+    Description: the queue
+    Value: !Ref Queue
+  Joined:
+    Value: !Join ["/", [!Select [1, !Split [",", "a,b,c"]], !Base64 "x"]]
+"""
+
+
+@pytest.fixture(scope="module")
+def cloudformation(server: RunningServer) -> Any:
+    return server.client("cloudformation")
+
+
+def stack_name() -> str:
+    return f"stack-{uuid.uuid4().hex[:8]}"
+
+
+def settled(cloudformation: Any, name: str, timeout: float = 60) -> str:
+    """The stack's status once no operation is in progress."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = str(cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
+        if not status.endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)
+
+
+def error_of(call: Any, **params: Any) -> tuple[str, str]:
+    with pytest.raises(ClientError) as raised:
+        call(**params)
+    return raised.value.response["Error"]["Code"], raised.value.response["Error"]["Message"]
+
+
+def test_a_stack_creates_its_resources_in_order_and_deletes_them(
+    server: RunningServer, cloudformation: Any
+) -> None:
+    name = stack_name()
+    stack_id = cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=FUNCTION_TEMPLATE,
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "Greeting", "ParameterValue": "hi"}],
+    )["StackId"]
+    assert stack_id.startswith(f"arn:aws:cloudformation:us-east-1:000000000000:stack/{name}/")
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert stack["Description"] == "A function, its role and log group, a queue and a topic"
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {
+        "Greeting": "hi",
+        "Secret": "****",
+        "Environment": "dev",
+    }
+    outputs = {output["OutputKey"]: output for output in stack["Outputs"]}
+    assert outputs["Joined"]["OutputValue"] == "b/eA=="
+    assert outputs["FunctionArn"]["ExportName"] == f"{name}-function"
+
+    resources = {
+        r["LogicalResourceId"]: r
+        for r in cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+    }
+    assert set(resources) == {"Role", "Logs", "Function", "Queue"}  # the Topic's condition is false
+    assert all(r["ResourceStatus"] == "CREATE_COMPLETE" for r in resources.values())
+    function_name = resources["Function"]["PhysicalResourceId"]
+    assert function_name.startswith(f"{name}-Function-")
+    queue_url = resources["Queue"]["PhysicalResourceId"]
+    assert outputs["QueueUrl"]["OutputValue"] == queue_url
+
+    # The resources exist, as the stack made them.
+    lambda_client = server.client("lambda")
+    configuration = lambda_client.get_function_configuration(FunctionName=function_name)
+    assert configuration["MemorySize"] == 128
+    assert configuration["Role"].endswith(resources["Role"]["PhysicalResourceId"])
+    result = json.loads(lambda_client.invoke(FunctionName=function_name)["Payload"].read())
+    assert result == {"greeting": "hi, us-east-1", "queue": queue_url, "prod": None}
+    sqs = server.client("sqs")
+    assert sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])[
+        "Attributes"
+    ] == {"VisibilityTimeout": "45"}
+    logs = server.client("logs")
+    group = resources["Logs"]["PhysicalResourceId"]
+    assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["retentionInDays"] == 7
+
+    # Events: the stack's, and each resource's, newest first.
+    events = cloudformation.describe_stack_events(StackName=name)["StackEvents"]
+    assert events[0]["ResourceStatus"] == "CREATE_COMPLETE" and events[0]["LogicalResourceId"] == name
+    order = [e["LogicalResourceId"] for e in reversed(events) if e["ResourceStatus"] == "CREATE_COMPLETE"]
+    assert order.index("Logs") < order.index("Function") and order.index("Role") < order.index("Function")
+    assert order.index("Queue") < order.index("Function")
+    assert cloudformation.get_template(StackName=name)["TemplateBody"] == FUNCTION_TEMPLATE
+    assert name in [
+        s["StackName"]
+        for s in cloudformation.list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]
+    ]
+    assert f"{name}-function" in {e["Name"] for e in cloudformation.list_exports()["Exports"]}
+
+    cloudformation.delete_stack(StackName=name)
+    cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=WAITER)
+    with pytest.raises(ClientError):
+        lambda_client.get_function(FunctionName=function_name)
+    with pytest.raises(ClientError):
+        sqs.get_queue_attributes(QueueUrl=queue_url)
+    assert cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert error_of(cloudformation.describe_stacks, StackName=name) == (
+        "ValidationError",
+        f"Stack with id {name} does not exist",
+    )
+
+
+def test_a_failing_resource_rolls_the_stack_back(server: RunningServer, cloudformation: Any) -> None:
+    template = {
+        "Resources": {
+            "Good": {"Type": "AWS::SQS::Queue"},
+            "Bad": {
+                "Type": "AWS::SQS::Queue",
+                "DependsOn": "Good",
+                "Properties": {"QueueName": "bad", "VisibilityTimeout": 999999},
+            },
+        }
+    }
+    name = stack_name()
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    with pytest.raises(WaiterError):  # the waiter fails on ROLLBACK_COMPLETE, as for AWS
+        cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    assert settled(cloudformation, name) == "ROLLBACK_COMPLETE"
+    events = cloudformation.describe_stack_events(StackName=name)["StackEvents"]
+    failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED" and e["LogicalResourceId"] == "Bad"]
+    assert failed and "VisibilityTimeout" in failed[0]["ResourceStatusReason"]
+    good = next(
+        e for e in events if e["LogicalResourceId"] == "Good" and e["ResourceStatus"] == "CREATE_COMPLETE"
+    )
+    assert any(e["LogicalResourceId"] == "Good" and e["ResourceStatus"] == "DELETE_COMPLETE" for e in events)
+    with pytest.raises(ClientError):
+        server.client("sqs").get_queue_attributes(QueueUrl=good["PhysicalResourceId"])
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+
+
+def test_an_unsupported_type_fails_the_stack_naming_it(cloudformation: Any) -> None:
+    name = stack_name()
+    template = {"Resources": {"Thing": {"Type": "AWS::EC2::Instance", "Properties": {"ImageId": "ami-1"}}}}
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    assert settled(cloudformation, name) == "ROLLBACK_COMPLETE"
+    events = cloudformation.describe_stack_events(StackName=name)["StackEvents"]
+    reasons = [e.get("ResourceStatusReason", "") for e in events if e["LogicalResourceId"] == "Thing"]
+    assert any("AWS::EC2::Instance" in reason for reason in reasons)
+
+
+def test_validation_errors_answer_as_cloudformation(cloudformation: Any) -> None:
+    iam_template = {
+        "Resources": {
+            "R": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"RoleName": "named", "AssumeRolePolicyDocument": {}},
+            }
+        }
+    }
+    assert error_of(
+        cloudformation.create_stack, StackName=stack_name(), TemplateBody=json.dumps(iam_template)
+    ) == (
+        "InsufficientCapabilitiesException",
+        "Requires capabilities : [CAPABILITY_NAMED_IAM]",
+    )
+    code, message = error_of(cloudformation.create_stack, StackName=stack_name(), TemplateBody="Resources: [")
+    assert code == "ValidationError" and message.startswith("Template format error:")
+    code, message = error_of(
+        cloudformation.create_stack, StackName=stack_name(), TemplateBody=json.dumps({"Resources": {}})
+    )
+    assert message == "Template format error: At least one Resources member must be defined."
+    code, message = error_of(
+        cloudformation.create_stack,
+        StackName=stack_name(),
+        TemplateBody=FUNCTION_TEMPLATE,
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "Greeting", "ParameterValue": "yo"}],
+    )
+    assert (code, message) == ("ValidationError", "Parameter 'Greeting' must be one of AllowedValues")
+    code, message = error_of(
+        cloudformation.create_stack,
+        StackName=stack_name(),
+        TemplateBody=FUNCTION_TEMPLATE,
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "Nope", "ParameterValue": "x"}],
+    )
+    assert message == "Parameters: [Nope] do not exist in the template"
+    circular = {
+        "Resources": {
+            "A": {"Type": "AWS::SQS::Queue", "DependsOn": "B"},
+            "B": {"Type": "AWS::SQS::Queue", "DependsOn": "A"},
+        }
+    }
+    code, message = error_of(
+        cloudformation.create_stack, StackName=stack_name(), TemplateBody=json.dumps(circular)
+    )
+    assert (code, message) == (
+        "ValidationError",
+        "Template format error: Circular dependency between resources: [A, B]",
+    )
+    existing = stack_name()
+    cloudformation.create_stack(
+        StackName=existing, TemplateBody=json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+    )
+    assert error_of(
+        cloudformation.create_stack,
+        StackName=existing,
+        TemplateBody=json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
+    ) == (
+        "AlreadyExistsException",
+        f"Stack [{existing}] already exists",
+    )
+    summary = cloudformation.validate_template(TemplateBody=FUNCTION_TEMPLATE)
+    assert summary["Capabilities"] == ["CAPABILITY_IAM"]
+    assert {p["ParameterKey"]: p.get("DefaultValue") for p in summary["Parameters"]} == {
+        "Greeting": "hello",
+        "Secret": "s3cr3t",
+        "Environment": "dev",
+    }
+    cloudformation.delete_stack(StackName="no-such-stack")  # succeeds, as on AWS
+
+
+def test_a_create_killed_midway_is_rolled_back_at_the_next_start(tmp_path: Path) -> None:
+    """SIGKILL while the stack's resources are being made: the next start rolls it back, deleting
+    every resource the stack had recorded."""
+    template = {"Resources": {f"Q{index}": {"Type": "AWS::SQS::Queue"} for index in range(40)}}
+    data = tmp_path / "data"
+    with running_server(data) as first:
+        cloudformation = first.client("cloudformation")
+        cloudformation.create_stack(StackName="killed", TemplateBody=json.dumps(template))
+        first.process.kill()
+        first.process.wait()
+    with running_server(data) as second:
+        cloudformation = second.client("cloudformation")
+        assert settled(cloudformation, "killed") == "ROLLBACK_COMPLETE"
+        events = cloudformation.describe_stack_events(StackName="killed")["StackEvents"]
+        assert any(
+            e.get("ResourceStatusReason") == "The server stopped during the stack operation" for e in events
+        )
+        created = {
+            e["PhysicalResourceId"]
+            for e in events
+            if e["ResourceStatus"] == "CREATE_COMPLETE" and e["LogicalResourceId"] != "killed"
+        }
+        sqs = second.client("sqs")
+        for url in created:
+            with pytest.raises(ClientError):
+                sqs.get_queue_attributes(QueueUrl=url)
+        # The name is free again once the failed stack is deleted.
+        cloudformation.delete_stack(StackName="killed")
+        assert settled(cloudformation, f"{events[0]['StackId']}") == "DELETE_COMPLETE"
+        cloudformation.create_stack(
+            StackName="killed", TemplateBody=json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+        )
+        assert settled(cloudformation, "killed") == "CREATE_COMPLETE"
