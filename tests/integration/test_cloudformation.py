@@ -5,7 +5,9 @@ deletion, and the errors CloudFormation answers with."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
+from tests.support.cli import aws_text
 from tests.support.server import RunningServer, running_server
 
 WAITER = {"Delay": 1, "MaxAttempts": 120}
@@ -305,13 +308,31 @@ def test_validation_errors_answer_as_cloudformation(cloudformation: Any) -> None
 def test_a_create_killed_midway_is_rolled_back_at_the_next_start(tmp_path: Path) -> None:
     """SIGKILL while the stack's resources are being made: the next start rolls it back, deleting
     every resource the stack had recorded."""
-    template = {"Resources": {f"Q{index}": {"Type": "AWS::SQS::Queue"} for index in range(40)}}
+    template = {"Resources": {f"Q{index}": {"Type": "AWS::SQS::Queue"} for index in range(300)}}
     data = tmp_path / "data"
     with running_server(data) as first:
         cloudformation = first.client("cloudformation")
-        cloudformation.create_stack(StackName="killed", TemplateBody=json.dumps(template))
+
+        # CreateStack answers once the stack is made, or after a few seconds: it runs on a thread
+        # while this one waits for resources to appear, then kills the server in the middle.
+        def create() -> None:
+            with contextlib.suppress(Exception):  # the server dies under the call
+                cloudformation.create_stack(StackName="killed", TemplateBody=json.dumps(template))
+
+        creating = threading.Thread(target=create, daemon=True)
+        creating.start()
+        watcher = first.client("cloudformation")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ClientError):
+                events = watcher.describe_stack_events(StackName="killed")["StackEvents"]
+                if sum(e["ResourceStatus"] == "CREATE_COMPLETE" for e in events) >= 5:
+                    break
+            time.sleep(0.05)
+        assert watcher.describe_stacks(StackName="killed")["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
         first.process.kill()
         first.process.wait()
+        creating.join(30)
     with running_server(data) as second:
         cloudformation = second.client("cloudformation")
         assert settled(cloudformation, "killed") == "ROLLBACK_COMPLETE"
@@ -335,3 +356,176 @@ def test_a_create_killed_midway_is_rolled_back_at_the_next_start(tmp_path: Path)
             StackName="killed", TemplateBody=json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
         )
         assert settled(cloudformation, "killed") == "CREATE_COMPLETE"
+
+
+def queue_template(visibility: int, name: str | None = None, extra: bool = False) -> str:
+    queue: dict[str, Any] = {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": visibility}}
+    if name:
+        queue["Properties"]["QueueName"] = name
+    resources: dict[str, Any] = {"Queue": queue}
+    if extra:
+        resources["Topic"] = {"Type": "AWS::SNS::Topic"}
+    return json.dumps({"Resources": resources, "Outputs": {"Url": {"Value": {"Ref": "Queue"}}}})
+
+
+def test_change_sets_plan_and_execute_updates(server: RunningServer, cloudformation: Any) -> None:
+    name = stack_name()
+    created = cloudformation.create_change_set(
+        StackName=name, ChangeSetName="first", ChangeSetType="CREATE", TemplateBody=queue_template(30)
+    )
+    assert cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+    cloudformation.get_waiter("change_set_create_complete").wait(
+        ChangeSetName="first", StackName=name, WaiterConfig=WAITER
+    )
+    described = cloudformation.describe_change_set(ChangeSetName=created["Id"])
+    assert [c["ResourceChange"]["Action"] for c in described["Changes"]] == ["Add"]
+    cloudformation.execute_change_set(ChangeSetName="first", StackName=name)
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    first_url = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"][0]["OutputValue"]
+
+    # An in-place change and an added resource.
+    cloudformation.create_change_set(
+        StackName=name, ChangeSetName="second", TemplateBody=queue_template(60, extra=True)
+    )
+    cloudformation.get_waiter("change_set_create_complete").wait(
+        ChangeSetName="second", StackName=name, WaiterConfig=WAITER
+    )
+    changes = {
+        c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"]
+        for c in cloudformation.describe_change_set(ChangeSetName="second", StackName=name)["Changes"]
+    }
+    assert changes["Queue"]["Action"] == "Modify" and changes["Queue"]["Replacement"] == "False"
+    assert changes["Queue"]["Details"][0]["Target"]["Name"] == "VisibilityTimeout"
+    assert changes["Topic"]["Action"] == "Add"
+    assert [s["ChangeSetName"] for s in cloudformation.list_change_sets(StackName=name)["Summaries"]] == [
+        "second"
+    ]
+    cloudformation.execute_change_set(ChangeSetName="second", StackName=name)
+    cloudformation.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=WAITER)
+    sqs = server.client("sqs")
+    assert (
+        sqs.get_queue_attributes(QueueUrl=first_url, AttributeNames=["VisibilityTimeout"])["Attributes"][
+            "VisibilityTimeout"
+        ]
+        == "60"
+    )
+
+    # A name change replaces the queue: a new one is made, the old one deleted; the topic goes.
+    new_name = f"renamed-{uuid.uuid4().hex[:6]}"
+    cloudformation.update_stack(StackName=name, TemplateBody=queue_template(60, name=new_name))
+    cloudformation.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=WAITER)
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    new_url = stack["Outputs"][0]["OutputValue"]
+    assert new_url.endswith(f"/{new_name}") and new_url != first_url
+    with pytest.raises(ClientError):
+        sqs.get_queue_attributes(QueueUrl=first_url)
+    assert [
+        r["LogicalResourceId"]
+        for r in cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+    ] == ["Queue"]
+
+    # Nothing to change.
+    assert error_of(
+        cloudformation.update_stack, StackName=name, TemplateBody=queue_template(60, name=new_name)
+    ) == ("ValidationError", "No updates are to be performed.")
+    cloudformation.create_change_set(
+        StackName=name, ChangeSetName="empty", TemplateBody=queue_template(60, name=new_name)
+    )
+    empty = cloudformation.describe_change_set(ChangeSetName="empty", StackName=name)
+    assert (empty["Status"], empty["ExecutionStatus"]) == ("FAILED", "UNAVAILABLE")
+    assert (
+        empty["StatusReason"]
+        == "The submitted information didn't contain changes. Submit different information to create a change set."
+    )
+    cloudformation.delete_change_set(ChangeSetName="empty", StackName=name)
+
+
+def test_a_failing_update_rolls_back_to_the_previous_state(
+    server: RunningServer, cloudformation: Any
+) -> None:
+    name = stack_name()
+    cloudformation.create_stack(StackName=name, TemplateBody=queue_template(30))
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    url = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"][0]["OutputValue"]
+    failing = json.loads(queue_template(40, extra=True))
+    failing["Resources"]["Bad"] = {
+        "Type": "AWS::SQS::Queue",
+        "DependsOn": ["Queue", "Topic"],
+        "Properties": {"VisibilityTimeout": 999999},
+    }
+    cloudformation.update_stack(StackName=name, TemplateBody=json.dumps(failing))
+    with pytest.raises(WaiterError):
+        cloudformation.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=WAITER)
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    sqs = server.client("sqs")
+    assert (
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"][
+            "VisibilityTimeout"
+        ]
+        == "30"
+    )
+    assert [
+        r["LogicalResourceId"]
+        for r in cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+    ] == ["Queue"]
+    # boto3 hands a JSON template back decoded.
+    assert cloudformation.get_template(StackName=name)["TemplateBody"] == json.loads(queue_template(30))
+    events = cloudformation.describe_stack_events(StackName=name)["StackEvents"]
+    assert any(e["LogicalResourceId"] == "Bad" and e["ResourceStatus"] == "CREATE_FAILED" for e in events)
+    topic = next(
+        e["PhysicalResourceId"]
+        for e in events
+        if e["LogicalResourceId"] == "Topic" and e["ResourceStatus"] == "CREATE_COMPLETE"
+    )
+    assert topic not in [t["TopicArn"] for t in server.client("sns").list_topics()["Topics"]]
+
+
+def test_aws_cloudformation_deploy_creates_updates_and_reports_no_changes(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    template = tmp_path / "template.yaml"
+    name = stack_name()
+    template.write_text(
+        "Parameters:\n  Timeout: {Type: Number, Default: 30}\nResources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n      VisibilityTimeout: !Ref Timeout\nOutputs:\n  Url: {Value: !Ref Queue}\n"
+    )
+    printed = aws_text(
+        server, "cloudformation", "deploy", "--template-file", str(template), "--stack-name", name
+    )
+    assert f"Successfully created/updated stack - {name}" in printed
+    cloudformation = server.client("cloudformation")
+    assert cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    aws_text(
+        server,
+        "cloudformation",
+        "deploy",
+        "--template-file",
+        str(template),
+        "--stack-name",
+        name,
+        "--parameter-overrides",
+        "Timeout=90",
+    )
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    url = stack["Outputs"][0]["OutputValue"]
+    assert (
+        server.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])[
+            "Attributes"
+        ]["VisibilityTimeout"]
+        == "90"
+    )
+    # A deploy with nothing new: the CLI says so and succeeds (it reads the empty change set's reason).
+    printed = aws_text(
+        server,
+        "cloudformation",
+        "deploy",
+        "--template-file",
+        str(template),
+        "--stack-name",
+        name,
+        "--parameter-overrides",
+        "Timeout=90",
+        "--no-fail-on-empty-changeset",
+    )
+    assert "No changes to deploy" in printed

@@ -46,14 +46,21 @@ def run_aws(server: RunningServer, *args: str, endpoint_url: bool = False) -> An
     """The `aws` CLI (awscli, as the test dependencies install it) against `server`; its JSON
     answer (None when it printed nothing). `endpoint_url`: pass --endpoint-url, which awscli v1's
     `aws sqs` needs in us-east-1 (its customization ignores AWS_ENDPOINT_URL there)."""
+    printed = aws_text(server, *args, endpoint_url=endpoint_url)
+    return json.loads(printed) if printed.strip() else None
+
+
+def aws_text(server: RunningServer, *args: str, endpoint_url: bool = False) -> str:
+    """What the `aws` CLI printed (commands such as `cloudformation deploy` print text); asserts
+    that it succeeded."""
     extra = ["--endpoint-url", server.endpoint] if endpoint_url else []
     completed = subprocess.run(
         [sys.executable, "-m", "awscli", *args, *extra],
         env=server.cli_env(),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
-    assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout) if completed.stdout.strip() else None
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    return completed.stdout

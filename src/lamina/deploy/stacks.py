@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from lamina.deploy.changes import LIVE, plan_changes, replaces
 from lamina.deploy.errors import (
     ResourceFailed,
     already_exists,
@@ -51,7 +52,20 @@ _NAMED_IAM = {
     "AWS::IAM::User": "UserName",
     "AWS::IAM::Group": "GroupName",
 }
-IN_PROGRESS = ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS")
+IN_PROGRESS = (
+    "CREATE_IN_PROGRESS",
+    "ROLLBACK_IN_PROGRESS",
+    "DELETE_IN_PROGRESS",
+    "UPDATE_IN_PROGRESS",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+    "UPDATE_ROLLBACK_IN_PROGRESS",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+)
+SETTLE_S = 5.0
+UPDATABLE = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"})
+NO_CHANGES = (
+    "The submitted information didn't contain changes. Submit different information to create a change set."
+)
 # Calls to Lamina's APIs as a principal in a region.
 CallsAs = Callable[[Principal, str], Call]
 
@@ -99,11 +113,24 @@ class StackService:
                 self._start(self._rollback(stack, "The server stopped during the stack operation"))
             elif status == "DELETE_IN_PROGRESS":
                 self._start(self._delete(stack))
+            elif status in ("UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS"):
+                self._start(self._rollback_update(stack, "The server stopped during the stack operation"))
+            elif status == "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS":
+                self._start(self._cleanup(stack))
+            elif status == "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS":
+                self._start(self._finish_update_rollback(stack))
 
-    def _start(self, work: Any) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+    def _start(self, work: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _run(self, work: Any) -> None:
+        """Start a stack operation and answer once it is done, or after SETTLE_S: a waiter's first
+        poll then usually finds the stack settled (AWS's waiters sleep 30 s between polls)."""
+        task = self._start(work)
+        await asyncio.wait({task}, timeout=SETTLE_S)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -185,79 +212,122 @@ class StackService:
         self._event(stack, stack["StackName"], STACK_TYPE, status, reason, stack["StackId"])
 
     # create --------------------------------------------------------------------------------------
-    async def create_stack(
-        self, account: str, region: str, principal: Principal, params: dict[str, Any], body: str
-    ) -> str:
-        name = params["StackName"]
+    @staticmethod
+    def _check_name(name: str) -> None:
         if (
             not name[:1].isalpha()
             or len(name) > 128
             or not all(c.isascii() and (c.isalnum() or c == "-") for c in name)
         ):
             raise validation_error(
-                f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*"
+                f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy constraint: "
+                "Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*"
             )
+
+    @staticmethod
+    def _prepared(
+        body: str, params: dict[str, Any], previous: dict[str, str] | None = None
+    ) -> tuple[Template, dict[str, Any], dict[str, str]]:
+        """The template checked (format, cycles, capabilities) and the parameter values."""
         template = parse_template(body)
         dependencies(template.resources, list(template.resources))  # cycles are refused at once
         capability = required_capability(template)
+        given = params.get("Capabilities") or []
         if (
             capability is not None
-            and capability not in (params.get("Capabilities") or [])
-            and not (
-                capability == "CAPABILITY_IAM"
-                and "CAPABILITY_NAMED_IAM" in (params.get("Capabilities") or [])
-            )
+            and capability not in given
+            and not (capability == "CAPABILITY_IAM" and "CAPABILITY_NAMED_IAM" in given)
         ):
             raise insufficient_capabilities(capability)
         if template.transforms:
             raise validation_error(f"Transforms are not supported yet: {template.transforms}")
-        values, raw = resolve_parameters(template.parameters, params.get("Parameters") or [])
+        values, raw = resolve_parameters(template.parameters, params.get("Parameters") or [], previous)
+        return template, values, raw
+
+    def _new_stack(
+        self, account: str, region: str, principal: Principal, params: dict[str, Any], status: str
+    ) -> dict[str, Any]:
+        name = params["StackName"]
+        stack_id = f"arn:aws:cloudformation:{region}:{account}:stack/{name}/{uuid.uuid4()}"
+        return {
+            "StackId": stack_id,
+            "StackName": name,
+            "account": account,
+            "region": region,
+            "operator": asdict(principal),
+            "CreationTime": _now(),
+            "StackStatus": status,
+            "DisableRollback": bool(params.get("DisableRollback")) or params.get("OnFailure") == "DO_NOTHING",
+            "delete_on_failure": params.get("OnFailure") == "DELETE",
+            "Capabilities": list(params.get("Capabilities") or []),
+            "Tags": list(params.get("Tags") or []),
+            "NotificationARNs": list(params.get("NotificationARNs") or []),
+            "Parameters": [],
+            "parameter_values": {},
+            "parameter_text": {},
+            "template": "",
+            "resources": {},
+            "events": [],
+            "Outputs": [],
+            "change_sets": {},
+        }
+
+    def _apply_template(
+        self,
+        stack: dict[str, Any],
+        body: str,
+        template: Template,
+        values: dict[str, Any],
+        raw: dict[str, str],
+    ) -> None:
+        stack.update(
+            template=body,
+            parameter_values=values,
+            parameter_text=raw,
+            Parameters=displayed_parameters(template.parameters, raw),
+        )
+        if template.description:
+            stack["Description"] = template.description
+        else:
+            stack.pop("Description", None)
+
+    async def _register(self, stack: dict[str, Any]) -> None:
+        """Store a new stack; AlreadyExistsException when a live one has its name."""
+        account, region, name = stack["account"], stack["region"], stack["StackName"]
+        if any(
+            (other["account"], other["region"], other["StackName"]) == (account, region, name)
+            and other["StackStatus"] != "DELETE_COMPLETE"
+            for other in self._stacks.values()
+        ):
+            raise already_exists(name)
+        key = ResourceKey(STACK_KIND, account, region, stack["StackId"])
+        await self._store.apply([Write(key, stack)])
+        self._stacks[stack["StackId"]] = stack
+        self._keys[stack["StackId"]] = key
+
+    async def create_stack(
+        self, account: str, region: str, principal: Principal, params: dict[str, Any], body: str
+    ) -> str:
+        self._check_name(params["StackName"])
+        template, values, raw = self._prepared(body, params)
+        stack = self._new_stack(account, region, principal, params, "CREATE_IN_PROGRESS")
+        self._apply_template(stack, body, template, values, raw)
+        self._event(
+            stack, stack["StackName"], STACK_TYPE, "CREATE_IN_PROGRESS", "User Initiated", stack["StackId"]
+        )
         async with self._lock:
-            if any(
-                (other["account"], other["region"], other["StackName"]) == (account, region, name)
-                and other["StackStatus"] != "DELETE_COMPLETE"
-                for other in self._stacks.values()
-            ):
-                raise already_exists(name)
-            stack_id = f"arn:aws:cloudformation:{region}:{account}:stack/{name}/{uuid.uuid4()}"
-            stack: dict[str, Any] = {
-                "StackId": stack_id,
-                "StackName": name,
-                "account": account,
-                "region": region,
-                "operator": asdict(principal),
-                "CreationTime": _now(),
-                "StackStatus": "CREATE_IN_PROGRESS",
-                "DisableRollback": bool(params.get("DisableRollback"))
-                or params.get("OnFailure") == "DO_NOTHING",
-                "delete_on_failure": params.get("OnFailure") == "DELETE",
-                "Capabilities": list(params.get("Capabilities") or []),
-                "Tags": list(params.get("Tags") or []),
-                "NotificationARNs": list(params.get("NotificationARNs") or []),
-                "Parameters": displayed_parameters(template.parameters, raw),
-                "parameter_values": values,
-                "parameter_text": raw,
-                "template": body,
-                "resources": {},
-                "events": [],
-                "Outputs": [],
-            }
-            if template.description:
-                stack["Description"] = template.description
-            self._event(stack, name, STACK_TYPE, "CREATE_IN_PROGRESS", "User Initiated", stack_id)
-            key = ResourceKey(STACK_KIND, account, region, stack_id)
-            await self._store.apply([Write(key, stack)])
-            self._stacks[stack_id] = stack
-            self._keys[stack_id] = key
-        self._start(self._create(stack))
-        return stack_id
+            await self._register(stack)
+        await self._run(self._create(stack))
+        return str(stack["StackId"])
 
     def _context(self, stack: dict[str, Any]) -> ProviderContext:
         principal = Principal(**stack["operator"])
         call = self._calls_as(principal, stack["region"])
         return ProviderContext(call, stack["StackName"], stack["StackId"], stack["account"], stack["region"])
 
-    def _evaluator(self, stack: dict[str, Any], template: Template) -> Evaluator:
+    def _evaluator(
+        self, stack: dict[str, Any], template: Template, values: dict[str, Any] | None = None
+    ) -> Evaluator:
         resources = stack["resources"]
 
         def physical_id(logical: str) -> Any:
@@ -295,7 +365,7 @@ class StackService:
             "AWS::NotificationARNs": stack.get("NotificationARNs", []),
         }
         return Evaluator(
-            parameters=stack["parameter_values"],
+            parameters=stack["parameter_values"] if values is None else values,
             pseudo=pseudo,
             mappings=template.mappings,
             conditions=template.conditions,
@@ -501,7 +571,7 @@ class StackService:
                     )
         self._stack_status(stack, "DELETE_IN_PROGRESS", "User Initiated")
         await self._save(stack)
-        self._start(self._delete(stack))
+        await self._run(self._delete(stack))
 
     async def _delete(self, stack: dict[str, Any]) -> None:
         if stack["StackStatus"] != "DELETE_IN_PROGRESS":
@@ -535,28 +605,7 @@ class StackService:
             ):
                 record.update(ResourceStatus="DELETE_COMPLETE", Timestamp=_now())
                 self._event(stack, logical, record["ResourceType"], "DELETE_COMPLETE")
-        try:
-            edges = dependencies(template.resources, present)
-        except AwsError:
-            edges = {logical: set() for logical in present}
-        waiting_on = dependents(edges)
-        context = self._context(stack)
-        failures: list[str] = []
-        deleted: set[str] = set()
-        remaining = set(present)
-        while remaining:
-            ready = sorted(
-                node for node in remaining if waiting_on.get(node, set()) <= deleted | set(failures)
-            )
-            if not ready:
-                ready = sorted(remaining)
-            results = await asyncio.gather(
-                *(self._delete_one(stack, context, template, logical) for logical in ready)
-            )
-            for logical, ok in zip(ready, results, strict=True):
-                remaining.discard(logical)
-                (deleted.add(logical) if ok else failures.append(logical))
-        return failures
+        return await self._delete_named(stack, self._context(stack), template, present)
 
     async def _delete_one(
         self, stack: dict[str, Any], context: ProviderContext, template: Template, logical: str
@@ -586,3 +635,451 @@ class StackService:
         self._event(stack, logical, kind, "DELETE_COMPLETE", physical=record["PhysicalResourceId"])
         await self._save(stack)
         return True
+
+    # update --------------------------------------------------------------------------------------
+    def _updatable(self, stack: dict[str, Any]) -> None:
+        if stack["StackStatus"] not in UPDATABLE:
+            raise validation_error(
+                f"Stack:{stack['StackId']} is in {stack['StackStatus']} state and can not be updated."
+            )
+
+    def _plan(
+        self, stack: dict[str, Any], template: Template, values: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        evaluator = self._evaluator(stack, template, values)
+        active = [
+            logical
+            for logical, resource in template.resources.items()
+            if "Condition" not in resource or evaluator.condition(str(resource["Condition"]))
+        ]
+        return plan_changes(stack["resources"], template, evaluator, active)
+
+    async def update_stack(
+        self, account: str, region: str, principal: Principal, params: dict[str, Any], body: str | None
+    ) -> str:
+        stack = self.stack(account, region, params["StackName"])
+        self._updatable(stack)
+        body = stack["template"] if params.get("UsePreviousTemplate") or body is None else body
+        template, values, raw = self._prepared(body, params, stack["parameter_text"])
+        if (
+            not self._plan(stack, template, values)
+            and body == stack["template"]
+            and raw == stack["parameter_text"]
+        ):
+            raise validation_error("No updates are to be performed.")
+        await self._begin_update(stack, principal, body, template, values, raw)
+        return str(stack["StackId"])
+
+    async def _begin_update(
+        self,
+        stack: dict[str, Any],
+        principal: Principal,
+        body: str,
+        template: Template,
+        values: dict[str, Any],
+        raw: dict[str, str],
+    ) -> None:
+        stack["previous"] = {
+            "template": stack["template"],
+            "parameter_values": stack["parameter_values"],
+            "parameter_text": stack["parameter_text"],
+            "Parameters": stack["Parameters"],
+            "Outputs": stack["Outputs"],
+            "Description": stack.get("Description"),
+        }
+        stack["touched"] = []  # {logical, action: created|updated|replaced, old: the record before}
+        stack["operator"] = asdict(principal)
+        self._apply_template(stack, body, template, values, raw)
+        stack["LastUpdatedTime"] = _now()
+        self._stack_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
+        await self._save(stack)
+        await self._run(self._update(stack))
+
+    async def _update(self, stack: dict[str, Any]) -> None:
+        template = parse_template(stack["template"])
+        try:
+            evaluator = self._evaluator(stack, template)
+            active = [
+                logical
+                for logical, resource in template.resources.items()
+                if "Condition" not in resource or evaluator.condition(str(resource["Condition"]))
+            ]
+            edges = dependencies(template.resources, active)
+        except AwsError as error:
+            await self._rollback_update(stack, error.message)
+            return
+        context = self._context(stack)
+        pending, done = set(edges), set[str]()
+        running: dict[asyncio.Task[None], str] = {}
+        failure: str | None = None
+        while pending or running:
+            if failure is None:
+                for logical in sorted(node for node in pending if edges[node] <= done):
+                    pending.discard(logical)
+                    work = self._update_one(stack, context, template, evaluator, logical)
+                    running[asyncio.get_running_loop().create_task(work)] = logical
+            if not running:
+                break
+            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                logical = running.pop(task)
+                if task.exception() is None:
+                    done.add(logical)
+                elif failure is None:
+                    failure = f"The following resource(s) failed to update: [{logical}]. "
+        if failure is None:
+            try:
+                stack["Outputs"] = self._outputs(stack, template, evaluator)
+            except (AwsError, Unresolved) as error:
+                failure = str(error.message if isinstance(error, AwsError) else error)
+        if failure is not None:
+            await self._rollback_update(stack, failure)
+            return
+        stack["removed"] = sorted(set(stack["resources"]) - set(active))
+        self._stack_status(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+        await self._save(stack)
+        await self._cleanup(stack)
+
+    async def _update_one(
+        self,
+        stack: dict[str, Any],
+        context: ProviderContext,
+        template: Template,
+        evaluator: Evaluator,
+        logical: str,
+    ) -> None:
+        resource = template.resources[logical]
+        kind = resource["Type"]
+        record = stack["resources"].get(logical)
+        if record is None or record.get("ResourceStatus") not in LIVE:
+            stack["touched"].append({"logical": logical, "action": "created", "old": None})
+            await self._create_one(stack, context, template, evaluator, logical)
+            return
+        try:
+            properties = evaluator.resolve(resource.get("Properties") or {})
+        except (AwsError, Unresolved) as error:
+            await self._update_failed(
+                stack, record, str(error.message if isinstance(error, AwsError) else error)
+            )
+            raise ResourceFailed(logical) from None
+        previous = record.get("properties") or {}
+        if record["ResourceType"] == kind and properties == previous:
+            return
+        changed = sorted(
+            name for name in set(previous) | set(properties) if previous.get(name) != properties.get(name)
+        )
+        provider = provider_for(kind)
+        if provider is None:
+            await self._update_failed(stack, record, f"Lamina does not support resource type {kind} yet")
+            raise ResourceFailed(logical)
+        old = json.loads(json.dumps(record))
+        replacing = record["ResourceType"] != kind or replaces(kind, changed)
+        record.update(ResourceStatus="UPDATE_IN_PROGRESS", Timestamp=_now())
+        reason = (
+            "Requested update requires the creation of a new physical resource; hence creating one."
+            if replacing
+            else None
+        )
+        self._event(
+            stack, logical, kind, "UPDATE_IN_PROGRESS", reason, record.get("PhysicalResourceId"), properties
+        )
+        stack["touched"].append(
+            {"logical": logical, "action": "replaced" if replacing else "updated", "old": old}
+        )
+        await self._save(stack)
+        try:
+            if replacing:
+                created = await provider.create(context, logical, properties)
+            else:
+                created = await provider.update(
+                    context, logical, record["PhysicalResourceId"], properties, previous
+                )
+        except (AwsError, ResourceFailed) as error:
+            message = (
+                f'Resource handler returned message: "{error.message}" (HandlerErrorCode: {error.code})'
+                if isinstance(error, AwsError)
+                else str(error)
+            )
+            await self._update_failed(stack, record, message)
+            raise ResourceFailed(logical) from None
+        except Exception as error:  # a provider's own fault: the stack fails, the server goes on
+            _log.exception("updating %s (%s) of stack %s failed", logical, kind, stack["StackName"])
+            await self._update_failed(stack, record, f"Internal failure: {error}")
+            raise ResourceFailed(logical) from None
+        record.update(
+            ResourceType=kind,
+            PhysicalResourceId=created.physical_id,
+            attributes=created.attributes,
+            properties=properties,
+            ResourceStatus="UPDATE_COMPLETE",
+            Timestamp=_now(),
+        )
+        record.pop("ResourceStatusReason", None)
+        self._event(
+            stack, logical, kind, "UPDATE_COMPLETE", physical=created.physical_id, properties=properties
+        )
+        await self._save(stack)
+
+    async def _update_failed(self, stack: dict[str, Any], record: dict[str, Any], reason: str) -> None:
+        record.update(ResourceStatus="UPDATE_FAILED", ResourceStatusReason=reason, Timestamp=_now())
+        self._event(
+            stack,
+            record["LogicalResourceId"],
+            record["ResourceType"],
+            "UPDATE_FAILED",
+            reason,
+            record.get("PhysicalResourceId"),
+        )
+        await self._save(stack)
+
+    async def _cleanup(self, stack: dict[str, Any]) -> None:
+        """After a successful update: the replaced resources' old physical ones, and the removed
+        resources, are deleted."""
+        context = self._context(stack)
+        previous = parse_template(stack["previous"]["template"])
+        for entry in reversed(stack.get("touched", [])):
+            if entry["action"] == "replaced" and entry.get("old"):
+                old = entry["old"]
+                provider = provider_for(old["ResourceType"])
+                with contextlib.suppress(Exception):
+                    if provider is not None:
+                        await provider.delete(context, old["PhysicalResourceId"], old.get("properties") or {})
+                    self._event(
+                        stack,
+                        entry["logical"],
+                        old["ResourceType"],
+                        "DELETE_COMPLETE",
+                        physical=old["PhysicalResourceId"],
+                    )
+        removed = [logical for logical in stack.get("removed", []) if logical in stack["resources"]]
+        if removed:
+            failures = await self._delete_named(stack, context, previous, removed)
+            for logical in removed:
+                if logical not in failures:
+                    stack["resources"].pop(logical, None)
+        for name in ("previous", "touched", "removed"):
+            stack.pop(name, None)
+        self._stack_status(stack, "UPDATE_COMPLETE")
+        await self._save(stack)
+
+    async def _delete_named(
+        self, stack: dict[str, Any], context: ProviderContext, template: Template, names: list[str]
+    ) -> list[str]:
+        """Delete these resources, dependents first; the names that could not be deleted."""
+        try:
+            edges = dependencies(template.resources, [name for name in names if name in template.resources])
+        except AwsError:
+            edges = {}
+        waiting_on = dependents(edges)
+        failures: list[str] = []
+        deleted: set[str] = set()
+        remaining = set(names)
+        while remaining:
+            ready = sorted(
+                node for node in remaining if waiting_on.get(node, set()) <= deleted | set(failures)
+            ) or sorted(remaining)
+            results = await asyncio.gather(
+                *(self._delete_one(stack, context, template, logical) for logical in ready)
+            )
+            for logical, ok in zip(ready, results, strict=True):
+                remaining.discard(logical)
+                (deleted.add(logical) if ok else failures.append(logical))
+        return failures
+
+    async def _rollback_update(self, stack: dict[str, Any], reason: str) -> None:
+        """Undo what an update did, newest first: made resources deleted, replaced ones deleted
+        (the old ones were kept), updated ones set back; then the previous template."""
+        if stack["StackStatus"] != "UPDATE_ROLLBACK_IN_PROGRESS":
+            self._stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
+            await self._save(stack)
+        context = self._context(stack)
+        touched = stack.get("touched", [])
+        while touched:
+            entry = touched[-1]
+            logical, action, old = entry["logical"], entry["action"], entry.get("old")
+            record = stack["resources"].get(logical) or {}
+            provider = provider_for(record.get("ResourceType", "")) if record else None
+            try:
+                if (
+                    action in ("created", "replaced")
+                    and record.get("PhysicalResourceId")
+                    and (old is None or record["PhysicalResourceId"] != old.get("PhysicalResourceId"))
+                ):
+                    if provider is not None:
+                        await provider.delete(
+                            context, record["PhysicalResourceId"], record.get("properties") or {}
+                        )
+                elif action == "updated" and old is not None and provider is not None:
+                    await provider.update(
+                        context,
+                        logical,
+                        old["PhysicalResourceId"],
+                        old.get("properties") or {},
+                        record.get("properties") or {},
+                    )
+            except Exception as error:
+                _log.warning("rolling back %s of stack %s: %s", logical, stack["StackName"], error)
+            if old is None:
+                stack["resources"].pop(logical, None)
+                self._event(
+                    stack,
+                    logical,
+                    record.get("ResourceType", ""),
+                    "DELETE_COMPLETE",
+                    physical=record.get("PhysicalResourceId"),
+                )
+            else:
+                stack["resources"][logical] = {
+                    **old,
+                    "ResourceStatus": "UPDATE_COMPLETE",
+                    "Timestamp": _now(),
+                }
+                self._event(
+                    stack,
+                    logical,
+                    old["ResourceType"],
+                    "UPDATE_COMPLETE",
+                    physical=old.get("PhysicalResourceId"),
+                )
+            touched.pop()
+            await self._save(stack)
+        await self._finish_update_rollback(stack)
+
+    async def _finish_update_rollback(self, stack: dict[str, Any]) -> None:
+        previous = stack.get("previous") or {}
+        for name in ("template", "parameter_values", "parameter_text", "Parameters", "Outputs"):
+            if name in previous:
+                stack[name] = previous[name]
+        if previous.get("Description"):
+            stack["Description"] = previous["Description"]
+        for name in ("previous", "touched", "removed"):
+            stack.pop(name, None)
+        self._stack_status(stack, "UPDATE_ROLLBACK_COMPLETE")
+        await self._save(stack)
+
+    # change sets ---------------------------------------------------------------------------------
+    async def create_change_set(
+        self, account: str, region: str, principal: Principal, params: dict[str, Any], body: str | None
+    ) -> tuple[str, str]:
+        """(ChangeSetId, StackId). A CREATE change set makes the stack (REVIEW_IN_PROGRESS)."""
+        name = str(params["ChangeSetName"])
+        if (
+            not name[:1].isalpha()
+            or len(name) > 128
+            or not all(c.isascii() and (c.isalnum() or c == "-") for c in name)
+        ):
+            raise validation_error(f"ChangeSetName {name[:128]} must match [a-zA-Z][-a-zA-Z0-9]*")
+        kind = params.get("ChangeSetType") or "UPDATE"
+        if kind == "CREATE":
+            self._check_name(params["StackName"])
+            if body is None:
+                raise validation_error("Either Template URL or Template Body must be specified.")
+            template, values, raw = self._prepared(body, params)
+            stack = self._new_stack(account, region, principal, params, "REVIEW_IN_PROGRESS")
+            self._event(
+                stack,
+                stack["StackName"],
+                STACK_TYPE,
+                "REVIEW_IN_PROGRESS",
+                "User Initiated",
+                stack["StackId"],
+            )
+            async with self._lock:
+                await self._register(stack)
+        elif kind == "UPDATE":
+            stack = self.stack(account, region, params["StackName"])
+            if stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+                raise validation_error(f"Stack [{stack['StackName']}] does not exist")
+            self._updatable(stack)
+            body = stack["template"] if params.get("UsePreviousTemplate") or body is None else body
+            template, values, raw = self._prepared(body, params, stack["parameter_text"])
+        else:
+            raise validation_error(f"ChangeSetType {kind} is not supported")
+        if name in stack["change_sets"]:
+            raise AwsError("AlreadyExistsException", f"ChangeSet {name} already exists", 400)
+        changes = self._plan(stack, template, values)
+        change_set_id = f"arn:aws:cloudformation:{region}:{account}:changeSet/{name}/{uuid.uuid4()}"
+        empty = not changes and body == stack["template"] and raw == stack["parameter_text"]
+        change_set: dict[str, Any] = {
+            "ChangeSetName": name,
+            "ChangeSetId": change_set_id,
+            "StackId": stack["StackId"],
+            "StackName": stack["StackName"],
+            "CreationTime": _now(),
+            "Type": kind,
+            "Status": "FAILED" if empty else "CREATE_COMPLETE",
+            "ExecutionStatus": "UNAVAILABLE" if empty else "AVAILABLE",
+            "Parameters": displayed_parameters(template.parameters, raw),
+            "Capabilities": list(params.get("Capabilities") or []),
+            "Changes": [{"Type": "Resource", "ResourceChange": change} for change in changes],
+            "body": body,
+            "parameter_values": values,
+            "parameter_text": raw,
+            "NotificationARNs": list(params.get("NotificationARNs") or []),
+            "Tags": list(params.get("Tags") or []),
+        }
+        if empty:
+            change_set["StatusReason"] = NO_CHANGES
+        if params.get("Description"):
+            change_set["Description"] = str(params["Description"])
+        stack["change_sets"][name] = change_set
+        await self._save(stack)
+        return change_set_id, str(stack["StackId"])
+
+    def change_set(
+        self, account: str, region: str, name: str, stack_name: str | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(stack, change set) by the change set's ARN, or its name and the stack's."""
+        if name.startswith("arn:aws:cloudformation:"):
+            for stack in self.stacks(account, region):
+                for change_set in stack.get("change_sets", {}).values():
+                    if change_set["ChangeSetId"] == name:
+                        return stack, change_set
+        elif stack_name:
+            stack = self.stack(account, region, stack_name)
+            change_set = stack.get("change_sets", {}).get(name)
+            if change_set is not None:
+                return stack, change_set
+        raise AwsError("ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+
+    async def execute_change_set(
+        self, account: str, region: str, principal: Principal, name: str, stack_name: str | None
+    ) -> None:
+        stack, change_set = self.change_set(account, region, name, stack_name)
+        if change_set["ExecutionStatus"] != "AVAILABLE":
+            raise AwsError(
+                "InvalidChangeSetStatus",
+                f"ChangeSet [{change_set['ChangeSetId']}] cannot be executed in its current status of [{change_set['Status']}]",
+                400,
+            )
+        template = parse_template(change_set["body"])
+        stack["change_sets"] = {}  # executing one removes the stack's change sets, as on AWS
+        if change_set["Type"] == "CREATE":
+            self._apply_template(
+                stack,
+                change_set["body"],
+                template,
+                change_set["parameter_values"],
+                change_set["parameter_text"],
+            )
+            stack["operator"] = asdict(principal)
+            self._stack_status(stack, "CREATE_IN_PROGRESS", "User Initiated")
+            await self._save(stack)
+            await self._run(self._create(stack))
+        else:
+            self._updatable(stack)
+            await self._begin_update(
+                stack,
+                principal,
+                change_set["body"],
+                template,
+                change_set["parameter_values"],
+                change_set["parameter_text"],
+            )
+
+    async def delete_change_set(self, account: str, region: str, name: str, stack_name: str | None) -> None:
+        stack, change_set = self.change_set(account, region, name, stack_name)
+        if change_set["ExecutionStatus"] == "EXECUTE_IN_PROGRESS":
+            raise AwsError("InvalidChangeSetStatus", "A change set being executed cannot be deleted", 400)
+        del stack["change_sets"][change_set["ChangeSetName"]]
+        await self._save(stack)

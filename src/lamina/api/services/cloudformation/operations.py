@@ -26,6 +26,23 @@ OPERATIONS = (
     "ValidateTemplate",
     "GetTemplateSummary",
     "ListExports",
+    "UpdateStack",
+    "CreateChangeSet",
+    "DescribeChangeSet",
+    "ExecuteChangeSet",
+    "DeleteChangeSet",
+    "ListChangeSets",
+)
+_CHANGE_SET_SUMMARY = (
+    "StackId",
+    "StackName",
+    "ChangeSetId",
+    "ChangeSetName",
+    "ExecutionStatus",
+    "Status",
+    "StatusReason",
+    "CreationTime",
+    "Description",
 )
 
 
@@ -201,6 +218,50 @@ class StackOperations:
         summary["ResourceTypes"] = sorted({resource["Type"] for resource in template.resources.values()})
         summary["Version"] = str(template.document.get("AWSTemplateFormatVersion", "2010-09-09"))
         return OperationResult(summary)
+
+    async def update_stack(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        body = None if params.get("UsePreviousTemplate") else self._body(params)
+        stack_id = await self._service.update_stack(
+            context.principal.account, context.region, context.principal, params, body
+        )
+        return OperationResult({"StackId": stack_id})
+
+    async def create_change_set(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        body = None if params.get("UsePreviousTemplate") else self._body(params)
+        change_set_id, stack_id = await self._service.create_change_set(
+            context.principal.account, context.region, context.principal, params, body
+        )
+        return OperationResult({"Id": change_set_id, "StackId": stack_id})
+
+    async def describe_change_set(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        _, change_set = self._service.change_set(
+            context.principal.account, context.region, params["ChangeSetName"], params.get("StackName")
+        )
+        return OperationResult(change_set)
+
+    async def execute_change_set(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        await self._service.execute_change_set(
+            context.principal.account,
+            context.region,
+            context.principal,
+            params["ChangeSetName"],
+            params.get("StackName"),
+        )
+        return OperationResult({})
+
+    async def delete_change_set(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        await self._service.delete_change_set(
+            context.principal.account, context.region, params["ChangeSetName"], params.get("StackName")
+        )
+        return OperationResult({})
+
+    async def list_change_sets(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        stack = self._stack(params, context)
+        summaries = [
+            {name: change_set[name] for name in _CHANGE_SET_SUMMARY if name in change_set}
+            for change_set in stack.get("change_sets", {}).values()
+        ]
+        return OperationResult({"Summaries": summaries})
 
     async def list_exports(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         exports = self._service.exports(context.principal.account, context.region)
