@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from tests.support.cli import aws_text
+from tests.support.lambda_calls import printed_events
 from tests.support.server import RunningServer, running_server
 
 WAITER = {"Delay": 1, "MaxAttempts": 120}
@@ -529,3 +530,115 @@ def test_aws_cloudformation_deploy_creates_updates_and_reports_no_changes(
         "--no-fail-on-empty-changeset",
     )
     assert "No changes to deploy" in printed
+
+
+TRIGGERS_TEMPLATE = """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+      ManagedPolicyArns: [arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole]
+  Handler:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Code:
+        ZipFile: |
+          import json
+          def handler(event, context):
+              print("CFN-EVENT " + json.dumps(event))
+  Queue:
+    Type: AWS::SQS::Queue
+  Mapping:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      EventSourceArn: !GetAtt Queue.Arn
+      FunctionName: !Ref Handler
+      BatchSize: 1
+  Topic:
+    Type: AWS::SNS::Topic
+  TopicPermission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      FunctionName: !Ref Handler
+      Action: lambda:InvokeFunction
+      Principal: sns.amazonaws.com
+      SourceArn: !Ref Topic
+  Subscription:
+    Type: AWS::SNS::Subscription
+    DependsOn: TopicPermission
+    Properties:
+      TopicArn: !Ref Topic
+      Protocol: lambda
+      Endpoint: !GetAtt Handler.Arn
+  Nightly:
+    Type: AWS::Events::Rule
+    Properties:
+      ScheduleExpression: cron(0 3 * * ? *)
+      Targets: [{Id: handler, Arn: !GetAtt Handler.Arn}]
+  Url:
+    Type: AWS::Lambda::Url
+    Properties:
+      TargetFunctionArn: !GetAtt Handler.Arn
+      AuthType: AWS_IAM
+  Retries:
+    Type: AWS::Lambda::EventInvokeConfig
+    Properties:
+      FunctionName: !Ref Handler
+      Qualifier: $LATEST
+      MaximumRetryAttempts: 0
+Outputs:
+  Url: {Value: !GetAtt Url.FunctionUrl}
+  Rule: {Value: !GetAtt Nightly.Arn}
+"""
+
+
+def test_triggers_connect_sources_to_a_function(server: RunningServer, cloudformation: Any) -> None:
+    name = stack_name()
+    cloudformation.create_stack(
+        StackName=name, TemplateBody=TRIGGERS_TEMPLATE, Capabilities=["CAPABILITY_IAM"]
+    )
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    resources = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+    }
+    function = resources["Handler"]
+    lambda_client = server.client("lambda")
+    mappings = lambda_client.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
+    assert [m["UUID"] for m in mappings] == [resources["Mapping"]]
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    }
+    assert outputs["Url"] == lambda_client.get_function_url_config(FunctionName=function)["FunctionUrl"]
+    assert lambda_client.get_function_event_invoke_config(FunctionName=function)["MaximumRetryAttempts"] == 0
+    events = server.client("events")
+    assert outputs["Rule"].endswith(f":rule/{resources['Nightly']}")
+    assert [t["Id"] for t in events.list_targets_by_rule(Rule=resources["Nightly"])["Targets"]] == ["handler"]
+
+    # Messages reach the function through the mapping and the subscription.
+    server.client("sqs").send_message(QueueUrl=resources["Queue"], MessageBody="from the queue")
+    server.client("sns").publish(TopicArn=resources["Topic"], Message="from the topic")
+    printed = printed_events(server.client("logs"), function, "CFN-EVENT", 2)
+    sources = sorted(
+        record.get("eventSource") or record.get("EventSource")
+        for event in printed
+        for record in event["Records"]
+    )
+    assert sources == ["aws:sns", "aws:sqs"]
+
+    cloudformation.delete_stack(StackName=name)
+    cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=WAITER)
+    assert (
+        lambda_client.list_event_source_mappings(
+            EventSourceArn=f"arn:aws:sqs:us-east-1:000000000000:{resources['Queue'].rsplit('/', 1)[1]}"
+        )["EventSourceMappings"]
+        == []
+    )
+    with pytest.raises(ClientError):
+        events.describe_rule(Name=resources["Nightly"])

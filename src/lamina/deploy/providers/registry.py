@@ -12,6 +12,15 @@ from lamina.deploy.providers.lambda_ import (
 )
 from lamina.deploy.providers.logs import LogGroupProvider
 from lamina.deploy.providers.messaging import QueueProvider, TopicProvider
+from lamina.deploy.providers.triggers import (
+    EventInvokeConfigProvider,
+    EventSourceMappingProvider,
+    FunctionUrlProvider,
+    RuleProvider,
+    ScheduleProvider,
+    SubscriptionFilterProvider,
+    SubscriptionProvider,
+)
 
 __all__ = ["PROVIDERS", "provider_for"]
 
@@ -26,6 +35,13 @@ PROVIDERS: dict[str, ResourceProvider] = {
         LogGroupProvider(),
         QueueProvider(),
         TopicProvider(),
+        EventSourceMappingProvider(),
+        FunctionUrlProvider(),
+        EventInvokeConfigProvider(),
+        SubscriptionProvider(),
+        RuleProvider(),
+        ScheduleProvider(),
+        SubscriptionFilterProvider(),
     )
 }
 
