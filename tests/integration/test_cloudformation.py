@@ -642,3 +642,130 @@ def test_triggers_connect_sources_to_a_function(server: RunningServer, cloudform
     )
     with pytest.raises(ClientError):
         events.describe_rule(Name=resources["Nightly"])
+
+
+STORAGE_TEMPLATE = """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+  ReadObjects:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      Roles: [!Ref Role]
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement: [{Effect: Allow, Action: s3:GetObject, Resource: "*"}]
+  WriteLogs:
+    Type: AWS::IAM::Policy
+    Properties:
+      PolicyName: write-logs
+      Roles: [!Ref Role]
+      PolicyDocument:
+        Statement: [{Effect: Allow, Action: logs:PutLogEvents, Resource: "*"}]
+  OnUpload:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Code:
+        ZipFile: |
+          import json
+          def handler(event, context):
+              print("CFN-UPLOAD " + json.dumps(event))
+  UploadPermission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      FunctionName: !Ref OnUpload
+      Action: lambda:InvokeFunction
+      Principal: s3.amazonaws.com
+      SourceAccount: !Ref AWS::AccountId
+  Uploads:
+    Type: AWS::S3::Bucket
+    DependsOn: UploadPermission
+    Properties:
+      NotificationConfiguration:
+        LambdaConfigurations:
+          - Event: s3:ObjectCreated:*
+            Function: !GetAtt OnUpload.Arn
+            Filter: {S3Key: {Rules: [{Name: suffix, Value: .txt}]}}
+  Errors:
+    Type: AWS::Logs::MetricFilter
+    Properties:
+      LogGroupName: !Sub /aws/lambda/${OnUpload}
+      FilterPattern: ERROR
+      MetricTransformations: [{MetricName: UploadErrors, MetricNamespace: App, MetricValue: "1"}]
+    DependsOn: Group
+  Group:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub /aws/lambda/${OnUpload}
+  TooManyErrors:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: App
+      MetricName: UploadErrors
+      Statistic: Sum
+      Period: 60
+      EvaluationPeriods: 1
+      Threshold: 1
+      ComparisonOperator: GreaterThanOrEqualToThreshold
+Outputs:
+  Bucket: {Value: !Ref Uploads}
+  BucketArn: {Value: !GetAtt Uploads.Arn}
+"""
+
+
+def test_a_bucket_notifies_a_function_with_policies_filters_and_alarms(
+    server: RunningServer, cloudformation: Any
+) -> None:
+    name = stack_name()
+    cloudformation.create_stack(
+        StackName=name, TemplateBody=STORAGE_TEMPLATE, Capabilities=["CAPABILITY_NAMED_IAM"]
+    )
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    resources = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+    }
+    bucket = resources["Uploads"]
+    assert bucket == bucket.lower() and bucket.startswith(name.lower())
+    iam = server.client("iam")
+    attached = iam.list_attached_role_policies(RoleName=resources["Role"])["AttachedPolicies"]
+    assert [policy["PolicyArn"] for policy in attached] == [resources["ReadObjects"]]
+    assert iam.list_role_policies(RoleName=resources["Role"])["PolicyNames"] == ["write-logs"]
+    assert (
+        server.client("cloudwatch").describe_alarms(AlarmNames=[resources["TooManyErrors"]])["MetricAlarms"][
+            0
+        ]["Threshold"]
+        == 1.0
+    )
+    filters = server.client("logs").describe_metric_filters(
+        logGroupName=f"/aws/lambda/{resources['OnUpload']}"
+    )["metricFilters"]
+    assert [f["filterName"] for f in filters] == [resources["Errors"]]
+
+    s3 = server.client("s3")
+    s3.put_object(Bucket=bucket, Key="skipped.bin", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="notes.txt", Body=b"hello")
+    printed = printed_events(server.client("logs"), resources["OnUpload"], "CFN-UPLOAD", 1)
+    assert [event["Records"][0]["s3"]["object"]["key"] for event in printed] == ["notes.txt"]
+
+    # A bucket with objects cannot be deleted: the stack says so, as AWS's does.
+    cloudformation.delete_stack(StackName=name)
+    assert settled(cloudformation, name) == "DELETE_FAILED"
+    reasons = [
+        e.get("ResourceStatusReason", "")
+        for e in cloudformation.describe_stack_events(StackName=name)["StackEvents"]
+        if e["LogicalResourceId"] == "Uploads"
+    ]
+    assert any("not empty" in reason for reason in reasons)
+    for key in ("skipped.bin", "notes.txt"):
+        s3.delete_object(Bucket=bucket, Key=key)
+    cloudformation.delete_stack(StackName=name)
+    cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=WAITER)
+    with pytest.raises(ClientError):
+        iam.get_role(RoleName=resources["Role"])

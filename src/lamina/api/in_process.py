@@ -33,9 +33,23 @@ _HOST = "lamina.internal"
 _SIGNING_NAMES = {"cloudwatch": "monitoring", "apigatewayv2": "apigateway"}
 
 
+# The wire protocols Lamina serves: a model that lists several (CloudWatch's CBOR first) is spoken
+# in the first of these it lists.
+_SERVED_PROTOCOLS = ("json", "rest-json", "rest-xml", "query")
+
+
 @cache
 def _model(service: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(service)
+
+
+@cache
+def _protocol(service: str) -> str:
+    metadata = _model(service).metadata
+    for protocol in metadata.get("protocols") or []:
+        if protocol in _SERVED_PROTOCOLS:
+            return str(protocol)
+    return str(metadata["protocol"])
 
 
 class InProcessClient:
@@ -49,7 +63,8 @@ class InProcessClient:
         """`operation` of botocore's `service` model with `params`, as `principal` in `region`."""
         model = _model(service)
         operation_model = model.operation_model(operation)
-        request = _http_request(model, operation_model, params)
+        protocol = _protocol(service)
+        request = _http_request(protocol, operation_model, params)
         facade = self._services[_SIGNING_NAMES.get(service, service)]
         context = RequestContext(new_request_id(), request, "", principal, "127.0.0.1", region)
         try:
@@ -58,7 +73,7 @@ class InProcessClient:
             raise
         if response.stream is not None:
             raise AwsError("ServiceException", f"{service}:{operation} streams its answer", 500)
-        parser = parsers.create_parser(model.metadata["protocol"])
+        parser = parsers.create_parser(protocol)
         headers = {name.lower(): value for name, value in response.headers}
         parsed: dict[str, Any] = parser.parse(
             {"status_code": response.status, "headers": headers, "body": response.body},
@@ -73,8 +88,8 @@ class InProcessClient:
         return parsed
 
 
-def _http_request(model: ServiceModel, operation: OperationModel, params: dict[str, Any]) -> HttpRequest:
-    serializer = serialize.create_serializer(model.metadata["protocol"], include_validation=True)
+def _http_request(protocol: str, operation: OperationModel, params: dict[str, Any]) -> HttpRequest:
+    serializer = serialize.create_serializer(protocol, include_validation=True)
     try:
         request_dict = serializer.serialize_to_request(params, operation)
     except Exception as error:  # botocore's ParamValidationError and the like

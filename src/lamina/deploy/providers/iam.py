@@ -7,7 +7,7 @@ from typing import Any
 from lamina.deploy.providers.base import Created, ProviderContext, as_json_text
 from lamina.errors import AwsError
 
-__all__ = ["RoleProvider"]
+__all__ = ["ManagedPolicyProvider", "PolicyProvider", "RoleProvider"]
 
 
 class RoleProvider:
@@ -75,3 +75,114 @@ class RoleProvider:
         except AwsError as error:
             if error.code != "NoSuchEntity":
                 raise
+
+
+class PolicyProvider:
+    """An inline policy put on roles and users (AWS::IAM::Policy)."""
+
+    type_name = "AWS::IAM::Policy"
+    replaced_by = frozenset({"PolicyName"})
+
+    async def _put(
+        self, context: ProviderContext, properties: dict[str, Any], previous: dict[str, Any]
+    ) -> None:
+        name, document = str(properties["PolicyName"]), as_json_text(properties["PolicyDocument"])
+        for role in set(previous.get("Roles") or []) - set(properties.get("Roles") or []):
+            await context.call("iam", "DeleteRolePolicy", {"RoleName": role, "PolicyName": name})
+        for user in set(previous.get("Users") or []) - set(properties.get("Users") or []):
+            await context.call("iam", "DeleteUserPolicy", {"UserName": user, "PolicyName": name})
+        for role in properties.get("Roles") or []:
+            await context.call(
+                "iam", "PutRolePolicy", {"RoleName": role, "PolicyName": name, "PolicyDocument": document}
+            )
+        for user in properties.get("Users") or []:
+            await context.call(
+                "iam", "PutUserPolicy", {"UserName": user, "PolicyName": name, "PolicyDocument": document}
+            )
+
+    async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
+        await self._put(context, properties, {})
+        return Created(context.physical_name(logical_id, 64), {})
+
+    async def update(
+        self,
+        context: ProviderContext,
+        logical_id: str,
+        physical_id: str,
+        properties: dict[str, Any],
+        previous: dict[str, Any],
+    ) -> Created:
+        await self._put(context, properties, previous)
+        return Created(physical_id, {})
+
+    async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
+        name = str(properties["PolicyName"])
+        for role in properties.get("Roles") or []:
+            await _ignore_no_entity(
+                context.call("iam", "DeleteRolePolicy", {"RoleName": role, "PolicyName": name})
+            )
+        for user in properties.get("Users") or []:
+            await _ignore_no_entity(
+                context.call("iam", "DeleteUserPolicy", {"UserName": user, "PolicyName": name})
+            )
+
+
+class ManagedPolicyProvider:
+    """A customer managed policy, attached to roles and users (AWS::IAM::ManagedPolicy). Lamina's
+    IAM keeps one version of a policy: a new document replaces the policy."""
+
+    type_name = "AWS::IAM::ManagedPolicy"
+    replaced_by = frozenset({"ManagedPolicyName", "Path", "PolicyDocument"})
+
+    async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
+        params: dict[str, Any] = {
+            "PolicyName": str(properties.get("ManagedPolicyName") or context.physical_name(logical_id, 128)),
+            "PolicyDocument": as_json_text(properties["PolicyDocument"]),
+        }
+        for member in ("Path", "Description"):
+            if member in properties:
+                params[member] = properties[member]
+        arn = (await context.call("iam", "CreatePolicy", params))["Policy"]["Arn"]
+        await self._attach(context, arn, properties, {})
+        return Created(arn, {"PolicyArn": arn})
+
+    @staticmethod
+    async def _attach(
+        context: ProviderContext, arn: str, properties: dict[str, Any], previous: dict[str, Any]
+    ) -> None:
+        for role in set(previous.get("Roles") or []) - set(properties.get("Roles") or []):
+            await context.call("iam", "DetachRolePolicy", {"RoleName": role, "PolicyArn": arn})
+        for role in properties.get("Roles") or []:
+            await context.call("iam", "AttachRolePolicy", {"RoleName": role, "PolicyArn": arn})
+        for user in properties.get("Users") or []:
+            await context.call("iam", "AttachUserPolicy", {"UserName": user, "PolicyArn": arn})
+
+    async def update(
+        self,
+        context: ProviderContext,
+        logical_id: str,
+        physical_id: str,
+        properties: dict[str, Any],
+        previous: dict[str, Any],
+    ) -> Created:
+        await self._attach(context, physical_id, properties, previous)
+        return Created(physical_id, {"PolicyArn": physical_id})
+
+    async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
+        for role in properties.get("Roles") or []:
+            await _ignore_no_entity(
+                context.call("iam", "DetachRolePolicy", {"RoleName": role, "PolicyArn": physical_id})
+            )
+        for user in properties.get("Users") or []:
+            await _ignore_no_entity(
+                context.call("iam", "DetachUserPolicy", {"UserName": user, "PolicyArn": physical_id})
+            )
+        await _ignore_no_entity(context.call("iam", "DeletePolicy", {"PolicyArn": physical_id}))
+
+
+async def _ignore_no_entity(work: Any) -> None:
+    try:
+        await work
+    except AwsError as error:
+        if error.code != "NoSuchEntity":
+            raise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lamina.deploy.providers.base import ResourceProvider
-from lamina.deploy.providers.iam import RoleProvider
+from lamina.deploy.providers.iam import ManagedPolicyProvider, PolicyProvider, RoleProvider
 from lamina.deploy.providers.lambda_ import (
     AliasProvider,
     FunctionProvider,
@@ -12,6 +12,8 @@ from lamina.deploy.providers.lambda_ import (
 )
 from lamina.deploy.providers.logs import LogGroupProvider
 from lamina.deploy.providers.messaging import QueueProvider, TopicProvider
+from lamina.deploy.providers.observability import AlarmProvider, MetricFilterProvider
+from lamina.deploy.providers.storage import BucketProvider
 from lamina.deploy.providers.triggers import (
     EventInvokeConfigProvider,
     EventSourceMappingProvider,
@@ -42,6 +44,11 @@ PROVIDERS: dict[str, ResourceProvider] = {
         RuleProvider(),
         ScheduleProvider(),
         SubscriptionFilterProvider(),
+        PolicyProvider(),
+        ManagedPolicyProvider(),
+        MetricFilterProvider(),
+        AlarmProvider(),
+        BucketProvider(),
     )
 }
 
