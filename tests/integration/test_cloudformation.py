@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
+from tests.support.api_calls import call_api
 from tests.support.cli import aws_text
 from tests.support.lambda_calls import printed_events
 from tests.support.server import RunningServer, running_server
@@ -769,3 +770,92 @@ def test_a_bucket_notifies_a_function_with_policies_filters_and_alarms(
     cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=WAITER)
     with pytest.raises(ClientError):
         iam.get_role(RoleName=resources["Role"])
+
+
+API_TEMPLATE = """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+  Hello:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Code:
+        ZipFile: |
+          def handler(event, context):
+              return {"statusCode": 200, "body": "hello from " + event.get("resource", event.get("routeKey", "?"))}
+  Invoke:
+    Type: AWS::Lambda::Permission
+    Properties:
+      FunctionName: !Ref Hello
+      Action: lambda:InvokeFunction
+      Principal: apigateway.amazonaws.com
+      SourceArn: !Sub arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:*
+  Api:
+    Type: AWS::ApiGateway::RestApi
+    Properties: {Name: cfn-rest}
+  HelloResource:
+    Type: AWS::ApiGateway::Resource
+    Properties:
+      RestApiId: !Ref Api
+      ParentId: !GetAtt Api.RootResourceId
+      PathPart: hello
+  HelloGet:
+    Type: AWS::ApiGateway::Method
+    Properties:
+      RestApiId: !Ref Api
+      ResourceId: !Ref HelloResource
+      HttpMethod: GET
+      AuthorizationType: NONE
+      Integration:
+        Type: AWS_PROXY
+        IntegrationHttpMethod: POST
+        Uri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Hello.Arn}/invocations
+  Deployment:
+    Type: AWS::ApiGateway::Deployment
+    DependsOn: HelloGet
+    Properties:
+      RestApiId: !Ref Api
+  Prod:
+    Type: AWS::ApiGateway::Stage
+    Properties:
+      RestApiId: !Ref Api
+      DeploymentId: !Ref Deployment
+      StageName: prod
+      Variables: {color: blue}
+  HttpApi:
+    Type: AWS::ApiGatewayV2::Api
+    Properties:
+      Name: cfn-http
+      ProtocolType: HTTP
+      Target: !GetAtt Hello.Arn
+Outputs:
+  RestApi: {Value: !Ref Api}
+  HttpApi: {Value: !Ref HttpApi}
+  HttpEndpoint: {Value: !GetAtt HttpApi.ApiEndpoint}
+"""
+
+
+def test_apis_made_by_a_stack_answer(server: RunningServer, cloudformation: Any) -> None:
+    name = stack_name()
+    cloudformation.create_stack(StackName=name, TemplateBody=API_TEMPLATE, Capabilities=["CAPABILITY_IAM"])
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    }
+    status, _, body = call_api(server, outputs["RestApi"], "/prod/hello")
+    assert (status, body) == (200, b"hello from /hello")
+    status, _, body = call_api(server, outputs["HttpApi"], "/anything")
+    assert (status, body) == (200, b"hello from $default")
+    assert server.client("apigateway").get_stage(restApiId=outputs["RestApi"], stageName="prod")[
+        "variables"
+    ] == {"color": "blue"}
+    cloudformation.delete_stack(StackName=name)
+    cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=WAITER)
+    assert call_api(server, outputs["RestApi"], "/prod/hello")[0] == 403

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from lamina.deploy.providers.apis import (
+    DeploymentProvider,
+    HttpApiProvider,
+    HttpIntegrationProvider,
+    HttpRouteProvider,
+    HttpStageProvider,
+    MethodProvider,
+    RestApiProvider,
+    RestResourceProvider,
+    RestStageProvider,
+)
 from lamina.deploy.providers.base import ResourceProvider
 from lamina.deploy.providers.iam import ManagedPolicyProvider, PolicyProvider, RoleProvider
 from lamina.deploy.providers.lambda_ import (
@@ -49,6 +60,15 @@ PROVIDERS: dict[str, ResourceProvider] = {
         MetricFilterProvider(),
         AlarmProvider(),
         BucketProvider(),
+        RestApiProvider(),
+        RestResourceProvider(),
+        MethodProvider(),
+        DeploymentProvider(),
+        RestStageProvider(),
+        HttpApiProvider(),
+        HttpIntegrationProvider(),
+        HttpRouteProvider(),
+        HttpStageProvider(),
     )
 }
 
