@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError, WaiterError
 from tests.support.api_calls import call_api
 from tests.support.cli import aws_text
 from tests.support.lambda_calls import printed_events
+from tests.support.packaging import make_zip
 from tests.support.server import RunningServer, running_server
 
 WAITER = {"Delay": 1, "MaxAttempts": 120}
@@ -859,3 +860,91 @@ def test_apis_made_by_a_stack_answer(server: RunningServer, cloudformation: Any)
     cloudformation.delete_stack(StackName=name)
     cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=WAITER)
     assert call_api(server, outputs["RestApi"], "/prod/hello")[0] == 403
+
+
+def test_a_template_url_names_an_object_in_a_lamina_bucket(
+    server: RunningServer, cloudformation: Any
+) -> None:
+    s3 = server.client("s3")
+    bucket = f"templates-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="stacks/queue.json", Body=queue_template(20).encode())
+    for url in (
+        f"{server.endpoint}/{bucket}/stacks/queue.json",
+        f"https://{bucket}.s3.amazonaws.com/stacks/queue.json",
+    ):
+        name = stack_name()
+        cloudformation.create_stack(StackName=name, TemplateURL=url)
+        cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    assert (
+        cloudformation.validate_template(TemplateURL=f"https://s3.amazonaws.com/{bucket}/stacks/queue.json")[
+            "Parameters"
+        ]
+        == []
+    )
+    code, message = error_of(
+        cloudformation.create_stack,
+        StackName=stack_name(),
+        TemplateURL=f"https://{bucket}.s3.amazonaws.com/missing.json",
+    )
+    assert code == "ValidationError" and message.startswith("S3 error:")
+    assert error_of(
+        cloudformation.create_stack, StackName=stack_name(), TemplateURL="ftp://example.com/x"
+    ) == ("ValidationError", "TemplateURL must be a supported URL.")
+
+
+def test_a_layer_version_from_a_bucket_is_used_by_a_function(
+    server: RunningServer, cloudformation: Any
+) -> None:
+    s3 = server.client("s3")
+    bucket = f"layers-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(
+        Bucket=bucket, Key="layer.zip", Body=make_zip({"python/shared_words.py": "WORD = 'layered'\n"})
+    )
+    template = {
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "lambda.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ]
+                    }
+                },
+            },
+            "Shared": {
+                "Type": "AWS::Lambda::LayerVersion",
+                "Properties": {
+                    "Content": {"S3Bucket": bucket, "S3Key": "layer.zip"},
+                    "CompatibleRuntimes": ["python3.11"],
+                },
+            },
+            "UsesLayer": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": "python3.11",
+                    "Handler": "index.handler",
+                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "Layers": [{"Ref": "Shared"}],
+                    "Code": {
+                        "ZipFile": "import shared_words\ndef handler(event, context):\n    return shared_words.WORD\n"
+                    },
+                },
+            },
+        }
+    }
+    name = stack_name()
+    cloudformation.create_stack(
+        StackName=name, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
+    )
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    function = cloudformation.describe_stack_resource(StackName=name, LogicalResourceId="UsesLayer")[
+        "StackResourceDetail"
+    ]["PhysicalResourceId"]
+    assert json.loads(server.client("lambda").invoke(FunctionName=function)["Payload"].read()) == "layered"

@@ -29,6 +29,7 @@ from lamina.protocol.http import HttpRequest
 __all__ = ["InProcessClient"]
 
 _HOST = "lamina.internal"
+MAX_STREAMED_BYTES = 8 * 1024 * 1024  # what a caller in the server reads of a streamed answer
 # botocore's model names of the services whose signing names differ.
 _SIGNING_NAMES = {"cloudwatch": "monitoring", "apigatewayv2": "apigateway"}
 
@@ -71,12 +72,24 @@ class InProcessClient:
             response = await facade.handle(request, context)
         except AwsError:
             raise
-        if response.stream is not None:
-            raise AwsError("ServiceException", f"{service}:{operation} streams its answer", 500)
+        body = response.body
+        if response.stream is not None:  # an object's content: read whole, up to a bound
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.stream:
+                size += len(chunk)
+                if size > MAX_STREAMED_BYTES:
+                    raise AwsError(
+                        "ValidationError",
+                        f"{service}:{operation} answered more than {MAX_STREAMED_BYTES} bytes",
+                        400,
+                    )
+                chunks.append(chunk)
+            body = b"".join(chunks)
         parser = parsers.create_parser(protocol)
         headers = {name.lower(): value for name, value in response.headers}
         parsed: dict[str, Any] = parser.parse(
-            {"status_code": response.status, "headers": headers, "body": response.body},
+            {"status_code": response.status, "headers": headers, "body": body},
             operation_model.output_shape,
         )
         if response.status >= 300:

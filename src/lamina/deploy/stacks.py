@@ -34,7 +34,8 @@ from lamina.deploy.intrinsics import Evaluator, Unresolved
 from lamina.deploy.parameters import displayed_parameters, resolve_parameters
 from lamina.deploy.providers.base import Call, ProviderContext
 from lamina.deploy.providers.registry import provider_for
-from lamina.deploy.templates import Template, parse_template
+from lamina.deploy.template_urls import bucket_and_key
+from lamina.deploy.templates import MAX_TEMPLATE_BYTES, Template, parse_template
 from lamina.domain.iam.principals import Principal
 from lamina.errors import AwsError
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
@@ -138,6 +139,32 @@ class StackService:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    async def template_body(self, params: dict[str, Any], principal: Principal, region: str) -> str | None:
+        """The template a call gives: TemplateBody, or the object its TemplateURL names in one of
+        Lamina's buckets (read as the caller); None when it gives neither."""
+        if params.get("TemplateBody") is not None:
+            return str(params["TemplateBody"])
+        url = params.get("TemplateURL")
+        if not url:
+            return None
+        location = bucket_and_key(str(url))
+        if location is None:
+            raise validation_error("TemplateURL must be a supported URL.")
+        call = self._calls_as(principal, region)
+        try:
+            answer = await call("s3", "GetObject", {"Bucket": location[0], "Key": location[1]})
+        except AwsError as error:
+            raise validation_error(f"S3 error: {error.message}") from None
+        data = answer.get("Body") or b""
+        if len(data) > MAX_TEMPLATE_BYTES:
+            raise validation_error(f"Template may not exceed {MAX_TEMPLATE_BYTES} bytes in size.")
+        if isinstance(data, str):  # botocore's parser hands a payload it could decode as text
+            return data
+        try:
+            return bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise validation_error("Template format error: the template is not UTF-8 text") from None
 
     # lookups -------------------------------------------------------------------------------------
     def stack(self, account: str, region: str, name_or_id: str) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def _dict_section(document: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-def parse_template(body: str, *, limit: int = MAX_BODY_BYTES) -> Template:
+def parse_template(body: str, *, limit: int = MAX_TEMPLATE_BYTES) -> Template:
     """The template in `body`; ValidationError "Template format error: …" when it is not one."""
     if len(body.encode("utf-8", "replace")) > limit:
         raise template_error(f"the template is larger than {limit} bytes")

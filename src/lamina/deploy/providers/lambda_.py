@@ -12,7 +12,13 @@ from lamina.deploy.errors import ResourceFailed
 from lamina.deploy.providers.base import Created, ProviderContext
 from lamina.errors import AwsError
 
-__all__ = ["AliasProvider", "FunctionProvider", "PermissionProvider", "VersionProvider"]
+__all__ = [
+    "AliasProvider",
+    "FunctionProvider",
+    "LayerVersionProvider",
+    "PermissionProvider",
+    "VersionProvider",
+]
 
 ACTIVE_TIMEOUT_S = 120.0
 _CONFIGURATION = (
@@ -263,6 +269,58 @@ class AliasProvider:
                 "lambda",
                 "DeleteAlias",
                 {"FunctionName": properties["FunctionName"], "Name": properties["Name"]},
+            )
+        except AwsError as error:
+            if error.code != "ResourceNotFoundException":
+                raise
+
+
+class LayerVersionProvider:
+    """AWS::Lambda::LayerVersion: immutable, every change publishes a new version."""
+
+    type_name = "AWS::Lambda::LayerVersion"
+    replaced_by = frozenset(
+        {
+            "Content",
+            "LayerName",
+            "Description",
+            "CompatibleRuntimes",
+            "CompatibleArchitectures",
+            "LicenseInfo",
+        }
+    )
+
+    async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
+        content = dict(properties.get("Content") or {})
+        params: dict[str, Any] = {
+            "LayerName": str(properties.get("LayerName") or context.physical_name(logical_id, 64)),
+            "Content": {
+                member: content[member]
+                for member in ("S3Bucket", "S3Key", "S3ObjectVersion")
+                if member in content
+            },
+        }
+        for member in ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
+            if member in properties:
+                params[member] = properties[member]
+        layer = await context.call("lambda", "PublishLayerVersion", params)
+        return Created(layer["LayerVersionArn"], {"LayerVersionArn": layer["LayerVersionArn"]})
+
+    async def update(
+        self,
+        context: ProviderContext,
+        logical_id: str,
+        physical_id: str,
+        properties: dict[str, Any],
+        previous: dict[str, Any],
+    ) -> Created:
+        return Created(physical_id, {"LayerVersionArn": physical_id})
+
+    async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
+        layer, _, version = physical_id.rpartition(":")
+        try:
+            await context.call(
+                "lambda", "DeleteLayerVersion", {"LayerName": layer, "VersionNumber": int(version)}
             )
         except AwsError as error:
             if error.code != "ResourceNotFoundException":

@@ -18,6 +18,7 @@ from lamina.deploy.providers.iam import ManagedPolicyProvider, PolicyProvider, R
 from lamina.deploy.providers.lambda_ import (
     AliasProvider,
     FunctionProvider,
+    LayerVersionProvider,
     PermissionProvider,
     VersionProvider,
 )
@@ -60,6 +61,7 @@ PROVIDERS: dict[str, ResourceProvider] = {
         MetricFilterProvider(),
         AlarmProvider(),
         BucketProvider(),
+        LayerVersionProvider(),
         RestApiProvider(),
         RestResourceProvider(),
         MethodProvider(),

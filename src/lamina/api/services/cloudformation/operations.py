@@ -8,7 +8,7 @@ from typing import Any
 from lamina.api.context import OperationResult, RequestContext
 from lamina.deploy.errors import validation_error
 from lamina.deploy.stacks import StackService, required_capability
-from lamina.deploy.templates import parse_template
+from lamina.deploy.templates import MAX_BODY_BYTES, parse_template
 from lamina.errors import AwsError
 
 __all__ = ["OPERATIONS", "StackOperations"]
@@ -74,18 +74,25 @@ class StackOperations:
             raise validation_error("Must specify either StackName or ChangeSetName")
         return self._service.stack(context.principal.account, context.region, str(name))
 
-    @staticmethod
-    def _body(params: dict[str, Any]) -> str:
+    async def _body(self, params: dict[str, Any], context: RequestContext) -> str:
         body = params.get("TemplateBody")
-        if body is None:
-            if params.get("TemplateURL"):
-                raise validation_error("TemplateURL is not supported yet: give the template as TemplateBody")
+        if body is not None and len(str(body).encode("utf-8", "replace")) > MAX_BODY_BYTES:
+            raise validation_error(
+                "1 validation error detected: Value at 'templateBody' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {MAX_BODY_BYTES}"
+            )
+        found = await self._service.template_body(params, context.principal, context.region)
+        if found is None:
             raise validation_error("Either Template URL or Template Body must be specified.")
-        return str(body)
+        return found
 
     async def create_stack(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         stack_id = await self._service.create_stack(
-            context.principal.account, context.region, context.principal, params, self._body(params)
+            context.principal.account,
+            context.region,
+            context.principal,
+            params,
+            await self._body(params, context),
         )
         return OperationResult({"StackId": stack_id})
 
@@ -209,10 +216,14 @@ class StackOperations:
         return output
 
     async def validate_template(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        return OperationResult(self._summary(self._body(params)))
+        return OperationResult(self._summary(await self._body(params, context)))
 
     async def get_template_summary(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        body = self._stack(params, context)["template"] if params.get("StackName") else self._body(params)
+        body = (
+            self._stack(params, context)["template"]
+            if params.get("StackName")
+            else await self._body(params, context)
+        )
         summary = self._summary(body)
         template = parse_template(body)
         summary["ResourceTypes"] = sorted({resource["Type"] for resource in template.resources.values()})
@@ -220,14 +231,14 @@ class StackOperations:
         return OperationResult(summary)
 
     async def update_stack(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        body = None if params.get("UsePreviousTemplate") else self._body(params)
+        body = None if params.get("UsePreviousTemplate") else await self._body(params, context)
         stack_id = await self._service.update_stack(
             context.principal.account, context.region, context.principal, params, body
         )
         return OperationResult({"StackId": stack_id})
 
     async def create_change_set(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        body = None if params.get("UsePreviousTemplate") else self._body(params)
+        body = None if params.get("UsePreviousTemplate") else await self._body(params, context)
         change_set_id, stack_id = await self._service.create_change_set(
             context.principal.account, context.region, context.principal, params, body
         )
