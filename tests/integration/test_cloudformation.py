@@ -948,3 +948,62 @@ def test_a_layer_version_from_a_bucket_is_used_by_a_function(
         "StackResourceDetail"
     ]["PhysicalResourceId"]
     assert json.loads(server.client("lambda").invoke(FunctionName=function)["Payload"].read()) == "layered"
+
+
+def test_what_the_attack_on_stacks_found(cloudformation: Any) -> None:
+    """Each ends in a 400 or a terminal stack status, never a 500 or a stack stuck in progress."""
+    # A condition naming a resource: refused at once.
+    template = {
+        "Conditions": {"C": {"Fn::Equals": [{"Ref": "Q"}, "x"]}},
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue"}, "R": {"Type": "AWS::SQS::Queue", "Condition": "C"}},
+    }
+    code, message = error_of(
+        cloudformation.create_stack, StackName=stack_name(), TemplateBody=json.dumps(template)
+    )
+    assert code == "ValidationError" and "Cannot reference resources in the Conditions block" in message
+    # An output whose function takes arguments of the wrong shape: the stack rolls back.
+    name = stack_name()
+    bad_output = {
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"O": {"Value": {"Fn::Select": [[0], ["a"]]}}},
+    }
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(bad_output))
+    assert settled(cloudformation, name) == "ROLLBACK_COMPLETE"
+    # A stack a CREATE change set left in review is deleted at once.
+    name = stack_name()
+    cloudformation.create_change_set(
+        StackName=name, ChangeSetName="cs", ChangeSetType="CREATE", TemplateBody=queue_template(10)
+    )
+    cloudformation.delete_stack(StackName=name)
+    assert (
+        settled(
+            cloudformation,
+            next(
+                s["StackId"] for s in cloudformation.list_stacks()["StackSummaries"] if s["StackName"] == name
+            ),
+        )
+        == "DELETE_COMPLETE"
+    )
+    # Properties of the wrong shape fail the resource with CloudFormation's wording.
+    name = stack_name()
+    wrong = {
+        "Resources": {
+            "F": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": "python3.11",
+                    "Handler": "index.h",
+                    "Role": "arn:aws:iam::000000000000:role/r",
+                    "Code": "notadict",
+                },
+            }
+        }
+    }
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(wrong))
+    assert settled(cloudformation, name) == "ROLLBACK_COMPLETE"
+    reasons = [
+        e.get("ResourceStatusReason", "")
+        for e in cloudformation.describe_stack_events(StackName=name)["StackEvents"]
+        if e["LogicalResourceId"] == "F"
+    ]
+    assert any("Properties validation failed" in reason for reason in reasons)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from lamina.apigateway.execution_log import ExecutionLog
-from lamina.apigateway.patterns import full_match
 from lamina.apigateway.proxy_events import rest_proxy_event
 from lamina.apigateway.rest_integrations import (
     IntegrationError,
@@ -30,6 +29,7 @@ from lamina.domain.function_urls import UrlResponse
 from lamina.domain.iam.evaluation import AccessRequest, Decision, evaluate
 from lamina.domain.iam.policy import MalformedPolicy, Policy, parse_policy
 from lamina.domain.iam.principals import Principal
+from lamina.domain.owner_regexes import full_match
 
 __all__ = [
     "AuthorizerCache",

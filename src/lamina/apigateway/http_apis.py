@@ -18,9 +18,9 @@ from typing import Any
 
 from lamina.apigateway.errors import bad_request, conflict, not_found
 from lamina.apigateway.ids import new_api_id, new_id
-from lamina.apigateway.patterns import check_pattern
 from lamina.apigateway.routes import DEFAULT_ROUTE, ROUTE_METHODS, RouteTable, check_route_key
 from lamina.apigateway.uris import check_http_uri
+from lamina.domain.owner_regexes import check_pattern
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 
 __all__ = ["HttpApi", "HttpApiService", "HttpDeployment"]

@@ -19,11 +19,11 @@ from lamina.apigateway.errors import bad_request, conflict, not_found
 from lamina.apigateway.execution_log import ExecutionLog
 from lamina.apigateway.ids import new_api_id, new_id
 from lamina.apigateway.patches import PatchSpec, apply_patches
-from lamina.apigateway.patterns import check_pattern
 from lamina.apigateway.requests import ApiRequest
 from lamina.apigateway.resource_paths import PathTree, check_path_part
 from lamina.apigateway.rest_integrations import MethodCall
 from lamina.apigateway.uris import check_http_uri
+from lamina.domain.owner_regexes import check_pattern
 from lamina.store.resource_ports import ResourceKey, ResourceStore, Write
 
 __all__ = ["Deployment", "RestApi", "RestApiService"]

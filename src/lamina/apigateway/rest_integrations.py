@@ -17,11 +17,11 @@ from typing import Any
 
 from lamina.apigateway.execution_log import ExecutionLog
 from lamina.apigateway.json_paths import InvalidPath, select
-from lamina.apigateway.patterns import full_match
 from lamina.apigateway.proxy_events import ProxyTarget, read_proxy_result, request_context, rest_proxy_event
 from lamina.apigateway.requests import ApiRequest, is_binary
 from lamina.apigateway.templates import InputVariable, InvalidBody, TemplateError, render
 from lamina.domain.function_urls import InvalidResult, UrlResponse
+from lamina.domain.owner_regexes import full_match
 
 __all__ = [
     "EndpointResponse",

@@ -148,9 +148,7 @@ class Evaluator:
         if name in self._conditions:
             return self._conditions[name]
         if name not in self._condition_definitions:
-            raise template_error(
-                f"Unresolved dependencies [{name}]. Cannot reference resources in the Conditions block of the template"
-            )
+            raise template_error(f"Unresolved condition dependency {name}")
         if name in self._evaluating:
             raise template_error(f"Circular dependency between conditions: {name}")
         self._evaluating.add(name)
@@ -167,7 +165,13 @@ class Evaluator:
         """`value` with every function evaluated; NO_VALUE where AWS::NoValue stands."""
         function = _function_of(value)
         if function is not None:
-            return self._call(*function)
+            try:
+                return self._call(*function)
+            except (TypeError, ValueError, OverflowError, KeyError, AttributeError, IndexError) as error:
+                # arguments of the wrong shape (a list where a name goes, a float index…)
+                raise template_error(
+                    f"{function[0]}: invalid arguments ({type(error).__name__}: {error})"
+                ) from None
         if isinstance(value, dict):
             resolved = {key: self.resolve(item) for key, item in value.items()}
             return {key: item for key, item in resolved.items() if item is not NO_VALUE}
@@ -196,7 +200,7 @@ class Evaluator:
             logical, attribute = argument[0], self.resolve(argument[1])
         else:
             raise template_error("Fn::GetAtt takes [resource, attribute] or 'resource.attribute'")
-        if logical not in self._resources:
+        if not isinstance(logical, str) or logical not in self._resources:
             raise template_error(
                 f"Template error: instance of Fn::GetAtt references undefined resource {logical}"
             )
@@ -221,7 +225,10 @@ class Evaluator:
                 return _text(self._attribute(head, attribute), "Fn::Sub")
             return _text(self.ref(name), "Fn::Sub")
 
-        return _SUB_LITERAL.sub("${", _SUB_VARIABLE.sub(replace, text))
+        replaced = _SUB_VARIABLE.sub(replace, text)
+        if "${" in _SUB_LITERAL.sub("", replaced):
+            raise template_error(f"Fn::Sub: unbalanced ${{ in {text[:100]!r}")
+        return _SUB_LITERAL.sub("${", replaced)
 
     def _call(self, name: str, argument: Any) -> Any:
         if name == "Ref":
@@ -245,7 +252,10 @@ class Evaluator:
             if not isinstance(arguments, list) or len(arguments) != 2 or not isinstance(arguments[1], list):
                 raise template_error("Fn::Select takes [index, [values]]")
             try:
-                return arguments[1][int(arguments[0])]
+                index = int(arguments[0])
+                if index < 0:
+                    raise IndexError(index)
+                return arguments[1][index]
             except (ValueError, IndexError):
                 raise template_error(
                     f"Fn::Select cannot select {arguments[0]} from a list of {len(arguments[1])}"
@@ -271,6 +281,8 @@ class Evaluator:
         if name == "Fn::FindInMap":
             return self._find_in_map(arguments)
         if name == "Fn::GetAZs":
+            if not isinstance(arguments, str):
+                raise template_error("Fn::GetAZs takes a region name (or an empty string)")
             region = arguments or self._pseudo["AWS::Region"]
             return [f"{region}{letter}" for letter in "abc"]
         if name == "Fn::Base64":

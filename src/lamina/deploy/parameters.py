@@ -4,10 +4,10 @@ template anatomy); NoEcho values are shown as `****`."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from lamina.deploy.errors import validation_error
+from lamina.domain.owner_regexes import full_match
 
 __all__ = ["MASK", "displayed_parameters", "resolve_parameters"]
 
@@ -21,15 +21,10 @@ def _check(name: str, spec: dict[str, Any], value: str) -> Any:
     if allowed is not None and value not in [str(item) for item in allowed]:
         raise validation_error(f"Parameter '{name}' must be one of AllowedValues")
     pattern = spec.get("AllowedPattern")
-    if pattern is not None:
-        try:
-            matches = re.fullmatch(str(pattern), value) is not None
-        except re.error:
-            matches = False
-        if not matches:
-            raise validation_error(f"Parameter '{name}' must match pattern {pattern}")
+    if pattern is not None and not full_match(str(pattern), value):
+        raise validation_error(f"Parameter '{name}' must match pattern {pattern}")
     for bound, test in (("MinLength", lambda n: len(value) >= n), ("MaxLength", lambda n: len(value) <= n)):
-        if bound in spec and not test(int(spec[bound])):
+        if bound in spec and not test(int(float(spec[bound]))):
             raise validation_error(
                 f"Parameter '{name}' must contain at {'least' if bound == 'MinLength' else 'most'} {spec[bound]} characters"
             )

@@ -27,6 +27,7 @@ from lamina.deploy.errors import (
     already_exists,
     insufficient_capabilities,
     no_such_stack,
+    template_error,
     validation_error,
 )
 from lamina.deploy.graph import dependencies, dependents
@@ -73,6 +74,65 @@ CallsAs = Callable[[Principal, str], Call]
 
 def _now() -> float:
     return round(time.time(), 3)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, AwsError):
+        return error.message
+    if isinstance(error, Unresolved):
+        return f"Unresolved resource dependencies [{error}] in the Resources block of the template"
+    return f"{type(error).__name__}: {error}"
+
+
+def _provider_fault(logical: str, error: BaseException) -> str:
+    """A provider's failure on properties of the wrong shape, said as CloudFormation says it."""
+    if isinstance(error, (TypeError, KeyError, ValueError, AttributeError, IndexError)):
+        return f"Properties validation failed for resource {logical} with message: {type(error).__name__}: {error}"
+    return f"Internal failure: {error}"
+
+
+def _check_conditions(template: Template, values: dict[str, Any]) -> None:
+    """Conditions evaluated once before anything is made: one that names a resource, or that does
+    not come out true or false, is a template error now rather than a stack failure later."""
+
+    def no_resources(logical: str, *_: str) -> Any:
+        raise template_error(
+            f"Unresolved dependencies [{logical}]. Cannot reference resources in the Conditions block of the template"
+        )
+
+    pseudo: dict[str, Any] = {
+        name: ""
+        for name in (
+            "AWS::AccountId",
+            "AWS::Region",
+            "AWS::StackName",
+            "AWS::StackId",
+            "AWS::Partition",
+            "AWS::URLSuffix",
+        )
+    }
+    pseudo["AWS::NotificationARNs"] = []
+    evaluator = Evaluator(
+        parameters=values,
+        pseudo=pseudo,
+        mappings=template.mappings,
+        conditions=template.conditions,
+        physical_id=no_resources,
+        attribute=no_resources,
+        import_value=lambda name: "",
+        resource_names=frozenset(template.resources),
+    )
+    referenced = {
+        str(resource["Condition"]) for resource in template.resources.values() if "Condition" in resource
+    }
+    referenced |= {str(output["Condition"]) for output in template.outputs.values() if "Condition" in output}
+    for name in sorted(set(template.conditions) | referenced):
+        try:
+            evaluator.condition(name)
+        except AwsError:
+            raise
+        except Exception as error:
+            raise template_error(f"Condition {name}: {_reason(error)}") from None
 
 
 def required_capability(template: Template) -> str | None:
@@ -269,6 +329,7 @@ class StackService:
         if template.transforms:
             raise validation_error(f"Transforms are not supported yet: {template.transforms}")
         values, raw = resolve_parameters(template.parameters, params.get("Parameters") or [], previous)
+        _check_conditions(template, values)
         return template, values, raw
 
     def _new_stack(
@@ -412,15 +473,15 @@ class StackService:
                 if "Condition" not in resource or evaluator.condition(str(resource["Condition"]))
             ]
             edges = dependencies(template.resources, active)
-        except AwsError as error:
-            await self._fail_create(stack, error.message)
+        except Exception as error:  # a template error, or arguments no function takes
+            await self._fail_create(stack, _reason(error))
             return
         failure = await self._create_resources(stack, template, evaluator, edges)
         if failure is None:
             try:
                 stack["Outputs"] = self._outputs(stack, template, evaluator)
-            except (AwsError, Unresolved) as error:
-                failure = str(error.message if isinstance(error, AwsError) else error)
+            except Exception as error:
+                failure = _reason(error)
         if failure is not None:
             await self._fail_create(stack, failure)
             return
@@ -507,7 +568,7 @@ class StackService:
             raise ResourceFailed(logical) from None
         except Exception as error:  # a provider's own fault: the stack fails, the server goes on
             _log.exception("creating %s (%s) of stack %s failed", logical, kind, stack["StackName"])
-            await self._resource_failed(stack, record, f"Internal failure: {error}")
+            await self._resource_failed(stack, record, _provider_fault(logical, error))
             raise ResourceFailed(logical) from None
         record.update(
             PhysicalResourceId=created.physical_id,
@@ -618,7 +679,6 @@ class StackService:
     async def _delete_resources(self, stack: dict[str, Any]) -> list[str]:
         """Delete the stack's resources, those depending on others first; the logical ids of
         those that could not be deleted."""
-        template = parse_template(stack["template"])
         records = stack["resources"]
         present = [
             logical
@@ -632,6 +692,9 @@ class StackService:
             ):
                 record.update(ResourceStatus="DELETE_COMPLETE", Timestamp=_now())
                 self._event(stack, logical, record["ResourceType"], "DELETE_COMPLETE")
+        if not present:  # nothing made (a stack a CREATE change set left in review, say)
+            return []
+        template = parse_template(stack["template"])
         return await self._delete_named(stack, self._context(stack), template, present)
 
     async def _delete_one(
@@ -732,8 +795,8 @@ class StackService:
                 if "Condition" not in resource or evaluator.condition(str(resource["Condition"]))
             ]
             edges = dependencies(template.resources, active)
-        except AwsError as error:
-            await self._rollback_update(stack, error.message)
+        except Exception as error:
+            await self._rollback_update(stack, _reason(error))
             return
         context = self._context(stack)
         pending, done = set(edges), set[str]()
@@ -757,8 +820,8 @@ class StackService:
         if failure is None:
             try:
                 stack["Outputs"] = self._outputs(stack, template, evaluator)
-            except (AwsError, Unresolved) as error:
-                failure = str(error.message if isinstance(error, AwsError) else error)
+            except Exception as error:
+                failure = _reason(error)
         if failure is not None:
             await self._rollback_update(stack, failure)
             return
@@ -831,7 +894,7 @@ class StackService:
             raise ResourceFailed(logical) from None
         except Exception as error:  # a provider's own fault: the stack fails, the server goes on
             _log.exception("updating %s (%s) of stack %s failed", logical, kind, stack["StackName"])
-            await self._update_failed(stack, record, f"Internal failure: {error}")
+            await self._update_failed(stack, record, _provider_fault(logical, error))
             raise ResourceFailed(logical) from None
         record.update(
             ResourceType=kind,

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from cfn_flip import load as load_any_format
 
 from lamina.deploy.errors import template_error
@@ -47,6 +48,45 @@ _RESOURCE_KEYS = frozenset(
 )
 
 
+def _reject_aliases(body: str) -> None:
+    """CloudFormation refuses YAML aliases; expanding them is also how a few hundred bytes become
+    gigabytes (an alias bomb), so they are refused before the document is built."""
+    if body.lstrip().startswith("{"):
+        return  # JSON: no aliases
+    try:
+        for event in yaml.parse(body, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise template_error("YAML aliases are not allowed in CloudFormation templates")
+    except yaml.YAMLError:
+        return  # the loader below reports the format error
+
+
+_PARAMETER_NUMBERS = ("MinLength", "MaxLength", "MinValue", "MaxValue")
+
+
+def _check_parameters(parameters: dict[str, Any]) -> None:
+    for name, spec in parameters.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("Type"), str):
+            raise template_error(f"[/Parameters/{name}] Every Parameters object must contain a Type member.")
+        for member in _PARAMETER_NUMBERS:
+            if member in spec:
+                try:
+                    float(spec[member])
+                except (TypeError, ValueError):
+                    raise template_error(f"[/Parameters/{name}/{member}] must be a number") from None
+        if "AllowedValues" in spec and not isinstance(spec["AllowedValues"], list):
+            raise template_error(f"[/Parameters/{name}/AllowedValues] must be a list")
+        if "Default" in spec and isinstance(spec["Default"], dict):
+            raise template_error(f"[/Parameters/{name}/Default] must be a string, a number or a list")
+
+
+def _check_depends_on(name: str, depends_on: Any) -> None:
+    if isinstance(depends_on, str):
+        return
+    if not isinstance(depends_on, list) or not all(isinstance(item, str) for item in depends_on):
+        raise template_error(f"[/Resources/{name}/DependsOn] must be a resource name or a list of them")
+
+
 def _plain(value: Any) -> Any:
     """cfn-flip's ordered dicts as plain dicts and lists (JSON-able: stored as they are)."""
     return json.loads(json.dumps(value))
@@ -76,6 +116,7 @@ def parse_template(body: str, *, limit: int = MAX_TEMPLATE_BYTES) -> Template:
     """The template in `body`; ValidationError "Template format error: …" when it is not one."""
     if len(body.encode("utf-8", "replace")) > limit:
         raise template_error(f"the template is larger than {limit} bytes")
+    _reject_aliases(body)
     try:
         loaded, _ = load_any_format(body)
         document = _plain(loaded)
@@ -105,18 +146,28 @@ def parse_template(body: str, *, limit: int = MAX_TEMPLATE_BYTES) -> Template:
             raise template_error(f"Unrecognized resource attribute(s) {extra} in [{name}]")
         if not isinstance(resource.get("Properties", {}), dict):
             raise template_error(f"[/Resources/{name}/Properties] must be an object")
+        if "DependsOn" in resource:
+            _check_depends_on(name, resource["DependsOn"])
+        if "Condition" in resource and not isinstance(resource["Condition"], str):
+            raise template_error(f"[/Resources/{name}/Condition] must be a condition's name")
     outputs = _dict_section(document, "Outputs")
     for name, output in outputs.items():
         if not isinstance(output, dict) or "Value" not in output:
             raise template_error(f"[/Outputs/{name}] 'null' values are not allowed in templates")
     transform = document.get("Transform")
-    transforms = [transform] if isinstance(transform, str) else list(transform or [])
+    transforms = [transform] if isinstance(transform, str) else transform or []
+    if not isinstance(transforms, list) or not all(isinstance(item, str) for item in transforms):
+        raise template_error("Transform must be a transform's name or a list of them")
     description = document.get("Description")
+    if description is not None and not isinstance(description, str):
+        raise template_error("Description must be a string")
+    parameters = _dict_section(document, "Parameters")
+    _check_parameters(parameters)
     return Template(
         body=body,
         document=document,
         description=description if isinstance(description, str) else None,
-        parameters=_dict_section(document, "Parameters"),
+        parameters=parameters,
         mappings=_dict_section(document, "Mappings"),
         conditions=_dict_section(document, "Conditions"),
         resources=resources,

@@ -101,6 +101,11 @@ def test_a_resource_without_a_value_yet_is_unresolved() -> None:
         {"Fn::If": ["Unknown", "a", "b"]},
         {"Fn::Join": "not a list"},
         {"Fn::And": [True]},
+        {"Fn::Select": [-1, ["a", "b"]]},
+        {"Fn::Select": [[0], ["a"]]},
+        {"Fn::Sub": "abc ${ def"},
+        {"Fn::GetAtt": [["Bucket"], "Arn"]},
+        {"Fn::GetAZs": {"a": 1}},
     ],
 )
 def test_template_errors(value: Any) -> None:

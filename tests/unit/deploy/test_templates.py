@@ -105,3 +105,42 @@ def test_parameters_types_defaults_and_no_echo() -> None:
     ):
         with pytest.raises(AwsError, match=message.replace("[", r"\[").replace("]", r"\]")):
             resolve_parameters(specs, given)
+
+
+def test_yaml_aliases_are_refused_before_they_expand() -> None:
+    levels = ['a0: &a0 ["lol"]'] + [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 9)]
+    bomb = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Metadata:\n" + "".join(
+        f"      {line}\n" for line in levels
+    )
+    with pytest.raises(AwsError, match="YAML aliases are not allowed"):
+        parse_template(bomb)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"Resources": {"A": {"Type": "X", "DependsOn": 5}}}',
+        '{"Resources": {"A": {"Type": "X", "DependsOn": [["B"]]}}}',
+        '{"Transform": 5, "Resources": {"A": {"Type": "X"}}}',
+        '{"Parameters": {"P": "abc"}, "Resources": {"A": {"Type": "X"}}}',
+        '{"Parameters": {"P": {"Type": "String", "MinLength": "abc"}}, "Resources": {"A": {"Type": "X"}}}',
+        '{"Parameters": {"P": {"Type": "String", "AllowedValues": 5}}, "Resources": {"A": {"Type": "X"}}}',
+        '{"Description": {"a": 1}, "Resources": {"A": {"Type": "X"}}}',
+    ],
+)
+def test_sections_of_the_wrong_shape_are_format_errors(body: str) -> None:
+    with pytest.raises(AwsError) as raised:
+        parse_template(body)
+    assert raised.value.message.startswith("Template format error")
+
+
+def test_a_backtracking_allowed_pattern_is_bounded() -> None:
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(AwsError, match="must match pattern"):
+        resolve_parameters(
+            {"P": {"Type": "String", "AllowedPattern": "(a+)+$"}},
+            [{"ParameterKey": "P", "ParameterValue": "a" * 40 + "!"}],
+        )
+    assert time.perf_counter() - started < 2

@@ -58,8 +58,12 @@ def inline_package(source: str, runtime: str) -> bytes:
 
 
 def _code(properties: dict[str, Any]) -> dict[str, Any]:
-    code = dict(properties.get("Code") or {})
+    code = properties.get("Code") or {}
+    if not isinstance(code, dict):
+        raise ResourceFailed("Properties validation failed: Code must be an object")
     if "ZipFile" in code:
+        if not isinstance(code["ZipFile"], str):
+            raise ResourceFailed("Properties validation failed: Code.ZipFile must be a string")
         return {"ZipFile": inline_package(str(code["ZipFile"]), str(properties.get("Runtime", "")))}
     return {
         member: code[member]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from lamina.apigateway.patterns import check_pattern, full_match
+from lamina.domain.owner_regexes import check_pattern, full_match
 
 
 def test_whole_text_matches_as_java_matches() -> None:

@@ -1,7 +1,8 @@
-"""The regular expressions an API's owner writes (integration responses' selectionPattern, a TOKEN
-authorizer's identityValidationExpression), matched against what callers send: Java's `matches`
-semantics (the whole text), with a time limit so that a pattern that backtracks badly costs one
-request its answer, not the server its event loop (`regex`'s timeout; `re` has none)."""
+"""Regular expressions that users write and Lamina matches against what others send (API
+Gateway's selection patterns and identity validation expressions, CloudFormation's AllowedPattern):
+Java's `matches` semantics (the whole text), with a time limit so that a pattern that backtracks
+badly costs one request its answer, not the server its event loop (`regex`'s timeout; `re` has
+none)."""
 
 from __future__ import annotations
 
