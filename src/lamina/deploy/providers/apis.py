@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from lamina.deploy.errors import ResourceFailed
-from lamina.deploy.providers.base import Created, ProviderContext
+from lamina.deploy.providers.base import Created, ProviderContext, unless_gone
 from lamina.errors import AwsError
 
 __all__ = [
@@ -21,14 +21,6 @@ __all__ = [
     "RestResourceProvider",
     "RestStageProvider",
 ]
-
-
-async def _ignore_missing(work: Any) -> None:
-    try:
-        await work
-    except AwsError as error:
-        if error.code != "NotFoundException":
-            raise
 
 
 def _lower_first(document: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +73,9 @@ class RestApiProvider:
         return Created(physical_id, {"RestApiId": physical_id, "RootResourceId": api["rootResourceId"]})
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        await _ignore_missing(context.call("apigateway", "DeleteRestApi", {"restApiId": physical_id}))
+        await unless_gone(
+            context.call("apigateway", "DeleteRestApi", {"restApiId": physical_id}), "NotFoundException"
+        )
 
 
 class RestResourceProvider:
@@ -108,12 +102,13 @@ class RestResourceProvider:
         return Created(physical_id, {"ResourceId": physical_id})
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        await _ignore_missing(
+        await unless_gone(
             context.call(
                 "apigateway",
                 "DeleteResource",
                 {"restApiId": properties["RestApiId"], "resourceId": physical_id},
-            )
+            ),
+            "NotFoundException",
         )
 
 
@@ -180,10 +175,11 @@ class MethodProvider:
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
         api, resource, method = physical_id.split("|", 2)
-        await _ignore_missing(
+        await unless_gone(
             context.call(
                 "apigateway", "DeleteMethod", {"restApiId": api, "resourceId": resource, "httpMethod": method}
-            )
+            ),
+            "NotFoundException",
         )
 
 
@@ -215,10 +211,11 @@ class DeploymentProvider:
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
         api = properties["RestApiId"]
         if "StageName" in properties:  # the stage the deployment made goes with it
-            await _ignore_missing(
+            await unless_gone(
                 context.call(
                     "apigateway", "DeleteStage", {"restApiId": api, "stageName": properties["StageName"]}
-                )
+                ),
+                "NotFoundException",
             )
         try:
             await context.call(
@@ -320,10 +317,11 @@ class RestStageProvider:
         return Created(physical_id, {})
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        await _ignore_missing(
+        await unless_gone(
             context.call(
                 "apigateway", "DeleteStage", {"restApiId": properties["RestApiId"], "stageName": physical_id}
-            )
+            ),
+            "NotFoundException",
         )
 
 
@@ -369,7 +367,9 @@ class HttpApiProvider:
         return Created(physical_id, {"ApiId": physical_id, "ApiEndpoint": api["ApiEndpoint"]})
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        await _ignore_missing(context.call("apigatewayv2", "DeleteApi", {"ApiId": physical_id}))
+        await unless_gone(
+            context.call("apigatewayv2", "DeleteApi", {"ApiId": physical_id}), "NotFoundException"
+        )
 
 
 class HttpIntegrationProvider:
@@ -411,12 +411,13 @@ class HttpIntegrationProvider:
         return Created(physical_id, {"IntegrationId": physical_id})
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        await _ignore_missing(
+        await unless_gone(
             context.call(
                 "apigatewayv2",
                 "DeleteIntegration",
                 {"ApiId": properties["ApiId"], "IntegrationId": physical_id},
-            )
+            ),
+            "NotFoundException",
         )
 
 
@@ -458,10 +459,11 @@ class HttpRouteProvider:
         return Created(physical_id, {"RouteId": physical_id})
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        await _ignore_missing(
+        await unless_gone(
             context.call(
                 "apigatewayv2", "DeleteRoute", {"ApiId": properties["ApiId"], "RouteId": physical_id}
-            )
+            ),
+            "NotFoundException",
         )
 
 
@@ -504,8 +506,9 @@ class HttpStageProvider:
         return Created(physical_id, {})
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        await _ignore_missing(
+        await unless_gone(
             context.call(
                 "apigatewayv2", "DeleteStage", {"ApiId": properties["ApiId"], "StageName": physical_id}
-            )
+            ),
+            "NotFoundException",
         )

@@ -9,7 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Created", "ProviderContext", "ResourceProvider", "as_json_text"]
+from lamina.errors import AwsError
+
+__all__ = ["Created", "ProviderContext", "ResourceProvider", "as_json_text", "unless_gone"]
 
 # (service as botocore names it, operation, params) → the parsed answer; raises AwsError.
 Call = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -68,3 +70,13 @@ class ResourceProvider(Protocol):
 def as_json_text(document: Any) -> str:
     """A policy document given in a template (an object, or already text) as IAM takes it."""
     return document if isinstance(document, str) else json.dumps(document)
+
+
+async def unless_gone(work: Awaitable[Any], *gone: str) -> None:
+    """Await a delete that may find its resource gone already (deleted by hand, or by a stack
+    operation a crash cut short): the error codes in `gone` mean done, any other is raised."""
+    try:
+        await work
+    except AwsError as error:
+        if error.code not in gone:
+            raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.deploy.providers.base import Created, ProviderContext, as_json_text
+from lamina.deploy.providers.base import Created, ProviderContext, as_json_text, unless_gone
 from lamina.errors import AwsError
 
 __all__ = ["ManagedPolicyProvider", "PolicyProvider", "RoleProvider"]
@@ -118,12 +118,14 @@ class PolicyProvider:
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
         name = str(properties["PolicyName"])
         for role in properties.get("Roles") or []:
-            await _ignore_no_entity(
-                context.call("iam", "DeleteRolePolicy", {"RoleName": role, "PolicyName": name})
+            await unless_gone(
+                context.call("iam", "DeleteRolePolicy", {"RoleName": role, "PolicyName": name}),
+                "NoSuchEntity",
             )
         for user in properties.get("Users") or []:
-            await _ignore_no_entity(
-                context.call("iam", "DeleteUserPolicy", {"UserName": user, "PolicyName": name})
+            await unless_gone(
+                context.call("iam", "DeleteUserPolicy", {"UserName": user, "PolicyName": name}),
+                "NoSuchEntity",
             )
 
 
@@ -170,19 +172,13 @@ class ManagedPolicyProvider:
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
         for role in properties.get("Roles") or []:
-            await _ignore_no_entity(
-                context.call("iam", "DetachRolePolicy", {"RoleName": role, "PolicyArn": physical_id})
+            await unless_gone(
+                context.call("iam", "DetachRolePolicy", {"RoleName": role, "PolicyArn": physical_id}),
+                "NoSuchEntity",
             )
         for user in properties.get("Users") or []:
-            await _ignore_no_entity(
-                context.call("iam", "DetachUserPolicy", {"UserName": user, "PolicyArn": physical_id})
+            await unless_gone(
+                context.call("iam", "DetachUserPolicy", {"UserName": user, "PolicyArn": physical_id}),
+                "NoSuchEntity",
             )
-        await _ignore_no_entity(context.call("iam", "DeletePolicy", {"PolicyArn": physical_id}))
-
-
-async def _ignore_no_entity(work: Any) -> None:
-    try:
-        await work
-    except AwsError as error:
-        if error.code != "NoSuchEntity":
-            raise
+        await unless_gone(context.call("iam", "DeletePolicy", {"PolicyArn": physical_id}), "NoSuchEntity")

@@ -9,8 +9,7 @@ import zipfile
 from typing import Any
 
 from lamina.deploy.errors import ResourceFailed
-from lamina.deploy.providers.base import Created, ProviderContext
-from lamina.errors import AwsError
+from lamina.deploy.providers.base import Created, ProviderContext, unless_gone
 
 __all__ = [
     "AliasProvider",
@@ -143,11 +142,10 @@ class FunctionProvider:
         return Created(physical_id, {"Arn": configuration["FunctionArn"]})
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        try:
-            await context.call("lambda", "DeleteFunction", {"FunctionName": physical_id})
-        except AwsError as error:
-            if error.code != "ResourceNotFoundException":
-                raise
+        await unless_gone(
+            context.call("lambda", "DeleteFunction", {"FunctionName": physical_id}),
+            "ResourceNotFoundException",
+        )
 
 
 class PermissionProvider:
@@ -195,13 +193,12 @@ class PermissionProvider:
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
         function, _, statement_id = physical_id.rpartition("|")
-        try:
-            await context.call(
+        await unless_gone(
+            context.call(
                 "lambda", "RemovePermission", {"FunctionName": function, "StatementId": statement_id}
-            )
-        except AwsError as error:
-            if error.code != "ResourceNotFoundException":
-                raise
+            ),
+            "ResourceNotFoundException",
+        )
 
 
 class VersionProvider:
@@ -231,11 +228,11 @@ class VersionProvider:
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
         function, _, version = physical_id.rpartition(":")
-        try:
-            await context.call("lambda", "DeleteFunction", {"FunctionName": function, "Qualifier": version})
-        except AwsError as error:
-            if error.code not in ("ResourceNotFoundException", "ResourceConflictException"):
-                raise
+        await unless_gone(
+            context.call("lambda", "DeleteFunction", {"FunctionName": function, "Qualifier": version}),
+            "ResourceNotFoundException",
+            "ResourceConflictException",
+        )
 
 
 class AliasProvider:
@@ -268,15 +265,14 @@ class AliasProvider:
         return Created(alias["AliasArn"], {"AliasArn": alias["AliasArn"]})
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        try:
-            await context.call(
+        await unless_gone(
+            context.call(
                 "lambda",
                 "DeleteAlias",
                 {"FunctionName": properties["FunctionName"], "Name": properties["Name"]},
-            )
-        except AwsError as error:
-            if error.code != "ResourceNotFoundException":
-                raise
+            ),
+            "ResourceNotFoundException",
+        )
 
 
 class LayerVersionProvider:
@@ -322,10 +318,7 @@ class LayerVersionProvider:
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
         layer, _, version = physical_id.rpartition(":")
-        try:
-            await context.call(
-                "lambda", "DeleteLayerVersion", {"LayerName": layer, "VersionNumber": int(version)}
-            )
-        except AwsError as error:
-            if error.code != "ResourceNotFoundException":
-                raise
+        await unless_gone(
+            context.call("lambda", "DeleteLayerVersion", {"LayerName": layer, "VersionNumber": int(version)}),
+            "ResourceNotFoundException",
+        )

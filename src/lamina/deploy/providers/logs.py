@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.deploy.providers.base import Created, ProviderContext
-from lamina.errors import AwsError
+from lamina.deploy.providers.base import Created, ProviderContext, unless_gone
 
 __all__ = ["LogGroupProvider"]
 
@@ -48,8 +47,6 @@ class LogGroupProvider:
         )
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        try:
-            await context.call("logs", "DeleteLogGroup", {"logGroupName": physical_id})
-        except AwsError as error:
-            if error.code != "ResourceNotFoundException":
-                raise
+        await unless_gone(
+            context.call("logs", "DeleteLogGroup", {"logGroupName": physical_id}), "ResourceNotFoundException"
+        )

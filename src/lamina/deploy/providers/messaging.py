@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lamina.deploy.providers.base import Created, ProviderContext
-from lamina.errors import AwsError
+from lamina.deploy.providers.base import Created, ProviderContext, unless_gone
 
 __all__ = ["QueueProvider", "TopicProvider"]
 
@@ -84,11 +83,11 @@ class QueueProvider:
         return Created(physical_id, self._attributes(context, physical_id))
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        try:
-            await context.call("sqs", "DeleteQueue", {"QueueUrl": physical_id})
-        except AwsError as error:
-            if error.code not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
-                raise
+        await unless_gone(
+            context.call("sqs", "DeleteQueue", {"QueueUrl": physical_id}),
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "QueueDoesNotExist",
+        )
 
 
 class TopicProvider:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.deploy.providers.base import Created, ProviderContext
-from lamina.errors import AwsError
+from lamina.deploy.providers.base import Created, ProviderContext, unless_gone
 
 __all__ = ["BucketProvider"]
 
@@ -83,8 +82,4 @@ class BucketProvider:
         return Created(physical_id, self._attributes(context, physical_id))
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        try:
-            await context.call("s3", "DeleteBucket", {"Bucket": physical_id})
-        except AwsError as error:
-            if error.code != "NoSuchBucket":
-                raise
+        await unless_gone(context.call("s3", "DeleteBucket", {"Bucket": physical_id}), "NoSuchBucket")

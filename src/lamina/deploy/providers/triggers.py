@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lamina.deploy.providers.base import Created, ProviderContext
+from lamina.deploy.providers.base import Created, ProviderContext, unless_gone
 from lamina.errors import AwsError
 
 __all__ = [
@@ -40,14 +40,6 @@ _MAPPING_UPDATABLE = tuple(
 )
 
 
-async def _ignore_missing(work: Any, *codes: str) -> None:
-    try:
-        await work
-    except AwsError as error:
-        if error.code not in codes:
-            raise
-
-
 class EventSourceMappingProvider:
     type_name = "AWS::Lambda::EventSourceMapping"
     replaced_by = frozenset({"EventSourceArn", "StartingPosition"})
@@ -76,7 +68,7 @@ class EventSourceMappingProvider:
         )
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        await _ignore_missing(
+        await unless_gone(
             context.call("lambda", "DeleteEventSourceMapping", {"UUID": physical_id}),
             "ResourceNotFoundException",
         )
@@ -118,7 +110,7 @@ class FunctionUrlProvider:
         params = {"FunctionName": properties["TargetFunctionArn"]}
         if "Qualifier" in properties:
             params["Qualifier"] = properties["Qualifier"]
-        await _ignore_missing(
+        await unless_gone(
             context.call("lambda", "DeleteFunctionUrlConfig", params), "ResourceNotFoundException"
         )
 
@@ -155,7 +147,7 @@ class EventInvokeConfigProvider:
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
         params = {"FunctionName": properties["FunctionName"], "Qualifier": properties["Qualifier"]}
-        await _ignore_missing(
+        await unless_gone(
             context.call("lambda", "DeleteFunctionEventInvokeConfig", params), "ResourceNotFoundException"
         )
 
@@ -213,7 +205,7 @@ class SubscriptionProvider:
         return Created(physical_id, {"Arn": physical_id})
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
-        await _ignore_missing(
+        await unless_gone(
             context.call("sns", "Unsubscribe", {"SubscriptionArn": physical_id}),
             "NotFound",
             "NotFoundException",
@@ -272,11 +264,11 @@ class RuleProvider:
         extra = {"EventBusName": bus} if bus else {}
         ids = [target["Id"] for target in properties.get("Targets") or []]
         if ids:
-            await _ignore_missing(
+            await unless_gone(
                 context.call("events", "RemoveTargets", {"Rule": name, "Ids": ids, **extra}),
                 "ResourceNotFoundException",
             )
-        await _ignore_missing(
+        await unless_gone(
             context.call("events", "DeleteRule", {"Name": name, **extra}), "ResourceNotFoundException"
         )
 
@@ -328,9 +320,7 @@ class ScheduleProvider:
             "Name": physical_id,
             **({"GroupName": properties["GroupName"]} if "GroupName" in properties else {}),
         }
-        await _ignore_missing(
-            context.call("scheduler", "DeleteSchedule", params), "ResourceNotFoundException"
-        )
+        await unless_gone(context.call("scheduler", "DeleteSchedule", params), "ResourceNotFoundException")
 
 
 class SubscriptionFilterProvider:
@@ -368,6 +358,6 @@ class SubscriptionFilterProvider:
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
         params = {"logGroupName": properties["LogGroupName"], "filterName": physical_id}
-        await _ignore_missing(
+        await unless_gone(
             context.call("logs", "DeleteSubscriptionFilter", params), "ResourceNotFoundException"
         )
