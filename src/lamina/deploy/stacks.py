@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from typing import Any
 
@@ -74,6 +74,34 @@ CallsAs = Callable[[Principal, str], Call]
 
 def _now() -> float:
     return round(time.time(), 3)
+
+
+async def _in_dependency_order(
+    edges: dict[str, set[str]], step: Callable[[str], Coroutine[Any, Any, None]]
+) -> tuple[str | None, set[str]]:
+    """Run `step` for every node once all it depends on are done, independent ones at once; after
+    a step fails, none starts and the running ones finish. (The first node whose step failed, or
+    None; the nodes never started.)"""
+    pending, done = set(edges), set[str]()
+    running: dict[asyncio.Task[None], str] = {}
+    failed: str | None = None
+    while pending or running:
+        if failed is None:
+            for node in sorted(node for node in pending if edges[node] <= done):
+                pending.discard(node)
+                running[asyncio.get_running_loop().create_task(step(node))] = node
+        if not running:
+            break
+        finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        for task in finished:
+            node = running.pop(task)
+            if task.exception() is None:
+                done.add(node)
+            elif failed is None:
+                failed = node
+        if failed is not None and not running:
+            break
+    return failed, pending
 
 
 def _reason(error: BaseException) -> str:
@@ -493,36 +521,15 @@ class StackService:
     ) -> str | None:
         """Create every resource in dependency order; the failure's reason, or None."""
         context = self._context(stack)
-        pending = set(edges)
-        done: set[str] = set()
-        running: dict[asyncio.Task[None], str] = {}
-        failure: str | None = None
-        while pending or running:
-            if failure is None:
-                for logical in sorted(node for node in pending if edges[node] <= done):
-                    pending.discard(logical)
-                    task = asyncio.get_running_loop().create_task(
-                        self._create_one(stack, context, template, evaluator, logical)
-                    )
-                    running[task] = logical
-            if not running:
-                break
-            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
-                logical = running.pop(task)
-                error = task.exception()
-                if error is None:
-                    done.add(logical)
-                elif failure is None:
-                    failure = f"The following resource(s) failed to create: [{logical}]. "
-            if failure is not None and not running:
-                for logical in sorted(pending):
-                    resource = template.resources[logical]
-                    self._event(
-                        stack, logical, resource["Type"], "CREATE_FAILED", "Resource creation cancelled"
-                    )
-                break
-        return failure
+        failed, never_started = await _in_dependency_order(
+            edges, lambda logical: self._create_one(stack, context, template, evaluator, logical)
+        )
+        if failed is None:
+            return None
+        for logical in sorted(never_started):
+            kind = template.resources[logical]["Type"]
+            self._event(stack, logical, kind, "CREATE_FAILED", "Resource creation cancelled")
+        return f"The following resource(s) failed to create: [{failed}]. "
 
     async def _create_one(
         self,
@@ -799,24 +806,10 @@ class StackService:
             await self._rollback_update(stack, _reason(error))
             return
         context = self._context(stack)
-        pending, done = set(edges), set[str]()
-        running: dict[asyncio.Task[None], str] = {}
-        failure: str | None = None
-        while pending or running:
-            if failure is None:
-                for logical in sorted(node for node in pending if edges[node] <= done):
-                    pending.discard(logical)
-                    work = self._update_one(stack, context, template, evaluator, logical)
-                    running[asyncio.get_running_loop().create_task(work)] = logical
-            if not running:
-                break
-            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
-                logical = running.pop(task)
-                if task.exception() is None:
-                    done.add(logical)
-                elif failure is None:
-                    failure = f"The following resource(s) failed to update: [{logical}]. "
+        failed, _ = await _in_dependency_order(
+            edges, lambda logical: self._update_one(stack, context, template, evaluator, logical)
+        )
+        failure = None if failed is None else f"The following resource(s) failed to update: [{failed}]. "
         if failure is None:
             try:
                 stack["Outputs"] = self._outputs(stack, template, evaluator)
