@@ -320,6 +320,26 @@ class HttpApiService:
             self._apis[api_id] = api
         return api
 
+    async def adopt(self, draft: HttpApi) -> HttpApi:
+        """An imported definition (http_import.py) as the API of its id: a new API, or an existing
+        one's definition, routes, integrations and authorizers replaced in one write (its stages
+        stay; AutoDeploy stages get the new routes)."""
+        async with self._lock:
+            api = self._apis.get(draft.id)
+            if api is None:
+                api = HttpApi(draft.account, draft.region, draft.document)
+                api.document["ApiEndpoint"] = self._endpoint_of(api.id, api.region)
+            else:
+                api.document = draft.document
+            api.routes, api.integrations, api.authorizers = (
+                draft.routes,
+                draft.integrations,
+                draft.authorizers,
+            )
+            await self._save(api)
+            self._apis[api.id] = api
+            return api
+
     async def update_api(self, api: HttpApi, params: dict[str, Any]) -> HttpApi:
         async with self._lock:
             for member in ("Name", *_API_MEMBERS):

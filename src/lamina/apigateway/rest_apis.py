@@ -293,6 +293,24 @@ class RestApiService:
             self._apis[api_id] = api
             return api
 
+    async def adopt(self, draft: RestApi) -> RestApi:
+        """An imported definition (rest_import.py) as the API of its id: a new API, or the
+        definition, resources and authorizers of an existing one replaced in one write."""
+        async with self._lock:
+            current = self._apis.get(draft.id)
+            if current is None:
+                api = RestApi(draft.account, draft.region, draft.document, draft.resources, draft.authorizers)
+                self._apis[api.id] = api
+            else:
+                api = current
+                api.document, api.resources, api.authorizers = (
+                    draft.document,
+                    draft.resources,
+                    draft.authorizers,
+                )
+            await self._save(api)
+            return api
+
     async def update_api(
         self, account: str, region: str, api_id: str, patches: Sequence[dict[str, Any]]
     ) -> RestApi:

@@ -25,14 +25,13 @@ from lamina.deploy.changes import LIVE, plan_changes, replaces
 from lamina.deploy.errors import (
     ResourceFailed,
     already_exists,
-    insufficient_capabilities,
     no_such_stack,
-    template_error,
     validation_error,
 )
 from lamina.deploy.graph import dependencies, dependents
 from lamina.deploy.intrinsics import Evaluator, Unresolved
-from lamina.deploy.parameters import displayed_parameters, resolve_parameters
+from lamina.deploy.parameters import displayed_parameters
+from lamina.deploy.preparation import MAX_PROCESSED_BYTES, Prepared, TransformFailed, prepare
 from lamina.deploy.providers.base import Call, ProviderContext
 from lamina.deploy.providers.registry import provider_for
 from lamina.deploy.template_urls import bucket_and_key
@@ -47,13 +46,6 @@ _log = logging.getLogger(__name__)
 STACK_KIND = "cloudformation/stack"
 MAX_EVENTS = 1000
 STACK_TYPE = "AWS::CloudFormation::Stack"
-_NAMED_IAM = {
-    "AWS::IAM::Role": "RoleName",
-    "AWS::IAM::Policy": "PolicyName",
-    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
-    "AWS::IAM::User": "UserName",
-    "AWS::IAM::Group": "GroupName",
-}
 IN_PROGRESS = (
     "CREATE_IN_PROGRESS",
     "ROLLBACK_IN_PROGRESS",
@@ -104,6 +96,11 @@ async def _in_dependency_order(
     return failed, pending
 
 
+def _original(stack: dict[str, Any]) -> str:
+    """The template as its sender wrote it (before transforms): UsePreviousTemplate's."""
+    return str(stack.get("original_template") or stack["template"])
+
+
 def _reason(error: BaseException) -> str:
     if isinstance(error, AwsError):
         return error.message
@@ -117,63 +114,6 @@ def _provider_fault(logical: str, error: BaseException) -> str:
     if isinstance(error, (TypeError, KeyError, ValueError, AttributeError, IndexError)):
         return f"Properties validation failed for resource {logical} with message: {type(error).__name__}: {error}"
     return f"Internal failure: {error}"
-
-
-def _check_conditions(template: Template, values: dict[str, Any]) -> None:
-    """Conditions evaluated once before anything is made: one that names a resource, or that does
-    not come out true or false, is a template error now rather than a stack failure later."""
-
-    def no_resources(logical: str, *_: str) -> Any:
-        raise template_error(
-            f"Unresolved dependencies [{logical}]. Cannot reference resources in the Conditions block of the template"
-        )
-
-    pseudo: dict[str, Any] = {
-        name: ""
-        for name in (
-            "AWS::AccountId",
-            "AWS::Region",
-            "AWS::StackName",
-            "AWS::StackId",
-            "AWS::Partition",
-            "AWS::URLSuffix",
-        )
-    }
-    pseudo["AWS::NotificationARNs"] = []
-    evaluator = Evaluator(
-        parameters=values,
-        pseudo=pseudo,
-        mappings=template.mappings,
-        conditions=template.conditions,
-        physical_id=no_resources,
-        attribute=no_resources,
-        import_value=lambda name: "",
-        resource_names=frozenset(template.resources),
-    )
-    referenced = {
-        str(resource["Condition"]) for resource in template.resources.values() if "Condition" in resource
-    }
-    referenced |= {str(output["Condition"]) for output in template.outputs.values() if "Condition" in output}
-    for name in sorted(set(template.conditions) | referenced):
-        try:
-            evaluator.condition(name)
-        except AwsError:
-            raise
-        except Exception as error:
-            raise template_error(f"Condition {name}: {_reason(error)}") from None
-
-
-def required_capability(template: Template) -> str | None:
-    """The capability a template's IAM resources need: CAPABILITY_NAMED_IAM for named ones."""
-    needed = None
-    for resource in template.resources.values():
-        kind = resource.get("Type", "")
-        if kind.startswith("AWS::IAM::"):
-            needed = needed or "CAPABILITY_IAM"
-            name_property = _NAMED_IAM.get(kind)
-            if name_property and name_property in (resource.get("Properties") or {}):
-                return "CAPABILITY_NAMED_IAM"
-    return needed
 
 
 class StackService:
@@ -340,25 +280,14 @@ class StackService:
             )
 
     @staticmethod
-    def _prepared(
-        body: str, params: dict[str, Any], previous: dict[str, str] | None = None
-    ) -> tuple[Template, dict[str, Any], dict[str, str]]:
-        """The template checked (format, cycles, capabilities) and the parameter values."""
-        template = parse_template(body)
-        dependencies(template.resources, list(template.resources))  # cycles are refused at once
-        capability = required_capability(template)
-        given = params.get("Capabilities") or []
-        if (
-            capability is not None
-            and capability not in given
-            and not (capability == "CAPABILITY_IAM" and "CAPABILITY_NAMED_IAM" in given)
-        ):
-            raise insufficient_capabilities(capability)
-        if template.transforms:
-            raise validation_error(f"Transforms are not supported yet: {template.transforms}")
-        values, raw = resolve_parameters(template.parameters, params.get("Parameters") or [], previous)
-        _check_conditions(template, values)
-        return template, values, raw
+    def _reviewed(
+        body: str, params: dict[str, Any], region: str, previous: dict[str, str] | None = None
+    ) -> Prepared | TransformFailed:
+        """A change set's template prepared; a transform's refusal is the change set's reason."""
+        try:
+            return prepare(body, params, region, previous, direct=False)
+        except TransformFailed as failure:
+            return failure
 
     def _new_stack(
         self, account: str, region: str, principal: Principal, params: dict[str, Any], status: str
@@ -388,22 +317,16 @@ class StackService:
             "change_sets": {},
         }
 
-    def _apply_template(
-        self,
-        stack: dict[str, Any],
-        body: str,
-        template: Template,
-        values: dict[str, Any],
-        raw: dict[str, str],
-    ) -> None:
+    def _apply_template(self, stack: dict[str, Any], prepared: Prepared) -> None:
         stack.update(
-            template=body,
-            parameter_values=values,
-            parameter_text=raw,
-            Parameters=displayed_parameters(template.parameters, raw),
+            template=prepared.processed,
+            original_template=prepared.original,
+            parameter_values=prepared.values,
+            parameter_text=prepared.raw,
+            Parameters=displayed_parameters(prepared.template.parameters, prepared.raw),
         )
-        if template.description:
-            stack["Description"] = template.description
+        if prepared.template.description:
+            stack["Description"] = prepared.template.description
         else:
             stack.pop("Description", None)
 
@@ -425,9 +348,9 @@ class StackService:
         self, account: str, region: str, principal: Principal, params: dict[str, Any], body: str
     ) -> str:
         self._check_name(params["StackName"])
-        template, values, raw = self._prepared(body, params)
+        prepared = prepare(body, params, region)
         stack = self._new_stack(account, region, principal, params, "CREATE_IN_PROGRESS")
-        self._apply_template(stack, body, template, values, raw)
+        self._apply_template(stack, prepared)
         self._event(
             stack, stack["StackName"], STACK_TYPE, "CREATE_IN_PROGRESS", "User Initiated", stack["StackId"]
         )
@@ -492,7 +415,7 @@ class StackService:
         )
 
     async def _create(self, stack: dict[str, Any]) -> None:
-        template = parse_template(stack["template"])
+        template = parse_template(stack["template"], limit=MAX_PROCESSED_BYTES)
         try:
             evaluator = self._evaluator(stack, template)
             active = [
@@ -701,7 +624,7 @@ class StackService:
                 self._event(stack, logical, record["ResourceType"], "DELETE_COMPLETE")
         if not present:  # nothing made (a stack a CREATE change set left in review, say)
             return []
-        template = parse_template(stack["template"])
+        template = parse_template(stack["template"], limit=MAX_PROCESSED_BYTES)
         return await self._delete_named(stack, self._context(stack), template, present)
 
     async def _delete_one(
@@ -756,28 +679,21 @@ class StackService:
     ) -> str:
         stack = self.stack(account, region, params["StackName"])
         self._updatable(stack)
-        body = stack["template"] if params.get("UsePreviousTemplate") or body is None else body
-        template, values, raw = self._prepared(body, params, stack["parameter_text"])
+        body = _original(stack) if params.get("UsePreviousTemplate") or body is None else body
+        prepared = prepare(body, params, region, stack["parameter_text"])
         if (
-            not self._plan(stack, template, values)
-            and body == stack["template"]
-            and raw == stack["parameter_text"]
+            not self._plan(stack, prepared.template, prepared.values)
+            and prepared.processed == stack["template"]
+            and prepared.raw == stack["parameter_text"]
         ):
             raise validation_error("No updates are to be performed.")
-        await self._begin_update(stack, principal, body, template, values, raw)
+        await self._begin_update(stack, principal, prepared)
         return str(stack["StackId"])
 
-    async def _begin_update(
-        self,
-        stack: dict[str, Any],
-        principal: Principal,
-        body: str,
-        template: Template,
-        values: dict[str, Any],
-        raw: dict[str, str],
-    ) -> None:
+    async def _begin_update(self, stack: dict[str, Any], principal: Principal, prepared: Prepared) -> None:
         stack["previous"] = {
             "template": stack["template"],
+            "original_template": _original(stack),
             "parameter_values": stack["parameter_values"],
             "parameter_text": stack["parameter_text"],
             "Parameters": stack["Parameters"],
@@ -786,14 +702,14 @@ class StackService:
         }
         stack["touched"] = []  # {logical, action: created|updated|replaced, old: the record before}
         stack["operator"] = asdict(principal)
-        self._apply_template(stack, body, template, values, raw)
+        self._apply_template(stack, prepared)
         stack["LastUpdatedTime"] = _now()
         self._stack_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
         await self._save(stack)
         await self._run(self._update(stack))
 
     async def _update(self, stack: dict[str, Any]) -> None:
-        template = parse_template(stack["template"])
+        template = parse_template(stack["template"], limit=MAX_PROCESSED_BYTES)
         try:
             evaluator = self._evaluator(stack, template)
             active = [
@@ -919,7 +835,7 @@ class StackService:
         """After a successful update: the replaced resources' old physical ones, and the removed
         resources, are deleted."""
         context = self._context(stack)
-        previous = parse_template(stack["previous"]["template"])
+        previous = parse_template(stack["previous"]["template"], limit=MAX_PROCESSED_BYTES)
         for entry in reversed(stack.get("touched", [])):
             if entry["action"] == "replaced" and entry.get("old"):
                 old = entry["old"]
@@ -1030,7 +946,14 @@ class StackService:
 
     async def _finish_update_rollback(self, stack: dict[str, Any]) -> None:
         previous = stack.get("previous") or {}
-        for name in ("template", "parameter_values", "parameter_text", "Parameters", "Outputs"):
+        for name in (
+            "template",
+            "original_template",
+            "parameter_values",
+            "parameter_text",
+            "Parameters",
+            "Outputs",
+        ):
             if name in previous:
                 stack[name] = previous[name]
         if previous.get("Description"):
@@ -1057,7 +980,7 @@ class StackService:
             self._check_name(params["StackName"])
             if body is None:
                 raise validation_error("Either Template URL or Template Body must be specified.")
-            template, values, raw = self._prepared(body, params)
+            prepared = self._reviewed(body, params, region)
             stack = self._new_stack(account, region, principal, params, "REVIEW_IN_PROGRESS")
             self._event(
                 stack,
@@ -1074,15 +997,13 @@ class StackService:
             if stack["StackStatus"] == "REVIEW_IN_PROGRESS":
                 raise validation_error(f"Stack [{stack['StackName']}] does not exist")
             self._updatable(stack)
-            body = stack["template"] if params.get("UsePreviousTemplate") or body is None else body
-            template, values, raw = self._prepared(body, params, stack["parameter_text"])
+            body = _original(stack) if params.get("UsePreviousTemplate") or body is None else body
+            prepared = self._reviewed(body, params, region, stack["parameter_text"])
         else:
             raise validation_error(f"ChangeSetType {kind} is not supported")
         if name in stack["change_sets"]:
             raise AwsError("AlreadyExistsException", f"ChangeSet {name} already exists", 400)
-        changes = self._plan(stack, template, values)
         change_set_id = f"arn:aws:cloudformation:{region}:{account}:changeSet/{name}/{uuid.uuid4()}"
-        empty = not changes and body == stack["template"] and raw == stack["parameter_text"]
         change_set: dict[str, Any] = {
             "ChangeSetName": name,
             "ChangeSetId": change_set_id,
@@ -1090,19 +1011,37 @@ class StackService:
             "StackName": stack["StackName"],
             "CreationTime": _now(),
             "Type": kind,
-            "Status": "FAILED" if empty else "CREATE_COMPLETE",
-            "ExecutionStatus": "UNAVAILABLE" if empty else "AVAILABLE",
-            "Parameters": displayed_parameters(template.parameters, raw),
             "Capabilities": list(params.get("Capabilities") or []),
-            "Changes": [{"Type": "Resource", "ResourceChange": change} for change in changes],
-            "body": body,
-            "parameter_values": values,
-            "parameter_text": raw,
             "NotificationARNs": list(params.get("NotificationARNs") or []),
             "Tags": list(params.get("Tags") or []),
         }
-        if empty:
-            change_set["StatusReason"] = NO_CHANGES
+        if isinstance(prepared, TransformFailed):  # shown on the change set, as on AWS
+            change_set |= {
+                "Status": "FAILED",
+                "ExecutionStatus": "UNAVAILABLE",
+                "StatusReason": prepared.message,
+                "Parameters": [],
+                "Changes": [],
+            }
+        else:
+            changes = self._plan(stack, prepared.template, prepared.values)
+            empty = (
+                not changes
+                and prepared.processed == stack["template"]
+                and prepared.raw == stack["parameter_text"]
+            )
+            change_set |= {
+                "Status": "FAILED" if empty else "CREATE_COMPLETE",
+                "ExecutionStatus": "UNAVAILABLE" if empty else "AVAILABLE",
+                "Parameters": displayed_parameters(prepared.template.parameters, prepared.raw),
+                "Changes": [{"Type": "Resource", "ResourceChange": change} for change in changes],
+                "body": prepared.processed,
+                "original": prepared.original,
+                "parameter_values": prepared.values,
+                "parameter_text": prepared.raw,
+            }
+            if empty:
+                change_set["StatusReason"] = NO_CHANGES
         if params.get("Description"):
             change_set["Description"] = str(params["Description"])
         stack["change_sets"][name] = change_set
@@ -1135,30 +1074,22 @@ class StackService:
                 f"ChangeSet [{change_set['ChangeSetId']}] cannot be executed in its current status of [{change_set['Status']}]",
                 400,
             )
-        template = parse_template(change_set["body"])
+        prepared = Prepared(
+            parse_template(change_set["body"], limit=MAX_PROCESSED_BYTES),
+            change_set["parameter_values"],
+            change_set["parameter_text"],
+            change_set.get("original", change_set["body"]),
+        )
         stack["change_sets"] = {}  # executing one removes the stack's change sets, as on AWS
         if change_set["Type"] == "CREATE":
-            self._apply_template(
-                stack,
-                change_set["body"],
-                template,
-                change_set["parameter_values"],
-                change_set["parameter_text"],
-            )
+            self._apply_template(stack, prepared)
             stack["operator"] = asdict(principal)
             self._stack_status(stack, "CREATE_IN_PROGRESS", "User Initiated")
             await self._save(stack)
             await self._run(self._create(stack))
         else:
             self._updatable(stack)
-            await self._begin_update(
-                stack,
-                principal,
-                change_set["body"],
-                template,
-                change_set["parameter_values"],
-                change_set["parameter_text"],
-            )
+            await self._begin_update(stack, principal, prepared)
 
     async def delete_change_set(self, account: str, region: str, name: str, stack_name: str | None) -> None:
         stack, change_set = self.change_set(account, region, name, stack_name)

@@ -8,10 +8,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-from cfn_flip import load as load_any_format
+from cfn_flip import load_json, load_yaml
 
 from lamina.deploy.errors import template_error
+from lamina.domain.yaml_documents import has_aliases
 
 __all__ = ["MAX_TEMPLATE_BYTES", "Template", "parse_template"]
 
@@ -46,19 +46,6 @@ _RESOURCE_KEYS = frozenset(
         "UpdatePolicy",
     }
 )
-
-
-def _reject_aliases(body: str) -> None:
-    """CloudFormation refuses YAML aliases; expanding them is also how a few hundred bytes become
-    gigabytes (an alias bomb), so they are refused before the document is built."""
-    if body.lstrip().startswith("{"):
-        return  # JSON: no aliases
-    try:
-        for event in yaml.parse(body, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise template_error("YAML aliases are not allowed in CloudFormation templates")
-    except yaml.YAMLError:
-        return  # the loader below reports the format error
 
 
 _PARAMETER_NUMBERS = ("MinLength", "MaxLength", "MinValue", "MaxValue")
@@ -116,9 +103,11 @@ def parse_template(body: str, *, limit: int = MAX_TEMPLATE_BYTES) -> Template:
     """The template in `body`; ValidationError "Template format error: …" when it is not one."""
     if len(body.encode("utf-8", "replace")) > limit:
         raise template_error(f"the template is larger than {limit} bytes")
-    _reject_aliases(body)
+    if has_aliases(body):
+        raise template_error("YAML aliases are not allowed in CloudFormation templates")
     try:
-        loaded, _ = load_any_format(body)
+        # JSON when it looks like JSON, so the error said is the one of the format meant.
+        loaded = load_json(body) if body.lstrip().startswith("{") else load_yaml(body)
         document = _plain(loaded)
     except Exception as error:  # the JSON and YAML parsers' errors, and constructor errors of tags
         raise template_error(

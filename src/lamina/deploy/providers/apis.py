@@ -1,9 +1,12 @@
 """API Gateway resources: AWS::ApiGateway::RestApi, ::Resource, ::Method (with its Integration and
 responses), ::Deployment, ::Stage; AWS::ApiGatewayV2::Api, ::Integration, ::Route, ::Stage.
-An API given as an OpenAPI `Body` is not imported yet: the resource fails saying so."""
+An API given as an OpenAPI definition (`Body`, or `BodyS3Location` in one of Lamina's buckets) is
+imported as ImportRestApi / ImportApi do, and a changed definition reimported in place (PutRestApi
+with the template's `Mode`, overwrite by default; ReimportApi)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from lamina.deploy.errors import ResourceFailed
@@ -23,17 +26,64 @@ __all__ = [
 ]
 
 
+# API Gateway's limit for a definition; the import checks it again, this bounds what is read here.
+MAX_DEFINITION_BYTES = 6 * 1024 * 1024
+
+
+async def _definition(context: ProviderContext, properties: dict[str, Any]) -> str | None:
+    """The OpenAPI definition a template gives, as text; None when it gives none."""
+    body = properties.get("Body")
+    if body is not None:
+        return body if isinstance(body, str) else json.dumps(body)
+    location = properties.get("BodyS3Location")
+    if location is None:
+        return None
+    if not isinstance(location, dict) or not location.get("Bucket") or not location.get("Key"):
+        raise ResourceFailed("BodyS3Location needs a Bucket and a Key")
+    params = {"Bucket": location["Bucket"], "Key": location["Key"]}
+    if location.get("Version"):
+        params["VersionId"] = location["Version"]
+    data = (await context.call("s3", "GetObject", params)).get("Body") or b""
+    if len(data) > MAX_DEFINITION_BYTES:
+        raise ResourceFailed(f"The definition at BodyS3Location is larger than {MAX_DEFINITION_BYTES} bytes")
+    return data if isinstance(data, str) else bytes(data).decode("utf-8", "replace")
+
+
 def _lower_first(document: dict[str, Any]) -> dict[str, Any]:
     return {key[:1].lower() + key[1:]: value for key, value in document.items()}
 
 
 class RestApiProvider:
     type_name = "AWS::ApiGateway::RestApi"
-    replaced_by = frozenset({"Body", "BodyS3Location"})
+    replaced_by: frozenset[str] = frozenset()
+
+    async def _import(
+        self, context: ProviderContext, properties: dict[str, Any], definition: str, api_id: str | None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"body": definition.encode("utf-8")}
+        if properties.get("FailOnWarnings"):
+            params["failOnWarnings"] = True
+        if api_id is None:
+            api = await context.call("apigateway", "ImportRestApi", params)
+        else:
+            params |= {"restApiId": api_id, "mode": properties.get("Mode") or "overwrite"}
+            api = await context.call("apigateway", "PutRestApi", params)
+        patches = [
+            {"op": "replace", "path": path, "value": str(properties[source])}
+            for source, path in (("Name", "/name"), ("Description", "/description"))
+            if properties.get(source) is not None and properties[source] != api.get(source.lower())
+        ]
+        if patches:
+            api = await context.call(
+                "apigateway", "UpdateRestApi", {"restApiId": api["id"], "patchOperations": patches}
+            )
+        return api
 
     async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
-        if "Body" in properties or "BodyS3Location" in properties:
-            raise ResourceFailed("Lamina does not import OpenAPI definitions (Body, BodyS3Location) yet")
+        definition = await _definition(context, properties)
+        if definition is not None:
+            api = await self._import(context, properties, definition, None)
+            return Created(api["id"], {"RestApiId": api["id"], "RootResourceId": api["rootResourceId"]})
         params: dict[str, Any] = {"name": properties.get("Name") or context.physical_name(logical_id, 128)}
         for source, target in (
             ("Description", "description"),
@@ -59,6 +109,10 @@ class RestApiProvider:
         properties: dict[str, Any],
         previous: dict[str, Any],
     ) -> Created:
+        definition = await _definition(context, properties)
+        if definition is not None:
+            api = await self._import(context, properties, definition, physical_id)
+            return Created(physical_id, {"RestApiId": physical_id, "RootResourceId": api["rootResourceId"]})
         patches = []
         for source, path in (("Name", "/name"), ("Description", "/description")):
             if properties.get(source) != previous.get(source) and properties.get(source) is not None:
@@ -340,11 +394,32 @@ _V2_API = (
 
 class HttpApiProvider:
     type_name = "AWS::ApiGatewayV2::Api"
-    replaced_by = frozenset({"ProtocolType", "Body", "BodyS3Location", "Target", "RouteKey"})
+    replaced_by = frozenset({"ProtocolType", "Target", "RouteKey"})
+
+    async def _import(
+        self, context: ProviderContext, properties: dict[str, Any], definition: str, api_id: str | None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"Body": definition}
+        if properties.get("FailOnWarnings"):
+            params["FailOnWarnings"] = True
+        if api_id is None:
+            api = await context.call("apigatewayv2", "ImportApi", params)
+        else:
+            api = await context.call("apigatewayv2", "ReimportApi", {**params, "ApiId": api_id})
+        members: dict[str, Any] = {
+            member: properties[member]
+            for member in ("Name", "Description", "CorsConfiguration", "DisableExecuteApiEndpoint")
+            if member in properties
+        }
+        if members:
+            api = await context.call("apigatewayv2", "UpdateApi", {"ApiId": api["ApiId"], **members})
+        return api
 
     async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
-        if "Body" in properties or "BodyS3Location" in properties:
-            raise ResourceFailed("Lamina does not import OpenAPI definitions (Body, BodyS3Location) yet")
+        definition = await _definition(context, properties)
+        if definition is not None:
+            api = await self._import(context, properties, definition, None)
+            return Created(api["ApiId"], {"ApiId": api["ApiId"], "ApiEndpoint": api["ApiEndpoint"]})
         params = {member: properties[member] for member in _V2_API if member in properties}
         params.setdefault("Name", context.physical_name(logical_id, 128))
         api = await context.call("apigatewayv2", "CreateApi", params)
@@ -358,6 +433,10 @@ class HttpApiProvider:
         properties: dict[str, Any],
         previous: dict[str, Any],
     ) -> Created:
+        definition = await _definition(context, properties)
+        if definition is not None:
+            api = await self._import(context, properties, definition, physical_id)
+            return Created(physical_id, {"ApiId": physical_id, "ApiEndpoint": api["ApiEndpoint"]})
         params: dict[str, Any] = {
             member: properties[member]
             for member in ("Name", "CorsConfiguration", "Description", "DisableExecuteApiEndpoint", "Version")

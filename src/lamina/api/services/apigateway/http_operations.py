@@ -9,6 +9,7 @@ from lamina.api.context import OperationResult, RequestContext
 from lamina.api.services import paging
 from lamina.apigateway.errors import bad_request
 from lamina.apigateway.http_apis import HttpApi, HttpApiService
+from lamina.apigateway.http_import import draft_http_api
 
 __all__ = ["HTTP_OPERATIONS", "HttpApiOperations"]
 
@@ -18,6 +19,8 @@ HTTP_OPERATIONS = (
     "GetApis",
     "UpdateApi",
     "DeleteApi",
+    "ImportApi",
+    "ReimportApi",
     "CreateRoute",
     "GetRoute",
     "GetRoutes",
@@ -67,6 +70,27 @@ class HttpApiOperations:
     async def create_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         api = await self._service.create_api(context.principal.account, context.region, params)
         return OperationResult(api.document)
+
+    async def import_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        draft = await draft_http_api(
+            context.principal.account,
+            context.region,
+            params.get("Body") or "",
+            fail_on_warnings=bool(params.get("FailOnWarnings")),
+        )
+        api = await self._service.adopt(draft.api)
+        return OperationResult({**api.document, **({"Warnings": draft.warnings} if draft.warnings else {})})
+
+    async def reimport_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        draft = await draft_http_api(
+            context.principal.account,
+            context.region,
+            params.get("Body") or "",
+            base=self._api(params, context),
+            fail_on_warnings=bool(params.get("FailOnWarnings")),
+        )
+        api = await self._service.adopt(draft.api)
+        return OperationResult({**api.document, **({"Warnings": draft.warnings} if draft.warnings else {})})
 
     async def get_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         return OperationResult(self._api(params, context).document)

@@ -16,6 +16,7 @@ from lamina.apigateway.errors import bad_request
 from lamina.apigateway.execution_log import ExecutionLog
 from lamina.apigateway.requests import ApiRequest
 from lamina.apigateway.rest_apis import RestApi, RestApiService
+from lamina.apigateway.rest_import import draft_rest_api
 from lamina.apigateway.rest_integrations import HttpCall, LambdaCall, run_integration
 from lamina.domain.ids import new_request_id
 
@@ -26,6 +27,8 @@ OPERATIONS = (
     "GetRestApi",
     "GetRestApis",
     "UpdateRestApi",
+    "ImportRestApi",
+    "PutRestApi",
     "DeleteRestApi",
     "CreateResource",
     "GetResource",
@@ -90,6 +93,10 @@ def _resource_output(resource: dict[str, Any], embed: bool) -> dict[str, Any]:
     return output
 
 
+def _with_warnings(document: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    return {**document, "warnings": warnings} if warnings else document
+
+
 class RestApiOperations:
     def __init__(self, service: RestApiService, lambdas: LambdaCall, http: HttpCall) -> None:
         self._service = service
@@ -103,6 +110,29 @@ class RestApiOperations:
     async def create_rest_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         api = await self._service.create_api(context.principal.account, context.region, params)
         return OperationResult(api.document)
+
+    async def import_rest_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        draft = await draft_rest_api(
+            context.principal.account,
+            context.region,
+            params.get("body") or b"",
+            fail_on_warnings=bool(params.get("failOnWarnings")),
+        )
+        api = await self._service.adopt(draft.api)
+        return OperationResult(_with_warnings(api.document, draft.warnings))
+
+    async def put_rest_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
+        current = self._api(params, context)
+        draft = await draft_rest_api(
+            context.principal.account,
+            context.region,
+            params.get("body") or b"",
+            base=current,
+            mode=params.get("mode") or "merge",
+            fail_on_warnings=bool(params.get("failOnWarnings")),
+        )
+        api = await self._service.adopt(draft.api)
+        return OperationResult(_with_warnings(api.document, draft.warnings))
 
     async def get_rest_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         return OperationResult(self._api(params, context).document)

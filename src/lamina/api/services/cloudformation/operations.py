@@ -7,7 +7,8 @@ from typing import Any
 
 from lamina.api.context import OperationResult, RequestContext
 from lamina.deploy.errors import validation_error
-from lamina.deploy.stacks import StackService, required_capability
+from lamina.deploy.preparation import required_capability
+from lamina.deploy.stacks import StackService
 from lamina.deploy.templates import MAX_BODY_BYTES, parse_template
 from lamina.errors import AwsError
 
@@ -175,10 +176,18 @@ class StackOperations:
         return OperationResult({"StackResourceSummaries": summaries})
 
     async def get_template(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        stack = self._stack(params, context)
-        return OperationResult(
-            {"TemplateBody": stack["template"], "StagesAvailable": ["Original", "Processed"]}
-        )
+        source: dict[str, Any]
+        if params.get("ChangeSetName"):
+            _, change_set = self._service.change_set(
+                context.principal.account, context.region, params["ChangeSetName"], params.get("StackName")
+            )
+            source = {"template": change_set.get("body", ""), "original_template": change_set.get("original")}
+        else:
+            source = self._stack(params, context)
+        processed = str(source.get("template") or "")
+        original = str(source.get("original_template") or processed)
+        body = processed if params.get("TemplateStage") == "Processed" else original
+        return OperationResult({"TemplateBody": body, "StagesAvailable": ["Original", "Processed"]})
 
     def _summary(self, body: str) -> dict[str, Any]:
         template = parse_template(body)

@@ -1,0 +1,225 @@
+"""HTTP APIs from OpenAPI 3 definitions (ImportApi, ReimportApi, and CloudFormation's
+AWS::ApiGatewayV2::Api `Body`, which SAM writes for every HttpApi event).
+
+Each operation becomes a route (`GET /items/{id}`; the path `$default` is the default route) with
+the integration its `x-amazon-apigateway-integration` describes; security schemes with an
+`x-amazon-apigateway-authorizer` become JWT or Lambda authorizers; `x-amazon-apigateway-cors`
+is the API's CORS configuration. As with REST imports, the API is built on a draft service and
+replaces the real API's routes, integrations and authorizers in one write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lamina.apigateway.drafts import DraftStore
+from lamina.apigateway.http_apis import HttpApi, HttpApiService
+from lamina.apigateway.openapi import (
+    import_error,
+    load_definition,
+    operations,
+    security_of,
+    security_schemes,
+)
+from lamina.apigateway.routes import DEFAULT_ROUTE
+from lamina.errors import AwsError
+
+__all__ = ["HttpDraft", "draft_http_api"]
+
+MAX_ROUTES = 300  # API Gateway's routes per HTTP API
+_INTEGRATION = "x-amazon-apigateway-integration"
+_AUTHORIZER = "x-amazon-apigateway-authorizer"
+_INTEGRATION_MEMBERS = (
+    ("uri", "IntegrationUri"),
+    ("connectionType", "ConnectionType"),
+    ("timeoutInMillis", "TimeoutInMillis"),
+    ("credentials", "CredentialsArn"),
+    ("requestParameters", "RequestParameters"),
+    ("responseParameters", "ResponseParameters"),
+    ("integrationSubtype", "IntegrationSubtype"),
+    ("description", "Description"),
+)
+_CORS_MEMBERS = (
+    ("allowOrigins", "AllowOrigins"),
+    ("allowHeaders", "AllowHeaders"),
+    ("allowMethods", "AllowMethods"),
+    ("exposeHeaders", "ExposeHeaders"),
+    ("maxAge", "MaxAge"),
+    ("allowCredentials", "AllowCredentials"),
+)
+_REUSABLE = "#/components/x-amazon-apigateway-integrations/"
+
+
+@dataclass
+class HttpDraft:
+    api: HttpApi
+    warnings: list[str] = field(default_factory=list)
+
+
+def _identity_sources(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(item).strip() for item in value]
+    return [item.strip() for item in str(value or "").split(",") if item.strip()]
+
+
+class _Importer:
+    def __init__(self, service: HttpApiService, draft: HttpApi, document: dict[str, Any]) -> None:
+        self.service = service
+        self.api = draft
+        self.document = document
+        self.warnings: list[str] = []
+        self.schemes = security_schemes(document)
+        self.authorizers: dict[str, dict[str, Any]] = {}
+
+    async def run(self) -> None:
+        found = list(operations(self.document))
+        if len(found) > MAX_ROUTES:
+            raise import_error(f"The definition has more than {MAX_ROUTES} routes (API Gateway's limit)")
+        await self._authorizers()
+        for path, method, operation in found:
+            await self._route(path, method, operation)
+
+    async def _authorizers(self) -> None:
+        for name, scheme in self.schemes.items():
+            spec = scheme.get(_AUTHORIZER)
+            if spec is None:
+                continue
+            if not isinstance(spec, dict):
+                raise import_error(f"Invalid authorizer definition for {name}")
+            kind = str(spec.get("type", "")).upper()
+            params: dict[str, Any] = {"Name": name, "AuthorizerType": "JWT" if kind == "JWT" else kind}
+            if spec.get("identitySource") is not None:
+                params["IdentitySource"] = _identity_sources(spec["identitySource"])
+            if kind == "JWT":
+                jwt = spec.get("jwtConfiguration") or {}
+                if not isinstance(jwt, dict):
+                    raise import_error(f"Invalid jwtConfiguration for {name}")
+                params["JwtConfiguration"] = {
+                    "Issuer": jwt.get("issuer"),
+                    "Audience": [str(item) for item in jwt.get("audience") or []],
+                }
+            else:
+                for source, target in (
+                    ("authorizerUri", "AuthorizerUri"),
+                    ("authorizerPayloadFormatVersion", "AuthorizerPayloadFormatVersion"),
+                    ("enableSimpleResponses", "EnableSimpleResponses"),
+                    ("authorizerResultTtlInSeconds", "AuthorizerResultTtlInSeconds"),
+                    ("authorizerCredentials", "AuthorizerCredentialsArn"),
+                    ("identityValidationExpression", "IdentityValidationExpression"),
+                ):
+                    if spec.get(source) is not None:
+                        params[target] = spec[source]
+            self.authorizers[name] = await self.service.put_authorizer(self.api, params)
+
+    def _integration_spec(self, path: str, method: str, operation: dict[str, Any]) -> dict[str, Any] | None:
+        spec = operation.get(_INTEGRATION)
+        if isinstance(spec, dict) and "$ref" in spec:
+            reference = str(spec["$ref"])
+            reusable = ((self.document.get("components") or {}).get("x-amazon-apigateway-integrations")) or {}
+            spec = (
+                reusable.get(reference.removeprefix(_REUSABLE)) if reference.startswith(_REUSABLE) else None
+            )
+            if spec is None:
+                raise import_error(
+                    f"Integration reference {reference[:200]} at {method} {path} is not defined"
+                )
+        if spec is not None and not isinstance(spec, dict):
+            raise import_error(f"Invalid integration for {method} {path}: must be an object")
+        return spec
+
+    async def _route(self, path: str, method: str, operation: dict[str, Any]) -> None:
+        route: dict[str, Any] = {
+            "RouteKey": DEFAULT_ROUTE if path == DEFAULT_ROUTE else f"{method} {path}",
+            "AuthorizationType": "NONE",
+        }
+        if operation.get("operationId"):
+            route["OperationName"] = str(operation["operationId"])
+        for name, scopes in security_of(self.document, operation):
+            scheme = self.schemes.get(name)
+            if scheme is None:
+                raise import_error(f"Security scheme {name} at {method} {path} is not defined")
+            if name in self.authorizers:
+                authorizer = self.authorizers[name]
+                route["AuthorizationType"] = "JWT" if authorizer["AuthorizerType"] == "JWT" else "CUSTOM"
+                route["AuthorizerId"] = authorizer["AuthorizerId"]
+                if scopes:
+                    route["AuthorizationScopes"] = scopes
+            elif str(scheme.get("x-amazon-apigateway-authtype", "")).lower() == "awssigv4":
+                route["AuthorizationType"] = "AWS_IAM"
+        spec = self._integration_spec(path, method, operation)
+        if spec is None:
+            self.warnings.append(f"No integration defined for {route['RouteKey']}")
+        else:
+            params: dict[str, Any] = {"IntegrationType": str(spec.get("type", "")).upper()}
+            if spec.get("httpMethod"):
+                params["IntegrationMethod"] = str(spec["httpMethod"]).upper()
+            if spec.get("payloadFormatVersion") is not None:
+                params["PayloadFormatVersion"] = str(spec["payloadFormatVersion"])
+            for source, target in _INTEGRATION_MEMBERS:
+                if spec.get(source) is not None:
+                    params[target] = spec[source]
+            integration = await self.service.put_integration(self.api, params)
+            route["Target"] = f"integrations/{integration['IntegrationId']}"
+        await self.service.put_route(self.api, route)
+
+
+def _api_members(document: dict[str, Any]) -> dict[str, Any]:
+    info = document.get("info") or {}
+    members: dict[str, Any] = {}
+    if info.get("title"):
+        members["Name"] = str(info["title"])
+    for source, target in (("description", "Description"), ("version", "Version")):
+        if info.get(source):
+            members[target] = str(info[source])
+    cors = document.get("x-amazon-apigateway-cors")
+    if cors is not None:
+        if not isinstance(cors, dict):
+            raise import_error("x-amazon-apigateway-cors must be an object")
+        members["CorsConfiguration"] = {
+            target: cors[source] for source, target in _CORS_MEMBERS if cors.get(source) is not None
+        }
+    tags = {
+        str(tag["name"]): str(tag["x-amazon-apigateway-tag-value"])
+        for tag in document.get("tags") or []
+        if isinstance(tag, dict) and "name" in tag and "x-amazon-apigateway-tag-value" in tag
+    }
+    if tags:
+        members["Tags"] = tags
+    return members
+
+
+async def draft_http_api(
+    account: str,
+    region: str,
+    body: str | dict[str, Any],
+    base: HttpApi | None = None,
+    fail_on_warnings: bool = False,
+) -> HttpDraft:
+    """The HTTP API the definition describes: a new one, or `base` reimported (its routes,
+    integrations and authorizers replaced; its stages kept). HttpApiService.adopt takes it."""
+    document = load_definition(body)
+    if not str(document.get("openapi", "")).startswith("3."):
+        raise import_error("HTTP APIs are imported from OpenAPI 3 definitions ('openapi': '3.0.1')")
+    members = _api_members(document)
+    if base is None and not members.get("Name"):
+        raise import_error("Invalid OpenAPI input: info.title is required to name the API")
+    service = HttpApiService(DraftStore(), lambda api_id, region_name: "")
+    draft = await service.create_api(
+        account, region, {"ProtocolType": "HTTP", "Name": members.get("Name") or "draft"}
+    )
+    if base is not None:
+        draft.document = {**base.document, **members}
+    else:
+        draft.document.update(members)
+    importer = _Importer(service, draft, document)
+    try:
+        await importer.run()
+    except AwsError as error:
+        if error.message.startswith("Errors found during import"):
+            raise
+        raise import_error(error.message) from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise import_error(f"Invalid OpenAPI input: {str(error)[:200]}") from None
+    if fail_on_warnings and importer.warnings:
+        raise import_error("\n\t".join(importer.warnings))
+    return HttpDraft(draft, importer.warnings)
