@@ -25,8 +25,10 @@ from lamina.api.admin import AdminRoutes
 from lamina.api.code_urls import CodeUrlSigner
 from lamina.api.function_urls import FunctionUrlHandler, FunctionUrlRouter
 from lamina.api.gateway import Gateway
+from lamina.api.in_process import InProcessClient
 from lamina.api.internal import InternalRoutes
 from lamina.api.services.account_router import AccountRouter, RegionalFacades
+from lamina.api.services.cloudcontrol import build_cloud_control_facade
 from lamina.api.services.cloudwatch import build_cloudwatch_facades
 from lamina.api.services.identity import build_iam_facade, build_sts_facade
 from lamina.api.services.lambda_ import LambdaBackends, build_lambda_facade
@@ -1610,6 +1612,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         events.also_reload(apis.load)
         stacks = build_stacks(events.store, authorizer, services)
         services["cloudformation"] = stacks.facade
+        services["cloudcontrolapi"] = build_cloud_control_facade(InProcessClient(services), authorizer)
     platform: Platform
     internal = InternalRoutes(
         lambda: platform.health_report(),

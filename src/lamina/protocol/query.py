@@ -31,6 +31,11 @@ def _invalid(message: str) -> AwsError:
     return AwsError("InvalidInput", message, 400)
 
 
+# Services whose answers write timestamps with milliseconds (CloudFormation's events: tools such as
+# `sam deploy` tell new events from old by them); IAM and STS write whole seconds.
+_MILLISECOND_SERVICES = frozenset({"cloudformation"})
+
+
 class QueryProtocol:
     def __init__(
         self, service_model: ServiceModel, enum_overrides: Mapping[str, Sequence[str]] | None = None
@@ -39,6 +44,7 @@ class QueryProtocol:
         self._enum_overrides = dict(enum_overrides or {})
         self._service_model = service_model
         self._namespace = service_model.metadata.get("xmlNamespace", "")
+        self._whole_seconds = service_model.endpoint_prefix not in _MILLISECOND_SERVICES
         self._operations = {
             name: service_model.operation_model(name) for name in service_model.operation_names
         }
@@ -83,7 +89,9 @@ class QueryProtocol:
         result = ""
         if shape is not None:
             wrapper = shape.serialization.get("resultWrapper", f"{operation.name}Result")
-            result = f"<{wrapper}>{encode_members(shape, output, whole_seconds=True)}</{wrapper}>"
+            result = (
+                f"<{wrapper}>{encode_members(shape, output, whole_seconds=self._whole_seconds)}</{wrapper}>"
+            )
         body = (
             f'<{operation.name}Response xmlns="{self._namespace}">{result}'
             f"<ResponseMetadata><RequestId>{escape(request_id or '')}</RequestId></ResponseMetadata>"

@@ -25,7 +25,7 @@ from lamina.deploy.providers.lambda_ import (
 from lamina.deploy.providers.logs import LogGroupProvider
 from lamina.deploy.providers.messaging import QueueProvider, TopicProvider
 from lamina.deploy.providers.observability import AlarmProvider, MetricFilterProvider
-from lamina.deploy.providers.storage import BucketProvider
+from lamina.deploy.providers.storage import BucketPolicyProvider, BucketProvider
 from lamina.deploy.providers.triggers import (
     EventInvokeConfigProvider,
     EventSourceMappingProvider,
@@ -61,6 +61,7 @@ PROVIDERS: dict[str, ResourceProvider] = {
         MetricFilterProvider(),
         AlarmProvider(),
         BucketProvider(),
+        BucketPolicyProvider(),
         LayerVersionProvider(),
         RestApiProvider(),
         RestResourceProvider(),

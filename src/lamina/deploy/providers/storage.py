@@ -1,13 +1,15 @@
 """AWS::S3::Bucket, with its NotificationConfiguration in CloudFormation's shape (LambdaConfigurations,
-QueueConfigurations, TopicConfigurations with S3Key filter rules) put as S3's."""
+QueueConfigurations, TopicConfigurations with S3Key filter rules) put as S3's; AWS::S3::BucketPolicy.
+Versioning, encryption and public access block settings are accepted and not acted on (see
+docs/compatibility.md: Lamina's buckets keep one version of an object)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lamina.deploy.providers.base import Created, ProviderContext, unless_gone
+from lamina.deploy.providers.base import Created, ProviderContext, as_json_text, unless_gone
 
-__all__ = ["BucketProvider"]
+__all__ = ["BucketPolicyProvider", "BucketProvider"]
 
 _KINDS = (
     ("LambdaConfigurations", "LambdaFunctionConfigurations", "Function", "LambdaFunctionArn"),
@@ -83,3 +85,29 @@ class BucketProvider:
 
     async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
         await unless_gone(context.call("s3", "DeleteBucket", {"Bucket": physical_id}), "NoSuchBucket")
+
+
+class BucketPolicyProvider:
+    type_name = "AWS::S3::BucketPolicy"
+    replaced_by = frozenset({"Bucket"})
+
+    async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
+        await context.call(
+            "s3",
+            "PutBucketPolicy",
+            {"Bucket": properties["Bucket"], "Policy": as_json_text(properties["PolicyDocument"])},
+        )
+        return Created(str(properties["Bucket"]), {})
+
+    async def update(
+        self,
+        context: ProviderContext,
+        logical_id: str,
+        physical_id: str,
+        properties: dict[str, Any],
+        previous: dict[str, Any],
+    ) -> Created:
+        return await self.create(context, logical_id, properties)
+
+    async def delete(self, context: ProviderContext, physical_id: str, properties: dict[str, Any]) -> None:
+        await unless_gone(context.call("s3", "DeleteBucketPolicy", {"Bucket": physical_id}), "NoSuchBucket")

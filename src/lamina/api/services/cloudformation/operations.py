@@ -65,6 +65,17 @@ def _resource_entry(
     return entry
 
 
+def _described(stack: dict[str, Any]) -> dict[str, Any]:
+    """A stack as DescribeStacks shows it, with the members AWS always writes (tools read them
+    without checking: `sam delete` reads EnableTerminationProtection)."""
+    return {
+        "EnableTerminationProtection": False,
+        "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"},
+        "RollbackConfiguration": {},
+        **stack,
+    }
+
+
 class StackOperations:
     def __init__(self, service: StackService) -> None:
         self._service = service
@@ -99,10 +110,10 @@ class StackOperations:
 
     async def describe_stacks(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         if params.get("StackName"):
-            return OperationResult({"Stacks": [self._stack(params, context)]})
+            return OperationResult({"Stacks": [_described(self._stack(params, context))]})
         stacks = self._service.stacks(context.principal.account, context.region)
         return OperationResult(
-            {"Stacks": [stack for stack in stacks if stack["StackStatus"] != "DELETE_COMPLETE"]}
+            {"Stacks": [_described(stack) for stack in stacks if stack["StackStatus"] != "DELETE_COMPLETE"]}
         )
 
     async def list_stacks(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
