@@ -43,7 +43,9 @@ ALLOWED: dict[str, set[str]] = {
         "deploy",
     },
     "cluster": {"cluster", "api", "domain", "execution", "identity", "protocol", "store", "transport"},
-    "cli": {"cli", "auth", "store", "store_choice", "server", "domain", "cluster"},
+    "blueprints": {"blueprints"},
+    "projects": {"projects"},
+    "cli": {"cli", "auth", "store", "store_choice", "server", "domain", "cluster", "blueprints", "projects"},
 }
 
 

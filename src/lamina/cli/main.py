@@ -1,4 +1,4 @@
-"""`lamina` commands: server, env, logs, admin, cost, tune.
+"""`lamina` commands: server, env, logs, admin, cost, tune; init, deploy, invoke, dev for projects.
 
 Imports stay lazy (each command imports what it needs when it runs): `lamina env` and `lamina -h`
 should answer at once, and boto3 alone costs about a second.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -641,6 +642,105 @@ def java_interfaces(
             "and Jackson's jars (Debian: libjackson2-databind-java)"
         )
     typer.echo(str(output))
+
+
+ProjectDir = Annotated[Path, typer.Argument(help="The project folder (its template.yaml).", metavar="[DIR]")]
+StackName = Annotated[
+    str | None, typer.Option("--stack-name", help="The stack [default: the project folder's name].")
+]
+Parameters = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--parameter", "-p", help="KEY=VALUE for a template parameter; repeatable.", metavar="KEY=VALUE"
+    ),
+]
+
+
+def _project_settings(
+    data_dir: Path, host: str | None, port: int | None, region: str
+) -> Callable[[], Settings]:
+    """The data directory's server, read only when no AWS_ENDPOINT_URL says where to go."""
+
+    def settings() -> Settings:
+        from lamina.cli.data_dir import existing_data_dir
+
+        directory = data_dir if _has_root_credentials() else existing_data_dir(data_dir)
+        return _settings(directory, *_server_address(directory, host, port), region, DEFAULT_ACCOUNT_ID)
+
+    return settings
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Where to write the project [default: NAME].", metavar="[DIR]")
+    ] = None,
+    blueprint: Annotated[
+        str | None, typer.Option("--blueprint", "-b", help="The blueprint to start from.")
+    ] = None,
+    listing: Annotated[bool, typer.Option("--list", "-l", help="Show the blueprints.")] = False,
+) -> None:
+    """Start a project from a blueprint (code, template.yaml, test events, README)."""
+    from lamina.cli.projects import init_command
+
+    init_command(listing, blueprint, directory)
+
+
+@app.command()
+def deploy(
+    directory: ProjectDir = Path("."),
+    stack_name: StackName = None,
+    parameter: Parameters = None,
+    data_dir: DataDir = Path(".lamina"),
+    host: ServerHost = None,
+    port: ServerPort = None,
+    region: ServerRegion = DEFAULT_REGION,
+) -> None:
+    """Deploy a project's template.yaml as a stack (its code built and uploaded); print the outputs."""
+    from lamina.cli.projects import deploy_command
+
+    deploy_command(_project_settings(data_dir, host, port, region), directory, stack_name, parameter or [])
+
+
+@app.command()
+def invoke(
+    function_name: Annotated[
+        str,
+        typer.Argument(help="A function's name, or its logical id in the project's stack.", metavar="NAME"),
+    ],
+    event: Annotated[
+        Path | None, typer.Option("--event", "-e", help="A JSON event file (- for stdin) [default: {}].")
+    ] = None,
+    stack_name: StackName = None,
+    qualifier: Annotated[str | None, typer.Option("--qualifier", help="A version or alias.")] = None,
+    data_dir: DataDir = Path(".lamina"),
+    host: ServerHost = None,
+    port: ServerPort = None,
+    region: ServerRegion = DEFAULT_REGION,
+) -> None:
+    """Invoke a function with an event; print its result and the tail of its log."""
+    from lamina.cli.projects import invoke_command
+
+    invoke_command(
+        _project_settings(data_dir, host, port, region), function_name, event, stack_name, qualifier
+    )
+
+
+@app.command()
+def dev(
+    directory: ProjectDir = Path("."),
+    stack_name: StackName = None,
+    parameter: Parameters = None,
+    data_dir: DataDir = Path(".lamina"),
+    host: ServerHost = None,
+    port: ServerPort = None,
+    region: ServerRegion = DEFAULT_REGION,
+) -> None:
+    """Deploy a project, then send each saved code change to its functions (and redeploy on a
+    template change) until Ctrl-C."""
+    from lamina.cli.projects import dev_command
+
+    dev_command(_project_settings(data_dir, host, port, region), directory, stack_name, parameter or [])
 
 
 def _register_optional_commands() -> None:

@@ -58,8 +58,9 @@ class ResourcePolicy:
         return cls(tuple(record["statements"]), record["revision_id"])
 
 
-# A service principal, as AWS takes one in AddPermission ("s3.amazonaws.com", "elasticloadbalancing.amazonaws.com").
-_SERVICE = re.compile(r"[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?")
+# A service principal, as AWS takes one in AddPermission ("s3.amazonaws.com", "elasticloadbalancing.amazonaws.com"),
+# and Alexa's two, which are amazon.com names (a skill's trigger: SAM's AlexaSkill event).
+_SERVICE = re.compile(r"[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?|alexa-(appkit|connectedhome)\.amazon\.com")
 _PRINCIPAL_ARN = re.compile(r"arn:aws[a-zA-Z-]*:(iam|sts)::\d{12}:\S+")
 
 
