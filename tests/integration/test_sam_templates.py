@@ -318,3 +318,175 @@ def test_faulty_sam_templates_get_cloudformations_answers(cloudformation: Any) -
         if event["ResourceStatus"] == "CREATE_FAILED"
     ]
     assert any("AWS::DynamoDB::Table" in reason for reason in reasons)
+
+
+ACCESS_TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.12
+    Handler: index.handler
+Resources:
+  KeyedApi:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: live
+      Auth:
+        ApiKeyRequired: true
+        UsagePlan:
+          CreateUsagePlan: PER_API
+          Throttle: {BurstLimit: 10, RateLimit: 5}
+  Guard:
+    Type: AWS::Serverless::Function
+    Properties:
+      InlineCode: |
+        def handler(event, context):
+            return {"isAuthorized": event["headers"].get("authorization") == "open-sesame"}
+  GuardPermission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      FunctionName: !Ref Guard
+      Action: lambda:InvokeFunction
+      Principal: apigateway.amazonaws.com
+  Guarded:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Lam
+        Authorizers:
+          Lam:
+            FunctionArn: !GetAtt Guard.Arn
+            AuthorizerPayloadFormatVersion: "2.0"
+            EnableSimpleResponses: true
+            Identity: {Headers: [Authorization]}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      InlineCode: |
+        def handler(event, context):
+            return {"statusCode": 200, "body": "inside"}
+      Events:
+        Keyed: {Type: Api, Properties: {RestApiId: !Ref KeyedApi, Path: /p, Method: get}}
+        Http: {Type: HttpApi, Properties: {ApiId: !Ref Guarded, Path: /h, Method: get}}
+Outputs:
+  Rest: {Value: !Ref KeyedApi}
+  Http: {Value: !Ref Guarded}
+  Key: {Value: !Ref KeyedApiApiKey}
+"""
+
+
+def test_api_keys_usage_plans_and_authorizers_from_sam(server: RunningServer, cloudformation: Any) -> None:
+    name = f"sam-{uuid.uuid4().hex[:8]}"
+    cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=ACCESS_TEMPLATE,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    try:
+        cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    except Exception:
+        _deleted(cloudformation, name)  # says why
+        raise
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    }
+    apigateway = server.client("apigateway")
+    key = apigateway.get_api_key(apiKey=outputs["Key"], includeValue=True)
+    plans = apigateway.get_usage_plans(keyId=outputs["Key"])["items"]
+    assert [plan["throttle"] for plan in plans] == [{"burstLimit": 10, "rateLimit": 5.0}]
+    assert plans[0]["apiStages"] == [{"apiId": outputs["Rest"], "stage": "live"}]
+    assert call_api(server, outputs["Rest"], "/live/p")[0] == 403
+    status, _, body = call_api(server, outputs["Rest"], "/live/p", headers={"x-api-key": key["value"]})
+    assert (status, body) == (200, b"inside")
+    assert call_api(server, outputs["Http"], "/h")[0] == 401
+    assert call_api(server, outputs["Http"], "/h", headers={"Authorization": "wrong"})[0] == 403
+    status, _, body = call_api(server, outputs["Http"], "/h", headers={"Authorization": "open-sesame"})
+    assert (status, body) == (200, b"inside")
+    cloudformation.delete_stack(StackName=name)
+    _deleted(cloudformation, name)
+    with pytest.raises(ClientError):
+        apigateway.get_api_key(apiKey=outputs["Key"])
+
+
+EXPLICIT_AUTHORIZERS = """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+  Guard:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Code:
+        ZipFile: |
+          def handler(event, context):
+              return {"isAuthorized": True}
+  Rest:
+    Type: AWS::ApiGateway::RestApi
+    Properties: {Name: explicit}
+  RestGuard:
+    Type: AWS::ApiGateway::Authorizer
+    Properties:
+      RestApiId: !Ref Rest
+      Name: tokens
+      Type: TOKEN
+      IdentitySource: method.request.header.Authorization
+      AuthorizerUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Guard.Arn}/invocations"
+      AuthorizerResultTtlInSeconds: TTL
+  Http:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {Name: explicit-http, ProtocolType: HTTP}
+  HttpGuard:
+    Type: AWS::ApiGatewayV2::Authorizer
+    Properties:
+      ApiId: !Ref Http
+      Name: jwt
+      AuthorizerType: JWT
+      IdentitySource: [$request.header.Authorization]
+      JwtConfiguration: {Issuer: "https://issuer.example.com", Audience: [app]}
+Outputs:
+  Rest: {Value: !Ref Rest}
+  RestGuard: {Value: !Ref RestGuard}
+  Http: {Value: !Ref Http}
+  HttpGuard: {Value: !Ref HttpGuard}
+"""
+
+
+def test_explicit_authorizers_are_made_updated_and_deleted(
+    server: RunningServer, cloudformation: Any
+) -> None:
+    name = f"auth-{uuid.uuid4().hex[:8]}"
+    cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=EXPLICIT_AUTHORIZERS.replace("TTL", "300"),
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=WAITER)
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    }
+    apigateway = server.client("apigateway")
+    rest_guard = apigateway.get_authorizer(restApiId=outputs["Rest"], authorizerId=outputs["RestGuard"])
+    assert (rest_guard["type"], rest_guard["authorizerResultTtlInSeconds"]) == ("TOKEN", 300)
+    http_guard = server.client("apigatewayv2").get_authorizer(
+        ApiId=outputs["Http"], AuthorizerId=outputs["HttpGuard"]
+    )
+    assert http_guard["JwtConfiguration"]["Issuer"] == "https://issuer.example.com"
+    cloudformation.update_stack(
+        StackName=name,
+        TemplateBody=EXPLICIT_AUTHORIZERS.replace("TTL", "60"),
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    cloudformation.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=WAITER)
+    updated = apigateway.get_authorizer(restApiId=outputs["Rest"], authorizerId=outputs["RestGuard"])
+    assert updated["authorizerResultTtlInSeconds"] == 60  # in place: the same authorizer
+    cloudformation.delete_stack(StackName=name)
+    _deleted(cloudformation, name)
+    with pytest.raises(ClientError):
+        apigateway.get_rest_api(restApiId=outputs["Rest"])

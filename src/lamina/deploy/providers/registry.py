@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from lamina.deploy.providers.api_access import (
+    ApiKeyProvider,
+    HttpAuthorizerProvider,
+    RestAuthorizerProvider,
+    UsagePlanKeyProvider,
+    UsagePlanProvider,
+)
 from lamina.deploy.providers.apis import (
     DeploymentProvider,
     HttpApiProvider,
@@ -72,6 +79,11 @@ PROVIDERS: dict[str, ResourceProvider] = {
         HttpIntegrationProvider(),
         HttpRouteProvider(),
         HttpStageProvider(),
+        RestAuthorizerProvider(),
+        ApiKeyProvider(),
+        UsagePlanProvider(),
+        UsagePlanKeyProvider(),
+        HttpAuthorizerProvider(),
     )
 }
 
