@@ -106,6 +106,7 @@ TARGETS = (
     Target("apigateway", "rest-json", "apigateway"),
     Target("apigatewayv2", "rest-json", "apigateway"),
     Target("cloudformation", "query", "cloudformation"),
+    Target("cloudcontrol", "json", "cloudcontrolapi"),
 )
 
 

@@ -361,6 +361,105 @@ def test_a_create_killed_midway_is_rolled_back_at_the_next_start(tmp_path: Path)
         assert settled(cloudformation, "killed") == "CREATE_COMPLETE"
 
 
+def _kill_when(server: RunningServer, stack: str, status: str, count: int, start: Any) -> None:
+    """Run `start` (a stack call) on a thread, wait until `count` resource events of `status`
+    happened in its operation, then SIGKILL the server in the middle of it."""
+
+    def call() -> None:
+        with contextlib.suppress(Exception):  # the server dies under the call
+            start()
+
+    thread = threading.Thread(target=call, daemon=True)
+    before = {
+        e["EventId"]
+        for e in server.client("cloudformation").describe_stack_events(StackName=stack)["StackEvents"]
+    }
+    thread.start()
+    watcher = server.client("cloudformation")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ClientError):
+            events = watcher.describe_stack_events(StackName=stack)["StackEvents"]
+            if sum(e["ResourceStatus"] == status and e["EventId"] not in before for e in events) >= count:
+                break
+        time.sleep(0.02)
+    assert watcher.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"].endswith("_IN_PROGRESS")
+    server.process.kill()
+    server.process.wait()
+    thread.join(30)
+
+
+def _queues(count: int = 150, fifo: bool = False, suffix: str | None = None) -> str:
+    """`count` queues; with `fifo` each becomes a FIFO queue, which replaces it (a new queue, the
+    old one deleted); `suffix` names them kill-N-suffix instead of letting the stack name them."""
+    properties: dict[str, Any] = {"FifoQueue": "true"} if fifo else {}
+    return json.dumps(
+        {
+            "Resources": {
+                f"Q{index}": {
+                    "Type": "AWS::SQS::Queue",
+                    "Properties": {
+                        **properties,
+                        **({"QueueName": f"kill-{index}-{suffix}"} if suffix else {}),
+                    },
+                }
+                for index in range(count)
+            }
+        }
+    )
+
+
+def _queue_urls(server: RunningServer, prefix: str) -> set[str]:
+    """The queues' names (a URL has the server's port, which a restart changes)."""
+    urls = server.client("sqs").list_queues(QueueNamePrefix=prefix, MaxResults=1000).get("QueueUrls", [])
+    return {url.rsplit("/", 1)[1] for url in urls}
+
+
+def test_an_update_with_replacements_killed_midway_is_rolled_back(tmp_path: Path) -> None:
+    """SIGKILL while an update replaces its resources (every queue made FIFO, so made anew): the
+    next start rolls the update back, the originals kept and every replacement deleted, also one
+    whose create had been made but not yet recorded when the server died."""
+    data = tmp_path / "data"
+    with running_server(data) as first:
+        cloudformation = first.client("cloudformation")
+        cloudformation.create_stack(StackName="renamed", TemplateBody=_queues())
+        assert settled(cloudformation, "renamed") == "CREATE_COMPLETE"
+        originals = _queue_urls(first, "renamed-")
+        assert len(originals) == 150
+        _kill_when(
+            first,
+            "renamed",
+            "UPDATE_COMPLETE",
+            10,
+            lambda: cloudformation.update_stack(StackName="renamed", TemplateBody=_queues(fifo=True)),
+        )
+    with running_server(data) as second:
+        cloudformation = second.client("cloudformation")
+        assert settled(cloudformation, "renamed", timeout=120) == "UPDATE_ROLLBACK_COMPLETE"
+        assert _queue_urls(second, "renamed-") == originals
+        # The stack goes on working: the same update, uninterrupted, completes.
+        cloudformation.update_stack(StackName="renamed", TemplateBody=_queues(fifo=True))
+        assert settled(cloudformation, "renamed", timeout=120) == "UPDATE_COMPLETE"
+        remaining = _queue_urls(second, "renamed-")
+        assert len(remaining) == 150 and all(url.endswith(".fifo") for url in remaining)
+
+
+def test_a_delete_killed_midway_finishes_at_the_next_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server(data) as first:
+        cloudformation = first.client("cloudformation")
+        cloudformation.create_stack(StackName="going", TemplateBody=_queues(suffix="d"))
+        assert settled(cloudformation, "going") == "CREATE_COMPLETE"
+        stack_id = cloudformation.describe_stacks(StackName="going")["Stacks"][0]["StackId"]
+        _kill_when(
+            first, "going", "DELETE_COMPLETE", 10, lambda: cloudformation.delete_stack(StackName="going")
+        )
+    with running_server(data) as second:
+        cloudformation = second.client("cloudformation")
+        assert settled(cloudformation, stack_id, timeout=120) == "DELETE_COMPLETE"
+        assert _queue_urls(second, "kill-") == set()
+
+
 def queue_template(visibility: int, name: str | None = None, extra: bool = False) -> str:
     queue: dict[str, Any] = {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": visibility}}
     if name:

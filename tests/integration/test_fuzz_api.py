@@ -56,6 +56,7 @@ def test_fuzzed_requests_get_no_server_error_and_leave_the_server_healthy() -> N
         "apigateway/rest-json",
         "apigatewayv2/rest-json",
         "cloudformation/query",
+        "cloudcontrol/json",
     }
     assert results["requests"] == results["discovery_requests"] + REQUESTS
     assert sum(results["by_status"].values()) == results["requests"]

@@ -315,6 +315,7 @@ class StackService:
             "events": [],
             "Outputs": [],
             "change_sets": {},
+            "operation": uuid.uuid4().hex,
         }
 
     def _apply_template(self, stack: dict[str, Any], prepared: Prepared) -> None:
@@ -362,7 +363,14 @@ class StackService:
     def _context(self, stack: dict[str, Any]) -> ProviderContext:
         principal = Principal(**stack["operator"])
         call = self._calls_as(principal, stack["region"])
-        return ProviderContext(call, stack["StackName"], stack["StackId"], stack["account"], stack["region"])
+        return ProviderContext(
+            call,
+            stack["StackName"],
+            stack["StackId"],
+            stack["account"],
+            stack["region"],
+            str(stack.get("operation") or ""),
+        )
 
     def _evaluator(
         self, stack: dict[str, Any], template: Template, values: dict[str, Any] | None = None
@@ -606,10 +614,33 @@ class StackService:
             stack["Outputs"] = []
         await self._save(stack)
 
+    async def _orphan(
+        self, stack: dict[str, Any], kind: str, logical: str, properties: dict[str, Any]
+    ) -> str | None:
+        """The physical id of what a create cut short may have made (its call done, its record
+        never stored: a crash between the two), where the provider can find it."""
+        provider = provider_for(kind)
+        finder = getattr(provider, "made_by", None)
+        if finder is None:
+            return None
+        try:
+            found: str | None = await finder(self._context(stack), logical, properties)
+        except Exception as error:
+            _log.warning("looking for %s of stack %s: %s", logical, stack["StackName"], error)
+            return None
+        return found
+
     async def _delete_resources(self, stack: dict[str, Any]) -> list[str]:
         """Delete the stack's resources, those depending on others first; the logical ids of
         those that could not be deleted."""
         records = stack["resources"]
+        for logical, record in records.items():
+            if record["ResourceStatus"] == "CREATE_IN_PROGRESS" and not record.get("PhysicalResourceId"):
+                found = await self._orphan(
+                    stack, record["ResourceType"], logical, record.get("properties") or {}
+                )
+                if found is not None:
+                    record["PhysicalResourceId"] = found
         present = [
             logical
             for logical, record in records.items()
@@ -702,6 +733,7 @@ class StackService:
         }
         stack["touched"] = []  # {logical, action: created|updated|replaced, old: the record before}
         stack["operator"] = asdict(principal)
+        stack["operation"] = uuid.uuid4().hex
         self._apply_template(stack, prepared)
         stack["LastUpdatedTime"] = _now()
         self._stack_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
@@ -783,7 +815,12 @@ class StackService:
             stack, logical, kind, "UPDATE_IN_PROGRESS", reason, record.get("PhysicalResourceId"), properties
         )
         stack["touched"].append(
-            {"logical": logical, "action": "replaced" if replacing else "updated", "old": old}
+            {
+                "logical": logical,
+                "action": "replaced" if replacing else "updated",
+                "old": old,
+                "new_properties": properties,  # what a crash mid-create may have made, found by
+            }
         )
         await self._save(stack)
         try:
@@ -898,6 +935,7 @@ class StackService:
             logical, action, old = entry["logical"], entry["action"], entry.get("old")
             record = stack["resources"].get(logical) or {}
             provider = provider_for(record.get("ResourceType", "")) if record else None
+            await self._adopt_cut_short(stack, entry, record)
             try:
                 if (
                     action in ("created", "replaced")
@@ -943,6 +981,26 @@ class StackService:
             touched.pop()
             await self._save(stack)
         await self._finish_update_rollback(stack)
+
+    async def _adopt_cut_short(
+        self, stack: dict[str, Any], entry: dict[str, Any], record: dict[str, Any]
+    ) -> None:
+        """An update's create (a new resource, or a replacement) whose record a crash kept from
+        being stored: what it made is found and recorded, so the rollback deletes it."""
+        old = entry.get("old")
+        if entry["action"] == "created" and record and not record.get("PhysicalResourceId"):
+            properties = record.get("properties") or {}
+        elif (
+            entry["action"] == "replaced"
+            and old
+            and record.get("PhysicalResourceId") == old.get("PhysicalResourceId")
+        ):
+            properties = entry.get("new_properties") or {}
+        else:
+            return
+        found = await self._orphan(stack, record.get("ResourceType", ""), entry["logical"], properties)
+        if found is not None:
+            record.update(PhysicalResourceId=found, properties=properties)
 
     async def _finish_update_rollback(self, stack: dict[str, Any]) -> None:
         previous = stack.get("previous") or {}

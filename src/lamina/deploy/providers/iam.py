@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.deploy.providers.base import Created, ProviderContext, as_json_text, unless_gone
+from lamina.deploy.providers.base import Created, ProviderContext, as_json_text, exists, unless_gone
 from lamina.errors import AwsError
 
 __all__ = ["ManagedPolicyProvider", "PolicyProvider", "RoleProvider"]
@@ -13,6 +13,15 @@ __all__ = ["ManagedPolicyProvider", "PolicyProvider", "RoleProvider"]
 class RoleProvider:
     type_name = "AWS::IAM::Role"
     replaced_by = frozenset({"RoleName", "Path"})
+
+    async def made_by(
+        self, context: ProviderContext, logical_id: str, properties: dict[str, Any]
+    ) -> str | None:
+        if properties.get("RoleName"):
+            return None
+        name = context.physical_name(logical_id, 64)
+        found = await exists(context.call("iam", "GetRole", {"RoleName": name}), "NoSuchEntity")
+        return name if found else None
 
     async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
         name = str(properties.get("RoleName") or context.physical_name(logical_id, 64))

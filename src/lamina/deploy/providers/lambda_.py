@@ -9,7 +9,7 @@ import zipfile
 from typing import Any
 
 from lamina.deploy.errors import ResourceFailed
-from lamina.deploy.providers.base import Created, ProviderContext, unless_gone
+from lamina.deploy.providers.base import Created, ProviderContext, exists, unless_gone
 
 __all__ = [
     "AliasProvider",
@@ -88,6 +88,17 @@ async def _wait(context: ProviderContext, name: str, key: str, ready: str) -> di
 class FunctionProvider:
     type_name = "AWS::Lambda::Function"
     replaced_by = frozenset({"FunctionName", "PackageType"})
+
+    async def made_by(
+        self, context: ProviderContext, logical_id: str, properties: dict[str, Any]
+    ) -> str | None:
+        if properties.get("FunctionName"):
+            return None
+        name = context.physical_name(logical_id, 64)
+        found = await exists(
+            context.call("lambda", "GetFunction", {"FunctionName": name}), "ResourceNotFoundException"
+        )
+        return name if found else None
 
     async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
         name = str(properties.get("FunctionName") or context.physical_name(logical_id, 64))

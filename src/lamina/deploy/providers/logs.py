@@ -13,6 +13,15 @@ class LogGroupProvider:
     type_name = "AWS::Logs::LogGroup"
     replaced_by = frozenset({"LogGroupName", "LogGroupClass"})
 
+    async def made_by(
+        self, context: ProviderContext, logical_id: str, properties: dict[str, Any]
+    ) -> str | None:
+        if properties.get("LogGroupName"):
+            return None
+        name = context.physical_name(logical_id, 512)
+        groups = await context.call("logs", "DescribeLogGroups", {"logGroupNamePrefix": name})
+        return name if any(group["logGroupName"] == name for group in groups.get("logGroups") or []) else None
+
     async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
         name = str(properties.get("LogGroupName") or context.physical_name(logical_id, 512))
         params: dict[str, Any] = {"logGroupName": name}

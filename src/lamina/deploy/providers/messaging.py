@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lamina.deploy.providers.base import Created, ProviderContext, unless_gone
+from lamina.deploy.providers.base import Created, ProviderContext, exists, unless_gone
+from lamina.errors import AwsError
 
 __all__ = ["QueueProvider", "TopicProvider"]
 
@@ -37,6 +38,20 @@ def _attribute_text(value: Any) -> str:
 class QueueProvider:
     type_name = "AWS::SQS::Queue"
     replaced_by = frozenset({"QueueName", "FifoQueue"})
+
+    async def made_by(
+        self, context: ProviderContext, logical_id: str, properties: dict[str, Any]
+    ) -> str | None:
+        if properties.get("QueueName"):
+            return None
+        fifo = str(properties.get("FifoQueue", "false")).lower() == "true"
+        name = context.physical_name(logical_id, 80 - (5 if fifo else 0)) + (".fifo" if fifo else "")
+        try:
+            return str((await context.call("sqs", "GetQueueUrl", {"QueueName": name}))["QueueUrl"])
+        except AwsError as error:
+            if error.code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+                return None
+            raise
 
     async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
         fifo = str(properties.get("FifoQueue", "false")).lower() == "true"
@@ -93,6 +108,17 @@ class QueueProvider:
 class TopicProvider:
     type_name = "AWS::SNS::Topic"
     replaced_by = frozenset({"TopicName", "FifoTopic"})
+
+    async def made_by(
+        self, context: ProviderContext, logical_id: str, properties: dict[str, Any]
+    ) -> str | None:
+        if properties.get("TopicName"):
+            return None
+        fifo = str(properties.get("FifoTopic", "false")).lower() == "true"
+        name = context.physical_name(logical_id, 256 - (5 if fifo else 0)) + (".fifo" if fifo else "")
+        arn = f"arn:aws:sns:{context.region}:{context.account}:{name}"
+        found = await exists(context.call("sns", "GetTopicAttributes", {"TopicArn": arn}), "NotFound")
+        return arn if found else None
 
     async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
         fifo = str(properties.get("FifoTopic", "false")).lower() == "true"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.deploy.providers.base import Created, ProviderContext, as_json_text, unless_gone
+from lamina.deploy.providers.base import Created, ProviderContext, as_json_text, exists, unless_gone
 
 __all__ = ["BucketPolicyProvider", "BucketProvider"]
 
@@ -62,6 +62,17 @@ class BucketProvider:
             await context.call(
                 "s3", "PutBucketTagging", {"Bucket": name, "Tagging": {"TagSet": properties["Tags"]}}
             )
+
+    async def made_by(
+        self, context: ProviderContext, logical_id: str, properties: dict[str, Any]
+    ) -> str | None:
+        if properties.get("BucketName"):
+            return None
+        name = context.physical_name(logical_id, 63, lower=True)
+        found = await exists(
+            context.call("s3", "HeadBucket", {"Bucket": name}), "NoSuchBucket", "404", "NotFound"
+        )
+        return name if found else None
 
     async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
         name = str(properties.get("BucketName") or context.physical_name(logical_id, 63, lower=True))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lamina.deploy.providers.base import Created, ProviderContext, unless_gone
+from lamina.deploy.providers.base import Created, ProviderContext, exists, unless_gone
 from lamina.errors import AwsError
 
 __all__ = [
@@ -244,6 +244,20 @@ class RuleProvider:
             {"Arn": rule["RuleArn"]},
         )
 
+    async def made_by(
+        self, context: ProviderContext, logical_id: str, properties: dict[str, Any]
+    ) -> str | None:
+        if properties.get("Name"):
+            return None
+        name = context.physical_name(logical_id, 64)
+        bus = {"EventBusName": properties["EventBusName"]} if "EventBusName" in properties else {}
+        found = await exists(
+            context.call("events", "DescribeRule", {"Name": name, **bus}), "ResourceNotFoundException"
+        )
+        if not found:
+            return None
+        return name if not bus else f"{properties['EventBusName']}|{name}"
+
     async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
         return await self._put(
             context, str(properties.get("Name") or context.physical_name(logical_id, 64)), properties, {}
@@ -294,6 +308,18 @@ class ScheduleProvider:
             "Name": name,
             **{member: properties[member] for member in self._MEMBERS if member in properties},
         }
+
+    async def made_by(
+        self, context: ProviderContext, logical_id: str, properties: dict[str, Any]
+    ) -> str | None:
+        if properties.get("Name"):
+            return None
+        name = context.physical_name(logical_id, 64)
+        group = {"GroupName": properties["GroupName"]} if "GroupName" in properties else {}
+        found = await exists(
+            context.call("scheduler", "GetSchedule", {"Name": name, **group}), "ResourceNotFoundException"
+        )
+        return name if found else None
 
     async def create(self, context: ProviderContext, logical_id: str, properties: dict[str, Any]) -> Created:
         name = str(properties.get("Name") or context.physical_name(logical_id, 64))
