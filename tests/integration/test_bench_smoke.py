@@ -154,3 +154,13 @@ def test_quick_event_sources_benchmark_reports_latencies_rates_and_firing() -> N
         _positive(results, "throughput", key)
     assert results["schedule_firing"]["fire_times"] == 50 * 60
     _positive(results, "schedule_firing", "fires_per_second")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_quick_dev_loop_benchmark_reports_save_to_new_code() -> None:
+    results = _quick_run("bench/dev_loop.py", timeout=200)
+    for key in ("lamina_dev", "update_function_code_by_hand"):
+        _positive(results, "save_to_new_code_ms", key, "median_ms")
+        assert results["save_to_new_code_ms"][key]["count"] == 5
+    _positive(results, "ratios", "lamina_dev_vs_by_hand_median")
