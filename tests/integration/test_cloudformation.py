@@ -1106,3 +1106,115 @@ def test_what_the_attack_on_stacks_found(cloudformation: Any) -> None:
         if e["LogicalResourceId"] == "F"
     ]
     assert any("Properties validation failed" in reason for reason in reasons)
+
+
+# What `cdk synth` writes for a stack with one function (trimmed of the long lists, kept in shape):
+# the version report, its condition, the bootstrap version parameter and rule.
+CDK_TEMPLATE = {
+    "Resources": {
+        "HandlerServiceRoleFCDC14AE": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Statement": [
+                        {
+                            "Action": "sts:AssumeRole",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                        }
+                    ],
+                    "Version": "2012-10-17",
+                },
+                "ManagedPolicyArns": [
+                    {
+                        "Fn::Join": [
+                            "",
+                            [
+                                "arn:",
+                                {"Ref": "AWS::Partition"},
+                                ":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                            ],
+                        ]
+                    }
+                ],
+            },
+            "Metadata": {"aws:cdk:path": "CdkStack/Handler/ServiceRole/Resource"},
+        },
+        "Handler886CB40B": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Code": {"ZipFile": "def handler(event, context):\n    return 'from the cdk'\n"},
+                "Handler": "index.handler",
+                "Role": {"Fn::GetAtt": ["HandlerServiceRoleFCDC14AE", "Arn"]},
+                "Runtime": "python3.12",
+            },
+            "DependsOn": ["HandlerServiceRoleFCDC14AE"],
+            "Metadata": {"aws:cdk:path": "CdkStack/Handler/Resource"},
+        },
+        "CDKMetadata": {
+            "Type": "AWS::CDK::Metadata",
+            "Properties": {"Analytics": "v2:deflate64:H4sIAAAAAAAA/zPSMzQ="},
+            "Metadata": {"aws:cdk:path": "CdkStack/CDKMetadata/Default"},
+            "Condition": "CDKMetadataAvailable",
+        },
+    },
+    "Conditions": {
+        "CDKMetadataAvailable": {
+            "Fn::Or": [
+                {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]},
+                {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-west-1"]},
+            ]
+        }
+    },
+    "Outputs": {"FunctionName": {"Value": {"Ref": "Handler886CB40B"}}},
+    "Parameters": {
+        "BootstrapVersion": {
+            "Type": "AWS::SSM::Parameter::Value<String>",
+            "Default": "/cdk-bootstrap/hnb659fds/version",
+            "Description": "Version of the CDK Bootstrap resources in this environment, automatically retrieved from SSM Parameter Store. [cdk:skip]",
+        }
+    },
+    "Rules": {
+        "CheckBootstrapVersion": {
+            "Assertions": [
+                {
+                    "Assert": {
+                        "Fn::Not": [
+                            {"Fn::Contains": [["1", "2", "3", "4", "5"], {"Ref": "BootstrapVersion"}]}
+                        ]
+                    },
+                    "AssertDescription": "CDK bootstrap stack version 6 required. Please run 'cdk bootstrap' with a recent version of the CDK CLI.",
+                }
+            ]
+        }
+    },
+}
+
+
+def test_a_template_the_cdk_synthesised_deploys(
+    server: RunningServer, cloudformation: Any, tmp_path: Path
+) -> None:
+    name = stack_name()
+    template = tmp_path / "CdkStack.template.json"
+    template.write_text(json.dumps(CDK_TEMPLATE, indent=1))
+    aws_text(
+        server,
+        "cloudformation",
+        "deploy",
+        "--stack-name",
+        name,
+        "--template-file",
+        str(template),
+        "--capabilities",
+        "CAPABILITY_IAM",
+    )
+    outputs = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    function = outputs[0]["OutputValue"]
+    answer = server.client("lambda").invoke(FunctionName=function)["Payload"].read()
+    assert json.loads(answer) == "from the cdk"
+    types = {
+        r["ResourceType"] for r in cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+    }
+    assert "AWS::CDK::Metadata" in types
+    cloudformation.delete_stack(StackName=name)
+    cloudformation.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=WAITER)

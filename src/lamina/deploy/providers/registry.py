@@ -21,6 +21,7 @@ from lamina.deploy.providers.apis import (
     RestStageProvider,
 )
 from lamina.deploy.providers.base import ResourceProvider
+from lamina.deploy.providers.cdk import CdkMetadataProvider
 from lamina.deploy.providers.iam import ManagedPolicyProvider, PolicyProvider, RoleProvider
 from lamina.deploy.providers.lambda_ import (
     AliasProvider,
@@ -84,6 +85,7 @@ PROVIDERS: dict[str, ResourceProvider] = {
         UsagePlanProvider(),
         UsagePlanKeyProvider(),
         HttpAuthorizerProvider(),
+        CdkMetadataProvider(),
     )
 }
 
