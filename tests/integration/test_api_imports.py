@@ -5,6 +5,8 @@ HTTP APIs; the imported APIs answer; faulty definitions change nothing."""
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -339,3 +341,133 @@ def test_faulty_http_definitions_are_refused(apigatewayv2: Any, echo_arn: str) -
     assert caught.value.response["Error"]["Code"] == "BadRequestException"
     routes = {route["RouteKey"] for route in apigatewayv2.get_routes(ApiId=api["ApiId"])["Items"]}
     assert routes == {"GET /keep"}
+
+
+def test_what_the_attack_on_imports_found(apigateway: Any, apigatewayv2: Any, echo_arn: str) -> None:
+    uri = lambda_uri(echo_arn)
+    # Nesting: refused at once, in JSON and YAML (a parser recursed once per level: minutes, then 500).
+    deep_json = '{"swagger":"2.0","info":{"title":"x"},"paths":{},"x":' + "[" * 1500 + "]" * 1500 + "}"
+    deep_yaml = 'swagger: "2.0"\ninfo: {title: x}\npaths: {}\nx: ' + "[" * 100_000 + "]" * 100_000
+    for body in (deep_json, deep_yaml):
+        started = time.monotonic()
+        assert "nests more than" in _bad_request(
+            lambda body=body: apigateway.import_rest_api(body=body.encode())
+        )
+        assert time.monotonic() - started < 10
+    with pytest.raises(ClientError) as caught:
+        apigatewayv2.import_api(Body=deep_json.replace('"swagger":"2.0"', '"openapi":"3.0.1"'))
+    assert caught.value.response["Error"]["Code"] == "BadRequestException"
+
+    # Values of the wrong type are refused, not stored to break every later read.
+    integration = {"type": "aws_proxy", "httpMethod": "POST", "uri": uri}
+    for extra in (
+        {"requestTemplates": "abc"},
+        {"requestParameters": [1]},
+        {"cacheKeyParameters": "abc"},
+        {"contentHandling": "ZZZ"},
+        {"connectionType": 7},
+        {"responses": {"default": {"statusCode": "200", "responseTemplates": "xyz"}}},
+    ):
+        definition = {
+            "swagger": "2.0",
+            "info": {"title": "typed"},
+            "paths": {"/a": {"get": {"x-amazon-apigateway-integration": {**integration, **extra}}}},
+        }
+        message = _bad_request(
+            lambda definition=definition: apigateway.import_rest_api(body=json.dumps(definition).encode())
+        )
+        assert "must be" in message, message
+    full_width = {
+        "swagger": "2.0",
+        "info": {"title": "w"},
+        "paths": {
+            "/a": {
+                "get": {
+                    "responses": {"２００": {"description": "x"}},
+                    "x-amazon-apigateway-integration": integration,
+                }
+            }
+        },
+    }
+    _bad_request(lambda: apigateway.import_rest_api(body=json.dumps(full_width).encode()))
+    long_path = "/" + "/".join(f"p{index}" for index in range(400))
+    deep_paths = {
+        "swagger": "2.0",
+        "info": {"title": "d"},
+        "paths": {long_path: {"get": {"x-amazon-apigateway-integration": integration}}},
+    }
+    assert "300" in _bad_request(lambda: apigateway.import_rest_api(body=json.dumps(deep_paths).encode()))
+
+    for bad in (
+        {"tags": 5},
+        {"x-amazon-apigateway-cors": {"maxAge": "abc"}},
+        {"x-amazon-apigateway-cors": {"allowOrigins": "abc"}},
+        {"x-amazon-apigateway-cors": {"maxAge": 10**20}},
+    ):
+        document = {**json.loads(_openapi(uri, {"/x": "get"})), **bad}
+        with pytest.raises(ClientError) as caught:
+            apigatewayv2.import_api(Body=json.dumps(document))
+        assert caught.value.response["Error"]["Code"] == "BadRequestException", bad
+    assert apigatewayv2.get_apis()["Items"] is not None  # every API still reads back
+
+
+def test_concurrent_merges_all_land_and_a_redefined_authorizer_keeps_its_id(
+    apigateway: Any, echo_arn: str
+) -> None:
+    uri = lambda_uri(echo_arn)
+    api = apigateway.import_rest_api(body=_swagger(uri, ["/base"]).encode())
+
+    def merge(index: int) -> None:
+        apigateway.put_rest_api(
+            restApiId=api["id"], mode="merge", body=_swagger(uri, [f"/c{index}"]).encode()
+        )
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(merge, range(20)))
+    assert set(_paths(apigateway, api["id"])) == {"/", "/base"} | {f"/c{index}" for index in range(20)}
+
+    def guarded(paths: list[str], ttl: int) -> bytes:
+        return json.dumps(
+            {
+                "swagger": "2.0",
+                "info": {"title": "guarded"},
+                "securityDefinitions": {
+                    "tokens": {
+                        "type": "apiKey",
+                        "name": "Authorization",
+                        "in": "header",
+                        "x-amazon-apigateway-authorizer": {
+                            "type": "token",
+                            "authorizerUri": uri,
+                            "authorizerResultTtlInSeconds": ttl,
+                        },
+                    }
+                },
+                "paths": {
+                    path: {
+                        "get": {
+                            "security": [{"tokens": []}],
+                            "x-amazon-apigateway-integration": {
+                                "type": "aws_proxy",
+                                "httpMethod": "POST",
+                                "uri": uri,
+                            },
+                        }
+                    }
+                    for path in paths
+                },
+            }
+        ).encode()
+
+    secured = apigateway.import_rest_api(body=guarded(["/one"], 60))
+    first = apigateway.get_authorizers(restApiId=secured["id"])["items"]
+    apigateway.put_rest_api(restApiId=secured["id"], mode="merge", body=guarded(["/two"], 120))
+    after = apigateway.get_authorizers(restApiId=secured["id"])["items"]
+    assert [item["id"] for item in after] == [first[0]["id"]] and after[0][
+        "authorizerResultTtlInSeconds"
+    ] == 120
+    resources = {
+        item["path"]: item["id"] for item in apigateway.get_resources(restApiId=secured["id"])["items"]
+    }
+    one = apigateway.get_method(restApiId=secured["id"], resourceId=resources["/one"], httpMethod="GET")
+    assert one["authorizerId"] == first[0]["id"]

@@ -286,3 +286,40 @@ def test_what_a_user_gets_wrong_is_said_plainly(server: RunningServer, tmp_path:
     assert "deploy failed" in failed.stderr and "Function" in failed.stderr, failed.stderr
     notfound = lamina(server, "invoke", "NoSuchFunction", cwd=project)
     assert notfound.returncode != 0 and "ResourceNotFoundException" in notfound.stderr
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("Resources:\n  F: 5\n", "must be an object with a Type"),
+        ("Globals: [1]\nResources:\n  F: {Type: AWS::SQS::Queue}\n", "Globals must be an object"),
+        ("Resources:\n  F: {Type: AWS::SQS::Queue, Properties: [1]}\n", "Properties of F must be an object"),
+        ("a: &x [1]\nResources:\n  F: {Type: AWS::SQS::Queue, Properties: {Tags: *x}}\n", "YAML aliases"),
+        (
+            "Resources:\n  F: {Type: AWS::SQS::Queue}\nMetadata: " + "[" * 500 + "]" * 500 + "\n",
+            "nests more than",
+        ),
+    ],
+)
+def test_a_broken_template_is_said_in_one_line(
+    server: RunningServer, tmp_path: Path, template: str, said: str
+) -> None:
+    (tmp_path / "template.yaml").write_text(template)
+    failed = lamina(server, "deploy", "--stack-name", f"broken-{uuid.uuid4().hex[:6]}", cwd=tmp_path)
+    assert failed.returncode == 1 and said in failed.stderr, failed.stderr
+    assert failed.stderr.count("\n") <= 2 and "unexpected error" not in failed.stderr
+
+
+def test_a_template_with_a_date_and_odd_files_deploys_or_says_why(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    (tmp_path / "template.yaml").write_text(
+        "Description: 2020-01-01\nResources:\n  Q: {Type: AWS::SQS::Queue}\n"
+    )
+    dated = lamina(server, "deploy", "--stack-name", f"dated-{uuid.uuid4().hex[:6]}", cwd=tmp_path)
+    assert dated.returncode == 0, dated.stderr
+    (tmp_path / "template.yaml").write_bytes(
+        b"Resources:\n  Q: {Type: AWS::SQS::Queue}\nDescription: \xff\xfe\n"
+    )
+    latin = lamina(server, "deploy", "--stack-name", f"latin-{uuid.uuid4().hex[:6]}", cwd=tmp_path)
+    assert latin.returncode == 1 and "not UTF-8" in latin.stderr

@@ -183,6 +183,8 @@ def test_every_event_type_is_expanded_made_and_delivers(server: RunningServer, c
     filters = server.client("logs").describe_subscription_filters(logGroupName=resources["AppLogs"])
     assert [f["filterPattern"] for f in filters["subscriptionFilters"]] == ["ERROR"]
 
+    summary = cloudformation.get_template_summary(StackName=name)
+    assert summary["DeclaredTransforms"] == ["AWS::Serverless-2016-10-31"]
     # GetTemplate: the SAM template as sent, and as processed.
     original = cloudformation.get_template(StackName=name)["TemplateBody"]
     assert "AWS::Serverless::Function" in original
@@ -300,7 +302,15 @@ def test_faulty_sam_templates_get_cloudformations_answers(cloudformation: Any) -
         time.sleep(0.2)
     assert described["StatusReason"].startswith("Transform AWS::Serverless-2016-10-31 failed with:")
     assert described["ExecutionStatus"] == "UNAVAILABLE"
+    sent = cloudformation.get_template(ChangeSetName=change_set["Id"])["TemplateBody"]
+    assert "Type: Nope" in (sent if isinstance(sent, str) else json.dumps(sent))
     cloudformation.delete_stack(StackName=name)
+    # A template nested deeper than any real one is refused at once (a parser recursed per level).
+    started = time.monotonic()
+    deep = "Resources:\n  Q: {Type: AWS::SQS::Queue}\nMetadata: " + "[" * 25000 + "]" * 25000
+    code, message = _error(cloudformation.validate_template, TemplateBody=deep)
+    assert (code, "nests more than 100 levels" in message) == ("ValidationError", True)
+    assert time.monotonic() - started < 10
     # SimpleTable expands to a DynamoDB table, which Lamina does not serve: the stack fails naming it.
     table = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Table:\n    Type: AWS::Serverless::SimpleTable\n"
     name = f"s-{uuid.uuid4().hex[:6]}"

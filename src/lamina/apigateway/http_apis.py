@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,16 +320,25 @@ class HttpApiService:
             self._apis[api_id] = api
         return api
 
-    async def adopt(self, draft: HttpApi) -> HttpApi:
-        """An imported definition (http_import.py) as the API of its id: a new API, or an existing
-        one's definition, routes, integrations and authorizers replaced in one write (its stages
-        stay; AutoDeploy stages get the new routes)."""
+    async def import_into(
+        self,
+        account: str,
+        region: str,
+        api_id: str | None,
+        build: Callable[[HttpApi | None], Awaitable[HttpApi]],
+    ) -> HttpApi:
+        """An imported definition (http_import.py) as an API: `build` makes the draft from the
+        current API (None for a new one) and the draft replaces its definition, routes,
+        integrations and authorizers in one write (its stages stay; AutoDeploy stages get the new
+        routes); both under the service's lock."""
         async with self._lock:
-            api = self._apis.get(draft.id)
-            if api is None:
+            current = self.api(account, region, api_id) if api_id is not None else None
+            draft = await build(current)
+            if current is None:
                 api = HttpApi(draft.account, draft.region, draft.document)
                 api.document["ApiEndpoint"] = self._endpoint_of(api.id, api.region)
             else:
+                api = current
                 api.document = draft.document
             api.routes, api.integrations, api.authorizers = (
                 draft.routes,

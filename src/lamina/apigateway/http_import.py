@@ -16,10 +16,11 @@ from lamina.apigateway.drafts import DraftStore
 from lamina.apigateway.http_apis import HttpApi, HttpApiService
 from lamina.apigateway.openapi import (
     import_error,
-    load_definition,
+    one_of,
     operations,
     security_of,
     security_schemes,
+    typed,
 )
 from lamina.apigateway.routes import DEFAULT_ROUTE
 from lamina.errors import AwsError
@@ -29,24 +30,32 @@ __all__ = ["HttpDraft", "draft_http_api"]
 MAX_ROUTES = 300  # API Gateway's routes per HTTP API
 _INTEGRATION = "x-amazon-apigateway-integration"
 _AUTHORIZER = "x-amazon-apigateway-authorizer"
+# (the extension's member, the API's, its type)
 _INTEGRATION_MEMBERS = (
-    ("uri", "IntegrationUri"),
-    ("connectionType", "ConnectionType"),
-    ("timeoutInMillis", "TimeoutInMillis"),
-    ("credentials", "CredentialsArn"),
-    ("requestParameters", "RequestParameters"),
-    ("responseParameters", "ResponseParameters"),
-    ("integrationSubtype", "IntegrationSubtype"),
-    ("description", "Description"),
+    ("uri", "IntegrationUri", "str"),
+    ("timeoutInMillis", "TimeoutInMillis", "int"),
+    ("credentials", "CredentialsArn", "str"),
+    ("requestParameters", "RequestParameters", "str_map"),
+    ("integrationSubtype", "IntegrationSubtype", "str"),
+    ("description", "Description", "str"),
 )
 _CORS_MEMBERS = (
-    ("allowOrigins", "AllowOrigins"),
-    ("allowHeaders", "AllowHeaders"),
-    ("allowMethods", "AllowMethods"),
-    ("exposeHeaders", "ExposeHeaders"),
-    ("maxAge", "MaxAge"),
-    ("allowCredentials", "AllowCredentials"),
+    ("allowOrigins", "AllowOrigins", "str_list"),
+    ("allowHeaders", "AllowHeaders", "str_list"),
+    ("allowMethods", "AllowMethods", "str_list"),
+    ("exposeHeaders", "ExposeHeaders", "str_list"),
+    ("maxAge", "MaxAge", "int"),
+    ("allowCredentials", "AllowCredentials", "bool"),
 )
+_AUTHORIZER_MEMBERS = (
+    ("authorizerUri", "AuthorizerUri", "str"),
+    ("authorizerPayloadFormatVersion", "AuthorizerPayloadFormatVersion", "str"),
+    ("enableSimpleResponses", "EnableSimpleResponses", "bool"),
+    ("authorizerResultTtlInSeconds", "AuthorizerResultTtlInSeconds", "int"),
+    ("authorizerCredentials", "AuthorizerCredentialsArn", "str"),
+    ("identityValidationExpression", "IdentityValidationExpression", "str"),
+)
+MAX_CORS_AGE_S = 86_400
 _REUSABLE = "#/components/x-amazon-apigateway-integrations/"
 
 
@@ -56,10 +65,10 @@ class HttpDraft:
     warnings: list[str] = field(default_factory=list)
 
 
-def _identity_sources(value: Any) -> list[str]:
+def _identity_sources(value: Any, where: str) -> list[str]:
     if isinstance(value, list):
-        return [str(item).strip() for item in value]
-    return [item.strip() for item in str(value or "").split(",") if item.strip()]
+        return [item.strip() for item in typed(value, "str_list", where)]
+    return [item.strip() for item in typed(value, "str", where).split(",") if item.strip()]
 
 
 class _Importer:
@@ -88,27 +97,25 @@ class _Importer:
                 raise import_error(f"Invalid authorizer definition for {name}")
             kind = str(spec.get("type", "")).upper()
             params: dict[str, Any] = {"Name": name, "AuthorizerType": "JWT" if kind == "JWT" else kind}
+            where = f"the authorizer of {name}"
             if spec.get("identitySource") is not None:
-                params["IdentitySource"] = _identity_sources(spec["identitySource"])
+                params["IdentitySource"] = _identity_sources(
+                    spec["identitySource"], f"{where}: identitySource"
+                )
             if kind == "JWT":
                 jwt = spec.get("jwtConfiguration") or {}
                 if not isinstance(jwt, dict):
                     raise import_error(f"Invalid jwtConfiguration for {name}")
                 params["JwtConfiguration"] = {
-                    "Issuer": jwt.get("issuer"),
-                    "Audience": [str(item) for item in jwt.get("audience") or []],
+                    "Issuer": typed(jwt.get("issuer"), "str", f"{where}: jwtConfiguration.issuer"),
+                    "Audience": typed(
+                        jwt.get("audience") or [], "str_list", f"{where}: jwtConfiguration.audience"
+                    ),
                 }
             else:
-                for source, target in (
-                    ("authorizerUri", "AuthorizerUri"),
-                    ("authorizerPayloadFormatVersion", "AuthorizerPayloadFormatVersion"),
-                    ("enableSimpleResponses", "EnableSimpleResponses"),
-                    ("authorizerResultTtlInSeconds", "AuthorizerResultTtlInSeconds"),
-                    ("authorizerCredentials", "AuthorizerCredentialsArn"),
-                    ("identityValidationExpression", "IdentityValidationExpression"),
-                ):
+                for source, target, kind_of in _AUTHORIZER_MEMBERS:
                     if spec.get(source) is not None:
-                        params[target] = spec[source]
+                        params[target] = typed(spec[source], kind_of, f"{where}: {source}")
             self.authorizers[name] = await self.service.put_authorizer(self.api, params)
 
     def _integration_spec(self, path: str, method: str, operation: dict[str, Any]) -> dict[str, Any] | None:
@@ -133,7 +140,7 @@ class _Importer:
             "AuthorizationType": "NONE",
         }
         if operation.get("operationId"):
-            route["OperationName"] = str(operation["operationId"])
+            route["OperationName"] = typed(operation["operationId"], "str", f"operationId of {method} {path}")
         for name, scopes in security_of(self.document, operation):
             scheme = self.schemes.get(name)
             if scheme is None:
@@ -150,14 +157,29 @@ class _Importer:
         if spec is None:
             self.warnings.append(f"No integration defined for {route['RouteKey']}")
         else:
+            where = f"the integration of {route['RouteKey']}"
             params: dict[str, Any] = {"IntegrationType": str(spec.get("type", "")).upper()}
             if spec.get("httpMethod"):
-                params["IntegrationMethod"] = str(spec["httpMethod"]).upper()
+                params["IntegrationMethod"] = typed(spec["httpMethod"], "str", f"{where}: httpMethod").upper()
             if spec.get("payloadFormatVersion") is not None:
                 params["PayloadFormatVersion"] = str(spec["payloadFormatVersion"])
-            for source, target in _INTEGRATION_MEMBERS:
+            for source, target, kind in _INTEGRATION_MEMBERS:
                 if spec.get(source) is not None:
-                    params[target] = spec[source]
+                    params[target] = typed(spec[source], kind, f"{where}: {source}")
+            if spec.get("connectionType") is not None:
+                params["ConnectionType"] = one_of(
+                    spec["connectionType"], ("INTERNET", "VPC_LINK"), f"{where}: connectionType"
+                )
+            responses = spec.get("responseParameters")
+            if responses is not None:
+                if not isinstance(responses, dict):
+                    raise import_error(
+                        f"Invalid OpenAPI input: {where}: responseParameters must be an object"
+                    )
+                params["ResponseParameters"] = {
+                    str(status): typed(mapping, "str_map", f"{where}: responseParameters {status}")
+                    for status, mapping in responses.items()
+                }
             integration = await self.service.put_integration(self.api, params)
             route["Target"] = f"integrations/{integration['IntegrationId']}"
         await self.service.put_route(self.api, route)
@@ -166,21 +188,30 @@ class _Importer:
 def _api_members(document: dict[str, Any]) -> dict[str, Any]:
     info = document.get("info") or {}
     members: dict[str, Any] = {}
-    if info.get("title"):
-        members["Name"] = str(info["title"])
-    for source, target in (("description", "Description"), ("version", "Version")):
-        if info.get(source):
-            members[target] = str(info[source])
+    for source, target in (("title", "Name"), ("description", "Description"), ("version", "Version")):
+        value = info.get(source)
+        if value is not None:
+            members[target] = (
+                str(value) if isinstance(value, str | int | float) else typed(value, "str", f"info.{source}")
+            )
     cors = document.get("x-amazon-apigateway-cors")
     if cors is not None:
         if not isinstance(cors, dict):
             raise import_error("x-amazon-apigateway-cors must be an object")
         members["CorsConfiguration"] = {
-            target: cors[source] for source, target in _CORS_MEMBERS if cors.get(source) is not None
+            target: typed(cors[source], kind, f"x-amazon-apigateway-cors: {source}")
+            for source, target, kind in _CORS_MEMBERS
+            if cors.get(source) is not None
         }
+        age = members["CorsConfiguration"].get("MaxAge")
+        if age is not None and not -1 <= age <= MAX_CORS_AGE_S:
+            raise import_error(f"x-amazon-apigateway-cors: maxAge must be between -1 and {MAX_CORS_AGE_S}")
+    tag_list = document.get("tags") or []
+    if not isinstance(tag_list, list):
+        raise import_error("Invalid OpenAPI input: tags must be a list")
     tags = {
         str(tag["name"]): str(tag["x-amazon-apigateway-tag-value"])
-        for tag in document.get("tags") or []
+        for tag in tag_list
         if isinstance(tag, dict) and "name" in tag and "x-amazon-apigateway-tag-value" in tag
     }
     if tags:
@@ -191,13 +222,13 @@ def _api_members(document: dict[str, Any]) -> dict[str, Any]:
 async def draft_http_api(
     account: str,
     region: str,
-    body: str | dict[str, Any],
+    document: dict[str, Any],
     base: HttpApi | None = None,
     fail_on_warnings: bool = False,
 ) -> HttpDraft:
-    """The HTTP API the definition describes: a new one, or `base` reimported (its routes,
-    integrations and authorizers replaced; its stages kept). HttpApiService.adopt takes it."""
-    document = load_definition(body)
+    """The HTTP API the definition (read by rest_import.read_definition) describes: a new one,
+    or `base` reimported (its routes, integrations and authorizers replaced; its stages kept).
+    HttpApiService.import_into takes it."""
     if not str(document.get("openapi", "")).startswith("3."):
         raise import_error("HTTP APIs are imported from OpenAPI 3 definitions ('openapi': '3.0.1')")
     members = _api_members(document)

@@ -5,6 +5,7 @@ lives here: reading the document, walking its operations, and its security schem
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import yaml
 
 from lamina.apigateway.errors import bad_request
-from lamina.domain.yaml_documents import has_aliases
+from lamina.domain.yaml_documents import has_aliases, nesting_problem
 from lamina.errors import AwsError
 
 __all__ = [
@@ -20,15 +21,20 @@ __all__ = [
     "Operation",
     "import_error",
     "load_definition",
+    "one_of",
     "operations",
+    "read_definition",
     "security_of",
     "security_schemes",
+    "typed",
 ]
 
 MAX_DEFINITION_BYTES = 6 * 1024 * 1024  # API Gateway's import limit for a definition's body
 ANY_METHOD = "x-amazon-apigateway-any-method"
 _METHODS = ("get", "put", "post", "delete", "patch", "options", "head", ANY_METHOD)
 
+# libyaml's loader where PyYAML was built with it: a few megabytes of YAML in a fraction of the time.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Operation = tuple[str, str, dict[str, Any]]  # (path, HTTP method upper-cased or ANY, operation)
 
 
@@ -45,11 +51,14 @@ def load_definition(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         if len(raw) > MAX_DEFINITION_BYTES:
             raise import_error(f"The definition is larger than {MAX_DEFINITION_BYTES} bytes")
         text = raw.decode("utf-8", "replace")
+        problem = nesting_problem(text)
+        if problem is not None:
+            raise import_error(f"Invalid OpenAPI input: {problem}")
         if has_aliases(text):
             raise import_error("YAML aliases are not allowed in API definitions")
         try:
-            document = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as error:
+            document = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, Loader=_LOADER)
+        except (ValueError, yaml.YAMLError, RecursionError) as error:
             raise import_error(f"Invalid OpenAPI input: {str(error).splitlines()[0][:200]}") from None
     if not isinstance(document, dict):
         raise import_error("Invalid OpenAPI input: the definition is not an object")
@@ -62,6 +71,12 @@ def load_definition(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise import_error("Invalid OpenAPI input: 'info' must be an object")
     return document
+
+
+async def read_definition(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """load_definition on a thread: a large YAML document takes the parser a while, and the
+    server's loop has other requests to answer meanwhile."""
+    return await asyncio.to_thread(load_definition, body)
 
 
 def operations(document: dict[str, Any]) -> Iterator[Operation]:
@@ -101,3 +116,39 @@ def security_of(document: dict[str, Any], operation: dict[str, Any]) -> list[tup
         for name, scopes in requirement.items():
             found.append((str(name), [str(scope) for scope in scopes or []]))
     return found
+
+
+# The types of the members an import passes on. An SDK's call is typed by the protocol before it
+# reaches the service; a definition's values are not, so the importers check them here ("abc"
+# where a map belongs was stored, then broke every read of the API).
+_CHECKS = {
+    "str": lambda value: isinstance(value, str),
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "bool": lambda value: isinstance(value, bool),
+    "str_map": lambda value: (
+        isinstance(value, dict)
+        and all(isinstance(key, str) and isinstance(item, str) for key, item in value.items())
+    ),
+    "str_list": lambda value: isinstance(value, list) and all(isinstance(item, str) for item in value),
+}
+_KIND_NAMES = {
+    "str": "a string",
+    "int": "an integer",
+    "bool": "true or false",
+    "str_map": "a map of strings to strings",
+    "str_list": "a list of strings",
+}
+
+
+def typed(value: Any, kind: str, where: str) -> Any:
+    """`value` when it is of `kind` (str, int, bool, str_map, str_list); an import error naming
+    `where` otherwise."""
+    if not _CHECKS[kind](value):
+        raise import_error(f"Invalid OpenAPI input: {where} must be {_KIND_NAMES[kind]}")
+    return value
+
+
+def one_of(value: Any, allowed: tuple[str, ...], where: str) -> str:
+    if value not in allowed:
+        raise import_error(f"Invalid OpenAPI input: {where} must be one of {', '.join(allowed)}")
+    return str(value)

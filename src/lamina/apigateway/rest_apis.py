@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -293,11 +293,20 @@ class RestApiService:
             self._apis[api_id] = api
             return api
 
-    async def adopt(self, draft: RestApi) -> RestApi:
-        """An imported definition (rest_import.py) as the API of its id: a new API, or the
-        definition, resources and authorizers of an existing one replaced in one write."""
+    async def import_into(
+        self,
+        account: str,
+        region: str,
+        api_id: str | None,
+        build: Callable[[RestApi | None], Awaitable[RestApi]],
+    ) -> RestApi:
+        """An imported definition (rest_import.py) as an API: `build` makes the draft from the
+        current API (None for a new one) and the draft replaces its definition, resources and
+        authorizers in one write; both under the service's lock, so two imports merging into
+        one API at once both land."""
         async with self._lock:
-            current = self._apis.get(draft.id)
+            current = self.api(account, region, api_id) if api_id is not None else None
+            draft = await build(current)
             if current is None:
                 api = RestApi(draft.account, draft.region, draft.document, draft.resources, draft.authorizers)
                 self._apis[api.id] = api
@@ -850,5 +859,5 @@ def _check_stage_name(name: str) -> None:
 
 
 def _check_status(status: str) -> None:
-    if not (len(status) == 3 and status.isdigit() and 100 <= int(status) <= 599):
+    if not (len(status) == 3 and status.isascii() and status.isdigit() and 100 <= int(status) <= 599):
         raise bad_request("Invalid status code specified")

@@ -16,10 +16,11 @@ from lamina.apigateway.drafts import DraftStore
 from lamina.apigateway.errors import bad_request
 from lamina.apigateway.openapi import (
     import_error,
-    load_definition,
+    one_of,
     operations,
     security_of,
     security_schemes,
+    typed,
 )
 from lamina.apigateway.rest_apis import RestApi, RestApiService
 from lamina.errors import AwsError
@@ -29,18 +30,25 @@ __all__ = ["RestDraft", "draft_rest_api"]
 _INTEGRATION = "x-amazon-apigateway-integration"
 _AUTHORIZER = "x-amazon-apigateway-authorizer"
 _AUTH_TYPE = "x-amazon-apigateway-authtype"
+# (the extension's member, PutIntegration's, its type)
 _INTEGRATION_MEMBERS = (
-    ("uri", "uri"),
-    ("credentials", "credentials"),
-    ("requestParameters", "requestParameters"),
-    ("requestTemplates", "requestTemplates"),
-    ("timeoutInMillis", "timeoutInMillis"),
-    ("contentHandling", "contentHandling"),
-    ("cacheKeyParameters", "cacheKeyParameters"),
-    ("cacheNamespace", "cacheNamespace"),
-    ("connectionType", "connectionType"),
-    ("connectionId", "connectionId"),
+    ("uri", "uri", "str"),
+    ("credentials", "credentials", "str"),
+    ("requestParameters", "requestParameters", "str_map"),
+    ("requestTemplates", "requestTemplates", "str_map"),
+    ("timeoutInMillis", "timeoutInMillis", "int"),
+    ("cacheKeyParameters", "cacheKeyParameters", "str_list"),
+    ("cacheNamespace", "cacheNamespace", "str"),
+    ("connectionId", "connectionId", "str"),
 )
+_AUTHORIZER_MEMBERS = (
+    ("authorizerUri", "str"),
+    ("authorizerCredentials", "str"),
+    ("identityValidationExpression", "str"),
+    ("authorizerResultTtlInSeconds", "int"),
+    ("providerARNs", "str_list"),
+)
+CONTENT_HANDLING = ("CONVERT_TO_BINARY", "CONVERT_TO_TEXT")
 _ACTED_ON = frozenset(
     {
         _INTEGRATION,
@@ -93,25 +101,27 @@ class _Importer:
             if not isinstance(spec, dict):
                 raise import_error(f"Invalid authorizer definition for {name}")
             kind = _upper(spec.get("type"))
+            where = f"the authorizer of {name}"
             params: dict[str, Any] = {"name": name, "type": kind}
             if kind == "TOKEN":
                 params["identitySource"] = spec.get("identitySource") or (
-                    f"method.request.header.{scheme.get('name') or 'Authorization'}"
+                    f"method.request.header.{typed(scheme.get('name') or 'Authorization', 'str', where)}"
                 )
             elif spec.get("identitySource"):
                 params["identitySource"] = spec["identitySource"]
-            for member in (
-                "authorizerUri",
-                "authorizerCredentials",
-                "identityValidationExpression",
-                "authorizerResultTtlInSeconds",
-                "providerARNs",
-            ):
+            if "identitySource" in params:
+                typed(params["identitySource"], "str", f"{where}: identitySource")
+            for member, kind_of in _AUTHORIZER_MEMBERS:
                 if spec.get(member) is not None:
-                    params[member] = spec[member]
-            if name in by_name:  # merge: the definition's authorizer replaces the API's
-                del self.api.authorizers[by_name[name]]
+                    params[member] = typed(spec[member], kind_of, f"{where}: {member}")
+            previous = by_name.get(name)
+            if previous is not None:  # merge: the definition's authorizer replaces the API's
+                del self.api.authorizers[previous]
             created = await self.service.create_authorizer(self.api, params)
+            if previous is not None:  # under the old id, which methods outside the definition name
+                del self.api.authorizers[created["id"]]
+                created["id"] = previous
+                self.api.authorizers[previous] = created
             self.authorizer_ids[name] = created["id"]
 
     def _method_params(self, path: str, operation: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +156,7 @@ class _Importer:
         if request_parameters:
             params["requestParameters"] = request_parameters
         if operation.get("operationId"):
-            params["operationName"] = str(operation["operationId"])
+            params["operationName"] = typed(operation["operationId"], "str", f"operationId at '{path}'")
         return params
 
     async def _resource_for(self, path: str) -> str:
@@ -161,6 +171,10 @@ class _Importer:
                 created = await self.service.create_resource(self.api, current, part)
                 by_path[walked] = created["id"]
             current = by_path[walked]
+        if len(self.api.resources) > MAX_RESOURCES:
+            raise import_error(
+                f"The definition makes more than {MAX_RESOURCES} resources (API Gateway's limit)"
+            )
         return current
 
     async def _operation(self, path: str, method: str, operation: dict[str, Any]) -> None:
@@ -168,7 +182,10 @@ class _Importer:
         if method in self.api.resource(resource_id).get("resourceMethods", {}):
             await self.service.delete_method(self.api, resource_id, method)  # merge: replaced
         await self.service.put_method(self.api, resource_id, method, self._method_params(path, operation))
-        for status, response in (operation.get("responses") or {}).items():
+        responses = operation.get("responses") or {}
+        if not isinstance(responses, dict):
+            raise import_error(f"Invalid OpenAPI input: responses of {method} {path} must be an object")
+        for status, response in responses.items():
             if not str(status).isdigit():
                 continue  # "default" describes errors; API Gateway makes no method response of it
             headers = (response or {}).get("headers") if isinstance(response, dict) else None
@@ -192,9 +209,18 @@ class _Importer:
             params["integrationHttpMethod"] = _upper(integration["httpMethod"])
         if integration.get("passthroughBehavior"):
             params["passthroughBehavior"] = _upper(integration["passthroughBehavior"])
-        for source, target in _INTEGRATION_MEMBERS:
+        where = f"the integration of {method} {path}"
+        for source, target, kind in _INTEGRATION_MEMBERS:
             if integration.get(source) is not None:
-                params[target] = integration[source]
+                params[target] = typed(integration[source], kind, f"{where}: {source}")
+        if integration.get("contentHandling") is not None:
+            params["contentHandling"] = one_of(
+                integration["contentHandling"], CONTENT_HANDLING, f"{where}: contentHandling"
+            )
+        if integration.get("connectionType") is not None:
+            params["connectionType"] = one_of(
+                integration["connectionType"], ("INTERNET", "VPC_LINK"), f"{where}: connectionType"
+            )
         await self.service.put_integration(self.api, resource_id, method, params)
         responses = integration.get("responses") or {}
         if not isinstance(responses, dict):
@@ -206,55 +232,62 @@ class _Importer:
             status = str(response["statusCode"])
             if status not in method_responses:
                 header_names = {
-                    f"method.response.header.{key.rsplit('.', 1)[-1]}": False
-                    for key in response.get("responseParameters") or {}
+                    f"method.response.header.{str(key).rsplit('.', 1)[-1]}": False
+                    for key in typed(
+                        response.get("responseParameters") or {}, "str_map", f"{where}: responseParameters"
+                    )
                 }
                 params = {"responseParameters": header_names} if header_names else {}
                 await self.service.put_method_response(self.api, resource_id, method, status, params)
             item: dict[str, Any] = {}
             if pattern != "default":
                 item["selectionPattern"] = str(pattern)
-            for member in ("responseParameters", "responseTemplates", "contentHandling"):
+            for member in ("responseParameters", "responseTemplates"):
                 if response.get(member) is not None:
-                    item[member] = response[member]
+                    item[member] = typed(
+                        response[member], "str_map", f"{where}: responses '{pattern}': {member}"
+                    )
+            if response.get("contentHandling") is not None:
+                item["contentHandling"] = one_of(
+                    response["contentHandling"],
+                    CONTENT_HANDLING,
+                    f"{where}: responses '{pattern}': contentHandling",
+                )
             await self.service.put_integration_response(self.api, resource_id, method, status, item)
 
 
 def _api_members(document: dict[str, Any]) -> dict[str, Any]:
     info = document.get("info") or {}
     members: dict[str, Any] = {}
-    if info.get("title"):
-        members["name"] = str(info["title"])
-    if info.get("description"):
-        members["description"] = str(info["description"])
-    if info.get("version"):
-        members["version"] = str(info["version"])
+    for source, target in (("title", "name"), ("description", "description"), ("version", "version")):
+        if info.get(source) is not None:
+            value = info[source]
+            members[target] = (
+                str(value) if isinstance(value, str | int | float) else typed(value, "str", f"info.{source}")
+            )
     binary = document.get("x-amazon-apigateway-binary-media-types")
     if binary is not None:
-        if not isinstance(binary, list):
-            raise import_error("x-amazon-apigateway-binary-media-types must be a list")
-        members["binaryMediaTypes"] = [str(item) for item in binary]
-    source = document.get("x-amazon-apigateway-api-key-source")
-    if source is not None:
-        if source not in ("HEADER", "AUTHORIZER"):
-            raise import_error("x-amazon-apigateway-api-key-source must be HEADER or AUTHORIZER")
-        members["apiKeySource"] = source
+        members["binaryMediaTypes"] = typed(binary, "str_list", "x-amazon-apigateway-binary-media-types")
+    key_source = document.get("x-amazon-apigateway-api-key-source")
+    if key_source is not None:
+        members["apiKeySource"] = one_of(
+            key_source, ("HEADER", "AUTHORIZER"), "x-amazon-apigateway-api-key-source"
+        )
     return members
 
 
 async def draft_rest_api(
     account: str,
     region: str,
-    body: bytes | str | dict[str, Any],
+    document: dict[str, Any],
     base: RestApi | None = None,
     mode: str = "overwrite",
     fail_on_warnings: bool = False,
 ) -> RestDraft:
-    """The API the definition describes: a new one, or `base` overwritten or merged. The real
-    service adopts the draft (RestApiService.adopt)."""
+    """The API the definition (read by read_definition) describes: a new one, or `base`
+    overwritten or merged. The real service adopts the draft (RestApiService.import_into)."""
     if mode not in ("overwrite", "merge"):
         raise bad_request("Invalid mode: overwrite or merge")
-    document = load_definition(body)
     service = RestApiService(DraftStore())
     members = _api_members(document)
     if base is None and not members.get("name"):

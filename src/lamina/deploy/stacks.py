@@ -1080,6 +1080,7 @@ class StackService:
                 "StatusReason": prepared.message,
                 "Parameters": [],
                 "Changes": [],
+                "original": body,  # GetTemplate's Original stage shows what was sent
             }
         else:
             changes = self._plan(stack, prepared.template, prepared.values)

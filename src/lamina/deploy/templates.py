@@ -11,7 +11,7 @@ from typing import Any
 from cfn_flip import load_json, load_yaml
 
 from lamina.deploy.errors import template_error
-from lamina.domain.yaml_documents import has_aliases
+from lamina.domain.yaml_documents import has_aliases, nesting_problem
 
 __all__ = ["MAX_TEMPLATE_BYTES", "Template", "parse_template"]
 
@@ -103,6 +103,9 @@ def parse_template(body: str, *, limit: int = MAX_TEMPLATE_BYTES) -> Template:
     """The template in `body`; ValidationError "Template format error: …" when it is not one."""
     if len(body.encode("utf-8", "replace")) > limit:
         raise template_error(f"the template is larger than {limit} bytes")
+    problem = nesting_problem(body)
+    if problem is not None:
+        raise template_error(problem)
     if has_aliases(body):
         raise template_error("YAML aliases are not allowed in CloudFormation templates")
     try:

@@ -35,13 +35,17 @@ class CodeFolder:
 def _local(value: Any, root: Path) -> Path | None:
     if not isinstance(value, str) or value.startswith("s3://"):
         return None
-    path = (root / value).resolve()
-    return path if path.is_dir() else None
+    try:
+        path = (root / value).resolve()
+        return path if path.is_dir() else None
+    except (OSError, ValueError):  # a NUL in the name, a loop of links
+        raise RuntimeError(f"CodeUri {value[:200]!r} is not a folder this machine can read") from None
 
 
 def code_folders(document: dict[str, Any], root: Path) -> list[CodeFolder]:
     """The local folders a template's functions and layers are built from."""
-    global_uri = ((document.get("Globals") or {}).get("Function") or {}).get("CodeUri")
+    global_function = (document.get("Globals") or {}).get("Function") or {}
+    global_uri = global_function.get("CodeUri") if isinstance(global_function, dict) else None
     found = []
     for logical_id, resource in (document.get("Resources") or {}).items():
         kind = resource.get("Type")
@@ -72,11 +76,11 @@ def _requirements(folder: Path) -> list[str]:
     listed = folder / "requirements.txt"
     if not listed.is_file():
         return []
-    return [
-        line.strip()
-        for line in listed.read_text().splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
+    try:
+        text = listed.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise RuntimeError(f"{listed} is not UTF-8 text") from None
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 def installed_requirements(folder: Path, cache: Path) -> Path | None:
@@ -109,9 +113,9 @@ def installed_requirements(folder: Path, cache: Path) -> Path | None:
     )
     if completed.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
-        raise RuntimeError(
-            f"pip could not install {folder / 'requirements.txt'}:\n{completed.stderr.strip()}"
-        )
+        said = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
+        reason = said[-1] if said else "no reason given"
+        raise RuntimeError(f"pip could not install {folder / 'requirements.txt'}: {reason}")
     os.replace(staging, target)
     return target
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from cfn_flip import load_json, load_yaml
 
+from lamina.domain.yaml_documents import has_aliases, nesting_problem
 from lamina.projects.build import CodeFolder, packaged_template
 from lamina.projects.connection import Connection
 
@@ -69,16 +70,34 @@ def template_path(directory: Path) -> Path:
 
 
 def load_template(directory: Path) -> dict[str, Any]:
+    """The project's template, checked as the server will check it (aliases, nesting) before this
+    process builds it, and for the shape packaging reads (Resources of objects with a Type)."""
     path = template_path(directory)
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise DeployFailed(f"{path} is not UTF-8 text") from None
+    problem = nesting_problem(text) or (
+        "it uses YAML aliases, which CloudFormation refuses" if has_aliases(text) else None
+    )
+    if problem is not None:
+        raise DeployFailed(f"{path} is not a template: {problem}")
     try:
         loaded = load_json(text) if text.lstrip().startswith("{") else load_yaml(text)
-    except (ValueError, yaml.YAMLError) as error:
+        document = json.loads(json.dumps(loaded, default=str))  # YAML dates as their text
+    except (ValueError, yaml.YAMLError, RecursionError) as error:
         raise DeployFailed(f"{path} is not a template: {str(error).splitlines()[0]}") from None
-    document = json.loads(json.dumps(loaded))
-    if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
+    resources = document.get("Resources") if isinstance(document, dict) else None
+    if not isinstance(resources, dict) or not resources:
         raise DeployFailed(f"{path} is not a template: it has no Resources section")
-    return document
+    for name, resource in resources.items():
+        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
+            raise DeployFailed(f"{path}: resource {name} must be an object with a Type")
+        if not isinstance(resource.get("Properties", {}), dict):
+            raise DeployFailed(f"{path}: the Properties of {name} must be an object")
+    if not isinstance(document.get("Globals", {}), dict):
+        raise DeployFailed(f"{path}: Globals must be an object")
+    return dict(document)
 
 
 def artifacts_bucket(connection: Connection) -> str:
@@ -170,6 +189,9 @@ def deploy(
     cache = directory / ".lamina" / "requirements"
     cache.mkdir(parents=True, exist_ok=True)
     packaged, code = packaged_template(document, directory, s3, bucket, cache)
+    for folder in code:
+        if not folder.folder.is_relative_to(directory):  # allowed, as SAM allows it; said
+            say(f"note: the code of {folder.logical_id} comes from {folder.folder}, outside the project")
     body = json.dumps(packaged)
     template: dict[str, str] = {"TemplateBody": body}
     if len(body.encode()) > MAX_TEMPLATE_BODY:

@@ -92,6 +92,12 @@ def build_cloud_control_facade(client: InProcessClient, authorizer: Authorizer) 
         except AwsError as error:
             if error.code in _GONE:
                 raise _not_found(type_name, identifier) from None
+            if error.status == 400:  # the identifier is not one the type's API takes
+                raise AwsError(
+                    "InvalidRequestException",
+                    f"Invalid identifier {identifier[:200]!r}: {error.message}",
+                    400,
+                ) from None
             raise
         properties = json.dumps(properties_of(answer), default=str)
         return OperationResult(

@@ -10,6 +10,7 @@ from lamina.api.services import paging
 from lamina.apigateway.errors import bad_request
 from lamina.apigateway.http_apis import HttpApi, HttpApiService
 from lamina.apigateway.http_import import draft_http_api
+from lamina.apigateway.openapi import read_definition
 
 __all__ = ["HTTP_OPERATIONS", "HttpApiOperations"]
 
@@ -71,26 +72,31 @@ class HttpApiOperations:
         api = await self._service.create_api(context.principal.account, context.region, params)
         return OperationResult(api.document)
 
+    async def _import(
+        self, params: dict[str, Any], context: RequestContext, api_id: str | None
+    ) -> OperationResult:
+        document = await read_definition(params.get("Body") or "")
+        warnings: list[str] = []
+
+        async def build(current: HttpApi | None) -> HttpApi:
+            draft = await draft_http_api(
+                context.principal.account,
+                context.region,
+                document,
+                base=current,
+                fail_on_warnings=bool(params.get("FailOnWarnings")),
+            )
+            warnings.extend(draft.warnings)
+            return draft.api
+
+        api = await self._service.import_into(context.principal.account, context.region, api_id, build)
+        return OperationResult({**api.document, **({"Warnings": warnings} if warnings else {})})
+
     async def import_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        draft = await draft_http_api(
-            context.principal.account,
-            context.region,
-            params.get("Body") or "",
-            fail_on_warnings=bool(params.get("FailOnWarnings")),
-        )
-        api = await self._service.adopt(draft.api)
-        return OperationResult({**api.document, **({"Warnings": draft.warnings} if draft.warnings else {})})
+        return await self._import(params, context, None)
 
     async def reimport_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        draft = await draft_http_api(
-            context.principal.account,
-            context.region,
-            params.get("Body") or "",
-            base=self._api(params, context),
-            fail_on_warnings=bool(params.get("FailOnWarnings")),
-        )
-        api = await self._service.adopt(draft.api)
-        return OperationResult({**api.document, **({"Warnings": draft.warnings} if draft.warnings else {})})
+        return await self._import(params, context, params["ApiId"])
 
     async def get_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         return OperationResult(self._api(params, context).document)

@@ -14,6 +14,7 @@ from lamina.api.context import OperationResult, RequestContext
 from lamina.api.services import paging
 from lamina.apigateway.errors import bad_request
 from lamina.apigateway.execution_log import ExecutionLog
+from lamina.apigateway.openapi import read_definition
 from lamina.apigateway.requests import ApiRequest
 from lamina.apigateway.rest_apis import RestApi, RestApiService
 from lamina.apigateway.rest_import import draft_rest_api
@@ -111,28 +112,32 @@ class RestApiOperations:
         api = await self._service.create_api(context.principal.account, context.region, params)
         return OperationResult(api.document)
 
+    async def _import(
+        self, params: dict[str, Any], context: RequestContext, api_id: str | None, mode: str
+    ) -> OperationResult:
+        document = await read_definition(params.get("body") or b"")
+        warnings: list[str] = []
+
+        async def build(current: RestApi | None) -> RestApi:
+            draft = await draft_rest_api(
+                context.principal.account,
+                context.region,
+                document,
+                base=current,
+                mode=mode,
+                fail_on_warnings=bool(params.get("failOnWarnings")),
+            )
+            warnings.extend(draft.warnings)
+            return draft.api
+
+        api = await self._service.import_into(context.principal.account, context.region, api_id, build)
+        return OperationResult(_with_warnings(api.document, warnings))
+
     async def import_rest_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        draft = await draft_rest_api(
-            context.principal.account,
-            context.region,
-            params.get("body") or b"",
-            fail_on_warnings=bool(params.get("failOnWarnings")),
-        )
-        api = await self._service.adopt(draft.api)
-        return OperationResult(_with_warnings(api.document, draft.warnings))
+        return await self._import(params, context, None, "overwrite")
 
     async def put_rest_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        current = self._api(params, context)
-        draft = await draft_rest_api(
-            context.principal.account,
-            context.region,
-            params.get("body") or b"",
-            base=current,
-            mode=params.get("mode") or "merge",
-            fail_on_warnings=bool(params.get("failOnWarnings")),
-        )
-        api = await self._service.adopt(draft.api)
-        return OperationResult(_with_warnings(api.document, draft.warnings))
+        return await self._import(params, context, params["restApiId"], params.get("mode") or "merge")
 
     async def get_rest_api(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
         return OperationResult(self._api(params, context).document)

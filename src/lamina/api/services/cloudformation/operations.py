@@ -239,11 +239,11 @@ class StackOperations:
         return OperationResult(self._summary(await self._body(params, context)))
 
     async def get_template_summary(self, params: dict[str, Any], context: RequestContext) -> OperationResult:
-        body = (
-            self._stack(params, context)["template"]
-            if params.get("StackName")
-            else await self._body(params, context)
-        )
+        if params.get("StackName"):
+            stack = self._stack(params, context)
+            body = str(stack.get("original_template") or stack["template"])  # its Transform declared
+        else:
+            body = await self._body(params, context)
         summary = self._summary(body)
         template = parse_template(body)
         summary["ResourceTypes"] = sorted({resource["Type"] for resource in template.resources.values()})
