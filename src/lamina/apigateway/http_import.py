@@ -16,14 +16,15 @@ from lamina.apigateway.drafts import DraftStore
 from lamina.apigateway.http_apis import HttpApi, HttpApiService
 from lamina.apigateway.openapi import (
     import_error,
+    info_members,
     one_of,
     operations,
+    run_importer,
     security_of,
     security_schemes,
     typed,
 )
 from lamina.apigateway.routes import DEFAULT_ROUTE
-from lamina.errors import AwsError
 
 __all__ = ["HttpDraft", "draft_http_api"]
 
@@ -186,14 +187,7 @@ class _Importer:
 
 
 def _api_members(document: dict[str, Any]) -> dict[str, Any]:
-    info = document.get("info") or {}
-    members: dict[str, Any] = {}
-    for source, target in (("title", "Name"), ("description", "Description"), ("version", "Version")):
-        value = info.get(source)
-        if value is not None:
-            members[target] = (
-                str(value) if isinstance(value, str | int | float) else typed(value, "str", f"info.{source}")
-            )
+    members = info_members(document, ("Name", "Description", "Version"))
     cors = document.get("x-amazon-apigateway-cors")
     if cors is not None:
         if not isinstance(cors, dict):
@@ -243,14 +237,5 @@ async def draft_http_api(
     else:
         draft.document.update(members)
     importer = _Importer(service, draft, document)
-    try:
-        await importer.run()
-    except AwsError as error:
-        if error.message.startswith("Errors found during import"):
-            raise
-        raise import_error(error.message) from None
-    except (TypeError, ValueError, AttributeError) as error:
-        raise import_error(f"Invalid OpenAPI input: {str(error)[:200]}") from None
-    if fail_on_warnings and importer.warnings:
-        raise import_error("\n\t".join(importer.warnings))
+    await run_importer(importer.run, importer.warnings, fail_on_warnings)
     return HttpDraft(draft, importer.warnings)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import yaml
@@ -20,10 +20,12 @@ __all__ = [
     "MAX_DEFINITION_BYTES",
     "Operation",
     "import_error",
+    "info_members",
     "load_definition",
     "one_of",
     "operations",
     "read_definition",
+    "run_importer",
     "security_of",
     "security_schemes",
     "typed",
@@ -71,6 +73,36 @@ def load_definition(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise import_error("Invalid OpenAPI input: 'info' must be an object")
     return document
+
+
+def info_members(document: dict[str, Any], targets: tuple[str, str, str]) -> dict[str, Any]:
+    """The definition's info.title, description and version under the API's names for them."""
+    info = document.get("info") or {}
+    members: dict[str, Any] = {}
+    for source, target in zip(("title", "description", "version"), targets, strict=True):
+        value = info.get(source)
+        if value is not None:
+            members[target] = (
+                str(value) if isinstance(value, str | int | float) else typed(value, "str", f"info.{source}")
+            )
+    return members
+
+
+async def run_importer(
+    run: Callable[[], Awaitable[None]], warnings: list[str], fail_on_warnings: bool
+) -> None:
+    """Run an importer over its draft: a refusal of the control plane, or a value of a shape the
+    importer did not expect, is said as an import error; warnings fail it when asked to."""
+    try:
+        await run()
+    except AwsError as error:
+        if error.message.startswith("Errors found during import"):
+            raise
+        raise import_error(error.message) from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise import_error(f"Invalid OpenAPI input: {str(error)[:200]}") from None
+    if fail_on_warnings and warnings:
+        raise import_error("\n\t".join(warnings))
 
 
 async def read_definition(body: bytes | str | dict[str, Any]) -> dict[str, Any]:

@@ -16,14 +16,15 @@ from lamina.apigateway.drafts import DraftStore
 from lamina.apigateway.errors import bad_request
 from lamina.apigateway.openapi import (
     import_error,
+    info_members,
     one_of,
     operations,
+    run_importer,
     security_of,
     security_schemes,
     typed,
 )
 from lamina.apigateway.rest_apis import RestApi, RestApiService
-from lamina.errors import AwsError
 
 __all__ = ["RestDraft", "draft_rest_api"]
 
@@ -257,14 +258,7 @@ class _Importer:
 
 
 def _api_members(document: dict[str, Any]) -> dict[str, Any]:
-    info = document.get("info") or {}
-    members: dict[str, Any] = {}
-    for source, target in (("title", "name"), ("description", "description"), ("version", "version")):
-        if info.get(source) is not None:
-            value = info[source]
-            members[target] = (
-                str(value) if isinstance(value, str | int | float) else typed(value, "str", f"info.{source}")
-            )
+    members = info_members(document, ("name", "description", "version"))
     binary = document.get("x-amazon-apigateway-binary-media-types")
     if binary is not None:
         members["binaryMediaTypes"] = typed(binary, "str_list", "x-amazon-apigateway-binary-media-types")
@@ -305,14 +299,5 @@ async def draft_rest_api(
     else:
         draft.document.update(members)
     importer = _Importer(service, draft, document)
-    try:
-        await importer.run()
-    except AwsError as error:
-        if error.message.startswith("Errors found during import"):
-            raise
-        raise import_error(error.message) from None
-    except (TypeError, ValueError, AttributeError) as error:
-        raise import_error(f"Invalid OpenAPI input: {str(error)[:200]}") from None
-    if fail_on_warnings and importer.warnings:
-        raise import_error("\n\t".join(importer.warnings))
+    await run_importer(importer.run, importer.warnings, fail_on_warnings)
     return RestDraft(draft, importer.warnings)
