@@ -316,3 +316,34 @@ def test_a_namespace_entered_ahead_has_its_init_confined_before_the_runtime_runs
     seen = json.loads(result.stdout)
     assert seen["runtime"] == [2, 1, 100321]
     assert seen["init_uids"] == ["100321"] * 4  # real, effective, saved and file-system uid
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+def test_descriptors_above_the_new_limit_are_closed_too() -> None:
+    """A spawner holding more descriptors than the function's NOFILE limit: lowered before the
+    descriptors were closed, the limit left no descriptor to list /proc/self/fd with, and those
+    above it passed to the function."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(100)]
+    for fd in held:
+        os.set_inheritable(fd, True)
+    try:
+        plan = ConfinementPlan(rlimits={"NOFILE": 64}, working_directory="/")
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                "import os; print(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            close_fds=False,
+            preexec_fn=lambda: confine(plan, exec_follows=True),
+        )
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert result.returncode == 0, result.stderr
+    assert not set(json.loads(result.stdout)) & set(held)

@@ -753,7 +753,7 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
         with contextlib.suppress(PermissionError):
             os.setsid()
     _join_cgroups(plan.cgroup_procs)
-    _apply_rlimits(plan.rlimits)
+    _apply_rlimits({name: value for name, value in plan.rlimits.items() if name != "NOFILE"})
     flags = 0
     for name in plan.namespaces:
         flags |= NAMESPACE_FLAGS[name]
@@ -784,6 +784,11 @@ def confine(plan: ConfinementPlan, exec_follows: bool = False) -> None:
     keep += [_ahead_init_credentials_fd] if entered else []
     os.chdir(plan.working_directory)
     _close_inherited_fds(keep, exec_follows)
+    # The descriptor limit comes last: lowered first, it left a process holding more descriptors
+    # than it no descriptor to list /proc/self/fd with (EMFILE), and those above the limit passed
+    # on to the function.
+    if "NOFILE" in plan.rlimits:
+        _apply_rlimits({"NOFILE": plan.rlimits["NOFILE"]})
     if plan.uid is not None and plan.gid is not None:
         _drop_privileges(plan.uid, plan.gid)
         _prctl(_PR_SET_DUMPABLE, 1)  # ptrace and /proc/self need it after a credential change
