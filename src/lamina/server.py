@@ -63,6 +63,7 @@ from lamina.cluster.routing import PRIMARY, InvocationRouter
 from lamina.cluster.shared_counts import SharedCounts, counts_path
 from lamina.cluster.workers import WorkerGroup, WorkerSpec, inbox_path, runtime_dir_for
 from lamina.config import Settings
+from lamina.console.app import Console
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.regions import is_region
@@ -1641,6 +1642,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         admin,
         sigv2=s3.sigv2 if s3 is not None else None,
         api_endpoint=apis.endpoint if apis is not None else None,
+        console=Console(InProcessClient(services), directory.credential, settings.region).handle,
     )
     platform = Platform(
         settings,

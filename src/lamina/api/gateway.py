@@ -9,7 +9,7 @@ crash the server: unexpected failures become a 500 ServiceException and are logg
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import parse_qsl
 
 from lamina.api.admin import PREFIX as ADMIN_PREFIX
@@ -58,6 +58,9 @@ def to_lean_response(response: HttpResponse) -> LeanResponse:
 SigV2Check = Callable[[LeanRequest], CredentialScope]
 
 
+CONSOLE_PATH = "/_lamina/console"  # the web console's pages (console/app.py), signed in by cookie
+
+
 class Gateway:
     def __init__(
         self,
@@ -70,9 +73,10 @@ class Gateway:
         admin: AdminRoutes | None = None,
         sigv2: SigV2Check | None = None,
         api_endpoint: ApiEndpoint | None = None,
+        console: Callable[[LeanRequest], Awaitable[LeanResponse]] | None = None,
     ) -> None:
         """`credentials(access_key_id)`: who a verified key belongs to (the verifier looked up its
-        secret the same way)."""
+        secret the same way); `console`: the web console's handler (/_lamina/console/)."""
         self._services = dict(services)
         self._default = self._services[default_service]
         self._verifier = verifier
@@ -82,6 +86,7 @@ class Gateway:
         self._admin = admin
         self._sigv2 = sigv2
         self._api_endpoint = api_endpoint
+        self._console = console
 
     async def handle(self, lean: LeanRequest) -> LeanResponse:
         """The public port's handler: never raises."""
@@ -94,6 +99,10 @@ class Gateway:
                 return await self._api_endpoint.handle(lean, *api)
         if lean.path.startswith(ADMIN_PREFIX) and self._admin is not None:
             return await self._serve_admin(lean)
+        if self._console is not None and (
+            lean.path == CONSOLE_PATH or lean.path.startswith(CONSOLE_PATH + "/")
+        ):
+            return await self._console(lean)
         request_id = new_request_id()
         raw_path = lean.path
         query_string = lean.query_string

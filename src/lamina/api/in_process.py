@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import botocore.session
 from botocore import parsers, serialize
 from botocore.awsrequest import create_request_object, prepare_request_dict
+from botocore.compat import HTTPHeaders
 from botocore.model import OperationModel, ServiceModel
 
 from lamina.api.context import RequestContext
@@ -87,7 +88,9 @@ class InProcessClient:
                 chunks.append(chunk)
             body = b"".join(chunks)
         parser = parsers.create_parser(protocol)
-        headers = {name.lower(): value for name, value in response.headers}
+        # botocore's parsers read headers case-insensitively, as HTTPHeaders does (a plain dict of
+        # lower-cased names lost every header member: Invoke's LogResult, ExecutedVersion…).
+        headers = HTTPHeaders.from_pairs(list(response.headers))
         parsed: dict[str, Any] = parser.parse(
             {"status_code": response.status, "headers": headers, "body": body},
             operation_model.output_shape,
