@@ -157,30 +157,33 @@ class HttpApiService:
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
-        apis: dict[str, HttpApi] = {}
-        for key, document in await self._store.list_kind(API_KIND):
-            apis[key.name] = HttpApi(
-                key.account,
-                key.region,
-                document["api"],
-                document["routes"],
-                document["integrations"],
-                document["authorizers"],
-            )
-        for key, document in await self._store.list_kind(DEPLOYMENT_KIND):
-            api = apis.get(key.name.split("/")[0])
-            if api is not None:
-                api.deployments[document["deployment"]["DeploymentId"]] = HttpDeployment(
-                    document["deployment"],
+        # Under the lock: a reload read the store while a write was in flight, then replaced
+        # the in-memory state with what it read, losing the write (seen on a shared database).
+        async with self._lock:
+            apis: dict[str, HttpApi] = {}
+            for key, document in await self._store.list_kind(API_KIND):
+                apis[key.name] = HttpApi(
+                    key.account,
+                    key.region,
+                    document["api"],
                     document["routes"],
                     document["integrations"],
                     document["authorizers"],
                 )
-        for key, document in await self._store.list_kind(STAGE_KIND):
-            api = apis.get(key.name.split("/")[0])
-            if api is not None:
-                api.stages[document["StageName"]] = document
-        self._apis = apis
+            for key, document in await self._store.list_kind(DEPLOYMENT_KIND):
+                api = apis.get(key.name.split("/")[0])
+                if api is not None:
+                    api.deployments[document["deployment"]["DeploymentId"]] = HttpDeployment(
+                        document["deployment"],
+                        document["routes"],
+                        document["integrations"],
+                        document["authorizers"],
+                    )
+            for key, document in await self._store.list_kind(STAGE_KIND):
+                api = apis.get(key.name.split("/")[0])
+                if api is not None:
+                    api.stages[document["StageName"]] = document
+            self._apis = apis
 
     def api_by_id(self, api_id: str) -> HttpApi | None:
         return self._apis.get(api_id)

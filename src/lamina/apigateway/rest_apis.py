@@ -213,26 +213,29 @@ class RestApiService:
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
-        apis: dict[str, RestApi] = {}
-        for key, document in await self._store.list_kind(API_KIND):
-            apis[key.name] = RestApi(
-                key.account,
-                key.region,
-                document["api"],
-                document["resources"],
-                document.get("authorizers", {}),
-            )
-        for key, document in await self._store.list_kind(DEPLOYMENT_KIND):
-            api = apis.get(key.name.split("/")[0])
-            if api is not None:
-                api.deployments[document["deployment"]["id"]] = Deployment(
-                    document["deployment"], document["resources"], document.get("authorizers", {})
+        # Under the lock: a reload read the store while a write was in flight, then replaced
+        # the in-memory state with what it read, losing the write (seen on a shared database).
+        async with self._lock:
+            apis: dict[str, RestApi] = {}
+            for key, document in await self._store.list_kind(API_KIND):
+                apis[key.name] = RestApi(
+                    key.account,
+                    key.region,
+                    document["api"],
+                    document["resources"],
+                    document.get("authorizers", {}),
                 )
-        for key, document in await self._store.list_kind(STAGE_KIND):
-            api = apis.get(key.name.split("/")[0])
-            if api is not None:
-                api.stages[document["stageName"]] = document
-        self._apis = apis
+            for key, document in await self._store.list_kind(DEPLOYMENT_KIND):
+                api = apis.get(key.name.split("/")[0])
+                if api is not None:
+                    api.deployments[document["deployment"]["id"]] = Deployment(
+                        document["deployment"], document["resources"], document.get("authorizers", {})
+                    )
+            for key, document in await self._store.list_kind(STAGE_KIND):
+                api = apis.get(key.name.split("/")[0])
+                if api is not None:
+                    api.stages[document["stageName"]] = document
+            self._apis = apis
 
     # lookups -------------------------------------------------------------------------------------
     def api_by_id(self, api_id: str) -> RestApi | None:

@@ -53,16 +53,19 @@ class UsagePlanService:
         self._quotas = QuotaCounter()
 
     async def load(self) -> None:
-        keys = {
-            key.name: (key.account, key.region, document)
-            for key, document in await self._store.list_kind(KEY_KIND)
-        }
-        plans = {
-            key.name: (key.account, key.region, document)
-            for key, document in await self._store.list_kind(PLAN_KIND)
-        }
-        self._keys, self._plans = keys, plans
-        self._by_value = {document["value"]: key_id for key_id, (_, _, document) in keys.items()}
+        # Under the lock: a reload read the store while a write was in flight, then replaced
+        # the in-memory state with what it read, losing the write (seen on a shared database).
+        async with self._lock:
+            keys = {
+                key.name: (key.account, key.region, document)
+                for key, document in await self._store.list_kind(KEY_KIND)
+            }
+            plans = {
+                key.name: (key.account, key.region, document)
+                for key, document in await self._store.list_kind(PLAN_KIND)
+            }
+            self._keys, self._plans = keys, plans
+            self._by_value = {document["value"]: key_id for key_id, (_, _, document) in keys.items()}
 
     # API keys ------------------------------------------------------------------------------------
     def key(self, account: str, region: str, key_id: str) -> dict[str, Any]:
