@@ -64,6 +64,7 @@ from lamina.cluster.shared_counts import SharedCounts, counts_path
 from lamina.cluster.workers import WorkerGroup, WorkerSpec, inbox_path, runtime_dir_for
 from lamina.config import Settings
 from lamina.console.app import Console
+from lamina.console.visit import ConsoleParts, Renderer
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.regions import is_region
@@ -165,6 +166,7 @@ from lamina.store.ports import (
     MetricStore,
     ServerLogStore,
 )
+from lamina.store.sqlite.billing import SqliteBillingStore
 from lamina.store_choice import StoreChoice
 from lamina.transport.function_port import FunctionApiPort, UidsOtherThan
 from lamina.transport.handoff import ConnectionInbox
@@ -1626,6 +1628,24 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     )
     url_router = FunctionUrlRouter(lambda: [account.function_urls for account in accounts.values()])
 
+    async def month_usage(account_id: str, month: str) -> dict[str, tuple[int, int]]:
+        """The console's overview: the account's usage this month, in the console's region."""
+        account = platform.accounts.get((account_id, settings.region))
+        if account is None:
+            return {}
+        await account.billing.flush()
+        store = account.billing_store
+        if not isinstance(store, SqliteBillingStore):
+            from lamina.store.postgres.billing import PostgresBillingStore  # psycopg: only when used
+
+            if not isinstance(store, PostgresBillingStore):
+                return {}
+        return {
+            function: usage
+            for (used_in, function), usage in (await store.usage()).items()
+            if used_in == month
+        }
+
     async def account_created(account_id: str) -> None:
         await platform.add_account(account_id)
 
@@ -1642,7 +1662,17 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         admin,
         sigv2=s3.sigv2 if s3 is not None else None,
         api_endpoint=apis.endpoint if apis is not None else None,
-        console=Console(InProcessClient(services), directory.credential, settings.region).handle,
+        console=Console(
+            ConsoleParts(
+                InProcessClient(services, validate=False),
+                settings.region,
+                Renderer(),
+                accounts[home].backends.manager.code_package,
+                month_usage if worker is None else None,
+                events.store if events is not None else None,
+            ),
+            directory.credential,
+        ).handle,
     )
     platform = Platform(
         settings,

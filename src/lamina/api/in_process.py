@@ -55,9 +55,12 @@ def _protocol(service: str) -> str:
 
 
 class InProcessClient:
-    def __init__(self, services: Mapping[str, Service]) -> None:
-        """`services`: the gateway's facades by signing name."""
+    def __init__(self, services: Mapping[str, Service], validate: bool = True) -> None:
+        """`services`: the gateway's facades by signing name. `validate`: check parameters against
+        the model first, as an SDK does; without it the service's own validation answers (what
+        AWS's console shows: "Value '100' at 'memorySize' failed to satisfy constraint…")."""
         self._services = services
+        self._validate = validate
 
     async def call(
         self, service: str, operation: str, params: dict[str, Any], principal: Principal, region: str
@@ -66,7 +69,7 @@ class InProcessClient:
         model = _model(service)
         operation_model = model.operation_model(operation)
         protocol = _protocol(service)
-        request = _http_request(protocol, operation_model, params)
+        request = _http_request(protocol, operation_model, params, self._validate)
         facade = self._services[_SIGNING_NAMES.get(service, service)]
         context = RequestContext(new_request_id(), request, "", principal, "127.0.0.1", region)
         try:
@@ -104,8 +107,10 @@ class InProcessClient:
         return parsed
 
 
-def _http_request(protocol: str, operation: OperationModel, params: dict[str, Any]) -> HttpRequest:
-    serializer = serialize.create_serializer(protocol, include_validation=True)
+def _http_request(
+    protocol: str, operation: OperationModel, params: dict[str, Any], validate: bool
+) -> HttpRequest:
+    serializer = serialize.create_serializer(protocol, include_validation=validate)
     try:
         request_dict = serializer.serialize_to_request(params, operation)
     except Exception as error:  # botocore's ParamValidationError and the like

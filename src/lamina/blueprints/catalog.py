@@ -17,7 +17,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Blueprint", "blueprint", "blueprints", "runtime_for", "write_project"]
+__all__ = [
+    "Blueprint",
+    "FunctionCode",
+    "blueprint",
+    "blueprints",
+    "function_code",
+    "runtime_for",
+    "write_project",
+]
 
 _HERE = Path(__file__).resolve().parent
 PROJECTS = _HERE / "projects"
@@ -97,6 +105,55 @@ def _project(folder: Path) -> Blueprint:
         function=str(manifest["function"]),
         folder=folder,
         classic=False,
+    )
+
+
+@dataclass(frozen=True)
+class FunctionCode:
+    """A blueprint's function on its own (what the console creates): no template, no triggers."""
+
+    handler: str
+    files: dict[str, bytes]  # path in the package → content
+    event: str  # its test event, JSON text
+    executable: frozenset[str] = frozenset()  # paths with an execute bit (a custom runtime's bootstrap)
+
+
+def _code_files(folder: Path, kept_out: frozenset[str] = frozenset()) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+        and path.relative_to(folder).as_posix() not in kept_out
+        and "__pycache__" not in path.relative_to(folder).parts
+    }
+
+
+def _executable(folder: Path, files: dict[str, bytes]) -> frozenset[str]:
+    return frozenset(path for path in files if (folder / path).stat().st_mode & 0o111)
+
+
+def function_code(item: Blueprint) -> FunctionCode:
+    if item.classic:
+        manifest = json.loads((item.folder / "example.json").read_text())
+        files = _code_files(item.folder, _EXAMPLE_FILES_KEPT_OUT)
+        return FunctionCode(
+            str(manifest["handler"]),
+            files,
+            (item.folder / "event.json").read_text(),
+            _executable(item.folder, files),
+        )
+    from cfn_flip import load_yaml
+
+    document = load_yaml(item.template(runtime_for(item.language)))
+    properties = document["Resources"][item.function]["Properties"]
+    code_folder = item.folder / str(properties.get("CodeUri", "src/")).strip("/")
+    events = sorted((item.folder / "events").glob("*.json"))
+    files = _code_files(code_folder)
+    return FunctionCode(
+        str(properties["Handler"]),
+        files,
+        events[0].read_text() if events else "{}",
+        _executable(code_folder, files),
     )
 
 

@@ -57,6 +57,15 @@ class SqliteBillingStore:
 
         await self._database.run(work)
 
+    async def usage(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """{(month, function): (requests, mb_ms)}, as the PostgreSQL store answers it."""
+
+        def work(connection: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]]:
+            rows = connection.execute("SELECT month, function, requests, mb_ms FROM usage").fetchall()
+            return {(row[0], row[1]): (int(row[2]), int(row[3])) for row in rows}
+
+        return await self._database.run(work)
+
 
 def read_usage(path: Path, month: str | None = None, function: str | None = None) -> list[Usage]:
     """For the CLI: read the database directly (a server may be writing it meanwhile)."""

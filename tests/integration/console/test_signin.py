@@ -8,31 +8,16 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.browser import needs_chromium, raw, shot, sign_in
 from tests.support.lambda_calls import create_function
 from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "console"
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (scripts/test installs it)"
-)
-# Chromium as root, headless, with nothing reaching out to Google's hosts (refused here).
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ECHO = {
     "app.py": (
         "import json\n\n"
@@ -44,71 +29,42 @@ ECHO = {
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-@pytest.fixture(scope="module")
 def function_name(lambda_client: Any) -> str:
     name = f"console-{uuid.uuid4().hex[:8]}"
     create_function(lambda_client, name, ECHO)
     return name
 
 
-def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def _sign_in(page: Any, server: RunningServer, key: str, secret: str) -> None:
-    page.goto(f"{server.endpoint}/_lamina/console/")
-    page.get_by_label("Access key ID").fill(key)
-    page.get_by_label("Secret access key").fill(secret)
-    page.get_by_role("button", name="Sign in").click()
-
-
 @needs_chromium
 def test_a_wrong_secret_is_refused(page: Any, server: RunningServer) -> None:
-    _sign_in(page, server, ACCESS_KEY, "not-the-secret")
+    sign_in(page, server, ACCESS_KEY, "not-the-secret")
     assert page.get_by_role("alert").inner_text() == "The access key ID or the secret access key is wrong."
     assert page.url.endswith("/_lamina/console/signin")
-    _shot(page, "signin-refused")
+    shot(page, "signin-refused")
 
 
 @needs_chromium
 def test_functions_list_search_and_the_test_button(
     page: Any, server: RunningServer, function_name: str
 ) -> None:
-    _sign_in(page, server, ACCESS_KEY, SECRET_KEY)
+    sign_in(page, server, ACCESS_KEY, SECRET_KEY)
     table = page.get_by_role("table", name="Functions")
     assert table.get_by_role("link", name=function_name).is_visible()
-    _shot(page, "functions")
+    shot(page, "functions")
     page.get_by_label("Search functions").fill(function_name[-8:])
     page.get_by_role("button", name="Search").click()
     assert [row.inner_text() for row in table.get_by_role("link").all()] == [function_name]
 
     table.get_by_role("link", name=function_name).click()
     assert page.get_by_role("heading", name=function_name).is_visible()
+    page.get_by_role("navigation", name="Function").get_by_role("link", name="Test").click()
     page.get_by_label("Template").select_option("SNS")
     page.get_by_role("button", name="Use template").click()
     assert "aws:sns" in page.get_by_label("Event JSON").input_value()
     page.get_by_label("Event JSON").fill('{"hello": "console"}')
     page.get_by_role("button", name="Test", exact=True).click()
     result = page.get_by_role("region", name="Execution result")
-    _shot(page, "function-test")
+    shot(page, "function-test")
     assert json.loads(result.get_by_label("Response").inner_text()) == {"got": {"hello": "console"}}
     summary = result.get_by_label("Summary").inner_text()
     assert re.search(r"Request ID\s+[0-9a-f-]{36}", summary) and "Billed duration" in summary
@@ -118,7 +74,7 @@ def test_functions_list_search_and_the_test_button(
         and 'console test {"hello": "console"}' in log
         and "REPORT RequestId:" in log
     )
-    _shot(page, "function-test")
+    shot(page, "function-test")
 
     # Bad JSON is said, and nothing is invoked.
     page.get_by_label("Event JSON").fill("{not json")
@@ -140,18 +96,19 @@ def test_a_read_only_user_sees_functions_but_its_test_is_refused(
     iam.create_user(UserName=user)
     iam.attach_user_policy(UserName=user, PolicyArn="arn:aws:iam::aws:policy/AWSLambda_ReadOnlyAccess")
     key = iam.create_access_key(UserName=user)["AccessKey"]
-    _sign_in(page, server, key["AccessKeyId"], key["SecretAccessKey"])
+    sign_in(page, server, key["AccessKeyId"], key["SecretAccessKey"])
     page.get_by_role("table", name="Functions").get_by_role("link", name=function_name).click()
+    page.get_by_role("link", name="Test", exact=True).click()
     page.get_by_role("button", name="Test", exact=True).click()
     alert = page.get_by_role("alert").inner_text()
     assert alert.startswith("AccessDeniedException: User: arn:aws:iam::000000000000:user/" + user)
     assert "lambda:InvokeFunction" in alert
-    _shot(page, "read-only-refused")
+    shot(page, "read-only-refused")
 
 
 @needs_chromium
 def test_a_form_without_its_token_is_refused(page: Any, server: RunningServer, function_name: str) -> None:
-    _sign_in(page, server, ACCESS_KEY, SECRET_KEY)
+    sign_in(page, server, ACCESS_KEY, SECRET_KEY)
     # The session cookie goes along (same origin), the form's token does not: a forged post.
     answer = page.request.post(
         f"{server.endpoint}/_lamina/console/functions/{function_name}/test",
@@ -165,28 +122,6 @@ def test_a_form_without_its_token_is_refused(page: Any, server: RunningServer, f
     assert answer.status == 403
 
 
-def _raw(
-    server: RunningServer, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-) -> tuple[int, str]:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"{server.endpoint}{path}", data=body or None, method=method, headers=headers or {}
-    )
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(request, timeout=30) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8", "replace")
-
-
 def test_what_an_attack_on_the_console_finds_is_refused(server: RunningServer) -> None:
     # Without a session every page sends to the sign-in; forged and malformed cookies are no session.
     for cookie in (
@@ -196,21 +131,21 @@ def test_what_an_attack_on_the_console_finds_is_refused(server: RunningServer) -
         "lamina_console=" + "x" * 5000 + ".y",
         'lamina_console="; x',
     ):
-        status, _ = _raw(
+        status, _ = raw(
             server, "GET", "/_lamina/console/functions", headers={"Cookie": cookie} if cookie else {}
         )
         assert status == 303, cookie
     # Static files: only the console's own, never a path out of its folder.
-    assert _raw(server, "GET", "/_lamina/console/static/console.css")[0] == 200
+    assert raw(server, "GET", "/_lamina/console/static/console.css")[0] == 200
     for path in (
         "/_lamina/console/static/../app.py",
         "/_lamina/console/static/%2e%2e/app.py",
         "/_lamina/console/static/nope.css",
     ):
-        assert _raw(server, "GET", path)[0] == 404, path
+        assert raw(server, "GET", path)[0] == 404, path
     # Sign-in without its token, with a huge or odd body, or another content type: refused, not a 500.
     assert (
-        _raw(
+        raw(
             server,
             "POST",
             "/_lamina/console/signin",
@@ -220,7 +155,7 @@ def test_what_an_attack_on_the_console_finds_is_refused(server: RunningServer) -
         == 403
     )
     assert (
-        _raw(
+        raw(
             server,
             "POST",
             "/_lamina/console/signin",
@@ -230,11 +165,37 @@ def test_what_an_attack_on_the_console_finds_is_refused(server: RunningServer) -
         == 403
     )
     assert (
-        _raw(server, "POST", "/_lamina/console/signin", b"{}", {"Content-Type": "application/json"})[0] == 403
+        raw(server, "POST", "/_lamina/console/signin", b"{}", {"Content-Type": "application/json"})[0] == 403
     )
-    import urllib.request
-
     with urllib.request.urlopen(f"{server.endpoint}/_lamina/console/signin", timeout=30) as response:
         assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "HttpOnly; SameSite=Strict" in response.headers["Set-Cookie"]
+
+
+@needs_chromium
+def test_temporary_credentials_sign_in_only_with_their_session_token(
+    page: Any, server: RunningServer
+) -> None:
+    iam = server.client("iam")
+    role = f"console-session-{uuid.uuid4().hex[:6]}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/AWSLambda_ReadOnlyAccess")
+    credentials = server.client("sts").assume_role(RoleArn=arn, RoleSessionName="browser")["Credentials"]
+    sign_in(page, server, credentials["AccessKeyId"], credentials["SecretAccessKey"])
+    assert page.get_by_role("alert").inner_text() == "Temporary credentials need their session token."
+    sign_in(
+        page, server, credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+    )
+    assert page.get_by_role("heading", name="Functions").is_visible()
+    assert f"assumed-role/{role}/browser" in page.locator(".who").inner_text()

@@ -1,0 +1,48 @@
+"""What every tab of a function's page shares: the function as GetFunction describes it (so a
+caller who may not read it gets the API's refusal, not the page) and the tab bar."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lamina.console.visit import Visit
+from lamina.transport.messages import LeanResponse
+
+__all__ = ["TABS", "describe", "tab_page"]
+
+# (path segment, label) in the order the tab bar shows them
+TABS = (
+    ("code", "Code"),
+    ("test", "Test"),
+    ("monitor", "Monitor"),
+    ("configuration", "Configuration"),
+    ("triggers", "Triggers and destinations"),
+    ("versions", "Versions and aliases"),
+)
+
+
+async def describe(visit: Visit, name: str) -> dict[str, Any]:
+    """GetFunction's answer: Configuration, Code, Tags, Concurrency."""
+    return await visit.call("lambda", "GetFunction", {"FunctionName": name})
+
+
+async def tab_page(
+    visit: Visit,
+    name: str,
+    tab: str,
+    status: int = 200,
+    described: dict[str, Any] | None = None,
+    template: str | None = None,
+    **values: Any,
+) -> LeanResponse:
+    """The page of `tab` (templates/tab_<tab>.html unless `template` names another)."""
+    described = described or await describe(visit, name)
+    return visit.page(
+        template or f"tab_{tab}.html",
+        status,
+        function=described["Configuration"],
+        described=described,
+        tabs=TABS,
+        current=tab,
+        **values,
+    )

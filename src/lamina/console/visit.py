@@ -1,0 +1,103 @@
+"""One signed-in request to the console and the means to answer it: who is asking, what the form
+and the query carry, API calls made as that identity, and pages rendered with the session's CSRF
+token. Page handlers (pages/) take a Visit and return a response, so none of them deals with
+cookies, tokens or templates' plumbing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from lamina.api.in_process import InProcessClient
+from lamina.domain.iam.principals import Principal
+from lamina.store.resource_ports import ResourceStore
+from lamina.transport.messages import LeanResponse
+
+__all__ = ["CONSOLE_PREFIX", "SECURITY_HEADERS", "ConsoleParts", "Renderer", "Visit", "redirect"]
+
+CONSOLE_PREFIX = "/_lamina/console"
+_HERE = Path(__file__).resolve().parent
+_HTML = "text/html; charset=utf-8"
+SECURITY_HEADERS = (
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cache-Control", "no-store"),
+)
+
+
+def redirect(location: str, *headers: tuple[str, str]) -> LeanResponse:
+    """A 303 to a console path (or any absolute path), so a reload does not post the form again."""
+    target = location if location.startswith(CONSOLE_PREFIX) else f"{CONSOLE_PREFIX}{location}"
+    return LeanResponse(303, b"", None, (("Location", target), *headers, *SECURITY_HEADERS))
+
+
+class Renderer:
+    """The console's Jinja2 templates, autoescaped, with the helpers every page uses."""
+
+    def __init__(self) -> None:
+        self._templates = Environment(
+            loader=FileSystemLoader(_HERE / "templates"),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._templates.globals.update(prefix=CONSOLE_PREFIX, quote=lambda text: quote(str(text), safe=""))
+
+    def page(self, name: str, status: int = 200, *headers: tuple[str, str], **values: Any) -> LeanResponse:
+        body = self._templates.get_template(name).render(**values).encode()
+        return LeanResponse(status, body, _HTML, (*headers, *SECURITY_HEADERS))
+
+
+@dataclass(frozen=True)
+class ConsoleParts:
+    """What pages reach beyond the API: each piece is read-only or authorised by an API call first."""
+
+    client: InProcessClient
+    region: str
+    renderer: Renderer
+    # A package's bytes by its SHA-256 (hex), read only after GetFunction allowed the caller to see it.
+    code_package: Callable[[str], Awaitable[bytes]] | None = None
+    # This month's usage of an account's region: {function: (requests, MB-ms)}, from the billing meter.
+    month_usage: Callable[[str, str], Awaitable[dict[str, tuple[int, int]]]] | None = None
+    # Where the console keeps its own documents (saved test events); None on a server without one.
+    documents: ResourceStore | None = None
+
+
+@dataclass
+class Visit:
+    parts: ConsoleParts
+    principal: Principal
+    method: str
+    path: str  # below the console's prefix, decoded
+    form: dict[str, str]
+    query: dict[str, str]
+    csrf: str
+
+    @property
+    def account_id(self) -> str:
+        return self.principal.account
+
+    async def call(
+        self, service: str, operation: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`operation` of `service` as the signed-in identity: IAM decides as for an SDK's call."""
+        return await self.parts.client.call(
+            service, operation, params or {}, self.principal, self.parts.region
+        )
+
+    @staticmethod
+    def quoted(text: str) -> str:
+        """`text` as one path segment or query value."""
+        return quote(text, safe="")
+
+    def page(self, name: str, status: int = 200, **values: Any) -> LeanResponse:
+        return self.parts.renderer.page(name, status, csrf=self.csrf, who=self.principal.arn, **values)
