@@ -131,6 +131,7 @@ from lamina.identity.accounts import AccountService
 from lamina.identity.authorizer import Authorizer
 from lamina.identity.directory import IdentityDirectory
 from lamina.identity.iam import IamService
+from lamina.identity.password_sign_in import PasswordSignIn
 from lamina.identity.sts import StsService
 from lamina.observability.billing import BillingMeter
 from lamina.observability.logs.live_tail import LiveTail
@@ -1672,6 +1673,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
                 events.store if events is not None else None,
             ),
             directory.credential,
+            PasswordSignIn(directory),
         ).handle,
     )
     platform = Platform(

@@ -44,7 +44,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "cluster": {"cluster", "api", "domain", "execution", "identity", "protocol", "store", "transport"},
     "blueprints": {"blueprints"},
-    "console": {"console", "api", "domain", "transport", "store", "observability", "blueprints"},
+    "console": {"console", "api", "domain", "transport", "store", "observability", "blueprints", "identity"},
     "projects": {"projects", "domain"},
     "cli": {"cli", "auth", "store", "store_choice", "server", "domain", "cluster", "blueprints", "projects"},
 }

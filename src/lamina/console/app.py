@@ -32,6 +32,7 @@ from lamina.console.sessions import COOKIE, Session, SessionSigner
 from lamina.console.visit import CONSOLE_PREFIX, SECURITY_HEADERS, ConsoleParts, Visit, redirect
 from lamina.domain.iam.principals import Principal
 from lamina.errors import AwsError
+from lamina.identity.password_sign_in import PasswordSignIn
 from lamina.transport.messages import LeanRequest, LeanResponse
 
 __all__ = ["CONSOLE_PREFIX", "Console"]
@@ -44,6 +45,7 @@ _STATIC_TYPES = {
     ".svg": "image/svg+xml",
 }
 MAX_FORM_FIELDS = 200
+_WRONG_PASSWORD = "Your authentication information is incorrect. Please try again."
 
 # (access key id) → (secret, principal), as SigV4 verification looks keys up
 Credentials = Callable[[str], Any]
@@ -104,15 +106,23 @@ class Console:
         self,
         parts: ConsoleParts,
         credentials: Credentials,
+        passwords: PasswordSignIn | None = None,
         signer: SessionSigner | None = None,
     ) -> None:
+        """`credentials`: access keys as SigV4 looks them up; `passwords`: IAM users' login
+        profiles (None: password sign-in is not offered)."""
         self._parts = parts
         self._credentials = credentials
+        self._passwords = passwords
         self._signer = signer or SessionSigner()
         self._renderer = parts.renderer
 
     def _principal(self, session: Session) -> Principal | None:
-        found = self._credentials(session.access_key_id)
+        kind, _, rest = session.subject.partition(":")
+        if kind == "user":
+            account_id, _, user_name = rest.partition(":")
+            return self._passwords.principal(account_id, user_name) if self._passwords is not None else None
+        found = self._credentials(rest) if kind == "key" else None
         return None if found is None else found.principal
 
     async def handle(self, lean: LeanRequest) -> LeanResponse:
@@ -148,6 +158,8 @@ class Console:
             return self._static(path.removeprefix("/static/"))
         if path == "/signin":
             return self._signin_form() if method == "GET" else self._signin(cookies, form)
+        if path == "/signin/password" and self._passwords is not None:
+            return self._password_form() if method == "GET" else await self._password_signin(cookies, form)
         session = self._signer.read(cookies.get(COOKIE))
         principal = self._principal(session) if session is not None else None
         if session is None or principal is None:
@@ -201,5 +213,52 @@ class Console:
             found.session_token.encode(), form.get("session_token", "").strip().encode()
         ):  # temporary credentials (STS) sign in only with their session token, as SigV4 needs it
             return self._signin_form(401, "Temporary credentials need their session token.")
-        _, cookie = self._signer.issue(key_id)
+        return self._signed_in(f"key:{key_id}")
+
+    def _signed_in(self, subject: str) -> LeanResponse:
+        _, cookie = self._signer.issue(subject)
         return redirect("/functions", _cookie(COOKIE, cookie, 12 * 3600), _cookie(_SIGNIN_COOKIE, "", 0))
+
+    def _password_form(
+        self,
+        status: int = 200,
+        message: str | None = None,
+        form: dict[str, str] | None = None,
+        reset: bool = False,
+    ) -> LeanResponse:
+        token = secrets.token_urlsafe(16)
+        return self._renderer.page(
+            "signin_password.html",
+            status,
+            _cookie(_SIGNIN_COOKIE, token, 600),
+            csrf=token,
+            message=message,
+            form=form or {},
+            reset=reset,
+        )
+
+    async def _password_signin(self, cookies: dict[str, str], form: dict[str, str]) -> LeanResponse:
+        """Account ID, user name and password; a password that must be reset asks for a new one
+        (the form comes back with "New password") before the session starts."""
+        assert self._passwords is not None
+        token = form.get("csrf", "")
+        if not token or not hmac.compare_digest(token, cookies.get(_SIGNIN_COOKIE, "")):
+            return self._password_form(403, "The sign-in form expired: try again.")
+        account_id = form.get("account_id", "").strip()
+        user_name = form.get("user_name", "").strip()
+        password = form.get("password", "")
+        kept = {"account_id": account_id, "user_name": user_name}
+        if not re.fullmatch(r"\d{12}", account_id) or not 0 < len(user_name) <= 64 or len(password) > 128:
+            return self._password_form(401, _WRONG_PASSWORD, kept)
+        if "new_password" in form:
+            problem = await self._passwords.choose_new_password(
+                account_id, user_name, password, form["new_password"]
+            )
+            if problem is not None:
+                return self._password_form(400, problem, kept, reset=True)
+        signed_in = await self._passwords.check(account_id, user_name, form.get("new_password") or password)
+        if signed_in is None:
+            return self._password_form(401, _WRONG_PASSWORD, kept)
+        if signed_in.password_reset_required:
+            return self._password_form(200, "You must choose a new password.", kept, reset=True)
+        return self._signed_in(f"user:{account_id}:{user_name}")

@@ -1,10 +1,10 @@
 """Console sessions: a signed cookie naming who signed in and until when, and the CSRF token
 every form carries.
 
-The cookie holds the access key id the user signed in with (never the secret), the expiry and a
-random session id, signed with HMAC-SHA256 under a key made when the server starts: a restart
+The cookie holds who signed in (`key:<access key id>`, never the secret, or `user:<account>:<name>`
+for a password sign-in), the expiry and a random session id, signed with HMAC-SHA256 under a key made when the server starts: a restart
 signs everyone out, and nothing about a session is stored. The identity is looked up again on
-every request, so a key deactivated or deleted ends its sessions at once. The CSRF token is an
+every request, so a key deactivated or deleted (a login profile deleted) ends its sessions at once. The CSRF token is an
 HMAC of the session id under the same key: a page of another site cannot read it, so it cannot
 forge a form that passes."""
 
@@ -27,7 +27,7 @@ MAX_COOKIE_BYTES = 1024
 
 @dataclass(frozen=True)
 class Session:
-    access_key_id: str
+    subject: str  # key:<access key id> | user:<account>:<user name>
     session_id: str
     expires: float
 
@@ -48,10 +48,10 @@ class SessionSigner:
     def _mac(self, data: bytes) -> bytes:
         return hmac.new(self._key, data, hashlib.sha256).digest()
 
-    def issue(self, access_key_id: str, now: float | None = None) -> tuple[Session, str]:
+    def issue(self, subject: str, now: float | None = None) -> tuple[Session, str]:
         """A new session and its cookie value."""
-        session = Session(access_key_id, secrets.token_urlsafe(16), (now or time.time()) + self._lifetime_s)
-        payload = json.dumps([session.access_key_id, session.session_id, session.expires]).encode()
+        session = Session(subject, secrets.token_urlsafe(16), (now or time.time()) + self._lifetime_s)
+        payload = json.dumps([session.subject, session.session_id, session.expires]).encode()
         return session, f"{_b64(payload)}.{_b64(self._mac(payload))}"
 
     def read(self, value: str | None, now: float | None = None) -> Session | None:
@@ -66,12 +66,12 @@ class SessionSigner:
         if not hmac.compare_digest(mac, self._mac(payload)):
             return None
         try:
-            access_key_id, session_id, expires = json.loads(payload)
+            subject, session_id, expires = json.loads(payload)
         except (ValueError, TypeError):
             return None
         if not isinstance(expires, int | float) or expires < (now or time.time()):
             return None
-        return Session(str(access_key_id), str(session_id), float(expires))
+        return Session(str(subject), str(session_id), float(expires))
 
     def csrf_token(self, session: Session) -> str:
         return _b64(self._mac(b"csrf:" + session.session_id.encode()))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lamina.domain.iam.entities import AccessKey, ManagedPolicy, Role, Session, User, record_of
+from lamina.domain.iam.entities import AccessKey, LoginProfile, ManagedPolicy, Role, Session, User, record_of
 from lamina.domain.iam.managed import AWS_MANAGED_POLICIES
 from lamina.domain.iam.policy import Policy, parse_policy
 from lamina.domain.iam.principals import ASSUMED_ROLE, USER, Principal, root_of
@@ -20,7 +20,7 @@ from lamina.store.ports import IdentityRecord, IdentityStore
 USER_KIND, KEY_KIND, ROLE_KIND, POLICY_KIND = "user", "access-key", "role", "policy"
 USER_POLICY_KIND, ROLE_POLICY_KIND = "user-policy", "role-policy"
 USER_ATTACHMENT_KIND, ROLE_ATTACHMENT_KIND, SESSION_KIND = "user-attachment", "role-attachment", "session"
-ACCOUNT_KIND = "account"
+ACCOUNT_KIND, LOGIN_PROFILE_KIND = "account", "login-profile"
 _SEPARATOR = "\n"  # between the parts of a compound name (user and policy name)
 
 
@@ -43,6 +43,8 @@ class _Account:
     role_policies: dict[str, dict[str, str]] = field(default_factory=dict)
     user_attachments: dict[str, list[str]] = field(default_factory=dict)  # user -> policy ARNs
     role_attachments: dict[str, list[str]] = field(default_factory=dict)
+    login_profiles: dict[str, LoginProfile] = field(default_factory=dict)  # by user name
+    password_hashes: dict[str, str] = field(default_factory=dict)  # by user name
 
 
 class IdentityDirectory:
@@ -85,6 +87,10 @@ class IdentityDirectory:
                     self._secrets[item.name] = item.secret
             elif item.kind == ACCOUNT_KIND and item.secret is not None:
                 self._roots.setdefault(item.name, (item.record["access_key_id"], item.secret))
+            elif item.kind == LOGIN_PROFILE_KIND:
+                account.login_profiles[item.name] = LoginProfile(**record)
+                if item.secret is not None:
+                    account.password_hashes[item.name] = item.secret
             elif item.kind == SESSION_KIND:
                 self._sessions[item.name] = Session(**record)
                 if item.secret is not None:
@@ -212,6 +218,29 @@ class IdentityDirectory:
         await self._store.delete(KEY_KIND, key.account, key.access_key_id)
         self._keys.pop(key.access_key_id, None)
         self._secrets.pop(key.access_key_id, None)
+
+    async def save_login_profile(self, profile: LoginProfile, password_hash: str | None) -> None:
+        """Create or change a user's login profile; a None hash keeps the password."""
+        await self._store.put(
+            LOGIN_PROFILE_KIND, profile.account, profile.user_name, record_of(profile), password_hash
+        )
+        account = self.account(profile.account)
+        account.login_profiles[profile.user_name] = profile
+        if password_hash is not None:
+            account.password_hashes[profile.user_name] = password_hash
+
+    async def drop_login_profile(self, account_id: str, user_name: str) -> None:
+        await self._store.delete(LOGIN_PROFILE_KIND, account_id, user_name)
+        account = self.account(account_id)
+        account.login_profiles.pop(user_name, None)
+        account.password_hashes.pop(user_name, None)
+
+    def login_profile(self, account_id: str, user_name: str) -> tuple[LoginProfile, str] | None:
+        """A user's login profile and its password hash."""
+        account = self._accounts.get(account_id)
+        if account is None or user_name not in account.login_profiles:
+            return None
+        return account.login_profiles[user_name], account.password_hashes.get(user_name, "")
 
     def keys_of(self, account_id: str, user_name: str | None) -> list[AccessKey]:
         return [

@@ -6,11 +6,13 @@ LimitExceeded 409, MalformedPolicyDocument 400). Every call works in the caller'
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from lamina.auth.secrets_store import generate_access_key_id, generate_secret_access_key
 from lamina.domain.iam.entities import (
     AccessKey,
+    LoginProfile,
     ManagedPolicy,
     Role,
     User,
@@ -18,6 +20,7 @@ from lamina.domain.iam.entities import (
     new_id,
     tags_from,
 )
+from lamina.domain.iam.passwords import POLICY_VIOLATION, hash_password, meets_default_policy
 from lamina.domain.iam.policy import MalformedPolicy, parse_policy
 from lamina.domain.iam.principals import USER, Principal
 from lamina.errors import AwsError
@@ -124,7 +127,66 @@ class IamService:
             raise _conflict("Cannot delete entity, must delete policies first.")
         if self._directory.attached(caller.account, "user", user.name):
             raise _conflict("Cannot delete entity, must detach all policies first.")
+        if self._directory.login_profile(caller.account, user.name) is not None:
+            raise _conflict("Cannot delete entity, must delete login profile first.")
         await self._directory.drop_user(caller.account, user.name)
+        return {}
+
+    # login profiles (console passwords) ------------------------------------------------------
+    @staticmethod
+    async def _password_hash(password: str) -> str:
+        if not meets_default_policy(password):
+            raise AwsError("PasswordPolicyViolation", POLICY_VIOLATION, 400)
+        return await asyncio.to_thread(hash_password, password)
+
+    def _profile(self, account: str, user_name: str) -> LoginProfile:
+        found = self._directory.login_profile(account, user_name)
+        if found is None:
+            raise no_such_entity(f"Login Profile for User {user_name} cannot be found.")
+        return found[0]
+
+    def _profile_owner(self, params: dict[str, Any], caller: Principal) -> User:
+        """The user a login-profile call names, else the calling user."""
+        name = params.get("UserName") or (caller.name if caller.kind == USER else None)
+        if not name:
+            raise AwsError(
+                "ValidationError", "Must specify userName when calling with non-User credentials", 400
+            )
+        return self._user(caller.account, name)
+
+    async def create_login_profile(self, params: dict[str, Any], caller: Principal) -> dict[str, Any]:
+        user = self._profile_owner(params, caller)
+        if self._directory.login_profile(caller.account, user.name) is not None:
+            raise _exists(f"Login Profile for user {user.name} already exists.")
+        password_hash = await self._password_hash(str(params.get("Password") or ""))
+        profile = LoginProfile(
+            caller.account, user.name, password_reset_required=bool(params.get("PasswordResetRequired"))
+        )
+        await self._directory.save_login_profile(profile, password_hash)
+        return {"LoginProfile": profile.to_api()}
+
+    async def get_login_profile(self, params: dict[str, Any], caller: Principal) -> dict[str, Any]:
+        return {
+            "LoginProfile": self._profile(caller.account, self._profile_owner(params, caller).name).to_api()
+        }
+
+    async def update_login_profile(self, params: dict[str, Any], caller: Principal) -> dict[str, Any]:
+        user = self._user(caller.account, params["UserName"])
+        profile = self._profile(caller.account, user.name)
+        password_hash = None
+        if params.get("Password") is not None:
+            password_hash = await self._password_hash(str(params["Password"]))
+        if params.get("PasswordResetRequired") is not None:
+            profile = LoginProfile(
+                profile.account, profile.user_name, profile.created, bool(params["PasswordResetRequired"])
+            )
+        await self._directory.save_login_profile(profile, password_hash)
+        return {}
+
+    async def delete_login_profile(self, params: dict[str, Any], caller: Principal) -> dict[str, Any]:
+        user = self._profile_owner(params, caller)
+        self._profile(caller.account, user.name)
+        await self._directory.drop_login_profile(caller.account, user.name)
         return {}
 
     # access keys -----------------------------------------------------------------------------
@@ -358,6 +420,10 @@ IAM_OPERATIONS = (
     "GetUser",
     "ListUsers",
     "DeleteUser",
+    "CreateLoginProfile",
+    "GetLoginProfile",
+    "UpdateLoginProfile",
+    "DeleteLoginProfile",
     "CreateAccessKey",
     "ListAccessKeys",
     "UpdateAccessKey",

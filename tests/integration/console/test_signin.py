@@ -199,3 +199,74 @@ def test_temporary_credentials_sign_in_only_with_their_session_token(
     )
     assert page.get_by_role("heading", name="Functions").is_visible()
     assert f"assumed-role/{role}/browser" in page.locator(".who").inner_text()
+
+
+def _password_sign_in(page: Any, server: RunningServer, user: str, password: str) -> None:
+    page.goto(f"{server.endpoint}/_lamina/console/signin")
+    page.get_by_role("link", name="Sign in as an IAM user with a password").click()
+    page.get_by_label("Account ID").fill("000000000000")
+    page.get_by_label("IAM user name").fill(user)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+@needs_chromium
+def test_an_iam_user_signs_in_with_its_password_and_must_reset_it_first(
+    page: Any, server: RunningServer, function_name: str
+) -> None:
+    iam = server.client("iam")
+    user = f"pw-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=user)
+    iam.attach_user_policy(UserName=user, PolicyArn="arn:aws:iam::aws:policy/AWSLambda_ReadOnlyAccess")
+    iam.create_login_profile(UserName=user, Password="Initial-pass1", PasswordResetRequired=True)
+
+    _password_sign_in(page, server, user, "Wrong-pass1")
+    assert (
+        page.get_by_role("alert").inner_text()
+        == "Your authentication information is incorrect. Please try again."
+    )
+    shot(page, "signin-password-refused")
+
+    _password_sign_in(page, server, user, "Initial-pass1")
+    assert page.get_by_role("status").inner_text() == "You must choose a new password."
+    page.get_by_label("Password", exact=True).fill("Initial-pass1")
+    page.get_by_label("New password").fill("weak")
+    page.get_by_role("button", name="Sign in").click()
+    assert (
+        page.get_by_role("alert").inner_text() == "Password does not conform to the account password policy."
+    )
+    page.get_by_label("Password", exact=True).fill("Initial-pass1")
+    page.get_by_label("New password").fill("Chosen-pass2")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("heading", name="Functions").is_visible()
+    assert page.locator(".who").inner_text() == f"arn:aws:iam::000000000000:user/{user}"
+    assert iam.get_login_profile(UserName=user)["LoginProfile"]["PasswordResetRequired"] is False
+    # Its policies apply: it reads functions, and its Test is refused.
+    page.get_by_role("table", name="Functions").get_by_role("link", name=function_name).click()
+    page.get_by_role("link", name="Test", exact=True).click()
+    page.get_by_role("button", name="Test", exact=True).click()
+    assert (
+        page.get_by_role("alert")
+        .inner_text()
+        .startswith("AccessDeniedException: User: arn:aws:iam::000000000000:user/" + user)
+    )
+
+    # Deleting the login profile ends the session.
+    iam.delete_login_profile(UserName=user)
+    page.goto(f"{server.endpoint}/_lamina/console/functions")
+    assert page.url.endswith("/_lamina/console/signin")
+
+
+@needs_chromium
+def test_the_console_can_be_used_from_the_keyboard(page: Any, server: RunningServer) -> None:
+    page.goto(f"{server.endpoint}/_lamina/console/signin")
+    page.keyboard.press("Tab")  # the skip link first
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.get_by_label("Access key ID").focus()
+    page.keyboard.type(ACCESS_KEY)
+    page.keyboard.press("Tab")
+    page.keyboard.type(SECRET_KEY)
+    page.keyboard.press("Enter")
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Functions")).to_be_visible()

@@ -35,6 +35,23 @@ def encoded_document(document: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class LoginProfile:
+    """A user's console password (its hash is kept apart, as a secret)."""
+
+    account: str
+    user_name: str
+    created: float = field(default_factory=now)
+    password_reset_required: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "UserName": self.user_name,
+            "CreateDate": self.created,
+            "PasswordResetRequired": self.password_reset_required,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     account: str
     name: str
