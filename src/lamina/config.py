@@ -182,6 +182,10 @@ class Settings:
         """An account's billed usage in a region (`lamina cost` reads it)."""
         return self._region_root(account_id, region) / "billing.db"
 
+    def recordings_path(self, account_id: str, region: str) -> Path:
+        """The recorded invocations of an account's functions in a region (sealed events)."""
+        return self._region_root(account_id, region) / "recordings.db"
+
     def _account_root(self, account_id: str) -> Path:
         return self.data_dir if account_id == self.account_id else self.data_dir / "accounts" / account_id
 

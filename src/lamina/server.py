@@ -55,6 +55,7 @@ from lamina.cluster.follower import (
     RemoteBillingStore,
     RemoteCredentials,
     RemoteMetricStore,
+    RemoteRecordingSink,
     connect,
 )
 from lamina.cluster.primary import primary_handlers
@@ -134,6 +135,7 @@ from lamina.identity.iam import IamService
 from lamina.identity.password_sign_in import PasswordSignIn
 from lamina.identity.sts import StsService
 from lamina.observability.billing import BillingMeter
+from lamina.observability.event_recordings import EventRecorder, prune_recordings
 from lamina.observability.logs.live_tail import LiveTail
 from lamina.observability.logs.metric_filters import MetricFilters
 from lamina.observability.logs.service import LogsService
@@ -165,6 +167,8 @@ from lamina.store.ports import (
     InFlightExchange,
     MetadataStore,
     MetricStore,
+    RecordingSink,
+    RecordingStore,
     ServerLogStore,
 )
 from lamina.store.sqlite.billing import SqliteBillingStore
@@ -236,6 +240,8 @@ class AccountRegion:
     alarms: AlarmService
     billing_store: BillingStore
     billing: BillingMeter
+    recording_sink: RecordingSink  # where its event recorder writes (a worker's: the primary)
+    event_recorder: EventRecorder
     cloudwatch: tuple[ServiceFacade, ServiceFacade]  # query, json
     limiter: ConcurrencyLimiter  # its concurrency limits (and, servers on one database, theirs)
     log_budget: LogBudget | None = None  # what its functions may log (dropped lines are counted here)
@@ -245,6 +251,8 @@ class AccountRegion:
     pollers: QueuePollers | None = None
     # A worker of --workers (cluster/follower.py): answers invocations only, from copies it reloads.
     follower: bool = False
+    # The primary's recorded invocations (the same object as its recording sink); None on a worker.
+    recording_store: RecordingStore | None = None
     # (function, version) with provisioned concurrency: a worker leaves their invocations to the primary.
     provisioned_versions: frozenset[tuple[str, str]] = frozenset()
 
@@ -254,6 +262,7 @@ class AccountRegion:
         await self.metric_store.open()
         await self.alarm_store.open()
         await self.billing_store.open()
+        await self.recording_sink.open()
         await self.registry.load()
         await self.backends.concurrency.restore()
         await self.backends.function_urls.restore()
@@ -352,6 +361,24 @@ class AccountRegion:
         await self.alarm_store.close()
         await self.billing.flush()
         await self.billing_store.close()
+        try:
+            await self.event_recorder.flush()
+        except Exception:  # recordings are a debugging aid: a failed write must not stop a shutdown
+            _log.exception("writing recorded invocations failed")
+        await self.recording_sink.close()
+
+    async def prune_recordings(self) -> None:
+        """The primary: each function's recordings within its policy (a worker stores none)."""
+        if self.recording_store is not None:
+            await prune_recordings(self.recording_store, self.registry.latest, time.time())
+
+    async def recordings(self) -> RecordingStore | None:
+        """The primary's recorded invocations, with what this process recorded so far written
+        (the console reads them); None on a worker."""
+        if self.recording_store is None:
+            return None
+        await self.event_recorder.flush()
+        return self.recording_store
 
     async def record_embedded_metrics(self) -> None:
         for timestamp_ms, message in self.logs.drain_marked():
@@ -636,6 +663,7 @@ class Platform:
             await account.record_embedded_metrics()
             await account.recorder.flush()
             await account.billing.flush()
+            await account.event_recorder.flush()
 
     async def clock_moved(self) -> None:
         """`POST /_lamina/clock` (--fake-clock): the workers' clocks follow, and what they recorded
@@ -761,10 +789,12 @@ class Platform:
                         began = time.perf_counter()
                         await account.recorder.flush()
                         await account.billing.flush()
+                        await account.event_recorder.flush()
                         self.counters.store_flushed(time.perf_counter() - began)
                     if expire:
                         account.logs_api.expire()
                         await account.recorder.prune()
+                        await account.prune_recordings()
                 except Exception:  # a full disk must not stop later flushes
                     _log.exception("writing log events or metrics failed")
 
@@ -789,6 +819,7 @@ class Platform:
             if send:
                 await account.recorder.flush()
                 await account.billing.flush()
+                await account.event_recorder.flush()
         except Exception:  # the primary gone (this worker stops soon) or a full disk
             _log.exception("writing log events or sending metrics failed")
 
@@ -1077,6 +1108,12 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         RemoteBillingStore(link, account_id, region) if link else shared.stores.billing(account_id, region)
     )
     billing = BillingMeter(billing_store, shared.clock)
+    recording_store: RecordingStore | None = None
+    if link:
+        recording_sink: RecordingSink = RemoteRecordingSink(link, account_id, region)
+    else:
+        recording_store = recording_sink = shared.stores.recordings(account_id, region)
+    event_recorder = EventRecorder(recording_sink, shared.clock)
 
     async def write_logs() -> None:
         await account.write_logs()
@@ -1099,7 +1136,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         pool,
         lambda config: registry.version(config.name, config.version),
         limiter=limiter,
-        observer=Observers(LambdaMetrics(recorder), billing, shared.counters),
+        observer=Observers(LambdaMetrics(recorder), billing, shared.counters, event_recorder),
         write_logs=write_logs,
         remote=run_elsewhere,
     )
@@ -1247,12 +1284,15 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         alarms,
         billing_store,
         billing,
+        recording_sink,
+        event_recorder,
         cloudwatch,
         limiter,
         log_budget,
         invoker=invoker,
         pollers=mappings.pollers,
         follower=link is not None,
+        recording_store=recording_store,
     )
     return account
 
@@ -1629,6 +1669,15 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     )
     url_router = FunctionUrlRouter(lambda: [account.function_urls for account in accounts.values()])
 
+    async def recordings_of(account_id: str) -> RecordingStore | None:
+        """The console's Replay tab: the account's recordings, what every process recorded so far
+        written first."""
+        account = platform.accounts.get((account_id, settings.region))
+        if account is None:
+            return None
+        await platform.gather_worker_metrics()  # the workers flush their recorders with their metrics
+        return await account.recordings()
+
     async def month_usage(account_id: str, month: str) -> dict[str, tuple[int, int]]:
         """The console's overview: the account's usage this month, in the console's region."""
         account = platform.accounts.get((account_id, settings.region))
@@ -1671,6 +1720,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
                 accounts[home].backends.manager.code_package,
                 month_usage if worker is None else None,
                 events.store if events is not None else None,
+                recordings_of,
             ),
             directory.credential,
             PasswordSignIn(directory),
@@ -1714,9 +1764,13 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         platform.uid_range = f"{whole_uids[0]}-{whole_uids[0] + whole_uids[1] - 1}"
     platform.port_handler = handle
 
-    async def stores_of(account_id: str, region: str) -> tuple[MetricStore, BillingStore] | None:
+    async def stores_of(
+        account_id: str, region: str
+    ) -> tuple[MetricStore, BillingStore, RecordingSink] | None:
         account = await platform.account_region(account_id, region)
-        return (account.metric_store, account.billing_store) if account is not None else None
+        if account is None:
+            return None
+        return account.metric_store, account.billing_store, account.recording_sink
 
     if feed is not None:
         platform.worker_handlers = primary_handlers(sts, stores_of)

@@ -31,6 +31,7 @@ from lamina.store.ports import (
     InFlightExchange,
     MetadataStore,
     MetricStore,
+    RecordingStore,
     ServerLogStore,
 )
 from lamina.store.queue_ports import QueueStore
@@ -253,6 +254,15 @@ class StoreChoice:
         from lamina.store.sqlite.alarms import SqliteAlarmStore
 
         return SqliteAlarmStore(self._settings.alarms_path(account_id, region))
+
+    def recordings(self, account_id: str, region: str) -> RecordingStore:
+        """Recorded invocations: a file of this server's data directory also on a shared database
+        (docs/compatibility.md), sealed under the server's recordings key."""
+        from lamina.store.sqlite.recordings import SqliteRecordingStore
+
+        return SqliteRecordingStore(
+            self._settings.recordings_path(account_id, region), self.key("recordings")
+        )
 
     def billing(self, account_id: str, region: str) -> BillingStore:
         if self.database is not None:

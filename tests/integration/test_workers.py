@@ -369,3 +369,39 @@ def test_a_server_started_without_workers_serves_from_one_process_per_core(
         assert health["workers"] == cores
         create_function(server.client("lambda"), "anywhere", STAGE)
         assert json.loads(server.client("lambda").invoke(FunctionName="anywhere")["Payload"].read()) == "none"
+
+
+def test_what_workers_record_reaches_the_primarys_recordings(tmp_path: Path) -> None:
+    import sqlite3
+
+    with running_server(tmp_path / "data", "--workers", "2") as server:
+        wait_for_workers(server, 2)
+        create_function(
+            server.client("lambda"),
+            "recorded",
+            SLOW,
+            Environment={"Variables": {"LAMINA_RECORD_EVENTS": "on"}},
+        )
+
+        def invoke(n: int) -> str:
+            client = server.client("lambda")
+            try:
+                answer = client.invoke(FunctionName="recorded", Payload=json.dumps({"n": n}).encode())
+                return str(answer["ResponseMetadata"]["RequestId"])
+            finally:
+                client.close()
+
+        with ThreadPoolExecutor(8) as pool:  # concurrent: both processes start environments
+            request_ids = set(pool.map(invoke, range(24)))
+        # Reading a metric makes every worker send what it holds (metrics, billing, recordings).
+        server.client("cloudwatch").list_metrics(Namespace="AWS/Lambda")
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.closing(sqlite3.connect(tmp_path / "data" / "recordings.db")) as database:
+                stored = {row[0] for row in database.execute("SELECT request_id FROM recordings")}
+            if stored >= request_ids:
+                break
+            assert time.monotonic() < deadline, (len(stored), len(request_ids))
+            time.sleep(0.5)
+            server.client("cloudwatch").list_metrics(Namespace="AWS/Lambda")
+        assert stored == request_ids

@@ -20,8 +20,9 @@ own, so no two processes ever append to one file. Environment credentials are ma
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.entities import Session
 from lamina.domain.metrics.aggregate import Aggregate
 from lamina.domain.metrics.series import MetricKey, SeriesInfo
+from lamina.domain.recordings import RecordedInvocation
 from lamina.identity.directory import IdentityDirectory
 from lamina.identity.sts import environment_variables_of
 
@@ -133,6 +135,46 @@ class RemoteBillingStore(_RemoteStore):
     async def add(self, usage: Mapping[tuple[str, str], tuple[int, int]]) -> None:
         rows = [[month, function, requests, mb_ms] for (month, function), (requests, mb_ms) in usage.items()]
         await self.channel().call("billing", account=self.account_id, region=self.region, usage=rows)
+
+
+@dataclass(slots=True)
+class RemoteRecordingSink(_RemoteStore):
+    """A worker's recorded invocations: the primary stores them (events base64 in the JSON frame)."""
+
+    async def add(self, recorded: Sequence[RecordedInvocation]) -> None:
+        rows = [
+            [
+                item.function,
+                item.request_id,
+                item.at,
+                item.version,
+                item.status,
+                item.duration_ms,
+                base64.b64encode(item.payload).decode(),
+            ]
+            for item in recorded
+        ]
+        await self.channel().call("recordings", account=self.account_id, region=self.region, recorded=rows)
+
+
+def recordings_of(rows: list[Any]) -> list[RecordedInvocation]:
+    """What a worker's RemoteRecordingSink sent, as records."""
+    found = []
+    for function, request_id, at, version, status, duration_ms, payload in rows:
+        data = base64.b64decode(str(payload))
+        found.append(
+            RecordedInvocation(
+                str(function),
+                str(request_id),
+                float(at),
+                str(version),
+                str(status),
+                float(duration_ms),
+                data,
+                len(data),
+            )
+        )
+    return found
 
 
 def billing_add_of(rows: list[Any]) -> dict[tuple[str, str], tuple[int, int]]:

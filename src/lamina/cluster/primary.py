@@ -1,4 +1,5 @@
-"""What the primary answers its workers: credentials for their environments, their metrics and billing.
+"""What the primary answers its workers: credentials for their environments, their metrics, billing
+and recorded invocations.
 
 Each handler takes the JSON arguments a worker sent (`cluster/follower.py` makes them) and checks
 what it uses: a worker is trusted (it holds the token), but a bug there must not become a crash here.
@@ -10,17 +11,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lamina.cluster.control import Handler
-from lamina.cluster.follower import billing_add_of, metric_write_of
+from lamina.cluster.follower import billing_add_of, metric_write_of, recordings_of
 from lamina.domain.iam.entities import record_of
 from lamina.identity.sts import StsService
-from lamina.store.ports import BillingStore, MetricStore
+from lamina.store.ports import BillingStore, MetricStore, RecordingSink
 
-StoresOf = Callable[[str, str], Awaitable[tuple[MetricStore, BillingStore] | None]]
+StoresOf = Callable[[str, str], Awaitable[tuple[MetricStore, BillingStore, RecordingSink] | None]]
 
 
 def primary_handlers(sts: StsService, stores_of: StoresOf) -> dict[str, Handler]:
-    """`stores_of(account id, region)`: that account-region's metric and billing stores (None when
-    the account does not exist)."""
+    """`stores_of(account id, region)`: that account-region's metric, billing and recording stores
+    (None when the account does not exist)."""
 
     async def credentials(args: dict[str, Any]) -> dict[str, Any] | None:
         made = await sts.environment_session(str(args["role"]), str(args["function"]))
@@ -42,4 +43,15 @@ def primary_handlers(sts: StsService, stores_of: StoresOf) -> dict[str, Handler]
         if stores is not None:
             await stores[1].add(billing_add_of(list(args["usage"])))
 
-    return {"credentials": credentials, "revoke": revoke, "metrics": metrics, "billing": billing}
+    async def recordings(args: dict[str, Any]) -> None:
+        stores = await stores_of(str(args["account"]), str(args["region"]))
+        if stores is not None:
+            await stores[2].add(recordings_of(list(args["recorded"])))
+
+    return {
+        "credentials": credentials,
+        "revoke": revoke,
+        "metrics": metrics,
+        "billing": billing,
+        "recordings": recordings,
+    }

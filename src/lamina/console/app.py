@@ -24,6 +24,7 @@ from lamina.console.pages import (
     functions,
     monitor,
     overview,
+    replay,
     testing,
     triggers,
     versions,
@@ -74,6 +75,9 @@ ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = tuple(
         ("GET", rf"/functions/{_NAME}/versions", versions.show),
         ("POST", rf"/functions/{_NAME}/versions/publish", versions.publish),
         ("POST", rf"/functions/{_NAME}/versions/alias", versions.alias),
+        ("GET", rf"/functions/{_NAME}/replay", replay.show),
+        ("POST", rf"/functions/{_NAME}/replay", replay.act),
+        ("POST", rf"/functions/{_NAME}/replay/redrive", replay.redrive),
         ("GET", r"/overview", overview.show),
         ("POST", r"/overview/calculator", overview.calculate),
     )

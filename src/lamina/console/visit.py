@@ -5,6 +5,7 @@ cookies, tokens or templates' plumbing."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from lamina.api.in_process import InProcessClient
 from lamina.domain.iam.principals import Principal
+from lamina.store.ports import RecordingStore
 from lamina.store.resource_ports import ResourceStore
 from lamina.transport.messages import LeanResponse
 
@@ -34,6 +36,13 @@ SECURITY_HEADERS = (
 )
 
 
+def utc_time(moment: float | None) -> str:
+    """Epoch seconds as the console writes times: `2026-12-06 01:51:00` (UTC)."""
+    if not moment:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment))
+
+
 def redirect(location: str, *headers: tuple[str, str]) -> LeanResponse:
     """A 303 to a console path (or any absolute path), so a reload does not post the form again."""
     target = location if location.startswith(CONSOLE_PREFIX) else f"{CONSOLE_PREFIX}{location}"
@@ -51,6 +60,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         self._templates.globals.update(prefix=CONSOLE_PREFIX, quote=lambda text: quote(str(text), safe=""))
+        self._templates.filters["utc"] = utc_time
 
     def page(self, name: str, status: int = 200, *headers: tuple[str, str], **values: Any) -> LeanResponse:
         body = self._templates.get_template(name).render(**values).encode()
@@ -70,6 +80,8 @@ class ConsoleParts:
     month_usage: Callable[[str, str], Awaitable[dict[str, tuple[int, int]]]] | None = None
     # Where the console keeps its own documents (saved test events); None on a server without one.
     documents: ResourceStore | None = None
+    # An account's recorded invocations (in the console's region), what was recorded so far written.
+    recordings: Callable[[str], Awaitable[RecordingStore | None]] | None = None
 
 
 @dataclass

@@ -16,6 +16,7 @@ from lamina.domain.layers import LayerVersion
 from lamina.domain.log_patterns import FilterPattern
 from lamina.domain.metrics.aggregate import Aggregate
 from lamina.domain.metrics.series import MetricKey, SeriesInfo
+from lamina.domain.recordings import RecordedInvocation
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,6 +516,34 @@ class AlarmStore(Protocol):
     async def delete(self, names: list[str]) -> None: ...
     async def add_history(self, name: str, timestamp: float, record: dict[str, Any]) -> None: ...
     async def history(self, name: str | None, start: float, end: float) -> list[dict[str, Any]]: ...
+
+
+class RecordingSink(Protocol):
+    """Where an account-region's recorded invocations go (a worker's sends them to its primary)."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def add(self, recorded: Sequence[RecordedInvocation]) -> None:
+        """Keep these recordings (durable when the awaited call returns; events sealed at rest)."""
+
+
+class RecordingStore(RecordingSink, Protocol):
+    """Recorded invocations of an account-region's functions (domain/recordings.py)."""
+
+    async def recent(self, function: str, limit: int) -> list[RecordedInvocation]:
+        """The newest first, without their events (payload empty, size set)."""
+
+    async def get(self, function: str, request_id: str) -> RecordedInvocation | None:
+        """One recording with its event."""
+
+    async def prune(self, function: str, before: float, max_bytes: int) -> None:
+        """Drop the function's recordings older than `before`, then the oldest past `max_bytes`."""
+
+    async def forget(self, function: str) -> None:
+        """Every recording of a function (deleted, or no longer recording)."""
+
+    async def functions(self) -> list[str]:
+        """The functions with recordings."""
 
 
 class BillingStore(Protocol):

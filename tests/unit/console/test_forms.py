@@ -50,3 +50,12 @@ def test_the_calculator_bills_whole_milliseconds_and_knows_the_free_tier() -> No
         "duration": "Average duration (ms) must be a number.",
         "invocations": "Invocations a month must be from 0 to 1,000,000,000,000.",
     }
+
+
+def test_a_dead_lettered_message_gives_back_its_event() -> None:
+    from lamina.console.pages.replay import _event_of
+
+    assert _event_of('{"n": 7}') == '{"n": 7}'  # a dead-letter queue holds the event itself
+    record = '{"version": "1.0", "requestContext": {"requestId": "r"}, "requestPayload": {"n": 7}}'
+    assert _event_of(record) == '{"n": 7}'  # an on-failure destination, an invocation record
+    assert _event_of("not json") == "not json"

@@ -18,6 +18,7 @@ TABS = (
     ("configuration", "Configuration"),
     ("triggers", "Triggers and destinations"),
     ("versions", "Versions and aliases"),
+    ("replay", "Replay"),
 )
 
 

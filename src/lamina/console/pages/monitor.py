@@ -81,14 +81,7 @@ async def show(visit: Visit, name: str) -> LeanResponse:
         refused=refused,
         streams=streams,
         logs_refused=logs_refused,
-        clock=_utc,
     )
-
-
-def _utc(moment: float | None) -> str:
-    if not moment:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment))
 
 
 async def stream(visit: Visit, name: str) -> LeanResponse:
@@ -114,7 +107,6 @@ async def stream(visit: Visit, name: str) -> LeanResponse:
         "monitor_stream.html",
         stream=stream_name,
         events=answer.get("events") or [],
-        clock=_utc,
     )
 
 
@@ -152,7 +144,6 @@ async def tail(visit: Visit, name: str) -> LeanResponse:
         described,
         "monitor_tail.html",
         events=events,
-        clock=_utc,
         since=events[-1]["timestamp"] if events else int(time.time() * 1000) - TAIL_WINDOW_MS,
     )
 
