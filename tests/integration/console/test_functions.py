@@ -33,6 +33,7 @@ def _create(page: Any, server: RunningServer, name: str, blueprint: str | None =
         page.get_by_label("Use a blueprint").check()
         page.get_by_label("Blueprint", exact=True).select_option(blueprint)
     page.get_by_label("Function name").fill(name)
+    shot(page, "create-function")
     page.get_by_role("button", name="Create function").click()
 
 

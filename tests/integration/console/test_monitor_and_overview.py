@@ -64,6 +64,7 @@ def test_monitor_graphs_log_streams_and_live_tail(
     streams = page.get_by_role("table", name="Log streams")
     streams.get_by_role("link").first.click()
     events = page.get_by_role("table", name="Log events").inner_text()
+    shot(page, "log-stream")
     assert "START RequestId:" in events and "REPORT RequestId:" in events and "tail marker" in events
 
     # The live tail: a line logged after the page opened appears without a reload.
