@@ -104,3 +104,17 @@ def printed_events(logs: Any, function: str, marker: str, count: int, timeout: f
     while len(found()) < count and time.monotonic() < deadline:
         time.sleep(0.2)
     return found()
+
+
+def execution_role(server: Any, prefix: str, *policy_arns: str) -> str:
+    """A new role Lambda may assume (named PREFIX-xxxxxx) with these managed policies; its ARN."""
+    import uuid
+
+    from tests.support.server import LAMBDA_TRUST_POLICY
+
+    iam = server.client("iam")
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)["Role"]["Arn"]
+    for policy in policy_arns:
+        iam.attach_role_policy(RoleName=name, PolicyArn=policy)
+    return str(arn)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.support.browser import needs_chromium, open_tab, shot, sign_in
-from tests.support.lambda_calls import create_function
-from tests.support.server import ACCESS_KEY, LAMBDA_TRUST_POLICY, SECRET_KEY, RunningServer
+from tests.support.lambda_calls import create_function, execution_role
+from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer
 
 pytestmark = needs_chromium
 CODE = {
@@ -83,10 +83,7 @@ def test_monitor_graphs_log_streams_and_live_tail(
 def test_triggers_and_destinations_are_gathered_from_every_service(
     page: Any, server: RunningServer, lambda_client: Any
 ) -> None:
-    iam = server.client("iam")
-    role = f"console-triggers-{uuid.uuid4().hex[:6]}"
-    role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)["Role"]["Arn"]
-    iam.attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/AmazonSQSFullAccess")
+    role_arn = execution_role(server, "console-triggers", "arn:aws:iam::aws:policy/AmazonSQSFullAccess")
     name = f"triggered-{uuid.uuid4().hex[:8]}"
     arn = create_function(lambda_client, name, CODE, Role=role_arn)["FunctionArn"]
     bucket = f"console-bucket-{uuid.uuid4().hex[:8]}"

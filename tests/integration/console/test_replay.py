@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.browser import needs_chromium, open_tab, shot, sign_in
-from tests.support.lambda_calls import create_function, wait_active
-from tests.support.server import ACCESS_KEY, LAMBDA_TRUST_POLICY, SECRET_KEY, RunningServer
+from tests.support.lambda_calls import create_function, execution_role, wait_active
+from tests.support.server import ACCESS_KEY, SECRET_KEY, RunningServer
 
 pytestmark = needs_chromium
 CODE = {
@@ -94,10 +94,7 @@ def test_recording_is_turned_on_from_the_tab(page: Any, server: RunningServer, l
 def test_failed_async_events_are_redriven_from_the_dead_letter_queue(
     page: Any, server: RunningServer, lambda_client: Any
 ) -> None:
-    iam = server.client("iam")
-    role = f"replay-dlq-{uuid.uuid4().hex[:6]}"
-    role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)["Role"]["Arn"]
-    iam.attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/AmazonSQSFullAccess")
+    role_arn = execution_role(server, "replay-dlq", "arn:aws:iam::aws:policy/AmazonSQSFullAccess")
     sqs = server.client("sqs")
     queue = sqs.create_queue(QueueName=f"replay-dlq-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
