@@ -1669,10 +1669,10 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     )
     url_router = FunctionUrlRouter(lambda: [account.function_urls for account in accounts.values()])
 
-    async def recordings_of(account_id: str) -> RecordingStore | None:
-        """The console's Replay tab: the account's recordings, what every process recorded so far
-        written first."""
-        account = platform.accounts.get((account_id, settings.region))
+    async def recordings_of(account_id: str, region: str) -> RecordingStore | None:
+        """The console's Replay tab: an account-region's recordings, what every process recorded
+        so far written first."""
+        account = platform.accounts.get((account_id, region))
         if account is None:
             return None
         await platform.gather_worker_metrics()  # the workers flush their recorders with their metrics

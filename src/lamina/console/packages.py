@@ -46,28 +46,91 @@ def _is_text(data: bytes) -> bool:
     return True
 
 
+# What the editor opens without reading it first (a list of 10,000 files must not decompress
+# them all): source, configuration and text by their suffix, and files without one (a custom
+# runtime's bootstrap). read_text still refuses one whose bytes are not UTF-8 text.
+_TEXT_SUFFIXES = frozenset(
+    [
+        ".py",
+        ".pyi",
+        ".js",
+        ".mjs",
+        ".cjs",
+        ".ts",
+        ".json",
+        ".txt",
+        ".md",
+        ".rst",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".cfg",
+        ".conf",
+        ".env",
+        ".sh",
+        ".bash",
+        ".rb",
+        ".java",
+        ".kt",
+        ".go",
+        ".rs",
+        ".php",
+        ".pl",
+        ".lua",
+        ".sql",
+        ".html",
+        ".htm",
+        ".css",
+        ".xml",
+        ".csv",
+        ".tsv",
+        ".properties",
+        ".gradle",
+    ]
+)
+
+
+def _looks_editable(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    suffix = name[name.rfind(".") :].lower() if "." in name.lstrip(".") else ""
+    return suffix in _TEXT_SUFFIXES or suffix == ""
+
+
 def files_of(package: bytes) -> list[PackageFile]:
-    """The package's files (not folders), at most MAX_LISTED_FILES; editable ones are small text."""
+    """The package's files (not folders), at most MAX_LISTED_FILES, read from its directory only;
+    editable ones are small, in a small package, and named as text."""
     small_package = len(package) <= MAX_EDITABLE_PACKAGE_BYTES
-    found: list[PackageFile] = []
     with zipfile.ZipFile(io.BytesIO(package)) as archive:
-        for info in archive.infolist()[:MAX_LISTED_FILES]:
-            if info.is_dir():
-                continue
-            editable = small_package and info.file_size <= MAX_EDITABLE_BYTES
-            if editable:
-                editable = _is_text(archive.read(info))
-            found.append(PackageFile(info.filename, info.file_size, editable))
+        found = [
+            PackageFile(
+                info.filename,
+                info.file_size,
+                small_package and info.file_size <= MAX_EDITABLE_BYTES and _looks_editable(info.filename),
+            )
+            for info in archive.infolist()[:MAX_LISTED_FILES]
+            if not info.is_dir()
+        ]
     return sorted(found, key=lambda item: item.path)
 
 
 def read_text(package: bytes, path: str) -> str | None:
-    """The text of an editable file; None when it is not in the package or not editable."""
-    listed = {item.path: item for item in files_of(package)}
-    if path not in listed or not listed[path].editable:
+    """The text of an editable file; None when it is not in the package, not editable, or not
+    UTF-8 text."""
+    if len(package) > MAX_EDITABLE_PACKAGE_BYTES:
         return None
     with zipfile.ZipFile(io.BytesIO(package)) as archive:
-        return archive.read(path).decode("utf-8")
+        try:
+            info = archive.getinfo(path)
+        except KeyError:
+            return None
+        if info.is_dir() or info.file_size > MAX_EDITABLE_BYTES or not _looks_editable(path):
+            return None
+        with archive.open(info) as opened:
+            data = opened.read(MAX_EDITABLE_BYTES + 1)  # the size in the directory may lie
+    if len(data) > MAX_EDITABLE_BYTES or not _is_text(data):
+        return None
+    return data.decode("utf-8")
 
 
 def with_file(package: bytes, path: str, text: str) -> bytes:

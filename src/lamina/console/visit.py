@@ -80,8 +80,8 @@ class ConsoleParts:
     month_usage: Callable[[str, str], Awaitable[dict[str, tuple[int, int]]]] | None = None
     # Where the console keeps its own documents (saved test events); None on a server without one.
     documents: ResourceStore | None = None
-    # An account's recorded invocations (in the console's region), what was recorded so far written.
-    recordings: Callable[[str], Awaitable[RecordingStore | None]] | None = None
+    # An account-region's recorded invocations, what was recorded so far written first.
+    recordings: Callable[[str, str], Awaitable[RecordingStore | None]] | None = None
 
 
 @dataclass

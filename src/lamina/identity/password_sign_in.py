@@ -1,8 +1,10 @@
 """Signing in to the console as an IAM user with a password (a login profile), and the new
 password a profile created with PasswordResetRequired asks for at the first sign-in.
 
-A session signed in this way names the user, not a key: it lasts while the user and its login
-profile exist (deleting the profile ends it, as deactivating a key ends a key's session)."""
+A session signed in this way names the user, not a key: the user's id and its login profile's
+creation time, so it lasts while that user and that profile exist (deleting the profile ends it,
+as deactivating a key ends a key's session; a profile or user made again under the same name
+does not bring it back)."""
 
 from __future__ import annotations
 
@@ -30,22 +32,30 @@ def _dummy_hash() -> str:
 class SignedIn:
     principal: Principal
     password_reset_required: bool
+    subject: str  # what a session names: account, user name, user id, the profile's creation
 
 
 class PasswordSignIn:
     def __init__(self, directory: IdentityDirectory) -> None:
         self._directory = directory
 
-    def principal(self, account_id: str, user_name: str) -> Principal | None:
-        """The user while it exists and has a login profile; None otherwise."""
-        user = (
-            self._directory.account(account_id).users.get(user_name)
-            if self._directory.has_account(account_id)
-            else None
-        )
-        if user is None or self._directory.login_profile(account_id, user_name) is None:
+    def _current(self, account_id: str, user_name: str) -> tuple[str, Principal] | None:
+        """The subject a session of this user would name now, and the user; None without a
+        login profile."""
+        if not self._directory.has_account(account_id):
             return None
-        return user_principal(user)
+        user = self._directory.account(account_id).users.get(user_name)
+        found = self._directory.login_profile(account_id, user_name)
+        if user is None or found is None:
+            return None
+        return f"{account_id}:{user_name}:{user.user_id}:{found[0].created!r}", user_principal(user)
+
+    def principal_of(self, subject: str) -> Principal | None:
+        """Who a session's subject names, while that user and that login profile exist."""
+        account_id, _, rest = subject.partition(":")
+        user_name = rest.partition(":")[0]
+        current = self._current(account_id, user_name)
+        return current[1] if current is not None and current[0] == subject else None
 
     async def check(self, account_id: str, user_name: str, password: str) -> SignedIn | None:
         """Who signs in with this password; None for a wrong account, user or password (one
@@ -57,22 +67,27 @@ class PasswordSignIn:
         )
         stored = found[1] if found is not None else _dummy_hash()
         matches = await asyncio.to_thread(verify_password, password, stored)
-        principal = self.principal(account_id, user_name)
-        if found is None or not matches or principal is None:
+        current = self._current(account_id, user_name)
+        if found is None or not matches or current is None:
             return None
-        return SignedIn(principal, found[0].password_reset_required)
+        return SignedIn(current[1], found[0].password_reset_required, current[0])
 
     async def choose_new_password(self, account_id: str, user_name: str, old: str, new: str) -> str | None:
-        """Replace a password that must be reset; what is wrong (None when done)."""
-        if await self.check(account_id, user_name, old) is None:
+        """Replace a password that must be reset (PasswordResetRequired; any other change is
+        UpdateLoginProfile's); what is wrong (None when done)."""
+        signed_in = await self.check(account_id, user_name, old)
+        if signed_in is None:
             return "Your authentication information is incorrect. Please try again."
+        if not signed_in.password_reset_required:
+            return "This password need not be changed: sign in without a new one."
         if new == old:
             return "The new password must differ from the old one."
         if not meets_default_policy(new):
             return POLICY_VIOLATION
-        profile, _ = self._directory.login_profile(account_id, user_name) or (None, None)
-        if profile is None:
+        found = self._directory.login_profile(account_id, user_name)
+        if found is None:
             return "Your authentication information is incorrect. Please try again."
+        profile = found[0]
         await self._directory.save_login_profile(
             LoginProfile(profile.account, profile.user_name, profile.created, False),
             await asyncio.to_thread(hash_password, new),

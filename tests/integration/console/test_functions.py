@@ -91,7 +91,7 @@ def test_from_scratch_edit_deploy_test_and_delete(
     assert page.get_by_role("alert").inner_text() == "Type the function's name exactly to delete it."
     page.get_by_label("Type the function's name to confirm").fill(name)
     page.get_by_role("button", name="Delete function").click()
-    assert page.get_by_role("status").inner_text() == f"Deleted the function {name}."
+    assert page.get_by_role("status").inner_text() == "The function was deleted."
     with pytest.raises(ClientError) as missing:
         lambda_client.get_function(FunctionName=name)
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -30,8 +30,11 @@ def test_small_text_files_are_editable_and_others_are_not() -> None:
         }
     )
     listed = {item.path: item.editable for item in files_of(package)}
-    assert listed == {"app.py": True, "big.txt": False, "latin.txt": False, "lib/data.bin": False}
+    # Listed from the directory alone: a .txt looks editable until its bytes are read.
+    assert listed == {"app.py": True, "big.txt": False, "latin.txt": True, "lib/data.bin": False}
     assert read_text(package, "app.py") == "print('hi')\n"
+    assert read_text(package, "latin.txt") is None  # not UTF-8
+    assert read_text(package, "big.txt") is None
     assert read_text(package, "lib/data.bin") is None
     assert read_text(package, "missing.py") is None
 

@@ -30,7 +30,7 @@ def _whole_number(form: dict[str, str], field: str, label: str) -> int | None:
     text = form.get(field, "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:  # "²".isdigit() too
         raise FormProblem(field, f"{label} must be a whole number.")
     return int(text)
 

@@ -3,12 +3,13 @@ caller who may not read it gets the API's refusal, not the page) and the tab bar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from lamina.console.visit import Visit
 from lamina.transport.messages import LeanResponse
 
-__all__ = ["TABS", "describe", "tab_page"]
+__all__ = ["TABS", "FunctionHome", "describe", "home_of", "tab_page"]
 
 # (path segment, label) in the order the tab bar shows them
 TABS = (
@@ -20,6 +21,24 @@ TABS = (
     ("versions", "Versions and aliases"),
     ("replay", "Replay"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionHome:
+    """Where a function's console documents (saved events, recordings) belong: its own account
+    and region, whatever account the visitor signed in to (a function of another account, named
+    by its ARN, keeps its own)."""
+
+    account: str
+    region: str
+    name: str
+    qualified: bool  # the name given named a version or alias, not the function itself
+
+
+def home_of(configuration: dict[str, Any]) -> FunctionHome:
+    """From GetFunction(Configuration)'s FunctionArn: arn:aws:lambda:REGION:ACCOUNT:function:NAME[:Q]."""
+    parts = str(configuration["FunctionArn"]).split(":")
+    return FunctionHome(parts[4], parts[3], parts[6], len(parts) > 7)
 
 
 async def describe(visit: Visit, name: str) -> dict[str, Any]:

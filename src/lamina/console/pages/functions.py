@@ -14,6 +14,7 @@ from lamina.console import charts
 from lamina.console.inline_errors import FORM, place_error
 from lamina.console.metrics_reads import invocations_by_function
 from lamina.console.packages import new_package
+from lamina.console.pages.function_page import home_of
 from lamina.console.saved_events import SavedEvents
 from lamina.console.starters import RUNTIMES, starter_for
 from lamina.console.visit import Visit, redirect
@@ -75,7 +76,7 @@ async def index(visit: Visit) -> LeanResponse:
         search=search,
         error=error,
         sparklines=sparklines,
-        deleted=visit.query.get("deleted"),
+        deleted=bool(visit.query.get("deleted")),
     )
 
 
@@ -118,6 +119,15 @@ async def _new_role(visit: Visit, function_name: str) -> str:
     return str(role["Role"]["Arn"])
 
 
+async def _drop_role(visit: Visit, arn: str) -> None:
+    name = arn.rsplit("/", 1)[-1]
+    try:
+        await visit.call("iam", "DetachRolePolicy", {"RoleName": name, "PolicyArn": _BASIC_EXECUTION})
+        await visit.call("iam", "DeleteRole", {"RoleName": name})
+    except AwsError:  # the visitor may create roles but not delete them: the role stays, named
+        pass
+
+
 async def create(visit: Visit) -> LeanResponse:
     form = visit.form
     name = form.get("name", "").strip()
@@ -139,10 +149,11 @@ async def create(visit: Visit) -> LeanResponse:
         starter = starter_for(runtime)
         handler = starter.handler
         package = await asyncio.to_thread(new_package, starter.files, starter.executable)
+    made_role: str | None = None
     try:
         role = form.get("role", NEW_ROLE)
         if role == NEW_ROLE:
-            role = await _new_role(visit, name)
+            role = made_role = await _new_role(visit, name)
         await visit.call(
             "lambda",
             "CreateFunction",
@@ -155,6 +166,8 @@ async def create(visit: Visit) -> LeanResponse:
             },
         )
     except AwsError as refused:
+        if made_role is not None:  # a role made for a function that was not made goes again
+            await _drop_role(visit, made_role)
         return await new(visit, place_error(refused, _CREATE_FIELDS), 400)
     return redirect(f"/functions/{visit.quoted(name)}/code?created=1")
 
@@ -162,12 +175,8 @@ async def create(visit: Visit) -> LeanResponse:
 async def delete(visit: Visit, name: str) -> LeanResponse:
     if visit.form.get("confirm") != name:
         return redirect(f"/functions/{visit.quoted(name)}/configuration?delete=confirm")
-    function = (await visit.call("lambda", "GetFunctionConfiguration", {"FunctionName": name}))[
-        "FunctionName"
-    ]
+    home = home_of(await visit.call("lambda", "GetFunctionConfiguration", {"FunctionName": name}))
     await visit.call("lambda", "DeleteFunction", {"FunctionName": name})
-    if visit.parts.documents is not None:  # its saved test events go with it
-        await SavedEvents(visit.parts.documents).forget_function(
-            visit.account_id, visit.parts.region, function
-        )
-    return redirect(f"/functions?deleted={visit.quoted(name)}")
+    if visit.parts.documents is not None and not home.qualified:  # the function's test events go with it
+        await SavedEvents(visit.parts.documents).forget_function(home.account, home.region, home.name)
+    return redirect("/functions?deleted=1")

@@ -155,7 +155,8 @@ async def tail_json(visit: Visit, name: str) -> LeanResponse:
         since = int(visit.query.get("since", "0"))
     except ValueError:
         since = 0
-    since = max(since, int(time.time() * 1000) - TAIL_WINDOW_MS)
+    now_ms = int(time.time() * 1000)
+    since = min(max(since, now_ms - TAIL_WINDOW_MS), now_ms)
     events = await tail_events(visit, described["Configuration"]["FunctionName"], since)
     body = json.dumps(
         [

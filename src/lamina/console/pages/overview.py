@@ -9,6 +9,7 @@ from typing import Any
 
 from lamina.console import charts
 from lamina.console.metrics_reads import function_graphs
+from lamina.console.pages.functions import all_functions
 from lamina.console.visit import Visit
 from lamina.domain.pricing import AWS_PRICES, cost, gb_seconds, invocation_cost
 from lamina.errors import AwsError
@@ -79,6 +80,7 @@ async def show(visit: Visit, status: int = 200, **values: Any) -> LeanResponse:
     graphs: list[dict[str, Any]] = []
     peak = None
     usage = None
+    usage_refused = None
     if refused is None:
         try:
             timeline, read = await function_graphs(visit, None, "1d")
@@ -96,7 +98,12 @@ async def show(visit: Visit, status: int = 200, **values: Any) -> LeanResponse:
                     peak = max(recent, default=0)
         except AwsError:
             graphs = []
-        usage = await _usage(visit)  # the account's usage: shown to who may read its settings
+        try:  # the usage of the functions the visitor may list, shown to who may read the settings
+            listed = {item["FunctionName"] for item in await all_functions(visit)}
+            found = await _usage(visit)
+            usage = None if found is None else [row for row in found if row["function"] in listed]
+        except AwsError as error:
+            usage_refused = error
     totals = None
     if usage is not None:
         requests = sum(row["requests"] for row in usage)
@@ -115,6 +122,7 @@ async def show(visit: Visit, status: int = 200, **values: Any) -> LeanResponse:
         graphs=graphs,
         peak=peak,
         usage=usage,
+        usage_refused=usage_refused,
         totals=totals,
         month=month_of(time.time()),
         prices=AWS_PRICES,

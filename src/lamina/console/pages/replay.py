@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lamina.console.pages.function_page import describe, tab_page
+from lamina.console.pages.function_page import FunctionHome, describe, home_of, tab_page
 from lamina.console.pages.testing import run_test
 from lamina.console.saved_events import PRIVATE, SavedEvents, valid_event_name
 from lamina.console.visit import Visit, redirect
@@ -28,9 +28,10 @@ LISTED = 50
 MAX_REDRIVEN = 100  # events one press of Redrive sends back
 
 
-async def _store(visit: Visit) -> RecordingStore | None:
+async def _store(visit: Visit, home: FunctionHome) -> RecordingStore | None:
+    """The recordings of the function's own account-region."""
     reader = visit.parts.recordings
-    return await reader(visit.account_id) if reader is not None else None
+    return await reader(home.account, home.region) if reader is not None else None
 
 
 def _queue_destinations(configuration: dict[str, Any], async_config: dict[str, Any]) -> list[tuple[str, str]]:
@@ -75,13 +76,25 @@ async def _queues(visit: Visit, name: str, configuration: dict[str, Any]) -> lis
     return queues
 
 
+def _notice(query: dict[str, str], queues: list[str]) -> str | None:
+    """What the redirect after a change says happened, from checked values only (a link cannot
+    make the page say anything else)."""
+    if query.get("recording") == "on":
+        return "Recording is on."
+    count, queue = query.get("redrove", ""), query.get("queue", "")
+    if count.isascii() and count.isdigit() and queue in queues:
+        return f"Redrove {int(count)} events from {queue}."
+    return None
+
+
 async def show(visit: Visit, name: str, status: int = 200, **values: Any) -> LeanResponse:
     described = await describe(visit, name)
     configuration = described["Configuration"]
-    function = configuration["FunctionName"]
+    home = home_of(configuration)
     environment = (configuration.get("Environment") or {}).get("Variables") or {}
-    store = await _store(visit)
-    recorded = await store.recent(function, LISTED) if store is not None else []
+    store = await _store(visit, home)
+    recorded = await store.recent(home.name, LISTED) if store is not None else []
+    queues = await _queues(visit, name, configuration)
     return await tab_page(
         visit,
         name,
@@ -91,8 +104,8 @@ async def show(visit: Visit, name: str, status: int = 200, **values: Any) -> Lea
         recording=recording_policy(environment),
         recorded=recorded,
         available=store is not None,
-        queues=await _queues(visit, name, configuration),
-        notice=values.pop("notice", visit.query.get("notice")),
+        queues=queues,
+        notice=values.pop("notice", _notice(visit.query, [queue["arn"] for queue in queues])),
         **values,
     )
 
@@ -102,7 +115,7 @@ async def act(visit: Visit, name: str) -> LeanResponse:
     action = visit.form.get("action", "")
     described = await describe(visit, name)
     configuration = described["Configuration"]
-    function = configuration["FunctionName"]
+    home = home_of(configuration)
     if action == "record":
         variables = dict((configuration.get("Environment") or {}).get("Variables") or {})
         variables[RECORD_VARIABLE] = "on"
@@ -111,9 +124,9 @@ async def act(visit: Visit, name: str) -> LeanResponse:
             "UpdateFunctionConfiguration",
             {"FunctionName": name, "Environment": {"Variables": variables}},
         )
-        return redirect(f"/functions/{visit.quoted(name)}/replay?notice=" + visit.quoted("Recording is on."))
-    store = await _store(visit)
-    found = await store.get(function, visit.form.get("request_id", "")) if store is not None else None
+        return redirect(f"/functions/{visit.quoted(name)}/replay?recording=on")
+    store = await _store(visit, home)
+    found = await store.get(home.name, visit.form.get("request_id", "")) if store is not None else None
     if found is None:
         return await show(
             visit, name, 404, problem="That recording is gone (kept for a limited time and size)."
@@ -128,9 +141,9 @@ async def act(visit: Visit, name: str) -> LeanResponse:
             )
         try:
             await SavedEvents(saved).save(
-                visit.account_id,
-                visit.parts.region,
-                function,
+                home.account,
+                home.region,
+                home.name,
                 visit.principal.arn,
                 PRIVATE,
                 event_name,
@@ -149,10 +162,10 @@ def _event_of(body: str) -> str:
     on-failure destination an invocation record whose requestPayload is the event."""
     try:
         document = json.loads(body)
-    except ValueError:
+        if isinstance(document, dict) and "requestContext" in document and "requestPayload" in document:
+            return json.dumps(document["requestPayload"])
+    except (ValueError, RecursionError):
         return body
-    if isinstance(document, dict) and "requestContext" in document and "requestPayload" in document:
-        return json.dumps(document["requestPayload"])
     return body
 
 
@@ -192,7 +205,4 @@ async def redrive(visit: Visit, name: str) -> LeanResponse:
                 "sqs", "DeleteMessage", {"QueueUrl": url, "ReceiptHandle": message["ReceiptHandle"]}
             )
             redriven += 1
-    return redirect(
-        f"/functions/{visit.quoted(name)}/replay?notice="
-        + visit.quoted(f"Redrove {redriven} events from {arn}.")
-    )
+    return redirect(f"/functions/{visit.quoted(name)}/replay?redrove={redriven}&queue={visit.quoted(arn)}")

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from lamina.console.event_templates import TEMPLATES, template_text
-from lamina.console.pages.function_page import describe, tab_page
+from lamina.console.pages.function_page import FunctionHome, describe, home_of, tab_page
 from lamina.console.saved_events import PRIVATE, SHAREABLE, SavedEvent, SavedEvents, valid_event_name
 from lamina.console.visit import Visit
 from lamina.errors import AwsError
@@ -31,16 +31,15 @@ def _saved_events(visit: Visit) -> SavedEvents | None:
     return SavedEvents(store) if store is not None else None
 
 
-async def _saved(visit: Visit, function: str) -> list[SavedEvent]:
+async def _saved(visit: Visit, home: FunctionHome) -> list[SavedEvent]:
     saved = _saved_events(visit)
     if saved is None:
         return []
-    return await saved.list(visit.account_id, visit.parts.region, function, visit.principal.arn)
+    return await saved.list(home.account, home.region, home.name, visit.principal.arn)
 
 
 async def show(visit: Visit, name: str, status: int = 200, **values: Any) -> LeanResponse:
     described = await describe(visit, name)
-    function = described["Configuration"]["FunctionName"]
     template = visit.form.get("template") or visit.query.get("template")
     values.setdefault("event", template_text(template or "Hello World"))
     values.setdefault("event_name", visit.form.get("event_name"))
@@ -53,7 +52,7 @@ async def show(visit: Visit, name: str, status: int = 200, **values: Any) -> Lea
         described,
         templates=list(TEMPLATES),
         chosen=template or "Hello World",
-        saved=await _saved(visit, function),
+        saved=await _saved(visit, home_of(described["Configuration"])),
         chosen_saved=visit.form.get("saved"),
         **values,
     )
@@ -66,6 +65,8 @@ def _problem_with(event: str) -> str | None:
         json.loads(event or "null")
     except ValueError as error:
         return f"The event is not JSON: {error}"
+    except RecursionError:
+        return "The event is nested too deeply."
     return None
 
 
@@ -82,7 +83,7 @@ async def run_test(visit: Visit, name: str, event: str, qualifier: str | None = 
     text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(payload)
     try:
         shown = json.dumps(json.loads(text), indent=2)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what is worth indenting
         shown = text
     log = base64.b64decode(answer.get("LogResult") or "").decode("utf-8", "replace")
     report = REPORT.search(log)
@@ -111,8 +112,8 @@ async def _saved_event_action(visit: Visit, name: str, action: str, event: str) 
     saved = _saved_events(visit)
     if saved is None:
         return await show(visit, name, 400, event=event, problem="This server keeps no saved test events.")
-    function = (await describe(visit, name))["Configuration"]["FunctionName"]
-    where = (visit.account_id, visit.parts.region, function, visit.principal.arn)
+    home = home_of((await describe(visit, name))["Configuration"])
+    where = (home.account, home.region, home.name, visit.principal.arn)
     key = visit.form.get("saved", "")
     if action == "open":
         found = next((item for item in await saved.list(*where) if item.key == key), None)

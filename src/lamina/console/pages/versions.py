@@ -3,6 +3,7 @@ weights, creating, changing and deleting an alias."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lamina.console.inline_errors import FORM, place_error
@@ -34,6 +35,21 @@ async def _all(visit: Visit, operation: str, name: str, key: str) -> list[dict[s
             return found
 
 
+_ALIAS_DONE = {"create": "Created", "update": "Updated", "delete": "Deleted"}
+
+
+def _notice(query: dict[str, str]) -> str | None:
+    """What the redirect after a change says happened (built here from checked values, so a link
+    cannot make the page say anything else)."""
+    version = query.get("published", "")
+    if version.isascii() and version.isdigit():
+        return f"Published version {version}."
+    done, alias = _ALIAS_DONE.get(query.get("alias_action", "")), query.get("alias", "")
+    if done and re.fullmatch(r"[A-Za-z0-9_-]{1,128}", alias):
+        return f"{done} the alias {alias}."
+    return None
+
+
 async def show(
     visit: Visit,
     name: str,
@@ -60,7 +76,7 @@ async def show(
         errors=errors or {},
         FORM=FORM,
         form=visit.form if errors else {},
-        notice=notice or visit.query.get("notice"),
+        notice=notice or _notice(visit.query),
     )
 
 
@@ -74,8 +90,7 @@ async def publish(visit: Visit, name: str) -> LeanResponse:
     except AwsError as refused:
         return await show(visit, name, 400, errors={f"publish.{FORM}": f"{refused.code}: {refused.message}"})
     return redirect(
-        f"/functions/{visit.quoted(name)}/versions?notice="
-        + visit.quoted(f"Published version {published['Version']}.")
+        f"/functions/{visit.quoted(name)}/versions?published={visit.quoted(published['Version'])}"
     )
 
 
@@ -97,7 +112,6 @@ async def alias(visit: Visit, name: str) -> LeanResponse:
     try:
         if action == "delete":
             await visit.call("lambda", "DeleteAlias", {"FunctionName": name, "Name": alias_name})
-            notice = f"Deleted the alias {alias_name}."
         else:
             try:
                 routing = _routing(form)
@@ -113,12 +127,10 @@ async def alias(visit: Visit, name: str) -> LeanResponse:
             }
             if action == "update":
                 await visit.call("lambda", "UpdateAlias", params)
-                notice = f"Updated the alias {alias_name}."
             else:
                 if routing is None:
                     params.pop("RoutingConfig")
                 await visit.call("lambda", "CreateAlias", params)
-                notice = f"Created the alias {alias_name}."
     except AwsError as refused:
         field, message = next(iter(place_error(refused, _ALIAS_FIELDS).items()))
         if refused.code == "ResourceNotFoundException" and action != "delete":
@@ -129,4 +141,7 @@ async def alias(visit: Visit, name: str) -> LeanResponse:
             refused.status if 400 <= refused.status < 500 else 400,
             errors={f"alias.{field}": message},
         )
-    return redirect(f"/functions/{visit.quoted(name)}/versions?notice=" + visit.quoted(notice))
+    done = action if action in _ALIAS_DONE else "create"
+    return redirect(
+        f"/functions/{visit.quoted(name)}/versions?alias_action={done}&alias={visit.quoted(alias_name)}"
+    )
