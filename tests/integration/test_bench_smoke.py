@@ -164,3 +164,13 @@ def test_quick_dev_loop_benchmark_reports_save_to_new_code() -> None:
         _positive(results, "save_to_new_code_ms", key, "median_ms")
         assert results["save_to_new_code_ms"][key]["count"] == 5
     _positive(results, "ratios", "lamina_dev_vs_by_hand_median")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_quick_recording_benchmark_compares_recorded_and_plain_invocations() -> None:
+    results = _quick_run("bench/recording.py", timeout=200)
+    for name in ("plain", "recorded"):
+        _positive(results, name, "median_ms")
+        assert results[name]["count"] == 40
+    _positive(results, "ratio_recorded_vs_plain")

@@ -7,7 +7,6 @@ file. Please check your file, then try to upload again."
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -15,12 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.cli import create_account
+from tests.support.cli import new_account
 from tests.support.lambda_calls import wait_active, wait_updated
 from tests.support.packaging import make_zip
 from tests.support.server import (
@@ -189,20 +186,7 @@ def test_code_shared_by_functions_stays_until_the_last_one_goes(server: RunningS
 
 
 def test_code_another_account_uses_is_kept(server: RunningServer, client: Any) -> None:
-    created = create_account(server, "--account-id", OTHER_ACCOUNT)
-    assert created.returncode == 0, created.stderr
-    exports = dict(re.findall(r"^export (AWS_[A-Z_]+)=(.*)$", created.stdout, re.MULTILINE))
-
-    def theirs(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=server.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
-            config=Config(retries={"max_attempts": 1}),
-        )
-
+    theirs = new_account(server, OTHER_ACCOUNT)
     theirs("iam").create_role(RoleName="their-role", AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)
     before = on_disk(server)
     code = package("both-accounts")

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,28 @@ def aws_text(server: RunningServer, *args: str, endpoint_url: bool = False) -> s
     )
     assert completed.returncode == 0, completed.stderr + completed.stdout
     return completed.stdout
+
+
+def new_account(server: RunningServer, account_id: str) -> Callable[[str], Any]:
+    """`lamina admin create-account --account-id ACCOUNT_ID`; what makes boto3 clients of the
+    new account's root (one per service name), without retries."""
+    import re
+
+    import boto3
+    from botocore.config import Config
+
+    created = create_account(server, "--account-id", account_id)
+    assert created.returncode == 0, created.stderr
+    exports = dict(re.findall(r"^export (AWS_[A-Z_]+)=(.*)$", created.stdout, re.MULTILINE))
+
+    def client(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=server.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    return client

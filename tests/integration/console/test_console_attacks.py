@@ -7,17 +7,14 @@ the usage of functions the visitor may list."""
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import uuid
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from tests.support.browser import RawSession
-from tests.support.cli import create_account
+from tests.support.cli import new_account
 from tests.support.lambda_calls import create_function
 from tests.support.server import ACCESS_KEY, LAMBDA_TRUST_POLICY, SECRET_KEY, RunningServer
 
@@ -55,20 +52,7 @@ def test_another_accounts_function_of_the_same_name_opens_nothing_of_this_one(
     assert status == 200
 
     account_b = f"{secrets.randbelow(10**11) + 10**11}"
-    created = create_account(server, "--account-id", account_b)
-    assert created.returncode == 0, created.stderr
-    exports = dict(re.findall(r"^export (AWS_[A-Z_]+)=(.*)$", created.stdout, re.MULTILINE))
-
-    def client_of_b(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=server.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
-            config=Config(retries={"max_attempts": 1}),
-        )
-
+    client_of_b = new_account(server, account_b)
     theirs = client_of_b("lambda")
     role = client_of_b("iam").create_role(RoleName="b-role", AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)
     create_function(theirs, name, CODE, Role=role["Role"]["Arn"])

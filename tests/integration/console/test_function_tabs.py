@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,10 +22,13 @@ ECHO = {
 
 
 @pytest.fixture
-def function(lambda_client: Any) -> str:
+def function(lambda_client: Any) -> Iterator[str]:
+    """A function of the session's server, deleted afterwards: its reserved concurrency would
+    hold part of the account's from the tests that need all of it."""
     name = f"tabs-{uuid.uuid4().hex[:8]}"
     create_function(lambda_client, name, ECHO)
-    return name
+    yield name
+    lambda_client.delete_function(FunctionName=name)
 
 
 def _section(page: Any, heading: str) -> Any:
