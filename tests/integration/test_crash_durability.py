@@ -4,9 +4,11 @@ synchronous invocation's lines are kept once its caller has the response.
 
 Events may run twice (AWS promises at least once), but only those a kill caught unacknowledged:
 running (at most CONCURRENCY, the memory budget's limit) or finished and waiting for the group
-commit that makes their lines durable (it runs every 0.05 s, as long as the function's sleep: about
-one more per environment). So a kill may repeat at most 2 × CONCURRENCY of them; a delivery that
-re-ran acknowledged events would exceed that. The functions only print, so these tests run in every
+commit that makes their lines durable (it runs every 0.05 s; the function sleeps 0.2 s, so even a
+commit slowed fourfold by a loaded machine or a remote database leaves at most one finished event
+per environment waiting). So a kill may repeat at most 2 × CONCURRENCY of them; a delivery that
+re-ran acknowledged events would exceed that. (With a 0.05 s sleep, CI's PostgreSQL pass on two
+cores saw 9 and 11: commits there take longer than a run.) The functions only print, so these tests run in every
 sandbox tier (LAMINA_TEST_SANDBOX).
 """
 
@@ -40,7 +42,7 @@ SLEEPER = """\
 import time
 
 def handler(event, context):
-    time.sleep(0.05)
+    time.sleep(0.2)
     print("GOT", event["i"])
     return event["i"]
 """
