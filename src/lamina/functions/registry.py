@@ -2,14 +2,21 @@
 database.
 
 Only this class writes function metadata, so its cache is always current: every change is written
-to the store first, then applied to the cache.
+to the store first, then applied to the cache. A reload (another server or the primary changed the
+store) keeps what this process wrote while the reload was reading: its snapshot may predate that
+write, and a function created here would otherwise vanish until the next reload, and be found by
+its settler gone (found by CI: a function stuck Pending on a server sharing PostgreSQL).
 """
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from lamina.domain.aliases import Alias
 from lamina.domain.functions import LATEST, FunctionConfig
 from lamina.store.ports import MetadataStore
+
+_Entry = TypeVar("_Entry")
 
 
 class FunctionRegistry:
@@ -18,6 +25,7 @@ class FunctionRegistry:
         self._latest: dict[str, FunctionConfig] = {}
         self._versions: dict[str, dict[str, FunctionConfig]] = {}
         self._aliases: dict[str, dict[str, Alias]] = {}
+        self._reloading: list[set[str]] = []  # per reload in progress: the names written meanwhile
 
     async def load(self) -> None:
         for config in await self._store.list_functions():
@@ -31,12 +39,25 @@ class FunctionRegistry:
         latest: dict[str, FunctionConfig] = {}
         versions: dict[str, dict[str, FunctionConfig]] = {}
         aliases: dict[str, dict[str, Alias]] = {}
-        for config in await self._store.list_functions():
-            latest[config.name] = config
-            versions[config.name] = {v.version: v for v in await self._store.list_versions(config.name)}
-        for alias in await self._store.list_aliases():
-            aliases.setdefault(alias.function_name, {})[alias.name] = alias
+        written: set[str] = set()
+        self._reloading.append(written)
+        try:
+            for config in await self._store.list_functions():
+                latest[config.name] = config
+                versions[config.name] = {v.version: v for v in await self._store.list_versions(config.name)}
+            for alias in await self._store.list_aliases():
+                aliases.setdefault(alias.function_name, {})[alias.name] = alias
+        finally:
+            self._reloading.remove(written)
+        for name in written:  # this process's own write is at least as new as the snapshot
+            _keep(latest, self._latest, name)
+            _keep(versions, self._versions, name)
+            _keep(aliases, self._aliases, name)
         self._latest, self._versions, self._aliases = latest, versions, aliases
+
+    def _written(self, name: str) -> None:
+        for written in self._reloading:
+            written.add(name)
 
     def all_latest(self) -> list[FunctionConfig]:
         return list(self._latest.values())
@@ -106,6 +127,7 @@ class FunctionRegistry:
         return True
 
     def _remember(self, config: FunctionConfig) -> None:
+        self._written(config.name)
         self._latest[config.name] = config
         self._versions.setdefault(config.name, {})
         self._aliases.setdefault(config.name, {})
@@ -114,6 +136,7 @@ class FunctionRegistry:
         """False when the store has that version (another server published it meanwhile)."""
         if not await self._store.put_version(config):
             return False
+        self._written(config.name)
         self._versions.setdefault(config.name, {})[config.version] = config
         return True
 
@@ -124,18 +147,23 @@ class FunctionRegistry:
                 await self.put_latest(config)
         elif config.version in self._versions.get(config.name, {}):
             await self._store.update_version_state(config)
-            self._versions[config.name][config.version] = config
+            if (versions := self._versions.get(config.name)) is not None:
+                self._written(config.name)
+                versions[config.version] = config
 
     async def delete_version(self, name: str, version: str) -> None:
         await self._store.delete_version(name, version)
+        self._written(name)
         self._versions.get(name, {}).pop(version, None)
 
     async def put_alias(self, alias: Alias) -> None:
         await self._store.put_alias(alias)
+        self._written(alias.function_name)
         self._aliases.setdefault(alias.function_name, {})[alias.name] = alias
 
     async def delete_alias(self, name: str, alias: str) -> None:
         await self._store.delete_alias(name, alias)
+        self._written(name)
         self._aliases.get(name, {}).pop(alias, None)
 
     async def delete(self, name: str) -> bool:
@@ -145,6 +173,15 @@ class FunctionRegistry:
         return existed
 
     def _forget(self, name: str) -> None:
+        self._written(name)
         self._latest.pop(name, None)
         self._versions.pop(name, None)
         self._aliases.pop(name, None)
+
+
+def _keep(fresh: dict[str, _Entry], cached: dict[str, _Entry], name: str) -> None:
+    """`fresh` takes `cached`'s entry for `name`, or its absence."""
+    if name in cached:
+        fresh[name] = cached[name]
+    else:
+        fresh.pop(name, None)
