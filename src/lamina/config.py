@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamina.domain.function_limits import FunctionLimits
 from lamina.domain.regions import is_region
 from lamina.execution.log_budget import EVENT_OVERHEAD_BYTES as EVENT_OVERHEAD_BYTES
 from lamina.execution.log_budget import LogLimits
-from lamina.transport.limits import HttpLimits
+from lamina.transport.limits import HttpLimits, fit_payload
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5264
@@ -99,6 +100,14 @@ class Settings:
     http_limits: HttpLimits = field(default_factory=HttpLimits)
     # What functions may log: rate, buffers and the disk quota (execution/log_budget.py).
     log_limits: LogLimits = field(default_factory=LogLimits)
+    # How far a function's configuration may go (--max-timeout and friends); an account's own
+    # limits (`lamina admin set-limits`) replace these for it.
+    function_limits: FunctionLimits = field(default_factory=FunctionLimits)
+
+    def __post_init__(self) -> None:
+        # The public port admits the largest payload the operator allows (--max-payload).
+        fitted = fit_payload(self.http_limits, self.function_limits.max_payload_bytes)
+        object.__setattr__(self, "http_limits", fitted)
 
     @property
     def endpoint_url(self) -> str:

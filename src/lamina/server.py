@@ -66,6 +66,7 @@ from lamina.cluster.workers import WorkerGroup, WorkerSpec, inbox_path, runtime_
 from lamina.config import Settings
 from lamina.console.app import Console
 from lamina.console.visit import ConsoleParts, Renderer
+from lamina.domain.function_limits import FunctionLimits
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.regions import is_region
@@ -1067,6 +1068,11 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
     registry = FunctionRegistry(metadata)
     remote = shared.remote_credentials
 
+    def function_limits() -> FunctionLimits:
+        """The server's limits, or this account's own (`lamina admin set-limits`), read per call."""
+        own = shared.directory.function_limits(account_id)
+        return settings.function_limits.overridden(own) if own else settings.function_limits
+
     async def environment_credentials(config: FunctionConfig) -> tuple[dict[str, str], float | None]:
         port = shared.function_port
         endpoint = port.url if port is not None and port.url else settings.endpoint_url
@@ -1088,6 +1094,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         networks=shared.networks,
         api_port=shared.function_port,
         node_standbys=shared.node_standbys,
+        max_response_bytes=lambda: function_limits().max_response_bytes,
     )
     pool = EnvironmentPool(
         LocalBackend(shared.runtimes, shared.code, context),
@@ -1150,6 +1157,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         placement,
         lambda role: sts.lambda_may_assume(role, account_id),
         collector=shared.code_collector,
+        limits=function_limits,
     )
     aliases = AliasService(manager, registry)
 
@@ -1440,7 +1448,11 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
     )
     code_urls = CodeUrlSigner(stores.key("code-url"))
     # Runtime names get AWS's own answers (domain/runtimes.py), not a generic enum failure.
-    lambda_protocol = create_protocol(load_service_model("lambda"), {"Runtime": ()})
+    # Runtimes and the ceilings an operator may raise (--max-memory and friends) are the manager's.
+    lambda_protocol = create_protocol(
+        load_service_model("lambda"),
+        {"Runtime": (), "MemorySize": (), "Timeout": (), "EphemeralStorageSize": ()},
+    )
     clock: Clock = ManualClock() if settings.fake_clock else SystemClock()
     app: Gateway
 
@@ -1700,7 +1712,12 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         await platform.add_account(account_id)
 
     admin = AdminRoutes(
-        verifier, directory.credential, AccountService(directory, account_created), settings.account_id
+        verifier,
+        directory.credential,
+        AccountService(directory, account_created),
+        settings.account_id,
+        settings.function_limits,
+        settings.http_limits.max_body_bytes,
     )
     app = Gateway(
         services,

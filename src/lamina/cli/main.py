@@ -6,6 +6,7 @@ should answer at once, and boto3 alone costs about a second.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from lamina.config import (
     Settings,
     default_workers,
 )
+from lamina.domain.function_limits import MAX_SETTABLE, FunctionLimits
 
 app = typer.Typer(
     add_completion=False,
@@ -409,6 +411,57 @@ def server(
             "seconds; off for no timeout or cap). Names and defaults: " + _http_limit_names(),
         ),
     ] = [],  # noqa: B006
+    max_timeout: Annotated[
+        int | None,
+        typer.Option(
+            "--max-timeout",
+            metavar="SECONDS",
+            help="The longest Timeout a function may have (AWS: 900). Every account unless "
+            "`lamina admin set-limits` gives it its own.",
+            min=1,
+            max=MAX_SETTABLE["max_timeout_s"],
+        ),
+    ] = None,
+    max_memory: Annotated[
+        int | None,
+        typer.Option(
+            "--max-memory",
+            metavar="MB",
+            help="The largest MemorySize (AWS: 10240).",
+            min=128,
+            max=MAX_SETTABLE["max_memory_mb"],
+        ),
+    ] = None,
+    max_ephemeral_storage: Annotated[
+        int | None,
+        typer.Option(
+            "--max-ephemeral-storage",
+            metavar="MB",
+            help="The largest EphemeralStorage size (AWS: 10240).",
+            min=512,
+            max=MAX_SETTABLE["max_ephemeral_mb"],
+        ),
+    ] = None,
+    max_payload: Annotated[
+        int | None,
+        typer.Option(
+            "--max-payload",
+            metavar="MB",
+            help="The largest synchronous request and response payload (AWS: 6).",
+            min=1,
+            max=MAX_SETTABLE["max_payload_bytes"] // (1024 * 1024),
+        ),
+    ] = None,
+    max_cpus: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cpus",
+            metavar="CPUS",
+            help="The most CPUs a function's LAMINA_CPUS may ask for (default: this host's cores).",
+            min=0.01,
+            max=MAX_SETTABLE["max_cpus"],
+        ),
+    ] = None,
     log_limit: Annotated[
         list[str],
         typer.Option(
@@ -448,6 +501,7 @@ def server(
     if pids_budget is not None:
         _check_pids_budget(pids_budget)
     uids = {} if sandbox_uids is None else {"sandbox_uids": _parse_uid_range(sandbox_uids)}
+    function_limits = _function_limits(max_timeout, max_memory, max_ephemeral_storage, max_payload, max_cpus)
     http_limits = parse_http_limits(http_limit)
     log_limits = parse_log_limits(log_limit)
     lock = lock_data_dir(data_dir, host, port)  # held until this process exits
@@ -482,9 +536,23 @@ def server(
             fake_clock=fake_clock,
             http_limits=http_limits,
             log_limits=log_limits,
+            function_limits=function_limits,
         )
     )
     lock.release()
+
+
+def _function_limits(
+    timeout: int | None, memory: int | None, ephemeral: int | None, payload: int | None, cpus: float | None
+) -> FunctionLimits:
+    raised = {
+        "max_timeout_s": timeout,
+        "max_memory_mb": memory,
+        "max_ephemeral_mb": ephemeral,
+        "max_payload_bytes": payload * 1024 * 1024 if payload is not None else None,
+        "max_cpus": cpus,
+    }
+    return FunctionLimits().overridden({key: value for key, value in raised.items() if value is not None})
 
 
 @app.command()
@@ -551,6 +619,56 @@ def create_account(
     created = create(settings, account_id)
     typer.echo(f"# account {created['AccountId']}: its root credentials (shown this once)")
     _print_exports(settings, created["AccessKeyId"], created["SecretAccessKey"])
+
+
+@admin_app.command("limits")
+def limits(
+    account_id: Annotated[str, typer.Option("--account-id", help="The account (12 digits).")],
+    max_timeout: Annotated[
+        int | None, typer.Option("--max-timeout", metavar="SECONDS", help="Its longest Timeout.")
+    ] = None,
+    max_memory: Annotated[
+        int | None, typer.Option("--max-memory", metavar="MB", help="Its largest MemorySize.")
+    ] = None,
+    max_ephemeral_storage: Annotated[
+        int | None,
+        typer.Option("--max-ephemeral-storage", metavar="MB", help="Its largest EphemeralStorage."),
+    ] = None,
+    max_payload: Annotated[
+        int | None, typer.Option("--max-payload", metavar="MB", help="Its largest synchronous payload.")
+    ] = None,
+    max_cpus: Annotated[
+        float | None, typer.Option("--max-cpus", metavar="CPUS", help="The most its LAMINA_CPUS may ask for.")
+    ] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Give it the server's limits again.")] = False,
+    data_dir: DataDir = Path(".lamina"),
+    host: ServerHost = None,
+    port: ServerPort = None,
+    region: ServerRegion = DEFAULT_REGION,
+) -> None:
+    """Show an account's function limits; with --max-* or --reset, give it its own first (the
+    options given replace all it had of its own)."""
+    from lamina.cli.admin import account_limits, set_account_limits
+    from lamina.cli.data_dir import existing_data_dir
+
+    if not _has_root_credentials():
+        data_dir = existing_data_dir(data_dir)
+    settings = _settings(data_dir, *_server_address(data_dir, host, port), region, DEFAULT_ACCOUNT_ID)
+    own = {
+        "MaxTimeout": max_timeout,
+        "MaxMemory": max_memory,
+        "MaxEphemeralStorage": max_ephemeral_storage,
+        "MaxPayload": max_payload,
+        "MaxCpus": max_cpus,
+    }
+    given = {name: value for name, value in own.items() if value is not None}
+    if reset and given:
+        raise typer.BadParameter("--reset gives the server's limits back: use it without --max-*")
+    if reset or given:
+        answer = set_account_limits(settings, account_id, given)
+    else:
+        answer = account_limits(settings, account_id)
+    typer.echo(json.dumps(answer, indent=2))
 
 
 @app.command()

@@ -1,8 +1,8 @@
 """Function configuration records and the rules CreateFunction / UpdateFunctionConfiguration apply.
 
-Defaults and limits follow the Lambda API reference (CreateFunction): MemorySize 128–10240 (default
-128), Timeout 1–900 (default 3), environment variables at most 4 KB in total, EphemeralStorage
-512–10240 MB (default 512).
+Defaults and limits follow the Lambda API reference (CreateFunction): MemorySize default 128,
+Timeout default 3, environment variables at most 4 KB in total, EphemeralStorage default 512 MB;
+the ranges, which an operator may widen, are in function_limits.py.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from lamina.domain.code import CodeDigest
 from lamina.errors import invalid_parameter
 
 LATEST = "$LATEST"
-MIN_MEMORY_MB, MAX_MEMORY_MB, DEFAULT_MEMORY_MB = 128, 10240, 128
-MIN_TIMEOUT_S, MAX_TIMEOUT_S, DEFAULT_TIMEOUT_S = 1, 900, 3
+DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S = 128, 3
 MAX_ENVIRONMENT_BYTES = 4096
 DEFAULT_EPHEMERAL_MB = 512
 _ENV_KEY = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_])+$")
@@ -263,24 +262,6 @@ class FunctionConfig:
         }
 
 
-def validate_memory(memory_size: int) -> int:
-    if not MIN_MEMORY_MB <= memory_size <= MAX_MEMORY_MB:
-        raise invalid_parameter(
-            f"'{memory_size}' at 'memorySize' failed to satisfy constraint: "
-            f"Member must have value between {MIN_MEMORY_MB} and {MAX_MEMORY_MB}"
-        )
-    return memory_size
-
-
-def validate_timeout(timeout: int) -> int:
-    if not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:
-        raise invalid_parameter(
-            f"'{timeout}' at 'timeout' failed to satisfy constraint: "
-            f"Member must have value between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S}"
-        )
-    return timeout
-
-
 # Lamina's per-function network switch, an environment variable so that every deployment tool
 # (CLI, SAM, Terraform, boto3) can set it: "off" leaves the function loopback only (namespaces tier).
 NETWORK_VARIABLE = "LAMINA_NETWORK"
@@ -333,12 +314,3 @@ def validate_dead_letter_target(target: str | None) -> str | None:
             f"The provided target arn is invalid: {target}. A dead-letter queue must be an SQS queue or SNS topic."
         )
     return target
-
-
-def validate_ephemeral_storage(size_mb: int) -> int:
-    if not 512 <= size_mb <= 10240:
-        raise invalid_parameter(
-            f"'{size_mb}' at 'ephemeralStorage.size' failed to satisfy constraint: "
-            "Member must have value between 512 and 10240"
-        )
-    return size_mb

@@ -42,6 +42,10 @@ class Report:
     init_duration_ms: float | None = None
     status: str | None = None  # "timeout" | "error" | None for success
     error_type: str | None = None
+    # Beyond AWS, only on the lines of functions that use them: the CPUs LAMINA_CPUS chose, and
+    # the most GPU memory the environment's processes held.
+    cpus: float | None = None
+    gpu_memory_used_mb: int | None = None
 
     @property
     def billed_duration_ms(self) -> int:
@@ -55,6 +59,10 @@ class Report:
             f"Memory Size: {self.memory_size_mb} MB",
             f"Max Memory Used: {self.max_memory_used_mb} MB",
         ]
+        if self.cpus is not None:
+            fields.append(f"CPUs: {self.cpus:g}")
+        if self.gpu_memory_used_mb is not None:
+            fields.append(f"GPU Memory Used: {self.gpu_memory_used_mb} MB")
         if self.init_duration_ms is not None:
             fields.append(f"Init Duration: {self.init_duration_ms:.2f} ms")
         if self.status is not None:
@@ -119,6 +127,10 @@ def report_record(report: Report) -> dict[str, object]:
     }
     if report.init_duration_ms is not None:
         metrics["initDurationMs"] = round(report.init_duration_ms, 3)
+    if report.cpus is not None:
+        metrics["cpus"] = report.cpus
+    if report.gpu_memory_used_mb is not None:
+        metrics["gpuMemoryUsedMB"] = report.gpu_memory_used_mb
     record: dict[str, object] = {
         "requestId": report.request_id,
         "metrics": metrics,

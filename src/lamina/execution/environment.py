@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from lamina.domain.function_limits import function_cpus
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.reports import (
     Report,
@@ -62,7 +63,7 @@ from lamina.execution.sandbox.network import EnvironmentNetwork, NetworkNamespac
 from lamina.execution.sandbox.process import SandboxError
 from lamina.runtime_api.channel import FramedRuntimeChannel, encode_frame
 from lamina.runtime_api.endpoint import RuntimeApiEndpoint
-from lamina.runtime_api.mailbox import Invocation, InvocationMailbox, RuntimeOutcome
+from lamina.runtime_api.mailbox import MAX_RESPONSE_BYTES, Invocation, InvocationMailbox, RuntimeOutcome
 from lamina.store.ports import LogStore
 
 # AWS_LAMBDA_INITIALIZATION_TYPE of an environment started for an invocation, and of one
@@ -75,6 +76,8 @@ _MEMORY_POLL_SECONDS = 0.02
 _TAIL_BYTES = 4096
 # Characters of log lines an environment holds before it hands them to the log store, without a budget.
 _DEFAULT_LOG_BUFFER_BYTES = 256 * 1024
+# Seconds a function's line may wait in the environment before it reaches the log store.
+LOG_STREAM_SECONDS = 1.0
 # Runtime API ports: a bind that fails for want of a free port is retried after these delays (s).
 _BIND_RETRY_DELAYS = (0.005, 0.02, 0.1)
 _TRANSIENT_BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL})
@@ -167,6 +170,9 @@ class EnvironmentContext:
     # API and, network on, Lamina's API (served by `api_port`) listening inside; None: the host's.
     networks: NetworkNamespaces | None = None
     api_port: ApiPort | None = None
+    # The largest response a function may give, read when an environment starts (the operator's
+    # --max-payload or the account's own limit); None: AWS's.
+    max_response_bytes: Callable[[], int] | None = None
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -189,6 +195,7 @@ class ExecutionEnvironment:
         self.initialization_type = initialization_type
         self.id = secrets.token_hex(8)
         self.config = config
+        self._cpus = function_cpus(config.environment)  # LAMINA_CPUS; None: by memory
         self.state = EnvironmentState.STARTING
         self.log_stream = log_stream_name(config.version)
         self.last_used = time.monotonic()
@@ -201,7 +208,9 @@ class ExecutionEnvironment:
         self._code_path = code_path
         self._layers_path = layers_path
         self._context = context
-        self._mailbox = InvocationMailbox()
+        self._mailbox = InvocationMailbox(
+            context.max_response_bytes() if context.max_response_bytes is not None else MAX_RESPONSE_BYTES
+        )
         self._endpoint = RuntimeApiEndpoint(self._mailbox)
         budget = context.log_budget
         self._log_meter = budget.meter(config.name) if budget is not None else None
@@ -211,6 +220,7 @@ class ExecutionEnvironment:
         self._capture = PipeLogCapture(self._on_line, self._log_meter)
         self._pending_logs: list[tuple[int, str]] = []
         self._pending_chars = 0
+        self._log_timer: asyncio.TimerHandle | None = None  # flushes lines left waiting too long
         self._collecting: list[str] | None = None
         self._collected_chars = 0
         self._drops_reported_at = 0.0
@@ -336,6 +346,7 @@ class ExecutionEnvironment:
             output_fd=self._capture.write_fd,
             memory_mb=self.config.memory_size,
             pass_fds=pass_fds,
+            cpus=self._cpus,
             python_interpreter=self._runtime.interpreter if self._runtime.language == "python" else None,
             interpreter=self._runtime.interpreter,
             task_root=self._code_path,
@@ -533,10 +544,17 @@ class ExecutionEnvironment:
         if self._collecting is not None:
             self._collect(line)
         if self._pending_chars > self._log_buffer_chars:
-            # A long invocation's lines go to the store as they come, not all at its end; drops
-            # are reported at most once a second meanwhile (and at the end).
-            now = time.monotonic()
-            self._flush_logs(report_drops=now - self._drops_reported_at >= 1.0)
+            self._flush_soon()
+        elif self._log_timer is None:
+            # A long invocation's lines reach the log group while it runs, as on Lambda, within
+            # a second; a short one's go at its end, with no timer left behind.
+            with contextlib.suppress(RuntimeError):  # no loop: the end's flush takes them
+                self._log_timer = asyncio.get_running_loop().call_later(LOG_STREAM_SECONDS, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        """Lines waiting too long or too many go to the store now; drops are reported at most once
+        a second meanwhile (and at the end)."""
+        self._flush_logs(report_drops=time.monotonic() - self._drops_reported_at >= 1.0)
 
     def _collect(self, line: str) -> None:
         """Keep the invocation's lines for LogType=Tail: only its last 4 KB are ever read."""
@@ -582,6 +600,9 @@ class ExecutionEnvironment:
     def _flush_logs(self, *, report_drops: bool = True) -> None:
         if report_drops:
             self._report_drops()
+        if self._log_timer is not None:
+            self._log_timer.cancel()
+            self._log_timer = None
         if self._pending_logs:
             events, self._pending_logs = self._pending_logs, []
             self._pending_chars = 0
@@ -843,6 +864,7 @@ class ExecutionEnvironment:
             init_ms,
             status=status,
             error_type=error_type,
+            cpus=self._cpus,
         )
         self._platform(end_line(request.request_id), "runtimeDone", runtime_done_record, report)
         self._platform(report.line(), "report", report_record, report)

@@ -17,15 +17,13 @@ from typing import Any
 from lamina.domain import lifecycle
 from lamina.domain.arns import function_arn
 from lamina.domain.code import PackageSummary
+from lamina.domain.function_limits import FunctionLimits
 from lamina.domain.functions import (
     LATEST,
     FunctionConfig,
     validate_dead_letter_target,
     validate_environment,
-    validate_ephemeral_storage,
-    validate_memory,
     validate_network_setting,
-    validate_timeout,
 )
 from lamina.domain.handler import validate_handler
 from lamina.domain.layers import check_function_layers
@@ -89,8 +87,10 @@ class FunctionManager:
         role_assumable: Callable[[str], bool] = lambda role: True,
         *,
         collector: CodeCollector | None = None,
+        limits: Callable[[], FunctionLimits] = FunctionLimits,
     ) -> None:
         """`role_assumable(role_arn)`: whether the role exists and trusts lambda.amazonaws.com.
+        `limits()`: how far this account's configurations may go now (the operator may change it).
         `collector`: stores packages and removes code nothing uses any more; a manager without
         one cannot take code (unit tests of the other operations)."""
         self._registry = registry
@@ -103,6 +103,7 @@ class FunctionManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._deletion_listeners: list[Callable[[str, str | None], None]] = []
         self._collector = collector
+        self.limits = limits
         # Creates and updates finish in the background, as on AWS (Pending, InProgress).
         self.settler = Settler(registry, code, self.lock)
 
@@ -206,7 +207,7 @@ class FunctionManager:
         code = params.get("Code") or {}
         if "ZipFile" not in code:
             raise invalid_parameter("Please provide a source for function code: Code.ZipFile.")
-        options = _configuration_options(params)
+        options = _configuration_options(params, self.limits())
         validate_network_setting(options.get("environment", {}))
         async with self.lock(name):
             if self._registry.latest(name) is not None:
@@ -264,7 +265,8 @@ class FunctionManager:
 
     async def update_configuration(self, params: dict[str, Any]) -> FunctionConfig:
         name = params["FunctionName"]
-        changes = _configuration_options(params)
+        limits = self.limits()
+        changes = _configuration_options(params, limits)
         if "Runtime" in params:
             changes["runtime"] = self._check_runtime(params["Runtime"])
         if "Handler" in params:
@@ -408,17 +410,18 @@ def zip_bytes(value: Any) -> bytes:
     raise invalid_parameter("ZipFile must be a blob")
 
 
-def _configuration_options(params: dict[str, Any]) -> dict[str, Any]:
+def _configuration_options(params: dict[str, Any], limits: FunctionLimits) -> dict[str, Any]:
     """Optional configuration members present in a request, validated, as FunctionConfig fields."""
     options: dict[str, Any] = {}
     if "MemorySize" in params:
-        options["memory_size"] = validate_memory(params["MemorySize"])
+        options["memory_size"] = limits.check_memory(params["MemorySize"])
     if "Timeout" in params:
-        options["timeout"] = validate_timeout(params["Timeout"])
+        options["timeout"] = limits.check_timeout(params["Timeout"])
     if "Description" in params:
         options["description"] = params["Description"]
     if "Environment" in params:
         options["environment"] = validate_environment((params["Environment"] or {}).get("Variables") or {})
+        limits.check_cpus(options["environment"])
         options["environment_declared"] = "Variables" in (params["Environment"] or {})
     if params.get("Architectures"):
         architectures = tuple(params["Architectures"])
@@ -428,7 +431,7 @@ def _configuration_options(params: dict[str, Any]) -> dict[str, Any]:
     if params.get("SnapStart"):
         options["snap_start_apply_on"] = params["SnapStart"].get("ApplyOn") or "None"
     if params.get("EphemeralStorage"):
-        options["ephemeral_storage_mb"] = validate_ephemeral_storage(params["EphemeralStorage"]["Size"])
+        options["ephemeral_storage_mb"] = limits.check_ephemeral_storage(params["EphemeralStorage"]["Size"])
     if "Layers" in params:  # resolved to FunctionLayer records by the caller
         options["layers"] = tuple(params["Layers"])
     if "DeadLetterConfig" in params:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from lamina.auth.secrets_store import generate_access_key_id, generate_secret_access_key
 from lamina.errors import AwsError
@@ -19,6 +20,15 @@ class AccountService:
         """`created(account_id)`: called once a new account exists (the server builds its Lambda)."""
         self._directory = directory
         self._created = created
+
+    def exists(self, account_id: str) -> bool:
+        return self._directory.has_account(account_id)
+
+    def function_limits(self, account_id: str) -> dict[str, Any]:
+        return self._directory.function_limits(account_id)
+
+    async def set_function_limits(self, account_id: str, limits: dict[str, Any]) -> None:
+        await self._directory.set_function_limits(account_id, limits)
 
     async def create(self, account_id: str | None = None) -> tuple[str, str, str]:
         """(account id, root access key id, root secret): the secret is shown this once."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from lamina.domain.iam.entities import AccessKey, LoginProfile, ManagedPolicy, Role, Session, User, record_of
 from lamina.domain.iam.managed import AWS_MANAGED_POLICIES
@@ -21,6 +22,8 @@ USER_KIND, KEY_KIND, ROLE_KIND, POLICY_KIND = "user", "access-key", "role", "pol
 USER_POLICY_KIND, ROLE_POLICY_KIND = "user-policy", "role-policy"
 USER_ATTACHMENT_KIND, ROLE_ATTACHMENT_KIND, SESSION_KIND = "user-attachment", "role-attachment", "session"
 ACCOUNT_KIND, LOGIN_PROFILE_KIND = "account", "login-profile"
+# An account's own function limits (`lamina admin set-limits`): FunctionLimits fields -> values.
+FUNCTION_LIMITS_KIND, FUNCTION_LIMITS_NAME = "function-limits", "lambda"
 _SEPARATOR = "\n"  # between the parts of a compound name (user and policy name)
 
 
@@ -45,6 +48,7 @@ class _Account:
     role_attachments: dict[str, list[str]] = field(default_factory=dict)
     login_profiles: dict[str, LoginProfile] = field(default_factory=dict)  # by user name
     password_hashes: dict[str, str] = field(default_factory=dict)  # by user name
+    function_limits: dict[str, Any] = field(default_factory=dict)  # the server's unless set
 
 
 class IdentityDirectory:
@@ -87,6 +91,8 @@ class IdentityDirectory:
                     self._secrets[item.name] = item.secret
             elif item.kind == ACCOUNT_KIND and item.secret is not None:
                 self._roots.setdefault(item.name, (item.record["access_key_id"], item.secret))
+            elif item.kind == FUNCTION_LIMITS_KIND:
+                account.function_limits = dict(record)
             elif item.kind == LOGIN_PROFILE_KIND:
                 account.login_profiles[item.name] = LoginProfile(**record)
                 if item.secret is not None:
@@ -131,6 +137,19 @@ class IdentityDirectory:
         """A new account and its root user's key pair (the secret stored encrypted)."""
         await self._store.put(ACCOUNT_KIND, account_id, account_id, {"access_key_id": access_key_id}, secret)
         self._roots[account_id] = (access_key_id, secret)
+
+    def function_limits(self, account_id: str) -> dict[str, Any]:
+        """The limits this account was given of its own (FunctionLimits fields); empty: the server's."""
+        found = self._accounts.get(account_id)
+        return dict(found.function_limits) if found is not None else {}
+
+    async def set_function_limits(self, account_id: str, limits: dict[str, Any]) -> None:
+        """Replace the account's own limits; an empty dict gives it the server's again."""
+        if limits:
+            await self._store.put(FUNCTION_LIMITS_KIND, account_id, FUNCTION_LIMITS_NAME, dict(limits))
+        else:
+            await self._store.delete(FUNCTION_LIMITS_KIND, account_id, FUNCTION_LIMITS_NAME)
+        self.account(account_id).function_limits = dict(limits)
 
     # authentication --------------------------------------------------------------------------
     def credential(self, access_key_id: str) -> Credential | None:

@@ -52,7 +52,7 @@ def validate(
 
 class _Validator:
     """One validation pass; `enums` replaces the model's enum values for the named shapes (an empty
-    sequence: not checked here)."""
+    sequence: not checked here; for a numeric shape, its maximum is not checked here)."""
 
     def __init__(self, enums: Mapping[str, Sequence[str]]) -> None:
         self._enums = enums
@@ -140,7 +140,11 @@ class _Validator:
                     failures.append(
                         f"Member must have value greater than or equal to {_render_bound(minimum)}"
                     )
-                if maximum is not None and value > maximum:
+                # A numeric shape named with no values: its ceiling is the service's (an operator's).
+                checked = maximum is not None and not (
+                    shape.name in self._enums and not self._enums[shape.name]
+                )
+                if checked and value > maximum:
                     failures.append(f"Member must have value less than or equal to {_render_bound(maximum)}")
             return failures
         if type_name not in _SIZED_TYPES:

@@ -15,7 +15,7 @@ import socket
 import struct
 from typing import Any, cast
 
-from lamina.runtime_api.mailbox import MAX_RESPONSE_BYTES, Invocation, InvocationMailbox
+from lamina.runtime_api.mailbox import Invocation, InvocationMailbox
 
 FRAME_PREFIX = struct.Struct(">II")
 _PREFIX_SIZE = FRAME_PREFIX.size
@@ -77,7 +77,7 @@ class FramedRuntimeChannel(asyncio.Protocol):
                     self.close()  # not our runtime speaking: drop the channel
                     return
                 header_end = _PREFIX_SIZE + header_size
-                if body_size > MAX_RESPONSE_BYTES:
+                if body_size > self._mailbox.max_response_bytes:
                     if len(buffer) < header_end:
                         return
                     header = json.loads(buffer[_PREFIX_SIZE:header_end])

@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import socket
 
-from lamina.runtime_api.mailbox import AlreadyPolling, InvocationMailbox
+from lamina.runtime_api.mailbox import MAX_RESPONSE_BYTES, AlreadyPolling, InvocationMailbox
 from lamina.transport.admission import ADMITTED, REFUSED, Admission
 from lamina.transport.http11 import LeanRequest, LeanResponse
-from lamina.transport.limits import RUNTIME_API_LIMITS
+from lamina.transport.limits import RUNTIME_API_LIMITS, RUNTIME_API_MAX_BODY, HttpLimits, fit_payload
 from lamina.transport.listener import HttpListener
 from lamina.transport.peers import connection_owner_uid
 
@@ -69,7 +69,7 @@ class RuntimeApiEndpoint:
 
     async def start(self, host: str = "127.0.0.1") -> str:
         self._listener = HttpListener(
-            self._handle, RUNTIME_API_LIMITS, admit=self._admit, start=self._owner_known
+            self._handle, self._limits(), admit=self._admit, start=self._owner_known
         )
         await self._listener.bind(host, 0)
         port = self._listener.addresses[0][1]
@@ -79,10 +79,15 @@ class RuntimeApiEndpoint:
     async def adopt(self, listener: socket.socket, address: str) -> None:
         """Serve on a listening socket made elsewhere: inside an environment's own network namespace,
         where only that environment can connect (so any caller is allowed)."""
-        self._listener = HttpListener(self._handle, RUNTIME_API_LIMITS)
+        self._listener = HttpListener(self._handle, self._limits())
         self._listener.adopt([listener])
         self.address = address
         self.allow_any()
+
+    def _limits(self) -> HttpLimits:
+        """The Runtime API's limits, with room for the largest response this environment may give."""
+        slack = RUNTIME_API_MAX_BODY - MAX_RESPONSE_BYTES  # the margin AWS's own cap has here
+        return fit_payload(RUNTIME_API_LIMITS, self._mailbox.max_response_bytes, slack)
 
     def close(self) -> None:
         """Stop listening and drop open connections, including a runtime parked on `next`."""

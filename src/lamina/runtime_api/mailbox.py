@@ -60,7 +60,9 @@ def _error_type(value: object, default: str) -> str:
 class InvocationMailbox:
     """One in-flight invocation per environment; `first_poll` marks the end of init."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+        """`max_response_bytes`: AWS's cap unless the operator raised the payload limit."""
+        self.max_response_bytes = max_response_bytes
         self.first_poll = asyncio.Event()
         self.init_error_posted = asyncio.Event()
         self.init_error: RuntimeOutcome | None = None
@@ -156,12 +158,14 @@ class InvocationMailbox:
 
     def post_response(self, request_id: str, body: bytes) -> bool:
         """False when the request id is not the one in flight."""
-        if len(body) > MAX_RESPONSE_BYTES:
+        if len(body) > self.max_response_bytes:
             return self.post_oversized_response(request_id)
         return self._finish(request_id, RuntimeOutcome("response", body))
 
     def post_oversized_response(self, request_id: str) -> bool:
-        message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+        message = (
+            f"Response payload size exceeded maximum allowed payload size ({self.max_response_bytes} bytes)."
+        )
         error_type = "Function.ResponseSizeTooLarge"
         return self._finish(
             request_id, RuntimeOutcome("error", _error_payload(error_type, message), error_type)

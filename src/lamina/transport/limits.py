@@ -12,7 +12,7 @@ succeeds) and at least 1 KiB/s on average after the first 30 s, and a 60 s keep-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Lambda quotas: a CreateFunction request with a base64 ZIP may be up to 70167211 bytes.
 PUBLIC_MAX_BODY = 70_167_211
@@ -67,6 +67,18 @@ class HttpLimits:
             if timeout is not None
         ]
         return min(timeouts) if timeouts else None
+
+
+# What an Invoke request may carry besides its payload (the body is the payload itself; this is slack
+# for a Runtime API response's framing too).
+PAYLOAD_SLACK_BYTES = 1024 * 1024
+
+
+def fit_payload(limits: HttpLimits, max_payload_bytes: int, slack: int = PAYLOAD_SLACK_BYTES) -> HttpLimits:
+    """`limits` with a body cap that admits a payload of `max_payload_bytes` (`--max-payload`)
+    and `slack` bytes more."""
+    needed = max_payload_bytes + slack
+    return limits if limits.max_body_bytes >= needed else replace(limits, max_body_bytes=needed)
 
 
 # One execution environment's Runtime API: its runtime is the only client. A runtime parks on

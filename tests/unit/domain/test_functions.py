@@ -10,15 +10,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from lamina.domain.code import CodeDigest
+from lamina.domain.function_limits import FunctionLimits
 from lamina.domain.functions import (
     LATEST,
     RESERVED_ENVIRONMENT_KEYS,
     FunctionConfig,
     format_last_modified,
     validate_environment,
-    validate_ephemeral_storage,
-    validate_memory,
-    validate_timeout,
 )
 from lamina.errors import AwsError
 
@@ -27,6 +25,9 @@ ENV_PREFIX = (
     "Lambda was unable to configure your environment variables because the environment variables "
     "you have provided "
 )
+AWS = FunctionLimits()
+validate_memory, validate_timeout = AWS.check_memory, AWS.check_timeout
+validate_ephemeral_storage = AWS.check_ephemeral_storage
 LAST_MODIFIED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
 
 

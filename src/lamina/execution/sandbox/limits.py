@@ -6,6 +6,10 @@ proportion: under contention environments split the CPUs by memory, but an idle 
 (a hard quota made a 128 MB cold start that imports boto3 take seconds). It also gets a cap on its
 processes and threads, so a fork bomb stops at the cap instead of exhausting the host. Either limit is
 skipped when the host gives no writable controller for it; memory has its own module (cgroups.py).
+
+A function that sets `LAMINA_CPUS` chooses its CPU apart from its memory: its weight follows that
+count instead, and it gets a hard quota of that many CPUs per period (v2 `cpu.max`, v1
+`cpu.cfs_quota_us`), the way a container's `--cpus` works.
 """
 
 from __future__ import annotations
@@ -29,16 +33,27 @@ MB_PER_CPU = 1769
 _V1_SHARES_PER_CPU = 1024  # the kernel's default weight of one cgroup
 _V2_WEIGHT_PER_CPU = 100
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
+CPU_PERIOD_US = 100_000  # the kernel's default CFS period
 
 
-def cpu_shares(memory_mb: int) -> int:
-    """cgroup v1 cpu.shares for MemorySize: one CPU's default weight per 1,769 MB (minimum 2)."""
+def cpu_shares(memory_mb: int, cpus: float | None = None) -> int:
+    """cgroup v1 cpu.shares for MemorySize (one CPU's default weight per 1,769 MB, minimum 2), or
+    for `cpus` CPUs when the function chose them."""
+    if cpus is not None:
+        return min(262_144, max(2, round(_V1_SHARES_PER_CPU * cpus)))
     return max(2, _V1_SHARES_PER_CPU * memory_mb // MB_PER_CPU)
 
 
-def cpu_weight(memory_mb: int) -> int:
-    """cgroup v2 cpu.weight for MemorySize (range 1-10000)."""
+def cpu_weight(memory_mb: int, cpus: float | None = None) -> int:
+    """cgroup v2 cpu.weight (range 1-10000) for MemorySize, or for `cpus` CPUs."""
+    if cpus is not None:
+        return min(10_000, max(1, round(_V2_WEIGHT_PER_CPU * cpus)))
     return min(10_000, max(1, _V2_WEIGHT_PER_CPU * memory_mb // MB_PER_CPU))
+
+
+def cpu_quota_us(cpus: float | None) -> int:
+    """Microseconds of CPU per CPU_PERIOD_US the environment may use; -1: no quota (AWS's way)."""
+    return -1 if cpus is None else max(1000, round(cpus * CPU_PERIOD_US))
 
 
 @dataclass(slots=True)
@@ -48,11 +63,12 @@ class EnvironmentLimits:
     folders: list[Path] = field(default_factory=list)
     controllers: list[_Controller] = field(default_factory=list)  # one per folder
 
-    def set_cpu_share(self, memory_mb: int) -> None:
-        """Re-derive the CPU share from MemorySize (a fork server's standby, narrowed when assigned)."""
+    def set_cpu_share(self, memory_mb: int, cpus: float | None = None) -> None:
+        """Re-derive the CPU share from MemorySize or LAMINA_CPUS (a fork server's standby, narrowed
+        when assigned)."""
         for controller, folder in zip(self.controllers, self.folders, strict=True):
             if controller.kind == "cpu":
-                _write_limit(controller, folder, 0, memory_mb)
+                _write_limit(controller, folder, 0, memory_mb, cpus)
 
     @property
     def procs_files(self) -> list[str]:
@@ -119,7 +135,9 @@ class CgroupLimits:
                     return int((controller.base / "pids.current").read_text())
         return None
 
-    def create(self, name: str, *, max_processes: int, memory_mb: int) -> EnvironmentLimits:
+    def create(
+        self, name: str, *, max_processes: int, memory_mb: int, cpus: float | None = None
+    ) -> EnvironmentLimits:
         limits = EnvironmentLimits()
         try:
             for controller in self._controllers:
@@ -127,7 +145,7 @@ class CgroupLimits:
                 folder.mkdir(exist_ok=True)  # v2: may be the memory cgroup's folder too
                 limits.folders.append(folder)
                 limits.controllers.append(controller)
-                _write_limit(controller, folder, max_processes, memory_mb)
+                _write_limit(controller, folder, max_processes, memory_mb, cpus)
         except OSError:
             limits.remove()
             raise
@@ -148,13 +166,21 @@ def default_pids_budget() -> int:
         return 16_384
 
 
-def _write_limit(controller: _Controller, folder: Path, max_processes: int, memory_mb: int) -> None:
+def _write_limit(
+    controller: _Controller, folder: Path, max_processes: int, memory_mb: int, cpus: float | None = None
+) -> None:
+    quota = cpu_quota_us(cpus)
     if controller.kind == "pids":
         (folder / "pids.max").write_text(str(max_processes))
     elif controller.version == "v1":
-        (folder / "cpu.shares").write_text(str(cpu_shares(memory_mb)))
+        (folder / "cpu.shares").write_text(str(cpu_shares(memory_mb, cpus)))
+        if cpus is not None or (folder / "cpu.cfs_quota_us").exists():
+            (folder / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+            (folder / "cpu.cfs_quota_us").write_text(str(quota))
     else:
-        (folder / "cpu.weight").write_text(str(cpu_weight(memory_mb)))
+        (folder / "cpu.weight").write_text(str(cpu_weight(memory_mb, cpus)))
+        if cpus is not None or (folder / "cpu.max").exists():
+            (folder / "cpu.max").write_text(f"{quota if quota > 0 else 'max'} {CPU_PERIOD_US}")
 
 
 def _detect_v1(root: Path, kind: str) -> _Controller | None:

@@ -404,14 +404,14 @@ class ProcessSandbox:
         `ahead`: resources from `prepare_standby()` whose cgroups the process has joined already;
         they are narrowed to this spec, and the plan then joins no cgroups."""
         if ahead is None:
-            resources = self._resources(spec.name, spec.memory_mb)
+            resources = self._resources(spec.name, spec.memory_mb, spec.cpus)
         else:
             resources = ahead.resources
             try:
                 if resources.memory_cgroup is not None:
                     resources.memory_cgroup.set_limit(spec.memory_mb)
                 if resources.limits is not None:
-                    resources.limits.set_cpu_share(spec.memory_mb)
+                    resources.limits.set_cpu_share(spec.memory_mb, spec.cpus)
             except BaseException:
                 resources.release()
                 raise
@@ -445,7 +445,7 @@ class ProcessSandbox:
         if resources.memory_cgroup is not None:
             resources.memory_cgroup.set_limit(spec.memory_mb)
         if resources.limits is not None:
-            resources.limits.set_cpu_share(spec.memory_mb)
+            resources.limits.set_cpu_share(spec.memory_mb, spec.cpus)
         layout = self._layout(spec, resources.uid)
         if self._code_access is not None and resources.uid is not None:
             task_root = spec.task_root or spec.working_directory
@@ -477,13 +477,15 @@ class ProcessSandbox:
         resources = self._resources(f"standby-{secrets.token_hex(6)}", STANDBY_MEMORY_MB)
         return StandbyResources(resources, _procs_files(resources))
 
-    def _resources(self, name: str, memory_mb: int) -> _Resources:
+    def _resources(self, name: str, memory_mb: int, cpus: float | None = None) -> _Resources:
         resources = _Resources(uids=self._uids, kill_uid=kill_processes_of_uid)
         try:
             if self._memory is not None:
                 resources.memory_cgroup = self._memory.create(name, memory_mb)
             if self._limits is not None:
-                resources.limits = self._limits.create(name, max_processes=MAX_PROCESSES, memory_mb=memory_mb)
+                resources.limits = self._limits.create(
+                    name, max_processes=MAX_PROCESSES, memory_mb=memory_mb, cpus=cpus
+                )
             if self._uids is not None:
                 resources.uid = self._uids.lease()
         except BaseException:

@@ -26,7 +26,6 @@ from lamina.execution.observer import RECURSIVE_INVOCATIONS_DROPPED
 from lamina.functions.manager import FunctionManager
 from lamina.functions.recursion import RecursionConfigService
 
-MAX_SYNC_PAYLOAD_BYTES = 6_291_456
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
 MAX_CLIENT_CONTEXT_BYTES = 3583
 # The RecursiveInvocationException description in botocore's Lambda model.
@@ -111,7 +110,11 @@ class InvokeHandler:
         check_invocable(config)
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload: bytes = params.get("Payload") or b""
-        limit = MAX_ASYNC_PAYLOAD_BYTES if invocation_type == "Event" else MAX_SYNC_PAYLOAD_BYTES
+        limit = (
+            MAX_ASYNC_PAYLOAD_BYTES
+            if invocation_type == "Event"
+            else self._manager.limits().max_payload_bytes
+        )
         if len(payload) > limit:
             raise request_too_large(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
