@@ -103,6 +103,12 @@ class Settings:
     # How far a function's configuration may go (--max-timeout and friends); an account's own
     # limits (`lamina admin set-limits`) replace these for it.
     function_limits: FunctionLimits = field(default_factory=FunctionLimits)
+    # GPUs (execution/gpus/): "auto" finds the host's NVIDIA GPUs through NVML or nvidia-smi, "off"
+    # offers none; `nvidia_smi` names the one program to ask instead; `gpu_device_dir` holds the
+    # device nodes GPU environments are given.
+    gpus: str = "auto"
+    nvidia_smi: str | None = None
+    gpu_device_dir: Path = Path("/dev")
 
     def __post_init__(self) -> None:
         # The public port admits the largest payload the operator allows (--max-payload).

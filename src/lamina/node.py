@@ -34,8 +34,10 @@ from lamina.execution.environment import (
     EnvironmentContext,
     EnvironmentGone,
 )
+from lamina.execution.gpus.allocator import GpuAllocator
+from lamina.execution.gpus.discovery import discover_gpus
 from lamina.execution.pool import EnvironmentPool, MemoryBudget, MemoryBudgetExhausted
-from lamina.execution.pool.budget import default_memory_budget_mb
+from lamina.execution.pool.budget import GpusExhausted, default_memory_budget_mb
 from lamina.execution.pool.keep_alive import build_keep_alive_policy
 from lamina.server import ExecutionHost, execution_host
 
@@ -46,8 +48,12 @@ _GONE_ATTEMPTS = 3
 class Node:
     """The execution side of one node: pools per account and region over one host."""
 
-    def __init__(self, spec: NodeSpec, host: ExecutionHost, budget_mb: int) -> None:
+    def __init__(
+        self, spec: NodeSpec, host: ExecutionHost, budget_mb: int, gpus: GpuAllocator | None = None
+    ) -> None:
+        """`gpus`: this node's own GPUs (each node finds its own)."""
         self.spec = spec
+        self.gpus = gpus
         self._host = host
         self._logs: dict[tuple[str, str], CollectingLogStore] = {}
         self._blobs = DownloadedBlobs()
@@ -78,12 +84,15 @@ class Node:
             node_sdk_library=self._host.node_sdk_library,
             scratch_root=settings.environments_dir,
             credentials=credentials,
+            gpus=self.gpus,
+            gpu_device_dir=settings.gpu_device_dir,
         )
         pool = self._pools[key] = EnvironmentPool(
             LocalBackend(self._host.runtimes, self._code, context),
             build_keep_alive_policy(settings.keep_alive_policy, settings.keep_alive_seconds),
             self.budget,
             tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
+            gpus=self.gpus,
         )
         pool.start()
         return pool
@@ -96,6 +105,8 @@ class Node:
         for _ in range(_GONE_ATTEMPTS):
             try:
                 environment = await pool.acquire(config)
+            except GpusExhausted as exhausted:  # the gateway may try another node
+                return RunAnswer(None, [], config.log_group_name, "", 0, error=f"gpus: {exhausted}")
             except MemoryBudgetExhausted as exhausted:
                 return RunAnswer(None, [], config.log_group_name, "", 0, error=f"memory: {exhausted}")
             try:
@@ -133,6 +144,7 @@ class Node:
             "busyEnvironments": sum(usage.busy + usage.starting for usage in usages),
             "memoryUsedMb": self.budget.used_mb,
             "memoryBudgetMb": self.budget.total_mb,
+            "gpus": self.gpus.health() if self.gpus is not None else {"count": 0, "devices": []},
         }
 
     async def close(self) -> None:
@@ -147,11 +159,22 @@ async def start_node(spec: NodeSpec, node_id: str) -> Node:
     parent = Path(os.environ.get("LAMINA_NODE_ROOT", "/tmp"))
     await asyncio.to_thread(_remove_dead_agents_folders, parent)
     root = parent / f"lamina-node-{node_id[:16]}-{os.getpid()}"
-    settings = replace(spec.settings, data_dir=root, sandbox_uids_explicit=False, workers=1)
+    settings = replace(
+        spec.settings,
+        data_dir=root,
+        sandbox_uids_explicit=False,
+        workers=1,
+        # A node's own GPUs: where its nvidia-smi and device nodes are may differ from the gateway's.
+        nvidia_smi=os.environ.get("LAMINA_NVIDIA_SMI") or spec.settings.nvidia_smi,
+        gpu_device_dir=Path(os.environ.get("LAMINA_GPU_DEVICES") or spec.settings.gpu_device_dir),
+    )
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     host = await asyncio.to_thread(execution_host, settings)
     budget = settings.memory_budget_mb or default_memory_budget_mb(settings.memory_budget_share)
-    node = Node(spec, host, budget)
+    inventory = await asyncio.to_thread(
+        discover_gpus, enabled=settings.gpus == "auto", nvidia_smi=settings.nvidia_smi
+    )
+    node = Node(spec, host, budget, GpuAllocator(inventory))
     if settings.start_method == "zygote":
         interpreters = list(
             dict.fromkeys(
@@ -175,7 +198,8 @@ class NodeAgent:
 
         node_id = ray.get_runtime_context().get_node_id()
         self._node = await start_node(spec, node_id)
-        return {"nodeId": node_id, "address": _address(), "pid": os.getpid()}
+        gpus = self._node.gpus.inventory.memory_mb if self._node.gpus is not None else []
+        return {"nodeId": node_id, "address": _address(), "pid": os.getpid(), "gpus": gpus}
 
     async def run(self, run: RunRequest) -> RunAnswer:
         if self._node is None:

@@ -68,6 +68,7 @@ from lamina.console.app import Console
 from lamina.console.visit import ConsoleParts, Renderer
 from lamina.domain.function_limits import FunctionLimits
 from lamina.domain.functions import FunctionConfig
+from lamina.domain.gpu_requests import gpu_request
 from lamina.domain.iam.evaluation import Decision
 from lamina.domain.regions import is_region
 from lamina.domain.runtimes import creatable_runtimes
@@ -84,6 +85,8 @@ from lamina.execution.code_cache import CodeCache
 from lamina.execution.concurrency import ConcurrencyLimiter
 from lamina.execution.counts import Counts
 from lamina.execution.environment import EnvironmentContext, InvocationRequest, InvocationResult
+from lamina.execution.gpus.allocator import GpuAllocator
+from lamina.execution.gpus.discovery import discover_gpus
 from lamina.execution.invocation import InvocationService, RemoteRun
 from lamina.execution.log_budget import LogBudget
 from lamina.execution.node_standby import NodeStandbyPool
@@ -324,6 +327,7 @@ class AccountRegion:
                 candidate is None
                 or candidate.state != "Active"
                 or (name, candidate.version) in self.provisioned_versions
+                or gpu_request(candidate.environment) is not None  # the primary holds the GPUs
             ):
                 return None
         return config
@@ -429,6 +433,8 @@ class Platform:
     isolation: ProcessSandbox | None = None
     # The namespaces tier's network namespace per environment (execution/sandbox/network.py).
     networks: NetworkNamespaces | None = None
+    # The host's GPUs and who holds them (execution/gpus/).
+    gpus: GpuAllocator | None = None
     # Booted Node.js runtimes for cold starts (execution/node_standby.py).
     node_standbys: NodeStandbyPool | None = None
     # The stores' adapters (SQLite files, or a shared PostgreSQL database): opened first, closed last.
@@ -975,6 +981,8 @@ class Platform:
             ),
             # Namespaces made ahead for cold starts (each kind asked for so far, all kinds together).
             **({"networkNamespaces": self.networks.standby_state()} if self.networks is not None else {}),
+            # The host's GPUs (none is a normal state), each free, held whole or shared.
+            "gpus": self.gpus.health() if self.gpus is not None else {"count": 0, "devices": []},
         }
 
 
@@ -1024,6 +1032,8 @@ class _Shared:
     gather_metrics: Callable[[], Awaitable[None]] | None = None
     # --cluster: where invocations run (cluster/ray_cluster.py).
     cluster: RayCluster | None = None
+    # The host's GPUs and who holds them (one allocator for every account).
+    gpus: GpuAllocator | None = None
     # Deployment packages named by bucket and key (the primary's: it serves the embedded S3).
     code_from_buckets: CodeFromBuckets | None = None
     # The embedded SNS's publisher (alarm actions to topics); None on a worker.
@@ -1045,6 +1055,15 @@ def _idle_publisher(counts: Counts, account_id: str, region: str) -> IdleCountCh
             counts.set_own(idle_key(account_id, region, key[0], key[1]), count)
 
     return publish
+
+
+def _gpu_hosts(shared: _Shared) -> Callable[[], list[list[int]]]:
+    """Where functions run, the memory of each GPU: each node of the cluster, or this server."""
+    cluster, gpus = shared.cluster, shared.gpus
+    if cluster is not None:
+        return cluster.gpu_hosts
+    local = gpus.inventory.memory_mb if gpus is not None else []
+    return lambda: [local]
 
 
 def _marker(feed: ChangeFeed | None, scope: Scope) -> Callable[[], None]:
@@ -1095,6 +1114,8 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         api_port=shared.function_port,
         node_standbys=shared.node_standbys,
         max_response_bytes=lambda: function_limits().max_response_bytes,
+        gpus=shared.gpus,
+        gpu_device_dir=settings.gpu_device_dir,
     )
     pool = EnvironmentPool(
         LocalBackend(shared.runtimes, shared.code, context),
@@ -1102,6 +1123,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         shared.budget,
         tick_seconds=max(0.05, min(5.0, settings.keep_alive_seconds / 4)),
         idle_counts=_idle_publisher(shared.counts, account_id, region) if shared.counts is not None else None,
+        gpus=shared.gpus,
     )
     limiter = ConcurrencyLimiter(settings.account_concurrency, shared.counts, scope=f"{account_id}/{region}")
     link = shared.link
@@ -1158,6 +1180,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
         lambda role: sts.lambda_may_assume(role, account_id),
         collector=shared.code_collector,
         limits=function_limits,
+        gpu_hosts=_gpu_hosts(shared),
     )
     aliases = AliasService(manager, registry)
 
@@ -1555,6 +1578,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         taps_changed=(lambda *taps: platform.taps_changed(*taps)) if feed is not None else None,
         gather_metrics=(lambda: platform.gather_worker_metrics()) if feed is not None else None,
         cluster=_ray_cluster(settings, code_urls, sts) if settings.cluster else None,
+        gpus=GpuAllocator(discover_gpus(enabled=settings.gpus == "auto", nvidia_smi=settings.nvidia_smi)),
         send_to_queue=send_to_queue if worker is None else None,
         queue_service=lambda: platform.queues.service if platform.queues is not None else None,
         topic_publisher=(lambda: platform.topics.publisher if platform.topics is not None else None)
@@ -1758,6 +1782,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
         function_port,
         isolation=tier,
         networks=networks,
+        gpus=shared.gpus,
         node_standbys=shared.node_standbys,
         stores=stores,
         feed=feed,

@@ -174,3 +174,21 @@ def test_quick_recording_benchmark_compares_recorded_and_plain_invocations() -> 
         _positive(results, name, "median_ms")
         assert results[name]["count"] == 40
     _positive(results, "ratio_recorded_vs_plain")
+
+
+@pytest.mark.timeout(660)
+def test_the_gpu_benchmark_measures_where_a_gpu_is_and_says_why_not_elsewhere() -> None:
+    results = _quick_run("bench/gpu.py", timeout=600)
+    if "skipped" in results:  # this machine: no GPU, or no torch that can use one
+        assert results["skipped"].startswith(("no GPU here", "no interpreter", "Lamina found no GPU"))
+        return
+    for key in (
+        "cold_start_ms",
+        "baseline_cold_ms",
+        "warm_median_ms",
+        "baseline_matmul_ms",
+        "tflops_bf16_8192",
+    ):
+        _positive(results, key)
+    assert results["isolation"]["devices_seen_without_a_grant"] == 0
+    assert results["report_gpu_memory"].startswith("GPU Memory Used: ")

@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.integration.test_workers import SLOW, STAGE, invoke_fresh, no_retry_client, prometheus
+from tests.support.fake_gpus import fake_gpus
 from tests.support.lambda_calls import create_function, report_line, wait_provisioned, wait_updated
+from tests.support.packaging import make_zip
 from tests.support.ray_cluster import ray_cluster
-from tests.support.server import RunningServer, running_server
+from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -141,3 +144,64 @@ def test_invocations_spread_over_nodes_and_survive_losing_one(tmp_path: Path) ->
             assert time.monotonic() < deadline, sorted(ran)
             time.sleep(0.5)
         assert len(wait_for_agents(server, 1)["nodes"]) >= 1
+
+
+GPU_SEES = """
+import os, time
+
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return os.environ.get("CUDA_VISIBLE_DEVICES")
+"""
+
+
+def test_gpu_functions_are_placed_only_on_nodes_with_free_gpus(tmp_path: Path) -> None:
+    gpus = fake_gpus(tmp_path / "gpus")
+    gpu_node = {"LAMINA_NVIDIA_SMI": str(gpus.nvidia_smi), "LAMINA_GPU_DEVICES": str(gpus.device_dir)}
+    with (
+        ray_cluster(nodes=2, last_node_env=gpu_node) as cluster,
+        running_server(tmp_path / "data", "--cluster", cluster.address) as server,
+    ):
+        agents = wait_for_agents(server, 2)["agents"]
+        assert sorted(agent["gpus"]["count"] for agent in agents) == [0, 2], "only the last node has GPUs"
+        client = server.client("lambda")
+        with pytest.raises(ClientError) as refused:
+            client.create_function(
+                FunctionName="three",
+                Runtime="python3.11",
+                Role=EXECUTION_ROLE,
+                Handler="app.handler",
+                Code={"ZipFile": make_zip({"app.py": GPU_SEES})},
+                Environment={"Variables": {"LAMINA_GPUS": "3"}},
+            )
+        assert refused.value.response["Error"]["Message"] == (
+            "LAMINA_GPUS=3 asks for 3 GPUs, and the most any node of the cluster has is 2 (see /_lamina/health)."
+        )
+        create_function(
+            client,
+            "on-gpu",
+            {"app.py": GPU_SEES},
+            Timeout=30,
+            Environment={"Variables": {"LAMINA_GPUS": "1"}},
+        )
+        # Every call runs where the GPUs are (the other node could not run it at all), three at
+        # once on two GPUs: two run, the third finds both held and is throttled.
+        with ThreadPoolExecutor(3) as pool:
+            outcomes = list(pool.map(lambda _: attempt_gpu(server, {"sleep": 3}), range(3)))
+        assert sorted(outcome in gpus.uuids for outcome in outcomes) == [False, True, True], outcomes
+        assert "TooManyRequestsException" in outcomes
+        assert {attempt_gpu(server, {}) for _ in range(4)} <= set(gpus.uuids)
+
+
+def attempt_gpu(server: RunningServer, event: dict[str, Any]) -> str:
+    client = no_retry_client(server)
+    try:
+        return str(
+            json.loads(
+                client.invoke(FunctionName="on-gpu", Payload=json.dumps(event).encode())["Payload"].read()
+            )
+        )
+    except ClientError as error:
+        return str(error.response["Error"]["Code"])
+    finally:
+        client.close()

@@ -12,6 +12,7 @@ from lamina.domain.code import CodeDigest
 from lamina.domain.functions import FunctionConfig
 from lamina.domain.reports import Report
 from lamina.execution.environment import EnvironmentState, InvocationRequest, InvocationResult
+from lamina.execution.gpus.allocator import GpuGrant
 
 CODE = CodeDigest("ef" * 32, "7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+8=", 10)
 
@@ -29,6 +30,7 @@ class FakeEnvironment:
     payloads: list[bytes] = field(default_factory=list)
     fails: bool = False  # invocations end with a function error (payload echoed as the error)
     credentials_expire_at: float | None = None  # wall clock; the pool replaces it before then
+    gpu_grant: GpuGrant | None = None  # what the pool granted it
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         """Echo the payload back, once `hold` (if any) opens."""
@@ -82,7 +84,7 @@ class FakeBackend:
         self.failing: set[str] = set()  # functions whose invocations end with a function error
 
     async def start_environment(
-        self, config: FunctionConfig, *, provisioned: bool = False
+        self, config: FunctionConfig, *, provisioned: bool = False, gpus: GpuGrant | None = None
     ) -> FakeEnvironment:
         if self.gate is not None:
             self.waiting += 1
@@ -99,6 +101,7 @@ class FakeBackend:
             resident_mb=self.resident_mb,
             init_failure=self.init_failure,
             fails=config.name in self.failing,
+            gpu_grant=gpus,
         )
         self.started.append(environment)
         return environment

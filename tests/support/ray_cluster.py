@@ -49,11 +49,17 @@ class RayTestCluster:
 
 
 @contextlib.contextmanager
-def ray_cluster(nodes: int = 2) -> Iterator[RayTestCluster]:
+def ray_cluster(nodes: int = 2, last_node_env: dict[str, str] | None = None) -> Iterator[RayTestCluster]:
+    """`last_node_env`: variables of the last node added at start alone (its raylet and so its
+    agent see them), e.g. a fake nvidia-smi that gives that node GPUs."""
     # Not `python this_file`: its folder would come first on sys.path, and tests/support/packaging.py
     # would hide the `packaging` distribution Ray imports.
     process = subprocess.Popen(
-        [sys.executable, "-c", f"from tests.support.ray_cluster import serve; serve({nodes})"],
+        [
+            sys.executable,
+            "-c",
+            f"from tests.support.ray_cluster import serve; serve({nodes}, {json.dumps(last_node_env or {})!r})",
+        ],
         cwd=Path(__file__).resolve().parents[2],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -81,12 +87,15 @@ def ray_cluster(nodes: int = 2) -> Iterator[RayTestCluster]:
             process.stdout.close()
 
 
-def serve(nodes: int) -> None:
+def serve(nodes: int, last_node_env: str = "{}") -> None:
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    for _ in range(nodes - 1):
-        cluster.add_node(num_cpus=1)
+    for number in range(nodes - 1):
+        extra = (
+            {"env_vars": json.loads(last_node_env)} if number == nodes - 2 and last_node_env != "{}" else {}
+        )
+        cluster.add_node(num_cpus=1, **extra)
     cluster.wait_for_nodes()
     ids = {node.node_id: node for node in cluster.list_all_nodes()}
     print(json.dumps({"address": cluster.address, "nodes": list(ids)}), flush=True)

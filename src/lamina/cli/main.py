@@ -462,6 +462,31 @@ def server(
             max=MAX_SETTABLE["max_cpus"],
         ),
     ] = None,
+    gpus: Annotated[
+        str,
+        typer.Option(
+            "--gpus",
+            help="auto: offer the host's NVIDIA GPUs (found through NVML or nvidia-smi) to functions "
+            "that set LAMINA_GPUS or LAMINA_GPU_MEMORY_MB; off: offer none.",
+        ),
+    ] = "auto",
+    nvidia_smi: Annotated[
+        str | None,
+        typer.Option(
+            "--nvidia-smi",
+            metavar="PATH",
+            help="Ask this nvidia-smi for the GPUs (and their use) instead of NVML.",
+            envvar="LAMINA_NVIDIA_SMI",
+        ),
+    ] = None,
+    gpu_devices: Annotated[
+        Path,
+        typer.Option(
+            "--gpu-devices",
+            metavar="DIR",
+            help="Where the GPUs' device nodes (nvidia0, nvidiactl...) are.",
+        ),
+    ] = Path("/dev"),
     log_limit: Annotated[
         list[str],
         typer.Option(
@@ -500,6 +525,8 @@ def server(
         raise typer.BadParameter("--sandbox must be auto, process or namespaces")
     if pids_budget is not None:
         _check_pids_budget(pids_budget)
+    if gpus not in ("auto", "off"):
+        raise typer.BadParameter("--gpus must be auto or off")
     uids = {} if sandbox_uids is None else {"sandbox_uids": _parse_uid_range(sandbox_uids)}
     function_limits = _function_limits(max_timeout, max_memory, max_ephemeral_storage, max_payload, max_cpus)
     http_limits = parse_http_limits(http_limit)
@@ -537,6 +564,9 @@ def server(
             http_limits=http_limits,
             log_limits=log_limits,
             function_limits=function_limits,
+            gpus=gpus,
+            nvidia_smi=nvidia_smi,
+            gpu_device_dir=gpu_devices.resolve(),
         )
     )
     lock.release()

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.api.code_urls import URL_LIFETIME_SECONDS
-from lamina.cluster.node_io import Credentials, NodeSpec, RunRequest
+from lamina.cluster.node_io import Credentials, NodeSpec, RunAnswer, RunRequest
 from lamina.config import Settings
 from lamina.domain.functions import FunctionConfig
+from lamina.domain.gpu_requests import GpuRequest, fits_on, gpu_request
 from lamina.errors import service_error, too_many_requests
 from lamina.execution.environment import InvocationRequest, InvocationResult
 
@@ -48,6 +49,7 @@ class Agent:
     pid: int = 0
     in_flight: int = 0
     ready: bool = False
+    gpus: list[int] = field(default_factory=list)  # the memory (MB) of each of its node's GPUs
     state: dict[str, Any] = field(default_factory=dict)
     watcher: asyncio.Task[None] | None = None
 
@@ -137,6 +139,7 @@ class RayCluster:
         try:
             identity = await agent.handle.start.remote(spec)
             agent.address, agent.pid = identity["address"], identity["pid"]
+            agent.gpus = list(identity.get("gpus", []))
             agent.ready = True
             _log.info(
                 "cluster: agent on node %s (%s, pid %d) serves", agent.node_id[:8], agent.address, agent.pid
@@ -188,11 +191,43 @@ class RayCluster:
     ) -> InvocationResult:
         """Run one invocation on the best agent; its log lines are appended (`append`) before the
         result returns. Raises ServiceException when its agent dies, TooManyRequests when no node
-        has room."""
+        has room. A GPU function goes only to nodes whose GPUs could meet it, the next one tried
+        when one has them all held."""
+        key = (account_id, region, config.name, config.version, config.runs_revision)
+        wants = gpu_request(config.environment)
+        if wants is None:
+            answer = await self._run_on(self._pick(key), account_id, region, config, request)
+        else:
+            candidates = self._gpu_candidates(key, wants)
+            if not candidates:
+                raise too_many_requests(
+                    f"Rate Exceeded. No node of the cluster has GPUs that could meet {wants.describe()} now.",
+                    "ConcurrentInvocationLimitExceeded",
+                )
+            for agent in candidates:
+                answer = await self._run_on(agent, account_id, region, config, request)
+                if not str(answer.error).startswith("gpus: "):
+                    break
+        if answer.log_lines:
+            append(answer.log_group, answer.log_stream, answer.log_lines)
+        if answer.result is None:
+            if str(answer.error).startswith(("memory: ", "gpus: ")):
+                reason = str(answer.error).split(": ", 1)[1]
+                raise too_many_requests(
+                    f"Rate Exceeded. The function {reason}.", "ConcurrentInvocationLimitExceeded"
+                )
+            raise service_error(
+                "The function's execution environments exited before they could take the invocation"
+            )
+        result: InvocationResult = answer.result
+        return result
+
+    async def _run_on(
+        self, agent: Agent, account_id: str, region: str, config: FunctionConfig, request: InvocationRequest
+    ) -> RunAnswer:
         import ray
 
         key = (account_id, region, config.name, config.version, config.runs_revision)
-        agent = self._pick(key)
         run = RunRequest(
             account_id,
             region,
@@ -203,7 +238,7 @@ class RayCluster:
         )
         agent.in_flight += 1
         try:
-            answer = await agent.handle.run.remote(run)
+            answer: RunAnswer = await agent.handle.run.remote(run)
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as error:
             self._forget(agent, f"{type(error).__name__}")
             raise service_error(
@@ -211,20 +246,19 @@ class RayCluster:
             ) from None
         finally:
             agent.in_flight -= 1
-        if answer.log_lines:
-            append(answer.log_group, answer.log_stream, answer.log_lines)
-        holders = self._idle.setdefault(key, {})
-        holders[agent.node_id] = answer.idle
-        if answer.result is None:
-            if str(answer.error).startswith("memory"):
-                raise too_many_requests(
-                    f"Rate Exceeded. The function {answer.error[8:]}.", "ConcurrentInvocationLimitExceeded"
-                )
-            raise service_error(
-                "The function's execution environments exited before they could take the invocation"
-            )
-        result: InvocationResult = answer.result
-        return result
+        self._idle.setdefault(key, {})[agent.node_id] = answer.idle
+        return answer
+
+    def gpu_hosts(self) -> list[list[int]]:
+        """The GPUs (memory in MB) of each node that serves now: what a GPU request is checked against."""
+        return [list(agent.gpus) for agent in self.agents.values() if agent.ready]
+
+    def _gpu_candidates(self, key: tuple[str, str, str, str, str], wants: GpuRequest) -> list[Agent]:
+        """The ready agents whose GPUs could meet `wants`: those holding an idle environment of this
+        configuration first (it holds its GPUs already), then the least busy."""
+        able = [agent for agent in self.agents.values() if agent.ready and fits_on(wants, agent.gpus)]
+        holders = self._idle.get(key, {})
+        return sorted(able, key=lambda agent: (-holders.get(agent.node_id, 0), agent.in_flight))
 
     def _pick(self, key: tuple[str, str, str, str, str]) -> Agent:
         ready = [agent for agent in self.agents.values() if agent.ready]

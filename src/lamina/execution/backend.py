@@ -12,6 +12,7 @@ from lamina.domain.functions import FunctionConfig
 from lamina.errors import service_error
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.environment import ON_DEMAND, PROVISIONED, EnvironmentContext, ExecutionEnvironment
+from lamina.execution.gpus.allocator import GpuGrant
 from lamina.execution.runtimes.catalog import RuntimeSpec
 
 
@@ -20,8 +21,10 @@ class Backend(Protocol):
     environment or raises; the caller owns it and must `stop()` it."""
 
     async def start_environment(
-        self, config: FunctionConfig, *, provisioned: bool = False
-    ) -> ExecutionEnvironment: ...
+        self, config: FunctionConfig, *, provisioned: bool = False, gpus: GpuGrant | None = None
+    ) -> ExecutionEnvironment:
+        """`gpus`: the devices granted to it, for its whole life."""
+        ...
 
 
 class LocalBackend:
@@ -33,7 +36,7 @@ class LocalBackend:
         self._context = context
 
     async def start_environment(
-        self, config: FunctionConfig, *, provisioned: bool = False
+        self, config: FunctionConfig, *, provisioned: bool = False, gpus: GpuGrant | None = None
     ) -> ExecutionEnvironment:
         runtime = self._runtimes.get(config.runtime)
         if runtime is None:
@@ -50,6 +53,7 @@ class LocalBackend:
                 self._context,
                 layers_path,
                 PROVISIONED if provisioned else ON_DEMAND,
+                gpus,
             )
             await environment.start()
         return environment

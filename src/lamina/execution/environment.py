@@ -39,6 +39,9 @@ from lamina.domain.reports import (
 )
 from lamina.errors import service_error
 from lamina.execution.exit_description import describe_exit
+from lamina.execution.gpus.allocator import GpuAllocator, GpuGrant
+from lamina.execution.gpus.exposure import device_nodes, driver_library_folders, gpu_variables
+from lamina.execution.gpus.usage import gpu_memory_used_mb, process_tree
 from lamina.execution.log_budget import LogBudget
 from lamina.execution.log_capture import PipeLogCapture
 from lamina.execution.memory import read_memory_kb
@@ -173,6 +176,10 @@ class EnvironmentContext:
     # The largest response a function may give, read when an environment starts (the operator's
     # --max-payload or the account's own limit); None: AWS's.
     max_response_bytes: Callable[[], int] | None = None
+    # The server's GPUs (what environments are granted and how their use is measured), and where
+    # the host's device nodes are; None: this server offers none.
+    gpus: GpuAllocator | None = None
+    gpu_device_dir: Path = Path("/dev")
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -188,6 +195,7 @@ class ExecutionEnvironment:
         context: EnvironmentContext,
         layers_path: Path | None = None,
         initialization_type: str = ON_DEMAND,
+        gpus: GpuGrant | None = None,
     ) -> None:
         """`layers_path`: the function's layers merged into one folder, which the runtime sees as
         /opt where the sandbox can mount it there; `initialization_type`: AWS's name for why it
@@ -196,6 +204,8 @@ class ExecutionEnvironment:
         self.id = secrets.token_hex(8)
         self.config = config
         self._cpus = function_cpus(config.environment)  # LAMINA_CPUS; None: by memory
+        self.gpu_grant = gpus  # held for its whole life; the pool gives it back once it stopped
+        self._gpu_used_mb: int | None = None  # at the last invocation's end
         self.state = EnvironmentState.STARTING
         self.log_stream = log_stream_name(config.version)
         self.last_used = time.monotonic()
@@ -277,6 +287,9 @@ class ExecutionEnvironment:
             variables["LAMINA_RUNTIME_LIB"] = str(library)
         if self._layers_path is not None:
             variables["LAMINA_LAYER_ROOT"] = str(self._layers_path)
+        gpus = self._context.gpus
+        if self.gpu_grant is not None or (gpus is not None and gpus.devices):
+            variables.update(gpu_variables(self.gpu_grant))  # a host with GPUs: only its own, or none
         return variables
 
     def _command(self) -> list[str]:
@@ -338,6 +351,7 @@ class ExecutionEnvironment:
         return await self._endpoint.start()
 
     def _spec(self, environment: dict[str, str], pass_fds: tuple[int, ...]) -> SandboxSpec:
+        grant = self.gpu_grant
         return SandboxSpec(
             name=self.id,
             argv=self._command(),
@@ -347,7 +361,11 @@ class ExecutionEnvironment:
             memory_mb=self.config.memory_size,
             pass_fds=pass_fds,
             cpus=self._cpus,
-            python_interpreter=self._runtime.interpreter if self._runtime.language == "python" else None,
+            python_interpreter=(
+                self._runtime.interpreter
+                if self._runtime.language == "python" and not self._runtime.site_packages
+                else None
+            ),
             interpreter=self._runtime.interpreter,
             task_root=self._code_path,
             layers_root=self._layers_path,
@@ -357,6 +375,8 @@ class ExecutionEnvironment:
             ephemeral_storage_mb=self.config.ephemeral_storage_mb,
             network=self.config.network_enabled,
             network_namespace=self._network.path if self._network is not None else None,
+            devices=device_nodes(grant, self._context.gpu_device_dir) if grant is not None else (),
+            read_only_folders=driver_library_folders() if grant is not None else (),
         )
 
     async def _variables(self, address: str) -> dict[str, str]:
@@ -382,6 +402,7 @@ class ExecutionEnvironment:
             or self._runtime.language != "nodejs"
             or self.config.ephemeral_storage_mb != STANDBY_EPHEMERAL_STORAGE_MB
             or not self.config.network_enabled
+            or self.gpu_grant is not None  # a standby's /dev is made already, without its GPU
             or any(name.startswith(STARTUP_VARIABLE_PREFIXES) for name in self.config.environment)
         ):
             return None
@@ -532,6 +553,16 @@ class ExecutionEnvironment:
         self._endpoint.close()
         if self._channel is not None:
             self._channel.close()
+
+    async def _gpu_memory_used_mb(self) -> int | None:
+        """What the environment's processes hold on its GPUs now (None: not measurable here)."""
+        grant, gpus, pid = self.gpu_grant, self._context.gpus, self.pid
+        if grant is None or gpus is None or pid is None:
+            return None
+        inventory = gpus.inventory
+        return await asyncio.to_thread(
+            lambda: gpu_memory_used_mb(inventory, grant.devices, process_tree(pid))
+        )
 
     @property
     def pid(self) -> int | None:
@@ -719,6 +750,8 @@ class ExecutionEnvironment:
             duration_ms = (time.perf_counter() - started) * 1000
             self._capture.drain()
             peak_mb = self.last_peak_mb = self._peak_memory_mb()
+            if self.gpu_grant is not None:
+                self._gpu_used_mb = await self._gpu_memory_used_mb()
             if ending is _Ending.ANSWERED and peak_mb <= config.memory_size:
                 outcome = outcome_future.result()
                 return self._finish(request, outcome, duration_ms, init_duration_ms, lines, peak_mb)
@@ -865,6 +898,7 @@ class ExecutionEnvironment:
             status=status,
             error_type=error_type,
             cpus=self._cpus,
+            gpu_memory_used_mb=self._gpu_used_mb,
         )
         self._platform(end_line(request.request_id), "runtimeDone", runtime_done_record, report)
         self._platform(report.line(), "report", report_record, report)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,9 +25,10 @@ from lamina.domain.functions import (
     validate_environment,
     validate_network_setting,
 )
+from lamina.domain.gpu_requests import check_gpu_request
 from lamina.domain.handler import validate_handler
 from lamina.domain.layers import check_function_layers
-from lamina.domain.runtimes import check_aws_runtime
+from lamina.domain.runtimes import aws_runtimes, check_aws_runtime
 from lamina.errors import conflict, invalid_parameter, not_found, precondition_failed
 from lamina.execution.code_cache import CodeCache
 from lamina.execution.pool import EnvironmentPool
@@ -88,9 +89,12 @@ class FunctionManager:
         *,
         collector: CodeCollector | None = None,
         limits: Callable[[], FunctionLimits] = FunctionLimits,
+        gpu_hosts: Callable[[], Sequence[Sequence[int]]] = list,
     ) -> None:
         """`role_assumable(role_arn)`: whether the role exists and trusts lambda.amazonaws.com.
-        `limits()`: how far this account's configurations may go now (the operator may change it).
+        `limits()`: how far this account's configurations may go now (the operator may change it);
+        `gpu_hosts()`: the memory of each GPU of each host functions run on (this server, or each
+        node of its cluster): a GPU request is checked against them.
         `collector`: stores packages and removes code nothing uses any more; a manager without
         one cannot take code (unit tests of the other operations)."""
         self._registry = registry
@@ -104,6 +108,7 @@ class FunctionManager:
         self._deletion_listeners: list[Callable[[str, str | None], None]] = []
         self._collector = collector
         self.limits = limits
+        self._gpu_hosts = gpu_hosts
         # Creates and updates finish in the background, as on AWS (Pending, InProgress).
         self.settler = Settler(registry, code, self.lock)
 
@@ -158,6 +163,8 @@ class FunctionManager:
 
     # validation helpers ----------------------------------------------------------------------
     def _check_runtime(self, runtime: str) -> str:
+        if runtime in self._runtimes and runtime not in aws_runtimes():
+            return runtime  # the operator's own (`lamina server --runtime python3.12-gpu=...`)
         check_aws_runtime(runtime)
         if runtime not in self._runtimes:
             available = ", ".join(sorted(self._runtimes, key=runtime_sort_key))
@@ -209,6 +216,7 @@ class FunctionManager:
             raise invalid_parameter("Please provide a source for function code: Code.ZipFile.")
         options = _configuration_options(params, self.limits())
         validate_network_setting(options.get("environment", {}))
+        check_gpu_request(options.get("environment", {}), self._gpu_hosts())
         async with self.lock(name):
             if self._registry.latest(name) is not None:
                 raise conflict(f"Function already exist: {name}")
@@ -281,6 +289,8 @@ class FunctionManager:
             if updated.log_format == "Text" and (updated.application_log_level or updated.system_log_level):
                 raise invalid_parameter(_TEXT_LOG_LEVELS)
             validate_network_setting(updated.environment)
+            if "environment" in changes:
+                check_gpu_request(updated.environment, self._gpu_hosts())
             if "layers" in changes:
                 check_function_layers(list(updated.layers), updated.code_unzipped_size)
             await self._save(updated)

@@ -38,6 +38,26 @@ class MemoryBudgetExhausted(Exception):
         return self.needed_mb > self.total_mb
 
 
+class GpusExhausted(MemoryBudgetExhausted):
+    """No GPU free that could meet a function's request (`never_fits`: this host's GPUs never
+    could). A kind of MemoryBudgetExhausted so callers throttle and wait for it the same way."""
+
+    def __init__(self, request: str, *, never: bool) -> None:
+        """`request`: what the function asked for, as its variable says (LAMINA_GPUS=1)."""
+        Exception.__init__(
+            self,
+            f"needs {request}, and this server's GPUs never could meet it"
+            if never
+            else f"needs {request}; every GPU that could meet it is held by another environment",
+        )
+        self.needed_mb, self.used_mb, self.total_mb = 0, 0, 0
+        self._never = never
+
+    @property
+    def never_fits(self) -> bool:
+        return self._never
+
+
 class IdleHolder(Protocol):
     """A pool drawing from the budget (one per account): others may evict its idle environments."""
 

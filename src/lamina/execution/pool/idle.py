@@ -62,6 +62,15 @@ class IdleEnvironments:
             self.remove(environment)
         return environment
 
+    def pop_oldest_where(
+        self, predicate: Callable[[ExecutionEnvironment], bool]
+    ) -> ExecutionEnvironment | None:
+        """The least recently parked environment `predicate` accepts."""
+        environment = next((candidate for candidate in self._by_age if predicate(candidate)), None)
+        if environment is not None:
+            self.remove(environment)
+        return environment
+
     def remove(self, environment: ExecutionEnvironment) -> None:
         key = self._by_age.pop(environment)
         environments = self._by_key[key]

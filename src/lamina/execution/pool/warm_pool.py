@@ -14,6 +14,11 @@ Keep-alive: the policy says when an idle environment stops and when to pre-warm 
 `tick_seconds` stops expired environments and starts due pre-warms. Pre-warms use the latest
 configuration the pool saw for that function version and only free memory: they never evict.
 
+GPUs: a function that asks for them (domain/gpu_requests.py) gets a grant from the server's
+allocator before its environment starts, held until it stops. When none is free, idle environments
+holding GPUs (of any account) are stopped first; then the call is throttled (`GpusExhausted`, a kind
+of MemoryBudgetExhausted) or, with `wait`, waits for a release.
+
 Provisioned concurrency: `provision(config, n)` keeps n environments of a published version
 started *and initialised* ahead of invocations. They are charged their full MemorySize (reserved
 capacity, as AWS bills it), live outside the idle set (never evicted, never expired), are handed
@@ -31,15 +36,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lamina.domain.functions import FunctionConfig
+from lamina.domain.gpu_requests import GpuRequest, gpu_request
 from lamina.execution.backend import Backend
 from lamina.execution.environment import EnvironmentState, ExecutionEnvironment
-from lamina.execution.pool.budget import MemoryBudget, MemoryBudgetExhausted
+from lamina.execution.gpus.allocator import GpuAllocator, GpuGrant
+from lamina.execution.pool.budget import GpusExhausted, MemoryBudget, MemoryBudgetExhausted
 from lamina.execution.pool.idle import IdleCountChanged, IdleEnvironments, pool_key
 from lamina.execution.pool.keep_alive import FunctionKey, KeepAlivePolicy
 
 _log = logging.getLogger(__name__)
 # With a budget several workers share, a wait for room looks again this often (see _capacity_changed).
 _SHARED_BUDGET_RECHECK_SECONDS = 0.1
+# A wait for a GPU looks again this often even if no release woke it (a grant of another process).
+_GPU_RECHECK_SECONDS = 1.0
 
 
 def function_key(config: FunctionConfig) -> FunctionKey:
@@ -103,10 +112,15 @@ class EnvironmentPool:
         tick_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         idle_counts: IdleCountChanged | None = None,
+        gpus: GpuAllocator | None = None,
     ) -> None:
         """`clock` must be the clock of `ExecutionEnvironment.last_used` (monotonic time);
-        `idle_counts` is told how many environments of a configuration are idle after each change."""
+        `idle_counts` is told how many environments of a configuration are idle after each change;
+        `gpus`: the server's GPUs (None: functions asking for one are refused)."""
         self._backend = backend
+        self._gpus = gpus
+        if gpus is not None:
+            gpus.add_evictor(self._evict_idle_gpu_holder)
         self._policy = policy
         self._budget = budget
         budget.join(self)
@@ -178,6 +192,9 @@ class EnvironmentPool:
                     self._charges[environment] = config.memory_size
                     return self._hand_out(environment, arrived)
                 self._idle.add(environment, self._charges[environment])  # it stays warm; no room yet
+            request = gpu_request(config.environment)
+            if request is not None and not await self._gpu_room(request, wait):
+                continue  # an idle environment or a GPU may be free now: look again
             evicted = self._make_room(config.memory_size)
             if evicted is not None:
                 break
@@ -297,15 +314,19 @@ class EnvironmentPool:
         self, config: FunctionConfig, evicted: list[asyncio.Task[None]], *, provisioned: bool = False
     ) -> ExecutionEnvironment:
         """Start an environment whose memory is already reserved, and count it as the pool's,
-        charged its MemorySize; gives the memory back on failure."""
+        charged its MemorySize; gives the memory back on failure. A function that asks for GPUs
+        gets them granted here, before any await, or GpusExhausted."""
+        grant = self._grant_gpus(config)
         key = function_key(config)
         self._starting[key] += 1
         try:
             if evicted:  # the evicted processes are gone before the new one takes their memory
                 await asyncio.wait(evicted)
-            environment = await self._backend.start_environment(config, provisioned=provisioned)
+            environment = await self._backend.start_environment(config, provisioned=provisioned, gpus=grant)
         except BaseException:
             self._give_back(config.memory_size)
+            if grant is not None and self._gpus is not None:
+                self._gpus.release(grant)
             raise
         finally:
             self._starting[key] -= 1
@@ -319,6 +340,42 @@ class EnvironmentPool:
         self._live[function_key(environment.config)] += 1
         self._charges[environment] = config.memory_size
         return environment
+
+    # GPUs ------------------------------------------------------------------------------------
+    def _grant_gpus(self, config: FunctionConfig) -> GpuGrant | None:
+        request = gpu_request(config.environment)
+        if request is None:
+            return None
+        grant = self._gpus.try_grant(request) if self._gpus is not None else None
+        if grant is None:
+            self._give_back(config.memory_size)
+            never = self._gpus is None or self._gpus.never_fits(request)
+            raise GpusExhausted(request.describe(), never=never)
+        return grant
+
+    async def _gpu_room(self, request: GpuRequest, wait: bool) -> bool:
+        """True when a grant for `request` is free now. Otherwise stops an idle environment holding
+        GPUs (any account's) or, with `wait`, waits for a release, and answers False (look again);
+        raises GpusExhausted when neither can help."""
+        gpus = self._gpus
+        if gpus is not None and gpus.can_grant(request):
+            return True
+        if gpus is None or gpus.never_fits(request):
+            raise GpusExhausted(request.describe(), never=True)
+        stopping = gpus.evict_idle_holder()
+        if stopping is not None:
+            await stopping
+            return False
+        if not wait:
+            raise GpusExhausted(request.describe(), never=False)
+        await gpus.released(_GPU_RECHECK_SECONDS)
+        if self._closed:
+            raise RuntimeError("pool is closed")
+        return False
+
+    def _evict_idle_gpu_holder(self) -> asyncio.Task[None] | None:
+        victim = self._idle.pop_oldest_where(lambda environment: environment.gpu_grant is not None)
+        return self._discard(victim) if victim is not None else None
 
     def _discard(self, environment: ExecutionEnvironment) -> asyncio.Task[None]:
         """Stop an environment (already out of the idle set) in the background; its memory is
@@ -334,6 +391,9 @@ class EnvironmentPool:
         task = asyncio.get_running_loop().create_task(environment.stop())
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+        grant, gpus = environment.gpu_grant, self._gpus
+        if grant is not None and gpus is not None:  # the devices are free once its processes are gone
+            task.add_done_callback(lambda _: gpus.release(grant))
         return task
 
     def _park(self, environment: ExecutionEnvironment) -> None:
@@ -575,6 +635,10 @@ class EnvironmentPool:
             *self._prewarming,
             return_exceptions=True,
         )
+        if self._gpus is not None:
+            for environment in environments:
+                if environment.gpu_grant is not None:
+                    self._gpus.release(environment.gpu_grant)
 
 
 # Environments are replaced this long before their role credentials expire.

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.domain.runtimes import language_of
+from lamina.domain.runtimes import aws_runtimes, language_of
 from lamina.execution.runtimes.java import MAIN_CLASS, JavaRuntime
 
 BOOTSTRAP = Path(__file__).parent / "python" / "bootstrap.py"
@@ -43,6 +43,10 @@ class RuntimeSpec:
     # The runtime that actually runs functions of this name (--runtime-fallback nearest), else None.
     runs_on: str | None = None
     classpath: tuple[str, ...] = ()  # Java: the runtime client's jar, then Jackson's
+    # An operator's runtime of its own name (`--runtime python3.12-gpu=/opt/venv/bin/python`): its
+    # interpreter's site-packages are what it is for, so they stay on the path (and its environments
+    # start fresh rather than from a fork server, which runs without them).
+    site_packages: bool = False
 
     @property
     def language(self) -> str:
@@ -77,6 +81,8 @@ class RuntimeSpec:
         # -I -S: nothing from the host's site-packages or PYTHON* variables reaches the function (the
         # SDK comes from LAMINA_RUNTIME_LIB, as AWS's runtime provides it); it also saves the ~30 ms
         # that site initialisation costs. -B: no .pyc writes into read-only code.
+        if self.site_packages:
+            return [self.interpreter, "-I", "-B", str(self.bootstrap)]
         return [self.interpreter, "-I", "-S", "-B", str(self.bootstrap)]
 
 
@@ -198,10 +204,11 @@ def discover_runtimes(
 def override_runtime(name: str, interpreter: str) -> RuntimeSpec:
     """`--runtime NAME=PATH`: the runtime program of NAME's language run by the given executable."""
     language = language_of(name)
+    own_name = name not in aws_runtimes()
     if language == "nodejs":
-        return RuntimeSpec(name, interpreter, NODE_BOOTSTRAP)
+        return RuntimeSpec(name, interpreter, NODE_BOOTSTRAP, site_packages=own_name)
     if language == "python":
-        return RuntimeSpec(name, interpreter, BOOTSTRAP)
+        return RuntimeSpec(name, interpreter, BOOTSTRAP, site_packages=own_name)
     raise ValueError(f"--runtime {name}={interpreter}: only python and nodejs runtimes take an interpreter")
 
 

@@ -35,10 +35,13 @@ class SandboxSpec:
     working_directory: Path
     output_fd: int  # write end of the pipe that receives stdout and stderr, merged
     memory_mb: int
-    pass_fds: tuple[int, ...] = ()
-    cpus: float | None = (
-        None  # LAMINA_CPUS: a CPU share apart from memory; None: by memory, as AWS  # descriptors the process inherits at the same numbers
-    )
+    pass_fds: tuple[int, ...] = ()  # descriptors the process inherits at the same numbers
+    cpus: float | None = None  # LAMINA_CPUS: a CPU share apart from memory; None: by memory, as AWS
+    # GPU device nodes the environment may open: (name under /dev, host path, required), and host
+    # folders (the driver's libraries) shown read-only at their own path. Only a tier with its own
+    # /dev (namespaces) can limit the devices to these.
+    devices: tuple[tuple[str, str, bool], ...] = ()
+    read_only_folders: tuple[str, ...] = ()
     # Set when argv runs Lamina's own Python runtime with this interpreter: a fork server may start it.
     python_interpreter: str | None = None
     # The executable of Lamina's runtime argv runs (python or node); None: a custom runtime's own.

@@ -8,7 +8,8 @@ What an environment sees (everything read-only but /tmp):
   /var/task                         the function's code
   /opt                              the function's layers, merged in order (empty without layers)
   /var/runtime                      Lamina's runtime files and the SDK (boto3...), as on AWS
-  /dev                              null, zero, full, random, urandom, tty, fd, std{in,out,err}
+  /dev                              null, zero, full, random, urandom, tty, fd, std{in,out,err};
+                                    a GPU function's own /dev/nvidia<N> and the driver's nodes
   /proc                             its own PID namespace only (the runtime is PID 1)
   /tmp                              a tmpfs of EphemeralStorage's size (HOME and TMPDIR)
 The data directory, other functions' code and other environments do not exist in there.
@@ -90,13 +91,21 @@ def _folder_entries(folder: str, resolve: bool) -> tuple[tuple[str, str], ...]:
 
 
 @functools.cache
-def _interpreter_prefix(interpreter: str) -> str | None:
-    """The installation folder of `.../bin/python3.X`; None when /usr (already visible) holds it."""
-    real = Path(interpreter).resolve()
-    prefix = real.parent.parent if real.parent.name == "bin" else real.parent
-    if prefix == Path("/") or any(prefix.is_relative_to(folder) for folder in _SYSTEM_DIRECTORIES):
-        return None
-    return str(prefix)
+def _interpreter_prefixes(interpreter: str) -> tuple[str, ...]:
+    """The installation folder of `.../bin/python3.X` (none when /usr, already visible, holds it),
+    and for a virtual environment's interpreter its own folder too: its packages are why an
+    operator named it (`--runtime python3.12-gpu=/opt/venv/bin/python`)."""
+    prefixes = []
+    given = Path(interpreter)
+    if given.parent.name == "bin" and (given.parent.parent / "pyvenv.cfg").is_file():
+        prefixes.append(given.parent.parent.resolve())
+    real = given.resolve()
+    prefixes.append(real.parent.parent if real.parent.name == "bin" else real.parent)
+    return tuple(
+        str(prefix)
+        for prefix in dict.fromkeys(prefixes)
+        if prefix != Path("/") and not any(prefix.is_relative_to(folder) for folder in _SYSTEM_DIRECTORIES)
+    )
 
 
 def _translate(value: str, moves: list[tuple[str, str]]) -> str:
@@ -125,8 +134,9 @@ class NamespaceSandbox(ProcessSandbox):
         runtime's Python, shown to every environment read-only."""
         super().__init__(memory, limits=limits, uids=uids)
         self._root = root
-        prefixes = {_interpreter_prefix(interpreter) for interpreter in interpreters}
-        self._prefixes = sorted(prefix for prefix in prefixes if prefix is not None)
+        self._prefixes = sorted(
+            {prefix for interpreter in interpreters for prefix in _interpreter_prefixes(interpreter)}
+        )
 
     def _layout(self, spec: SandboxSpec, uid: int | None) -> Layout:
         task_root = str(spec.task_root or spec.working_directory)
@@ -134,11 +144,7 @@ class NamespaceSandbox(ProcessSandbox):
         # Lamina's Python and Node runtimes need their own interpreter only (each bind costs mount
         # system calls on every cold start); a custom runtime's bootstrap may start any of them.
         interpreter = spec.python_interpreter or spec.interpreter
-        if interpreter is not None:
-            own = _interpreter_prefix(interpreter)
-            prefixes = [own] if own is not None else []
-        else:
-            prefixes = self._prefixes
+        prefixes = list(_interpreter_prefixes(interpreter)) if interpreter is not None else self._prefixes
         mounts += [Mount(prefix, "bind", prefix) for prefix in prefixes]
         mounts.append(Mount(TASK_ROOT, "bind", task_root))
         moves = [(task_root, TASK_ROOT)]
@@ -156,6 +162,13 @@ class NamespaceSandbox(ProcessSandbox):
                     seen.add(name)
                     mounts.append(Mount(f"{RUNTIME_DIR}/{name}", "bind", source))
         mounts += _device_mounts()
+        # Its own GPUs' nodes (a missing one fails the start: never a GPU function without its
+        # GPU) and the driver's libraries; another environment's /dev has no NVIDIA node at all.
+        mounts += [
+            Mount(f"/dev/{name}", "bind", source, writable=True, optional=not required)
+            for name, source, required in spec.devices
+        ]
+        mounts += [Mount(folder, "bind", folder) for folder in spec.read_only_folders]
         mounts.append(Mount("/proc", "proc"))
         mounts.append(Mount(TMP, "tmpfs", options=f"size={spec.ephemeral_storage_mb}m,mode=1777"))
         if spec.scratch_directory is not None:

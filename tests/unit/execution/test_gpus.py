@@ -1,0 +1,233 @@
+"""GPUs without a GPU: discovery through a fake nvidia-smi, the allocator's whole devices and
+shares, the nodes and variables an environment is given, the usage its REPORT shows, and the
+pool's scheduling (a grant for the environment's life, idle holders stopped for a new one, a
+throttle or a wait when every GPU is busy, a refusal where none could ever do)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from tests.support.fake_backend import FakeBackend, function, settle
+from tests.support.fake_gpus import DEVICES, FakeGpus, fake_gpus
+
+from lamina.domain.functions import FunctionConfig
+from lamina.domain.gpu_requests import GpuRequest, check_gpu_request
+from lamina.errors import AwsError
+from lamina.execution.environment import EnvironmentState
+from lamina.execution.gpus.allocator import GpuAllocator
+from lamina.execution.gpus.discovery import GpuDevice, GpuInventory, discover_gpus
+from lamina.execution.gpus.exposure import device_nodes, gpu_variables
+from lamina.execution.gpus.usage import gpu_memory_used_mb, process_tree
+from lamina.execution.pool import EnvironmentPool, FixedKeepAlive, MemoryBudget
+from lamina.execution.pool.budget import GpusExhausted
+
+T = TypeVar("T")
+H200 = DEVICES[0][2]
+
+
+@pytest.fixture
+def gpus(tmp_path: Path) -> FakeGpus:
+    return fake_gpus(tmp_path / "gpus")
+
+
+def inventory(*memory_mb: int) -> GpuInventory:
+    devices = tuple(
+        GpuDevice(index, f"GPU-{index:08d}", "Test GPU", memory, index)
+        for index, memory in enumerate(memory_mb)
+    )
+    return GpuInventory(devices, "test")
+
+
+# discovery ------------------------------------------------------------------------------------
+def test_nvidia_smi_lists_the_devices(gpus: FakeGpus) -> None:
+    found = discover_gpus(nvidia_smi=str(gpus.nvidia_smi))
+    assert found.source == "nvidia-smi" and found.reason == ""
+    assert [(device.index, device.uuid, device.name, device.memory_mb) for device in found.devices] == [
+        (index, uuid, name, memory) for index, (uuid, name, memory) in enumerate(DEVICES)
+    ]
+    assert [device.minor for device in found.devices] == [0, 1]  # no /proc entry: the index
+
+
+def test_no_gpus_is_a_normal_state_that_says_why(tmp_path: Path) -> None:
+    assert discover_gpus(enabled=False).devices == ()
+    assert discover_gpus(enabled=False).reason == "GPUs are turned off (--gpus off)"
+    missing = discover_gpus(nvidia_smi=str(tmp_path / "no-such-program"))
+    assert missing.devices == () and "failed" in missing.reason
+    broken = tmp_path / "broken-smi"
+    broken.write_text(
+        "#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate' >&2\nexit 9\n"
+    )
+    broken.chmod(0o755)
+    failed = discover_gpus(nvidia_smi=str(broken))
+    assert failed.devices == () and "could not communicate" in failed.reason
+
+
+# requests -------------------------------------------------------------------------------------
+def refusal(variables: dict[str, str], memory: list[int], *others: list[int]) -> str:
+    with pytest.raises(AwsError) as failure:
+        check_gpu_request(variables, [memory, *others])
+    assert failure.value.code == "InvalidParameterValueException"
+    return failure.value.message
+
+
+def test_a_request_is_checked_against_the_servers_gpus() -> None:
+    assert check_gpu_request({}, []) is None
+    assert check_gpu_request({"LAMINA_GPUS": "2"}, [[H200, H200]]) == GpuRequest(devices=2)
+    assert check_gpu_request({"LAMINA_GPU_MEMORY_MB": "8192"}, [[H200]]) == GpuRequest(memory_mb=8192)
+    # A cluster: some node must have them all itself.
+    assert check_gpu_request({"LAMINA_GPUS": "2"}, [[], [H200], [H200, H200]]) == GpuRequest(devices=2)
+    assert refusal({"LAMINA_GPUS": "2"}, [H200], [H200]) == (
+        "LAMINA_GPUS=2 asks for 2 GPUs, and the most any node of the cluster has is 1 (see /_lamina/health)."
+    )
+    assert refusal({"LAMINA_GPUS": "1"}, []) == (
+        "LAMINA_GPUS=1 asks for a GPU, and this server has none (see /_lamina/health)."
+    )
+    assert refusal({"LAMINA_GPUS": "3"}, [H200, H200]) == (
+        "LAMINA_GPUS=3 asks for 3 GPUs, and this server has 2 (see /_lamina/health)."
+    )
+    assert refusal({"LAMINA_GPU_MEMORY_MB": "200000"}, [H200]) == (
+        "LAMINA_GPU_MEMORY_MB=200000 asks for more memory than any of this server's GPUs has "
+        f"(the largest: {H200} MB)."
+    )
+    for value in ("0", "-1", "1.5", "one", "", "٣"):
+        assert refusal({"LAMINA_GPUS": value}, [H200]) == (
+            f"LAMINA_GPUS must be a whole number from 1 to 64, not '{value}'."
+        )
+    assert refusal({"LAMINA_GPUS": "1", "LAMINA_GPU_MEMORY_MB": "10"}, [H200]).startswith("Set LAMINA_GPUS")
+
+
+# the allocator --------------------------------------------------------------------------------
+def test_whole_devices_are_held_alone_until_released() -> None:
+    allocator = GpuAllocator(inventory(1000, 1000))
+    first = allocator.try_grant(GpuRequest(devices=1))
+    second = allocator.try_grant(GpuRequest(devices=1))
+    assert first is not None and second is not None and first.devices != second.devices
+    assert allocator.try_grant(GpuRequest(devices=1)) is None
+    assert allocator.try_grant(GpuRequest(memory_mb=1)) is None  # a whole device takes no share
+    allocator.release(first)
+    allocator.release(first)  # idempotent
+    again = allocator.try_grant(GpuRequest(devices=1))
+    assert again is not None and again.devices == first.devices
+    assert allocator.never_fits(GpuRequest(devices=3)) and not allocator.never_fits(GpuRequest(devices=2))
+
+
+def test_shares_fill_the_fullest_device_that_fits_first() -> None:
+    allocator = GpuAllocator(inventory(1000, 1000))
+    a = allocator.try_grant(GpuRequest(memory_mb=600))
+    b = allocator.try_grant(GpuRequest(memory_mb=300))
+    assert a is not None and b is not None and a.devices == b.devices  # best fit: beside a
+    assert allocator.try_grant(GpuRequest(devices=2)) is None  # one device holds shares
+    whole = allocator.try_grant(GpuRequest(devices=1))
+    assert whole is not None and whole.devices != a.devices
+    assert allocator.try_grant(GpuRequest(memory_mb=200)) is None  # 100 MB left beside the shares
+    assert allocator.health()["devices"][a.devices[0].index]["inUse"] == "900 MB shared"  # type: ignore[index]
+    assert allocator.health()["devices"][whole.devices[0].index]["inUse"] == "whole"  # type: ignore[index]
+    assert allocator.never_fits(GpuRequest(memory_mb=1001))
+
+
+def test_an_environment_is_shown_its_own_devices_only(gpus: FakeGpus) -> None:
+    allocator = GpuAllocator(discover_gpus(nvidia_smi=str(gpus.nvidia_smi)))
+    grant = allocator.try_grant(GpuRequest(devices=1))
+    assert grant is not None
+    nodes = device_nodes(grant, gpus.device_dir)
+    assert nodes == (
+        ("nvidia0", str(gpus.device_dir / "nvidia0"), True),
+        ("nvidiactl", str(gpus.device_dir / "nvidiactl"), False),
+        ("nvidia-uvm", str(gpus.device_dir / "nvidia-uvm"), False),
+    )
+    assert gpu_variables(grant) == {
+        "CUDA_VISIBLE_DEVICES": gpus.uuids[0],
+        "NVIDIA_VISIBLE_DEVICES": gpus.uuids[0],
+    }
+    assert gpu_variables(None) == {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
+
+
+def test_the_gpu_memory_an_environments_processes_hold(gpus: FakeGpus) -> None:
+    found = discover_gpus(nvidia_smi=str(gpus.nvidia_smi))
+    tree = process_tree(os.getpid())
+    assert os.getpid() in tree
+    assert gpu_memory_used_mb(found, found.devices[:1], tree) == 0
+    gpus.apps_file.write_text(f"{os.getpid()},1234\n999999999,5000\n")
+    assert gpu_memory_used_mb(found, found.devices[:1], tree) == 1234  # another process's is not counted
+    assert gpu_memory_used_mb(found, (), tree) is None
+
+
+# the pool -------------------------------------------------------------------------------------
+def run(
+    scenario: Callable[[EnvironmentPool, FakeBackend, GpuAllocator], Awaitable[T]],
+    allocator: GpuAllocator | None = None,
+) -> T:
+    async def main() -> T:
+        backend = FakeBackend()
+        gpus = allocator if allocator is not None else GpuAllocator(inventory(1000, 1000))
+        pool = EnvironmentPool(backend, FixedKeepAlive(600), MemoryBudget(4096), gpus=gpus)  # type: ignore[arg-type]
+        try:
+            return await scenario(pool, backend, gpus)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+def gpu_function(name: str, **variables: str) -> FunctionConfig:
+    return dataclasses.replace(function(name), environment=variables)
+
+
+def test_an_environment_holds_its_grant_for_its_life() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, gpus: GpuAllocator) -> None:
+        environment = await pool.acquire(gpu_function("trainer", LAMINA_GPUS="2"))
+        assert environment.gpu_grant is not None and len(environment.gpu_grant.devices) == 2
+        pool.release(environment, environment.config)
+        again = await pool.acquire(environment.config)
+        assert again is environment, "a warm environment keeps its GPUs"
+        plain = await pool.acquire(function("plain"))
+        assert plain.gpu_grant is None
+        pool.release(again, None)  # the function went: its environment stops
+        await settle()
+        assert gpus.can_grant(GpuRequest(devices=2)), "its devices came back once it stopped"
+
+    run(scenario)
+
+
+def test_idle_holders_are_stopped_for_a_new_grant_and_busy_ones_throttle() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, gpus: GpuAllocator) -> None:
+        big = await pool.acquire(gpu_function("big", LAMINA_GPUS="2"))
+        pool.release(big, big.config)  # idle, still holding both devices
+        small = await pool.acquire(gpu_function("small", LAMINA_GPUS="1"))
+        await settle()
+        assert big.state is EnvironmentState.STOPPED, "the idle holder made way"
+        with pytest.raises(GpusExhausted) as busy:
+            await pool.acquire(gpu_function("big", LAMINA_GPUS="2"))
+        assert not busy.value.never_fits
+        assert str(busy.value) == (
+            "needs LAMINA_GPUS=2; every GPU that could meet it is held by another environment"
+        )
+        waiting = asyncio.ensure_future(pool.acquire(gpu_function("big", LAMINA_GPUS="2"), wait=True))
+        await asyncio.sleep(0.05)
+        assert not waiting.done(), "an Event invocation waits for the GPUs"
+        pool.release(small, None)
+        environment = await asyncio.wait_for(waiting, 5)
+        assert environment.gpu_grant is not None and len(environment.gpu_grant.devices) == 2
+
+    run(scenario)
+
+
+def test_a_request_no_gpu_here_could_meet_is_refused_at_once() -> None:
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, gpus: GpuAllocator) -> None:
+        for config in (
+            gpu_function("huge", LAMINA_GPUS="3"),
+            gpu_function("share", LAMINA_GPU_MEMORY_MB="5000"),
+        ):
+            with pytest.raises(GpusExhausted) as never:
+                await pool.acquire(config, wait=True)
+            assert never.value.never_fits
+        assert backend.started == []
+
+    run(scenario)
+    run(scenario, GpuAllocator(GpuInventory()))
