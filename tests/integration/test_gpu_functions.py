@@ -247,3 +247,24 @@ def test_a_runtime_of_the_operators_own_name_brings_its_interpreters_packages(
         assert json.loads(failed["Payload"].read())["errorType"] == "Runtime.ImportModuleError"
     finally:
         server.stop()
+
+
+def test_with_workers_gpu_functions_run_where_the_gpus_are_held(tmp_path: Path) -> None:
+    """--workers: whichever process receives the call, the primary (which holds the allocator) runs
+    a GPU function, so one GPU is never granted twice."""
+    server, gpus = gpu_server(tmp_path, "--workers", "2")
+    try:
+        client = server.client()
+        create_function(client, "served", {"app.py": SEES}, Environment={"Variables": {"LAMINA_GPUS": "2"}})
+        seen = set()
+        for _ in range(6):
+            fresh = server.client()  # a new connection: the kernel spreads them over the processes
+            seen.add(invoke(fresh, "served")[0]["cuda"])
+            fresh.close()
+        assert seen == {",".join(gpus.uuids)}
+        streams = server.client("logs").describe_log_streams(logGroupName="/aws/lambda/served")["logStreams"]
+        assert len(streams) == 1, "every call ran in the one environment holding both GPUs"
+        held = [device["inUse"] for device in server.health()["gpus"]["devices"]]
+        assert held == ["whole", "whole"]
+    finally:
+        server.stop()

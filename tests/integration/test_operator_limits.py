@@ -129,6 +129,10 @@ def test_a_long_function_knows_its_time_and_its_logs_stream_while_it_runs(raised
         assert 3_590_000 < seen[0] <= 3_600_000
     finally:
         caller.join(60)
+    # The async path runs it with the same deadline.
+    client.invoke(FunctionName="long", InvocationType="Event", Payload=json.dumps({"sleep": 0.1}).encode())
+    both = printed_events(logs, "long", "started", 2)
+    assert len(both) == 2 and 3_590_000 < both[1] <= 3_600_000
 
 
 def test_the_payload_limit_follows_max_payload(raised: RunningServer) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import shutil
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -20,6 +22,7 @@ from lamina.domain.functions import FunctionConfig
 from lamina.domain.gpu_requests import GpuRequest, check_gpu_request
 from lamina.errors import AwsError
 from lamina.execution.environment import EnvironmentState
+from lamina.execution.gpus import discovery
 from lamina.execution.gpus.allocator import GpuAllocator
 from lamina.execution.gpus.discovery import GpuDevice, GpuInventory, discover_gpus
 from lamina.execution.gpus.exposure import device_nodes, gpu_variables
@@ -231,3 +234,39 @@ def test_a_request_no_gpu_here_could_meet_is_refused_at_once() -> None:
 
     run(scenario)
     run(scenario, GpuAllocator(GpuInventory()))
+
+
+# NVML, through a stand-in library -------------------------------------------------------------
+@pytest.fixture
+def fake_nvml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the stand-in NVML")
+    library = tmp_path / "libnvidia-ml.so.1"
+    source = Path(__file__).resolve().parents[2] / "support" / "fake_nvml.c"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source)], check=True, timeout=120)
+    monkeypatch.setattr(discovery, "NVML_LIBRARY", str(library))
+    return library
+
+
+def test_nvml_lists_the_devices_with_their_minor_numbers(fake_nvml: Path) -> None:
+    found = discover_gpus()
+    assert found.source == "nvml" and found.nvml
+    assert [(device.index, device.name, device.memory_mb, device.minor) for device in found.devices] == [
+        (0, "Fake NVML GPU", 81559, 7),
+        (1, "Fake NVML GPU", 81559, 8),
+    ]
+    assert found.devices[1].uuid == "GPU-fa4e0000-0000-0000-0000-000000000002"
+    grant = GpuAllocator(found).try_grant(GpuRequest(devices=1))
+    assert grant is not None
+    assert device_nodes(grant, Path("/dev"))[0] == ("nvidia7", "/dev/nvidia7", True)
+
+
+def test_nvml_reports_what_the_environments_processes_hold(
+    fake_nvml: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = discover_gpus()
+    monkeypatch.setenv("FAKE_NVML_PID", str(os.getpid()))
+    assert gpu_memory_used_mb(found, found.devices[:1], {os.getpid()}) == 2048  # "not available" skipped
+    assert gpu_memory_used_mb(found, found.devices, {os.getpid()}) == 4096
+    assert gpu_memory_used_mb(found, found.devices, {1}) == 0
