@@ -101,7 +101,7 @@ class Settings:
     # What functions may log: rate, buffers and the disk quota (execution/log_budget.py).
     log_limits: LogLimits = field(default_factory=LogLimits)
     # How far a function's configuration may go (--max-timeout and friends); an account's own
-    # limits (`lamina admin set-limits`) replace these for it.
+    # limits (`lamina admin limits`) replace these for it.
     function_limits: FunctionLimits = field(default_factory=FunctionLimits)
     # GPUs (execution/gpus/): "auto" finds the host's NVIDIA GPUs through NVML or nvidia-smi, "off"
     # offers none; `nvidia_smi` names the one program to ask instead; `gpu_device_dir` holds the

@@ -1057,6 +1057,15 @@ def _idle_publisher(counts: Counts, account_id: str, region: str) -> IdleCountCh
     return publish
 
 
+def account_function_limits(
+    settings: Settings, directory: IdentityDirectory, account_id: str
+) -> FunctionLimits:
+    """The server's limits, or the account's own (`lamina admin limits`): read per call, so a change
+    applies at once."""
+    own = directory.function_limits(account_id)
+    return settings.function_limits.overridden(own) if own else settings.function_limits
+
+
 def _gpu_hosts(shared: _Shared) -> Callable[[], list[list[int]]]:
     """Where functions run, the memory of each GPU: each node of the cluster, or this server."""
     cluster, gpus = shared.cluster, shared.gpus
@@ -1088,9 +1097,7 @@ def _build_account(shared: _Shared, account_id: str, region: str) -> AccountRegi
     remote = shared.remote_credentials
 
     def function_limits() -> FunctionLimits:
-        """The server's limits, or this account's own (`lamina admin set-limits`), read per call."""
-        own = shared.directory.function_limits(account_id)
-        return settings.function_limits.overridden(own) if own else settings.function_limits
+        return account_function_limits(settings, shared.directory, account_id)
 
     async def environment_credentials(config: FunctionConfig) -> tuple[dict[str, str], float | None]:
         port = shared.function_port
@@ -1762,6 +1769,7 @@ def build_platform(settings: Settings, worker: WorkerSpec | None = None) -> Plat
                 month_usage if worker is None else None,
                 events.store if events is not None else None,
                 recordings_of,
+                lambda account_id: account_function_limits(settings, directory, account_id),
             ),
             directory.credential,
             PasswordSignIn(directory),

@@ -417,7 +417,7 @@ def server(
             "--max-timeout",
             metavar="SECONDS",
             help="The longest Timeout a function may have (AWS: 900). Every account unless "
-            "`lamina admin set-limits` gives it its own.",
+            "`lamina admin limits` gives it its own.",
             min=1,
             max=MAX_SETTABLE["max_timeout_s"],
         ),

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from lamina.api.in_process import InProcessClient
+from lamina.domain.function_limits import FunctionLimits
 from lamina.domain.iam.principals import Principal
 from lamina.store.ports import RecordingStore
 from lamina.store.resource_ports import ResourceStore
@@ -82,6 +83,8 @@ class ConsoleParts:
     documents: ResourceStore | None = None
     # An account-region's recorded invocations, what was recorded so far written first.
     recordings: Callable[[str, str], Awaitable[RecordingStore | None]] | None = None
+    # How far an account's function configurations may go (the form's hints name the ceilings).
+    function_limits: Callable[[str], FunctionLimits] = lambda _account: FunctionLimits()
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Lambda caps Timeout at 900 s, MemorySize and EphemeralStorage at 10,240 MB and a synchronous
 payload (request or response) at 6 MB. A self-hosted server may give more: `lamina server
 --max-timeout/--max-memory/--max-ephemeral-storage/--max-payload` for every account, and
-`lamina admin set-limits` for one account (an operator giving one team more, or less). Without
+`lamina admin limits` for one account (an operator giving one team more, or less). Without
 either, every check refuses exactly as AWS does, with AWS's message.
 
 `LAMINA_CPUS` (a function's CPU share chosen apart from its memory) is bounded by `max_cpus`, the

@@ -22,7 +22,7 @@ USER_KIND, KEY_KIND, ROLE_KIND, POLICY_KIND = "user", "access-key", "role", "pol
 USER_POLICY_KIND, ROLE_POLICY_KIND = "user-policy", "role-policy"
 USER_ATTACHMENT_KIND, ROLE_ATTACHMENT_KIND, SESSION_KIND = "user-attachment", "role-attachment", "session"
 ACCOUNT_KIND, LOGIN_PROFILE_KIND = "account", "login-profile"
-# An account's own function limits (`lamina admin set-limits`): FunctionLimits fields -> values.
+# An account's own function limits (`lamina admin limits`): FunctionLimits fields -> values.
 FUNCTION_LIMITS_KIND, FUNCTION_LIMITS_NAME = "function-limits", "lambda"
 _SEPARATOR = "\n"  # between the parts of a compound name (user and policy name)
 

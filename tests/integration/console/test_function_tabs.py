@@ -41,6 +41,12 @@ def test_configuration_sections_save_and_refusals_show_next_to_the_field(
     sign_in(page, server, ACCESS_KEY, SECRET_KEY)
     open_tab(page, server, function, "Configuration")
     general = _section(page, "General configuration")
+    # The hints name the ceilings that apply to this account (AWS's here; `--max-*` raises them).
+    assert general.locator(".hint").all_inner_texts() == [
+        "128 to 10,240 MB",
+        "1 to 900 seconds",
+        "512 to 10,240 MB",
+    ]
     general.get_by_label("Memory (MB)").fill("256")
     general.get_by_label("Timeout (seconds)").fill("30")
     general.get_by_label("Description").fill("made in the console")

@@ -106,6 +106,7 @@ async def show(
             **failed,
         },
         url=await _url_config(visit, name),
+        limits=visit.parts.function_limits(configuration["FunctionArn"].split(":")[4]),
     )
 
 
