@@ -19,7 +19,14 @@ from botocore.exceptions import ClientError
 from tests.support.cli import new_account, run_lamina
 from tests.support.lambda_calls import create_function, error_of, printed_events, wait_active
 from tests.support.packaging import make_zip
-from tests.support.server import EXECUTION_ROLE, LAMBDA_TRUST_POLICY, RunningServer, start_server
+from tests.support.server import (
+    ACCESS_KEY,
+    EXECUTION_ROLE,
+    LAMBDA_TRUST_POLICY,
+    SECRET_KEY,
+    RunningServer,
+    start_server,
+)
 
 MB = 1024 * 1024
 RAISED = (
@@ -218,7 +225,7 @@ def test_an_account_gets_its_own_limits_from_lamina_admin(raised: RunningServer)
         (["--max-timeout", "0"], "MaxTimeout must be from 1 to 604800 seconds."),
         (["--max-memory", "64"], "MaxMemory must be from 128 to 4194304 MB."),
         (["--max-payload", "100000"], "MaxPayload must be from 1 to 1024 MB."),
-        (["--max-payload", "100"], "MaxPayload cannot pass what this server's port accepts (66 MB)"),
+        (["--max-payload", "100"], "MaxPayload cannot pass what this server's port accepts (65 MB)"),
     ],
 )
 def test_lamina_admin_refuses_limits_out_of_range(
@@ -265,3 +272,53 @@ def test_a_shutdown_answers_the_caller_of_a_long_invocation(tmp_path: Path) -> N
         assert not isinstance(answer, dict) or answer.get("FunctionError"), answer
     finally:
         server.stop()
+
+
+def signed_admin(server: RunningServer, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    """A request to the admin API signed with the root keys, as `lamina admin` signs it."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = f"{server.endpoint}/_lamina/admin/{path}"
+    request = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "lamina", "us-east-1").add_auth(request)
+    prepared = urllib.request.Request(url, data=body, headers=dict(request.headers.items()), method=method)
+    try:
+        with urllib.request.urlopen(prepared, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        (
+            "PUT",
+            "accounts/000000000000/limits",
+            b'{"MaxTimeout": Infinity}',
+            "MaxTimeout must be a whole number",
+        ),
+        (
+            "PUT",
+            "accounts/000000000000/limits",
+            b'{"MaxTimeout": 1e400}',
+            "MaxTimeout must be a whole number",
+        ),
+        ("PUT", "accounts/000000000000/limits", b'{"MaxCpus": 1' + b"0" * 400 + b"}", "MaxCpus must be from"),
+        ("PUT", "accounts/000000000000/limits", b'{"MaxPayload": 66}', "port accepts (65 MB)"),
+        ("PUT", "accounts/000000000000/limits", b"[" * 100_000, "The body must be a JSON object."),
+        ("POST", "accounts", b'{"AccountId": 5}', "An account id is 12 digits."),
+    ],
+)
+def test_the_admin_api_answers_what_is_not_a_limit_with_a_400(
+    raised: RunningServer, method: str, path: str, body: bytes, message: str
+) -> None:
+    """Found by an attack: infinite and oversized numbers and a numeric account id were 500s."""
+    status, answer = signed_admin(raised, method, path, body)
+    assert status == 400 and message in answer["message"], answer
+    assert raised.health()["status"] == "ok"

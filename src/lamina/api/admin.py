@@ -26,6 +26,7 @@ from lamina.identity.accounts import AccountService
 from lamina.identity.directory import Credential
 from lamina.protocol.sigv4 import SignedRequest, SigV4Verifier
 from lamina.transport.http11 import LeanRequest, LeanResponse
+from lamina.transport.limits import PAYLOAD_SLACK_BYTES
 
 PREFIX = "/_lamina/admin/"
 _LIMITS_PATH = re.compile(re.escape(PREFIX) + r"accounts/(\d{12})/limits")
@@ -90,14 +91,16 @@ class AdminRoutes:
             except ValueError as error:
                 return _json(400, {"message": str(error)})
             payload = own.get("max_payload_bytes")
-            if payload is not None and self._max_body_bytes is not None and payload > self._max_body_bytes:
-                return _json(
-                    400,
-                    {
-                        "message": "MaxPayload cannot pass what this server's port accepts "
-                        f"({self._max_body_bytes // (1024 * 1024)} MB): start it with a larger --max-payload."
-                    },
-                )
+            if payload is not None and self._max_body_bytes is not None:
+                largest = self._max_body_bytes - PAYLOAD_SLACK_BYTES  # what the port admits
+                if payload > largest:
+                    return _json(
+                        400,
+                        {
+                            "message": "MaxPayload cannot pass what this server's port accepts "
+                            f"({largest // (1024 * 1024)} MB): start it with a larger --max-payload."
+                        },
+                    )
             await self._accounts.set_function_limits(account_id, own)
         own = self._accounts.function_limits(account_id)
         effective = self._server_limits.overridden(own)

@@ -23,7 +23,7 @@ from lamina.config import (
     Settings,
     default_workers,
 )
-from lamina.domain.function_limits import MAX_SETTABLE, FunctionLimits
+from lamina.domain.function_limits import SETTABLE_RANGES, FunctionLimits
 
 app = typer.Typer(
     add_completion=False,
@@ -419,7 +419,7 @@ def server(
             help="The longest Timeout a function may have (AWS: 900). Every account unless "
             "`lamina admin limits` gives it its own.",
             min=1,
-            max=MAX_SETTABLE["max_timeout_s"],
+            max=int(SETTABLE_RANGES["max_timeout_s"][1]),
         ),
     ] = None,
     max_memory: Annotated[
@@ -429,7 +429,7 @@ def server(
             metavar="MB",
             help="The largest MemorySize (AWS: 10240).",
             min=128,
-            max=MAX_SETTABLE["max_memory_mb"],
+            max=int(SETTABLE_RANGES["max_memory_mb"][1]),
         ),
     ] = None,
     max_ephemeral_storage: Annotated[
@@ -439,7 +439,7 @@ def server(
             metavar="MB",
             help="The largest EphemeralStorage size (AWS: 10240).",
             min=512,
-            max=MAX_SETTABLE["max_ephemeral_mb"],
+            max=int(SETTABLE_RANGES["max_ephemeral_mb"][1]),
         ),
     ] = None,
     max_payload: Annotated[
@@ -449,7 +449,7 @@ def server(
             metavar="MB",
             help="The largest synchronous request and response payload (AWS: 6).",
             min=1,
-            max=MAX_SETTABLE["max_payload_bytes"] // (1024 * 1024),
+            max=int(SETTABLE_RANGES["max_payload_bytes"][1]),
         ),
     ] = None,
     max_cpus: Annotated[
@@ -459,13 +459,14 @@ def server(
             metavar="CPUS",
             help="The most CPUs a function's LAMINA_CPUS may ask for (default: this host's cores).",
             min=0.01,
-            max=MAX_SETTABLE["max_cpus"],
+            max=SETTABLE_RANGES["max_cpus"][1],
         ),
     ] = None,
     gpus: Annotated[
         str,
         typer.Option(
             "--gpus",
+            metavar="auto|off",
             help="auto: offer the host's NVIDIA GPUs (found through NVML or nvidia-smi) to functions "
             "that set LAMINA_GPUS or LAMINA_GPU_MEMORY_MB; off: offer none.",
         ),

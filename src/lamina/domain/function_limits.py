@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -25,13 +26,14 @@ MIN_EPHEMERAL_MB, AWS_MAX_EPHEMERAL_MB = 512, 10240
 AWS_MAX_PAYLOAD_BYTES = 6_291_456  # 6 MB: "Request must be smaller than 6291456 bytes"
 # What a runtime may answer beyond the payload: AWS's response cap is 6,291,556 bytes.
 RESPONSE_ALLOWANCE_BYTES = 100
-# Bounds of what an operator may set, so a typo cannot ask for a year-long timeout or a petabyte.
-MAX_SETTABLE = {
-    "max_timeout_s": 7 * 24 * 3600,
-    "max_memory_mb": 4 * 1024 * 1024,
-    "max_ephemeral_mb": 4 * 1024 * 1024,
-    "max_payload_bytes": 1024 * 1024 * 1024,
-    "max_cpus": 1024.0,
+# What an operator may set, in the units of the CLI and the admin API (payload in MB), so that a
+# typo cannot ask for a year-long timeout or a petabyte.
+SETTABLE_RANGES: dict[str, tuple[float, float]] = {
+    "max_timeout_s": (MIN_TIMEOUT_S, 7 * 24 * 3600),
+    "max_memory_mb": (MIN_MEMORY_MB, 4 * 1024 * 1024),
+    "max_ephemeral_mb": (MIN_EPHEMERAL_MB, 4 * 1024 * 1024),
+    "max_payload_bytes": (1, 1024),
+    "max_cpus": (0.01, 1024),
 }
 # The names of the admin API's and the CLI's fields, and the unit each counts in.
 FIELD_NAMES = {
@@ -42,6 +44,7 @@ FIELD_NAMES = {
     "max_cpus": ("MaxCpus", "CPUs"),
 }
 CPUS_VARIABLE = "LAMINA_CPUS"
+_DECIMAL = re.compile(r"[0-9]{1,6}(?:\.[0-9]{0,6})?|\.[0-9]{1,6}")
 
 
 def host_cpus() -> float:
@@ -98,12 +101,9 @@ class FunctionLimits:
 
 
 def parse_cpus(value: str) -> float | None:
-    """A CPU count as `LAMINA_CPUS` writes it ("0.25", "4"); None when it is not one."""
-    try:
-        cpus = float(value.strip())
-    except ValueError:
-        return None
-    return cpus if math.isfinite(cpus) else None
+    """A CPU count as `LAMINA_CPUS` writes it ("0.25", "4", in ASCII decimals); None otherwise."""
+    text = value.strip(" ")
+    return float(text) if _DECIMAL.fullmatch(text) else None
 
 
 def function_cpus(variables: dict[str, str]) -> float | None:
@@ -129,37 +129,43 @@ def limits_from_document(document: object) -> dict[str, Any]:
     by_name = {name: key for key, (name, _) in FIELD_NAMES.items()}
     unknown = sorted(set(document) - set(by_name))
     if unknown:
-        raise ValueError(f"Unknown limits: {', '.join(unknown)}; known: {', '.join(sorted(by_name))}.")
+        raise ValueError(
+            f"Unknown limits: {', '.join(map(str, unknown))}; known: {', '.join(sorted(by_name))}."
+        )
     overrides: dict[str, Any] = {}
     for name, value in document.items():
         key = by_name[name]
         if value is None:
             continue
         whole = key != "max_cpus"
-        if isinstance(value, bool) or not isinstance(value, int | float) or (whole and value != int(value)):
-            raise ValueError(f"{name} must be a {'whole ' if whole else ''}number, not {value!r}.")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if (
+            not number
+            or (isinstance(value, float) and not math.isfinite(value))
+            or (whole and isinstance(value, float) and not value.is_integer())
+        ):
+            raise ValueError(f"{name} must be a {'whole ' if whole else ''}number, not {_shown(value)}.")
+        floor, ceiling = SETTABLE_RANGES[key]
+        if not floor <= value <= ceiling:  # compared as given: a huge number is never converted
+            _, unit = FIELD_NAMES[key]
+            raise ValueError(f"{name} must be from {_plain(floor)} to {_plain(ceiling)} {unit}.")
         if key == "max_payload_bytes":
-            value = int(value) * 1024 * 1024
-        overrides[key] = int(value) if whole else float(value)
-    check_settable(overrides)
+            overrides[key] = int(value) * 1024 * 1024
+        else:
+            overrides[key] = int(value) if whole else float(value)
     return overrides
 
 
-def check_settable(overrides: dict[str, Any]) -> None:
-    """ValueError when a limit is below AWS's minimum for its field or past what may be set."""
-    floors = {
-        "max_timeout_s": MIN_TIMEOUT_S,
-        "max_memory_mb": MIN_MEMORY_MB,
-        "max_ephemeral_mb": MIN_EPHEMERAL_MB,
-        "max_payload_bytes": 1,
-        "max_cpus": 0.01,
-    }
-    for key, value in overrides.items():
-        if not floors[key] <= value <= MAX_SETTABLE[key]:
-            name, unit = FIELD_NAMES[key]
-            shown = MAX_SETTABLE[key] // (1024 * 1024) if key == "max_payload_bytes" else MAX_SETTABLE[key]
-            floor = 1 if key == "max_payload_bytes" else floors[key]
-            raise ValueError(f"{name} must be from {floor} to {shown} {unit}.")
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def _shown(value: object) -> str:
+    """A refused value as a message may quote it: short, whatever was sent."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**18:
+        return "a number that large"
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def limits_document(overrides: dict[str, Any]) -> dict[str, Any]:

@@ -30,13 +30,18 @@ class AccountService:
     async def set_function_limits(self, account_id: str, limits: dict[str, Any]) -> None:
         await self._directory.set_function_limits(account_id, limits)
 
-    async def create(self, account_id: str | None = None) -> tuple[str, str, str]:
+    async def create(self, account_id: object = None) -> tuple[str, str, str]:
         """(account id, root access key id, root secret): the secret is shown this once."""
         if account_id is None:
             account_id = "".join(secrets.choice("0123456789") for _ in range(12))
             while self._directory.has_account(account_id):
                 account_id = "".join(secrets.choice("0123456789") for _ in range(12))
-        elif len(account_id) != 12 or not account_id.isdigit():
+        elif (
+            not isinstance(account_id, str)
+            or len(account_id) != 12
+            or not account_id.isascii()
+            or not account_id.isdigit()
+        ):
             raise AwsError("ValidationException", "An account id is 12 digits.", 400)
         if self._directory.has_account(account_id):
             raise AwsError("EntityAlreadyExists", f"Account {account_id} already exists.", 409)

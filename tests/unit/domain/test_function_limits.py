@@ -56,7 +56,18 @@ def test_an_accounts_document_is_parsed_in_the_clis_units() -> None:
         ({"MaxTimeout": 0}, "MaxTimeout must be from 1 to 604800 seconds."),
         ({"MaxTimeout": 10**30}, "MaxTimeout must be from 1 to 604800 seconds."),
         ({"MaxEphemeralStorage": 100}, "MaxEphemeralStorage must be from 512 to 4194304 MB."),
-        ({"MaxCpus": 0}, "MaxCpus must be from 0.01 to 1024.0 CPUs."),
+        ({"MaxCpus": 0}, "MaxCpus must be from 0.01 to 1024 CPUs."),
+        ({"MaxPayload": 2048}, "MaxPayload must be from 1 to 1024 MB."),
+        # Found by an attack: these were 500s (OverflowError) or Python's own words.
+        ({"MaxTimeout": float("inf")}, "MaxTimeout must be a whole number, not inf."),
+        ({"MaxCpus": float("-inf")}, "MaxCpus must be a number, not -inf."),
+        ({"MaxTimeout": float("nan")}, "MaxTimeout must be a whole number, not nan."),
+        ({"MaxCpus": 10**400}, "MaxCpus must be from 0.01 to 1024 CPUs."),
+        ({"MaxTimeout": 10**5000}, "MaxTimeout must be from 1 to 604800 seconds."),
+        (
+            {"MaxTimeout": "x" * 5000},
+            "MaxTimeout must be a whole number, not '" + "x" * 36 + "....",
+        ),
         ({"Timeout": 5}, "Unknown limits: Timeout; known: MaxCpus, MaxEphemeralStorage"),
     ],
 )
@@ -73,7 +84,9 @@ def test_lamina_cpus_within_the_ceiling_is_accepted(value: str) -> None:
     assert function_cpus({"LAMINA_CPUS": value}) == float(value)
 
 
-@pytest.mark.parametrize("value", ["0", "4.5", "-1", "nan", "inf", "many", ""])
+@pytest.mark.parametrize(
+    "value", ["0", "4.5", "-1", "nan", "inf", "many", "", "1e0", "0x1", "١", "１", "\xa01"]
+)
 def test_lamina_cpus_out_of_range_or_not_a_number_is_refused(value: str) -> None:
     assert message(FunctionLimits(max_cpus=4).check_cpus, {"LAMINA_CPUS": value}) == (
         f"LAMINA_CPUS must be a number of CPUs from 0.01 to 4 (this server's maximum), not '{value}'."

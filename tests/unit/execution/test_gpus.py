@@ -27,7 +27,7 @@ from lamina.execution.gpus.allocator import GpuAllocator
 from lamina.execution.gpus.discovery import GpuDevice, GpuInventory, discover_gpus
 from lamina.execution.gpus.exposure import device_nodes, gpu_variables
 from lamina.execution.gpus.usage import gpu_memory_used_mb, process_tree
-from lamina.execution.pool import EnvironmentPool, FixedKeepAlive, MemoryBudget
+from lamina.execution.pool import EnvironmentPool, FixedKeepAlive, MemoryBudget, warm_pool
 from lamina.execution.pool.budget import GpusExhausted
 
 T = TypeVar("T")
@@ -270,3 +270,26 @@ def test_nvml_reports_what_the_environments_processes_hold(
     assert gpu_memory_used_mb(found, found.devices[:1], {os.getpid()}) == 2048  # "not available" skipped
     assert gpu_memory_used_mb(found, found.devices, {os.getpid()}) == 4096
     assert gpu_memory_used_mb(found, found.devices, {1}) == 0
+
+
+def test_a_caller_waiting_for_a_gpu_is_woken_when_a_holder_becomes_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by an attack: waiters woke only when a grant was released (or a second later), so
+    queued Event invocations of a GPU function ran one per second."""
+    monkeypatch.setattr(warm_pool, "_GPU_RECHECK_SECONDS", 600.0)  # no timeout to hide behind
+
+    async def scenario(pool: EnvironmentPool, backend: FakeBackend, gpus: GpuAllocator) -> None:
+        config = gpu_function("queued", LAMINA_GPUS="2")
+        busy = await pool.acquire(config)
+        same = asyncio.ensure_future(pool.acquire(config, wait=True))
+        other = asyncio.ensure_future(pool.acquire(gpu_function("other", LAMINA_GPUS="1"), wait=True))
+        await asyncio.sleep(0.05)
+        assert not same.done() and not other.done()
+        pool.release(busy, config)
+        assert await asyncio.wait_for(same, 5) is busy, "the same function's caller took the idle one"
+        pool.release(busy, config)
+        other_environment = await asyncio.wait_for(other, 5)  # the idle holder was stopped for it
+        assert other_environment.gpu_grant is not None and busy.state is EnvironmentState.STOPPED
+
+    run(scenario)

@@ -90,6 +90,11 @@ class GpuAllocator:
                 shares.pop(grant.id, None)
                 if not shares:
                     del self._shares[device.uuid]
+        self.notify()
+
+    def notify(self) -> None:
+        """Wake whoever waits for a GPU: a grant was released, or an environment holding one became
+        idle (a caller of its function takes it; another's may stop it)."""
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -112,7 +117,7 @@ class GpuAllocator:
         return None
 
     async def released(self, timeout: float) -> None:
-        """Until some grant is released (or `timeout` seconds)."""
+        """Until `notify` (or `timeout` seconds)."""
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         await asyncio.wait([waiter], timeout=timeout)

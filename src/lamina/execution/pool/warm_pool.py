@@ -227,6 +227,8 @@ class EnvironmentPool:
             environment.state = EnvironmentState.IDLE
             self._park(environment)
             self._notify_capacity()  # evictable now
+            if environment.gpu_grant is not None and self._gpus is not None:
+                self._gpus.notify()  # a caller waiting for a GPU takes it, or stops it
         else:
             self._discard(environment)
         self._schedule_prewarm(key, current, now)
