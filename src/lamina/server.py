@@ -87,6 +87,7 @@ from lamina.execution.counts import Counts
 from lamina.execution.environment import EnvironmentContext, InvocationRequest, InvocationResult
 from lamina.execution.gpus.allocator import GpuAllocator
 from lamina.execution.gpus.discovery import discover_gpus
+from lamina.execution.gpus.exposure import has_nvidia_nodes
 from lamina.execution.invocation import InvocationService, RemoteRun
 from lamina.execution.log_budget import LogBudget
 from lamina.execution.node_standby import NodeStandbyPool
@@ -1885,6 +1886,7 @@ def _build_sandbox(
             uids=UidRange(*settings.sandbox_uids),
             uid_claim=uid_claim,
             pids_budget=pids_share(settings),
+            device_control=settings.gpus == "auto" and has_nvidia_nodes(settings.gpu_device_dir),
         )
     except SandboxUnavailable as error:
         raise SystemExit(f"lamina: {error}") from None

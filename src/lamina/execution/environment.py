@@ -40,7 +40,12 @@ from lamina.domain.reports import (
 from lamina.errors import service_error
 from lamina.execution.exit_description import describe_exit
 from lamina.execution.gpus.allocator import GpuAllocator, GpuGrant
-from lamina.execution.gpus.exposure import device_nodes, driver_library_folders, gpu_variables
+from lamina.execution.gpus.exposure import (
+    device_nodes,
+    driver_library_folders,
+    gpu_variables,
+    hidden_device_rules,
+)
 from lamina.execution.gpus.usage import gpu_memory_used_mb, process_tree
 from lamina.execution.log_budget import LogBudget
 from lamina.execution.log_capture import PipeLogCapture
@@ -377,6 +382,11 @@ class ExecutionEnvironment:
             network_namespace=self._network.path if self._network is not None else None,
             devices=device_nodes(grant, self._context.gpu_device_dir) if grant is not None else (),
             read_only_folders=driver_library_folders() if grant is not None else (),
+            denied_devices=(
+                hidden_device_rules(gpus.devices, grant, self._context.gpu_device_dir)
+                if (gpus := self._context.gpus) is not None and gpus.devices
+                else ()
+            ),
         )
 
     async def _variables(self, address: str) -> dict[str, str]:

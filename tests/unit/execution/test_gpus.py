@@ -25,10 +25,11 @@ from lamina.execution.environment import EnvironmentState
 from lamina.execution.gpus import discovery
 from lamina.execution.gpus.allocator import GpuAllocator
 from lamina.execution.gpus.discovery import GpuDevice, GpuInventory, discover_gpus
-from lamina.execution.gpus.exposure import device_nodes, gpu_variables
+from lamina.execution.gpus.exposure import device_nodes, gpu_variables, has_nvidia_nodes, hidden_device_rules
 from lamina.execution.gpus.usage import gpu_memory_used_mb, process_tree
 from lamina.execution.pool import EnvironmentPool, FixedKeepAlive, MemoryBudget, warm_pool
 from lamina.execution.pool.budget import GpusExhausted
+from lamina.execution.sandbox.limits import CgroupLimits
 
 T = TypeVar("T")
 H200 = DEVICES[0][2]
@@ -293,3 +294,52 @@ def test_a_caller_waiting_for_a_gpu_is_woken_when_a_holder_becomes_idle(
         assert other_environment.gpu_grant is not None and busy.state is EnvironmentState.STOPPED
 
     run(scenario)
+
+
+# the process tier: a devices cgroup denies the nodes an environment was not given ---------------
+def stand_in_nodes(folder: Path) -> Path:
+    """Character devices standing in for NVIDIA's: nvidia0 -> /dev/null (1:3), nvidia1 -> /dev/zero
+    (1:5), nvidiactl -> /dev/full (1:7)."""
+    folder.mkdir()
+    for name, target in (("nvidia0", "/dev/null"), ("nvidia1", "/dev/zero"), ("nvidiactl", "/dev/full")):
+        (folder / name).symlink_to(target)
+    return folder
+
+
+def test_the_rules_deny_every_nvidia_node_but_an_environments_own(tmp_path: Path) -> None:
+    nodes = stand_in_nodes(tmp_path / "dev")
+    devices = inventory(1000, 1000).devices
+    grant = GpuAllocator(inventory(1000, 1000)).try_grant(GpuRequest(devices=1))
+    assert grant is not None and grant.devices[0].minor == 0
+    assert hidden_device_rules(devices, grant, nodes) == ("c 1:5 rwm",)
+    assert hidden_device_rules(devices, None, nodes) == ("c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm")
+    assert has_nvidia_nodes(nodes) and not has_nvidia_nodes(tmp_path)
+    assert hidden_device_rules(devices, None, fake_gpus(tmp_path / "fake").device_dir) == ()  # plain files
+
+
+def test_the_kernel_refuses_a_denied_node_to_the_environments_processes() -> None:
+    limits = CgroupLimits.detect(devices=True)
+    if limits is None or "devices" not in limits.kinds:
+        pytest.skip("no writable v1 devices cgroup here")
+    environment = limits.create("gpu-test", max_processes=64, memory_mb=128, denied_devices=("c 1:5 rwm",))
+    try:
+        [procs] = [path for path in environment.procs_files if "/devices/" in path]
+
+        def reads(node: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["sh", "-c", f"echo $$ > {procs} && head -c 1 {node} > /dev/stderr"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+
+        assert reads("/dev/full").returncode == 0, "what was not denied opens"
+        denied = reads("/dev/zero")
+        assert denied.returncode != 0 and "Operation not permitted" in denied.stderr, denied
+        environment.deny_devices(("c 1:7 rwm",))  # a standby narrowed when it is assigned
+        narrowed = reads("/dev/full")
+        assert narrowed.returncode != 0 and "Operation not permitted" in narrowed.stderr, narrowed
+    finally:
+        environment.kill_all()
+        environment.remove()
+        limits.close()

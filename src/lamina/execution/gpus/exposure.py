@@ -5,7 +5,9 @@ driver's user-space libraries that lie outside the system folders every environm
 (a container's `/usr/local/nvidia/lib64`, say), read-only. The variables name the devices by UUID.
 
 The namespaces tier binds exactly these into its own /dev; other environments' /dev has no NVIDIA
-node at all. The process tier cannot hide a device node: there only the variables steer CUDA (an
+node at all. The process tier cannot hide a device node, but on a cgroup v1 host the environment's
+devices cgroup denies every NVIDIA node it was not given (`hidden_device_rules`), so opening one
+fails whatever the variables say; on a cgroup v2 host only the variables steer it there (an
 environment without a grant gets an empty CUDA_VISIBLE_DEVICES), which isolates nothing from code
 that ignores them.
 """
@@ -15,10 +17,12 @@ from __future__ import annotations
 import functools
 import os
 import re
+import stat
 import subprocess
 from pathlib import Path
 
 from lamina.execution.gpus.allocator import GpuGrant
+from lamina.execution.gpus.discovery import GpuDevice
 
 CONTROL_NODES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
 _SYSTEM_FOLDERS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc")
@@ -39,6 +43,35 @@ def device_nodes(grant: GpuGrant, device_dir: Path) -> tuple[tuple[str, str, boo
     ]
     nodes += [(name, str(device_dir / name), False) for name in CONTROL_NODES if (device_dir / name).exists()]
     return tuple(nodes)
+
+
+def has_nvidia_nodes(device_dir: Path) -> bool:
+    """Whether the host has the NVIDIA driver's device nodes (so there is something to deny)."""
+    try:
+        return stat.S_ISCHR(os.stat(device_dir / "nvidiactl").st_mode)
+    except OSError:
+        return False
+
+
+def hidden_device_rules(
+    devices: tuple[GpuDevice, ...], grant: GpuGrant | None, device_dir: Path
+) -> tuple[str, ...]:
+    """devices-cgroup rules ("c 195:1 rwm") for the NVIDIA nodes an environment must not open: the
+    GPUs it was not granted, and without a grant the control nodes too. Nodes that are not
+    character devices (a test's stand-ins) have no number to deny."""
+    own = {device.uuid for device in grant.devices} if grant is not None else set()
+    nodes = [device_dir / f"nvidia{device.minor}" for device in devices if device.uuid not in own]
+    if grant is None:
+        nodes += [device_dir / name for name in CONTROL_NODES]
+    rules = []
+    for node in nodes:
+        try:
+            status = os.stat(node)
+        except OSError:
+            continue
+        if stat.S_ISCHR(status.st_mode):
+            rules.append(f"c {os.major(status.st_rdev)}:{os.minor(status.st_rdev)} rwm")
+    return tuple(rules)
 
 
 @functools.cache

@@ -42,6 +42,9 @@ class SandboxSpec:
     # /dev (namespaces) can limit the devices to these.
     devices: tuple[tuple[str, str, bool], ...] = ()
     read_only_folders: tuple[str, ...] = ()
+    # Device rules ("c 195:1 rwm") the environment may not use: the GPUs it was not granted (a v1
+    # devices cgroup enforces them in every tier).
+    denied_devices: tuple[str, ...] = ()
     # Set when argv runs Lamina's own Python runtime with this interpreter: a fork server may start it.
     python_interpreter: str | None = None
     # The executable of Lamina's runtime argv runs (python or node); None: a custom runtime's own.

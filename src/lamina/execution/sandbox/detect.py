@@ -157,11 +157,13 @@ def build_sandbox(
     uids: UidRange,
     uid_claim: UidClaim | None = None,
     pids_budget: int | None = None,
+    device_control: bool = False,
 ) -> tuple[ProcessSandbox, list[str]]:
     """The sandbox for `tier` ("auto" picks the strongest that works) and notes for the operator.
 
     `uid_claim`: the server's claim on `uids` (`claim_uids`, made first); the sandbox releases it when
-    it closes. `pids_budget`: see CgroupLimits.detect. Raises SandboxUnavailable when a tier asked
+    it closes. `pids_budget` and `device_control` (a devices cgroup per environment, for a host with
+    GPUs to deny): see CgroupLimits.detect. Raises SandboxUnavailable when a tier asked
     for by name cannot run here.
     """
     if tier not in TIERS:
@@ -176,7 +178,7 @@ def build_sandbox(
     if uid_claim is not None and uid_claim.held_back:
         notes.append(f"uids {sorted(uid_claim.held_back)} still run a process: they are never leased")
     claim = uid_claim.claim if uid_claim is not None else None
-    limits = CgroupLimits.detect(pids_budget=pids_budget)
+    limits = CgroupLimits.detect(pids_budget=pids_budget, devices=device_control)
     if limits is None or limits.pids_budget is None:
         notes.append("no pids cgroup: the processes all environments may leave are not capped host-wide")
 

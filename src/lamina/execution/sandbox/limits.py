@@ -7,6 +7,11 @@ proportion: under contention environments split the CPUs by memory, but an idle 
 processes and threads, so a fork bomb stops at the cap instead of exhausting the host. Either limit is
 skipped when the host gives no writable controller for it; memory has its own module (cgroups.py).
 
+On cgroup v1 hosts each environment also gets a `devices` cgroup that denies the GPU device nodes it
+was not granted (execution/gpus/exposure.py): the process tier cannot hide a node from /dev, but the
+kernel then refuses to open it. (cgroup v2 controls devices with BPF programs only: there the
+namespaces tier's own /dev is the isolation.)
+
 A function that sets `LAMINA_CPUS` chooses its CPU apart from its memory: its weight follows that
 count instead, and it gets a hard quota of that many CPUs per period (v2 `cpu.max`, v1
 `cpu.cfs_quota_us`), the way a container's `--cpus` works.
@@ -63,6 +68,12 @@ class EnvironmentLimits:
     folders: list[Path] = field(default_factory=list)
     controllers: list[_Controller] = field(default_factory=list)  # one per folder
 
+    def deny_devices(self, rules: tuple[str, ...]) -> None:
+        """Add device rules ("c 195:1 rwm") the environment may not use (a standby, when assigned)."""
+        for controller, folder in zip(self.controllers, self.folders, strict=True):
+            if controller.kind == "devices":
+                _deny(folder, rules)
+
     def set_cpu_share(self, memory_mb: int, cpus: float | None = None) -> None:
         """Re-derive the CPU share from MemorySize or LAMINA_CPUS (a fork server's standby, narrowed
         when assigned)."""
@@ -87,7 +98,7 @@ class EnvironmentLimits:
 
 @dataclass(frozen=True, slots=True)
 class _Controller:
-    kind: str  # "pids" or "cpu"
+    kind: str  # "pids", "cpu" or "devices" (v1 only)
     version: str  # "v1" or "v2"
     base: Path  # this server's folder; environments get subfolders
 
@@ -106,17 +117,20 @@ class CgroupLimits:
         return [controller.kind for controller in self._controllers]
 
     @classmethod
-    def detect(cls, root: Path = _CGROUP_ROOT, *, pids_budget: int | None = None) -> CgroupLimits | None:
+    def detect(
+        cls, root: Path = _CGROUP_ROOT, *, pids_budget: int | None = None, devices: bool = False
+    ) -> CgroupLimits | None:
         """The limits this host lets the server set, or None when it allows neither.
 
         `pids_budget`: processes and threads all environments may have together (the server's pids
         cgroup, parent of every environment's, is capped at it); None: half of kernel.pid_max. Each
         environment's own cap (1,024, as on Lambda) stays; this one keeps the sum of idle children
-        left behind by many environments from exhausting the host's pids."""
+        left behind by many environments from exhausting the host's pids. `devices`: also a v1
+        devices cgroup per environment (a host with GPUs: each denies those it was not given)."""
         controllers = []
-        for kind in ("pids", "cpu"):
+        for kind in ("pids", "cpu", "devices") if devices else ("pids", "cpu"):
             with contextlib.suppress(OSError):
-                controller = _detect_v2(root, kind) or _detect_v1(root, kind)
+                controller = (_detect_v2(root, kind) if kind != "devices" else None) or _detect_v1(root, kind)
                 if controller is not None:
                     controllers.append(controller)
         if not controllers:
@@ -136,7 +150,13 @@ class CgroupLimits:
         return None
 
     def create(
-        self, name: str, *, max_processes: int, memory_mb: int, cpus: float | None = None
+        self,
+        name: str,
+        *,
+        max_processes: int,
+        memory_mb: int,
+        cpus: float | None = None,
+        denied_devices: tuple[str, ...] = (),
     ) -> EnvironmentLimits:
         limits = EnvironmentLimits()
         try:
@@ -146,6 +166,8 @@ class CgroupLimits:
                 limits.folders.append(folder)
                 limits.controllers.append(controller)
                 _write_limit(controller, folder, max_processes, memory_mb, cpus)
+                if controller.kind == "devices":
+                    _deny(folder, denied_devices)
         except OSError:
             limits.remove()
             raise
@@ -172,6 +194,8 @@ def _write_limit(
     quota = cpu_quota_us(cpus)
     if controller.kind == "pids":
         (folder / "pids.max").write_text(str(max_processes))
+    elif controller.kind == "devices":
+        return  # a new devices cgroup allows what its parent does; `_deny` narrows it
     elif controller.version == "v1":
         (folder / "cpu.shares").write_text(str(cpu_shares(memory_mb, cpus)))
         if cpus is not None or (folder / "cpu.cfs_quota_us").exists():
@@ -183,9 +207,17 @@ def _write_limit(
             (folder / "cpu.max").write_text(f"{quota if quota > 0 else 'max'} {CPU_PERIOD_US}")
 
 
+def _deny(folder: Path, rules: tuple[str, ...]) -> None:
+    for rule in rules:
+        (folder / "devices.deny").write_text(rule)
+
+
+_LIMIT_FILES = {"pids": "pids.max", "cpu": "cpu.shares", "devices": "devices.deny"}
+
+
 def _detect_v1(root: Path, kind: str) -> _Controller | None:
     hierarchy = root / kind
-    limit_file = "pids.max" if kind == "pids" else "cpu.shares"
+    limit_file = _LIMIT_FILES[kind]
     own = _own_cgroup(kind)
     if own is None or not hierarchy.is_dir() or (root / "cgroup.controllers").exists():
         return None

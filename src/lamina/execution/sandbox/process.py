@@ -404,7 +404,7 @@ class ProcessSandbox:
         `ahead`: resources from `prepare_standby()` whose cgroups the process has joined already;
         they are narrowed to this spec, and the plan then joins no cgroups."""
         if ahead is None:
-            resources = self._resources(spec.name, spec.memory_mb, spec.cpus)
+            resources = self._resources(spec.name, spec.memory_mb, spec.cpus, spec.denied_devices)
         else:
             resources = ahead.resources
             try:
@@ -412,6 +412,7 @@ class ProcessSandbox:
                     resources.memory_cgroup.set_limit(spec.memory_mb)
                 if resources.limits is not None:
                     resources.limits.set_cpu_share(spec.memory_mb, spec.cpus)
+                    resources.limits.deny_devices(spec.denied_devices)
             except BaseException:
                 resources.release()
                 raise
@@ -446,6 +447,7 @@ class ProcessSandbox:
             resources.memory_cgroup.set_limit(spec.memory_mb)
         if resources.limits is not None:
             resources.limits.set_cpu_share(spec.memory_mb, spec.cpus)
+            resources.limits.deny_devices(spec.denied_devices)
         layout = self._layout(spec, resources.uid)
         if self._code_access is not None and resources.uid is not None:
             task_root = spec.task_root or spec.working_directory
@@ -477,14 +479,20 @@ class ProcessSandbox:
         resources = self._resources(f"standby-{secrets.token_hex(6)}", STANDBY_MEMORY_MB)
         return StandbyResources(resources, _procs_files(resources))
 
-    def _resources(self, name: str, memory_mb: int, cpus: float | None = None) -> _Resources:
+    def _resources(
+        self, name: str, memory_mb: int, cpus: float | None = None, denied_devices: tuple[str, ...] = ()
+    ) -> _Resources:
         resources = _Resources(uids=self._uids, kill_uid=kill_processes_of_uid)
         try:
             if self._memory is not None:
                 resources.memory_cgroup = self._memory.create(name, memory_mb)
             if self._limits is not None:
                 resources.limits = self._limits.create(
-                    name, max_processes=MAX_PROCESSES, memory_mb=memory_mb, cpus=cpus
+                    name,
+                    max_processes=MAX_PROCESSES,
+                    memory_mb=memory_mb,
+                    cpus=cpus,
+                    denied_devices=denied_devices,
                 )
             if self._uids is not None:
                 resources.uid = self._uids.lease()
