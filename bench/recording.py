@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.lambda_calls import create_function
 from tests.support.server import ACCESS_KEY, SECRET_KEY, running_server
 
-from bench.support.client import HELLO_MARKER, HELLO_SOURCE, BenchError, SignedClient, invoke_path
+from bench.support.client import HELLO_SOURCE, SignedClient
 from bench.support.stats import summarize
 
 EVENT = json.dumps({"padding": "x" * 1000}).encode()
-
-
-def _timed(client: SignedClient, name: str) -> float:
-    request = client.signer.signed("POST", invoke_path(name), EVENT)
-    started = time.perf_counter()
-    status, body = client.connection.exchange(request)
-    elapsed = (time.perf_counter() - started) * 1000
-    if status != 200 or HELLO_MARKER not in body:
-        raise BenchError(f"Invoke {name}: {status} {body[:300]!r}")
-    return elapsed
 
 
 def main() -> None:
@@ -61,10 +50,10 @@ def main() -> None:
         samples: dict[str, list[float]] = {"plain": [], "recorded": []}
         for name in samples:
             for _ in range(50):
-                _timed(client, name)
+                client.timed_invoke(name, EVENT)
         for _ in range(options.rounds):
             for name in samples:
-                samples[name] += [_timed(client, name) for _ in range(options.per_round)]
+                samples[name] += [client.timed_invoke(name, EVENT) for _ in range(options.per_round)]
         client.close()
     results: dict[str, Any] = {name: summarize(values) for name, values in samples.items()}
     results["ratio_recorded_vs_plain"] = round(

@@ -113,9 +113,9 @@ class SignedClient:
             raise BenchError(f"health: {status} {body[:300]!r}")
         return json.loads(body)
 
-    def timed_invoke(self, name: str) -> float:
+    def timed_invoke(self, name: str, payload: bytes = b"{}") -> float:
         """Milliseconds for one RequestResponse invocation; signing happens before the clock starts."""
-        request = self.signer.signed("POST", invoke_path(name), b"{}")
+        request = self.signer.signed("POST", invoke_path(name), payload)
         started = time.perf_counter()
         status, body = self.connection.exchange(request)
         elapsed = (time.perf_counter() - started) * 1000

@@ -52,7 +52,9 @@ def gpu_server(tmp_path: Path, *args: str) -> tuple[RunningServer, FakeGpus]:
 
 @pytest.fixture(scope="module")
 def with_gpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, FakeGpus]]:
-    server, gpus = gpu_server(tmp_path_factory.mktemp("gpu-server"))
+    """The process tier: functions write where the fake nvidia-smi reads (the namespaces tier has a
+    test of its own below)."""
+    server, gpus = gpu_server(tmp_path_factory.mktemp("gpu-server"), "--sandbox", "process")
     yield server, gpus
     server.stop()
 

@@ -109,6 +109,19 @@ class Visit:
             service, operation, params or {}, self.principal, self.parts.region
         )
 
+    async def all_pages(
+        self, service: str, operation: str, params: dict[str, Any], key: str, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        """Every item a Marker-paged list operation returns under `key` (at most about `limit`)."""
+        found: list[dict[str, Any]] = []
+        marker: str | None = None
+        while True:
+            page = await self.call(service, operation, {**params, "Marker": marker} if marker else params)
+            found += page.get(key) or []
+            marker = page.get("NextMarker")
+            if not marker or len(found) >= limit:
+                return found
+
     @staticmethod
     def quoted(text: str) -> str:
         """`text` as one path segment or query value."""

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lamina.console.inline_errors import FORM, place_error
-from lamina.console.pages.function_page import describe, tab_page
+from lamina.console.pages.function_page import describe, event_invoke_config, tab_page
 from lamina.console.visit import Visit, redirect
 from lamina.errors import AwsError
 from lamina.transport.messages import LeanResponse
@@ -54,13 +54,6 @@ def _lines(pairs: dict[str, str] | None) -> str:
     return "\n".join(f"{key}={value}" for key, value in (pairs or {}).items())
 
 
-async def _async_config(visit: Visit, name: str) -> dict[str, Any]:
-    try:
-        return await visit.call("lambda", "GetFunctionEventInvokeConfig", {"FunctionName": name})
-    except AwsError:
-        return {}
-
-
 async def _url_config(visit: Visit, name: str) -> dict[str, Any]:
     try:
         return await visit.call("lambda", "GetFunctionUrlConfig", {"FunctionName": name})
@@ -77,7 +70,7 @@ async def show(
 ) -> LeanResponse:
     described = await describe(visit, name)
     configuration = described["Configuration"]
-    async_config = await _async_config(visit, name)
+    async_config = await event_invoke_config(visit, name)
     destinations = async_config.get("DestinationConfig") or {}
     failed = visit.form if errors else {}  # a refused form keeps what was typed
     return await tab_page(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lamina.console.visit import Visit
+from lamina.errors import AwsError
 from lamina.transport.messages import LeanResponse
 
 __all__ = ["TABS", "FunctionHome", "describe", "home_of", "tab_page"]
@@ -39,6 +40,18 @@ def home_of(configuration: dict[str, Any]) -> FunctionHome:
     """From GetFunction(Configuration)'s FunctionArn: arn:aws:lambda:REGION:ACCOUNT:function:NAME[:Q]."""
     parts = str(configuration["FunctionArn"]).split(":")
     return FunctionHome(parts[4], parts[3], parts[6], len(parts) > 7)
+
+
+async def event_invoke_config(visit: Visit, name: str, *, refusal_as_none: bool = True) -> dict[str, Any]:
+    """The function's asynchronous invocation configuration, empty when it has none. A refusal
+    (the identity may not read it) is empty too, unless `refusal_as_none` is False: then it is raised
+    for the page to say what is not shown."""
+    try:
+        return await visit.call("lambda", "GetFunctionEventInvokeConfig", {"FunctionName": name})
+    except AwsError as error:
+        if error.code == "ResourceNotFoundException" or refusal_as_none:
+            return {}
+        raise
 
 
 async def describe(visit: Visit, name: str) -> dict[str, Any]:

@@ -44,14 +44,7 @@ _CREATE_FIELDS = {
 
 async def all_functions(visit: Visit) -> list[dict[str, Any]]:
     """Every function of the signed-in account (ListFunctions, page after page)."""
-    functions: list[dict[str, Any]] = []
-    marker: str | None = None
-    while True:
-        page = await visit.call("lambda", "ListFunctions", {"Marker": marker} if marker else {})
-        functions += page.get("Functions") or []
-        marker = page.get("NextMarker")
-        if not marker or len(functions) >= MAX_LISTED:
-            return functions
+    return await visit.all_pages("lambda", "ListFunctions", {}, "Functions", MAX_LISTED)
 
 
 async def index(visit: Visit) -> LeanResponse:

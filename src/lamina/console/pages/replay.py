@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lamina.console.pages.function_page import FunctionHome, describe, home_of, tab_page
+from lamina.console.pages.function_page import FunctionHome, describe, event_invoke_config, home_of, tab_page
 from lamina.console.pages.testing import run_test
 from lamina.console.saved_events import PRIVATE, SavedEvents, valid_event_name
 from lamina.console.visit import Visit, redirect
@@ -46,13 +46,6 @@ def _queue_destinations(configuration: dict[str, Any], async_config: dict[str, A
     return found
 
 
-async def _async_config(visit: Visit, name: str) -> dict[str, Any]:
-    try:
-        return await visit.call("lambda", "GetFunctionEventInvokeConfig", {"FunctionName": name})
-    except AwsError:
-        return {}
-
-
 async def _queue_url(visit: Visit, arn: str) -> str:
     _, _, _, _, account, queue = arn.split(":", 5)
     answer = await visit.call("sqs", "GetQueueUrl", {"QueueName": queue, "QueueOwnerAWSAccountId": account})
@@ -61,7 +54,7 @@ async def _queue_url(visit: Visit, arn: str) -> str:
 
 async def _queues(visit: Visit, name: str, configuration: dict[str, Any]) -> list[dict[str, Any]]:
     queues = []
-    for label, arn in _queue_destinations(configuration, await _async_config(visit, name)):
+    for label, arn in _queue_destinations(configuration, await event_invoke_config(visit, name)):
         waiting: str = "?"
         try:
             attributes = await visit.call(
@@ -176,7 +169,9 @@ async def redrive(visit: Visit, name: str) -> LeanResponse:
     arn = visit.form.get("queue", "")
     allowed = [
         queue
-        for _, queue in _queue_destinations(described["Configuration"], await _async_config(visit, name))
+        for _, queue in _queue_destinations(
+            described["Configuration"], await event_invoke_config(visit, name)
+        )
     ]
     if arn not in allowed:
         return await show(

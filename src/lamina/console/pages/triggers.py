@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.console.pages.function_page import describe, tab_page
+from lamina.console.pages.function_page import describe, event_invoke_config, tab_page
 from lamina.console.visit import Visit
 from lamina.errors import AwsError
 from lamina.transport.messages import LeanResponse
@@ -156,12 +156,7 @@ async def _destinations(visit: Visit, arn: str, configuration: dict[str, Any]) -
         found.append(
             Trigger("Dead-letter queue", dead_letter, "asynchronous events that failed every attempt")
         )
-    try:
-        config = await visit.call("lambda", "GetFunctionEventInvokeConfig", {"FunctionName": arn})
-    except AwsError as error:
-        if error.code == "ResourceNotFoundException":
-            return found
-        raise
+    config = await event_invoke_config(visit, arn, refusal_as_none=False)
     for kind, label in (("OnSuccess", "On success"), ("OnFailure", "On failure")):
         destination = ((config.get("DestinationConfig") or {}).get(kind) or {}).get("Destination")
         if destination:

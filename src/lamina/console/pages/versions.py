@@ -21,20 +21,6 @@ _ALIAS_FIELDS = {
 }
 
 
-async def _all(visit: Visit, operation: str, name: str, key: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    marker: str | None = None
-    while True:
-        params: dict[str, Any] = {"FunctionName": name}
-        if marker:
-            params["Marker"] = marker
-        page = await visit.call("lambda", operation, params)
-        found += page.get(key) or []
-        marker = page.get("NextMarker")
-        if not marker or len(found) >= 10_000:
-            return found
-
-
 _ALIAS_DONE = {"create": "Created", "update": "Updated", "delete": "Deleted"}
 
 
@@ -58,8 +44,8 @@ async def show(
     notice: str | None = None,
 ) -> LeanResponse:
     described = await describe(visit, name)
-    versions = await _all(visit, "ListVersionsByFunction", name, "Versions")
-    aliases = await _all(visit, "ListAliases", name, "Aliases")
+    versions = await visit.all_pages("lambda", "ListVersionsByFunction", {"FunctionName": name}, "Versions")
+    aliases = await visit.all_pages("lambda", "ListAliases", {"FunctionName": name}, "Aliases")
     for item in aliases:
         weights = (item.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         item["Weights"] = [(version, round(weight * 100, 2)) for version, weight in weights.items()]
