@@ -90,6 +90,31 @@ def test_a_server_without_gpus_refuses_a_gpu_function(lambda_client: Any, server
     )
 
 
+def test_awss_accelerator_config_is_refused_naming_laminas_way(lambda_client: Any, deploy: Any) -> None:
+    """AcceleratorConfig belongs to Lambda Managed Instances: refused, not accepted and ignored."""
+    message = (
+        "AcceleratorConfig needs Lambda Managed Instances (CapacityProviderConfig), which Lamina does not "
+        "offer; ask for GPUs with LAMINA_GPUS (whole devices) or LAMINA_GPU_MEMORY_MB (a share of one) in "
+        "the function's environment variables."
+    )
+    with pytest.raises(ClientError) as created:
+        lambda_client.create_function(
+            FunctionName="accelerated",
+            Runtime="python3.11",
+            Role=EXECUTION_ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": SEES})},
+            AcceleratorConfig={"AcceleratorMemorySize": 24},
+        )
+    assert error_of(created) == ("InvalidParameterValueException", message, 400)
+    name = deploy({"app.py": SEES})
+    with pytest.raises(ClientError) as updated:
+        lambda_client.update_function_configuration(
+            FunctionName=name, AcceleratorConfig={"AcceleratorMemorySize": 24}
+        )
+    assert error_of(updated) == ("InvalidParameterValueException", message, 400)
+
+
 def test_requests_are_checked_against_the_gpus_there_are(with_gpus: tuple[RunningServer, FakeGpus]) -> None:
     server, _ = with_gpus
     client = server.client()

@@ -420,9 +420,20 @@ def zip_bytes(value: Any) -> bytes:
     raise invalid_parameter("ZipFile must be a blob")
 
 
+# AcceleratorConfig names accelerator memory per instance type of Lambda Managed Instances, which a
+# self-hosted server does not choose: refused, naming Lamina's way, rather than accepted and ignored.
+_ACCELERATOR_CONFIG = (
+    "AcceleratorConfig needs Lambda Managed Instances (CapacityProviderConfig), which Lamina does not "
+    "offer; ask for GPUs with LAMINA_GPUS (whole devices) or LAMINA_GPU_MEMORY_MB (a share of one) in "
+    "the function's environment variables."
+)
+
+
 def _configuration_options(params: dict[str, Any], limits: FunctionLimits) -> dict[str, Any]:
     """Optional configuration members present in a request, validated, as FunctionConfig fields."""
     options: dict[str, Any] = {}
+    if params.get("AcceleratorConfig"):
+        raise invalid_parameter(_ACCELERATOR_CONFIG)
     if "MemorySize" in params:
         options["memory_size"] = limits.check_memory(params["MemorySize"])
     if "Timeout" in params:
