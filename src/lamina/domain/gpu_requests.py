@@ -9,7 +9,7 @@ function that could never run is refused then, with the reason, rather than at i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lamina.errors import invalid_parameter
@@ -54,9 +54,11 @@ def fits_on(request: GpuRequest, device_memory_mb: Sequence[int]) -> bool:
     return any(request.memory_mb <= total for total in device_memory_mb)
 
 
-def check_gpu_request(variables: dict[str, str], hosts: Sequence[Sequence[int]]) -> GpuRequest | None:
-    """The request `variables` make, refused when malformed or when no host (this server, or each
-    node of its cluster: the memory of each of its GPUs, in MB) could ever meet it."""
+def check_gpu_request(
+    variables: dict[str, str], gpu_hosts: Callable[[], Sequence[Sequence[int]]]
+) -> GpuRequest | None:
+    """The request `variables` make, refused when malformed or when no host (`gpu_hosts()`: this
+    server, or each node of its cluster: the memory of each of its GPUs, in MB) could ever meet it."""
     devices, memory = variables.get(GPUS_VARIABLE), variables.get(GPU_MEMORY_VARIABLE)
     if devices is None and memory is None:
         return None
@@ -69,6 +71,7 @@ def check_gpu_request(variables: dict[str, str], hosts: Sequence[Sequence[int]])
     else:
         assert memory is not None
         request = GpuRequest(memory_mb=_whole_number(GPU_MEMORY_VARIABLE, memory, 16 * 1024 * 1024))
+    hosts = gpu_hosts()
     if not any(fits_on(request, host) for host in hosts):
         raise invalid_parameter(no_gpu_message(request, hosts))
     return request

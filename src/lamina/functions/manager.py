@@ -214,9 +214,8 @@ class FunctionManager:
         code = params.get("Code") or {}
         if "ZipFile" not in code:
             raise invalid_parameter("Please provide a source for function code: Code.ZipFile.")
-        options = _configuration_options(params, self.limits())
+        options = _configuration_options(params, self.limits(), self._gpu_hosts)
         validate_network_setting(options.get("environment", {}))
-        check_gpu_request(options.get("environment", {}), self._gpu_hosts())
         async with self.lock(name):
             if self._registry.latest(name) is not None:
                 raise conflict(f"Function already exist: {name}")
@@ -273,8 +272,7 @@ class FunctionManager:
 
     async def update_configuration(self, params: dict[str, Any]) -> FunctionConfig:
         name = params["FunctionName"]
-        limits = self.limits()
-        changes = _configuration_options(params, limits)
+        changes = _configuration_options(params, self.limits(), self._gpu_hosts)
         if "Runtime" in params:
             changes["runtime"] = self._check_runtime(params["Runtime"])
         if "Handler" in params:
@@ -289,8 +287,6 @@ class FunctionManager:
             if updated.log_format == "Text" and (updated.application_log_level or updated.system_log_level):
                 raise invalid_parameter(_TEXT_LOG_LEVELS)
             validate_network_setting(updated.environment)
-            if "environment" in changes:
-                check_gpu_request(updated.environment, self._gpu_hosts())
             if "layers" in changes:
                 check_function_layers(list(updated.layers), updated.code_unzipped_size)
             await self._save(updated)
@@ -429,8 +425,11 @@ _ACCELERATOR_CONFIG = (
 )
 
 
-def _configuration_options(params: dict[str, Any], limits: FunctionLimits) -> dict[str, Any]:
-    """Optional configuration members present in a request, validated, as FunctionConfig fields."""
+def _configuration_options(
+    params: dict[str, Any], limits: FunctionLimits, gpu_hosts: Callable[[], Sequence[Sequence[int]]]
+) -> dict[str, Any]:
+    """Optional configuration members present in a request, validated, as FunctionConfig fields;
+    `gpu_hosts()`: the GPUs a GPU request is checked against (read only when there is one)."""
     options: dict[str, Any] = {}
     if params.get("AcceleratorConfig"):
         raise invalid_parameter(_ACCELERATOR_CONFIG)
@@ -443,6 +442,7 @@ def _configuration_options(params: dict[str, Any], limits: FunctionLimits) -> di
     if "Environment" in params:
         options["environment"] = validate_environment((params["Environment"] or {}).get("Variables") or {})
         limits.check_cpus(options["environment"])
+        check_gpu_request(options["environment"], gpu_hosts)
         options["environment_declared"] = "Variables" in (params["Environment"] or {})
     if params.get("Architectures"):
         architectures = tuple(params["Architectures"])

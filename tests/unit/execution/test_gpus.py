@@ -75,17 +75,19 @@ def test_no_gpus_is_a_normal_state_that_says_why(tmp_path: Path) -> None:
 # requests -------------------------------------------------------------------------------------
 def refusal(variables: dict[str, str], memory: list[int], *others: list[int]) -> str:
     with pytest.raises(AwsError) as failure:
-        check_gpu_request(variables, [memory, *others])
+        check_gpu_request(variables, lambda: [memory, *others])
     assert failure.value.code == "InvalidParameterValueException"
     return failure.value.message
 
 
 def test_a_request_is_checked_against_the_servers_gpus() -> None:
-    assert check_gpu_request({}, []) is None
-    assert check_gpu_request({"LAMINA_GPUS": "2"}, [[H200, H200]]) == GpuRequest(devices=2)
-    assert check_gpu_request({"LAMINA_GPU_MEMORY_MB": "8192"}, [[H200]]) == GpuRequest(memory_mb=8192)
+    assert check_gpu_request({}, list) is None
+    assert check_gpu_request({"LAMINA_GPUS": "2"}, lambda: [[H200, H200]]) == GpuRequest(devices=2)
+    assert check_gpu_request({"LAMINA_GPU_MEMORY_MB": "8192"}, lambda: [[H200]]) == GpuRequest(memory_mb=8192)
     # A cluster: some node must have them all itself.
-    assert check_gpu_request({"LAMINA_GPUS": "2"}, [[], [H200], [H200, H200]]) == GpuRequest(devices=2)
+    assert check_gpu_request({"LAMINA_GPUS": "2"}, lambda: [[], [H200], [H200, H200]]) == GpuRequest(
+        devices=2
+    )
     assert refusal({"LAMINA_GPUS": "2"}, [H200], [H200]) == (
         "LAMINA_GPUS=2 asks for 2 GPUs, and the most any node of the cluster has is 1 (see /_lamina/health)."
     )
