@@ -23,9 +23,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.fake_gpus import FakeGpus, fake_gpus
-from tests.support.lambda_calls import create_function, error_of, printed_events, report_line
-from tests.support.packaging import make_zip
-from tests.support.server import EXECUTION_ROLE, RunningServer, start_server
+from tests.support.lambda_calls import create_function, error_of, printed_events, refused_create, report_line
+from tests.support.server import RunningServer, start_server
 
 SEES = """
 import json, os, time
@@ -74,16 +73,10 @@ def test_health_shows_the_gpus_found(with_gpus: tuple[RunningServer, FakeGpus]) 
 
 def test_a_server_without_gpus_refuses_a_gpu_function(lambda_client: Any, server: RunningServer) -> None:
     assert server.health()["gpus"]["count"] == 0
-    with pytest.raises(ClientError) as failure:
-        lambda_client.create_function(
-            FunctionName="wants-a-gpu",
-            Runtime="python3.11",
-            Role=EXECUTION_ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": make_zip({"app.py": SEES})},
-            Environment={"Variables": {"LAMINA_GPUS": "1"}},
-        )
-    assert error_of(failure) == (
+    refused = refused_create(
+        lambda_client, "wants-a-gpu", {"app.py": SEES}, Environment={"Variables": {"LAMINA_GPUS": "1"}}
+    )
+    assert refused == (
         "InvalidParameterValueException",
         "LAMINA_GPUS=1 asks for a GPU, and this server has none (see /_lamina/health).",
         400,
@@ -97,16 +90,10 @@ def test_awss_accelerator_config_is_refused_naming_laminas_way(lambda_client: An
         "offer; ask for GPUs with LAMINA_GPUS (whole devices) or LAMINA_GPU_MEMORY_MB (a share of one) in "
         "the function's environment variables."
     )
-    with pytest.raises(ClientError) as created:
-        lambda_client.create_function(
-            FunctionName="accelerated",
-            Runtime="python3.11",
-            Role=EXECUTION_ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": make_zip({"app.py": SEES})},
-            AcceleratorConfig={"AcceleratorMemorySize": 24},
-        )
-    assert error_of(created) == ("InvalidParameterValueException", message, 400)
+    created = refused_create(
+        lambda_client, "accelerated", {"app.py": SEES}, AcceleratorConfig={"AcceleratorMemorySize": 24}
+    )
+    assert created == ("InvalidParameterValueException", message, 400)
     name = deploy({"app.py": SEES})
     with pytest.raises(ClientError) as updated:
         lambda_client.update_function_configuration(

@@ -22,10 +22,15 @@ from botocore.exceptions import ClientError
 
 from tests.integration.test_workers import SLOW, STAGE, invoke_fresh, no_retry_client, prometheus
 from tests.support.fake_gpus import fake_gpus
-from tests.support.lambda_calls import create_function, report_line, wait_provisioned, wait_updated
-from tests.support.packaging import make_zip
+from tests.support.lambda_calls import (
+    create_function,
+    refused_create,
+    report_line,
+    wait_provisioned,
+    wait_updated,
+)
 from tests.support.ray_cluster import ray_cluster
-from tests.support.server import EXECUTION_ROLE, RunningServer, running_server
+from tests.support.server import RunningServer, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -165,16 +170,10 @@ def test_gpu_functions_are_placed_only_on_nodes_with_free_gpus(tmp_path: Path) -
         agents = wait_for_agents(server, 2)["agents"]
         assert sorted(agent["gpus"]["count"] for agent in agents) == [0, 2], "only the last node has GPUs"
         client = server.client("lambda")
-        with pytest.raises(ClientError) as refused:
-            client.create_function(
-                FunctionName="three",
-                Runtime="python3.11",
-                Role=EXECUTION_ROLE,
-                Handler="app.handler",
-                Code={"ZipFile": make_zip({"app.py": GPU_SEES})},
-                Environment={"Variables": {"LAMINA_GPUS": "3"}},
-            )
-        assert refused.value.response["Error"]["Message"] == (
+        refused = refused_create(
+            client, "three", {"app.py": GPU_SEES}, Environment={"Variables": {"LAMINA_GPUS": "3"}}
+        )
+        assert refused[1] == (
             "LAMINA_GPUS=3 asks for 3 GPUs, and the most any node of the cluster has is 2 (see /_lamina/health)."
         )
         create_function(

@@ -74,6 +74,22 @@ def create_function(client: Any, name: str, files: dict[str, str | bytes], **opt
     return created
 
 
+def refused_create(
+    client: Any, name: str, files: dict[str, str | bytes], **options: Any
+) -> tuple[str, str, int]:
+    """(code, message, status) of a CreateFunction of a python3.11 function that must be refused."""
+    with pytest.raises(ClientError) as failure:
+        client.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=EXECUTION_ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip(files)},
+            **options,
+        )
+    return error_of(failure)
+
+
 def allow_everyone(client: Any, name: str, qualifier: str | None = None) -> None:
     """The statement AWS requires before anyone may call a NONE URL."""
     extra = {"Qualifier": qualifier} if qualifier else {}
